@@ -1,0 +1,105 @@
+"""Composition root: settings → storage → services → ASGI app. The only place that
+names concrete adapters."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from retenta import __version__
+from retenta.errors import install_error_handlers
+from retenta.settings import Settings
+from retenta.storage.base import Database
+from retenta.storage.registry import open_database
+from retenta.tenancy.service import Tenancy
+from retenta.tenancy.sessions import Sessions
+
+log = logging.getLogger(__name__)
+
+# Each capability contributes a router module exposing `router`; listed here, wired once.
+ROUTER_MODULES = [
+    "retenta.tenancy.router",
+]
+
+# Each capability that needs a long-lived service names a factory `build(container) -> service`;
+# services are registered under their name and may define `start()`/`stop()` (async, run by the
+# server's lifespan) and `close()` (sync, at shutdown).
+SERVICE_FACTORIES: list[tuple[str, str]] = []
+
+
+@dataclass
+class Container:
+    """Everything the request handlers and workers need, built once per process."""
+
+    settings: Settings
+    db: Database
+    tenancy: Tenancy
+    sessions: Sessions
+    services: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for svc in reversed(list(self.services.values())):
+            stop = getattr(svc, "close", None)
+            if stop is not None:
+                stop()
+        self.db.close()
+
+
+def secret_key(data_dir: Path, configured: str | None) -> str:
+    """The signing secret: configured, or generated once and kept in the data directory."""
+    if configured:
+        return configured
+    path = data_dir / "secret.key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def build_container(settings: Settings) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings)
+    container = Container(
+        settings=settings,
+        db=db,
+        tenancy=Tenancy(db),
+        sessions=Sessions(secret_key(settings.data_dir, settings.secret_key)),
+    )
+    for name, target in SERVICE_FACTORIES:
+        module, func = target.split(":")
+        container.services[name] = getattr(importlib.import_module(module), func)(container)
+    return container
+
+
+def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for svc in container.services.values():
+            start = getattr(svc, "start", None)
+            if start is not None:
+                await start()
+        yield
+        for svc in reversed(list(container.services.values())):
+            stop = getattr(svc, "stop", None)
+            if stop is not None:
+                await stop()
+
+    app = FastAPI(title="Retenta", version=__version__, lifespan=lifespan)
+    app.state.container = container
+    install_error_handlers(app)
+    for name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(name).router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,61 @@
+"""Typed settings; every backend is chosen by a short ``type`` name (storage/registry.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DuckDBStorageSettings(BaseModel):
+    type: Literal["duckdb"] = "duckdb"
+    memory_limit: str = "1GB"
+    threads: int = 2
+
+
+class IdentitySettings(BaseModel):
+    default_phone_region: str = "UA"
+    blocked_values: list[str] = Field(
+        default_factory=lambda: [
+            "null",
+            "undefined",
+            "none",
+            "nil",
+            "0",
+            "-1",
+            "n/a",
+            "na",
+            "unknown",
+            "test@test.com",
+            "test@example.com",
+            "email@example.com",
+            "noemail@noemail.com",
+            "[object object]",
+            "anonymous",
+            "guest",
+        ]
+    )
+    max_per_type: dict[str, int] = Field(
+        default_factory=lambda: {
+            "external_id": 1,
+            "email": 5,
+            "phone": 5,
+            "anonymous_id": 100,
+            "push_token": 20,
+        }
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RETENTA_", env_nested_delimiter="__")
+
+    data_dir: Path = Path("./data")
+    storage: DuckDBStorageSettings = Field(default_factory=DuckDBStorageSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    secret_key: str | None = None
+    ingest_group_commit_ms: float = 2.0
+    ingest_max_event_bytes: int = 32 * 1024
+    ingest_max_batch_bytes: int = 500 * 1024
+    background_workers: bool = True

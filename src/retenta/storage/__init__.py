@@ -1,0 +1,1 @@
+"""Storage: small interfaces (``base``) and the adapters that implement them."""
