@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 # Each capability contributes a router module exposing `router`; listed here, wired once.
 ROUTER_MODULES = [
     "retenta.tenancy.router",
+    "retenta.ingest.router",
+    "retenta.identity.router",
+    "retenta.contacts.router",
+    "retenta.commerce.router",
+    "retenta.imports.router",
+    "retenta.demo.router",
+    "retenta.web.router",
 ]
 
 # Each capability that needs a long-lived service names a factory `build(container) -> service`;

@@ -1,0 +1,1 @@
+"""The web UI, served by the same server."""

@@ -100,6 +100,7 @@ CREATE TABLE events (
     source VARCHAR                   -- api | import | demo | system
 );
 CREATE TABLE events_recent AS SELECT * FROM events WITH NO DATA;
+CREATE VIEW all_events AS SELECT * FROM events UNION ALL SELECT * FROM events_recent;
 
 CREATE TABLE dead_letters (
     id BIGINT PRIMARY KEY DEFAULT nextval('dead_letter_id_seq'),

@@ -1,0 +1,1 @@
+"""E-commerce entities: catalog, orders, carts, wishlists, searches, custom data tables."""

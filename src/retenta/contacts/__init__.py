@@ -1,0 +1,1 @@
+"""The contact profile: lookup, timeline, consent, erase, export."""

@@ -1,0 +1,1 @@
+"""The demo store: a seeded, scalable, believable shop and its live trickle."""

@@ -1,0 +1,1 @@
+"""Identity resolution: identifiers, merges, unmerge."""

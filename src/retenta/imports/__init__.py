@@ -1,0 +1,1 @@
+"""Bulk import of contacts, orders, products and events from CSV and XLSX."""

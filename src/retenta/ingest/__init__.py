@@ -1,0 +1,1 @@
+"""Segment-compatible ingestion: validation, dedup, dead letters, the durable write path."""

@@ -1,0 +1,5 @@
+"""HTTP routes of this capability."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
