@@ -15,7 +15,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from retenta import __version__
+from retenta.commerce.service import CommerceService
+from retenta.contacts.service import ContactService
 from retenta.errors import install_error_handlers
+from retenta.identity.service import IdentityService
+from retenta.imports.service import ImportService
+from retenta.ingest.pipeline import IngestPipeline
 from retenta.settings import Settings
 from retenta.storage.base import Database
 from retenta.storage.registry import open_database
@@ -33,6 +38,7 @@ ROUTER_MODULES = [
     "retenta.commerce.router",
     "retenta.imports.router",
     "retenta.demo.router",
+    "retenta.dashboard.router",
     "retenta.web.router",
 ]
 
@@ -44,19 +50,24 @@ SERVICE_FACTORIES: list[tuple[str, str]] = []
 
 @dataclass
 class Container:
-    """Everything the request handlers and workers need, built once per process."""
+    """Everything the request handlers and workers need, built once per process.
+
+    Services are plain objects; those with ``async start()/stop()`` run background work
+    during the server's lifespan (``lifecycle``, started in order, stopped in reverse).
+    """
 
     settings: Settings
     db: Database
     tenancy: Tenancy
     sessions: Sessions
-    services: dict[str, Any] = field(default_factory=dict)
+    identity: IdentityService
+    commerce: CommerceService
+    ingest: IngestPipeline
+    contacts: ContactService
+    imports: ImportService
+    lifecycle: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
-        for svc in reversed(list(self.services.values())):
-            stop = getattr(svc, "close", None)
-            if stop is not None:
-                stop()
         self.db.close()
 
 
@@ -74,30 +85,37 @@ def secret_key(data_dir: Path, configured: str | None) -> str:
 def build_container(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = open_database(settings)
-    container = Container(
+    identity = IdentityService(db=db, settings=settings.identity)
+    commerce = CommerceService(db=db)
+    ingest = IngestPipeline(db=db, resolver=identity, appliers=[commerce], settings=settings)
+    contacts = ContactService(db=db, identity=identity)
+    imports = ImportService(
+        db=db, settings=settings, pipeline=ingest, identity=identity, commerce=commerce
+    )
+    return Container(
         settings=settings,
         db=db,
         tenancy=Tenancy(db),
         sessions=Sessions(secret_key(settings.data_dir, settings.secret_key)),
+        identity=identity,
+        commerce=commerce,
+        ingest=ingest,
+        contacts=contacts,
+        imports=imports,
+        lifecycle=[ingest, contacts, imports] if settings.background_workers else [ingest],
     )
-    for name, target in SERVICE_FACTORIES:
-        module, func = target.split(":")
-        container.services[name] = getattr(importlib.import_module(module), func)(container)
-    return container
 
 
 def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for svc in container.services.values():
-            start = getattr(svc, "start", None)
-            if start is not None:
-                await start()
-        yield
-        for svc in reversed(list(container.services.values())):
-            stop = getattr(svc, "stop", None)
-            if stop is not None:
-                await stop()
+        for svc in container.lifecycle:
+            await svc.start()
+        try:
+            yield
+        finally:
+            for svc in reversed(container.lifecycle):
+                await svc.stop()
 
     app = FastAPI(title="Retenta", version=__version__, lifespan=lifespan)
     app.state.container = container

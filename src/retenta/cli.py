@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 
 from retenta.app import build_container, create_app
+from retenta.demo.cli import demo
+from retenta.imports.cli import app as import_app
 from retenta.settings import Settings
 
 app = typer.Typer(help="Retenta: customer data and retention platform.", no_args_is_help=True)
@@ -20,6 +22,8 @@ user_app = typer.Typer(help="UI users.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(key_app, name="key")
 app.add_typer(user_app, name="user")
+app.add_typer(import_app, name="import")
+app.command("demo")(demo)
 console = Console(stderr=True)
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data directory.", envvar="RETENTA_DATA_DIR")]

@@ -33,6 +33,7 @@ class Message:
     context: dict[str, Any] = field(default_factory=dict)
     source: str = "api"  # api | import | demo | system
     contact_id: int | None = None  # set by identity resolution
+    dropped: str | None = None  # set by identity resolution when the event must not be stored
 
 
 def corrected_timestamp(

@@ -1,0 +1,1 @@
+"""Live workspace activity for the dashboard."""
