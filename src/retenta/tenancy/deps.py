@@ -43,6 +43,23 @@ def session_principal(request: Request) -> Principal | None:
     return c.tenancy.user_principal(user_id) if user_id else None
 
 
+CSRF_HEADER = "X-Requested-With"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def require_csrf_header(request: Request) -> None:
+    """Cookie-authenticated changes must carry ``X-Requested-With``: a cross-site form
+    cannot set it, and a cross-site script cannot without a CORS grant this API never gives."""
+    if request.method not in SAFE_METHODS and not request.headers.get(CSRF_HEADER):
+        raise ApiError(
+            403,
+            "csrf_header_missing",
+            f"requests authenticated by the session cookie that change data must send the"
+            f" {CSRF_HEADER} header",
+            field=CSRF_HEADER,
+        )
+
+
 def api_principal(request: Request) -> Principal:
     """Management API: ``Authorization: Bearer <api key>`` or a UI session cookie."""
     header = request.headers.get("authorization", "")
@@ -59,6 +76,7 @@ def api_principal(request: Request) -> Principal:
             "missing credentials: send 'Authorization: Bearer <api key>'",
             field="Authorization",
         )
+    require_csrf_header(request)
     return principal
 
 

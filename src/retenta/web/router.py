@@ -1,5 +1,80 @@
-"""HTTP routes of this capability."""
+"""Serves the single-page UI built by Vite into ``static/`` and the log-in endpoints.
+
+Client routes are listed explicitly rather than caught by a ``/{path}`` wildcard, so the
+UI can never shadow ``/api``, ``/v1``, ``/healthz``, ``/openapi.json`` or ``/docs``, whatever
+order the routers are mounted in.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from fastapi import APIRouter
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
-router = APIRouter()
+from retenta.errors import not_found
+from retenta.web.auth import router as auth_router
+
+STATIC_DIR = Path(__file__).parent / "static"
+CLIENT_ROUTES = (
+    "/",
+    "/login",
+    "/contacts",
+    "/contacts/{rest:path}",
+    "/imports",
+    "/imports/{rest:path}",
+    "/settings",
+)
+ROOT_FILES = ("favicon.svg",)
+ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+IMMUTABLE = "public, max-age=31536000, immutable"  # Vite puts a content hash in asset names
+
+NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Retenta</title>
+<body style="font-family:system-ui;margin:4rem auto;max-width:40rem">
+<h1>The UI is not built</h1><p>Run <code>bash scripts/setup.sh</code> (or
+<code>cd ui &amp;&amp; npm ci &amp;&amp; npm run build</code>) and reload. The API works meanwhile:
+see <a href="/docs">/docs</a>.</p></body>"""
+
+router = APIRouter(include_in_schema=False)
+router.include_router(auth_router, include_in_schema=True)
+
+
+def index_page() -> Response:
+    """The SPA shell; never cached, so a new build is picked up on the next load."""
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        return HTMLResponse(NOT_BUILT, status_code=503)
+    return FileResponse(index, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+def asset_path(name: str) -> Path | None:
+    """The built file ``assets/<name>``; None for anything else (no path traversal).
+
+    >>> asset_path("../secret.key") is None
+    True
+    """
+    if not ASSET_NAME.match(name):
+        return None
+    path = STATIC_DIR / "assets" / name
+    return path if path.is_file() else None
+
+
+for _route in CLIENT_ROUTES:
+    router.add_api_route(_route, index_page, methods=["GET"], response_class=HTMLResponse)
+
+
+@router.get("/assets/{name}")
+def asset(name: str) -> Response:
+    path = asset_path(name)
+    if path is None:
+        raise not_found("asset")
+    return FileResponse(path, headers={"Cache-Control": IMMUTABLE})
+
+
+@router.get("/favicon.svg")
+def favicon() -> Response:
+    path = STATIC_DIR / "favicon.svg"
+    if not path.is_file():
+        raise not_found("favicon")
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})

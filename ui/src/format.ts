@@ -1,0 +1,44 @@
+// Pure display helpers.
+
+const dateTime = new Intl.DateTimeFormat(undefined, {
+  year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+});
+const number = new Intl.NumberFormat();
+
+export function fmtDate(value: string | null | undefined): string {
+  if (!value) return "—";
+  const d = new Date(value.endsWith("Z") || /[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
+  return Number.isNaN(d.getTime()) ? value : dateTime.format(d);
+}
+
+export function fmtNumber(value: unknown): string {
+  if (value === null || value === undefined || value === "") return "—";
+  return typeof value === "number" ? number.format(value) : String(value);
+}
+
+export function fmtMoney(value: unknown, currency?: string | null): string {
+  if (typeof value !== "number") return fmtNumber(value);
+  if (!currency) return number.format(Math.round(value * 100) / 100);
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(value);
+  } catch {
+    return `${number.format(value)} ${currency}`;
+  }
+}
+
+/** A short, readable rendering of any JSON value. */
+export function fmtValue(value: unknown): string {
+  if (value === null || value === undefined || value === "") return "—";
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return JSON.stringify(value);
+}
+
+export function humanize(key: string): string {
+  const s = key.replace(/_/g, " ");
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+export function clockTime(d: Date): string {
+  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}

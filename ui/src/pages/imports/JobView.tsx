@@ -1,0 +1,82 @@
+import { useState } from "react";
+import { api, type ImportJob, type RejectRow } from "../../api";
+import { Badge, Empty, ErrorNote, Section, Spinner } from "../../components/ui";
+import { fmtDate, fmtNumber, fmtValue } from "../../format";
+import { useInterval, useLoad } from "../../hooks";
+import { statusTone } from "../ImportsPage";
+
+const FINISHED = new Set(["done", "completed", "failed", "cancelled"]);
+
+/** Percent done, 0–100; unknown totals read as 0 until the file has been counted. */
+export function percent(job: ImportJob): number {
+  if (FINISHED.has(job.status) && job.status !== "failed") return 100;
+  if (!job.total_rows) return 0;
+  return Math.min(100, Math.round((100 * job.processed_rows) / job.total_rows));
+}
+
+export function ImportJobView({ jobId }: { jobId: string }) {
+  const [job, setJob] = useState<ImportJob | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const poll = async () => {
+    try {
+      setJob(await api.get<ImportJob>(`/api/v1/imports/${encodeURIComponent(jobId)}`));
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+  const finished = job !== null && FINISHED.has(job.status);
+  useInterval(poll, 1000, !finished && !error);
+  useLoad(poll, [jobId]);
+  if (!job) return error ? <ErrorNote error={error} /> : <Spinner />;
+  return (
+    <>
+      <Section title={`Import of ${job.file_name}`} testId="import-job">
+        <div className="job-line">
+          <Badge tone={statusTone(job.status)}><span data-testid="import-status">{job.status}</span></Badge>
+          <span className="muted">{job.entity} · started {fmtDate(job.created_at)}</span>
+        </div>
+        <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent(job)}>
+          <div className={`progress-bar ${job.status === "failed" ? "failed" : ""}`} style={{ width: `${percent(job)}%` }} />
+        </div>
+        <div className="job-counts">
+          <span>{fmtNumber(job.processed_rows)} of {fmtNumber(job.total_rows)} rows processed</span>
+          <span data-testid="accepted-rows"><strong>{fmtNumber(job.accepted_rows)}</strong> accepted</span>
+          <span data-testid="rejected-rows"><strong>{fmtNumber(job.rejected_rows)}</strong> rejected</span>
+        </div>
+        {job.error && <div className="note note-error">{job.error}</div>}
+      </Section>
+      {finished && <Rejects jobId={job.id} count={job.rejected_rows} />}
+    </>
+  );
+}
+
+function rejectsOf(data: unknown): RejectRow[] {
+  if (Array.isArray(data)) return data as RejectRow[];
+  const items = (data as { items?: RejectRow[] } | null)?.items;
+  return items ?? [];
+}
+
+function Rejects({ jobId, count }: { jobId: string; count: number }) {
+  const rejects = useLoad(() => api.get<unknown>(`/api/v1/imports/${encodeURIComponent(jobId)}/rejects`), [jobId, count]);
+  const rows = rejectsOf(rejects.data);
+  return (
+    <Section title="Validation report" testId="rejects">
+      <ErrorNote error={rejects.error} />
+      {rejects.loading ? <Spinner /> : rows.length === 0 ? <Empty>Every row was accepted.</Empty> : (
+        <table className="table compact">
+          <thead><tr><th>Row</th><th>Field</th><th>Reason</th><th>Data</th></tr></thead>
+          <tbody>
+            {rows.map((r, i) => (
+              <tr key={`${r.row}:${i}`} data-testid="reject-row">
+                <td>{r.row}</td>
+                <td className="mono">{r.field ?? "—"}</td>
+                <td>{r.reason}</td>
+                <td className="mono small wrap">{fmtValue(r.data)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Section>
+  );
+}
