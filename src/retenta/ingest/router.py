@@ -1,5 +1,151 @@
-"""HTTP routes of this capability."""
+"""HTTP routes: the Segment Tracking API (``/v1/*``) and the dead-letter API.
 
-from fastapi import APIRouter
+The ``/v1`` handlers take the raw request (no pydantic model: the hand-written checker in
+``schemas.py`` is the validation) and answer with Segment's ``{"success": true}``. Their
+errors carry the project's ``{"error": {...}}`` shape plus top-level ``code`` and
+``message``, which is what the official clients read from a failed response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from retenta.errors import ApiError
+from retenta.ingest import intake
+from retenta.ingest.service import DeadLetterService
+from retenta.tenancy.deps import (
+    api_principal,
+    basic_username,
+    container,
+    require_role,
+    write_principal_from,
+)
+from retenta.tenancy.service import Principal
 
 router = APIRouter()
+_JSON = "application/json"
+
+
+async def read_body(request: Request, limit: int, what: str) -> bytes:
+    """The raw (possibly compressed) body; 413 as soon as it passes ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise intake.too_large(int(declared), limit, what)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise intake.too_large(size, limit, what)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_response(exc: ApiError) -> Response:
+    body = {**exc.body(), "success": False, "code": exc.code, "message": exc.message}
+    headers = {"WWW-Authenticate": 'Basic realm="retenta"'} if exc.status == 401 else None
+    return Response(orjson.dumps(body), status_code=exc.status, media_type=_JSON, headers=headers)
+
+
+async def _track(request: Request, endpoint: str) -> Response:
+    c = container(request)
+    limits = intake.Limits(c.settings.ingest_max_event_bytes, c.settings.ingest_max_batch_bytes)
+    limit = limits.for_endpoint(endpoint)
+    what = "batch" if endpoint in intake.BATCH_ENDPOINTS else "event"
+    received_at = intake.received_now()
+    # Authenticate from the header before reading a body we may not want.
+    principal = _header_principal(request)
+    raw = await read_body(request, limit, what)
+    body = intake.decode_body(raw, request.headers.get("content-encoding"), limit, what)
+    doc = intake.load_json(body)
+    if principal is None:
+        principal = write_principal_from(request, intake.body_write_key(doc))
+    ip = request.client.host if request.client else None
+    defaults = intake.batch_defaults(
+        doc, workspace_id=principal.workspace_id, received_at=received_at, ip=ip
+    )
+    parsed = intake.parse_request(doc, endpoint, defaults, limits, len(body))
+    status, content = await intake.accept(c.ingest, doc=doc, endpoint=endpoint, parsed=parsed)
+    return Response(content, status_code=status, media_type=_JSON)
+
+
+def _header_principal(request: Request) -> Principal | None:
+    if basic_username(request.headers.get("authorization")) is None:
+        return None
+    return write_principal_from(request, None)
+
+
+def _segment_route(endpoint: str) -> Any:
+    async def handler(request: Request) -> Response:
+        try:
+            return await _track(request, endpoint)
+        except ApiError as exc:
+            return _error_response(exc)
+
+    handler.__name__ = f"segment_{endpoint}"
+    handler.__doc__ = f"Segment HTTP Tracking API: ``{endpoint}``."
+    return handler
+
+
+for _endpoint in (*intake.SINGLE_TYPES, *intake.BATCH_ENDPOINTS):
+    router.add_api_route(
+        f"/v1/{_endpoint}",
+        _segment_route(_endpoint),
+        methods=["POST"],
+        tags=["tracking"],
+        response_class=Response,
+    )
+
+
+class ReplayIn(BaseModel):
+    payload: dict[str, Any] | None = None
+
+
+def _dead_letters(request: Request) -> DeadLetterService:
+    c = container(request)
+    return DeadLetterService(db=c.db, pipeline=c.ingest)
+
+
+@router.get("/api/v1/dead-letters", tags=["dead letters"])
+def list_dead_letters(
+    request: Request,
+    status: str = Query("pending", description="pending, replayed, discarded or all"),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: int | None = Query(None, description="next_cursor of the previous page"),
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:
+    """Invalid events kept with the reasons they were refused, newest first."""
+    require_role(p, "analyst")
+    return _dead_letters(request).list(
+        workspace_id=p.workspace_id,
+        status=None if status == "all" else status,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.post("/api/v1/dead-letters/{letter_id}/replay", tags=["dead letters"])
+async def replay_dead_letter(
+    letter_id: int,
+    request: Request,
+    body: ReplayIn | None = None,
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:
+    """Validate again (with ``payload`` if given, as the fix) and store; status → replayed."""
+    require_role(p, "marketer")
+    payload = body.payload if body is not None else None
+    return await _dead_letters(request).replay(
+        workspace_id=p.workspace_id, letter_id=letter_id, payload=payload
+    )
+
+
+@router.post("/api/v1/dead-letters/{letter_id}/discard", tags=["dead letters"])
+async def discard_dead_letter(
+    letter_id: int, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    require_role(p, "marketer")
+    return await _dead_letters(request).discard(workspace_id=p.workspace_id, letter_id=letter_id)

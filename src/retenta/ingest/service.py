@@ -1,0 +1,91 @@
+"""Dead-letter operations: list, replay (re-validated, then stored), discard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retenta.errors import ApiError
+from retenta.ingest.deadletters import get_dead_letter, list_dead_letters, mark_resolved
+from retenta.ingest.pipeline import IngestOutcome, IngestPipeline
+from retenta.ingest.schemas import Defaults, InvalidEventError, to_message
+from retenta.storage.base import Database
+
+SINGLE_ENDPOINTS = frozenset(("identify", "track", "page", "screen", "group", "alias"))
+
+
+class DeadLetterService:
+    def __init__(self, *, db: Database, pipeline: IngestPipeline) -> None:
+        self.db = db
+        self.pipeline = pipeline
+
+    def list(
+        self, *, workspace_id: str, status: str | None, limit: int, cursor: int | None
+    ) -> dict[str, Any]:
+        """A page of dead letters, newest first; ``next_cursor`` continues it."""
+        with self.db.read() as cur:
+            items = list_dead_letters(
+                cur, workspace_id=workspace_id, status=status, limit=limit, before_id=cursor
+            )
+        next_cursor = items[-1]["id"] if len(items) == limit else None
+        return {"items": items, "next_cursor": next_cursor}
+
+    async def replay(
+        self, *, workspace_id: str, letter_id: int, payload: Any = None
+    ) -> dict[str, Any]:
+        """Validate the letter (or its fixed payload) again, store it, mark it replayed."""
+        letter = self._pending(workspace_id, letter_id)
+        fixed = payload is not None
+        raw = payload if fixed else letter["payload"]
+        defaults = Defaults(workspace_id=workspace_id, received_at=letter["received_at"])
+        kind = letter["endpoint"] if letter["endpoint"] in SINGLE_ENDPOINTS else None
+        try:
+            message = to_message(raw, defaults, type_=kind)
+        except InvalidEventError as exc:
+            first = exc.errors[0]
+            raise ApiError(
+                422,
+                "invalid_event",
+                f"still invalid: {first.field}: {first.reason}",
+                field=first.field,
+                details=[e.as_dict() for e in exc.errors],
+            ) from None
+        outcome = await self.pipeline.ingest([message])
+        await self.db.awrite(
+            lambda c: mark_resolved(
+                c,
+                workspace_id=workspace_id,
+                letter_id=letter_id,
+                status="replayed",
+                payload=raw if fixed else None,
+            )
+        )
+        return {
+            "id": letter_id,
+            "status": "replayed",
+            "message_id": message.message_id,
+            **_counts(outcome),
+        }
+
+    async def discard(self, *, workspace_id: str, letter_id: int) -> dict[str, Any]:
+        await self.db.awrite(
+            lambda c: mark_resolved(
+                c, workspace_id=workspace_id, letter_id=letter_id, status="discarded"
+            )
+        )
+        return {"id": letter_id, "status": "discarded"}
+
+    def _pending(self, workspace_id: str, letter_id: int) -> dict[str, Any]:
+        with self.db.read() as cur:
+            letter = get_dead_letter(cur, workspace_id=workspace_id, letter_id=letter_id)
+        if letter["status"] != "pending":
+            raise ApiError(
+                409,
+                "conflict",
+                f"dead letter {letter_id} is already {letter['status']}",
+                field="status",
+            )
+        return letter
+
+
+def _counts(outcome: IngestOutcome) -> dict[str, int]:
+    return {"stored": outcome.stored, "duplicates": outcome.duplicates, "dropped": outcome.dropped}

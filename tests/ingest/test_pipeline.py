@@ -1,0 +1,165 @@
+"""The group-commit pipeline against a real DuckDB, with a small real resolver."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from retenta.core.messages import Message
+from retenta.ingest.deadletters import DeadLetter
+from retenta.ingest.pipeline import IngestPipeline
+from retenta.settings import Settings
+from retenta.storage.duckdb.engine import DuckDatabase
+from tests.ingest.resolvers import BLOCKED_USER, RecordingApplier, TableResolver
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def msg(mid: str, *, ws: str = "ws_a", user: str = "u1", event: str = "Viewed") -> Message:
+    return Message(
+        workspace_id=ws,
+        message_id=mid,
+        type="track",
+        timestamp=NOW,
+        received_at=NOW,
+        event=event,
+        user_id=user,
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[DuckDatabase]:
+    database = DuckDatabase(tmp_path / "t.duckdb")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def applier() -> RecordingApplier:
+    return RecordingApplier()
+
+
+@pytest.fixture
+def pipeline(db: DuckDatabase, applier: RecordingApplier, tmp_path: Path) -> IngestPipeline:
+    settings = Settings(data_dir=tmp_path, background_workers=False)
+    return IngestPipeline(db=db, resolver=TableResolver(), appliers=[applier], settings=settings)
+
+
+def stored_ids(db: DuckDatabase, ws: str = "ws_a") -> list[str]:
+    with db.read() as cur:
+        rows = cur.execute(
+            "SELECT message_id FROM all_events WHERE workspace_id = ? ORDER BY message_id", [ws]
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_sync_ingest_stores_resolves_and_applies(pipeline, db, applier) -> None:
+    out = pipeline.ingest_sync([msg("m1"), msg("m2", user="u2")])
+    assert (out.stored, out.duplicates, out.dropped) == (2, 0, 0)
+    assert stored_ids(db) == ["m1", "m2"]
+    assert applier.seen == ["m1", "m2"]
+    with db.read() as cur:
+        contacts = cur.execute("SELECT count(DISTINCT contact_id) FROM all_events").fetchone()
+    assert contacts == (2,)
+
+
+def test_retry_is_a_no_op_and_duplicates_within_one_call_count_once(pipeline, db) -> None:
+    first = pipeline.ingest_sync([msg("m1"), msg("m1"), msg("m2")])
+    again = pipeline.ingest_sync([msg("m2"), msg("m1")])
+    assert (first.stored, first.duplicates) == (2, 1)
+    assert (again.stored, again.duplicates) == (0, 2)
+    assert stored_ids(db) == ["m1", "m2"]
+
+
+def test_same_message_id_in_two_workspaces_is_two_events(pipeline, db) -> None:
+    pipeline.ingest_sync([msg("same", ws="ws_a"), msg("same", ws="ws_b")])
+    assert stored_ids(db, "ws_a") == ["same"]
+    assert stored_ids(db, "ws_b") == ["same"]
+
+
+def test_dropped_messages_are_not_stored_and_their_retry_is_a_duplicate(pipeline, db) -> None:
+    out = pipeline.ingest_sync([msg("m1", user=BLOCKED_USER), msg("m2")])
+    assert (out.stored, out.dropped) == (1, 1)
+    assert stored_ids(db) == ["m2"]
+    assert pipeline.ingest_sync([msg("m1", user=BLOCKED_USER)]).duplicates == 1
+
+
+def test_dead_letters_land_with_the_events(pipeline, db) -> None:
+    letter = DeadLetter("ws_a", NOW, "track", {"event": 5}, [{"field": "event", "reason": "x"}])
+    pipeline.ingest_sync([msg("m1")], [letter])
+    with db.read() as cur:
+        rows = cur.execute(
+            "SELECT endpoint, payload->>'event', status FROM dead_letters"
+        ).fetchall()
+    assert rows == [("track", "5", "pending")]
+
+
+def test_exact_dedup_survives_a_restart(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, background_workers=False)
+    for attempt in range(2):
+        database = DuckDatabase(tmp_path / "t.duckdb")
+        p = IngestPipeline(db=database, resolver=TableResolver(), appliers=[], settings=settings)
+        out = p.ingest_sync([msg(f"m{i}") for i in range(50)])
+        assert out.stored == (50 if attempt == 0 else 0)
+        assert p.dedup.bloom is not None and p.dedup.bloom.count == 50
+        database.close()
+
+
+def test_filter_hit_outside_recent_ids_is_checked_exactly(pipeline, db) -> None:
+    pipeline.ingest_sync([msg(f"m{i}") for i in range(20)])
+    pipeline.dedup.recent.discard([("ws_a", f"m{i}") for i in range(20)])
+    out = pipeline.ingest_sync([msg("m3"), msg("new")])
+    assert (out.stored, out.duplicates) == (1, 1)
+    assert pipeline.dedup.exact_lookups >= 1
+
+
+async def _run_group(pipeline: IngestPipeline, calls: list[list[Message]]) -> list[object]:
+    await pipeline.start()
+    try:
+        return await asyncio.gather(*(pipeline.ingest(c) for c in calls), return_exceptions=True)
+    finally:
+        await pipeline.stop()
+
+
+def test_group_commit_shares_one_unit_and_acknowledges_after_commit(pipeline, db) -> None:
+    pipeline.settings.ingest_group_commit_ms = 50
+    calls = [[msg(f"r{r}-{i}", user=f"u{r}") for i in range(10)] for r in range(8)]
+    resolver = pipeline.resolver
+    assert isinstance(resolver, TableResolver)
+    results = asyncio.run(_run_group(pipeline, calls))
+    assert all(getattr(r, "stored", None) == 10 for r in results)
+    assert resolver.calls < len(calls)  # grouped, not one unit per request
+    assert len(stored_ids(db)) == 80
+
+
+def test_one_bad_request_fails_alone(db, applier, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, background_workers=False, ingest_group_commit_ms=50)
+    resolver = TableResolver(fail_on_event="Poison")
+    pipeline = IngestPipeline(db=db, resolver=resolver, appliers=[applier], settings=settings)
+    calls = [[msg(f"r{r}", user=f"u{r}", event="Poison" if r == 3 else "Ok")] for r in range(6)]
+    results = asyncio.run(_run_group(pipeline, calls))
+    assert isinstance(results[3], RuntimeError)
+    assert [getattr(r, "stored", None) for i, r in enumerate(results) if i != 3] == [1] * 5
+    assert stored_ids(db) == [f"r{r}" for r in range(6) if r != 3]
+
+
+def test_replay_with_duplicates_and_shuffled_retries_stores_each_event_once(pipeline, db) -> None:
+    rng = random.Random(7)
+    unique = [msg(f"e{i}", user=f"u{i % 17}") for i in range(600)]
+    stream = unique + [rng.choice(unique) for _ in range(60)]  # 10% duplicates
+    rng.shuffle(stream)
+    batches = [stream[i : i + 37] for i in range(0, len(stream), 37)]
+    retries = [rng.choice(batches) for _ in range(5)]  # whole requests re-sent
+    results = asyncio.run(_run_group(pipeline, batches + retries))
+    assert sum(getattr(r, "stored", 0) for r in results) == 600
+    with db.read() as cur:
+        dupes = cur.execute(
+            "SELECT count(*) - count(DISTINCT message_id) FROM all_events"
+        ).fetchone()
+    assert dupes == (0,)
+    assert len(stored_ids(db)) == 600
