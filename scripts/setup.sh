@@ -13,3 +13,18 @@ if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; the
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 uv sync --frozen --quiet
+# The web UI (ui/ → src/retenta/web/static/): rebuilt only when missing or older than its sources.
+if [ -f ui/package.json ]; then
+    built=src/retenta/web/static/index.html
+    if [ ! -f "$built" ] || [ -n "$(find ui/src ui/public ui/index.html ui/package.json \
+            ui/package-lock.json ui/vite.config.ts ui/tsconfig.json -newer "$built" 2>/dev/null | head -1)" ]; then
+        if command -v npm >/dev/null 2>&1; then
+            if [ ! ui/node_modules/.package-lock.json -nt ui/package-lock.json ]; then
+                (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+            fi
+            (cd ui && npm run build --silent)
+        else
+            echo "setup.sh: npm not found (Node.js >= 20.19 needed); the web UI is not built" >&2
+        fi
+    fi
+fi
