@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
+from retenta.commerce import catalog
+from retenta.commerce.apply import apply_changes
+from retenta.commerce.events import changes_from, is_ecommerce
 from retenta.core.messages import Message
 from retenta.storage.base import Database
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class CommerceService:
@@ -19,6 +27,11 @@ class CommerceService:
 
     def apply(self, conn: Any, messages: Sequence[Message]) -> None:
         """Update orders, carts, wishlists and searches from stored e-commerce events."""
+        if not any(is_ecommerce(m) for m in messages):
+            return
+        changes = changes_from(messages)
+        if not changes.empty():
+            apply_changes(conn, changes)
 
     def upsert_products(self, conn: Any, workspace_id: str, table: pa.Table) -> dict[str, Any]:
         """Bulk upsert of catalog rows, inside a writer unit of work.
@@ -32,7 +45,7 @@ class CommerceService:
         "rejected": [{"row": i, "field": name, "reason": text}, ...]}`` where ``row`` is the
         0-based index in ``table``; rejected rows are not stored.
         """
-        raise NotImplementedError
+        return catalog.upsert_products(conn, workspace_id, table, utcnow())
 
     def upsert_orders(
         self, conn: Any, workspace_id: str, orders: pa.Table, items: pa.Table

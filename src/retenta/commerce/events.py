@@ -1,0 +1,434 @@
+"""Segment e-commerce events (spec v2) → entity changes. Pure: no I/O, no SQL.
+
+``changes_from(messages)`` reads a batch in event-time order and returns the rows each
+entity needs (``Changes``); ``retenta.commerce.apply`` writes them set-based. Reductions
+happen here so each SQL statement touches a row at most once (add, add, remove of the same
+sku in one batch becomes one cart line change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from retenta.core.messages import Message
+
+PRODUCT_EVENTS = {
+    "product viewed",
+    "product clicked",
+    "product list viewed",
+    "product list filtered",
+    "promotion viewed",
+    "product shared",
+    "product reviewed",
+}
+CART_EVENTS = {"product added", "product removed", "cart viewed", "checkout started"}
+ORDER_EVENTS = {"order completed", "order updated", "order cancelled", "order refunded"}
+OTHER_EVENTS = {
+    "products searched",
+    "product added to wishlist",
+    "product removed from wishlist",
+    "coupon applied",
+}
+ECOMMERCE_EVENTS = PRODUCT_EVENTS | CART_EVENTS | ORDER_EVENTS | OTHER_EVENTS
+OFFLINE_CHANNELS = {"offline": "offline", "store": "offline", "pos": "offline", "retail": "offline"}
+CALL_CENTRE = {"call_centre", "call_center", "call centre", "call center", "phone", "callcenter"}
+
+
+def event_key(name: str | None) -> str:
+    """Segment names compared case- and separator-insensitively.
+
+    >>> event_key("Order_Completed"), event_key("  product  added ")
+    ('order completed', 'product added')
+    """
+    return " ".join((name or "").replace("_", " ").lower().split())
+
+
+def is_ecommerce(message: Message) -> bool:
+    return message.type == "track" and event_key(message.event) in ECOMMERCE_EVENTS
+
+
+def text(value: Any) -> str | None:
+    """A non-empty trimmed string, or None.
+
+    >>> text(" a "), text(""), text(12), text(None)
+    ('a', None, '12', None)
+    """
+    if value is None or isinstance(value, dict | list):
+        return None
+    out = str(value).strip()
+    return out or None
+
+
+def money(value: Any) -> Decimal | None:
+    """A non-negative amount with 2 decimals, or None when absent or not a number.
+
+    >>> money("19.989"), money(5), money("x"), money(-1), money(True)
+    (Decimal('19.99'), Decimal('5.00'), None, None, None)
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
+def count(value: Any, default: int | None = None) -> int | None:
+    """A whole number (``"2"`` and ``2.0`` count), or ``default``.
+
+    >>> count("2"), count(2.0), count("x", 1), count(None)
+    (2, 2, 1, None)
+    """
+    if value is None or isinstance(value, bool):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return int(number) if number.is_integer() else default
+
+
+def sku_of(item: dict[str, Any]) -> str | None:
+    """Segment's ``sku``, else ``product_id`` (both are common in the wild)."""
+    return text(item.get("sku")) or text(item.get("product_id")) or text(item.get("id"))
+
+
+def category_text(value: Any) -> str | None:
+    if isinstance(value, list):
+        return " > ".join(p for p in (text(v) for v in value) if p) or None
+    return text(value)
+
+
+def channel_of(props: dict[str, Any]) -> str:
+    """``online``, ``offline`` (store purchase) or ``call_centre``.
+
+    >>> channel_of({"channel": "Store"}), channel_of({"channel": "call center"}), channel_of({})
+    ('offline', 'call_centre', 'online')
+    """
+    raw = event_key(text(props.get("channel")))
+    if raw in OFFLINE_CHANNELS:
+        return OFFLINE_CHANNELS[raw]
+    if raw in CALL_CENTRE or raw.replace(" ", "_") in CALL_CENTRE:
+        return "call_centre"
+    return "offline" if text(props.get("store_id")) else "online"
+
+
+def products_of(props: dict[str, Any], *, single: bool) -> list[dict[str, Any]]:
+    """The product dicts an event carries: ``properties`` itself, or ``properties.products``."""
+    items = props.get("products")
+    if isinstance(items, list):
+        return [p for p in items if isinstance(p, dict)]
+    return [props] if single else []
+
+
+@dataclass
+class CartState:
+    """The changes to one contact's cart within a batch, in event order."""
+
+    workspace_id: str = ""
+    clear: bool = False
+    convert: bool = False
+    lines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    opened_by: str = ""
+
+    def touch(self, message: Message) -> None:
+        self.workspace_id = message.workspace_id
+        self.first_at = self.first_at or message.timestamp
+        self.last_at = message.timestamp
+        self.opened_by = self.opened_by or message.message_id
+
+    def add(self, sku: str, qty: int, price: Decimal | None, at: datetime) -> None:
+        line = self.lines.setdefault(sku, {"mode": "delta", "quantity": 0, "price": None})
+        line["quantity"] += qty
+        line["price"] = price if price is not None else line["price"]
+        line["at"] = at
+
+    def set(self, sku: str, qty: int, price: Decimal | None, at: datetime) -> None:
+        self.lines[sku] = {"mode": "set", "quantity": qty, "price": price, "at": at}
+
+    def snapshot(self, items: list[tuple[str, int, Decimal | None]], at: datetime) -> None:
+        """Cart Viewed / Checkout Started list the whole cart: it replaces what we knew."""
+        self.clear, self.lines = True, {}
+        for sku, qty, price in items:
+            self.add(sku, qty, price, at)
+
+
+@dataclass
+class Changes:
+    """Rows per entity, ready to become Arrow tables."""
+
+    products: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    carts: dict[int, list[CartState]] = field(default_factory=dict)
+    orders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    order_items: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    returns: list[dict[str, Any]] = field(default_factory=list)
+    searches: list[dict[str, Any]] = field(default_factory=list)
+    wishlist: dict[tuple[str, int, str, str], dict[str, Any]] = field(default_factory=dict)
+    coupons: list[dict[str, Any]] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not any(
+            (self.products, self.carts, self.orders, self.returns, self.searches)
+        ) and not (self.wishlist or self.coupons or self.statuses)
+
+
+def in_event_order(messages: Iterable[Message]) -> list[Message]:
+    return sorted(messages, key=lambda m: m.timestamp)
+
+
+def changes_from(messages: Sequence[Message]) -> Changes:
+    """Everything a batch changes, reduced per entity key."""
+    changes = Changes()
+    for message in in_event_order(m for m in messages if is_ecommerce(m)):
+        handler = HANDLERS.get(event_key(message.event))
+        note_products(changes, message)
+        if handler is not None:
+            handler(changes, message)
+    return changes
+
+
+def note_products(changes: Changes, message: Message) -> None:
+    """Catalog fields carried by any e-commerce event; the newest non-empty value wins."""
+    props = message.properties
+    single = "products" not in props and event_key(message.event) not in ORDER_EVENTS
+    for item in products_of(props, single=single):
+        sku = sku_of(item)
+        if sku is None:
+            continue
+        key = (message.workspace_id, sku)
+        row = changes.products.setdefault(key, {"workspace_id": key[0], "sku": sku})
+        fill_product(row, item, props, message.timestamp)
+
+
+def fill_product(
+    row: dict[str, Any], item: dict[str, Any], props: dict[str, Any], at: datetime
+) -> None:
+    values = {
+        "name": text(item.get("name")),
+        "url": text(item.get("url")),
+        "image_url": text(item.get("image_url")),
+        "price": money(item.get("price")),
+        "currency": text(item.get("currency") or props.get("currency")),
+        "category": category_text(item.get("category")),
+        "brand": text(item.get("brand")),
+    }
+    row.update({k: v for k, v in values.items() if v is not None})
+    row["seen_at"] = at
+
+
+def cart_of(changes: Changes, message: Message) -> CartState:
+    """The contact's current cart state in this batch (a new one after a conversion)."""
+    assert message.contact_id is not None
+    states = changes.carts.setdefault(message.contact_id, [CartState()])
+    if states[-1].convert:
+        states.append(CartState())
+    states[-1].touch(message)
+    return states[-1]
+
+
+def on_product_added(changes: Changes, message: Message) -> None:
+    for item in products_of(message.properties, single=True):
+        sku = sku_of(item)
+        qty = count(item.get("quantity"), 1) or 1
+        if sku is not None and qty > 0:
+            cart_of(changes, message).add(sku, qty, money(item.get("price")), message.timestamp)
+
+
+def on_product_removed(changes: Changes, message: Message) -> None:
+    for item in products_of(message.properties, single=True):
+        sku = sku_of(item)
+        if sku is None:
+            continue
+        cart = cart_of(changes, message)
+        qty = count(item.get("quantity"))
+        if qty is None or qty <= 0:
+            cart.set(sku, 0, None, message.timestamp)  # no quantity: the whole line goes
+        else:
+            cart.add(sku, -qty, None, message.timestamp)
+
+
+def on_cart_listed(changes: Changes, message: Message) -> None:
+    """Cart Viewed / Checkout Started: with a products list, the cart is exactly that."""
+    if not isinstance(message.properties.get("products"), list):
+        return
+    items = []
+    for item in products_of(message.properties, single=False):
+        sku, qty = sku_of(item), count(item.get("quantity"), 1) or 1
+        if sku is not None and qty > 0:
+            items.append((sku, qty, money(item.get("price"))))
+    cart_of(changes, message).snapshot(items, message.timestamp)
+
+
+def order_id_of(message: Message) -> str | None:
+    return text(message.properties.get("order_id")) or text(message.properties.get("checkout_id"))
+
+
+ORDER_FIELDS = ("total", "revenue", "discount", "shipping", "tax")
+
+
+def order_row(message: Message) -> dict[str, Any]:
+    props = message.properties
+    row: dict[str, Any] = {f: money(props.get(f)) for f in ORDER_FIELDS}
+    row["currency"] = (text(props.get("currency")) or "").upper() or None
+    row["coupon"] = text(props.get("coupon"))
+    if "channel" in props or "store_id" in props:
+        row["channel"] = channel_of(props)
+        row["store_id"] = text(props.get("store_id"))
+    row["attributes"] = {k: props[k] for k in ("affiliation", "subtotal") if k in props}
+    return row
+
+
+def merge_order(changes: Changes, message: Message, status: str | None) -> None:
+    """Fold an Order Completed / Updated into the batch's row for that order."""
+    order_id = order_id_of(message)
+    if order_id is None:
+        return
+    key = (message.workspace_id, order_id)
+    row = changes.orders.setdefault(key, {"workspace_id": key[0], "order_id": order_id})
+    row.update({k: v for k, v in order_row(message).items() if v not in (None, {})})
+    row.setdefault("contact_id", message.contact_id)
+    row.setdefault("placed_at", message.timestamp)
+    row.update(updated_at=message.timestamp, source_message_id=message.message_id)
+    items = order_items_of(message)
+    if items:
+        changes.order_items[key] = items
+    if status is not None:
+        note_status(changes, order_id, status, message)
+
+
+def order_items_of(message: Message) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    for item in products_of(message.properties, single=False):
+        sku = sku_of(item)
+        qty = count(item.get("quantity"), 1) or 1
+        if sku is None or qty <= 0:
+            continue
+        lines.append(
+            {
+                "line_no": len(lines) + 1,
+                "sku": sku,
+                "name": text(item.get("name")),
+                "category": category_text(item.get("category")),
+                "brand": text(item.get("brand")),
+                "quantity": qty,
+                "price": money(item.get("price")) or Decimal("0.00"),
+            }
+        )
+    return lines
+
+
+def note_status(changes: Changes, order_id: str, status: str, message: Message) -> None:
+    changes.statuses.append(
+        {
+            "workspace_id": message.workspace_id,
+            "order_id": order_id,
+            "status": status,
+            "changed_at": message.timestamp,
+            "source_message_id": message.message_id,
+        }
+    )
+
+
+def on_order_completed(changes: Changes, message: Message) -> None:
+    """The order is paid; an online order converts the contact's open cart."""
+    merge_order(changes, message, "paid")
+    if channel_of(message.properties) == "online":
+        cart_of(changes, message).convert = True
+
+
+def on_order_updated(changes: Changes, message: Message) -> None:
+    status = text(message.properties.get("status"))
+    merge_order(changes, message, status.lower() if status else None)
+
+
+def on_order_cancelled(changes: Changes, message: Message) -> None:
+    order_id = order_id_of(message)
+    if order_id is not None:
+        note_status(changes, order_id, "cancelled", message)
+
+
+def on_order_refunded(changes: Changes, message: Message) -> None:
+    """A return fact per refunded sku, or one for the whole order when none is listed."""
+    order_id = order_id_of(message)
+    if order_id is None:
+        return
+    base = {
+        "workspace_id": message.workspace_id,
+        "order_id": order_id,
+        "returned_at": message.timestamp,
+        "source_message_id": message.message_id,
+    }
+    items = [i for i in products_of(message.properties, single=False) if sku_of(i)]
+    if not items:
+        amount = money(message.properties.get("total") or message.properties.get("revenue"))
+        changes.returns.append({**base, "sku": None, "quantity": None, "amount": amount})
+    for item in items:
+        qty = count(item.get("quantity"))
+        price = money(item.get("price"))
+        amount = price * qty if price is not None and qty else None
+        changes.returns.append({**base, "sku": sku_of(item), "quantity": qty, "amount": amount})
+
+
+def on_products_searched(changes: Changes, message: Message) -> None:
+    query = text(message.properties.get("query"))
+    if query is None:
+        return
+    changes.searches.append(
+        {
+            "workspace_id": message.workspace_id,
+            "contact_id": message.contact_id,
+            "query": query[:500],
+            "results": count(
+                message.properties.get("results") or message.properties.get("results_count")
+            ),
+            "searched_at": message.timestamp,
+            "message_id": message.message_id,
+        }
+    )
+
+
+def wishlist_name(props: dict[str, Any]) -> str:
+    return text(props.get("wishlist_name")) or text(props.get("wishlist_id")) or "default"
+
+
+def on_wishlist(changes: Changes, message: Message, *, add: bool) -> None:
+    sku = sku_of(message.properties)
+    if sku is None or message.contact_id is None:
+        return
+    key = (message.workspace_id, message.contact_id, wishlist_name(message.properties), sku)
+    changes.wishlist[key] = {"add": add, "added_at": message.timestamp}
+
+
+def on_coupon_applied(changes: Changes, message: Message) -> None:
+    order_id, coupon = (
+        order_id_of(message),
+        text(message.properties.get("coupon_name")) or text(message.properties.get("coupon_id")),
+    )
+    if order_id is not None and coupon is not None:
+        changes.coupons.append(
+            {"workspace_id": message.workspace_id, "order_id": order_id, "coupon": coupon}
+        )
+
+
+HANDLERS = {
+    "product added": on_product_added,
+    "product removed": on_product_removed,
+    "cart viewed": on_cart_listed,
+    "checkout started": on_cart_listed,
+    "order completed": on_order_completed,
+    "order updated": on_order_updated,
+    "order cancelled": on_order_cancelled,
+    "order refunded": on_order_refunded,
+    "products searched": on_products_searched,
+    "product added to wishlist": lambda c, m: on_wishlist(c, m, add=True),
+    "product removed from wishlist": lambda c, m: on_wishlist(c, m, add=False),
+    "coupon applied": on_coupon_applied,
+}

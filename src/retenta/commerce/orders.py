@@ -1,0 +1,375 @@
+"""Orders, line items, status history and returns: the set-based write path shared by
+events (``apply``), the orders API and bulk import (``upsert_orders``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from retenta.commerce import lifecycle
+from retenta.commerce.tables import MONEY, TIMESTAMP
+
+Key = tuple[str, str]
+
+ORDER_STAGE = pa.schema(
+    [
+        ("workspace_id", pa.string()),
+        ("order_id", pa.string()),
+        ("contact_id", pa.int64()),
+        ("status", pa.string()),
+        ("channel", pa.string()),
+        ("store_id", pa.string()),
+        ("total", MONEY),
+        ("revenue", MONEY),
+        ("discount", MONEY),
+        ("shipping", MONEY),
+        ("tax", MONEY),
+        ("currency", pa.string()),
+        ("coupon", pa.string()),
+        ("placed_at", TIMESTAMP),
+        ("updated_at", TIMESTAMP),
+        ("source_message_id", pa.string()),
+        ("attributes", pa.string()),
+    ]
+)
+ITEM_STAGE = pa.schema(
+    [
+        ("workspace_id", pa.string()),
+        ("order_id", pa.string()),
+        ("line_no", pa.int32()),
+        ("sku", pa.string()),
+        ("name", pa.string()),
+        ("category", pa.string()),
+        ("brand", pa.string()),
+        ("quantity", pa.int32()),
+        ("price", MONEY),
+    ]
+)
+STATUS_STAGE = pa.schema(
+    [
+        ("workspace_id", pa.string()),
+        ("order_id", pa.string()),
+        ("status", pa.string()),
+        ("changed_at", TIMESTAMP),
+        ("source_message_id", pa.string()),
+    ]
+)
+RETURN_STAGE = pa.schema(
+    [
+        ("workspace_id", pa.string()),
+        ("order_id", pa.string()),
+        ("sku", pa.string()),
+        ("quantity", pa.int32()),
+        ("amount", MONEY),
+        ("returned_at", TIMESTAMP),
+        ("source_message_id", pa.string()),
+    ]
+)
+KEY_SCHEMA = pa.schema([("workspace_id", pa.string()), ("order_id", pa.string())])
+DATA_FIELDS = (
+    "channel", "store_id", "total", "revenue", "discount", "shipping", "tax", "currency", "coupon",
+)  # fmt: skip
+
+
+@contextmanager
+def registered(conn: Any, **tables: pa.Table) -> Iterator[None]:
+    """Arrow tables visible to SQL under the given names for the duration of the block."""
+    for name, table in tables.items():
+        conn.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            conn.unregister(name)
+
+
+def keys_table(keys: list[Key]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [{"workspace_id": w, "order_id": o} for w, o in keys], schema=KEY_SCHEMA
+    )
+
+
+def current_statuses(conn: Any, keys: list[Key]) -> dict[Key, str]:
+    """The stored status of each of ``keys`` that exists."""
+    if not keys:
+        return {}
+    sql = (
+        "SELECT k.workspace_id, k.order_id, o.status FROM _cm_keys k JOIN orders o"
+        " ON o.workspace_id = k.workspace_id AND o.order_id = k.order_id"
+    )
+    with registered(conn, _cm_keys=keys_table(keys)):
+        rows = conn.execute(sql).fetchall()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def plan_statuses(
+    orders: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    stored: dict[Key, str],
+    *,
+    authoritative: bool,
+) -> tuple[dict[Key, str], list[dict[str, Any]]]:
+    """Final status per order and the history rows to add. Pure.
+
+    ``authoritative`` (import, API): the given status is taken as is. Otherwise (events)
+    the lifecycle decides, so late or repeated events cannot move an order backwards.
+    """
+    if authoritative:
+        return _plan_given(orders, stored)
+    return _plan_events(orders, events, stored)
+
+
+def _plan_given(
+    orders: list[dict[str, Any]], stored: dict[Key, str]
+) -> tuple[dict[Key, str], list[dict[str, Any]]]:
+    final, history = {}, []
+    for row in orders:
+        key = (row["workspace_id"], row["order_id"])
+        old = stored.get(key)
+        final[key] = row.get("status") or old or "paid"
+        if final[key] != old:
+            at = row["placed_at"] if old is None else row["updated_at"]
+            history.append(_history(key, final[key], at, row.get("source_message_id")))
+    return final, history
+
+
+def _plan_events(
+    orders: list[dict[str, Any]], events: list[dict[str, Any]], stored: dict[Key, str]
+) -> tuple[dict[Key, str], list[dict[str, Any]]]:
+    per_key: dict[Key, list[dict[str, Any]]] = {}
+    for ev in sorted(events, key=lambda e: e["changed_at"]):
+        per_key.setdefault((ev["workspace_id"], ev["order_id"]), []).append(ev)
+    known = set(stored) | {(r["workspace_id"], r["order_id"]) for r in orders}
+    final, history = {}, []
+    for key in known:
+        evs = per_key.get(key, [])
+        old = stored.get(key)
+        status, accepted = lifecycle.fold(old, [e["status"] for e in evs])
+        history += [_from_event(evs[i]) for i in accepted]
+        if status is None:  # a new order whose events name no status
+            row = next(r for r in orders if (r["workspace_id"], r["order_id"]) == key)
+            status = "paid"
+            history.append(_history(key, status, row["placed_at"], row["source_message_id"]))
+        final[key] = status
+    return final, history
+
+
+def _history(key: Key, status: str, at: datetime, message_id: str | None) -> dict[str, Any]:
+    return {
+        "workspace_id": key[0],
+        "order_id": key[1],
+        "status": status,
+        "changed_at": at,
+        "source_message_id": message_id,
+    }
+
+
+def _from_event(ev: dict[str, Any]) -> dict[str, Any]:
+    key = (ev["workspace_id"], ev["order_id"])
+    return _history(key, ev["status"], ev["changed_at"], ev["source_message_id"])
+
+
+def upsert_sql(*, authoritative: bool) -> str:
+    cols = ", ".join(ORDER_STAGE.names)
+    keep = ", ".join(f"{f} = COALESCE(excluded.{f}, orders.{f})" for f in DATA_FIELDS)
+    contact = "excluded.contact_id" if authoritative else "orders.contact_id"
+    placed = (
+        "excluded.placed_at" if authoritative else "LEAST(orders.placed_at, excluded.placed_at)"
+    )
+    return (
+        f"INSERT INTO orders ({cols})"
+        f" SELECT workspace_id, order_id, contact_id, status, COALESCE(channel, 'online'),"
+        f" store_id, COALESCE(total, (SELECT sum(i.quantity * i.price) FROM _cm_items i"
+        f"   WHERE i.workspace_id = s.workspace_id AND i.order_id = s.order_id), 0),"
+        f" revenue, discount, shipping, tax, currency, coupon, placed_at, updated_at,"
+        f" source_message_id, COALESCE(CAST(attributes AS JSON), JSON '{{}}')"
+        f" FROM _cm_orders s"
+        f" ON CONFLICT (workspace_id, order_id) DO UPDATE SET {keep},"
+        f" status = excluded.status, contact_id = {contact}, placed_at = {placed},"
+        f" updated_at = GREATEST(orders.updated_at, excluded.updated_at),"
+        f" source_message_id = COALESCE(excluded.source_message_id, orders.source_message_id),"
+        f" attributes = json_merge_patch(orders.attributes, excluded.attributes)"
+    )
+
+
+STATUS_ONLY_SQL = (
+    "UPDATE orders SET status = u.status, updated_at = GREATEST(orders.updated_at, u.changed_at)"
+    " FROM _cm_status_only u"
+    " WHERE orders.workspace_id = u.workspace_id AND orders.order_id = u.order_id"
+)
+HISTORY_SQL = (
+    "INSERT INTO order_status_history (workspace_id, order_id, status, changed_at,"
+    " source_message_id) SELECT * FROM _cm_history"
+)
+ITEMS_UPSERT_SQL = (
+    "INSERT INTO order_items (workspace_id, order_id, line_no, sku, name, category, brand,"
+    " quantity, price) SELECT * FROM _cm_items"
+    " ON CONFLICT (workspace_id, order_id, line_no) DO UPDATE SET sku = excluded.sku,"
+    " name = excluded.name, category = excluded.category, brand = excluded.brand,"
+    " quantity = excluded.quantity, price = excluded.price"
+)
+ITEMS_TRIM_SQL = (
+    "DELETE FROM order_items USING (SELECT workspace_id, order_id, max(line_no) AS last"
+    " FROM _cm_items GROUP BY ALL) m WHERE order_items.workspace_id = m.workspace_id"
+    " AND order_items.order_id = m.order_id AND order_items.line_no > m.last"
+)
+
+
+def write_orders(
+    conn: Any,
+    orders: pa.Table,
+    items: pa.Table,
+    statuses: pa.Table,
+    *,
+    authoritative: bool,
+) -> dict[str, int]:
+    """Upsert staged orders (``ORDER_STAGE``), replace their items (``ITEM_STAGE``) and move
+    statuses (``STATUS_STAGE`` events, or the ``status`` column when ``authoritative``)."""
+    order_rows = orders.to_pylist()
+    event_rows = statuses.to_pylist()
+    keys = {(r["workspace_id"], r["order_id"]) for r in order_rows + event_rows}
+    stored = current_statuses(conn, sorted(keys))
+    final, history = plan_statuses(order_rows, event_rows, stored, authoritative=authoritative)
+    staged = _with_status(orders, final)
+    changed = {k: s for k, s in final.items() if stored.get(k) != s}
+    _write(conn, staged, items, authoritative=authoritative)
+    _write_status_only(conn, status_only_rows(staged, changed, history))
+    _write_history(conn, history)
+    inserted = sum(1 for r in order_rows if (r["workspace_id"], r["order_id"]) not in stored)
+    return {
+        "orders_inserted": inserted,
+        "orders_updated": len(order_rows) - inserted,
+        "items": items.num_rows,
+        "status_changes": len(history),
+    }
+
+
+def _with_status(orders: pa.Table, final: dict[Key, str]) -> pa.Table:
+    column = pa.array([final[k] for k in table_keys(orders)], pa.string())
+    return orders.set_column(orders.schema.get_field_index("status"), "status", column)
+
+
+def table_keys(table: pa.Table) -> list[Key]:
+    if table.num_rows == 0:
+        return []
+    ws, ids = table["workspace_id"].to_pylist(), table["order_id"].to_pylist()
+    return list(zip(ws, ids, strict=True))
+
+
+def _write(conn: Any, orders: pa.Table, items: pa.Table, *, authoritative: bool) -> None:
+    with registered(conn, _cm_orders=orders, _cm_items=items):
+        if orders.num_rows:
+            conn.execute(upsert_sql(authoritative=authoritative))
+        if items.num_rows:
+            conn.execute(ITEMS_UPSERT_SQL)
+            conn.execute(ITEMS_TRIM_SQL)
+
+
+def status_only_rows(
+    orders: pa.Table, changed: dict[Key, str], history: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Stored orders whose status moves without an order row in this batch (Order Cancelled)."""
+    in_batch = set(table_keys(orders))
+    return [
+        {
+            "workspace_id": k[0],
+            "order_id": k[1],
+            "status": s,
+            "changed_at": _last_change(history, k),
+        }
+        for k, s in changed.items()
+        if k not in in_batch
+    ]
+
+
+def _write_history(conn: Any, history: list[dict[str, Any]]) -> None:
+    if history:
+        with registered(conn, _cm_history=pa.Table.from_pylist(history, schema=STATUS_STAGE)):
+            conn.execute(HISTORY_SQL)
+
+
+def _last_change(history: list[dict[str, Any]], key: Key) -> datetime | None:
+    times = [h["changed_at"] for h in history if (h["workspace_id"], h["order_id"]) == key]
+    return max(times) if times else None
+
+
+def _write_status_only(conn: Any, rows: list[dict[str, Any]]) -> None:
+    rows = [r for r in rows if r["changed_at"] is not None]
+    if not rows:
+        return
+    schema = pa.schema(
+        [("workspace_id", pa.string()), ("order_id", pa.string()), ("status", pa.string()),
+         ("changed_at", TIMESTAMP)]
+    )  # fmt: skip
+    with registered(conn, _cm_status_only=pa.Table.from_pylist(rows, schema=schema)):
+        conn.execute(STATUS_ONLY_SQL)
+
+
+RETURNS_INSERT_SQL = (
+    "INSERT INTO order_returns (workspace_id, order_id, sku, quantity, returned_at,"
+    " source_message_id, amount)"
+    " SELECT r.workspace_id, r.order_id, r.sku, r.quantity, r.returned_at, r.source_message_id,"
+    " r.amount FROM _cm_returns r WHERE NOT EXISTS (SELECT 1 FROM order_returns x"
+    " WHERE x.workspace_id = r.workspace_id AND x.order_id = r.order_id"
+    " AND x.source_message_id IS NOT DISTINCT FROM r.source_message_id"
+    " AND x.sku IS NOT DISTINCT FROM r.sku)"
+)
+# returned_quantity is derived from the facts: a whole-order fact (sku NULL) or a sku fact
+# without quantity returns every unit of the line; otherwise the facts' quantities add up.
+RETURNED_QTY_SQL = (
+    "UPDATE order_items SET returned_quantity = r.q FROM ("
+    " SELECT i.workspace_id, i.order_id, i.line_no, LEAST(i.quantity, CASE WHEN"
+    "  bool_or(f.order_id IS NOT NULL AND (f.sku IS NULL OR f.quantity IS NULL))"
+    "  THEN i.quantity ELSE COALESCE(sum(f.quantity), 0) END) AS q"
+    " FROM order_items i JOIN _cm_keys k"
+    "  ON i.workspace_id = k.workspace_id AND i.order_id = k.order_id"
+    " LEFT JOIN order_returns f ON f.workspace_id = i.workspace_id AND f.order_id = i.order_id"
+    "  AND (f.sku IS NULL OR f.sku = i.sku)"
+    " GROUP BY i.workspace_id, i.order_id, i.line_no, i.quantity) r"
+    " WHERE order_items.workspace_id = r.workspace_id AND order_items.order_id = r.order_id"
+    " AND order_items.line_no = r.line_no AND order_items.returned_quantity <> r.q"
+)
+
+
+def fully_returned_sql() -> str:
+    """Orders among ``_cm_keys`` that a return covers completely and may become 'returned'."""
+    may_return = lifecycle.transitions_sql("o.status", "'returned'")
+    return (
+        "SELECT o.workspace_id, o.order_id, f.at, f.mid FROM orders o JOIN _cm_keys k"
+        " ON o.workspace_id = k.workspace_id AND o.order_id = k.order_id"
+        " JOIN (SELECT workspace_id, order_id, max(returned_at) AS at,"
+        "  arg_max(source_message_id, returned_at) AS mid, bool_or(sku IS NULL) AS whole"
+        "  FROM order_returns GROUP BY workspace_id, order_id) f"
+        " ON f.workspace_id = o.workspace_id AND f.order_id = o.order_id"
+        f" WHERE {may_return} AND (f.whole OR ("
+        "  EXISTS (SELECT 1 FROM order_items i WHERE i.workspace_id = o.workspace_id"
+        "   AND i.order_id = o.order_id) AND NOT EXISTS (SELECT 1 FROM order_items i"
+        "   WHERE i.workspace_id = o.workspace_id AND i.order_id = o.order_id"
+        "   AND i.returned_quantity < i.quantity)))"
+    )
+
+
+def write_returns(conn: Any, returns: pa.Table) -> None:
+    """Record return facts; the same refund message twice adds nothing."""
+    if returns.num_rows:
+        with registered(conn, _cm_returns=returns):
+            conn.execute(RETURNS_INSERT_SQL)
+
+
+def settle_returns(conn: Any, keys: list[Key], *, mark_returned: bool) -> int:
+    """Derive ``returned_quantity`` for ``keys``; with ``mark_returned``, fully returned
+    orders move to 'returned'. Returns the number of status changes."""
+    if not keys:
+        return 0
+    with registered(conn, _cm_keys=keys_table(keys)):
+        conn.execute(RETURNED_QTY_SQL)
+        rows = conn.execute(fully_returned_sql()).fetchall() if mark_returned else []
+    history = [_history((w, o), "returned", at, mid) for w, o, at, mid in rows]
+    changed = {(h["workspace_id"], h["order_id"]): "returned" for h in history}
+    _write_status_only(conn, status_only_rows(keys_table([]), changed, history))
+    _write_history(conn, history)
+    return len(history)

@@ -1,0 +1,38 @@
+"""Building e-commerce Messages that already carry a contact (as identity would set it)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from retenta.app import Container
+from retenta.core.messages import Message
+
+_ids = itertools.count(1)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def track(
+    ws: str, contact_id: int, event: str, props: dict[str, Any] | None = None, *, minute: int = 0
+) -> Message:
+    at = T0 + timedelta(minutes=minute)
+    return Message(
+        workspace_id=ws,
+        message_id=f"m-{next(_ids)}",
+        type="track",
+        timestamp=at,
+        received_at=at,
+        event=event,
+        properties=props or {},
+        contact_id=contact_id,
+    )
+
+
+def apply(container: Container, *messages: Message) -> None:
+    container.db.write(lambda c: container.commerce.apply(c, list(messages)))
+
+
+def rows(container: Container, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with container.db.read() as cur:
+        return list(cur.execute(sql, list(params)).fetchall())
