@@ -106,7 +106,8 @@ def test_exact_dedup_survives_a_restart(tmp_path: Path) -> None:
         p = IngestPipeline(db=database, resolver=TableResolver(), appliers=[], settings=settings)
         out = p.ingest_sync([msg(f"m{i}") for i in range(50)])
         assert out.stored == (50 if attempt == 0 else 0)
-        assert p.dedup.bloom is not None and p.dedup.bloom.count == 50
+        assert p.dedup.bloom is not None
+        assert p.dedup.bloom.count == 50
         database.close()
 
 

@@ -17,6 +17,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from retenta.core.messages import Message
 from retenta.core.pipeline import Applier, Resolver
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
@@ -160,6 +162,10 @@ class IngestPipeline:
 
     def _write_group(self, conn: Any, group: list[_Request]) -> None:
         messages = [m for req in group for m in req.messages]
+        insert_dead_letters(conn, [d for req in group for d in req.dead_letters])
+        if not messages:
+            _count_outcomes(group, [])
+            return
         for m in messages:
             m.contact_id, m.dropped = None, None  # a retried unit starts afresh
         keys: list[Key] = [(m.workspace_id, m.message_id) for m in messages]
@@ -171,11 +177,10 @@ class IngestPipeline:
             self.resolver.resolve(conn, fresh)
         stored = [m for m in fresh if m.dropped is None]
         append_events(conn, messages_to_arrow(stored))
-        insert_keys(conn, table.filter(fresh_mask))
+        insert_keys(conn, table.filter(pa.array(fresh_mask, type=pa.bool_())))
         for applier in self.appliers:
             if stored:
                 applier.apply(conn, stored)
-        insert_dead_letters(conn, [d for req in group for d in req.dead_letters])
         _count_outcomes(group, fresh_mask)
         fresh_keys = [k for k, new in zip(keys, fresh_mask, strict=True) if new]
         self.dedup.remember(fresh_keys, hashes[fresh_mask])

@@ -1,0 +1,75 @@
+"""A server killed with SIGKILL mid-ingestion loses nothing it acknowledged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from retenta.app import build_container
+from retenta.settings import Settings
+from tests.ingest.servers import init_data_dir, serve_subprocess
+
+SENDERS = 4
+BATCH = 50
+
+
+def sender(url: str, write_key: str, acked: list[str], stop: threading.Event) -> None:
+    """Send batches of fresh events until the server dies; record what it acknowledged."""
+    with httpx.Client(base_url=url, auth=(write_key, ""), timeout=10) as http:
+        while not stop.is_set():
+            ids = [str(uuid.uuid4()) for _ in range(BATCH)]
+            batch = [
+                {"type": "track", "userId": f"u{i % 7}", "event": "Crash Test", "messageId": m}
+                for i, m in enumerate(ids)
+            ]
+            try:
+                res = http.post("/v1/batch", json={"batch": batch})
+            except httpx.HTTPError:
+                return
+            if res.status_code == 200:
+                acked.extend(ids)
+
+
+def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    keys = init_data_dir(data)
+    acked: list[str] = []
+    stop = threading.Event()
+    with serve_subprocess(data) as (url, proc):
+        threads = [
+            threading.Thread(target=sender, args=(url, keys["write_key"], acked, stop))
+            for _ in range(SENDERS)
+        ]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while len(acked) < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)  # in the middle of ingestion: senders still running
+        proc.wait(timeout=10)
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+    assert len(acked) >= 3_000
+    container = build_container(Settings(data_dir=data, background_workers=False))
+    try:
+        with container.db.read() as cur:
+            counts = dict(
+                cur.execute(
+                    "SELECT message_id, count(*) FROM all_events WHERE workspace_id = ?"
+                    " GROUP BY message_id",
+                    [keys["workspace_id"]],
+                ).fetchall()
+            )
+    finally:
+        container.close()
+    missing = [m for m in acked if m not in counts]
+    assert missing == []
+    assert all(counts[m] == 1 for m in acked)
+    assert max(counts.values()) == 1
