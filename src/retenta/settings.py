@@ -58,4 +58,6 @@ class Settings(BaseSettings):
     ingest_group_commit_ms: float = 2.0
     ingest_max_event_bytes: int = 32 * 1024
     ingest_max_batch_bytes: int = 500 * 1024
+    # Benchmark bound only: accept and validate events but store nothing.
+    ingest_skip_storage: bool = False
     background_workers: bool = True
