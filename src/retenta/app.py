@@ -88,7 +88,9 @@ def build_container(settings: Settings) -> Container:
     identity = IdentityService(db=db, settings=settings.identity)
     commerce = CommerceService(db=db)
     ingest = IngestPipeline(db=db, resolver=identity, appliers=[commerce], settings=settings)
-    contacts = ContactService(db=db, identity=identity)
+    contacts = ContactService(
+        db=db, identity=identity, ingest=ingest, identity_settings=settings.identity
+    )
     imports = ImportService(
         db=db, settings=settings, pipeline=ingest, identity=identity, commerce=commerce
     )

@@ -1,5 +1,145 @@
-"""HTTP routes of this capability."""
+"""``/api/v1/contacts``: list/search, lookup, profile, timeline, upsert, consent, erase, export."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+
+from retenta.contacts.schemas import ConsentIn, ContactUpsert
+from retenta.contacts.service import ContactService
+from retenta.contacts.traits import LOOKUP_TYPES
+from retenta.errors import ApiError
+from retenta.tenancy.deps import api_principal, container, require_role
+from retenta.tenancy.service import Principal
+
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+ContactId = Path(ge=1, le=2**62, description="Contact id")
+LIST_PARAMS = frozenset({"q", "limit", "cursor"})
+PAGE_PARAMS = frozenset({"limit", "cursor"})
+
+
+def service(request: Request) -> ContactService:
+    return container(request).contacts
+
+
+def only_params(request: Request, allowed: frozenset[str]) -> None:
+    """422 naming the first query parameter this route does not know."""
+    for name in request.query_params:
+        if name not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            msg = f"{name}: unknown query parameter (this route takes: {known})"
+            raise ApiError(422, "validation_error", msg, field=name)
+
+
+def lookup_key(request: Request) -> tuple[str, str]:
+    """The one ``type=value`` pair of a lookup request."""
+    only_params(request, frozenset(LOOKUP_TYPES))
+    given = [(k, v) for k, v in request.query_params.items() if k in LOOKUP_TYPES]
+    if len(given) != 1:
+        msg = f"give exactly one of {', '.join(LOOKUP_TYPES)}"
+        raise ApiError(422, "validation_error", msg, field=given[1][0] if given else None)
+    return given[0]
+
+
+@router.get("")
+def list_contacts(
+    request: Request,
+    q: str | None = Query(None, max_length=512, description="identifier, or email/name prefix"),
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = Query(None, max_length=200),
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:
+    """Live contacts, newest first; ``q`` matches any identifier exactly or an email/name prefix."""
+    require_role(p, "analyst")
+    only_params(request, LIST_PARAMS)
+    return service(request).search(workspace_id=p.workspace_id, query=q, limit=limit, cursor=cursor)
+
+
+@router.get("/lookup")
+def lookup_contact(
+    request: Request,
+    email: str | None = Query(None, max_length=512),
+    phone: str | None = Query(None, max_length=64),
+    external_id: str | None = Query(None, max_length=512),
+    anonymous_id: str | None = Query(None, max_length=512),
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:
+    """The profile of the contact with this email, phone, external id or anonymous id."""
+    require_role(p, "analyst")
+    id_type, value = lookup_key(request)
+    return service(request).lookup(workspace_id=p.workspace_id, id_type=id_type, value=value)
+
+
+@router.post("")
+async def upsert_contact(
+    request: Request, response: Response, body: ContactUpsert, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    """Create or update a contact by its identifiers (as an ``identify`` from source ``api``)."""
+    require_role(p, "marketer")
+    profile, created = await service(request).upsert(workspace_id=p.workspace_id, body=body)
+    response.status_code = 201 if created else 200
+    return profile
+
+
+@router.get("/{contact_id}")
+def get_contact(
+    request: Request, contact_id: int = ContactId, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    """The 360° profile. A merged-away id answers with the live contact it was merged into."""
+    require_role(p, "analyst")
+    only_params(request, frozenset())
+    return service(request).profile(workspace_id=p.workspace_id, contact_id=contact_id)
+
+
+@router.get("/{contact_id}/events")
+def contact_events(
+    request: Request,
+    contact_id: int = ContactId,
+    limit: int = Query(50, ge=1, le=100),
+    cursor: str | None = Query(None, max_length=700),
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:
+    """The timeline, newest first, including every contact merged into this one."""
+    require_role(p, "analyst")
+    only_params(request, PAGE_PARAMS)
+    return service(request).timeline(
+        workspace_id=p.workspace_id, contact_id=contact_id, limit=limit, cursor=cursor
+    )
+
+
+@router.post("/{contact_id}/consents")
+async def change_consent(
+    request: Request,
+    body: ConsentIn,
+    contact_id: int = ContactId,
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:
+    """Record a consent change per channel (and topic); the history is kept."""
+    require_role(p, "marketer")
+    return await service(request).change_consent(
+        workspace_id=p.workspace_id, contact_id=contact_id, consent=body
+    )
+
+
+@router.delete("/{contact_id}")
+async def erase_contact(
+    request: Request, contact_id: int = ContactId, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    """GDPR erasure: delete the person's data and suppress their identifiers."""
+    require_role(p, "admin")
+    return await service(request).erase(
+        workspace_id=p.workspace_id, contact_id=contact_id, requested_by=p.subject
+    )
+
+
+@router.get("/{contact_id}/export")
+def export_contact(
+    request: Request, contact_id: int = ContactId, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    """Everything stored about the person, as JSON (GDPR access request)."""
+    require_role(p, "admin")
+    data = service(request).export(workspace_id=p.workspace_id, contact_id=contact_id)
+    encoded: dict[str, Any] = jsonable_encoder(data)
+    return encoded

@@ -2,17 +2,342 @@
 
 from __future__ import annotations
 
-from retenta.identity.service import IdentityService
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from retenta.contacts import queries as q
+from retenta.contacts.consent import record_consent
+from retenta.contacts.privacy import erase_person, related_rows
+from retenta.contacts.schemas import ConsentIn, ContactUpsert
+from retenta.contacts.traits import (
+    LOOKUP_TYPES,
+    SEARCH_TYPES,
+    computed_traits,
+    consent_state,
+    decode_event_cursor,
+    decode_id_cursor,
+    encode_event_cursor,
+    encode_id_cursor,
+)
+from retenta.core.messages import Message
+from retenta.errors import ApiError, not_found
+from retenta.identity.normalize import identifier_hash, normalize, normalize_with_reason
+from retenta.settings import IdentitySettings
 from retenta.storage.base import Database
+from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
+
+log = logging.getLogger(__name__)
+EXPORT_EVENT_PAGE = 10_000
+
+
+class IdentityPort(Protocol):
+    """What the profile needs from identity resolution."""
+
+    def lookup(self, *, workspace_id: str, id_type: str, value: str) -> int | None: ...
+    def timeline_contact_ids(self, cur: Any, workspace_id: str, contact_id: int) -> list[int]: ...
+    def forget(self, workspace_id: str, contact_ids: Sequence[int]) -> None: ...
+
+
+class IngestPort(Protocol):
+    async def ingest(self, messages: Sequence[Message]) -> Any: ...
 
 
 class ContactService:
-    def __init__(self, *, db: Database, identity: IdentityService) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        identity: IdentityPort,
+        ingest: IngestPort | None = None,
+        identity_settings: IdentitySettings | None = None,
+        compaction: CompactionPolicy | None = None,
+        compaction_idle_s: float = 1.0,
+    ) -> None:
         self.db = db
         self.identity = identity
+        self.ingest = ingest
+        self.identity_settings = identity_settings or IdentitySettings()
+        self.compactor = Compactor(compaction)
+        self.compaction_idle_s = compaction_idle_s
+        self._task: asyncio.Task[None] | None = None
+
+    # --- background compaction -----------------------------------------------------------
 
     async def start(self) -> None:
         """Start background work (event compaction)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._compact_forever(), name="event-compaction")
 
     async def stop(self) -> None:
-        """Stop background work."""
+        """Stop background work; a step in flight finishes (it is one transaction)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _compact_forever(self) -> None:
+        while True:
+            try:
+                action = await self.db.awrite(self.compactor.step)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed step rolled back whole; try again later
+                log.exception("event compaction step failed")
+                action = None
+            await asyncio.sleep(0.005 if action else self.compaction_idle_s)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def search(
+        self, *, workspace_id: str, query: str | None, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """Live contacts newest first; ``query``: an exact identifier or an email/name prefix."""
+        before = decode_id_cursor(cursor) if cursor else None
+        with self.db.read() as cur:
+            if query and query.strip():
+                ids = self._matching_ids(cur, workspace_id, query.strip(), before, limit + 1)
+            else:
+                ids = q.page_of_ids(cur, workspace_id, before=before, limit=limit + 1)
+            items = q.list_rows(cur, workspace_id, ids[:limit])
+        next_cursor = encode_id_cursor(ids[limit - 1]) if len(ids) > limit else None
+        return {"items": items, "next_cursor": next_cursor}
+
+    def _matching_ids(
+        self, cur: Any, workspace_id: str, text: str, before: int | None, limit: int
+    ) -> list[int]:
+        exact = {
+            found
+            for id_type in SEARCH_TYPES
+            if (
+                found := self.identity.lookup(
+                    workspace_id=workspace_id, id_type=id_type, value=text
+                )
+            )
+        }
+        prefixed = q.prefix_ids(cur, workspace_id, text, before=before, limit=limit)
+        ids = {i for i in exact if before is None or i < before} | set(prefixed)
+        return sorted(ids, reverse=True)[:limit]
+
+    def lookup(self, *, workspace_id: str, id_type: str, value: str) -> dict[str, Any]:
+        """The profile of the contact holding an identifier (422 if it is not a valid one)."""
+        if id_type not in LOOKUP_TYPES:
+            raise ApiError(
+                422, "validation_error", f"unknown identifier type {id_type}", field=id_type
+            )
+        normalized, reason = normalize_with_reason(id_type, value, self.identity_settings)
+        if normalized is None:
+            raise ApiError(422, "validation_error", f"{id_type}: {reason}", field=id_type)
+        found = self.identity.lookup(workspace_id=workspace_id, id_type=id_type, value=normalized)
+        if found is None:
+            raise not_found("contact")
+        return self.profile(workspace_id=workspace_id, contact_id=found)
+
+    def _live_ids(self, cur: Any, workspace_id: str, contact_id: int) -> tuple[int, list[int]]:
+        """The live contact for ``contact_id`` and every contact merged into it."""
+        live = q.live_contact_id(cur, workspace_id, contact_id)
+        if live is None:
+            raise not_found("contact")
+        ids = self.identity.timeline_contact_ids(cur, workspace_id, live)
+        return live, [live, *sorted(i for i in set(ids) if i != live)]
+
+    def profile(self, *, workspace_id: str, contact_id: int) -> dict[str, Any]:
+        """The 360° profile; a merged-away id answers with the contact it was merged into."""
+        with self.db.read() as cur:
+            live, ids = self._live_ids(cur, workspace_id, contact_id)
+            row = q.contact_row(cur, workspace_id, live)
+            if row is None:
+                raise not_found("contact")
+            history = q.consent_history(cur, workspace_id, ids)
+            return {
+                **row,
+                "identifiers": q.identifiers(cur, workspace_id, ids),
+                "consents": {"current": consent_state(history), "history": history},
+                "traits": self._traits(cur, workspace_id, ids),
+                "merged_from": ids[1:],
+            }
+
+    def _traits(self, cur: Any, workspace_id: str, ids: Sequence[int]) -> dict[str, Any]:
+        return computed_traits(
+            q.order_figures(cur, workspace_id, ids),
+            q.purchased_categories(cur, workspace_id, ids),
+            q.viewed_categories(cur, workspace_id, ids),
+            q.last_activity(cur, workspace_id, ids),
+        )
+
+    def timeline(
+        self, *, workspace_id: str, contact_id: int, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        """Events of the contact and everything merged into it, newest first."""
+        before = decode_event_cursor(cursor) if cursor else None
+        with self.db.read() as cur:
+            _, ids = self._live_ids(cur, workspace_id, contact_id)
+            items = q.timeline(cur, workspace_id, ids, limit=limit + 1, before=before)
+        last = items[limit - 1] if len(items) > limit else None
+        next_cursor = encode_event_cursor(last["timestamp"], last["message_id"]) if last else None
+        return {"items": items[:limit], "next_cursor": next_cursor}
+
+    def export(self, *, workspace_id: str, contact_id: int) -> dict[str, Any]:
+        """Everything stored about the person, as one JSON document."""
+        profile = self.profile(workspace_id=workspace_id, contact_id=contact_id)
+        with self.db.read() as cur:
+            ids = [profile["id"], *profile["merged_from"]]
+            events = q.timeline(cur, workspace_id, ids, limit=2**62)
+            related = related_rows(cur, workspace_id, ids)
+        return {
+            "exported_at": datetime.now(UTC),
+            "workspace_id": workspace_id,
+            "contact": profile,
+            "events": events,
+            "related": related,
+        }
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def upsert(
+        self, *, workspace_id: str, body: ContactUpsert
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or update the contact the identifiers name; returns ``(profile, created)``."""
+        given = self._normalized_identifiers(body)
+        _check_timezone(body.timezone)
+        existing = self._first_known(workspace_id, given)
+        message = upsert_message(workspace_id, body)
+        if self.ingest is None:
+            raise RuntimeError("ContactService was built without an ingest pipeline")
+        await self.ingest.ingest([message])
+        if message.dropped:
+            raise ApiError(409, "suppressed", f"contact not stored: {message.dropped}")
+        contact_id = message.contact_id or self._first_known(workspace_id, given)
+        if contact_id is None:
+            raise ApiError(409, "not_stored", "the contact was not stored (see dead letters)")
+        await self.db.awrite(lambda c: _apply_explicit(c, workspace_id, contact_id, body))
+        return self.profile(workspace_id=workspace_id, contact_id=contact_id), existing is None
+
+    def _normalized_identifiers(self, body: ContactUpsert) -> dict[str, str]:
+        given = body.identifiers.given()
+        if not given and not body.identifiers.custom:
+            raise ApiError(
+                422, "validation_error", "at least one identifier is required", field="identifiers"
+            )
+        out = {}
+        for id_type, raw in given.items():
+            value, reason = normalize_with_reason(id_type, raw, self.identity_settings)
+            if value is None:
+                msg = f"identifiers.{id_type}: {reason}"
+                raise ApiError(422, "validation_error", msg, field=f"identifiers.{id_type}")
+            out[id_type] = value
+        return out
+
+    def _first_known(self, workspace_id: str, given: Mapping[str, str]) -> int | None:
+        for id_type, value in given.items():
+            found = self.identity.lookup(workspace_id=workspace_id, id_type=id_type, value=value)
+            if found is not None:
+                return found
+        return None
+
+    async def change_consent(
+        self, *, workspace_id: str, contact_id: int, consent: ConsentIn
+    ) -> dict[str, Any]:
+        """Record one consent change; returns the contact's consent state and history."""
+
+        def work(conn: Any) -> int:
+            live, _ = self._live_ids(conn, workspace_id, contact_id)
+            record_consent(
+                conn, workspace_id=workspace_id, contact_id=live, **_consent_args(consent)
+            )
+            return live
+
+        live = await self.db.awrite(work)
+        with self.db.read() as cur:
+            _, ids = self._live_ids(cur, workspace_id, live)
+            history = q.consent_history(cur, workspace_id, ids)
+        return {"contact_id": live, "current": consent_state(history), "history": history}
+
+    async def erase(
+        self, *, workspace_id: str, contact_id: int, requested_by: str
+    ) -> dict[str, Any]:
+        """GDPR erasure of the person (all contacts merged together), in one transaction."""
+
+        def work(conn: Any) -> dict[str, Any]:
+            _, ids = self._live_ids(conn, workspace_id, contact_id)
+            result = erase_person(
+                conn,
+                workspace_id=workspace_id,
+                ids=ids,
+                requested_by=requested_by,
+                hash_identifier=self._hash_identifier,
+            )
+            self.identity.forget(workspace_id, ids)
+            return result
+
+        return await self.db.awrite(work)
+
+    def _hash_identifier(self, id_type: str, value: str) -> str | None:
+        normalized = normalize(id_type, value, self.identity_settings)
+        return identifier_hash(id_type, normalized) if normalized is not None else None
+
+
+def _consent_args(consent: ConsentIn) -> dict[str, Any]:
+    return {
+        "channel": consent.channel,
+        "topic": consent.topic,
+        "status": consent.status,
+        "source": consent.source,
+        "changed_at": consent.changed_at or datetime.now(UTC),
+    }
+
+
+def _check_timezone(name: str | None) -> None:
+    if name is None:
+        return
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        msg = "timezone: not an IANA time zone name such as 'Europe/Kyiv'"
+        raise ApiError(422, "validation_error", msg, field="timezone") from exc
+
+
+def upsert_message(workspace_id: str, body: ContactUpsert) -> Message:
+    """The ``identify`` message an API upsert becomes (so identity rules and policies apply)."""
+    ids, now = body.identifiers, datetime.now(UTC)
+    traits = {**body.attributes, **body.identifiers.custom}
+    traits.update({k: v for k, v in (("email", ids.email), ("phone", ids.phone)) if v})
+    context: dict[str, Any] = {"library": {"name": "retenta-api"}}
+    if body.language:
+        context["locale"] = body.language
+    if body.timezone:
+        context["timezone"] = body.timezone
+    if ids.push_token:
+        context["device"] = {"token": ids.push_token}
+    return Message(
+        workspace_id=workspace_id,
+        message_id=f"api-contact-{uuid.uuid4().hex}",
+        type="identify",
+        timestamp=now,
+        received_at=now,
+        user_id=ids.external_id or None,
+        anonymous_id=ids.anonymous_id or None,
+        traits=traits,
+        context=context,
+        source="api",
+    )
+
+
+def _apply_explicit(conn: Any, workspace_id: str, contact_id: int, body: ContactUpsert) -> None:
+    """Language, time zone and consents sent explicitly are recorded as sent."""
+    if body.language or body.timezone:
+        conn.execute(
+            "UPDATE contacts SET language = coalesce(?, language), timezone = coalesce(?, timezone)"
+            " WHERE workspace_id = ? AND id = ?",
+            [body.language, body.timezone, workspace_id, contact_id],
+        )
+    for consent in body.consents:
+        record_consent(
+            conn, workspace_id=workspace_id, contact_id=contact_id, **_consent_args(consent)
+        )
