@@ -1,11 +1,27 @@
-"""Identity resolution: identifiers → one contact, merges, unmerges, profile traits."""
+"""Identity resolution: identifiers → one contact, merges, unmerges, profile traits.
+
+``resolve`` runs inside the single writer's transaction (the ingestion pipeline's unit of
+work); everything else here either reads (``lookup``, ``merges``) or submits its own unit of
+work (``unmerge``). The in-memory identifier map is touched only from the writer thread.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from retenta.core.messages import Message
+from retenta.errors import ApiError
+from retenta.identity import store
+from retenta.identity.cache import Key, OwnerCache, Pending
+from retenta.identity.normalize import Identifier, Normalizer, is_known_type, normalize
+from retenta.identity.profile import Policies
+from retenta.identity.resolver import BatchResolver
+from retenta.identity.rules import RuleSettings
+from retenta.identity.state import ContactState, from_snapshot
 from retenta.settings import IdentitySettings
 from retenta.storage.base import Database
 
@@ -14,11 +30,226 @@ class IdentityService:
     def __init__(self, *, db: Database, settings: IdentitySettings) -> None:
         self.db = db
         self.settings = settings
+        self.normalizer = Normalizer(settings)
+        self.rule_settings = RuleSettings.from_settings(settings)
+        self.policies = Policies(
+            dict(settings.field_policies),
+            settings.default_field_policy,
+            tuple(settings.source_priority),
+        )
+        self.cache = OwnerCache(settings.cache_entries)
+        self.pending: Pending | None = None
+        self._ids: list[int] = []
+        self._suppressed: dict[str, set[tuple[str, str]]] = {}
+        self._seen_contacts: dict[int, datetime] = {}
+        self._seen_identities: dict[Key, datetime] = {}
+        self._last_flush = time.monotonic()
+        self._last_stamp = datetime.min.replace(tzinfo=UTC)
+        self._forgotten: list[tuple[str, list[int]]] = []
+        self._lock = threading.Lock()
+        db.write(store.repair_last_seen)
+
+    # --- the ingestion hot path --------------------------------------------------------
 
     def resolve(self, conn: Any, messages: Sequence[Message]) -> None:
-        """Set ``contact_id`` on every message, inside the writer's transaction."""
-        raise NotImplementedError
+        """Set ``contact_id`` (or ``dropped``) on every message, inside the writer's transaction."""
+        if not messages:
+            return
+        self._drain_forgotten()
+        self._settle_pending(conn)
+        batch = BatchResolver(self, conn, self._new_stamp())
+        batch.run(messages)
+        if batch.has_changes():
+            self._keep_pending(conn, batch)
+        if time.monotonic() - self._last_flush >= self.settings.last_seen_flush_s:
+            self.flush(conn)
+
+    def flush(self, conn: Any) -> None:
+        """Write the collected last-seen times (a writer unit of work, or inside one)."""
+        contacts, identities = self._seen_contacts, self._seen_identities
+        self._seen_contacts, self._seen_identities = {}, {}
+        self._last_flush = time.monotonic()
+        store.flush_last_seen(conn, contacts, identities)
+
+    def _new_stamp(self) -> datetime:
+        """``updated_at`` of this batch's changes: unique, so it can prove a commit later."""
+        now = datetime.now(UTC)
+        self._last_stamp = max(now, self._last_stamp + timedelta(microseconds=1))
+        return self._last_stamp
+
+    def _settle_pending(self, conn: Any) -> None:
+        """Move the previous transaction's changes into the cache if it committed."""
+        pending = self.pending
+        if pending is None or store.transaction_id(conn) == pending.txid:
+            return
+        self.pending = None
+        if pending.probe is None or store.contact_has_stamp(conn, *pending.probe):
+            pending.apply_to(self.cache)
+        else:  # that unit of work rolled back: what we learnt in it is void
+            self.cache.clear()
+
+    def _keep_pending(self, conn: Any, batch: BatchResolver) -> None:
+        if self.pending is None:
+            self.pending = Pending(store.transaction_id(conn))
+        pending = self.pending
+        pending.owners.update(batch.changed_owners)
+        pending.fingerprints.update(batch.fingerprints)
+        pending.probe = batch.probe() or pending.probe
+
+    def next_contact_id(self, conn: Any) -> int:
+        """Contact ids come from ``contact_id_seq`` in blocks (never reused, even on rollback)."""
+        if not self._ids:
+            self._ids = store.allocate_contact_ids(conn, self.settings.contact_id_block)[::-1]
+        return self._ids.pop()
+
+    def suppressed_hashes(self, conn: Any, workspace_id: str) -> set[tuple[str, str]]:
+        found = self._suppressed.get(workspace_id)
+        if found is None:
+            found = self._suppressed[workspace_id] = store.suppressed(conn, workspace_id)
+        return found
+
+    # --- last seen, written behind -----------------------------------------------------
+
+    def note_seen(self, cid: int, ws: str, idents: Sequence[Identifier], at: datetime) -> None:
+        seen = self._seen_contacts
+        if (prev := seen.get(cid)) is None or at > prev:
+            seen[cid] = at
+        for t, v in idents:
+            self.note_identity_seen((ws, t, v), at)
+
+    def note_identity_seen(self, key: Key, at: datetime) -> None:
+        seen = self._seen_identities
+        if (prev := seen.get(key)) is None or at > prev:
+            seen[key] = at
+
+    def fold_seen(self, state: ContactState) -> None:
+        """Give a freshly loaded contact the last-seen times not yet written."""
+        at = self._seen_contacts.pop(state.id, None)
+        if at is not None:
+            state.seen(at)
+        for (t, v), row in state.identities.items():
+            at = self._seen_identities.pop((state.workspace_id, t, v), None)
+            if at is not None and at > row.last_seen:
+                row.last_seen = at
+                self._seen_identities[(state.workspace_id, t, v)] = at
+
+    # --- reads ---------------------------------------------------------------------------
 
     def lookup(self, *, workspace_id: str, id_type: str, value: str) -> int | None:
         """The live (not merged-away) contact holding an identifier, after normalization."""
-        raise NotImplementedError
+        if not is_known_type(id_type):
+            return None
+        normalized = normalize(id_type, value, self.settings)
+        if normalized is None:
+            return None
+        with self.db.read() as cur:
+            return store.live_owner(cur, workspace_id, id_type, normalized)
+
+    def timeline_contact_ids(self, cur: Any, workspace_id: str, contact_id: int) -> list[int]:
+        """The contact and every contact merged into it: its timeline is their events."""
+        return store.merged_descendants(cur, workspace_id, contact_id)
+
+    def merges(self, *, workspace_id: str, contact_id: int) -> list[dict[str, Any]]:
+        """Merge history of a contact (as winner or loser), newest first."""
+        with self.db.read() as cur:
+            if not store.contact_exists(cur, workspace_id, contact_id):
+                raise ApiError(404, "not_found", "contact not found")
+            return store.merge_history(cur, workspace_id, contact_id)
+
+    # --- invalidation --------------------------------------------------------------------
+
+    def forget(self, workspace_id: str, contact_ids: Collection[int]) -> None:
+        """Drop what the writer remembers about these contacts (after an erase)."""
+        with self._lock:
+            self._forgotten.append((workspace_id, list(contact_ids)))
+
+    def _drain_forgotten(self) -> None:
+        with self._lock:
+            forgotten, self._forgotten = self._forgotten, []
+        for workspace_id, ids in forgotten:
+            self._drop(ids)
+            self._suppressed.pop(workspace_id, None)
+
+    def _drop(self, contact_ids: Collection[int]) -> None:
+        ids = set(contact_ids)
+        self.cache.drop_contacts(ids)
+        if self.pending is not None:
+            self.pending.drop_contacts(ids)
+        for cid in ids:
+            self._seen_contacts.pop(cid, None)
+
+    # --- unmerge -------------------------------------------------------------------------
+
+    def unmerge(self, *, workspace_id: str, merge_id: int) -> dict[str, int]:
+        """Restore both contacts of a merge exactly as they were before it."""
+        return self.db.write(lambda cur: self._unmerge(cur, workspace_id, merge_id))
+
+    def _unmerge(self, cur: Any, workspace_id: str, merge_id: int) -> dict[str, int]:
+        row = store.merge_row(cur, workspace_id, merge_id)
+        if row is None:
+            raise ApiError(404, "not_found", "merge not found")
+        winner_id, loser_id = int(row["winner_id"]), int(row["loser_id"])
+        self._check_unmergeable(cur, workspace_id, row, (winner_id, loser_id))
+        self._drain_forgotten()
+        self.flush(cur)
+        snap = row["snapshot"]
+        winner = from_snapshot(workspace_id, snap["winner"])
+        loser = from_snapshot(workspace_id, snap["loser"])
+        current = store.load_contacts(cur, [winner_id])[winner_id]
+        store.update_contacts(cur, [winner, loser])
+        store.repoint_identities(cur, _restored_identities(current, (winner, loser)))
+        at = datetime.now(UTC)
+        store.mark_reverted(cur, merge_id, at)
+        store.insert_identity_events(
+            cur,
+            [
+                (
+                    workspace_id,
+                    at,
+                    "unmerge",
+                    winner_id,
+                    loser_id,
+                    None,
+                    None,
+                    f"merge {merge_id}",
+                    None,
+                )
+            ],
+        )
+        self._drop((winner_id, loser_id))
+        return {"winner_id": winner_id, "loser_id": loser_id}
+
+    def _check_unmergeable(
+        self, cur: Any, workspace_id: str, row: dict[str, Any], ids: tuple[int, int]
+    ) -> None:
+        if row["reverted_at"] is not None:
+            raise ApiError(409, "conflict", "this merge was already reverted")
+        later = store.later_active_merges(cur, workspace_id, int(row["id"]), ids)
+        if later:
+            raise ApiError(
+                409,
+                "conflict",
+                f"later merges involve these contacts; unmerge them first: {later}",
+                details=[{"merge_id": m} for m in later],
+            )
+        live = store.load_contacts(cur, ids)
+        if len(live) != 2:
+            raise ApiError(409, "conflict", "a contact of this merge was erased")
+
+
+def _restored_identities(
+    current: ContactState, restored: tuple[ContactState, ContactState]
+) -> list[tuple[Any, ...]]:
+    """Snapshot identities still held by the merged contact go back to their first owner.
+
+    Identifiers first seen after the merge are not in either snapshot: they stay with the
+    winner. Identifiers that have since moved to a third contact (a device takeover) stay
+    where they are.
+    """
+    rows = []
+    for state in restored:
+        for ident, snap_row in state.identities.items():
+            if ident in current.identities:
+                rows.append((state.workspace_id, *ident, state.id, snap_row.first_seen,
+                             snap_row.last_seen))  # fmt: skip
+    return rows

@@ -1,0 +1,227 @@
+"""Identifiers: normalization, validation, hashing and extraction from a message (pure).
+
+Every identifier is a ``(type, value)`` pair; the value is the normalized form that is
+stored in ``identities.value`` and hashed into ``suppressed_identifiers.value_hash``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from retenta.core.messages import Message
+from retenta.settings import IdentitySettings
+
+EXTERNAL_ID = "external_id"
+ANONYMOUS_ID = "anonymous_id"
+EMAIL = "email"
+PHONE = "phone"
+PUSH_TOKEN = "push_token"  # noqa: S105 (an identifier type, not a secret)
+CUSTOM_PREFIX = "custom:"
+BASE_TYPES = (EXTERNAL_ID, ANONYMOUS_ID, EMAIL, PHONE, PUSH_TOKEN)
+MAX_VALUE_LENGTH = 512
+
+# Which identifier decides the contact when an event's identifiers disagree (first wins).
+PRIORITY = {EXTERNAL_ID: 0, EMAIL: 1, PHONE: 2, PUSH_TOKEN: 4, ANONYMOUS_ID: 5}
+CUSTOM_PRIORITY = 3
+
+Identifier = tuple[str, str]  # (type, normalized value)
+
+
+def is_known_type(id_type: str) -> bool:
+    """``external_id`` … ``push_token`` and any ``custom:<name>``.
+
+    >>> is_known_type("custom:loyalty_card"), is_known_type("fax")
+    (True, False)
+    """
+    return id_type in BASE_TYPES or (
+        id_type.startswith(CUSTOM_PREFIX) and len(id_type) > len(CUSTOM_PREFIX)
+    )
+
+
+def priority(id_type: str) -> int:
+    """Lower is stronger: external id, email, phone, custom, push token, anonymous id."""
+    return PRIORITY.get(id_type, CUSTOM_PRIORITY)
+
+
+def identifier_hash(id_type: str, value: str) -> str:
+    """SHA-256 hex of the normalized value (what ``suppressed_identifiers.value_hash`` holds).
+
+    The type is stored beside the hash, so it is not part of the digest.
+
+    >>> identifier_hash("email", "ann@example.com")[:12]
+    '71d4f55f72fa'
+    """
+    del id_type  # kept in the signature: callers always know it, and a future scheme may need it
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _as_text(raw: Any) -> str | None:
+    """Strings and integers are identifiers; anything else (bool, dict, float…) is not."""
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, str):
+        return raw.strip()
+    return None
+
+
+def _email(text: str) -> tuple[str | None, str | None]:
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return None, f"invalid email: {exc}"
+    return checked.normalized.lower(), None
+
+
+def _phone(text: str, region: str) -> tuple[str | None, str | None]:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        return None, f"invalid phone: {exc}"
+    if not phonenumbers.is_valid_number(number):
+        return None, "invalid phone: not a valid number"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+
+
+def normalize_with_reason(
+    id_type: str, raw: Any, settings: IdentitySettings
+) -> tuple[str | None, str | None]:
+    """``(value, None)`` for a valid identifier, ``(None, reason)`` otherwise.
+
+    >>> s = IdentitySettings()
+    >>> normalize_with_reason("email", "  Ann@Example.COM ", s)
+    ('ann@example.com', None)
+    >>> normalize_with_reason("external_id", "undefined", s)
+    (None, 'blocked value')
+    """
+    text = _as_text(raw)
+    if not text:
+        return None, "empty"
+    if len(text) > MAX_VALUE_LENGTH:
+        return None, f"longer than {MAX_VALUE_LENGTH} characters"
+    if text.lower() in _blocked(settings):
+        return None, "blocked value"
+    if id_type == EMAIL:
+        value, reason = _email(text)
+    elif id_type == PHONE:
+        value, reason = _phone(text, settings.default_phone_region)
+    else:
+        value, reason = text, None
+    if value is not None and value.lower() in _blocked(settings):
+        return None, "blocked value"
+    return value, reason
+
+
+def normalize(id_type: str, raw: Any, settings: IdentitySettings) -> str | None:
+    """The normalized identifier, or None when ``raw`` is not a valid identifier.
+
+    >>> s = IdentitySettings(default_phone_region="UA")
+    >>> normalize("phone", "067 123 45 67", s)
+    '+380671234567'
+    >>> normalize("email", "test@test.com", s) is None
+    True
+    """
+    return normalize_with_reason(id_type, raw, settings)[0]
+
+
+_BLOCKED_CACHE: dict[int, frozenset[str]] = {}
+
+
+def _blocked(settings: IdentitySettings) -> frozenset[str]:
+    key = id(settings.blocked_values)
+    found = _BLOCKED_CACHE.get(key)
+    if found is None:
+        found = frozenset(v.strip().lower() for v in settings.blocked_values)
+        if len(_BLOCKED_CACHE) > 64:
+            _BLOCKED_CACHE.clear()
+        _BLOCKED_CACHE[key] = found
+    return found
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A value offered as an identifier that is not one (kept for ``identity_events``)."""
+
+    id_type: str
+    raw: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Extracted:
+    identifiers: list[Identifier] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    previous_id: str | None = None
+
+
+class Normalizer:
+    """``normalize`` with a bounded memo: the hot path sees the same raw values again and again."""
+
+    def __init__(self, settings: IdentitySettings, *, max_entries: int = 100_000) -> None:
+        self.settings = settings
+        self.max_entries = max_entries
+        self._memo: dict[tuple[str, Any], tuple[str | None, str | None]] = {}
+
+    def __call__(self, id_type: str, raw: Any) -> tuple[str | None, str | None]:
+        key = (id_type, raw)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable raw value (a list or dict): never an identifier
+            return None, "not a string"
+        found = normalize_with_reason(id_type, raw, self.settings)
+        if len(self._memo) >= self.max_entries:
+            self._memo.clear()
+        self._memo[key] = found
+        return found
+
+
+def _trait_sources(message: Message) -> Iterable[dict[str, Any]]:
+    yield message.traits
+    ctx_traits = message.context.get("traits")
+    if isinstance(ctx_traits, dict):
+        yield ctx_traits
+    yield message.properties
+
+
+def _push_token(message: Message) -> Any:
+    device = message.context.get("device")
+    return device.get("token") if isinstance(device, dict) else None
+
+
+def extract(message: Message, norm: Normalizer, custom_keys: Iterable[str]) -> Extracted:
+    """The identifiers a message carries, strongest first, and the values that were rejected."""
+    out = Extracted()
+    seen: set[Identifier] = set()
+
+    def offer(id_type: str, raw: Any) -> None:
+        if raw is None:
+            return
+        value, reason = norm(id_type, raw)
+        if value is None:
+            if reason != "empty":
+                out.rejected.append(Rejected(id_type, str(raw)[:MAX_VALUE_LENGTH], reason or ""))
+        elif (id_type, value) not in seen:
+            seen.add((id_type, value))
+            out.identifiers.append((id_type, value))
+
+    offer(EXTERNAL_ID, message.user_id)
+    for source in _trait_sources(message):
+        offer(EMAIL, source.get("email"))
+        offer(PHONE, source.get("phone"))
+        for key in custom_keys:
+            offer(CUSTOM_PREFIX + key, source.get(key))
+    offer(PUSH_TOKEN, _push_token(message))
+    offer(ANONYMOUS_ID, message.anonymous_id)
+    if message.type == "alias" and message.previous_id is not None:
+        value, _ = norm(ANONYMOUS_ID, message.previous_id)
+        out.previous_id = value
+    return out

@@ -1,0 +1,381 @@
+"""One ``resolve`` call: every decision in memory, then a handful of set-based writes.
+
+Known contacts take the fast path (dictionary lookups only). Messages that bring a new
+identifier, identifiers of different contacts, an alias or a changed profile take the slow
+path: their contacts are loaded in one query, the rules decide, and the resulting contacts,
+identities, merges and identity events are written as Arrow tables at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from retenta.core.messages import Message
+from retenta.identity import store
+from retenta.identity.normalize import (
+    ANONYMOUS_ID,
+    EXTERNAL_ID,
+    Extracted,
+    Identifier,
+    extract,
+    identifier_hash,
+)
+from retenta.identity.profile import apply_traits, combine
+from retenta.identity.rules import Merge, Plan, decide
+from retenta.identity.state import ContactState, IdentityRow
+
+if TYPE_CHECKING:
+    from retenta.identity.service import IdentityService
+
+Key = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class ProfileInput:
+    traits: dict[str, Any]
+    language: str | None
+    timezone: str | None
+    fingerprint: int
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def profile_input(m: Message, property_keys: Sequence[str]) -> ProfileInput | None:
+    """What a message says about the person's profile (identify traits, locale, timezone)."""
+    traits = dict(m.traits) if m.type == "identify" else {}
+    for key in property_keys:
+        if key in m.properties:
+            traits[key] = m.properties[key]
+    language = _text(traits.get("language")) or _text(m.context.get("locale"))
+    timezone = _text(traits.get("timezone")) or _text(m.context.get("timezone"))
+    if not traits and language is None and timezone is None:
+        return None
+    raw = orjson.dumps(traits, option=orjson.OPT_SORT_KEYS, default=str) if traits else b""
+    return ProfileInput(traits, language, timezone, hash((raw, language, timezone)))
+
+
+class BatchResolver:
+    def __init__(self, svc: IdentityService, cur: Any, stamp: datetime) -> None:
+        self.svc = svc
+        self.cur = cur
+        self.stamp = stamp
+        self.states: dict[int, ContactState] = {}
+        self.changed_owners: dict[Key, int] = {}
+        self.fetched: dict[Key, int] = {}
+        self.inserted: set[Key] = set()
+        self.moved: set[Key] = set()
+        self.merge_rows: list[tuple[Any, ...]] = []
+        self.event_rows: list[tuple[Any, ...]] = []
+        self.fingerprints: dict[int, int | None] = {}
+
+    # --- lookups ---------------------------------------------------------------------
+
+    def owner(self, key: Key) -> int | None:
+        found = self.changed_owners.get(key)
+        if found is not None:
+            return found
+        pending = self.svc.pending
+        if pending is not None and key in pending.owners:
+            found = pending.owners[key]
+            if found is not None:
+                return found
+        return self.svc.cache.owners.get(key) or self.fetched.get(key)
+
+    def state(self, cid: int) -> ContactState:
+        found = self.states.get(cid)
+        if found is None:
+            self.load([cid])
+            found = self.states[cid]
+        return found
+
+    def load(self, cids: Sequence[int]) -> None:
+        missing = [c for c in cids if c not in self.states]
+        if not missing:
+            return
+        loaded = store.load_contacts(self.cur, missing)
+        for cid in missing:
+            if cid not in loaded:
+                raise LookupError(f"contact {cid} is cached as an identifier owner but is gone")
+        for cid, state in loaded.items():
+            self.svc.fold_seen(state)
+            self.states[cid] = state
+
+    def fingerprint(self, cid: int) -> int | None:
+        if cid in self.fingerprints:
+            return self.fingerprints[cid]
+        pending = self.svc.pending
+        if pending is not None and cid in pending.fingerprints:
+            return pending.fingerprints[cid]
+        return self.svc.cache.fingerprints.get(cid)
+
+    # --- the two passes --------------------------------------------------------------
+
+    def run(self, messages: Sequence[Message]) -> None:
+        extracted = [self.extract(m) for m in messages]
+        self.fetch_missing(messages, extracted)
+        self.preload(messages, extracted)
+        for m, ex in zip(messages, extracted, strict=True):
+            self.handle(m, ex)
+        self.flush()
+
+    def extract(self, m: Message) -> Extracted:
+        svc = self.svc
+        return extract(m, svc.normalizer, svc.settings.custom_identifier_traits)
+
+    def fetch_missing(self, messages: Sequence[Message], extracted: Sequence[Extracted]) -> None:
+        """One query for every identifier of the batch that the cache does not know."""
+        missing: set[Key] = set()
+        for m, ex in zip(messages, extracted, strict=True):
+            for t, v in self.all_identifiers(ex):
+                key = (m.workspace_id, t, v)
+                if self.owner(key) is None:
+                    missing.add(key)
+        if missing:
+            self.fetched = store.fetch_owners(self.cur, missing)
+            for key, cid in self.fetched.items():
+                self.svc.cache.put(key, cid)
+
+    @staticmethod
+    def all_identifiers(ex: Extracted) -> list[Identifier]:
+        if ex.previous_id is None:
+            return ex.identifiers
+        return [*ex.identifiers, (ANONYMOUS_ID, ex.previous_id), (EXTERNAL_ID, ex.previous_id)]
+
+    def preload(self, messages: Sequence[Message], extracted: Sequence[Extracted]) -> None:
+        """Load, in one query, every contact the slow path will need."""
+        needed: set[int] = set()
+        keys = self.svc.settings.property_attribute_keys
+        for m, ex in zip(messages, extracted, strict=True):
+            owners = {self.owner((m.workspace_id, t, v)) for t, v in self.all_identifiers(ex)}
+            owners.discard(None)
+            known = [c for c in owners if c is not None]
+            if len(known) > 1 or ex.previous_id is not None or len(owners) != len(known):
+                needed.update(known)
+            elif len(known) == 1 and self.profile_changes(m, known[0], keys):
+                needed.add(known[0])
+        self.load(sorted(needed))
+
+    def profile_changes(self, m: Message, cid: int, keys: Sequence[str]) -> bool:
+        p = profile_input(m, keys)
+        return p is not None and self.fingerprint(cid) != p.fingerprint
+
+    # --- one message -----------------------------------------------------------------
+
+    def handle(self, m: Message, ex: Extracted) -> None:
+        ws = m.workspace_id
+        idents = self.with_previous(ws, ex)
+        owners = {i: self.owner((ws, *i)) for i in idents}
+        if self.is_erased(ws, owners):
+            m.dropped = "erased"
+            return
+        distinct = set(owners.values())
+        if len(distinct) == 1 and None not in distinct and ex.previous_id is None:
+            cid = next(iter(distinct))
+            assert cid is not None
+        else:
+            cid = self.slow_path(m, idents, owners)
+        m.contact_id = cid
+        self.touch(ws, cid, idents, m.timestamp)
+        self.apply_profile(m, cid)
+        self.record_rejected(m, ex, cid)
+
+    def with_previous(self, ws: str, ex: Extracted) -> list[Identifier]:
+        """An alias's previousId is an external id when one is known, else an anonymous id."""
+        if ex.previous_id is None:
+            return ex.identifiers
+        prev: Identifier = (EXTERNAL_ID, ex.previous_id)
+        if self.owner((ws, *prev)) is None:
+            prev = (ANONYMOUS_ID, ex.previous_id)
+        return ex.identifiers if prev in ex.identifiers else [*ex.identifiers, prev]
+
+    def is_erased(self, ws: str, owners: dict[Identifier, int | None]) -> bool:
+        """An identifier of an erased person that no live contact holds again."""
+        hashes = self.svc.suppressed_hashes(self.cur, ws)
+        if not hashes:
+            return False
+        return any(
+            (t, identifier_hash(t, v)) in hashes for (t, v), c in owners.items() if c is None
+        )
+
+    def slow_path(
+        self, m: Message, idents: list[Identifier], owners: dict[Identifier, int | None]
+    ) -> int:
+        views = {c: self.state(c).view() for c in set(owners.values()) if c is not None}
+        rules = self.svc.rule_settings
+        plan = decide(idents, owners, views, rules, trigger_type=m.type)
+        return self.execute(m, plan)
+
+    def execute(self, m: Message, plan: Plan) -> int:
+        target = self.new_contact(m) if plan.target is None else self.state(plan.target)
+        for merge in plan.merges:
+            self.merge(target, self.state(merge.loser), merge, m)
+        for ident, from_cid in plan.takeovers:
+            self.take_over(ident, self.state(from_cid), target, m)
+        for ident in plan.attach:
+            self.attach(target, ident, m.timestamp)
+        for note in plan.notes:
+            self.note(m, note.kind, target.id, note.other_contact, note.identifier, note.reason)
+        if not plan.attach and not plan.takeovers and not plan.merges and target.is_new:
+            self.note(m, "no_identifier", target.id, None, None, "no valid identifier")
+        return target.id
+
+    # --- changes ---------------------------------------------------------------------
+
+    def changed(self, state: ContactState) -> None:
+        state.updated_at = self.stamp
+        state.dirty = True
+
+    def new_contact(self, m: Message) -> ContactState:
+        cid = self.svc.next_contact_id(self.cur)
+        state = ContactState(
+            m.workspace_id, cid, m.received_at, self.stamp, m.timestamp, is_new=True, dirty=True
+        )
+        self.states[cid] = state
+        return state
+
+    def set_owner(self, ws: str, ident: Identifier, cid: int) -> None:
+        self.changed_owners[(ws, *ident)] = cid
+
+    def attach(self, target: ContactState, ident: Identifier, at: datetime) -> None:
+        target.identities[ident] = IdentityRow(at, at)
+        key = (target.workspace_id, *ident)
+        self.inserted.add(key)
+        self.set_owner(target.workspace_id, ident, target.id)
+        self.changed(target)
+
+    def take_over(
+        self, ident: Identifier, source: ContactState, target: ContactState, m: Message
+    ) -> None:
+        """A device of another person passes to this one; the people stay apart."""
+        row = source.identities.pop(ident)
+        target.identities[ident] = IdentityRow(m.timestamp, max(row.last_seen, m.timestamp))
+        key = (target.workspace_id, *ident)
+        if key not in self.inserted:
+            self.moved.add(key)
+        self.set_owner(target.workspace_id, ident, target.id)
+        self.changed(source)
+        self.changed(target)
+        self.note(m, "takeover", target.id, source.id, ident, "device taken over at log-in")
+
+    def merge(self, winner: ContactState, loser: ContactState, merge: Merge, m: Message) -> None:
+        """Fold the loser into the winner: O(identities); events are never rewritten."""
+        snapshot = {"winner": winner.snapshot(), "loser": loser.snapshot()}
+        for ident, row in loser.identities.items():
+            winner.identities[ident] = row
+            key = (winner.workspace_id, *ident)
+            if key not in self.inserted:
+                self.moved.add(key)
+            self.set_owner(winner.workspace_id, ident, winner.id)
+        loser.identities = {}
+        combine(winner.attributes, winner.provenance, loser.attributes, loser.provenance,
+                self.svc.policies)  # fmt: skip
+        winner.language = winner.language or loser.language
+        winner.timezone = winner.timezone or loser.timezone
+        winner.created_at = min(winner.created_at, loser.created_at)
+        if loser.last_seen_at is not None:
+            winner.seen(loser.last_seen_at)
+        loser.merged_into = winner.id
+        self.changed(loser)
+        self.changed(winner)
+        self.fingerprints[winner.id] = self.fingerprints[loser.id] = None
+        self.merge_rows.append(self.merge_row(merge, snapshot, m))
+
+    def merge_row(self, merge: Merge, snapshot: dict[str, Any], m: Message) -> tuple[Any, ...]:
+        (merge_id,) = store.allocate_merge_ids(self.cur, 1)
+        inputs = [{"type": t, "value": v} for t, v in merge.inputs]
+        return (
+            merge_id, m.workspace_id, self.stamp, merge.winner, merge.loser, merge.rule,
+            m.message_id, store.dumps(inputs), store.dumps(snapshot),
+        )  # fmt: skip
+
+    def note(
+        self,
+        m: Message,
+        kind: str,
+        cid: int | None,
+        other: int | None,
+        ident: Identifier | None,
+        reason: str,
+    ) -> None:
+        t, v = ident if ident is not None else (None, None)
+        self.event_rows.append(
+            (m.workspace_id, self.stamp, kind, cid, other, t, v, reason, m.message_id)
+        )
+
+    def record_rejected(self, m: Message, ex: Extracted, cid: int) -> None:
+        for r in ex.rejected:
+            if r.reason != "blocked value":
+                self.event_rows.append(
+                    (m.workspace_id, self.stamp, "rejected", cid, None, r.id_type, r.raw,
+                     r.reason, m.message_id)
+                )  # fmt: skip
+
+    def touch(self, ws: str, cid: int, idents: list[Identifier], at: datetime) -> None:
+        """Advance last-seen times: in a loaded state, or in the write-behind maps."""
+        state = self.states.get(cid)
+        if state is not None:
+            state.seen(at)
+            for ident in idents:
+                row = state.identities.get(ident)
+                if row is not None and at > row.last_seen:
+                    row.last_seen = at
+                    self.svc.note_identity_seen((ws, *ident), at)
+            return
+        self.svc.note_seen(cid, ws, idents, at)
+
+    def apply_profile(self, m: Message, cid: int) -> None:
+        p = profile_input(m, self.svc.settings.property_attribute_keys)
+        if p is None or self.fingerprint(cid) == p.fingerprint:
+            return
+        state = self.state(cid)
+        prov = {"source": m.source, "at": m.timestamp.isoformat(), "message_id": m.message_id}
+        changed = apply_traits(
+            state.attributes, state.provenance, p.traits, prov, self.svc.policies
+        )
+        for name, value in (("language", p.language), ("timezone", p.timezone)):
+            if value is not None and getattr(state, name) != value:
+                setattr(state, name, value)
+                changed = True
+        if changed:
+            self.changed(state)
+        self.fingerprints[cid] = p.fingerprint
+
+    # --- writing ---------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything this batch decided, set-based."""
+        states = list(self.states.values())
+        new = [s for s in states if s.is_new]
+        store.insert_contacts(self.cur, new)
+        store.update_contacts(self.cur, [s for s in states if s.dirty and not s.is_new])
+        store.insert_identities(self.cur, self.identity_rows(self.inserted))
+        store.repoint_identities(self.cur, self.identity_rows(self.moved - self.inserted))
+        store.insert_merges(self.cur, self.merge_rows)
+        store.insert_identity_events(self.cur, self.event_rows)
+        for s in states:
+            s.is_new = s.dirty = False
+
+    def identity_rows(self, keys: set[Key]) -> list[tuple[Any, ...]]:
+        rows = []
+        for key in sorted(keys):
+            cid = self.changed_owners[key]
+            row = self.states[cid].identities[(key[1], key[2])]
+            rows.append((key[0], key[1], key[2], cid, row.first_seen, row.last_seen))
+        return rows
+
+    def probe(self) -> tuple[int, datetime] | None:
+        """A contact this batch stamped: proof, later, that the transaction committed."""
+        for s in self.states.values():
+            if s.updated_at == self.stamp:
+                return (s.id, self.stamp)
+        return None
+
+    def has_changes(self) -> bool:
+        return bool(self.changed_owners or self.fingerprints or self.probe())

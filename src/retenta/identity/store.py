@@ -1,0 +1,411 @@
+"""SQL of identity resolution: set-based reads and writes (Arrow tables, never row by row)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from retenta.identity.normalize import Identifier
+from retenta.identity.state import ContactState, IdentityRow
+
+Key = tuple[str, str, str]  # (workspace_id, type, value)
+TS = pa.timestamp("us", tz="UTC")
+CHUNK = 1000
+
+CONTACT_SCHEMA = pa.schema(
+    [
+        ("workspace_id", pa.string()),
+        ("id", pa.int64()),
+        ("created_at", TS),
+        ("updated_at", TS),
+        ("last_seen_at", TS),
+        ("merged_into", pa.int64()),
+        ("attributes", pa.string()),
+        ("provenance", pa.string()),
+        ("language", pa.string()),
+        ("timezone", pa.string()),
+    ]
+)
+IDENTITY_SCHEMA = pa.schema(
+    [
+        ("workspace_id", pa.string()),
+        ("type", pa.string()),
+        ("value", pa.string()),
+        ("contact_id", pa.int64()),
+        ("first_seen", TS),
+        ("last_seen", TS),
+    ]
+)
+MERGE_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("workspace_id", pa.string()),
+        ("merged_at", TS),
+        ("winner_id", pa.int64()),
+        ("loser_id", pa.int64()),
+        ("rule", pa.string()),
+        ("trigger_message_id", pa.string()),
+        ("inputs", pa.string()),
+        ("snapshot", pa.string()),
+    ]
+)
+EVENT_SCHEMA = pa.schema(
+    [
+        ("workspace_id", pa.string()),
+        ("recorded_at", TS),
+        ("kind", pa.string()),
+        ("contact_id", pa.int64()),
+        ("other_contact_id", pa.int64()),
+        ("identifier_type", pa.string()),
+        ("identifier_value", pa.string()),
+        ("reason", pa.string()),
+        ("message_id", pa.string()),
+    ]
+)
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _with_table(cur: Any, name: str, table: pa.Table, sql: str) -> None:
+    """Run ``sql`` with ``table`` registered under ``name``."""
+    cur.register(name, table)
+    try:
+        cur.execute(sql)
+    finally:
+        cur.unregister(name)
+
+
+def _table(schema: pa.Schema, rows: Iterable[Sequence[Any]]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) or [()] * len(schema)
+    return pa.table([list(c) for c in columns], schema=schema)
+
+
+# --- reads -----------------------------------------------------------------------------
+
+
+def fetch_owners(cur: Any, keys: Iterable[Key]) -> dict[Key, int]:
+    """The contact holding each identifier that exists, in one scan per 1,000 values."""
+    wanted = set(keys)
+    found: dict[Key, int] = {}
+    values = sorted({v for _, _, v in wanted})
+    for part in chunks(values):
+        marks = ",".join("?" * len(part))
+        cur.execute(
+            "SELECT workspace_id, type, value, contact_id FROM identities"
+            f" WHERE value IN ({marks})",
+            list(part),
+        )
+        for ws, t, v, cid in cur.fetchall():
+            if (ws, t, v) in wanted:
+                found[(ws, t, v)] = int(cid)
+    return found
+
+
+def load_contacts(cur: Any, ids: Iterable[int]) -> dict[int, ContactState]:
+    """Live contact rows with their identities (erased contacts are not returned)."""
+    wanted = sorted(set(ids))
+    states: dict[int, ContactState] = {}
+    for part in chunks(wanted):
+        marks = ",".join("?" * len(part))
+        cur.execute(
+            "SELECT workspace_id, id, created_at, updated_at, last_seen_at, merged_into,"
+            " attributes, provenance, language, timezone FROM contacts"
+            f" WHERE id IN ({marks}) AND erased_at IS NULL",
+            list(part),
+        )
+        for r in cur.fetchall():
+            states[r[1]] = ContactState(
+                r[0], r[1], r[2], r[3], r[4], r[5],
+                orjson.loads(r[6] or "{}"), orjson.loads(r[7] or "{}"), r[8], r[9],
+            )  # fmt: skip
+        cur.execute(
+            "SELECT contact_id, type, value, first_seen, last_seen FROM identities"
+            f" WHERE contact_id IN ({marks})",
+            list(part),
+        )
+        for cid, t, v, first, last in cur.fetchall():
+            if cid in states:
+                states[cid].identities[(t, v)] = IdentityRow(first, last)
+    return states
+
+
+def suppressed(cur: Any, workspace_id: str) -> set[tuple[str, str]]:
+    cur.execute(
+        "SELECT type, value_hash FROM suppressed_identifiers WHERE workspace_id = ?",
+        [workspace_id],
+    )
+    return {(t, h) for t, h in cur.fetchall()}
+
+
+def allocate_contact_ids(cur: Any, n: int) -> list[int]:
+    """``n`` fresh ids from ``contact_id_seq`` (sequences survive a rollback: never reused)."""
+    cur.execute("SELECT nextval('contact_id_seq') FROM range(?)", [n])
+    return [int(r[0]) for r in cur.fetchall()]
+
+
+def allocate_merge_ids(cur: Any, n: int) -> list[int]:
+    cur.execute("SELECT nextval('merge_id_seq') FROM range(?)", [n])
+    return [int(r[0]) for r in cur.fetchall()]
+
+
+def transaction_id(cur: Any) -> int:
+    cur.execute("SELECT txid_current()")
+    row = cur.fetchone()
+    return int(row[0]) if row else -1
+
+
+def contact_has_stamp(cur: Any, contact_id: int, stamp: datetime) -> bool:
+    """Whether a contact carries ``updated_at = stamp`` (proves a transaction committed)."""
+    cur.execute(
+        "SELECT count(*) FROM contacts WHERE id = ? AND updated_at = ?", [contact_id, stamp]
+    )
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+# --- writes ----------------------------------------------------------------------------
+
+
+def _contact_rows(states: Iterable[ContactState]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            s.workspace_id, s.id, s.created_at, s.updated_at, s.last_seen_at, s.merged_into,
+            dumps(s.attributes), dumps(s.provenance), s.language, s.timezone,
+        )
+        for s in states
+    ]  # fmt: skip
+
+
+def insert_contacts(cur: Any, states: Sequence[ContactState]) -> None:
+    if not states:
+        return
+    cols = ", ".join(CONTACT_SCHEMA.names)
+    table = _table(CONTACT_SCHEMA, _contact_rows(states))
+    _with_table(
+        cur,
+        "_new_contacts",
+        table,
+        f"INSERT INTO contacts ({cols}) SELECT {cols} FROM _new_contacts",
+    )
+
+
+def update_contacts(cur: Any, states: Sequence[ContactState]) -> None:
+    if not states:
+        return
+    table = _table(CONTACT_SCHEMA, _contact_rows(states))
+    sets = ", ".join(f"{c} = u.{c}" for c in CONTACT_SCHEMA.names[2:])
+    _with_table(
+        cur,
+        "_upd_contacts",
+        table,
+        f"UPDATE contacts SET {sets} FROM _upd_contacts u WHERE contacts.id = u.id",
+    )
+
+
+def identity_rows(
+    workspace_id: str, contact_id: int, items: Iterable[tuple[Identifier, IdentityRow]]
+) -> list[tuple[Any, ...]]:
+    return [(workspace_id, t, v, contact_id, r.first_seen, r.last_seen) for (t, v), r in items]
+
+
+def insert_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    cols = ", ".join(IDENTITY_SCHEMA.names)
+    _with_table(
+        cur,
+        "_new_identities",
+        _table(IDENTITY_SCHEMA, rows),
+        f"INSERT INTO identities ({cols}) SELECT {cols} FROM _new_identities",
+    )
+
+
+def repoint_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Set owner and seen-times of existing identities (merges, takeovers, unmerges)."""
+    if not rows:
+        return
+    _with_table(
+        cur,
+        "_moved_identities",
+        _table(IDENTITY_SCHEMA, rows),
+        "UPDATE identities SET contact_id = m.contact_id, first_seen = m.first_seen,"
+        " last_seen = m.last_seen FROM _moved_identities m"
+        " WHERE identities.workspace_id = m.workspace_id AND identities.type = m.type"
+        " AND identities.value = m.value",
+    )
+
+
+def insert_merges(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    cols = ", ".join(MERGE_SCHEMA.names)
+    _with_table(
+        cur,
+        "_new_merges",
+        _table(MERGE_SCHEMA, rows),
+        f"INSERT INTO merges ({cols}) SELECT {cols} FROM _new_merges",
+    )
+
+
+def insert_identity_events(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    cols = ", ".join(EVENT_SCHEMA.names)
+    _with_table(
+        cur,
+        "_new_identity_events",
+        _table(EVENT_SCHEMA, rows),
+        f"INSERT INTO identity_events ({cols}) SELECT {cols} FROM _new_identity_events",
+    )
+
+
+def flush_last_seen(
+    cur: Any, contacts: dict[int, datetime], identities: dict[Key, datetime]
+) -> None:
+    """Advance ``last_seen_at`` / ``last_seen`` to the times collected since the last flush."""
+    if contacts:
+        table = pa.table({"id": list(contacts), "at": pa.array(list(contacts.values()), TS)})
+        _with_table(
+            cur,
+            "_seen_contacts",
+            table,
+            "UPDATE contacts SET last_seen_at = s.at FROM _seen_contacts s"
+            " WHERE contacts.id = s.id"
+            " AND (contacts.last_seen_at IS NULL OR contacts.last_seen_at < s.at)",
+        )
+    if identities:
+        ws, types, values = (list(c) for c in zip(*identities, strict=True))
+        table = pa.table(
+            {
+                "ws": ws,
+                "type": types,
+                "value": values,
+                "at": pa.array(list(identities.values()), TS),
+            }
+        )
+        _with_table(
+            cur,
+            "_seen_identities",
+            table,
+            "UPDATE identities SET last_seen = s.at FROM _seen_identities s"
+            " WHERE identities.workspace_id = s.ws AND identities.type = s.type"
+            " AND identities.value = s.value AND identities.last_seen < s.at",
+        )
+
+
+# --- merge history ---------------------------------------------------------------------
+
+MERGE_COLUMNS = (
+    "id", "merged_at", "winner_id", "loser_id", "rule", "inputs",
+    "trigger_message_id", "reverted_at",
+)  # fmt: skip
+
+
+def merge_history(cur: Any, workspace_id: str, contact_id: int) -> list[dict[str, Any]]:
+    cur.execute(
+        f"SELECT {', '.join(MERGE_COLUMNS)} FROM merges WHERE workspace_id = ?"
+        " AND (winner_id = ? OR loser_id = ?) ORDER BY id DESC",
+        [workspace_id, contact_id, contact_id],
+    )
+    out = []
+    for row in cur.fetchall():
+        item = dict(zip(MERGE_COLUMNS, row, strict=True))
+        item["inputs"] = orjson.loads(item["inputs"])
+        out.append(item)
+    return out
+
+
+def merge_row(cur: Any, workspace_id: str, merge_id: int) -> dict[str, Any] | None:
+    cur.execute(
+        "SELECT id, winner_id, loser_id, snapshot, reverted_at FROM merges"
+        " WHERE workspace_id = ? AND id = ?",
+        [workspace_id, merge_id],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    keys = ("id", "winner_id", "loser_id", "snapshot", "reverted_at")
+    item = dict(zip(keys, row, strict=True))
+    item["snapshot"] = orjson.loads(item["snapshot"])
+    return item
+
+
+def later_active_merges(
+    cur: Any, workspace_id: str, merge_id: int, ids: Sequence[int]
+) -> list[int]:
+    """Merges after ``merge_id``, not reverted, that involve any of ``ids``."""
+    cur.execute(
+        "SELECT id FROM merges WHERE workspace_id = ? AND id > ? AND reverted_at IS NULL"
+        " AND (list_contains(?, winner_id) OR list_contains(?, loser_id)) ORDER BY id",
+        [workspace_id, merge_id, list(ids), list(ids)],
+    )
+    return [int(r[0]) for r in cur.fetchall()]
+
+
+def mark_reverted(cur: Any, merge_id: int, at: datetime) -> None:
+    cur.execute("UPDATE merges SET reverted_at = ? WHERE id = ?", [at, merge_id])
+
+
+def contact_exists(cur: Any, workspace_id: str, contact_id: int) -> bool:
+    cur.execute(
+        "SELECT count(*) FROM contacts WHERE workspace_id = ? AND id = ?",
+        [workspace_id, contact_id],
+    )
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def merged_descendants(cur: Any, workspace_id: str, contact_id: int) -> list[int]:
+    """The contact and everything merged into it, directly or through other merges."""
+    cur.execute(
+        "WITH RECURSIVE tree(id) AS (SELECT ?::BIGINT UNION"
+        " SELECT m.loser_id FROM merges m JOIN tree ON m.winner_id = tree.id"
+        " WHERE m.workspace_id = ? AND m.reverted_at IS NULL)"
+        " SELECT id FROM tree ORDER BY id",
+        [contact_id, workspace_id],
+    )
+    return [int(r[0]) for r in cur.fetchall()]
+
+
+def live_owner(cur: Any, workspace_id: str, id_type: str, value: str) -> int | None:
+    """The live contact holding an identifier, following ``merged_into`` just in case."""
+    cur.execute(
+        "SELECT contact_id FROM identities WHERE workspace_id = ? AND type = ? AND value = ?",
+        [workspace_id, id_type, value],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    cid = int(row[0])
+    for _ in itertools.repeat(None, 64):
+        cur.execute("SELECT merged_into, erased_at FROM contacts WHERE id = ?", [cid])
+        found = cur.fetchone()
+        if found is None or found[1] is not None:
+            return None
+        if found[0] is None:
+            return cid
+        cid = int(found[0])
+    return None
+
+
+def repair_last_seen(cur: Any) -> None:
+    """At start-up: last-seen times still only in memory when the process died are rebuilt
+    from the recent events (compaction keeps that tier small)."""
+    cur.execute(
+        "UPDATE contacts SET last_seen_at = r.at FROM"
+        " (SELECT contact_id, max(timestamp) AS at FROM events_recent GROUP BY contact_id) r"
+        " WHERE contacts.id = r.contact_id"
+        " AND (contacts.last_seen_at IS NULL OR contacts.last_seen_at < r.at)"
+    )
