@@ -46,6 +46,29 @@ class IdentitySettings(BaseModel):
             "push_token": 20,
         }
     )
+    max_per_custom_type: int = 5
+    # Trait/property keys whose values are identifiers of type `custom:<key>`.
+    custom_identifier_traits: list[str] = Field(default_factory=list)
+    # Identifier types allowed to link (merge) two contacts; external ids never merge two people.
+    merge_on: list[str] = Field(
+        default_factory=lambda: ["anonymous_id", "email", "phone", "push_token", "custom"]
+    )
+    # Device identifiers a newly logged-in person takes over instead of merging (shared device).
+    device_types: list[str] = Field(default_factory=lambda: ["anonymous_id", "push_token"])
+    # Attribute -> policy: latest | first | max | union | source_priority (default: latest).
+    field_policies: dict[str, Literal["latest", "first", "max", "union", "source_priority"]] = (
+        Field(default_factory=dict)
+    )
+    default_field_policy: Literal["latest", "first", "max", "union", "source_priority"] = "latest"
+    # For the source_priority policy: earlier in the list wins.
+    source_priority: list[str] = Field(
+        default_factory=lambda: ["api", "import", "system", "demo"]
+    )
+    # Track/page property keys that also update the profile (identify traits always do).
+    property_attribute_keys: list[str] = Field(default_factory=list)
+    cache_entries: int = 300_000
+    contact_id_block: int = 256
+    last_seen_flush_s: float = 2.0
 
 
 class Settings(BaseSettings):
