@@ -71,6 +71,9 @@ def value_sql(col: Column, present: bool) -> str:
         return col.convert.format(raw=raw)
     if col.sql_type == "VARCHAR":
         return f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
+    if col.sql_type in ("INTEGER", "BIGINT"):  # TRY_CAST would round '1.5' to 2
+        num = f"TRY_CAST({raw} AS DOUBLE)"
+        return f"CASE WHEN {num} = floor({num}) THEN TRY_CAST({num} AS {col.sql_type}) END"
     return f"TRY_CAST({raw} AS {col.sql_type})"
 
 

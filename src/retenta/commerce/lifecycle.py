@@ -41,7 +41,7 @@ def transitions() -> list[str]:
 def transitions_sql(old: str, new: str) -> str:
     """An SQL predicate: the status expression ``new`` may follow ``old``.
 
-    >>> transitions_sql("o.status", "s.status")[:40]
+    >>> transitions_sql("o.status", "s.status")[:39]
     "(o.status || '>' || s.status) IN ('plac"
     """
     pairs = ", ".join(f"'{t}'" for t in transitions())

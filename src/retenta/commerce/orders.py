@@ -373,3 +373,23 @@ def settle_returns(conn: Any, keys: list[Key], *, mark_returned: bool) -> int:
     _write_status_only(conn, status_only_rows(keys_table([]), changed, history))
     _write_history(conn, history)
     return len(history)
+
+
+def change_status(conn: Any, key: Key, status: str, at: datetime, *, by: str) -> dict[str, Any]:
+    """Move one stored order to ``status`` through the lifecycle (caller checked it is
+    allowed); a move to 'returned' records a whole-order return fact."""
+    event = {"workspace_id": key[0], "order_id": key[1], "status": status, "changed_at": at,
+             "source_message_id": by}  # fmt: skip
+    counts = write_orders(
+        conn,
+        pa.Table.from_pylist([], schema=ORDER_STAGE),
+        pa.Table.from_pylist([], schema=ITEM_STAGE),
+        pa.Table.from_pylist([event], schema=STATUS_STAGE),
+        authoritative=False,
+    )
+    if status == "returned" and counts["status_changes"]:
+        fact = {**event, "sku": None, "quantity": None, "amount": None, "returned_at": at}
+        fact.pop("status"), fact.pop("changed_at")
+        write_returns(conn, pa.Table.from_pylist([fact], schema=RETURN_STAGE))
+        settle_returns(conn, [key], mark_returned=False)
+    return counts
