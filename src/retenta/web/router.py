@@ -36,8 +36,8 @@ NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Retenta</title>
 <code>cd ui &amp;&amp; npm ci &amp;&amp; npm run build</code>) and reload. The API works meanwhile:
 see <a href="/docs">/docs</a>.</p></body>"""
 
-router = APIRouter(include_in_schema=False)
-router.include_router(auth_router, include_in_schema=True)
+router = APIRouter()
+router.include_router(auth_router)
 
 
 def index_page() -> Response:
@@ -61,10 +61,12 @@ def asset_path(name: str) -> Path | None:
 
 
 for _route in CLIENT_ROUTES:
-    router.add_api_route(_route, index_page, methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route(
+        _route, index_page, methods=["GET"], response_class=HTMLResponse, include_in_schema=False
+    )
 
 
-@router.get("/assets/{name}")
+@router.get("/assets/{name}", include_in_schema=False)
 def asset(name: str) -> Response:
     path = asset_path(name)
     if path is None:
@@ -72,7 +74,7 @@ def asset(name: str) -> Response:
     return FileResponse(path, headers={"Cache-Control": IMMUTABLE})
 
 
-@router.get("/favicon.svg")
+@router.get("/favicon.svg", include_in_schema=False)
 def favicon() -> Response:
     path = STATIC_DIR / "favicon.svg"
     if not path.is_file():

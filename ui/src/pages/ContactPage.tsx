@@ -2,7 +2,7 @@ import { useState } from "react";
 import { api, type Merge, type Profile } from "../api";
 import { useCan } from "../auth";
 import { Badge, Confirm, Empty, ErrorNote, Section, Spinner } from "../components/ui";
-import { fmtDate, fmtMoney, fmtNumber, fmtValue, humanize } from "../format";
+import { fmtDate, fmtDay, fmtShort, fmtMoney, fmtNumber, fmtValue, humanize } from "../format";
 import { useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { Commerce } from "./contact/Commerce";
@@ -108,14 +108,13 @@ function Identifiers({ p }: { p: Profile }) {
     <Section title="Identifiers" testId="identifiers">
       {p.identifiers.length === 0 ? <Empty>No identifiers.</Empty> : (
         <table className="table compact">
-          <thead><tr><th>Type</th><th>Value</th><th>First seen</th><th>Last seen</th></tr></thead>
+          <thead><tr><th>Type</th><th>Value</th><th>Last seen</th></tr></thead>
           <tbody>
             {p.identifiers.map((i) => (
               <tr key={`${i.type}:${i.value}`}>
                 <td><Badge>{i.type}</Badge></td>
                 <td className="mono wrap">{i.value}</td>
-                <td>{fmtDate(i.first_seen)}</td>
-                <td>{fmtDate(i.last_seen)}</td>
+                <td className="nowrap" title={`First seen ${fmtDate(i.first_seen)}`}>{fmtShort(i.last_seen)}</td>
               </tr>
             ))}
           </tbody>
@@ -157,7 +156,7 @@ const DATE_TRAITS = new Set(["first_order_at", "last_order_at", "last_activity_a
 
 function traitValue(key: string, value: unknown): string {
   if (MONEY_TRAITS.has(key)) return fmtMoney(value);
-  if (DATE_TRAITS.has(key)) return fmtDate(value as string | null);
+  if (DATE_TRAITS.has(key)) return fmtDay(value as string | null);
   return fmtNumber(value);
 }
 
@@ -196,12 +195,12 @@ function MergeHistory({ merges, error, onChange }: { merges: Merge[] | null; err
           <tbody>
             {merges.map((m) => (
               <tr key={m.id} data-testid="merge-row">
-                <td>{fmtDate(m.merged_at)}</td>
-                <td>
+                <td className="nowrap">{fmtShort(m.merged_at)}</td>
+                <td className="nowrap">
                   <Link to={`/contacts/${m.loser_id}`}>#{m.loser_id}</Link> into <Link to={`/contacts/${m.winner_id}`}>#{m.winner_id}</Link>
                 </td>
                 <td title={fmtValue(m.inputs)}>{m.rule}</td>
-                <td>{m.reverted_at ? <Badge tone="warn">unmerged {fmtDate(m.reverted_at)}</Badge> : <Badge tone="ok">active</Badge>}</td>
+                <td>{m.reverted_at ? <span title={`Unmerged ${fmtDate(m.reverted_at)}`}><Badge tone="warn">unmerged</Badge></span> : <Badge tone="ok">active</Badge>}</td>
                 <td className="right">
                   {canUnmerge && !m.reverted_at && (
                     <button className="btn btn-small" onClick={() => setPending(m)}>Unmerge</button>

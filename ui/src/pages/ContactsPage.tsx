@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, query, type ContactRow, type Page } from "../api";
 import { Empty, ErrorNote, Spinner } from "../components/ui";
-import { fmtDate } from "../format";
+import { fmtShort } from "../format";
 import { Link, navigate, useLocation } from "../router";
 
 const PAGE_SIZE = 50;
@@ -94,8 +94,8 @@ function ContactTable({ rows, q }: { rows: ContactRow[]; q: string }) {
               <td>{c.email ?? "—"}</td>
               <td>{c.phone ?? "—"}</td>
               <td className="mono">{c.external_id ?? "—"}</td>
-              <td>{fmtDate(c.last_seen_at)}</td>
-              <td>{fmtDate(c.created_at)}</td>
+              <td className="nowrap">{fmtShort(c.last_seen_at)}</td>
+              <td className="nowrap">{fmtShort(c.created_at)}</td>
             </tr>
           ))}
         </tbody>

@@ -1,7 +1,7 @@
 import { api, type ImportJob } from "../api";
 import { useCan } from "../auth";
 import { Badge, Empty, ErrorNote, Section, Spinner } from "../components/ui";
-import { fmtDate, fmtNumber } from "../format";
+import { fmtShort, fmtNumber } from "../format";
 import { useInterval, useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { ImportJobView } from "./imports/JobView";
@@ -60,7 +60,7 @@ function PastImports() {
                 <td className="right">{fmtNumber(j.total_rows)}</td>
                 <td className="right">{fmtNumber(j.accepted_rows)}</td>
                 <td className="right">{fmtNumber(j.rejected_rows)}</td>
-                <td>{fmtDate(j.created_at)}</td>
+                <td className="nowrap">{fmtShort(j.created_at)}</td>
               </tr>
             ))}
           </tbody>

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, type ApiKey, type Role, type User, type WorkspaceInfo } from "../api";
 import { useAuth, useCan } from "../auth";
 import { Badge, Confirm, Empty, ErrorNote, Section, Spinner } from "../components/ui";
-import { fmtDate } from "../format";
+import { fmtDate, fmtShort } from "../format";
 import { useLoad } from "../hooks";
 
 export function SettingsPage() {
@@ -84,7 +84,7 @@ function KeysCard() {
                 <td>{k.name}</td>
                 <td><Badge>{k.kind}</Badge></td>
                 <td className="mono">{k.prefix}…</td>
-                <td>{fmtDate(k.created_at)}</td>
+                <td className="nowrap">{fmtShort(k.created_at)}</td>
                 <td>{k.revoked_at ? <Badge tone="bad">revoked</Badge> : <Badge tone="ok">active</Badge>}</td>
                 <td className="right">
                   {!k.revoked_at && <button className="btn btn-small btn-danger-outline" onClick={() => setRevoking(k)}>Revoke</button>}
@@ -157,7 +157,7 @@ function UsersCard() {
           <thead><tr><th>Email</th><th>Role</th><th>Created</th></tr></thead>
           <tbody>
             {users.data.map((u) => (
-              <tr key={u.id}><td>{u.email}</td><td><Badge tone="info">{u.role}</Badge></td><td>{fmtDate(u.created_at)}</td></tr>
+              <tr key={u.id}><td>{u.email}</td><td><Badge tone="info">{u.role}</Badge></td><td className="nowrap">{fmtShort(u.created_at)}</td></tr>
             ))}
           </tbody>
         </table>

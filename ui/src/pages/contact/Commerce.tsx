@@ -1,6 +1,6 @@
 import { api } from "../../api";
 import { Badge, Empty, ErrorNote, Section, Spinner } from "../../components/ui";
-import { fmtDate, fmtMoney, fmtNumber } from "../../format";
+import { fmtShort, fmtMoney, fmtNumber } from "../../format";
 import { useLoad } from "../../hooks";
 
 type Row = Record<string, unknown>;
@@ -46,7 +46,7 @@ function Orders({ rows }: { rows: Row[] }) {
         {rows.map((o, i) => (
           <tr key={str(o.order_id) ?? i}>
             <td className="mono">{str(o.order_id) ?? "—"}</td>
-            <td>{fmtDate(str(o.placed_at ?? o.created_at))}</td>
+            <td className="nowrap">{fmtShort(str(o.placed_at ?? o.created_at))}</td>
             <td><Badge>{str(o.status) ?? "—"}</Badge></td>
             <td className="right">{fmtNumber(Array.isArray(o.items) ? o.items.length : o.item_count)}</td>
             <td className="right">{fmtMoney(o.total ?? o.revenue, str(o.currency))}</td>

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import type { Consent, Profile } from "../../api";
 import { Badge, Empty, Section } from "../../components/ui";
-import { fmtDate } from "../../format";
+import { fmtShort } from "../../format";
 
 function tone(status: string): string {
   if (["subscribed", "granted", "opted_in", "yes", "true"].includes(status)) return "ok";
@@ -17,10 +17,10 @@ function ConsentTable({ rows, testId }: { rows: Consent[]; testId: string }) {
         {rows.map((c, i) => (
           <tr key={`${c.channel}:${c.topic}:${c.changed_at}:${i}`}>
             <td>{c.channel}</td>
-            <td>{c.topic || "all"}</td>
+            <td>{!c.topic || c.topic === "*" ? "all topics" : c.topic}</td>
             <td><Badge tone={tone(c.status)}>{c.status}</Badge></td>
             <td>{c.source ?? "—"}</td>
-            <td>{fmtDate(c.changed_at)}</td>
+            <td className="nowrap">{fmtShort(c.changed_at)}</td>
           </tr>
         ))}
       </tbody>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, query, type Page, type TimelineEvent } from "../../api";
 import { Badge, Empty, ErrorNote, Json, Section, Spinner } from "../../components/ui";
-import { fmtDate, fmtValue } from "../../format";
+import { fmtShort, fmtValue } from "../../format";
 
 const PAGE_SIZE = 25;
 
@@ -59,7 +59,7 @@ export function Timeline({ contactId }: { contactId: string }) {
                 <span className={`tl-dot tl-${e.type}`} />
                 <span className="tl-title">{title(e)}</span>
                 <Badge>{e.type}</Badge>
-                <time className="tl-time">{fmtDate(e.timestamp)}</time>
+                <time className="tl-time" dateTime={e.timestamp}>{fmtShort(e.timestamp)}</time>
               </button>
               {summary(e) && <div className="tl-summary">{summary(e)}</div>}
               {open === e.message_id && <Json value={e} />}

@@ -50,10 +50,12 @@ export function ImportJobView({ jobId }: { jobId: string }) {
   );
 }
 
+type RawReject = RejectRow & { row_number?: number; raw?: unknown };
+
+/** Rejected rows, from a bare list or `{items: [...]}`; `row_number`/`raw` accepted too. */
 function rejectsOf(data: unknown): RejectRow[] {
-  if (Array.isArray(data)) return data as RejectRow[];
-  const items = (data as { items?: RejectRow[] } | null)?.items;
-  return items ?? [];
+  const list = (Array.isArray(data) ? data : ((data as { items?: unknown[] } | null)?.items ?? [])) as RawReject[];
+  return list.map((r) => ({ row: r.row ?? r.row_number ?? 0, field: r.field, reason: r.reason, data: r.data ?? r.raw }));
 }
 
 function Rejects({ jobId, count }: { jobId: string; count: number }) {
