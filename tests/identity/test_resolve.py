@@ -65,7 +65,10 @@ def test_shared_device_is_taken_over_not_merged(container: Container, ws: Worksp
     (later,) = resolve(container, [msg(ws.id, anon="tablet", minutes=2)])
     assert later.contact_id == bob.contact_id
     (takeover,) = identity_events(container, ws.id, "takeover")
-    assert (takeover["contact_id"], takeover["other_contact_id"]) == (bob.contact_id, ann.contact_id)
+    assert (takeover["contact_id"], takeover["other_contact_id"]) == (
+        bob.contact_id,
+        ann.contact_id,
+    )
 
 
 def test_email_of_another_person_is_a_conflict(container: Container, ws: Workspace) -> None:

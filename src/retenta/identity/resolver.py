@@ -266,7 +266,8 @@ class BatchResolver:
 
     def merge(self, winner: ContactState, loser: ContactState, merge: Merge, m: Message) -> None:
         """Fold the loser into the winner: O(identities); events are never rewritten."""
-        snapshot = {"winner": winner.snapshot(), "loser": loser.snapshot()}
+        # serialized now: the states change below
+        snapshot = store.dumps({"winner": winner.snapshot(), "loser": loser.snapshot()})
         for ident, row in loser.identities.items():
             winner.identities[ident] = row
             key = (winner.workspace_id, *ident)
@@ -287,12 +288,12 @@ class BatchResolver:
         self.fingerprints[winner.id] = self.fingerprints[loser.id] = None
         self.merge_rows.append(self.merge_row(merge, snapshot, m))
 
-    def merge_row(self, merge: Merge, snapshot: dict[str, Any], m: Message) -> tuple[Any, ...]:
+    def merge_row(self, merge: Merge, snapshot: str, m: Message) -> tuple[Any, ...]:
         (merge_id,) = store.allocate_merge_ids(self.cur, 1)
         inputs = [{"type": t, "value": v} for t, v in merge.inputs]
         return (
             merge_id, m.workspace_id, self.stamp, merge.winner, merge.loser, merge.rule,
-            m.message_id, store.dumps(inputs), store.dumps(snapshot),
+            m.message_id, store.dumps(inputs), snapshot,
         )  # fmt: skip
 
     def note(
