@@ -94,6 +94,7 @@ SEGMENTS = pa.schema(
         ("has_lines", pa.bool_()),
         ("clear", pa.bool_()),
         ("convert", pa.bool_()),
+        ("convert_order", pa.string()),
         ("first_at", TIMESTAMP),
         ("last_at", TIMESTAMP),
     ]
@@ -129,6 +130,7 @@ def _segment(state: CartState) -> dict[str, Any]:
         "has_lines": bool(state.lines) or state.clear,
         "clear": state.clear,
         "convert": state.convert,
+        "convert_order": state.convert_order,
         "first_at": state.first_at,
         "last_at": state.last_at,
     }
@@ -136,8 +138,11 @@ def _segment(state: CartState) -> dict[str, Any]:
 
 # Segment 0 continues the contact's open cart; later segments (after an order in the same
 # batch) and contacts without an open cart start a new one, named after its first event.
+# An order that is already stored (a repeated Order Completed) converts nothing.
 CART_MAP_SQL = (
-    "SELECT s.workspace_id, s.contact_id, s.seg, s.clear, s.convert, s.first_at, s.last_at,"
+    "SELECT s.workspace_id, s.contact_id, s.seg, s.clear, s.first_at, s.last_at,"
+    " s.convert AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.workspace_id = s.workspace_id"
+    "  AND o.order_id = s.convert_order) AS convert,"
     " CASE WHEN s.seg = 0 THEN COALESCE(c.cart_id, s.proposed_cart_id)"
     "  ELSE s.proposed_cart_id END AS cart_id,"
     " s.seg > 0 OR c.cart_id IS NULL AS create_cart"

@@ -133,6 +133,7 @@ class CartState:
     workspace_id: str = ""
     clear: bool = False
     convert: bool = False
+    convert_order: str | None = None
     lines: dict[str, dict[str, Any]] = field(default_factory=dict)
     first_at: datetime | None = None
     last_at: datetime | None = None
@@ -338,10 +339,14 @@ def note_status(changes: Changes, order_id: str, status: str, message: Message) 
 
 
 def on_order_completed(changes: Changes, message: Message) -> None:
-    """The order is paid; an online order converts the contact's open cart."""
+    """The order is paid; a new online order converts the contact's open cart (a repeat of
+    the same order, even under another messageId, converts nothing)."""
+    order_id = order_id_of(message)
+    repeat = order_id is not None and (message.workspace_id, order_id) in changes.orders
     merge_order(changes, message, "paid")
-    if channel_of(message.properties) == "online":
-        cart_of(changes, message).convert = True
+    if channel_of(message.properties) == "online" and not repeat:
+        cart = cart_of(changes, message)
+        cart.convert, cart.convert_order = True, order_id
 
 
 def on_order_updated(changes: Changes, message: Message) -> None:

@@ -1,0 +1,228 @@
+"""Segment e-commerce events → entities, through ``CommerceService.apply`` on a real DuckDB."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from retenta.app import Container
+from tests.commerce.helpers import apply, rows, track
+
+W = "ws-a"
+ORDER = {
+    "order_id": "o-1",
+    "total": 30,
+    "revenue": 25,
+    "currency": "eur",
+    "products": [
+        {"sku": "A", "name": "Shoe", "price": 10, "quantity": 2, "category": "Women > Shoes"},
+        {"product_id": "B", "price": 10, "brand": "Acme"},
+    ],
+}
+
+
+def test_added_and_removed_products_shape_the_open_cart(container: Container) -> None:
+    apply(
+        container,
+        track(W, 1, "Product Added", {"sku": "A", "price": 10, "quantity": 2}),
+        track(W, 1, "Product Added", {"sku": "B", "price": 5}, minute=1),
+        track(W, 1, "Product Removed", {"sku": "A", "quantity": 1}, minute=2),
+    )
+    apply(container, track(W, 1, "Product Removed", {"sku": "B"}, minute=3))
+    assert rows(container, "SELECT contact_id, status FROM carts") == [(1, "open")]
+    assert rows(container, "SELECT sku, quantity, price FROM cart_items") == [
+        ("A", 1, Decimal("10.00"))
+    ]
+
+
+def test_cart_viewed_with_products_replaces_the_cart(container: Container) -> None:
+    apply(container, track(W, 1, "Product Added", {"sku": "A"}))
+    apply(
+        container,
+        track(W, 1, "Cart Viewed", {"products": [{"sku": "C", "quantity": 3}]}, minute=1),
+    )
+    assert rows(container, "SELECT sku, quantity FROM cart_items") == [("C", 3)]
+
+
+def test_removing_everything_empties_the_cart_and_next_add_opens_another(
+    container: Container,
+) -> None:
+    apply(container, track(W, 1, "Product Added", {"sku": "A"}))
+    apply(container, track(W, 1, "Product Removed", {"sku": "A"}, minute=1))
+    apply(container, track(W, 1, "Product Added", {"sku": "B"}, minute=2))
+    carts = rows(container, "SELECT status FROM carts ORDER BY created_at")
+    assert carts == [("emptied",), ("open",)]
+
+
+def test_order_completed_creates_a_paid_order_with_items_and_converts_the_cart(
+    container: Container,
+) -> None:
+    apply(container, track(W, 7, "Product Added", {"sku": "A", "quantity": 2}))
+    apply(
+        container,
+        track(W, 7, "Order Completed", ORDER, minute=5),
+        track(W, 7, "Product Added", {"sku": "Z"}, minute=6),  # after the order: a new cart
+    )
+    order = rows(container, "SELECT contact_id, status, total, revenue, currency FROM orders")
+    assert order == [(7, "paid", Decimal("30.00"), Decimal("25.00"), "EUR")]
+    items = rows(container, "SELECT line_no, sku, quantity, price FROM order_items ORDER BY 1")
+    assert items == [(1, "A", 2, Decimal("10.00")), (2, "B", 1, Decimal("10.00"))]
+    carts = rows(
+        container,
+        "SELECT c.status, list(i.sku) FROM carts c JOIN cart_items i USING (workspace_id, cart_id)"
+        " GROUP BY c.status, c.created_at ORDER BY c.created_at",
+    )
+    assert carts == [("converted", ["A"]), ("open", ["Z"])]
+    history = rows(container, "SELECT status FROM order_status_history")
+    assert history == [("paid",)]
+
+
+def test_same_order_completed_twice_is_one_order_and_converts_once(container: Container) -> None:
+    first = track(W, 7, "Order Completed", ORDER, minute=1)
+    apply(container, first)
+    apply(container, track(W, 7, "Product Added", {"sku": "N"}, minute=2))
+    apply(container, first)  # the same message replayed
+    apply(container, track(W, 7, "Order Completed", ORDER, minute=3))  # a retry, new messageId
+    assert rows(container, "SELECT count(*) FROM orders") == [(1,)]
+    assert rows(container, "SELECT count(*) FROM order_items") == [(2,)]
+    assert rows(container, "SELECT count(*) FROM order_status_history") == [(1,)]
+    assert rows(container, "SELECT status FROM carts") == [("open",)]
+
+
+def test_partial_then_full_refund_is_idempotent(container: Container) -> None:
+    apply(container, track(W, 7, "Order Completed", ORDER))
+    partial = track(W, 7, "Order Refunded", {"order_id": "o-1", "products": [{"sku": "A", "quantity": 1}]}, minute=1)  # fmt: skip
+    apply(container, partial)
+    apply(container, partial)
+    assert rows(container, "SELECT sku, returned_quantity FROM order_items ORDER BY 1") == [
+        ("A", 1),
+        ("B", 0),
+    ]
+    assert rows(container, "SELECT status FROM orders") == [("paid",)]
+    apply(container, track(W, 7, "Order Refunded", {"order_id": "o-1", "total": 30}, minute=2))
+    assert rows(container, "SELECT sku, returned_quantity FROM order_items ORDER BY 1") == [
+        ("A", 2),
+        ("B", 1),
+    ]
+    assert rows(container, "SELECT status FROM orders") == [("returned",)]
+    assert rows(container, "SELECT count(*) FROM order_returns") == [(2,)]
+    statuses = rows(container, "SELECT status FROM order_status_history ORDER BY changed_at")
+    assert statuses == [("paid",), ("returned",)]
+
+
+def test_refund_arriving_before_the_order_still_counts(container: Container) -> None:
+    apply(
+        container,
+        track(W, 7, "Order Refunded", {"order_id": "o-1", "products": [{"sku": "B"}]}, minute=9),
+    )
+    apply(container, track(W, 7, "Order Completed", ORDER, minute=1))
+    assert rows(container, "SELECT sku, returned_quantity FROM order_items ORDER BY 1") == [
+        ("A", 0),
+        ("B", 1),
+    ]
+
+
+def test_status_lifecycle_never_moves_backwards(container: Container) -> None:
+    apply(container, track(W, 7, "Order Completed", ORDER))
+    apply(
+        container, track(W, 7, "Order Updated", {"order_id": "o-1", "status": "shipped"}, minute=1)
+    )
+    apply(container, track(W, 7, "Order Updated", {"order_id": "o-1", "status": "paid"}, minute=2))
+    assert rows(container, "SELECT status FROM orders") == [("shipped",)]
+    apply(container, track(W, 7, "Order Cancelled", {"order_id": "o-1"}, minute=3))
+    assert rows(container, "SELECT status FROM orders") == [("shipped",)]  # shipped: return it
+    apply(container, track(W, 7, "Order Completed", {**ORDER, "order_id": "o-2"}, minute=4))
+    apply(container, track(W, 7, "Order Cancelled", {"order_id": "o-2"}, minute=5))
+    found = rows(container, "SELECT order_id, status FROM orders ORDER BY 1")
+    assert found == [("o-1", "shipped"), ("o-2", "cancelled")]
+    history = rows(
+        container, "SELECT order_id, status FROM order_status_history ORDER BY changed_at"
+    )
+    assert history == [("o-1", "paid"), ("o-1", "shipped"), ("o-2", "paid"), ("o-2", "cancelled")]
+
+
+def test_order_updated_changes_fields_and_replaces_items(container: Container) -> None:
+    apply(container, track(W, 7, "Order Completed", ORDER))
+    update = {"order_id": "o-1", "total": 12, "products": [{"sku": "C", "price": 12}]}
+    apply(container, track(W, 7, "Order Updated", update, minute=1))
+    assert rows(container, "SELECT total, revenue FROM orders") == [
+        (Decimal("12.00"), Decimal("25.00"))
+    ]
+    assert rows(container, "SELECT sku FROM order_items") == [("C",)]
+
+
+def test_offline_orders_keep_channel_and_store_and_leave_the_web_cart(
+    container: Container,
+) -> None:
+    apply(container, track(W, 7, "Product Added", {"sku": "A"}))
+    store = {"order_id": "s-1", "total": 5, "channel": "store", "store_id": "kyiv-3"}
+    call = {"order_id": "c-1", "total": 5, "channel": "call_center"}
+    apply(
+        container,
+        track(W, 7, "Order Completed", store, minute=1),
+        track(W, 7, "Order Completed", call, minute=2),
+        track(W, 7, "Store Visit", {"store_id": "kyiv-3"}, minute=3),
+    )
+    found = rows(container, "SELECT order_id, channel, store_id FROM orders ORDER BY 1")
+    assert found == [("c-1", "call_centre", None), ("s-1", "offline", "kyiv-3")]
+    assert rows(container, "SELECT status FROM carts") == [("open",)]
+
+
+def test_event_catalog_fields_fill_gaps_but_never_overwrite_the_feed(
+    container: Container,
+) -> None:
+    import pyarrow as pa
+
+    feed = pa.table({"sku": ["A"], "name": ["Feed name"], "price": [99.0]})
+    container.db.write(lambda c: container.commerce.upsert_products(c, W, feed))
+    apply(
+        container,
+        track(W, 1, "Product Viewed", {"sku": "A", "name": "Old", "price": 5, "brand": "Acme"}),
+        track(W, 1, "Product Viewed", {"sku": "N", "name": "New one", "price": 7, "category": "Hats"}),
+    )  # fmt: skip
+    found = rows(
+        container,
+        "SELECT sku, name, price, brand, category_path, source FROM products ORDER BY sku",
+    )
+    assert found == [
+        ("A", "Feed name", Decimal("99.00"), "Acme", None, "feed"),
+        ("N", "New one", Decimal("7.00"), None, ["Hats"], "event"),
+    ]
+    apply(container, track(W, 1, "Product Viewed", {"sku": "N", "name": "Renamed"}, minute=5))
+    apply(container, track(W, 1, "Product Viewed", {"sku": "N", "name": "Stale"}, minute=-5))
+    assert rows(container, "SELECT name FROM products WHERE sku = 'N'") == [("Renamed",)]
+
+
+def test_searches_wishlists_and_coupons(container: Container) -> None:
+    apply(container, track(W, 7, "Order Completed", ORDER))
+    apply(
+        container,
+        track(W, 7, "Products Searched", {"query": "red shoes"}, minute=1),
+        track(W, 7, "Product Added to Wishlist", {"sku": "A", "wishlist_name": "Gifts"}, minute=1),
+        track(W, 7, "Product Added to Wishlist", {"sku": "B"}, minute=2),
+        track(W, 7, "Product Removed from Wishlist", {"sku": "B"}, minute=3),
+        track(W, 7, "Coupon Applied", {"order_id": "o-1", "coupon_name": "SPRING"}, minute=4),
+    )
+    assert rows(container, "SELECT contact_id, query FROM searches") == [(7, "red shoes")]
+    assert rows(container, "SELECT wishlist, sku FROM wishlist_items") == [("Gifts", "A")]
+    assert rows(container, "SELECT coupon FROM orders") == [("SPRING",)]
+
+
+def test_batch_without_ecommerce_events_writes_nothing(container: Container) -> None:
+    apply(
+        container,
+        track(W, 1, "Signed Up", {"sku": "A"}),
+        track(W, 1, "Order Completed", {"total": 3}),  # no order_id: nothing to key an order on
+    )
+    for table in ("products", "orders", "carts", "searches"):
+        assert rows(container, f"SELECT count(*) FROM {table}") == [(0,)]
+
+
+def test_workspaces_do_not_share_entities(container: Container) -> None:
+    apply(
+        container,
+        track("ws-a", 1, "Order Completed", ORDER),
+        track("ws-b", 2, "Order Completed", {**ORDER, "total": 1}),
+    )
+    found = rows(container, "SELECT workspace_id, contact_id, total FROM orders ORDER BY 1")
+    assert found == [("ws-a", 1, Decimal("30.00")), ("ws-b", 2, Decimal("1.00"))]
+    assert rows(container, "SELECT count(*) FROM products") == [(4,)]
