@@ -90,7 +90,8 @@ def test_same_order_completed_twice_is_one_order_and_converts_once(container: Co
 
 def test_partial_then_full_refund_is_idempotent(container: Container) -> None:
     apply(container, track(W, 7, "Order Completed", ORDER))
-    partial = track(W, 7, "Order Refunded", {"order_id": "o-1", "products": [{"sku": "A", "quantity": 1}]}, minute=1)  # fmt: skip
+    one_a = {"order_id": "o-1", "products": [{"sku": "A", "quantity": 1}]}
+    partial = track(W, 7, "Order Refunded", one_a, minute=1)
     apply(container, partial)
     apply(container, partial)
     assert rows(container, "SELECT sku, returned_quantity FROM order_items ORDER BY 1") == [
@@ -177,8 +178,10 @@ def test_event_catalog_fields_fill_gaps_but_never_overwrite_the_feed(
     apply(
         container,
         track(W, 1, "Product Viewed", {"sku": "A", "name": "Old", "price": 5, "brand": "Acme"}),
-        track(W, 1, "Product Viewed", {"sku": "N", "name": "New one", "price": 7, "category": "Hats"}),
-    )  # fmt: skip
+        track(
+            W, 1, "Product Viewed", {"sku": "N", "name": "New one", "price": 7, "category": "Hats"}
+        ),
+    )
     found = rows(
         container,
         "SELECT sku, name, price, brand, category_path, source FROM products ORDER BY sku",
