@@ -175,15 +175,23 @@ class IngestPipeline:
         fresh = [m for m, new in zip(messages, fresh_mask, strict=True) if new]
         if fresh:
             self.resolver.resolve(conn, fresh)
+            _close_results(conn)
         stored = [m for m in fresh if m.dropped is None]
         append_events(conn, messages_to_arrow(stored))
         insert_keys(conn, table.filter(pa.array(fresh_mask, type=pa.bool_())))
         for applier in self.appliers:
             if stored:
                 applier.apply(conn, stored)
+                _close_results(conn)
         _count_outcomes(group, fresh_mask)
         fresh_keys = [k for k, new in zip(keys, fresh_mask, strict=True) if new]
         self.dedup.remember(fresh_keys, hashes[fresh_mask])
+
+
+def _close_results(conn: Any) -> None:
+    """Finish any result a resolver or applier left half-read (``fetchone``): DuckDB 2
+    refuses ``register`` on a connection with an open result; ``execute`` closes it."""
+    conn.execute("SELECT 1").fetchall()
 
 
 def _count_outcomes(group: list[_Request], fresh_mask: list[bool]) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -179,6 +180,9 @@ def to_message(
         raise InvalidEventError(
             [FieldError(prefix.rstrip(".") or "body", f"must be an object, got {type_name(raw)}")]
         )
+    fast = _fast_message(raw, defaults, type_ or raw.get("type"))
+    if fast is not None:
+        return fast
     c = _Checker(raw, prefix)
     kind = type_ or raw.get("type")
     if kind not in TYPES:
@@ -189,6 +193,101 @@ def to_message(
     if c.errors:
         raise InvalidEventError(c.errors)
     return msg
+
+
+_FAST_KINDS = frozenset(("identify", "track", "page", "screen"))
+
+
+@lru_cache(maxsize=8192)
+def _cached_time(value: str) -> datetime | None:
+    """``parse_time`` for the fast path; None (not an error) sends the event the slow way."""
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _fast_time(value: Any) -> datetime | bool | None:
+    """A parsed time, None when absent, False when the slow path must judge it."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        return False
+    return _cached_time(value) or False
+
+
+def _fast_id(value: Any) -> str | bool | None:
+    """An identifier, None when absent, False when the slow path must judge it."""
+    if value is None or value == "":
+        return None
+    if type(value) is str and len(value) <= MAX_ID_CHARS:
+        return value
+    return False
+
+
+def _fast_message(raw: dict[str, Any], d: Defaults, kind: Any) -> Message | None:
+    """The common, well-formed event built without the checker (~4x faster); None means
+    "not sure": the checker then decides and names every problem.
+
+    >>> d = Defaults(workspace_id="w", received_at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> _fast_message({"userId": "u", "event": "E", "messageId": "m"}, d, "track").event
+    'E'
+    >>> _fast_message({"userId": 5, "event": "E"}, d, "track") is None
+    True
+    """
+    if kind not in _FAST_KINDS:
+        return None
+    get = raw.get
+    user_id, anonymous_id, message_id = (
+        _fast_id(get("userId")), _fast_id(get("anonymousId")), _fast_id(get("messageId"))
+    )  # fmt: skip
+    if user_id is False or anonymous_id is False or not message_id:
+        return None
+    if user_id is None and anonymous_id is None:
+        return None
+    props, traits, ctx, integ = (
+        get("properties"),
+        get("traits"),
+        get("context"),
+        get("integrations"),
+    )
+    for value in (props, traits, ctx, integ):
+        if value is not None and type(value) is not dict:
+            return None
+    event = get("event") if kind == "track" else get("name") if kind != "identify" else None
+    if (kind == "track" and (type(event) is not str or not event)) or (
+        event is not None and type(event) is not str
+    ):
+        return None
+    if kind in ("page", "screen") and get("category") is not None:
+        return None
+    original = _fast_time(get("originalTimestamp"))
+    if original is None:
+        original = _fast_time(get("timestamp"))
+    own_sent = get("sentAt")
+    sent_at = _fast_time(own_sent if own_sent is not None else d.sent_at)
+    if original is False or sent_at is False:
+        return None
+    return Message(
+        workspace_id=d.workspace_id,
+        message_id=message_id,  # type: ignore[arg-type]  # a str here: checked above
+        type=kind,
+        timestamp=corrected_timestamp(
+            received_at=d.received_at,
+            sent_at=sent_at,  # type: ignore[arg-type]
+            original=original,  # type: ignore[arg-type]
+        ),
+        received_at=d.received_at,
+        event=event,
+        user_id=user_id,  # type: ignore[arg-type]
+        anonymous_id=anonymous_id,  # type: ignore[arg-type]
+        original_timestamp=original,  # type: ignore[arg-type]
+        sent_at=sent_at,  # type: ignore[arg-type]
+        properties=props or {},
+        traits=(traits or {}) if kind == "identify" else {},
+        context=_context(ctx or {}, d),
+        source=d.source,
+    )
 
 
 def _build(c: _Checker, kind: str, d: Defaults) -> Message:

@@ -1,0 +1,338 @@
+"""Ingestion throughput: ``/v1/batch`` and ``/v1/track`` against a real ``retenta serve``.
+
+The server runs as a subprocess (uvicorn, one worker, identity resolution on, durable
+acknowledgement); the load comes from ``wrk`` (Debian package) in another process with a
+Lua script that gives every event a unique messageId. Beside the figures, the bounds the
+issue names, measured in the same run on the same machine:
+
+* the same server with storage switched off (``RETENTA_INGEST_SKIP_STORAGE=1``): HTTP,
+  JSON, validation, no writer;
+* plain ``orjson.loads`` of the same request bodies;
+* the raw Arrow append of the same rows into DuckDB (what the writer does per group,
+  without dedup or identity).
+
+Each figure is the median of ``--runs`` runs. ``--quick`` makes it a smoke run.
+Usage: ``uv run python -m bench.bench_ingest [--quick] [--runs N] [--seconds S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+
+BATCH_TARGET_EPS = 50_000
+BATCH_TARGET_P99_MS = 100.0
+TRACK_TARGET_RPS = 3_000
+USERS = 50_000
+
+LUA = (
+    r"""
+local counter = 0
+local size = 100
+local prefix = ""
+local headers = {}
+function setup(thread)
+  thread:set("tid", tostring(math.random(1, 1000000000)))
+end
+function init(args)
+  size = tonumber(args[1])
+  headers["Authorization"] = args[2]
+  headers["Content-Type"] = "application/json"
+  prefix = tid .. "-" .. tostring(os.time())
+  math.randomseed(tonumber(tid))
+end
+local function event()
+  counter = counter + 1
+  local user = math.random(1, %d)
+  if counter %% 10 == 0 then
+    return string.format('{"type":"page","name":"Home","anonymousId":"anon-%%d","messageId":"%%s-%%d","context":{"ip":"10.0.0.1","userAgent":"bench/1.0","page":{"url":"https://shop.example/"},"locale":"uk-UA"},"timestamp":"2026-01-01T00:00:00.000Z"}', user, prefix, counter)
+  end
+  return string.format('{"type":"track","event":"Product Viewed","userId":"user-%%d","messageId":"%%s-%%d","properties":{"sku":"SKU-%%d","price":19.99,"currency":"UAH"},"context":{"ip":"10.0.0.1","userAgent":"bench/1.0","locale":"uk-UA"},"timestamp":"2026-01-01T00:00:00.000Z"}', user, prefix, counter, counter %% 5000)
+end
+function request()
+  if size == 0 then
+    local body = event()
+    return wrk.format("POST", "/v1/track", headers, body)
+  end
+  local parts = {}
+  for i = 1, size do parts[i] = event() end
+  local body = '{"batch":[' .. table.concat(parts, ",") .. '],"sentAt":"2026-01-01T00:00:01.000Z"}'
+  return wrk.format("POST", "/v1/batch", headers, body)
+end
+function done(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format('RESULT {"requests":%%d,"errors":%%d,"seconds":%%f,"p50_ms":%%f,"p99_ms":%%f}\n',
+    summary.requests, errors, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+    % USERS
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    def per_second(self, events_per_request: int) -> float:
+        return (self.requests - self.errors) * events_per_request / self.seconds
+
+
+def retenta_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "retenta.cli", *args]
+
+
+def init_workspace(data: Path) -> str:
+    out = subprocess.run(
+        retenta_cmd("init", "--data", str(data), "--json"), check=True, capture_output=True
+    )
+    return str(json.loads(out.stdout)["write_key"])
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(data: Path, *, store: bool) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = {**os.environ, "RETENTA_INGEST_SKIP_STORAGE": "0" if store else "1"}
+    proc = subprocess.Popen(
+        retenta_cmd("serve", "--data", str(data), "--port", str(port)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError("server did not start")
+
+
+def basic_header(write_key: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+
+
+def wrk(url: str, *, script: Path, write_key: str, size: int, conns: int, seconds: float) -> Run:
+    cmd = [
+        "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script),
+        url, "--", str(size), basic_header(write_key),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    return Run(**json.loads(line[len("RESULT ") :]))
+
+
+def stored_events(data: Path) -> int:
+    import duckdb
+
+    with duckdb.connect(str(data / "retenta.duckdb"), read_only=True) as conn:
+        rows = conn.execute("SELECT count(*) FROM all_events").fetchall()
+    return int(rows[0][0])
+
+
+def rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Figures:
+    batch: list[Run]
+    track: list[Run]
+    batch_no_store: list[Run]
+    stored_ok: bool
+    rss: float
+
+
+def measure_server(work: Path, script: Path, args: argparse.Namespace) -> Figures:
+    data = work / "data"
+    key = init_workspace(data)
+    batch, track, no_store = [], [], []
+    with server(data, store=True) as (url, proc):
+        wrk(url, script=script, write_key=key, size=100, conns=args.conns, seconds=1)  # warm-up
+        for _ in range(args.runs):
+            batch.append(wrk(url, script=script, write_key=key, size=100, conns=args.conns,
+                             seconds=args.seconds))  # fmt: skip
+        for _ in range(args.runs):
+            track.append(wrk(url, script=script, write_key=key, size=0, conns=args.track_conns,
+                             seconds=args.seconds))  # fmt: skip
+        rss = rss_mb(proc)
+    acked = 100 + sum((r.requests - r.errors) * 100 for r in batch)
+    acked += sum(r.requests - r.errors for r in track)
+    stored_ok = stored_events(data) >= acked - 100 * args.conns  # warm-up run not counted
+    data2 = work / "data-nostore"
+    key2 = init_workspace(data2)
+    with server(data2, store=False) as (url, _):
+        for _ in range(args.runs):
+            no_store.append(wrk(url, script=script, write_key=key2, size=100, conns=args.conns,
+                                seconds=args.seconds))  # fmt: skip
+    return Figures(batch, track, no_store, stored_ok, rss)
+
+
+def sample_bodies(n: int) -> list[bytes]:
+    """Request bodies shaped like the load generator's (100 events each)."""
+    bodies = []
+    for r in range(n):
+        batch = [
+            {
+                "type": "track", "event": "Product Viewed", "userId": f"user-{(r * 100 + i) % USERS}",
+                "messageId": f"m-{r}-{i}", "properties": {"sku": f"SKU-{i}", "price": 19.99,
+                "currency": "UAH"}, "context": {"ip": "10.0.0.1", "userAgent": "bench/1.0",
+                "locale": "uk-UA"}, "timestamp": "2026-01-01T00:00:00.000Z",
+            }
+            for i in range(100)
+        ]  # fmt: skip
+        bodies.append(orjson.dumps({"batch": batch, "sentAt": "2026-01-01T00:00:01.000Z"}))
+    return bodies
+
+
+def parse_rate(bodies: list[bytes], seconds: float) -> float:
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for body in bodies:
+            orjson.loads(body)
+        done += len(bodies) * 100
+    return done / (time.perf_counter() - start)
+
+
+def arrow_append_rate(work: Path, bodies: list[bytes], group_rows: int) -> float:
+    """Rows/s of ``append_events`` for the same rows, one transaction per group."""
+    from retenta.ingest.schemas import Defaults, parse_batch
+    from retenta.storage.duckdb.engine import DuckDatabase
+    from retenta.storage.duckdb.events import append_events, messages_to_arrow
+
+    now = datetime.now(UTC)
+    defaults = Defaults(workspace_id="ws_bench", received_at=now)
+    messages = []
+    for body in bodies:
+        messages += parse_batch(
+            orjson.loads(body)["batch"], defaults, max_event_bytes=32_768, check_sizes=False
+        ).messages
+    for i, m in enumerate(messages):
+        m.contact_id = i % USERS
+    tables = [
+        messages_to_arrow(messages[i : i + group_rows]) for i in range(0, len(messages), group_rows)
+    ]
+    db = DuckDatabase(work / "arrow.duckdb")
+    try:
+        start = time.perf_counter()
+        for table in tables:
+            db.write(lambda c, t=table: append_events(c, t))
+        return len(messages) / (time.perf_counter() - start)
+    finally:
+        db.close()
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(fig: Figures, parse_eps: float, arrow_rps: float, args: argparse.Namespace) -> None:
+    b_eps = med([r.per_second(100) for r in fig.batch])
+    b_p99 = med([r.p99_ms for r in fig.batch])
+    t_rps = med([r.per_second(1) for r in fig.track])
+    t_p99 = med([r.p99_ms for r in fig.track])
+    n_eps = med([r.per_second(100) for r in fig.batch_no_store])
+    errors = sum(r.errors for r in fig.batch + fig.track + fig.batch_no_store)
+    rows = [
+        ("/v1/batch, 100 events/request, identity on, durable ack", f"{b_eps:,.0f} events/s",
+         f">= {BATCH_TARGET_EPS:,} events/s", b_eps >= BATCH_TARGET_EPS),
+        ("  p99 request latency", f"{b_p99:.1f} ms", f"<= {BATCH_TARGET_P99_MS:.0f} ms",
+         b_p99 <= BATCH_TARGET_P99_MS),
+        ("/v1/track, 1 event/request", f"{t_rps:,.0f} req/s", f">= {TRACK_TARGET_RPS:,} req/s",
+         t_rps >= TRACK_TARGET_RPS),
+        ("  p99 request latency", f"{t_p99:.1f} ms", "-", None),
+        ("bound: same server, storage off", f"{n_eps:,.0f} events/s",
+         "issue: FastAPI+pydantic ~155,000", None),
+        ("bound: plain orjson parsing", f"{parse_eps:,.0f} events/s", "issue: ~550,000", None),
+        (f"bound: raw Arrow append ({args.group_rows:,}-row groups)", f"{arrow_rps:,.0f} rows/s",
+         "-", None),
+        ("server RSS after the runs", f"{fig.rss:,.0f} MB", "<= 1,500 MB", fig.rss <= 1500),
+    ]  # fmt: skip
+    print(f"\nbench_ingest — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
+          f"median of {args.runs} x {args.seconds}s runs, wrk -c{args.conns} (batch) / "
+          f"-c{args.track_conns} (track)\n")  # fmt: skip
+    print(f"| {'figure':<56} | {'measured':>18} | {'target / bound':<34} | ok |")
+    print(f"|{'-' * 58}|{'-' * 20}|{'-' * 36}|----|")
+    for name, value, target, ok in rows:
+        mark = "" if ok is None else ("yes" if ok else "NO")
+        print(f"| {name:<56} | {value:>18} | {target:<34} | {mark:<2} |")
+    print(f"\nnon-2xx or socket errors: {errors}; every acknowledged event stored: "
+          f"{fig.stored_ok}")  # fmt: skip
+    print("runs (events/s): batch " + ", ".join(f"{r.per_second(100):,.0f}" for r in fig.batch)
+          + " | track req/s " + ", ".join(f"{r.per_second(1):,.0f}" for r in fig.track))  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 1 run of 3 s each")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--conns", type=int, default=16, help="wrk connections for /v1/batch")
+    ap.add_argument("--track-conns", type=int, default=64, help="wrk connections for /v1/track")
+    ap.add_argument("--group-rows", type=int, default=5_000)
+    args = ap.parse_args()
+    if args.quick:
+        args.runs, args.seconds = 1, 3.0
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        work = Path(tmp)
+        script = work / "load.lua"
+        script.write_text(LUA, encoding="utf-8")
+        figures = measure_server(work, script, args)
+        bodies = sample_bodies(50 if args.quick else 200)
+        parse_eps = parse_rate(bodies, 1.0 if args.quick else 3.0)
+        arrow_rps = arrow_append_rate(work, bodies, args.group_rows)
+    report(figures, parse_eps, arrow_rps, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
