@@ -112,3 +112,18 @@ def add_order(
 def all_message_ids(container: Container) -> list[str]:
     with container.db.read() as cur:
         return [r[0] for r in cur.execute("SELECT message_id FROM all_events").fetchall()]
+
+
+def merge(container: Container, ws: str, *, winner: int, loser: int) -> None:
+    """Record ``loser`` as merged into ``winner`` the way identity resolution does."""
+
+    def work(c: Any) -> None:
+        c.execute("UPDATE contacts SET merged_into = ? WHERE id = ?", [winner, loser])
+        c.execute("UPDATE identities SET contact_id = ? WHERE contact_id = ?", [winner, loser])
+        c.execute(
+            "INSERT INTO merges (workspace_id, winner_id, loser_id, rule, inputs, snapshot)"
+            " VALUES (?, ?, ?, 'email', '{}', '{}')",
+            [ws, winner, loser],
+        )
+
+    container.db.write(work)

@@ -32,17 +32,21 @@ def parse_json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def per_contact(sql: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
-    """``sql`` (with a ``{cid}`` placeholder bound to ``?``) once per id, as UNION ALL.
+def per_contact(sql: str, workspace_id: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """``sql`` (``workspace_id = ?`` then ``contact_id = {cid}``) once per id, as UNION ALL.
 
-    One equality per branch lets each branch prune to the contact's row groups; an IN
-    list would not.
+    One equality per branch lets each branch prune to the contact's row groups (or probe
+    an index); an IN list would not.
 
-    >>> per_contact("SELECT 1 FROM t WHERE w = ? AND c = {cid}", [5, 6])[0].count("UNION ALL")
-    1
+    >>> sql, params = per_contact("SELECT 1 FROM t WHERE w = ? AND c = {cid}", "ws", [5, 6])
+    >>> sql.count("UNION ALL"), params
+    (1, ['ws', 5, 'ws', 6])
     """
     branches = [sql.format(cid="?") for _ in ids]
-    return " UNION ALL ".join(branches), list(ids)
+    params: list[Any] = []
+    for cid in ids:
+        params += [workspace_id, cid]
+    return " UNION ALL ".join(branches), params
 
 
 def live_contact_id(cur: Any, workspace_id: str, contact_id: int) -> int | None:
@@ -82,22 +86,14 @@ def identifiers(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[dict[st
     sql, params = per_contact(
         "SELECT type, value, first_seen, last_seen FROM identities"
         " WHERE workspace_id = ? AND contact_id = {cid}",
+        workspace_id,
         ids,
     )
     rows = cur.execute(
-        f"SELECT * FROM ({sql}) ORDER BY type, last_seen DESC, value",
-        _interleave(workspace_id, params),
+        f"SELECT * FROM ({sql}) ORDER BY type, last_seen DESC, value", params
     ).fetchall()
     keys = ("type", "value", "first_seen", "last_seen")
     return [dict(zip(keys, r, strict=True)) for r in rows]
-
-
-def _interleave(workspace_id: str, ids: Sequence[int]) -> list[Any]:
-    """Parameters for ``per_contact`` branches of the form ``workspace_id = ? … = {cid}``."""
-    out: list[Any] = []
-    for cid in ids:
-        out += [workspace_id, cid]
-    return out
 
 
 def consent_history(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -150,10 +146,12 @@ def _event(row: Sequence[Any]) -> dict[str, Any]:
 
 def last_activity(cur: Any, workspace_id: str, ids: Sequence[int]) -> datetime | None:
     sql, params = per_contact(
-        "SELECT max(timestamp) AS at FROM all_events WHERE workspace_id = ? AND contact_id = {cid}",
+        "SELECT max(timestamp) AS last_at FROM all_events"
+        " WHERE workspace_id = ? AND contact_id = {cid}",
+        workspace_id,
         ids,
     )
-    row = cur.execute(f"SELECT max(at) FROM ({sql})", _interleave(workspace_id, params)).fetchone()
+    row = cur.execute(f"SELECT max(last_at) FROM ({sql})", params).fetchone()
     return row[0] if row else None
 
 
@@ -205,11 +203,11 @@ def viewed_categories(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[t
     sql, params = per_contact(
         "SELECT properties ->> 'category' AS category FROM all_events"
         " WHERE workspace_id = ? AND contact_id = {cid} AND event = 'Product Viewed'",
+        workspace_id,
         ids,
     )
     rows = cur.execute(
-        f"SELECT category, count(*) FROM ({sql}) WHERE category IS NOT NULL GROUP BY ALL",
-        _interleave(workspace_id, params),
+        f"SELECT category, count(*) FROM ({sql}) WHERE category IS NOT NULL GROUP BY ALL", params
     ).fetchall()
     return [(r[0], float(r[1])) for r in rows]
 
