@@ -11,7 +11,9 @@ from openpyxl import Workbook
 from retenta.app import Container
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[Any]], *, delimiter: str = ",") -> Path:
+def write_csv(
+    path: Path, header: list[str], rows: list[list[Any]], *, delimiter: str = ","
+) -> Path:
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, delimiter=delimiter)
         writer.writerow(header)

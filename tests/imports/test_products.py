@@ -39,7 +39,8 @@ def test_reimport_changes_nothing(container: Container, ws: Workspace, tmp_path:
     first = run_import(container, ws.id, path, "products")
     second = run_import(container, ws.id, path, "products")
     assert first["stats"]["inserted"] == 2
-    assert second["stats"]["inserted"] == 0 and second["stats"]["unchanged"] == 2
+    assert second["stats"]["inserted"] == 0
+    assert second["stats"]["unchanged"] == 2
     assert scalar(container, "SELECT count(*) FROM products WHERE workspace_id = ?", [ws.id]) == 2
 
 
@@ -56,10 +57,13 @@ def test_saved_mapping_is_reused(container: Container, ws: Workspace, tmp_path: 
     mapping = {"code": "sku", "title": "name"}
     run_import(container, ws.id, path, "products", mapping, save_mapping_as="feed")
     saved = container.imports.mappings(workspace_id=ws.id)
-    assert [(m["name"], m["entity"], m["mapping"]) for m in saved] == [("feed", "products", mapping)]
+    assert [(m["name"], m["entity"], m["mapping"]) for m in saved] == [
+        ("feed", "products", mapping)
+    ]
     again = write_csv(tmp_path / "feed2.csv", ["code", "title"], [["Z-9", "Zebra 2"]])
     job = run_import(container, ws.id, again, "products", mapping_name="feed")
-    assert job["mapping"] == mapping and job["accepted_rows"] == 1
+    assert job["mapping"] == mapping
+    assert job["accepted_rows"] == 1
     assert _product(container, ws.id, "Z-9")[0] == "Zebra 2"
 
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from retenta.core.messages import Message
 from retenta.imports.mapping import ROW, Reject
+from retenta.imports.store import registered, settle
 
 CONTACT_TRAITS = ("first_name", "last_name", "birthday", "gender", "city", "country")
 CONSENT_FIELDS = {"email_consent": "email", "sms_consent": "sms"}
@@ -171,11 +172,10 @@ def write_consents(conn: Any, ctx: LoadContext, table: pa.Table, ids: list[int |
     rows = _consent_rows(table, ids)
     if rows.num_rows == 0:
         return 0
-    conn.register("_import_consents", rows)
-    try:
-        (changed,) = conn.execute(_CONSENT_SQL, {"ws": ctx.workspace_id, "at": ctx.at}).fetchone()
-    finally:
-        conn.unregister("_import_consents")
+    with registered(conn, "_import_consents", rows):
+        ((changed,),) = conn.execute(
+            _CONSENT_SQL, {"ws": ctx.workspace_id, "at": ctx.at}
+        ).fetchall()
     return int(changed)
 
 
@@ -263,6 +263,7 @@ def resolve_customers(
             by_customer[key] = identify_message(ctx, row, ":customer")
     messages = list(by_customer.values())
     ctx.identity.resolve(conn, messages)
+    settle(conn)
     ids = [by_customer[tuple(r.get(f) for f in CUSTOMER_FIELDS)] for r in rows]
     return pa.array([m.contact_id if m.dropped is None else None for m in ids], pa.int64()), ids
 

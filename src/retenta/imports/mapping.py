@@ -152,7 +152,7 @@ def coerce_chunk(
         n_blank = int(pc.sum(blank).as_py())
         raw, rows = raw.filter(pc.invert(blank)), rows.filter(pc.invert(blank))
     cols, failures = _coerce_columns(spec, raw, active_mapping(mapping))
-    failures += _row_rules(spec, cols)
+    failures += _row_rules(spec, cols, failures)
     bad = _any_bad(raw.num_rows, failures)
     typed = pa.table({**cols, ROW: rows})
     rejects = _rejects(raw, rows, failures)
@@ -191,21 +191,32 @@ def _coerce_columns(
     return cols, failures
 
 
-def _row_rules(spec: EntitySpec, cols: dict[str, pa.Array]) -> list[Failure]:
-    """Required fields present, and at least one identifier per row."""
+def _row_rules(spec: EntitySpec, cols: dict[str, pa.Array], failed: list[Failure]) -> list[Failure]:
+    """Required fields present, and at least one identifier per row. A cell that failed
+    coercion is already reported, so it does not also count as missing."""
+    bad_cell = {name: mask for name, mask, _, _ in failed}
     out: list[Failure] = []
     for name in spec.required:
         if name in cols and cols[name].null_count:
-            out.append((name, pc.is_null(cols[name]), "required field is empty", None))
-    ids = [cols[n] for n in spec.identifiers if n in cols]
+            out.append(
+                (name, _missing(cols[name], bad_cell.get(name)), "required field is empty", None)
+            )
+    ids = [n for n in spec.identifiers if n in cols]
     if ids:
-        none = pc.and_(*[pc.is_null(a) for a in ids]) if len(ids) > 1 else pc.is_null(ids[0])
+        none = _missing(cols[ids[0]], bad_cell.get(ids[0]))
+        for name in ids[1:]:
+            none = pc.and_(none, _missing(cols[name], bad_cell.get(name)))
         if pc.any(none).as_py():
             reason = "no identifier: the row needs one of " + ", ".join(spec.identifiers)
             out.append((spec.identifiers[0], none, reason, None))
     if spec.name == "orders" and "sku" in cols:
         out += _line_rules(cols)
-    return out
+    return [f for f in out if pc.any(f[1]).as_py()]
+
+
+def _missing(values: pa.Array, bad: pa.Array | None) -> pa.Array:
+    empty = pc.is_null(values)
+    return empty if bad is None else pc.and_(empty, pc.invert(bad))
 
 
 def _line_rules(cols: dict[str, pa.Array]) -> list[Failure]:

@@ -133,6 +133,7 @@ class CsvFile:
             skip_rows=1,
             encoding=self.encoding,
             block_size=4 << 20,
+            use_threads=False,  # so malformed lines come with their line number
         )
         parse = pacsv.ParseOptions(
             delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid

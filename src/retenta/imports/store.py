@@ -3,7 +3,8 @@ except the worker's own (which works by job id it has just read)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -21,6 +22,29 @@ UPLOAD_COLUMNS = (
     "columns", "created_at",
 )  # fmt: skip
 _JSON_FIELDS = ("mapping", "stats", "columns", "raw")
+
+
+@contextmanager
+def registered(conn: Any, name: str, table: pa.Table) -> Iterator[None]:
+    """Expose an Arrow table to SQL for one statement or a few.
+
+    DuckDB refuses ``register`` while an earlier ``execute`` on the same connection has rows
+    left unread (a ``fetchone`` elsewhere in the unit of work), so that result is completed
+    first; it belongs to code that has already read what it needed.
+    """
+    settle(conn)
+    conn.register(name, table)
+    try:
+        yield
+    finally:
+        conn.unregister(name)
+
+
+def settle(conn: Any) -> None:
+    """Complete a result left partly read, so the next ``register`` (ours or a service's)
+    is allowed (see ``registered``)."""
+    if hasattr(conn, "complete"):
+        conn.complete()
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -189,14 +213,11 @@ def insert_rejects(conn: Any, job_id: str, rejects: Sequence[Reject]) -> None:
         },
         schema=REJECT_SCHEMA,
     )
-    conn.register("_import_rejects", table)
-    try:
+    with registered(conn, "_import_rejects", table):
         conn.execute(
             "INSERT INTO import_rejects"
             " SELECT job_id, row_number, field, reason, raw::JSON FROM _import_rejects"
         )
-    finally:
-        conn.unregister("_import_rejects")
 
 
 def malformed_lines(cur: Any, job_id: str) -> int:
