@@ -69,6 +69,12 @@ EVENT_SCHEMA = pa.schema(
 )
 
 
+def _one(cur: Any) -> tuple[Any, ...] | None:
+    """The first row, with the result drained (DuckDB keeps an undrained result open)."""
+    rows = cur.fetchall()
+    return rows[0] if rows else None
+
+
 def dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
@@ -82,7 +88,7 @@ def _with_table(cur: Any, name: str, table: pa.Table, sql: str) -> None:
     """Run ``sql`` with ``table`` registered under ``name``."""
     cur.register(name, table)
     try:
-        cur.execute(sql)
+        cur.execute(sql).fetchall()  # drain: DuckDB refuses new work while a result is open
     finally:
         cur.unregister(name)
 
@@ -162,7 +168,7 @@ def allocate_merge_ids(cur: Any, n: int) -> list[int]:
 
 def transaction_id(cur: Any) -> int:
     cur.execute("SELECT txid_current()")
-    row = cur.fetchone()
+    row = _one(cur)
     return int(row[0]) if row else -1
 
 
@@ -171,7 +177,7 @@ def contact_has_stamp(cur: Any, contact_id: int, stamp: datetime) -> bool:
     cur.execute(
         "SELECT count(*) FROM contacts WHERE id = ? AND updated_at = ?", [contact_id, stamp]
     )
-    row = cur.fetchone()
+    row = _one(cur)
     return bool(row and row[0])
 
 
@@ -333,7 +339,7 @@ def merge_row(cur: Any, workspace_id: str, merge_id: int) -> dict[str, Any] | No
         " WHERE workspace_id = ? AND id = ?",
         [workspace_id, merge_id],
     )
-    row = cur.fetchone()
+    row = _one(cur)
     if row is None:
         return None
     keys = ("id", "winner_id", "loser_id", "snapshot", "reverted_at")
@@ -355,7 +361,7 @@ def later_active_merges(
 
 
 def mark_reverted(cur: Any, merge_id: int, at: datetime) -> None:
-    cur.execute("UPDATE merges SET reverted_at = ? WHERE id = ?", [at, merge_id])
+    cur.execute("UPDATE merges SET reverted_at = ? WHERE id = ?", [at, merge_id]).fetchall()
 
 
 def contact_exists(cur: Any, workspace_id: str, contact_id: int) -> bool:
@@ -363,7 +369,7 @@ def contact_exists(cur: Any, workspace_id: str, contact_id: int) -> bool:
         "SELECT count(*) FROM contacts WHERE workspace_id = ? AND id = ?",
         [workspace_id, contact_id],
     )
-    row = cur.fetchone()
+    row = _one(cur)
     return bool(row and row[0])
 
 
@@ -385,13 +391,13 @@ def live_owner(cur: Any, workspace_id: str, id_type: str, value: str) -> int | N
         "SELECT contact_id FROM identities WHERE workspace_id = ? AND type = ? AND value = ?",
         [workspace_id, id_type, value],
     )
-    row = cur.fetchone()
+    row = _one(cur)
     if row is None:
         return None
     cid = int(row[0])
     for _ in itertools.repeat(None, 64):
         cur.execute("SELECT merged_into, erased_at FROM contacts WHERE id = ?", [cid])
-        found = cur.fetchone()
+        found = _one(cur)
         if found is None or found[1] is not None:
             return None
         if found[0] is None:
@@ -408,4 +414,4 @@ def repair_last_seen(cur: Any) -> None:
         " (SELECT contact_id, max(timestamp) AS at FROM events_recent GROUP BY contact_id) r"
         " WHERE contacts.id = r.contact_id"
         " AND (contacts.last_seen_at IS NULL OR contacts.last_seen_at < r.at)"
-    )
+    ).fetchall()

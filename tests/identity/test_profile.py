@@ -1,0 +1,116 @@
+"""Per-field conflict policies with provenance, on identify and on merge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from retenta.app import Container, build_container
+from retenta.settings import Settings
+from tests.conftest import make_workspace
+from tests.identity.helpers import contact_row, msg, resolve
+
+
+@pytest.fixture
+def policy_container(settings: Settings) -> Iterator[Container]:
+    settings.identity.field_policies = {
+        "first_source": "first",
+        "ltv": "max",
+        "tags": "union",
+        "plan": "source_priority",
+    }
+    settings.identity.source_priority = ["import", "api"]
+    settings.identity.last_seen_flush_s = 0
+    c = build_container(settings)
+    yield c
+    c.close()
+
+
+def _identify(c: Container, ws: str, minutes: int, source: str = "api", **traits: object) -> int:
+    (m,) = resolve(
+        c, [msg(ws, "identify", user="u1", traits=traits, minutes=minutes, source=source)]
+    )
+    assert m.contact_id is not None
+    return m.contact_id
+
+
+def test_latest_by_event_time_wins_even_out_of_order(policy_container: Container) -> None:
+    ws = make_workspace(policy_container).id
+    cid = _identify(policy_container, ws, 10, name="Ann")
+    _identify(policy_container, ws, 5, name="Old name")  # arrives late, happened earlier
+    row = contact_row(policy_container, cid)
+    assert row["attributes"]["name"] == "Ann"
+    assert row["provenance"]["name"]["at"] == "2026-03-01T12:10:00+00:00"
+    _identify(policy_container, ws, 20, name="Anna")
+    row = contact_row(policy_container, cid)
+    assert row["attributes"]["name"] == "Anna"
+    assert row["provenance"]["name"]["source"] == "api"
+
+
+def test_first_max_union_and_source_priority(policy_container: Container) -> None:
+    ws = make_workspace(policy_container).id
+    cid = _identify(policy_container, ws, 1, first_source="facebook", ltv=10, tags=["a"])
+    _identify(policy_container, ws, 2, first_source="google", ltv=7, tags=["b", "a"])
+    _identify(policy_container, ws, 3, source="import", plan="gold")
+    _identify(policy_container, ws, 4, source="api", plan="free")
+    attrs = contact_row(policy_container, cid)["attributes"]
+    assert attrs["first_source"] == "facebook"
+    assert attrs["ltv"] == 10
+    assert attrs["tags"] == ["a", "b"]
+    assert attrs["plan"] == "gold"
+    _identify(policy_container, ws, 5, ltv=12.5, source="import", plan="platinum")
+    attrs = contact_row(policy_container, cid)["attributes"]
+    assert attrs["ltv"] == 12.5
+    assert attrs["plan"] == "platinum"
+
+
+def test_empty_values_never_erase(policy_container: Container) -> None:
+    ws = make_workspace(policy_container).id
+    cid = _identify(policy_container, ws, 1, city="Kyiv")
+    _identify(policy_container, ws, 2, city="", name=None)
+    assert contact_row(policy_container, cid)["attributes"] == {"city": "Kyiv"}
+
+
+def test_language_timezone_and_last_seen(policy_container: Container) -> None:
+    ws = make_workspace(policy_container).id
+    (m,) = resolve(
+        policy_container,
+        [msg(ws, anon="a1", context={"locale": "uk-UA", "timezone": "Europe/Kyiv"}, minutes=3)],
+    )
+    resolve(policy_container, [msg(ws, anon="a1", minutes=1)])
+    row = contact_row(policy_container, m.contact_id or 0)
+    assert (row["language"], row["timezone"]) == ("uk-UA", "Europe/Kyiv")
+    assert row["last_seen_at"].isoformat() == "2026-03-01T12:03:00+00:00"
+    resolve(
+        policy_container, [msg(ws, "identify", anon="a1", traits={"language": "en"}, minutes=9)]
+    )
+    row = contact_row(policy_container, m.contact_id or 0)
+    assert row["language"] == "en"
+    assert row["last_seen_at"].isoformat() == "2026-03-01T12:09:00+00:00"
+
+
+def test_merge_combines_attributes_by_policy(policy_container: Container) -> None:
+    ws = make_workspace(policy_container).id
+    (person,) = resolve(
+        policy_container,
+        [msg(ws, "identify", user="u1", anon="a1", minutes=5,
+             traits={"tags": ["vip"], "ltv": 50, "first_source": "ads", "name": "Ann"})],
+    )  # fmt: skip
+    (visitor,) = resolve(
+        policy_container,
+        [msg(ws, "identify", anon="a2", minutes=1,
+             traits={"tags": ["sale"], "ltv": 80, "first_source": "seo", "name": "A.", "city": "Lviv"})],
+    )  # fmt: skip
+    resolve(policy_container, [msg(ws, user="u1", anon="a2", minutes=7)])
+    attrs = contact_row(policy_container, person.contact_id or 0)["attributes"]
+    assert attrs == {
+        "tags": ["vip", "sale"],
+        "ltv": 80,
+        "first_source": "seo",  # set earlier (12:01) than the winner's (12:05)
+        "name": "Ann",  # most recent
+        "city": "Lviv",
+    }
+    assert (
+        contact_row(policy_container, visitor.contact_id or 0)["merged_into"] == person.contact_id
+    )
