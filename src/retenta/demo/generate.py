@@ -66,10 +66,8 @@ class StoreSpec:
 
     @property
     def tag(self) -> str:
-        """Short hash that keeps this store's message/order/cart ids apart from another's."""
-        return hashlib.blake2b(
-            f"{self.workspace_id}:{self.seed}".encode(), digest_size=4
-        ).hexdigest()
+        """Short hash of the seed in message/order/cart ids (ids are unique per workspace)."""
+        return hashlib.blake2b(f"retenta-demo:{self.seed}".encode(), digest_size=4).hexdigest()
 
 
 def simulate_chunk(
@@ -134,8 +132,12 @@ def generate_store(
     days: int = 365,
     now: datetime | None = None,
     progress: Progress | None = None,
+    message_ids: bool = True,
 ) -> GenerationReport:
-    """Generate a whole store (catalog, people, their year) into ``workspace_id``."""
+    """Generate a whole store (catalog, people, their year) into ``workspace_id``.
+
+    ``message_ids=False`` skips recording event ids for dedup (faster; benchmarks only).
+    """
     if contacts < 0 or days < 1:
         raise ValueError("contacts must be >= 0 and days >= 1")
     started = time.perf_counter()
@@ -150,7 +152,7 @@ def generate_store(
             lambda c: insert_arrow(c, "products", catalog_table(cat, workspace_id, now=spec.now))
         )
     }
-    _generate_chunks(db, spec, cal, cat, rows, progress)
+    _generate_chunks(db, spec, cal, cat, rows, progress, message_ids)
     return GenerationReport(contacts, time.perf_counter() - started, rows)
 
 
@@ -161,6 +163,7 @@ def _generate_chunks(
     cat: Catalog,
     rows: dict[str, int],
     progress: Progress | None,
+    message_ids: bool,
 ) -> None:
     ctext = CatalogText.build(cat)
     pending: Future[dict[str, int]] | None = None
@@ -173,7 +176,8 @@ def _generate_chunks(
             _merge(rows, pending.result())
             done += CHUNK_CONTACTS
             _report(progress, min(done, spec.contacts), spec.contacts, rows)
-        pending = db.submit(partial(write_chunk, tables=tables, events=events))
+        write = partial(write_chunk, tables=tables, events=events, message_ids=message_ids)
+        pending = db.submit(write)
     if pending is not None:
         _merge(rows, pending.result())
     _report(progress, spec.contacts, spec.contacts, rows)

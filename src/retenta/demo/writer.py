@@ -64,12 +64,21 @@ def insert_arrow(conn: Any, table: str, arrow: pa.Table) -> int:
     return int(arrow.num_rows)
 
 
-def write_chunk(conn: Any, *, tables: Mapping[str, pa.Table], events: pa.Table) -> dict[str, int]:
-    """All of a chunk's rows; events go to the clustered ``events`` tier, already sorted."""
+def write_chunk(
+    conn: Any, *, tables: Mapping[str, pa.Table], events: pa.Table, message_ids: bool = True
+) -> dict[str, int]:
+    """All of a chunk's rows; events go to the clustered ``events`` tier, already sorted.
+
+    With ``message_ids`` the events' ids are also recorded for ingestion's exact dedup, as
+    the live pipeline does, so a re-sent demo event is recognised as a duplicate.
+    """
     counts = {
         name: insert_arrow(conn, name, tables[name]) for name in TABLE_ORDER if name in tables
     }
     counts["events"] = append_events(conn, events, target="events")
+    if message_ids:
+        ids = events.select(["workspace_id", "message_id"])
+        counts["message_ids"] = insert_arrow(conn, "message_ids", ids)
     return counts
 
 
