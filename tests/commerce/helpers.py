@@ -36,3 +36,24 @@ def apply(container: Container, *messages: Message) -> None:
 def rows(container: Container, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with container.db.read() as cur:
         return list(cur.execute(sql, list(params)).fetchall())
+
+
+def make_contact(container: Container, workspace_id: str, *, merged_into: int | None = None) -> int:
+    """A contact row as identity would create it (tests must not wait for identity); with
+    ``merged_into``, also the merge record identity keeps."""
+    sql = (
+        "INSERT INTO contacts (workspace_id, id, created_at, updated_at, merged_into)"
+        " VALUES (?, nextval('contact_id_seq'), now(), now(), ?) RETURNING id"
+    )
+    merge = (
+        "INSERT INTO merges (workspace_id, winner_id, loser_id, rule, inputs, snapshot)"
+        " VALUES (?, ?, ?, 'test', '{}', '{}')"
+    )
+
+    def work(conn: Any) -> int:
+        contact_id = int(conn.execute(sql, [workspace_id, merged_into]).fetchone()[0])
+        if merged_into is not None:
+            conn.execute(merge, [workspace_id, merged_into, contact_id])
+        return contact_id
+
+    return container.db.write(work)

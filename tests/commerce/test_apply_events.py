@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pyarrow as pa
+
 from retenta.app import Container
 from tests.commerce.helpers import apply, rows, track
 
@@ -171,8 +173,6 @@ def test_offline_orders_keep_channel_and_store_and_leave_the_web_cart(
 def test_event_catalog_fields_fill_gaps_but_never_overwrite_the_feed(
     container: Container,
 ) -> None:
-    import pyarrow as pa
-
     feed = pa.table({"sku": ["A"], "name": ["Feed name"], "price": [99.0]})
     container.db.write(lambda c: container.commerce.upsert_products(c, W, feed))
     apply(

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retenta.commerce.coerce import Column, coerce, unknown_columns
+from retenta.commerce.queries import plain
 from retenta.commerce.tables import PRODUCT_SCHEMA
 from retenta.storage.base import rows_as_dicts
 
@@ -19,9 +20,10 @@ SPLIT_PATH = (
     r"list_filter(string_split_regex(trim(CAST({raw} AS VARCHAR)), '\s*(>|/)\s*'),"
     " lambda x: x <> '')"
 )
+# A JSON object, normalized (merge-patched onto {}) so stored text compares equal.
 ATTRIBUTES = (
     "CASE WHEN json_valid(CAST({raw} AS VARCHAR)) AND json_type(CAST({raw} AS VARCHAR)) = 'OBJECT'"
-    " THEN CAST({raw} AS JSON) END"
+    " THEN json_merge_patch(JSON '{{}}', CAST({raw} AS JSON)) END"
 )
 NOT_NEGATIVE = "{v} >= 0"
 
@@ -177,18 +179,15 @@ def list_products(
         where.append("sku > ?")
         params.append(cursor)
     sql = f"{PRODUCT_SELECT} WHERE {' AND '.join(where)} ORDER BY sku LIMIT {int(limit) + 1}"
-    rows = list(rows_as_dicts(cur.execute(sql, params)))
+    rows = [plain(r) for r in rows_as_dicts(cur.execute(sql, params))]
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1]["sku"] if more and rows else None)
 
 
 def get_product(cur: Any, workspace_id: str, sku: str) -> dict[str, Any] | None:
-    rows = list(
-        rows_as_dicts(
-            cur.execute(f"{PRODUCT_SELECT} WHERE workspace_id = ? AND sku = ?", [workspace_id, sku])
-        )
-    )
+    sql = f"{PRODUCT_SELECT} WHERE workspace_id = ? AND sku = ?"
+    rows = [plain(r) for r in rows_as_dicts(cur.execute(sql, [workspace_id, sku]))]
     return rows[0] if rows else None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from retenta.storage.base import rows_as_dicts
@@ -12,8 +14,17 @@ ORDER_COLUMNS = (
 )
 
 
+def plain(row: dict[str, Any]) -> dict[str, Any]:
+    """Money as JSON numbers (``Decimal`` would serialize as a string).
+
+    >>> plain({"price": Decimal("9.90"), "sku": "a"})
+    {'price': 9.9, 'sku': 'a'}
+    """
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+
+
 def _all(cur: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    return list(rows_as_dicts(cur.execute(sql, params)))
+    return [plain(r) for r in rows_as_dicts(cur.execute(sql, params))]
 
 
 def order_detail(cur: Any, workspace_id: str, order_id: str) -> dict[str, Any] | None:
@@ -92,14 +103,12 @@ def merged_family(cur: Any, workspace_id: str, contact_id: int) -> list[int]:
 def contact_orders(
     cur: Any, workspace_id: str, contact_ids: list[int], *, limit: int, before: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first; the cursor is ``placed_at|order_id`` of the last row returned."""
-    where, params = (
-        ["workspace_id = ?", "list_contains(?, contact_id)"],
-        [workspace_id, contact_ids],
-    )
+    """Newest first; the cursor is ``<placed_at in µs>.<order_id>`` of the last row returned."""
+    where = ["workspace_id = ?", "list_contains(?, contact_id)"]
+    params: list[Any] = [workspace_id, contact_ids]
     if before:
-        at, _, oid = before.partition("|")
-        where.append("(placed_at, order_id) < (CAST(? AS TIMESTAMPTZ), ?)")
+        at, _, oid = before.partition(".")
+        where.append("(epoch_us(placed_at), order_id) < (TRY_CAST(? AS BIGINT), ?)")
         params += [at, oid]
     rows = _all(
         cur,
@@ -111,8 +120,13 @@ def contact_orders(
     items = order_items(cur, workspace_id, [r["order_id"] for r in rows])
     for row in rows:
         row["items"] = items.get(row["order_id"], [])
-    cursor = f"{rows[-1]['placed_at'].isoformat()}|{rows[-1]['order_id']}" if more else None
+    last = rows[-1] if rows else {}
+    cursor = f"{epoch_us(last['placed_at'])}.{last['order_id']}" if more else None
     return rows, cursor
+
+
+def epoch_us(at: datetime) -> int:
+    return int(at.timestamp()) * 1_000_000 + at.microsecond
 
 
 PRODUCT_JOIN = " LEFT JOIN products p ON p.workspace_id = i.workspace_id AND p.sku = i.sku"
@@ -136,7 +150,7 @@ def contact_cart(cur: Any, workspace_id: str, contact_ids: list[int]) -> dict[st
         " WHERE i.workspace_id = ? AND i.cart_id = ? ORDER BY i.added_at, i.sku",
         [workspace_id, carts[0]["cart_id"]],
     )  # fmt: skip
-    value = sum((i["price"] or 0) * i["quantity"] for i in items)
+    value = round(sum((i["price"] or 0) * i["quantity"] for i in items), 2)
     return {**carts[0], "items": items, "value": value}
 
 
