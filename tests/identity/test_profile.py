@@ -100,7 +100,8 @@ def test_merge_combines_attributes_by_policy(policy_container: Container) -> Non
     (visitor,) = resolve(
         policy_container,
         [msg(ws, "identify", anon="a2", minutes=1,
-             traits={"tags": ["sale"], "ltv": 80, "first_source": "seo", "name": "A.", "city": "Lviv"})],
+             traits={"tags": ["sale"], "ltv": 80, "first_source": "seo", "name": "A.",
+                     "city": "Lviv"})],
     )  # fmt: skip
     resolve(policy_container, [msg(ws, user="u1", anon="a2", minutes=7)])
     attrs = contact_row(policy_container, person.contact_id or 0)["attributes"]

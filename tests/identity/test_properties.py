@@ -104,8 +104,9 @@ def test_device_belongs_to_the_last_person_who_logged_in_with_it(
     messages = run_stream(container, ws, *stream)
     last_login: dict[str, str] = {}
     for m in messages:
-        if m.user_id and m.anonymous_id:
-            last_login[m.anonymous_id] = m.user_id
+        device = m.previous_id if m.type == "alias" else m.anonymous_id
+        if m.user_id and device in ANONS:  # an alias says its previousId is this person
+            last_login[device] = m.user_id
     for anon, user in last_login.items():
         holder = container.identity.lookup(workspace_id=ws, id_type="anonymous_id", value=anon)
         person = container.identity.lookup(workspace_id=ws, id_type="external_id", value=user)
