@@ -14,6 +14,7 @@ PASSWORD = "correct horse battery"
 ANNA = {"email": "anna.koval@example.com", "phone": "+380501234567", "external_id": "cust-1001"}
 OLENA = {"email": "olena.shevchenko@example.com", "anonymous_id": "anon-olena-1"}
 OLENA_ID = "cust-1003"
+SCARF = {"product_id": "sku-7", "sku": "sku-7", "name": "Wool scarf", "price": 29.9, "quantity": 1}
 
 
 def _msg(kind: str, ago_s: int, **fields: Any) -> dict[str, Any]:
@@ -45,6 +46,7 @@ def anna() -> list[dict[str, Any]]:
             "track", 270, userId=uid, event="Product Added", properties={**product, "quantity": 2}
         ),
         _msg("track", 260, userId=uid, event="Order Completed", properties=order),
+        _msg("track", 250, userId=uid, event="Product Added", properties=SCARF),
     ]
 
 
@@ -97,6 +99,21 @@ def send(url: str, ws: Workspace, messages: list[dict[str, Any]]) -> None:
 def seed_events(url: str, ws: Workspace) -> None:
     for batch in (anna(), olena(), crowd()):
         send(url, ws, batch)
+    seed_consents(url, ws)
+
+
+def seed_consents(url: str, ws: Workspace) -> None:
+    """Anna subscribes to e-mail and to SMS promos, then leaves the SMS promos."""
+    with httpx.Client(base_url=url, headers=ws.api_headers, timeout=10) as api:
+        found = api.get("/api/v1/contacts/lookup", params={"email": ANNA["email"]})
+        found.raise_for_status()
+        path = f"/api/v1/contacts/{found.json()['id']}/consents"
+        for body in (
+            {"channel": "email", "status": "subscribed", "source": "checkout"},
+            {"channel": "sms", "topic": "promo", "status": "subscribed", "source": "checkout"},
+            {"channel": "sms", "topic": "promo", "status": "unsubscribed", "source": "sms-stop"},
+        ):
+            api.post(path, json=body).raise_for_status()
 
 
 def live_events(n: int = 5) -> list[dict[str, Any]]:

@@ -171,6 +171,7 @@ export interface Upload {
   columns: string[];
   sample_rows: unknown[];
   suggested_mapping: Record<string, string | null> | Partial<Record<ImportEntity, Record<string, string | null>>>;
+  suggested_mappings?: Partial<Record<ImportEntity, Record<string, string | null>>>;
 }
 
 export interface ImportField {

@@ -34,7 +34,7 @@ export function ImportsPage({ jobId }: { jobId?: string }) {
       ) : (
         <div className="note">Your role can view imports but not start them.</div>
       )}
-      <PastImports />
+      <PastImports key={jobId ?? "new"} />
     </div>
   );
 }

@@ -17,6 +17,14 @@ function listOf(data: unknown, ...keys: string[]): Row[] {
   return [];
 }
 
+/** `GET …/cart` answers `{cart: {items, value, …} | null}`; older shapes are the cart itself. */
+function cartOf(data: unknown): unknown {
+  return data && typeof data === "object" && "cart" in data ? (data as Row).cart : data;
+}
+
+/** Units in an order: the sum of its lines' quantities. */
+const units = (lines: Row[]) => lines.reduce((n, l) => n + (typeof l.quantity === "number" ? l.quantity : 1), 0);
+
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
 export function Commerce({ contactId }: { contactId: string }) {
@@ -31,7 +39,7 @@ export function Commerce({ contactId }: { contactId: string }) {
       </Section>
       <Section title="Cart" testId="cart">
         <ErrorNote error={cart.error} />
-        {cart.loading ? <Spinner /> : <Cart rows={listOf(cart.data, "items", "lines")} />}
+        {cart.loading ? <Spinner /> : <Cart rows={listOf(cartOf(cart.data), "items", "lines")} />}
       </Section>
     </>
   );
@@ -48,7 +56,7 @@ function Orders({ rows }: { rows: Row[] }) {
             <td className="mono">{str(o.order_id) ?? "—"}</td>
             <td className="nowrap">{fmtShort(str(o.placed_at ?? o.created_at))}</td>
             <td><Badge>{str(o.status) ?? "—"}</Badge></td>
-            <td className="right">{fmtNumber(Array.isArray(o.items) ? o.items.length : o.item_count)}</td>
+            <td className="right">{fmtNumber(Array.isArray(o.items) ? units(o.items as Row[]) : o.item_count)}</td>
             <td className="right">{fmtMoney(o.total ?? o.revenue, str(o.currency))}</td>
           </tr>
         ))}

@@ -17,9 +17,9 @@ function ConsentTable({ rows, testId }: { rows: Consent[]; testId: string }) {
         {rows.map((c, i) => (
           <tr key={`${c.channel}:${c.topic}:${c.changed_at}:${i}`}>
             <td>{c.channel}</td>
-            <td>{!c.topic || c.topic === "*" ? "all topics" : c.topic}</td>
+            <td className="nowrap">{!c.topic || c.topic === "*" ? "all topics" : c.topic}</td>
             <td><Badge tone={tone(c.status)}>{c.status}</Badge></td>
-            <td>{c.source ?? "—"}</td>
+            <td className="nowrap">{c.source ?? "—"}</td>
             <td className="nowrap">{fmtShort(c.changed_at)}</td>
           </tr>
         ))}

@@ -21,7 +21,7 @@ interface FieldsAnswer {
 function parseFields(data: unknown): FieldsAnswer {
   const obj = (Array.isArray(data) ? { fields: data } : data ?? {}) as Record<string, unknown>;
   const fields = (obj.fields as ImportField[] | undefined) ?? [];
-  const prefixes = ((obj.prefixes as unknown[] | undefined) ?? []).map((p) =>
+  const prefixes = ((obj.custom_prefixes ?? obj.prefixes) as unknown[] | undefined ?? []).map((p) =>
     Array.isArray(p) ? String(p[0]) : typeof p === "object" && p ? String((p as { prefix: string }).prefix) : String(p),
   );
   return { fields, prefixes };
@@ -75,9 +75,8 @@ function UploadStep({ entity, setEntity, onUploaded }: {
     setError(null);
     const form = new FormData();
     form.append("file", file);
-    form.append("entity", entity);
     try {
-      onUploaded(await api.upload<Upload>("/api/v1/imports/uploads", form));
+      onUploaded(await api.upload<Upload>(`/api/v1/imports/uploads${query({ entity })}`, form));
     } catch (err) {
       setError(err as Error);
       setBusy(false);

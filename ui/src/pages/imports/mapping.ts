@@ -7,7 +7,7 @@ const ENTITY_KEYS = new Set(["contacts", "orders", "products", "events"]);
 
 /** The server's suggestion for this entity: a flat `{column: field}` or one per entity. */
 export function suggestedFor(upload: Upload, entity: ImportEntity): Mapping {
-  const s = (upload.suggested_mapping ?? {}) as Record<string, unknown>;
+  const s = (upload.suggested_mappings ?? upload.suggested_mapping ?? {}) as Record<string, unknown>;
   const perEntity = Object.keys(s).length > 0 && Object.keys(s).every((k) => ENTITY_KEYS.has(k));
   const flat = (perEntity ? s[entity] ?? {} : s) as Mapping;
   const out: Mapping = {};
