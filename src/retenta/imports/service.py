@@ -130,10 +130,9 @@ class ImportService:
             while block := stream.read(1 << 20):
                 size += len(block)
                 if size > self.max_upload_bytes:
-                    limit_mb = self.max_upload_bytes >> 20
-                    raise ApiError(
-                        413, "file_too_large", f"the file exceeds {limit_mb} MiB", field="file"
-                    )
+                    limit = human_bytes(self.max_upload_bytes)
+                    msg = f"the file is larger than the upload limit of {limit}; use the CLI"
+                    raise ApiError(413, "file_too_large", msg, field="file")
                 digest.update(block)
                 out.write(block)
         if size == 0:
@@ -497,6 +496,18 @@ def _add_stats(base: dict[str, int], extra: dict[str, int], *, blank_rows: int) 
     for key, value in {**extra, "blank_rows": blank_rows}.items():
         out[key] = out.get(key, 0) + int(value)
     return out
+
+
+def human_bytes(n: int) -> str:
+    """A size for people.
+
+    >>> human_bytes(2 << 30), human_bytes(1024), human_bytes(10)
+    ('2.0 GiB', '1.0 KiB', '10 bytes')
+    """
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def describe(exc: BaseException) -> str:
