@@ -79,12 +79,21 @@ def row_columns(columns: list[dict[str, Any]], key_columns: list[str]) -> list[C
     ]
 
 
+def json_value(column: dict[str, Any]) -> str:
+    """A column's value as it goes into the row's JSON (date-times as ISO 8601 in UTC).
+
+    >>> print(json_value({"name": "seen", "type": "datetime"}))
+    strftime("seen", '%Y-%m-%dT%H:%M:%SZ')
+    """
+    name = quote_ident(column["name"])
+    return f"strftime({name}, '%Y-%m-%dT%H:%M:%SZ')" if column["type"] == "datetime" else name
+
+
 def stage_sql(columns: list[dict[str, Any]], key_columns: list[str]) -> str:
     """``row_key`` (canonical JSON of the key values) and ``data`` (typed JSON), per row."""
     keys = ", ".join(f"CAST({quote_ident(k)} AS VARCHAR)" for k in key_columns)
-    fields = ", ".join(
-        f"'{c['name']}', {quote_ident(c['name'])}" for c in columns
-    )  # names passed valid_name(): [a-z0-9_] only
+    # names passed schemas.valid_name(): [a-z0-9_] only, safe inside the quotes
+    fields = ", ".join(f"'{c['name']}', {json_value(c)}" for c in columns)
     return (
         f"SELECT {ROW}, CAST(to_json(list_value({keys})) AS VARCHAR) AS row_key,"
         f" CAST(json_object({fields}) AS VARCHAR) AS data FROM _cm_rows"
