@@ -197,8 +197,11 @@ def test_every_ecommerce_event_is_present(store: Any) -> None:
     assert (
         one(store, "SELECT count(*) FROM events WHERE workspace_id = ? AND type = 'identify'") > 0
     )
-    machine = one(store, "SELECT count(*) FROM events WHERE workspace_id = ?"
-                  " AND event = 'Email Opened' AND properties->>'machine_open' = 'true'")  # fmt: skip
+    machine = one(
+        store,
+        "SELECT count(*) FROM events WHERE workspace_id = ?"
+        " AND event = 'Email Opened' AND properties->>'machine_open' = 'true'",
+    )
     assert machine > 0
 
 
@@ -208,7 +211,9 @@ def test_store_purchases_are_server_side(store: Any) -> None:
         "SELECT e.anonymous_id, o.store_id FROM orders o JOIN events e"
         " ON e.message_id = o.source_message_id WHERE o.workspace_id = ? AND o.channel = 'offline'",
     )
-    assert rows and all(anon is None and store_id for anon, store_id in rows)
+    assert rows
+    assert all(anon is None for anon, _ in rows)
+    assert all(store_id for _, store_id in rows)
 
 
 def test_seasonality_weekends_and_december(store: Any) -> None:
@@ -221,7 +226,8 @@ def test_seasonality_weekends_and_december(store: Any) -> None:
     assert weekend > 1.1 * weekday
     december, july = q(
         store,
-        "SELECT count(*) FILTER (WHERE month(timestamp) = 12), count(*) FILTER (WHERE month(timestamp) = 7)"
+        "SELECT count(*) FILTER (WHERE month(timestamp) = 12),"
+        " count(*) FILTER (WHERE month(timestamp) = 7)"
         " FROM events WHERE workspace_id = ? AND event = 'Home'",
     )[0]
     assert december > 1.5 * july
@@ -233,7 +239,8 @@ def test_repeat_one_time_and_churned_buyers(store: Any) -> None:
         "SELECT n, count(*) FROM (SELECT contact_id, count(*) AS n FROM orders"
         " WHERE workspace_id = ? GROUP BY contact_id) GROUP BY n",
     ))  # fmt: skip
-    assert per_buyer.get(1, 0) > 20 and sum(v for k, v in per_buyer.items() if k >= 3) > 20
+    assert per_buyer.get(1, 0) > 20
+    assert sum(v for k, v in per_buyer.items() if k >= 3) > 20
     churned = one(
         store,
         "SELECT count(*) FROM contacts c WHERE workspace_id = ? AND last_seen_at < ?::TIMESTAMPTZ"
@@ -254,8 +261,11 @@ def test_carts_mirror_their_events(store: Any) -> None:
         " AND NOT EXISTS (SELECT 1 FROM cart_items i WHERE i.cart_id = c.cart_id)",
     )
     assert empty_open == 0
-    per_contact = one(store, "SELECT max(n) FROM (SELECT count(*) AS n FROM carts"
-                      " WHERE workspace_id = ? AND status = 'open' GROUP BY contact_id)")  # fmt: skip
+    per_contact = one(
+        store,
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM carts"
+        " WHERE workspace_id = ? AND status = 'open' GROUP BY contact_id)",
+    )
     assert per_contact == 1
 
 
