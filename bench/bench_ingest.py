@@ -40,50 +40,7 @@ BATCH_TARGET_P99_MS = 100.0
 TRACK_TARGET_RPS = 3_000
 USERS = 50_000
 
-LUA = (
-    r"""
-local counter = 0
-local size = 100
-local prefix = ""
-local headers = {}
-function setup(thread)
-  thread:set("tid", tostring(math.random(1, 1000000000)))
-end
-function init(args)
-  size = tonumber(args[1])
-  headers["Authorization"] = args[2]
-  headers["Content-Type"] = "application/json"
-  prefix = tid .. "-" .. tostring(os.time())
-  math.randomseed(tonumber(tid))
-end
-local function event()
-  counter = counter + 1
-  local user = math.random(1, %d)
-  if counter %% 10 == 0 then
-    return string.format('{"type":"page","name":"Home","anonymousId":"anon-%%d","messageId":"%%s-%%d","context":{"ip":"10.0.0.1","userAgent":"bench/1.0","page":{"url":"https://shop.example/"},"locale":"uk-UA"},"timestamp":"2026-01-01T00:00:00.000Z"}', user, prefix, counter)
-  end
-  return string.format('{"type":"track","event":"Product Viewed","userId":"user-%%d","messageId":"%%s-%%d","properties":{"sku":"SKU-%%d","price":19.99,"currency":"UAH"},"context":{"ip":"10.0.0.1","userAgent":"bench/1.0","locale":"uk-UA"},"timestamp":"2026-01-01T00:00:00.000Z"}', user, prefix, counter, counter %% 5000)
-end
-function request()
-  if size == 0 then
-    local body = event()
-    return wrk.format("POST", "/v1/track", headers, body)
-  end
-  local parts = {}
-  for i = 1, size do parts[i] = event() end
-  local body = '{"batch":[' .. table.concat(parts, ",") .. '],"sentAt":"2026-01-01T00:00:01.000Z"}'
-  return wrk.format("POST", "/v1/batch", headers, body)
-end
-function done(summary, latency, requests)
-  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
-    + summary.errors.write + summary.errors.timeout
-  io.write(string.format('RESULT {"requests":%%d,"errors":%%d,"seconds":%%f,"p50_ms":%%f,"p99_ms":%%f}\n',
-    summary.requests, errors, summary.duration / 1e6,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-end
-"""
-    % USERS
-)
+LUA_SCRIPT = Path(__file__).with_name("ingest_load.lua")
 
 
 @dataclass(frozen=True)
@@ -156,10 +113,9 @@ def basic_header(write_key: str) -> str:
 
 
 def wrk(url: str, *, script: Path, write_key: str, size: int, conns: int, seconds: float) -> Run:
-    cmd = [
-        "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script),
-        url, "--", str(size), basic_header(write_key),
-    ]  # fmt: skip
+    duration = f"-d{max(1, round(seconds))}s"
+    cmd = ["wrk", "-t1", f"-c{conns}", duration, "--timeout", "10s", "-s", str(script), url]
+    cmd += ["--", str(size), basic_header(write_key), str(USERS)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     return Run(**json.loads(line[len("RESULT ") :]))
@@ -187,6 +143,7 @@ class Figures:
     batch_no_store: list[Run]
     stored_ok: bool
     rss: float
+    phases: dict[str, float]
 
 
 def measure_server(work: Path, script: Path, args: argparse.Namespace) -> Figures:
@@ -205,13 +162,14 @@ def measure_server(work: Path, script: Path, args: argparse.Namespace) -> Figure
     acked = 100 + sum((r.requests - r.errors) * 100 for r in batch)
     acked += sum(r.requests - r.errors for r in track)
     stored_ok = stored_events(data) >= acked - 100 * args.conns  # warm-up run not counted
+    stats = json.loads((data / "ingest-stats.json").read_text(encoding="utf-8"))
     data2 = work / "data-nostore"
     key2 = init_workspace(data2)
     with server(data2, store=False) as (url, _):
         for _ in range(args.runs):
             no_store.append(wrk(url, script=script, write_key=key2, size=100, conns=args.conns,
                                 seconds=args.seconds))  # fmt: skip
-    return Figures(batch, track, no_store, stored_ok, rss)
+    return Figures(batch, track, no_store, stored_ok, rss, stats["microseconds_per_event"])
 
 
 def sample_bodies(n: int) -> list[bytes]:
@@ -220,10 +178,11 @@ def sample_bodies(n: int) -> list[bytes]:
     for r in range(n):
         batch = [
             {
-                "type": "track", "event": "Product Viewed", "userId": f"user-{(r * 100 + i) % USERS}",
-                "messageId": f"m-{r}-{i}", "properties": {"sku": f"SKU-{i}", "price": 19.99,
-                "currency": "UAH"}, "context": {"ip": "10.0.0.1", "userAgent": "bench/1.0",
-                "locale": "uk-UA"}, "timestamp": "2026-01-01T00:00:00.000Z",
+                "type": "track", "event": "Product Viewed",
+                "userId": f"user-{(r * 100 + i) % USERS}", "messageId": f"m-{r}-{i}",
+                "properties": {"sku": f"SKU-{i}", "price": 19.99, "currency": "UAH"},
+                "context": {"ip": "10.0.0.1", "userAgent": "bench/1.0", "locale": "uk-UA"},
+                "timestamp": "2026-01-01T00:00:00.000Z",
             }
             for i in range(100)
         ]  # fmt: skip
@@ -302,10 +261,12 @@ def report(fig: Figures, parse_eps: float, arrow_rps: float, args: argparse.Name
     for name, value, target, ok in rows:
         mark = "" if ok is None else ("yes" if ok else "NO")
         print(f"| {name:<56} | {value:>18} | {target:<34} | {mark:<2} |")
-    print(f"\nnon-2xx or socket errors: {errors}; every acknowledged event stored: "
-          f"{fig.stored_ok}")  # fmt: skip
-    print("runs (events/s): batch " + ", ".join(f"{r.per_second(100):,.0f}" for r in fig.batch)
-          + " | track req/s " + ", ".join(f"{r.per_second(1):,.0f}" for r in fig.track))  # fmt: skip
+    print(f"\nnon-2xx or socket errors: {errors}; acknowledged events all stored: {fig.stored_ok}")
+    batch_runs = ", ".join(f"{r.per_second(100):,.0f}" for r in fig.batch)
+    track_runs = ", ".join(f"{r.per_second(1):,.0f}" for r in fig.track)
+    print(f"runs: batch events/s {batch_runs} | track req/s {track_runs}")
+    phases = ", ".join(f"{k} {v:.1f}" for k, v in fig.phases.items())
+    print(f"writer time per event (µs, whole server run): {phases}")
 
 
 def main() -> int:
@@ -324,9 +285,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
-        script = work / "load.lua"
-        script.write_text(LUA, encoding="utf-8")
-        figures = measure_server(work, script, args)
+        figures = measure_server(work, LUA_SCRIPT, args)
         bodies = sample_bodies(50 if args.quick else 200)
         parse_eps = parse_rate(bodies, 1.0 if args.quick else 3.0)
         arrow_rps = arrow_append_rate(work, bodies, args.group_rows)

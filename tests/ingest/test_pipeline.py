@@ -164,3 +164,18 @@ def test_replay_with_duplicates_and_shuffled_retries_stores_each_event_once(pipe
         ).fetchone()
     assert dupes == (0,)
     assert len(stored_ids(db)) == 600
+
+
+def test_python_and_sql_filter_hashes_agree(db) -> None:
+    from retenta.ingest.dedup import HASH_SQL, hash_keys
+
+    keys = [("ws_a", "m1"), ("ws_a", "ünïcødé-✓"), ("ws_b", ""), ("ws_b", "x" * 255)]
+    db.write(
+        lambda c: c.executemany("INSERT INTO message_ids VALUES (?, ?)", [list(k) for k in keys])
+    )
+    with db.read() as cur:
+        rows = cur.execute(
+            f"SELECT {HASH_SQL} FROM message_ids ORDER BY workspace_id, message_id"
+        ).fetchall()
+    expected = hash_keys(sorted(keys)).tolist()
+    assert [r[0] for r in rows] == expected

@@ -11,13 +11,15 @@ Three layers, checked in order, all inside the writer's unit of work:
 3. The ``message_ids`` table (primary key, ART index) — a point lookup for a filter hit
    that is not recent: either an old retry or a false positive (~0.1% of fresh ids).
 
-The hash is DuckDB's own ``hash(workspace_id, message_id)`` so the filter is rebuilt at
-start-up by one vectorised scan (about 3 s for 50M ids) instead of hashing strings in
-Python. The filter lives in process memory only; the table is the truth.
+The hash (64 bits of MD5 over ``workspace_id ␟ message_id``) is computed in Python for a
+group (no query) and by DuckDB's ``md5_number_lower`` for the same bytes when the filter
+is rebuilt at start-up by one vectorised scan of ``message_ids``. The filter lives in
+process memory only; the table is the truth.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -110,14 +112,23 @@ def key_table(keys: Sequence[Key]) -> pa.Table:
     )
 
 
-def hash_keys(conn: Any, keys: pa.Table) -> np.ndarray:
-    """DuckDB's hash of each key — the same function the start-up scan uses."""
-    conn.register(_KEYS_VIEW, keys)
-    try:
-        cols = conn.execute(f"SELECT hash(workspace_id, message_id) AS h FROM {_KEYS_VIEW}")
-        return np.asarray(cols.fetchnumpy()["h"], dtype=np.uint64)
-    finally:
-        conn.unregister(_KEYS_VIEW)
+def key_hash(key: Key) -> int:
+    """64 bits of MD5 over ``workspace_id ␟ message_id``; equal to the SQL in ``HASH_SQL``.
+
+    >>> key_hash(("ws_1", "m-1"))
+    13491382685925457878
+    """
+    digest = hashlib.md5(f"{key[0]}\x1f{key[1]}".encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "little")
+
+
+# DuckDB's md5_number_lower is the little-endian value of the digest's last 8 bytes.
+HASH_SQL = "md5_number_lower(workspace_id || chr(31) || message_id)"
+
+
+def hash_keys(keys: Sequence[Key]) -> np.ndarray:
+    """The filter hash of each key, computed in Python (no query per group)."""
+    return np.fromiter((key_hash(k) for k in keys), dtype=np.uint64, count=len(keys))
 
 
 class MessageIdDedup:
@@ -134,9 +145,7 @@ class MessageIdDedup:
             return
         ((stored,),) = conn.execute("SELECT count(*) FROM message_ids").fetchall()
         bloom = BlockedBloom(max(MIN_CAPACITY, stored + max(stored // 4, MIN_CAPACITY)))
-        reader = conn.sql(
-            "SELECT hash(workspace_id, message_id) AS h FROM message_ids"
-        ).to_arrow_reader(1_000_000)
+        reader = conn.sql(f"SELECT {HASH_SQL} AS h FROM message_ids").to_arrow_reader(1_000_000)
         for batch in reader:
             bloom.add(batch.column(0).to_numpy().astype(np.uint64, copy=False))
         self.bloom = bloom

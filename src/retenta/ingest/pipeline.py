@@ -17,18 +17,21 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
+import numpy as np
+import orjson
 
 from retenta.core.messages import Message
 from retenta.core.pipeline import Applier, Resolver
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys, key_table
+from retenta.ingest.stats import IngestStats
 from retenta.settings import Settings
 from retenta.storage.base import Database
 from retenta.storage.duckdb.events import append_events, messages_to_arrow
 
 log = logging.getLogger(__name__)
 MAX_GROUP_EVENTS = 20_000
+MAX_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class IngestPipeline:
         self.appliers = list(appliers)
         self.settings = settings
         self.dedup = MessageIdDedup()
+        self.stats = IngestStats()
         self.store = not settings.ingest_skip_storage
         self._queue: asyncio.Queue[_Request | None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -75,6 +79,15 @@ class IngestPipeline:
         await self._task
         self._task = None
         self._queue = None
+        self._write_stats()
+
+    def _write_stats(self) -> None:
+        """Leave the run's per-phase timings in the data directory (read by bench_ingest)."""
+        path = self.settings.data_dir / "ingest-stats.json"
+        try:
+            path.write_bytes(orjson.dumps(self.stats.as_dict(), option=orjson.OPT_INDENT_2))
+        except OSError:
+            log.warning("could not write %s", path, exc_info=True)
 
     async def ingest(
         self, messages: Sequence[Message], dead_letters: Sequence[DeadLetter] = ()
@@ -107,12 +120,28 @@ class IngestPipeline:
     # -- the group-commit loop -------------------------------------------------------
 
     async def _run(self) -> None:
+        """Collect and submit groups; two may be in flight so the writer never idles while
+        the event loop gathers the next one (units still run one after another)."""
         assert self._queue is not None
+        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        running: set[asyncio.Task[None]] = set()
         stopping = False
         while not stopping:
+            await slots.acquire()
             group, stopping = await self._take_group(self._queue)
-            if group:
-                await self._commit(group)
+            if not group:
+                slots.release()
+                continue
+            task = asyncio.create_task(self._commit_then_release(group, slots))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running)
+
+    async def _commit_then_release(self, group: list[_Request], slots: asyncio.Semaphore) -> None:
+        try:
+            await self._commit(group)
+        finally:
+            slots.release()
 
     async def _take_group(self, q: asyncio.Queue[_Request | None]) -> tuple[list[_Request], bool]:
         """Everything waiting, lingering briefly for late-comers; ``True`` once told to stop."""
@@ -161,41 +190,57 @@ class IngestPipeline:
     # -- the unit of work (writer thread) --------------------------------------------
 
     def _write_group(self, conn: Any, group: list[_Request]) -> None:
-        messages = [m for req in group for m in req.messages]
+        lap = self.stats.clock()
         insert_dead_letters(conn, [d for req in group for d in req.dead_letters])
+        lap("dead_letters")
+        messages = [m for req in group for m in req.messages]
         if not messages:
             _count_outcomes(group, [])
             return
-        for m in messages:
-            m.contact_id, m.dropped = None, None  # a retried unit starts afresh
-        keys: list[Key] = [(m.workspace_id, m.message_id) for m in messages]
-        table = key_table(keys)
-        hashes = hash_keys(conn, table)
-        fresh_mask = self.dedup.fresh_mask(conn, keys, hashes)
+        keys, hashes, fresh_mask = self._dedup(conn, messages)
+        lap("dedup")
         fresh = [m for m, new in zip(messages, fresh_mask, strict=True) if new]
         if fresh:
             self.resolver.resolve(conn, fresh)
             _close_results(conn)
+        lap("resolve")
         stored = [m for m in fresh if m.dropped is None]
         append_events(conn, messages_to_arrow(stored))
-        insert_keys(conn, table.filter(pa.array(fresh_mask, type=pa.bool_())))
-        for applier in self.appliers:
-            if stored:
-                applier.apply(conn, stored)
-                _close_results(conn)
-        _count_outcomes(group, fresh_mask)
         fresh_keys = [k for k, new in zip(keys, fresh_mask, strict=True) if new]
+        insert_keys(conn, key_table(fresh_keys))
+        lap("append")
+        self._apply(conn, stored)
+        lap("apply")
+        self.stats.count(**_count_outcomes(group, fresh_mask))
         self.dedup.remember(fresh_keys, hashes[fresh_mask])
+
+    def _dedup(
+        self, conn: Any, messages: list[Message]
+    ) -> tuple[list[Key], np.ndarray, list[bool]]:
+        for m in messages:
+            m.contact_id, m.dropped = None, None  # a retried unit starts afresh
+        keys: list[Key] = [(m.workspace_id, m.message_id) for m in messages]
+        hashes = hash_keys(keys)
+        return keys, hashes, self.dedup.fresh_mask(conn, keys, hashes)
+
+    def _apply(self, conn: Any, stored: list[Message]) -> None:
+        if not stored:
+            return
+        for applier in self.appliers:
+            applier.apply(conn, stored)
+            _close_results(conn)
 
 
 def _close_results(conn: Any) -> None:
     """Finish any result a resolver or applier left half-read (``fetchone``): DuckDB 2
-    refuses ``register`` on a connection with an open result; ``execute`` closes it."""
-    conn.execute("SELECT 1").fetchall()
+    refuses ``register`` on a connection with an open result until it is completed."""
+    conn.complete()
 
 
-def _count_outcomes(group: list[_Request], fresh_mask: list[bool]) -> None:
+def _count_outcomes(group: list[_Request], fresh_mask: list[bool]) -> dict[str, int]:
+    """Set each request's outcome; returns the group's totals."""
     i = 0
+    totals = {"events": 0, "stored": 0, "duplicates": 0, "dropped": 0}
     for req in group:
         stored = duplicates = dropped = 0
         for m in req.messages:
@@ -207,6 +252,11 @@ def _count_outcomes(group: list[_Request], fresh_mask: list[bool]) -> None:
                 stored += 1
             i += 1
         req.outcome = IngestOutcome(stored=stored, duplicates=duplicates, dropped=dropped)
+        totals["events"] += len(req.messages)
+        totals["stored"] += stored
+        totals["duplicates"] += duplicates
+        totals["dropped"] += dropped
+    return totals
 
 
 def _settle(req: _Request, exc: BaseException | None) -> None:

@@ -8,6 +8,7 @@ errors carry the project's ``{"error": {...}}`` shape plus top-level ``code`` an
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from retenta.tenancy.deps import (
 )
 from retenta.tenancy.service import Principal
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 _JSON = "application/json"
 
@@ -85,6 +87,11 @@ def _segment_route(endpoint: str) -> Any:
             return await _track(request, endpoint)
         except ApiError as exc:
             return _error_response(exc)
+        except Exception:  # storage failed: nothing was acknowledged, the client may retry
+            log.exception("ingestion failed on /v1/%s", endpoint)
+            return _error_response(
+                ApiError(503, "unavailable", "the events could not be stored; retry the request")
+            )
 
     handler.__name__ = f"segment_{endpoint}"
     handler.__doc__ = f"Segment HTTP Tracking API: ``{endpoint}``."

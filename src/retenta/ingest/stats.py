@@ -1,0 +1,60 @@
+"""Where the writer's time goes, per phase of the ingestion unit of work."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+PHASES = ("dedup", "resolve", "append", "apply", "dead_letters")
+
+
+@dataclass
+class IngestStats:
+    """Counters kept by the writer thread; read elsewhere as a best-effort snapshot.
+
+    >>> s = IngestStats(); lap = s.clock(); lap("dedup"); s.as_dict()["units"]
+    0
+    """
+
+    units: int = 0
+    events: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+
+    def clock(self) -> Callable[[str], None]:
+        """A lap timer: each call charges the time since the previous one to a phase."""
+        last = time.perf_counter()
+
+        def lap(phase: str) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + now - last
+            last = now
+
+        return lap
+
+    def count(self, *, events: int, stored: int, duplicates: int, dropped: int) -> None:
+        self.units += 1
+        self.events += events
+        self.stored += stored
+        self.duplicates += duplicates
+        self.dropped += dropped
+
+    def as_dict(self) -> dict[str, Any]:
+        per_event = {
+            k: round(v / self.events * 1e6, 1) if self.events else 0.0
+            for k, v in self.seconds.items()
+        }
+        return {
+            "units": self.units,
+            "events": self.events,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "dropped": self.dropped,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "microseconds_per_event": per_event,
+        }
