@@ -49,5 +49,5 @@ def test_events_are_ingested_and_deduplicated(
     ann = container.identity.lookup(workspace_id=ws.id, id_type="email", value="ann@example.com")
     assert ann is not None
     again = run_import(container, ws.id, path, "events", mapping)
-    assert again["stats"] == {"stored": 0, "duplicates": 2, "blank_rows": 0}
+    assert (again["stats"]["stored"], again["stats"]["duplicates"]) == (0, 2)
     assert scalar(container, "SELECT count(*) FROM all_events WHERE workspace_id = ?", [ws.id]) == 2

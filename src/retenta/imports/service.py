@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -378,14 +379,19 @@ class ImportService:
         self, ctx: LoadContext, job: dict[str, Any], chunk: TextChunk, stats: dict[str, int]
     ) -> None:
         """Coerce outside the writer; then write, report rejects and checkpoint as one unit."""
+        started = time.perf_counter()
         coerced = coerce_chunk(job["entity"], chunk.table, job["mapping"], chunk.first_row)
+        coerce_ms = _ms_since(started)
         malformed = [Reject(m.line, None, m.reason, {"line": m.text}) for m in chunk.malformed]
         loader = LOADERS[job["entity"]]
 
         def unit(conn: Any) -> dict[str, int]:
+            unit_started = time.perf_counter()
             loaded = loader(conn, ctx, coerced.table) if coerced.table.num_rows else Loaded(0)
             store.insert_rejects(conn, job["id"], [*malformed, *coerced.rejects, *loaded.rejects])
-            merged = _add_stats(stats, loaded.stats, blank_rows=coerced.blank_rows)
+            timings = {"ms_coerce": coerce_ms, "ms_unit": _ms_since(unit_started)}
+            extra = {**loaded.stats, **timings}
+            merged = _add_stats(stats, extra, blank_rows=coerced.blank_rows)
             refused = coerced.table.num_rows - loaded.accepted  # by identity or commerce
             store.advance(
                 conn,
@@ -489,6 +495,10 @@ def _last_run_start(values: pa.Array) -> int:
     differs = pc.invert(same).to_numpy(zero_copy_only=False)
     idx = differs.nonzero()[0]
     return int(idx[-1]) + 1 if len(idx) else 0
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
 
 
 def _add_stats(base: dict[str, int], extra: dict[str, int], *, blank_rows: int) -> dict[str, int]:
