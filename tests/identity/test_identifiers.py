@@ -237,3 +237,25 @@ def test_rolled_back_unit_of_work_leaves_no_trace_in_the_cache(
     assert m.contact_id is not None
     assert owner(container, ws.id, "external_id", "ghost") == m.contact_id
     assert identities(container, m.contact_id) == {("external_id", "ghost")}
+
+
+def test_identities_bulk_loaded_by_another_writer_are_found(
+    container: Container, ws: Workspace
+) -> None:
+    resolve(container, [msg(ws.id, anon="warm-up")])  # the hash index of known identifiers exists
+
+    def bulk_load(cur: object) -> None:
+        cur.execute(  # type: ignore[attr-defined]
+            "INSERT INTO contacts (workspace_id, id, created_at, updated_at)"
+            " VALUES (?, 900001, now(), now())",
+            [ws.id],
+        )
+        cur.execute(  # type: ignore[attr-defined]
+            "INSERT INTO identities VALUES (?, 'external_id', 'loaded', 900001, now(), now())",
+            [ws.id],
+        )
+
+    container.db.write(bulk_load)
+    (m,) = resolve(container, [msg(ws.id, user="loaded", anon="fresh")])
+    assert m.contact_id == 900001
+    assert owner(container, ws.id, "anonymous_id", "fresh") == 900001

@@ -69,6 +69,7 @@ class BatchResolver:
         self.states: dict[int, ContactState] = {}
         self.changed_owners: dict[Key, int] = {}
         self.fetched: dict[Key, int] = {}
+        self.key_hashes: dict[Key, int] = {}
         self.inserted: set[Key] = set()
         self.moved: set[Key] = set()
         self.merge_rows: list[tuple[Any, ...]] = []
@@ -130,15 +131,25 @@ class BatchResolver:
         return extract(m, svc.normalizer, svc.settings.custom_identifier_traits)
 
     def fetch_missing(self, messages: Sequence[Message], extracted: Sequence[Extracted]) -> None:
-        """One query for every identifier of the batch that the cache does not know."""
+        """One query for the identifiers of the batch that the cache does not know and that
+        may be stored (certainly new ones, by their hash, need no query)."""
         missing: set[Key] = set()
         for m, ex in zip(messages, extracted, strict=True):
             for t, v in self.all_identifiers(ex):
                 key = (m.workspace_id, t, v)
                 if self.owner(key) is None:
                     missing.add(key)
-        if missing:
-            self.fetched = store.fetch_owners(self.cur, missing)
+        if not missing:
+            return
+        known = self.svc.known
+        known.sync(self.cur)
+        keys = sorted(missing)
+        hashes = known.hashes(self.cur, keys)
+        self.key_hashes = dict(zip(keys, hashes, strict=True))
+        maybe = known.maybe_stored(hashes)
+        probable = [k for k, stored in zip(keys, maybe, strict=True) if stored]
+        if probable:
+            self.fetched = store.fetch_owners(self.cur, probable)
             for key, cid in self.fetched.items():
                 self.svc.cache.put(key, cid)
 
@@ -356,12 +367,26 @@ class BatchResolver:
         new = [s for s in states if s.is_new]
         store.insert_contacts(self.cur, new)
         store.update_contacts(self.cur, [s for s in states if s.dirty and not s.is_new])
-        store.insert_identities(self.cur, self.identity_rows(self.inserted))
+        self.insert_identities()
         store.repoint_identities(self.cur, self.identity_rows(self.moved - self.inserted))
         store.insert_merges(self.cur, self.merge_rows)
         store.insert_identity_events(self.cur, self.event_rows)
         for s in states:
             s.is_new = s.dirty = False
+
+    def insert_identities(self) -> None:
+        rows = self.identity_rows(self.inserted)
+        if not rows:
+            return
+        known = self.svc.known
+        if self.inserted - self.key_hashes.keys():
+            extra = sorted(self.inserted - self.key_hashes.keys())
+            self.key_hashes.update(zip(extra, known.hashes(self.cur, extra), strict=True))
+        written = store.insert_identities(self.cur, rows)
+        if written != len(rows):  # another writer stored some of them behind our back
+            known.expected_rows = None
+            raise RuntimeError("identifiers were stored concurrently by another writer; retry")
+        known.added([self.key_hashes[k] for k in self.inserted])
 
     def identity_rows(self, keys: set[Key]) -> list[tuple[Any, ...]]:
         rows = []

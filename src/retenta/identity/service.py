@@ -17,6 +17,7 @@ from retenta.core.messages import Message
 from retenta.errors import ApiError
 from retenta.identity import store
 from retenta.identity.cache import Key, OwnerCache, Pending
+from retenta.identity.known import KnownIdentifiers
 from retenta.identity.normalize import Identifier, Normalizer, is_known_type, normalize
 from retenta.identity.profile import Policies
 from retenta.identity.resolver import BatchResolver
@@ -38,6 +39,7 @@ class IdentityService:
             tuple(settings.source_priority),
         )
         self.cache = OwnerCache(settings.cache_entries)
+        self.known = KnownIdentifiers()
         self.pending: Pending | None = None
         self._ids: list[int] = []
         self._suppressed: dict[str, set[tuple[str, str]]] = {}

@@ -226,16 +226,17 @@ def identity_rows(
     return [(workspace_id, t, v, contact_id, r.first_seen, r.last_seen) for (t, v), r in items]
 
 
-def insert_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+def insert_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert new identities; returns how many were new (a clash is skipped, not raised)."""
     if not rows:
-        return
+        return 0
     cols = ", ".join(IDENTITY_SCHEMA.names)
-    _with_table(
-        cur,
-        "_new_identities",
-        _table(IDENTITY_SCHEMA, rows),
-        f"INSERT INTO identities ({cols}) SELECT {cols} FROM _new_identities",
-    )
+    cur.register("_new_identities", _table(IDENTITY_SCHEMA, rows))
+    try:
+        cur.execute(f"INSERT OR IGNORE INTO identities ({cols}) SELECT {cols} FROM _new_identities")
+        return int(cur.fetchall()[0][0])
+    finally:
+        cur.unregister("_new_identities")
 
 
 def repoint_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
