@@ -24,6 +24,7 @@ from retenta.contacts.traits import (
     decode_id_cursor,
     encode_event_cursor,
     encode_id_cursor,
+    order_summary,
 )
 from retenta.core.messages import Message
 from retenta.errors import ApiError, not_found
@@ -39,7 +40,6 @@ EXPORT_EVENT_PAGE = 10_000
 class IdentityPort(Protocol):
     """What the profile needs from identity resolution."""
 
-    def lookup(self, *, workspace_id: str, id_type: str, value: str) -> int | None: ...
     def timeline_contact_ids(self, cur: Any, workspace_id: str, contact_id: int) -> list[int]: ...
     def forget(self, workspace_id: str, contact_ids: Sequence[int]) -> None: ...
 
@@ -112,15 +112,8 @@ class ContactService:
     def _matching_ids(
         self, cur: Any, workspace_id: str, text: str, before: int | None, limit: int
     ) -> list[int]:
-        exact = {
-            found
-            for id_type in SEARCH_TYPES
-            if (
-                found := self.identity.lookup(
-                    workspace_id=workspace_id, id_type=id_type, value=text
-                )
-            )
-        }
+        found = (self._find(cur, workspace_id, id_type, text) for id_type in SEARCH_TYPES)
+        exact = {cid for cid in found if cid is not None}
         prefixed = q.prefix_ids(cur, workspace_id, text, before=before, limit=limit)
         ids = {i for i in exact if before is None or i < before} | set(prefixed)
         return sorted(ids, reverse=True)[:limit]
@@ -134,7 +127,8 @@ class ContactService:
         normalized, reason = normalize_with_reason(id_type, value, self.identity_settings)
         if normalized is None:
             raise ApiError(422, "validation_error", f"{id_type}: {reason}", field=id_type)
-        found = self.identity.lookup(workspace_id=workspace_id, id_type=id_type, value=normalized)
+        with self.db.read() as cur:
+            found = q.find_contact(cur, workspace_id, id_type, normalized)
         if found is None:
             raise not_found("contact")
         return self.profile(workspace_id=workspace_id, contact_id=found)
@@ -164,9 +158,12 @@ class ContactService:
             }
 
     def _traits(self, cur: Any, workspace_id: str, ids: Sequence[int]) -> dict[str, Any]:
+        orders = q.orders_of(cur, workspace_id, ids)
+        lines = q.lines_of(cur, workspace_id, [o["order_id"] for o in orders])
+        figures, bought = order_summary(orders, lines)
         return computed_traits(
-            q.order_figures(cur, workspace_id, ids),
-            q.purchased_categories(cur, workspace_id, ids),
+            figures,
+            bought,
             q.viewed_categories(cur, workspace_id, ids),
             q.last_activity(cur, workspace_id, ids),
         )
@@ -235,11 +232,17 @@ class ContactService:
         return out
 
     def _first_known(self, workspace_id: str, given: Mapping[str, str]) -> int | None:
-        for id_type, value in given.items():
-            found = self.identity.lookup(workspace_id=workspace_id, id_type=id_type, value=value)
-            if found is not None:
-                return found
+        with self.db.read() as cur:
+            for id_type, value in given.items():
+                found = q.find_contact(cur, workspace_id, id_type, value)
+                if found is not None:
+                    return found
         return None
+
+    def _find(self, cur: Any, workspace_id: str, id_type: str, raw: str) -> int | None:
+        """The contact holding ``raw`` as an identifier of this type, once normalized."""
+        value = normalize(id_type, raw, self.identity_settings)
+        return q.find_contact(cur, workspace_id, id_type, value) if value else None
 
     async def change_consent(
         self, *, workspace_id: str, contact_id: int, consent: ConsentIn

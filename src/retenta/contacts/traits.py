@@ -143,6 +143,56 @@ def money(value: Decimal | float | int | None) -> float:
     return float(Decimal(value).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP"))
 
 
+def _net(line: Mapping[str, Any]) -> Decimal:
+    units = max(int(line["quantity"]) - int(line["returned_quantity"] or 0), 0)
+    return Decimal(line["price"]) * units
+
+
+def order_summary(
+    orders: Sequence[Mapping[str, Any]], lines: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, Any], list[tuple[str | None, float]]]:
+    """Order figures and units bought per category, net of returns; cancelled orders ignored.
+
+    An order with lines is worth the sum of its lines net of returns; one without lines
+    its amount, or nothing once returned.
+
+    >>> orders = [{"order_id": "a", "status": "paid", "amount": 80, "placed_at": 1},
+    ...           {"order_id": "b", "status": "returned", "amount": 9, "placed_at": 3},
+    ...           {"order_id": "c", "status": "cancelled", "amount": 7, "placed_at": 0}]
+    >>> lines = [{"order_id": "a", "category": "Shoes", "quantity": 2, "price": 40,
+    ...           "returned_quantity": 1}]
+    >>> figures, bought = order_summary(orders, lines)
+    >>> figures["orders"], figures["revenue"], figures["first"], figures["last"], bought
+    (2, Decimal('40'), 1, 3, [('Shoes', 1.0)])
+    """
+    live = [o for o in orders if o["status"] != "cancelled"]
+    live_ids = {o["order_id"] for o in live}
+    net: dict[str, Decimal] = {}
+    bought: dict[str | None, float] = {}
+    for line in lines:
+        if line["order_id"] in live_ids:
+            net[line["order_id"]] = net.get(line["order_id"], Decimal(0)) + _net(line)
+            units = max(int(line["quantity"]) - int(line["returned_quantity"] or 0), 0)
+            bought[line["category"]] = bought.get(line["category"], 0.0) + units
+    revenue = sum((_order_value(o, net) for o in live), Decimal(0))
+    times = [o["placed_at"] for o in live]
+    figures = {
+        "orders": len(live),
+        "revenue": revenue,
+        "first": min(times) if times else None,
+        "last": max(times) if times else None,
+    }
+    return figures, list(bought.items())
+
+
+def _order_value(order: Mapping[str, Any], net: Mapping[str, Decimal]) -> Decimal:
+    if order["order_id"] in net:
+        return net[order["order_id"]]
+    if order["status"] == "returned" or order["amount"] is None:
+        return Decimal(0)
+    return Decimal(order["amount"])
+
+
 def computed_traits(
     orders: Mapping[str, Any],
     purchased: Iterable[tuple[str | None, float]],

@@ -1,0 +1,406 @@
+"""Point lookups at scale: contact by identifier and the first timeline page.
+
+Bound (issue #2): p99 ≤ 10 ms with 1M contacts and 50M events; server ≤ 1.5 GB RSS.
+
+Builds the data set with DuckDB SQL (``range()``; events written in contact order into
+``events`` like the demo generator, plus a steady-state L1 of sorted runs and a full L0),
+then measures, over random contacts:
+
+- the service functions in-process (``identity.lookup``, ``contacts.lookup`` → profile,
+  ``contacts.timeline`` first page of 100);
+- the same over HTTP against a real ``uvicorn`` server process, and that process's RSS;
+- baselines: the same timeline query on an unsorted copy of the events, and the same
+  identifier lookup on a copy of ``identities`` without its primary-key index.
+
+    uv run python -m bench.bench_lookup            # 1M contacts / 50M events
+    uv run python -m bench.bench_lookup --quick    # 100k / 5M
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from retenta.app import Container, build_container
+from retenta.settings import Settings
+from retenta.storage.duckdb.events import EVENT_SCHEMA
+
+COLUMNS = ", ".join(EVENT_SCHEMA.names)
+CHUNK = 5_000_000
+BOUND_MS = 10.0
+BOUND_RSS_MB = 1536
+EVENT_NAMES = (
+    "['Product Viewed', 'Product Added', 'Order Completed', 'Products Searched', 'Email Opened']"
+)
+
+
+# --- data set ------------------------------------------------------------------------------
+
+
+def event_select(ws: str, contact_expr: str, prefix: str, lo: int, hi: int) -> str:
+    """SQL producing events ``lo..hi`` with the contact id given by ``contact_expr`` of ``i``."""
+    return f"""
+        SELECT '{ws}', '{prefix}' || i, {contact_expr} AS contact_id,
+            CASE WHEN i % 10 = 0 THEN 'page' ELSE 'track' END,
+            {EVENT_NAMES}[1 + (i % 5)::INT], NULL, 'a' || ({contact_expr}),
+            TIMESTAMPTZ '2025-01-01' + to_seconds((i * 7919) % 31536000) AS ts,
+            NULL, NULL, TIMESTAMPTZ '2025-01-01' + to_seconds((i * 7919) % 31536000),
+            '{{"sku": "sku-' || (i % 5000) || '", "category": "cat-' || (i % 40) || '"}}',
+            NULL, '{{"ip": "10.0.0.1"}}', 'demo'
+        FROM range({lo}, {hi}) t(i)"""
+
+
+def load_events(c: Container, ws: str, n: int, m: int, log: Callable[[str], None]) -> None:
+    """L2 in contact order (as the demo writes it), 2% in four L1 runs, a nearly full L0."""
+    l1_rows, l0_rows = m // 50, min(90_000, m // 50)
+    l2_rows = m - l1_rows - l0_rows
+    for lo in range(0, l2_rows, CHUNK):
+        hi = min(lo + CHUNK, l2_rows)
+        sql = event_select(ws, f"1 + (i * {n}) // {l2_rows}", "e", lo, hi)
+        c.db.write(lambda cur, s=sql: cur.execute(f"INSERT INTO events ({COLUMNS}) {s}"))
+        log(f"events {hi:,}/{l2_rows:,}")
+    for run in range(4):
+        sql = event_select(ws, f"1 + hash(i + {run}) % {n}", f"r{run}-", 0, l1_rows // 4)
+        c.db.write(
+            lambda cur, s=sql: cur.execute(
+                f"INSERT INTO events_l1 ({COLUMNS}) SELECT * FROM ({s}) ORDER BY contact_id, ts"
+            )
+        )
+    c.db.write(lambda cur: cur.execute("UPDATE event_tier_state SET runs = 4"))
+    sql = event_select(ws, f"1 + hash(i * 31) % {n}", "n", 0, l0_rows)
+    c.db.write(lambda cur: cur.execute(f"INSERT INTO events_recent ({COLUMNS}) {sql}"))
+    log(f"tiers: L2 {l2_rows:,}, L1 {l1_rows:,} in 4 runs, L0 {l0_rows:,}")
+
+
+def load_baseline_events(c: Container, ws: str, n: int, m: int, log: Callable[[str], None]) -> None:
+    """The same number of events, in arrival order (contacts interleaved): the baseline."""
+    c.db.write(lambda cur: cur.execute("CREATE TABLE bench_events_unsorted AS FROM events LIMIT 0"))
+    for lo in range(0, m, CHUNK):
+        sql = event_select(ws, f"1 + hash(i) % {n}", "u", lo, min(lo + CHUNK, m))
+        c.db.write(
+            lambda cur, s=sql: cur.execute(f"INSERT INTO bench_events_unsorted ({COLUMNS}) {s}")
+        )
+    log(f"baseline unsorted events {m:,}")
+
+
+def load_contacts(c: Container, ws: str, n: int) -> None:
+    def work(cur: Any) -> None:
+        cur.execute(
+            "INSERT INTO contacts (workspace_id, id, created_at, updated_at, last_seen_at,"
+            " attributes, language, timezone)"
+            " SELECT ?, i, TIMESTAMPTZ '2024-01-01', TIMESTAMPTZ '2025-01-01',"
+            " TIMESTAMPTZ '2025-06-01', json_object('first_name', 'Name' || i, 'plan', 'basic'),"
+            " 'uk', 'Europe/Kyiv' FROM range(1, ? + 1) t(i)",
+            [ws, n],
+        )
+        cur.execute("SELECT max(nextval('contact_id_seq')) FROM range(?)", [n])
+        cur.execute(
+            "INSERT INTO identities SELECT ?, t, v, i, TIMESTAMPTZ '2024-01-01',"
+            " TIMESTAMPTZ '2025-06-01' FROM ("
+            " SELECT i, unnest(['email', 'phone', 'external_id', 'anonymous_id']) AS t,"
+            " unnest(['user' || i || '@example.com', '+38067' || lpad(i::VARCHAR, 7, '0'),"
+            " 'u' || i, 'a' || i]) AS v FROM range(1, ? + 1) r(i))",
+            [ws, n],
+        )
+        cur.execute("CREATE TABLE bench_identities_unindexed AS FROM identities")
+
+    c.db.write(work)
+
+
+def load_orders(c: Container, ws: str, n: int) -> None:
+    """One order with two lines for every fifth contact (the traits read them)."""
+
+    def work(cur: Any) -> None:
+        cur.execute(
+            "INSERT INTO orders (workspace_id, order_id, contact_id, status, total, currency,"
+            " placed_at, updated_at) SELECT ?, 'o' || i, i, 'paid', 60, 'UAH',"
+            " TIMESTAMPTZ '2025-03-01', TIMESTAMPTZ '2025-03-01'"
+            " FROM range(1, ? + 1, 5) t(i)",
+            [ws, n],
+        )
+        cur.execute(
+            "INSERT INTO order_items (workspace_id, order_id, line_no, sku, category, quantity,"
+            " price) SELECT ?, 'o' || i, l, 'sku-' || (i % 5000), 'cat-' || (i % 40), 1, 30"
+            " FROM range(1, ? + 1, 5) t(i), range(1, 3) s(l)",
+            [ws, n],
+        )
+
+    c.db.write(work)
+
+
+def build(data: Path, n: int, m: int) -> dict[str, str]:
+    """Create the data set; returns the workspace id and an API key."""
+    started = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"  [{time.perf_counter() - started:6.1f}s] {msg}", flush=True)
+
+    c = build_container(Settings(data_dir=data, background_workers=False))
+    try:
+        ws = c.tenancy.create_workspace(name="Bench")
+        key = c.tenancy.issue_key(workspace_id=ws, kind="api").secret
+        load_contacts(c, ws, n)
+        log(f"contacts {n:,} and identities {4 * n:,}")
+        load_orders(c, ws, n)
+        load_events(c, ws, n, m, log)
+        load_baseline_events(c, ws, n, m, log)
+    finally:
+        c.close()  # checkpoints
+    log("checkpoint")
+    return {"workspace_id": ws, "api_key": key}
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds.
+
+    >>> percentiles([0.001] * 99 + [0.5])
+    (1.0, 500.0)
+    """
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def timed(fn: Callable[[int], Any], keys: list[int], warmup: int = 20) -> tuple[float, float]:
+    for k in keys[:warmup]:
+        fn(k)
+    samples = []
+    for k in keys[warmup:]:
+        t = time.perf_counter()
+        fn(k)
+        samples.append(time.perf_counter() - t)
+    return percentiles(samples)
+
+
+IDENTIFIERS: dict[str, Callable[[int], str]] = {
+    "email": lambda i: f"user{i}@example.com",
+    "phone": lambda i: f"+38067{i:07d}",
+    "external_id": lambda i: f"u{i}",
+}
+
+
+def service_rows(data: Path, ws: str, keys: list[int]) -> list[tuple[str, float, float]]:
+    c = build_container(Settings(data_dir=data, background_workers=False))
+    rows = []
+    try:
+        for id_type, value in IDENTIFIERS.items():
+            rows.append(
+                (
+                    f"service: identity.lookup by {id_type} → id",
+                    *timed(
+                        lambda i, t=id_type, v=value: c.identity.lookup(
+                            workspace_id=ws, id_type=t, value=v(i)
+                        ),
+                        keys,
+                    ),
+                )
+            )
+        for id_type, value in IDENTIFIERS.items():
+            rows.append(
+                (
+                    f"service: contacts.lookup by {id_type} → profile",
+                    *timed(
+                        lambda i, t=id_type, v=value: c.contacts.lookup(
+                            workspace_id=ws, id_type=t, value=v(i)
+                        ),
+                        keys,
+                    ),
+                )
+            )
+        rows.append(
+            (
+                "service: timeline, first page of 100",
+                *timed(
+                    lambda i: c.contacts.timeline(
+                        workspace_id=ws, contact_id=i, limit=100, cursor=None
+                    ),
+                    keys,
+                ),
+            )
+        )
+        rows += baseline_rows(c, ws, keys)
+    finally:
+        c.close()
+    return rows
+
+
+def baseline_rows(c: Container, ws: str, keys: list[int]) -> list[tuple[str, float, float]]:
+    few = keys[:80]
+
+    def unsorted_timeline(i: int) -> None:
+        with c.db.read() as cur:
+            cur.execute(
+                "SELECT message_id, type, event, timestamp, properties FROM bench_events_unsorted"
+                " WHERE workspace_id = ? AND contact_id = ?"
+                " ORDER BY timestamp DESC, message_id DESC LIMIT 100",
+                [ws, i],
+            ).fetchall()
+
+    def unindexed_lookup(i: int) -> None:
+        with c.db.read() as cur:
+            cur.execute(
+                "SELECT contact_id FROM bench_identities_unindexed"
+                " WHERE workspace_id = ? AND type = 'email' AND value = ?",
+                [ws, f"user{i}@example.com"],
+            ).fetchall()
+
+    return [
+        ("baseline: timeline on the unsorted table", *timed(unsorted_timeline, few, warmup=5)),
+        ("baseline: email lookup without the PK index", *timed(unindexed_lookup, few, warmup=5)),
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+SERVER = """
+import sys, uvicorn
+from pathlib import Path
+from retenta.app import build_container, create_app
+from retenta.settings import Settings
+c = build_container(Settings(data_dir=Path(sys.argv[1])))
+uvicorn.run(create_app(c), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def start_server(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(data), str(port)])
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """Current and peak resident set size of a process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def http_rows(
+    data: Path, ids: dict[str, str], keys: list[int]
+) -> tuple[list[Any], tuple[float, float]]:
+    proc, base = start_server(data)
+    rows = []
+    try:
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {ids['api_key']}"}
+        ) as h:
+
+            def get(path: str, **params: Any) -> None:
+                resp = h.get(path, params=params)
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{path}: {resp.status_code} {resp.text[:200]}")
+
+            for id_type, value in IDENTIFIERS.items():
+                rows.append(
+                    (
+                        f"http: GET /contacts/lookup?{id_type}=",
+                        *timed(
+                            lambda i, t=id_type, v=value: get(
+                                "/api/v1/contacts/lookup", **{t: v(i)}
+                            ),
+                            keys,
+                        ),
+                    )
+                )
+            rows.append(
+                (
+                    "http: GET /contacts/{id}/events?limit=100",
+                    *timed(lambda i: get(f"/api/v1/contacts/{i}/events", limit=100), keys),
+                )
+            )
+            rows.append(
+                (
+                    "http: GET /contacts?q=<email> (search)",
+                    *timed(lambda i: get("/api/v1/contacts", q=f"user{i}@example.com"), keys),
+                )
+            )
+        memory = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return rows, memory
+
+
+def report(
+    rows: list[tuple[str, float, float]], memory: tuple[float, float], n: int, m: int
+) -> None:
+    print(f"\nLookups with {n:,} contacts and {m:,} events (bound: p99 ≤ {BOUND_MS:.0f} ms)\n")
+    print(f"| {'what':<50} | {'p50 ms':>7} | {'p99 ms':>7} | {'within bound':>12} |")
+    print(f"|{'-' * 52}|{'-' * 9}|{'-' * 9}|{'-' * 14}|")
+    for what, p50, p99 in rows:
+        verdict = (
+            "baseline" if what.startswith("baseline") else ("yes" if p99 <= BOUND_MS else "NO")
+        )
+        print(f"| {what:<50} | {p50:7.2f} | {p99:7.2f} | {verdict:>12} |")
+    rss, peak = memory
+    ok = "yes" if peak <= BOUND_RSS_MB else "NO"
+    print(
+        f"\nserver RSS after the HTTP run: {rss:,.0f} MB (peak {peak:,.0f} MB;"
+        f" bound {BOUND_RSS_MB:,} MB: {ok})"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100k contacts / 5M events")
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=50_000_000)
+    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--data", type=Path, help="keep the data set here (reused if present)")
+    args = parser.parse_args()
+    n, m = (100_000, 5_000_000) if args.quick else (args.contacts, args.events)
+    data = args.data or Path(tempfile.mkdtemp(prefix="retenta-bench-lookup-"))
+    marker = data / "bench_lookup.ids"
+    try:
+        if marker.exists():
+            ws, key = marker.read_text().split()
+            ids = {"workspace_id": ws, "api_key": key}
+        else:
+            print(f"building {n:,} contacts / {m:,} events in {data}", flush=True)
+            ids = build(data, n, m)
+            marker.write_text(f"{ids['workspace_id']} {ids['api_key']}")
+        rng = random.Random(7)
+        keys = [rng.randint(1, n) for _ in range(args.samples)]
+        rows = service_rows(data, ids["workspace_id"], keys)
+        http, memory = http_rows(data, ids, keys[: max(100, args.samples // 2)])
+        report(rows + http, memory, n, m)
+    finally:
+        if args.data is None:
+            shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    raise SystemExit(main())
