@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 
 from retenta.app import Container, build_container, create_app
 from retenta.settings import Settings
+from retenta.tenancy.deps import SESSION_COOKIE
 from retenta.web.router import STATIC_DIR
 from tests.conftest import Workspace, make_workspace
 from tests.web.seed import PASSWORD, seed_events
@@ -42,9 +43,23 @@ class LiveServer:
     container: Container
     ws: Workspace
     users: dict[str, str] = field(default_factory=dict)  # role -> email
+    _cookies: dict[str, str] = field(default_factory=dict)
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=self.ws.api_headers, timeout=10)
+
+    def session_cookie(self, role: str) -> str:
+        """A session for the role's user, from the real log-in endpoint (once per run)."""
+        if role not in self._cookies:
+            resp = httpx.post(
+                f"{self.url}/api/v1/auth/login",
+                json={"email": self.users[role], "password": PASSWORD},
+                headers={"X-Requested-With": "tests"},
+                timeout=10,
+            )
+            resp.raise_for_status()
+            self._cookies[role] = resp.cookies[SESSION_COOKIE]
+        return self._cookies[role]
 
 
 def _serve(container: Container) -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -117,10 +132,16 @@ def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     expect(page.get_by_test_id("user-email")).to_have_text(email)
 
 
+def logged_in(page: Page, live: LiveServer, role: str) -> Page:
+    """``page`` with the role's session cookie set (the form itself is tested elsewhere)."""
+    cookie = {"name": SESSION_COOKIE, "value": live.session_cookie(role), "url": live.url}
+    page.context.add_cookies([cookie])  # type: ignore[list-item]
+    return page
+
+
 @pytest.fixture
 def admin_page(page: Page, live_server: LiveServer) -> Page:
-    log_in(page, live_server.users["admin"])
-    return page
+    return logged_in(page, live_server, "admin")
 
 
 SCREENSHOTS = Path("/tmp/retenta-ui-screenshots")

@@ -153,6 +153,18 @@ def test_hashed_assets_are_cached_for_a_year(client: TestClient) -> None:
     assert resp.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
+@needs_build
+def test_scripts_are_sent_gzipped_to_clients_that_accept_it(client: TestClient) -> None:
+    script = re.search(r'src="(/assets/[^"]+\.js)"', client.get("/").text)
+    assert script is not None
+    plain = client.get(script.group(1), headers={"Accept-Encoding": "identity"})
+    packed = client.get(script.group(1), headers={"Accept-Encoding": "gzip, br"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
+    assert packed.content == plain.content  # the client decompressed it to the same bytes
+
+
 @pytest.mark.parametrize("path", ["/assets/..%2Fsecret.key", "/assets/nope.js", "/secret.key"])
 def test_nothing_outside_the_build_is_served(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 404

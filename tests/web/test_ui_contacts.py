@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import LiveServer, log_in, screenshot
+from tests.web.conftest import LiveServer, logged_in, screenshot
 from tests.web.seed import ANNA, OLENA, OLENA_ID
 
 pytestmark = pytest.mark.browser
@@ -120,7 +120,7 @@ def test_an_admin_can_erase_a_contact_after_typing_the_phrase(
 
 
 def test_an_analyst_sees_no_admin_or_marketer_actions(page: Page, live_server: LiveServer) -> None:
-    log_in(page, live_server.users["analyst"])
+    logged_in(page, live_server, "analyst")
     page.goto(f"/contacts/{contact_id(live_server, email=ANNA['email'])}")
     expect(page.get_by_test_id("timeline")).to_contain_text("Order Completed")
     expect(page.get_by_role("button", name="Erase…")).to_have_count(0)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import LiveServer, log_in, screenshot
+from tests.web.conftest import LiveServer, log_in, logged_in, screenshot
 from tests.web.seed import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -77,7 +77,7 @@ def test_a_short_password_is_refused_with_the_reason(admin_page: Page) -> None:
 
 @pytest.mark.parametrize("role", ["analyst", "marketer"])
 def test_non_admins_see_no_keys_or_users(page: Page, live_server: LiveServer, role: str) -> None:
-    log_in(page, live_server.users[role])
+    logged_in(page, live_server, role)
     page.goto("/settings")
     expect(page.get_by_test_id("workspace")).to_contain_text("Shop")
     expect(page.get_by_test_id("admin-only-note")).to_be_visible()

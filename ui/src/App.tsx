@@ -1,16 +1,18 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from "react";
 import { api, setUnauthorizedHandler, type Me } from "./api";
 import { AuthContext, type Auth } from "./auth";
 import { Layout } from "./components/Layout";
 import { Spinner } from "./components/ui";
 import { ContactPage } from "./pages/ContactPage";
 import { ContactsPage } from "./pages/ContactsPage";
-import { DashboardPage } from "./pages/DashboardPage";
 import { ImportsPage } from "./pages/ImportsPage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { SettingsPage } from "./pages/SettingsPage";
 import { match, navigate, useLocation } from "./router";
+
+// The dashboard carries ECharts; loading it on demand keeps the log-in page light.
+const DashboardPage = lazy(() => import("./pages/DashboardPage").then((m) => ({ default: m.DashboardPage })));
 
 function Room({ path }: { path: string }) {
   if (path === "/") return <DashboardPage />;
@@ -60,7 +62,9 @@ export function App() {
   return (
     <AuthContext.Provider value={auth}>
       <Layout path={path}>
-        <Room path={path} />
+        <Suspense fallback={<Spinner />}>
+          <Room path={path} />
+        </Suspense>
       </Layout>
     </AuthContext.Provider>
   );

@@ -7,10 +7,13 @@ order the routers are mounted in.
 
 from __future__ import annotations
 
+import gzip
+import mimetypes
 import re
+from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from retenta.errors import not_found
@@ -29,6 +32,7 @@ CLIENT_ROUTES = (
 ROOT_FILES = ("favicon.svg",)
 ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 IMMUTABLE = "public, max-age=31536000, immutable"  # Vite puts a content hash in asset names
+COMPRESSIBLE = (".js", ".css", ".svg", ".json", ".map")
 
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Retenta</title>
 <body style="font-family:system-ui;margin:4rem auto;max-width:40rem">
@@ -66,12 +70,31 @@ for _route in CLIENT_ROUTES:
     )
 
 
+@lru_cache(maxsize=64)
+def gzipped(path: Path, mtime_ns: int) -> bytes:
+    """The file gzip-compressed, once per version (``mtime_ns`` keys the cache)."""
+    return gzip.compress(path.read_bytes(), compresslevel=6)
+
+
+def accepts_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "").lower()
+
+
 @router.get("/assets/{name}", include_in_schema=False)
-def asset(name: str) -> Response:
+def asset(name: str, request: Request) -> Response:
     path = asset_path(name)
     if path is None:
         raise not_found("asset")
-    return FileResponse(path, headers={"Cache-Control": IMMUTABLE})
+    if path.suffix in COMPRESSIBLE and accepts_gzip(request):
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        headers = {
+            "Cache-Control": IMMUTABLE,
+            "Content-Encoding": "gzip",
+            "Vary": "Accept-Encoding",
+        }
+        body = gzipped(path, path.stat().st_mtime_ns)
+        return Response(body, media_type=media_type, headers=headers)
+    return FileResponse(path, headers={"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding"})
 
 
 @router.get("/favicon.svg", include_in_schema=False)

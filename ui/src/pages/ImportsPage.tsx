@@ -1,3 +1,4 @@
+import { useState } from "react";
 import { api, type ImportJob } from "../api";
 import { useCan } from "../auth";
 import { Badge, Empty, ErrorNote, Section, Spinner } from "../components/ui";
@@ -16,6 +17,7 @@ export function statusTone(status: string): string {
 
 export function ImportsPage({ jobId }: { jobId?: string }) {
   const canImport = useCan("marketer");
+  const [jobStatus, setJobStatus] = useState<string | null>(null);
   return (
     <div className="page">
       <div className="page-head">
@@ -27,20 +29,21 @@ export function ImportsPage({ jobId }: { jobId?: string }) {
       {jobId ? (
         <>
           <p className="crumbs"><Link to="/imports">← All imports</Link></p>
-          <ImportJobView jobId={jobId} />
+          <ImportJobView jobId={jobId} onStatus={setJobStatus} />
         </>
       ) : canImport ? (
         <ImportWizard onStarted={(job) => navigate(`/imports/${job.id}`)} />
       ) : (
         <div className="note">Your role can view imports but not start them.</div>
       )}
-      <PastImports key={jobId ?? "new"} />
+      <PastImports key={jobId ?? "new"} refresh={jobStatus} />
     </div>
   );
 }
 
-function PastImports() {
-  const jobs = useLoad(() => api.get<ImportJob[] | { items: ImportJob[] }>("/api/v1/imports"), []);
+/** Past jobs; reloaded when the job on screen changes status (`refresh`). */
+function PastImports({ refresh }: { refresh: string | null }) {
+  const jobs = useLoad(() => api.get<ImportJob[] | { items: ImportJob[] }>("/api/v1/imports"), [refresh]);
   const list = Array.isArray(jobs.data) ? jobs.data : (jobs.data?.items ?? []);
   useInterval(jobs.reload, 3000, list.some((j) => j.status === "running" || j.status === "queued"));
   return (

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, type ImportJob, type RejectRow } from "../../api";
 import { Badge, Empty, ErrorNote, Section, Spinner } from "../../components/ui";
 import { fmtDate, fmtNumber, fmtValue } from "../../format";
@@ -14,7 +14,7 @@ export function percent(job: ImportJob): number {
   return Math.min(100, Math.round((100 * job.processed_rows) / job.total_rows));
 }
 
-export function ImportJobView({ jobId }: { jobId: string }) {
+export function ImportJobView({ jobId, onStatus }: { jobId: string; onStatus?: (status: string) => void }) {
   const [job, setJob] = useState<ImportJob | null>(null);
   const [error, setError] = useState<Error | null>(null);
   const poll = async () => {
@@ -27,6 +27,9 @@ export function ImportJobView({ jobId }: { jobId: string }) {
   const finished = job !== null && FINISHED.has(job.status);
   useInterval(poll, 1000, !finished && !error);
   useLoad(poll, [jobId]);
+  useEffect(() => {
+    if (job) onStatus?.(job.status);
+  }, [job?.status, onStatus]); // eslint-disable-line react-hooks/exhaustive-deps
   if (!job) return error ? <ErrorNote error={error} /> : <Spinner />;
   return (
     <>
