@@ -179,3 +179,14 @@ def test_python_and_sql_filter_hashes_agree(db) -> None:
         ).fetchall()
     expected = hash_keys(sorted(keys)).tolist()
     assert [r[0] for r in rows] == expected
+
+
+def test_many_uncertain_keys_are_checked_with_one_join(pipeline, db, monkeypatch) -> None:
+    import retenta.ingest.dedup as dedup
+
+    monkeypatch.setattr(dedup, "MAX_POINT_LOOKUPS", 3)
+    pipeline.ingest_sync([msg(f"m{i}") for i in range(10)])
+    pipeline.dedup.recent.discard([("ws_a", f"m{i}") for i in range(10)])
+    out = pipeline.ingest_sync([msg(f"m{i}") for i in range(5)] + [msg("fresh")])
+    assert (out.stored, out.duplicates) == (1, 5)
+    assert stored_ids(db).count("m1") == 1

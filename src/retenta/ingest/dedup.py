@@ -29,6 +29,8 @@ import pyarrow as pa
 
 BITS_PER_ID = 16
 MIN_CAPACITY = 1 << 20
+# Past this many uncertain keys in a group, one scan-join beats ~1.5 ms point lookups.
+MAX_POINT_LOOKUPS = 256
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _KEYS_VIEW = "_ingest_keys"
 
@@ -59,8 +61,15 @@ class BlockedBloom:
         return index, mask
 
     def add(self, hashes: np.ndarray) -> None:
+        if len(hashes) == 0:
+            return
         index, mask = self._slots(hashes)
-        np.bitwise_or.at(self.words, index, mask)
+        # OR the masks of equal indexes together first (sort + reduceat): ~20x faster
+        # than np.bitwise_or.at, which matters when 50M ids are loaded at start-up.
+        order = np.argsort(index, kind="stable")
+        index, mask = index[order], mask[order]
+        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+        self.words[index[starts]] |= np.bitwise_or.reduceat(mask, starts)
         self.count += len(hashes)
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
@@ -139,12 +148,26 @@ class MessageIdDedup:
         self.recent = RecentIds(recent_capacity)
         self.exact_lookups = 0
 
+    @staticmethod
+    def capacity_for(stored: int) -> int:
+        """Room for the ids stored now plus 25% (at least 1M) before a rebuild."""
+        return max(MIN_CAPACITY, stored + max(stored // 4, MIN_CAPACITY))
+
+    @staticmethod
+    def filter_bytes(stored: int) -> int:
+        """The filter's memory with ``stored`` ids (16 bits per id of capacity).
+
+        >>> MessageIdDedup.filter_bytes(50_000_000) // 1_000_000
+        125
+        """
+        return MessageIdDedup.capacity_for(stored) * BITS_PER_ID // 8
+
     def ensure_loaded(self, conn: Any) -> None:
         """Build the filter from the table on first use, and again when it fills up."""
         if self.bloom is not None and not self.bloom.full:
             return
         ((stored,),) = conn.execute("SELECT count(*) FROM message_ids").fetchall()
-        bloom = BlockedBloom(max(MIN_CAPACITY, stored + max(stored // 4, MIN_CAPACITY)))
+        bloom = BlockedBloom(self.capacity_for(stored))
         reader = conn.sql(f"SELECT {HASH_SQL} AS h FROM message_ids").to_arrow_reader(1_000_000)
         for batch in reader:
             bloom.add(batch.column(0).to_numpy().astype(np.uint64, copy=False))
@@ -155,22 +178,31 @@ class MessageIdDedup:
         self.ensure_loaded(conn)
         assert self.bloom is not None
         maybe = self.bloom.contains(hashes).tolist()
+        unsure = {k for k, hit in zip(keys, maybe, strict=True) if hit and k not in self.recent}
+        stored = self._stored(conn, unsure) if unsure else set()
         seen: set[Key] = set()
         out: list[bool] = []
         for key, hit in zip(keys, maybe, strict=True):
-            new = key not in seen and not (hit and self._stored(conn, key))
+            new = key not in seen and not (hit and (key in stored or key in self.recent))
             seen.add(key)
             out.append(new)
         return out
 
-    def _stored(self, conn: Any, key: Key) -> bool:
-        if key in self.recent:
-            return True
-        self.exact_lookups += 1
-        rows = conn.execute(
-            "SELECT 1 FROM message_ids WHERE workspace_id = ? AND message_id = ?", list(key)
-        ).fetchall()
-        return bool(rows)
+    def _stored(self, conn: Any, keys: set[Key]) -> set[Key]:
+        """The keys present in ``message_ids``: index point lookups, or one join when many."""
+        self.exact_lookups += len(keys)
+        if len(keys) > MAX_POINT_LOOKUPS:
+            conn.register(_KEYS_VIEW, key_table(list(keys)))
+            try:
+                rows = conn.execute(
+                    f"SELECT workspace_id, message_id FROM message_ids"
+                    f" JOIN {_KEYS_VIEW} USING (workspace_id, message_id)"
+                ).fetchall()
+            finally:
+                conn.unregister(_KEYS_VIEW)
+            return {(r[0], r[1]) for r in rows}
+        sql = "SELECT 1 FROM message_ids WHERE workspace_id = ? AND message_id = ?"
+        return {k for k in keys if conn.execute(sql, list(k)).fetchall()}
 
     def remember(self, keys: Sequence[Key], hashes: np.ndarray) -> None:
         """Record keys written by the current unit (call last, just before COMMIT)."""
