@@ -14,6 +14,7 @@ hashes are rebuilt. Deletions only leave stale hashes: harmless false positives.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,31 +33,20 @@ class KnownIdentifiers:
     def __len__(self) -> int:
         return int(self.sorted.size) + len(self.recent)
 
-    def sync(self, cur: Any) -> None:
-        """Rebuild if rows appeared that identity resolution did not write."""
-        rows = _row_count(cur)
+    def sync(self, cur: Any, rows: int) -> None:
+        """Rebuild if ``identities`` holds rows that identity resolution did not write."""
         if self.expected_rows is None or rows > self.expected_rows:
             self.rebuild(cur)
         self.expected_rows = rows
 
     def rebuild(self, cur: Any) -> None:
-        cur.execute("SELECT hash(workspace_id, type, value) AS h FROM identities")
+        cur.execute(
+            "SELECT md5_number_lower(concat_ws(chr(31), workspace_id, type, value)) AS h"
+            " FROM identities"
+        )
         hashes = cur.fetchnumpy()["h"]
         self.sorted = np.unique(np.asarray(hashes, dtype=np.uint64))
         self.recent = set()
-
-    def hashes(self, cur: Any, keys: Sequence[Key]) -> list[int]:
-        """DuckDB's own hash of each key (the same function that built the array)."""
-        if not keys:
-            return []
-        ws, types, values = (list(c) for c in zip(*keys, strict=True))
-        cur.execute(
-            "SELECT n, hash(ws, t, v) FROM (SELECT unnest(?::VARCHAR[]) AS ws,"
-            " unnest(?::VARCHAR[]) AS t, unnest(?::VARCHAR[]) AS v,"
-            " unnest(range(?)) AS n) ORDER BY n",
-            [ws, types, values, len(keys)],
-        )
-        return [int(h) for _, h in cur.fetchall()]
 
     def maybe_stored(self, hashes: Sequence[int]) -> list[bool]:
         """False means certainly not stored."""
@@ -79,7 +69,11 @@ class KnownIdentifiers:
             self.recent = set()
 
 
-def _row_count(cur: Any) -> int:
-    cur.execute("SELECT count(*) FROM identities")
-    rows = cur.fetchall()
-    return int(rows[0][0]) if rows else 0
+def key_hash(key: Key) -> int:
+    """The low 64 bits of MD5 over the key, as DuckDB's ``md5_number_lower`` computes them.
+
+    >>> key_hash(("ws_1", "email", "ann@x.io"))
+    6903420344271754560
+    """
+    text = "\x1f".join(key).encode("utf-8")
+    return int.from_bytes(hashlib.md5(text, usedforsecurity=False).digest()[8:], "little")

@@ -17,6 +17,7 @@ import orjson
 
 from retenta.core.messages import Message
 from retenta.identity import store
+from retenta.identity.known import key_hash
 from retenta.identity.normalize import (
     ANONYMOUS_ID,
     EXTERNAL_ID,
@@ -120,7 +121,10 @@ class BatchResolver:
 
     def run(self, messages: Sequence[Message]) -> None:
         extracted = [self.extract(m) for m in messages]
-        self.fetch_missing(messages, extracted)
+        missing = self.missing(messages, extracted)
+        if self.svc.begin(self.cur, check_rows=bool(missing)):
+            missing = self.missing(messages, extracted)  # the cache was reset: ask again
+        self.fetch(missing)
         self.preload(messages, extracted)
         for m, ex in zip(messages, extracted, strict=True):
             self.handle(m, ex)
@@ -130,24 +134,26 @@ class BatchResolver:
         svc = self.svc
         return extract(m, svc.normalizer, svc.settings.custom_identifier_traits)
 
-    def fetch_missing(self, messages: Sequence[Message], extracted: Sequence[Extracted]) -> None:
-        """One query for the identifiers of the batch that the cache does not know and that
-        may be stored (certainly new ones, by their hash, need no query)."""
-        missing: set[Key] = set()
+    def missing(self, messages: Sequence[Message], extracted: Sequence[Extracted]) -> list[Key]:
+        """The batch's identifiers that neither the batch nor the cache knows."""
+        out: set[Key] = set()
         for m, ex in zip(messages, extracted, strict=True):
             for t, v in self.all_identifiers(ex):
                 key = (m.workspace_id, t, v)
                 if self.owner(key) is None:
-                    missing.add(key)
+                    out.add(key)
+        return sorted(out)
+
+    def fetch(self, missing: Sequence[Key]) -> None:
+        """One query for the unknown identifiers that may be stored; certainly new ones (by
+        their hash) need none."""
         if not missing:
             return
         known = self.svc.known
-        known.sync(self.cur)
-        keys = sorted(missing)
-        hashes = known.hashes(self.cur, keys)
-        self.key_hashes = dict(zip(keys, hashes, strict=True))
+        hashes = [key_hash(k) for k in missing]
+        self.key_hashes = dict(zip(missing, hashes, strict=True))
         maybe = known.maybe_stored(hashes)
-        probable = [k for k, stored in zip(keys, maybe, strict=True) if stored]
+        probable = [k for k, stored in zip(missing, maybe, strict=True) if stored]
         if probable:
             self.fetched = store.fetch_owners(self.cur, probable)
             for key, cid in self.fetched.items():
@@ -379,14 +385,11 @@ class BatchResolver:
         if not rows:
             return
         known = self.svc.known
-        if self.inserted - self.key_hashes.keys():
-            extra = sorted(self.inserted - self.key_hashes.keys())
-            self.key_hashes.update(zip(extra, known.hashes(self.cur, extra), strict=True))
         written = store.insert_identities(self.cur, rows)
         if written != len(rows):  # another writer stored some of them behind our back
             known.expected_rows = None
             raise RuntimeError("identifiers were stored concurrently by another writer; retry")
-        known.added([self.key_hashes[k] for k in self.inserted])
+        known.added([self.key_hashes.get(k) or key_hash(k) for k in self.inserted])
 
     def identity_rows(self, keys: set[Key]) -> list[tuple[Any, ...]]:
         rows = []

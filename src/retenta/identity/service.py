@@ -41,6 +41,7 @@ class IdentityService:
         self.cache = OwnerCache(settings.cache_entries)
         self.known = KnownIdentifiers()
         self.pending: Pending | None = None
+        self._txid: int | None = None
         self._ids: list[int] = []
         self._suppressed: dict[str, set[tuple[str, str]]] = {}
         self._seen_contacts: dict[int, datetime] = {}
@@ -58,7 +59,6 @@ class IdentityService:
         if not messages:
             return
         self._drain_forgotten()
-        self._settle_pending(conn)
         batch = BatchResolver(self, conn, self._new_stamp())
         batch.run(messages)
         if batch.has_changes():
@@ -79,20 +79,29 @@ class IdentityService:
         self._last_stamp = max(now, self._last_stamp + timedelta(microseconds=1))
         return self._last_stamp
 
-    def _settle_pending(self, conn: Any) -> None:
-        """Move the previous transaction's changes into the cache if it committed."""
-        pending = self.pending
-        if pending is None or store.transaction_id(conn) == pending.txid:
-            return
+    def begin(self, conn: Any, *, check_rows: bool) -> bool:
+        """Settle the previous transaction's changes and check the identifier hashes, in one
+        statement (none when there is nothing to check). True if the cache was reset."""
+        pending, self._txid = self.pending, None
+        if pending is None and not check_rows:
+            return False
+        txid, committed, rows = store.status(conn, pending.probe if pending else None)
+        self._txid = txid
+        if check_rows:
+            self.known.sync(conn, rows)
+        if pending is None or txid == pending.txid:
+            return False
         self.pending = None
-        if pending.probe is None or store.contact_has_stamp(conn, *pending.probe):
+        if pending.probe is None or committed:
             pending.apply_to(self.cache)
-        else:  # that unit of work rolled back: what we learnt in it is void
-            self.cache.clear()
+            return False
+        self.cache.clear()  # that unit of work rolled back: what we learnt in it is void
+        return True
 
     def _keep_pending(self, conn: Any, batch: BatchResolver) -> None:
         if self.pending is None:
-            self.pending = Pending(store.transaction_id(conn))
+            txid = self._txid if self._txid is not None else store.transaction_id(conn)
+            self.pending = Pending(txid)
         pending = self.pending
         pending.owners.update(batch.changed_owners)
         pending.fingerprints.update(batch.fingerprints)

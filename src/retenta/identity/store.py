@@ -167,18 +167,24 @@ def allocate_merge_ids(cur: Any, n: int) -> list[int]:
 
 
 def transaction_id(cur: Any) -> int:
-    cur.execute("SELECT txid_current()")
-    row = _one(cur)
+    row = _one(cur.execute("SELECT txid_current()"))
     return int(row[0]) if row else -1
 
 
-def contact_has_stamp(cur: Any, contact_id: int, stamp: datetime) -> bool:
-    """Whether a contact carries ``updated_at = stamp`` (proves a transaction committed)."""
-    cur.execute(
-        "SELECT count(*) FROM contacts WHERE id = ? AND updated_at = ?", [contact_id, stamp]
+def status(cur: Any, probe: tuple[int, datetime] | None) -> tuple[int, bool, int]:
+    """In one statement: the transaction id, whether the probe contact carries its stamp
+    (proof that an earlier transaction committed), and the number of stored identities."""
+    cid, stamp = probe if probe is not None else (-1, None)
+    row = _one(
+        cur.execute(
+            "SELECT txid_current(),"
+            " (SELECT count(*) FROM contacts WHERE id = ? AND updated_at = ?),"
+            " (SELECT count(*) FROM identities)",
+            [cid, stamp],
+        )
     )
-    row = _one(cur)
-    return bool(row and row[0])
+    assert row is not None
+    return int(row[0]), bool(row[1]), int(row[2])
 
 
 # --- writes ----------------------------------------------------------------------------
