@@ -91,8 +91,9 @@ def test_unmerge_splits_a_merged_contact_back_out(
     page = admin_page
     winner = contact_id(live_server, external_id=OLENA_ID)
     page.goto(f"/contacts/{winner}")
-    row = page.get_by_test_id("merge-row").filter(has_text="active")
+    row = page.get_by_test_id("merge-row").filter(has=page.get_by_role("button", name="Unmerge"))
     expect(row).to_have_count(1)
+    expect(row).to_contain_text(f"into #{winner}")
     screenshot(page, "contact-merged")
     row.get_by_role("button", name="Unmerge").click()
     page.get_by_role("dialog").get_by_role("button", name="Unmerge").click()

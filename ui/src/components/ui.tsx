@@ -4,7 +4,9 @@ import { ApiError } from "../api";
 
 export function ErrorNote({ error }: { error: Error | null | undefined }) {
   if (!error) return null;
-  const field = error instanceof ApiError && error.field ? ` (${error.field})` : "";
+  // Name the field for validation errors, unless the message already does.
+  const named = error instanceof ApiError && error.code === "validation_error" && error.field;
+  const field = named && !error.message.includes(error.field!) ? ` (${error.field})` : "";
   return (
     <div className="note note-error" role="alert">
       {error.message}

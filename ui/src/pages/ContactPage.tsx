@@ -191,19 +191,22 @@ function MergeHistory({ merges, error, onChange }: { merges: Merge[] | null; err
       <ErrorNote error={error} />
       {!merges ? (error ? null : <Spinner />) : merges.length === 0 ? <Empty>This contact was never merged.</Empty> : (
         <table className="table compact">
-          <thead><tr><th>When</th><th>Merged</th><th>Rule</th><th>Status</th><th /></tr></thead>
+          <thead><tr><th>Merged</th><th>Rule</th><th className="right">Status</th></tr></thead>
           <tbody>
             {merges.map((m) => (
               <tr key={m.id} data-testid="merge-row">
-                <td className="nowrap">{fmtShort(m.merged_at)}</td>
                 <td className="nowrap">
                   <Link to={`/contacts/${m.loser_id}`}>#{m.loser_id}</Link> into <Link to={`/contacts/${m.winner_id}`}>#{m.winner_id}</Link>
+                  <div className="muted small">{fmtShort(m.merged_at)}</div>
                 </td>
-                <td title={fmtValue(m.inputs)}>{m.rule}</td>
-                <td>{m.reverted_at ? <span title={`Unmerged ${fmtDate(m.reverted_at)}`}><Badge tone="warn">unmerged</Badge></span> : <Badge tone="ok">active</Badge>}</td>
-                <td className="right">
-                  {canUnmerge && !m.reverted_at && (
+                <td title={fmtValue(m.inputs)}>{humanize(m.rule)}</td>
+                <td className="right nowrap">
+                  {m.reverted_at ? (
+                    <span title={`Unmerged ${fmtDate(m.reverted_at)}`}><Badge tone="warn">unmerged</Badge></span>
+                  ) : canUnmerge ? (
                     <button className="btn btn-small" onClick={() => setPending(m)}>Unmerge</button>
+                  ) : (
+                    <Badge tone="ok">active</Badge>
                   )}
                 </td>
               </tr>
