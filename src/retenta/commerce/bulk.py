@@ -130,7 +130,7 @@ def upsert_orders(
     params = {"ws": workspace_id, "src": source}
     order_stage = staged(conn, ORDER_STAGE_SQL, clean_orders, params).cast(ORDER_STAGE)
     item_rows, rejected_items = _items(conn, workspace_id, items, order_stage)
-    counts = store.write_orders(
+    counts, _ = store.write_orders(
         conn,
         order_stage,
         item_rows.select(ITEM_STAGE.names).cast(ITEM_STAGE),

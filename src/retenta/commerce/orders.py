@@ -226,12 +226,86 @@ def write_orders(
     statuses: pa.Table,
     *,
     authoritative: bool,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], set[Key]]:
     """Upsert staged orders (``ORDER_STAGE``), replace their items (``ITEM_STAGE``) and move
-    statuses (``STATUS_STAGE`` events, or the ``status`` column when ``authoritative``)."""
+    statuses (``STATUS_STAGE`` events, or the ``status`` column when ``authoritative``).
+
+    New orders — nearly all of them on the event path — are written by one
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING`` that also tells which keys were new, so
+    the common batch never scans ``orders``; only repeats and updates read what is stored.
+    Returns the counts and the keys of the orders that were new.
+    """
     order_rows = orders.to_pylist()
     event_rows = statuses.to_pylist()
+    final, history = plan_statuses(order_rows, event_rows, {}, authoritative=authoritative)
+    new = _insert_new(conn, _with_status(orders, final), items)
+    _write_history(conn, [h for h in history if (h["workspace_id"], h["order_id"]) in new])
+    rest = _update_existing(
+        conn,
+        _without(orders, new),
+        _without(items, new),
+        [e for e in event_rows if (e["workspace_id"], e["order_id"]) not in new],
+        authoritative=authoritative,
+    )
+    settle_new_with_facts(conn, new, mark_returned=not authoritative)
+    new_history = sum(1 for h in history if (h["workspace_id"], h["order_id"]) in new)
+    counts = {
+        "orders_inserted": len(new),
+        "orders_updated": len(order_rows) - len(new),
+        "items": items.num_rows,
+        "status_changes": new_history + rest,
+    }
+    return counts, new
+
+
+def _without(table: pa.Table, keys: set[Key]) -> pa.Table:
+    if not keys or table.num_rows == 0:
+        return table
+    mask = [k not in keys for k in table_keys(table)]
+    return table.filter(pa.array(mask, pa.bool_()))
+
+
+def _only(table: pa.Table, keys: set[Key]) -> pa.Table:
+    mask = [k in keys for k in table_keys(table)]
+    return table.filter(pa.array(mask, pa.bool_()))
+
+
+INSERT_NEW_SQL = (
+    f"INSERT INTO orders ({', '.join(ORDER_STAGE.names)}) SELECT workspace_id, order_id,"
+    " contact_id, status,"
+    " COALESCE(channel, 'online'), store_id, COALESCE(total, (SELECT sum(i.quantity * i.price)"
+    "  FROM _cm_items i WHERE i.workspace_id = s.workspace_id AND i.order_id = s.order_id), 0),"
+    " revenue, discount, shipping, tax, currency, coupon, placed_at, updated_at, source_message_id,"
+    " COALESCE(CAST(attributes AS JSON), JSON '{}') FROM _cm_orders s"
+    " ON CONFLICT DO NOTHING RETURNING workspace_id, order_id"
+)
+
+
+def _insert_new(conn: Any, orders: pa.Table, items: pa.Table) -> set[Key]:
+    if orders.num_rows == 0:
+        return set()
+    with registered(conn, _cm_orders=orders, _cm_items=items):
+        new = {(w, o) for w, o in conn.execute(INSERT_NEW_SQL).fetchall()}
+    fresh = _only(items, new) if new else items.slice(0, 0)
+    if fresh.num_rows:
+        with registered(conn, _cm_items=fresh):
+            conn.execute(ITEMS_UPSERT_SQL)
+    return new
+
+
+def _update_existing(
+    conn: Any,
+    orders: pa.Table,
+    items: pa.Table,
+    event_rows: list[dict[str, Any]],
+    *,
+    authoritative: bool,
+) -> int:
+    """Orders that were stored before: read their status, move it, replace items."""
+    order_rows = orders.to_pylist()
     keys = {(r["workspace_id"], r["order_id"]) for r in order_rows + event_rows}
+    if not keys:
+        return 0
     stored = current_statuses(conn, sorted(keys))
     final, history = plan_statuses(order_rows, event_rows, stored, authoritative=authoritative)
     staged = _with_status(orders, final)
@@ -239,13 +313,9 @@ def write_orders(
     _write(conn, staged, items, authoritative=authoritative)
     _write_status_only(conn, status_only_rows(staged, changed, history))
     _write_history(conn, history)
-    inserted = sum(1 for r in order_rows if (r["workspace_id"], r["order_id"]) not in stored)
-    return {
-        "orders_inserted": inserted,
-        "orders_updated": len(order_rows) - inserted,
-        "items": items.num_rows,
-        "status_changes": len(history),
-    }
+    if items.num_rows:
+        settle_returns(conn, sorted(set(table_keys(items))), mark_returned=False)
+    return len(history)
 
 
 def _with_status(orders: pa.Table, final: dict[Key, str]) -> pa.Table:
@@ -343,7 +413,8 @@ def fully_returned_sql() -> str:
         " ON o.workspace_id = k.workspace_id AND o.order_id = k.order_id"
         " JOIN (SELECT workspace_id, order_id, max(returned_at) AS at,"
         "  arg_max(source_message_id, returned_at) AS mid, bool_or(sku IS NULL) AS whole"
-        "  FROM order_returns GROUP BY workspace_id, order_id) f"
+        "  FROM order_returns WHERE order_id IN (SELECT order_id FROM _cm_keys)"
+        "  GROUP BY workspace_id, order_id) f"
         " ON f.workspace_id = o.workspace_id AND f.order_id = o.order_id"
         f" WHERE {may_return} AND (f.whole OR ("
         "  EXISTS (SELECT 1 FROM order_items i WHERE i.workspace_id = o.workspace_id"
@@ -358,6 +429,22 @@ def write_returns(conn: Any, returns: pa.Table) -> None:
     if returns.num_rows:
         with registered(conn, _cm_returns=returns):
             conn.execute(RETURNS_INSERT_SQL)
+
+
+FACTS_SQL = (
+    "SELECT DISTINCT workspace_id, order_id FROM order_returns WHERE list_contains(?, order_id)"
+)
+
+
+def settle_new_with_facts(conn: Any, new: set[Key], *, mark_returned: bool) -> None:
+    """A refund can arrive before its order: new orders with stored return facts settle now.
+    (``order_returns`` is small — a few percent of orders — so this read stays cheap.)"""
+    if not new:
+        return
+    rows = conn.execute(FACTS_SQL, [sorted({o for _, o in new})]).fetchall()
+    keys = sorted({(w, o) for w, o in rows} & new)
+    if keys:
+        settle_returns(conn, keys, mark_returned=mark_returned)
 
 
 def settle_returns(conn: Any, keys: list[Key], *, mark_returned: bool) -> int:
@@ -380,7 +467,7 @@ def change_status(conn: Any, key: Key, status: str, at: datetime, *, by: str) ->
     allowed); a move to 'returned' records a whole-order return fact."""
     event = {"workspace_id": key[0], "order_id": key[1], "status": status, "changed_at": at,
              "source_message_id": by}  # fmt: skip
-    counts = write_orders(
+    counts, _ = write_orders(
         conn,
         pa.Table.from_pylist([], schema=ORDER_STAGE),
         pa.Table.from_pylist([], schema=ITEM_STAGE),

@@ -14,6 +14,7 @@ from retenta.commerce.apply import apply_changes
 from retenta.commerce.contact_ref import ContactResolver
 from retenta.commerce.convert import orders_to_arrow, products_to_arrow
 from retenta.commerce.events import changes_from, is_ecommerce
+from retenta.commerce.memory import CatalogMemory
 from retenta.commerce.schemas import OrderIn, ProductIn
 from retenta.commerce.tables_service import DataTables
 from retenta.core.messages import Message
@@ -31,6 +32,7 @@ class CommerceService:
     def __init__(self, *, db: Database) -> None:
         self.db = db
         self.tables = DataTables(db=db)
+        self.memory = CatalogMemory()
 
     def apply(self, conn: Any, messages: Sequence[Message]) -> None:
         """Update orders, carts, wishlists and searches from stored e-commerce events."""
@@ -38,7 +40,7 @@ class CommerceService:
             return
         changes = changes_from(messages)
         if not changes.empty():
-            apply_changes(conn, changes)
+            apply_changes(conn, changes, self.memory)
 
     def upsert_products(self, conn: Any, workspace_id: str, table: pa.Table) -> dict[str, Any]:
         """Bulk upsert of catalog rows, inside a writer unit of work.
@@ -52,7 +54,10 @@ class CommerceService:
         "rejected": [{"row": i, "field": name, "reason": text}, ...]}`` where ``row`` is the
         0-based index in ``table``; rejected rows are not stored.
         """
-        return catalog.upsert_products(conn, workspace_id, table, utcnow())
+        result = catalog.upsert_products(conn, workspace_id, table, utcnow())
+        if "sku" in table.column_names:
+            self.memory.forget(workspace_id, [s for s in table["sku"].to_pylist() if s])
+        return result
 
     def upsert_orders(
         self, conn: Any, workspace_id: str, orders: pa.Table, items: pa.Table
