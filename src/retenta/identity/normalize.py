@@ -7,7 +7,7 @@ stored in ``identities.value`` and hashed into ``suppressed_identifiers.value_ha
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,44 +184,44 @@ class Normalizer:
         return found
 
 
-def _trait_sources(message: Message) -> Iterable[dict[str, Any]]:
-    yield message.traits
-    ctx_traits = message.context.get("traits")
-    if isinstance(ctx_traits, dict):
-        yield ctx_traits
-    yield message.properties
-
-
 def _push_token(message: Message) -> Any:
     device = message.context.get("device")
     return device.get("token") if isinstance(device, dict) else None
 
 
-def extract(message: Message, norm: Normalizer, custom_keys: Iterable[str]) -> Extracted:
+def _offer(out: Extracted, norm: Normalizer, id_type: str, raw: Any) -> None:
+    value, reason = norm(id_type, raw)
+    if value is None:
+        if reason != "empty":
+            out.rejected.append(Rejected(id_type, str(raw)[:MAX_VALUE_LENGTH], reason or ""))
+    elif (id_type, value) not in out.identifiers:
+        out.identifiers.append((id_type, value))
+
+
+def _offer_traits(out: Extracted, norm: Normalizer, source: Any, custom: Sequence[str]) -> None:
+    if not source or not isinstance(source, dict):
+        return
+    for id_type in (EMAIL, PHONE):
+        if (raw := source.get(id_type)) is not None:
+            _offer(out, norm, id_type, raw)
+    for key in custom:
+        if (raw := source.get(key)) is not None:
+            _offer(out, norm, CUSTOM_PREFIX + key, raw)
+
+
+def extract(message: Message, norm: Normalizer, custom_keys: Sequence[str]) -> Extracted:
     """The identifiers a message carries, strongest first, and the values that were rejected."""
     out = Extracted()
-    seen: set[Identifier] = set()
-
-    def offer(id_type: str, raw: Any) -> None:
-        if raw is None:
-            return
-        value, reason = norm(id_type, raw)
-        if value is None:
-            if reason != "empty":
-                out.rejected.append(Rejected(id_type, str(raw)[:MAX_VALUE_LENGTH], reason or ""))
-        elif (id_type, value) not in seen:
-            seen.add((id_type, value))
-            out.identifiers.append((id_type, value))
-
-    offer(EXTERNAL_ID, message.user_id)
-    for source in _trait_sources(message):
-        offer(EMAIL, source.get("email"))
-        offer(PHONE, source.get("phone"))
-        for key in custom_keys:
-            offer(CUSTOM_PREFIX + key, source.get(key))
-    offer(PUSH_TOKEN, _push_token(message))
-    offer(ANONYMOUS_ID, message.anonymous_id)
+    if message.user_id is not None:
+        _offer(out, norm, EXTERNAL_ID, message.user_id)
+    _offer_traits(out, norm, message.traits, custom_keys)
+    if message.context:
+        _offer_traits(out, norm, message.context.get("traits"), custom_keys)
+        if (token := _push_token(message)) is not None:
+            _offer(out, norm, PUSH_TOKEN, token)
+    _offer_traits(out, norm, message.properties, custom_keys)
+    if message.anonymous_id is not None:
+        _offer(out, norm, ANONYMOUS_ID, message.anonymous_id)
     if message.type == "alias" and message.previous_id is not None:
-        value, _ = norm(ANONYMOUS_ID, message.previous_id)
-        out.previous_id = value
+        out.previous_id = norm(ANONYMOUS_ID, message.previous_id)[0]
     return out

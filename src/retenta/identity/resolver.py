@@ -50,7 +50,11 @@ def _text(value: Any) -> str | None:
 
 def profile_input(m: Message, property_keys: Sequence[str]) -> ProfileInput | None:
     """What a message says about the person's profile (identify traits, locale, timezone)."""
-    traits = dict(m.traits) if m.type == "identify" else {}
+    identify = m.type == "identify" and bool(m.traits)
+    ctx = m.context
+    if not identify and not property_keys and "locale" not in ctx and "timezone" not in ctx:
+        return None  # the common case on the hot path: a track/page without profile data
+    traits = dict(m.traits) if identify else {}
     for key in property_keys:
         if key in m.properties:
             traits[key] = m.properties[key]
@@ -125,9 +129,11 @@ class BatchResolver:
         if self.svc.begin(self.cur, check_rows=bool(missing)):
             missing = self.missing(messages, extracted)  # the cache was reset: ask again
         self.fetch(missing)
-        self.preload(messages, extracted)
-        for m, ex in zip(messages, extracted, strict=True):
-            self.handle(m, ex)
+        keys = self.svc.settings.property_attribute_keys
+        inputs = [profile_input(m, keys) for m in messages]
+        self.preload(messages, extracted, inputs)
+        for m, ex, p in zip(messages, extracted, inputs, strict=True):
+            self.handle(m, ex, p)
         self.flush()
 
     def extract(self, m: Message) -> Extracted:
@@ -165,27 +171,27 @@ class BatchResolver:
             return ex.identifiers
         return [*ex.identifiers, (ANONYMOUS_ID, ex.previous_id), (EXTERNAL_ID, ex.previous_id)]
 
-    def preload(self, messages: Sequence[Message], extracted: Sequence[Extracted]) -> None:
+    def preload(
+        self,
+        messages: Sequence[Message],
+        extracted: Sequence[Extracted],
+        inputs: Sequence[ProfileInput | None],
+    ) -> None:
         """Load, in one query, every contact the slow path will need."""
         needed: set[int] = set()
-        keys = self.svc.settings.property_attribute_keys
-        for m, ex in zip(messages, extracted, strict=True):
+        for m, ex, p in zip(messages, extracted, inputs, strict=True):
             owners = {self.owner((m.workspace_id, t, v)) for t, v in self.all_identifiers(ex)}
             owners.discard(None)
             known = [c for c in owners if c is not None]
             if len(known) > 1 or ex.previous_id is not None or len(owners) != len(known):
                 needed.update(known)
-            elif len(known) == 1 and self.profile_changes(m, known[0], keys):
+            elif len(known) == 1 and p is not None and self.fingerprint(known[0]) != p.fingerprint:
                 needed.add(known[0])
         self.load(sorted(needed))
 
-    def profile_changes(self, m: Message, cid: int, keys: Sequence[str]) -> bool:
-        p = profile_input(m, keys)
-        return p is not None and self.fingerprint(cid) != p.fingerprint
-
     # --- one message -----------------------------------------------------------------
 
-    def handle(self, m: Message, ex: Extracted) -> None:
+    def handle(self, m: Message, ex: Extracted, p: ProfileInput | None) -> None:
         ws = m.workspace_id
         idents = self.with_previous(ws, ex)
         owners = {i: self.owner((ws, *i)) for i in idents}
@@ -200,8 +206,10 @@ class BatchResolver:
             cid = self.slow_path(m, idents, owners)
         m.contact_id = cid
         self.touch(ws, cid, idents, m.timestamp)
-        self.apply_profile(m, cid)
-        self.record_rejected(m, ex, cid)
+        if p is not None:
+            self.apply_profile(m, cid, p)
+        if ex.rejected:
+            self.record_rejected(m, ex, cid)
 
     def with_previous(self, ws: str, ex: Extracted) -> list[Identifier]:
         """An alias's previousId is an external id when one is known, else an anonymous id."""
@@ -348,9 +356,8 @@ class BatchResolver:
             return
         self.svc.note_seen(cid, ws, idents, at)
 
-    def apply_profile(self, m: Message, cid: int) -> None:
-        p = profile_input(m, self.svc.settings.property_attribute_keys)
-        if p is None or self.fingerprint(cid) == p.fingerprint:
+    def apply_profile(self, m: Message, cid: int, p: ProfileInput) -> None:
+        if self.fingerprint(cid) == p.fingerprint:
             return
         state = self.state(cid)
         prov = {"source": m.source, "at": m.timestamp.isoformat(), "message_id": m.message_id}
