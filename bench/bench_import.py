@@ -14,6 +14,7 @@ one row per line (≈3 lines per order) for customers identified by e-mail.
 from __future__ import annotations
 
 import argparse
+import os
 import cProfile
 import pstats
 import tempfile
@@ -115,6 +116,8 @@ def report(label: str, rows: int, scale: float, elapsed: float, job: dict[str, A
         f" rejected {job['rejected_rows']:,}, status {job['status']} |",
         flush=True,
     )
+    stages = {k[3:]: v / 1000 for k, v in sorted(job["stats"].items()) if k.startswith("ms_")}
+    print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()), flush=True)
 
 
 def main() -> int:
@@ -127,6 +130,7 @@ def main() -> int:
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     scale = rows / 1_000_000
     print(f"CSV import, {rows:,} rows per file (bound {BOUND_S:.0f} s per 1M, scaled ×{scale:g})")
+    print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("| file | rows | time | rate | bound | verdict | outcome |")
     print("|---|---|---|---|---|---|---|")
     failed = False

@@ -31,7 +31,7 @@ SaveOpt = Annotated[
     str | None, typer.Option("--save-mapping", help="Save the mapping used under this name.")
 ]
 ChunkOpt = Annotated[
-    int, typer.Option("--chunk-rows", min=100, help="Rows per unit of work.", hidden=True)
+    int | None, typer.Option("--chunk-rows", min=1, help="Rows per unit of work.", hidden=True)
 ]
 
 
@@ -59,7 +59,7 @@ def run_import(
     maps: list[str] | None,
     mapping_name: str | None,
     save_as: str | None,
-    chunk_rows: int,
+    chunk_rows: int | None,
 ) -> None:
     from retenta.app import build_container
     from retenta.settings import Settings
@@ -145,7 +145,7 @@ def _command(entity: str) -> None:
         map_: MapOpt = None,
         mapping: MappingOpt = None,
         save_mapping: SaveOpt = None,
-        chunk_rows: ChunkOpt = 50_000,
+        chunk_rows: ChunkOpt = None,
     ) -> None:
         if not workspace:
             raise typer.BadParameter("give the workspace id", param_hint="--workspace")
