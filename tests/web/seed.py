@@ -72,10 +72,10 @@ def olena() -> list[dict[str, Any]]:
     ]
 
 
-def crowd(n: int = 8) -> list[dict[str, Any]]:
+def crowd(n: int = 56) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
-        uid = f"cust-2{i:03d}"
+        uid = f"cust-2{i:03d}"  # more people than one page of the contacts list (50)
         traits = {"email": f"shopper{i}@example.com", "first_name": f"Shopper{i}"}
         out.append(_msg("identify", 200 - i, userId=uid, traits=traits))
         out.append(
