@@ -259,3 +259,34 @@ def test_identities_bulk_loaded_by_another_writer_are_found(
     (m,) = resolve(container, [msg(ws.id, user="loaded", anon="fresh")])
     assert m.contact_id == 900001
     assert owner(container, ws.id, "anonymous_id", "fresh") == 900001
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Ann.Lee+shop@Gmail.COM",
+        "a..b@x.io",
+        ".a@x.io",
+        "a@b.test",
+        "a@localhost",
+        "user@sub.Example.co.uk",
+        "x@-bad.com",
+        "x@bad-.com",
+        '"quoted local"@x.io',
+        "ü@x.io",
+        "a@bücher.de",
+        "o'brien@x.io",
+        "a" * 65 + "@x.io",
+        "a@" + "b" * 64 + ".com",
+        "plain",
+        "a@b@c.io",
+    ],
+)
+def test_email_fast_path_agrees_with_email_validator(raw: str) -> None:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        expected: str | None = validate_email(raw, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+    assert normalize("email", raw, IdentitySettings()) == expected

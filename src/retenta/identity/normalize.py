@@ -7,6 +7,7 @@ stored in ``identities.value`` and hashed into ``suppressed_identifiers.value_ha
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +73,35 @@ def _as_text(raw: Any) -> str | None:
     return None
 
 
+# A plain ASCII dot-atom local part: the common case, checked without the full parser.
+_SIMPLE_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+_DOMAINS: dict[str, str | None] = {}
+
+
+def _domain(domain: str) -> str | None:
+    """The normalized domain if email-validator accepts it (memoized: few domains recur)."""
+    if domain not in _DOMAINS:
+        if len(_DOMAINS) > 50_000:
+            _DOMAINS.clear()
+        try:
+            _DOMAINS[domain] = validate_email(f"a@{domain}", check_deliverability=False).domain
+        except EmailNotValidError:
+            _DOMAINS[domain] = None
+    return _DOMAINS[domain]
+
+
 def _email(text: str) -> tuple[str | None, str | None]:
+    """email-validator's verdict; a simple local part only needs its domain checked.
+
+    >>> _email("Ann.Lee+shop@Gmail.COM"), _email("a@b.test")[0]
+    (('ann.lee+shop@gmail.com', None), None)
+    """
+    lowered = text.lower()
+    local, at, domain = lowered.rpartition("@")
+    if at and len(lowered) <= 254 and len(local) <= 64 and _SIMPLE_LOCAL.match(local):
+        checked_domain = _domain(domain)
+        if checked_domain is not None:
+            return f"{local}@{checked_domain.lower()}", None
     try:
         checked = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
