@@ -298,3 +298,51 @@ def test_dead_letter_discard(client, ws) -> None:
 
 def test_dead_letter_api_needs_an_api_key(client) -> None:
     assert client.get("/api/v1/dead-letters").status_code == 401
+
+
+def test_batch_level_sent_at_and_context_apply_to_every_event(client, container, ws) -> None:
+    body = {
+        "batch": [track("b1", type="track", timestamp="2030-01-01T11:00:00Z")],
+        "sentAt": "2030-01-01T12:00:00Z",
+        "context": {"locale": "uk-UA", "timezone": "Europe/Kyiv"},
+    }
+    assert client.post("/v1/batch", json=body, auth=ws.write_auth).status_code == 200
+    [stored] = events(container, ws)
+    assert orjson.loads(stored["context"])["timezone"] == "Europe/Kyiv"
+    with container.db.read() as cur:
+        [(ts, received)] = cur.execute(
+            "SELECT timestamp, received_at FROM all_events WHERE workspace_id = ?", [ws.id]
+        ).fetchall()
+    assert (received - ts).total_seconds() == pytest.approx(3600, abs=1)
+
+
+def test_dead_letter_keeps_what_the_batch_gave_the_event(client, ws) -> None:
+    body = {
+        "batch": [{"type": "track", "userId": "u1"}],
+        "sentAt": "2026-01-01T00:00:00Z",
+        "context": {"locale": "uk-UA"},
+    }
+    client.post("/v1/batch", json=body, auth=ws.write_auth)
+    [letter] = dead_letters(client, ws)
+    assert letter["endpoint"] == "batch"
+    assert letter["payload"]["sentAt"] == "2026-01-01T00:00:00Z"
+    assert letter["payload"]["context"] == {"locale": "uk-UA"}
+
+
+def test_a_storage_failure_is_a_retryable_503_for_that_request_only(
+    client, container, ws, monkeypatch
+) -> None:
+    real = container.ingest.resolver
+
+    class Failing:
+        def resolve(self, conn, messages) -> None:
+            if any(m.event == "Poison" for m in messages):
+                raise RuntimeError("disk on fire")
+            real.resolve(conn, messages)
+
+    monkeypatch.setattr(container.ingest, "resolver", Failing())
+    res = client.post("/v1/track", json=track("p1", event="Poison"), auth=ws.write_auth)
+    assert res.status_code == 503
+    assert res.json()["code"] == "unavailable"
+    assert client.post("/v1/track", json=track("ok"), auth=ws.write_auth).status_code == 200
+    assert [e["message_id"] for e in events(container, ws)] == ["ok"]

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +46,7 @@ class _Request:
 
     messages: Sequence[Message]
     dead_letters: Sequence[DeadLetter] = ()
-    waiter: asyncio.Future[IngestOutcome] | Future[IngestOutcome] | None = None
+    waiter: asyncio.Future[IngestOutcome] | None = None
     outcome: IngestOutcome | None = field(default=None)
 
 
@@ -96,7 +95,14 @@ class IngestPipeline:
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
         if self._queue is None:  # not started (tests, scripts): one unit per call
-            return await self.db.awrite(lambda c: self._write_one(c, messages, dead_letters))
+            req = _Request(messages, dead_letters)
+            try:
+                await self.db.awrite(lambda c: self._write_group(c, [req]))
+            except BaseException:
+                self._forget([req])
+                raise
+            assert req.outcome is not None
+            return req.outcome
         waiter: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Request(messages, dead_letters, waiter))
         return await waiter
@@ -107,13 +113,12 @@ class IngestPipeline:
         """The same from a non-async thread (imports, the demo trickle, the CLI)."""
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
-        return self.db.write(lambda c: self._write_one(c, messages, dead_letters))
-
-    def _write_one(
-        self, conn: Any, messages: Sequence[Message], dead_letters: Sequence[DeadLetter]
-    ) -> IngestOutcome:
         req = _Request(messages, dead_letters)
-        self._write_group(conn, [req])
+        try:
+            self.db.write(lambda c: self._write_group(c, [req]))
+        except BaseException:
+            self._forget([req])
+            raise
         assert req.outcome is not None
         return req.outcome
 
