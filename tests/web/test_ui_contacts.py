@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -95,7 +97,12 @@ def test_unmerge_splits_a_merged_contact_back_out(
 ) -> None:
     page = admin_page
     winner = contact_id(live_server, external_id=OLENA_ID)
-    page.goto(f"/contacts/{winner}")
+    with live_server.api() as api:
+        merges = api.get(f"/api/v1/contacts/{winner}/merges").json()
+    loser = next(m["loser_id"] for m in merges if m["winner_id"] == winner)
+    page.goto(f"/contacts/{loser}")  # the merged-away id leads to the live contact
+    expect(page).to_have_url(re.compile(rf"/contacts/{winner}$"))
+    expect(page.get_by_text(f"Merged from #{loser}")).to_be_visible()
     row = page.get_by_test_id("merge-row").filter(has=page.get_by_role("button", name="Unmerge"))
     expect(row).to_have_count(1)
     expect(row).to_contain_text(f"into #{winner}")
@@ -105,8 +112,17 @@ def test_unmerge_splits_a_merged_contact_back_out(
     expect(page.get_by_test_id("merge-row").first).to_contain_text("unmerged")
     expect(page.get_by_role("button", name="Unmerge")).to_have_count(0)
     expect(page.get_by_test_id("identifiers")).not_to_contain_text(OLENA["email"])
-    loser = contact_id(live_server, email=OLENA["email"])
-    assert loser != winner
+    assert contact_id(live_server, email=OLENA["email"]) == loser
+
+
+def test_an_admin_exports_a_contact_as_json(admin_page: Page, live_server: LiveServer) -> None:
+    page = admin_page
+    page.goto(f"/contacts/{contact_id(live_server, email=ANNA['email'])}")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export JSON").click()
+    assert download.value.suggested_filename.endswith(".json")
+    exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert ANNA["email"] in json.dumps(exported)
 
 
 def test_an_admin_can_erase_a_contact_after_typing_the_phrase(

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, type Merge, type Profile } from "../api";
 import { useCan } from "../auth";
 import { Badge, Confirm, Empty, ErrorNote, Section, Spinner } from "../components/ui";
@@ -24,6 +24,11 @@ export function ContactPage({ id }: { id: string }) {
     profile.reload();
     merges.reload();
   };
+  // A merged-away contact answers with the contact it lives on in: show that one's address.
+  const liveId = profile.data ? String(profile.data.id) : null;
+  useEffect(() => {
+    if (liveId && liveId !== id) navigate(`/contacts/${liveId}`, true);
+  }, [liveId, id]);
   if (profile.error) {
     return (
       <div className="page">
