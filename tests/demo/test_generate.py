@@ -305,3 +305,22 @@ def test_same_seed_same_store(tmp_path: Path) -> None:
             c.close()
     assert prints[0] == prints[1]
     assert prints[0][0] != prints[2][0]
+
+
+def test_searches_and_returns_mirror_their_events(store: Any) -> None:
+    mismatched = one(
+        store,
+        "SELECT count(*) FROM searches s JOIN events e USING (message_id)"
+        " WHERE s.workspace_id = ? AND (s.query <> e.properties->>'query'"
+        " OR s.results <> CAST(e.properties->>'results' AS INTEGER))",
+    )
+    assert mismatched == 0
+    assert one(store, "SELECT count(*) FROM searches WHERE workspace_id = ?") > 0
+    over = one(
+        store,
+        "SELECT count(*) FROM order_returns r JOIN orders o USING (order_id)"
+        " JOIN events e ON e.message_id = r.source_message_id"
+        " WHERE r.workspace_id = ? AND (r.amount > o.total"
+        " OR r.amount <> CAST(e.properties->>'total' AS DECIMAL(18, 2)))",
+    )
+    assert over == 0

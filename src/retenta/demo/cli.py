@@ -86,8 +86,13 @@ def demo(
 
     Re-running on an existing demo directory reuses it (no regeneration) unless --reset.
     """
+    existing = None if reset else DemoInfo.load(data)
     try:
-        info = _prepare(data, contacts, seed, days, reset)
+        if existing is not None and existing.generated:
+            console.print(f"reusing the demo in {data} (--reset to generate it again)")
+            info = existing
+        else:
+            info = _prepare(data, contacts, seed, days, reset)
     except DemoError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc

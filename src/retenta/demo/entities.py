@@ -22,7 +22,10 @@ from retenta.demo.tables import (
     const,
     order_status,
     person_traits,
+    refund_amounts,
+    search_codes,
     search_queries,
+    search_results,
     stamps,
 )
 
@@ -237,7 +240,7 @@ def orders_tables(ch: Chunk, m: OrderMoney, message_id: pa.Array) -> dict[str, p
         "order_status_history": _history_table(
             ch, order_id, status, shipped_at, message_id, done, refund, cancel
         ),
-        "order_returns": _returns_table(ch, order_id, message_id, refund),
+        "order_returns": _returns_table(ch, order_id, message_id, refund, refund_amounts(ch, m)),
     }
 
 
@@ -313,7 +316,7 @@ def _history_table(
 
 
 def _returns_table(
-    ch: Chunk, order_id: pa.Array, message_id: pa.Array, refund: np.ndarray
+    ch: Chunk, order_id: pa.Array, message_id: pa.Array, refund: np.ndarray, amount: np.ndarray
 ) -> pa.Table:
     o = ch.orders
     which = np.nonzero(refund >= 0)[0]
@@ -327,6 +330,7 @@ def _returns_table(
             "sku": pc.if_else(pa.array(full), null_s, take(ch.text.sku, o.item_product[first])),
             "quantity": pc.if_else(pa.array(full), null_i, pa.array(o.item_qty[first], pa.int32())),
             "returned_at": stamps(ch.tl.time[refund[which]]),
+            "amount_cents": pa.array(amount[which], pa.int64()),
             "source_message_id": take(message_id, refund[which]),
         }
     )
@@ -389,7 +393,7 @@ def wishlist_table(ch: Chunk) -> pa.Table:
 def searches_table(ch: Chunk, message_id: pa.Array) -> pa.Table:
     tl = ch.tl
     rows = np.nonzero(tl.kind == bh.K_SEARCH)[0]
-    results = np.where(rows % 19 == 0, 0, 3 + (rows * 7919) % 160)
+    results = search_results(search_codes(ch, rows))
     return pa.table(
         {
             "workspace_id": const(ch.workspace_id, len(rows)),

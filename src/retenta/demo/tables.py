@@ -207,12 +207,21 @@ def _order_json(ch: Chunk, m: OrderMoney, order_id: pa.Array) -> pa.Array:
     )  # fmt: skip
 
 
+def refund_amounts(ch: Chunk, m: OrderMoney) -> np.ndarray:
+    """Per order, what a refund gives back: the whole total, or the first line less its
+    share of the coupon."""
+    o = ch.orders
+    first = group_starts(o.n_items)
+    line = ch.cat.selling_cents[o.item_product[first]] * o.item_qty[first]
+    line -= line * m.discount // np.maximum(m.subtotal, 1)
+    return np.asarray(np.where(o.refund_full, m.total, line))
+
+
 def _refund_json(ch: Chunk, m: OrderMoney, order_id: pa.Array) -> pa.Array:
     """Full refunds name the order; partial ones the first line, all of its units."""
     o = ch.orders
     first = group_starts(o.n_items)
-    first_line = ch.cat.selling_cents[o.item_product[first]] * o.item_qty[first]
-    amount = np.where(o.refund_full, m.total, first_line)
+    amount = refund_amounts(ch, m)
     partial = join(
         ',"products":[{',
         take(ch.text.core, o.item_product[first]),
@@ -286,6 +295,15 @@ def search_codes(ch: Chunk, rows: np.ndarray) -> np.ndarray:
     return np.asarray(ch.tl.query[rows] * 3 + rows % 3)
 
 
+def search_results(codes: np.ndarray) -> np.ndarray:
+    """How many products a phrasing finds (some find nothing).
+
+    >>> search_results(np.array([0, 1, 2])).tolist()
+    [0, 82, 161]
+    """
+    return np.asarray(np.where(codes % 19 == 0, 0, 3 + (codes * 7919) % 160))
+
+
 def _constant(rows: np.ndarray, value: str) -> Piece:
     return rows, pa.array([value]), np.zeros(len(rows), dtype=np.int64)
 
@@ -307,7 +325,9 @@ def _props_by_kind(
     if kind in (bh.K_CATEGORY, bh.K_LIST):
         return _leaf_props(ch, rows, "path" if kind == bh.K_CATEGORY else "list_id")
     if kind == bh.K_SEARCH:
-        return rows, join('{"query":"', ch.text.queries, '"}'), search_codes(ch, rows)
+        found = text(search_results(np.arange(len(ch.text.queries))))
+        props = join('{"query":"', ch.text.queries, '","results":', found, "}")
+        return rows, props, search_codes(ch, rows)
     if kind in (bh.K_VIEW, bh.K_WISHLIST, bh.K_ADD, bh.K_REMOVE):
         return _product_props(ch, rows, with_cart=kind in (bh.K_ADD, bh.K_REMOVE))
     if kind == bh.K_CART:

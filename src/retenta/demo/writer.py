@@ -32,6 +32,7 @@ SPECIAL: dict[str, dict[str, str]] = {
         "tax": "CAST(0 AS DECIMAL(18, 2))",
     },
     "order_items": {"price": MONEY.format(col="price")},
+    "order_returns": {"amount": MONEY.format(col="amount")},
     "cart_items": {"price": MONEY.format(col="price")},
 }
 # Loading order inside a chunk's transaction (parents first, events last).
