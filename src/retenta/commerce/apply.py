@@ -12,7 +12,7 @@ import pyarrow as pa
 from retenta.commerce import orders as order_store
 from retenta.commerce.carts import write_carts
 from retenta.commerce.events import Changes
-from retenta.commerce.memory import CatalogMemory
+from retenta.commerce.memory import CatalogMemory, ReturnsMemory
 from retenta.commerce.orders import (
     ITEM_STAGE,
     ORDER_STAGE,
@@ -91,6 +91,8 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
     table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)
     with registered(conn, _cm_fill=table):
         conn.execute(FILL_PRODUCTS_SQL)
+    for row in rows:  # re-read next time: a filled feed product needs no more writes
+        memory.forget(row["workspace_id"], [row["sku"]])
 
 
 def order_stage(changes: Changes) -> pa.Table:
@@ -112,7 +114,7 @@ def item_stage(changes: Changes) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=ITEM_STAGE)
 
 
-def apply_orders(conn: Any, changes: Changes) -> set[tuple[str, str]]:
+def apply_orders(conn: Any, changes: Changes, facts: ReturnsMemory) -> set[tuple[str, str]]:
     """Orders, statuses and returns; returns the keys of orders that are new."""
     new: set[tuple[str, str]] = set()
     if changes.orders or changes.statuses:
@@ -122,11 +124,13 @@ def apply_orders(conn: Any, changes: Changes) -> set[tuple[str, str]]:
             item_stage(changes),
             pa.Table.from_pylist(changes.statuses, schema=STATUS_STAGE),
             authoritative=False,
+            facts=facts,
         )
     if changes.returns:
         order_store.write_returns(conn, pa.Table.from_pylist(changes.returns, schema=RETURN_STAGE))
-        keys = {(r["workspace_id"], r["order_id"]) for r in changes.returns}
-        order_store.settle_returns(conn, sorted(keys), mark_returned=True)
+        keys = sorted({(r["workspace_id"], r["order_id"]) for r in changes.returns})
+        facts.add(keys)
+        order_store.settle_returns(conn, keys, mark_returned=True)
     return new
 
 
@@ -180,9 +184,12 @@ def apply_wishlist(conn: Any, changes: Changes) -> None:
         {"workspace_id": ws, "contact_id": cid, "wishlist": name, "sku": sku, **state}
         for (ws, cid, name, sku), state in changes.wishlist.items()
     ]
+    adding, removing = WISHLIST_STATEMENTS
     with registered(conn, _cm_wish=pa.Table.from_pylist(rows, schema=WISHLIST)):
-        for sql in WISHLIST_STATEMENTS:
-            conn.execute(sql)
+        if any(r["add"] for r in rows):
+            conn.execute(adding)
+        if not all(r["add"] for r in rows):
+            conn.execute(removing)
 
 
 def apply_coupons(conn: Any, changes: Changes) -> None:
@@ -191,13 +198,13 @@ def apply_coupons(conn: Any, changes: Changes) -> None:
         conn.execute(COUPON_SQL)
 
 
-def apply_changes(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
+def apply_changes(conn: Any, changes: Changes, memory: CatalogMemory, facts: ReturnsMemory) -> None:
     """Each entity in dependency order; entities the batch does not touch cost nothing."""
     if changes.products:
         apply_products(conn, changes, memory)
     new_orders: set[tuple[str, str]] = set()
     if changes.orders or changes.statuses or changes.returns:
-        new_orders = apply_orders(conn, changes)
+        new_orders = apply_orders(conn, changes, facts)
     if changes.carts:  # after orders: only an order that is new converts a cart
         write_carts(conn, changes.carts, new_orders)
     if changes.coupons:

@@ -65,3 +65,25 @@ class CatalogMemory:
     def forget(self, workspace_id: str, skus: list[str]) -> None:
         for sku in skus:
             self.known.pop((workspace_id, sku), None)
+
+
+class ReturnsMemory:
+    """Orders that have return facts (a superset: a rolled-back refund may linger here, which
+    only costs a settle that finds nothing). Loaded once, then kept by the writer."""
+
+    def __init__(self) -> None:
+        self.keys: set[Key] | None = None
+
+    def load(self, conn: Any) -> set[Key]:
+        if self.keys is None:
+            rows = conn.execute("SELECT DISTINCT workspace_id, order_id FROM order_returns")
+            self.keys = {(w, o) for w, o in rows.fetchall()}
+        return self.keys
+
+    def among(self, conn: Any, keys: set[Key]) -> set[Key]:
+        """Which of ``keys`` have return facts."""
+        return self.load(conn) & keys if keys else set()
+
+    def add(self, keys: list[Key]) -> None:
+        if self.keys is not None:
+            self.keys.update(keys)

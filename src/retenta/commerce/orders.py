@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -226,6 +226,7 @@ def write_orders(
     statuses: pa.Table,
     *,
     authoritative: bool,
+    facts: FactsIndex | None = None,
 ) -> tuple[dict[str, int], set[Key]]:
     """Upsert staged orders (``ORDER_STAGE``), replace their items (``ITEM_STAGE``) and move
     statuses (``STATUS_STAGE`` events, or the ``status`` column when ``authoritative``).
@@ -247,7 +248,7 @@ def write_orders(
         [e for e in event_rows if (e["workspace_id"], e["order_id"]) not in new],
         authoritative=authoritative,
     )
-    settle_new_with_facts(conn, new, mark_returned=not authoritative)
+    settle_new_with_facts(conn, new, mark_returned=not authoritative, facts=facts)
     new_history = sum(1 for h in history if (h["workspace_id"], h["order_id"]) in new)
     counts = {
         "orders_inserted": len(new),
@@ -436,13 +437,24 @@ FACTS_SQL = (
 )
 
 
-def settle_new_with_facts(conn: Any, new: set[Key], *, mark_returned: bool) -> None:
+class FactsIndex(Protocol):
+    def among(self, conn: Any, keys: set[Key]) -> set[Key]: ...
+
+
+def settle_new_with_facts(
+    conn: Any, new: set[Key], *, mark_returned: bool, facts: FactsIndex | None = None
+) -> None:
     """A refund can arrive before its order: new orders with stored return facts settle now.
-    (``order_returns`` is small — a few percent of orders — so this read stays cheap.)"""
+    ``facts`` (the writer's memory) answers without SQL; otherwise ``order_returns`` — small,
+    a few percent of orders — is read."""
     if not new:
         return
-    rows = conn.execute(FACTS_SQL, [sorted({o for _, o in new})]).fetchall()
-    keys = sorted({(w, o) for w, o in rows} & new)
+    if facts is not None:
+        found = facts.among(conn, new)
+    else:
+        rows = conn.execute(FACTS_SQL, [sorted({o for _, o in new})]).fetchall()
+        found = {(w, o) for w, o in rows} & new
+    keys = sorted(found)
     if keys:
         settle_returns(conn, keys, mark_returned=mark_returned)
 

@@ -14,7 +14,7 @@ from retenta.commerce.apply import apply_changes
 from retenta.commerce.contact_ref import ContactResolver
 from retenta.commerce.convert import orders_to_arrow, products_to_arrow
 from retenta.commerce.events import changes_from, is_ecommerce
-from retenta.commerce.memory import CatalogMemory
+from retenta.commerce.memory import CatalogMemory, ReturnsMemory
 from retenta.commerce.schemas import OrderIn, ProductIn
 from retenta.commerce.tables_service import DataTables
 from retenta.core.messages import Message
@@ -33,6 +33,7 @@ class CommerceService:
         self.db = db
         self.tables = DataTables(db=db)
         self.memory = CatalogMemory()
+        self.facts = ReturnsMemory()
 
     def apply(self, conn: Any, messages: Sequence[Message]) -> None:
         """Update orders, carts, wishlists and searches from stored e-commerce events."""
@@ -40,7 +41,7 @@ class CommerceService:
             return
         changes = changes_from(messages)
         if not changes.empty():
-            apply_changes(conn, changes, self.memory)
+            apply_changes(conn, changes, self.memory, self.facts)
 
     def upsert_products(self, conn: Any, workspace_id: str, table: pa.Table) -> dict[str, Any]:
         """Bulk upsert of catalog rows, inside a writer unit of work.

@@ -1,0 +1,153 @@
+"""E-commerce entities on the ingestion hot path: ``CommerceService.apply`` per 100-event
+batch with a typical storefront mix, side by side with the budget it has to live within.
+
+The bound: the whole server must take 50,000 events/s in 100-event batches on 2 cores, i.e.
+500 batches/s, 2 ms per batch for *everything* (HTTP, validation, identity, the Arrow append,
+appliers). The ingest pipeline commits groups of requests in one transaction, so ``apply``
+normally sees several batches at once; the group sizes below show how its cost amortizes.
+
+    uv run --frozen python bench/bench_commerce.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from retenta.app import build_container
+from retenta.core.messages import Message
+from retenta.settings import Settings
+from retenta.storage.duckdb.events import append_events, messages_to_arrow
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+WS = "bench"
+# per 1,000 events: what a storefront sends (views dominate; some carts; 2% orders, and
+# refunds for about one order in seven)
+MIX = [
+    ("Product Viewed", 350), ("Product List Viewed", 80), ("page", 150), ("Product Added", 100),
+    ("Product Removed", 30), ("Cart Viewed", 50), ("Checkout Started", 30),
+    ("Order Completed", 20), ("Products Searched", 80), ("Product Added to Wishlist", 30),
+    ("Order Refunded", 3), ("Email Opened", 77),
+]  # fmt: skip
+SKUS = 5000
+
+
+class Stream:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.n = 0
+        self.orders: list[tuple[int, str]] = []
+
+    def product(self) -> dict[str, Any]:
+        sku = self.rng.randrange(SKUS)
+        return {"sku": f"SKU-{sku}", "name": f"Product {sku}", "price": 10 + sku % 90,
+                "category": f"Cat {sku % 40} > Sub {sku % 7}",
+                "brand": f"Brand {sku % 25}"}  # fmt: skip
+
+    def props(self, event: str, contact: int) -> dict[str, Any]:
+        if event in ("Product List Viewed", "Cart Viewed", "Checkout Started"):
+            return {"products": [self.product() for _ in range(self.rng.randint(1, 4))]}
+        if event == "Order Completed":
+            order_id = f"O-{self.n}"
+            self.orders.append((contact, order_id))
+            items = [{**self.product(), "quantity": 1} for _ in range(self.rng.randint(1, 3))]
+            return {"order_id": order_id, "total": 99, "currency": "EUR", "products": items}
+        if event == "Order Refunded":
+            return {"order_id": self.orders[-1][1] if self.orders else "none"}
+        if event == "Products Searched":
+            return {"query": self.rng.choice(["shoes", "red dress", "hat", "bag"])}
+        return self.product()
+
+    def message(self, event: str) -> Message:
+        self.n += 1
+        contact = self.rng.randrange(1, 20_000)
+        at = T0 + timedelta(milliseconds=self.n * 10)
+        kind = "page" if event == "page" else "track"
+        return Message(WS, f"b-{self.n}", kind, at, at, event=event, contact_id=contact,  # type: ignore[arg-type]
+                       properties=self.props(event, contact))  # fmt: skip
+
+    def batch(self, size: int) -> list[Message]:
+        """``size`` events drawn from the mix (so a 100-event batch has 0–5 orders)."""
+        events = [e for e, weight in MIX for _ in range(weight)]
+        return [self.message(self.rng.choice(events)) for _ in range(size)]
+
+
+def seed_catalog(container: Any) -> None:
+    """A product feed that describes every sku (as a store with a feed has)."""
+    skus = [f"SKU-{i}" for i in range(SKUS)]
+    table = pa.table(
+        {
+            "sku": skus,
+            "name": [f"Feed {s}" for s in skus],
+            "url": [f"https://shop.example/{s}" for s in skus],
+            "image_url": [f"https://shop.example/{s}.jpg" for s in skus],
+            "price": [20.0] * SKUS,
+            "currency": ["EUR"] * SKUS,
+            "category_path": [["Cat", "Sub"]] * SKUS,
+            "brand": ["Acme"] * SKUS,
+        }
+    )
+    container.db.write(lambda c: container.commerce.upsert_products(c, WS, table))
+
+
+def timed(container: Any, batch: list[Message]) -> tuple[float, float]:
+    """Seconds for appending the batch's events (the baseline) and for ``apply``."""
+
+    def work(conn: Any) -> tuple[float, float]:
+        start = time.perf_counter()
+        append_events(conn, messages_to_arrow(batch))
+        middle = time.perf_counter()
+        container.commerce.apply(conn, batch)
+        return middle - start, time.perf_counter() - middle
+
+    append, apply = container.db.write(work)
+    return float(append), float(apply)
+
+
+def run(group: int, batches: int, stream: Stream, container: Any) -> list[tuple[float, float]]:
+    for _ in range(20):  # warm up: caches, first carts and orders
+        timed(container, stream.batch(100 * group))
+    return [timed(container, stream.batch(100 * group)) for _ in range(batches)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    batches = 30 if args.quick else 200
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), background_workers=False)
+        container = build_container(settings)
+        try:
+            seed_catalog(container)
+            stream = Stream(7)
+            print(f"apply() vs the Arrow append of the same events, typical mix, {batches} batches")
+            print(f"{'events':>6} {'apply med ms':>12} {'p95 ms':>8} {'append med ms':>13}"
+                  f" {'apply/append':>12}  bound: 2 ms per 100 events, whole server")  # fmt: skip
+            for group in (1, 5, 20):
+                times = run(group, batches, stream, container)
+                applies = sorted(t[1] for t in times)
+                med, p95 = statistics.median(applies), applies[int(len(applies) * 0.95)]
+                append = statistics.median(t[0] for t in times)
+                print(f"{group * 100:>6} {med * 1e3:>12.2f} {p95 * 1e3:>8.2f} {append * 1e3:>13.2f}"
+                      f" {med / append:>12.1f}")  # fmt: skip
+            empty = [Message(WS, f"x{i}-{j}", "page", T0, T0, event="Home", contact_id=1)  # type: ignore[arg-type]
+                     for j in range(200) for i in range(100)]  # fmt: skip
+            t = statistics.median(
+                timed(container, empty[j * 100 : (j + 1) * 100])[1] for j in range(200)
+            )
+            print(f"apply() of 100 events without e-commerce ones: {t * 1e6:.1f} µs")
+        finally:
+            container.close()
+
+
+if __name__ == "__main__":
+    main()
