@@ -389,10 +389,14 @@ def _items_problem(items: Any) -> str | None:
     return None
 
 
-def _rows_by_order(table: pa.Table) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for order_id, row in zip(table["order_id"].to_pylist(), table[ROW].to_pylist(), strict=True):
-        out.setdefault(order_id, []).append(row)
+def _rows_of(table: pa.Table, order_ids: list[str]) -> dict[str, list[int]]:
+    """File rows of the given orders (only computed when some order is refused)."""
+    out: dict[str, list[int]] = {o: [] for o in order_ids}
+    if not order_ids:
+        return out
+    part = table.filter(pc.is_in(table["order_id"], value_set=pa.array(order_ids, pa.string())))
+    for order_id, row in zip(part["order_id"].to_pylist(), part[ROW].to_pylist(), strict=True):
+        out[order_id].append(row)
     return out
 
 
@@ -414,17 +418,13 @@ def _order_lines(table: pa.Table) -> tuple[pa.Table, pa.Table, list[Reject]]:
 def load_orders(conn: Any, ctx: LoadContext, table: pa.Table) -> Loaded:
     good_rows = table.num_rows
     table, items, rejects = _order_lines(table)
-    rows_of = _rows_by_order(table)
     heads = order_heads(table)
     stats: dict[str, int] = {}
     customers = resolve_customers(conn, ctx, heads, stats)
     contact_ids = pa.array(
         [m.contact_id if m.dropped is None else None for m in customers], pa.int64()
     )
-    for order_id, m in zip(heads["order_id"].to_pylist(), customers, strict=True):
-        if m.dropped is not None or m.contact_id is None:
-            reason = f"identity resolution refused the customer: {m.dropped or 'no contact'}"
-            rejects += [Reject(r, "identifier", reason) for r in rows_of[order_id]]
+    rejects += _refused_customers(table, heads, customers)
     orders = heads.append_column("contact_id", contact_ids)
     orders = orders.filter(pc.is_valid(orders["contact_id"]))
     items = items.filter(pc.is_in(items["order_id"], value_set=orders["order_id"]))
@@ -435,24 +435,38 @@ def load_orders(conn: Any, ctx: LoadContext, table: pa.Table) -> Loaded:
             _with_attributes(orders, ORDER_COLUMNS),
             items.drop_columns([ROW]),
         )
-    rejects += _commerce_order_rejects(result, orders, items, rows_of)
+    rejects += _commerce_order_rejects(result, table, orders, items)
     stats.update({k: int(result.get(k, 0)) for k in ("orders_inserted", "orders_updated", "items")})
     return Loaded(good_rows - len({r.row_number for r in rejects}), rejects, stats)
 
 
+def _refused_customers(table: pa.Table, heads: pa.Table, customers: list[Message]) -> list[Reject]:
+    refused = {
+        order_id: f"identity resolution refused the customer: {m.dropped or 'no contact'}"
+        for order_id, m in zip(heads["order_id"].to_pylist(), customers, strict=True)
+        if m.dropped is not None or m.contact_id is None
+    }
+    rows_of = _rows_of(table, list(refused))
+    return [Reject(r, "identifier", why) for o, why in refused.items() for r in rows_of[o]]
+
+
 def _commerce_order_rejects(
-    result: dict[str, Any], orders: pa.Table, items: pa.Table, rows_of: dict[str, list[int]]
+    result: dict[str, Any], table: pa.Table, orders: pa.Table, items: pa.Table
 ) -> list[Reject]:
+    bad_orders, bad_items = result.get("rejected_orders", []), result.get("rejected_items", [])
+    if not bad_orders and not bad_items:
+        return []
     order_ids = orders["order_id"].to_pylist()
+    rows_of = _rows_of(table, sorted({order_ids[r["row"]] for r in bad_orders}))
     item_rows = items[ROW].to_pylist()
     out = [
         Reject(row, r.get("field") or "order_id", str(r.get("reason")))
-        for r in result.get("rejected_orders", [])
+        for r in bad_orders
         for row in rows_of[order_ids[r["row"]]]
     ]
     out += [
         Reject(int(item_rows[r["row"]]), r.get("field") or "sku", str(r.get("reason")))
-        for r in result.get("rejected_items", [])
+        for r in bad_items
     ]
     return out
 
