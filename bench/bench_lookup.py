@@ -6,7 +6,7 @@ Builds the data set with DuckDB SQL (``range()``; events written in contact orde
 ``events`` like the demo generator, plus a steady-state L1 of sorted runs and a full L0),
 then measures, over random contacts:
 
-- the service functions in-process (``identity.lookup``, ``contacts.lookup`` → profile,
+- the service functions in-process (``contacts.find`` → id, ``contacts.lookup`` → profile,
   ``contacts.timeline`` first page of 100);
 - the same over HTTP against a real ``uvicorn`` server process, and that process's RSS;
 - baselines: the same timeline query on an unsorted copy of the events, and the same
@@ -202,9 +202,9 @@ def service_rows(data: Path, ws: str, keys: list[int]) -> list[tuple[str, float,
         for id_type, value in IDENTIFIERS.items():
             rows.append(
                 (
-                    f"service: identity.lookup by {id_type} → id",
+                    f"service: contacts.find by {id_type} → id",
                     *timed(
-                        lambda i, t=id_type, v=value: c.identity.lookup(
+                        lambda i, t=id_type, v=value: c.contacts.find(
                             workspace_id=ws, id_type=t, value=v(i)
                         ),
                         keys,

@@ -43,7 +43,8 @@ def new_contact(
         )
         for id_type, value in identities:
             c.execute(
-                "INSERT INTO identities VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO identities (workspace_id, type, value, contact_id, first_seen,"
+                " last_seen) VALUES (?, ?, ?, ?, ?, ?)",
                 [ws, id_type, value, cid, created_at, created_at],
             )
         return cid

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import collections
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +183,43 @@ def test_erase_during_a_pass_removes_rows_from_every_tier(container: Container) 
     with container.db.read() as cur:
         left = cur.execute("SELECT count(*) FROM all_events WHERE contact_id = ?", [victim])
         assert left.fetchone()[0] == 0
+
+
+CHILD = """
+import sys
+from retenta.storage.duckdb.engine import DuckDatabase
+from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
+db = DuckDatabase(sys.argv[1])
+compactor = Compactor(CompactionPolicy(flush_rows=50, max_flush_rows=80, step_rows=40,
+                                       l1_max_runs=3, l1_merge_min_rows=300))
+while True:
+    print(db.write(compactor.step), flush=True)
+"""
+
+
+def test_sigkill_in_the_middle_of_compaction_loses_nothing(settings: Settings) -> None:
+    first = build_container(settings)
+    ws = make_workspace(first).id
+    seed_many(first, ws, contacts=12, per_contact=10, batches=5)
+    before = all_message_ids(first)
+    first.close()
+    path = settings.data_dir / "retenta.duckdb"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    steps = 0
+    for line in child.stdout:  # kill it while a merge into the base is under way
+        steps += line.strip() == "pass:events"
+        if steps == 3:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    second = build_container(settings)
+    try:
+        assert_same_events(before, second)
+        compact_until_idle(second.db, Compactor(SMALL))
+        assert_same_events(before, second)
+        assert out_of_order(second, cp.L2) == 0
+    finally:
+        second.close()

@@ -37,15 +37,33 @@ def seed_person(container: Container, ws: str) -> tuple[int, int]:
     def more(c: Any) -> None:
         at = T0 + timedelta(days=1)
         c.execute(
-            "INSERT INTO consents VALUES (?, ?, 'email', '*', 'subscribed', 'form', ?)",
+            "INSERT INTO consents (workspace_id, contact_id, channel, topic, status, source,"
+            " changed_at) VALUES (?, ?, 'email', '*', 'subscribed', 'form', ?)",
             [ws, erin, at],
         )
-        c.execute("INSERT INTO carts VALUES (?, 'cart-e', ?, 'open', ?, ?)", [ws, old, at, at])
-        c.execute("INSERT INTO cart_items VALUES (?, 'cart-e', 's2', 1, 5.0, ?)", [ws, at])
-        c.execute("INSERT INTO wishlist_items VALUES (?, ?, 's3', 'default', ?)", [ws, erin, at])
-        c.execute("INSERT INTO searches VALUES (?, ?, 'red shoes', 3, ?, 'm-s')", [ws, erin, at])
         c.execute(
-            "INSERT INTO custom_rows VALUES (?, 'loyalty', 'k1', ?, NULL, '{\"tier\": 2}', ?)",
+            "INSERT INTO carts (workspace_id, cart_id, contact_id, status, created_at,"
+            " updated_at) VALUES (?, 'cart-e', ?, 'open', ?, ?)",
+            [ws, old, at, at],
+        )
+        c.execute(
+            "INSERT INTO cart_items (workspace_id, cart_id, sku, quantity, price, added_at)"
+            " VALUES (?, 'cart-e', 's2', 1, 5.0, ?)",
+            [ws, at],
+        )
+        c.execute(
+            "INSERT INTO wishlist_items (workspace_id, contact_id, sku, wishlist, added_at)"
+            " VALUES (?, ?, 's3', 'default', ?)",
+            [ws, erin, at],
+        )
+        c.execute(
+            "INSERT INTO searches (workspace_id, contact_id, query, results, searched_at,"
+            " message_id) VALUES (?, ?, 'red shoes', 3, ?, 'm-s')",
+            [ws, erin, at],
+        )
+        c.execute(
+            "INSERT INTO custom_rows (workspace_id, table_name, row_key, contact_id, sku, data,"
+            " updated_at) VALUES (?, 'loyalty', 'k1', ?, NULL, '{\"tier\": 2}', ?)",
             [ws, erin, at],
         )
         c.execute(

@@ -59,12 +59,20 @@ def person_tables(tables: dict[str, TableInfo]) -> list[TableInfo]:
     )
 
 
-def child_tables(tables: dict[str, TableInfo]) -> list[tuple[TableInfo, str, str]]:
-    """``(line table, parent table, key)`` for tables keyed by a person's order or cart."""
+def child_tables(
+    tables: dict[str, TableInfo], *, with_person_columns: bool = False
+) -> list[tuple[TableInfo, str, str]]:
+    """``(line table, parent table, key)`` for tables keyed by a person's order or cart.
+
+    With ``with_person_columns`` also those that have a contact column of their own (a
+    line may still lack the value).
+    """
     out = []
     for parent, key in CHILD_KEYS.items():
         for t in tables.values():
-            if t.name != parent and key in t.columns and not t.person_columns:
+            if t.name == parent or key not in t.columns:
+                continue
+            if with_person_columns or not t.person_columns:
                 out.append((t, parent, key))
     return sorted(out, key=lambda x: x[0].name)
 
@@ -151,12 +159,13 @@ def delete_person_rows(conn: Any, workspace_id: str, ids: Sequence[int]) -> dict
     """Delete every row that belongs to the contacts; returns rows deleted per table."""
     tables = base_tables(conn)
     counts: dict[str, int] = {}
-    for table, parent, key in child_tables(tables):  # before their parents
+    for table, parent, key in child_tables(tables, with_person_columns=True):  # before parents
         sql = f"DELETE FROM {table.name} WHERE {_child_filter(parent, key)}"
         counts[table.name] = _deleted(conn, sql, [workspace_id, workspace_id, list(ids)])
     for table in person_tables(tables):
         sql = f"DELETE FROM {table.name} WHERE {_person_filter(table)}"
-        counts[table.name] = _deleted(conn, sql, _person_params(table, workspace_id, ids))
+        deleted = _deleted(conn, sql, _person_params(table, workspace_id, ids))
+        counts[table.name] = counts.get(table.name, 0) + deleted
     counts["events"] = delete_events(conn, workspace_id, ids)
     counts["contacts"] = _deleted(
         conn,
@@ -226,11 +235,16 @@ def _rows(cur: Any, table: TableInfo, sql: str, params: list[Any]) -> list[dict[
 def related_rows(cur: Any, workspace_id: str, ids: Sequence[int]) -> dict[str, list[Any]]:
     """Every row of every table that belongs to the contacts, by table name."""
     tables = base_tables(cur)
-    out: dict[str, list[Any]] = {}
+    queries: dict[str, tuple[TableInfo, list[str], list[Any]]] = {}
     for table in person_tables(tables):
-        sql = f"SELECT * FROM {table.name} WHERE {_person_filter(table)}"
-        out[table.name] = _rows(cur, table, sql, _person_params(table, workspace_id, ids))
-    for table, parent, key in child_tables(tables):
-        sql = f"SELECT * FROM {table.name} WHERE {_child_filter(parent, key)}"
-        out[table.name] = _rows(cur, table, sql, [workspace_id, workspace_id, list(ids)])
+        params = _person_params(table, workspace_id, ids)
+        queries[table.name] = (table, [_person_filter(table)], params)
+    for table, parent, key in child_tables(tables, with_person_columns=True):
+        _, filters, params = queries.get(table.name, (table, [], []))
+        child_params = [workspace_id, workspace_id, list(ids)]
+        queries[table.name] = (table, [*filters, _child_filter(parent, key)], params + child_params)
+    out: dict[str, list[Any]] = {}
+    for name, (table, filters, params) in sorted(queries.items()):
+        where = " OR ".join(f"({f})" for f in filters)
+        out[name] = _rows(cur, table, f"SELECT * FROM {name} WHERE {where}", params)
     return {name: rows for name, rows in out.items() if rows}

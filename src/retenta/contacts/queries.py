@@ -172,15 +172,23 @@ def _event(row: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
-def last_activity(cur: Any, workspace_id: str, ids: Sequence[int]) -> datetime | None:
+def event_figures(
+    cur: Any, workspace_id: str, ids: Sequence[int]
+) -> tuple[datetime | None, list[tuple[str, float]]]:
+    """The newest event's time and product views per category (``properties.category``)."""
     sql, params = per_contact(
-        "SELECT max(timestamp) AS last_at FROM all_events"
+        "SELECT event, timestamp, properties ->> 'category' AS category FROM all_events"
         " WHERE workspace_id = ? AND contact_id = {cid}",
         workspace_id,
         ids,
     )
-    row = cur.execute(f"SELECT max(last_at) FROM ({sql})", params).fetchone()
-    return row[0] if row else None
+    rows = cur.execute(
+        f"SELECT category, count(*) FILTER (WHERE event = 'Product Viewed'), max(timestamp)"
+        f" FROM ({sql}) GROUP BY ALL",
+        params,
+    ).fetchall()
+    last = max((r[2] for r in rows), default=None)
+    return last, [(r[0], float(r[1])) for r in rows if r[0] is not None and r[1]]
 
 
 def orders_of(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -206,20 +214,6 @@ def lines_of(cur: Any, workspace_id: str, order_ids: Sequence[str]) -> list[dict
         [*params, workspace_id],
     ).fetchall()
     return [dict(zip(keys, r, strict=True)) for r in rows]
-
-
-def viewed_categories(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[tuple[str, float]]:
-    """Product views per category, from the events' ``properties.category``."""
-    sql, params = per_contact(
-        "SELECT properties ->> 'category' AS category FROM all_events"
-        " WHERE workspace_id = ? AND contact_id = {cid} AND event = 'Product Viewed'",
-        workspace_id,
-        ids,
-    )
-    rows = cur.execute(
-        f"SELECT category, count(*) FROM ({sql}) WHERE category IS NOT NULL GROUP BY ALL", params
-    ).fetchall()
-    return [(r[0], float(r[1])) for r in rows]
 
 
 def list_rows(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -268,18 +262,25 @@ def page_of_ids(cur: Any, workspace_id: str, *, before: int | None, limit: int) 
 
 
 def prefix_ids(
-    cur: Any, workspace_id: str, prefix: str, *, before: int | None, limit: int
+    cur: Any, workspace_id: str, prefix: str, *, names: bool, before: int | None, limit: int
 ) -> list[int]:
-    """Live contacts whose email or name starts with ``prefix`` (case-insensitive)."""
+    """Live contacts whose email (or, with ``names``, name) starts with ``prefix``.
+
+    Case-insensitive; a scan (an ART index is not probed for ranges), so the exact
+    identifier match is tried first by the caller.
+    """
+    name_hits = (
+        " UNION SELECT id FROM contacts WHERE workspace_id = $ws AND list_bool_or("
+        "[starts_with(lower(attributes ->> k), $p)"
+        " FOR k IN ['name', 'first_name', 'firstName', 'last_name', 'lastName']])"
+        if names
+        else ""
+    )
     rows = cur.execute(
-        """
+        f"""
         WITH hits AS (
             SELECT contact_id AS id FROM identities
-            WHERE workspace_id = $ws AND type = 'email' AND starts_with(value, $p)
-            UNION
-            SELECT id FROM contacts
-            WHERE workspace_id = $ws AND list_bool_or([starts_with(lower(attributes ->> k), $p)
-                FOR k IN ['name', 'first_name', 'firstName', 'last_name', 'lastName']])
+            WHERE workspace_id = $ws AND type = 'email' AND starts_with(value, $p){name_hits}
         )
         SELECT c.id FROM hits JOIN contacts c ON c.id = hits.id
         WHERE c.workspace_id = $ws AND c.merged_into IS NULL AND c.erased_at IS NULL

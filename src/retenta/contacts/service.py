@@ -24,6 +24,7 @@ from retenta.contacts.traits import (
     decode_id_cursor,
     encode_event_cursor,
     encode_id_cursor,
+    looks_like_name,
     order_summary,
 )
 from retenta.core.messages import Message
@@ -112,11 +113,13 @@ class ContactService:
     def _matching_ids(
         self, cur: Any, workspace_id: str, text: str, before: int | None, limit: int
     ) -> list[int]:
+        """Exact identifier matches (index probes) when there are any, else prefix matches."""
         found = (self._find(cur, workspace_id, id_type, text) for id_type in SEARCH_TYPES)
         exact = {cid for cid in found if cid is not None}
-        prefixed = q.prefix_ids(cur, workspace_id, text, before=before, limit=limit)
-        ids = {i for i in exact if before is None or i < before} | set(prefixed)
-        return sorted(ids, reverse=True)[:limit]
+        if exact:
+            return sorted((i for i in exact if before is None or i < before), reverse=True)
+        names = looks_like_name(text)
+        return q.prefix_ids(cur, workspace_id, text, names=names, before=before, limit=limit)
 
     def lookup(self, *, workspace_id: str, id_type: str, value: str) -> dict[str, Any]:
         """The profile of the contact holding an identifier (422 if it is not a valid one)."""
@@ -127,11 +130,15 @@ class ContactService:
         normalized, reason = normalize_with_reason(id_type, value, self.identity_settings)
         if normalized is None:
             raise ApiError(422, "validation_error", f"{id_type}: {reason}", field=id_type)
-        with self.db.read() as cur:
-            found = q.find_contact(cur, workspace_id, id_type, normalized)
+        found = self.find(workspace_id=workspace_id, id_type=id_type, value=normalized)
         if found is None:
             raise not_found("contact")
         return self.profile(workspace_id=workspace_id, contact_id=found)
+
+    def find(self, *, workspace_id: str, id_type: str, value: str) -> int | None:
+        """The live contact id holding an identifier (normalized here), or None."""
+        with self.db.read() as cur:
+            return self._find(cur, workspace_id, id_type, value)
 
     def _live_ids(self, cur: Any, workspace_id: str, contact_id: int) -> tuple[int, list[int]]:
         """The live contact for ``contact_id`` and every contact merged into it."""
@@ -159,14 +166,10 @@ class ContactService:
 
     def _traits(self, cur: Any, workspace_id: str, ids: Sequence[int]) -> dict[str, Any]:
         orders = q.orders_of(cur, workspace_id, ids)
-        lines = q.lines_of(cur, workspace_id, [o["order_id"] for o in orders])
+        lines = q.lines_of(cur, workspace_id, [o["order_id"] for o in orders]) if orders else []
         figures, bought = order_summary(orders, lines)
-        return computed_traits(
-            figures,
-            bought,
-            q.viewed_categories(cur, workspace_id, ids),
-            q.last_activity(cur, workspace_id, ids),
-        )
+        last_activity, viewed = q.event_figures(cur, workspace_id, ids)
+        return computed_traits(figures, bought, viewed, last_activity)
 
     def timeline(
         self, *, workspace_id: str, contact_id: int, limit: int, cursor: str | None

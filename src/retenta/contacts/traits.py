@@ -97,6 +97,15 @@ def display_name(attributes: Mapping[str, Any]) -> str | None:
     return " ".join(parts) or None
 
 
+def looks_like_name(text: str) -> bool:
+    """Whether a search text could be the start of a name (worth scanning names for).
+
+    >>> looks_like_name("Olena K"), looks_like_name("ann@shop.ua"), looks_like_name("+380 67")
+    (True, False, False)
+    """
+    return "@" not in text and any(ch.isalpha() for ch in text)
+
+
 def consent_state(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Current consent per (channel, topic): the latest change wins (ties: the later row).
 
