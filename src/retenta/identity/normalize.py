@@ -188,6 +188,8 @@ class Extracted:
     identifiers: list[Identifier] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     previous_id: str | None = None
+    keys: list[tuple[str, str, str]] = field(default_factory=list)  # (workspace, type, value)
+    sole_owner: int | None = None  # set by resolution when all identifiers are one contact's
 
 
 class Normalizer:

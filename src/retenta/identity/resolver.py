@@ -84,15 +84,23 @@ class BatchResolver:
     # --- lookups ---------------------------------------------------------------------
 
     def owner(self, key: Key) -> int | None:
-        found = self.changed_owners.get(key)
-        if found is not None:
+        if self.changed_owners and (found := self.changed_owners.get(key)) is not None:
             return found
         pending = self.svc.pending
-        if pending is not None and key in pending.owners:
-            found = pending.owners[key]
-            if found is not None:
-                return found
+        if pending is not None and (found := pending.owners.get(key)) is not None:
+            return found
         return self.svc.cache.owners.get(key) or self.fetched.get(key)
+
+    def sole_owner(self, keys: Sequence[Key]) -> int | None:
+        """The contact holding all these identifiers, if it is one and the same."""
+        owner = self.owner
+        first = owner(keys[0])
+        if first is None:
+            return None
+        for key in keys[1:]:
+            if owner(key) != first:
+                return None
+        return first
 
     def state(self, cid: int) -> ContactState:
         found = self.states.get(cid)
@@ -143,12 +151,17 @@ class BatchResolver:
     def missing(self, messages: Sequence[Message], extracted: Sequence[Extracted]) -> list[Key]:
         """The batch's identifiers that neither the batch nor the cache knows."""
         out: set[Key] = set()
+        owner = self.owner
         for m, ex in zip(messages, extracted, strict=True):
-            for t, v in self.all_identifiers(ex):
-                key = (m.workspace_id, t, v)
-                if self.owner(key) is None:
-                    out.add(key)
+            ws = m.workspace_id
+            ex.keys = [(ws, t, v) for t, v in ex.identifiers]
+            extra = [] if ex.previous_id is None else self.previous_keys(ws, ex.previous_id)
+            out.update(k for k in (*ex.keys, *extra) if owner(k) is None)
         return sorted(out)
+
+    @staticmethod
+    def previous_keys(ws: str, previous_id: str) -> list[Key]:
+        return [(ws, ANONYMOUS_ID, previous_id), (ws, EXTERNAL_ID, previous_id)]
 
     def fetch(self, missing: Sequence[Key]) -> None:
         """One query for the unknown identifiers that may be stored; certainly new ones (by
@@ -180,6 +193,11 @@ class BatchResolver:
         """Load, in one query, every contact the slow path will need."""
         needed: set[int] = set()
         for m, ex, p in zip(messages, extracted, inputs, strict=True):
+            if ex.keys and ex.previous_id is None and (cid := self.sole_owner(ex.keys)):
+                ex.sole_owner = cid
+                if p is not None and self.fingerprint(cid) != p.fingerprint:
+                    needed.add(cid)
+                continue
             owners = {self.owner((m.workspace_id, t, v)) for t, v in self.all_identifiers(ex)}
             owners.discard(None)
             known = [c for c in owners if c is not None]
@@ -192,6 +210,13 @@ class BatchResolver:
     # --- one message -----------------------------------------------------------------
 
     def handle(self, m: Message, ex: Extracted, p: ProfileInput | None) -> None:
+        # the owner found by preload holds until this batch changes an owner
+        cid = ex.sole_owner if not self.changed_owners else None
+        if cid is None and ex.keys and ex.previous_id is None:
+            cid = self.sole_owner(ex.keys)
+        if cid is not None:
+            self.known_contact(m, ex, p, cid)
+            return
         ws = m.workspace_id
         idents = self.with_previous(ws, ex)
         owners = {i: self.owner((ws, *i)) for i in idents}
@@ -206,6 +231,18 @@ class BatchResolver:
             cid = self.slow_path(m, idents, owners)
         m.contact_id = cid
         self.touch(ws, cid, idents, m.timestamp)
+        if p is not None:
+            self.apply_profile(m, cid, p)
+        if ex.rejected:
+            self.record_rejected(m, ex, cid)
+
+    def known_contact(self, m: Message, ex: Extracted, p: ProfileInput | None, cid: int) -> None:
+        """The hot path: every identifier already belongs to this one contact."""
+        m.contact_id = cid
+        if cid in self.states:
+            self.touch(m.workspace_id, cid, ex.identifiers, m.timestamp)
+        else:
+            self.svc.note_seen_keys(cid, ex.keys, m.timestamp)
         if p is not None:
             self.apply_profile(m, cid, p)
         if ex.rejected:

@@ -128,6 +128,15 @@ class IdentityService:
         for t, v in idents:
             self.note_identity_seen((ws, t, v), at)
 
+    def note_seen_keys(self, cid: int, keys: Sequence[Key], at: datetime) -> None:
+        seen = self._seen_contacts
+        if (prev := seen.get(cid)) is None or at > prev:
+            seen[cid] = at
+        seen_ids = self._seen_identities
+        for key in keys:
+            if (prev := seen_ids.get(key)) is None or at > prev:
+                seen_ids[key] = at
+
     def note_identity_seen(self, key: Key, at: datetime) -> None:
         seen = self._seen_identities
         if (prev := seen.get(key)) is None or at > prev:
