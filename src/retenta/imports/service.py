@@ -145,6 +145,7 @@ class ImportService:
     def preview(
         self, *, workspace_id: str, upload_id: str, entity: str = "contacts"
     ) -> dict[str, Any]:
+        self.fields(entity=entity)  # 422 naming `entity` when unknown
         upload = self._upload(workspace_id, upload_id)
         source = self._open(Path(upload["stored_path"]), upload["format"])
         return self._preview(upload, source, entity)
