@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
+from retenta.contacts.consent import record_consent, record_consents
+from retenta.errors import ApiError
 from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
 from tests.conftest import Workspace
 from tests.contacts.seed import T0, add_events, add_order, event_table, merge, new_contact
@@ -305,3 +308,42 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in (BASE, f"{BASE}/lookup", f"{BASE}/{{contact_id}}", f"{BASE}/{{contact_id}}/events"):
         assert path in paths
+
+
+def test_record_consent_inside_a_writer_unit_of_work(
+    container: Container, ws: Workspace, ann: int
+) -> None:
+    at = T0 + timedelta(hours=1)
+    container.db.write(
+        lambda c: container.contacts.record_consent(
+            c,
+            workspace_id=ws.id,
+            contact_id=ann,
+            channel="sms",
+            topic="promo",
+            status="subscribed",
+            source="import",
+            changed_at=at,
+        )
+    )
+    table = pa.table(
+        {
+            "contact_id": [ann, ann],
+            "channel": ["sms", "viber"],
+            "topic": ["promo", "*"],
+            "status": ["unsubscribed", "pending"],
+            "source": ["import", "import"],
+            "changed_at": [at + timedelta(hours=1), at],
+        }
+    )
+    assert container.db.write(lambda c: record_consents(c, workspace_id=ws.id, table=table)) == 2
+    consents = container.contacts.profile(workspace_id=ws.id, contact_id=ann)["consents"]
+    current = {(c["channel"], c["topic"]): c["status"] for c in consents["current"]}
+    assert current == {("sms", "promo"): "unsubscribed", ("viber", "*"): "pending"}
+    assert len(consents["history"]) == 3
+    with pytest.raises(ApiError, match="status must be one of"):
+        container.db.write(
+            lambda c: record_consent(
+                c, workspace_id=ws.id, contact_id=ann, channel="sms", status="yes", source="x"
+            )
+        )

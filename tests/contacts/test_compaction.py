@@ -6,7 +6,6 @@ import collections
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,7 +141,7 @@ def test_a_step_that_fails_half_way_changes_nothing(container: Container) -> Non
     assert_same_events(before, container)
 
 
-def test_a_restart_between_steps_resumes_the_pass(settings: Settings, tmp_path: Path) -> None:
+def test_a_restart_between_steps_resumes_the_pass(settings: Settings) -> None:
     first = build_container(settings)
     ws = make_workspace(first).id
     seed_many(first, ws, contacts=10, per_contact=10, batches=4)

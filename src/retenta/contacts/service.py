@@ -247,6 +247,10 @@ class ContactService:
         value = normalize(id_type, raw, self.identity_settings)
         return q.find_contact(cur, workspace_id, id_type, value) if value else None
 
+    def record_consent(self, conn: Any, **change: Any) -> None:
+        """``consent.record_consent`` for callers holding the service (inside a writer unit)."""
+        record_consent(conn, **change)
+
     async def change_consent(
         self, *, workspace_id: str, contact_id: int, consent: ConsentIn
     ) -> dict[str, Any]:
