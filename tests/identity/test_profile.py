@@ -115,3 +115,40 @@ def test_merge_combines_attributes_by_policy(policy_container: Container) -> Non
     assert (
         contact_row(policy_container, visitor.contact_id or 0)["merged_into"] == person.contact_id
     )
+
+
+def test_same_value_again_keeps_its_provenance() -> None:
+    from retenta.identity.profile import Policies, apply_traits
+
+    attrs: dict[str, object] = {}
+    prov: dict[str, dict[str, object]] = {}
+    first = {"source": "api", "at": "2026-01-01T00:00:00+00:00", "message_id": "m1"}
+    later = {"source": "api", "at": "2026-02-01T00:00:00+00:00", "message_id": "m2"}
+    assert apply_traits(attrs, prov, {"city": "Kyiv"}, first, Policies({}))
+    assert not apply_traits(attrs, prov, {"city": "Kyiv"}, later, Policies({}))
+    assert prov["city"]["message_id"] == "m1"
+
+
+def test_source_priority_ties_fall_back_to_latest_and_unknown_sources_rank_last() -> None:
+    from retenta.identity.profile import Policies, apply_traits
+
+    policies = Policies({"plan": "source_priority"}, source_priority=("import", "api"))
+    attrs: dict[str, object] = {}
+    prov: dict[str, dict[str, object]] = {}
+    apply_traits(attrs, prov, {"plan": "a"}, {"source": "api", "at": "2026-01-02"}, policies)
+    apply_traits(attrs, prov, {"plan": "b"}, {"source": "api", "at": "2026-01-01"}, policies)
+    assert attrs["plan"] == "a"
+    apply_traits(attrs, prov, {"plan": "c"}, {"source": "webhook", "at": "2026-09-09"}, policies)
+    assert attrs["plan"] == "a"
+    apply_traits(attrs, prov, {"plan": "a"}, {"source": "import", "at": "2025-01-01"}, policies)
+    assert prov["plan"]["source"] == "import"  # the same value, now vouched for by a better source
+
+
+def test_union_wraps_scalars_and_max_ignores_incomparable() -> None:
+    from retenta.identity.profile import Policies, apply_traits
+
+    policies = Policies({"tags": "union", "score": "max"})
+    attrs: dict[str, object] = {"tags": "a", "score": 5}
+    prov: dict[str, dict[str, object]] = {}
+    apply_traits(attrs, prov, {"tags": ["b"], "score": "high"}, {"at": "2026-01-01"}, policies)
+    assert attrs == {"tags": ["a", "b"], "score": 5}

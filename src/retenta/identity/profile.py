@@ -114,6 +114,14 @@ def incoming_wins(
     return _newer(cur_prov, new_prov)
 
 
+def _better_source(
+    policy: str, cur_prov: Provenance | None, new_prov: Provenance, policies: Policies
+) -> bool:
+    if policy != "source_priority":
+        return False
+    return policies.rank(new_prov.get("source")) < policies.rank((cur_prov or {}).get("source"))
+
+
 def apply_value(
     attributes: dict[str, Any],
     provenance: dict[str, Provenance],
@@ -136,11 +144,10 @@ def apply_value(
         attributes[name] = combined
         provenance[name] = dict(new_prov)
         return True
-    if not incoming_wins(
-        policy, current, provenance.get(name), incoming, new_prov, policies, merging=merging
-    ):
-        return False
-    if current == incoming and provenance.get(name) == new_prov:
+    cur_prov = provenance.get(name)
+    if current == incoming and not _better_source(policy, cur_prov, new_prov, policies):
+        return False  # the same value again: provenance keeps when it was set
+    if not incoming_wins(policy, current, cur_prov, incoming, new_prov, policies, merging=merging):
         return False
     attributes[name] = incoming
     provenance[name] = dict(new_prov)
