@@ -42,8 +42,15 @@ def test_define_upsert_and_read_contact_rows(
     created = create(client, ws, CARDS)
     assert created.status_code == 201, created.text
     assert created.json()["rows"] == 0
-    row = {"contact_id": contact, "card_no": "A-1", "points": "120", "balance": 10.5,
-           "active": "true", "issued_on": "2026-01-05", "last_used": "2026-02-01T10:00:00Z"}  # fmt: skip
+    row = {
+        "contact_id": contact,
+        "card_no": "A-1",
+        "points": "120",
+        "balance": 10.5,
+        "active": "true",
+        "issued_on": "2026-01-05",
+        "last_used": "2026-02-01T10:00:00Z",
+    }
     assert put_rows(client, ws, "loyalty_cards", [row]).json() == {"upserted": 1}
     assert put_rows(client, ws, "loyalty_cards", [{**row, "points": 130}]).json() == {"upserted": 1}
     got = client.get(
@@ -88,8 +95,8 @@ def test_row_errors_name_row_column_and_reason_and_store_nothing(
 
 
 def test_product_linked_rows_and_deletes(client: TestClient, ws: Workspace) -> None:
-    spec = {"name": "sizes", "columns": [{"name": "size", "type": "text"},
-            {"name": "cm", "type": "number"}], "key_columns": ["size"], "link": "product"}  # fmt: skip
+    columns = [{"name": "size", "type": "text"}, {"name": "cm", "type": "number"}]
+    spec = {"name": "sizes", "columns": columns, "key_columns": ["size"], "link": "product"}
     assert create(client, ws, spec).status_code == 201
     rows = [{"sku": "SNK-1", "size": "M", "cm": 27}, {"sku": "SNK-1", "size": "L", "cm": 28.5}]
     assert put_rows(client, ws, "sizes", rows).json() == {"upserted": 2}

@@ -29,7 +29,6 @@ class Cart:
 class CartPlan:
     carts: list[dict[str, Any]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
-    removals: bool = False
 
 
 def apply_lines(items: dict[str, Line], state: CartState) -> dict[str, Line]:
@@ -62,7 +61,8 @@ def plan_contact(
     current: Cart | None,
     converted: set[tuple[str, str]],
 ) -> CartPlan:
-    """Cart and line rows for one contact's segments (a new cart after each conversion)."""
+    """Cart and line rows for one contact's segments (a new cart after each conversion).
+    A removed line is kept with quantity 0 (readers skip it): one upsert, no delete."""
     plan = CartPlan()
     for seg, state in enumerate(states):
         cart = current if seg == 0 else None
@@ -86,17 +86,17 @@ def plan_contact(
             for sku, line in lines.items()
             if line != cart.items.get(sku)
         ]
-        plan.removals |= any(line["quantity"] == 0 for line in lines.values())
     return plan
 
 
+# Both sides are narrowed by integer contact ids before the (tiny) join.
 OPEN_CARTS_SQL = (
-    "SELECT workspace_id, contact_id, cart_id, created_at FROM carts"
-    " WHERE status = 'open' AND list_contains(?, contact_id) ORDER BY updated_at"
-)
-ITEMS_SQL = (
-    "SELECT cart_id, sku, quantity, price, added_at FROM cart_items"
-    " WHERE list_contains(?, contact_id) AND list_contains(?, cart_id)"
+    "SELECT c.workspace_id, c.contact_id, c.cart_id, c.created_at, i.sku, i.quantity, i.price,"
+    " i.added_at FROM (SELECT workspace_id, contact_id, cart_id, created_at, updated_at"
+    "  FROM carts WHERE status = 'open' AND list_contains($ids, contact_id)) c"
+    " LEFT JOIN (SELECT workspace_id, cart_id, sku, quantity, price, added_at FROM cart_items"
+    "  WHERE list_contains($ids, contact_id) AND quantity > 0) i"
+    " ON i.workspace_id = c.workspace_id AND i.cart_id = c.cart_id ORDER BY c.updated_at"
 )
 CART_ROWS = pa.schema(
     [("workspace_id", pa.string()), ("cart_id", pa.string()), ("contact_id", pa.int64()),
@@ -117,21 +117,19 @@ UPSERT_ITEMS_SQL = (
     " ON CONFLICT (workspace_id, cart_id, sku) DO UPDATE SET quantity = excluded.quantity,"
     " price = excluded.price, added_at = excluded.added_at"
 )
-DROP_EMPTY_SQL = "DELETE FROM cart_items WHERE list_contains(?, contact_id) AND quantity <= 0"
 
 
 def current_carts(conn: Any, contact_ids: list[int]) -> dict[tuple[str, int], Cart]:
     """The open cart of each contact (the latest, should there be two), with its lines."""
     carts: dict[tuple[str, int], Cart] = {}
-    for ws, contact_id, cart_id, created_at in conn.execute(
-        OPEN_CARTS_SQL, [contact_ids]
+    for ws, contact_id, cart_id, created_at, sku, qty, price, added_at in conn.execute(
+        OPEN_CARTS_SQL, {"ids": contact_ids}
     ).fetchall():
-        carts[(ws, contact_id)] = Cart(cart_id, created_at)
-    if carts:
-        by_id = {c.cart_id: c for c in carts.values()}
-        rows = conn.execute(ITEMS_SQL, [contact_ids, list(by_id)]).fetchall()
-        for cart_id, sku, quantity, price, added_at in rows:
-            by_id[cart_id].items[sku] = {"quantity": quantity, "price": price, "added_at": added_at}
+        cart = carts.get((ws, contact_id))
+        if cart is None or cart.cart_id != cart_id:
+            cart = carts[(ws, contact_id)] = Cart(cart_id, created_at)
+        if sku is not None:
+            cart.items[sku] = {"quantity": qty, "price": price, "added_at": added_at}
     return carts
 
 
@@ -148,11 +146,10 @@ def write_carts(
         part = plan_contact(ws, contact_id, segs, carts.get((ws, contact_id)), done)
         plan.carts += part.carts
         plan.items += part.items
-        plan.removals |= part.removals
-    _write(conn, plan, contact_ids)
+    _write(conn, plan)
 
 
-def _write(conn: Any, plan: CartPlan, contact_ids: list[int]) -> None:
+def _write(conn: Any, plan: CartPlan) -> None:
     if not plan.carts:
         return
     carts = pa.Table.from_pylist(plan.carts, schema=CART_ROWS)
@@ -161,5 +158,3 @@ def _write(conn: Any, plan: CartPlan, contact_ids: list[int]) -> None:
         conn.execute(UPSERT_CARTS_SQL)
         if items.num_rows:
             conn.execute(UPSERT_ITEMS_SQL)
-    if plan.removals:
-        conn.execute(DROP_EMPTY_SQL, [contact_ids])

@@ -11,26 +11,28 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
-
-from retenta.commerce.orders import registered
-
 Key = tuple[str, str]
 FILLED = ("name", "url", "image_url", "price", "currency", "category_path", "brand")
-LEARN_SQL = (
-    "SELECT f.workspace_id, f.sku, p.source, "
-    + ", ".join(f"p.{f} IS NOT NULL" for f in FILLED)
-    + " FROM products p JOIN (SELECT DISTINCT workspace_id, sku FROM _cm_learn) f"
-    " ON p.workspace_id = f.workspace_id AND p.sku = f.sku"
+MASK = ", ".join(f"{f} IS NOT NULL" for f in FILLED)
+LOAD_SQL = f"SELECT sku, {MASK} FROM products WHERE workspace_id = ? AND source = 'feed'"
+RELOAD_SQL = (
+    f"SELECT sku, {MASK} FROM products WHERE workspace_id = ? AND source = 'feed'"
+    " AND list_contains(?, sku)"
 )
 
 
 class CatalogMemory:
-    """Filled fields of feed products, per ``(workspace_id, sku)``. Writer thread only."""
+    """Filled fields of feed products, per ``(workspace_id, sku)``. Writer thread only.
 
-    def __init__(self, limit: int = 500_000) -> None:
+    A workspace's feed products are loaded once, on its first e-commerce batch; a sku not
+    among them is not (yet) a feed product and its events go to SQL. Skus whose row this
+    process changed since are ``stale`` and re-read on their next appearance.
+    """
+
+    def __init__(self) -> None:
         self.known: dict[Key, frozenset[str]] = {}
-        self.limit = limit
+        self.loaded: set[str] = set()
+        self.stale: set[Key] = set()
 
     def needs_write(self, key: Key, row: dict[str, Any]) -> bool:
         """Whether an event's catalog fields could change the stored product.
@@ -47,24 +49,26 @@ class CatalogMemory:
         return any(row.get(f) is not None and f not in filled for f in FILLED)
 
     def learn(self, conn: Any, keys: list[Key]) -> None:
-        """Remember the feed products among ``keys`` (one query, only for unknown keys)."""
-        unknown = [k for k in keys if k not in self.known]
-        if not unknown:
-            return
-        if len(self.known) + len(unknown) > self.limit:
-            self.known.clear()
-        table = pa.table({"workspace_id": [k[0] for k in unknown], "sku": [k[1] for k in unknown]})
-        with registered(conn, _cm_learn=table):
-            rows = conn.execute(LEARN_SQL).fetchall()
-        for ws, sku, source, *flags in rows:
-            if source == "feed":
-                self.known[(ws, sku)] = frozenset(
-                    f for f, ok in zip(FILLED, flags, strict=True) if ok
-                )
+        """Load the workspaces seen for the first time; re-read the stale keys among ``keys``."""
+        for ws in sorted({w for w, _ in keys} - self.loaded):
+            self._remember(ws, conn.execute(LOAD_SQL, [ws]).fetchall())
+            self.loaded.add(ws)
+        stale = [k for k in keys if k in self.stale]
+        for ws in sorted({w for w, _ in stale}):
+            skus = [s for w, s in stale if w == ws]
+            self._remember(ws, conn.execute(RELOAD_SQL, [ws, skus]).fetchall())
+            self.stale.difference_update((ws, s) for s in skus)
+
+    def _remember(self, ws: str, rows: list[tuple[Any, ...]]) -> None:
+        for sku, *flags in rows:
+            self.known[(ws, sku)] = frozenset(f for f, ok in zip(FILLED, flags, strict=True) if ok)
 
     def forget(self, workspace_id: str, skus: list[str]) -> None:
+        """These rows changed (or may have): read them again when next needed."""
         for sku in skus:
             self.known.pop((workspace_id, sku), None)
+            if workspace_id in self.loaded:
+                self.stale.add((workspace_id, sku))
 
 
 class ReturnsMemory:

@@ -147,7 +147,7 @@ def contact_cart(cur: Any, workspace_id: str, contact_ids: list[int]) -> dict[st
         cur,
         "SELECT i.sku, i.quantity, COALESCE(i.price, p.sale_price, p.price) AS price, i.added_at,"
         " p.name, p.url, p.image_url, p.in_stock FROM cart_items i" + PRODUCT_JOIN +
-        " WHERE i.workspace_id = ? AND i.cart_id = ? ORDER BY i.added_at, i.sku",
+        " WHERE i.workspace_id = ? AND i.cart_id = ? AND i.quantity > 0 ORDER BY i.added_at, i.sku",
         [workspace_id, carts[0]["cart_id"]],
     )  # fmt: skip
     value = round(sum((i["price"] or 0) * i["quantity"] for i in items), 2)
