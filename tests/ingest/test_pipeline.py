@@ -190,3 +190,18 @@ def test_many_uncertain_keys_are_checked_with_one_join(pipeline, db, monkeypatch
     out = pipeline.ingest_sync([msg(f"m{i}") for i in range(5)] + [msg("fresh")])
     assert (out.stored, out.duplicates) == (1, 5)
     assert stored_ids(db).count("m1") == 1
+
+
+def test_a_full_filter_grows_instead_of_rebuilding(pipeline, db, monkeypatch) -> None:
+    from retenta.ingest.dedup import MessageIdDedup
+
+    pipeline.ingest_sync([msg("first")])
+    monkeypatch.setattr(MessageIdDedup, "capacity_for", staticmethod(lambda stored: 64))
+    pipeline.dedup.bloom = None  # reload from the table into a tiny filter that fills at once
+    pipeline.ingest_sync([msg(f"m{i}") for i in range(200)])
+    pipeline.ingest_sync([msg(f"n{i}") for i in range(10)])
+    assert pipeline.dedup.bloom is not None
+    assert len(pipeline.dedup.bloom.filters) >= 2
+    pipeline.dedup.recent.discard([("ws_a", f"m{i}") for i in range(200)] + [("ws_a", "first")])
+    out = pipeline.ingest_sync([msg(f"m{i}") for i in range(200)] + [msg("first"), msg("new")])
+    assert (out.duplicates, out.stored) == (201, 1)

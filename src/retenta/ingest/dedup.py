@@ -140,17 +140,52 @@ def hash_keys(keys: Sequence[Key]) -> np.ndarray:
     return np.fromiter((key_hash(k) for k in keys), dtype=np.uint64, count=len(keys))
 
 
+class FilterChain:
+    """Blocked Bloom filters that grow without a rebuild: when the newest is full, a new one
+    (half the ids so far, at least 1M) takes the adds; a key may be in any of them.
+
+    >>> chain = FilterChain(BlockedBloom(64))
+    >>> chain.add(np.arange(100, dtype=np.uint64)); chain.add(np.arange(100, 110, dtype=np.uint64))
+    >>> len(chain.filters)
+    2
+    >>> bool(chain.contains(np.array([5], dtype=np.uint64))[0])
+    True
+    """
+
+    def __init__(self, first: BlockedBloom) -> None:
+        self.filters = [first]
+
+    @property
+    def count(self) -> int:
+        return sum(f.count for f in self.filters)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(f.nbytes for f in self.filters)
+
+    def add(self, hashes: np.ndarray) -> None:
+        if self.filters[-1].full:
+            self.filters.append(BlockedBloom(max(MIN_CAPACITY, self.count // 2)))
+        self.filters[-1].add(hashes)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        hit = self.filters[0].contains(hashes)
+        for f in self.filters[1:]:
+            hit |= f.contains(hashes)
+        return hit
+
+
 class MessageIdDedup:
     """Decides which keys of a group are new; must only be used from the writer thread."""
 
     def __init__(self, *, recent_capacity: int = 200_000) -> None:
-        self.bloom: BlockedBloom | None = None
+        self.bloom: FilterChain | None = None
         self.recent = RecentIds(recent_capacity)
         self.exact_lookups = 0
 
     @staticmethod
     def capacity_for(stored: int) -> int:
-        """Room for the ids stored now plus 25% (at least 1M) before a rebuild."""
+        """Room for the ids stored now plus 25% (at least 1M) before the chain grows."""
         return max(MIN_CAPACITY, stored + max(stored // 4, MIN_CAPACITY))
 
     @staticmethod
@@ -163,15 +198,15 @@ class MessageIdDedup:
         return MessageIdDedup.capacity_for(stored) * BITS_PER_ID // 8
 
     def ensure_loaded(self, conn: Any) -> None:
-        """Build the filter from the table on first use, and again when it fills up."""
-        if self.bloom is not None and not self.bloom.full:
+        """Build the filter from the table once (at start-up, or on first use)."""
+        if self.bloom is not None:
             return
         ((stored,),) = conn.execute("SELECT count(*) FROM message_ids").fetchall()
         bloom = BlockedBloom(self.capacity_for(stored))
         reader = conn.sql(f"SELECT {HASH_SQL} AS h FROM message_ids").to_arrow_reader(1_000_000)
         for batch in reader:
             bloom.add(batch.column(0).to_numpy().astype(np.uint64, copy=False))
-        self.bloom = bloom
+        self.bloom = FilterChain(bloom)
 
     def fresh_mask(self, conn: Any, keys: Sequence[Key], hashes: np.ndarray) -> list[bool]:
         """True for each key stored neither before nor earlier in this same group."""

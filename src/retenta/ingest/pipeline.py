@@ -65,7 +65,9 @@ class IngestPipeline:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Start the group-commit loop."""
+        """Load the messageId filter (before the server takes requests), start the loop."""
+        if self.store:
+            await self.db.awrite(self.dedup.ensure_loaded)
         if self._task is None:
             self._queue = asyncio.Queue()
             self._task = asyncio.create_task(self._run(), name="ingest-group-commit")
