@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from retenta.app import Container, build_container
+from retenta.contacts.service import ContactService
 from retenta.settings import Settings
 from retenta.storage.duckdb import compaction as cp
 from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor, compact_until_idle
@@ -222,3 +224,29 @@ def test_sigkill_in_the_middle_of_compaction_loses_nothing(settings: Settings) -
         assert out_of_order(second, cp.L2) == 0
     finally:
         second.close()
+
+
+def test_the_service_compacts_in_the_background(container: Container) -> None:
+    ws = make_workspace(container).id
+    seed_many(container, ws, contacts=10, per_contact=10, batches=3)
+    before = all_message_ids(container)
+    service = ContactService(
+        db=container.db, identity=container.identity, compaction=SMALL, compaction_idle_s=0.01
+    )
+
+    async def run_until_settled() -> None:
+        await service.start()
+        try:
+            for _ in range(500):
+                await asyncio.sleep(0.02)
+                counts = tier_counts(container)
+                idle = container.db.write(cp.pass_in_progress) is None
+                if idle and counts[cp.L2] > 0 and counts[cp.L0] < SMALL.flush_rows:
+                    return
+            raise AssertionError(f"compaction did not settle: {tier_counts(container)}")
+        finally:
+            await service.stop()
+
+    asyncio.run(run_until_settled())
+    assert_same_events(before, container)
+    assert out_of_order(container, cp.L2) == 0
