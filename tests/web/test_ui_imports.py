@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -52,6 +53,11 @@ def test_a_csv_is_mapped_imported_and_reported(admin_page: Page, live_server: Li
     assert rows
     assert set(rows) == {"4"}
     screenshot(page, "import-done")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    report_csv = Path(download.value.path()).read_text(encoding="utf-8")
+    assert report_csv.startswith("row_number,field,reason,raw")
+    assert "not-an-email" in report_csv
     newest = page.get_by_test_id("past-imports").locator("tbody tr").first
     expect(newest).to_contain_text("customers.csv")
     expect(newest).to_contain_text("done")
@@ -60,6 +66,21 @@ def test_a_csv_is_mapped_imported_and_reported(admin_page: Page, live_server: Li
         assert [c["external_id"] for c in found["items"]] == ["imp-2"]
         saved = api.get("/api/v1/import-mappings").json()
         assert "Web shop customers" in [m["name"] for m in saved]
+
+
+def test_a_saved_mapping_can_be_applied_to_a_new_file(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    mapping = {"E-mail": "email", "Customer ID": "external_id", "Loyalty tier": "attr.tier"}
+    with live_server.api() as api:
+        body = {"name": "CRM export", "entity": "contacts", "mapping": mapping}
+        api.post("/api/v1/import-mappings", json=body).raise_for_status()
+    page = admin_page
+    upload(page, "crm.csv")
+    expect(page.get_by_label("Field for Loyalty tier")).to_have_value("")  # not suggested
+    page.get_by_label("Saved mapping").select_option("CRM export")
+    expect(page.get_by_label("Field for Loyalty tier")).to_have_value("attr.tier")
+    expect(page.get_by_label("Field for Phone")).to_have_value("")  # the saved one skips it
 
 
 def test_a_file_that_is_not_a_table_gets_a_clear_error(admin_page: Page) -> None:

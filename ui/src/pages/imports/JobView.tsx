@@ -61,11 +61,19 @@ function rejectsOf(data: unknown): RejectRow[] {
   return list.map((r) => ({ row: r.row ?? r.row_number ?? 0, field: r.field, reason: r.reason, data: r.data ?? r.raw }));
 }
 
+const REPORT_ROWS = 200;
+
 function Rejects({ jobId, count }: { jobId: string; count: number }) {
-  const rejects = useLoad(() => api.get<unknown>(`/api/v1/imports/${encodeURIComponent(jobId)}/rejects`), [jobId, count]);
+  const base = `/api/v1/imports/${encodeURIComponent(jobId)}/rejects`;
+  const rejects = useLoad(() => api.get<unknown>(`${base}?limit=${REPORT_ROWS}`), [jobId, count]);
   const rows = rejectsOf(rejects.data);
+  const total = (rejects.data as { total?: number } | null)?.total ?? rows.length;
+  const csv = total > 0 && (
+    <a className="btn btn-small" href={`${base}?format=csv&limit=10000`} download={`rejects-${jobId}.csv`}>Download CSV</a>
+  );
   return (
-    <Section title="Validation report" testId="rejects">
+    <Section title="Validation report" testId="rejects" actions={csv}>
+      {total > rows.length && <p className="muted small">Showing the first {rows.length} of {fmtNumber(total)} problems.</p>}
       <ErrorNote error={rejects.error} />
       {rejects.loading ? <Spinner /> : rows.length === 0 ? <Empty>Every row was accepted.</Empty> : (
         <table className="table compact">

@@ -3,7 +3,7 @@ import { api, query, type ImportEntity, type ImportField, type ImportJob, type U
 import { ErrorNote, Section, Spinner } from "../../components/ui";
 import { fmtValue } from "../../format";
 import { useLoad } from "../../hooks";
-import { sampleColumn, suggestedFor, type Mapping } from "./mapping";
+import { applySaved, sampleColumn, suggestedFor, type Mapping } from "./mapping";
 
 const ENTITIES: { value: ImportEntity; label: string; hint: string }[] = [
   { value: "contacts", label: "Contacts", hint: "people: identifiers, attributes, consents" },
@@ -136,6 +136,7 @@ function MappingStep({ upload, entity, setEntity, onBack, onStarted }: {
       <h3 className="sub">Import as</h3>
       <EntityPicker entity={entity} setEntity={setEntity} />
       <h3 className="sub">Map columns to fields</h3>
+      <SavedMappings entity={entity} columns={upload.columns} onApply={setMapping} />
       <ErrorNote error={fields.error} />
       {fields.loading ? <Spinner /> : (
         <MappingTable upload={upload} fields={parsed} mapping={mapping} setMapping={setMapping} />
@@ -153,6 +154,36 @@ function MappingStep({ upload, entity, setEntity, onBack, onStarted }: {
         </button>
       </div>
     </div>
+  );
+}
+
+interface SavedMapping {
+  name: string;
+  entity: ImportEntity;
+  mapping: Mapping;
+}
+
+/** "Apply a saved mapping" for this entity; hidden when none is saved. */
+function SavedMappings({ entity, columns, onApply }: {
+  entity: ImportEntity;
+  columns: string[];
+  onApply: (m: Mapping) => void;
+}) {
+  const saved = useLoad(() => api.get<SavedMapping[]>("/api/v1/import-mappings"), []);
+  const mine = (saved.data ?? []).filter((m) => m.entity === entity);
+  if (!mine.length) return null;
+  const apply = (name: string) => {
+    const chosen = mine.find((m) => m.name === name);
+    if (chosen) onApply(applySaved(columns, chosen.mapping));
+  };
+  return (
+    <label className="field inline">
+      <span>Apply a saved mapping</span>
+      <select aria-label="Saved mapping" defaultValue="" onChange={(e) => apply(e.target.value)}>
+        <option value="" disabled>Choose…</option>
+        {mine.map((m) => <option key={m.name} value={m.name}>{m.name}</option>)}
+      </select>
+    </label>
   );
 }
 

@@ -22,3 +22,8 @@ export function sampleColumn(upload: Upload, column: string, index: number): unk
     .map((row) => (Array.isArray(row) ? row[index] : (row as Record<string, unknown>)[column]))
     .filter((v) => v !== undefined && v !== null && v !== "");
 }
+
+/** A saved mapping laid over this file's columns; columns it does not name are skipped. */
+export function applySaved(columns: string[], saved: Mapping): Mapping {
+  return Object.fromEntries(columns.map((col) => [col, saved[col] ?? null]));
+}
