@@ -18,13 +18,14 @@ if [ -f ui/package.json ]; then
     built=src/retenta/web/static/index.html
     if [ ! -f "$built" ] || [ -n "$(find ui/src ui/public ui/index.html ui/package.json \
             ui/package-lock.json ui/vite.config.ts ui/tsconfig.json -newer "$built" 2>/dev/null | head -1)" ]; then
-        if command -v npm >/dev/null 2>&1; then
+        if command -v npm >/dev/null 2>&1 && node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+                process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
             if [ ! ui/node_modules/.package-lock.json -nt ui/package-lock.json ]; then
                 (cd ui && npm ci --no-audit --no-fund --loglevel=error)
             fi
             (cd ui && npm run build --silent)
         else
-            echo "setup.sh: npm not found (Node.js >= 20.19 needed); the web UI is not built" >&2
+            echo "setup.sh: Node.js >= 20.19 with npm not found; the web UI is not built" >&2
         fi
     fi
 fi
