@@ -188,3 +188,43 @@ def test_workspaces_are_isolated(
     # another workspace cannot file an order against this workspace's contact
     assert post_orders(client, other_ws, [order_body(contact, "B-1")]).status_code == 422
     assert client.get("/api/v1/catalog/products").status_code == 401
+
+
+def test_orders_for_identifiers_find_or_create_the_contact(
+    client: TestClient, ws: Workspace
+) -> None:
+    """Through the real identity and ingest: a new email creates one contact, reused after."""
+    body = {"order_id": "E-1", "identifiers": {"email": "Ann@Example.com"}, "items": []}
+    first = post_orders(client, ws, [body])
+    assert first.status_code == 200, first.text
+    contact = first.json()["orders"][0]["contact_id"]
+    again = post_orders(
+        client, ws, [{**body, "order_id": "E-2", "identifiers": {"email": "ann@example.com"}}]
+    )
+    assert again.json()["orders"][0]["contact_id"] == contact
+    orders = client.get(f"/api/v1/contacts/{contact}/orders", headers=ws.api_headers).json()
+    assert sorted(o["order_id"] for o in orders["items"]) == ["E-1", "E-2"]
+    junk = post_orders(client, ws, [{**body, "identifiers": {"email": "not an email"}}])
+    assert junk.status_code == 422
+    assert junk.json()["error"]["field"] == "orders[0].identifiers"
+
+
+def test_events_through_the_ingest_api_reach_the_entities(
+    client: TestClient, ws: Workspace
+) -> None:
+    """End to end: Segment batch → ingest → identity → commerce.apply."""
+    batch = [
+        {"type": "track", "userId": "u-1", "event": "Product Added", "messageId": "e1",
+         "properties": {"sku": "SNK-1", "price": 59.9, "name": "Runner"}},
+        {"type": "track", "userId": "u-1", "event": "Order Completed", "messageId": "e2",
+         "properties": {"order_id": "W-1", "total": 59.9, "products": [{"sku": "SNK-1", "price": 59.9}]}},
+    ]  # fmt: skip
+    for _ in range(2):  # a retried request is a no-op
+        sent = client.post("/v1/batch", json={"batch": batch}, auth=ws.write_auth)
+        assert sent.status_code == 200, sent.text
+    order = client.get("/api/v1/orders/W-1", headers=ws.api_headers).json()
+    assert (order["status"], order["total"]) == ("paid", 59.9)
+    product = client.get("/api/v1/catalog/products/SNK-1", headers=ws.api_headers).json()
+    assert (product["name"], product["source"]) == ("Runner", "event")
+    cart = client.get(f"/api/v1/contacts/{order['contact_id']}/cart", headers=ws.api_headers)
+    assert cart.json()["cart"] is None  # converted by the order
