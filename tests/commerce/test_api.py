@@ -213,11 +213,13 @@ def test_events_through_the_ingest_api_reach_the_entities(
     client: TestClient, ws: Workspace
 ) -> None:
     """End to end: Segment batch → ingest → identity → commerce.apply."""
+    added = {"sku": "SNK-1", "price": 59.9, "name": "Runner"}
+    completed = {"order_id": "W-1", "total": 59.9, "products": [{"sku": "SNK-1", "price": 59.9}]}
     batch = [
         {"type": "track", "userId": "u-1", "event": "Product Added", "messageId": "e1",
-         "properties": {"sku": "SNK-1", "price": 59.9, "name": "Runner"}},
+         "properties": added},
         {"type": "track", "userId": "u-1", "event": "Order Completed", "messageId": "e2",
-         "properties": {"order_id": "W-1", "total": 59.9, "products": [{"sku": "SNK-1", "price": 59.9}]}},
+         "properties": completed},
     ]  # fmt: skip
     for _ in range(2):  # a retried request is a no-op
         sent = client.post("/v1/batch", json={"batch": batch}, auth=ws.write_auth)
