@@ -30,7 +30,7 @@ NEVER = np.iinfo(np.int64).max // 2
 
 # Event kinds, in the order they happen inside a session.
 K_HOME, K_IDENTIFY, K_SIGNUP, K_SEARCH, K_CATEGORY, K_LIST = 0, 1, 2, 3, 4, 5
-K_VIEW, K_WISHLIST, K_ADD, K_REMOVE, K_CART, K_CHECKOUT, K_ORDER = 6, 7, 8, 9, 10, 11, 12
+K_VIEW, K_WISHLIST, K_ADD, K_CART, K_REMOVE, K_CHECKOUT, K_ORDER = 6, 7, 8, 9, 10, 11, 12
 K_REFUND, K_CANCEL, K_DELIVERED, K_OPENED, K_CLICKED = 13, 14, 15, 16, 17
 
 
@@ -111,6 +111,23 @@ def _buyers(rng: np.random.Generator, kind: np.ndarray, mix: Mix) -> np.ndarray:
     return np.where(kind == ANONYMOUS, 0, buyer)
 
 
+# How much each department appeals, to women and to men.
+DEPARTMENT_APPEAL = {
+    "Women": (3.0, 0.3), "Men": (0.4, 3.0), "Kids": (1.2, 0.8), "Home": (1.5, 1.0),
+    "Beauty": (2.0, 0.3), "Sports": (0.6, 1.5), "Electronics": (0.5, 1.5),
+}  # fmt: skip
+
+
+def favourite_leaves(rng: np.random.Generator, gender: np.ndarray) -> np.ndarray:
+    """Each person's favourite category, drawn by how their department appeals to them."""
+    out = np.empty(len(gender), dtype=np.int64)
+    for g in (0, 1):
+        appeal = np.array([DEPARTMENT_APPEAL[leaf.split("/")[0]][g] for leaf in LEAVES])
+        mask = gender == g
+        out[mask] = rng.choice(len(LEAVES), int(mask.sum()), p=appeal / appeal.sum())
+    return out
+
+
 def simulate_people(rng: np.random.Generator, n: int, cal: Calendar, mix: Mix) -> Population:
     """Who the chunk's people are and how they tend to behave."""
     kind = _kinds(rng, n, mix)
@@ -121,11 +138,11 @@ def simulate_people(rng: np.random.Generator, n: int, cal: Calendar, mix: Mix) -
     subscribed = known & (rng.random(n) < 0.7)
     unsub_delay = (rng.uniform(10, 200, n) * US_PER_DAY).astype(np.int64)
     unsubscribes = subscribed & (rng.random(n) < 0.1) & (reg + unsub_delay < cal.now_us)
-    leaf_weight = np.linspace(2.0, 0.5, len(LEAVES))
+    gender = (rng.random(n) < 0.42).astype(np.int64)  # 1 = male; the store skews female
     return Population(
         kind=kind,
         lang=rng.choice(len(LANGUAGES), n, p=LANGUAGE_SHARE),
-        gender=(rng.random(n) < 0.42).astype(np.int64),  # 1 = male; the store skews female
+        gender=gender,
         first_seen=first,
         registered=reg,
         end=end,
@@ -135,7 +152,7 @@ def simulate_people(rng: np.random.Generator, n: int, cal: Calendar, mix: Mix) -
         buyer=_buyers(rng, kind, mix),
         interval_days=np.clip(rng.lognormal(np.log(38), 0.55, n), 6, 240),
         store_shopper=(kind == OFFLINE) | ((kind == WEB) & (rng.random(n) < mix.store_shopper)),
-        favourite_leaf=rng.choice(len(LEAVES), n, p=leaf_weight / leaf_weight.sum()),
+        favourite_leaf=favourite_leaves(rng, gender),
         sessions_per_month=mix.sessions_per_month * rng.lognormal(-0.4, 0.9, n),
         email_subscribed=subscribed,
         unsubscribed_at=np.where(unsubscribes, reg + unsub_delay, NEVER),
