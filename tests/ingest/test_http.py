@@ -346,3 +346,11 @@ def test_a_storage_failure_is_a_retryable_503_for_that_request_only(
     assert res.json()["code"] == "unavailable"
     assert client.post("/v1/track", json=track("ok"), auth=ws.write_auth).status_code == 200
     assert [e["message_id"] for e in events(container, ws)] == ["ok"]
+
+
+def test_rejected_indexes_are_positions_even_for_equal_invalid_items(client, ws) -> None:
+    batch = [5, track("ok", type="track"), 5]
+    res = client.post("/v1/batch", json={"batch": batch}, auth=ws.write_auth)
+    assert res.status_code == 200
+    assert [r["index"] for r in res.json()["rejected"]] == [0, 2]
+    assert res.json()["rejected"][1]["errors"][0]["reason"] == "must be an object, got number"

@@ -155,14 +155,24 @@ def dead_letters_of(parsed: Parsed, endpoint: str) -> list[DeadLetter]:
 
 
 def rejected_indexes(items: Any, parsed: Parsed) -> list[dict[str, Any]]:
-    """``[{index, errors}]`` for the invalid events of a batch, by position in the batch."""
+    """``[{index, errors}]`` for the invalid events of a batch, by position in the batch.
+
+    Invalid events are kept in batch order, so one forward walk pairs them with positions.
+
+    >>> p = Parsed(None, [], [], [(7, [FieldError("batch[1]", "bad")])])  # type: ignore[arg-type]
+    >>> rejected_indexes([{"a": 1}, 7], p)
+    [{'index': 1, 'errors': [{'field': 'batch[1]', 'reason': 'bad'}]}]
+    """
     if not isinstance(items, list):
         return [{"index": 0, "errors": [e.as_dict() for e in parsed.invalid[0][1]]}]
-    position = {id(raw): i for i, raw in enumerate(items)}
-    return [
-        {"index": position.get(id(raw), -1), "errors": [e.as_dict() for e in errors]}
-        for raw, errors in parsed.invalid
-    ]
+    out: list[dict[str, Any]] = []
+    pending = iter(parsed.invalid)
+    current = next(pending, None)
+    for i, raw in enumerate(items):
+        if current is not None and raw is current[0]:
+            out.append({"index": i, "errors": [e.as_dict() for e in current[1]]})
+            current = next(pending, None)
+    return out
 
 
 def invalid_error(errors: list[FieldError], details: list[dict[str, Any]]) -> ApiError:

@@ -54,25 +54,30 @@ def _error_response(exc: ApiError) -> Response:
 
 
 async def _track(request: Request, endpoint: str) -> Response:
+    """Read → authenticate → parse → store durably → Segment's answer."""
     c = container(request)
     limits = intake.Limits(c.settings.ingest_max_event_bytes, c.settings.ingest_max_batch_bytes)
-    limit = limits.for_endpoint(endpoint)
-    what = "batch" if endpoint in intake.BATCH_ENDPOINTS else "event"
     received_at = intake.received_now()
-    # Authenticate from the header before reading a body we may not want.
-    principal = _header_principal(request)
-    raw = await read_body(request, limit, what)
-    body = intake.decode_body(raw, request.headers.get("content-encoding"), limit, what)
-    doc = intake.load_json(body)
+    principal = _header_principal(request)  # before reading a body we may not want
+    doc, size = await _read_document(request, endpoint, limits)
     if principal is None:
         principal = write_principal_from(request, intake.body_write_key(doc))
     ip = request.client.host if request.client else None
     defaults = intake.batch_defaults(
         doc, workspace_id=principal.workspace_id, received_at=received_at, ip=ip
     )
-    parsed = intake.parse_request(doc, endpoint, defaults, limits, len(body))
+    parsed = intake.parse_request(doc, endpoint, defaults, limits, size)
     status, content = await intake.accept(c.ingest, doc=doc, endpoint=endpoint, parsed=parsed)
     return Response(content, status_code=status, media_type=_JSON)
+
+
+async def _read_document(request: Request, endpoint: str, limits: intake.Limits) -> tuple[Any, int]:
+    """The decoded JSON document and its decompressed size, within Segment's limits."""
+    limit = limits.for_endpoint(endpoint)
+    what = "batch" if endpoint in intake.BATCH_ENDPOINTS else "event"
+    raw = await read_body(request, limit, what)
+    body = intake.decode_body(raw, request.headers.get("content-encoding"), limit, what)
+    return intake.load_json(body), len(body)
 
 
 def _header_principal(request: Request) -> Principal | None:
