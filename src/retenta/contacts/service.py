@@ -35,7 +35,7 @@ from retenta.storage.base import Database
 from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
 
 log = logging.getLogger(__name__)
-EXPORT_EVENT_PAGE = 10_000
+COMPACTION_PAUSE_S = 0.02
 
 
 class IdentityPort(Protocol):
@@ -92,7 +92,8 @@ class ContactService:
             except Exception:  # a failed step rolled back whole; try again later
                 log.exception("event compaction step failed")
                 action = None
-            await asyncio.sleep(0.005 if action else self.compaction_idle_s)
+            # Between busy steps, leave the writer to ingestion for a while.
+            await asyncio.sleep(COMPACTION_PAUSE_S if action else self.compaction_idle_s)
 
     # --- reads -----------------------------------------------------------------------------
 

@@ -46,8 +46,10 @@ class CompactionPolicy:
     """When each move happens and how big one transaction may get."""
 
     flush_rows: int = 100_000  # flush L0 once it holds this many rows
-    max_flush_rows: int = 250_000  # rows moved per flush transaction
-    step_rows: int = 200_000  # rows rewritten per range-pass transaction
+    # Rows per transaction: ~50 ms of writer time each here, so an ingestion batch that
+    # queues behind a step waits little (the ingest p99 bound is 100 ms).
+    max_flush_rows: int = 50_000
+    step_rows: int = 50_000
     l1_max_runs: int = 8  # consolidate L1 once it holds this many runs
     l1_merge_ratio: float = 0.1  # merge L1 into L2 once L1 > ratio × L2 …
     l1_merge_min_rows: int = 1_000_000  # … and L1 holds at least this many rows
@@ -90,8 +92,8 @@ def next_action(sizes: TierSizes, policy: CompactionPolicy, pass_tier: str | Non
 def step_width(lo: int, hi: int, rows: int, step_rows: int) -> int:
     """Contact ids per step so that one step rewrites about ``step_rows`` rows.
 
-    >>> step_width(1, 1_000_001, 50_000_000, 200_000)
-    4000
+    >>> step_width(1, 1_000_001, 50_000_000, 50_000)
+    1000
     >>> step_width(1, 11, 5, 200_000)
     10
     """
