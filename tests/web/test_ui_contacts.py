@@ -115,6 +115,20 @@ def test_unmerge_splits_a_merged_contact_back_out(
     assert contact_id(live_server, email=OLENA["email"]) == loser
 
 
+def test_a_marketer_records_a_consent_change(page: Page, live_server: LiveServer) -> None:
+    logged_in(page, live_server, "marketer")
+    page.goto(f"/contacts/{contact_id(live_server, email='shopper3@example.com')}")
+    expect(page.get_by_test_id("consents")).to_contain_text("No consent recorded.")
+    page.get_by_label("Consent channel").select_option("sms")
+    page.get_by_label("Consent topic").fill("promo")
+    page.get_by_label("Consent status").select_option("subscribed")
+    page.get_by_role("button", name="Record").click()
+    row = page.get_by_test_id("consents-current").locator("tr", has_text="promo")
+    expect(row).to_contain_text("subscribed")
+    expect(row).to_contain_text("ui")
+    expect(page.get_by_role("button", name="Erase…")).to_have_count(0)  # admins only
+
+
 def test_an_admin_exports_a_contact_as_json(admin_page: Page, live_server: LiveServer) -> None:
     page = admin_page
     page.goto(f"/contacts/{contact_id(live_server, email=ANNA['email'])}")
@@ -148,3 +162,4 @@ def test_an_analyst_sees_no_admin_or_marketer_actions(page: Page, live_server: L
     expect(page.get_by_role("button", name="Erase…")).to_have_count(0)
     expect(page.get_by_role("button", name="Export JSON")).to_have_count(0)
     expect(page.get_by_role("button", name="Unmerge")).to_have_count(0)
+    expect(page.get_by_role("form", name="Change consent")).to_have_count(0)

@@ -48,7 +48,7 @@ export function ContactPage({ id }: { id: string }) {
           <Identifiers p={p} />
           <Attributes p={p} />
           <Traits p={p} />
-          <Consents consents={p.consents} />
+          <Consents consents={p.consents} contactId={p.id} onChange={profile.reload} />
         </div>
         <div className="col">
           <Timeline contactId={id} />

@@ -1,6 +1,7 @@
-import { useState } from "react";
-import type { Consent, Profile } from "../../api";
-import { Badge, Empty, Section } from "../../components/ui";
+import { useState, type FormEvent } from "react";
+import { api, type Consent, type Profile } from "../../api";
+import { useCan } from "../../auth";
+import { Badge, Empty, ErrorNote, Section } from "../../components/ui";
 import { fmtShort } from "../../format";
 
 function tone(status: string): string {
@@ -28,7 +29,50 @@ function ConsentTable({ rows, testId }: { rows: Consent[]; testId: string }) {
   );
 }
 
-export function Consents({ consents }: { consents: Profile["consents"] }) {
+const CHANNELS = ["email", "sms", "viber", "webpush", "mobilepush"];
+
+/** Record a consent decision by hand (e.g. a call-centre request); marketers and admins. */
+function ConsentForm({ contactId, onSaved }: { contactId: number; onSaved: () => void }) {
+  const [channel, setChannel] = useState("email");
+  const [topic, setTopic] = useState("");
+  const [status, setStatus] = useState("unsubscribed");
+  const [error, setError] = useState<Error | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      await api.post(`/api/v1/contacts/${contactId}/consents`, { channel, topic: topic.trim() || "*", status, source: "ui" });
+      setTopic("");
+      onSaved();
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+  return (
+    <>
+      <form className="inline-form" onSubmit={submit} aria-label="Change consent">
+        <select value={channel} onChange={(e) => setChannel(e.target.value)} aria-label="Consent channel">
+          {CHANNELS.map((c) => <option key={c} value={c}>{c}</option>)}
+        </select>
+        <input value={topic} onChange={(e) => setTopic(e.target.value)} placeholder="Topic (all if empty)" aria-label="Consent topic" maxLength={100} />
+        <select value={status} onChange={(e) => setStatus(e.target.value)} aria-label="Consent status">
+          <option value="subscribed">subscribed</option>
+          <option value="unsubscribed">unsubscribed</option>
+          <option value="pending">pending</option>
+        </select>
+        <button className="btn" type="submit">Record</button>
+      </form>
+      <ErrorNote error={error} />
+    </>
+  );
+}
+
+export function Consents({ consents, contactId, onChange }: {
+  consents: Profile["consents"];
+  contactId: number;
+  onChange: () => void;
+}) {
+  const canChange = useCan("marketer");
   const [showHistory, setShowHistory] = useState(false);
   const current = consents?.current ?? [];
   const history = consents?.history ?? [];
@@ -46,6 +90,7 @@ export function Consents({ consents }: { consents: Profile["consents"] }) {
           <ConsentTable rows={history} testId="consents-history" />
         </>
       )}
+      {canChange && <ConsentForm contactId={contactId} onSaved={onChange} />}
     </Section>
   );
 }
