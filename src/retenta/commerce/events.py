@@ -63,34 +63,42 @@ def text(value: Any) -> str | None:
     return out or None
 
 
-def money(value: Any) -> Decimal | None:
-    """A non-negative amount with 2 decimals, or None when absent or not a number.
+MAX_MONEY = Decimal("1e15")  # DECIMAL(18,2) holds 16 integer digits
+MAX_COUNT = 1_000_000  # quantities and result counts beyond this are not believable
 
-    >>> money("19.989"), money(5), money("x"), money(-1), money(True)
-    (Decimal('19.99'), Decimal('5.00'), None, None, None)
+
+def money(value: Any) -> Decimal | None:
+    """A non-negative amount with 2 decimals, or None when absent, not a number or too big.
+
+    >>> money("19.989"), money(5), money("x"), money(-1), money(True), money("1e30")
+    (Decimal('19.99'), Decimal('5.00'), None, None, None, None)
     """
-    if value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool | dict | list):
         return None
     try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+        amount = Decimal(str(value))
+        if not amount.is_finite() or not 0 <= amount < MAX_MONEY:
+            return None
+        return amount.quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         return None
-    return amount if amount.is_finite() and amount >= 0 else None
 
 
 def count(value: Any, default: int | None = None) -> int | None:
-    """A whole number (``"2"`` and ``2.0`` count), or ``default``.
+    """A whole number (``"2"`` and ``2.0`` count) within ±1,000,000, or ``default``.
 
-    >>> count("2"), count(2.0), count("x", 1), count(None)
-    (2, 2, 1, None)
+    >>> count("2"), count(2.0), count("x", 1), count(None), count(10**12, 1)
+    (2, 2, 1, None, 1)
     """
     if value is None or isinstance(value, bool):
         return default
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
-    return int(number) if number.is_integer() else default
+    if not number.is_integer() or abs(number) > MAX_COUNT:
+        return default
+    return int(number)
 
 
 def sku_of(item: dict[str, Any]) -> str | None:
@@ -391,13 +399,16 @@ def on_products_searched(changes: Changes, message: Message) -> None:
             "workspace_id": message.workspace_id,
             "contact_id": message.contact_id,
             "query": query[:500],
-            "results": count(
-                message.properties.get("results") or message.properties.get("results_count")
-            ),
+            "results": count(first_of(message.properties, "results", "results_count")),
             "searched_at": message.timestamp,
             "message_id": message.message_id,
         }
     )
+
+
+def first_of(props: dict[str, Any], *names: str) -> Any:
+    """The first of ``names`` present (0 and "" count as present)."""
+    return next((props[n] for n in names if props.get(n) is not None), None)
 
 
 def wishlist_name(props: dict[str, Any]) -> str:
