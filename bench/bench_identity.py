@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import statistics
 import tempfile
 import time
@@ -116,6 +117,11 @@ def main() -> None:
                        for k in range(100)],
             max(10, args.rounds // 10), container,
         )  # fmt: skip
+        svc = container.identity
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"cache entries {len(svc.cache.owners):,},"
+              f" known identifier hashes {len(svc.known):,},"
+              f" peak RSS of this process {rss_mb:,.0f} MB (DuckDB included)")  # fmt: skip
         verdict = "OK" if known < 10 else "MISSED"
         print(f"{'bound (known contacts, cpu)':<58} < 10 µs/event -> {known:.2f} {verdict}")
         container.close()

@@ -290,3 +290,25 @@ def test_email_fast_path_agrees_with_email_validator(raw: str) -> None:
     except EmailNotValidError:
         expected = None
     assert normalize("email", raw, IdentitySettings()) == expected
+
+
+def test_contact_deleted_behind_the_cache_fails_once_then_heals(
+    container: Container, ws: Workspace
+) -> None:
+    (m,) = resolve(container, [msg(ws.id, anon="gone")])
+    resolve(container, [msg(ws.id, anon="other")])  # settles the first batch into the cache
+    cid = m.contact_id
+
+    def delete(cur: object) -> None:
+        cur.execute("DELETE FROM identities WHERE contact_id = ?", [cid])  # type: ignore[attr-defined]
+        cur.execute("DELETE FROM contacts WHERE id = ?", [cid])  # type: ignore[attr-defined]
+
+    container.db.write(delete)  # without identity.forget: the cache still names the contact
+    with pytest.raises(LookupError):
+        resolve(container, [msg(ws.id, "identify", user="u1", anon="gone")])
+    (retry,) = resolve(container, [msg(ws.id, "identify", user="u1", anon="gone")])
+    assert retry.contact_id not in (None, cid)
+    assert identities(container, retry.contact_id or 0) == {
+        ("external_id", "u1"),
+        ("anonymous_id", "gone"),
+    }

@@ -114,9 +114,10 @@ class BatchResolver:
         if not missing:
             return
         loaded = store.load_contacts(self.cur, missing)
-        for cid in missing:
-            if cid not in loaded:
-                raise LookupError(f"contact {cid} is cached as an identifier owner but is gone")
+        gone = [cid for cid in missing if cid not in loaded]
+        if gone:  # deleted behind the cache's back: forget them so that a retry succeeds
+            self.svc.forget_now(gone)
+            raise LookupError(f"contacts {gone} were cached as identifier owners but are gone")
         for cid, state in loaded.items():
             self.svc.fold_seen(state)
             self.states[cid] = state

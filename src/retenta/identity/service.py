@@ -190,6 +190,10 @@ class IdentityService:
             self._drop(ids)
             self._suppressed.pop(workspace_id, None)
 
+    def forget_now(self, contact_ids: Collection[int]) -> None:
+        """``forget`` from the writer thread itself (it owns the cache)."""
+        self._drop(contact_ids)
+
     def _drop(self, contact_ids: Collection[int]) -> None:
         ids = set(contact_ids)
         self.cache.drop_contacts(ids)
