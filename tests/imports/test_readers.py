@@ -52,9 +52,27 @@ def test_xlsx_cells_become_text(tmp_path: Path) -> None:
         [[380501234567, datetime(1990, 4, 23), 12.5], [None, None, None], ["x", None, 3]],
     )
     src = XlsxFile(path)
-    assert src.count_rows() == 2  # the empty row is not a row
+    assert src.count_rows() == 3  # the blank row stays, so row numbers match the sheet
     (chunk,) = list(src.chunks(skip=0, size=10))
+    assert chunk.first_row == 2
     assert chunk.table.to_pylist() == [
         {"phone": "380501234567", "born": "1990-04-23", "score": "12.5"},
+        {"phone": None, "born": None, "score": None},
         {"phone": "x", "born": None, "score": "3"},
     ]
+    assert [c.first_row for c in src.chunks(skip=1, size=1)] == [3, 4]
+
+
+def test_xlsx_table_not_at_a1_keeps_sheet_row_numbers(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws["C3"], ws["D3"], ws["C4"], ws["D4"], ws["C6"] = "sku", "name", "A", "x", "B"
+    wb.save(tmp_path / "off.xlsx")
+    src = XlsxFile(tmp_path / "off.xlsx")
+    assert (src.columns, src.count_rows()) == (["sku", "name"], 3)
+    chunks = list(src.chunks(skip=0, size=2))
+    assert [c.first_row for c in chunks] == [4, 6]
+    assert chunks[1].table.to_pylist() == [{"sku": "B", "name": None}]

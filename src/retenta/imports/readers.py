@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -200,29 +201,40 @@ def cell_text(value: Any) -> str | None:
 
 
 class XlsxFile:
-    """The first worksheet; its first non-empty row names the columns."""
+    """The first worksheet; its first row names the columns. Rows are streamed from
+    calamine's compact in-memory range, so Python holds one chunk at a time; blank rows are
+    passed on (and skipped by coercion) so row numbers stay the spreadsheet's."""
 
     def __init__(self, path: Path) -> None:
         import python_calamine
 
         try:
-            sheet = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
-            rows = sheet.to_python(skip_empty_area=True)
+            book = python_calamine.CalamineWorkbook.from_path(str(path))
+            self._sheet = book.get_sheet_by_index(0)
+            start = self._sheet.start  # first used (row, column), 0-based; None when empty
         except Exception as exc:  # calamine raises several unrelated types for bad files
             raise ReadError(f"cannot read the XLSX file: {exc}") from exc
-        if not rows:
+        if start is None:
             raise ReadError("the worksheet is empty: the first row must name the columns")
-        self.columns = unique_headers([cell_text(v) or "" for v in rows[0]])
-        self._rows = [r for r in rows[1:] if any(v not in (None, "") for v in r)]
+        # iter_rows() yields every row from the sheet's first, cut to the used columns
+        end = self._sheet.end
+        self._top, self._end = int(start[0]), int(end[0] if end else start[0])
+        header = next(itertools.islice(self._sheet.iter_rows(), self._top, None))
+        self.columns = unique_headers([cell_text(v) or "" for v in header])
 
     def count_rows(self) -> int:
-        return len(self._rows)
+        return max(self._end - self._top, 0)
 
     def chunks(self, *, skip: int, size: int) -> Iterator[TextChunk]:
-        for start in range(skip, len(self._rows), size):
-            part = self._rows[start : start + size]
-            cols = {
-                name: pa.array([cell_text(r[i]) if i < len(r) else None for r in part], pa.string())
-                for i, name in enumerate(self.columns)
-            }
-            yield TextChunk(2 + start, pa.table(cols))
+        rows = itertools.islice(self._sheet.iter_rows(), self._top + 1 + skip, None)
+        first = self._top + 2 + skip  # spreadsheet row number: the header is row top + 1
+        while part := list(itertools.islice(rows, size)):
+            yield TextChunk(first, self._table(part))
+            first += len(part)
+
+    def _table(self, part: list[list[Any]]) -> pa.Table:
+        cols = {
+            name: pa.array([cell_text(r[i]) if i < len(r) else None for r in part], pa.string())
+            for i, name in enumerate(self.columns)
+        }
+        return pa.table(cols)
