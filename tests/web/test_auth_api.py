@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
+from retenta.web import router as web_router
 from retenta.web.router import STATIC_DIR
 from tests.conftest import Workspace
 
@@ -176,3 +178,13 @@ def test_the_spa_does_not_shadow_the_api(client: TestClient) -> None:
     assert client.get("/api/v1/nope").status_code == 404
     assert client.get("/api/v1/nope").headers["content-type"] == "application/json"
     assert "/api/v1/auth/login" in client.get("/openapi.json").json()["paths"]
+
+
+def test_without_a_build_the_ui_routes_explain_how_to_build(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web_router, "STATIC_DIR", tmp_path)
+    resp = client.get("/contacts")
+    assert resp.status_code == 503
+    assert "scripts/setup.sh" in resp.text
+    assert client.get("/healthz").status_code == 200
