@@ -91,11 +91,12 @@ class IdentityService:
             self.known.sync(conn, rows)
         if pending is None or txid == pending.txid:
             return False
-        self.pending = None
         if pending.probe is None or committed:
-            pending.apply_to(self.cache)
+            pending.apply_to(self.cache)  # before dropping it: `lookup` reads both, unlocked
+            self.pending = None
             return False
         self.cache.clear()  # that unit of work rolled back: what we learnt in it is void
+        self.pending = None
         return True
 
     def _keep_pending(self, conn: Any, batch: BatchResolver) -> None:
@@ -162,8 +163,29 @@ class IdentityService:
         normalized = normalize(id_type, value, self.settings)
         if normalized is None:
             return None
+        cached = self._committed_owner((workspace_id, id_type, normalized))
+        if cached is not None:
+            return cached
         with self.db.read() as cur:
             return store.live_owner(cur, workspace_id, id_type, normalized)
+
+    def _committed_owner(self, key: Key) -> int | None:
+        """The cache's answer when it is certainly committed and current, else None.
+
+        Called from request threads: the cache holds only committed facts; an identifier
+        that the last unit of work changed (still pending) or whose contact was just
+        erased (forget not yet applied) is answered by the database instead.
+        """
+        pending = self.pending
+        if pending is not None and key in pending.owners:
+            return None
+        cid = self.cache.owners.get(key)
+        if cid is None:
+            return None
+        with self._lock:
+            if any(cid in ids for _, ids in self._forgotten):
+                return None
+        return cid
 
     def timeline_contact_ids(self, cur: Any, workspace_id: str, contact_id: int) -> list[int]:
         """The contact and every contact merged into it: its timeline is their events."""
