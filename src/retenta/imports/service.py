@@ -90,14 +90,16 @@ class ImportService:
 
     # -- uploads -----------------------------------------------------------------------
 
-    def upload(self, *, workspace_id: str, file_name: str, stream: BinaryIO) -> dict[str, Any]:
-        """Store an uploaded file (size-limited, hashed) and return its preview."""
+    def upload(
+        self, *, workspace_id: str, file_name: str, stream: BinaryIO, limited: bool = True
+    ) -> dict[str, Any]:
+        """Store an uploaded file (hashed; size-limited over HTTP) and return its preview."""
         fmt = self._format(file_name)
         upload_id = new_id("upl")
         self.files_dir.mkdir(parents=True, exist_ok=True)
         path = self.files_dir / f"{upload_id}.{fmt}"
         try:
-            size, digest = self._copy(stream, path)
+            size, digest = self._copy(stream, path, self.max_upload_bytes if limited else None)
             source = self._open(path, fmt)
         except BaseException:
             path.unlink(missing_ok=True)
@@ -111,9 +113,11 @@ class ImportService:
         return self._preview(upload, source)
 
     def upload_path(self, *, workspace_id: str, path: Path) -> dict[str, Any]:
-        """The CLI's upload: the same as the HTTP one, from a local file."""
+        """The CLI's upload: the same as the HTTP one, from a local file, without a size limit."""
         with path.open("rb") as fh:
-            return self.upload(workspace_id=workspace_id, file_name=path.name, stream=fh)
+            return self.upload(
+                workspace_id=workspace_id, file_name=path.name, stream=fh, limited=False
+            )
 
     def _format(self, file_name: str) -> str:
         try:
@@ -127,13 +131,14 @@ class ImportService:
         except ReadError as exc:
             raise ApiError(422, "unreadable_file", str(exc), field="file") from exc
 
-    def _copy(self, stream: BinaryIO, path: Path) -> tuple[int, str]:
+    @staticmethod
+    def _copy(stream: BinaryIO, path: Path, max_bytes: int | None) -> tuple[int, str]:
         digest, size = hashlib.sha256(), 0
         with path.open("wb") as out:
             while block := stream.read(1 << 20):
                 size += len(block)
-                if size > self.max_upload_bytes:
-                    limit = human_bytes(self.max_upload_bytes)
+                if max_bytes is not None and size > max_bytes:
+                    limit = human_bytes(max_bytes)
                     msg = f"the file is larger than the upload limit of {limit}; use the CLI"
                     raise ApiError(413, "file_too_large", msg, field="file")
                 digest.update(block)
