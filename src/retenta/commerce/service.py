@@ -57,7 +57,8 @@ class CommerceService:
         """
         result = catalog.upsert_products(conn, workspace_id, table, utcnow())
         if "sku" in table.column_names:
-            self.memory.forget(workspace_id, [s for s in table["sku"].to_pylist() if s])
+            skus = [str(s).strip() for s in table["sku"].to_pylist() if s is not None]
+            self.memory.forget(workspace_id, skus)
         return result
 
     def upsert_orders(
