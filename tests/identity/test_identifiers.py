@@ -312,3 +312,20 @@ def test_contact_deleted_behind_the_cache_fails_once_then_heals(
         ("external_id", "u1"),
         ("anonymous_id", "gone"),
     }
+
+
+def test_a_small_cache_evicting_mid_batch_never_duplicates_identifiers(settings: Settings) -> None:
+    settings.identity.cache_entries = 40
+    container = build_container(settings)
+    try:
+        ws = make_workspace(container).id
+        people = [msg(ws, "identify", user=f"u{i}", anon=f"a{i}", minutes=i) for i in range(300)]
+        resolve(container, people)
+        expected = {f"u{i}": m.contact_id for i, m in enumerate(people)}
+        for start in range(0, 300, 60):
+            batch = [msg(ws, user=f"u{i}", anon=f"a{i}") for i in range(start, start + 60)]
+            resolve(container, batch)
+            assert [m.contact_id for m in batch] == [expected[m.user_id or ""] for m in batch]
+        assert len(container.identity.cache.owners) <= 40 + 60 * 2
+    finally:
+        container.close()

@@ -133,11 +133,9 @@ class BatchResolver:
     # --- the two passes --------------------------------------------------------------
 
     def run(self, messages: Sequence[Message]) -> None:
+        rows = self.svc.begin(self.cur)
         extracted = [self.extract(m) for m in messages]
-        missing = self.missing(messages, extracted)
-        if self.svc.begin(self.cur, check_rows=bool(missing)):
-            missing = self.missing(messages, extracted)  # the cache was reset: ask again
-        self.fetch(missing)
+        self.fetch(self.missing(messages, extracted), rows)
         keys = self.svc.settings.property_attribute_keys
         inputs = [profile_input(m, keys) for m in messages]
         self.preload(messages, extracted, inputs)
@@ -164,20 +162,20 @@ class BatchResolver:
     def previous_keys(ws: str, previous_id: str) -> list[Key]:
         return [(ws, ANONYMOUS_ID, previous_id), (ws, EXTERNAL_ID, previous_id)]
 
-    def fetch(self, missing: Sequence[Key]) -> None:
+    def fetch(self, missing: Sequence[Key], rows: int | None) -> None:
         """One query for the unknown identifiers that may be stored; certainly new ones (by
-        their hash) need none."""
+        their hash) need none. The cache learns them only after the batch (no eviction of
+        what the batch relies on)."""
         if not missing:
             return
         known = self.svc.known
+        known.sync(self.cur, rows if rows is not None else store.identity_count(self.cur))
         hashes = [key_hash(k) for k in missing]
         self.key_hashes = dict(zip(missing, hashes, strict=True))
         maybe = known.maybe_stored(hashes)
         probable = [k for k, stored in zip(missing, maybe, strict=True) if stored]
         if probable:
             self.fetched = store.fetch_owners(self.cur, probable)
-            for key, cid in self.fetched.items():
-                self.svc.cache.put(key, cid)
 
     @staticmethod
     def all_identifiers(ex: Extracted) -> list[Identifier]:
@@ -424,6 +422,9 @@ class BatchResolver:
         store.insert_identity_events(self.cur, self.event_rows)
         for s in states:
             s.is_new = s.dirty = False
+        cache = self.svc.cache
+        for key, cid in self.fetched.items():
+            cache.put(key, cid)
 
     def insert_identities(self) -> None:
         rows = self.identity_rows(self.inserted)

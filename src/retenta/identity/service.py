@@ -79,25 +79,25 @@ class IdentityService:
         self._last_stamp = max(now, self._last_stamp + timedelta(microseconds=1))
         return self._last_stamp
 
-    def begin(self, conn: Any, *, check_rows: bool) -> bool:
-        """Settle the previous transaction's changes and check the identifier hashes, in one
-        statement (none when there is nothing to check). True if the cache was reset."""
+    def begin(self, conn: Any) -> int | None:
+        """Settle the previous transaction's changes (one statement, only if there are any).
+
+        Runs before the batch reads the cache, so that the cache does not change under it.
+        Returns the number of stored identities when the statement ran.
+        """
         pending, self._txid = self.pending, None
-        if pending is None and not check_rows:
-            return False
-        txid, committed, rows = store.status(conn, pending.probe if pending else None)
+        if pending is None:
+            return None
+        txid, committed, rows = store.status(conn, pending.probe)
         self._txid = txid
-        if check_rows:
-            self.known.sync(conn, rows)
-        if pending is None or txid == pending.txid:
-            return False
+        if txid == pending.txid:
+            return rows
         if pending.probe is None or committed:
             pending.apply_to(self.cache)  # before dropping it: `lookup` reads both, unlocked
-            self.pending = None
-            return False
-        self.cache.clear()  # that unit of work rolled back: what we learnt in it is void
+        else:
+            self.cache.clear()  # that unit of work rolled back: what we learnt in it is void
         self.pending = None
-        return True
+        return rows
 
     def _keep_pending(self, conn: Any, batch: BatchResolver) -> None:
         if self.pending is None:

@@ -171,6 +171,11 @@ def transaction_id(cur: Any) -> int:
     return int(row[0]) if row else -1
 
 
+def identity_count(cur: Any) -> int:
+    row = _one(cur.execute("SELECT count(*) FROM identities"))
+    return int(row[0]) if row else 0
+
+
 def status(cur: Any, probe: tuple[int, datetime] | None) -> tuple[int, bool, int]:
     """In one statement: the transaction id, whether the probe contact carries its stamp
     (proof that an earlier transaction committed), and the number of stored identities."""
