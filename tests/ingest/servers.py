@@ -77,11 +77,12 @@ def serve_subprocess(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``retenta serve`` as a child process; yields its URL and the process."""
     port = free_port()
+    log = (data.parent / "server.log").open("wb")  # a file, not a pipe nobody drains
     proc = subprocess.Popen(
         [sys.executable, "-m", "retenta.cli", "serve", "--data", str(data), "--port", str(port)],
         env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -91,5 +92,4 @@ def serve_subprocess(
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=30)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        log.close()
