@@ -55,8 +55,8 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _one(cur: Any, sql: str, params: Sequence[Any], cols: Sequence[str]) -> dict[str, Any] | None:
-    row = cur.execute(sql, list(params)).fetchone()
-    return _decode(dict(zip(cols, row, strict=True))) if row else None
+    rows = cur.execute(sql, list(params)).fetchall()  # fetchall: leave no result half-read
+    return _decode(dict(zip(cols, rows[0], strict=True))) if rows else None
 
 
 def insert_upload(conn: Any, upload: dict[str, Any]) -> None:
@@ -155,8 +155,8 @@ def next_job_id(cur: Any) -> str | None:
     row = cur.execute(
         "SELECT id FROM import_jobs WHERE status IN ('running', 'queued')"
         " ORDER BY status = 'running' DESC, created_at LIMIT 1"
-    ).fetchone()
-    return str(row[0]) if row else None
+    ).fetchall()
+    return str(row[0][0]) if row else None
 
 
 def set_status(conn: Any, job_id: str, status: str, *, error: str | None = None) -> None:
@@ -222,18 +222,18 @@ def insert_rejects(conn: Any, job_id: str, rejects: Sequence[Reject]) -> None:
 
 def malformed_lines(cur: Any, job_id: str) -> int:
     """Malformed CSV lines already reported (they are not records: resume skips records)."""
-    (n,) = cur.execute(
+    ((n,),) = cur.execute(
         "SELECT count(*) FROM import_rejects WHERE job_id = ? AND field IS NULL", [job_id]
-    ).fetchone()
+    ).fetchall()
     return int(n)
 
 
 def list_rejects(
     cur: Any, job_id: str, *, limit: int, offset: int
 ) -> tuple[int, list[dict[str, Any]]]:
-    (total,) = cur.execute(
+    ((total,),) = cur.execute(
         "SELECT count(*) FROM import_rejects WHERE job_id = ?", [job_id]
-    ).fetchone()
+    ).fetchall()
     rows = cur.execute(
         "SELECT row_number, field, reason, raw FROM import_rejects WHERE job_id = ?"
         " ORDER BY row_number, field NULLS FIRST LIMIT ? OFFSET ?",
