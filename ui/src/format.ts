@@ -57,8 +57,9 @@ export function fmtValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** `first_name` / `firstName` → "First name". */
 export function humanize(key: string): string {
-  const s = key.replace(/_/g, " ");
+  const s = key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/_/g, " ").toLowerCase();
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
