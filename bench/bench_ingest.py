@@ -357,7 +357,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--conns", type=int, default=16, help="wrk connections for /v1/batch")
-    ap.add_argument("--track-conns", type=int, default=64, help="wrk connections for /v1/track")
+    ap.add_argument("--track-conns", type=int, default=256, help="wrk connections for /v1/track")
     ap.add_argument("--group-rows", type=int, default=5_000)
     ap.add_argument("--dedup-ids", type=int, default=50_000_000, help="ids in the filter test")
     args = ap.parse_args()
