@@ -29,7 +29,8 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   return { data, error, loading, reload };
 }
 
-/** Calls `fn` every `ms` while `active`, waiting for each call to finish before the next. */
+/** Calls `fn` every `ms` while `active` and the tab is visible, waiting for each call to
+ * finish before the next (a slow server is never flooded). */
 export function useInterval(fn: () => Promise<unknown> | void, ms: number, active = true): void {
   const saved = useRef(fn);
   saved.current = fn;
@@ -39,7 +40,7 @@ export function useInterval(fn: () => Promise<unknown> | void, ms: number, activ
     let live = true;
     const tick = async () => {
       try {
-        await saved.current();
+        if (!document.hidden) await saved.current();
       } finally {
         if (live) timer = window.setTimeout(tick, ms);
       }
