@@ -119,8 +119,8 @@ def base_url(live_server: LiveServer) -> str:
 def _short_timeouts(request: pytest.FixtureRequest) -> None:
     if "page" in request.fixturenames:
         page: Page = request.getfixturevalue("page")
-        page.set_default_timeout(10_000)
-        expect.set_options(timeout=10_000)
+        page.set_default_timeout(15_000)
+        expect.set_options(timeout=15_000)
 
 
 def log_in(page: Page, email: str, password: str = PASSWORD) -> None:

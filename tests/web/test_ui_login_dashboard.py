@@ -65,5 +65,5 @@ def test_the_dashboard_shows_live_numbers_and_moves_by_itself(
     screenshot(page, "dashboard")
     send(live_server.url, live_server.ws, live_events(7))
     # No reload: the page polls the stats endpoint every few seconds on its own.
-    expect(page.get_by_test_id("stat-events-value")).to_have_text(f"{before + 7:,}", timeout=15_000)
+    expect(page.get_by_test_id("stat-events-value")).to_have_text(f"{before + 7:,}", timeout=20_000)
     expect(page.get_by_test_id("updated-at")).to_contain_text("updated")
