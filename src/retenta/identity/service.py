@@ -7,6 +7,7 @@ work (``unmerge``). The in-memory identifier map is touched only from the writer
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -60,7 +61,13 @@ class IdentityService:
             return
         self._drain_forgotten()
         batch = BatchResolver(self, conn, self._new_stamp())
-        batch.run(messages)
+        collecting = gc.isenabled()
+        gc.disable()  # a batch allocates many short-lived objects; collections cost 30-40 %
+        try:
+            batch.run(messages)
+        finally:
+            if collecting:
+                gc.enable()
         if batch.has_changes():
             self._keep_pending(conn, batch)
         if time.monotonic() - self._last_flush >= self.settings.last_seen_flush_s:
