@@ -74,12 +74,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--cache-entries", type=int, default=None)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.contacts, args.rounds = 20_000, 60
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), background_workers=False)
+        if args.cache_entries is not None:
+            settings.identity.cache_entries = args.cache_entries
         container = build_container(settings)
         ws = container.tenancy.create_workspace(name="bench")
         start = time.perf_counter()
