@@ -14,8 +14,8 @@ one row per line (≈3 lines per order) for customers identified by e-mail.
 from __future__ import annotations
 
 import argparse
-import os
 import cProfile
+import os
 import pstats
 import tempfile
 import time
@@ -95,13 +95,14 @@ def timed_import(data_dir: Path, path: Path, entity: str) -> tuple[float, dict[s
     container = build_container(Settings(data_dir=data_dir, background_workers=False))
     try:
         ws = container.tenancy.create_workspace(name="bench")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         upload = container.imports.upload_path(workspace_id=ws, path=path)
         job = container.imports.create_job(
             workspace_id=ws, upload_id=upload["upload_id"], entity=entity
         )
         final = container.imports.run_job(job["id"])
         elapsed = time.perf_counter() - started
+        final["cpu_s"] = time.process_time() - cpu_started
     finally:
         container.close()
     return elapsed, final
@@ -118,6 +119,11 @@ def report(label: str, rows: int, scale: float, elapsed: float, job: dict[str, A
     )
     stages = {k[3:]: v / 1000 for k, v in sorted(job["stats"].items()) if k.startswith("ms_")}
     print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()), flush=True)
+    print(
+        f"  process CPU time {job['cpu_s']:.1f} s (all threads; on a shared machine the wall"
+        f" time above includes waiting for a core; load average now {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
 
 
 def main() -> int:
