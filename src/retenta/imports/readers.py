@@ -92,7 +92,7 @@ def sniff_encoding(head: bytes) -> str:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the sniff boundary
+        if exc.reason != "unexpected end of data":  # not just a character cut by the sniff
             return "cp1251"
     return "utf-8"
 
