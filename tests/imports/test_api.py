@@ -158,3 +158,26 @@ def test_workspace_isolation(
         client.get(f"/api/v1/imports/uploads/{up['upload_id']}", headers=other).status_code == 404
     )
     assert client.get("/api/v1/imports", headers={}).status_code == 401
+
+
+def test_failed_job_reports_error_and_can_be_retried(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    up = _upload(client, ws)
+    body = {"upload_id": up["upload_id"], "entity": "contacts"}
+    job = client.post("/api/v1/imports", json=body, headers=ws.api_headers).json()
+    stored = next((container.settings.data_dir / "imports").glob("*.csv"))
+    hidden = stored.with_suffix(".away")
+    stored.rename(hidden)  # the file vanished (a disk problem, an operator's mistake)
+    container.imports.run_pending()
+    failed = client.get(f"/api/v1/imports/{job['id']}", headers=ws.api_headers).json()
+    assert failed["status"] == "failed"
+    assert "No such file" in failed["error"] or "cannot" in failed["error"]
+    hidden.rename(stored)
+    retried = client.post(f"/api/v1/imports/{job['id']}/retry", headers=ws.api_headers)
+    assert retried.json()["status"] == "queued"
+    container.imports.run_pending()
+    done = client.get(f"/api/v1/imports/{job['id']}", headers=ws.api_headers).json()
+    assert (done["status"], done["error"], done["accepted_rows"]) == ("done", None, 1)
+    again = client.post(f"/api/v1/imports/{job['id']}/retry", headers=ws.api_headers)
+    assert (again.status_code, again.json()["error"]["field"]) == (409, "status")

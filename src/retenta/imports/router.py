@@ -99,6 +99,15 @@ def get_job(job_id: str, request: Request, p: Principal = Depends(api_principal)
     return container(request).imports.job(workspace_id=p.workspace_id, job_id=job_id)
 
 
+@router.post("/imports/{job_id}/retry")
+def retry_job(
+    job_id: str, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    """Queue a failed job again, from its checkpoint (after fixing what made it fail)."""
+    require_role(p, "marketer")
+    return container(request).imports.retry(workspace_id=p.workspace_id, job_id=job_id)
+
+
 @router.get("/imports/{job_id}/rejects", response_model=None)
 def rejects(
     job_id: str,

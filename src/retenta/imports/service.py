@@ -300,6 +300,16 @@ class ImportService:
             raise not_found("import job")
         return public_job(job)
 
+    def retry(self, *, workspace_id: str, job_id: str) -> dict[str, Any]:
+        """Queue a failed job again; it continues after its last committed chunk."""
+        job = self.job(workspace_id=workspace_id, job_id=job_id)
+        if job["status"] != "failed":
+            msg = f"only a failed job can be retried; this one is {job['status']}"
+            raise ApiError(409, "conflict", msg, field="status")
+        self.db.write(lambda c: store.set_status(c, job_id, "queued"))
+        self._wake.set()
+        return self.job(workspace_id=workspace_id, job_id=job_id)
+
     def jobs(self, *, workspace_id: str, limit: int = 50) -> list[dict[str, Any]]:
         with self.db.read() as cur:
             return [public_job(j) for j in store.list_jobs(cur, workspace_id, limit)]
