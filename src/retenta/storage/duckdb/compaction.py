@@ -38,7 +38,6 @@ L0, L1, L2 = "events_recent", "events_l1", "events"
 # A pass's target tier → the tiers it reads from.
 PASS_SOURCES: dict[str, tuple[str, ...]] = {L1: (L1,), L2: (L2, L1)}
 _STEP_TABLE = "_compaction_step"
-_FLUSH_TABLE = "_compaction_flush"
 
 
 @dataclass(frozen=True)
@@ -142,20 +141,25 @@ def pass_in_progress(conn: Any) -> str | None:
 
 
 def flush(conn: Any, *, max_rows: int) -> int:
-    """Move up to ``max_rows`` rows of L0 into L1 as one sorted run; returns rows moved."""
+    """Move the oldest ``max_rows`` rows of L0 into L1 as one sorted run; returns rows moved.
+
+    Nothing else writes while the writer runs this, so the rows at or below a row id
+    are the same for the copy and the delete.
+    """
+    bound = conn.execute(
+        f"SELECT max(rowid), count(*) FROM (SELECT rowid FROM {L0} ORDER BY rowid LIMIT ?)",
+        [int(max_rows)],
+    ).fetchone()
+    if bound is None or bound[0] is None:
+        return 0
     conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_FLUSH_TABLE} AS"
-        f" SELECT rowid AS rid, {COLUMNS} FROM {L0} LIMIT {int(max_rows)}"
+        f"INSERT INTO {L1} ({COLUMNS}) SELECT {COLUMNS} FROM {L0} WHERE rowid <= ?"
+        f" ORDER BY {CLUSTER_ORDER}",
+        [bound[0]],
     )
-    moved = _count(conn, f"SELECT count(*) FROM {_FLUSH_TABLE}")
-    conn.execute(
-        f"INSERT INTO {L1} ({COLUMNS}) SELECT {COLUMNS} FROM {_FLUSH_TABLE}"
-        f" ORDER BY {CLUSTER_ORDER}"
-    )
-    conn.execute(f"DELETE FROM {L0} WHERE rowid IN (SELECT rid FROM {_FLUSH_TABLE})")
-    conn.execute(f"DROP TABLE {_FLUSH_TABLE}")
+    conn.execute(f"DELETE FROM {L0} WHERE rowid <= ?", [bound[0]])
     conn.execute("UPDATE event_tier_state SET runs = runs + 1 WHERE tier = ?", [L1])
-    return moved
+    return int(bound[1])
 
 
 def start_pass(conn: Any, tier: str, *, step_rows: int) -> None:
