@@ -164,3 +164,37 @@ def test_merge_then_unmerge_round_trips_exactly(
     for m in reversed(made):
         container.identity.unmerge(workspace_id=ws, merge_id=m["id"])
     assert state(container, ws) == before
+
+
+@PROPERTY_SETTINGS
+@given(stream=streams)
+def test_anonymous_history_joins_the_person_who_identifies(
+    container: Container, stream: tuple[list[dict[str, Any]], int]
+) -> None:
+    """Every event of a device used by exactly one person — before and after they identified —
+    is on that person's timeline (devices whose events carried an email or push token can
+    legitimately resolve elsewhere, so they are left out)."""
+    ws = make_workspace(container).id
+    messages = run_stream(container, ws, *stream)
+    users: dict[str, set[str]] = {}
+    tainted: set[str] = set()
+    for m in messages:
+        device = m.previous_id if m.type == "alias" else m.anonymous_id
+        if device is None:
+            continue
+        users.setdefault(device, set())
+        if m.user_id:
+            users[device].add(m.user_id)
+        if m.traits.get("email") or m.context.get("device"):
+            tainted.add(device)
+    checked = [d for d, people in users.items() if len(people) == 1 and d not in tainted]
+    event(f"devices checked: {min(len(checked), 3)}")
+    for device in checked:
+        (user,) = users[device]
+        person = container.identity.lookup(workspace_id=ws, id_type="external_id", value=user)
+        assert person is not None
+        with container.db.read() as cur:
+            timeline = set(container.identity.timeline_contact_ids(cur, ws, person))
+        for m in messages:
+            if device in (m.anonymous_id, m.previous_id if m.type == "alias" else None):
+                assert m.contact_id in timeline, (device, user, m.message_id)
