@@ -10,6 +10,7 @@ import orjson
 import pyarrow as pa
 
 from retenta.commerce import orders as order_store
+from retenta.commerce.arrowsql import run
 from retenta.commerce.carts import write_carts
 from retenta.commerce.events import Changes
 from retenta.commerce.memory import CatalogMemory, ReturnsMemory
@@ -18,7 +19,6 @@ from retenta.commerce.orders import (
     ORDER_STAGE,
     RETURN_STAGE,
     STATUS_STAGE,
-    registered,
 )
 from retenta.commerce.tables import MONEY, TIMESTAMP
 
@@ -89,8 +89,7 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
     if not rows:
         return
     table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)
-    with registered(conn, _cm_fill=table):
-        conn.execute(FILL_PRODUCTS_SQL)
+    run(conn, FILL_PRODUCTS_SQL, _cm_fill=table)
     for row in rows:  # re-read next time: a filled feed product needs no more writes
         memory.forget(row["workspace_id"], [row["sku"]])
 
@@ -175,8 +174,7 @@ COUPON_SQL = (
 
 
 def apply_searches(conn: Any, changes: Changes) -> None:
-    with registered(conn, _cm_searches=pa.Table.from_pylist(changes.searches, schema=SEARCHES)):
-        conn.execute(SEARCH_SQL)
+    run(conn, SEARCH_SQL, _cm_searches=pa.Table.from_pylist(changes.searches, schema=SEARCHES))
 
 
 def apply_wishlist(conn: Any, changes: Changes) -> None:
@@ -185,17 +183,16 @@ def apply_wishlist(conn: Any, changes: Changes) -> None:
         for (ws, cid, name, sku), state in changes.wishlist.items()
     ]
     adding, removing = WISHLIST_STATEMENTS
-    with registered(conn, _cm_wish=pa.Table.from_pylist(rows, schema=WISHLIST)):
-        if any(r["add"] for r in rows):
-            conn.execute(adding)
-        if not all(r["add"] for r in rows):
-            conn.execute(removing)
+    table = pa.Table.from_pylist(rows, schema=WISHLIST)
+    if any(r["add"] for r in rows):
+        run(conn, adding, _cm_wish=table)
+    if not all(r["add"] for r in rows):
+        run(conn, removing, _cm_wish=table)
 
 
 def apply_coupons(conn: Any, changes: Changes) -> None:
     last = {(c["workspace_id"], c["order_id"]): c for c in changes.coupons}
-    with registered(conn, _cm_coupons=pa.Table.from_pylist(list(last.values()), schema=COUPONS)):
-        conn.execute(COUPON_SQL)
+    run(conn, COUPON_SQL, _cm_coupons=pa.Table.from_pylist(list(last.values()), schema=COUPONS))
 
 
 def apply_changes(conn: Any, changes: Changes, memory: CatalogMemory, facts: ReturnsMemory) -> None:

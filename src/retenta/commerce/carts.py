@@ -11,8 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from retenta.commerce.arrowsql import run
 from retenta.commerce.events import CartState
-from retenta.commerce.orders import registered
 from retenta.commerce.tables import MONEY, TIMESTAMP
 
 Line = dict[str, Any]  # {"quantity", "price", "added_at"}
@@ -154,7 +154,6 @@ def _write(conn: Any, plan: CartPlan) -> None:
         return
     carts = pa.Table.from_pylist(plan.carts, schema=CART_ROWS)
     items = pa.Table.from_pylist(plan.items, schema=ITEM_ROWS)
-    with registered(conn, _cm_carts=carts, _cm_items=items):
-        conn.execute(UPSERT_CARTS_SQL)
-        if items.num_rows:
-            conn.execute(UPSERT_ITEMS_SQL)
+    run(conn, UPSERT_CARTS_SQL, _cm_carts=carts)
+    if items.num_rows:
+        run(conn, UPSERT_ITEMS_SQL, _cm_items=items)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from retenta.commerce import lifecycle
+from retenta.commerce.arrowsql import run
 from retenta.commerce.tables import MONEY, TIMESTAMP
 
 Key = tuple[str, str]
@@ -101,8 +102,7 @@ def current_statuses(conn: Any, keys: list[Key]) -> dict[Key, str]:
         "SELECT k.workspace_id, k.order_id, o.status FROM _cm_keys k JOIN orders o"
         " ON o.workspace_id = k.workspace_id AND o.order_id = k.order_id"
     )
-    with registered(conn, _cm_keys=keys_table(keys)):
-        rows = conn.execute(sql).fetchall()
+    rows = run(conn, sql, _cm_keys=keys_table(keys)).fetchall()
     return {(r[0], r[1]): r[2] for r in rows}
 
 
@@ -285,12 +285,11 @@ INSERT_NEW_SQL = (
 def _insert_new(conn: Any, orders: pa.Table, items: pa.Table) -> set[Key]:
     if orders.num_rows == 0:
         return set()
-    with registered(conn, _cm_orders=orders, _cm_items=items):
-        new = {(w, o) for w, o in conn.execute(INSERT_NEW_SQL).fetchall()}
+    inserted = run(conn, INSERT_NEW_SQL, _cm_orders=orders, _cm_items=items).fetchall()
+    new = {(w, o) for w, o in inserted}
     fresh = _only(items, new) if new else items.slice(0, 0)
     if fresh.num_rows:
-        with registered(conn, _cm_items=fresh):
-            conn.execute(ITEMS_UPSERT_SQL)
+        run(conn, ITEMS_UPSERT_SQL, _cm_items=fresh)
     return new
 
 
@@ -332,12 +331,11 @@ def table_keys(table: pa.Table) -> list[Key]:
 
 
 def _write(conn: Any, orders: pa.Table, items: pa.Table, *, authoritative: bool) -> None:
-    with registered(conn, _cm_orders=orders, _cm_items=items):
-        if orders.num_rows:
-            conn.execute(upsert_sql(authoritative=authoritative))
-        if items.num_rows:
-            conn.execute(ITEMS_UPSERT_SQL)
-            conn.execute(ITEMS_TRIM_SQL)
+    if orders.num_rows:
+        run(conn, upsert_sql(authoritative=authoritative), _cm_orders=orders, _cm_items=items)
+    if items.num_rows:
+        run(conn, ITEMS_UPSERT_SQL, _cm_items=items)
+        run(conn, ITEMS_TRIM_SQL, _cm_items=items)
 
 
 def status_only_rows(
@@ -359,8 +357,7 @@ def status_only_rows(
 
 def _write_history(conn: Any, history: list[dict[str, Any]]) -> None:
     if history:
-        with registered(conn, _cm_history=pa.Table.from_pylist(history, schema=STATUS_STAGE)):
-            conn.execute(HISTORY_SQL)
+        run(conn, HISTORY_SQL, _cm_history=pa.Table.from_pylist(history, schema=STATUS_STAGE))
 
 
 def _last_change(history: list[dict[str, Any]], key: Key) -> datetime | None:
@@ -376,8 +373,7 @@ def _write_status_only(conn: Any, rows: list[dict[str, Any]]) -> None:
         [("workspace_id", pa.string()), ("order_id", pa.string()), ("status", pa.string()),
          ("changed_at", TIMESTAMP)]
     )  # fmt: skip
-    with registered(conn, _cm_status_only=pa.Table.from_pylist(rows, schema=schema)):
-        conn.execute(STATUS_ONLY_SQL)
+    run(conn, STATUS_ONLY_SQL, _cm_status_only=pa.Table.from_pylist(rows, schema=schema))
 
 
 RETURNS_INSERT_SQL = (
@@ -428,8 +424,7 @@ def fully_returned_sql() -> str:
 def write_returns(conn: Any, returns: pa.Table) -> None:
     """Record return facts; the same refund message twice adds nothing."""
     if returns.num_rows:
-        with registered(conn, _cm_returns=returns):
-            conn.execute(RETURNS_INSERT_SQL)
+        run(conn, RETURNS_INSERT_SQL, _cm_returns=returns)
 
 
 FACTS_SQL = (
@@ -464,9 +459,9 @@ def settle_returns(conn: Any, keys: list[Key], *, mark_returned: bool) -> int:
     orders move to 'returned'. Returns the number of status changes."""
     if not keys:
         return 0
-    with registered(conn, _cm_keys=keys_table(keys)):
-        conn.execute(RETURNED_QTY_SQL)
-        rows = conn.execute(fully_returned_sql()).fetchall() if mark_returned else []
+    keys_t = keys_table(keys)
+    run(conn, RETURNED_QTY_SQL, _cm_keys=keys_t)
+    rows = run(conn, fully_returned_sql(), _cm_keys=keys_t).fetchall() if mark_returned else []
     history = [_history((w, o), "returned", at, mid) for w, o, at, mid in rows]
     changed = {(h["workspace_id"], h["order_id"]): "returned" for h in history}
     _write_status_only(conn, status_only_rows(keys_table([]), changed, history))
