@@ -62,6 +62,8 @@ def test_invalid_email_is_recorded_and_the_event_kept(container: Container, ws: 
     assert rejected["identifier_value"] == "ann@@x"
     assert "invalid email" in rejected["reason"]
     assert rejected["message_id"] == m.message_id
+    resolve(container, [msg(ws.id, user="u1", context={"traits": {"email": "ann@@x"}})])
+    assert len(identity_events(container, ws.id, "rejected")) == 1  # reported once per contact
 
 
 def test_phone_push_token_and_custom_identifiers(settings: Settings) -> None:

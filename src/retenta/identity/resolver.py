@@ -372,12 +372,19 @@ class BatchResolver:
         )
 
     def record_rejected(self, m: Message, ex: Extracted, cid: int) -> None:
+        """One ``rejected`` row per contact and value (a client may resend it on every event)."""
+        reported = self.svc.reported_rejections
         for r in ex.rejected:
-            if r.reason != "blocked value":
-                self.event_rows.append(
-                    (m.workspace_id, self.stamp, "rejected", cid, None, r.id_type, r.raw,
-                     r.reason, m.message_id)
-                )  # fmt: skip
+            key = (cid, r.id_type, r.raw)
+            if r.reason == "blocked value" or key in reported:
+                continue
+            if len(reported) > 100_000:
+                reported.clear()
+            reported.add(key)
+            self.event_rows.append(
+                (m.workspace_id, self.stamp, "rejected", cid, None, r.id_type, r.raw,
+                 r.reason, m.message_id)
+            )  # fmt: skip
 
     def touch(self, ws: str, cid: int, idents: list[Identifier], at: datetime) -> None:
         """Advance last-seen times: in a loaded state, or in the write-behind maps."""

@@ -50,6 +50,7 @@ class IdentityService:
         self._last_flush = time.monotonic()
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self._forgotten: list[tuple[str, list[int]]] = []
+        self.reported_rejections: set[tuple[int, str, str]] = set()
         self._lock = threading.Lock()
         db.write(store.repair_last_seen)
 
