@@ -24,14 +24,3 @@ CREATE TABLE order_returns (
     returned_at TIMESTAMPTZ NOT NULL,
     source_message_id VARCHAR    -- 'import' for figures loaded by upsert_orders
 );
-
--- Refunded amount of a return fact (Order Refunded's total/revenue), when known.
-ALTER TABLE order_returns ADD COLUMN amount DECIMAL(18, 2);
-
--- Where a product's data came from: 'feed' (catalog API, import) or 'event' (filled from
--- e-commerce events until the feed knows it). Events never overwrite feed data.
-ALTER TABLE products ADD COLUMN source VARCHAR DEFAULT 'feed';
-
--- The contact of a cart line, so a batch reads and cleans its contacts' carts by integer
--- filters instead of joins over string keys.
-ALTER TABLE cart_items ADD COLUMN contact_id BIGINT;
