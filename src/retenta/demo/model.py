@@ -42,7 +42,7 @@ class Mix:
     one_time_buyer: float = 0.3
     repeat_buyer: float = 0.4  # of registered; the rest never buy
     store_shopper: float = 0.15  # registered web buyers who also buy in a store
-    sessions_per_month: float = 0.95  # mean, heavy-tailed across people
+    sessions_per_month: float = 0.84  # mean, heavy-tailed across people
     emails_per_month: float = 1.4  # campaign deliveries per subscribed person
     cancel_rate: float = 0.04
     refund_rate: float = 0.08
