@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ECOMMERCE_EVENTS = (
     "Product Viewed", "Product List Viewed", "Products Searched", "Product Added",
     "Product Removed", "Cart Viewed", "Checkout Started", "Order Completed", "Order Refunded",
-    "Order Cancelled", "Product Added to Wishlist", "Signed Up", "Email Delivered",
+    "Order Cancelled", "Order Updated", "Product Added to Wishlist", "Signed Up", "Email Delivered",
     "Email Opened", "Email Clicked",
 )  # fmt: skip
 
@@ -110,7 +110,7 @@ def test_languages_timezones_and_consents(store: Any) -> None:
     langs = {
         r[0] for r in q(store, "SELECT DISTINCT language FROM contacts WHERE workspace_id = ?")
     }
-    assert langs == {"uk", "ru", "en", "pl"}
+    assert langs == {"uk-UA", "ru-UA", "en-GB", "pl-PL"}  # as the resolver records locales
     assert (
         one(store, "SELECT count(*) FROM contacts WHERE workspace_id = ? AND timezone IS NULL") == 0
     )

@@ -31,7 +31,7 @@ NEVER = np.iinfo(np.int64).max // 2
 # Event kinds, in the order they happen inside a session.
 K_HOME, K_IDENTIFY, K_SIGNUP, K_SEARCH, K_CATEGORY, K_LIST = 0, 1, 2, 3, 4, 5
 K_VIEW, K_WISHLIST, K_ADD, K_CART, K_REMOVE, K_CHECKOUT, K_ORDER = 6, 7, 8, 9, 10, 11, 12
-K_REFUND, K_CANCEL, K_DELIVERED, K_OPENED, K_CLICKED = 13, 14, 15, 16, 17
+K_REFUND, K_CANCEL, K_DELIVERED, K_OPENED, K_CLICKED, K_SHIPPED = 13, 14, 15, 16, 17, 18
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ import pyarrow.compute as pc
 from retenta.demo import behaviour as bh
 from retenta.demo.catalog import CURRENCY
 from retenta.demo.jsonparts import join, take
-from retenta.demo.model import LANGUAGES, US_PER_DAY, US_PER_HOUR, group_starts, rank_within
+from retenta.demo.model import group_starts, rank_within
 from retenta.demo.tables import (
     STORES,
     Chunk,
     OrderMoney,
     const,
     order_status,
+    person_locales,
     person_traits,
     refund_amounts,
     search_codes,
@@ -92,6 +93,10 @@ def contacts_table(ch: Chunk, message_id: pa.Array) -> pa.Table:
         meta,
         ',"gender":',
         meta,
+        ',"language":',
+        meta,
+        ',"timezone":',
+        meta,
         "}",
     )
     return pa.table(
@@ -103,7 +108,7 @@ def contacts_table(ch: Chunk, message_id: pa.Array) -> pa.Table:
             "last_seen_at": stamps(tl.time[last]),
             "attributes": traits,
             "provenance": pc.if_else(pa.array(ident >= 0), provenance, "{}"),
-            "language": take(pa.array(LANGUAGES), pop.lang),
+            "language": person_locales(ch),
             "timezone": _strings(ch.people.timezone),
         }
     )
@@ -197,16 +202,9 @@ def orders_tables(ch: Chunk, m: OrderMoney, message_id: pa.Array) -> dict[str, p
     refund = _row_of_order(ch, bh.K_REFUND)
     cancel = _row_of_order(ch, bh.K_CANCEL)
     status = order_status(ch)
-    shipped_at = np.minimum(
-        ch.placed + (np.arange(n) % 3 + 1) * US_PER_DAY, ch.cal.now_us - US_PER_HOUR
-    )
+    shipped = _row_of_order(ch, bh.K_SHIPPED)
     updated = np.maximum.reduce(
-        [
-            ch.placed,
-            np.where(status == "shipped", shipped_at, 0),
-            _time_or_zero(ch, refund),
-            _time_or_zero(ch, cancel),
-        ]
+        [ch.placed, *(_time_or_zero(ch, r) for r in (shipped, refund, cancel))]
     )
     null = pa.scalar(None, pa.string())
     orders = pa.table(
@@ -237,9 +235,7 @@ def orders_tables(ch: Chunk, m: OrderMoney, message_id: pa.Array) -> dict[str, p
     return {
         "orders": orders,
         "order_items": _items_table(ch, order_id),
-        "order_status_history": _history_table(
-            ch, order_id, status, shipped_at, message_id, done, refund, cancel
-        ),
+        "order_status_history": _history_table(ch, order_id, message_id),
         "order_returns": _returns_table(ch, order_id, message_id, refund, refund_amounts(ch, m)),
     }
 
@@ -266,51 +262,23 @@ def _items_table(ch: Chunk, order_id: pa.Array) -> pa.Table:
     )
 
 
-def _history_table(
-    ch: Chunk,
-    order_id: pa.Array,
-    status: np.ndarray,
-    shipped_at: np.ndarray,
-    message_id: pa.Array,
-    done: np.ndarray,
-    refund: np.ndarray,
-    cancel: np.ndarray,
-) -> pa.Table:
-    n = ch.orders.size
-    idx = np.arange(n)
-    shipped = np.nonzero(np.isin(status, ["shipped", "returned"]) & (shipped_at > ch.placed))[0]
-    returned = np.nonzero((status == "returned") & (refund >= 0))[0]
-    cancelled = np.nonzero(cancel >= 0)[0]
-    order = np.concatenate([idx, shipped, returned, cancelled])
-    names = (
-        ["paid"] * n
-        + ["shipped"] * len(shipped)
-        + ["returned"] * len(returned)
-        + ["cancelled"] * len(cancelled)
-    )
-    at = np.concatenate(
-        [
-            ch.placed,
-            shipped_at[shipped],
-            ch.tl.time[refund[returned]],
-            ch.tl.time[cancel[cancelled]],
-        ]
-    )
-    msg_rows = np.concatenate(
-        [done, np.full(len(shipped), -1), refund[returned], cancel[cancelled]]
-    )
-    msg = pc.if_else(
-        pa.array(msg_rows >= 0),
-        take(message_id, np.maximum(msg_rows, 0)),
-        pa.scalar(None, pa.string()),
-    )
+STATUS_EVENTS = ((bh.K_ORDER, "paid"), (bh.K_SHIPPED, "shipped"), (bh.K_CANCEL, "cancelled"))
+
+
+def _history_table(ch: Chunk, order_id: pa.Array, message_id: pa.Array) -> pa.Table:
+    """One row per status an order's events moved it to (a full refund: "returned")."""
+    tl, o = ch.tl, ch.orders
+    full_refund = (tl.kind == bh.K_REFUND) & o.refund_full[np.maximum(tl.order, 0)]
+    masks = [(tl.kind == kind, name) for kind, name in STATUS_EVENTS] + [(full_refund, "returned")]
+    rows = np.concatenate([np.nonzero(mask)[0] for mask, _ in masks])
+    names = [name for mask, name in masks for _ in range(int(mask.sum()))]
     return pa.table(
         {
-            "workspace_id": const(ch.workspace_id, len(order)),
-            "order_id": take(order_id, order),
+            "workspace_id": const(ch.workspace_id, len(rows)),
+            "order_id": take(order_id, tl.order[rows]),
             "status": pa.array(names, pa.string()),
-            "changed_at": stamps(at),
-            "source_message_id": msg,
+            "changed_at": stamps(tl.time[rows]),
+            "source_message_id": take(message_id, rows),
         }
     )
 

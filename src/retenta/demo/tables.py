@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from retenta.demo import behaviour as bh
 from retenta.demo.catalog import CURRENCY, LEAVES, STORE_URL, TAXONOMY, Catalog
 from retenta.demo.jsonparts import Piece, dictionary, join, lists, money, take, text
-from retenta.demo.model import LANGUAGES, LOCALES, US_PER_DAY, Calendar, group_starts
+from retenta.demo.model import LANGUAGES, LOCALES, Calendar, group_starts
 from retenta.demo.people import People
 from retenta.demo.timeline import Timeline
 from retenta.storage.duckdb.events import EVENT_SCHEMA
@@ -37,6 +37,7 @@ EVENT_NAMES = {
     bh.K_REMOVE: "Product Removed", bh.K_CART: "Cart Viewed",
     bh.K_CHECKOUT: "Checkout Started", bh.K_ORDER: "Order Completed",
     bh.K_REFUND: "Order Refunded", bh.K_CANCEL: "Order Cancelled",
+    bh.K_SHIPPED: "Order Updated",
     bh.K_DELIVERED: "Email Delivered", bh.K_OPENED: "Email Opened", bh.K_CLICKED: "Email Clicked",
 }  # fmt: skip
 PAGE_KINDS = (bh.K_HOME, bh.K_CATEGORY)
@@ -171,10 +172,12 @@ def order_money(rng: np.random.Generator, ch: Chunk) -> OrderMoney:
 
 
 def order_status(ch: Chunk) -> np.ndarray:
+    """Where each order's events leave it: paid, shipped, returned (in full) or cancelled."""
     o = ch.orders
-    shipped = ch.placed < ch.cal.now_us - 3 * US_PER_DAY
+    shipped = np.zeros(o.size, dtype=bool)
+    shipped[ch.tl.order[ch.tl.kind == bh.K_SHIPPED]] = True
     returned = (o.refund_at < bh.NEVER) & o.refund_full
-    status = np.where(shipped | o.offline, "shipped", "paid").astype(object)
+    status = np.where(shipped, "shipped", "paid").astype(object)
     status[returned] = "returned"
     status[o.cancelled] = "cancelled"
     return status
@@ -309,6 +312,7 @@ def _constant(rows: np.ndarray, value: str) -> Piece:
 
 
 ORDER_KEYS = {
+    bh.K_SHIPPED: "shipped",
     bh.K_CHECKOUT: "checkout",
     bh.K_ORDER: "order",
     bh.K_REFUND: "refund",
@@ -357,10 +361,18 @@ def _orders_json(ch: Chunk, m: OrderMoney, order_id: pa.Array) -> dict[str, pa.A
             '"}',
         ),
         "cancel": join('{"order_id":"', order_id, '","reason":"customer_request"}'),
+        "shipped": join('{"order_id":"', order_id, '","status":"shipped"}'),
     }
 
 
-def _browser_context(rng: np.random.Generator, locale: pa.Array, mobile_share: float) -> pa.Array:
+def person_locales(ch: Chunk) -> pa.Array:
+    """Each person's locale ("uk-UA", "pl-PL", …): the language the live resolver records."""
+    return take(pa.array([LOCALES[c] for c in LANGUAGES]), ch.pop.lang)
+
+
+def _browser_context(
+    rng: np.random.Generator, locale: pa.Array, timezone: pa.Array, mobile_share: float
+) -> pa.Array:
     n = len(locale)
     mobile = rng.random(n) < mobile_share
     phone_os = np.where(rng.random(n) < 0.55, "Android", "iOS")
@@ -369,16 +381,17 @@ def _browser_context(rng: np.random.Generator, locale: pa.Array, mobile_share: f
     ip = join(octets[0], ".", octets[1], ".", octets[2], ".", octets[3])
     device = pc.if_else(pa.array(mobile), "mobile", "desktop")
     return join(
-        '{"ip":"', ip, '","locale":"', locale, '","device":{"type":"', device,
-        '"},"os":{"name":"', pa.array(os_name.astype(object), pa.string()), '"}}',
+        '{"ip":"', ip, '","locale":"', locale, '","timezone":"', timezone,
+        '","device":{"type":"', device, '"},"os":{"name":"',
+        pa.array(os_name.astype(object), pa.string()), '"}}',
     )  # fmt: skip
 
 
 def browser_contexts(rng: np.random.Generator, ch: Chunk) -> pa.Array:
     """Per person: the context of their first browser, then of their second (a laptop, mostly)."""
-    locale = take(pa.array([LOCALES[c] for c in LANGUAGES]), ch.pop.lang)
+    locale, tz = person_locales(ch), pa.array(ch.people.timezone, pa.string())
     return pa.concat_arrays(
-        [_browser_context(rng, locale, 0.7), _browser_context(rng, locale, 0.25)]
+        [_browser_context(rng, locale, tz, 0.7), _browser_context(rng, locale, tz, 0.25)]
     )
 
 
@@ -395,7 +408,9 @@ def person_traits(ch: Chunk) -> pa.Array:
     gender = take(pa.array(["female", "male"]), pop.gender)
     full = join(
         '{"firstName":"', first, '","lastName":"', last, '","name":"', first, " ", last, '"',
-        email, phone, ',"city":"', pa.array(p.city, pa.string()), '","gender":"', gender, '"}',
+        email, phone, ',"city":"', pa.array(p.city, pa.string()), '","gender":"', gender,
+        '","language":"', person_locales(ch), '","timezone":"', pa.array(p.timezone, pa.string()),
+        '"}',
     )  # fmt: skip
     return pc.if_else(pa.array(pop.kind == bh.ANONYMOUS), "{}", full)
 

@@ -16,6 +16,7 @@ from retenta.demo.behaviour import (
     K_IDENTIFY,
     K_ORDER,
     K_REFUND,
+    K_SHIPPED,
     NEVER,
     OFFLINE,
     Emails,
@@ -24,7 +25,7 @@ from retenta.demo.behaviour import (
     SessionEvents,
     Sessions,
 )
-from retenta.demo.model import US_PER_SECOND, Calendar
+from retenta.demo.model import US_PER_HOUR, US_PER_SECOND, Calendar
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,15 @@ def _server_part(
     cancelled = np.nonzero(orders.cancelled)[0]
     cancel_at = placed[cancelled] + rng.integers(600, 6 * 3600, len(cancelled)) * US_PER_SECOND
     refund_at = np.maximum(orders.refund_at[refunded], placed[refunded] + US_PER_SECOND)
-    order = np.concatenate([till, refunded, cancelled])
+    ship_at = placed + rng.integers(20, 72, orders.size) * US_PER_HOUR
+    shipped = np.nonzero(
+        ~orders.offline & ~orders.cancelled & (ship_at < cal.now_us - US_PER_HOUR)
+    )[0]
+    ship_at = np.minimum(
+        ship_at[shipped],
+        np.where(orders.refund_at[shipped] < NEVER, orders.refund_at[shipped] - US_PER_HOUR, NEVER),
+    )
+    order = np.concatenate([till, refunded, cancelled, shipped])
     part = _blank(len(order))
     part["person"] = orders.person[order]
     part["kind"] = np.concatenate(
@@ -106,10 +115,11 @@ def _server_part(
             np.full(len(till), K_ORDER),
             np.full(len(refunded), K_REFUND),
             np.full(len(cancelled), K_CANCEL),
+            np.full(len(shipped), K_SHIPPED),
         ]
     )
     part["time"] = np.minimum(
-        np.concatenate([placed[till], refund_at, cancel_at]), cal.now_us - US_PER_SECOND
+        np.concatenate([placed[till], refund_at, cancel_at, ship_at]), cal.now_us - US_PER_SECOND
     )
     part["order"] = order
     return part
