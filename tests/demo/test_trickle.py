@@ -127,7 +127,7 @@ def _messages_of(container: Container, ws: str, contact_id: int, target_ws: str)
             traits=orjson.loads(t or "{}"),
             context=orjson.loads(c or "{}"),
             source="demo",
-        )  # fmt: skip
+        )
         for mid, typ, event, uid, anon, ts, rec, p, t, c in rows
     ]
 
