@@ -331,3 +331,25 @@ def test_a_small_cache_evicting_mid_batch_never_duplicates_identifiers(settings:
         assert len(container.identity.cache.owners) <= 40 + 60 * 2
     finally:
         container.close()
+
+
+def test_identifier_stored_behind_the_writers_back_fails_once_then_heals(
+    container: Container, ws: Workspace
+) -> None:
+    (first,) = resolve(container, [msg(ws.id, anon="a-first")])
+    resolve(container, [msg(ws.id, anon="a-other")])  # settles the first batch into the cache
+
+    def swap(cur: object) -> None:
+        """Another writer adds an identifier and removes one: the row count does not change,
+        so only the primary key can notice."""
+        cur.execute(  # type: ignore[attr-defined]
+            "INSERT INTO identities SELECT workspace_id, type, 'a-sneaked', contact_id,"
+            " first_seen, last_seen FROM identities WHERE value = 'a-first'"
+        )
+        cur.execute("DELETE FROM identities WHERE value = 'a-other'")  # type: ignore[attr-defined]
+
+    container.db.write(swap)
+    with pytest.raises(RuntimeError, match="another writer"):
+        resolve(container, [msg(ws.id, anon="a-sneaked")])
+    (retry,) = resolve(container, [msg(ws.id, anon="a-sneaked")])
+    assert retry.contact_id == first.contact_id

@@ -64,9 +64,22 @@ class KnownIdentifiers:
         if self.expected_rows is not None:
             self.expected_rows += len(hashes)
         if len(self.recent) >= MERGE_RECENT_AT:
-            merged = np.concatenate([self.sorted, np.fromiter(self.recent, dtype=np.uint64)])
-            self.sorted = np.unique(merged)
+            self.sorted = merge_sorted(self.sorted, self.recent)
             self.recent = set()
+
+
+def merge_sorted(sorted_hashes: np.ndarray, more: set[int]) -> np.ndarray:
+    """``sorted_hashes`` with ``more`` inserted in order: one pass, no re-sort of the whole.
+
+    >>> merge_sorted(np.array([2, 8], dtype=np.uint64), {5, 8, 1}).tolist()
+    [1, 2, 5, 8]
+    """
+    new = np.sort(np.fromiter(more, dtype=np.uint64, count=len(more)))
+    pos = np.searchsorted(sorted_hashes, new)
+    if sorted_hashes.size:
+        present = sorted_hashes[np.minimum(pos, sorted_hashes.size - 1)] == new
+        new, pos = new[~present], pos[~present]
+    return np.insert(sorted_hashes, pos, new)
 
 
 def key_hash(key: Key) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import orjson
 
 from retenta.core.messages import Message
@@ -438,10 +439,11 @@ class BatchResolver:
         if not rows:
             return
         known = self.svc.known
-        written = store.insert_identities(self.cur, rows)
-        if written != len(rows):  # another writer stored some of them behind our back
+        try:
+            store.insert_identities(self.cur, rows)
+        except duckdb.ConstraintException as exc:  # stored behind our back by another writer
             known.expected_rows = None
-            raise RuntimeError("identifiers were stored concurrently by another writer; retry")
+            raise RuntimeError("identifiers stored concurrently by another writer; retry") from exc
         known.added([self.key_hashes.get(k) or key_hash(k) for k in self.inserted])
 
     def identity_rows(self, keys: set[Key]) -> list[tuple[Any, ...]]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -15,7 +17,6 @@ from retenta.identity.state import ContactState, IdentityRow
 
 Key = tuple[str, str, str]  # (workspace_id, type, value)
 TS = pa.timestamp("us", tz="UTC")
-CHUNK = 1000
 
 CONTACT_SCHEMA = pa.schema(
     [
@@ -79,18 +80,16 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _with_table(cur: Any, name: str, table: pa.Table, sql: str) -> None:
     """Run ``sql`` with ``table`` registered under ``name``."""
     cur.register(name, table)
     try:
         cur.execute(sql).fetchall()  # drain: DuckDB refuses new work while a result is open
-    finally:
-        cur.unregister(name)
+    except duckdb.Error:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses this too
+            cur.unregister(name)
+        raise
+    cur.unregister(name)
 
 
 def _table(schema: pa.Schema, rows: Iterable[Sequence[Any]]) -> pa.Table:
@@ -101,50 +100,111 @@ def _table(schema: pa.Schema, rows: Iterable[Sequence[Any]]) -> pa.Table:
 # --- reads -----------------------------------------------------------------------------
 
 
+POINT_PROBES_UP_TO = 8  # fewer keys than this: index probes; more: one hash join
+
+
 def fetch_owners(cur: Any, keys: Iterable[Key]) -> dict[Key, int]:
-    """The contact holding each identifier that exists, in one scan per 1,000 values."""
-    wanted = set(keys)
-    found: dict[Key, int] = {}
-    values = sorted({v for _, _, v in wanted})
-    for part in chunks(values):
-        marks = ",".join("?" * len(part))
+    """The contact holding each identifier that exists.
+
+    A few keys are probed one by one through the ``identities (value)`` index (DuckDB
+    probes an ART index only for a lone equality); more are joined, in one statement,
+    against an Arrow table of the keys (one scan, whatever their number: an ``IN`` list
+    costs a scan per thousand values).
+    """
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    if len(wanted) < POINT_PROBES_UP_TO:
+        return {k: cid for k in wanted if (cid := _probe_owner(cur, k)) is not None}
+    table = pa.table([list(c) for c in zip(*wanted, strict=True)], names=["ws", "type", "value"])
+    cur.register("_owner_keys", table)
+    try:
+        rows = cur.execute(
+            "SELECT i.workspace_id, i.type, i.value, i.contact_id FROM identities i"
+            " JOIN _owner_keys k ON i.value = k.value AND i.type = k.type"
+            " AND i.workspace_id = k.ws"
+        ).fetchall()
+    finally:
+        cur.unregister("_owner_keys")
+    return {(ws, t, v): int(cid) for ws, t, v, cid in rows}
+
+
+def _probe_owner(cur: Any, key: Key) -> int | None:
+    ws, id_type, value = key
+    row = _one(
         cur.execute(
-            "SELECT workspace_id, type, value, contact_id FROM identities"
-            f" WHERE value IN ({marks})",
-            list(part),
+            "WITH m AS MATERIALIZED (SELECT workspace_id, type, contact_id FROM identities"
+            " WHERE value = ?) SELECT contact_id FROM m WHERE workspace_id = ? AND type = ?",
+            [value, ws, id_type],
         )
-        for ws, t, v, cid in cur.fetchall():
-            if (ws, t, v) in wanted:
-                found[(ws, t, v)] = int(cid)
-    return found
+    )
+    return int(row[0]) if row else None
+
+
+CONTACT_COLUMNS = (
+    "workspace_id, id, created_at, updated_at, last_seen_at, merged_into,"
+    " attributes, provenance, language, timezone"
+)
 
 
 def load_contacts(cur: Any, ids: Iterable[int]) -> dict[int, ContactState]:
-    """Live contact rows with their identities (erased contacts are not returned)."""
+    """Live contact rows with their identities (erased contacts are not returned).
+
+    A few ids are probed through the primary key and ``identities (contact_id)``; more
+    are joined against an Arrow table of the ids (two scans in all).
+    """
     wanted = sorted(set(ids))
-    states: dict[int, ContactState] = {}
-    for part in chunks(wanted):
-        marks = ",".join("?" * len(part))
-        cur.execute(
-            "SELECT workspace_id, id, created_at, updated_at, last_seen_at, merged_into,"
-            " attributes, provenance, language, timezone FROM contacts"
-            f" WHERE id IN ({marks}) AND erased_at IS NULL",
-            list(part),
-        )
-        for r in cur.fetchall():
-            states[r[1]] = ContactState(
-                r[0], r[1], r[2], r[3], r[4], r[5],
-                orjson.loads(r[6] or "{}"), orjson.loads(r[7] or "{}"), r[8], r[9],
-            )  # fmt: skip
-        cur.execute(
-            "SELECT contact_id, type, value, first_seen, last_seen FROM identities"
-            f" WHERE contact_id IN ({marks})",
-            list(part),
-        )
-        for cid, t, v, first, last in cur.fetchall():
-            if cid in states:
-                states[cid].identities[(t, v)] = IdentityRow(first, last)
+    if not wanted:
+        return {}
+    if len(wanted) < POINT_PROBES_UP_TO:
+        contact_rows, identity_rows_ = _probe_contacts(cur, wanted)
+    else:
+        contact_rows, identity_rows_ = _join_contacts(cur, wanted)
+    states = {r[1]: _state(r) for r in contact_rows}
+    for cid, t, v, first, last in identity_rows_:
+        if cid in states:
+            states[cid].identities[(t, v)] = IdentityRow(first, last)
     return states
+
+
+def _state(r: Sequence[Any]) -> ContactState:
+    return ContactState(
+        r[0], r[1], r[2], r[3], r[4], r[5],
+        orjson.loads(r[6] or "{}"), orjson.loads(r[7] or "{}"), r[8], r[9],
+    )  # fmt: skip
+
+
+def _probe_contacts(cur: Any, ids: Sequence[int]) -> tuple[list[Any], list[Any]]:
+    contacts: list[Any] = []
+    identities: list[Any] = []
+    for cid in ids:
+        contacts += cur.execute(
+            f"WITH m AS MATERIALIZED (SELECT {CONTACT_COLUMNS}, erased_at FROM contacts"
+            f" WHERE id = ?) SELECT {CONTACT_COLUMNS} FROM m WHERE erased_at IS NULL",
+            [cid],
+        ).fetchall()
+        identities += cur.execute(
+            "WITH m AS MATERIALIZED (SELECT contact_id, type, value, first_seen, last_seen"
+            " FROM identities WHERE contact_id = ?) SELECT * FROM m",
+            [cid],
+        ).fetchall()
+    return contacts, identities
+
+
+def _join_contacts(cur: Any, ids: Sequence[int]) -> tuple[list[Any], list[Any]]:
+    cur.register("_load_ids", pa.table({"id": pa.array(ids, pa.int64())}))
+    try:
+        contacts = cur.execute(
+            f"SELECT {CONTACT_COLUMNS} FROM contacts SEMI JOIN _load_ids k ON contacts.id = k.id"
+            " WHERE erased_at IS NULL"
+        ).fetchall()
+        identities = cur.execute(
+            "SELECT contact_id, type, value, first_seen, last_seen FROM identities"
+            " SEMI JOIN _load_ids k ON identities.contact_id = k.id"
+        ).fetchall()
+    finally:
+        cur.unregister("_load_ids")
+    return contacts, identities
 
 
 def suppressed(cur: Any, workspace_id: str) -> set[tuple[str, str]]:
@@ -237,17 +297,19 @@ def identity_rows(
     return [(workspace_id, t, v, contact_id, r.first_seen, r.last_seen) for (t, v), r in items]
 
 
-def insert_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Insert new identities; returns how many were new (a clash is skipped, not raised)."""
+def insert_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert new identities. A plain ``INSERT``: an identifier stored behind the writer's
+    back violates the primary key, which aborts the unit of work (``INSERT OR IGNORE`` costs
+    twice as much, for a check the primary key makes anyway)."""
     if not rows:
-        return 0
+        return
     cols = ", ".join(IDENTITY_SCHEMA.names)
-    cur.register("_new_identities", _table(IDENTITY_SCHEMA, rows))
-    try:
-        cur.execute(f"INSERT OR IGNORE INTO identities ({cols}) SELECT {cols} FROM _new_identities")
-        return int(cur.fetchall()[0][0])
-    finally:
-        cur.unregister("_new_identities")
+    _with_table(
+        cur,
+        "_new_identities",
+        _table(IDENTITY_SCHEMA, rows),
+        f"INSERT INTO identities ({cols}) SELECT {cols} FROM _new_identities",
+    )
 
 
 def repoint_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
