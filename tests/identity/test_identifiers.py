@@ -353,3 +353,13 @@ def test_identifier_stored_behind_the_writers_back_fails_once_then_heals(
         resolve(container, [msg(ws.id, anon="a-sneaked")])
     (retry,) = resolve(container, [msg(ws.id, anon="a-sneaked")])
     assert retry.contact_id == first.contact_id
+
+
+def test_bulk_key_hashes_in_duckdb_equal_the_python_hash() -> None:
+    import duckdb
+
+    from retenta.identity.known import HASH_IN_DATABASE_FROM, key_hash, key_hashes
+
+    keys = [("ws_1", "email", f"ann{i}@x.io") for i in range(HASH_IN_DATABASE_FROM)]
+    keys.append(("ws_1", "custom:loyalty", "Ünïcode — значення"))
+    assert key_hashes(duckdb.connect(), keys) == [key_hash(k) for k in keys]

@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 Key = tuple[str, str, str]
 MERGE_RECENT_AT = 200_000
+HASH_IN_DATABASE_FROM = 2_000  # keys; fewer are hashed here (a statement costs ~0.5 ms)
 
 
 class KnownIdentifiers:
@@ -90,3 +92,15 @@ def key_hash(key: Key) -> int:
     """
     text = "\x1f".join(key).encode("utf-8")
     return int.from_bytes(hashlib.md5(text, usedforsecurity=False).digest()[8:], "little")
+
+
+def key_hashes(cur: Any, keys: Sequence[Key]) -> list[int]:
+    """``key_hash`` of many keys: a bulk load's thousands in one vectorized DuckDB statement
+    (MD5 in Python costs ~1.5 µs a key), a few here."""
+    if len(keys) < HASH_IN_DATABASE_FROM:
+        return [key_hash(k) for k in keys]
+    ws, types, values = (list(c) for c in zip(*keys, strict=True))
+    _id_keys = pa.table({"ws": ws, "type": types, "value": values})
+    sql = "SELECT md5_number_lower(concat_ws(chr(31), ws, type, value))::UBIGINT AS h"
+    hashes: list[int] = cur.execute(f"{sql} FROM _id_keys").fetchnumpy()["h"].tolist()
+    return hashes

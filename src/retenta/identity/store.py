@@ -114,7 +114,7 @@ def fetch_owners(cur: Any, keys: Iterable[Key]) -> dict[Key, int]:
     against an Arrow table of the keys (one scan, whatever their number: an ``IN`` list
     costs a scan per thousand values).
     """
-    wanted = sorted(set(keys))
+    wanted = list(set(keys))
     if not wanted:
         return {}
     if len(wanted) < POINT_PROBES_UP_TO:
