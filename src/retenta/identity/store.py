@@ -461,17 +461,18 @@ def merged_descendants(cur: Any, workspace_id: str, contact_id: int) -> list[int
 
 
 def live_owner(cur: Any, workspace_id: str, id_type: str, value: str) -> int | None:
-    """The live contact holding an identifier, following ``merged_into`` just in case."""
-    cur.execute(
-        "SELECT contact_id FROM identities WHERE workspace_id = ? AND type = ? AND value = ?",
-        [workspace_id, id_type, value],
-    )
-    row = _one(cur)
-    if row is None:
+    """The live contact holding an identifier, following ``merged_into`` just in case
+    (index probes: a scan of 3M identities costs ~50 ms)."""
+    found_cid = _probe_owner(cur, (workspace_id, id_type, value))
+    if found_cid is None:
         return None
-    cid = int(row[0])
+    cid = found_cid
     for _ in itertools.repeat(None, 64):
-        cur.execute("SELECT merged_into, erased_at FROM contacts WHERE id = ?", [cid])
+        cur.execute(
+            "WITH m AS MATERIALIZED (SELECT merged_into, erased_at FROM contacts WHERE id = ?)"
+            " SELECT * FROM m",
+            [cid],
+        )
         found = _one(cur)
         if found is None or found[1] is not None:
             return None
