@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from retenta.app import Container, build_container
-from retenta.identity.normalize import identifier_hash, normalize
+from retenta.identity.normalize import _e164_fast, _phone_general, identifier_hash, normalize
 from retenta.settings import IdentitySettings, Settings
 from tests.conftest import Workspace, make_workspace
 from tests.identity.helpers import identities, identity_events, merges, msg, owner, resolve
@@ -363,3 +367,31 @@ def test_bulk_key_hashes_in_duckdb_equal_the_python_hash() -> None:
     keys = [("ws_1", "email", f"ann{i}@x.io") for i in range(HASH_IN_DATABASE_FROM)]
     keys.append(("ws_1", "custom:loyalty", "Ünïcode — значення"))
     assert key_hashes(duckdb.connect(), keys) == [key_hash(k) for k in keys]
+
+
+E164_LIKE = st.builds(
+    lambda code, rest: f"+{code}{rest}",
+    st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
+    st.text(alphabet="0123456789", min_size=0, max_size=14),
+)
+
+
+@given(text=st.one_of(E164_LIKE, st.from_regex(r"\+[0-9]{1,17}", fullmatch=True)))
+@settings_(max_examples=600, deadline=None)
+def test_e164_fast_path_agrees_with_the_general_parser(text: str) -> None:
+    fast = _e164_fast(text)
+    if fast is not None:
+        for region in ("UA", "US", "DE"):
+            assert fast == _phone_general(text, region)
+
+
+@pytest.mark.parametrize("region", sorted(phonenumbers.SUPPORTED_REGIONS))
+def test_e164_fast_path_agrees_on_every_regions_example_numbers(region: str) -> None:
+    for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is None:
+            continue
+        text = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+        for candidate in (text, text[:-1], text + "1"):
+            fast = _e164_fast(candidate)
+            assert fast is None or fast == _phone_general(candidate, "UA")

