@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +137,42 @@ def test_group_commit_shares_one_unit_and_acknowledges_after_commit(pipeline, db
     assert all(getattr(r, "stored", None) == 10 for r in results)
     assert resolver.calls < len(calls)  # grouped, not one unit per request
     assert len(stored_ids(db)) == 80
+
+
+async def _arrive_while_writer_busy(
+    pipeline: IngestPipeline, db: DuckDatabase, calls: list[list[Message]]
+) -> list[object]:
+    """The first call takes the idle writer; the rest arrive one by one while it is held."""
+    gate = threading.Event()
+    await pipeline.start()
+    try:
+        blocker = db.submit(lambda c: gate.wait(10))
+        tasks = [asyncio.create_task(pipeline.ingest(calls[0]))]
+        for call in calls[1:]:
+            await asyncio.sleep(0.001)  # separate arrivals, each its own loop turn
+            tasks.append(asyncio.create_task(pipeline.ingest(call)))
+        await asyncio.sleep(0.01)
+        assert not any(t.done() for t in tasks)  # nothing acknowledged before its COMMIT
+        gate.set()
+        blocker.result(timeout=10)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        gate.set()
+        await pipeline.stop()
+
+
+def test_the_group_grows_while_the_writer_is_busy(pipeline, db, monkeypatch) -> None:
+    import retenta.ingest.pipeline as ingest_pipeline
+
+    monkeypatch.setattr(ingest_pipeline, "PREPARE_CHUNK_EVENTS", 25)  # prepared in chunks
+    calls = [[msg(f"g{r}-{i}", user=f"u{r}") for i in range(10)] for r in range(12)]
+    resolver = pipeline.resolver
+    assert isinstance(resolver, TableResolver)
+    results = asyncio.run(_arrive_while_writer_busy(pipeline, db, calls))
+    assert [getattr(r, "stored", None) for r in results] == [10] * 12
+    assert resolver.calls == 2  # the first request alone, then the other 11 as one unit
+    assert len(stored_ids(db)) == 120
+    assert pipeline.stats.as_dict()["units"] == 2
 
 
 def test_one_bad_request_fails_alone(db, applier, tmp_path: Path) -> None:

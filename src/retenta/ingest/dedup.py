@@ -32,7 +32,6 @@ MIN_CAPACITY = 1 << 20
 # Past this many uncertain keys in a group, one scan-join beats ~1.5 ms point lookups.
 MAX_POINT_LOOKUPS = 256
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-_KEYS_VIEW = "_ingest_keys"
 
 Key = tuple[str, str]
 
@@ -227,14 +226,11 @@ class MessageIdDedup:
         """The keys present in ``message_ids``: index point lookups, or one join when many."""
         self.exact_lookups += len(keys)
         if len(keys) > MAX_POINT_LOOKUPS:
-            conn.register(_KEYS_VIEW, key_table(list(keys)))
-            try:
-                rows = conn.execute(
-                    f"SELECT workspace_id, message_id FROM message_ids"
-                    f" JOIN {_KEYS_VIEW} USING (workspace_id, message_id)"
-                ).fetchall()
-            finally:
-                conn.unregister(_KEYS_VIEW)
+            _ingest_keys = key_table(list(keys))  # read by the SQL (replacement scan)
+            rows = conn.execute(
+                "SELECT workspace_id, message_id FROM message_ids"
+                " JOIN _ingest_keys USING (workspace_id, message_id)"
+            ).fetchall()
             return {(r[0], r[1]) for r in rows}
         sql = "SELECT 1 FROM message_ids WHERE workspace_id = ? AND message_id = ?"
         return {k for k in keys if conn.execute(sql, list(k)).fetchall()}
@@ -253,11 +249,8 @@ class MessageIdDedup:
 def insert_keys(conn: Any, keys: pa.Table) -> None:
     if keys.num_rows == 0:
         return
-    conn.register(_KEYS_VIEW, keys)
-    try:
-        conn.execute(
-            f"INSERT INTO message_ids (workspace_id, message_id)"
-            f" SELECT workspace_id, message_id FROM {_KEYS_VIEW}"
-        )
-    finally:
-        conn.unregister(_KEYS_VIEW)
+    _ingest_keys = keys  # read by the SQL (replacement scan, no register)
+    conn.execute(
+        "INSERT INTO message_ids (workspace_id, message_id)"
+        " SELECT workspace_id, message_id FROM _ingest_keys"
+    )

@@ -1,10 +1,14 @@
 """Group-commit ingestion: many requests, one writer transaction, durable acknowledgement.
 
-Requests put their messages on a queue and wait on a future. One loop takes everything
-waiting (at most ``MAX_GROUP_EVENTS`` events, lingering ``ingest_group_commit_ms`` for
-late-comers) and runs ONE unit of work in the writer: dedup → resolve → append → apply.
-Each future resolves only after COMMIT. When a unit fails, the group is split in halves
-and retried, so only the request(s) that make it fail get the error.
+Requests put their messages on a waiting list and wait on a future. While the writer runs
+one unit, the event loop keeps taking what arrives, in chunks of ``PREPARE_CHUNK_EVENTS``,
+and prepares it outside the writer (filter hashes, the Arrow columns of the events). When
+the writer is free, everything prepared becomes the next unit (up to
+``MAX_GROUP_EVENTS``): the group grows while the writer is busy, so the fixed cost of a
+unit is spread over more events exactly when load is high, and a lone request at low load
+is written at once. The unit runs in the writer: dedup → resolve → append → apply. Each
+future resolves only after COMMIT. When a unit fails, the group is split in halves and
+retried, so only the request(s) that make it fail get the error.
 """
 
 from __future__ import annotations
@@ -12,26 +16,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 
 from retenta.core.messages import Message
 from retenta.core.pipeline import Applier, Resolver
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
-from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys, key_table
+from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
 from retenta.ingest.stats import IngestStats
 from retenta.settings import Settings
 from retenta.storage.base import Database
-from retenta.storage.duckdb.events import append_events, messages_to_arrow
+from retenta.storage.duckdb.events import append_events, messages_to_base, with_contacts
 
 log = logging.getLogger(__name__)
-MAX_GROUP_EVENTS = 20_000
-MAX_IN_FLIGHT = 2
+MAX_GROUP_EVENTS = 50_000
+PREPARE_CHUNK_EVENTS = 1_000
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -52,6 +56,41 @@ class _Request:
     outcome: IngestOutcome | None = field(default=None)
 
 
+@dataclass
+class _Unit:
+    """Requests prepared for the writer outside it: their keys, hashes and Arrow columns."""
+
+    requests: list[_Request]
+    messages: list[Message]
+    keys: list[Key]
+    hashes: np.ndarray
+    base: pa.Table
+
+    @property
+    def events(self) -> int:
+        return len(self.messages)
+
+
+def prepare(requests: list[_Request]) -> _Unit:
+    """Everything of a unit that needs no database: done before the writer's turn."""
+    messages = [m for req in requests for m in req.messages]
+    keys: list[Key] = [(m.workspace_id, m.message_id) for m in messages]
+    return _Unit(requests, messages, keys, hash_keys(keys), messages_to_base(messages))
+
+
+def merge(units: Sequence[_Unit]) -> _Unit:
+    """One unit of several prepared ones, in order."""
+    if len(units) == 1:
+        return units[0]
+    return _Unit(
+        [r for u in units for r in u.requests],
+        [m for u in units for m in u.messages],
+        [k for u in units for k in u.keys],
+        np.concatenate([u.hashes for u in units]),
+        pa.concat_tables([u.base for u in units]),
+    )
+
+
 class IngestPipeline:
     def __init__(
         self, *, db: Database, resolver: Resolver, appliers: Sequence[Applier], settings: Settings
@@ -63,7 +102,10 @@ class IngestPipeline:
         self.dedup = MessageIdDedup()
         self.stats = IngestStats()
         self.store = not settings.ingest_skip_storage
-        self._queue: asyncio.Queue[_Request | None] | None = None
+        self._waiting: list[_Request] = []
+        self._waiting_events = 0
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -76,17 +118,18 @@ class IngestPipeline:
         if self.store:
             await self.db.awrite(self.dedup.ensure_loaded)
         if self._task is None:
-            self._queue = asyncio.Queue()
+            self._wake, self._stopping = asyncio.Event(), False
             self._task = asyncio.create_task(self._run(), name="ingest-group-commit")
 
     async def stop(self) -> None:
-        """Flush everything queued, then stop."""
-        if self._task is None or self._queue is None:
+        """Flush everything waiting, then stop."""
+        if self._task is None or self._wake is None:
             return
-        await self._queue.put(None)
+        self._stopping = True
+        self._wake.set()
         await self._task
         self._task = None
-        self._queue = None
+        self._wake = None
         self._write_stats()
 
     def _write_stats(self) -> None:
@@ -103,17 +146,14 @@ class IngestPipeline:
         """Store messages durably (deduplicated, resolved, applied); returns after COMMIT."""
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
-        if self._queue is None:  # not started (tests, scripts): one unit per call
-            req = _Request(messages, dead_letters)
-            try:
-                await self.db.awrite(lambda c: self._write_group(c, [req]))
-            except BaseException:
-                self._forget([req])
-                raise
-            assert req.outcome is not None
-            return req.outcome
+        if self._wake is None or self._stopping:  # not started (tests, scripts): one unit
+            unit = prepare([_Request(messages, dead_letters)])
+            await self._write_or_forget(unit)
+            return _outcome(unit)
         waiter: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(messages, dead_letters, waiter))
+        self._waiting.append(_Request(messages, dead_letters, waiter))
+        self._waiting_events += len(messages)
+        self._wake.set()
         return await waiter
 
     def ingest_sync(
@@ -122,120 +162,109 @@ class IngestPipeline:
         """The same from a non-async thread (imports, the demo trickle, the CLI)."""
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
-        req = _Request(messages, dead_letters)
+        unit = prepare([_Request(messages, dead_letters)])
         try:
-            self.db.write(lambda c: self._write_group(c, [req]))
+            self.db.write(lambda c: self._write_unit(c, unit))
         except BaseException:
-            self._forget([req])
+            self._forget(unit)
             raise
-        assert req.outcome is not None
-        return req.outcome
+        return _outcome(unit)
 
-    # -- the group-commit loop -------------------------------------------------------
+    async def _write_or_forget(self, unit: _Unit) -> None:
+        try:
+            await self.db.awrite(lambda c: self._write_unit(c, unit))
+        except BaseException:
+            self._forget(unit)
+            raise
+
+    # -- the group-commit loop (event loop) ------------------------------------------
 
     async def _run(self) -> None:
-        """Collect and submit groups; two may be in flight so the writer never idles while
-        the event loop gathers the next one (units still run one after another)."""
-        assert self._queue is not None
-        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        running: set[asyncio.Task[None]] = set()
-        stopping = False
-        while not stopping:
-            await slots.acquire()
-            group, stopping = await self._take_group(self._queue)
-            if not group:
-                slots.release()
+        """Prepare what arrives while the writer is busy; hand it all over when it is free."""
+        assert self._wake is not None
+        inflight: asyncio.Task[None] | None = None
+        ready: list[_Unit] = []
+        while True:
+            if inflight is not None and inflight.done():
+                inflight = None
+            if self._waiting and (inflight is None or self._should_prepare_early()):
+                ready.append(self._prepare_waiting())
+            if inflight is None and ready:
+                unit, ready = _take_units(ready)
+                inflight = asyncio.create_task(self._commit(unit))
+                inflight.add_done_callback(lambda _: self._wake_up())
                 continue
-            task = asyncio.create_task(self._commit_then_release(group, slots))
-            running.add(task)
-            task.add_done_callback(running.discard)
-        await asyncio.gather(*running)
+            if inflight is None and self._stopping and not self._waiting:
+                return
+            await self._wake.wait()
+            self._wake.clear()
 
-    async def _commit_then_release(self, group: list[_Request], slots: asyncio.Semaphore) -> None:
-        try:
-            await self._commit(group)
-        finally:
-            slots.release()
+    def _should_prepare_early(self) -> bool:
+        return self._waiting_events >= PREPARE_CHUNK_EVENTS or self._stopping
 
-    async def _take_group(self, q: asyncio.Queue[_Request | None]) -> tuple[list[_Request], bool]:
-        """Everything waiting, lingering briefly for late-comers; ``True`` once told to stop."""
-        first = await q.get()
-        if first is None:
-            return [], True
-        group, events = [first], len(first.messages)
-        deadline = time.monotonic() + self.settings.ingest_group_commit_ms / 1000
-        while events < MAX_GROUP_EVENTS:
-            try:
-                item = q.get_nowait()
-            except asyncio.QueueEmpty:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(q.get(), left)
-                except TimeoutError:
-                    break
-            if item is None:
-                return group, True
-            group.append(item)
-            events += len(item.messages)
-        return group, False
+    def _prepare_waiting(self) -> _Unit:
+        lap = self.stats.clock()
+        requests, self._waiting, self._waiting_events = self._waiting, [], 0
+        unit = prepare(requests)
+        lap("prepare")
+        return unit
 
-    async def _commit(self, group: list[_Request]) -> None:
+    def _wake_up(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _commit(self, unit: _Unit) -> None:
         """One unit for the group; on failure, halves retried so only culprits fail."""
         try:
-            await self.db.awrite(lambda c: self._write_group(c, group))
+            await self._write_or_forget(unit)
         except Exception as exc:
-            self._forget(group)
-            if len(group) == 1:
-                _settle(group[0], exc)
+            if len(unit.requests) == 1:
+                _settle(unit.requests[0], exc)
                 return
-            log.warning("ingest group of %d failed (%s); retrying in halves", len(group), exc)
-            half = len(group) // 2
-            await self._commit(group[:half])
-            await self._commit(group[half:])
+            log.warning(
+                "ingest group of %d failed (%s); retrying in halves", len(unit.requests), exc
+            )
+            half = len(unit.requests) // 2
+            await self._commit(prepare(unit.requests[:half]))
+            await self._commit(prepare(unit.requests[half:]))
             return
-        for req in group:
+        for req in unit.requests:
             _settle(req, None)
 
-    def _forget(self, group: list[_Request]) -> None:
-        self.dedup.forget([(m.workspace_id, m.message_id) for r in group for m in r.messages])
+    def _forget(self, unit: _Unit) -> None:
+        self.dedup.forget(unit.keys)
 
     # -- the unit of work (writer thread) --------------------------------------------
 
-    def _write_group(self, conn: Any, group: list[_Request]) -> None:
+    def _write_unit(self, conn: Any, unit: _Unit) -> None:
         lap = self.stats.clock()
-        insert_dead_letters(conn, [d for req in group for d in req.dead_letters])
+        insert_dead_letters(conn, [d for req in unit.requests for d in req.dead_letters])
         lap("dead_letters")
-        messages = [m for req in group for m in req.messages]
-        if not messages:
-            _count_outcomes(group, [])
+        if not unit.messages:
+            _count_outcomes(unit.requests, [])
             return
-        keys, hashes, fresh_mask = self._dedup(conn, messages)
+        fresh_mask = self._dedup(conn, unit)
         lap("dedup")
-        fresh = [m for m, new in zip(messages, fresh_mask, strict=True) if new]
+        fresh = [m for m, new in zip(unit.messages, fresh_mask, strict=True) if new]
         if fresh:
             self.resolver.resolve(conn, fresh)
             _close_results(conn)
         lap("resolve")
-        stored = [m for m in fresh if m.dropped is None]
-        append_events(conn, messages_to_arrow(stored))
-        fresh_keys = [k for k, new in zip(keys, fresh_mask, strict=True) if new]
-        insert_keys(conn, key_table(fresh_keys))
+        keep = [new and m.dropped is None for m, new in zip(unit.messages, fresh_mask, strict=True)]
+        stored = [m for m, k in zip(unit.messages, keep, strict=True) if k]
+        append_events(conn, with_contacts(unit.base, keep, _contact_ids(stored)))
+        insert_keys(conn, unit.base.select(["workspace_id", "message_id"]).filter(fresh_mask))
         lap("append")
         self._apply(conn, stored)
         lap("apply")
-        self.stats.count(**_count_outcomes(group, fresh_mask))
-        self.dedup.remember(fresh_keys, hashes[fresh_mask])
+        self.stats.count(**_count_outcomes(unit.requests, fresh_mask))
+        fresh_keys = [k for k, new in zip(unit.keys, fresh_mask, strict=True) if new]
+        self.dedup.remember(fresh_keys, unit.hashes[np.asarray(fresh_mask, dtype=bool)])
 
-    def _dedup(
-        self, conn: Any, messages: list[Message]
-    ) -> tuple[list[Key], np.ndarray, list[bool]]:
-        for m in messages:
+    def _dedup(self, conn: Any, unit: _Unit) -> list[bool]:
+        for m in unit.messages:
             m.contact_id, m.dropped = None, None  # a retried unit starts afresh
-        keys: list[Key] = [(m.workspace_id, m.message_id) for m in messages]
-        hashes = hash_keys(keys)
-        return keys, hashes, self.dedup.fresh_mask(conn, keys, hashes)
+        return self.dedup.fresh_mask(conn, unit.keys, unit.hashes)
 
     def _apply(self, conn: Any, stored: list[Message]) -> None:
         if not stored:
@@ -245,13 +274,36 @@ class IngestPipeline:
             _close_results(conn)
 
 
+def _take_units(ready: list[_Unit]) -> tuple[_Unit, list[_Unit]]:
+    """The prepared units that fit in one group (at least one), merged; and the rest."""
+    events, n = 0, 0
+    while n < len(ready) and (n == 0 or events + ready[n].events <= MAX_GROUP_EVENTS):
+        events += ready[n].events
+        n += 1
+    return merge(ready[:n]), ready[n:]
+
+
+def _contact_ids(stored: list[Message]) -> list[int]:
+    ids = [m.contact_id for m in stored]
+    for m, cid in zip(stored, ids, strict=True):
+        if cid is None:
+            raise ValueError(f"message {m.message_id} has no contact")
+    return ids  # type: ignore[return-value]
+
+
+def _outcome(unit: _Unit) -> IngestOutcome:
+    outcome = unit.requests[0].outcome
+    assert outcome is not None
+    return outcome
+
+
 def _close_results(conn: Any) -> None:
     """Finish any result a resolver or applier left half-read (``fetchone``): DuckDB 2
     refuses ``register`` on a connection with an open result until it is completed."""
     conn.complete()
 
 
-def _count_outcomes(group: list[_Request], fresh_mask: list[bool]) -> dict[str, int]:
+def _count_outcomes(group: Sequence[_Request], fresh_mask: list[bool]) -> dict[str, int]:
     """Set each request's outcome; returns the group's totals."""
     i = 0
     totals = {"events": 0, "stored": 0, "duplicates": 0, "dropped": 0}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-PHASES = ("dedup", "resolve", "append", "apply", "dead_letters")
+PHASES = ("prepare", "dedup", "resolve", "append", "apply", "dead_letters")
 
 
 @dataclass

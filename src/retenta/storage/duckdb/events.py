@@ -36,37 +36,69 @@ def _json(value: dict[str, Any]) -> str | None:
     return orjson.dumps(value, default=str).decode() if value else None
 
 
+_BASE_NAMES = [n for n in EVENT_SCHEMA.names if n != "contact_id"]
+BASE_SCHEMA = pa.schema([EVENT_SCHEMA.field(n) for n in _BASE_NAMES])
+_CONTACT_INDEX = EVENT_SCHEMA.get_field_index("contact_id")
+
+
+def messages_to_base(messages: Sequence[Message]) -> pa.Table:
+    """Every column but ``contact_id``: built before identity runs, outside the writer."""
+    return pa.table(
+        [
+            [m.workspace_id for m in messages],
+            [m.message_id for m in messages],
+            [m.type for m in messages],
+            [m.event for m in messages],
+            [m.user_id for m in messages],
+            [m.anonymous_id for m in messages],
+            [m.timestamp for m in messages],
+            [m.original_timestamp for m in messages],
+            [m.sent_at for m in messages],
+            [m.received_at for m in messages],
+            [_json(m.properties) for m in messages],
+            [_json(m.traits) for m in messages],
+            [_json(m.context) for m in messages],
+            [m.source for m in messages],
+        ],
+        schema=BASE_SCHEMA,
+    )
+
+
+def with_contacts(base: pa.Table, keep: Any, contact_ids: Sequence[int]) -> pa.Table:
+    """The rows of ``base`` where ``keep`` is true, with their ``contact_id`` column added.
+
+    >>> from datetime import UTC, datetime
+    >>> from retenta.core.messages import Message
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> ms = [Message(workspace_id="w", message_id=i, type="track", timestamp=now,
+    ...       received_at=now, anonymous_id="a") for i in ("m1", "m2")]
+    >>> t = with_contacts(messages_to_base(ms), [False, True], [7])
+    >>> t.column("message_id").to_pylist(), t.column("contact_id").to_pylist()
+    (['m2'], [7])
+    """
+    rows = base.filter(pa.array(keep, type=pa.bool_()))
+    contacts = pa.array(contact_ids, type=pa.int64())
+    return rows.add_column(_CONTACT_INDEX, EVENT_SCHEMA.field("contact_id"), contacts)
+
+
 def messages_to_arrow(messages: Sequence[Message]) -> pa.Table:
-    """Column-wise build (much faster than row dicts); every message must have a contact."""
-    cols: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
+    """Every column; every message must have a contact."""
+    contacts = []
     for m in messages:
         if m.contact_id is None:
             raise ValueError(f"message {m.message_id} has no contact")
-        cols["workspace_id"].append(m.workspace_id)
-        cols["message_id"].append(m.message_id)
-        cols["contact_id"].append(m.contact_id)
-        cols["type"].append(m.type)
-        cols["event"].append(m.event)
-        cols["user_id"].append(m.user_id)
-        cols["anonymous_id"].append(m.anonymous_id)
-        cols["timestamp"].append(m.timestamp)
-        cols["original_timestamp"].append(m.original_timestamp)
-        cols["sent_at"].append(m.sent_at)
-        cols["received_at"].append(m.received_at)
-        cols["properties"].append(_json(m.properties))
-        cols["traits"].append(_json(m.traits))
-        cols["context"].append(_json(m.context))
-        cols["source"].append(m.source)
-    return pa.table(cols, schema=EVENT_SCHEMA)
+        contacts.append(m.contact_id)
+    return with_contacts(messages_to_base(messages), [True] * len(messages), contacts)
 
 
 def append_events(conn: Any, table: pa.Table, *, target: str = "events_recent") -> int:
-    """Append an Arrow table of events in one statement; returns rows written."""
+    """Append an Arrow table of events in one statement; returns rows written.
+
+    ``_incoming_events`` is found by DuckDB's replacement scan (a local of this frame),
+    which costs about half a ``register``/``unregister`` pair.
+    """
     if table.num_rows == 0:
         return 0
-    conn.register("_incoming_events", table)
-    try:
-        conn.execute(f"INSERT INTO {target} ({_COLUMNS}) SELECT {_COLUMNS} FROM _incoming_events")
-    finally:
-        conn.unregister("_incoming_events")
+    _incoming_events = table  # read by the SQL below
+    conn.execute(f"INSERT INTO {target} ({_COLUMNS}) SELECT {_COLUMNS} FROM _incoming_events")
     return int(table.num_rows)
