@@ -34,6 +34,8 @@ def apply(container: Container, *messages: Message) -> None:
 
 
 def rows(container: Container, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Query the tables after folding the cart change rows into ``carts`` / ``cart_items``."""
+    container.db.write(container.commerce.consolidate_carts)
     with container.db.read() as cur:
         return list(cur.execute(sql, list(params)).fetchall())
 

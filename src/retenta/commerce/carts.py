@@ -1,34 +1,27 @@
-"""Carts: read the touched contacts' open carts once, compute the new state in Python, write
-it back with two upserts. Every statement filters on integer contact ids or goes through a
-primary key, so its cost does not grow with the size of the cart tables' string keys."""
+"""Carts: the writer knows every open cart (``CartMemory``), computes a batch's new state in
+Python and appends it to ``cart_changes`` with one plain INSERT. No read, no index probe, no
+conflict check: the cost does not grow with the cart tables. ``consolidate`` folds the
+change rows into ``carts`` / ``cart_items`` in bulk; readers use the ``current_*`` views."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from retenta.commerce.arrowsql import run
+from retenta.commerce.cartmemory import Cart, CartMemory, Line
 from retenta.commerce.events import CartState
 from retenta.commerce.tables import MONEY, TIMESTAMP
-
-Line = dict[str, Any]  # {"quantity", "price", "added_at"}
-
-
-@dataclass
-class Cart:
-    cart_id: str
-    created_at: datetime
-    items: dict[str, Line] = field(default_factory=dict)
 
 
 @dataclass
 class CartPlan:
-    carts: list[dict[str, Any]] = field(default_factory=list)
-    items: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    final: Cart | None = None
 
 
 def apply_lines(items: dict[str, Line], state: CartState) -> dict[str, Line]:
@@ -61,99 +54,103 @@ def plan_contact(
     current: Cart | None,
     converted: set[tuple[str, str]],
 ) -> CartPlan:
-    """Cart and line rows for one contact's segments (a new cart after each conversion).
-    A removed line is kept with quantity 0 (readers skip it): one upsert, no delete."""
-    plan = CartPlan()
+    """Change rows for one contact's segments (a new cart after each conversion), and the
+    open cart that is left. A removed line is kept with quantity 0 (readers skip it)."""
+    plan = CartPlan(final=current)
     for seg, state in enumerate(states):
-        cart = current if seg == 0 else None
+        cart = plan.final if seg == 0 else None
         if cart is None:
             if not (state.lines or state.clear):
                 continue  # an order with no cart to convert
             assert state.first_at is not None
             cart = Cart(state.opened_by, state.first_at)
-        lines = apply_lines(cart.items, state)
-        order = state.convert_order
-        convert = state.convert and (order is None or (ws, order) in converted)
-        live = any(line["quantity"] > 0 for line in lines.values())
-        status = "converted" if convert and live else "open" if live else "emptied"
-        plan.carts.append(
-            {"workspace_id": ws, "cart_id": cart.cart_id, "contact_id": contact_id,
-             "status": status, "created_at": cart.created_at, "updated_at": state.last_at}
-        )  # fmt: skip
-        where = {"workspace_id": ws, "cart_id": cart.cart_id, "contact_id": contact_id}
-        plan.items += [
-            {**where, "sku": sku, **line}
-            for sku, line in lines.items()
-            if line != cart.items.get(sku)
-        ]
+        rows, plan.final = segment(ws, contact_id, cart, state, converted)
+        plan.rows += rows
     return plan
 
 
-# Both sides are narrowed by integer contact ids before the (tiny) join.
-OPEN_CARTS_SQL = (
-    "SELECT c.workspace_id, c.contact_id, c.cart_id, c.created_at, i.sku, i.quantity, i.price,"
-    " i.added_at FROM (SELECT workspace_id, contact_id, cart_id, created_at, updated_at"
-    "  FROM carts WHERE status = 'open' AND list_contains($ids, contact_id)) c"
-    " LEFT JOIN (SELECT workspace_id, cart_id, sku, quantity, price, added_at FROM cart_items"
-    "  WHERE list_contains($ids, contact_id) AND quantity > 0) i"
-    " ON i.workspace_id = c.workspace_id AND i.cart_id = c.cart_id ORDER BY c.updated_at"
-)
-CART_ROWS = pa.schema(
-    [("workspace_id", pa.string()), ("cart_id", pa.string()), ("contact_id", pa.int64()),
-     ("status", pa.string()), ("created_at", TIMESTAMP), ("updated_at", TIMESTAMP)]
-)  # fmt: skip
-ITEM_ROWS = pa.schema(
-    [("workspace_id", pa.string()), ("cart_id", pa.string()), ("contact_id", pa.int64()),
-     ("sku", pa.string()), ("quantity", pa.int32()), ("price", MONEY), ("added_at", TIMESTAMP)]
-)  # fmt: skip
-UPSERT_CARTS_SQL = (
-    "INSERT INTO carts SELECT workspace_id, cart_id, contact_id, status, created_at, updated_at"
-    " FROM _cm_carts ON CONFLICT (workspace_id, cart_id) DO UPDATE SET status = excluded.status,"
-    " updated_at = GREATEST(carts.updated_at, excluded.updated_at)"
-)
-UPSERT_ITEMS_SQL = (
-    "INSERT INTO cart_items (workspace_id, cart_id, sku, quantity, price, added_at, contact_id)"
-    " SELECT workspace_id, cart_id, sku, quantity, price, added_at, contact_id FROM _cm_items"
-    " ON CONFLICT (workspace_id, cart_id, sku) DO UPDATE SET quantity = excluded.quantity,"
-    " price = excluded.price, added_at = excluded.added_at"
-)
+def segment(
+    ws: str, contact_id: int, cart: Cart, state: CartState, converted: set[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], Cart | None]:
+    """The cart row and the changed line rows after one segment, and the open cart left."""
+    lines = apply_lines(cart.items, state)
+    order = state.convert_order
+    convert = state.convert and (order is None or (ws, order) in converted)
+    live = {sku: line for sku, line in lines.items() if line["quantity"] > 0}
+    status = "converted" if convert and live else "open" if live else "emptied"
+    assert state.last_at is not None
+    updated = max(cart.updated_at, state.last_at) if cart.updated_at else state.last_at
+    where = {"workspace_id": ws, "cart_id": cart.cart_id, "contact_id": contact_id}
+    head = {**where, "sku": None, "status": status, "created_at": cart.created_at,
+            "updated_at": updated}  # fmt: skip
+    changed = [
+        {**where, "sku": sku, **line} for sku, line in lines.items() if line != cart.items.get(sku)
+    ]
+    left = Cart(cart.cart_id, cart.created_at, updated, live) if status == "open" else None
+    return [head, *changed], left
 
 
-def current_carts(conn: Any, contact_ids: list[int]) -> dict[tuple[str, int], Cart]:
-    """The open cart of each contact (the latest, should there be two), with its lines."""
-    carts: dict[tuple[str, int], Cart] = {}
-    for ws, contact_id, cart_id, created_at, sku, qty, price, added_at in conn.execute(
-        OPEN_CARTS_SQL, {"ids": contact_ids}
-    ).fetchall():
-        cart = carts.get((ws, contact_id))
-        if cart is None or cart.cart_id != cart_id:
-            cart = carts[(ws, contact_id)] = Cart(cart_id, created_at)
-        if sku is not None:
-            cart.items[sku] = {"quantity": qty, "price": price, "added_at": added_at}
-    return carts
+CHANGE_ROWS = pa.schema(
+    [("workspace_id", pa.string()), ("cart_id", pa.string()), ("contact_id", pa.int64()),
+     ("sku", pa.string()), ("status", pa.string()), ("created_at", TIMESTAMP),
+     ("updated_at", TIMESTAMP), ("quantity", pa.int32()), ("price", MONEY),
+     ("added_at", TIMESTAMP), ("seq", pa.int64())]
+)  # fmt: skip
+APPEND_SQL = f"INSERT INTO cart_changes ({', '.join(CHANGE_ROWS.names)}) SELECT * FROM _cm_carts"
+
+
+class Sequence:
+    """Write order of change rows: nanoseconds since the epoch, strictly increasing."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def take(self, n: int) -> list[int]:
+        start = max(time.time_ns(), self.last + 1)
+        self.last = start + n - 1
+        return list(range(start, start + n))
 
 
 def write_carts(
-    conn: Any, states: dict[int, list[CartState]], converted: Iterable[tuple[str, str]]
-) -> None:
-    """Apply the batch's cart changes; ``converted``: keys of orders new in this batch."""
-    contact_ids = sorted(states)
-    carts = current_carts(conn, contact_ids)
+    conn: Any,
+    states: dict[int, list[CartState]],
+    converted: Iterable[tuple[str, str]],
+    memory: CartMemory,
+    seq: Sequence,
+) -> int:
+    """Append the batch's cart changes (one INSERT); ``converted``: orders new in this batch.
+    Returns the number of change rows written."""
+    memory.begin(conn, {segs[0].workspace_id for segs in states.values()})
     done = set(converted)
-    plan = CartPlan()
+    rows: list[dict[str, Any]] = []
     for contact_id, segs in states.items():
         ws = segs[0].workspace_id
-        part = plan_contact(ws, contact_id, segs, carts.get((ws, contact_id)), done)
-        plan.carts += part.carts
-        plan.items += part.items
-    _write(conn, plan)
+        plan = plan_contact(ws, contact_id, segs, memory.get(ws, contact_id), done)
+        rows += plan.rows
+        memory.note(ws, contact_id, plan.final)
+    if rows:
+        for row, n in zip(rows, seq.take(len(rows)), strict=True):
+            row["seq"] = n
+        run(conn, APPEND_SQL, _cm_carts=pa.Table.from_pylist(rows, schema=CHANGE_ROWS))
+    return len(rows)
 
 
-def _write(conn: Any, plan: CartPlan) -> None:
-    if not plan.carts:
-        return
-    carts = pa.Table.from_pylist(plan.carts, schema=CART_ROWS)
-    items = pa.Table.from_pylist(plan.items, schema=ITEM_ROWS)
-    run(conn, UPSERT_CARTS_SQL, _cm_carts=carts)
-    if items.num_rows:
-        run(conn, UPSERT_ITEMS_SQL, _cm_items=items)
+LATEST = "QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY seq DESC) = 1"
+CONSOLIDATE_SQL = (
+    "INSERT INTO carts SELECT workspace_id, cart_id, contact_id, status, created_at, updated_at"
+    " FROM cart_changes WHERE sku IS NULL " + LATEST.format(key="workspace_id, cart_id") +
+    " ON CONFLICT (workspace_id, cart_id) DO UPDATE SET status = excluded.status,"
+    " contact_id = excluded.contact_id, updated_at = excluded.updated_at",
+    "INSERT INTO cart_items (workspace_id, cart_id, sku, quantity, price, added_at, contact_id)"
+    " SELECT workspace_id, cart_id, sku, quantity, price, added_at, contact_id FROM cart_changes"
+    " WHERE sku IS NOT NULL " + LATEST.format(key="workspace_id, cart_id, sku") +
+    " ON CONFLICT (workspace_id, cart_id, sku) DO UPDATE SET quantity = excluded.quantity,"
+    " price = excluded.price, added_at = excluded.added_at, contact_id = excluded.contact_id",
+    "DELETE FROM cart_changes",
+)  # fmt: skip
+
+
+def consolidate(conn: Any) -> None:
+    """Fold the change rows into ``carts`` / ``cart_items`` (bulk, inside a unit of work)."""
+    for sql in CONSOLIDATE_SQL:
+        conn.execute(sql)

@@ -136,7 +136,7 @@ def contact_cart(cur: Any, workspace_id: str, contact_ids: list[int]) -> dict[st
     """The open cart (the most recently updated if merged contacts each had one)."""
     carts = _all(
         cur,
-        "SELECT cart_id, contact_id, status, created_at, updated_at FROM carts"
+        "SELECT cart_id, contact_id, status, created_at, updated_at FROM current_carts"
         " WHERE workspace_id = ? AND list_contains(?, contact_id) AND status = 'open'"
         " ORDER BY updated_at DESC LIMIT 1",
         [workspace_id, contact_ids],
@@ -146,7 +146,7 @@ def contact_cart(cur: Any, workspace_id: str, contact_ids: list[int]) -> dict[st
     items = _all(
         cur,
         "SELECT i.sku, i.quantity, COALESCE(i.price, p.sale_price, p.price) AS price, i.added_at,"
-        " p.name, p.url, p.image_url, p.in_stock FROM cart_items i" + PRODUCT_JOIN +
+        " p.name, p.url, p.image_url, p.in_stock FROM current_cart_items i" + PRODUCT_JOIN +
         " WHERE i.workspace_id = ? AND i.cart_id = ? AND i.quantity > 0 ORDER BY i.added_at, i.sku",
         [workspace_id, carts[0]["cart_id"]],
     )  # fmt: skip

@@ -10,11 +10,11 @@ import pyarrow as pa
 
 from retenta.commerce import bulk, catalog, lifecycle, queries
 from retenta.commerce import orders as order_store
-from retenta.commerce.apply import apply_changes
+from retenta.commerce.apply import WriterMemory, apply_changes
+from retenta.commerce.carts import consolidate
 from retenta.commerce.contact_ref import ContactResolver
 from retenta.commerce.convert import orders_to_arrow, products_to_arrow
 from retenta.commerce.events import changes_from, is_ecommerce
-from retenta.commerce.memory import CatalogMemory, ReturnsMemory
 from retenta.commerce.schemas import OrderIn, ProductIn
 from retenta.commerce.tables_service import DataTables
 from retenta.core.messages import Message
@@ -32,8 +32,7 @@ class CommerceService:
     def __init__(self, *, db: Database) -> None:
         self.db = db
         self.tables = DataTables(db=db)
-        self.memory = CatalogMemory()
-        self.facts = ReturnsMemory()
+        self.writer = WriterMemory()
 
     def apply(self, conn: Any, messages: Sequence[Message]) -> None:
         """Update orders, carts, wishlists and searches from stored e-commerce events."""
@@ -41,7 +40,15 @@ class CommerceService:
             return
         changes = changes_from(messages)
         if not changes.empty():
-            apply_changes(conn, changes, self.memory, self.facts)
+            apply_changes(conn, changes, self.writer)
+
+    def consolidate_carts(self, conn: Any) -> None:
+        """Fold ``cart_changes`` into ``carts`` / ``cart_items`` (a writer unit of work).
+
+        The hot path appends cart changes and folds them now and then; readers that want the
+        current carts use the ``current_carts`` / ``current_cart_items`` views instead."""
+        consolidate(conn)
+        self.writer.cart_rows = 0
 
     def upsert_products(self, conn: Any, workspace_id: str, table: pa.Table) -> dict[str, Any]:
         """Bulk upsert of catalog rows, inside a writer unit of work.
@@ -58,7 +65,7 @@ class CommerceService:
         result = catalog.upsert_products(conn, workspace_id, table, utcnow())
         if "sku" in table.column_names:
             skus = [str(s).strip() for s in table["sku"].to_pylist() if s is not None]
-            self.memory.forget(workspace_id, skus)
+            self.writer.catalog.forget(workspace_id, skus)
         return result
 
     def upsert_orders(
