@@ -43,11 +43,10 @@ class KnownIdentifiers:
 
     def rebuild(self, cur: Any) -> None:
         cur.execute(
-            "SELECT md5_number_lower(concat_ws(chr(31), workspace_id, type, value)) AS h"
-            " FROM identities"
+            "SELECT md5_number_lower(concat_ws(chr(31), workspace_id, type, value))::UBIGINT"
+            " AS h FROM identities ORDER BY h"
         )
-        hashes = cur.fetchnumpy()["h"]
-        self.sorted = np.unique(np.asarray(hashes, dtype=np.uint64))
+        self.sorted = distinct_sorted(np.asarray(cur.fetchnumpy()["h"], dtype=np.uint64))
         self.recent = set()
 
     def maybe_stored(self, hashes: Sequence[int]) -> list[bool]:
@@ -68,6 +67,17 @@ class KnownIdentifiers:
         if len(self.recent) >= MERGE_RECENT_AT:
             self.sorted = merge_sorted(self.sorted, self.recent)
             self.recent = set()
+
+
+def distinct_sorted(hashes: np.ndarray) -> np.ndarray:
+    """Sorted hashes without repeats (``np.unique`` takes seconds on 3M of them here).
+
+    >>> distinct_sorted(np.array([1, 1, 4, 9, 9], dtype=np.uint64)).tolist()
+    [1, 4, 9]
+    """
+    if hashes.size == 0:
+        return hashes
+    return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))]
 
 
 def merge_sorted(sorted_hashes: np.ndarray, more: set[int]) -> np.ndarray:

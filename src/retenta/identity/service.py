@@ -52,7 +52,13 @@ class IdentityService:
         self._forgotten: list[tuple[str, list[int]]] = []
         self.reported_rejections: set[tuple[int, str, str]] = set()
         self._lock = threading.Lock()
-        db.write(store.repair_last_seen)
+        db.write(self._start)
+
+    def _start(self, conn: Any) -> None:
+        """Repair last-seen times, and hash every stored identifier now rather than in the
+        first batch that meets a new one (1.7 s at 3M identifiers)."""
+        store.repair_last_seen(conn)
+        self.known.sync(conn, store.identity_count(conn))
 
     # --- the ingestion hot path --------------------------------------------------------
 
