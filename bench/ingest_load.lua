@@ -1,9 +1,17 @@
--- wrk load script for bench_ingest.py: every event gets a unique messageId.
--- Arguments (after --): events per request (0 = one event per request to /v1/track or /v1/page), Authorization header,
--- number of distinct users.
+-- wrk load script for bench_ingest.py: a storefront's traffic, every event a unique messageId.
+-- Arguments (after --): events per request (0 = one event per request to /v1/<type>),
+-- Authorization header, number of known (pre-seeded) contacts.
+--
+-- The mix (bench_ingest.storefront_event mirrors it for the in-process bounds):
+--   3% new visitors (an anonymousId never seen before, landing page view);
+--   97% known contacts (seeded as userId user-N, anonymousId anon-N, email), of which 60% are
+--   logged in (userId + anonymousId) and 40% browse anonymously (anonymousId only);
+--   by event: page 36, Product Viewed 25, Product List Viewed 5, Products Searched 5,
+--   Product Added 8, Product Removed 1, Cart Viewed 2, Checkout Started 3,
+--   Order Completed 2, Product Added to Wishlist 2, identify 6 (per 95 known events).
 local counter = 0
 local size = 100
-local users = 50000
+local users = 100000
 local prefix = ""
 local headers = {}
 
@@ -20,32 +28,76 @@ function init(args)
   math.randomseed(tonumber(tid))
 end
 
-local PAGE = '{"type":"page","name":"Home","anonymousId":"anon-%d","messageId":"%s-%d",'
-  .. '"context":{"ip":"10.0.0.1","userAgent":"bench/1.0","page":{"url":"https://shop.example/"},'
-  .. '"locale":"uk-UA"},"timestamp":"2026-01-01T00:00:00.000Z"}'
-local TRACK = '{"type":"track","event":"Product Viewed","userId":"user-%d","messageId":"%s-%d",'
-  .. '"properties":{"sku":"SKU-%d","price":19.99,"currency":"UAH"},'
-  .. '"context":{"ip":"10.0.0.1","userAgent":"bench/1.0","locale":"uk-UA"},'
-  .. '"timestamp":"2026-01-01T00:00:00.000Z"}'
+local CTX = '"context":{"ip":"10.1.%d.%d","userAgent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)",'
+  .. '"locale":"uk-UA","page":{"url":"https://shop.example/%s"},"library":{"name":"analytics.js"}}'
 
--- One event in ten is an anonymous page view, the rest are product views by known users.
-local function event()
-  counter = counter + 1
-  local user = math.random(1, users)
-  if counter % 10 == 0 then
-    return string.format(PAGE, user, prefix, counter), "/v1/page"
+local function product(k)
+  return string.format('{"sku":"SKU-%d","name":"Product %d","price":%d.99,"quantity":1,'
+    .. '"category":"Women > Shoes","brand":"Brand %d"}', k, k, 10 + k % 90, k % 40)
+end
+
+local function who(u)
+  if math.random(1, 100) <= 60 then
+    return string.format('"userId":"user-%d","anonymousId":"anon-%d"', u, u)
   end
-  return string.format(TRACK, user, prefix, counter, counter % 5000), "/v1/track"
+  return string.format('"anonymousId":"anon-%d"', u)
+end
+
+local function envelope(kind, ids, body, now)
+  counter = counter + 1
+  local ctx = string.format(CTX, counter % 250, counter % 200, kind)
+  return string.format('{"type":"%s",%s,"messageId":"%s-%d",%s,"timestamp":"%s"%s}',
+    kind, ids, prefix, counter, ctx, now, body)
+end
+
+local function track(u, name, props, now)
+  return envelope("track", who(u), string.format(',"event":"%s","properties":%s', name, props), now),
+    "/v1/track"
+end
+
+local function page(ids, name, now)
+  return envelope("page", ids, string.format(',"name":"%s","properties":{"path":"/%s"}', name, name),
+    now), "/v1/page"
+end
+
+local function known(u, now)
+  local r = math.random(1, 95)
+  local k = math.random(1, 5000)
+  if r <= 36 then return page(who(u), "category", now) end
+  if r <= 61 then return track(u, "Product Viewed", product(k), now) end
+  if r <= 66 then return track(u, "Product List Viewed", '{"list_id":"shoes","category":"Shoes"}', now) end
+  if r <= 71 then return track(u, "Products Searched", string.format('{"query":"boots %d"}', k % 50), now) end
+  if r <= 79 then return track(u, "Product Added", product(k), now) end
+  if r <= 80 then return track(u, "Product Removed", string.format('{"sku":"SKU-%d"}', k), now) end
+  if r <= 82 then return track(u, "Cart Viewed", '{"products":[' .. product(k) .. ']}', now) end
+  if r <= 85 then return track(u, "Checkout Started", '{"products":[' .. product(k) .. '],"currency":"UAH"}', now) end
+  if r <= 87 then
+    local order = string.format('{"order_id":"ord-%s-%d","total":%d.99,"currency":"UAH","products":[%s,%s]}',
+      prefix, counter, 20 + k % 90, product(k), product((k * 7) % 5000 + 1))
+    return track(u, "Order Completed", order, now)
+  end
+  if r <= 89 then return track(u, "Product Added to Wishlist", product(k), now) end
+  local traits = string.format(',"traits":{"email":"user-%d@shop.example","firstName":"Name%d"}', u, u)
+  return envelope("identify", string.format('"userId":"user-%d","anonymousId":"anon-%d"', u, u), traits, now),
+    "/v1/identify"
+end
+
+local function event(now)
+  if math.random(1, 100) <= 3 then
+    return page(string.format('"anonymousId":"new-%s-%d"', prefix, counter), "landing", now)
+  end
+  return known(math.random(1, users), now)
 end
 
 function request()
+  local now = os.date("!%Y-%m-%dT%H:%M:%S.000Z")
   if size == 0 then
-    local body, path = event()
+    local body, path = event(now)
     return wrk.format("POST", path, headers, body)
   end
   local parts = {}
-  for i = 1, size do parts[i] = event() end
-  local body = '{"batch":[' .. table.concat(parts, ",") .. '],"sentAt":"2026-01-01T00:00:01.000Z"}'
+  for i = 1, size do parts[i] = event(now) end
+  local body = '{"batch":[' .. table.concat(parts, ",") .. '],"sentAt":"' .. now .. '"}'
   return wrk.format("POST", "/v1/batch", headers, body)
 end
 
