@@ -13,6 +13,7 @@ MODULES = [
     "retenta.identity.profile",
     "retenta.identity.state",
     "retenta.identity.known",
+    "retenta.identity.cache",
 ]
 
 

@@ -13,23 +13,94 @@ If not (the unit of work rolled back), the cache is cleared; it is only a cache.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+import math
+import sys
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 Key = tuple[str, str, str]
 
 
+class KeyMap:
+    """``(workspace, type, value) -> contact id``, nested by workspace and type.
+
+    No key tuple and no copy of the workspace id per entry: about 130 bytes an identifier
+    instead of 270 for a flat dict of tuples (3M identifiers: ~400 MB instead of ~800 MB).
+
+    >>> m = KeyMap()
+    >>> m.put(("ws_1", "email", "ann@x.io"), 7)
+    >>> m.get(("ws_1", "email", "ann@x.io")), m.get(("ws_2", "email", "ann@x.io")), len(m)
+    (7, None, 1)
+    >>> m.pop(("ws_1", "email", "ann@x.io")), len(m)
+    (7, 0)
+    """
+
+    __slots__ = ("maps", "size")
+
+    def __init__(self) -> None:
+        self.maps: dict[str, dict[str, dict[str, int]]] = {}
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def get(self, key: Key) -> int | None:
+        by_type = self.maps.get(key[0])
+        if by_type is None:
+            return None
+        values = by_type.get(key[1])
+        return None if values is None else values.get(key[2])
+
+    def put(self, key: Key, contact_id: int) -> None:
+        ws, id_type, value = key
+        by_type = self.maps.get(ws)
+        if by_type is None:
+            by_type = self.maps[sys.intern(ws)] = {}
+        values = by_type.get(id_type)
+        if values is None:
+            values = by_type[sys.intern(id_type)] = {}
+        before = len(values)
+        values[value] = contact_id
+        self.size += len(values) - before
+
+    def pop(self, key: Key, default: int | None = None) -> int | None:
+        values = self.maps.get(key[0], {}).get(key[1])
+        if values is None or key[2] not in values:
+            return default
+        self.size -= 1
+        return values.pop(key[2])
+
+    def items(self) -> Iterator[tuple[Key, int]]:
+        for ws, by_type in self.maps.items():
+            for id_type, values in by_type.items():
+                for value, cid in values.items():
+                    yield (ws, id_type, value), cid
+
+    def evict(self, fraction: float) -> None:
+        """Drop the oldest ``fraction`` of every (workspace, type) map."""
+        for by_type in self.maps.values():
+            for values in by_type.values():
+                n = math.ceil(len(values) * fraction)
+                for value in list(itertools.islice(values, n)):
+                    del values[value]
+                self.size -= n
+
+    def clear(self) -> None:
+        self.maps.clear()
+        self.size = 0
+
+
 class OwnerCache:
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max(16, max_entries)
-        self.owners: dict[Key, int] = {}
+        self.owners = KeyMap()
         self.fingerprints: dict[int, int] = {}
 
     def put(self, key: Key, contact_id: int) -> None:
-        self.owners[key] = contact_id
+        self.owners.put(key, contact_id)
         if len(self.owners) > self.max_entries:
-            _evict(self.owners, self.max_entries // 10)
+            self.owners.evict(0.1)
 
     def put_fingerprint(self, contact_id: int, fp: int) -> None:
         self.fingerprints[contact_id] = fp
@@ -40,7 +111,7 @@ class OwnerCache:
         """Forget every identifier of these contacts (O(cache); erasure and unmerge are rare)."""
         ids = set(contact_ids)
         for key in [k for k, c in self.owners.items() if c in ids]:
-            del self.owners[key]
+            self.owners.pop(key)
         for cid in ids:
             self.fingerprints.pop(cid, None)
 
@@ -49,10 +120,10 @@ class OwnerCache:
         self.fingerprints.clear()
 
 
-def _evict(mapping: dict[Key, int] | dict[int, int], n: int) -> None:
+def _evict(mapping: dict[int, int], n: int) -> None:
     """Drop the ``n`` oldest entries (dicts keep insertion order)."""
     for key in list(itertools.islice(mapping, n)):
-        del mapping[key]  # type: ignore[arg-type]
+        del mapping[key]
 
 
 @dataclass
