@@ -4,6 +4,7 @@ Arrow table and a handful of ``INSERT … SELECT`` / ``UPDATE … FROM`` stateme
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -96,12 +97,17 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
 
 
 def order_stage(changes: Changes) -> pa.Table:
+    """Staged orders; a new order without ``total`` gets Σ quantity × price of its items."""
     rows = []
-    for row in changes.orders.values():
+    for key, row in changes.orders.items():
         attrs = row.get("attributes")
+        total = row.get("total")
+        if total is None and key in changes.order_items:
+            total = sum((i["quantity"] * i["price"] for i in changes.order_items[key]), Decimal(0))
         rows.append(
-            {**row, "status": None, "attributes": orjson.dumps(attrs).decode() if attrs else None}
-        )
+            {**row, "status": None, "attributes": orjson.dumps(attrs).decode() if attrs else None,
+             "total": total}
+        )  # fmt: skip
     return pa.Table.from_pylist(rows, schema=ORDER_STAGE)
 
 

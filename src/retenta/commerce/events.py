@@ -8,7 +8,7 @@ sku in one batch becomes one cart line change).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -193,26 +193,37 @@ def in_event_order(messages: Iterable[Message]) -> list[Message]:
     return sorted(messages, key=lambda m: m.timestamp)
 
 
-def changes_from(messages: Sequence[Message]) -> Changes:
-    """Everything a batch changes, reduced per entity key."""
+def changes_from(
+    messages: Sequence[Message], complete: Callable[[tuple[str, str]], bool] | None = None
+) -> Changes:
+    """Everything a batch changes, reduced per entity key. ``complete(key)``: the catalog
+    product needs nothing from events (a feed product with every field filled)."""
     changes = Changes()
     for message in in_event_order(m for m in messages if is_ecommerce(m)):
-        handler = HANDLERS.get(event_key(message.event))
-        note_products(changes, message)
+        name = event_key(message.event)
+        note_products(changes, message, name, complete)
+        handler = HANDLERS.get(name)
         if handler is not None:
             handler(changes, message)
     return changes
 
 
-def note_products(changes: Changes, message: Message) -> None:
+def note_products(
+    changes: Changes,
+    message: Message,
+    name: str,
+    complete: Callable[[tuple[str, str]], bool] | None = None,
+) -> None:
     """Catalog fields carried by any e-commerce event; the newest non-empty value wins."""
     props = message.properties
-    single = "products" not in props and event_key(message.event) not in ORDER_EVENTS
+    single = "products" not in props and name not in ORDER_EVENTS
     for item in products_of(props, single=single):
         sku = sku_of(item)
         if sku is None:
             continue
         key = (message.workspace_id, sku)
+        if complete is not None and complete(key):
+            continue
         row = changes.products.setdefault(key, {"workspace_id": key[0], "sku": sku})
         fill_product(row, item, props, message.timestamp)
 

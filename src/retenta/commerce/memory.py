@@ -13,6 +13,8 @@ from typing import Any
 
 Key = tuple[str, str]
 FILLED = ("name", "url", "image_url", "price", "currency", "category_path", "brand")
+ALL = frozenset(FILLED)
+EVENT_FIELD = {"category_path": "category"}  # an event row carries the text, not the path
 MASK = ", ".join(f"{f} IS NOT NULL" for f in FILLED)
 LOAD_SQL = f"SELECT sku, {MASK} FROM products WHERE workspace_id = ? AND source = 'feed'"
 RELOAD_SQL = (
@@ -40,19 +42,34 @@ class CatalogMemory:
         >>> m = CatalogMemory(); m.known[("w", "a")] = frozenset({"name", "price"})
         >>> m.needs_write(("w", "a"), {"name": "x"}), m.needs_write(("w", "a"), {"brand": "y"})
         (False, True)
+        >>> m.needs_write(("w", "a"), {"category": "Shoes"})
+        True
         >>> m.needs_write(("w", "b"), {"name": "x"})
         True
         """
         filled = self.known.get(key)
         if filled is None:
             return True
-        return any(row.get(f) is not None and f not in filled for f in FILLED)
+        return any(row.get(EVENT_FIELD.get(f, f)) is not None and f not in filled for f in FILLED)
+
+    def complete(self, key: Key) -> bool:
+        """A feed product with every field filled: no event can change it.
+
+        >>> m = CatalogMemory(); m.known[("w", "a")] = ALL
+        >>> m.complete(("w", "a")), m.complete(("w", "b"))
+        (True, False)
+        """
+        return self.known.get(key) == ALL
+
+    def load(self, conn: Any, workspaces: set[str]) -> None:
+        """Load the feed products of workspaces seen for the first time."""
+        for ws in sorted(workspaces - self.loaded):
+            self._remember(ws, conn.execute(LOAD_SQL, [ws]).fetchall())
+            self.loaded.add(ws)
 
     def learn(self, conn: Any, keys: list[Key]) -> None:
         """Load the workspaces seen for the first time; re-read the stale keys among ``keys``."""
-        for ws in sorted({w for w, _ in keys} - self.loaded):
-            self._remember(ws, conn.execute(LOAD_SQL, [ws]).fetchall())
-            self.loaded.add(ws)
+        self.load(conn, {w for w, _ in keys})
         stale = [k for k in keys if k in self.stale]
         for ws in sorted({w for w, _ in stale}):
             skus = [s for w, s in stale if w == ws]

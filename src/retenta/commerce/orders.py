@@ -94,15 +94,28 @@ def keys_table(keys: list[Key]) -> pa.Table:
     )
 
 
+POINT_LOOKUPS = 8  # up to this many keys, primary-key probes beat a join (which scans)
+STATUS_PROBE = (
+    "SELECT workspace_id, order_id, status FROM orders WHERE workspace_id = ? AND order_id = ?"
+)
+
+
 def current_statuses(conn: Any, keys: list[Key]) -> dict[Key, str]:
-    """The stored status of each of ``keys`` that exists."""
+    """The stored status of each of ``keys`` that exists.
+
+    A few keys are probed through the primary key (about 1 ms each at 1M orders); a join on
+    the string keys would scan ``orders`` (about 30 ms at 1M orders)."""
     if not keys:
         return {}
-    sql = (
-        "SELECT k.workspace_id, k.order_id, o.status FROM _cm_keys k JOIN orders o"
-        " ON o.workspace_id = k.workspace_id AND o.order_id = k.order_id"
-    )
-    rows = run(conn, sql, _cm_keys=keys_table(keys)).fetchall()
+    if len(keys) <= POINT_LOOKUPS:
+        sql = " UNION ALL ".join([STATUS_PROBE] * len(keys))
+        rows = conn.execute(sql, [part for key in keys for part in key]).fetchall()
+    else:
+        sql = (
+            "SELECT k.workspace_id, k.order_id, o.status FROM _cm_keys k JOIN orders o"
+            " ON o.workspace_id = k.workspace_id AND o.order_id = k.order_id"
+        )
+        rows = run(conn, sql, _cm_keys=keys_table(keys)).fetchall()
     return {(r[0], r[1]): r[2] for r in rows}
 
 
@@ -282,10 +295,20 @@ INSERT_NEW_SQL = (
 )
 
 
+# When every order carries its total, the statement needs no subquery over the items.
+INSERT_NEW_GIVEN_TOTAL_SQL = INSERT_NEW_SQL.replace(
+    "COALESCE(total, (SELECT sum(i.quantity * i.price)"
+    "  FROM _cm_items i WHERE i.workspace_id = s.workspace_id AND i.order_id = s.order_id), 0)",
+    "total",
+)
+
+
 def _insert_new(conn: Any, orders: pa.Table, items: pa.Table) -> set[Key]:
     if orders.num_rows == 0:
         return set()
-    inserted = run(conn, INSERT_NEW_SQL, _cm_orders=orders, _cm_items=items).fetchall()
+    given = orders["total"].null_count == 0
+    sql = INSERT_NEW_GIVEN_TOTAL_SQL if given else INSERT_NEW_SQL
+    inserted = run(conn, sql, _cm_orders=orders, _cm_items=items).fetchall()
     new = {(w, o) for w, o in inserted}
     fresh = _only(items, new) if new else items.slice(0, 0)
     if fresh.num_rows:

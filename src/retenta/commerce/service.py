@@ -36,9 +36,12 @@ class CommerceService:
 
     def apply(self, conn: Any, messages: Sequence[Message]) -> None:
         """Update orders, carts, wishlists and searches from stored e-commerce events."""
-        if not any(is_ecommerce(m) for m in messages):
+        workspaces = {m.workspace_id for m in messages if is_ecommerce(m)}
+        if not workspaces:
             return
-        changes = changes_from(messages)
+        catalog = self.writer.catalog
+        catalog.load(conn, workspaces)
+        changes = changes_from(messages, catalog.complete)
         if not changes.empty():
             apply_changes(conn, changes, self.writer)
 
