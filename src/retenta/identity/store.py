@@ -103,33 +103,43 @@ def _table(schema: pa.Schema, rows: Iterable[Sequence[Any]]) -> pa.Table:
 # --- reads -----------------------------------------------------------------------------
 
 
-POINT_PROBES_UP_TO = 8  # fewer keys than this: index probes; more: one hash join
+IN_LIST_UP_TO = 1000  # values; more are joined against an Arrow table instead
 
 
 def fetch_owners(cur: Any, keys: Iterable[Key]) -> dict[Key, int]:
     """The contact holding each identifier that exists.
 
-    A few keys are probed one by one through the ``identities (value)`` index (DuckDB
-    probes an ART index only for a lone equality); more are joined, in one statement,
-    against an Arrow table of the keys (one scan, whatever their number: an ``IN`` list
-    costs a scan per thousand values).
+    Measured at 3M identities: an ``IN`` list on ``value`` costs 2 ms for 3 values, 17 ms
+    for 100, 32 ms for 1,000 (DuckDB prunes with the ``identities (value)`` index and zone
+    maps); a join against an Arrow table of the keys costs ~130 ms whatever their number,
+    so it serves the thousands of an import chunk (15 ``IN`` lists for 15k keys: ~500 ms).
     """
-    wanted = list(set(keys))
+    wanted = set(keys)
     if not wanted:
         return {}
-    if len(wanted) < POINT_PROBES_UP_TO:
-        return {k: cid for k in wanted if (cid := _probe_owner(cur, k)) is not None}
-    table = pa.table([list(c) for c in zip(*wanted, strict=True)], names=["ws", "type", "value"])
-    rows = over_arrow(
-        cur,
-        "SELECT i.workspace_id, i.type, i.value, i.contact_id FROM identities i"
-        " JOIN _id_arrow k ON i.value = k.value AND i.type = k.type AND i.workspace_id = k.ws",
-        _id_arrow=table,
-    )
-    return {(ws, t, v): int(cid) for ws, t, v, cid in rows}
+    values = list({v for _, _, v in wanted})
+    if len(values) <= IN_LIST_UP_TO:
+        rows = cur.execute(
+            "SELECT workspace_id, type, value, contact_id FROM identities"
+            f" WHERE value IN ({','.join('?' * len(values))})",
+            values,
+        ).fetchall()
+    else:
+        columns = [list(c) for c in zip(*wanted, strict=True)]
+        rows = over_arrow(
+            cur,
+            "SELECT i.workspace_id, i.type, i.value, i.contact_id FROM identities i"
+            " JOIN _id_arrow k ON i.value = k.value AND i.type = k.type"
+            " AND i.workspace_id = k.ws",
+            _id_arrow=pa.table(columns, names=["ws", "type", "value"]),
+        )
+    return {(ws, t, v): int(cid) for ws, t, v, cid in rows if (ws, t, v) in wanted}
 
 
 def _probe_owner(cur: Any, key: Key) -> int | None:
+    """One identifier's holder through the ``identities (value)`` index (DuckDB probes it
+    only for a lone equality: 1.7 ms at 3M identities, where the three-column filter
+    scanned for 35 ms)."""
     ws, id_type, value = key
     row = _one(
         cur.execute(
@@ -150,20 +160,26 @@ CONTACT_COLUMNS = (
 def load_contacts(cur: Any, ids: Iterable[int]) -> dict[int, ContactState]:
     """Live contact rows with their identities (erased contacts are not returned).
 
-    A few ids are probed through the primary key and ``identities (contact_id)``; more
-    are joined against an Arrow table of the ids (two scans in all).
+    ``IN`` lists of 1,000 ids on the two indexed id columns: at 1M contacts they beat a join
+    against an Arrow table of the ids (60 ms against 180 ms for 1,000 ids).
     """
     wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    if len(wanted) < POINT_PROBES_UP_TO:
-        contact_rows, identity_rows_ = _probe_contacts(cur, wanted)
-    else:
-        contact_rows, identity_rows_ = _join_contacts(cur, wanted)
-    states = {r[1]: _state(r) for r in contact_rows}
-    for cid, t, v, first, last in identity_rows_:
-        if cid in states:
-            states[cid].identities[(t, v)] = IdentityRow(first, last)
+    states: dict[int, ContactState] = {}
+    for start in range(0, len(wanted), IN_LIST_UP_TO):
+        part = wanted[start : start + IN_LIST_UP_TO]
+        marks = ",".join("?" * len(part))
+        for r in cur.execute(
+            f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN ({marks}) AND erased_at IS NULL",
+            part,
+        ).fetchall():
+            states[r[1]] = _state(r)
+        for cid, t, v, first, last in cur.execute(
+            "SELECT contact_id, type, value, first_seen, last_seen FROM identities"
+            f" WHERE contact_id IN ({marks})",
+            part,
+        ).fetchall():
+            if cid in states:
+                states[cid].identities[(t, v)] = IdentityRow(first, last)
     return states
 
 
@@ -172,40 +188,6 @@ def _state(r: Sequence[Any]) -> ContactState:
         r[0], r[1], r[2], r[3], r[4], r[5],
         orjson.loads(r[6] or "{}"), orjson.loads(r[7] or "{}"), r[8], r[9],
     )  # fmt: skip
-
-
-def _probe_contacts(cur: Any, ids: Sequence[int]) -> tuple[list[Any], list[Any]]:
-    contacts: list[Any] = []
-    identities: list[Any] = []
-    for cid in ids:
-        contacts += cur.execute(
-            f"WITH m AS MATERIALIZED (SELECT {CONTACT_COLUMNS}, erased_at FROM contacts"
-            f" WHERE id = ?) SELECT {CONTACT_COLUMNS} FROM m WHERE erased_at IS NULL",
-            [cid],
-        ).fetchall()
-        identities += cur.execute(
-            "WITH m AS MATERIALIZED (SELECT contact_id, type, value, first_seen, last_seen"
-            " FROM identities WHERE contact_id = ?) SELECT * FROM m",
-            [cid],
-        ).fetchall()
-    return contacts, identities
-
-
-def _join_contacts(cur: Any, ids: Sequence[int]) -> tuple[list[Any], list[Any]]:
-    table = pa.table({"id": pa.array(ids, pa.int64())})
-    contacts = over_arrow(
-        cur,
-        f"SELECT {CONTACT_COLUMNS} FROM contacts SEMI JOIN _id_arrow k ON contacts.id = k.id"
-        " WHERE erased_at IS NULL",
-        _id_arrow=table,
-    )
-    identities = over_arrow(
-        cur,
-        "SELECT contact_id, type, value, first_seen, last_seen FROM identities"
-        " SEMI JOIN _id_arrow k ON identities.contact_id = k.id",
-        _id_arrow=table,
-    )
-    return contacts, identities
 
 
 def suppressed(cur: Any, workspace_id: str) -> set[tuple[str, str]]:
