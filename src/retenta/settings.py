@@ -66,7 +66,7 @@ class IdentitySettings(BaseModel):
     )
     # Track/page property keys that also update the profile (identify traits always do).
     property_attribute_keys: list[str] = Field(default_factory=list)
-    cache_entries: int = 500_000  # ~190 bytes each: size it to the active identifiers
+    cache_entries: int = 3_000_000  # ~130 bytes each (~400 MB): 1M contacts x 3 identifiers
     contact_id_block: int = 1000
     last_seen_flush_s: float = 2.0
 
