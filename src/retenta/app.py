@@ -124,6 +124,9 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
+    from retenta.ingest.fastpath import SegmentFastPath
+
+    app.add_middleware(SegmentFastPath)  # /v1/* ahead of FastAPI's routing (docs/ingest.md)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -86,7 +86,9 @@ def _header_principal(request: Request) -> Principal | None:
     return write_principal_from(request, None)
 
 
-def _segment_route(endpoint: str) -> Any:
+def segment_handler(endpoint: str) -> Any:
+    """The handler of ``POST /v1/<endpoint>`` (also served by ``fastpath.SegmentFastPath``)."""
+
     async def handler(request: Request) -> Response:
         try:
             return await _track(request, endpoint)
@@ -106,7 +108,7 @@ def _segment_route(endpoint: str) -> Any:
 for _endpoint in (*intake.SINGLE_TYPES, *intake.BATCH_ENDPOINTS):
     router.add_api_route(
         f"/v1/{_endpoint}",
-        _segment_route(_endpoint),
+        segment_handler(_endpoint),
         methods=["POST"],
         tags=["tracking"],
         response_class=Response,
