@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from retenta.core.messages import Message
@@ -38,8 +39,9 @@ OFFLINE_CHANNELS = {"offline": "offline", "store": "offline", "pos": "offline", 
 CALL_CENTRE = {"call_centre", "call_center", "call centre", "call center", "phone", "callcenter"}
 
 
+@lru_cache(maxsize=4096)
 def event_key(name: str | None) -> str:
-    """Segment names compared case- and separator-insensitively.
+    """Segment names compared case- and separator-insensitively (cached: names repeat).
 
     >>> event_key("Order_Completed"), event_key("  product  added ")
     ('order completed', 'product added')
