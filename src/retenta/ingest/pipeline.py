@@ -35,7 +35,7 @@ from retenta.storage.duckdb.events import append_events, messages_to_base, with_
 
 log = logging.getLogger(__name__)
 MAX_GROUP_EVENTS = 50_000
-PREPARE_CHUNK_EVENTS = 1_000
+PREPARE_CHUNK_EVENTS = 256
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
