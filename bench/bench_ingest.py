@@ -134,7 +134,7 @@ def server(
         pinned(retenta_cmd("serve", "--data", str(data), "--port", str(port)), SERVER_CPU, pin),
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(data / "server.log").open("wb"),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -228,6 +228,7 @@ class Figures:
     phases: dict[str, float]
     events_per_unit: float
     seed_eps: float
+    failures: list[str]
 
 
 def measure_server(work: Path, script: Path, args: argparse.Namespace) -> Figures:
@@ -253,9 +254,16 @@ def measure_server(work: Path, script: Path, args: argparse.Namespace) -> Figure
         no_store = [wrk(load2, size=100, conns=args.conns, seconds=args.seconds)
                     for _ in range(args.runs)]  # fmt: skip
     per_unit = stats["events"] / max(stats["units"], 1)
-    return Figures(
-        batch, track, no_store, stored_ok, rss, stats["microseconds_per_event"], per_unit, seed_eps
-    )
+    phases = stats["microseconds_per_event"]
+    failures = server_failures(data / "server.log") + server_failures(data2 / "server.log")
+    return Figures(batch, track, no_store, stored_ok, rss, phases, per_unit, seed_eps, failures)
+
+
+def server_failures(log: Path, lines: int = 12) -> list[str]:
+    """The first lines of the server's log from its first failure on (empty if none)."""
+    text = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    first = next((i for i, line in enumerate(text) if "ERROR" in line or "Traceback" in line), None)
+    return [] if first is None else text[first : first + lines]
 
 
 def _product(k: int) -> dict[str, object]:
@@ -466,6 +474,8 @@ def report(fig: Figures, bounds: dict[str, float], args: argparse.Namespace) -> 
         mark = "" if ok is None else ("yes" if ok else "NO")
         print(f"| {name:<56} | {value:>18} | {target:<34} | {mark:<2} |")
     print(f"\nnon-2xx or socket errors: {errors}; acknowledged events all stored: {fig.stored_ok}")
+    if fig.failures:
+        print("server errors (first lines of its log):\n" + "\n".join(fig.failures))
     print(
         f"CPU used (median): batch {cpu_note(fig.batch)}; single {cpu_note(fig.track)}; "
         f"storage off {cpu_note(fig.batch_no_store)}"
