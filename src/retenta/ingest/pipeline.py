@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ from retenta.storage.duckdb.events import append_events, messages_to_base, with_
 log = logging.getLogger(__name__)
 MAX_GROUP_EVENTS = 50_000
 PREPARE_CHUNK_EVENTS = 256
+REGATHER_MAX_S = 0.02
+REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -191,7 +194,7 @@ class IngestPipeline:
                 ready.append(self._prepare_waiting())
             if inflight is None and ready:
                 unit, ready = _take_units(ready)
-                inflight = asyncio.create_task(self._commit(unit))
+                inflight = asyncio.create_task(self._commit_then_gather(unit))
                 inflight.add_done_callback(lambda _: self._wake_up())
                 continue
             if inflight is None and self._stopping and not self._waiting:
@@ -212,6 +215,21 @@ class IngestPipeline:
     def _wake_up(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    async def _commit_then_gather(self, unit: _Unit) -> None:
+        """Commit; after a busy unit, let the callers just answered send their next requests
+        (they join the next unit instead of forming a half-size one after it)."""
+        await self._commit(unit)
+        if len(unit.requests) > 1 and not self._stopping:
+            await self._gather_arrivals()
+
+    async def _gather_arrivals(self) -> None:
+        """Linger while requests keep arriving, at most ``REGATHER_MAX_S``."""
+        deadline = time.monotonic() + REGATHER_MAX_S
+        seen = -1
+        while len(self._waiting) != seen and time.monotonic() < deadline:
+            seen = len(self._waiting)
+            await asyncio.sleep(REGATHER_STEP_S)
 
     async def _commit(self, unit: _Unit) -> None:
         """One unit for the group; on failure, halves retried so only culprits fail."""
