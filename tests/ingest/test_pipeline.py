@@ -175,6 +175,25 @@ def test_the_group_grows_while_the_writer_is_busy(pipeline, db, monkeypatch) -> 
     assert pipeline.stats.as_dict()["units"] == 2
 
 
+def test_a_request_that_cannot_be_prepared_fails_alone(pipeline, db, monkeypatch) -> None:
+    import retenta.ingest.pipeline as ingest_pipeline
+
+    real = ingest_pipeline.messages_to_base
+
+    def refuse_unprintable(messages: list[Message]) -> object:
+        if any(m.event == "Unprintable" for m in messages):
+            raise ValueError("cannot build the Arrow columns")
+        return real(messages)
+
+    monkeypatch.setattr(ingest_pipeline, "messages_to_base", refuse_unprintable)
+    events = ["Ok", "Ok", "Unprintable", "Ok", "Ok"]
+    calls = [[msg(f"p{r}", user=f"u{r}", event=e)] for r, e in enumerate(events)]
+    results = asyncio.run(_run_group(pipeline, calls))
+    assert isinstance(results[2], ValueError)
+    assert [getattr(r, "stored", None) for i, r in enumerate(results) if i != 2] == [1] * 4
+    assert stored_ids(db) == ["p0", "p1", "p3", "p4"]
+
+
 def test_one_bad_request_fails_alone(db, applier, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, background_workers=False, ingest_group_commit_ms=50)
     resolver = TableResolver(fail_on_event="Poison")

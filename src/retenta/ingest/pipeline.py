@@ -191,7 +191,7 @@ class IngestPipeline:
             if inflight is not None and inflight.done():
                 inflight = None
             if self._waiting and (inflight is None or self._should_prepare_early()):
-                ready.append(self._prepare_waiting())
+                ready += self._prepare_waiting()
             if inflight is None and ready:
                 unit, ready = _take_units(ready)
                 inflight = asyncio.create_task(self._commit_then_gather(unit))
@@ -205,12 +205,17 @@ class IngestPipeline:
     def _should_prepare_early(self) -> bool:
         return self._waiting_events >= PREPARE_CHUNK_EVENTS or self._stopping
 
-    def _prepare_waiting(self) -> _Unit:
+    def _prepare_waiting(self) -> list[_Unit]:
+        """The waiting requests, prepared; a request that cannot be prepared fails alone
+        (the loop itself must never die: every later request would wait forever)."""
         lap = self.stats.clock()
         requests, self._waiting, self._waiting_events = self._waiting, [], 0
-        unit = prepare(requests)
+        try:
+            units = [prepare(requests)]
+        except Exception:
+            units = [u for u in map(_prepare_or_fail, requests) if u is not None]
         lap("prepare")
-        return unit
+        return units
 
     def _wake_up(self) -> None:
         if self._wake is not None:
@@ -299,6 +304,15 @@ def _take_units(ready: list[_Unit]) -> tuple[_Unit, list[_Unit]]:
         events += ready[n].events
         n += 1
     return merge(ready[:n]), ready[n:]
+
+
+def _prepare_or_fail(req: _Request) -> _Unit | None:
+    try:
+        return prepare([req])
+    except Exception as exc:
+        log.exception("could not prepare an ingest request of %d events", len(req.messages))
+        _settle(req, exc)
+        return None
 
 
 def _contact_ids(stored: list[Message]) -> list[int]:
