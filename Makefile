@@ -21,8 +21,11 @@ fmt:
 types:
 	$(UV) mypy
 
+# Browser tests run in their own pytest process: Playwright's sync API keeps an event loop
+# running in the worker's main thread, which breaks later tests that call asyncio.run().
 pytest:
-	$(UV) pytest -n 2 --dist loadfile
+	$(UV) pytest -n 2 --dist loadfile -m "not browser"
+	$(UV) pytest -n 2 --dist loadfile -m browser
 
 demo:
 	bash scripts/setup.sh
