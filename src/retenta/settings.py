@@ -61,9 +61,7 @@ class IdentitySettings(BaseModel):
     )
     default_field_policy: Literal["latest", "first", "max", "union", "source_priority"] = "latest"
     # For the source_priority policy: earlier in the list wins.
-    source_priority: list[str] = Field(
-        default_factory=lambda: ["api", "import", "system", "demo"]
-    )
+    source_priority: list[str] = Field(default_factory=lambda: ["api", "import", "system", "demo"])
     # Track/page property keys that also update the profile (identify traits always do).
     property_attribute_keys: list[str] = Field(default_factory=list)
     cache_entries: int = 3_000_000  # ~130 bytes each (~400 MB): 1M contacts x 3 identifiers
