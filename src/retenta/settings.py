@@ -76,7 +76,6 @@ class Settings(BaseSettings):
     storage: DuckDBStorageSettings = Field(default_factory=DuckDBStorageSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     secret_key: str | None = None
-    ingest_group_commit_ms: float = 2.0
     ingest_max_event_bytes: int = 32 * 1024
     ingest_max_batch_bytes: int = 500 * 1024
     # Benchmark bound only: accept and validate events but store nothing.
