@@ -129,7 +129,6 @@ async def _run_group(pipeline: IngestPipeline, calls: list[list[Message]]) -> li
 
 
 def test_group_commit_shares_one_unit_and_acknowledges_after_commit(pipeline, db) -> None:
-    pipeline.settings.ingest_group_commit_ms = 50
     calls = [[msg(f"r{r}-{i}", user=f"u{r}") for i in range(10)] for r in range(8)]
     resolver = pipeline.resolver
     assert isinstance(resolver, TableResolver)
@@ -195,7 +194,7 @@ def test_a_request_that_cannot_be_prepared_fails_alone(pipeline, db, monkeypatch
 
 
 def test_one_bad_request_fails_alone(db, applier, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, background_workers=False, ingest_group_commit_ms=50)
+    settings = Settings(data_dir=tmp_path, background_workers=False)
     resolver = TableResolver(fail_on_event="Poison")
     pipeline = IngestPipeline(db=db, resolver=resolver, appliers=[applier], settings=settings)
     calls = [[msg(f"r{r}", user=f"u{r}", event="Poison" if r == 3 else "Ok")] for r in range(6)]
