@@ -152,3 +152,35 @@ def test_union_wraps_scalars_and_max_ignores_incomparable() -> None:
     prov: dict[str, dict[str, object]] = {}
     apply_traits(attrs, prov, {"tags": ["b"], "score": "high"}, {"at": "2026-01-01"}, policies)
     assert attrs == {"tags": ["a", "b"], "score": 5}
+
+
+def test_alternating_inputs_do_not_reload_and_changes_still_apply(
+    policy_container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An identify's traits and a page view's locale alternate: both are remembered as
+    no-ops, so neither reloads the contact; a changed trait or a late then resent value
+    still applies."""
+    from retenta.identity import store
+
+    ws = make_workspace(policy_container).id
+    locale = {"locale": "uk-UA"}
+    cid = _identify(policy_container, ws, 1, name="Ann")
+    resolve(policy_container, [msg(ws, "page", user="u1", context=locale, minutes=2)])
+    resolve(policy_container, [msg(ws, "identify", user="u1", traits={"name": "Ann"},
+                                   context=locale, minutes=3)])  # fmt: skip
+    loads: list[object] = []
+    real = store.load_contacts
+    monkeypatch.setattr(
+        store, "load_contacts", lambda cur, ids: loads.append(ids) or real(cur, ids)
+    )
+    for minute in range(4, 8):
+        resolve(policy_container, [msg(ws, "page", user="u1", context=locale, minutes=minute)])
+        resolve(policy_container, [msg(ws, "identify", user="u1", traits={"name": "Ann"},
+                                       context=locale, minutes=minute)])  # fmt: skip
+    assert loads == []
+    _identify(policy_container, ws, 10, name="Anna")
+    assert contact_row(policy_container, cid)["attributes"]["name"] == "Anna"
+    _identify(policy_container, ws, 9, name="Bo")  # late: loses
+    assert contact_row(policy_container, cid)["attributes"]["name"] == "Anna"
+    _identify(policy_container, ws, 20, name="Bo")  # the same input, newer: wins
+    assert contact_row(policy_container, cid)["attributes"]["name"] == "Bo"

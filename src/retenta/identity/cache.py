@@ -1,8 +1,10 @@
 """The writer's in-memory identifier map, exact because there is one writer.
 
 ``OwnerCache`` maps ``(workspace, type, value)`` to the live contact and remembers, per
-contact, the fingerprint of the last profile input applied. It is bounded (oldest entries
-are evicted first) and is touched only from the writer thread.
+contact, the fingerprints of the profile inputs known to leave it as it is (the last one that
+changed it, then up to three that changed nothing since: a storefront alternates an identify's
+traits with the locale of its page views, and each switch would otherwise reload the contact).
+It is bounded (oldest entries are evicted first) and is touched only from the writer thread.
 
 Changes made inside a transaction are kept in a ``Pending`` overlay and move into the cache
 only once the transaction is known to have committed: the next ``resolve`` checks that the
@@ -20,6 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 Key = tuple[str, str, str]
+
+
+#: hashes of profile inputs known to be no-ops on a contact, the newest last
+Fingerprints = tuple[int, ...]
+MAX_FINGERPRINTS = 4
 
 
 class KeyMap:
@@ -95,14 +102,14 @@ class OwnerCache:
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max(16, max_entries)
         self.owners = KeyMap()
-        self.fingerprints: dict[int, int] = {}
+        self.fingerprints: dict[int, Fingerprints] = {}
 
     def put(self, key: Key, contact_id: int) -> None:
         self.owners.put(key, contact_id)
         if len(self.owners) > self.max_entries:
             self.owners.evict(0.1)
 
-    def put_fingerprint(self, contact_id: int, fp: int) -> None:
+    def put_fingerprint(self, contact_id: int, fp: Fingerprints) -> None:
         self.fingerprints[contact_id] = fp
         if len(self.fingerprints) > self.max_entries:
             _evict(self.fingerprints, self.max_entries // 10)
@@ -120,7 +127,7 @@ class OwnerCache:
         self.fingerprints.clear()
 
 
-def _evict(mapping: dict[int, int], n: int) -> None:
+def _evict(mapping: dict[int, Fingerprints], n: int) -> None:
     """Drop the ``n`` oldest entries (dicts keep insertion order)."""
     for key in list(itertools.islice(mapping, n)):
         del mapping[key]
@@ -133,7 +140,7 @@ class Pending:
     txid: int
     probe: tuple[int, datetime] | None = None
     owners: dict[Key, int | None] = field(default_factory=dict)
-    fingerprints: dict[int, int | None] = field(default_factory=dict)
+    fingerprints: dict[int, Fingerprints | None] = field(default_factory=dict)
 
     def apply_to(self, cache: OwnerCache) -> None:
         for key, cid in self.owners.items():

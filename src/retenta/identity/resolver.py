@@ -18,6 +18,7 @@ import orjson
 
 from retenta.core.messages import Message
 from retenta.identity import store
+from retenta.identity.cache import MAX_FINGERPRINTS, Fingerprints
 from retenta.identity.known import key_hash, key_hashes
 from retenta.identity.normalize import (
     ANONYMOUS_ID,
@@ -67,6 +68,15 @@ def profile_input(m: Message, property_keys: Sequence[str]) -> ProfileInput | No
     return ProfileInput(traits, language, timezone, hash((raw, language, timezone)))
 
 
+def _late(provenance: dict[str, Any], traits: dict[str, Any], at: str) -> bool:
+    """Whether a value of these traits was set by an event later than ``at``."""
+    for name in traits:
+        prov = provenance.get(name)
+        if prov and prov.get("at") is not None and at < str(prov["at"]):
+            return True
+    return False
+
+
 class BatchResolver:
     def __init__(self, svc: IdentityService, cur: Any, stamp: datetime) -> None:
         self.svc = svc
@@ -80,7 +90,7 @@ class BatchResolver:
         self.moved: set[Key] = set()
         self.merge_rows: list[tuple[Any, ...]] = []
         self.event_rows: list[tuple[Any, ...]] = []
-        self.fingerprints: dict[int, int | None] = {}
+        self.fingerprints: dict[int, Fingerprints | None] = {}
 
     # --- lookups ---------------------------------------------------------------------
 
@@ -123,7 +133,12 @@ class BatchResolver:
             self.svc.fold_seen(state)
             self.states[cid] = state
 
-    def fingerprint(self, cid: int) -> int | None:
+    def applied(self, cid: int, fp: int) -> bool:
+        """Whether this profile input is known to change nothing on the contact as it is."""
+        fps = self.fingerprint(cid)
+        return fps is not None and fp in fps
+
+    def fingerprint(self, cid: int) -> Fingerprints | None:
         if cid in self.fingerprints:
             return self.fingerprints[cid]
         pending = self.svc.pending
@@ -195,7 +210,7 @@ class BatchResolver:
         for m, ex, p in zip(messages, extracted, inputs, strict=True):
             if ex.keys and ex.previous_id is None and (cid := self.sole_owner(ex.keys)):
                 ex.sole_owner = cid
-                if p is not None and self.fingerprint(cid) != p.fingerprint:
+                if p is not None and not self.applied(cid, p.fingerprint):
                     needed.add(cid)
                 continue
             owners = {self.owner((m.workspace_id, t, v)) for t, v in self.all_identifiers(ex)}
@@ -203,7 +218,7 @@ class BatchResolver:
             known = [c for c in owners if c is not None]
             if len(known) > 1 or ex.previous_id is not None or len(owners) != len(known):
                 needed.update(known)
-            elif len(known) == 1 and p is not None and self.fingerprint(known[0]) != p.fingerprint:
+            elif len(known) == 1 and p is not None and not self.applied(known[0], p.fingerprint):
                 needed.add(known[0])
         self.load(sorted(needed))
 
@@ -401,7 +416,7 @@ class BatchResolver:
         self.svc.note_seen(cid, ws, idents, at)
 
     def apply_profile(self, m: Message, cid: int, p: ProfileInput) -> None:
-        if self.fingerprint(cid) == p.fingerprint:
+        if self.applied(cid, p.fingerprint):
             return
         state = self.state(cid)
         prov = {"source": m.source, "at": m.timestamp.isoformat(), "message_id": m.message_id}
@@ -414,7 +429,14 @@ class BatchResolver:
                 changed = True
         if changed:
             self.changed(state)
-        self.fingerprints[cid] = p.fingerprint
+        if _late(state.provenance, p.traits, prov["at"]):
+            # a value set by a later event: sent again with a newer time, this input may win
+            self.fingerprints[cid] = None
+        elif changed:
+            self.fingerprints[cid] = (p.fingerprint,)
+        else:  # every input kept since the last change leaves the profile as it is
+            kept = self.fingerprint(cid) or ()
+            self.fingerprints[cid] = (*kept[1 - MAX_FINGERPRINTS :], p.fingerprint)
 
     # --- writing ---------------------------------------------------------------------
 
