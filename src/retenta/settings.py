@@ -67,6 +67,10 @@ class IdentitySettings(BaseModel):
     cache_entries: int = 3_000_000  # ~130 bytes each (~400 MB): 1M contacts x 3 identifiers
     contact_id_block: int = 1000
     last_seen_flush_s: float = 2.0
+    # Identities' last_seen is informational and its UPDATE costs ~5x the contacts' one: it
+    # is written this often (or once IDENTITY_FLUSH_ROWS are pending); a crash loses at most
+    # this much of it.
+    identity_last_seen_flush_s: float = 60.0
 
 
 class Settings(BaseSettings):

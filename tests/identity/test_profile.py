@@ -184,3 +184,47 @@ def test_alternating_inputs_do_not_reload_and_changes_still_apply(
     assert contact_row(policy_container, cid)["attributes"]["name"] == "Anna"
     _identify(policy_container, ws, 20, name="Bo")  # the same input, newer: wins
     assert contact_row(policy_container, cid)["attributes"]["name"] == "Bo"
+
+
+def test_identities_last_seen_is_flushed_less_often_than_contacts(
+    policy_container: Container,
+) -> None:
+    ws = make_workspace(policy_container).id
+    (m,) = resolve(policy_container, [msg(ws, anon="a1", minutes=1)])
+    resolve(policy_container, [msg(ws, anon="a1", minutes=5)])
+
+    def identity_last_seen() -> str:
+        with policy_container.db.read() as cur:
+            (at,) = cur.execute("SELECT last_seen FROM identities WHERE value = 'a1'").fetchone()
+        return str(at.isoformat())
+
+    assert contact_row(policy_container, m.contact_id or 0)["last_seen_at"].isoformat() == (
+        "2026-03-01T12:05:00+00:00"
+    )
+    assert identity_last_seen() == "2026-03-01T12:01:00+00:00"  # not due yet
+    policy_container.identity.settings.identity_last_seen_flush_s = 0
+    resolve(policy_container, [msg(ws, anon="a1", minutes=3)])
+    assert identity_last_seen() == "2026-03-01T12:05:00+00:00"
+
+
+def test_start_up_rebuilds_last_seen_from_every_event_tier(settings: Settings) -> None:
+    c = build_container(settings)
+    ws = make_workspace(c).id
+    (m,) = resolve(c, [msg(ws, anon="a1", minutes=1)])
+    cid = m.contact_id or 0
+    c.db.write(lambda cur: cur.execute("UPDATE contacts SET last_seen_at = NULL"))
+    # Compaction moved the event to L1 before its last-seen time was flushed.
+    c.db.write(
+        lambda cur: cur.execute(
+            "INSERT INTO events_l1 (workspace_id, message_id, contact_id, type, timestamp,"
+            " received_at) VALUES (?, 'm1', ?, 'track', TIMESTAMPTZ '2026-03-01 12:07:00+00',"
+            " now())",
+            [ws, cid],
+        )
+    )
+    c.close()
+    c = build_container(settings)
+    try:
+        assert contact_row(c, cid)["last_seen_at"].isoformat() == "2026-03-01T12:07:00+00:00"
+    finally:
+        c.close()

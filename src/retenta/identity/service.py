@@ -27,6 +27,9 @@ from retenta.identity.state import ContactState, from_snapshot
 from retenta.settings import IdentitySettings
 from retenta.storage.base import Database
 
+# Identities' last-seen times pending in memory that force a flush before its interval.
+IDENTITY_FLUSH_ROWS = 200_000
+
 
 class IdentityService:
     def __init__(self, *, db: Database, settings: IdentitySettings) -> None:
@@ -47,7 +50,7 @@ class IdentityService:
         self._suppressed: dict[str, set[tuple[str, str]]] = {}
         self._seen_contacts: dict[int, datetime] = {}
         self._seen_identities: dict[Key, datetime] = {}
-        self._last_flush = time.monotonic()
+        self._last_flush = self._last_identity_flush = time.monotonic()
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self._forgotten: list[tuple[str, list[int]]] = []
         self.reported_rejections: set[tuple[int, str, str]] = set()
@@ -77,15 +80,24 @@ class IdentityService:
                 gc.enable()
         if batch.has_changes():
             self._keep_pending(conn, batch)
-        if time.monotonic() - self._last_flush >= self.settings.last_seen_flush_s:
-            self.flush(conn)
+        now = time.monotonic()
+        if now - self._last_flush >= self.settings.last_seen_flush_s:
+            identities = (
+                now - self._last_identity_flush >= self.settings.identity_last_seen_flush_s
+                or len(self._seen_identities) >= IDENTITY_FLUSH_ROWS
+            )
+            self.flush(conn, identities=identities)
 
-    def flush(self, conn: Any) -> None:
-        """Write the collected last-seen times (a writer unit of work, or inside one)."""
-        contacts, identities = self._seen_contacts, self._seen_identities
-        self._seen_contacts, self._seen_identities = {}, {}
+    def flush(self, conn: Any, *, identities: bool = True) -> None:
+        """Write the collected last-seen times (a writer unit of work, or inside one):
+        contacts' always, identities' only when ``identities``."""
+        contacts, self._seen_contacts = self._seen_contacts, {}
         self._last_flush = time.monotonic()
-        store.flush_last_seen(conn, contacts, identities)
+        seen: dict[Key, datetime] = {}
+        if identities:
+            seen, self._seen_identities = self._seen_identities, {}
+            self._last_identity_flush = self._last_flush
+        store.flush_last_seen(conn, contacts, seen)
 
     def _new_stamp(self) -> datetime:
         """``updated_at`` of this batch's changes: unique, so it can prove a commit later."""
