@@ -196,6 +196,29 @@ def test_event_catalog_fields_fill_gaps_but_never_overwrite_the_feed(
     assert rows(container, "SELECT name FROM products WHERE sku = 'N'") == [("Renamed",)]
 
 
+def test_repeated_catalog_fields_write_nothing_but_changes_still_land(
+    container: Container,
+) -> None:
+    """Events that repeat the stored product are filtered out before the upsert; a new sku,
+    a newer change and a gap to fill in the same unit are still written."""
+    apply(container, track(W, 1, "Product Viewed", {"sku": "N", "name": "One", "price": 7}))
+    before = rows(container, "SELECT updated_at FROM products WHERE sku = 'N'")
+    apply(
+        container,
+        track(W, 1, "Product Viewed", {"sku": "N", "name": "One", "price": 7}, minute=5),
+    )
+    assert rows(container, "SELECT updated_at FROM products WHERE sku = 'N'") == before
+    apply(
+        container,
+        track(W, 1, "Product Viewed", {"sku": "N", "name": "One", "brand": "Acme"}, minute=6),
+        track(W, 2, "Product Viewed", {"sku": "M", "name": "Two"}, minute=6),
+    )
+    assert rows(container, "SELECT sku, name, price, brand FROM products ORDER BY sku") == [
+        ("M", "Two", None, None),
+        ("N", "One", Decimal("7.00"), "Acme"),
+    ]
+
+
 def test_searches_wishlists_and_coupons(container: Container) -> None:
     apply(container, track(W, 7, "Order Completed", ORDER))
     apply(

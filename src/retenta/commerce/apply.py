@@ -77,7 +77,24 @@ def fill_products_sql() -> str:
     )
 
 
+def changing_products_sql() -> str:
+    """The keys of ``_cm_fill`` that ``FILL_PRODUCTS_SQL`` would insert or update: new ones,
+    and stored ones whose ``DO UPDATE … WHERE`` holds. A plain join reads far less than the
+    conflict check, so the common unit (events repeating what is stored) upserts nothing."""
+    fresh = "(p.source = 'event' AND p.updated_at <= f.seen_at)"
+    worth = " OR ".join(
+        f"(f.{c} IS NOT NULL AND (p.{c} IS NULL OR ({fresh} AND f.{c} IS DISTINCT FROM p.{c})))"
+        for c in FILLED
+    )
+    return (
+        "SELECT f.workspace_id, f.sku FROM _cm_fill f LEFT JOIN products p"
+        " ON p.workspace_id = f.workspace_id AND p.sku = f.sku"
+        f" WHERE p.sku IS NULL OR {worth}"
+    )
+
+
 FILL_PRODUCTS_SQL = fill_products_sql()
+CHANGING_PRODUCTS_SQL = changing_products_sql()
 
 
 def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
@@ -91,6 +108,12 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
     if not rows:
         return
     table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)
+    changing = set(run(conn, CHANGING_PRODUCTS_SQL, _cm_fill=table).fetchall())
+    rows = [row for row in rows if (row["workspace_id"], row["sku"]) in changing]
+    if not rows:
+        return
+    if len(rows) < table.num_rows:
+        table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)
     run(conn, FILL_PRODUCTS_SQL, _cm_fill=table)
     for row in rows:  # re-read next time: a filled feed product needs no more writes
         memory.forget(row["workspace_id"], [row["sku"]])
