@@ -90,16 +90,6 @@ def live_contact(cur: Any, workspace_id: str, contact_id: int) -> int | None:
     return int(row[0]) if row else None
 
 
-def merged_family(cur: Any, workspace_id: str, contact_id: int) -> list[int]:
-    """The contact and every contact merged into it, directly or through others."""
-    sql = (
-        "WITH RECURSIVE fam(id, depth) AS (SELECT CAST(? AS BIGINT), 0 UNION ALL"
-        " SELECT c.id, fam.depth + 1 FROM contacts c JOIN fam ON c.merged_into = fam.id"
-        " WHERE c.workspace_id = ? AND fam.depth < 50) SELECT DISTINCT id FROM fam ORDER BY id"
-    )
-    return [int(r[0]) for r in cur.execute(sql, [contact_id, workspace_id]).fetchall()]
-
-
 def contact_orders(
     cur: Any, workspace_id: str, contact_ids: list[int], *, limit: int, before: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:

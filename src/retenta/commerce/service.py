@@ -170,7 +170,7 @@ class CommerceService:
         with self.db.read() as cur:
             if not queries.contact_exists(cur, workspace_id, contact_id):
                 raise not_found("contact")
-            ids = timeline_of(identity, cur, workspace_id, contact_id)
+            ids = identity.timeline_contact_ids(cur, workspace_id, contact_id)
         return [int(i) for i in ids]
 
     def contact_orders(
@@ -190,18 +190,6 @@ class CommerceService:
     def contact_wishlist(self, *, workspace_id: str, contact_ids: list[int]) -> dict[str, Any]:
         with self.db.read() as cur:
             return {"items": queries.contact_wishlist(cur, workspace_id, contact_ids)}
-
-
-def timeline_of(identity: Any, cur: Any, workspace_id: str, contact_id: int) -> list[int]:
-    """Identity's answer (the contract); the merge chain in ``contacts`` where identity
-    does not provide it (a build without the identity capability)."""
-    timeline = getattr(identity, "timeline_contact_ids", None)
-    if timeline is not None:
-        try:
-            return list(timeline(cur, workspace_id, contact_id))
-        except NotImplementedError:
-            pass
-    return queries.merged_family(cur, workspace_id, contact_id)
 
 
 async def contact_of(
