@@ -1,0 +1,1 @@
+"""Segmentation: definitions, compilation, membership and segments as documented objects."""
