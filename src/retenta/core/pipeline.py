@@ -27,6 +27,12 @@ class Resolver(Protocol):
         apply profile traits; set ``dropped`` on messages that must not be stored."""
 
 
+class CommitListener(Protocol):
+    def committed(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
+        """Called after COMMIT with the contacts a unit touched in one workspace (never inside
+        the writer's transaction). Runs on the committing thread: queue the work and return."""
+
+
 class Applier(Protocol):
     name: str
 

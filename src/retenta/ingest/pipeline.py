@@ -26,7 +26,7 @@ import orjson
 import pyarrow as pa
 
 from retenta.core.messages import Message
-from retenta.core.pipeline import Applier, Resolver
+from retenta.core.pipeline import Applier, CommitListener, Resolver
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
 from retenta.ingest.stats import IngestStats
@@ -110,6 +110,11 @@ class IngestPipeline:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self.listeners: list[CommitListener] = []
+
+    def add_listener(self, listener: CommitListener) -> None:
+        """Tell ``listener`` which contacts each unit touched, after its COMMIT."""
+        self.listeners.append(listener)
 
     async def start(self) -> None:
         """Load the messageId filter (before the server takes requests), start the loop."""
@@ -171,6 +176,7 @@ class IngestPipeline:
         except BaseException:
             self._forget(unit)
             raise
+        self._notify(unit)
         return _outcome(unit)
 
     async def _write_or_forget(self, unit: _Unit) -> None:
@@ -179,6 +185,18 @@ class IngestPipeline:
         except BaseException:
             self._forget(unit)
             raise
+        self._notify(unit)
+
+    def _notify(self, unit: _Unit) -> None:
+        """After COMMIT: each listener gets the touched contacts per workspace (it only queues)."""
+        if not self.listeners:
+            return
+        for workspace_id, contact_ids in _touched(unit.messages).items():
+            for listener in self.listeners:
+                try:
+                    listener.committed(workspace_id, contact_ids)
+                except Exception:
+                    log.exception("commit listener %r failed", listener)
 
     # -- the group-commit loop (event loop) ------------------------------------------
 
@@ -313,6 +331,15 @@ def _prepare_or_fail(req: _Request) -> _Unit | None:
         log.exception("could not prepare an ingest request of %d events", len(req.messages))
         _settle(req, exc)
         return None
+
+
+def _touched(messages: Sequence[Message]) -> dict[str, list[int]]:
+    """Stored messages' contacts by workspace (duplicates and dropped ones have none)."""
+    touched: dict[str, set[int]] = {}
+    for m in messages:
+        if m.contact_id is not None and m.dropped is None:
+            touched.setdefault(m.workspace_id, set()).add(m.contact_id)
+    return {ws: sorted(ids) for ws, ids in touched.items()}
 
 
 def _contact_ids(stored: list[Message]) -> list[int]:
