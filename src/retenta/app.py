@@ -98,7 +98,7 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         db=db,
         tenancy=Tenancy(db),
-        sessions=Sessions(secret_key(settings.data_dir, settings.secret_key)),
+        sessions=Sessions(secret_key(settings.data_dir, settings.secret_key), db),
         identity=identity,
         commerce=commerce,
         ingest=ingest,

@@ -135,6 +135,9 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]
 @router.post("/logout", status_code=204)
 def logout(request: Request, response: Response) -> None:
     require_csrf_header(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        container(request).sessions.revoke(token)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
 
 
