@@ -13,6 +13,7 @@ import { match, navigate, useLocation } from "./router";
 
 // The dashboard carries ECharts; loading it on demand keeps the log-in page light.
 const DashboardPage = lazy(() => import("./pages/DashboardPage").then((m) => ({ default: m.DashboardPage })));
+const SegmentsRoom = lazy(() => import("./pages/segments/SegmentsRoom").then((m) => ({ default: m.SegmentsRoom })));
 
 function Room({ path }: { path: string }) {
   if (path === "/") return <DashboardPage />;
@@ -22,6 +23,7 @@ function Room({ path }: { path: string }) {
   if (path === "/imports") return <ImportsPage />;
   const job = match("/imports/:id", path);
   if (job) return <ImportsPage jobId={job.id} />;
+  if (path === "/segments" || path.startsWith("/segments/")) return <SegmentsRoom path={path} />;
   if (path === "/settings") return <SettingsPage />;
   return <NotFoundPage />;
 }

@@ -8,6 +8,7 @@ export class ApiError extends Error {
     public code: string,
     message: string,
     public field: string | null = null,
+    public details: { path: string; reason: string }[] = [],
   ) {
     super(message);
   }
@@ -27,7 +28,8 @@ async function errorFrom(resp: Response): Promise<ApiError> {
   try {
     const body = await resp.json();
     const err = body?.error ?? {};
-    return new ApiError(resp.status, err.code ?? "error", err.message ?? resp.statusText, err.field ?? null);
+    const details = Array.isArray(err.details) ? err.details : [];
+    return new ApiError(resp.status, err.code ?? "error", err.message ?? resp.statusText, err.field ?? null, details);
   } catch {
     return new ApiError(resp.status, "error", `${resp.status} ${resp.statusText}`);
   }
@@ -57,6 +59,7 @@ async function json<T>(method: string, path: string, body?: unknown, quiet401 = 
 export const api = {
   get: <T>(path: string) => json<T>("GET", path),
   post: <T>(path: string, body?: unknown) => json<T>("POST", path, body ?? {}),
+  put: <T>(path: string, body?: unknown) => json<T>("PUT", path, body ?? {}),
   del: <T>(path: string) => json<T>("DELETE", path),
   upload: <T>(path: string, form: FormData) => json<T>("POST", path, form),
   blob: async (path: string) => (await send("GET", path)).blob(),

@@ -27,6 +27,8 @@ CLIENT_ROUTES = (
     "/contacts/{rest:path}",
     "/imports",
     "/imports/{rest:path}",
+    "/segments",
+    "/segments/{rest:path}",
     "/settings",
 )
 ROOT_FILES = ("favicon.svg",)

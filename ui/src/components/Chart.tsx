@@ -15,9 +15,12 @@ interface Props {
   kind?: "bar" | "line";
   name: string;
   height?: number;
+  /** Show every n-th x label (0 = let ECharts choose); minute charts show every 15th. */
+  labelInterval?: number | "auto";
+  ariaLabel?: string;
 }
 
-function optionFor({ labels, values, color, kind = "bar", name }: Props): echarts.EChartsCoreOption {
+function optionFor({ labels, values, color, kind = "bar", name, labelInterval = 14 }: Props): echarts.EChartsCoreOption {
   return {
     animation: false,
     grid: { left: 36, right: 8, top: 10, bottom: 22 },
@@ -27,7 +30,7 @@ function optionFor({ labels, values, color, kind = "bar", name }: Props): echart
       data: labels,
       axisTick: { show: false },
       axisLine: { lineStyle: { color: "#d0d5dd" } },
-      axisLabel: { color: "#667085", fontSize: 10, interval: 14 },
+      axisLabel: { color: "#667085", fontSize: 10, interval: labelInterval },
     },
     yAxis: {
       type: "value",
@@ -67,5 +70,5 @@ export function Chart(props: Props) {
   useEffect(() => {
     chart.current?.setOption(optionFor(props), { notMerge: false, lazyUpdate: true });
   });
-  return <div ref={el} className="chart" style={{ height: props.height ?? 140 }} aria-label={`${props.name} per minute`} role="img" />;
+  return <div ref={el} className="chart" style={{ height: props.height ?? 140 }} aria-label={props.ariaLabel ?? `${props.name} per minute`} role="img" />;
 }

@@ -1,0 +1,49 @@
+import { useEffect, useRef, useState } from "react";
+import { api, ApiError } from "../../api";
+import type { PathError, Preview, SegmentBody, Validation } from "./types";
+
+export const PREVIEW_DEBOUNCE_MS = 450;
+
+export interface PreviewState {
+  preview: Preview | null;
+  errors: PathError[];
+  error: Error | null;
+  busy: boolean;
+  /** The moment of the last answer, so the UI can show it is live. */
+  at: number | null;
+}
+
+/** Path errors carried by an API error (400 with `details`), else none. */
+export function pathErrors(err: unknown): PathError[] {
+  return err instanceof ApiError ? err.details.filter((d) => typeof d?.path === "string") : [];
+}
+
+/** Validates and previews `body` after it has been still for a moment; stale answers are dropped. */
+export function usePreview(body: SegmentBody | null, sample = 10): PreviewState {
+  const [state, setState] = useState<PreviewState>({ preview: null, errors: [], error: null, busy: false, at: null });
+  const seq = useRef(0);
+  const key = body ? JSON.stringify(body) : "";
+  useEffect(() => {
+    if (!body) return;
+    const mine = ++seq.current;
+    const live = () => mine === seq.current;
+    const timer = window.setTimeout(async () => {
+      setState((s) => ({ ...s, busy: true }));
+      try {
+        const check = await api.post<Validation>("/api/v1/segments/validate", body);
+        if (!live()) return;
+        if (!check.valid) {
+          setState({ preview: null, errors: check.errors, error: null, busy: false, at: Date.now() });
+          return;
+        }
+        const preview = await api.post<Preview>("/api/v1/segments/preview", { ...body, sample });
+        if (live()) setState({ preview, errors: [], error: null, busy: false, at: Date.now() });
+      } catch (err) {
+        if (live()) setState({ preview: null, errors: pathErrors(err), error: err as Error, busy: false, at: Date.now() });
+      }
+    }, PREVIEW_DEBOUNCE_MS);
+    return () => window.clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key, sample]);
+  return state;
+}
