@@ -52,15 +52,15 @@ const PRESENCE = ["exists", "not_exists"];
 export const OPS_BY_TYPE: Record<ValueType, string[]> = {
   text: ["equals", "not_equals", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with", ...PRESENCE],
   number: ["equals", "not_equals", "gt", "gte", "lt", "lte", "between", "in", "not_in", ...PRESENCE],
-  date: ["before", "after", "between", "in_last", "in_next", "anniversary_in_next", "equals", ...PRESENCE],
+  date: ["before", "after", "between", "in_last", "in_next", "anniversary_in_next", "equals", "gt", "gte", "lt", "lte", ...PRESENCE],
   boolean: ["is_true", "is_false", ...PRESENCE],
-  list: ["has_any", "has_all", "contains", "is_empty", ...PRESENCE],
+  list: ["has_any", "has_all", "contains", "not_contains", "is_empty", ...PRESENCE],
 };
 
 export const OP_LABELS: Record<string, string> = {
   equals: "is", not_equals: "is not", in: "is one of", not_in: "is none of", contains: "contains",
   not_contains: "does not contain", starts_with: "starts with", ends_with: "ends with",
-  exists: "is set", not_exists: "is not set", gt: ">", gte: "≥", lt: "<", lte: "≤", eq: "=", ne: "≠",
+  exists: "is set", not_exists: "is not set", gt: ">", gte: "≥", lt: "<", lte: "≤",
   between: "between", before: "before", after: "after", in_last: "in the last", in_next: "in the next",
   anniversary_in_next: "anniversary in the next", is_true: "is true", is_false: "is false",
   has_any: "has any of", has_all: "has all of", is_empty: "is empty",
@@ -70,10 +70,10 @@ export const OP_LABELS: Record<string, string> = {
 export const NO_VALUE = new Set(["exists", "not_exists", "is_true", "is_false", "is_empty"]);
 /** Operators whose value is a list. */
 export const LIST_VALUE = new Set(["in", "not_in", "has_any", "has_all"]);
-/** Operators whose value is a relative span of time. */
-export const SPAN_VALUE = new Set(["in_last", "in_next"]);
+/** Operators whose value is an amount of the condition's `unit` ("in the last 7 days"). */
+export const AMOUNT_VALUE = new Set(["in_last", "in_next", "anniversary_in_next"]);
 
-export const COMPARE_OPS = ["gte", "gt", "eq", "ne", "lte", "lt", "between"];
+export const COMPARE_OPS = ["gte", "gt", "equals", "not_equals", "lte", "lt", "between"];
 export const AGG_FNS = ["count", "sum", "avg", "min", "max", "count_distinct", "first", "last"];
 export const WINDOW_KINDS: { kind: string; label: string }[] = [
   { kind: "ever", label: "ever" },
@@ -90,10 +90,10 @@ export const MONTHS = ["January", "February", "March", "April", "May", "June", "
 export const MESSAGE_STATUSES = ["sent", "delivered", "opened", "clicked", "bounced", "complained",
   "failed", "unsubscribed", "suppressed", "queued"];
 export const CONSENT_STATUSES = ["subscribed", "unsubscribed", "pending"];
-export const ORDER_FIELDS = ["status", "channel", "total", "revenue", "coupon", "currency", "store_id"];
+export const ORDER_FIELDS = ["status", "channel", "total", "revenue", "coupon", "currency", "store_id", "order_id"];
 export const ITEM_FIELDS = ["sku", "category", "brand", "name", "quantity", "price"];
-export const WHERE_OPS = ["equals", "not_equals", "in", "not_in", "contains", "starts_with", "gt", "gte",
-  "lt", "lte", "exists", "not_exists"];
+export const WHERE_OPS = ["equals", "not_equals", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with",
+  "gt", "gte", "lt", "lte", "between", "before", "after", "is_true", "is_false", "exists", "not_exists"];
 
 /** A fresh condition of `type` with sensible defaults. */
 export function newCondition(type: string): Cond {

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../../api";
-import type { PathError, Preview, SegmentBody, Validation } from "./types";
+import type { PathError, Preview, SegmentBody } from "./types";
 
 export const PREVIEW_DEBOUNCE_MS = 450;
 
@@ -18,7 +18,7 @@ export function pathErrors(err: unknown): PathError[] {
   return err instanceof ApiError ? err.details.filter((d) => typeof d?.path === "string") : [];
 }
 
-/** Validates and previews `body` after it has been still for a moment; stale answers are dropped. */
+/** Previews (and so validates) `body` after it has been still for a moment; stale answers are dropped. */
 export function usePreview(body: SegmentBody | null, sample = 10): PreviewState {
   const [state, setState] = useState<PreviewState>({ preview: null, errors: [], error: null, busy: false, at: null });
   const seq = useRef(0);
@@ -30,12 +30,7 @@ export function usePreview(body: SegmentBody | null, sample = 10): PreviewState 
     const timer = window.setTimeout(async () => {
       setState((s) => ({ ...s, busy: true }));
       try {
-        const check = await api.post<Validation>("/api/v1/segments/validate", body);
-        if (!live()) return;
-        if (!check.valid) {
-          setState({ preview: null, errors: check.errors, error: null, busy: false, at: Date.now() });
-          return;
-        }
+        // The preview checks the definition too: a 400 carries every problem with its path.
         const preview = await api.post<Preview>("/api/v1/segments/preview", { ...body, sample });
         if (live()) setState({ preview, errors: [], error: null, busy: false, at: Date.now() });
       } catch (err) {

@@ -4,7 +4,7 @@ import { createContext, useContext, useEffect, useState } from "react";
 import type { Fields } from "../types";
 import { names } from "../types";
 import {
-  LIST_VALUE, NO_VALUE, OP_LABELS, SPAN_VALUE, UNITS, listText, parseList, parseScalar, scalarText,
+  AMOUNT_VALUE, LIST_VALUE, NO_VALUE, OP_LABELS, UNITS, listText, parseList, parseScalar, scalarText,
 } from "../model";
 
 export interface BuilderEnv {
@@ -95,11 +95,6 @@ export function OpSelect({ value, ops, onChange, label = "Operator" }: {
   return <Select label={label} value={value} options={ops} labels={OP_LABELS} onChange={onChange} />;
 }
 
-interface Span {
-  amount?: unknown;
-  unit?: string;
-}
-
 /** The value input an operator needs: none, one, a list, two (between) or a relative span. */
 export function ValueInput({ op, valueType, value, onChange, label = "Value", suggestions }: {
   op: string;
@@ -128,25 +123,9 @@ export function ValueInput({ op, valueType, value, onChange, label = "Value", su
       </span>
     );
   }
-  if (SPAN_VALUE.has(op)) {
-    const span = (value && typeof value === "object" && !Array.isArray(value) ? value : { amount: value, unit: "days" }) as Span;
-    return (
-      <span className="pair">
-        <TextValue label={`${label} amount`} value={span.amount} placeholder="7"
-          onChange={(v) => onChange({ ...span, amount: v })} parse={(t) => parseScalar(t, "number")} format={scalarText} />
-        <Select label={`${label} unit`} value={span.unit ?? "days"} options={UNITS}
-          onChange={(u) => onChange({ ...span, unit: u })} />
-      </span>
-    );
-  }
-  if (op === "anniversary_in_next") {
-    return (
-      <span className="pair">
-        <TextValue label={`${label} days`} value={value} placeholder="7" onChange={onChange}
-          parse={(t) => parseScalar(t, "number")} format={scalarText} />
-        <span className="muted">days</span>
-      </span>
-    );
+  if (AMOUNT_VALUE.has(op)) {
+    return <TextValue label={`${label} amount`} value={value} placeholder="7" onChange={onChange}
+      parse={(t) => parseScalar(t, "number")} format={scalarText} />;
   }
   const id = suggestions?.length ? `sugg-${label.replace(/\W+/g, "-")}` : undefined;
   const asDate = inputType === "date" && typeof value === "string" && value.startsWith("@") ? "text" : inputType;
@@ -157,6 +136,12 @@ export function ValueInput({ op, valueType, value, onChange, label = "Value", su
       {id && <datalist id={id}>{suggestions!.map((s) => <option key={s} value={s} />)}</datalist>}
     </>
   );
+}
+
+/** The unit of an amount operator ("in the last 7 days"), kept on the condition as `unit`. */
+export function UnitSelect({ op, unit, onChange }: { op: string; unit: unknown; onChange: (u: string) => void }) {
+  if (!AMOUNT_VALUE.has(op)) return null;
+  return <Select label="Unit" value={typeof unit === "string" ? unit : "days"} options={UNITS} onChange={onChange} />;
 }
 
 /** Property names the fields endpoint knows for an event. */

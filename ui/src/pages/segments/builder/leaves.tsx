@@ -1,7 +1,7 @@
 // Condition editors without a time window: attribute, consent, trait, RFM cell, segment reference.
 import { CONSENT_STATUSES, OPS_BY_TYPE, VALUE_TYPES, type Cond, type ValueType } from "../model";
 import { names } from "../types";
-import { NamePicker, OpSelect, Select, ValueInput, useBuilder } from "./inputs";
+import { NamePicker, OpSelect, Select, UnitSelect, ValueInput, useBuilder } from "./inputs";
 
 type Change = (c: Cond) => void;
 
@@ -37,6 +37,7 @@ export function AttributeEditor({ c, onChange }: { c: Cond; onChange: Change }) 
       <Select label="Value type" value={vt} options={VALUE_TYPES} onChange={(t) => onChange(retype(c, t as ValueType))} className="subtle" />
       <OpSelect value={String(c.op)} ops={OPS_BY_TYPE[vt]} onChange={(op) => onChange({ ...c, op })} />
       <ValueInput op={String(c.op)} valueType={vt} value={c.value} onChange={(value) => onChange({ ...c, value })} />
+      <UnitSelect op={String(c.op)} unit={c.unit} onChange={(unit) => onChange({ ...c, unit })} />
     </div>
   );
 }
@@ -80,6 +81,7 @@ export function TraitEditor({ c, onChange }: { c: Cond; onChange: Change }) {
       }} />
       <OpSelect value={String(c.op)} ops={OPS_BY_TYPE[vt]} onChange={(op) => onChange({ ...c, op })} />
       <ValueInput op={String(c.op)} valueType={vt} value={c.value} onChange={(value) => onChange({ ...c, value })} />
+      <UnitSelect op={String(c.op)} unit={c.unit} onChange={(unit) => onChange({ ...c, unit })} />
     </div>
   );
 }

@@ -139,7 +139,6 @@ export function EventEditor({ c, onChange }: { c: Cond; onChange: Change }) {
   const { fields } = useBuilder();
   const event = String(c.event ?? "");
   const props = eventProperties(fields, event);
-  const unless = c.unless as Cond | undefined;
   return (
     <>
       <div className="cond-line">
@@ -157,38 +156,54 @@ export function EventEditor({ c, onChange }: { c: Cond; onChange: Change }) {
         </label>
       </div>
       <TadTail c={c} onChange={onChange} properties={props} />
-      {unless ? (
-        <div className="unless" data-testid="unless">
-          <div className="cond-line">
-            <strong className="small">unless</strong>
-            <Select label="Unless kind" value={unless.type} options={["event", "purchase", "order"]}
-              onChange={(t) => onChange({ ...c, unless: unlessOf(t) })} />
-            {unless.type === "event" && (
-              <NamePicker label="Unless event" value={String(unless.event ?? "")}
-                options={(fields?.events ?? []).map((e) => e.name)} onChange={(name) => onChange({ ...c, unless: { ...unless, event: name } })} />
-            )}
-            <WindowPicker value={unless.window as Window | undefined} onChange={(window) => onChange({ ...c, unless: { ...unless, window } })} />
-            <button type="button" className="btn btn-ghost btn-small" onClick={() => {
-              const { unless: _u, ...rest } = c;
-              void _u;
-              onChange({ ...rest, type: c.type });
-            }}>remove unless</button>
-          </div>
-          <WhereList label="Where" where={whereOf(unless)} properties={unless.type === "purchase" ? ITEM_FIELDS : unless.type === "order" ? ORDER_FIELDS : eventProperties(fields, String(unless.event ?? ""))}
-            onChange={(where) => onChange({ ...c, unless: { ...unless, where } })} />
-          {c.per ? <p className="muted small">Matched on the same <code>{String(c.per)}</code>.</p> : null}
-        </div>
-      ) : (
-        <button type="button" className="btn btn-ghost btn-small" onClick={() => onChange({ ...c, unless: unlessOf("purchase") })}>
-          + unless…
-        </button>
-      )}
+      <UnlessEditor c={c} onChange={onChange} />
     </>
   );
 }
 
-function unlessOf(type: string): Cond {
-  const base = type === "event" ? { type, event: "" } : { type };
+/** "…and did not buy it": drop the `per` groups whose key also appears in other rows. */
+function UnlessEditor({ c, onChange }: { c: Cond; onChange: Change }) {
+  const { fields } = useBuilder();
+  const unless = c.unless as Cond | undefined;
+  if (!unless) {
+    return (
+      <button type="button" className="btn btn-ghost btn-small" onClick={() => onChange({ ...c, unless: unlessOf("purchase", c) })}>
+        + unless…
+      </button>
+    );
+  }
+  const source = String(unless.source ?? "event");
+  const props = source === "purchase" ? ITEM_FIELDS : eventProperties(fields, String(unless.event ?? ""));
+  const set = (patch: Record<string, unknown>) => onChange({ ...c, unless: { ...unless, ...patch } });
+  return (
+    <div className="unless" data-testid="unless">
+      <div className="cond-line">
+        <strong className="small">unless</strong>
+        <Select label="Unless source" value={source} options={["event", "purchase"]}
+          labels={{ event: "they did event", purchase: "they bought it" }} onChange={(t) => onChange({ ...c, unless: unlessOf(t, c) })} />
+        {source === "event" && (
+          <NamePicker label="Unless event" value={String(unless.event ?? "")}
+            options={(fields?.events ?? []).map((e) => e.name)} onChange={(name) => set({ event: name })} />
+        )}
+        <span className="muted small">with the same</span>
+        <NamePicker label="Unless key" value={String(unless.property ?? "")} options={props} placeholder="key property"
+          onChange={(property) => set({ property })} />
+        <WindowPicker value={unless.window as Window | undefined} onChange={(window) => set({ window })} />
+        <button type="button" className="btn btn-ghost btn-small" onClick={() => {
+          const { unless: _u, ...rest } = c;
+          void _u;
+          onChange({ ...rest, type: c.type });
+        }}>remove unless</button>
+      </div>
+      <WhereList label="Where" where={whereOf(unless)} properties={props} onChange={(where) => set({ where })} />
+      {!c.per && <p className="muted small">Set “per” above: unless compares that key.</p>}
+    </div>
+  );
+}
+
+function unlessOf(source: string, c: Cond): Record<string, unknown> {
+  const key = source === "purchase" ? "sku" : String(c.per ?? "product_id");
+  const base = source === "event" ? { source, event: "", property: key } : { source, property: key };
   return { ...base, where: [], window: { kind: "last", amount: 7, unit: "days" } };
 }
 
@@ -204,8 +219,21 @@ export function OrderEditor({ c, onChange }: { c: Cond; onChange: Change }) {
 export function PurchaseEditor({ c, onChange }: { c: Cond; onChange: Change }) {
   return (
     <>
-      <div className="cond-line"><span className="muted">bought items</span></div>
+      <div className="cond-line">
+        <span className="muted">bought items</span>
+        <label className="check">
+          <span>per</span>
+          <Select label="Per item field" value={String(c.per ?? "")} options={["", "sku", "category", "brand", "name"]}
+            labels={{ "": "(none)" }} onChange={(p) => {
+              const next: Cond = { ...c };
+              if (p) next.per = p;
+              else delete next.per;
+              onChange(next);
+            }} />
+        </label>
+      </div>
       <TadTail c={c} onChange={onChange} properties={ITEM_FIELDS} />
+      <UnlessEditor c={c} onChange={onChange} />
     </>
   );
 }
