@@ -1,0 +1,372 @@
+"""The membership engine: full refresh with diff, real-time evaluation of touched contacts,
+time-driven passes (expiry) and the drift check. docs/segments-realtime.md explains it.
+
+Each evaluation is ONE writer unit (``db.write``/``awrite``): the member query, the diff
+against the stored intervals and every write happen between BEGIN and COMMIT, so a failed
+evaluation leaves the previous state whole. Entry/exit events go to subscribers only after
+the unit committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from retenta.segments.membership import diff, source
+from retenta.segments.membership.model import (
+    Cause,
+    Clock,
+    CompileFn,
+    DriftReport,
+    Kind,
+    MembershipEvent,
+    RefreshResult,
+    SegmentSpec,
+    SqlSegmentFn,
+    Subscriber,
+    utc_now,
+)
+from retenta.segments.membership.timing import timing
+from retenta.storage.base import Database
+
+log = logging.getLogger(__name__)
+DRIFT_PERIOD_S = 600.0  # full recompute of a time-free real-time segment (drift check)
+BACKOFF_S = 60  # a segment whose full pass failed waits this long before the next try
+
+
+class PendingContacts:
+    """Contacts touched by committed ingest units, per workspace (any thread adds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_ws: dict[str, set[int]] = {}
+
+    def add(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
+        with self._lock:
+            self._by_ws.setdefault(workspace_id, set()).update(contact_ids)
+
+    def take(self) -> dict[str, set[int]]:
+        with self._lock:
+            taken, self._by_ws = self._by_ws, {}
+        return taken
+
+    def snapshot(self, workspace_id: str) -> set[int]:
+        with self._lock:
+            return set(self._by_ws.get(workspace_id, ()))
+
+    def __bool__(self) -> bool:
+        with self._lock:
+            return bool(self._by_ws)
+
+
+class MembershipEngine:
+    """Stored membership of segments; a ``CommitListener`` of the ingest pipeline."""
+
+    def __init__(
+        self,
+        db: Database,
+        compile_fn: CompileFn,
+        *,
+        sql_fn: SqlSegmentFn | None = None,
+        clock: Clock = utc_now,
+        dialect: str = "duckdb",
+        drift_period_s: float = DRIFT_PERIOD_S,
+        tick_s: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.queries = source.MemberQueries(compile_fn, sql_fn, dialect)
+        self.clock = clock
+        self.drift_period_s = drift_period_s
+        self.tick_s = tick_s
+        self.pending = PendingContacts()
+        self._subscribers: list[Subscriber] = []
+        self._wake: Callable[[], None] | None = None
+        self._runner: Any = None
+        self._backoff: dict[tuple[str, str], float] = {}
+
+    # -- subscribers ---------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """``callback(events)`` gets each committed batch of entries/exits (quick, no I/O
+        that blocks: it runs on the engine's loop). Returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def _emit(self, events: list[MembershipEvent]) -> None:
+        if not events:
+            return
+        for callback in list(self._subscribers):
+            try:
+                callback(events)
+            except Exception:
+                log.exception("membership subscriber %r failed", callback)
+
+    # -- full passes ---------------------------------------------------------------------
+
+    def refresh(self, workspace_id: str, segment_id: str) -> RefreshResult:
+        """Full recompute + diff (cause ``refresh``, or ``definition`` after an edit)."""
+        started, now = time.perf_counter(), self.clock()
+        changes, size = self.db.write(
+            lambda c: self._refresh_unit(c, workspace_id, segment_id, now)
+        )
+        self._emit(_events(workspace_id, segment_id, changes, now))
+        return _result(size, changes, started)
+
+    async def arefresh(self, workspace_id: str, segment_id: str) -> RefreshResult:
+        started, now = time.perf_counter(), self.clock()
+        changes, size = await self.db.awrite(
+            lambda c: self._refresh_unit(c, workspace_id, segment_id, now)
+        )
+        self._emit(_events(workspace_id, segment_id, changes, now))
+        return _result(size, changes, started)
+
+    def _refresh_unit(
+        self, conn: Any, workspace_id: str, segment_id: str, now: datetime
+    ) -> tuple[diff.Changes, int]:
+        spec = source.load_spec(conn, workspace_id, segment_id)
+        state = source.state_of(conn, workspace_id, segment_id)
+        cause: Cause = "definition" if state and state[0] != spec.revision else "refresh"
+        try:
+            diff.load_members(conn, diff.NEW, self.queries.sql(conn, spec, now=now), scoped=False)
+            diff.compute_diff(conn, workspace_id, segment_id, scoped=False, cause=cause)
+            changes = diff.write_diff(conn, workspace_id, segment_id, now)
+            size = diff.current_size(conn, workspace_id, segment_id)
+            self._save_pass(conn, spec, now, size)
+        finally:
+            diff.drop_temp_tables(conn)
+        return changes, size
+
+    def _save_pass(self, conn: Any, spec: SegmentSpec, now: datetime, size: int) -> None:
+        diff.save_state(
+            conn,
+            spec.revision,
+            spec.workspace_id,
+            spec.segment_id,
+            evaluated_at=now,
+            size=size,
+            next_pass_at=now + timedelta(seconds=self.pass_period_s(spec)),
+        )
+
+    def pass_period_s(self, spec: SegmentSpec) -> float:
+        """Seconds between full passes: the expiry precision, or the drift-check period."""
+        t = timing(spec.definition, kind=spec.kind)
+        return t.period_s if t.time_dependent else self.drift_period_s
+
+    # -- the periodic full recompute: expiry + drift ------------------------------------
+
+    def check(self, workspace_id: str, segment_id: str) -> DriftReport | None:
+        """One full pass now: time-explained changes applied as ``expiry``, anything else
+        counted as drift (and repaired). None when the segment had no pass of its revision
+        yet (then this is its first refresh, not a check)."""
+        now = self.clock()
+        outcome = self.db.write(lambda c: self._check_unit(c, workspace_id, segment_id, now))
+        return self._finish_check(workspace_id, segment_id, now, outcome)
+
+    async def acheck(self, workspace_id: str, segment_id: str) -> DriftReport | None:
+        now = self.clock()
+        outcome = await self.db.awrite(lambda c: self._check_unit(c, workspace_id, segment_id, now))
+        return self._finish_check(workspace_id, segment_id, now, outcome)
+
+    def drift(self, workspace_id: str, segment_id: str) -> int:
+        """Run a full recompute now and return how many contacts the incremental state had
+        wrong (0 when the engine works; time-driven changes are not drift)."""
+        report = self.check(workspace_id, segment_id)
+        return report.drift if report else 0
+
+    def _check_unit(
+        self, conn: Any, workspace_id: str, segment_id: str, now: datetime
+    ) -> tuple[diff.Changes, int, bool]:
+        spec = source.load_spec(conn, workspace_id, segment_id)
+        state = source.state_of(conn, workspace_id, segment_id)
+        if state is None or state[0] != spec.revision:
+            changes, size = self._refresh_unit(conn, workspace_id, segment_id, now)
+            return changes, size, False
+        timed = timing(spec.definition, kind=spec.kind).time_dependent
+        try:
+            diff.load_members(conn, diff.NEW, self.queries.sql(conn, spec, now=now), scoped=False)
+            if timed:
+                prev_sql = self.queries.sql(conn, spec, now=state[1])
+                diff.load_members(conn, diff.PREV, prev_sql, scoped=False)
+            diff.compute_diff(
+                conn, workspace_id, segment_id, scoped=False, cause="refresh", timed=timed
+            )
+            changes = diff.write_diff(conn, workspace_id, segment_id, now)
+            size = diff.current_size(conn, workspace_id, segment_id)
+            self._save_pass(conn, spec, now, size)
+        finally:
+            diff.drop_temp_tables(conn)
+        return changes, size, True
+
+    def _finish_check(
+        self,
+        workspace_id: str,
+        segment_id: str,
+        now: datetime,
+        outcome: tuple[diff.Changes, int, bool],
+    ) -> DriftReport | None:
+        """Emit the changes; record the drift, leaving out contacts whose commit the
+        real-time path had not evaluated yet (the pass applied their change first)."""
+        changes, size, was_check = outcome
+        self._emit(_events(workspace_id, segment_id, changes, now))
+        if not was_check:
+            return None
+        in_flight = self.pending.snapshot(workspace_id)
+        drifting = [cid for cid in changes.drifting() if cid not in in_flight]
+        expired = sum(1 for _, _, cause in changes.rows if cause == "expiry")
+        self.db.write(
+            lambda c: diff.record_drift(
+                c,
+                workspace_id,
+                segment_id,
+                checked_at=now,
+                size=size,
+                expired=expired,
+                drifting=drifting,
+            )
+        )
+        if drifting:
+            log.warning("segment %s drifted by %d contacts (repaired)", segment_id, len(drifting))
+        return DriftReport(
+            workspace_id, segment_id, now, size, expired, len(drifting), tuple(drifting[:20])
+        )
+
+    # -- real time -------------------------------------------------------------------------
+
+    def committed(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
+        """``CommitListener``: queue the contacts an ingest unit touched (after COMMIT)."""
+        self.pending.add(workspace_id, contact_ids)
+        if self._wake is not None:
+            self._wake()
+
+    async def process_pending(self) -> list[MembershipEvent]:
+        """Evaluate every real-time segment for the contacts touched since the last round."""
+        events: list[MembershipEvent] = []
+        for workspace_id, contact_ids in self.pending.take().items():
+            events += await self.evaluate_contacts(workspace_id, sorted(contact_ids))
+        return events
+
+    async def evaluate_contacts(
+        self, workspace_id: str, contact_ids: Sequence[int]
+    ) -> list[MembershipEvent]:
+        """Re-evaluate the workspace's real-time segments for just these contacts."""
+        now = self.clock()
+        queries = self._touched_queries(workspace_id, now)
+        if not queries or not contact_ids:
+            return []
+        per_segment = await self.db.awrite(
+            lambda c: self._touched_unit(c, workspace_id, contact_ids, queries, now)
+        )
+        events = [
+            e for seg, changes in per_segment for e in _events(workspace_id, seg, changes, now)
+        ]
+        self._emit(events)
+        return events
+
+    def _touched_queries(self, workspace_id: str, now: datetime) -> list[tuple[SegmentSpec, str]]:
+        """Each real-time segment's member query restricted to the candidates (compiled
+        outside the writer); a segment that fails to compile is skipped, logged."""
+        out: list[tuple[SegmentSpec, str]] = []
+        with self.db.read() as cur:
+            for spec in source.realtime_specs(cur, workspace_id):
+                try:
+                    sql = self.queries.sql(cur, spec, now=now, candidates=diff.CANDIDATES)
+                except Exception:
+                    log.exception("segment %s: member query failed to compile", spec.segment_id)
+                    continue
+                out.append((spec, sql))
+        return out
+
+    def _touched_unit(
+        self,
+        conn: Any,
+        workspace_id: str,
+        contact_ids: Sequence[int],
+        queries: list[tuple[SegmentSpec, str]],
+        now: datetime,
+    ) -> list[tuple[str, diff.Changes]]:
+        out: list[tuple[str, diff.Changes]] = []
+        try:
+            diff.load_candidates(conn, workspace_id, contact_ids)
+            for spec, sql in queries:
+                state = source.state_of(conn, workspace_id, spec.segment_id)
+                if state is None or state[0] != spec.revision:
+                    continue  # its first full pass (due now) fills it whole
+                diff.load_members(conn, diff.NEW, sql, scoped=True)
+                diff.compute_diff(conn, workspace_id, spec.segment_id, scoped=True, cause="event")
+                changes = diff.write_diff(conn, workspace_id, spec.segment_id, now)
+                if changes.rows:
+                    out.append((spec.segment_id, changes))
+        finally:
+            diff.drop_temp_tables(conn)
+        return out
+
+    async def run_due_passes(
+        self, *, between: Callable[[], Awaitable[None]] | None = None
+    ) -> list[DriftReport]:
+        """Full passes of the real-time segments that are due (first fill, new revision,
+        expiry period or drift period elapsed); ``between`` runs after each (latency)."""
+        with self.db.read() as cur:
+            due = source.due_realtime(cur, self.clock())
+        reports: list[DriftReport] = []
+        for key in due:
+            if self._backoff.get(key, 0.0) > time.monotonic():
+                continue
+            try:
+                report = await self.acheck(*key)
+            except Exception:
+                log.exception("segment %s: full pass failed; retried in %d s", key[1], BACKOFF_S)
+                self._backoff[key] = time.monotonic() + BACKOFF_S
+                continue
+            self._backoff.pop(key, None)
+            if report is not None:
+                reports.append(report)
+            if between is not None:
+                await between()
+        return reports
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from retenta.segments.membership.realtime import RealtimeRunner
+
+        if self._runner is None:
+            self._runner = RealtimeRunner(self)
+            self._wake = self._runner.wake
+            await self._runner.start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner, self._wake = self._runner, None, None
+            await runner.stop()
+
+
+def _events(
+    workspace_id: str, segment_id: str, changes: diff.Changes, at: datetime
+) -> list[MembershipEvent]:
+    return [
+        MembershipEvent(workspace_id, segment_id, cid, _kind(kind), at, _cause(cause))
+        for cid, kind, cause in changes.rows
+    ]
+
+
+def _kind(value: str) -> Kind:
+    return "entered" if value == "entered" else "exited"
+
+
+def _cause(value: str) -> Cause:
+    causes: dict[str, Cause] = {
+        "event": "event",
+        "expiry": "expiry",
+        "refresh": "refresh",
+        "definition": "definition",
+    }
+    return causes[value]
+
+
+def _result(size: int, changes: diff.Changes, started: float) -> RefreshResult:
+    elapsed = (time.perf_counter() - started) * 1000
+    return RefreshResult(size, changes.entered, changes.exited, round(elapsed, 1))

@@ -1,0 +1,92 @@
+"""The values the membership engine hands out, and the shapes of what it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+Kind = Literal["entered", "exited"]
+Cause = Literal["event", "expiry", "refresh", "definition"]
+
+
+@dataclass(frozen=True)
+class MembershipEvent:
+    """A contact entered or left a segment (journeys start from these)."""
+
+    workspace_id: str
+    segment_id: str
+    contact_id: int
+    kind: Kind
+    at: datetime
+    cause: Cause
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    size: int
+    entered: int
+    exited: int
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """One periodic full recompute compared with the incremental state."""
+
+    workspace_id: str
+    segment_id: str
+    checked_at: datetime
+    size: int
+    expired: int  # changes explained by time passing, applied with cause "expiry"
+    drift: int  # changes nothing explained, repaired with cause "refresh"; must be 0
+    sample: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """What the engine needs of a stored segment (``segments`` table, SERVICE's)."""
+
+    workspace_id: str
+    segment_id: str
+    kind: str
+    revision: int
+    realtime: bool
+    definition: Mapping[str, Any] | None = None
+    sql: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Compiled(Protocol):
+    sql: str
+
+
+class CompileFn(Protocol):
+    """``retenta.segments.compiler.compile_segment``'s signature (the part used here)."""
+
+    def __call__(
+        self,
+        definition: Any,
+        *,
+        workspace_id: str,
+        dialect: str = ...,
+        params: Mapping[str, Any] | None = ...,
+        now: datetime,
+        resolve_segment: Callable[[str], Any] | None = ...,
+        candidates: str | None = ...,
+    ) -> Compiled: ...
+
+
+class SqlSegmentFn(Protocol):
+    """Turns a SQL-template segment into a member query (VIEWS' ``sqlsegments``)."""
+
+    def __call__(self, spec: SegmentSpec, *, now: datetime, candidates: str | None) -> str: ...
+
+
+Subscriber = Callable[[Sequence[MembershipEvent]], None]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

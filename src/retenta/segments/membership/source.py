@@ -1,0 +1,104 @@
+"""Stored segments → the member query the diff runs (compiled per evaluation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from retenta.segments import store
+from retenta.segments.membership.model import CompileFn, SegmentSpec, SqlSegmentFn
+
+
+class SegmentNotFoundError(LookupError):
+    def __init__(self, workspace_id: str, segment_id: str) -> None:
+        super().__init__(f"segment {segment_id!r} not found in workspace {workspace_id!r}")
+        self.segment_id = segment_id
+
+
+def spec_of(row: store.SegmentRow) -> SegmentSpec:
+    return SegmentSpec(
+        workspace_id=row.workspace_id,
+        segment_id=row.id,
+        kind=row.kind,
+        revision=row.revision,
+        realtime=row.realtime,
+        definition=row.definition,
+        sql=row.sql,
+        params=row.params,
+    )
+
+
+def load_spec(cur: Any, workspace_id: str, segment_id: str) -> SegmentSpec:
+    row = store.get(cur, workspace_id, segment_id)
+    if row is None:
+        raise SegmentNotFoundError(workspace_id, segment_id)
+    return spec_of(row)
+
+
+def realtime_specs(cur: Any, workspace_id: str) -> list[SegmentSpec]:
+    return [spec_of(r) for r in store.list_live(cur, workspace_id) if r.realtime]
+
+
+def due_realtime(cur: Any, now: datetime) -> list[tuple[str, str]]:
+    """``(workspace_id, segment_id)`` of real-time segments whose full pass is due: never
+    evaluated, evaluated for an older revision, or past ``next_pass_at``."""
+    rows = cur.execute(
+        "SELECT s.workspace_id, s.id FROM segments s"
+        " LEFT JOIN segment_membership_state st"
+        "   ON st.workspace_id = s.workspace_id AND st.segment_id = s.id"
+        " WHERE s.realtime AND s.deleted_at IS NULL"
+        "   AND (st.segment_id IS NULL OR st.revision <> s.revision OR st.next_pass_at <= ?)"
+        " ORDER BY coalesce(st.next_pass_at, TIMESTAMPTZ '1970-01-01'), s.id",
+        [now],
+    ).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def state_of(cur: Any, workspace_id: str, segment_id: str) -> tuple[int, datetime] | None:
+    """``(revision, evaluated_at)`` of the segment's last full pass, if any."""
+    row = cur.execute(
+        "SELECT revision, evaluated_at FROM segment_membership_state"
+        " WHERE workspace_id = ? AND segment_id = ?",
+        [workspace_id, segment_id],
+    ).fetchone()
+    return (int(row[0]), row[1]) if row else None
+
+
+class MemberQueries:
+    """Compiles a segment's member query for a given `now` (and candidate restriction)."""
+
+    def __init__(
+        self, compile_fn: CompileFn, sql_fn: SqlSegmentFn | None = None, dialect: str = "duckdb"
+    ) -> None:
+        self.compile_fn = compile_fn
+        self.sql_fn = sql_fn
+        self.dialect = dialect
+
+    def sql(
+        self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str | None = None
+    ) -> str:
+        if spec.kind == "sql":
+            if self.sql_fn is None:
+                raise ValueError(f"segment {spec.segment_id}: SQL segments need a runner")
+            return self.sql_fn(spec, now=now, candidates=candidates)
+        if spec.definition is None:
+            raise ValueError(f"segment {spec.segment_id} has no definition")
+        return self.compile_fn(
+            spec.definition,
+            workspace_id=spec.workspace_id,
+            dialect=self.dialect,
+            params=dict(spec.params) or None,
+            now=now,
+            resolve_segment=_resolver(cur, spec.workspace_id),
+            candidates=candidates,
+        ).sql
+
+
+def _resolver(cur: Any, workspace_id: str) -> Callable[[str], Any]:
+    """Definitions of referenced segments, read with the evaluating cursor."""
+
+    def resolve(segment_id: str) -> Any:
+        return load_spec(cur, workspace_id, segment_id).definition
+
+    return resolve
