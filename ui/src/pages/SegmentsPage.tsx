@@ -5,15 +5,22 @@ import { useCan } from "../auth";
 import { Badge, Empty, ErrorNote, Spinner } from "../components/ui";
 import { fmtNumber, fmtShort } from "../format";
 import { useLoad } from "../hooks";
-import { Link, navigate } from "../router";
+import { Link, navigate, useLocation } from "../router";
 import type { Segment } from "./segments/types";
 
+const SUBNAV = [
+  { to: "/segments", label: "All segments" },
+  { to: "/segments/rfm", label: "RFM" },
+  { to: "/segments/flow", label: "Flow" },
+];
+
 export function SegmentsNav() {
+  const { path } = useLocation();
   return (
     <nav className="subnav" aria-label="Segments">
-      <Link to="/segments">All segments</Link>
-      <Link to="/segments/rfm">RFM</Link>
-      <Link to="/segments/flow">Flow</Link>
+      {SUBNAV.map((n) => (
+        <Link key={n.to} to={n.to} className={path === n.to ? "on" : undefined} aria-current={path === n.to ? "page" : undefined}>{n.label}</Link>
+      ))}
     </nav>
   );
 }

@@ -31,7 +31,7 @@ export function SqlSegmentPage({ id }: { id?: string }) {
   const seg = existing.data;
   const meta: Meta = seg ? { name: seg.name, description: seg.description ?? "", tags: seg.tags, realtime: seg.realtime } : EMPTY_META;
   return <SqlEditor key={id ?? "new"} id={id ?? null} initialMeta={meta} initialSql={seg?.sql ?? STARTER}
-    initialParams={declsFrom(seg?.params)} />;
+    initialParams={seg ? declsFrom(seg.params) : { min_orders: { type: "number", default: 2 } }} />;
 }
 
 /** Stored params (`{name: {type, default}}` or `{name: value}`) as declarations. */

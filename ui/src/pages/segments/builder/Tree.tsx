@@ -22,13 +22,20 @@ const EDITORS: Record<string, (p: { c: Cond; onChange: Change }) => React.ReactN
   segment: SegmentRefEditor,
 };
 
+/** The server's reason in words a marketer reads; pydantic's pattern messages are for developers. */
+export function friendly(reason: string): string {
+  if (reason.startsWith("String should match pattern")) return "needs a name: letters, digits, _ and . only";
+  if (reason === "Field required") return "required";
+  return reason;
+}
+
 function Errors({ errors, path }: { errors: PathError[]; path: string }) {
   if (!errors.length) return null;
   return (
     <ul className="cond-errors" role="alert" data-testid={`errors-${path}`}>
       {errors.map((e, i) => (
         <li key={i}>
-          {e.reason}
+          {friendly(e.reason)}
           {e.path !== path && <code className="small"> ({e.path.slice(path.length + 1)})</code>}
         </li>
       ))}

@@ -1,6 +1,6 @@
 // Small typed inputs the condition editors are made of. Every value input accepts `@name`
 // (a segment parameter) besides a literal.
-import { createContext, useContext, useEffect, useState } from "react";
+import { createContext, useContext, useEffect, useId, useState } from "react";
 import type { Fields } from "../types";
 import { names } from "../types";
 import {
@@ -60,7 +60,7 @@ export function Select({ value, options, onChange, label, labels, className }: {
   const all = options.includes(value) || value === "" ? options : [value, ...options];
   return (
     <select aria-label={label} value={value} onChange={(e) => onChange(e.target.value)} className={className}>
-      {value === "" && <option value="">— choose —</option>}
+      {value === "" && !options.includes("") && <option value="">— choose —</option>}
       {all.map((o) => <option key={o} value={o}>{labels?.[o] ?? o}</option>)}
     </select>
   );
@@ -74,7 +74,7 @@ export function NamePicker({ value, options, onChange, label, placeholder }: {
   label: string;
   placeholder?: string;
 }) {
-  const id = `dl-${label.replace(/\W+/g, "-").toLowerCase()}`;
+  const id = useId();
   return (
     <>
       <input aria-label={label} list={id} value={value} placeholder={placeholder ?? "choose or type"}
@@ -104,6 +104,7 @@ export function ValueInput({ op, valueType, value, onChange, label = "Value", su
   label?: string;
   suggestions?: string[];
 }) {
+  const listId = useId(); // before any early return: hooks run in the same order every render
   if (NO_VALUE.has(op)) return null;
   const inputType = valueType === "date" ? "date" : "text";
   if (LIST_VALUE.has(op)) {
@@ -127,7 +128,7 @@ export function ValueInput({ op, valueType, value, onChange, label = "Value", su
     return <TextValue label={`${label} amount`} value={value} placeholder="7" onChange={onChange}
       parse={(t) => parseScalar(t, "number")} format={scalarText} />;
   }
-  const id = suggestions?.length ? `sugg-${label.replace(/\W+/g, "-")}` : undefined;
+  const id = suggestions?.length ? listId : undefined;
   const asDate = inputType === "date" && typeof value === "string" && value.startsWith("@") ? "text" : inputType;
   return (
     <>
