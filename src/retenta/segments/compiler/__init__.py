@@ -1,0 +1,196 @@
+"""Segment definition → ONE sqlglot query → DuckDB or ClickHouse SQL.
+
+>>> from datetime import datetime, UTC
+>>> c = compile_segment({"root": {"type": "order", "compare": {"op": "gte", "value": 2},
+...     "window": {"kind": "last", "amount": 90}}}, workspace_id="ws_1",
+...     now=datetime(2026, 11, 28, tzinfo=UTC))
+>>> "HAVING COUNT(*) >= 2" in c.sql and "'ws_1'" in c.sql
+True
+
+Every leaf reads one documented view (``segments.views``) in one GROUP BY / HAVING scan with
+its window in the WHERE; groups combine the sets (``algebra``). User values only ever
+become sqlglot literals. ``now`` is bound by the caller so both engines answer alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlglot import exp
+
+from retenta.segments.compiler import algebra
+from retenta.segments.compiler.algebra import Shape
+from retenta.segments.compiler.dialects import DialectName, SqlDialect
+from retenta.segments.compiler.leaves import (
+    CANDIDATES,
+    CompileError,
+    Ctx,
+    Part,
+    attribute_part,
+    consent_part,
+    tad_part,
+    trait_part,
+    universe,
+)
+from retenta.segments.compiler.windows import utc
+from retenta.segments.definition import Definition, bind_params, parse_definition
+
+__all__ = ["CompileError", "Compiled", "compile_reasons", "compile_segment", "count_sql"]
+
+Resolver = Callable[[str], Any]
+TAD_TYPES = {"event", "order", "purchase", "message"}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    sql: str
+    ast: exp.Query
+    params_used: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Compiler:
+    ctx: Ctx
+    shape: Shape
+    resolve: Resolver | None
+    stack: list[str] = field(default_factory=list)
+
+    def node(self, cond: Any, path: str) -> Part:
+        kind = cond.type
+        if kind in {"all", "any"}:
+            parts = [self.node(c, f"{path}.conditions[{i}]") for i, c in enumerate(cond.conditions)]
+            combine = algebra.all_of if kind == "all" else algebra.any_of
+            return combine(parts, self.shape)
+        if kind == "not":
+            return self.node(cond.condition, f"{path}.condition").flip()
+        return self.leaf(cond, path)
+
+    def leaf(self, cond: Any, path: str) -> Part:
+        kind = cond.type
+        if kind in TAD_TYPES:
+            return tad_part(cond, self.ctx)
+        if kind == "attribute":
+            return attribute_part(cond, self.ctx)
+        if kind == "trait":
+            return trait_part(cond, self.ctx)
+        if kind == "consent":
+            return consent_part(cond, self.ctx)
+        if kind == "segment":
+            part = self.segment(cond.segment_id, path)
+            return part if cond.member else part.flip()
+        return self.rfm(cond, path)
+
+    def segment(self, segment_id: str, path: str) -> Part:
+        """The referenced segment's own query, inlined (its params at their defaults)."""
+        if self.resolve is None:
+            raise CompileError(f"{path}.segment_id", "segment references need a resolver")
+        if segment_id in self.stack:
+            cycle = " → ".join([*self.stack[self.stack.index(segment_id) :], segment_id])
+            raise CompileError(f"{path}.segment_id", f"segments refer to each other: {cycle}")
+        try:
+            referenced = parse_definition(self.resolve(segment_id))
+        except LookupError as exc:
+            raise CompileError(f"{path}.segment_id", f"no segment {segment_id!r}") from exc
+        bound, _ = bind_params(referenced, {})
+        self.stack.append(segment_id)
+        try:
+            return self.node(bound.root, path)
+        finally:
+            self.stack.pop()
+
+    def rfm(self, cond: Any, path: str) -> Part:
+        from retenta.segments.compiler.rfm import rfm_part
+
+        return rfm_part(cond, self.ctx, path)
+
+
+def _prepare(
+    definition: Any, params: dict[str, Any] | None, dialect: DialectName, now: datetime
+) -> tuple[Definition, dict[str, Any], Ctx]:
+    if dialect not in ("duckdb", "clickhouse"):
+        raise ValueError(f"unknown dialect {dialect!r}")
+    bound, used = bind_params(parse_definition(definition), params)
+    return bound, used, Ctx(SqlDialect(dialect), utc(now))
+
+
+def compile_segment(
+    definition: Any,
+    *,
+    workspace_id: str,
+    dialect: DialectName = "duckdb",
+    params: dict[str, Any] | None = None,
+    now: datetime,
+    resolve_segment: Resolver | None = None,
+    candidates: str | None = None,
+    shape: Shape = "setops",
+) -> Compiled:
+    """The query yielding the distinct ``contact_id`` of the members."""
+    bound, used, ctx = _prepare(definition, params, dialect, now)
+    ctx.candidates = candidates is not None
+    compiler = _Compiler(ctx, shape, resolve_segment)
+    part = compiler.node(bound.root, "root")
+    query = algebra.members(part, lambda: universe(ctx), shape)
+    outer = exp.select("contact_id").from_(query.subquery("members"))
+    final = finish(outer, workspace_id, dialect, ctx, candidates_sql(candidates))
+    return Compiled(final.sql(dialect), final, used)
+
+
+def candidates_sql(name: str | None) -> exp.Query | None:
+    if name is None:
+        return None
+    return exp.select("contact_id").from_(exp.to_table(name))
+
+
+def finish(
+    query: exp.Select,
+    workspace_id: str,
+    dialect: DialectName,
+    ctx: Ctx,
+    candidates: exp.Query | None,
+) -> exp.Query:
+    """Prepend the views the query reads (and the candidates relation, when given)."""
+    from retenta.segments.views import with_views
+
+    if candidates is not None:  # a placeholder first, so the views module skips the name
+        query = query.with_(CANDIDATES, as_=exp.select(exp.Literal.number(1).as_("contact_id")))
+    final = with_views(query, workspace_id, dialect)
+    if candidates is not None:
+        for cte in final.args["with_"].expressions:
+            if cte.alias_or_name == CANDIDATES:
+                cte.set("this", candidates)
+    return final
+
+
+def count_sql(compiled: Compiled, dialect: DialectName = "duckdb") -> str:
+    """``SELECT count(*)`` of a compiled segment (views and all)."""
+    query = compiled.ast.copy()
+    with_ = query.args.get("with_")
+    query.set("with_", None)
+    counted = exp.select(exp.Count(this=exp.Star()).as_("size")).from_(query.subquery("m"))
+    if with_ is not None:
+        counted.set("with_", with_)
+    return counted.sql(dialect)
+
+
+def compile_reasons(
+    definition: Any,
+    *,
+    workspace_id: str,
+    dialect: DialectName = "duckdb",
+    params: dict[str, Any] | None = None,
+    now: datetime,
+    resolve_segment: Resolver | None = None,
+    contact_ids: list[int],
+) -> Compiled:
+    """Rows ``(contact_id, path, matched, value)``: each leaf's verdict for each contact."""
+    from retenta.segments.compiler.reasons import reasons_query
+
+    bound, used, ctx = _prepare(definition, params, dialect, now)
+    ctx.candidates = True
+    compiler = _Compiler(ctx, "setops", resolve_segment)
+    query = reasons_query(bound, compiler.leaf, ctx)
+    final = finish(query, workspace_id, dialect, ctx, ctx.d.id_list([int(i) for i in contact_ids]))
+    return Compiled(final.sql(dialect), final, used)

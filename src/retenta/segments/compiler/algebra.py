@@ -1,0 +1,91 @@
+"""AND / OR / NOT over leaf sets, keeping complements symbolic until the very end.
+
+A ``Part`` is a set ``S`` (members = S) or a negated one (members = everybody − S). With
+P the plain children and N the negated ones:
+
+- AND  = (P1 ∩ P2 …) − (N1 ∪ N2 …), or, without any P, ¬(N1 ∪ N2 …);
+- OR   = P1 ∪ P2 …, or, with some N, ¬((N1 ∩ N2 …) − (P1 ∪ P2 …));
+- NOT  flips the flag.
+
+So "everybody" is read once, at the top, and only when the whole definition is negated.
+``shape="semijoin"`` writes ∩ and − as ``IN`` / ``NOT IN`` filters instead of INTERSECT /
+EXCEPT (the bench compares both; see docs/segments.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from sqlglot import exp
+
+from retenta.segments.compiler.leaves import Part
+
+Shape = Literal["setops", "semijoin"]
+
+
+def _operand(query: exp.Query, n: int) -> exp.Query:
+    """A set operation becomes ``SELECT contact_id FROM (…)`` so precedence never matters."""
+    if isinstance(query, exp.SetOperation):
+        return exp.select("contact_id").from_(query.subquery(f"s{n}"))
+    return query
+
+
+def _chain(kind: type[exp.SetOperation], queries: list[exp.Query]) -> exp.Query:
+    result = _operand(queries[0], 0)
+    for n, query in enumerate(queries[1:], start=1):
+        result = kind(this=_operand(result, 100 + n), expression=_operand(query, n), distinct=True)
+    return result
+
+
+def union(queries: list[exp.Query]) -> exp.Query:
+    return queries[0] if len(queries) == 1 else _chain(exp.Union, queries)
+
+
+def intersect(queries: list[exp.Query], shape: Shape) -> exp.Query:
+    if len(queries) == 1:
+        return queries[0]
+    if shape == "semijoin":
+        return _filtered(queries[0], queries[1:], negate=False)
+    return _chain(exp.Intersect, queries)
+
+
+def minus(left: exp.Query, right: exp.Query, shape: Shape) -> exp.Query:
+    if shape == "semijoin":
+        return _filtered(left, [right], negate=True)
+    return _chain(exp.Except, [left, right])
+
+
+def _filtered(base: exp.Query, others: list[exp.Query], negate: bool) -> exp.Query:
+    """``SELECT contact_id FROM (base) WHERE contact_id [NOT] IN (other) …``."""
+    column = exp.column("contact_id", table="b")
+    select = exp.select(column).from_(base.subquery("b"))
+    for other in others:
+        test: exp.Expr = column.isin(query=other)
+        select = select.where(exp.Not(this=test) if negate else test, copy=False)
+    return select
+
+
+def all_of(parts: list[Part], shape: Shape) -> Part:
+    plain = [p.query for p in parts if not p.negated]
+    negated = [p.query for p in parts if p.negated]
+    if not plain:
+        return Part(union(negated), negated=True)
+    kept = intersect(plain, shape)
+    return Part(minus(kept, union(negated), shape) if negated else kept)
+
+
+def any_of(parts: list[Part], shape: Shape) -> Part:
+    plain = [p.query for p in parts if not p.negated]
+    negated = [p.query for p in parts if p.negated]
+    if not negated:
+        return Part(union(plain))
+    common = intersect(negated, shape)
+    return Part(minus(common, union(plain), shape) if plain else common, negated=True)
+
+
+def members(part: Part, universe: Callable[[], exp.Select], shape: Shape) -> exp.Query:
+    """The final set: a negated part is taken from everybody."""
+    if not part.negated:
+        return part.query
+    return minus(universe(), part.query, shape)
