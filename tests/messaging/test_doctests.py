@@ -12,6 +12,10 @@ MODULES = [
     "retenta.messaging.sandbox",
     "retenta.messaging.filters",
     "retenta.messaging.templates",
+    "retenta.messaging.i18n",
+    "retenta.messaging.email.text",
+    "retenta.messaging.email.protect",
+    "retenta.messaging.email.render",
 ]
 
 

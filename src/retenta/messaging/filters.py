@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from jinja2.runtime import Context
 DEFAULT_LOCALE = "en"
 
 
+@lru_cache(maxsize=1024)
 def babel_locale(tag: str | None) -> Locale:
     """A Babel locale for a language tag (``uk-UA``, ``de``); unknown tags fall back to English.
 
@@ -56,7 +58,17 @@ def money(ctx: Context, value: Any, currency: str | None = None) -> str:
     if amount is None:
         return ""
     code = (currency or ctx.get("currency") or "USD").upper()
-    return babel_numbers.format_currency(amount, code, locale=_locale(ctx))
+    return format_money(amount, code, ctx.get("locale"))
+
+
+@lru_cache(maxsize=65_536)
+def format_money(amount: Decimal | float | int, currency: str, locale: str | None) -> str:
+    """Memoized: a mailing repeats the same few catalog prices for thousands of contacts.
+
+    >>> format_money(1234.5, "UAH", "uk")
+    '1\xa0234,50\xa0₴'
+    """
+    return babel_numbers.format_currency(amount, currency, locale=babel_locale(locale))
 
 
 @pass_context
@@ -65,10 +77,20 @@ def number(ctx: Context, value: Any, decimals: int | None = None) -> str:
     amount = _number(value)
     if amount is None:
         return ""
+    return format_number(amount, None if decimals is None else int(decimals), ctx.get("locale"))
+
+
+@lru_cache(maxsize=65_536)
+def format_number(amount: Decimal | float | int, decimals: int | None, locale: str | None) -> str:
+    """``decimals`` fixes the digits after the separator (at most 10).
+
+    >>> format_number(1234.5, 2, "de"), format_number(1234567, None, "en")
+    ('1.234,50', '1,234,567')
+    """
     if decimals is None:
-        return babel_numbers.format_decimal(amount, locale=_locale(ctx))
-    pattern = "#,##0" + ("." + "0" * min(int(decimals), 10) if decimals else "")
-    return babel_numbers.format_decimal(amount, format=pattern, locale=_locale(ctx))
+        return babel_numbers.format_decimal(amount, locale=babel_locale(locale))
+    pattern = "#,##0" + ("." + "0" * min(decimals, 10) if decimals > 0 else "")
+    return babel_numbers.format_decimal(amount, format=pattern, locale=babel_locale(locale))
 
 
 @pass_context

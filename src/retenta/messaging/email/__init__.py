@@ -1,0 +1,1 @@
+"""Email: MJML rendering, MIME, DKIM."""
