@@ -21,6 +21,7 @@ from retenta.errors import install_error_handlers
 from retenta.identity.service import IdentityService
 from retenta.imports.service import ImportService
 from retenta.ingest.pipeline import IngestPipeline
+from retenta.segments.service import SegmentService
 from retenta.settings import Settings
 from retenta.storage.base import Database
 from retenta.storage.registry import open_database
@@ -39,6 +40,7 @@ ROUTER_MODULES = [
     "retenta.imports.router",
     "retenta.demo.router",
     "retenta.dashboard.router",
+    "retenta.segments.router",
     "retenta.web.router",
 ]
 
@@ -65,6 +67,7 @@ class Container:
     ingest: IngestPipeline
     contacts: ContactService
     imports: ImportService
+    segments: SegmentService
     lifecycle: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
@@ -94,18 +97,24 @@ def build_container(settings: Settings) -> Container:
     imports = ImportService(
         db=db, settings=settings, pipeline=ingest, identity=identity, commerce=commerce
     )
-    return Container(
+    tenancy = Tenancy(db)
+    segments = SegmentService(db=db, tenancy=tenancy)
+    container = Container(
         settings=settings,
         db=db,
-        tenancy=Tenancy(db),
+        tenancy=tenancy,
         sessions=Sessions(secret_key(settings.data_dir, settings.secret_key), db),
         identity=identity,
         commerce=commerce,
         ingest=ingest,
         contacts=contacts,
         imports=imports,
+        segments=segments,
         lifecycle=[ingest, contacts, imports] if settings.background_workers else [ingest],
     )
+    if settings.background_workers:
+        container.lifecycle.append(segments)  # daily segment sizes
+    return container
 
 
 def create_app(container: Container) -> FastAPI:

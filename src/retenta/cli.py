@@ -13,6 +13,7 @@ from rich.console import Console
 from retenta.app import build_container, create_app
 from retenta.demo.cli import demo
 from retenta.imports.cli import app as import_app
+from retenta.segments.cli import app as segment_app
 from retenta.settings import Settings
 
 app = typer.Typer(help="Retenta: customer data and retention platform.", no_args_is_help=True)
@@ -23,6 +24,7 @@ app.add_typer(workspace_app, name="workspace")
 app.add_typer(key_app, name="key")
 app.add_typer(user_app, name="user")
 app.add_typer(import_app, name="import")
+app.add_typer(segment_app, name="segment")
 app.command("demo")(demo)
 console = Console(stderr=True)
 

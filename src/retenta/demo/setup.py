@@ -95,6 +95,17 @@ def _generate(
         container.close()
 
 
+def _add_segments(settings: Settings, info: DemoInfo) -> None:
+    """Example segments (demo/segments.py), so the segment pages have content."""
+    from retenta.demo.segments import add_demo_segments
+
+    container = build_container(settings)
+    try:
+        add_demo_segments(container, info.workspace_id)
+    finally:
+        container.close()
+
+
 def prepare_demo(
     data: Path,
     *,
@@ -121,6 +132,7 @@ def prepare_demo(
     info = _create_tenancy(settings, contacts, seed)
     info.save(data)
     report = _generate(settings, info, days, progress)
+    _add_segments(settings, info)
     info.generated, info.generated_at = True, datetime.now(UTC).isoformat()
     info.seconds, info.rows = round(report.seconds, 2), report.rows
     info.save(data)

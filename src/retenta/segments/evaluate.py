@@ -1,0 +1,184 @@
+"""Turning a segment (saved or draft) into SQL and running it: count, sample, reasons, explain.
+
+The compiler (COMPILER's ``segments.compiler``) and the SQL-segment runner (VIEWS'
+``segments.sqlsegments``) do the translation; this module only chooses between them,
+resolves references to other saved segments, and runs the result on a read cursor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from retenta.contacts.queries import list_rows
+from retenta.errors import ApiError
+from retenta.segments import store
+from retenta.segments.definition import DefinitionError, describe, leaves, parse_definition
+
+Dialect = str  # "duckdb" | "clickhouse"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What is evaluated: a saved segment or a body being edited."""
+
+    workspace_id: str
+    kind: str
+    definition: dict[str, Any] | None = None
+    sql: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    segment_id: str | None = None
+
+    @classmethod
+    def of(cls, seg: store.SegmentRow) -> Draft:
+        return cls(seg.workspace_id, seg.kind, seg.definition, seg.sql, seg.params, seg.id)
+
+
+def _compiler() -> Any:
+    """COMPILER's package, imported on first use (the app starts without loading sqlglot)."""
+    from retenta.segments import compiler
+
+    return compiler
+
+
+def definition_problems(exc: DefinitionError) -> list[dict[str, str]]:
+    return [{"path": str(e["path"]), "reason": str(e["reason"])} for e in exc.errors]
+
+
+def resolver(cur: Any, workspace_id: str) -> Callable[[str], Any]:
+    """``segment_id → parsed definition`` for the compiler, confined to one workspace."""
+
+    def resolve(segment_id: str) -> Any:
+        seg = store.get(cur, workspace_id, segment_id)
+        if seg is None:
+            raise LookupError(segment_id)  # the compiler names the path
+        if seg.kind != "rules" or seg.definition is None:
+            raise DefinitionError(
+                errors=[
+                    {
+                        "path": "segment_id",
+                        "reason": f"segment {segment_id} is a SQL segment; only rule segments"
+                        " can be referenced",
+                    }
+                ]
+            )
+        return parse_definition(seg.definition)
+
+    return resolve
+
+
+def members_sql(cur: Any, draft: Draft, *, now: datetime, dialect: Dialect = "duckdb") -> str:
+    """ONE query yielding the distinct ``contact_id`` of the members (raises DefinitionError)."""
+    if draft.kind == "sql":
+        from retenta.segments import sqlsegments
+
+        return str(
+            sqlsegments.compile_sql_segment(
+                draft.sql or "",
+                workspace_id=draft.workspace_id,
+                params=draft.params,
+                dialect=dialect,
+                now=now,
+            ).sql
+        )
+    parsed = parse_definition(draft.definition or {})
+    compiler = _compiler()
+    try:
+        compiled = compiler.compile_segment(
+            parsed,
+            workspace_id=draft.workspace_id,
+            dialect=dialect,
+            params=draft.params or None,
+            now=now,
+            resolve_segment=resolver(cur, draft.workspace_id),
+        )
+    except compiler.CompileError as exc:
+        raise DefinitionError(exc.errors) from exc
+    return str(compiled.sql)
+
+
+def count(cur: Any, sql: str) -> int:
+    row = cur.execute(f"SELECT count(*) FROM ({sql}) AS members").fetchone()
+    return int(row[0]) if row else 0
+
+
+def sample_ids(cur: Any, sql: str, limit: int) -> list[int]:
+    """The newest ``limit`` members (highest contact ids: the most recently created)."""
+    if limit <= 0:
+        return []
+    rows = cur.execute(
+        f"SELECT contact_id FROM ({sql}) AS members ORDER BY contact_id DESC LIMIT ?", [limit]
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def reasons(
+    cur: Any, draft: Draft, contact_ids: Sequence[int], *, now: datetime
+) -> dict[int, list[dict[str, Any]]]:
+    """Per contact, each leaf condition with its label, whether it matched and the value seen."""
+    if draft.kind != "rules" or not contact_ids:
+        return {}
+    parsed = parse_definition(draft.definition or {})
+    labels = {path: describe(cond) for path, cond in leaves(parsed)}
+    compiled = _compiler().compile_reasons(
+        parsed,
+        workspace_id=draft.workspace_id,
+        params=draft.params or None,
+        now=now,
+        resolve_segment=resolver(cur, draft.workspace_id),
+        contact_ids=list(contact_ids),
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
+    for contact_id, path, matched, value in cur.execute(compiled.sql).fetchall():
+        out.setdefault(int(contact_id), []).append(
+            {
+                "path": path,
+                "label": labels.get(path, path),
+                "matched": bool(matched),
+                "value": value,
+            }
+        )
+    for items in out.values():
+        items.sort(key=lambda r: r["path"])
+    return out
+
+
+def preview(cur: Any, draft: Draft, *, sample: int, now: datetime) -> dict[str, Any]:
+    """Count, the SQL and a sample of members with why each one is in."""
+    started = time.perf_counter()
+    sql = members_sql(cur, draft, now=now)
+    try:
+        total = count(cur, sql)
+        ids = sample_ids(cur, sql, sample)
+    except Exception as exc:  # a SQL segment the checker let through can still fail at run time
+        if draft.kind != "sql":
+            raise
+        raise ApiError(400, "query_failed", f"the query failed: {exc}", field="sql") from exc
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    why = reasons(cur, draft, ids, now=now)
+    people = {row["id"]: row for row in list_rows(cur, draft.workspace_id, ids)}
+    return {
+        "count": total,
+        "elapsed_ms": elapsed_ms,
+        "sql": sql,
+        "sample": [
+            {
+                "contact_id": cid,
+                "email": people.get(cid, {}).get("email"),
+                "name": people.get(cid, {}).get("name"),
+                "reasons": why.get(cid, []),
+            }
+            for cid in ids
+        ],
+    }
+
+
+def explain(cur: Any, draft: Draft, *, now: datetime) -> dict[str, str]:
+    """The member query in both dialects."""
+    return {
+        "duckdb": members_sql(cur, draft, now=now, dialect="duckdb"),
+        "clickhouse": members_sql(cur, draft, now=now, dialect="clickhouse"),
+    }
