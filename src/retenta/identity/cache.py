@@ -20,6 +20,7 @@ import sys
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 Key = tuple[str, str, str]
 
@@ -71,6 +72,26 @@ class KeyMap:
         values[value] = contact_id
         self.size += len(values) - before
 
+    def put_columns(
+        self, workspaces: list[str], types: list[str], values: list[str], contacts: list[int]
+    ) -> None:
+        """``put`` for every row of four columns (start-up: a million rows in about a second).
+
+        >>> m = KeyMap(); m.put_columns(["w", "w"], ["email", "email"], ["a", "b"], [1, 2])
+        >>> m.get(("w", "email", "b")), len(m)
+        (2, 2)
+        """
+        current: tuple[str, str] | None = None
+        target: dict[str, int] = {}
+        for ws, id_type, value, cid in zip(workspaces, types, values, contacts, strict=True):
+            if (ws, id_type) != current:
+                by_type = self.maps.setdefault(sys.intern(ws), {})
+                target = by_type.setdefault(sys.intern(id_type), {})
+                current = (ws, id_type)
+            before = len(target)
+            target[value] = cid
+            self.size += len(target) - before
+
     def pop(self, key: Key, default: int | None = None) -> int | None:
         values = self.maps.get(key[0], {}).get(key[1])
         if values is None or key[2] not in values:
@@ -107,6 +128,13 @@ class OwnerCache:
     def put(self, key: Key, contact_id: int) -> None:
         self.owners.put(key, contact_id)
         if len(self.owners) > self.max_entries:
+            self.owners.evict(0.1)
+
+    def warm(self, columns: tuple[list[Any], ...]) -> None:
+        """Start with these owners (``store.recent_owners``: oldest first, evicted first)."""
+        workspaces, types, values, contacts = columns
+        self.owners.put_columns(workspaces, types, values, contacts)
+        while len(self.owners) > self.max_entries:
             self.owners.evict(0.1)
 
     def put_fingerprint(self, contact_id: int, fp: Fingerprints) -> None:

@@ -190,6 +190,19 @@ def _state(r: Sequence[Any]) -> ContactState:
     )  # fmt: skip
 
 
+def recent_owners(cur: Any, limit: int) -> tuple[list[Any], ...]:
+    """The ``limit`` most recently seen identifiers of live contacts, oldest first, as
+    columns (workspace, type, value, contact): what the writer's map starts with."""
+    table = cur.sql(
+        "SELECT workspace_id, type, value, contact_id FROM (SELECT i.workspace_id, i.type,"
+        " i.value, i.contact_id, i.last_seen FROM identities i JOIN contacts c"
+        " ON c.id = i.contact_id WHERE c.merged_into IS NULL AND c.erased_at IS NULL"
+        " ORDER BY i.last_seen DESC LIMIT ?) ORDER BY last_seen",
+        params=[limit],
+    ).to_arrow_table()
+    return tuple(table.column(i).to_pylist() for i in range(4))
+
+
 def suppressed(cur: Any, workspace_id: str) -> set[tuple[str, str]]:
     cur.execute(
         "SELECT type, value_hash FROM suppressed_identifiers WHERE workspace_id = ?",
