@@ -16,6 +16,7 @@ MODULES = [
     "retenta.messaging.email.text",
     "retenta.messaging.email.protect",
     "retenta.messaging.email.render",
+    "retenta.messaging.email.canonical",
 ]
 
 
