@@ -1,4 +1,4 @@
-// A tiny History-API router: the UI has six rooms, which does not justify a
+// A tiny History-API router: the UI has seven rooms, which does not justify a
 // routing library. `usePath()` re-renders on navigation; `match()` reads params.
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
 

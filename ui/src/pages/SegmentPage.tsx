@@ -102,7 +102,8 @@ function Header({ s, onRefreshed }: { s: Segment; onRefreshed: () => void }) {
       </div>
       {result && (
         <div className="note note-success" data-testid="refresh-result">
-          Refreshed in {fmtNumber(Math.round(result.elapsed_ms))} ms: {fmtNumber(result.size)} members, {fmtNumber(result.entered)} entered, {fmtNumber(result.exited)} left.
+          Refreshed in {fmtNumber(Math.round(result.elapsed_ms))} ms: {fmtNumber(result.size)} members
+          {result.entered !== null && result.entered !== undefined && `, ${fmtNumber(result.entered)} entered, ${fmtNumber(result.exited)} left`}.
         </div>
       )}
       <ErrorNote error={error} />

@@ -100,8 +100,8 @@ export interface MembershipEvent {
 
 export interface RefreshResult {
   size: number;
-  entered: number;
-  exited: number;
+  entered: number | null;
+  exited: number | null;
   elapsed_ms: number;
 }
 
