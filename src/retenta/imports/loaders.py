@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retenta.core.messages import Message
+from retenta.identity.bulk import create_new_contacts
+from retenta.identity.service import IdentityService
 from retenta.imports.mapping import ROW, Reject
 from retenta.imports.store import registered, settle
 
@@ -154,7 +156,11 @@ def load_contacts(conn: Any, ctx: LoadContext, table: pa.Table) -> Loaded:
     with timed(stats, "ms_build"):
         messages = identify_messages(ctx, table)
     with timed(stats, "ms_identity"):
-        ctx.identity.resolve(conn, messages)
+        rest = messages
+        if isinstance(ctx.identity, IdentityService):
+            rest = create_new_contacts(ctx.identity, conn, messages)
+            stats["contacts_created_in_bulk"] = len(messages) - len(rest)
+        ctx.identity.resolve(conn, rest)
         settle(conn)
     rejects = _dropped(messages, table.column(ROW).to_pylist())
     ids = [m.contact_id if m.dropped is None else None for m in messages]
@@ -304,7 +310,11 @@ def resolve_customers(
     with timed(stats, "ms_build"):
         messages = identify_messages(ctx, distinct, ":customer")
     with timed(stats, "ms_identity"):
-        ctx.identity.resolve(conn, messages)
+        rest = messages
+        if isinstance(ctx.identity, IdentityService):
+            rest = create_new_contacts(ctx.identity, conn, messages)
+            stats["contacts_created_in_bulk"] = len(messages) - len(rest)
+        ctx.identity.resolve(conn, rest)
         settle(conn)
     by_key = dict(zip(first, messages, strict=True))
     return [by_key[key] for key in keys]
