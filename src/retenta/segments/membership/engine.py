@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from retenta.segments.membership import diff, source
+from retenta.segments.membership.evaluated import QUANTUM_S, EvaluatedSince, rounded_up
 from retenta.segments.membership.model import (
     Cause,
     Clock,
@@ -76,13 +77,16 @@ class MembershipEngine:
         dialect: str = "duckdb",
         drift_period_s: float = DRIFT_PERIOD_S,
         tick_s: float = 1.0,
+        quantum_s: float = QUANTUM_S,
     ) -> None:
         self.db = db
         self.queries = source.MemberQueries(compile_fn, sql_fn, dialect)
         self.clock = clock
         self.drift_period_s = drift_period_s
         self.tick_s = tick_s
+        self.quantum_s = quantum_s
         self.pending = PendingContacts()
+        self.evaluated = EvaluatedSince()
         self._subscribers: list[Subscriber] = []
         self._wake: Callable[[], None] | None = None
         self._runner: Any = None
@@ -124,14 +128,20 @@ class MembershipEngine:
         self._emit(_events(workspace_id, segment_id, changes, now))
         return _result(size, changes, started)
 
+    def _evaluation_now(self, at: datetime) -> datetime:
+        """The `now` member queries see: ``at`` rounded up to the quantum (evaluated.py)."""
+        return rounded_up(at, self.quantum_s)
+
     def _refresh_unit(
         self, conn: Any, workspace_id: str, segment_id: str, now: datetime
     ) -> tuple[diff.Changes, int]:
         spec = source.load_spec(conn, workspace_id, segment_id)
         state = source.state_of(conn, workspace_id, segment_id)
         cause: Cause = "definition" if state and state[0] != spec.revision else "refresh"
+        self.evaluated.forget((workspace_id, segment_id))
+        sql = self.queries.sql(conn, spec, now=self._evaluation_now(now))
         try:
-            diff.load_members(conn, diff.NEW, self.queries.sql(conn, spec, now=now), scoped=False)
+            diff.load_members(conn, diff.NEW, sql, scoped=False)
             diff.compute_diff(conn, workspace_id, segment_id, scoped=False, cause=cause)
             changes = diff.write_diff(conn, workspace_id, segment_id, now)
             size = diff.current_size(conn, workspace_id, segment_id)
@@ -146,7 +156,7 @@ class MembershipEngine:
             spec.revision,
             spec.workspace_id,
             spec.segment_id,
-            evaluated_at=now,
+            evaluated_at=self._evaluation_now(now),
             size=size,
             next_pass_at=now + timedelta(seconds=self.pass_period_s(spec)),
         )
@@ -185,12 +195,14 @@ class MembershipEngine:
         if state is None or state[0] != spec.revision:
             changes, size = self._refresh_unit(conn, workspace_id, segment_id, now)
             return changes, size, False
+        key = (workspace_id, segment_id)
         timed = timing(spec.definition, kind=spec.kind).time_dependent
+        seen = self.evaluated.snapshot(key)
         try:
-            diff.load_members(conn, diff.NEW, self.queries.sql(conn, spec, now=now), scoped=False)
+            sql = self.queries.sql(conn, spec, now=self._evaluation_now(now))
+            diff.load_members(conn, diff.NEW, sql, scoped=False)
             if timed:
-                prev_sql = self.queries.sql(conn, spec, now=state[1])
-                diff.load_members(conn, diff.PREV, prev_sql, scoped=False)
+                self._load_previous(conn, spec, state[1], seen)
             diff.compute_diff(
                 conn, workspace_id, segment_id, scoped=False, cause="refresh", timed=timed
             )
@@ -199,7 +211,22 @@ class MembershipEngine:
             self._save_pass(conn, spec, now, size)
         finally:
             diff.drop_temp_tables(conn)
+        self.evaluated.forget(key, seen)
         return changes, size, True
+
+    def _load_previous(
+        self, conn: Any, spec: SegmentSpec, pass_now: datetime, seen: dict[int, datetime]
+    ) -> None:
+        """``PREV``: each contact's membership at the `now` it was last evaluated at (the
+        last pass, or its latest real-time round), on today's data."""
+        diff.load_members(conn, diff.PREV, self.queries.sql(conn, spec, now=pass_now), scoped=False)
+        groups: dict[datetime, list[int]] = {}
+        for cid, at in seen.items():
+            groups.setdefault(at, []).append(cid)
+        for at, contact_ids in sorted(groups.items()):
+            diff.load_exact_candidates(conn, contact_ids)
+            sql = self.queries.sql(conn, spec, now=at, candidates=diff.CANDIDATES)
+            diff.replace_candidates_in(conn, diff.PREV, sql)
 
     def _finish_check(
         self,
@@ -254,7 +281,7 @@ class MembershipEngine:
     ) -> list[MembershipEvent]:
         """Re-evaluate the workspace's real-time segments for just these contacts."""
         now = self.clock()
-        queries = self._touched_queries(workspace_id, now)
+        queries = self._touched_queries(workspace_id, self._evaluation_now(now))
         if not queries or not contact_ids:
             return []
         per_segment = await self.db.awrite(
@@ -289,12 +316,16 @@ class MembershipEngine:
         now: datetime,
     ) -> list[tuple[str, diff.Changes]]:
         out: list[tuple[str, diff.Changes]] = []
+        evaluated_at = self._evaluation_now(now)
         try:
             diff.load_candidates(conn, workspace_id, contact_ids)
+            candidates = diff.candidate_ids(conn)
             for spec, sql in queries:
                 state = source.state_of(conn, workspace_id, spec.segment_id)
                 if state is None or state[0] != spec.revision:
                     continue  # its first full pass (due now) fills it whole
+                if timing(spec.definition, kind=spec.kind).time_dependent:
+                    self.evaluated.record((workspace_id, spec.segment_id), candidates, evaluated_at)
                 diff.load_members(conn, diff.NEW, sql, scoped=True)
                 diff.compute_diff(conn, workspace_id, spec.segment_id, scoped=True, cause="event")
                 changes = diff.write_diff(conn, workspace_id, spec.segment_id, now)
