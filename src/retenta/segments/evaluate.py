@@ -44,8 +44,46 @@ def _compiler() -> Any:
     return compiler
 
 
-def definition_problems(exc: DefinitionError) -> list[dict[str, str]]:
-    return [{"path": str(e["path"]), "reason": str(e["reason"])} for e in exc.errors]
+def _sqlsegments() -> Any:
+    """VIEWS' SQL-template runner, imported on first use."""
+    from retenta.segments import sqlsegments
+
+    return sqlsegments
+
+
+def _sql_errors(exc: Any) -> list[dict[str, Any]]:
+    """VIEWS' ``SqlCheckError`` problems as ``[{path: "sql", reason, position?}]``.
+
+    >>> from types import SimpleNamespace as N
+    >>> [e] = _sql_errors(N(errors=[N(reason="only SELECT", position={"line": 1, "column": 3})]))
+    >>> e["reason"], e["position"]
+    ('only SELECT (line 1, column 3)', {'line': 1, 'column': 3})
+    """
+    out: list[dict[str, Any]] = []
+    for problem in exc.errors:
+        pos = problem.position or {}
+        where = f" (line {pos['line']}, column {pos['column']})" if "line" in pos else ""
+        item: dict[str, Any] = {"path": "sql", "reason": f"{problem.reason}{where}"}
+        if pos:
+            item["position"] = pos
+        out.append(item)
+    return out
+
+
+def sql_problems(
+    cur: Any, workspace_id: str, sql: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """What VIEWS' checker refuses in a SQL template, against this workspace's views."""
+    sqlsegments = _sqlsegments()
+    try:
+        sqlsegments.check(cur, workspace_id, sql, params)
+    except sqlsegments.SqlCheckError as exc:
+        return _sql_errors(exc)
+    return []
+
+
+def definition_problems(exc: DefinitionError) -> list[dict[str, Any]]:
+    return [{**e, "path": str(e["path"]), "reason": str(e["reason"])} for e in exc.errors]
 
 
 def resolver(cur: Any, workspace_id: str) -> Callable[[str], Any]:
@@ -73,17 +111,14 @@ def resolver(cur: Any, workspace_id: str) -> Callable[[str], Any]:
 def members_sql(cur: Any, draft: Draft, *, now: datetime, dialect: Dialect = "duckdb") -> str:
     """ONE query yielding the distinct ``contact_id`` of the members (raises DefinitionError)."""
     if draft.kind == "sql":
-        from retenta.segments import sqlsegments
-
-        return str(
-            sqlsegments.compile_sql_segment(
-                draft.sql or "",
-                workspace_id=draft.workspace_id,
-                params=draft.params,
-                dialect=dialect,
-                now=now,
-            ).sql
-        )
+        sqlsegments = _sqlsegments()
+        try:
+            query = sqlsegments.segment_query(
+                cur, draft.workspace_id, draft.sql or "", draft.params, dialect
+            )
+        except sqlsegments.SqlCheckError as exc:
+            raise DefinitionError(_sql_errors(exc)) from exc
+        return str(query.sql(dialect))
     parsed = parse_definition(draft.definition or {})
     compiler = _compiler()
     try:
@@ -149,14 +184,11 @@ def reasons(
 def preview(cur: Any, draft: Draft, *, sample: int, now: datetime) -> dict[str, Any]:
     """Count, the SQL and a sample of members with why each one is in."""
     started = time.perf_counter()
-    sql = members_sql(cur, draft, now=now)
-    try:
-        total = count(cur, sql)
-        ids = sample_ids(cur, sql, sample)
-    except Exception as exc:  # a SQL segment the checker let through can still fail at run time
-        if draft.kind != "sql":
-            raise
-        raise ApiError(400, "query_failed", f"the query failed: {exc}", field="sql") from exc
+    if draft.kind == "sql":
+        total, ids, sql = _run_sql_template(cur, draft, sample)
+    else:
+        sql = members_sql(cur, draft, now=now)
+        total, ids = count(cur, sql), sample_ids(cur, sql, sample)
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     why = reasons(cur, draft, ids, now=now)
     people = {row["id"]: row for row in list_rows(cur, draft.workspace_id, ids)}
@@ -174,6 +206,25 @@ def preview(cur: Any, draft: Draft, *, sample: int, now: datetime) -> dict[str, 
             for cid in ids
         ],
     }
+
+
+def _run_sql_template(cur: Any, draft: Draft, sample: int) -> tuple[int, list[int], str]:
+    """A SQL template run read-only under VIEWS' time and row limits: count, sample, SQL."""
+    sqlsegments = _sqlsegments()
+    try:
+        run = sqlsegments.run(cur, draft.workspace_id, draft.sql or "", draft.params)
+    except sqlsegments.SqlCheckError as exc:
+        raise DefinitionError(_sql_errors(exc)) from exc
+    except sqlsegments.SqlRunError as exc:
+        raise ApiError(
+            400,
+            "query_failed",
+            exc.reason,
+            field="sql",
+            details=[{"path": "sql", "reason": exc.reason}],
+        ) from exc
+    ids = sorted(run.contact_ids, reverse=True)[: max(sample, 0)]
+    return len(run.contact_ids), ids, str(run.sql)
 
 
 def explain(cur: Any, draft: Draft, *, now: datetime) -> dict[str, str]:

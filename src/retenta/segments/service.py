@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from retenta.errors import ApiError, not_found
-from retenta.segments import evaluate, export, fields, flow, members, store
-from retenta.segments.definition import DefinitionError, parse_definition
+from retenta.segments import checks, evaluate, export, fields, flow, members, store
+from retenta.segments.definition import DefinitionError
 from retenta.segments.evaluate import Draft
-from retenta.segments.references import find_cycle, segment_references
+from retenta.segments.references import segment_references
 from retenta.segments.schemas import PreviewIn, SegmentIn, parse_body
 from retenta.storage.base import Database
 from retenta.tenancy.keys import new_id
@@ -34,7 +34,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def invalid(errors: list[dict[str, str]]) -> ApiError:
+@contextlib.contextmanager
+def as_invalid() -> Iterator[None]:
+    """A definition or template that cannot be evaluated (say, a parameter without a value)
+    is the client's 400 with paths, not a server error."""
+    try:
+        yield
+    except DefinitionError as exc:
+        raise invalid(evaluate.definition_problems(exc)) from exc
+
+
+def invalid(errors: list[dict[str, Any]]) -> ApiError:
     first = errors[0]
     return ApiError(
         400,
@@ -62,73 +72,7 @@ class SegmentService:
         self, cur: Any, workspace_id: str, body: SegmentIn, segment_id: str | None
     ) -> list[dict[str, str]]:
         """Every problem with a segment as ``[{path, reason}]``; empty when it can be saved."""
-        if body.kind == "sql":
-            return self._check_sql(body)
-        if body.definition is None:
-            return [{"path": "definition", "reason": "a rules segment needs a definition"}]
-        if body.sql is not None:
-            return [{"path": "sql", "reason": "only a segment of kind 'sql' has sql"}]
-        try:
-            parse_definition(body.definition)
-        except DefinitionError as exc:
-            return evaluate.definition_problems(exc)
-        errors = self._check_references(cur, workspace_id, body.definition, segment_id)
-        if errors:
-            return errors
-        return self._check_compiles(cur, workspace_id, body)
-
-    def _check_sql(self, body: SegmentIn) -> list[dict[str, str]]:
-        from retenta.segments.sqlcheck import check_sql
-
-        if not body.sql or not body.sql.strip():
-            return [{"path": "sql", "reason": "a SQL segment needs a SELECT"}]
-        if body.definition is not None:
-            return [{"path": "definition", "reason": "a SQL segment has sql, not a definition"}]
-        result = check_sql(body.sql, body.params or {})
-        out = []
-        for err in result.errors:
-            where = f" (at {err['position']})" if err.get("position") is not None else ""
-            out.append({"path": "sql", "reason": f"{err['reason']}{where}"})
-        return out
-
-    def _check_references(
-        self, cur: Any, workspace_id: str, definition: dict[str, Any], segment_id: str | None
-    ) -> list[dict[str, str]]:
-        errors = []
-        for path, ref in segment_references(definition.get("root")):
-            target = store.get(cur, workspace_id, ref)
-            if target is None:
-                errors.append(
-                    {"path": f"{path}.segment_id", "reason": f"no segment {ref} in this workspace"}
-                )
-                continue
-            if segment_id is None:
-                continue  # a new segment cannot be referenced by anything yet
-            chain = find_cycle(segment_id, ref, lambda s: self._uses(cur, workspace_id, s))
-            if chain:
-                names = " → ".join(self._name(cur, workspace_id, s) for s in chain)
-                errors.append({"path": f"{path}.segment_id", "reason": f"cycle: {names}"})
-        return errors
-
-    def _uses(self, cur: Any, workspace_id: str, segment_id: str) -> list[str]:
-        rows = cur.execute(
-            "SELECT segment_id FROM segment_usages WHERE workspace_id = ? AND used_by_kind = ?"
-            " AND used_by_id = ?",
-            [workspace_id, store.USED_BY_SEGMENT, segment_id],
-        ).fetchall()
-        return [r[0] for r in rows]
-
-    def _name(self, cur: Any, workspace_id: str, segment_id: str) -> str:
-        seg = store.get(cur, workspace_id, segment_id)
-        return f"{seg.name} ({segment_id})" if seg else segment_id
-
-    def _check_compiles(self, cur: Any, workspace_id: str, body: SegmentIn) -> list[dict[str, str]]:
-        draft = Draft(workspace_id, body.kind, body.definition, body.sql, body.params or {})
-        try:
-            evaluate.members_sql(cur, draft, now=self.clock())
-        except DefinitionError as exc:
-            return evaluate.definition_problems(exc)
-        return []
+        return checks.problems(cur, workspace_id, body, segment_id, now=self.clock())
 
     def validate(self, *, workspace_id: str, body: Any) -> dict[str, Any]:
         parsed, errors = parse_body(body)
@@ -332,7 +276,7 @@ class SegmentService:
                 raise not_found("segment")
             used = store.usages(cur, workspace_id, [segment_id])
             sizes = self._sizes(cur, workspace_id)
-            uses = self._uses(cur, workspace_id, segment_id)
+            uses = checks.uses(cur, workspace_id, segment_id)
         return {
             **self._summary(seg, used, sizes),
             "definition": seg.definition,
@@ -351,12 +295,12 @@ class SegmentService:
         seg_in = self._checked(workspace_id, body, None, PreviewIn)
         assert isinstance(seg_in, PreviewIn)
         draft = Draft(workspace_id, seg_in.kind, seg_in.definition, seg_in.sql, seg_in.params or {})
-        with self.db.read() as cur:
+        with self.db.read() as cur, as_invalid():
             return evaluate.preview(cur, draft, sample=seg_in.sample, now=self.clock())
 
     def explain(self, *, workspace_id: str, segment_id: str) -> dict[str, str]:
         seg = self._get_row(workspace_id, segment_id)
-        with self.db.read() as cur:
+        with self.db.read() as cur, as_invalid():
             return evaluate.explain(cur, Draft.of(seg), now=self.clock())
 
     def history(self, *, workspace_id: str, segment_id: str, days: int) -> dict[str, Any]:
@@ -388,7 +332,7 @@ class SegmentService:
         self, *, workspace_id: str, segment_id: str, limit: int, cursor: str | None
     ) -> dict[str, Any]:
         seg = self._get_row(workspace_id, segment_id)
-        with self.db.read() as cur:
+        with self.db.read() as cur, as_invalid():
             sql, params, entered = self._member_source(cur, seg)
             return members.page(
                 cur, workspace_id, sql, params, entered=entered, limit=limit, cursor=cursor
@@ -402,7 +346,7 @@ class SegmentService:
     def export(self, *, workspace_id: str, segment_id: str, fmt: str) -> tuple[Path, str]:
         """The members written to a temp file (the caller streams and removes it)."""
         seg = self._get_row(workspace_id, segment_id)
-        with self.db.read() as cur:
+        with self.db.read() as cur, as_invalid():
             sql, params, entered = self._member_source(cur, seg)
             path = export.write_file(
                 cur, sql, workspace_id=workspace_id, entered=entered, fmt=fmt, params=params
@@ -442,7 +386,8 @@ class SegmentService:
         seg = self._get_row(workspace_id, segment_id)
         now = self.clock()
         if self.membership is not None:
-            result = await self.membership.arefresh(workspace_id, segment_id)
+            with as_invalid():
+                result = await self.membership.arefresh(workspace_id, segment_id)
             size = int(result.size)
             out = {
                 "size": size,
@@ -451,7 +396,7 @@ class SegmentService:
                 "elapsed_ms": result.elapsed_ms,
             }
         else:
-            with self.db.read() as cur:
+            with self.db.read() as cur, as_invalid():
                 started = datetime.now(UTC)
                 size = evaluate.count(cur, evaluate.members_sql(cur, Draft.of(seg), now=now))
                 elapsed = (datetime.now(UTC) - started).total_seconds() * 1000
