@@ -430,7 +430,10 @@ def views_read(query: exp.Expression) -> list[str]:
     found = [
         t.name
         for t in query.find_all(exp.Table)
-        if not t.args.get("db") and not t.args.get("catalog") and t.name not in own
+        if isinstance(t.this, exp.Identifier)
+        and not t.args.get("db")
+        and not t.args.get("catalog")
+        and t.name not in own
     ]
     return list(dict.fromkeys(found))
 
