@@ -136,7 +136,19 @@ needs_build = pytest.mark.skipif(
 
 @needs_build
 @pytest.mark.parametrize(
-    "path", ["/", "/login", "/contacts", "/contacts/42", "/imports/imp_1", "/settings"]
+    "path",
+    [
+        "/",
+        "/login",
+        "/contacts",
+        "/contacts/42",
+        "/imports/imp_1",
+        "/settings",
+        "/segments",
+        "/segments/new",
+        "/segments/seg_1/edit",
+        "/segments/rfm",
+    ],
 )
 def test_client_routes_serve_the_spa_shell_uncached(client: TestClient, path: str) -> None:
     resp = client.get(path)
@@ -178,6 +190,15 @@ def test_the_spa_does_not_shadow_the_api(client: TestClient) -> None:
     assert client.get("/api/v1/nope").status_code == 404
     assert client.get("/api/v1/nope").headers["content-type"] == "application/json"
     assert "/api/v1/auth/login" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_segment_pages_do_not_shadow_the_segments_api(
+    client: TestClient, ws: Workspace
+) -> None:
+    resp = client.get("/api/v1/segments", headers=ws.api_headers)
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "application/json"
+    assert resp.json()["items"] == []
 
 
 def test_without_a_build_the_ui_routes_explain_how_to_build(
