@@ -150,7 +150,7 @@ function SizeHistory({ id, size, sizeAt, version }: { id: string; size: number |
       {!history.data ? (history.error ? null : <Spinner />) : items.length === 0 ? (
         <Empty>No daily sizes recorded yet{size !== null && sizeAt ? `; today ${fmtNumber(size)}` : ""}.</Empty>
       ) : (
-        <Chart name="Members" kind="line" color="#4f46e5" height={180} labelInterval="auto" ariaLabel="Segment size per day"
+        <Chart name="Members" kind={items.length < 3 ? "bar" : "line"} color="#4f46e5" height={180} labelInterval="auto" ariaLabel="Segment size per day"
           labels={items.map((p) => fmtDay(p.day))} values={items.map((p) => p.size)} />
       )}
     </Section>
