@@ -17,6 +17,9 @@ MODULES = [
     "retenta.messaging.email.protect",
     "retenta.messaging.email.render",
     "retenta.messaging.email.canonical",
+    "retenta.messaging.email.headers",
+    "retenta.messaging.email.mime",
+    "retenta.messaging.signing",
 ]
 
 
