@@ -72,8 +72,9 @@ class SqlDialect:
     def json_list(self, column: exp.Expr, path: str) -> exp.Expr:
         """The JSON array at ``path`` as a list of text (empty / NULL when not an array)."""
         keys = path.split(".")
-        if self.clickhouse:
-            return _fn("JSONExtract", column, *map(string, keys), string("Array(String)"))
+        if self.clickhouse:  # an array cannot be Nullable: read a NULL document as {}
+            document = _fn("ifNull", column, string("{}"))
+            return _fn("JSONExtract", document, *map(string, keys), string("Array(String)"))
         json_path = exp.JSONPath(
             expressions=[exp.JSONPathRoot(), *(exp.JSONPathKey(this=k) for k in keys)]
         )
