@@ -41,6 +41,7 @@ ROUTER_MODULES = [
     "retenta.demo.router",
     "retenta.dashboard.router",
     "retenta.segments.router",
+    "retenta.segments.rfm_router",
     "retenta.web.router",
 ]
 
