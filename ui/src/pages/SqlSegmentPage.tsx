@@ -10,8 +10,8 @@ import { EMPTY_META, MetaForm, type Meta } from "./segments/MetaForm";
 import { ParamsPanel } from "./segments/ParamsPanel";
 import { PreviewPanel } from "./segments/PreviewPanel";
 import type { ParamDecl } from "./segments/model";
-import { caretSnippet, lineCol, sqlParams } from "./segments/sqltext";
-import type { PathError, Segment, SegmentBody, SqlCheck } from "./segments/types";
+import { caretSnippet, lineCol, offsetOf, sqlParams } from "./segments/sqltext";
+import type { PathError, Segment, SegmentBody, SqlCheck, SqlPosition } from "./segments/types";
 import { pathErrors, usePreview } from "./segments/usePreview";
 
 const STARTER = `-- Contacts with at least @min_orders orders in the last 90 days
@@ -181,17 +181,7 @@ function SqlEditor({ id, initialMeta, initialSql, initialParams }: {
                 <strong>Rejected:</strong>
                 <ul>
                   {check.errors.map((e, i) => (
-                    <li key={i}>
-                      {e.reason}
-                      {typeof e.position === "number" && (
-                        <>
-                          {" "}<button type="button" className="link" onClick={() => jumpTo(e.position!)}>
-                            line {lineCol(checkedSql ?? sql, e.position).line}, column {lineCol(checkedSql ?? sql, e.position).column}
-                          </button>
-                          <pre className="caret">{caretSnippet(checkedSql ?? sql, e.position)}</pre>
-                        </>
-                      )}
-                    </li>
+                    <SqlProblemItem key={i} reason={e.reason} position={e.position} sql={checkedSql ?? sql} onJump={jumpTo} />
                   ))}
                 </ul>
               </div>
@@ -208,5 +198,23 @@ function SqlEditor({ id, initialMeta, initialSql, initialParams }: {
         </div>
       </div>
     </div>
+  );
+}
+
+function SqlProblemItem({ reason, position, sql, onJump }: {
+  reason: string;
+  position: SqlPosition | null | undefined;
+  sql: string;
+  onJump: (offset: number) => void;
+}) {
+  if (position === null || position === undefined) return <li>{reason}</li>;
+  const offset = typeof position === "number" ? position : offsetOf(sql, position.line, position.column);
+  const { line, column } = lineCol(sql, offset);
+  return (
+    <li>
+      {reason}{" "}
+      <button type="button" className="link" onClick={() => onJump(offset)}>line {line}, column {column}</button>
+      <pre className="caret">{caretSnippet(sql, offset)}</pre>
+    </li>
   );
 }

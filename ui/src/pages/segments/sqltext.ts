@@ -25,3 +25,11 @@ export function caretSnippet(sql: string, position: number): string {
   const text = sql.split("\n")[line - 1] ?? "";
   return `${text}\n${" ".repeat(Math.max(0, column - 1))}^`;
 }
+
+/** A 0-based character offset from a 1-based line and column (clamped to the text). */
+export function offsetOf(sql: string, line: number, column: number): number {
+  const lines = sql.split("\n");
+  let offset = 0;
+  for (let i = 0; i < Math.min(line - 1, lines.length); i++) offset += (lines[i]?.length ?? 0) + 1;
+  return Math.min(sql.length, offset + Math.max(0, column - 1));
+}

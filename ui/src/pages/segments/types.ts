@@ -136,9 +136,17 @@ export interface FlowReport {
   matrix: { from: string; to: string; count: number }[];
 }
 
+/** Where the checker found a problem: a character offset or a 1-based line and column. */
+export type SqlPosition = number | { line: number; column: number };
+
+export interface SqlProblem {
+  reason: string;
+  position?: SqlPosition | null;
+}
+
 export interface SqlCheck {
   ok: boolean;
-  errors: { reason: string; position?: number | null; line?: number | null; column?: number | null }[];
+  errors: SqlProblem[];
   views_used: string[];
 }
 
