@@ -57,6 +57,7 @@ class _Compiler:
     shape: Shape
     resolve: Resolver | None
     stack: list[str] = field(default_factory=list)
+    anchor: str | None = None  # path of the outermost reference being inlined
 
     def node(self, cond: Any, path: str) -> Part:
         kind = cond.type
@@ -87,19 +88,23 @@ class _Compiler:
         """The referenced segment's own query, inlined (its params at their defaults)."""
         if self.resolve is None:
             raise CompileError(f"{path}.segment_id", "segment references need a resolver")
+        where = f"{self.anchor or path}.segment_id"  # errors point into the definition at hand
         if segment_id in self.stack:
             cycle = " → ".join([*self.stack[self.stack.index(segment_id) :], segment_id])
-            raise CompileError(f"{path}.segment_id", f"segments refer to each other: {cycle}")
+            raise CompileError(where, f"segments refer to each other: {cycle}")
         try:
             referenced = parse_definition(self.resolve(segment_id))
         except LookupError as exc:
-            raise CompileError(f"{path}.segment_id", f"no segment {segment_id!r}") from exc
+            raise CompileError(where, f"no segment {segment_id!r}") from exc
         bound, _ = bind_params(referenced, {})
         self.stack.append(segment_id)
+        self.anchor = self.anchor or path
         try:
             return self.node(bound.root, path)
         finally:
             self.stack.pop()
+            if not self.stack:
+                self.anchor = None
 
     def rfm(self, cond: Any, path: str) -> Part:
         from retenta.segments.compiler.rfm import rfm_part
