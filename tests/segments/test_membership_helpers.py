@@ -141,7 +141,9 @@ def bump_revision(container: Container, ws: str, seg_id: str, root: Mapping[str,
 _counter = iter(range(10**9))
 
 
-def track(ws: str, user: str, event: str, at: datetime) -> Message:
+def track(
+    ws: str, user: str | None, event: str, at: datetime, *, anonymous_id: str | None = None
+) -> Message:
     return Message(
         workspace_id=ws,
         message_id=f"m{next(_counter)}",
@@ -150,10 +152,13 @@ def track(ws: str, user: str, event: str, at: datetime) -> Message:
         received_at=at,
         event=event,
         user_id=user,
+        anonymous_id=anonymous_id,
     )
 
 
-def identify(ws: str, user: str, at: datetime, **traits: Any) -> Message:
+def identify(
+    ws: str, user: str, at: datetime, *, anonymous_id: str | None = None, **traits: Any
+) -> Message:
     return Message(
         workspace_id=ws,
         message_id=f"m{next(_counter)}",
@@ -161,6 +166,7 @@ def identify(ws: str, user: str, at: datetime, **traits: Any) -> Message:
         timestamp=at,
         received_at=at,
         user_id=user,
+        anonymous_id=anonymous_id,
         traits=traits,
     )
 

@@ -11,6 +11,7 @@ from retenta.segments.membership.model import (
     RefreshResult,
     SegmentSpec,
 )
+from retenta.segments.membership.wiring import build_membership
 
 __all__ = [
     "DriftReport",
@@ -18,4 +19,5 @@ __all__ = [
     "MembershipEvent",
     "RefreshResult",
     "SegmentSpec",
+    "build_membership",
 ]

@@ -298,9 +298,12 @@ class MembershipEngine:
         outside the writer); a segment that fails to compile is skipped, logged."""
         out: list[tuple[SegmentSpec, str]] = []
         with self.db.read() as cur:
-            for spec in source.realtime_specs(cur, workspace_id):
+            specs, version = source.realtime_specs(cur, workspace_id)
+            for spec in specs:
                 try:
-                    sql = self.queries.sql(cur, spec, now=now, candidates=diff.CANDIDATES)
+                    sql = self.queries.cached_sql(
+                        cur, spec, now=now, candidates=diff.CANDIDATES, version=version
+                    )
                 except Exception:
                     log.exception("segment %s: member query failed to compile", spec.segment_id)
                     continue

@@ -59,29 +59,21 @@ class SegmentSpec:
 
 
 class Compiled(Protocol):
-    sql: str
+    @property
+    def sql(self) -> str: ...
 
 
-class CompileFn(Protocol):
-    """``retenta.segments.compiler.compile_segment``'s signature (the part used here)."""
-
-    def __call__(
-        self,
-        definition: Any,
-        *,
-        workspace_id: str,
-        dialect: str = ...,
-        params: Mapping[str, Any] | None = ...,
-        now: datetime,
-        resolve_segment: Callable[[str], Any] | None = ...,
-        candidates: str | None = ...,
-    ) -> Compiled: ...
+# ``retenta.segments.compiler.compile_segment``: ``(definition, *, workspace_id, dialect,
+# params, now, resolve_segment, candidates) -> Compiled`` (tests pass a stand-in).
+CompileFn = Callable[..., Compiled]
 
 
 class SqlSegmentFn(Protocol):
     """Turns a SQL-template segment into a member query (VIEWS' ``sqlsegments``)."""
 
-    def __call__(self, spec: SegmentSpec, *, now: datetime, candidates: str | None) -> str: ...
+    def __call__(
+        self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str | None
+    ) -> str: ...
 
 
 Subscriber = Callable[[Sequence[MembershipEvent]], None]

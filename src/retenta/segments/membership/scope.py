@@ -1,0 +1,78 @@
+"""Confining a compiled member query to the candidates' data (real-time rounds).
+
+The logical views (VIEWS) rebuild live contacts for the whole workspace, and a candidate
+filter on a view's output does not reach the table scans under it, so a round for ten
+contacts would read every event of the workspace. Membership of a contact depends only on
+the rows of its *family* (itself and the contacts merged into it), so for definitions
+without population-relative conditions (RFM quantiles) each contact-keyed physical table
+the query reads can be replaced by its rows of the candidates' families — the same answer
+for the candidates, at a cost that follows their data, not the workspace's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+POPULATION_RELATIVE = frozenset({"rfm"})
+
+
+def confinable(definition: Mapping[str, Any] | None) -> bool:
+    """Whether every condition decides a contact from its own rows only.
+
+    >>> confinable({"root": {"type": "event", "event": "Viewed"}})
+    True
+    >>> confinable({"root": {"type": "not", "condition": {"type": "rfm", "cells": ["lost"]}}})
+    False
+    """
+    return definition is not None and not _has_type(definition.get("root"), POPULATION_RELATIVE)
+
+
+def _has_type(node: Any, types: frozenset[str]) -> bool:
+    if isinstance(node, list):
+        return any(_has_type(child, types) for child in node)
+    if not isinstance(node, dict):
+        return False
+    if node.get("type") in types:
+        return True
+    return any(_has_type(child, types) for child in node.values() if isinstance(child, dict | list))
+
+
+def contact_keyed(cur: Any) -> dict[str, str]:
+    """``{table or view of schema main: its contact column}`` (``contacts`` is keyed by id)."""
+    rows = cur.execute(
+        "SELECT table_name FROM duckdb_columns()"
+        " WHERE schema_name = 'main' AND NOT internal AND column_name = 'contact_id'"
+    ).fetchall()
+    keyed = {str(r[0]): "contact_id" for r in rows}
+    keyed["contacts"] = "id"
+    return keyed
+
+
+def confine(sql: str, keyed: Mapping[str, str], family: str) -> str:
+    """``sql`` with each ``main.<contact-keyed table>`` replaced by its rows whose contact
+    is in ``family`` (a relation with a ``contact_id`` column).
+
+    >>> sql = confine("SELECT x.contact_id FROM main.events AS x JOIN main.products AS p"
+    ...     " ON p.sku = x.sku", {"events": "contact_id"}, "_fam")
+    >>> sql.startswith("SELECT x.contact_id FROM (SELECT * FROM main.events WHERE contact_id IN")
+    True
+    >>> sql.endswith("AS x JOIN main.products AS p ON p.sku = x.sku")
+    True
+    """
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for table in list(tree.find_all(exp.Table)):
+        key = keyed.get(table.name)
+        if table.db != "main" or key is None:
+            continue
+        members = exp.select("contact_id").from_(exp.to_table(family))
+        rows = (
+            exp.select("*")
+            .from_(exp.Table(this=exp.to_identifier(table.name), db=exp.to_identifier("main")))
+            .where(exp.column(key).isin(query=members))
+        )
+        table.replace(rows.subquery(table.alias_or_name))
+    return tree.sql("duckdb")
