@@ -124,14 +124,11 @@ def channels(cur: Any, workspace_id: str) -> list[str]:
     return sorted(set(DEFAULT_CHANNELS) | {r[0] for r in rows})
 
 
-def rfm_cells() -> list[str]:
-    """The named RFM cells (VIEWS' ``segments.rfm``), when that module is present."""
-    try:
-        from retenta.segments import rfm
-    except ImportError:
-        return []
-    cells = getattr(rfm, "CELL_NAMES", None) or getattr(rfm, "CELLS", None) or []
-    return [c if isinstance(c, str) else str(getattr(c, "name", c)) for c in cells]
+def rfm_cells() -> list[dict[str, str]]:
+    """The named RFM cells (VIEWS' ``segments.rfm``) with their labels."""
+    from retenta.segments.rfm import CELLS
+
+    return [{"name": name, "label": label} for name, label in CELLS.items()]
 
 
 def collect(cur: Any, workspace_id: str, now: datetime) -> dict[str, Any]:
