@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from retenta.segments.sqlcheck import SqlCheckError, check_sql, coerce_param, rewrite_params
@@ -157,3 +160,13 @@ def test_parameters_are_only_glued_at_signs_outside_strings() -> None:
 def test_bad_parameter_values_are_refused(spec: object, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         coerce_param("p", spec)
+
+
+def test_the_documented_examples_pass_the_check() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "segments-sql.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sql\n(.*?)```", doc, flags=re.S)
+    params = {"n": 2, "days": 90, "tag": "promo", "min": 100,
+              "since": {"type": "datetime", "value": "2026-09-01T00:00:00Z"}}  # fmt: skip
+    assert len(blocks) >= 3
+    for sql in blocks:
+        assert "contact_id" in check_sql(sql, views=VIEWS, params=params).sql()
