@@ -217,3 +217,8 @@ def test_config_and_report_over_http(
     assert body["computed_at"]
     assert body["elapsed_ms"] >= 0
     assert client.get("/api/v1/rfm/report").status_code == 401
+
+
+def test_no_config_means_the_defaults() -> None:
+    default = rfm_query(RfmConfig(), "clickhouse", NOW).sql("clickhouse")
+    assert rfm_query(None, "clickhouse", NOW).sql("clickhouse") == default

@@ -273,15 +273,17 @@ def _bind(query: exp.Expr, values: dict[str, exp.Expr | Sequence[exp.Expr]]) -> 
     return bound
 
 
-def rfm_query(config: RfmConfig, dialect: Dialect, now: datetime) -> exp.Query:
+def rfm_query(config: RfmConfig | None, dialect: Dialect, now: datetime) -> exp.Query:
     """RFM of every buyer: ``(contact_id, recency_days, frequency, monetary, r, f, m, cell)``.
 
     Reads the logical view ``orders``; put the views in front with ``views.with_views``.
+    ``config`` None scores with the defaults (a workspace's own: ``rfm_service.load_config``).
 
     >>> q = rfm_query(RfmConfig(), "duckdb", datetime(2026, 9, 1, tzinfo=UTC))
     >>> q.named_selects
     ['contact_id', 'recency_days', 'frequency', 'monetary', 'r', 'f', 'm', 'cell']
     """
+    config = config or RfmConfig()
     parsed = sqlglot.parse_one(rfm_sql_template(config), dialect="duckdb")
     values: dict[str, exp.Expr | Sequence[exp.Expr]] = {
         "statuses": [exp.Literal.string(s) for s in config.statuses],
