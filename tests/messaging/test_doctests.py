@@ -20,6 +20,7 @@ MODULES = [
     "retenta.messaging.email.headers",
     "retenta.messaging.email.mime",
     "retenta.messaging.signing",
+    "retenta.messaging.channels.smtp",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Channels: each speaks its real protocol behind the interface in ``base.py``."""

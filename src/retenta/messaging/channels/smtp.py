@@ -1,0 +1,230 @@
+"""The email channel over SMTP (aiosmtplib): TLS modes, pooled reused connections, a rate.
+
+``SmtpChannel.send(batch)`` spreads the batch over up to ``connections`` parallel SMTP
+sessions, each reused across messages (one TCP + TLS + AUTH handshake per
+``max_messages_per_connection`` messages, not per message). Replies are classified by
+:func:`classify`: 2xx sent, 4xx temporary, 5xx permanent — except "mailbox full"
+(552 / x.2.2), which mailbox providers use for conditions that clear, so it is temporary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.ratelimit import RateLimiter
+from retenta.messaging.email.mime import OutgoingEmail
+from retenta.messaging.email.profiles import SmtpServer
+
+_ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+_QUEUE_IDS = (
+    re.compile(r"queued as\s+<?([A-Za-z0-9._@-]{4,})", re.IGNORECASE),
+    re.compile(r"\bid=<?([A-Za-z0-9._@-]{4,})", re.IGNORECASE),
+)
+
+
+def enhanced_code(message: str) -> str | None:
+    """The RFC 3463 status at the start of a reply text.
+
+    >>> enhanced_code("5.1.1 <x@y>: user unknown"), enhanced_code("try later")
+    ('5.1.1', None)
+    """
+    match = _ENHANCED.match(message)
+    return match.group(1) if match else None
+
+
+def classify(code: int, message: str) -> Outcome:
+    """An SMTP reply's outcome for the message it answered.
+
+    >>> [classify(c, m).value for c, m in [(250, "ok"), (451, "4.7.1 greylisted"),
+    ...  (550, "5.1.1 unknown"), (552, "5.2.2 mailbox full"), (554, "5.7.1 spam")]]
+    ['sent', 'temporary', 'permanent', 'temporary', 'permanent']
+    """
+    if 200 <= code < 300:
+        return Outcome.SENT
+    if 400 <= code < 500:
+        return Outcome.TEMPORARY
+    if code == 552 or enhanced_code(message) == "5.2.2":
+        return Outcome.TEMPORARY
+    return Outcome.PERMANENT
+
+
+def tls_context(server: SmtpServer) -> ssl.SSLContext | None:
+    if server.tls == "none":
+        return None
+    context = ssl.create_default_context(cafile=server.ca_file)
+    if not server.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@dataclass(slots=True)
+class _Connection:
+    smtp: aiosmtplib.SMTP
+    sent: int = 0
+
+
+class SmtpPool:
+    """Up to ``server.connections`` open sessions; idle ones are reused, broken ones dropped."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+        self._tls = tls_context(server)
+        self._slots = asyncio.Semaphore(server.connections)
+        self._idle: list[_Connection] = []
+        self.opened = 0  # sessions opened so far (reuse shows as opened << messages)
+
+    async def acquire(self) -> _Connection:
+        await self._slots.acquire()
+        try:
+            while self._idle:
+                connection = self._idle.pop()
+                if connection.smtp.is_connected:
+                    return connection
+            return await self._connect()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, connection: _Connection, *, healthy: bool) -> None:
+        connection.sent += 1
+        keep = healthy and connection.sent < self.server.max_messages_per_connection
+        if keep and connection.smtp.is_connected:
+            self._idle.append(connection)
+        else:
+            await _close(connection.smtp)
+        self._slots.release()
+
+    async def _connect(self) -> _Connection:
+        server = self.server
+        smtp = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            use_tls=server.tls == "implicit",
+            start_tls=server.tls == "starttls",
+            tls_context=self._tls,
+            username=server.username,
+            password=server.password.get_secret_value() if server.password else None,
+            timeout=server.timeout_s,
+            local_hostname=server.local_hostname,
+        )
+        await smtp.connect()
+        self.opened += 1
+        return _Connection(smtp)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_close(c.smtp) for c in idle))
+
+
+async def _close(smtp: aiosmtplib.SMTP) -> None:
+    if not smtp.is_connected:
+        return
+    try:
+        await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        smtp.close()
+
+
+class SmtpChannel:
+    """The email channel: ``send(batch)`` over a pool of SMTP sessions at a profile's rate."""
+
+    name = "email"
+
+    def __init__(self, server: SmtpServer, *, rate_per_second: float | None = None) -> None:
+        self.pool = SmtpPool(server)
+        self.rate = RateLimiter(rate_per_second)
+
+    async def send(self, batch: Sequence[OutgoingEmail]) -> list[SendResult]:
+        results: list[SendResult | None] = [None] * len(batch)
+        pending = iter(range(len(batch)))
+
+        async def worker() -> None:
+            for index in pending:
+                results[index] = await self.send_one(batch[index])
+
+        workers = min(self.pool.server.connections, len(batch))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return [r for r in results if r is not None]
+
+    async def send_one(self, message: OutgoingEmail) -> SendResult:
+        """Deliver one message to the relay; every failure becomes its result."""
+        await self.rate.acquire()
+        try:
+            connection = await self.pool.acquire()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return _failure(message, exc, connecting=True)
+        try:
+            errors, reply = await connection.smtp.sendmail(
+                message.mail_from, [message.rcpt_to], message.data
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self.pool.release(connection, healthy=_still_usable(exc))
+            return _failure(message, exc, connecting=False)
+        await self.pool.release(connection, healthy=True)
+        if errors:  # cannot happen with one recipient, but never report a refusal as sent
+            code, text = next(iter(errors.values()))
+            return _result(message, code, text)
+        return SendResult(
+            send_id=message.send_id,
+            outcome=Outcome.SENT,
+            reason=reply,
+            code=250,
+            remote_id=_queue_id(reply),
+        )
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def _still_usable(exc: BaseException) -> bool:
+    """A refusal leaves the session usable (aiosmtplib RSETs it); 421 or a broken link not."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return True
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code != 421
+    return False
+
+
+def _failure(message: OutgoingEmail, exc: BaseException, *, connecting: bool) -> SendResult:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        refused = exc.recipients[0]
+        return _result(message, refused.code, refused.message)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        reason = f"SMTP authentication failed: {exc.code} {exc.message}"
+        return SendResult(message.send_id, Outcome.TEMPORARY, reason, exc.code, "auth")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _result(message, exc.code, exc.message)
+    stage = "connecting to" if connecting else "talking to"
+    reason = f"{stage} the SMTP server failed: {type(exc).__name__}: {exc}"
+    return SendResult(message.send_id, Outcome.TEMPORARY, reason, None, "connection")
+
+
+def _result(message: OutgoingEmail, code: int, text: str) -> SendResult:
+    return SendResult(
+        send_id=message.send_id,
+        outcome=classify(code, text),
+        reason=f"{code} {text}",
+        code=code,
+        detail=enhanced_code(text),
+    )
+
+
+def _queue_id(reply: str) -> str | None:
+    """The relay's queue id from a DATA reply.
+
+    >>> _queue_id("2.0.0 Ok: queued as 4BQXyz12"), _queue_id("OK id=1kF3-00aB"), _queue_id("ok")
+    ('4BQXyz12', '1kF3-00aB', None)
+    """
+    for pattern in _QUEUE_IDS:
+        match = pattern.search(reply)
+        if match:
+            return match.group(1)
+    return None
