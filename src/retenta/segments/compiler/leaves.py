@@ -169,6 +169,14 @@ def compare_type(cond: Any) -> str:
     return "number"
 
 
+def at_least_once(cond: Any) -> bool:
+    """``count ≥ 1`` (or ``> 0``) of rows: the plain "did it" condition."""
+    agg, cmp = cond.aggregate, cond.compare
+    if agg.fn != "count" or agg.property is not None or getattr(cond, "per", None):
+        return False
+    return (cmp.op, cmp.value) in {("gte", 1), ("gt", 0)}
+
+
 def zero_satisfies(cond: Any) -> bool:
     """Whether a contact with no rows at all meets the comparison (so: complement)."""
     if cond.aggregate.fn not in ZERO_AGGREGATES or getattr(cond, "per", None):
@@ -193,6 +201,8 @@ def tad_part(cond: Any, ctx: Ctx) -> Part:
     per = getattr(cond, "per", None)
     if per is not None:
         return Part(_per_groups(cond, source, select, cmp, ctx))
+    if at_least_once(cond):  # no aggregate to compute: the rows' contacts are the set
+        return Part(select.select(col("contact_id"), copy=False).distinct())
     negated = zero_satisfies(cond)
     having = exp.Not(this=exp.paren(cmp, copy=False)) if negated else cmp
     grouped = select.select(col("contact_id"), copy=False).group_by(col("contact_id"))

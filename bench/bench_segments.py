@@ -1,0 +1,298 @@
+"""Segment queries at scale: the compiled TAD segment against hand-written DuckDB, and the
+builder's live count of a 10-condition definition.
+
+Bounds (issue #3, 1M contacts / 50M events): the TAD segment "≥ 2 purchases in the last 90
+days and no email open in the last 30 days" ≤ 1 s and ≤ 1.3× the best hand-written DuckDB
+query for the same set; the count of a definition of up to 10 conditions ≤ 1 s.
+
+Reads a demo data directory (``python -m retenta.demo.generate --data DIR --contacts N``).
+The demo records emails as events (``Email Delivered/Opened/Clicked``); when the
+``message_events`` table of the workspace is empty, the bench fills it from those events
+(one row per event, ``machine`` from the event's ``machine_open``) and says so.
+
+    uv run python -m bench.bench_segments --data /tmp/segbench/1m
+    uv run python -m bench.bench_segments --quick        # a 20k-contact demo in a temp dir
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+
+from retenta.app import Container, build_container
+from retenta.segments.compiler import compile_segment, count_sql
+from retenta.segments.views import with_views
+from retenta.settings import Settings
+
+BOUND_S = 1.0
+BOUND_RATIO = 1.3
+TAD = {
+    "type": "all",
+    "conditions": [
+        {
+            "type": "order",
+            "window": {"kind": "last", "amount": 90},
+            "compare": {"op": "gte", "value": 2},
+        },
+        {
+            "type": "not",
+            "condition": {
+                "type": "message",
+                "status": "opened",
+                "channel": "email",
+                "window": {"kind": "last", "amount": 30},
+            },
+        },
+    ],
+}
+
+# The same set, written by hand over the same logical views (each a candidate for "best").
+HAND_WRITTEN = {
+    "group-by + NOT IN": """
+        SELECT contact_id FROM orders WHERE placed_at >= :lo90 AND placed_at <= :now
+          AND contact_id NOT IN (SELECT contact_id FROM message_events WHERE status = 'opened'
+            AND channel = 'email' AND NOT machine AND "at" >= :lo30 AND "at" <= :now)
+        GROUP BY contact_id HAVING count(*) >= 2""",
+    "group-by EXCEPT": """
+        SELECT contact_id FROM orders WHERE placed_at >= :lo90 AND placed_at <= :now
+        GROUP BY contact_id HAVING count(*) >= 2
+        EXCEPT SELECT contact_id FROM message_events WHERE status = 'opened'
+            AND channel = 'email' AND NOT machine AND "at" >= :lo30 AND "at" <= :now""",
+    "anti join": """
+        SELECT o.contact_id FROM (SELECT contact_id FROM orders
+            WHERE placed_at >= :lo90 AND placed_at <= :now GROUP BY contact_id
+            HAVING count(*) >= 2) AS o
+        ANTI JOIN (SELECT contact_id FROM message_events WHERE status = 'opened'
+            AND channel = 'email' AND NOT machine AND "at" >= :lo30 AND "at" <= :now) AS m
+          ON m.contact_id = o.contact_id""",
+    "NOT EXISTS": """
+        SELECT o.contact_id FROM orders AS o WHERE o.placed_at >= :lo90 AND o.placed_at <= :now
+          AND NOT EXISTS (SELECT 1 FROM message_events AS m WHERE m.contact_id = o.contact_id
+            AND m.status = 'opened' AND m.channel = 'email' AND NOT m.machine
+            AND m."at" >= :lo30 AND m."at" <= :now)
+        GROUP BY o.contact_id HAVING count(*) >= 2""",
+}
+
+TEN = {
+    "type": "all",
+    "conditions": [
+        {
+            "type": "attribute",
+            "field": "city",
+            "op": "in",
+            "value": ["Kyiv", "Lviv", "Odesa", "Dnipro", "Kharkiv"],
+        },
+        {
+            "type": "attribute",
+            "field": "created_at",
+            "value_type": "date",
+            "op": "in_last",
+            "value": 720,
+        },
+        {"type": "consent", "channel": "email", "status": "subscribed"},
+        {
+            "type": "event",
+            "event": "Product Viewed",
+            "where": [{"property": "category", "op": "starts_with", "value": "Women"}],
+            "window": {"kind": "last", "amount": 180},
+            "compare": {"op": "gte", "value": 2},
+        },
+        {
+            "type": "order",
+            "window": {"kind": "last", "amount": 365},
+            "compare": {"op": "gte", "value": 1},
+        },
+        {
+            "type": "purchase",
+            "where": [{"property": "category", "op": "contains", "value": "Shoes"}],
+            "window": {"kind": "ever"},
+            "aggregate": {"fn": "sum", "property": "revenue"},
+            "compare": {"op": "gt", "value": 1000},
+        },
+        {
+            "type": "not",
+            "condition": {
+                "type": "order",
+                "where": [{"property": "status", "op": "equals", "value": "returned"}],
+            },
+        },
+        {
+            "type": "any",
+            "conditions": [
+                {"type": "trait", "trait": "average_order_value", "op": "gte", "value": 500},
+                {"type": "message", "status": "clicked", "window": {"kind": "last", "amount": 90}},
+            ],
+        },
+        {
+            "type": "not",
+            "condition": {
+                "type": "event",
+                "event": "Email Opened",
+                "window": {"kind": "last", "amount": 7},
+            },
+        },
+    ],
+}
+
+
+def leaf_count(cond: dict[str, Any]) -> int:
+    kind = cond["type"]
+    if kind in {"all", "any"}:
+        return sum(leaf_count(c) for c in cond["conditions"])
+    return leaf_count(cond["condition"]) if kind == "not" else 1
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    """Median seconds of ``runs`` calls after one warm-up, and the last result."""
+    result = fn()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def fill_message_events(container: Container, ws: str) -> int:
+    """Copy the demo's email events into ``message_events`` when it has none (returns rows)."""
+    with container.db.read() as cur:
+        row = cur.execute(
+            "SELECT count(*) FROM message_events WHERE workspace_id = ?", [ws]
+        ).fetchone()
+    if row and row[0]:
+        return 0
+    sql = """
+        INSERT INTO message_events (workspace_id, contact_id, send_id, channel, campaign_id,
+            message_id, tags, status, "at", machine, properties)
+        SELECT workspace_id, contact_id, message_id, 'email', properties ->> 'campaign_id',
+            properties ->> 'campaign_id', [properties ->> 'campaign_name'],
+            lower(replace(event, 'Email ', '')), timestamp,
+            COALESCE(TRY_CAST(properties ->> 'machine_open' AS BOOLEAN), false), '{}'
+        FROM all_events WHERE workspace_id = ? AND event IN
+            ('Email Delivered', 'Email Opened', 'Email Clicked', 'Email Bounced')
+        ORDER BY timestamp"""
+    container.db.write(lambda c: c.execute(sql, [ws]))
+    with container.db.read() as cur:
+        got = cur.execute(
+            "SELECT count(*) FROM message_events WHERE workspace_id = ?", [ws]
+        ).fetchone()
+    return int(got[0]) if got else 0
+
+
+def hand_written_sql(template: str, ws: str, now: datetime) -> str:
+    from datetime import timedelta
+
+    query = sqlglot.parse_one(template, dialect="duckdb")
+    stamps = {"now": now, "lo90": now - timedelta(days=90), "lo30": now - timedelta(days=30)}
+    literals = {
+        k: sqlglot.exp.cast(sqlglot.exp.Literal.string(v.isoformat()), "TIMESTAMPTZ")
+        for k, v in stamps.items()
+    }
+    bound = sqlglot.exp.replace_placeholders(query, **literals)
+    assert isinstance(bound, sqlglot.exp.Query)
+    return with_views(bound, ws, "duckdb").sql("duckdb")
+
+
+def run_sql(container: Container, sql: str) -> set[int]:
+    with container.db.read() as cur:
+        return {int(r[0]) for r in cur.execute(sql).fetchall()}
+
+
+def bench(container: Container, ws: str, runs: int) -> dict[str, Any]:
+    with container.db.read() as cur:
+        row = cur.execute(
+            "SELECT max(timestamp) FROM all_events WHERE workspace_id = ?", [ws]
+        ).fetchone()
+        counts = cur.execute(
+            "SELECT (SELECT count(*) FROM contacts WHERE workspace_id = ?),"
+            " (SELECT count(*) FROM all_events WHERE workspace_id = ?)",
+            [ws, ws],
+        ).fetchone()
+    now = row[0].astimezone(UTC) if row and row[0] else datetime.now(UTC)
+    print(f"store: {counts[0]:,} contacts, {counts[1]:,} events; now = {now.isoformat()}")
+    print(f"load before: {load()}")
+    out: dict[str, Any] = {}
+    hand = {
+        name: timed(lambda s=hand_written_sql(t, ws, now): run_sql(container, s), runs)
+        for name, t in HAND_WRITTEN.items()
+    }
+    for name, (secs, got) in hand.items():
+        print(f"  hand-written {name:<18} {secs * 1000:8.1f} ms  ({len(got):,} contacts)")
+    best_name = min(hand, key=lambda n: hand[n][0])
+    best_s, expected = hand[best_name]
+    for shape in ("setops", "semijoin"):
+        sql = compile_segment({"root": TAD}, workspace_id=ws, now=now, shape=shape).sql
+        secs, got = timed(lambda s=sql: run_sql(container, s), runs)
+        assert got == expected, (
+            f"compiled ({shape}) differs from hand-written: {len(got ^ expected)} contacts"
+        )
+        out[shape] = secs
+        ok = secs <= BOUND_S and secs <= BOUND_RATIO * best_s
+        print(
+            f"  compiled {shape:<22} {secs * 1000:8.1f} ms  ratio {secs / best_s:4.2f}× to best"
+            f" ({best_name})  bound ≤ {BOUND_S:.0f} s and ≤ {BOUND_RATIO}×"
+            f"  {'ok' if ok else 'NOT MET'}"
+        )
+    compiled = compile_segment({"root": TEN}, workspace_id=ws, now=now)
+    secs, size = timed(lambda: run_sql_count(container, count_sql(compiled)), runs)
+    print(
+        f"  builder count, {leaf_count(TEN)} conditions {secs * 1000:8.1f} ms  ({size:,} contacts)"
+        f"  bound ≤ {BOUND_S:.0f} s  {'ok' if secs <= BOUND_S else 'NOT MET'}"
+    )
+    print(f"load after: {load()}")
+    out.update(best=best_s, best_name=best_name, count=secs)
+    return out
+
+
+def run_sql_count(container: Container, sql: str) -> int:
+    with container.db.read() as cur:
+        row = cur.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def open_store(data: Path) -> tuple[Container, str]:
+    info = json.loads((data / "demo.json").read_text(encoding="utf-8"))
+    return build_container(Settings(data_dir=data, background_workers=False)), info["workspace_id"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, help="a generated demo data directory")
+    parser.add_argument("--quick", action="store_true", help="generate a 20k-contact demo")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.data is None:
+        if not args.quick:
+            parser.error("give --data DIR (a demo directory) or --quick")
+        from retenta.demo.setup import prepare_demo
+
+        args.data = Path(tempfile.mkdtemp(prefix="bench-segments-")) / "demo"
+        prepare_demo(args.data, contacts=20_000)
+    container, ws = open_store(args.data)
+    try:
+        filled = fill_message_events(container, ws)
+        if filled:
+            print(f"message_events was empty: filled {filled:,} rows from the demo's email events")
+        bench(container, ws, args.runs)
+    finally:
+        container.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
