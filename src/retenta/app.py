@@ -21,6 +21,7 @@ from retenta.errors import install_error_handlers
 from retenta.identity.service import IdentityService
 from retenta.imports.service import ImportService
 from retenta.ingest.pipeline import IngestPipeline
+from retenta.segments.membership.wiring import build_membership
 from retenta.segments.service import SegmentService
 from retenta.settings import Settings
 from retenta.storage.base import Database
@@ -113,8 +114,9 @@ def build_container(settings: Settings) -> Container:
         segments=segments,
         lifecycle=[ingest, contacts, imports] if settings.background_workers else [ingest],
     )
+    segments.membership = build_membership(container)  # stored membership, entries/exits
     if settings.background_workers:
-        container.lifecycle.append(segments)  # daily segment sizes
+        container.lifecycle += [segments.membership, segments]  # real-time; daily sizes
     return container
 
 

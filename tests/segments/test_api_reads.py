@@ -203,4 +203,36 @@ def test_fields_list_attributes_events_and_the_rest(
     assert viewed_event["properties"] == ["category", "product_id"]
     assert {"name": "orders", "type": "number"} in body["traits"]
     assert "email" in body["channels"]
-    assert isinstance(body["rfm_cells"], list)
+    assert {"name": "champions", "label": "Champions"} in body["rfm_cells"]
+
+
+def test_refreshed_segments_read_stored_membership_and_record_entries_and_exits(
+    client: TestClient, ws: Workspace, people: dict[str, int]
+) -> None:
+    h = ws.api_headers
+    seg = create(client, ws, "Kyiv", in_city("Kyiv"))
+    refreshed = client.post(f"{BASE}/{seg}/refresh", headers=h).json()
+    assert (refreshed["size"], refreshed["entered"], refreshed["exited"]) == (2, 2, 0)
+    items = client.get(f"{BASE}/{seg}/members", headers=h).json()["items"]
+    assert [m["contact_id"] for m in items] == sorted(
+        [people["olena@shop.example"], people["ivan@shop.example"]]
+    )
+    assert all(m["entered_at"] is not None for m in items)
+    events = client.get(f"{BASE}/{seg}/events", headers=h).json()["items"]
+    assert sorted((e["email"], e["kind"], e["cause"]) for e in events) == [
+        ("ivan@shop.example", "entered", "refresh"),
+        ("olena@shop.example", "entered", "refresh"),
+    ]
+    # editing the definition moves stored membership at once, recorded as "definition"
+    resp = client.put(f"{BASE}/{seg}", json={"definition": {"root": in_city("Lviv")}}, headers=h)
+    assert resp.status_code == 200
+    assert resp.json()["size"] == 1
+    events = client.get(f"{BASE}/{seg}/events", params={"limit": 10}, headers=h).json()["items"]
+    latest = sorted((e["email"], e["kind"], e["cause"]) for e in events[:3])
+    assert latest == [
+        ("ivan@shop.example", "exited", "definition"),
+        ("maria@shop.example", "entered", "definition"),
+        ("olena@shop.example", "exited", "definition"),
+    ]
+    items = client.get(f"{BASE}/{seg}/members", headers=h).json()["items"]
+    assert [m["email"] for m in items] == ["maria@shop.example"]
