@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.web.conftest import LiveServer, screenshot
+from tests.web.conftest import LiveServer, logged_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -165,10 +165,34 @@ def test_a_saved_segment_can_be_edited_and_referenced(
     expect(preview_count(page)).to_have_text(
         f"{api_count(live_server, {'version': 1, 'root': exclusion}):,}"
     )
+    page.get_by_label("Segment name").fill("Not example.com")
+    page.get_by_role("button", name="Save segment").click()
+    expect(page).to_have_url(re.compile(r"/segments/seg_[^/]+$"))
+
+    # The base segment says where it is used, and refuses to be deleted while it is.
     page.goto(f"/segments/{base['id']}")
+    expect(page.get_by_test_id("where-used")).to_contain_text("Not example.com")
+    page.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("Not example.com")
+    dialog.get_by_role("button", name="Cancel").click()
+
     page.get_by_role("link", name="Edit").click()
     expect(page).to_have_url(re.compile(rf"/segments/{base['id']}/edit$"))
     expect(cond(page, "root").get_by_label("Field")).to_have_value("email")
+
+
+def test_analysts_count_but_do_not_change_segments(page: Page, live_server: LiveServer) -> None:
+    page = logged_in(page, live_server, "analyst")
+    page.goto("/segments")
+    expect(page.get_by_role("heading", name="Segments")).to_be_visible()
+    expect(page.get_by_role("link", name="New segment")).to_have_count(0)
+    page.goto("/segments/new")
+    cond(page, "root.conditions[0]").get_by_label("Field").fill("email")
+    cond(page, "root.conditions[0]").get_by_label("Operator").select_option("exists")
+    expect(preview_count(page)).not_to_have_text("0")
+    expect(page.get_by_role("button", name="Save segment")).to_have_count(0)
 
 
 def test_the_flow_report_shows_who_entered_between_two_days(

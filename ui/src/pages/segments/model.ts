@@ -95,6 +95,17 @@ export const ITEM_FIELDS = ["sku", "category", "brand", "name", "quantity", "pri
 export const WHERE_OPS = ["equals", "not_equals", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with",
   "gt", "gte", "lt", "lte", "between", "before", "after", "is_true", "is_false", "exists", "not_exists"];
 
+/** `c` with operator `op`, its value reshaped to fit: none, a list, a pair or one value. */
+export function withOp<T extends object>(c: T, op: string): T {
+  const next = { ...c, op } as Record<string, unknown>;
+  const v = (c as Record<string, unknown>).value;
+  if (NO_VALUE.has(op)) delete next.value;
+  else if (LIST_VALUE.has(op)) next.value = Array.isArray(v) ? v : v === undefined || v === "" ? [] : [v];
+  else if (op === "between") next.value = Array.isArray(v) && v.length === 2 ? v : [Array.isArray(v) ? v[0] : v ?? "", ""];
+  else next.value = Array.isArray(v) ? v[0] ?? "" : v ?? "";
+  return next as T;
+}
+
 /** A fresh condition of `type` with sensible defaults. */
 export function newCondition(type: string): Cond {
   const window: Window = { kind: "last", amount: 30, unit: "days" };

@@ -1,5 +1,5 @@
 // Condition editors without a time window: attribute, consent, trait, RFM cell, segment reference.
-import { CONSENT_STATUSES, OPS_BY_TYPE, VALUE_TYPES, type Cond, type ValueType } from "../model";
+import { CONSENT_STATUSES, OPS_BY_TYPE, VALUE_TYPES, withOp, type Cond, type ValueType } from "../model";
 import { names } from "../types";
 import { NamePicker, OpSelect, Select, UnitSelect, ValueInput, useBuilder } from "./inputs";
 
@@ -20,7 +20,7 @@ export function valueTypeOf(type: string | undefined): ValueType {
 function retype(c: Cond, vt: ValueType): Cond {
   const ops = OPS_BY_TYPE[vt];
   const op = ops.includes(String(c.op)) ? String(c.op) : ops[0]!;
-  return { ...c, value_type: vt, op, value: vt === "boolean" ? undefined : op === c.op ? c.value : "" };
+  return withOp({ ...c, value_type: vt, value: op === c.op ? c.value : "" }, op);
 }
 
 export function AttributeEditor({ c, onChange }: { c: Cond; onChange: Change }) {
@@ -35,7 +35,7 @@ export function AttributeEditor({ c, onChange }: { c: Cond; onChange: Change }) 
     <div className="cond-line">
       <NamePicker label="Field" value={String(c.field ?? "")} options={attrs.map((a) => a.name)} onChange={pickField} placeholder="field" />
       <Select label="Value type" value={vt} options={VALUE_TYPES} onChange={(t) => onChange(retype(c, t as ValueType))} className="subtle" />
-      <OpSelect value={String(c.op)} ops={OPS_BY_TYPE[vt]} onChange={(op) => onChange({ ...c, op })} />
+      <OpSelect value={String(c.op)} ops={OPS_BY_TYPE[vt]} onChange={(op) => onChange(withOp(c, op))} />
       <ValueInput op={String(c.op)} valueType={vt} value={c.value} onChange={(value) => onChange({ ...c, value })} />
       <UnitSelect op={String(c.op)} unit={c.unit} onChange={(unit) => onChange({ ...c, unit })} />
     </div>
@@ -77,9 +77,9 @@ export function TraitEditor({ c, onChange }: { c: Cond; onChange: Change }) {
     <div className="cond-line">
       <Select label="Trait" value={trait} options={known.length ? known : TRAITS} onChange={(t) => {
         const ops = OPS_BY_TYPE[traitType(t)];
-        onChange({ ...c, trait: t, op: ops.includes(String(c.op)) ? c.op : ops[0], value: "" });
+        onChange(withOp({ ...c, trait: t, value: "" }, ops.includes(String(c.op)) ? String(c.op) : ops[0]!));
       }} />
-      <OpSelect value={String(c.op)} ops={OPS_BY_TYPE[vt]} onChange={(op) => onChange({ ...c, op })} />
+      <OpSelect value={String(c.op)} ops={OPS_BY_TYPE[vt]} onChange={(op) => onChange(withOp(c, op))} />
       <ValueInput op={String(c.op)} valueType={vt} value={c.value} onChange={(value) => onChange({ ...c, value })} />
       <UnitSelect op={String(c.op)} unit={c.unit} onChange={(unit) => onChange({ ...c, unit })} />
     </div>

@@ -2,7 +2,7 @@
 // Used by event, order, purchase and message conditions.
 import {
   AGG_FNS, COMPARE_OPS, ITEM_FIELDS, MESSAGE_STATUSES, MONTHS, ORDER_FIELDS, THIS_UNITS, UNITS, WHERE_OPS,
-  WINDOW_KINDS, parseScalar, scalarText, type Cond, type Where, type Window,
+  WINDOW_KINDS, parseScalar, scalarText, withOp, type Cond, type Where, type Window,
 } from "../model";
 import { names } from "../types";
 import { NamePicker, OpSelect, Select, TextValue, ValueInput, eventProperties, useBuilder } from "./inputs";
@@ -105,7 +105,7 @@ export function WhereList({ where, onChange, properties, label = "Where" }: {
         <div className="where-row" key={i}>
           <span className="muted small">{i === 0 ? label.toLowerCase() : "and"}</span>
           <NamePicker label="Property" value={w.property} options={properties} onChange={(p) => set(i, { ...w, property: p })} />
-          <OpSelect label="Property operator" value={w.op} ops={WHERE_OPS} onChange={(op) => set(i, { ...w, op })} />
+          <OpSelect label="Property operator" value={w.op} ops={WHERE_OPS} onChange={(op) => set(i, withOp(w, op))} />
           <ValueInput label="Property value" op={w.op} valueType={["gt", "gte", "lt", "lte"].includes(w.op) ? "number" : "text"}
             value={w.value} onChange={(v) => set(i, { ...w, value: v })} />
           <button type="button" className="btn btn-ghost btn-small" aria-label="Remove filter"
