@@ -9,17 +9,16 @@ identities, merges and identity events are written as Arrow tables at the end.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import orjson
 
 from retenta.core.messages import Message
 from retenta.identity import store
 from retenta.identity.cache import MAX_FINGERPRINTS, Fingerprints
 from retenta.identity.known import key_hash, key_hashes
+from retenta.identity.locale import LocaleWrites, fingerprints_after
 from retenta.identity.normalize import (
     ANONYMOUS_ID,
     EXTERNAL_ID,
@@ -29,6 +28,7 @@ from retenta.identity.normalize import (
     identifier_hash,
 )
 from retenta.identity.profile import apply_traits, combine
+from retenta.identity.profile_input import ProfileInput, late, profile_input
 from retenta.identity.rules import Merge, Plan, decide
 from retenta.identity.state import ContactState, IdentityRow
 
@@ -36,45 +36,6 @@ if TYPE_CHECKING:
     from retenta.identity.service import IdentityService
 
 Key = tuple[str, str, str]
-
-
-@dataclass(slots=True)
-class ProfileInput:
-    traits: dict[str, Any]
-    language: str | None
-    timezone: str | None
-    fingerprint: int
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def profile_input(m: Message, property_keys: Sequence[str]) -> ProfileInput | None:
-    """What a message says about the person's profile (identify traits, locale, timezone)."""
-    identify = m.type == "identify" and bool(m.traits)
-    ctx = m.context
-    if not identify and not property_keys and "locale" not in ctx and "timezone" not in ctx:
-        return None  # the common case on the hot path: a track/page without profile data
-    traits = dict(m.traits) if identify else {}
-    for key in property_keys:
-        if key in m.properties:
-            traits[key] = m.properties[key]
-    language = _text(traits.get("language")) or _text(m.context.get("locale"))
-    timezone = _text(traits.get("timezone")) or _text(m.context.get("timezone"))
-    if not traits and language is None and timezone is None:
-        return None
-    raw = orjson.dumps(traits, option=orjson.OPT_SORT_KEYS, default=str) if traits else b""
-    return ProfileInput(traits, language, timezone, hash((raw, language, timezone)))
-
-
-def _late(provenance: dict[str, Any], traits: dict[str, Any], at: str) -> bool:
-    """Whether a value of these traits was set by an event later than ``at``."""
-    for name in traits:
-        prov = provenance.get(name)
-        if prov and prov.get("at") is not None and at < str(prov["at"]):
-            return True
-    return False
 
 
 class BatchResolver:
@@ -91,6 +52,8 @@ class BatchResolver:
         self.merge_rows: list[tuple[Any, ...]] = []
         self.event_rows: list[tuple[Any, ...]] = []
         self.fingerprints: dict[int, Fingerprints | None] = {}
+        self.locales = LocaleWrites()
+        self.locale_probe: int | None = None
 
     # --- lookups ---------------------------------------------------------------------
 
@@ -132,9 +95,23 @@ class BatchResolver:
         for cid, state in loaded.items():
             self.svc.fold_seen(state)
             self.states[cid] = state
+            self.take_queued_locale(state)
+
+    def take_queued_locale(self, state: ContactState) -> None:
+        """A contact loaded after locale inputs were queued for it takes them first."""
+        change = self.locales.pop(state.id)
+        if change is None:
+            return
+        for name, value in (("language", change.language), ("timezone", change.timezone)):
+            if value is not None and getattr(state, name) != value:
+                setattr(state, name, value)
+                self.changed(state)
+        self.fingerprints[state.id] = None  # re-learnt from the inputs that follow
 
     def applied(self, cid: int, fp: int) -> bool:
         """Whether this profile input is known to change nothing on the contact as it is."""
+        if self.locales.changes and (queued := self.locales.changes.get(cid)) is not None:
+            return fp == queued.fingerprint
         fps = self.fingerprint(cid)
         return fps is not None and fp in fps
 
@@ -210,7 +187,7 @@ class BatchResolver:
         for m, ex, p in zip(messages, extracted, inputs, strict=True):
             if ex.keys and ex.previous_id is None and (cid := self.sole_owner(ex.keys)):
                 ex.sole_owner = cid
-                if p is not None and not self.applied(cid, p.fingerprint):
+                if p is not None and self.needs_load(cid, p):
                     needed.add(cid)
                 continue
             owners = {self.owner((m.workspace_id, t, v)) for t, v in self.all_identifiers(ex)}
@@ -218,9 +195,13 @@ class BatchResolver:
             known = [c for c in owners if c is not None]
             if len(known) > 1 or ex.previous_id is not None or len(owners) != len(known):
                 needed.update(known)
-            elif len(known) == 1 and p is not None and not self.applied(known[0], p.fingerprint):
+            elif len(known) == 1 and p is not None and self.needs_load(known[0], p):
                 needed.add(known[0])
         self.load(sorted(needed))
+
+    def needs_load(self, cid: int, p: ProfileInput) -> bool:
+        """Traits need the contact; a locale-only input does not (``locale``)."""
+        return bool(p.traits) and not self.applied(cid, p.fingerprint)
 
     # --- one message -----------------------------------------------------------------
 
@@ -418,6 +399,9 @@ class BatchResolver:
     def apply_profile(self, m: Message, cid: int, p: ProfileInput) -> None:
         if self.applied(cid, p.fingerprint):
             return
+        if not p.traits and cid not in self.states:
+            self.locales.add(cid, p.language, p.timezone, p.fingerprint)
+            return
         state = self.state(cid)
         prov = {"source": m.source, "at": m.timestamp.isoformat(), "message_id": m.message_id}
         changed = apply_traits(
@@ -429,7 +413,7 @@ class BatchResolver:
                 changed = True
         if changed:
             self.changed(state)
-        if _late(state.provenance, p.traits, prov["at"]):
+        if late(state.provenance, p.traits, prov["at"]):
             # a value set by a later event: sent again with a newer time, this input may win
             self.fingerprints[cid] = None
         elif changed:
@@ -447,6 +431,7 @@ class BatchResolver:
         store.insert_contacts(self.cur, new)
         store.update_contacts(self.cur, [s for s in states if s.dirty and not s.is_new])
         self.insert_identities()
+        self.write_locales()
         store.repoint_identities(self.cur, self.identity_rows(self.moved - self.inserted))
         store.insert_merges(self.cur, self.merge_rows)
         store.insert_identity_events(self.cur, self.event_rows)
@@ -455,6 +440,16 @@ class BatchResolver:
         cache = self.svc.cache
         for key, cid in self.fetched.items():
             cache.put(key, cid)
+
+    def write_locales(self) -> None:
+        """The queued locale inputs, in one statement; then what is known to be a no-op."""
+        if not self.locales.changes:
+            return
+        changed = store.update_locales(self.cur, self.locales.rows(), self.stamp)
+        for cid, change in self.locales.changes.items():
+            kept = self.fingerprint(cid)
+            self.fingerprints[cid] = fingerprints_after(change, cid in changed, kept)
+        self.locale_probe = next(iter(changed), None)
 
     def insert_identities(self) -> None:
         rows = self.identity_rows(self.inserted)
@@ -481,7 +476,7 @@ class BatchResolver:
         for s in self.states.values():
             if s.updated_at == self.stamp:
                 return (s.id, self.stamp)
-        return None
+        return None if self.locale_probe is None else (self.locale_probe, self.stamp)
 
     def has_changes(self) -> bool:
         return bool(self.changed_owners or self.fingerprints or self.probe())

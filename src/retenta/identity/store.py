@@ -287,6 +287,32 @@ def update_contacts(cur: Any, states: Sequence[ContactState]) -> None:
     )
 
 
+LOCALE_SCHEMA = pa.schema(
+    [("id", pa.int64()), ("language", pa.string()), ("timezone", pa.string())]
+)
+
+
+def update_locales(
+    cur: Any, rows: Sequence[tuple[int, str | None, str | None]], stamp: datetime
+) -> set[int]:
+    """Set language/timezone where a given value differs (None keeps the stored one);
+    returns the ids of the contacts that changed, which get ``updated_at = stamp``."""
+    if not rows:
+        return set()
+    found = over_arrow(
+        cur,
+        "UPDATE contacts SET language = COALESCE(u.language, contacts.language),"
+        " timezone = COALESCE(u.timezone, contacts.timezone), updated_at = ?"
+        " FROM _id_arrow u WHERE contacts.id = u.id AND contacts.erased_at IS NULL"
+        " AND ((u.language IS NOT NULL AND contacts.language IS DISTINCT FROM u.language)"
+        " OR (u.timezone IS NOT NULL AND contacts.timezone IS DISTINCT FROM u.timezone))"
+        " RETURNING contacts.id",
+        [stamp],
+        _id_arrow=_table(LOCALE_SCHEMA, rows),
+    )
+    return {int(r[0]) for r in found}
+
+
 def identity_rows(
     workspace_id: str, contact_id: int, items: Iterable[tuple[Identifier, IdentityRow]]
 ) -> list[tuple[Any, ...]]:

@@ -1,0 +1,124 @@
+"""Locale-only profile inputs of contacts that are not loaded: one set-based UPDATE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from retenta.app import Container, build_container
+from retenta.identity import store
+from retenta.settings import Settings
+from tests.conftest import make_workspace
+from tests.identity.helpers import contact_row, msg, resolve
+
+UK = {"locale": "uk-UA"}
+EN = {"locale": "en-GB", "timezone": "Europe/London"}
+
+
+@pytest.fixture
+def restarted(settings: Settings) -> Iterator[tuple[Container, str, int]]:
+    """A known person (u1, a1) and a restarted writer that knows nothing of her profile."""
+    c = build_container(settings)
+    ws = make_workspace(c).id
+    (m,) = resolve(c, [msg(ws, "identify", user="u1", anon="a1", traits={"name": "Ann"})])
+    c.close()
+    c = build_container(settings)
+    yield c, ws, m.contact_id or 0
+    c.close()
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    seen: list[list[int]] = []
+    real = store.load_contacts
+
+    def counting(cur: Any, ids: Any) -> Any:
+        seen.append(sorted(ids))
+        return real(cur, ids)
+
+    monkeypatch.setattr(store, "load_contacts", counting)
+    return seen
+
+
+def _locale(c: Container, cid: int) -> tuple[str | None, str | None]:
+    row = contact_row(c, cid)
+    return row["language"], row["timezone"]
+
+
+def test_first_locale_of_a_known_person_is_written_without_loading_her(
+    restarted: tuple[Container, str, int], loads: list[list[int]]
+) -> None:
+    c, ws, cid = restarted
+    (m,) = resolve(c, [msg(ws, "page", user="u1", anon="a1", context=UK, minutes=1)])
+    assert m.contact_id == cid
+    assert loads == []
+    row = contact_row(c, cid)
+    assert (row["language"], row["timezone"]) == ("uk-UA", None)
+    assert row["attributes"] == {"name": "Ann"}  # nothing else touched
+    stamped = row["updated_at"]
+    resolve(c, [msg(ws, "page", anon="a1", context=UK, minutes=2)])  # a known no-op now
+    assert contact_row(c, cid)["updated_at"] == stamped
+    resolve(c, [msg(ws, "page", anon="a1", context=EN, minutes=3)])
+    assert _locale(c, cid) == ("en-GB", "Europe/London")
+    assert loads == []
+
+
+def test_locale_inputs_in_one_batch_fold_in_order(
+    restarted: tuple[Container, str, int], loads: list[list[int]]
+) -> None:
+    c, ws, cid = restarted
+    resolve(c, [msg(ws, "page", anon="a1", context=EN, minutes=1),
+                msg(ws, "page", anon="a1", context={"locale": "pl-PL"}, minutes=2)])  # fmt: skip
+    assert _locale(c, cid) == ("pl-PL", "Europe/London")  # a missing timezone keeps the queued
+    assert loads == []
+
+
+def test_traits_after_a_queued_locale_load_the_contact_and_keep_the_order(
+    restarted: tuple[Container, str, int], loads: list[list[int]]
+) -> None:
+    c, ws, cid = restarted
+    resolve(c, [msg(ws, "page", anon="a1", context=UK, minutes=1),
+                msg(ws, "identify", user="u1", traits={"language": "en", "city": "Lviv"},
+                    minutes=2)])  # fmt: skip
+    assert _locale(c, cid) == ("en", None)
+    assert contact_row(c, cid)["attributes"]["city"] == "Lviv"
+    assert loads == [[cid]]
+    resolve(c, [msg(ws, "identify", user="u1", traits={"language": "de"}, minutes=3),
+                msg(ws, "page", anon="a1", context=UK, minutes=4)])  # fmt: skip
+    assert _locale(c, cid) == ("uk-UA", None)
+
+
+def test_a_locale_already_stored_changes_nothing_and_is_remembered(
+    restarted: tuple[Container, str, int], loads: list[list[int]]
+) -> None:
+    c, ws, cid = restarted
+    resolve(c, [msg(ws, "page", anon="a1", context=UK, minutes=1)])
+    c.close()
+    c2 = build_container(c.settings)
+    try:
+        stamped = contact_row(c2, cid)["updated_at"]
+        resolve(c2, [msg(ws, "page", anon="a1", context=UK, minutes=2)])
+        assert contact_row(c2, cid)["updated_at"] == stamped
+        assert c2.identity.cache.fingerprints.get(cid) is not None or (
+            c2.identity.pending is not None and c2.identity.pending.fingerprints.get(cid)
+        )
+    finally:
+        c2.close()
+
+
+def test_a_rolled_back_locale_is_written_again(
+    restarted: tuple[Container, str, int], loads: list[list[int]]
+) -> None:
+    c, ws, cid = restarted
+
+    def failing(cur: object) -> None:
+        c.identity.resolve(cur, [msg(ws, "page", anon="a1", context=UK, minutes=1)])
+        raise RuntimeError("an applier failed")
+
+    with pytest.raises(RuntimeError):
+        c.db.write(failing)
+    assert _locale(c, cid) == (None, None)
+    resolve(c, [msg(ws, "page", anon="a1", context=UK, minutes=2)])
+    assert _locale(c, cid) == ("uk-UA", None)
