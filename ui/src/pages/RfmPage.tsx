@@ -18,6 +18,11 @@ export function gridCounts(grid: RfmReport["grid"]): Map<string, number> {
   return out;
 }
 
+/** The named cell and average order value the report gives each (r, f). */
+function gridInfo(grid: RfmReport["grid"]): Map<string, { cell?: string; money?: number | null }> {
+  return new Map(grid.map((g) => [`${g.r}:${g.f}`, { cell: g.cell, money: g.monetary_avg }]));
+}
+
 function newSegmentUrl(definition: unknown, name: string): string {
   return `/segments/new?name=${encodeURIComponent(name)}&definition=${encodeURIComponent(JSON.stringify(definition))}`;
 }
@@ -48,6 +53,7 @@ export function RfmPage() {
 
 function Grid({ report }: { report: RfmReport }) {
   const counts = gridCounts(report.grid);
+  const info = gridInfo(report.grid);
   const max = Math.max(1, ...counts.values());
   return (
     <Section title="Recency × frequency" testId="rfm-grid">
@@ -61,13 +67,15 @@ function Grid({ report }: { report: RfmReport }) {
               <th>F{f}</th>
               {[1, 2, 3, 4, 5].map((r) => {
                 const n = counts.get(`${r}:${f}`) ?? 0;
+                const { cell, money } = info.get(`${r}:${f}`) ?? {};
                 const alpha = n ? 0.08 + 0.82 * (n / max) : 0;
                 const def = { version: 1, root: { type: "all", conditions: [{ type: "rfm", r: [r, r], f: [f, f] }] } };
                 return (
                   <td key={r} data-testid={`rfm-${r}-${f}`} style={{ background: `rgba(79, 70, 229, ${alpha})`, color: alpha > 0.5 ? "#fff" : undefined }}
-                    title={`R${r} F${f}: ${fmtNumber(n)} contacts — click to make a segment`}
+                    title={`R${r} F${f}${cell ? ` (${humanize(cell)})` : ""}: ${fmtNumber(n)} contacts${money ? `, average ${fmtNumber(money)}` : ""} — click to make a segment`}
                     className="clickable" onClick={() => navigate(newSegmentUrl(def, `RFM R${r} F${f}`))}>
-                    {fmtNumber(n)}
+                    <span className="heat-count" data-testid="rfm-count">{fmtNumber(n)}</span>
+                    {cell && <span className="heat-cell">{humanize(cell)}</span>}
                   </td>
                 );
               })}
@@ -161,8 +169,19 @@ function ConfigFields({ value, path, onChange, readOnly }: { value: unknown; pat
   return <ConfigScalar value={value} label={path} onChange={onChange} readOnly={readOnly} />;
 }
 
+/** Settings whose values are a fixed set, shown as a select. */
+const CHOICES: Record<string, string[]> = { method: ["quantiles", "thresholds"] };
+
 function ConfigScalar({ value, label, onChange, readOnly }: { value: unknown; label: string; onChange: (v: unknown) => void; readOnly: boolean }) {
+  const choices = CHOICES[label];
   const [text, setText] = useState(Array.isArray(value) ? value.join(", ") : value === null || value === undefined ? "" : String(value));
+  if (choices && typeof value === "string") {
+    return (
+      <select aria-label={label} value={value} disabled={readOnly} onChange={(e) => onChange(e.target.value)}>
+        {choices.map((c) => <option key={c} value={c}>{c}</option>)}
+      </select>
+    );
+  }
   if (typeof value === "boolean") {
     return <input type="checkbox" aria-label={label} checked={value} disabled={readOnly} onChange={(e) => onChange(e.target.checked)} />;
   }

@@ -154,7 +154,9 @@ export interface RfmGridCell {
   r: number;
   f: number;
   m?: number | null;
+  cell?: string;
   count: number;
+  monetary_avg?: number | null;
 }
 
 export interface RfmCell {
