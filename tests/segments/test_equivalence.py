@@ -381,7 +381,9 @@ CONDITIONS = st.recursive(
 # ---- the property ---------------------------------------------------------------------------
 
 
-def _members(store: Store, root: dict[str, Any]) -> tuple[set[int], set[int], set[int]]:
+def _members(
+    store: Store, root: dict[str, Any], reference: bool = True
+) -> tuple[set[int], set[int], set[int]]:
     container, ws, data, sess = store
     definition = {"root": root}
     compiled = {
@@ -390,7 +392,9 @@ def _members(store: Store, root: dict[str, Any]) -> tuple[set[int], set[int], se
         )
         for d in ("duckdb", "clickhouse")
     }
-    expected = Reference(data, NOW, SEGMENTS.__getitem__).members(definition)
+    expected = set()
+    if reference:
+        expected = Reference(data, NOW, SEGMENTS.__getitem__).members(definition)
     return (
         expected,
         duckdb_members(container, compiled["duckdb"].sql),
@@ -441,3 +445,37 @@ def test_the_dataset_exercises_every_source(store: Store) -> None:
     assert len(data.orders) > 40
     assert len(data.messages) > 100
     assert len(data.traits) == len(data.contacts)
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        {"type": "rfm", "cells": ["champions", "at_risk", "lost"]},
+        {"type": "rfm", "r": [4, 5], "f": [2, 5]},
+        {"type": "not", "condition": {"type": "rfm", "m": [1, 2]}},
+    ],
+)
+def test_rfm_conditions_read_the_rfm_scores(store: Store, root: dict[str, Any]) -> None:
+    from retenta.segments.rfm import rfm_query
+    from retenta.segments.views import with_views
+
+    container, ws, data, _ = store
+    scores = with_views(rfm_query(None, "duckdb", NOW), ws, "duckdb").sql("duckdb")
+    with container.db.read() as cur:
+        rows = cur.execute(f"SELECT contact_id, r, f, m, cell FROM ({scores})").fetchall()
+    leaf = root.get("condition", root)
+    ranges = {axis: leaf.get(axis) for axis in "rfm"}
+    fits = {
+        cid
+        for cid, *score, cell in rows
+        if (not leaf.get("cells") or cell in leaf["cells"])
+        and all(
+            rng is None or rng[0] <= s <= rng[1]
+            for s, rng in zip(score, ranges.values(), strict=True)
+        )
+    }
+    expected = fits if root["type"] == "rfm" else {c["contact_id"] for c in data.contacts} - fits
+    _, on_duckdb, on_clickhouse = _members(store, root, reference=False)
+    assert 0 < len(expected) < len(data.contacts)
+    assert on_duckdb == expected
+    assert on_clickhouse == expected

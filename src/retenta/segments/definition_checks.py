@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+from retenta.segments.rfm import CELLS
+
 UNION_TAGS = {"str", "int", "float", "bool", "list", "none", "date", "datetime", "tuple"}
 
 NEGATIVE_OPS = {"not_equals", "not_in", "not_contains"}
@@ -42,10 +44,7 @@ ITEM_FIELDS = {
     "order_id": "text", "quantity": "number", "price": "number", "returned_quantity": "number",
     "revenue": "number",
 }  # fmt: skip
-RFM_CELLS = [
-    "champions", "loyal", "potential_loyalists", "new_customers", "promising",
-    "need_attention", "about_to_sleep", "at_risk", "cant_lose", "hibernating", "lost",
-]  # fmt: skip
+RFM_CELLS = list(CELLS)
 
 
 def infer_value_type(value: Any) -> str:

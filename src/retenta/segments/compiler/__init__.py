@@ -131,10 +131,11 @@ def compile_segment(
     resolve_segment: Resolver | None = None,
     candidates: str | None = None,
     shape: Shape = "setops",
+    rfm_config: Any = None,
 ) -> Compiled:
     """The query yielding the distinct ``contact_id`` of the members."""
     bound, used, ctx = _prepare(definition, params, dialect, now)
-    ctx.candidates = candidates is not None
+    ctx.candidates, ctx.rfm_config = candidates is not None, rfm_config
     compiler = _Compiler(ctx, shape, resolve_segment)
     part = compiler.node(bound.root, "root")
     query = algebra.members(part, lambda: universe(ctx), shape)
@@ -159,6 +160,8 @@ def finish(
     """Prepend the views the query reads (and the candidates relation, when given)."""
     from retenta.segments.views import with_views
 
+    for name, body in ctx.extra_ctes.items():  # e.g. the RFM scores, read by rfm leaves
+        query = query.with_(name, as_=body)
     if candidates is not None:  # a placeholder first, so the views module skips the name
         query = query.with_(CANDIDATES, as_=exp.select(exp.Literal.number(1).as_("contact_id")))
     final = with_views(query, workspace_id, dialect)
@@ -189,12 +192,13 @@ def compile_reasons(
     now: datetime,
     resolve_segment: Resolver | None = None,
     contact_ids: list[int],
+    rfm_config: Any = None,
 ) -> Compiled:
     """Rows ``(contact_id, path, matched, value)``: each leaf's verdict for each contact."""
     from retenta.segments.compiler.reasons import reasons_query
 
     bound, used, ctx = _prepare(definition, params, dialect, now)
-    ctx.candidates = True
+    ctx.candidates, ctx.rfm_config = True, rfm_config
     compiler = _Compiler(ctx, "setops", resolve_segment)
     query = reasons_query(bound, compiler.leaf, ctx)
     final = finish(query, workspace_id, dialect, ctx, ctx.d.id_list([int(i) for i in contact_ids]))

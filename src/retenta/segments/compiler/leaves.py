@@ -55,6 +55,7 @@ class Ctx:
     now: datetime
     candidates: bool = False
     extra_ctes: dict[str, exp.Query] = field(default_factory=dict)
+    rfm_config: Any = None
 
     def restrict(self, select: exp.Select, column: exp.Expr) -> exp.Select:
         """Push the candidate set into a scan (REALTIME evaluates a few contacts at a time)."""

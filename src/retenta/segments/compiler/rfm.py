@@ -1,8 +1,9 @@
 """RFM conditions: contacts whose scores or named cell match, read from the ``rfm`` scores.
 
-The scores come from VIEWS' ``retenta.segments.rfm`` (``rfm_query(config, dialect, now)``:
-one row per contact with ``r``, ``f``, ``m`` and ``cell``); until it is importable an rfm
-condition cannot be compiled and says so.
+The scores come from ``retenta.segments.rfm.rfm_query(config, dialect, now)`` (one row per
+buyer with ``r``, ``f``, ``m`` and ``cell``), put once in front of the query as a CTE; the
+workspace's own scoring config is passed by the caller (``compile_segment(rfm_config=…)``),
+the default scoring otherwise.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlglot import exp
 
 from retenta.segments.compiler.leaves import CompileError, Ctx, Part
 
-RFM_CTE = "rfm"
+RFM_CTE = "_rfm"
 
 
 def rfm_part(cond: Any, ctx: Ctx, path: str) -> Part:
@@ -22,7 +23,7 @@ def rfm_part(cond: Any, ctx: Ctx, path: str) -> Part:
         rfm_module: Any = importlib.import_module("retenta.segments.rfm")
     except ImportError as exc:
         raise CompileError(path, "RFM scoring is not available in this build") from exc
-    scores = rfm_module.rfm_query(None, ctx.d.name, ctx.now)
+    scores = rfm_module.rfm_query(ctx.rfm_config, ctx.d.name, ctx.now)
     if not isinstance(scores, exp.Query):
         raise CompileError(path, "RFM scoring returned no query")
     ctx.extra_ctes[RFM_CTE] = scores
