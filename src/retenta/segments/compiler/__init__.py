@@ -158,7 +158,7 @@ def finish(
     candidates: exp.Query | None,
 ) -> exp.Query:
     """Prepend the views the query reads (and the candidates relation, when given)."""
-    from retenta.segments.views import with_views
+    from retenta.segments.compiler.prepend import with_views
 
     for name, body in ctx.extra_ctes.items():  # e.g. the RFM scores, read by rfm leaves
         query = query.with_(name, as_=body)
