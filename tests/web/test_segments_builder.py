@@ -134,6 +134,7 @@ def test_build_preview_validate_save_and_open_a_segment(
     row = page.get_by_test_id("segments-table").locator("tr", has_text="Recent searchers")
     expect(row).to_contain_text("browser-test")
     expect(row.get_by_test_id("segment-size")).to_have_text(str(SEARCHERS))
+    screenshot(page, "segments-list")
 
 
 def test_a_saved_segment_can_be_edited_and_referenced(

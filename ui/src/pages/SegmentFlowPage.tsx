@@ -94,6 +94,7 @@ function FlowResult({ report, all, from, to }: { report: FlowReport; all: Segmen
   return (
     <>
       <Section title="Flow" testId="flow-sankey">
+        <div className="flow-sides muted small"><span>{from}</span><span>{to}</span></div>
         <Sankey nodes={nodes} links={links} ariaLabel="Flow between segments" />
       </Section>
       <Section title="Matrix" testId="flow-matrix">
