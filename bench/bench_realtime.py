@@ -237,6 +237,13 @@ async def main_async(args: argparse.Namespace, data: Path) -> None:
             runs.append(figures)
             print(f"run {i + 1}: {describe(figures)}; load {os.getloadavg()[0]:.2f}")
         await engine.stop()
+        rounds, passes = list(engine.timings.rounds), list(engine.timings.passes)
+        print(
+            f"engine: {len(rounds)} real-time rounds, median {statistics.median(rounds):.0f} ms"
+            f" for a median {statistics.median(engine.timings.round_contacts):.0f} contacts;"
+            f" {len(passes)} full passes (expiry/drift), median"
+            f" {statistics.median(passes) if passes else float('nan'):.0f} ms"
+        )
         p50 = statistics.median(r.pct(0.5) for r in runs)
         p99 = statistics.median(r.pct(0.99) for r in runs)
         rate = statistics.median(r.background_events / r.seconds for r in runs)

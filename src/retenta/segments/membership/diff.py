@@ -17,7 +17,8 @@ NEW = "_segm_new"  # the members the query returns now
 PREV = "_segm_prev"  # the members at the previous pass's `now`, on today's data
 CANDIDATES = "_segm_candidates"  # the contacts a real-time evaluation is restricted to
 DIFF = "_segm_diff"  # (contact_id, kind, cause) to write
-TEMP_TABLES = (NEW, PREV, CANDIDATES, DIFF)
+FAMILY = "_segm_family"  # the candidates and every contact merged into them (scope.py)
+TEMP_TABLES = (NEW, PREV, CANDIDATES, FAMILY, DIFF)
 DRIFT_SAMPLE = 20
 
 CURRENT = (
@@ -80,6 +81,21 @@ def load_exact_candidates(conn: Any, contact_ids: Sequence[int]) -> None:
         f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS"
         " SELECT DISTINCT unnest($ids::BIGINT[]) AS contact_id",
         {"ids": list(contact_ids)},
+    )
+
+
+def load_family(conn: Any, workspace_id: str) -> None:
+    """``FAMILY``: the candidates and, through merge chains, every contact merged into them
+    (the rows their membership is decided from)."""
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {FAMILY} AS"
+        " WITH RECURSIVE down(contact_id) AS ("
+        f"   SELECT contact_id FROM {CANDIDATES}"
+        "   UNION"
+        "   SELECT c.id FROM contacts c JOIN down ON c.merged_into = down.contact_id"
+        "   WHERE c.workspace_id = $ws)"
+        " SELECT contact_id FROM down",
+        {"ws": workspace_id},
     )
 
 

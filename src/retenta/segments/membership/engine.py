@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from retenta.segments.membership import diff, source
+from retenta.segments.membership import batch, diff, source
 from retenta.segments.membership.evaluated import QUANTUM_S, EvaluatedSince, rounded_up
 from retenta.segments.membership.model import (
     Cause,
@@ -36,23 +37,35 @@ from retenta.storage.base import Database
 
 log = logging.getLogger(__name__)
 DRIFT_PERIOD_S = 600.0  # full recompute of a time-free real-time segment (drift check)
+PENDING_LIMIT = 1_000_000  # touched contacts queued at most while no round takes them
 BACKOFF_S = 60  # a segment whose full pass failed waits this long before the next try
 
 
 class PendingContacts:
-    """Contacts touched by committed ingest units, per workspace (any thread adds)."""
+    """Contacts touched by committed ingest units, per workspace (any thread adds).
 
-    def __init__(self) -> None:
+    Bounded: in a process whose real-time loop never runs (a CLI import), past ``limit``
+    contacts new ones are dropped — the server's periodic full pass repairs them (drift).
+    """
+
+    def __init__(self, limit: int = PENDING_LIMIT) -> None:
         self._lock = threading.Lock()
         self._by_ws: dict[str, set[int]] = {}
+        self._count = 0
+        self.limit = limit
+        self.dropped = 0
 
     def add(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
         with self._lock:
+            if self._count + len(contact_ids) > self.limit:
+                self.dropped += len(contact_ids)
+                return
             self._by_ws.setdefault(workspace_id, set()).update(contact_ids)
+            self._count += len(contact_ids)
 
     def take(self) -> dict[str, set[int]]:
         with self._lock:
-            taken, self._by_ws = self._by_ws, {}
+            taken, self._by_ws, self._count = self._by_ws, {}, 0
         return taken
 
     def snapshot(self, workspace_id: str) -> set[int]:
@@ -62,6 +75,15 @@ class PendingContacts:
     def __bool__(self) -> bool:
         with self._lock:
             return bool(self._by_ws)
+
+
+class Timings:
+    """The last durations of real-time rounds and full passes (ms), for benches and ops."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self.rounds: deque[float] = deque(maxlen=keep)
+        self.round_contacts: deque[int] = deque(maxlen=keep)
+        self.passes: deque[float] = deque(maxlen=keep)
 
 
 class MembershipEngine:
@@ -87,6 +109,7 @@ class MembershipEngine:
         self.quantum_s = quantum_s
         self.pending = PendingContacts()
         self.evaluated = EvaluatedSince()
+        self.timings = Timings()
         self._subscribers: list[Subscriber] = []
         self._wake: Callable[[], None] | None = None
         self._runner: Any = None
@@ -225,7 +248,8 @@ class MembershipEngine:
             groups.setdefault(at, []).append(cid)
         for at, contact_ids in sorted(groups.items()):
             diff.load_exact_candidates(conn, contact_ids)
-            sql = self.queries.sql(conn, spec, now=at, candidates=diff.CANDIDATES)
+            diff.load_family(conn, spec.workspace_id)
+            sql = self.queries.scoped_sql(conn, spec, now=at, candidates=diff.CANDIDATES)
             diff.replace_candidates_in(conn, diff.PREV, sql)
 
     def _finish_check(
@@ -280,13 +304,15 @@ class MembershipEngine:
         self, workspace_id: str, contact_ids: Sequence[int]
     ) -> list[MembershipEvent]:
         """Re-evaluate the workspace's real-time segments for just these contacts."""
-        now = self.clock()
+        started, now = time.perf_counter(), self.clock()
         queries = self._touched_queries(workspace_id, self._evaluation_now(now))
         if not queries or not contact_ids:
             return []
         per_segment = await self.db.awrite(
             lambda c: self._touched_unit(c, workspace_id, contact_ids, queries, now)
         )
+        self.timings.rounds.append((time.perf_counter() - started) * 1000)
+        self.timings.round_contacts.append(len(contact_ids))
         events = [
             e for seg, changes in per_segment for e in _events(workspace_id, seg, changes, now)
         ]
@@ -318,25 +344,24 @@ class MembershipEngine:
         queries: list[tuple[SegmentSpec, str]],
         now: datetime,
     ) -> list[tuple[str, diff.Changes]]:
-        out: list[tuple[str, diff.Changes]] = []
+        """One round: all real-time segments of the workspace for these contacts."""
+        revisions = batch.current_revisions(conn, workspace_id)
+        ready = [(s, sql) for s, sql in queries if revisions.get(s.segment_id) == s.revision]
+        if not ready:
+            return []  # each segment's first full pass (due now) fills it whole
+        diff.load_candidates(conn, workspace_id, contact_ids)
+        diff.load_family(conn, workspace_id)
+        candidates = diff.candidate_ids(conn)
         evaluated_at = self._evaluation_now(now)
-        try:
-            diff.load_candidates(conn, workspace_id, contact_ids)
-            candidates = diff.candidate_ids(conn)
-            for spec, sql in queries:
-                state = source.state_of(conn, workspace_id, spec.segment_id)
-                if state is None or state[0] != spec.revision:
-                    continue  # its first full pass (due now) fills it whole
-                if timing(spec.definition, kind=spec.kind).time_dependent:
-                    self.evaluated.record((workspace_id, spec.segment_id), candidates, evaluated_at)
-                diff.load_members(conn, diff.NEW, sql, scoped=True)
-                diff.compute_diff(conn, workspace_id, spec.segment_id, scoped=True, cause="event")
-                changes = diff.write_diff(conn, workspace_id, spec.segment_id, now)
-                if changes.rows:
-                    out.append((spec.segment_id, changes))
-        finally:
-            diff.drop_temp_tables(conn)
-        return out
+        for spec, _ in ready:
+            if timing(spec.definition, kind=spec.kind).time_dependent:
+                self.evaluated.record((workspace_id, spec.segment_id), candidates, evaluated_at)
+        batch.load_members(conn, [(s.segment_id, sql) for s, sql in ready])
+        rows = batch.compute_and_write(conn, workspace_id, [s.segment_id for s, _ in ready], now)
+        by_segment: dict[str, list[tuple[int, str, str]]] = {}
+        for segment_id, contact_id, kind in rows:
+            by_segment.setdefault(segment_id, []).append((contact_id, kind, "event"))
+        return [(seg, diff.Changes(changed)) for seg, changed in by_segment.items()]
 
     async def run_due_passes(
         self, *, between: Callable[[], Awaitable[None]] | None = None
@@ -349,6 +374,7 @@ class MembershipEngine:
         for key in due:
             if self._backoff.get(key, 0.0) > time.monotonic():
                 continue
+            started = time.perf_counter()
             try:
                 report = await self.acheck(*key)
             except Exception:
@@ -356,6 +382,7 @@ class MembershipEngine:
                 self._backoff[key] = time.monotonic() + BACKOFF_S
                 continue
             self._backoff.pop(key, None)
+            self.timings.passes.append((time.perf_counter() - started) * 1000)
             if report is not None:
                 reports.append(report)
             if between is not None:

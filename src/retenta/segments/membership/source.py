@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from retenta.segments import store
+from retenta.segments.membership import scope
+from retenta.segments.membership.diff import FAMILY
 from retenta.segments.membership.model import CompileFn, SegmentSpec, SqlSegmentFn
 
 
@@ -82,6 +84,7 @@ class MemberQueries:
         self.sql_fn = sql_fn
         self.dialect = dialect
         self._cache: dict[Hashable, str] = {}
+        self._keyed: dict[str, str] | None = None
 
     def cached_sql(
         self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str, version: Hashable
@@ -93,8 +96,19 @@ class MemberQueries:
         if sql is None:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            sql = self._cache[key] = self.sql(cur, spec, now=now, candidates=candidates)
+                self._keyed = None
+            sql = self._cache[key] = self.scoped_sql(cur, spec, now=now, candidates=candidates)
         return sql
+
+    def scoped_sql(self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str) -> str:
+        """The member query for the candidates, its table scans confined to their families
+        (``diff.FAMILY``) when the definition allows it (scope.py)."""
+        sql = self.sql(cur, spec, now=now, candidates=candidates)
+        if spec.kind != "rules" or not scope.confinable(spec.definition):
+            return sql
+        if self._keyed is None:
+            self._keyed = scope.contact_keyed(cur)
+        return scope.confine(sql, self._keyed, FAMILY)
 
     def sql(
         self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str | None = None

@@ -20,10 +20,15 @@ def sql_segment_query(cur: Any, spec: SegmentSpec, *, now: datetime, candidates:
     return str(query.sql("duckdb"))
 
 
-def build_membership(container: Any) -> MembershipEngine:
-    """The engine for this process, registered as a commit listener of ``container.ingest``."""
+def compile_rules(definition: Any, **kwargs: Any) -> Any:
+    """COMPILER's ``compile_segment``, imported on first use (the app starts without sqlglot)."""
     from retenta.segments.compiler import compile_segment
 
-    engine = MembershipEngine(container.db, compile_segment, sql_fn=sql_segment_query)
+    return compile_segment(definition, **kwargs)
+
+
+def build_membership(container: Any) -> MembershipEngine:
+    """The engine for this process, registered as a commit listener of ``container.ingest``."""
+    engine = MembershipEngine(container.db, compile_rules, sql_fn=sql_segment_query)
     container.ingest.add_listener(engine)
     return engine
