@@ -11,7 +11,7 @@ from retenta.messaging.email.render import (
     compile_email,
 )
 from retenta.messaging.templates import RenderError
-from tests.messaging.samples import promo_version
+from retenta.messaging.email.examples import promo_version
 
 PRODUCTS = (
     ProductVars(

@@ -24,7 +24,7 @@ from retenta.messaging.email.profiles import (
 from retenta.messaging.email.render import CompiledEmail, EmailVersion, compile_email
 from retenta.messaging.signing import BounceAddress, LinkSigner, new_send_id
 from tests.messaging.dkimkeys import dns_for, make_key
-from tests.messaging.samples import promo_version
+from retenta.messaging.email.examples import promo_version
 from tests.messaging.smtp_peer import Peer, smtp_peer
 
 LINKS = LinkSigner(b"smtp test link secret")

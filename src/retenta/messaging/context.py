@@ -113,9 +113,11 @@ def _plain(value: Any) -> Any:
     >>> _plain(LineItemVars(sku="A", name="Mug"))["name"]
     'Mug'
     """
-    slots = getattr(type(value), "__slots__", None)
-    if slots is not None and hasattr(value, "__dataclass_fields__"):
-        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if value is None or isinstance(value, str | int | float | Decimal | datetime):
+        return value
+    names = getattr(type(value), "__dataclass_fields__", None)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

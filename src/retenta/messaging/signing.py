@@ -1,7 +1,7 @@
 """Signed, tamper-proof values in links and addresses: unsubscribe links, bounce addresses.
 
 One server secret, one sub-key per purpose (a bounce signature never passes as an
-unsubscribe one). Tokens are lowercase base32 — safe in URLs *and* in the local part of an
+unsubscribe one). Tokens are lowercase hex — safe in URLs *and* in the local part of an
 email address, where mail systems may change letter case.
 
 >>> signer = LinkSigner(b"server secret")
@@ -16,8 +16,6 @@ True
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -37,13 +35,6 @@ def new_send_id() -> str:
     return f"snd_{int(time.time() * 1000):011x}{secrets.token_hex(6)}"
 
 
-def _b32(data: bytes) -> str:
-    return base64.b32encode(data).decode().rstrip("=").lower()
-
-
-def _unb32(text: str) -> bytes:
-    padded = text.upper() + "=" * (-len(text) % 8)
-    return base64.b32decode(padded)
 
 
 class LinkSigner:
@@ -53,14 +44,19 @@ class LinkSigner:
         if len(secret) < 8:
             raise ValueError("the link-signing secret must have at least 8 bytes")
         self._secret = secret
+        self._keys: dict[str, bytes] = {}
 
     def _key(self, purpose: str) -> bytes:
-        return hmac.new(self._secret, b"retenta-link:" + purpose.encode(), hashlib.sha256).digest()
+        key = self._keys.get(purpose)
+        if key is None:
+            derived = hmac.new(self._secret, b"retenta-link:" + purpose.encode(), hashlib.sha256)
+            key = self._keys[purpose] = derived.digest()
+        return key
 
     def signature(self, purpose: str, value: str) -> str:
-        """The signature of ``value`` for ``purpose``: 16 lowercase base32 characters."""
+        """The signature of ``value`` for ``purpose``: 20 lowercase hex digits."""
         mac = hmac.new(self._key(purpose), value.encode(), hashlib.sha256).digest()
-        return _b32(mac[:SIGNATURE_BYTES])
+        return mac[:SIGNATURE_BYTES].hex()
 
     def valid(self, purpose: str, value: str, signature: str) -> bool:
         return hmac.compare_digest(self.signature(purpose, value), signature.lower())
@@ -69,7 +65,7 @@ class LinkSigner:
         """``fields`` packed and signed: ``<payload>-<signature>``."""
         if any("\x1f" in f for f in fields):
             raise ValueError("token fields cannot contain the unit separator")
-        payload = _b32("\x1f".join(fields).encode())
+        payload = "\x1f".join(fields).encode().hex()
         return f"{payload}-{self.signature(purpose, payload)}"
 
     def read(self, purpose: str, token: str) -> tuple[str, ...] | None:
@@ -78,8 +74,8 @@ class LinkSigner:
         if not payload or not self.valid(purpose, payload, signature):
             return None
         try:
-            return tuple(_unb32(payload).decode().split("\x1f"))
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return tuple(bytes.fromhex(payload).decode().split("\x1f"))
+        except (UnicodeDecodeError, ValueError):
             return None
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 
 CRLF = b"\r\n"
-_WSP_RUN = re.compile(rb"[ \t]+")
+# Runs of 2+ WSP or a lone tab: single spaces already are canonical, and skipping them keeps
+# a 30 KB body to a handful of substitutions instead of thousands.
+_WSP_RUN = re.compile(rb"[ \t]{2,}|\t")
 _FOLD = re.compile(rb"\r\n(?=[ \t])")
 _SPACE_BEFORE_CRLF = re.compile(rb" \r\n")
 _FIELD_START = re.compile(rb"\r\n(?![ \t])")
@@ -29,9 +31,13 @@ def relaxed_body(body: bytes) -> bytes:
     """WSP runs → one SP, no WSP at line ends, no empty lines at the end, ends in CRLF."""
     if not body.endswith(CRLF):
         body += CRLF
-    collapsed = _WSP_RUN.sub(b" ", body)
-    trimmed = _SPACE_BEFORE_CRLF.sub(CRLF, collapsed)
-    stripped = trimmed.rstrip(CRLF)
+    # Regex scans run at ~25 MB/s here, memchr-based ``in`` at GB/s: most bodies (base64
+    # HTML, tidy text) have nothing to change, so look before substituting.
+    if b"\t" in body or b"  " in body:
+        body = _WSP_RUN.sub(b" ", body)
+    if b" \r\n" in body:
+        body = _SPACE_BEFORE_CRLF.sub(CRLF, body)
+    stripped = body.rstrip(CRLF)
     return stripped + CRLF if stripped else b""
 
 

@@ -1,4 +1,5 @@
-"""A realistic promo email used by the messaging tests and the benchmark."""
+"""A realistic promo email (4 languages, a product loop, prices, unsubscribe link): the
+example message used by the tests, the benchmark and demo data."""
 
 from __future__ import annotations
 
