@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from retenta.messaging.context import ContactVars, ProductVars, RenderContext
+from retenta.messaging.email.examples import promo_version
 from retenta.messaging.email.render import (
     EmailVersion,
     RenderedEmail,
     compile_email,
 )
 from retenta.messaging.templates import RenderError
-from retenta.messaging.email.examples import promo_version
 
 PRODUCTS = (
     ProductVars(

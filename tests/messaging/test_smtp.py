@@ -13,6 +13,7 @@ from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.channels.smtp import SmtpChannel
 from retenta.messaging.context import ContactVars, ProductVars, RenderContext
 from retenta.messaging.email.dkim import DkimKey
+from retenta.messaging.email.examples import promo_version
 from retenta.messaging.email.mime import Category, OutgoingEmail, Recipient
 from retenta.messaging.email.profiles import (
     Composer,
@@ -24,7 +25,6 @@ from retenta.messaging.email.profiles import (
 from retenta.messaging.email.render import CompiledEmail, EmailVersion, compile_email
 from retenta.messaging.signing import BounceAddress, LinkSigner, new_send_id
 from tests.messaging.dkimkeys import dns_for, make_key
-from retenta.messaging.email.examples import promo_version
 from tests.messaging.smtp_peer import Peer, smtp_peer
 
 LINKS = LinkSigner(b"smtp test link secret")
