@@ -20,9 +20,18 @@ Problems = list[dict[str, str]]
 
 
 def problems(
-    cur: Any, workspace_id: str, body: SegmentIn, segment_id: str | None, *, now: datetime
+    cur: Any,
+    workspace_id: str,
+    body: SegmentIn,
+    segment_id: str | None,
+    *,
+    now: datetime,
+    compile_it: bool = True,
 ) -> Problems:
-    """Every problem with a segment; empty when it can be saved. ``segment_id``: when editing."""
+    """Every problem with a segment; empty when it can be saved. ``segment_id``: when editing.
+
+    ``compile_it=False`` leaves the compile step to the caller (preview compiles anyway, and
+    reports the compiler's problems the same way)."""
     if body.kind == "sql":
         return sql_problems(cur, workspace_id, body)
     if body.definition is None:
@@ -34,7 +43,7 @@ def problems(
     except DefinitionError as exc:
         return evaluate.definition_problems(exc)
     errors = reference_problems(cur, workspace_id, body.definition, segment_id)
-    if errors:
+    if errors or not compile_it:
         return errors
     return compile_problems(cur, workspace_id, body, now)
 

@@ -140,14 +140,16 @@ def count(cur: Any, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def sample_ids(cur: Any, sql: str, limit: int) -> list[int]:
-    """The newest ``limit`` members (highest contact ids: the most recently created)."""
+def count_and_sample(cur: Any, sql: str, limit: int) -> tuple[int, list[int]]:
+    """The size and the newest ``limit`` members (highest ids) in ONE pass over the members."""
     if limit <= 0:
-        return []
-    rows = cur.execute(
-        f"SELECT contact_id FROM ({sql}) AS members ORDER BY contact_id DESC LIMIT ?", [limit]
-    ).fetchall()
-    return [int(r[0]) for r in rows]
+        return count(cur, sql), []
+    row = cur.execute(
+        f"SELECT count(*), max(contact_id, ?) FROM ({sql}) AS members", [limit]
+    ).fetchone()
+    if row is None:
+        return 0, []
+    return int(row[0]), [int(i) for i in (row[1] or [])]
 
 
 def reasons(
@@ -188,7 +190,7 @@ def preview(cur: Any, draft: Draft, *, sample: int, now: datetime) -> dict[str, 
         total, ids, sql = _run_sql_template(cur, draft, sample)
     else:
         sql = members_sql(cur, draft, now=now)
-        total, ids = count(cur, sql), sample_ids(cur, sql, sample)
+        total, ids = count_and_sample(cur, sql, sample)
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     why = reasons(cur, draft, ids, now=now)
     people = {row["id"]: row for row in list_rows(cur, draft.workspace_id, ids)}

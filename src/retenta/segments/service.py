@@ -82,12 +82,20 @@ class SegmentService:
         return {"valid": not errors, "errors": errors}
 
     def _checked(
-        self, workspace_id: str, body: Any, segment_id: str | None, model: type[SegmentIn]
+        self,
+        workspace_id: str,
+        body: Any,
+        segment_id: str | None,
+        model: type[SegmentIn],
+        *,
+        compile_it: bool = True,
     ) -> SegmentIn:
         parsed, errors = parse_body(body, model)
         if parsed is not None:
             with self.db.read() as cur:
-                errors = self.check(cur, workspace_id, parsed, segment_id)
+                errors = checks.problems(
+                    cur, workspace_id, parsed, segment_id, now=self.clock(), compile_it=compile_it
+                )
         if errors or parsed is None:
             raise invalid(errors)
         return parsed
@@ -292,7 +300,7 @@ class SegmentService:
             return {"items": store.revisions(cur, workspace_id, segment_id)}
 
     def preview(self, *, workspace_id: str, body: Any) -> dict[str, Any]:
-        seg_in = self._checked(workspace_id, body, None, PreviewIn)
+        seg_in = self._checked(workspace_id, body, None, PreviewIn, compile_it=False)
         assert isinstance(seg_in, PreviewIn)
         draft = Draft(workspace_id, seg_in.kind, seg_in.definition, seg_in.sql, seg_in.params or {})
         with self.db.read() as cur, as_invalid():
