@@ -88,3 +88,9 @@ def test_bad_input_exits_non_zero_with_the_path(data: Path, tmp_path: Path) -> N
         app, ["segment", "explain", "x", "--dialect", "oracle", "--data", str(data)]
     )
     assert wrong.exit_code == 2
+
+
+def test_rfm_report(data: Path) -> None:
+    report = json.loads(invoke("rfm", "--data", str(data)))
+    assert {"grid", "cells"} <= set(report)
+    assert {c["name"] for c in report["cells"]} >= {"champions", "lost"}

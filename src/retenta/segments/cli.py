@@ -190,3 +190,11 @@ def export_cmd(
     )
     shutil.move(str(path), out)
     console.print(f"wrote {out}")
+
+
+@app.command("rfm")
+def rfm_cmd(data: DataOpt = Path("./data"), workspace: WorkspaceOpt = None) -> None:
+    """The RFM report: the R×F grid and the named cells with counts and shares."""
+    from retenta.segments.rfm_service import RfmService
+
+    emit(run(data, workspace, lambda c, ws: RfmService(c.db).report(ws)))

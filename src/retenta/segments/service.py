@@ -134,8 +134,7 @@ class SegmentService:
         refs = [ref for _, ref in segment_references((seg.definition or {}).get("root"))]
 
         def work(conn: Any) -> None:
-            if store.name_taken(conn, ws, seg.name, None):
-                raise invalid([{"path": "name", "reason": f"a segment named {seg.name!r} exists"}])
+            self._recheck(conn, seg, None)
             store.insert(conn, seg)
             store.record_revision(conn, seg, action="created", by=seg.owner)
             store.replace_segment_usages(conn, ws, seg, seg.id, refs)
@@ -171,10 +170,17 @@ class SegmentService:
         by = self.owner_of(principal)
 
         def work(conn: Any) -> None:
-            if store.get(conn, ws, segment_id) is None:
+            stored = store.get(conn, ws, segment_id)
+            if stored is None:
                 raise not_found("segment")
-            if store.name_taken(conn, ws, seg.name, segment_id):
-                raise invalid([{"path": "name", "reason": f"a segment named {seg.name!r} exists"}])
+            if stored.revision != current.revision:
+                raise ApiError(
+                    409,
+                    "segment_changed",
+                    f"the segment was changed meanwhile (now revision {stored.revision});"
+                    " reload it and edit again",
+                )
+            self._recheck(conn, seg, segment_id)
             store.update(conn, seg)
             store.record_revision(conn, seg, action="updated", by=by)
             store.replace_segment_usages(conn, ws, seg, seg.id, refs)
@@ -183,6 +189,16 @@ class SegmentService:
         if self._definition_changed(current, seg):
             await self._after_definition_change(ws, segment_id)
         return self.get(workspace_id=ws, segment_id=segment_id)
+
+    @staticmethod
+    def _recheck(conn: Any, seg: store.SegmentRow, segment_id: str | None) -> None:
+        """Inside the writer: what another save may have changed since the checks ran."""
+        if store.name_taken(conn, seg.workspace_id, seg.name, segment_id):
+            raise invalid([{"path": "name", "reason": f"a segment named {seg.name!r} exists"}])
+        if seg.definition is not None:
+            errors = checks.reference_problems(conn, seg.workspace_id, seg.definition, segment_id)
+            if errors:
+                raise invalid(errors)
 
     @staticmethod
     def _definition_changed(before: store.SegmentRow, after: store.SegmentRow) -> bool:
