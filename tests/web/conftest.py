@@ -49,8 +49,9 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=self.ws.api_headers, timeout=10)
 
     def session_cookie(self, role: str) -> str:
-        """A session for the role's user, from the real log-in endpoint (once per run)."""
-        if role not in self._cookies:
+        """A session for the role's user, from the real log-in endpoint; logged in again only
+        when the last one stopped working (a test that logs out revokes its session)."""
+        if role not in self._cookies or not self._session_works(self._cookies[role]):
             resp = httpx.post(
                 f"{self.url}/api/v1/auth/login",
                 json={"email": self.users[role], "password": PASSWORD},
@@ -60,6 +61,10 @@ class LiveServer:
             resp.raise_for_status()
             self._cookies[role] = resp.cookies[SESSION_COOKIE]
         return self._cookies[role]
+
+    def _session_works(self, cookie: str) -> bool:
+        me = httpx.get(f"{self.url}/api/v1/auth/me", cookies={SESSION_COOKIE: cookie}, timeout=10)
+        return me.status_code == 200
 
 
 def _serve(container: Container) -> tuple[uvicorn.Server, threading.Thread, str]:
