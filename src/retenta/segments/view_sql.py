@@ -1,0 +1,288 @@
+"""DuckDB bodies of the logical views (see ``views``): SQL text of our own, parsed by sqlglot.
+
+No user value ever enters this text: ``:ws`` is replaced by the workspace id as an AST
+literal, and data-table column names are checked against ``[a-z0-9_]`` and quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import sqlglot
+from sqlglot import exp
+
+Dialect = Literal["duckdb", "clickhouse"]
+LIVE_MAP = "_live_contacts"
+DATA_PREFIX = "data_"
+MAX_MERGE_HOPS = 64
+IDENTIFIER_COLUMNS = ("email", "phone", "external_id")
+EVENT_TRAIT_COLUMNS = ("last_activity_at", "favourite_category")
+DATA_SQL_TYPES = {
+    "text": "VARCHAR",
+    "number": "DOUBLE",
+    "integer": "BIGINT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "datetime": "TIMESTAMPTZ",
+}
+
+
+class ViewError(ValueError):
+    """A query names a view that does not exist in this workspace."""
+
+
+# ---------------------------------------------------------------------------------------
+# DuckDB bodies. `:ws` is replaced by the workspace id as an AST literal; `{live}` marks
+# the contact mapping, `LIVE(x)` the expression of the live contact of alias x.
+
+_MAPPED = "COALESCE(m.live_id, {a}.contact_id)"
+_MAP_JOIN = "LEFT JOIN " + LIVE_MAP + " AS m ON m.id = {a}.contact_id"
+_MAP_KEEP = "(m.id IS NULL OR m.live_id IS NOT NULL)"
+
+LIVE_MAP_SQL = f"""
+WITH RECURSIVE dead AS MATERIALIZED (
+    SELECT id, merged_into FROM main.contacts
+    WHERE workspace_id = :ws AND (merged_into IS NOT NULL OR erased_at IS NOT NULL)
+), chain(id, target, hops) AS (
+    SELECT id, merged_into, 1 FROM dead WHERE merged_into IS NOT NULL
+    UNION ALL
+    SELECT chain.id, d.merged_into, chain.hops + 1 FROM chain
+    JOIN dead AS d ON d.id = chain.target
+    WHERE d.merged_into IS NOT NULL AND chain.hops < {MAX_MERGE_HOPS}
+), ends AS (SELECT id, arg_max(target, hops) AS target FROM chain GROUP BY id)
+SELECT ends.id AS id, CASE WHEN d.id IS NULL THEN ends.target END AS live_id
+FROM ends LEFT JOIN dead AS d ON d.id = ends.target
+UNION ALL
+SELECT id, CAST(NULL AS BIGINT) FROM dead WHERE merged_into IS NULL
+"""
+
+
+def _mapped(columns: str, table: str) -> str:
+    """SELECT of ``table`` (alias x) with its contact mapped to the live one."""
+    return (
+        f"SELECT {_MAPPED.format(a='x')} AS contact_id, {columns} FROM {table} AS x "
+        f"{_MAP_JOIN.format(a='x')} WHERE x.workspace_id = :ws AND {_MAP_KEEP}"
+    )
+
+
+_IDENTIFIERS_OF_CONTACT = f"""
+SELECT {_MAPPED.format(a="x")} AS contact_id,
+    arg_max(x.value, x.last_seen) FILTER (WHERE x.type = 'email') AS email,
+    arg_max(x.value, x.last_seen) FILTER (WHERE x.type = 'phone') AS phone,
+    arg_max(x.value, x.last_seen) FILTER (WHERE x.type = 'external_id') AS external_id
+FROM main.identities AS x {_MAP_JOIN.format(a="x")}
+WHERE x.workspace_id = :ws AND x.type IN ('email', 'phone', 'external_id') AND {_MAP_KEEP}
+GROUP BY 1
+"""
+_LIVE_CONTACTS_WHERE = "c.workspace_id = :ws AND c.merged_into IS NULL AND c.erased_at IS NULL"
+_CONTACT_COLUMNS = (
+    "c.id AS contact_id, c.created_at, c.updated_at, c.last_seen_at, {ids}, c.language,"
+    " c.timezone, c.attributes"
+)
+
+
+def _contacts_sql(with_identifiers: bool) -> str:
+    if not with_identifiers:
+        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {n}" for n in IDENTIFIER_COLUMNS)
+        cols = _CONTACT_COLUMNS.format(ids=nulls)
+        return f"SELECT {cols} FROM main.contacts AS c WHERE {_LIVE_CONTACTS_WHERE}"
+    cols = _CONTACT_COLUMNS.format(ids="i.email, i.phone, i.external_id")
+    return (
+        f"SELECT {cols} FROM main.contacts AS c LEFT JOIN ({_IDENTIFIERS_OF_CONTACT}) AS i"
+        f" ON i.contact_id = c.id WHERE {_LIVE_CONTACTS_WHERE}"
+    )
+
+
+_ORDER_ITEMS_SQL = f"""
+SELECT {_MAPPED.format(a="o")} AS contact_id, i.order_id, i.line_no, i.sku,
+    COALESCE(i.name, p.name) AS name,
+    COALESCE(i.category, p.category_path[-1]) AS category,
+    COALESCE(i.brand, p.brand) AS brand, i.quantity, CAST(i.price AS DOUBLE) AS price,
+    i.returned_quantity, o.placed_at, o.status
+FROM main.order_items AS i
+JOIN main.orders AS o ON o.workspace_id = i.workspace_id AND o.order_id = i.order_id
+LEFT JOIN main.products AS p ON p.workspace_id = i.workspace_id AND p.sku = i.sku
+{_MAP_JOIN.format(a="o")}
+WHERE i.workspace_id = :ws AND o.workspace_id = :ws AND {_MAP_KEEP}
+"""
+
+_CONSENTS_SQL = (
+    "SELECT contact_id, channel, topic, status, source, changed_at FROM ("
+    + _mapped(
+        "x.channel, x.topic, x.status, x.source, x.changed_at, x.rowid AS seq", "main.consents"
+    )
+    + ") AS h QUALIFY row_number() OVER ("
+    "PARTITION BY contact_id, channel, topic ORDER BY changed_at DESC, seq DESC) = 1"
+)
+
+# The profile's computed traits (contacts/traits.py) for every live contact at once:
+# cancelled orders ignored; an order with lines is worth its lines net of returns, one
+# without lines its amount (nothing once returned); favourite category = most units bought
+# net of returns (ties: alphabetical), else most 'Product Viewed'.
+_TRAIT_ORDERS = f"""
+lines AS (
+    SELECT i.order_id, COALESCE(i.category, p.category_path[-1]) AS category,
+        GREATEST(i.quantity - COALESCE(i.returned_quantity, 0), 0) AS units,
+        i.price * GREATEST(i.quantity - COALESCE(i.returned_quantity, 0), 0) AS net
+    FROM main.order_items AS i
+    LEFT JOIN main.products AS p ON p.workspace_id = i.workspace_id AND p.sku = i.sku
+    WHERE i.workspace_id = :ws
+), kept_orders AS (
+    {
+    _mapped(
+        "x.order_id, x.status, COALESCE(x.revenue, x.total) AS amount, x.placed_at", "main.orders"
+    )
+} AND x.status <> 'cancelled'
+), order_net AS (SELECT order_id, sum(net) AS net FROM lines GROUP BY order_id
+), order_figures AS (
+    SELECT k.contact_id, count(*) AS orders,
+        sum(CASE WHEN n.order_id IS NOT NULL THEN n.net
+                 WHEN k.status = 'returned' OR k.amount IS NULL THEN 0
+                 ELSE k.amount END) AS revenue,
+        min(k.placed_at) AS first_order_at, max(k.placed_at) AS last_order_at
+    FROM kept_orders AS k LEFT JOIN order_net AS n ON n.order_id = k.order_id
+    GROUP BY k.contact_id
+), bought AS (
+    SELECT k.contact_id, l.category, sum(l.units) AS weight
+    FROM lines AS l JOIN kept_orders AS k ON k.order_id = l.order_id
+    WHERE l.category IS NOT NULL AND l.category <> ''
+    GROUP BY k.contact_id, l.category HAVING sum(l.units) > 0
+    QUALIFY row_number() OVER (PARTITION BY k.contact_id ORDER BY weight DESC, l.category) = 1
+)"""
+_TRAIT_EVENTS = f"""
+, activity AS (
+    SELECT contact_id, max(timestamp) AS last_activity_at FROM (
+        {_mapped("x.timestamp", "main.all_events")}) AS e GROUP BY contact_id
+), viewed AS (
+    SELECT contact_id, category, count(*) AS weight FROM (
+        {_mapped("x.properties ->> 'category' AS category", "main.all_events")}
+        AND x.event = 'Product Viewed') AS v
+    WHERE category IS NOT NULL AND category <> '' GROUP BY contact_id, category
+    QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY weight DESC, category) = 1
+)"""
+_TRAIT_SELECT = """
+SELECT c.id AS contact_id, COALESCE(f.orders, 0) AS orders,
+    CAST(ROUND(COALESCE(f.revenue, 0), 2) AS DOUBLE) AS revenue,
+    CASE WHEN f.orders > 0 THEN ROUND(CAST(ROUND(f.revenue, 2) AS DOUBLE) / f.orders, 2)
+         ELSE 0.0 END AS average_order_value,
+    f.first_order_at, f.last_order_at, {last_activity} AS last_activity_at,
+    {favourite} AS favourite_category
+FROM main.contacts AS c
+LEFT JOIN order_figures AS f ON f.contact_id = c.id
+LEFT JOIN bought AS b ON b.contact_id = c.id {event_joins}
+WHERE c.workspace_id = :ws AND c.merged_into IS NULL AND c.erased_at IS NULL
+"""
+
+
+def _traits_sql(with_events: bool) -> str:
+    if with_events:
+        select = _TRAIT_SELECT.format(
+            last_activity="a.last_activity_at",
+            favourite="COALESCE(b.category, v.category)",
+            event_joins="LEFT JOIN activity AS a ON a.contact_id = c.id"
+            " LEFT JOIN viewed AS v ON v.contact_id = c.id",
+        )
+        return f"WITH {_TRAIT_ORDERS}{_TRAIT_EVENTS} {select}"
+    select = _TRAIT_SELECT.format(
+        last_activity="CAST(NULL AS TIMESTAMPTZ)", favourite="b.category", event_joins=""
+    )
+    return f"WITH {_TRAIT_ORDERS} {select}"
+
+
+_STATIC_SQL: dict[str, str] = {
+    "identities": _mapped("x.type, x.value, x.first_seen, x.last_seen", "main.identities"),
+    "events": _mapped(
+        "x.message_id, x.type, x.event, x.timestamp, x.received_at, x.properties, x.context,"
+        " x.source, x.traits, x.user_id, x.anonymous_id",
+        "main.all_events",
+    ),
+    "orders": _mapped(
+        "x.order_id, x.status, x.channel, x.store_id, CAST(x.total AS DOUBLE) AS total,"
+        " CAST(x.revenue AS DOUBLE) AS revenue, CAST(x.discount AS DOUBLE) AS discount,"
+        " CAST(x.shipping AS DOUBLE) AS shipping, CAST(x.tax AS DOUBLE) AS tax, x.currency,"
+        " x.coupon, x.placed_at, x.updated_at, x.attributes",
+        "main.orders",
+    ),
+    "order_items": _ORDER_ITEMS_SQL,
+    "products": (
+        "SELECT sku, name, url, CAST(price AS DOUBLE) AS price,"
+        " CAST(sale_price AS DOUBLE) AS sale_price, currency, stock, in_stock, category_path,"
+        " brand, attributes, image_url, created_at, updated_at"
+        " FROM main.products WHERE workspace_id = :ws"
+    ),
+    "consents": _CONSENTS_SQL,
+    "message_events": _mapped(
+        'x.send_id, x.channel, x.campaign_id, x.message_id, x.tags, x.status, x."at", x.machine,'
+        " x.properties",
+        "main.message_events",
+    ),
+}
+
+
+_SAFE_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+def data_columns(columns: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The view's columns: the user's, then ``contact_id`` and ``sku`` unless taken.
+
+    >>> data_columns([{"name": "tier", "type": "text"}, {"name": "sku", "type": "text"}])
+    ('tier', 'sku', 'contact_id', 'updated_at')
+    """
+    names = tuple(c["name"] for c in columns)
+    links = tuple(n for n in ("contact_id", "sku", "updated_at") if n not in names)
+    return names + links
+
+
+def data_sql(name: str, columns: list[dict[str, Any]]) -> exp.Query:
+    """A custom data table's rows, typed from their JSON (rows with an erased contact go)."""
+    selects: list[exp.Expr] = []
+    for col in columns:
+        if not _SAFE_NAME.match(col["name"]):
+            raise ViewError(f"data table {name!r}: column {col['name']!r} is not a safe name")
+        path = exp.JSONExtractScalar(
+            this=exp.column("data", "x"), expression=exp.Literal.string(f"$.{col['name']}")
+        )
+        cast = exp.cast(path, DATA_SQL_TYPES[col["type"]], dialect="duckdb")
+        selects.append(exp.alias_(cast, col["name"], quoted=True))
+    taken = {c["name"] for c in columns}
+    links = {
+        "contact_id": sqlglot.parse_one(
+            "CASE WHEN x.contact_id IS NULL THEN NULL ELSE COALESCE(m.live_id, x.contact_id) END"
+        ),
+        "sku": exp.column("sku", "x"),
+        "updated_at": exp.column("updated_at", "x"),
+    }
+    selects += [exp.alias_(e, n) for n, e in links.items() if n not in taken]
+    keep = sqlglot.parse_one(
+        "x.workspace_id = :ws AND x.table_name = :table AND"
+        " (x.contact_id IS NULL OR m.id IS NULL OR m.live_id IS NOT NULL)"
+    )
+    keep = exp.replace_placeholders(keep, table=name)
+    return (
+        exp.select(*selects)
+        .from_(exp.table_("custom_rows", db="main", alias="x"))
+        .join(exp.table_(LIVE_MAP, alias="m"), on="m.id = x.contact_id", join_type="left")
+        .where(keep)
+    )
+
+
+def needs(used: set[str] | None, columns: Iterable[str]) -> bool:
+    return used is None or any(c in used for c in columns)
+
+
+def duckdb_body(
+    name: str, used: set[str] | None, data_tables: Mapping[str, list[dict[str, Any]]]
+) -> exp.Query:
+    if name == "contacts":
+        sql = _contacts_sql(needs(used, IDENTIFIER_COLUMNS))
+    elif name == "contact_traits":
+        sql = _traits_sql(needs(used, EVENT_TRAIT_COLUMNS))
+    elif name in _STATIC_SQL:
+        sql = _STATIC_SQL[name]
+    else:
+        return data_sql(name[len(DATA_PREFIX) :], data_tables[name[len(DATA_PREFIX) :]])
+    parsed = sqlglot.parse_one(sql, dialect="duckdb")
+    assert isinstance(parsed, exp.Query)
+    return parsed
