@@ -9,6 +9,7 @@ from email.message import EmailMessage
 import dkim
 import pytest
 
+from retenta.messaging.email.canonical import relaxed_body, split_message
 from retenta.messaging.email.dkim import DkimSigner
 from retenta.messaging.email.headers import HeaderError
 from retenta.messaging.email.mime import Category, MimeBuilder, Recipient, Sender
@@ -118,6 +119,28 @@ def test_header_injection_is_refused() -> None:
                 content=CONTENT,
                 category=Category.MARKETING,
             )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tabs\there\t\tand  double  spaces  \ntrailing   \n\n\n",
+        "   leading and\r\nCRLF lines \r\n",
+        "\t",
+        "",
+    ],
+)
+def test_built_bodies_are_already_in_relaxed_form(text: str) -> None:
+    content = RenderedEmail("en", "s", "", "<p>a  b\t</p>  \n", text)
+    out = MimeBuilder(SENDER, SIGNER).build(
+        send_id=new_send_id(), recipient=RECIPIENT, content=content, category=Category.MARKETING
+    )
+    assert out.body_canonical
+    body = split_message(out.data)[1]
+    assert relaxed_body(body) == body
+    key = make_key()
+    signed = DkimSigner(key).sign(out.data, body_canonical=True)
+    assert dkim.verify(signed, dnsfunc=dns_for(key))
 
 
 def test_built_message_signs_and_verifies() -> None:

@@ -14,6 +14,7 @@ import re
 import string
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from itertools import islice
 from typing import Any, NoReturn
 
 from jinja2 import ChainableUndefined, Undefined
@@ -37,6 +38,7 @@ SAFE_FILTERS = {
     "urlize", "wordcount", "wordwrap", "xmlattr", "tojson",
 }  # fmt: skip
 
+_SLICE = 32
 _range_budget: ContextVar[list[int]] = ContextVar("range_budget")
 _PERCENT_WIDTH = re.compile(r"%[-#0 +]*(\*|\d+)(?:\.(\*|\d+))?")
 
@@ -159,16 +161,21 @@ class StrictSandbox(ImmutableSandboxedEnvironment):
 
 
 def render_bounded(render_stream: Iterator[str]) -> str:
-    """Join a template's output stream, refusing it past ``MAX_OUTPUT_CHARS``."""
+    """Join a template's output stream, refusing it past ``MAX_OUTPUT_CHARS``.
+
+    The stream is taken in slices of ``_SLICE`` pieces, measured at C speed: a per-piece
+    Python loop cost a sixth of a render. A single piece is already bounded by the guards
+    above (repetition, padding, powers), so a slice cannot overshoot by much.
+    """
     token = _range_budget.set([MAX_RANGE_ITEMS])
     try:
         parts: list[str] = []
         size = 0
-        for part in render_stream:
-            size += len(part)
+        while batch := list(islice(render_stream, _SLICE)):
+            size += sum(map(len, batch))
             if size > MAX_OUTPUT_CHARS:
                 refuse(f"output exceeds {MAX_OUTPUT_CHARS} characters")
-            parts.append(part)
+            parts += batch
         return "".join(parts)
     finally:
         _range_budget.reset(token)

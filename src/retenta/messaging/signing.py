@@ -35,8 +35,6 @@ def new_send_id() -> str:
     return f"snd_{int(time.time() * 1000):011x}{secrets.token_hex(6)}"
 
 
-
-
 class LinkSigner:
     """HMAC-SHA256 signatures over purpose-bound values."""
 

@@ -96,16 +96,26 @@ class DkimSigner:
         self._signed = frozenset(h.lower() for h in signed_headers)
         self._oversigned = tuple(h.lower() for h in oversigned)
 
-    def sign(self, message: bytes, *, timestamp: int | None = None) -> bytes:
-        """``message`` (CRLF line ends) with a DKIM-Signature field prepended."""
-        return self.signature_field(message, timestamp=timestamp) + message
+    def sign(
+        self, message: bytes, *, timestamp: int | None = None, body_canonical: bool = False
+    ) -> bytes:
+        """``message`` (CRLF line ends) with a DKIM-Signature field prepended.
 
-    def signature_field(self, message: bytes, *, timestamp: int | None = None) -> bytes:
+        ``body_canonical``: the caller guarantees the body is already in relaxed form (as
+        ``MimeBuilder`` does), so the per-message canonicalization pass is skipped.
+        """
+        header = self.signature_field(message, timestamp=timestamp, body_canonical=body_canonical)
+        return header + message
+
+    def signature_field(
+        self, message: bytes, *, timestamp: int | None = None, body_canonical: bool = False
+    ) -> bytes:
         """The ``DKIM-Signature: …\\r\\n`` field for ``message``."""
         head, body = split_message(message)
         fields = header_fields(head)
         names, canonical_headers = self._select(fields)
-        body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
+        canonical_body = body if body_canonical and body.endswith(CRLF) else relaxed_body(body)
+        body_hash = base64.b64encode(hashlib.sha256(canonical_body).digest())
         unsigned = self._unsigned_field(names, body_hash, timestamp or int(time.time()))
         signed_data = canonical_headers + relaxed_header(*unsigned.split(b":", 1))[:-2]
         signature = self._private.sign(signed_data, padding.PKCS1v15(), hashes.SHA256())

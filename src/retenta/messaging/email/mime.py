@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -18,6 +19,9 @@ from enum import StrEnum
 from retenta.messaging.email.headers import HeaderError, address_spec, encode_text, format_address
 from retenta.messaging.email.render import RenderedEmail
 from retenta.messaging.signing import BounceAddress, LinkSigner
+
+_SPACE_RUN = re.compile(r"[ \t]+")
+_LINE_END_SPACE = re.compile(r" (?=\r?\n|$)")
 
 
 class Category(StrEnum):
@@ -56,6 +60,7 @@ class OutgoingEmail:
     data: bytes
     category: Category = Category.MARKETING
     headers: dict[str, str] = field(default_factory=dict)
+    body_canonical: bool = False  # the body is already in DKIM relaxed form (MimeBuilder's are)
 
 
 class MimeBuilder:
@@ -94,6 +99,7 @@ class MimeBuilder:
             data=data,
             category=category,
             headers=headers,
+            body_canonical=True,
         )
 
     def _headers(
@@ -167,7 +173,18 @@ def _part(mime_type: str, text: str) -> bytes:
         f"Content-Type: {mime_type}; charset=utf-8\r\n"
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     ).encode()
-    return head + quoted_printable(text) + b"\r\n"
+    return head + quoted_printable(single_spaced(text)) + b"\r\n"
+
+
+def single_spaced(text: str) -> str:
+    """Runs of spaces/tabs → one space, none at line ends: the text part is then already in
+    DKIM's relaxed form, so the whole body is (the HTML part is base64), and signing can
+    skip canonicalizing 30 KB per message.
+
+    >>> single_spaced("a  b\\t c \\nd")
+    'a b c\\nd'
+    """
+    return _LINE_END_SPACE.sub("", _SPACE_RUN.sub(" ", text))
 
 
 def _base64_part(mime_type: str, text: str) -> bytes:

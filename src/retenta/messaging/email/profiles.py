@@ -105,7 +105,8 @@ class Composer:
         )
         if self._dkim is None:
             return message
-        return _with_data(message, self._dkim.sign(message.data))
+        signed = self._dkim.sign(message.data, body_canonical=message.body_canonical)
+        return _with_data(message, signed)
 
     def prepare(
         self, email: CompiledEmail, request: SendRequest, *, workspace_default: str | None = None
@@ -147,4 +148,5 @@ def _with_data(message: OutgoingEmail, data: bytes) -> OutgoingEmail:
         data=data,
         category=message.category,
         headers=message.headers,
+        body_canonical=message.body_canonical,
     )
