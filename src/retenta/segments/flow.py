@@ -1,8 +1,9 @@
 """The flow report: where the members of chosen segments at one date were at another.
 
-Read from REALTIME's ``segment_membership`` intervals: a contact is a member at instant
-``t`` when ``entered_at <= t`` and it had not exited (``exited_at IS NULL OR exited_at > t``).
-A date means the end of that day (UTC). Contacts in a chosen segment at either date and in
+Read from REALTIME's ``segment_membership`` intervals. A date is read at its end: ``t`` =
+midnight UTC that starts the next day, and a contact is a member then when it entered
+before ``t`` (``entered_at < t``) and had not left before it (``exited_at IS NULL OR
+exited_at >= t``). Contacts in a chosen segment at either date and in
 none of them at the other count under ``"none"``; a contact in two chosen segments counts in
 each pair (segments may overlap).
 """
