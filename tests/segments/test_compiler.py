@@ -344,3 +344,15 @@ def test_semijoin_shape_gives_the_same_members(ws_store: tuple[Container, str]) 
         }
     wide = {"type": "any", "conditions": [BLOG_NOT_PROMO, VIEWED_NOT_BOUGHT, BIG_ORDERS]}
     assert members(ws_store, wide, shape="semijoin") == members(ws_store, wide) == {1, 4, 5}
+
+
+@pytest.mark.parametrize(
+    "module", ["compiler", "compiler.dialects", "compiler.windows", "compiler.predicates"]
+)
+def test_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"retenta.segments.{module}"))
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -195,4 +195,34 @@ def test_doctests(module: str) -> None:
 
     mod = importlib.import_module(f"retenta.segments.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_every_example_in_the_docs_parses() -> None:
+    """docs/segments.md's JSON examples (blocks and one-line ones) are valid conditions."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "segments.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", text, flags=re.S)
+    inline = re.findall(r"`(\{\"type\": [^`]*\})`", text)
+    shapes_only = [i for i in inline if "…" in i]  # the groups table shows shapes, not examples
+    candidates = [b for block in blocks for b in _json_values(block)]
+    candidates += [i for i in inline if i not in shapes_only]
+    parsed = 0
+    for raw in candidates:
+        obj = json.loads(raw)
+        if isinstance(obj, dict) and ("root" in obj or "type" in obj):
+            parse_definition(obj if "root" in obj else {"root": obj})
+            parsed += 1
+    assert parsed >= 20
+
+
+def _json_values(block: str) -> list[str]:
+    """A block is one JSON document, or one document per line."""
+    try:
+        json.loads(block)
+    except json.JSONDecodeError:
+        return [line for line in block.splitlines() if line.strip().startswith("{")]
+    return [block]

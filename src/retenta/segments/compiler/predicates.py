@@ -141,7 +141,9 @@ def _number_predicate(field: Field, op: str, value: Any) -> exp.Expr:
 
 
 def day_of(value: Any) -> str:
-    """>>> day_of("2026-09-01T23:00:00-02:00")
+    """The UTC day of a date or timestamp, as ``YYYY-MM-DD``.
+
+    >>> day_of("2026-09-01T23:00:00-02:00")
     '2026-09-02'
     """
     return utc(value).date().isoformat()
