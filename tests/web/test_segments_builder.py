@@ -8,12 +8,15 @@ exactly 56 members whatever other browser tests add to the shared server.
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.web.conftest import LiveServer, logged_in, screenshot
+from tests.web.seed import send
 
 pytestmark = pytest.mark.browser
 
@@ -117,6 +120,17 @@ def test_build_preview_validate_save_and_open_a_segment(
     expect(rows).to_have_count(SEARCHERS)
     expect(page.get_by_test_id("segment-events")).to_contain_text("entered")
     screenshot(page, "segment-page")
+
+    # Export: a CSV of the members, one line each after the header.
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").strip().splitlines()
+    assert len(lines) == SEARCHERS + 1
+    assert any("shopper0@example.com" in line for line in lines)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export Parquet").click()
+    assert Path(download.value.path()).read_bytes()[:4] == b"PAR1"
 
     # Explain shows the compiled SQL for both engines.
     page.get_by_role("tab", name="DuckDB SQL").click()
@@ -251,3 +265,39 @@ def test_a_parameter_gets_an_input_and_its_value_drives_the_count(admin_page: Pa
     json_view = page.get_by_test_id("definition-json")
     expect(json_view).to_contain_text('"@times"')
     expect(json_view).to_contain_text('"default": 1')
+
+
+def test_a_real_time_segment_page_moves_when_an_event_arrives(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    wished = {"type": "event", "event": "Wishlist Added"}
+    with live_server.api() as api:
+        resp = api.post(
+            "/api/v1/segments",
+            json={
+                "name": "Wishlisters",
+                "kind": "rules",
+                "realtime": True,
+                "definition": {"version": 1, "root": wished},
+            },
+        )
+        resp.raise_for_status()
+        seg = resp.json()
+        api.post(f"/api/v1/segments/{seg['id']}/refresh").raise_for_status()
+    page = admin_page
+    page.goto(f"/segments/{seg['id']}")
+    expect(page.get_by_test_id("live")).to_be_visible()
+    expect(page.get_by_test_id("segment-size")).to_have_text("0")
+    event = {
+        "type": "track",
+        "messageId": str(uuid.uuid4()),
+        "userId": "cust-2007",
+        "event": "Wishlist Added",
+        "properties": {"sku": "sku-9"},
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    send(live_server.url, live_server.ws, [event])
+    # No reload: the page refreshes a real-time segment's size and entries by itself.
+    expect(page.get_by_test_id("segment-size")).to_have_text("1")
+    expect(page.get_by_test_id("segment-events")).to_contain_text("Shopper7")
+    expect(page.get_by_test_id("segment-events")).to_contain_text("entered")

@@ -5,12 +5,13 @@ import { useCan } from "../auth";
 import { Chart } from "../components/Chart";
 import { Badge, Confirm, Empty, ErrorNote, Json, Section, Spinner } from "../components/ui";
 import { fmtDate, fmtDay, fmtNumber, fmtShort } from "../format";
-import { useLoad } from "../hooks";
+import { useInterval, useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { UsedIn } from "./SegmentsPage";
 import type { Explain, Member, MembershipEvent, RefreshResult, Segment, SizePoint } from "./segments/types";
 
 const MEMBERS_PAGE = 50;
+const LIVE_MS = 3000; // a real-time segment's size and entries refresh themselves this often
 
 function segUrl(id: string, rest = ""): string {
   return `/api/v1/segments/${encodeURIComponent(id)}${rest}`;
@@ -19,6 +20,11 @@ function segUrl(id: string, rest = ""): string {
 export function SegmentPage({ id }: { id: string }) {
   const seg = useLoad(() => api.get<Segment>(segUrl(id)), [id]);
   const [version, setVersion] = useState(0); // bumps after a refresh so every panel reloads
+  const [tick, setTick] = useState(0); // bumps every few seconds for a real-time segment
+  useInterval(async () => {
+    seg.reload();
+    setTick((t) => t + 1);
+  }, LIVE_MS, seg.data?.realtime === true);
   if (seg.error) {
     return <div className="page"><p className="crumbs"><Link to="/segments">← Segments</Link></p><ErrorNote error={seg.error} /></div>;
   }
@@ -39,7 +45,7 @@ export function SegmentPage({ id }: { id: string }) {
         </div>
         <div className="col">
           <About s={s} />
-          <EntryExit id={id} version={version} />
+          <EntryExit id={id} version={version + tick} />
           <ExplainCard id={id} />
         </div>
       </div>
@@ -90,6 +96,7 @@ function Header({ s, onRefreshed }: { s: Segment; onRefreshed: () => void }) {
           <div className="segment-size">
             <span className="stat-value" data-testid="segment-size">{s.size === null || s.size === undefined ? "—" : fmtNumber(s.size)}</span>
             <span className="muted"> contacts{s.size_at ? ` · computed ${fmtShort(s.size_at)}` : " · not computed yet"}</span>
+            {s.realtime && <span className="live small" data-testid="live"><span className="live-dot" /> live</span>}
           </div>
         </div>
         <div className="head-actions">
