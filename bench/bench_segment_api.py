@@ -125,6 +125,12 @@ def measure(client: TestClient, h: dict[str, str], container: Any, runs: int) ->
     line("preview, 10 conditions, count only", t, f"n {got['count']:,}", BOUND_S)
     seg = ok(client.post(base, json={"name": f"bench {time.time()}", **body}, headers=h)).json()
     url = f"{base}/{seg['id']}"
+    t, _ = timed(lambda: ok(client.get(f"{url}/members?limit=50", headers=h)), runs)
+    line("members, first page of 50 (computed)", t)
+    container.segments._fields_cache.ttl_s = 0  # measure the read, not the cache
+    t, fields = timed(lambda: ok(client.get(f"{base}/fields", headers=h)).json(), runs)
+    n_attrs, n_events = len(fields["attributes"]), len(fields["events"])
+    line("fields (uncached)", t, f"{n_attrs} attributes, {n_events} events")
     t, refreshed = timed(lambda: ok(client.post(f"{url}/refresh", headers=h)).json(), runs)
     line("refresh (full recompute + diff, stored)", t, f"size {refreshed['size']:,}")
     t, _ = timed(lambda: ok(client.get(base, headers=h)), runs)
