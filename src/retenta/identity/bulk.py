@@ -20,6 +20,7 @@ the contact row is the one the resolver writes for a new contact (a test compare
 from __future__ import annotations
 
 import functools
+import gc
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -204,6 +205,8 @@ def within_limits(identifiers: Sequence[tuple[str, str]], limit: Any) -> bool:
     >>> within_limits([("email", "a@x.io"), ("email", "b@x.io")], lambda t: 1)
     False
     """
+    if len(identifiers) == 1:
+        return bool(limit(identifiers[0][0]) >= 1)
     counts = Counter(t for t, _ in identifiers)
     return all(k <= limit(t) for t, k in counts.items())
 
@@ -213,7 +216,8 @@ def _candidates(svc: IdentityService, messages: Sequence[Message]) -> list[Candi
     the batch itself tells (storage is checked after)."""
     custom = svc.settings.custom_identifier_traits
     phones = normalized_phones((m.traits.get(PHONE) for m in messages), svc.settings)
-    norm, limit = _WithPhones(svc.normalizer, phones), svc.rule_settings.limit
+    norm = _WithPhones(svc.normalizer, phones)
+    limit = functools.cache(svc.rule_settings.limit)
     extracted: list[Extracted] = [extract(m, norm, custom) for m in messages]
     seen: dict[Key, int] = {}
     for m, ex in zip(messages, extracted, strict=True):
@@ -224,10 +228,7 @@ def _candidates(svc: IdentityService, messages: Sequence[Message]) -> list[Candi
     for i, (m, ex) in enumerate(zip(messages, extracted, strict=True)):
         if m.type != "identify" or ex.previous_id is not None or ex.rejected or not ex.keys:
             continue
-        if len(ex.keys) != len({t for _, t, _ in ex.keys}):  # two of a type: check limits
-            if not within_limits(ex.identifiers, limit):
-                continue
-        elif any(limit(t) < 1 for _, t, _ in ex.keys):
+        if not within_limits(ex.identifiers, limit):
             continue
         if all(seen[k] == 1 for k in ex.keys):
             out.append(Candidate(i, m, ex.keys))
@@ -292,15 +293,13 @@ def _contact_table(
 
 
 def _identity_table(rows: Sequence[Candidate], ids: np.ndarray) -> pa.Table:
-    ws, types, values, owners, seen = [], [], [], [], []
-    for c, cid in zip(rows, ids.tolist(), strict=True):
-        for w, t, v in c.keys:
-            ws.append(w)
-            types.append(t)
-            values.append(v)
-            owners.append(cid)
-            seen.append(c.message.timestamp)
-    columns = [ws, types, values, owners, seen, seen]
+    keys = [k for c in rows for k in c.keys]
+    ws, types, values = zip(*keys, strict=True)
+    per_row = np.fromiter((len(c.keys) for c in rows), dtype=np.int64, count=len(rows))
+    times = pa.array([c.message.timestamp for c in rows], store.TS).take(
+        pa.array(np.repeat(np.arange(len(rows)), per_row))
+    )
+    columns = [list(ws), list(types), list(values), np.repeat(ids, per_row), times, times]
     return pa.table(columns, schema=store.IDENTITY_SCHEMA)
 
 
@@ -318,6 +317,16 @@ def create_new_contacts(
 
     Runs inside the writer's unit of work, before ``svc.resolve`` of the rest.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # many short-lived objects; collections would cost a third (as in resolve)
+    try:
+        return _create(svc, conn, messages)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _create(svc: IdentityService, conn: Any, messages: Sequence[Message]) -> list[Message]:
     found = _candidates(svc, messages)
     if len(found) < MIN_BULK_ROWS:
         return list(messages)
