@@ -219,6 +219,23 @@ def test_repeated_catalog_fields_write_nothing_but_changes_still_land(
     ]
 
 
+def test_new_and_stored_products_of_one_unit_take_the_insert_and_the_update(
+    container: Container,
+) -> None:
+    """New skus are inserted and stored ones updated (list column included) in one unit."""
+    apply(container, track(W, 1, "Product Viewed", {"sku": "N", "category": "Hats"}))
+    apply(
+        container,
+        track(W, 1, "Product Viewed", {"sku": "N", "category": "Caps > Winter"}, minute=5),
+        track(W, 1, "Product Viewed", {"sku": "O", "category": "Caps", "price": 3}, minute=5),
+    )
+    assert rows(container, "SELECT sku, category_path, price FROM products ORDER BY sku") == [
+        ("N", ["Caps", "Winter"], None),
+        ("O", ["Caps"], Decimal("3.00")),
+    ]
+    assert rows(container, "SELECT count(*) FROM products WHERE updated_at = created_at") == [(1,)]
+
+
 def test_searches_wishlists_and_coupons(container: Container) -> None:
     apply(container, track(W, 7, "Order Completed", ORDER))
     apply(
