@@ -185,3 +185,19 @@ def test_unknown_views_are_named() -> None:
 def test_a_fresh_workspace_fixture_sees_nothing(container: Container) -> None:
     ws = make_workspace(container)
     assert run(container, "SELECT count(*) AS n FROM events", ws.id) == [{"n": 0}]
+
+
+@pytest.mark.parametrize("name", [*CONTACT_VIEWS, "data_loyalty"])
+def test_candidates_restrict_each_view_to_those_contacts_and_their_merged_rows(
+    container: Container, seeded: tuple[str, str], name: str
+) -> None:
+    a, _ = seeded
+    sql = f"WITH _cand AS (SELECT 1 AS contact_id) SELECT * FROM {name}"
+    query = sqlglot.parse_one(sql)
+    with container.db.read() as cur:
+        tables = views.load_data_tables(cur, a)
+        restricted = views.with_views(query, a, data_tables=tables, candidates="_cand")  # type: ignore[arg-type]
+        got = cur.execute(restricted.sql("duckdb")).fetchall()
+    want = [r for r in run(container, f"SELECT * FROM {name}", a) if r["contact_id"] == 1]
+    assert sorted(map(repr, got)) == sorted(repr(tuple(r.values())) for r in want)
+    assert "_candidate_ids" in restricted.sql("duckdb")

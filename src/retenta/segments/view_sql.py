@@ -156,12 +156,15 @@ _TRAIT_EVENTS = f"""
     SELECT contact_id, max(timestamp) AS last_activity_at FROM (
         {_mapped("x.timestamp", "main.all_events")}) AS e GROUP BY contact_id
 ), viewed AS (
-    SELECT contact_id, category, count(*) AS weight FROM (
+    SELECT contact_id, NULLIF(category, '') AS category, count(*) AS weight FROM (
         {_mapped("x.properties ->> 'category' AS category", "main.all_events")}
         AND x.event = 'Product Viewed') AS v
-    WHERE category IS NOT NULL AND category <> '' GROUP BY contact_id, category
-    QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY weight DESC, category) = 1
+    GROUP BY contact_id, category
+    QUALIFY row_number() OVER (PARTITION BY contact_id
+        ORDER BY NULLIF(category, '') IS NULL, weight DESC, category) = 1
 )"""
+# (No filter on the extracted category before the GROUP BY: DuckDB would push it under
+# the candidates' semi-join and extract JSON from every row instead of a few.)
 _TRAIT_SELECT = """
 SELECT c.id AS contact_id, COALESCE(f.orders, 0) AS orders,
     CAST(ROUND(COALESCE(f.revenue, 0), 2) AS DOUBLE) AS revenue,
@@ -286,3 +289,53 @@ def duckdb_body(
     parsed = sqlglot.parse_one(sql, dialect="duckdb")
     assert isinstance(parsed, exp.Query)
     return parsed
+
+
+CANDIDATE_IDS = "_candidate_ids"
+_CANDIDATES_REL = "_candidates_rel"
+# Physical tables whose rows belong to a contact, and the column that says which.
+CONTACT_TABLES = {
+    "all_events": "contact_id",
+    "identities": "contact_id",
+    "orders": "contact_id",
+    "consents": "contact_id",
+    "message_events": "contact_id",
+    "custom_rows": "contact_id",
+    "contacts": "id",
+}
+CANDIDATE_IDS_SQL = f"""
+SELECT contact_id AS id FROM {_CANDIDATES_REL}
+UNION ALL
+SELECT id FROM {LIVE_MAP} WHERE live_id IN (SELECT contact_id FROM {_CANDIDATES_REL})
+"""
+
+
+def candidate_ids(candidates: str) -> exp.Query:
+    """Raw contact ids whose rows belong to the candidates: theirs and their merged-away ones."""
+    query = sqlglot.parse_one(CANDIDATE_IDS_SQL, dialect="duckdb")
+    assert isinstance(query, exp.Query)
+    for table in query.find_all(exp.Table):
+        if table.name == _CANDIDATES_REL:
+            table.set("this", exp.to_identifier(candidates))
+    return query
+
+
+def restrict(body: exp.Query, candidates: str) -> exp.Query:
+    """Limit a DuckDB view body to the candidates, on the raw contact column of each scan.
+
+    A filter on the view's (mapped) ``contact_id`` cannot reach the scan; one on the raw
+    column can (DuckDB then skips row groups by zone maps), so REALTIME's evaluation of a
+    few contacts reads a few row groups instead of every event.
+    """
+    for table in list(body.find_all(exp.Table)):
+        column = CONTACT_TABLES.get(table.name)
+        select = table.find_ancestor(exp.Select)
+        if table.db != "main" or column is None or select is None:
+            continue
+        ref = exp.column(column, table.alias_or_name)
+        if table.name == "contacts":
+            pick = exp.select("contact_id").from_(exp.to_table(candidates))
+        else:
+            pick = exp.select("id").from_(CANDIDATE_IDS)
+        select.where(ref.isin(query=pick), copy=False)
+    return body

@@ -30,15 +30,18 @@ import sqlglot
 from sqlglot import exp
 
 from retenta.segments.view_sql import (
+    CANDIDATE_IDS,
     DATA_PREFIX,
     IDENTIFIER_COLUMNS,
     LIVE_MAP,
     LIVE_MAP_SQL,
     Dialect,
     ViewError,
+    candidate_ids,
     data_columns,
     duckdb_body,
     needs,
+    restrict,
 )
 
 # Columns of each view, in order (the contract; ClickHouse CTEs select exactly these).
@@ -116,22 +119,38 @@ def view_ctes(
     *,
     data_tables: Mapping[str, list[dict[str, Any]]] | None = None,
     columns_used: set[str] | None = None,
+    candidates: str | None = None,
 ) -> list[tuple[str, exp.Query]]:
     """The CTEs (name, query) to put in front of a query reading ``names``.
 
     ``columns_used`` (the column names the query mentions; None = all) lets ``contacts``
     and ``contact_traits`` skip the joins behind columns nobody reads (they become NULL).
     DuckDB views that map contacts are preceded by the ``_live_contacts`` map.
+    ``candidates`` names a relation (table, registered Arrow, or an earlier CTE) with a
+    ``contact_id`` column: every contact view then holds only those contacts' rows, read
+    through the raw contact column so the scans prune (real-time evaluation).
     """
     tables = dict(data_tables or {})
     wanted = _check_names(names, tables)
     out: list[tuple[str, exp.Query]] = []
     if dialect == "duckdb":
-        if any(n not in _UNMAPPED and not _is_light_contacts(n, columns_used) for n in wanted):
+        mapped = [n for n in wanted if n not in _UNMAPPED]
+        if candidates is not None and mapped:
             out.append((LIVE_MAP, _parse(LIVE_MAP_SQL)))
-        out += [(n, duckdb_body(n, columns_used, tables)) for n in wanted]
+            out.append((CANDIDATE_IDS, candidate_ids(candidates)))
+        elif any(not _is_light_contacts(n, columns_used) for n in mapped):
+            out.append((LIVE_MAP, _parse(LIVE_MAP_SQL)))
+        for n in wanted:
+            body = duckdb_body(n, columns_used, tables)
+            restricted = candidates is not None and n not in _UNMAPPED
+            out.append((n, restrict(body, candidates) if restricted else body))  # type: ignore[arg-type]
     elif dialect == "clickhouse":
-        out += [(n, _clickhouse_body(n, tables)) for n in wanted]
+        for n in wanted:
+            body = _clickhouse_body(n, tables)
+            if candidates is not None and n not in _UNMAPPED:
+                pick = exp.select("contact_id").from_(exp.to_table(candidates))
+                body = body.where(exp.column("contact_id").isin(query=pick))
+            out.append((n, body))
     else:
         raise ViewError(f"unknown dialect {dialect!r}")
     return [(n, _bind_workspace(q, workspace_id)) for n, q in out]
@@ -189,36 +208,41 @@ def with_views(
     dialect: Dialect = "duckdb",
     *,
     data_tables: Mapping[str, list[dict[str, Any]]] | None = None,
+    candidates: str | None = None,
 ) -> exp.Query:
     """``query`` with the CTEs of exactly the views it reads prepended (a new tree).
 
-    Names that are neither views nor the query's own CTEs raise ``ViewError``.
+    Names that are neither views nor the query's own CTEs raise ``ViewError``. With
+    ``candidates`` (see ``view_ctes``) the views come right after the query's own CTE of
+    that name when it has one (so they can read it), else first.
     """
     query = query.copy()
     if not isinstance(query, exp.Select | exp.SetOperation):
         query = exp.select("*").from_(query.subquery("q"))
-    names = views_read(query)
+    names = [n for n in views_read(query) if n != candidates]
     ctes = view_ctes(
         workspace_id,
         names,
         dialect,
         data_tables=data_tables,
         columns_used=columns_mentioned(query),
+        candidates=candidates,
     )
     existing = query.args.get("with_")
     built = [
         exp.CTE(
             this=body,
             alias=exp.TableAlias(this=exp.to_identifier(name)),
-            materialized=(name == LIVE_MAP) if dialect == "duckdb" else None,
+            materialized=(name in (LIVE_MAP, CANDIDATE_IDS)) if dialect == "duckdb" else None,
         )
         for name, body in ctes
     ]
     if not built:
         return query
     own = list(existing.expressions) if existing else []
+    at = next((i + 1 for i, c in enumerate(own) if candidates and c.alias == candidates), 0)
     recursive = bool(existing and existing.args.get("recursive"))
-    query.set("with_", exp.With(expressions=built + own, recursive=recursive))
+    query.set("with_", exp.With(expressions=own[:at] + built + own[at:], recursive=recursive))
     return query
 
 
