@@ -408,6 +408,12 @@ def test_generated_definitions_agree_everywhere(store: Store, root: dict[str, An
     expected, on_duckdb, on_clickhouse = _members(store, root)
     assert on_duckdb == expected, "DuckDB differs from the reference"
     assert on_clickhouse == expected, "ClickHouse differs from the reference"
+    container, ws = store[0], store[1]
+    other = compile_segment(
+        {"root": root}, workspace_id=ws, now=NOW, shape="semijoin",
+        resolve_segment=SEGMENTS.__getitem__,
+    )  # fmt: skip
+    assert duckdb_members(container, other.sql) == expected, "the semijoin shape differs"
 
 
 @pytest.mark.parametrize(

@@ -57,9 +57,17 @@ def minus(left: exp.Query, right: exp.Query, shape: Shape) -> exp.Query:
 
 
 def _filtered(base: exp.Query, others: list[exp.Query], negate: bool) -> exp.Query:
-    """``SELECT contact_id FROM (base) WHERE contact_id [NOT] IN (other) …``."""
-    column = exp.column("contact_id", table="b")
-    select = exp.select(column).from_(base.subquery("b"))
+    """``base`` with ``contact_id [NOT] IN (other)`` filters.
+
+    A leaf scan takes them in its own WHERE, before its GROUP BY (fewer rows to group);
+    anything else is wrapped: ``SELECT contact_id FROM (base) WHERE …``.
+    """
+    if isinstance(base, exp.Select) and not base.args.get("limit"):
+        column = base.selects[0].copy()
+        select = base.copy()
+    else:
+        column = exp.column("contact_id", table="b")
+        select = exp.select(column).from_(base.subquery("b"))
     for other in others:
         test: exp.Expr = column.isin(query=other)
         select = select.where(exp.Not(this=test) if negate else test, copy=False)

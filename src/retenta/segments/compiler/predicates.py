@@ -65,7 +65,9 @@ class Field:
 def literal(value: Any, value_type: str) -> exp.Expr:
     """A user value as a typed literal (numbers for number comparisons, text otherwise)."""
     if value_type == "number":
-        return number(float(value))
+        return number(
+            value if isinstance(value, int) and not isinstance(value, bool) else float(value)
+        )
     if isinstance(value, bool):
         return string("true" if value else "false")
     return string(str(value))
