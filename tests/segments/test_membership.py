@@ -191,7 +191,7 @@ def test_expiry_without_new_events(
     asyncio.run(engine.run_due_passes())  # first fill
     assert current_members(container, ws.id, "seg_viewed") == {a, b}
 
-    clock.advance(seconds=20)  # not due yet (hours window: a pass every 30 s)
+    clock.advance(seconds=20)  # not due yet (hours window: a pass every 60 s)
     assert asyncio.run(engine.run_due_passes()) == []
 
     clock.advance(hours=22, seconds=11)  # a's view is 24 h 0 min 31 s old; b's 22 h

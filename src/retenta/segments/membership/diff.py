@@ -75,15 +75,6 @@ def load_candidates(conn: Any, workspace_id: str, contact_ids: Sequence[int]) ->
     return int(row[0]) if row else 0
 
 
-def load_exact_candidates(conn: Any, contact_ids: Sequence[int]) -> None:
-    """Exactly these contacts as the candidates (no merge expansion)."""
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS"
-        " SELECT DISTINCT unnest($ids::BIGINT[]) AS contact_id",
-        {"ids": list(contact_ids)},
-    )
-
-
 def load_family(conn: Any, workspace_id: str) -> None:
     """``FAMILY``: the candidates and, through merge chains, every contact merged into them
     (the rows their membership is decided from)."""
@@ -101,16 +92,6 @@ def load_family(conn: Any, workspace_id: str) -> None:
 
 def candidate_ids(conn: Any) -> list[int]:
     return [int(r[0]) for r in conn.execute(f"SELECT contact_id FROM {CANDIDATES}").fetchall()]
-
-
-def replace_candidates_in(conn: Any, table: str, member_sql: str) -> None:
-    """In ``table``, the candidates' membership becomes what ``member_sql`` says."""
-    scope = f"contact_id IN (SELECT contact_id FROM {CANDIDATES})"
-    conn.execute(f"DELETE FROM {table} WHERE {scope}")
-    conn.execute(
-        f"INSERT INTO {table} SELECT DISTINCT CAST(contact_id AS BIGINT) AS contact_id"
-        f" FROM ({member_sql}) q WHERE {scope}"
-    )
 
 
 def compute_diff(

@@ -9,6 +9,7 @@ the unit committed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from retenta.segments.membership import batch, diff, source
+from retenta.segments.membership import batch, diff, passes, source
 from retenta.segments.membership.evaluated import QUANTUM_S, EvaluatedSince, rounded_up
 from retenta.segments.membership.model import (
     Cause,
@@ -54,9 +55,23 @@ class PendingContacts:
         self._count = 0
         self.limit = limit
         self.dropped = 0
+        self._recorders: list[set[int]] = []
+
+    def start_recording(self) -> set[int]:
+        """From now on, every added contact id also goes into the returned set."""
+        recorder: set[int] = set()
+        with self._lock:
+            self._recorders.append(recorder)
+        return recorder
+
+    def stop_recording(self, recorder: set[int]) -> None:
+        with self._lock:
+            self._recorders = [r for r in self._recorders if r is not recorder]
 
     def add(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
         with self._lock:
+            for recorder in self._recorders:
+                recorder.update(contact_ids)
             if self._count + len(contact_ids) > self.limit:
                 self.dropped += len(contact_ids)
                 return
@@ -194,15 +209,24 @@ class MembershipEngine:
     def check(self, workspace_id: str, segment_id: str) -> DriftReport | None:
         """One full pass now: time-explained changes applied as ``expiry``, anything else
         counted as drift (and repaired). None when the segment had no pass of its revision
-        yet (then this is its first refresh, not a check)."""
-        now = self.clock()
-        outcome = self.db.write(lambda c: self._check_unit(c, workspace_id, segment_id, now))
-        return self._finish_check(workspace_id, segment_id, now, outcome)
+        yet (then this is its first fill, not a check) or the pass was overtaken."""
+        now, recorder = self.clock(), self.pending.start_recording()
+        try:
+            read = self._read_pass(workspace_id, segment_id, now)
+            outcome = self.db.write(lambda c: self._apply_pass(c, read, now, recorder))
+        finally:
+            self.pending.stop_recording(recorder)
+        return self._finish_check(read, now, outcome)
 
     async def acheck(self, workspace_id: str, segment_id: str) -> DriftReport | None:
-        now = self.clock()
-        outcome = await self.db.awrite(lambda c: self._check_unit(c, workspace_id, segment_id, now))
-        return self._finish_check(workspace_id, segment_id, now, outcome)
+        """``check`` with the member sets read in a worker thread (passes.py)."""
+        now, recorder = self.clock(), self.pending.start_recording()
+        try:
+            read = await asyncio.to_thread(self._read_pass, workspace_id, segment_id, now)
+            outcome = await self.db.awrite(lambda c: self._apply_pass(c, read, now, recorder))
+        finally:
+            self.pending.stop_recording(recorder)
+        return self._finish_check(read, now, outcome)
 
     def drift(self, workspace_id: str, segment_id: str) -> int:
         """Run a full recompute now and return how many contacts the incremental state had
@@ -210,63 +234,50 @@ class MembershipEngine:
         report = self.check(workspace_id, segment_id)
         return report.drift if report else 0
 
-    def _check_unit(
-        self, conn: Any, workspace_id: str, segment_id: str, now: datetime
-    ) -> tuple[diff.Changes, int, bool]:
-        spec = source.load_spec(conn, workspace_id, segment_id)
-        state = source.state_of(conn, workspace_id, segment_id)
-        if state is None or state[0] != spec.revision:
-            changes, size = self._refresh_unit(conn, workspace_id, segment_id, now)
-            return changes, size, False
-        key = (workspace_id, segment_id)
-        timed = timing(spec.definition, kind=spec.kind).time_dependent
-        seen = self.evaluated.snapshot(key)
-        try:
-            sql = self.queries.sql(conn, spec, now=self._evaluation_now(now))
-            diff.load_members(conn, diff.NEW, sql, scoped=False)
-            if timed:
-                self._load_previous(conn, spec, state[1], seen)
-            diff.compute_diff(
-                conn, workspace_id, segment_id, scoped=False, cause="refresh", timed=timed
-            )
-            changes = diff.write_diff(conn, workspace_id, segment_id, now)
-            size = diff.current_size(conn, workspace_id, segment_id)
-            self._save_pass(conn, spec, now, size)
-        finally:
-            diff.drop_temp_tables(conn)
-        self.evaluated.forget(key, seen)
-        return changes, size, True
+    def _read_pass(self, workspace_id: str, segment_id: str, now: datetime) -> passes.PassRead:
+        """The member sets a pass needs, on a read cursor (no writer time)."""
+        with self.db.read() as cur:
+            spec = source.load_spec(cur, workspace_id, segment_id)
+            state = source.state_of(cur, workspace_id, segment_id)
+            seen = self.evaluated.snapshot((workspace_id, segment_id))
+            sql = self.queries.sql(cur, spec, now=self._evaluation_now(now))
+            new = passes.member_ids(cur, sql)
+            prev = None
+            checking = state is not None and state[0] == spec.revision
+            if checking and state and timing(spec.definition, kind=spec.kind).time_dependent:
+                prev = passes.previous_members(cur, self.queries, spec, state[1], seen)
+        return passes.PassRead(spec, state, new, prev, seen)
 
-    def _load_previous(
-        self, conn: Any, spec: SegmentSpec, pass_now: datetime, seen: dict[int, datetime]
-    ) -> None:
-        """``PREV``: each contact's membership at the `now` it was last evaluated at (the
-        last pass, or its latest real-time round), on today's data."""
-        diff.load_members(conn, diff.PREV, self.queries.sql(conn, spec, now=pass_now), scoped=False)
-        groups: dict[datetime, list[int]] = {}
-        for cid, at in seen.items():
-            groups.setdefault(at, []).append(cid)
-        for at, contact_ids in sorted(groups.items()):
-            diff.load_exact_candidates(conn, contact_ids)
-            diff.load_family(conn, spec.workspace_id)
-            sql = self.queries.scoped_sql(conn, spec, now=at, candidates=diff.CANDIDATES)
-            diff.replace_candidates_in(conn, diff.PREV, sql)
+    def _apply_pass(
+        self, conn: Any, read: passes.PassRead, now: datetime, recorder: set[int]
+    ) -> tuple[diff.Changes, int] | None:
+        spec = read.spec
+        excluded = set(recorder) | self.pending.snapshot(spec.workspace_id)
+        outcome = passes.apply_pass(
+            conn,
+            read,
+            now,
+            excluded,
+            next_pass_at=now + timedelta(seconds=self.pass_period_s(spec)),
+            evaluated_at=self._evaluation_now(now),
+        )
+        if outcome is not None:
+            key = (spec.workspace_id, spec.segment_id)
+            self.evaluated.forget(key, read.seen if read.is_check else None)
+        return outcome
 
     def _finish_check(
-        self,
-        workspace_id: str,
-        segment_id: str,
-        now: datetime,
-        outcome: tuple[diff.Changes, int, bool],
+        self, read: passes.PassRead, now: datetime, outcome: tuple[diff.Changes, int] | None
     ) -> DriftReport | None:
-        """Emit the changes; record the drift, leaving out contacts whose commit the
-        real-time path had not evaluated yet (the pass applied their change first)."""
-        changes, size, was_check = outcome
-        self._emit(_events(workspace_id, segment_id, changes, now))
-        if not was_check:
+        """Emit the changes; record the drift (contacts committed meanwhile were left out)."""
+        if outcome is None:
             return None
-        in_flight = self.pending.snapshot(workspace_id)
-        drifting = [cid for cid in changes.drifting() if cid not in in_flight]
+        changes, size = outcome
+        workspace_id, segment_id = read.spec.workspace_id, read.spec.segment_id
+        self._emit(_events(workspace_id, segment_id, changes, now))
+        if not read.is_check:
+            return None
+        drifting = changes.drifting()
         expired = sum(1 for _, _, cause in changes.rows if cause == "expiry")
         self.db.write(
             lambda c: diff.record_drift(
@@ -281,9 +292,8 @@ class MembershipEngine:
         )
         if drifting:
             log.warning("segment %s drifted by %d contacts (repaired)", segment_id, len(drifting))
-        return DriftReport(
-            workspace_id, segment_id, now, size, expired, len(drifting), tuple(drifting[:20])
-        )
+        sample = tuple(drifting[: diff.DRIFT_SAMPLE])
+        return DriftReport(workspace_id, segment_id, now, size, expired, len(drifting), sample)
 
     # -- real time -------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""The real-time loop: evaluate touched contacts as soon as a commit reports them; between
-rounds, run the full passes that are due (expiry, drift check)."""
+"""The real-time loop: evaluate touched contacts as soon as a commit reports them; beside
+it, a second task runs the full passes that are due (expiry, drift check), whose member
+sets are read off the writer (passes.py) so rounds go on while a pass reads."""
 
 from __future__ import annotations
 
@@ -21,22 +22,25 @@ class RealtimeRunner:
         self.engine = engine
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
         self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="segments-realtime")
+        self._tasks = [
+            asyncio.create_task(self._rounds(), name="segments-realtime-rounds"),
+            asyncio.create_task(self._passes(), name="segments-full-passes"),
+        ]
 
     async def stop(self) -> None:
         self._stopping = True
         self.wake()
-        if self._task is not None:
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+                await task
+        self._tasks = []
 
     def wake(self) -> None:
         loop, event = self._loop, self._event
@@ -51,34 +55,25 @@ class RealtimeRunner:
         else:
             loop.call_soon_threadsafe(event.set)
 
-    async def _run(self) -> None:
+    async def _rounds(self) -> None:
+        """A round whenever commits reported contacts; otherwise wait to be woken."""
         assert self._event is not None
-        next_passes = 0.0
         while not self._stopping:
             self._event.clear()
-            await self._round()
-            loop_time = asyncio.get_running_loop().time()
-            if loop_time >= next_passes:
-                await self._passes()
-                next_passes = loop_time + self.engine.tick_s
+            try:
+                await self.engine.process_pending()
+            except Exception:
+                log.exception("real-time membership round failed")
             if self.engine.pending:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), self.engine.tick_s)
 
-    async def _round(self) -> None:
-        try:
-            await self.engine.process_pending()
-        except Exception:
-            log.exception("real-time membership round failed")
-
     async def _passes(self) -> None:
-        """The due passes, one unit each, touched contacts evaluated between them."""
-        try:
-            await self.engine.run_due_passes(between=self._round_if_pending)
-        except Exception:
-            log.exception("membership full passes failed")
-
-    async def _round_if_pending(self) -> None:
-        if self.engine.pending:
-            await self._round()
+        """Every ``tick_s``, the full passes that are due, one at a time."""
+        while not self._stopping:
+            try:
+                await self.engine.run_due_passes()
+            except Exception:
+                log.exception("membership full passes failed")
+            await asyncio.sleep(self.engine.tick_s)

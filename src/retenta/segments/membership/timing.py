@@ -15,14 +15,14 @@ from typing import Any
 
 # Seconds between time-driven full passes, by the finest time unit the definition uses.
 PERIOD_BY_UNIT: Mapping[str, float] = {
-    "minutes": 10.0,
-    "hours": 30.0,
-    "days": 60.0,
-    "weeks": 60.0,
-    "months": 60.0,
-    "years": 60.0,
+    "minutes": 15.0,
+    "hours": 60.0,
+    "days": 300.0,
+    "weeks": 300.0,
+    "months": 300.0,
+    "years": 300.0,
 }
-DEFAULT_TIME_PERIOD_S = 60.0
+DEFAULT_TIME_PERIOD_S = 300.0
 RELATIVE_OPS = frozenset({"in_last", "in_next", "anniversary_in_next"})
 TIME_FREE_WINDOWS = frozenset({"ever"})
 
@@ -40,14 +40,14 @@ def timing(definition: Mapping[str, Any] | None, *, kind: str = "rules") -> Timi
 
     >>> timing({"root": {"type": "event", "event": "Viewed",
     ...         "window": {"kind": "last", "amount": 24, "unit": "hours"}}})
-    Timing(time_dependent=True, period_s=30.0)
+    Timing(time_dependent=True, period_s=60.0)
     >>> timing({"root": {"type": "not", "condition": {"type": "event", "event": "Viewed",
     ...         "window": {"kind": "last", "amount": 5, "unit": "minutes"}}}})
-    Timing(time_dependent=True, period_s=10.0)
+    Timing(time_dependent=True, period_s=15.0)
     >>> timing({"root": {"type": "attribute", "field": "city", "op": "equals", "value": "Kyiv"}})
-    Timing(time_dependent=False, period_s=60.0)
+    Timing(time_dependent=False, period_s=300.0)
     >>> timing(None, kind="sql")  # a SQL template may read now(): treated as time-dependent
-    Timing(time_dependent=True, period_s=60.0)
+    Timing(time_dependent=True, period_s=300.0)
     """
     if kind != "rules" or definition is None:
         return Timing(True, DEFAULT_TIME_PERIOD_S)
@@ -78,7 +78,11 @@ def _time_periods(node: Any) -> Iterator[float]:
 
 
 def _unit_period(unit: Any) -> float:
-    """>>> _unit_period("minutes"), _unit_period(None)
-    (10.0, 60.0)
+    """The period for a time unit (the default when absent).
+
+    >>> _unit_period("minutes"), _unit_period(None)
+    (15.0, 300.0)
     """
-    return PERIOD_BY_UNIT.get(unit, DEFAULT_TIME_PERIOD_S) if isinstance(unit, str) else 60.0
+    if not isinstance(unit, str):
+        return DEFAULT_TIME_PERIOD_S
+    return PERIOD_BY_UNIT.get(unit, DEFAULT_TIME_PERIOD_S)
