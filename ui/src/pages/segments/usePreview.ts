@@ -27,8 +27,8 @@ export function usePreview(body: SegmentBody | null, sample = 10): PreviewState 
     if (!body) return;
     const mine = ++seq.current;
     const live = () => mine === seq.current;
+    setState((s) => ({ ...s, busy: true })); // busy from the change on, so nobody reads a stale count
     const timer = window.setTimeout(async () => {
-      setState((s) => ({ ...s, busy: true }));
       try {
         // The preview checks the definition too: a 400 carries every problem with its path.
         const preview = await api.post<Preview>("/api/v1/segments/preview", { ...body, sample });
