@@ -140,14 +140,8 @@ def compile_segment(
     part = compiler.node(bound.root, "root")
     query = algebra.members(part, lambda: universe(ctx), shape)
     outer = exp.select("contact_id").from_(query.subquery("members"))
-    final = finish(outer, workspace_id, dialect, ctx, candidates_sql(candidates))
+    final = finish(outer, workspace_id, dialect, ctx, candidates)
     return Compiled(final.sql(dialect), final, used)
-
-
-def candidates_sql(name: str | None) -> exp.Query | None:
-    if name is None:
-        return None
-    return exp.select("contact_id").from_(exp.to_table(name))
 
 
 def finish(
@@ -155,21 +149,27 @@ def finish(
     workspace_id: str,
     dialect: DialectName,
     ctx: Ctx,
-    candidates: exp.Query | None,
+    candidates: str | None = None,
+    candidate_rows: exp.Query | None = None,
 ) -> exp.Query:
-    """Prepend the views the query reads (and the candidates relation, when given)."""
-    from retenta.segments.compiler.prepend import with_views
+    """Prepend the views the query reads, and the ``_candidates`` relation the scans read.
+
+    ``candidates`` (a relation's name) is also handed to the views, which then hold only
+    those contacts' rows, read through the raw contact columns so the scans prune;
+    ``candidate_rows`` (literal ids, for reasons) becomes the ``_candidates`` CTE itself.
+    """
+    from retenta.segments.views import with_views
 
     for name, body in ctx.extra_ctes.items():  # e.g. the RFM scores, read by rfm leaves
         query = query.with_(name, as_=body)
-    if candidates is not None:  # a placeholder first, so the views module skips the name
-        query = query.with_(CANDIDATES, as_=exp.select(exp.Literal.number(1).as_("contact_id")))
-    final = with_views(query, workspace_id, dialect)
     if candidates is not None:
-        for cte in final.args["with_"].expressions:
-            if cte.alias_or_name == CANDIDATES:
-                cte.set("this", candidates)
-    return final
+        query = query.with_(
+            CANDIDATES, as_=exp.select("contact_id").from_(exp.to_table(candidates))
+        )
+    elif candidate_rows is not None:
+        query = query.with_(CANDIDATES, as_=candidate_rows)
+        candidates = CANDIDATES
+    return with_views(query, workspace_id, dialect, candidates=candidates)
 
 
 def count_sql(compiled: Compiled, dialect: DialectName = "duckdb") -> str:
@@ -201,5 +201,6 @@ def compile_reasons(
     ctx.candidates, ctx.rfm_config = True, rfm_config
     compiler = _Compiler(ctx, "setops", resolve_segment)
     query = reasons_query(bound, compiler.leaf, ctx)
-    final = finish(query, workspace_id, dialect, ctx, ctx.d.id_list([int(i) for i in contact_ids]))
+    ids = ctx.d.id_list([int(i) for i in contact_ids] or [-1])
+    final = finish(query, workspace_id, dialect, ctx, candidate_rows=ids)
     return Compiled(final.sql(dialect), final, used)
