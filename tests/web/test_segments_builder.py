@@ -119,6 +119,7 @@ def test_build_preview_validate_save_and_open_a_segment(
     page.get_by_role("button", name="Load more").click()
     expect(rows).to_have_count(SEARCHERS)
     expect(page.get_by_test_id("segment-events")).to_contain_text("entered")
+    expect(page.get_by_test_id("revisions")).to_contain_text("created")
     screenshot(page, "segment-page")
 
     # Export: a CSV of the members, one line each after the header.
@@ -149,6 +150,11 @@ def test_build_preview_validate_save_and_open_a_segment(
     expect(row).to_contain_text("browser-test")
     expect(row.get_by_test_id("segment-size")).to_have_text(str(SEARCHERS))
     screenshot(page, "segments-list")
+    page.get_by_role("button", name="Name").click()
+    names = page.get_by_test_id("segments-table").locator("tbody td:first-child a")
+    expect(names.first).to_be_visible()
+    listed = names.all_inner_texts()
+    assert listed == sorted(listed, key=str.lower)
 
 
 def test_a_saved_segment_can_be_edited_and_referenced(

@@ -47,6 +47,7 @@ export function SegmentPage({ id }: { id: string }) {
           <About s={s} />
           <EntryExit id={id} version={version + tick} />
           <ExplainCard id={id} />
+          <Revisions id={id} version={s.updated_at} />
         </div>
       </div>
     </div>
@@ -260,6 +261,43 @@ function ExplainCard({ id }: { id: string }) {
           <ErrorNote error={explain.error} />
           {explain.data ? <pre className="json sql" data-testid="explain-sql">{explain.data[dialect]}</pre> : !explain.error && <Spinner />}
         </>
+      )}
+    </Section>
+  );
+}
+
+interface Revision {
+  revision: number;
+  action: string;
+  changed_at: string;
+  changed_by: string | null;
+  name: string;
+  kind: string;
+  definition: unknown;
+  sql: string | null;
+  params: Record<string, unknown>;
+}
+
+/** Who changed the segment, when, and what it was then. */
+function Revisions({ id, version }: { id: string; version: string }) {
+  const revs = useLoad(() => api.get<{ items: Revision[] }>(segUrl(id, "/revisions")), [id, version]);
+  const items = [...(revs.data?.items ?? [])].reverse();
+  return (
+    <Section title="Changes" testId="revisions">
+      <ErrorNote error={revs.error} />
+      {!revs.data ? (revs.error ? null : <Spinner />) : !items.length ? <Empty>No changes recorded.</Empty> : (
+        <ul className="revisions">
+          {items.map((r) => (
+            <li key={r.revision}>
+              <details>
+                <summary>
+                  <strong>#{r.revision}</strong> {r.action} <span className="muted">· {fmtShort(r.changed_at)}{r.changed_by ? ` · ${r.changed_by}` : ""}</span>
+                </summary>
+                {r.kind === "sql" ? <pre className="json sql">{r.sql}</pre> : <Json value={r.definition} />}
+              </details>
+            </li>
+          ))}
+        </ul>
       )}
     </Section>
   );

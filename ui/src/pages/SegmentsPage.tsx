@@ -25,17 +25,34 @@ export function SegmentsNav() {
   );
 }
 
+type SortKey = "name" | "size" | "updated";
+
+/** Name A→Z; size and last change largest / newest first. */
+function sortSegments(rows: Segment[], key: SortKey): Segment[] {
+  const out = [...rows];
+  if (key === "name") out.sort((a, b) => a.name.localeCompare(b.name));
+  if (key === "size") out.sort((a, b) => (b.size ?? -1) - (a.size ?? -1));
+  if (key === "updated") out.sort((a, b) => b.updated_at.localeCompare(a.updated_at));
+  return out;
+}
+
 export function SegmentsPage() {
   const canEdit = useCan("marketer");
   const list = useLoad(() => api.get<{ items: Segment[] }>("/api/v1/segments"), []);
   const [filter, setFilter] = useState("");
   const [tag, setTag] = useState("");
+  const [sort, setSort] = useState<SortKey>("updated");
   const items = list.data?.items;
   const tags = useMemo(() => [...new Set((items ?? []).flatMap((s) => s.tags))].sort(), [items]);
-  const shown = (items ?? []).filter((s) => {
+  const shown = sortSegments((items ?? []).filter((s) => {
     const text = `${s.name} ${s.description ?? ""} ${s.tags.join(" ")}`.toLowerCase();
     return text.includes(filter.toLowerCase()) && (!tag || s.tags.includes(tag));
-  });
+  }), sort);
+  const head = (key: SortKey, label: string, className?: string) => (
+    <th className={className} aria-sort={sort === key ? (key === "name" ? "ascending" : "descending") : undefined}>
+      <button type="button" className="sort" onClick={() => setSort(key)}>{label}{sort === key ? (key === "name" ? " ↑" : " ↓") : ""}</button>
+    </th>
+  );
   return (
     <div className="page">
       <div className="page-head">
@@ -69,7 +86,7 @@ export function SegmentsPage() {
           <table className="table" data-testid="segments-table">
             <thead>
               <tr>
-                <th>Name</th><th className="right">Size</th><th>Tags</th><th>Used in</th><th>Kind</th><th>Updated</th>
+                {head("name", "Name")}{head("size", "Size", "right")}<th>Tags</th><th>Used in</th><th>Kind</th>{head("updated", "Updated")}
               </tr>
             </thead>
             <tbody>

@@ -1,6 +1,6 @@
 // The condition tree: nested AND/OR/NOT groups with leaf rows; each node shows the server's
 // validation errors whose path points at it.
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import {
   LEAF_TYPES, childPath, children, errorsAt, isGroup, newCondition, type Cond,
 } from "../model";
@@ -45,8 +45,20 @@ function Errors({ errors, path }: { errors: PathError[]; path: string }) {
 
 function AddMenu({ onAdd }: { onAdd: (c: Cond) => void }) {
   const [open, setOpen] = useState(false);
+  const box = useRef<HTMLSpanElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const away = (e: MouseEvent) => !box.current?.contains(e.target as Node) && setOpen(false);
+    const escape = (e: KeyboardEvent) => e.key === "Escape" && setOpen(false);
+    document.addEventListener("mousedown", away);
+    document.addEventListener("keydown", escape);
+    return () => {
+      document.removeEventListener("mousedown", away);
+      document.removeEventListener("keydown", escape);
+    };
+  }, [open]);
   return (
-    <span className="add-menu">
+    <span className="add-menu" ref={box}>
       <button type="button" className="btn btn-small" onClick={() => setOpen(!open)} aria-expanded={open}>+ Condition</button>
       {open && (
         <div className="menu" role="menu">
