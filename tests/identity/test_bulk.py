@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import doctest
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import phonenumbers
 import pytest
@@ -18,6 +20,7 @@ from retenta.app import Container, build_container
 from retenta.core.messages import Message
 from retenta.identity import bulk
 from retenta.identity.bulk import create_new_contacts, fresh_attributes, normalized_phones
+from retenta.identity.known import KnownIdentifiers
 from retenta.identity.normalize import normalize_with_reason
 from retenta.identity.profile import Policies, apply_traits
 from retenta.settings import IdentitySettings, Settings
@@ -245,3 +248,25 @@ def test_column_phone_check_equals_normalize_on_any_digits(code: int, digits: st
     found = normalized_phones([raw], identity)
     if raw in found:
         assert found[raw] == normalize_with_reason("phone", raw, identity)
+
+
+def test_examples_of_the_module() -> None:
+    result = doctest.testmod(bulk)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    stored=st.lists(st.integers(0, 2**64 - 1), max_size=50),
+    recent=st.sets(st.integers(0, 2**64 - 1), max_size=20),
+    asked=st.lists(st.integers(0, 2**64 - 1), max_size=30),
+)
+def test_array_check_of_known_hashes_equals_the_known_set(
+    stored: list[int], recent: set[int], asked: list[int]
+) -> None:
+    known = KnownIdentifiers()
+    known.sorted = np.unique(np.array(stored, dtype=np.uint64))
+    known.recent = recent
+    asked = asked + stored[:5] + sorted(recent)[:5]
+    assert bulk.maybe_stored(known, asked).tolist() == known.maybe_stored(asked)

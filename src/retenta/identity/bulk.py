@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from retenta.core.messages import Message
 from retenta.identity import store
-from retenta.identity.known import key_hashes
+from retenta.identity.known import KnownIdentifiers, key_hashes
 from retenta.identity.normalize import (
     MAX_VALUE_LENGTH,
     PHONE,
@@ -189,14 +189,27 @@ def fresh_attributes(
     >>> fresh_attributes({"a": 1, "b": "", "tags": "x"}, {"source": "import"}, p)
     ({'a': 1, 'tags': ['x']}, {'a': {'source': 'import'}, 'tags': {'source': 'import'}})
     """
-    attributes: dict[str, Any] = {}
-    provenance: dict[str, Provenance] = {}
-    for name, value in traits.items():
-        if is_empty(value):
-            continue
-        attributes[name] = union(None, value) if policies.of(name) == "union" else value
-        provenance[name] = dict(prov)
-    return attributes, provenance
+    attributes = fresh_values(traits, policies)
+    return attributes, {name: dict(prov) for name in attributes}
+
+
+def fresh_values(traits: dict[str, Any], policies: Policies) -> dict[str, Any]:
+    """The attributes of ``fresh_attributes``, without their provenance."""
+    return {
+        name: union(None, value) if policies.of(name) == "union" else value
+        for name, value in traits.items()
+        if not is_empty(value)
+    }
+
+
+def provenance_json(names: Iterable[str], prov: Provenance) -> str:
+    """``dumps({name: prov for name in names})``, serializing ``prov`` once.
+
+    >>> provenance_json(["a", "b"], {"source": "import"})
+    '{"a":{"source":"import"},"b":{"source":"import"}}'
+    """
+    one = store.dumps(prov)
+    return "{" + ",".join(f"{store.dumps(name)}:{one}" for name in names) + "}"
 
 
 def within_limits(identifiers: Sequence[tuple[str, str]], limit: Any) -> bool:
@@ -235,13 +248,33 @@ def _candidates(svc: IdentityService, messages: Sequence[Message]) -> list[Candi
     return out
 
 
+def maybe_stored(known: KnownIdentifiers, hashes: Sequence[int]) -> np.ndarray:
+    """``known.maybe_stored`` by array operations (the import checks ~15k keys a chunk).
+
+    >>> k = KnownIdentifiers()
+    >>> k.sorted, k.recent = np.array([3, 9], dtype=np.uint64), {5}
+    >>> maybe_stored(k, [9, 4, 5]).tolist()
+    [True, False, True]
+    """
+    arr = np.asarray(hashes, dtype=np.uint64)
+    stored = known.sorted
+    hit = np.zeros(arr.size, dtype=bool)
+    if stored.size:
+        pos = np.minimum(np.searchsorted(stored, arr), stored.size - 1)
+        hit = stored[pos] == arr
+    recent = known.recent.intersection(arr.tolist()) if known.recent else set()
+    if recent:
+        hit |= np.isin(arr, np.fromiter(recent, dtype=np.uint64, count=len(recent)))
+    return hit
+
+
 def _unknown(svc: IdentityService, conn: Any, found: list[Candidate]) -> list[Candidate]:
     """The candidates none of whose identifiers is stored, nor suppressed (erased person)."""
     svc.known.sync(conn, store.identity_count(conn))
     hashes = iter(key_hashes(conn, [k for c in found for k in c.keys]))
     for c in found:
         c.hashes = [next(hashes) for _ in c.keys]
-    maybe = iter(svc.known.maybe_stored([h for c in found for h in c.hashes]))
+    maybe = iter(maybe_stored(svc.known, [h for c in found for h in c.hashes]).tolist())
     fresh = [c for c in found if not any([next(maybe) for _ in c.keys])]
     by_ws = {c.message.workspace_id for c in fresh}
     suppressed = {ws: svc.suppressed_hashes(conn, ws) for ws in by_ws}
@@ -282,10 +315,10 @@ def _contact_table(
         traits, language, timezone = profile_of(m, keys)
         at = at_text.get(m.timestamp) or at_text.setdefault(m.timestamp, m.timestamp.isoformat())
         prov = {"source": m.source, "at": at, "message_id": m.message_id}
-        attributes, provenance = fresh_attributes(traits, prov, policies)
+        attributes = fresh_values(traits, policies)
         row = (
             m.workspace_id, cid, m.received_at, stamp, m.timestamp, None,
-            store.dumps(attributes), store.dumps(provenance), language, timezone,
+            store.dumps(attributes), provenance_json(attributes, prov), language, timezone,
         )  # fmt: skip
         for column, value in zip(columns, row, strict=True):
             column.append(value)
