@@ -243,3 +243,37 @@ def test_drift_counts_and_repairs_a_change_the_engine_never_saw(
         ).fetchone()
     assert row == (1, [a])
     assert engine.drift(ws.id, "seg_kyiv") == 0  # repaired by the check
+
+
+def test_a_pass_never_writes_its_stale_read_over_a_newer_real_time_answer(
+    container: Container, ws: Workspace, engine: MembershipEngine, clock: Clock
+) -> None:
+    """The pass reads its member sets off the writer; a contact committed (and evaluated in
+    real time) after that read is left out of the pass's diff, and is no drift."""
+    container.ingest.add_listener(engine)
+    save_segment(container, ws.id, "seg_kyiv", IN_KYIV)
+    container.ingest.ingest_sync([identify(ws.id, u, clock(), city="Kyiv") for u in "ab"])
+    asyncio.run(engine.run_due_passes())
+    a = contact_of(container, ws.id, "a")
+    recorder = engine.pending.start_recording()
+    read = engine._read_pass(ws.id, "seg_kyiv", clock())  # a is a member in this read …
+    container.ingest.ingest_sync([identify(ws.id, "a", clock(), city="Lviv")])
+    asyncio.run(engine.process_pending())  # … and leaves in real time right after it
+    assert current_members(container, ws.id, "seg_kyiv") == {contact_of(container, ws.id, "b")}
+    outcome = container.db.write(lambda c: engine._apply_pass(c, read, clock(), recorder))
+    engine.pending.stop_recording(recorder)
+    report = engine._finish_check(read, clock(), outcome)
+    assert report is not None
+    assert (report.drift, report.expired) == (0, 0)
+    assert a not in current_members(container, ws.id, "seg_kyiv")
+
+
+def test_the_container_engine_listens_to_ingest_commits(
+    container: Container, ws: Workspace
+) -> None:
+    """build_membership (wired by app.py) registers the engine as a commit listener."""
+    engine = container.segments.membership
+    assert isinstance(engine, MembershipEngine)
+    assert engine in container.ingest.listeners
+    container.ingest.ingest_sync([track(ws.id, "a", "Viewed", Clock()())])
+    assert engine.pending.snapshot(ws.id) == {contact_of(container, ws.id, "a")}
