@@ -70,3 +70,16 @@ def test_the_sql_editor_rejects_copy_and_runs_a_parameterized_select(
     expect(page).to_have_url(re.compile(r"/segments/seg_[^/]+$"))
     expect(page.get_by_test_id("segment-name")).to_contain_text("SQL")
     expect(page.get_by_test_id("segment-about")).to_contain_text("@event")
+
+    # Edit: the saved query and its parameter's value come back; a new name is saved.
+    page.get_by_role("link", name="Edit").click()
+    expect(page).to_have_url(re.compile(r"/segments/seg_[^/]+/sql$"))
+    expect(page.get_by_label("SQL", exact=True)).to_have_value(sql)
+    expect(page.get_by_label("Value of @event")).to_have_value("Products Searched")
+    page.get_by_label("Segment name").fill("Searchers (SQL)")
+    page.get_by_role("button", name="Check").click()
+    expect(page.get_by_test_id("preview-count")).to_have_text(str(SEARCHERS))
+    page.get_by_role("button", name="Save segment").click()
+    expect(page.get_by_test_id("segment-name")).to_contain_text("Searchers (SQL)")
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.get_by_test_id("segment-size")).to_have_text(str(SEARCHERS))
