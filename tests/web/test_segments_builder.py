@@ -202,6 +202,18 @@ def test_a_saved_segment_can_be_edited_and_referenced(
     page.get_by_role("link", name="Edit").click()
     expect(page).to_have_url(re.compile(rf"/segments/{base['id']}/edit$"))
     expect(cond(page, "root").get_by_label("Field")).to_have_value("email")
+    # Its root is one condition: combining it with another wraps both in an AND group.
+    page.get_by_role("button", name="+ AND condition").click()
+    expect(cond(page, "root")).to_have_attribute("data-type", "all")
+    expect(cond(page, "root.conditions[0]").get_by_label("Field")).to_have_value("email")
+    added = cond(page, "root.conditions[1]")
+    added.get_by_label("Field").fill("email")
+    added.get_by_label("Operator").select_option("starts_with")
+    added.get_by_label("Value", exact=True).fill("shopper1")
+    expect(preview_count(page)).to_have_text("11")  # shopper1, shopper10 … shopper19
+    page.get_by_role("button", name="Save segment").click()
+    expect(page).to_have_url(re.compile(rf"/segments/{base['id']}$"))
+    expect(page.get_by_test_id("revisions")).to_contain_text("updated")
 
 
 def test_analysts_count_but_do_not_change_segments(page: Page, live_server: LiveServer) -> None:

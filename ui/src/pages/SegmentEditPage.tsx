@@ -10,7 +10,7 @@ import { ConditionNode } from "./segments/builder/Tree";
 import { EMPTY_META, MetaForm, type Meta } from "./segments/MetaForm";
 import { ParamsPanel } from "./segments/ParamsPanel";
 import { PreviewPanel } from "./segments/PreviewPanel";
-import { emptyDefinition, errorsOutsideTree, syncParams, type Cond, type Definition } from "./segments/model";
+import { emptyDefinition, errorsOutsideTree, newCondition, syncParams, type Cond, type Definition } from "./segments/model";
 import type { Fields, PathError, Segment, SegmentBody } from "./segments/types";
 import { pathErrors, usePreview } from "./segments/usePreview";
 
@@ -132,6 +132,12 @@ function Builder({ id, initialMeta, initialDefinition }: { id: string | null; in
               {view === "visual" ? (
                 <BuilderContext.Provider value={env}>
                   <ConditionNode c={def.root} path="root" errors={errors} onChange={setRoot} />
+                  {def.root.type !== "all" && def.root.type !== "any" && (
+                    <div className="form-actions">
+                      <button type="button" className="btn btn-small" onClick={() => setRoot({ type: "all", conditions: [def.root, newCondition("attribute")] })}>+ AND condition</button>
+                      <button type="button" className="btn btn-small" onClick={() => setRoot({ type: "any", conditions: [def.root, newCondition("attribute")] })}>+ OR condition</button>
+                    </div>
+                  )}
                 </BuilderContext.Provider>
               ) : (
                 <JsonEditor def={def} onChange={(d) => { setSaveErrors([]); setDef(syncParams(d)); }} />
