@@ -74,3 +74,20 @@ def test_each_view_has_the_same_rows_in_both_engines_and_stays_in_its_workspace(
     assert rows_chdb(container, chdb, sql, b) == [(101,)]
     total = chdb.query("SELECT count(DISTINCT workspace_id) FROM events_all", "CSV")
     assert str(total).strip() == "2"
+
+
+def test_candidates_restrict_the_same_rows_in_both_engines(
+    container: Container, seeded: tuple[str, str], chdb: Any
+) -> None:
+    a, _ = seeded
+    for name in ("events", "orders", "contact_traits", "consents"):
+        sql = f"WITH _cand AS (SELECT 1 AS contact_id) SELECT * FROM {name}"
+        query = sqlglot.parse_one(sql)
+        with container.db.read() as cur:
+            duck_sql = views.with_views(query, a, "duckdb", candidates="_cand").sql("duckdb")
+            duck = [tuple(normal(v) for v in r) for r in cur.execute(duck_sql).fetchall()]
+        ch_sql = views.with_views(query, a, "clickhouse", candidates="_cand").sql("clickhouse")
+        click = [tuple(normal(v) for v in r.values()) for r in
+                 chdb.query(ch_sql, "ArrowTable").to_pylist()]  # fmt: skip
+        assert duck
+        assert sorted(duck, key=repr) == sorted(click, key=repr), name
