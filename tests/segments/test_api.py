@@ -3,9 +3,11 @@ nothing half-saved, references and cycles, where-used, roles, workspace isolatio
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
+from retenta.segments import store
 from tests.conftest import Workspace
 from tests.segments.conftest import (
     BASE,
@@ -194,13 +196,18 @@ def test_where_used_and_delete_refused_while_used(
 ) -> None:
     a = create(client, ws, "A", in_city("Kyiv"))
     b = create(client, ws, "B", {"type": "all", "conditions": [includes(a), viewed(1)]})
-    # a campaign (issue #4) registers its use the same way
+    # a campaign (issue #4) registers its use in its own transaction
     container.db.write(
-        lambda c: c.execute(
-            "INSERT INTO segment_usages VALUES (?, ?, 'campaign', 'cmp_1', 'Spring sale')",
-            [ws.id, a],
+        lambda c: store.register_usage(
+            c, ws.id, a, kind="campaign", used_by_id="cmp_1", name="Spring sale"
         )
     )
+    with pytest.raises(LookupError):
+        container.db.write(
+            lambda c: store.register_usage(
+                c, ws.id, "seg_nope", kind="campaign", used_by_id="cmp_1", name="x"
+            )
+        )
     items = {s["id"]: s for s in client.get(BASE, headers=ws.api_headers).json()["items"]}
     assert items[a]["used_in"] == [
         {"kind": "campaign", "id": "cmp_1", "name": "Spring sale"},
@@ -220,7 +227,9 @@ def test_where_used_and_delete_refused_while_used(
         f"{BASE}/{a}", headers=ws.api_headers
     ).json()["used_in"]
     assert client.delete(f"{BASE}/{b}", headers=ws.api_headers).status_code == 204
-    container.db.write(lambda c: c.execute("DELETE FROM segment_usages WHERE used_by_id = 'cmp_1'"))
+    container.db.write(
+        lambda c: store.unregister_usages(c, ws.id, kind="campaign", used_by_id="cmp_1")
+    )
     assert client.delete(f"{BASE}/{a}", headers=ws.api_headers).status_code == 204
 
 

@@ -261,3 +261,28 @@ def record_size(conn: Any, workspace_id: str, segment_id: str, size: int, at: da
         " SET size = excluded.size, measured_at = excluded.measured_at",
         [workspace_id, segment_id, at.date(), size, at],
     )
+
+
+# --- where-used, for the users of segments (campaigns, journeys) ----------------------------
+
+
+def register_usage(
+    conn: Any, workspace_id: str, segment_id: str, *, kind: str, used_by_id: str, name: str
+) -> None:
+    """Inside the caller's writer transaction: ``kind``/``used_by_id`` now uses the segment
+    (which must be live in this workspace). Saving again only renames. Raises ``LookupError``."""
+    if get(conn, workspace_id, segment_id) is None:
+        raise LookupError(f"no segment {segment_id} in this workspace")
+    conn.execute(
+        "INSERT INTO segment_usages VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE"
+        " SET used_by_name = excluded.used_by_name",
+        [workspace_id, segment_id, kind, used_by_id, name],
+    )
+
+
+def unregister_usages(conn: Any, workspace_id: str, *, kind: str, used_by_id: str) -> None:
+    """Inside the caller's writer transaction: ``kind``/``used_by_id`` uses no segment any more."""
+    conn.execute(
+        "DELETE FROM segment_usages WHERE workspace_id = ? AND used_by_kind = ? AND used_by_id = ?",
+        [workspace_id, kind, used_by_id],
+    )
