@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 
 from retenta.app import Container
 from retenta.segments import sqlsegments
 from retenta.segments.sqlcheck import SqlCheckError
+from tests.conftest import Workspace
 from tests.segments.test_views_seed import seed_workspaces
 
 
@@ -116,3 +118,21 @@ def test_the_check_report_has_the_endpoint_shape(
     assert ok == {"ok": True, "errors": [], "views_used": ["data_loyalty"]}
     assert bad["ok"] is False
     assert bad["errors"][0]["position"] == {"line": 2, "column": 2}
+
+
+def test_the_check_endpoint(client: TestClient, ws: Workspace) -> None:
+    ok = client.post(
+        "/api/v1/segments/sql/check", headers=ws.api_headers,
+        json={"sql": "SELECT contact_id FROM orders WHERE total > @min", "params": {"min": 5}},
+    )  # fmt: skip
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"ok": True, "errors": [], "views_used": ["orders"]}
+    bad = client.post(
+        "/api/v1/segments/sql/check", headers=ws.api_headers,
+        json={"sql": "SELECT contact_id FROM orders; DROP TABLE contacts"},
+    )  # fmt: skip
+    assert bad.json()["ok"] is False
+    assert bad.json()["errors"][0]["reason"].startswith("exactly one statement")
+    assert client.post("/api/v1/segments/sql/check", json={"sql": "x"}).status_code == 401
+    missing = client.post("/api/v1/segments/sql/check", headers=ws.api_headers, json={})
+    assert missing.status_code == 422
