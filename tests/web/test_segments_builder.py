@@ -139,6 +139,12 @@ def test_build_preview_validate_save_and_open_a_segment(
     page.get_by_role("tab", name="ClickHouse SQL").click()
     expect(page.get_by_test_id("explain-sql")).to_contain_text("SELECT")
 
+    # Duplicate opens the builder on a copy of the definition.
+    page.get_by_role("link", name="Duplicate").click()
+    expect(page.get_by_label("Segment name")).to_have_value("Copy of Recent searchers")
+    expect(preview_count(page)).to_have_text(str(SEARCHERS))
+    page.go_back()
+
     # A member links to the contact's 360° page.
     rows.first.get_by_role("link").click()
     expect(page).to_have_url(re.compile(r"/contacts/\d+$"))

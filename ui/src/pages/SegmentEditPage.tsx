@@ -39,7 +39,7 @@ export function SegmentEditPage({ id }: { id?: string }) {
     ? { name: seg.name, description: seg.description ?? "", tags: seg.tags, realtime: seg.realtime }
     : { ...EMPTY_META, name: search.get("name") ?? "" };
   const def = seg?.definition ?? startingDefinition(search);
-  return <Builder key={id ?? "new"} id={id ?? null} initialMeta={meta} initialDefinition={def} />;
+  return <Builder key={id ?? `new?${search.toString()}`} id={id ?? null} initialMeta={meta} initialDefinition={def} />;
 }
 
 function Builder({ id, initialMeta, initialDefinition }: { id: string | null; initialMeta: Meta; initialDefinition: Definition }) {

@@ -104,6 +104,9 @@ function Header({ s, onRefreshed }: { s: Segment; onRefreshed: () => void }) {
           <button className="btn" onClick={() => void refresh()} disabled={!!busy}>{busy === "refresh" ? "Refreshing…" : "Refresh"}</button>
           <button className="btn" onClick={() => void exportAs("csv")} disabled={!!busy}>{busy === "csv" ? "Exporting…" : "Export CSV"}</button>
           <button className="btn" onClick={() => void exportAs("parquet")} disabled={!!busy}>{busy === "parquet" ? "Exporting…" : "Export Parquet"}</button>
+          {canEdit && s.kind === "rules" && s.definition && (
+            <Link className="btn" to={`/segments/new?name=${encodeURIComponent(`Copy of ${s.name}`)}&definition=${encodeURIComponent(JSON.stringify(s.definition))}`}>Duplicate</Link>
+          )}
           {canEdit && <Link className="btn btn-primary" to={editUrl}>Edit</Link>}
           {canEdit && <button className="btn btn-danger-outline" onClick={() => setDeleting(true)}>Delete</button>}
         </div>
