@@ -21,6 +21,7 @@ MODULES = [
     "retenta.messaging.email.mime",
     "retenta.messaging.signing",
     "retenta.messaging.channels.smtp",
+    "retenta.messaging.preview",
 ]
 
 

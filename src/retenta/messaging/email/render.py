@@ -24,6 +24,8 @@ from retenta.messaging.templates import CompiledTemplate, RenderError, compile_t
 
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=True)
 _HEAD = re.compile(r"<mj-head\s*>", re.IGNORECASE)
+# Whitespace that breaks or pads a header line; no-break spaces (money, names) stay.
+_LINE_BREAKS = re.compile(r"[ \t\r\n\f\v\x85\u2028\u2029]+")
 _ROOT = re.compile(r"<mjml(\s[^>]*)?>", re.IGNORECASE)
 
 
@@ -168,7 +170,7 @@ def with_language(mjml_source: str, language: str) -> str:
 def one_line(value: str) -> str:
     """Headers are one line: newlines and runs of spaces collapse (no header injection).
 
-    >>> one_line(" Hi\\r\\nBcc: x@y  there ")
-    'Hi Bcc: x@y there'
+    >>> one_line(" Hi\\r\\nBcc: x@y  there\\u2028€\\xa05 ")
+    'Hi Bcc: x@y there €\\xa05'
     """
-    return " ".join(value.split())
+    return _LINE_BREAKS.sub(" ", value).strip(" ")

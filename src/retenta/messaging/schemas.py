@@ -1,0 +1,29 @@
+"""Request bodies of the messaging API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EmailVersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=998)
+    preheader: str = Field(default="", max_length=1000)
+    mjml: str = Field(min_length=1, max_length=500_000)
+
+
+class PreviewIn(BaseModel):
+    """Render a message (all its language versions) as one contact would receive it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    versions: dict[str, EmailVersionIn] = Field(min_length=1, max_length=30)
+    default_language: str | None = Field(default=None, max_length=35)
+    contact_id: int | None = Field(default=None, ge=1, le=2**62)
+    language: str | None = Field(default=None, max_length=35, description="overrides the contact's")
+    accept_language: str | None = Field(default=None, max_length=500)
+    locale: str | None = Field(default=None, max_length=35)
+    variables: dict[str, Any] = Field(default_factory=dict)
