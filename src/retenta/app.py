@@ -43,6 +43,7 @@ ROUTER_MODULES = [
     "retenta.dashboard.router",
     "retenta.segments.router",
     "retenta.segments.rfm_router",
+    "retenta.messaging.router",
     "retenta.web.router",
 ]
 
