@@ -245,7 +245,7 @@ class MembershipEngine:
             prev = None
             checking = state is not None and state[0] == spec.revision
             if checking and state and timing(spec.definition, kind=spec.kind).time_dependent:
-                prev = passes.previous_members(cur, self.queries, spec, state[1], seen)
+                prev = passes.previous_members(cur, self.queries, spec, state[1], seen, new)
         return passes.PassRead(spec, state, new, prev, seen)
 
     def _apply_pass(

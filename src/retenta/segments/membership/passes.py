@@ -68,19 +68,34 @@ def member_ids(cur: Any, sql: str) -> pa.Table:
     ).to_arrow_table()
 
 
+def stored_members(cur: Any, workspace_id: str, segment_id: str) -> set[int]:
+    cur.complete()
+    rows = cur.sql(
+        "SELECT contact_id FROM segment_membership"
+        " WHERE workspace_id = $ws AND segment_id = $seg AND exited_at IS NULL",
+        params={"ws": workspace_id, "seg": segment_id},
+    ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
 def previous_members(
     cur: Any,
     queries: source.MemberQueries,
     spec: SegmentSpec,
     pass_now: datetime,
     seen: dict[int, datetime],
+    new: pa.Table,
 ) -> pa.Table:
     """Each contact's membership at the `now` it was last evaluated at (the previous pass,
-    or its latest real-time round), on the data read now."""
-    members = set(member_ids(cur, queries.sql(cur, spec, now=pass_now)).column(0).to_pylist())
+    or its latest real-time round), on the data read now — evaluated only for the contacts
+    whose stored membership differs from ``new`` (the rest cannot be in the diff), in one
+    confined query per distinct `now`."""
+    stored = stored_members(cur, spec.workspace_id, spec.segment_id)
+    changed = set(new.column(0).to_pylist()) ^ stored
+    members = stored - changed
     groups: dict[datetime, list[int]] = {}
-    for cid, at in seen.items():
-        groups.setdefault(at, []).append(cid)
+    for cid in sorted(changed):
+        groups.setdefault(seen.get(cid, pass_now), []).append(cid)
     for at, contact_ids in sorted(groups.items()):
         register(cur, diff.CANDIDATES, ids_table(contact_ids))
         family = cur.sql(FAMILY_OF_CANDIDATES, params={"ws": spec.workspace_id}).to_arrow_table()
@@ -91,7 +106,6 @@ def previous_members(
         finally:
             cur.unregister(diff.FAMILY)
             cur.unregister(diff.CANDIDATES)
-        members.difference_update(contact_ids)
         members.update(cid for cid in contact_ids if cid in then)
     return ids_table(sorted(members))
 
