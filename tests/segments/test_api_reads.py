@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
@@ -236,3 +238,19 @@ def test_refreshed_segments_read_stored_membership_and_record_entries_and_exits(
     ]
     items = client.get(f"{BASE}/{seg}/members", headers=h).json()["items"]
     assert [m["email"] for m in items] == ["maria@shop.example"]
+
+
+def test_export_leaves_no_temp_file_and_bad_paging_is_refused(
+    client: TestClient, ws: Workspace, people: dict[str, int]
+) -> None:
+    seg = create(client, ws, "Kyiv", in_city("Kyiv"))
+    before = set(Path(tempfile.gettempdir()).glob("retenta-segment-*"))
+    for fmt in ("csv", "parquet"):
+        resp = client.get(f"{BASE}/{seg}/export", params={"format": fmt}, headers=ws.api_headers)
+        assert resp.status_code == 200
+    assert set(Path(tempfile.gettempdir()).glob("retenta-segment-*")) == before
+    bad = client.get(f"{BASE}/{seg}/members", params={"cursor": "nope"}, headers=ws.api_headers)
+    assert bad.status_code in (400, 422)
+    assert error_of(bad)["field"] == "cursor"
+    too_long = client.get(f"{BASE}/{seg}/history", params={"days": 0}, headers=ws.api_headers)
+    assert too_long.status_code == 422
