@@ -295,3 +295,25 @@ def load_into_chdb(session: Any, paths: Mapping[str, Path | str]) -> None:
             f" AS SELECT * FROM {source} LIMIT 0"
         )
         session.query(f"INSERT INTO {table} SELECT * FROM {source}")
+
+
+__all__ = [
+    "CANDIDATE_IDS",
+    "DATA_PREFIX",
+    "JSON_COLUMNS",
+    "LIVE_MAP",
+    "LIVE_MAP_SQL",
+    "VIEW_COLUMNS",
+    "Dialect",
+    "ViewError",
+    "columns_mentioned",
+    "cte_names",
+    "data_columns",
+    "load_data_tables",
+    "load_into_chdb",
+    "materialize_for_clickhouse",
+    "view_ctes",
+    "view_names",
+    "views_read",
+    "with_views",
+]
