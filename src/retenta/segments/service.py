@@ -103,9 +103,10 @@ class SegmentService:
     # --- changes ---------------------------------------------------------------------------
 
     def owner_of(self, principal: Principal) -> str | None:
-        """The user's email, ``key:<name>`` for an API key, ``cli`` for the command line."""
+        """The user's email, ``key:<name>`` for an API key, the subject (``cli``, ``demo``)
+        for in-process callers."""
         if principal.kind == "cli":
-            return "cli"
+            return principal.subject
         if principal.kind == "user":
             users = self.tenancy.list_users(workspace_id=principal.workspace_id)
             return next((u["email"] for u in users if u["id"] == principal.subject), None)
