@@ -226,6 +226,7 @@ class Figures:
     stored_ok: bool
     rss: float
     phases: dict[str, float]
+    cpu_phases: dict[str, float]  # CPU time of the thread that ran each phase
     events_per_unit: float
     seed_eps: float
     failures: list[str]
@@ -255,8 +256,11 @@ def measure_server(work: Path, script: Path, args: argparse.Namespace) -> Figure
                     for _ in range(args.runs)]  # fmt: skip
     per_unit = stats["events"] / max(stats["units"], 1)
     phases = stats["microseconds_per_event"]
+    cpu_phases = stats.get("cpu_microseconds_per_event", {})
     failures = server_failures(data / "server.log") + server_failures(data2 / "server.log")
-    return Figures(batch, track, no_store, stored_ok, rss, phases, per_unit, seed_eps, failures)
+    return Figures(
+        batch, track, no_store, stored_ok, rss, phases, cpu_phases, per_unit, seed_eps, failures
+    )
 
 
 def server_failures(log: Path, lines: int = 12) -> list[str]:
@@ -489,6 +493,8 @@ def report(fig: Figures, bounds: dict[str, float], args: argparse.Namespace) -> 
         f"single runs together, {fig.events_per_unit:,.0f} events per unit of work on "
         f"average): {phases}"
     )
+    cpu = ", ".join(f"{k} {v:.1f}" for k, v in fig.cpu_phases.items())
+    print(f"CPU time per event (µs; the thread's own CPU, less sensitive to load): {cpu}")
 
 
 def load_average() -> str:

@@ -128,8 +128,12 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
         run(conn, INSERT_PRODUCTS_SQL, _cm_fill=pa.Table.from_pylist(new, schema=PRODUCT_FILL))
     if stored:
         run(conn, UPDATE_PRODUCTS_SQL, _cm_fill=pa.Table.from_pylist(stored, schema=PRODUCT_FILL))
-    for row in (*new, *stored):  # re-read next time: a filled feed product needs no more writes
-        memory.forget(row["workspace_id"], [row["sku"]])
+    # A feed product whose gaps were filled is re-read when next seen; an event-made one is
+    # not remembered at all (re-reading it found no feed row and cost a statement a unit).
+    for row in stored:
+        key = (row["workspace_id"], row["sku"])
+        if key in memory.known:
+            memory.forget(key[0], [key[1]])
 
 
 def order_stage(changes: Changes) -> pa.Table:

@@ -146,9 +146,16 @@ class BatchResolver:
         owner = self.owner
         for m, ex in zip(messages, extracted, strict=True):
             ws = m.workspace_id
-            ex.keys = [(ws, t, v) for t, v in ex.identifiers]
-            extra = [] if ex.previous_id is None else self.previous_keys(ws, ex.previous_id)
-            out.update(k for k in (*ex.keys, *extra) if owner(k) is None)
+            keys = ex.keys = [(ws, t, v) for t, v in ex.identifiers]
+            if ex.previous_id is not None:
+                extra = self.previous_keys(ws, ex.previous_id)
+                out.update(k for k in (*keys, *extra) if owner(k) is None)
+                continue
+            owners = [owner(k) for k in keys]
+            if owners and owners[0] is not None and owners.count(owners[0]) == len(owners):
+                ex.sole_owner = owners[0]  # the common case, settled here (no fetch can change it)
+                continue
+            out.update(k for k, o in zip(keys, owners, strict=True) if o is None)
         return list(out)
 
     @staticmethod
@@ -185,8 +192,9 @@ class BatchResolver:
         """Load, in one query, every contact the slow path will need."""
         needed: set[int] = set()
         for m, ex, p in zip(messages, extracted, inputs, strict=True):
-            if ex.keys and ex.previous_id is None and (cid := self.sole_owner(ex.keys)):
-                ex.sole_owner = cid
+            if ex.sole_owner is None and ex.keys and ex.previous_id is None:
+                ex.sole_owner = self.sole_owner(ex.keys)
+            if (cid := ex.sole_owner) is not None:
                 if p is not None and self.needs_load(cid, p):
                     needed.add(cid)
                 continue
@@ -206,8 +214,11 @@ class BatchResolver:
     # --- one message -----------------------------------------------------------------
 
     def handle(self, m: Message, ex: Extracted, p: ProfileInput | None) -> None:
-        # the owner found by preload holds until this batch changes an owner
-        cid = ex.sole_owner if not self.changed_owners else None
+        # the owner found before the loop holds unless this batch changed one of these keys
+        cid = ex.sole_owner
+        changed = self.changed_owners
+        if cid is not None and changed and any(k in changed for k in ex.keys):
+            cid = None
         if cid is None and ex.keys and ex.previous_id is None:
             cid = self.sole_owner(ex.keys)
         if cid is not None:
