@@ -93,6 +93,8 @@ def test_create_read_list_update_delete(
 def test_revisions_route_lists_each_saved_state(client: TestClient, ws: Workspace) -> None:
     seg_id = create(client, ws, "Kyiv", in_city("Kyiv"))
     client.put(f"{BASE}/{seg_id}", json={"description": "v2"}, headers=ws.api_headers)
+    same = client.put(f"{BASE}/{seg_id}", json={"description": "v2"}, headers=ws.api_headers)
+    assert same.json()["revision"] == 2  # saving what is already there is no new revision
     items = client.get(f"{BASE}/{seg_id}/revisions", headers=ws.api_headers).json()["items"]
     assert [(r["revision"], r["action"]) for r in items] == [(1, "created"), (2, "updated")]
     assert items[0]["changed_by"] == "key:default"

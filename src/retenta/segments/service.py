@@ -155,6 +155,8 @@ class SegmentService:
         if body.get("kind") == "rules" and "sql" not in body:
             merged["sql"] = None
         seg_in = self._checked(ws, merged, segment_id, SegmentIn)
+        if seg_in.model_dump() == SegmentIn.model_validate(self._as_body(current)).model_dump():
+            return self.get(workspace_id=ws, segment_id=segment_id)  # nothing changed
         seg = current.changed(
             name=seg_in.name,
             description=seg_in.description,
