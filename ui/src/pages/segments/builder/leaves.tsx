@@ -1,5 +1,6 @@
 // Condition editors without a time window: attribute, consent, trait, RFM cell, segment reference.
 import { CONSENT_STATUSES, OPS_BY_TYPE, VALUE_TYPES, withOp, type Cond, type ValueType } from "../model";
+import { humanize } from "../../../format";
 import { names } from "../types";
 import { NamePicker, OpSelect, Select, UnitSelect, ValueInput, useBuilder } from "./inputs";
 
@@ -75,7 +76,7 @@ export function TraitEditor({ c, onChange }: { c: Cond; onChange: Change }) {
   const vt = traitType(trait);
   return (
     <div className="cond-line">
-      <Select label="Trait" value={trait} options={known.length ? known : TRAITS} onChange={(t) => {
+      <Select label="Trait" value={trait} options={known.length ? known : TRAITS} labels={Object.fromEntries(TRAITS.map((t) => [t, humanize(t)]))} onChange={(t) => {
         const ops = OPS_BY_TYPE[traitType(t)];
         onChange(withOp({ ...c, trait: t, value: "" }, ops.includes(String(c.op)) ? String(c.op) : ops[0]!));
       }} />
