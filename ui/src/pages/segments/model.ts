@@ -31,8 +31,6 @@ export interface Where {
   value?: unknown;
 }
 
-export const GROUP_TYPES = ["all", "any", "not"] as const;
-
 export const LEAF_TYPES: { type: string; label: string; hint: string }[] = [
   { type: "attribute", label: "Attribute", hint: "a profile field: city, email, birthday…" },
   { type: "event", label: "Event (TAD)", hint: "did something, how often, when" },
@@ -233,43 +231,4 @@ export function parseList(text: string, type: ValueType | string): unknown {
 
 export function listText(value: unknown): string {
   return Array.isArray(value) ? value.map(scalarText).join(", ") : scalarText(value);
-}
-
-/** A one-line English rendering of a condition, for the list, the reasons and tooltips. */
-export function describe(c: Cond): string {
-  switch (c.type) {
-    case "all":
-    case "any":
-      return `${c.type === "all" ? "all" : "any"} of ${children(c).length} conditions`;
-    case "not":
-      return `not (${children(c)[0] ? describe(children(c)[0]!) : "…"})`;
-    case "attribute":
-      return `${String(c.field || "…")} ${OP_LABELS[String(c.op)] ?? String(c.op)} ${NO_VALUE.has(String(c.op)) ? "" : listText(c.value)}`.trim();
-    case "event":
-      return `${String(c.event || "any event")} ${compareText(c)} ${windowText(c.window as Window | undefined)}`;
-    case "segment":
-      return `${c.member === false ? "not in" : "in"} segment ${String(c.segment_id || "…")}`;
-    default:
-      return c.type;
-  }
-}
-
-function compareText(c: Cond): string {
-  const cmp = c.compare as { op?: string; value?: unknown } | undefined;
-  const agg = c.aggregate as { fn?: string; property?: string } | undefined;
-  if (!cmp) return "";
-  const what = agg?.fn && agg.fn !== "count" ? `${agg.fn}(${agg.property ?? ""}) ` : "";
-  return `${what}${OP_LABELS[cmp.op ?? ""] ?? cmp.op} ${listText(cmp.value)}${agg?.fn === "count" || !agg ? " times" : ""}`;
-}
-
-export function windowText(w: Window | undefined): string {
-  if (!w) return "";
-  switch (w.kind) {
-    case "last": return `in the last ${scalarText(w.amount)} ${w.unit ?? "days"}`;
-    case "between": return `between ${w.from ?? "…"} and ${w.to ?? "…"}`;
-    case "calendar": return `in ${MONTHS[(w.month ?? 1) - 1] ?? "?"}${w.year ? ` ${w.year}` : ""}`;
-    case "this": return `this ${w.unit ?? "week"}`;
-    case "since_first_order": return "since the first order";
-    default: return "ever";
-  }
 }
