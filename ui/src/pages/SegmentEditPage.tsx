@@ -96,9 +96,10 @@ function Builder({ id, initialMeta, initialDefinition }: { id: string | null; in
           <p className="muted">Conditions on profiles, events, orders, messages, consents, traits, RFM cells and other segments.</p>
         </div>
         <div className="head-actions">
-          <Link to="/segments/sql/new" className="btn btn-ghost">Write SQL instead</Link>
+          {!id && <Link to="/segments/sql/new" className="btn btn-ghost">Write SQL instead</Link>}
           {canEdit && (
-            <button className="btn btn-primary" onClick={() => void save()} disabled={saving || !meta.name.trim()}>
+            <button className="btn btn-primary" onClick={() => void save()} disabled={saving || !meta.name.trim()}
+              title={meta.name.trim() ? undefined : "Give the segment a name first"}>
               {saving ? "Saving…" : "Save segment"}
             </button>
           )}
