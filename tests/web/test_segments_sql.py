@@ -55,6 +55,14 @@ def test_the_sql_editor_rejects_copy_and_runs_a_parameterized_select(
         expect(page.get_by_role("button", name="Save segment")).to_be_disabled()
         screenshot(page, f"sql-editor-rejects-{name}")
 
+    # Parameters are found in the query, not in its strings or comments.
+    page.get_by_label("SQL", exact=True).fill(
+        "SELECT contact_id FROM orders -- at least @n?\n"
+        "WHERE total > @min AND coupon <> '@code' AND currency = @currency"
+    )
+    params = page.get_by_test_id("params").locator("tbody tr td:first-child")
+    expect(params).to_have_text(["@min", "@currency"])
+
     # A SELECT with a parameter: the editor finds @event and offers an input for it.
     sql = "SELECT contact_id FROM events WHERE event = @event GROUP BY contact_id"
     page.get_by_label("SQL", exact=True).fill(sql)
