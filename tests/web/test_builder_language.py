@@ -1,8 +1,10 @@
 """The visual builder offers every part of the definition language, no more and no less.
 
 The builder's vocabulary lives in ``ui/src/pages/segments/model.ts``; the language's in the
-JSON Schema the API serves (``GET /api/v1/segments/schema``). When the language grows a
-condition type, operator, window, aggregation or status, this fails until the builder has it.
+JSON Schema the API serves (``GET /api/v1/segments/schema``) and, for what a schema cannot
+say (which order and line-item fields a filter may name), in ``segments.definition_checks``.
+When the language grows a condition type, operator, window, aggregation, status, field, trait
+or RFM cell, this fails until the builder has it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from retenta.segments import definition_checks
 from tests.conftest import Workspace
 
 MODEL_TS = Path(__file__).parents[2] / "ui" / "src" / "pages" / "segments" / "model.ts"
@@ -73,3 +76,13 @@ def test_every_operator_aggregation_and_status_is_offered(schema: dict[str, Any]
     assert enum(schema, "PropertyFilter", "op") == ts_strings("WHERE_OPS")
     assert enum(schema, "MessageCondition", "status") == ts_strings("MESSAGE_STATUSES")
     assert enum(schema, "ConsentCondition", "status") == ts_strings("CONSENT_STATUSES")
+
+
+def test_every_filterable_field_trait_and_rfm_cell_is_offered(schema: dict[str, Any]) -> None:
+    assert set(definition_checks.ORDER_FIELDS) == ts_strings("ORDER_FIELDS")
+    assert set(definition_checks.ITEM_FIELDS) == ts_strings("ITEM_FIELDS")
+    assert set(definition_checks.TRAIT_TYPES) == ts_strings("TRAITS")
+    assert enum(schema, "TraitCondition", "trait") == ts_strings("TRAITS")
+    assert set(definition_checks.RFM_CELLS) == ts_strings("RFM_CELLS")
+    per = schema["$defs"]["PurchaseCondition"]["properties"]["per"]["anyOf"][0]["enum"]
+    assert set(per) == ts_strings("PURCHASE_PER")

@@ -89,7 +89,14 @@ export const MESSAGE_STATUSES = ["sent", "delivered", "opened", "clicked", "boun
   "failed", "unsubscribed", "suppressed", "queued"];
 export const CONSENT_STATUSES = ["subscribed", "unsubscribed", "pending"];
 export const ORDER_FIELDS = ["status", "channel", "total", "revenue", "coupon", "currency", "store_id", "order_id"];
-export const ITEM_FIELDS = ["sku", "category", "brand", "name", "quantity", "price"];
+export const ITEM_FIELDS = ["sku", "category", "brand", "name", "quantity", "price", "status", "order_id",
+  "returned_quantity", "revenue"];
+export const PURCHASE_PER = ["sku", "category", "brand", "name"];
+export const TRAITS = ["orders", "revenue", "average_order_value", "first_order_at", "last_order_at",
+  "last_activity_at", "favourite_category"];
+/** The named RFM cells, for when the fields endpoint does not list them. */
+export const RFM_CELLS = ["champions", "loyal", "potential_loyalists", "new_customers", "promising",
+  "need_attention", "about_to_sleep", "at_risk", "cannot_lose", "hibernating", "lost"];
 export const WHERE_OPS = ["equals", "not_equals", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with",
   "gt", "gte", "lt", "lte", "between", "before", "after", "is_true", "is_false", "exists", "not_exists"];
 

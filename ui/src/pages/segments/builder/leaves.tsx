@@ -1,5 +1,5 @@
 // Condition editors without a time window: attribute, consent, trait, RFM cell, segment reference.
-import { CONSENT_STATUSES, OPS_BY_TYPE, VALUE_TYPES, withOp, type Cond, type ValueType } from "../model";
+import { CONSENT_STATUSES, OPS_BY_TYPE, RFM_CELLS, TRAITS, VALUE_TYPES, withOp, type Cond, type ValueType } from "../model";
 import { humanize } from "../../../format";
 import { names } from "../types";
 import { NamePicker, OpSelect, Select, UnitSelect, ValueInput, useBuilder } from "./inputs";
@@ -61,7 +61,6 @@ export function ConsentEditor({ c, onChange }: { c: Cond; onChange: Change }) {
   );
 }
 
-const TRAITS = ["orders", "revenue", "average_order_value", "first_order_at", "last_order_at", "last_activity_at", "favourite_category"];
 
 function traitType(trait: string): ValueType {
   if (trait.endsWith("_at")) return "date";
@@ -86,9 +85,6 @@ export function TraitEditor({ c, onChange }: { c: Cond; onChange: Change }) {
     </div>
   );
 }
-
-const RFM_CELLS = ["champions", "loyal", "potential_loyalists", "new_customers", "promising", "need_attention",
-  "about_to_sleep", "at_risk", "cant_lose", "hibernating", "lost"];
 
 function ScoreRange({ label, value, onChange }: { label: string; value: unknown; onChange: (v: number[] | undefined) => void }) {
   const pair = Array.isArray(value) ? (value as number[]) : null;

@@ -1,7 +1,7 @@
 // TAD conditions: a Time window, an Aggregation compared to a value, and Details (filters).
 // Used by event, order, purchase and message conditions.
 import {
-  AGG_FNS, COMPARE_OPS, ITEM_FIELDS, MESSAGE_STATUSES, MONTHS, ORDER_FIELDS, THIS_UNITS, UNITS, WHERE_OPS,
+  AGG_FNS, COMPARE_OPS, ITEM_FIELDS, MESSAGE_STATUSES, MONTHS, ORDER_FIELDS, PURCHASE_PER, THIS_UNITS, UNITS, WHERE_OPS,
   WINDOW_KINDS, parseScalar, scalarText, withOp, type Cond, type Where, type Window,
 } from "../model";
 import { names } from "../types";
@@ -223,7 +223,7 @@ export function PurchaseEditor({ c, onChange }: { c: Cond; onChange: Change }) {
         <span className="muted">bought items</span>
         <label className="check">
           <span>per</span>
-          <Select label="Per item field" value={String(c.per ?? "")} options={["", "sku", "category", "brand", "name"]}
+          <Select label="Per item field" value={String(c.per ?? "")} options={["", ...PURCHASE_PER]}
             labels={{ "": "(none)" }} onChange={(p) => {
               const next: Cond = { ...c };
               if (p) next.per = p;
