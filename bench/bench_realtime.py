@@ -240,6 +240,7 @@ async def main_async(args: argparse.Namespace, data: Path) -> None:
         rounds, passes = list(engine.timings.rounds), list(engine.timings.passes)
         print(
             f"engine: {len(rounds)} real-time rounds, median {statistics.median(rounds):.0f} ms"
+            f" (in the writer {statistics.median(engine.timings.round_units):.0f} ms)"
             f" for a median {statistics.median(engine.timings.round_contacts):.0f} contacts;"
             f" {len(passes)} full passes (expiry/drift), median"
             f" {statistics.median(passes) if passes else float('nan'):.0f} ms"

@@ -117,7 +117,7 @@ def test_compiled_incremental_equals_full_recompute_through_merges(
     engine, seen = engine_with_segments(container, ws.id, clock)
     asyncio.run(engine.run_due_passes())
     reports = []
-    for step in range(40):
+    for step in range(30):
         container.ingest.ingest_sync(random_batch(rng, ws.id, clock))
         asyncio.run(engine.process_pending())
         if step % 2:

@@ -142,7 +142,7 @@ def test_incremental_membership_with_time_passing_has_no_drift(
     engine, seen = setup_engine(container, ws.id, clock)
     asyncio.run(engine.run_due_passes())
     reports = []
-    for _ in range(40):
+    for _ in range(30):
         container.ingest.ingest_sync(random_batch(rng, ws.id, clock))
         asyncio.run(engine.process_pending())
         clock.advance(seconds=rng.choice([5, 20, 45, 300, 900]))

@@ -98,6 +98,7 @@ class Timings:
     def __init__(self, keep: int = 10_000) -> None:
         self.rounds: deque[float] = deque(maxlen=keep)
         self.round_contacts: deque[int] = deque(maxlen=keep)
+        self.round_units: deque[float] = deque(maxlen=keep)  # inside the writer only
         self.passes: deque[float] = deque(maxlen=keep)
 
 
@@ -129,6 +130,8 @@ class MembershipEngine:
         self._wake: Callable[[], None] | None = None
         self._runner: Any = None
         self._backoff: dict[tuple[str, str], float] = {}
+        self._warmed: set[tuple[str, datetime]] = set()
+        self._warming: set[asyncio.Task[Any]] = set()
 
     # -- subscribers ---------------------------------------------------------------------
 
@@ -315,7 +318,12 @@ class MembershipEngine:
     ) -> list[MembershipEvent]:
         """Re-evaluate the workspace's real-time segments for just these contacts."""
         started, now = time.perf_counter(), self.clock()
-        queries = self._touched_queries(workspace_id, self._evaluation_now(now))
+        evaluation_now = self._evaluation_now(now)
+        if self._runner is None:  # called directly (tests, scripts): no worker thread needed
+            queries = self._touched_queries(workspace_id, evaluation_now)
+        else:
+            queries = await asyncio.to_thread(self._touched_queries, workspace_id, evaluation_now)
+            self._warm_next_quantum(workspace_id, evaluation_now)
         if not queries or not contact_ids:
             return []
         per_segment = await self.db.awrite(
@@ -328,6 +336,18 @@ class MembershipEngine:
         ]
         self._emit(events)
         return events
+
+    def _warm_next_quantum(self, workspace_id: str, evaluation_now: datetime) -> None:
+        """Compile the next quantum's queries in a worker thread ahead of time, so no round
+        waits for the compiler when the quantum turns."""
+        upcoming = evaluation_now + timedelta(seconds=self.quantum_s)
+        key = (workspace_id, upcoming)
+        if key in self._warmed:
+            return
+        self._warmed = {k for k in self._warmed if k[1] >= evaluation_now} | {key}
+        task = asyncio.create_task(asyncio.to_thread(self._touched_queries, workspace_id, upcoming))
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
 
     def _touched_queries(self, workspace_id: str, now: datetime) -> list[tuple[SegmentSpec, str]]:
         """Each real-time segment's member query restricted to the candidates (compiled
@@ -355,6 +375,20 @@ class MembershipEngine:
         now: datetime,
     ) -> list[tuple[str, diff.Changes]]:
         """One round: all real-time segments of the workspace for these contacts."""
+        started = time.perf_counter()
+        try:
+            return self._touched_round(conn, workspace_id, contact_ids, queries, now)
+        finally:
+            self.timings.round_units.append((time.perf_counter() - started) * 1000)
+
+    def _touched_round(
+        self,
+        conn: Any,
+        workspace_id: str,
+        contact_ids: Sequence[int],
+        queries: list[tuple[SegmentSpec, str]],
+        now: datetime,
+    ) -> list[tuple[str, diff.Changes]]:
         revisions = batch.current_revisions(conn, workspace_id)
         ready = [(s, sql) for s, sql in queries if revisions.get(s.segment_id) == s.revision]
         if not ready:
@@ -413,6 +447,7 @@ class MembershipEngine:
         if self._runner is not None:
             runner, self._runner, self._wake = self._runner, None, None
             await runner.stop()
+        await asyncio.gather(*self._warming, return_exceptions=True)
 
 
 def _events(
