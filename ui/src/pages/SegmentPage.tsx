@@ -104,6 +104,7 @@ function Header({ s, onRefreshed }: { s: Segment; onRefreshed: () => void }) {
           <button className="btn" onClick={() => void refresh()} disabled={!!busy}>{busy === "refresh" ? "Refreshing…" : "Refresh"}</button>
           <button className="btn" onClick={() => void exportAs("csv")} disabled={!!busy}>{busy === "csv" ? "Exporting…" : "Export CSV"}</button>
           <button className="btn" onClick={() => void exportAs("parquet")} disabled={!!busy}>{busy === "parquet" ? "Exporting…" : "Export Parquet"}</button>
+          <Link className="btn btn-ghost" to={`/segments/flow?ids=${encodeURIComponent(s.id)}`}>Flow</Link>
           {canEdit && s.kind === "rules" && s.definition && (
             <Link className="btn" to={`/segments/new?name=${encodeURIComponent(`Copy of ${s.name}`)}&definition=${encodeURIComponent(JSON.stringify(s.definition))}`}>Duplicate</Link>
           )}

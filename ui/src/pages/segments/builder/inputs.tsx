@@ -67,12 +67,14 @@ export function Select({ value, options, onChange, label, labels, className }: {
 }
 
 /** A picker over known names that also takes a name not seen yet (datalist). */
-export function NamePicker({ value, options, onChange, label, placeholder }: {
+export function NamePicker({ value, options, onChange, label, placeholder, hints }: {
   value: string;
   options: string[];
   onChange: (v: string) => void;
   label: string;
   placeholder?: string;
+  /** A short note shown beside each option in the list (a field's type, an event's count). */
+  hints?: Record<string, string>;
 }) {
   const id = useId();
   return (
@@ -80,7 +82,7 @@ export function NamePicker({ value, options, onChange, label, placeholder }: {
       <input aria-label={label} list={id} value={value} placeholder={placeholder ?? "choose or type"}
         onChange={(e) => onChange(e.target.value)} className="name-picker" />
       <datalist id={id}>
-        {options.map((o) => <option key={o} value={o} />)}
+        {options.map((o) => <option key={o} value={o} label={hints?.[o]} />)}
       </datalist>
     </>
   );

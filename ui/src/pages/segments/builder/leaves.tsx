@@ -34,7 +34,8 @@ export function AttributeEditor({ c, onChange }: { c: Cond; onChange: Change }) 
   };
   return (
     <div className="cond-line">
-      <NamePicker label="Field" value={String(c.field ?? "")} options={attrs.map((a) => a.name)} onChange={pickField} placeholder="field" />
+      <NamePicker label="Field" value={String(c.field ?? "")} options={attrs.map((a) => a.name)} onChange={pickField} placeholder="field"
+        hints={Object.fromEntries(attrs.map((a) => [a.name, a.type]))} />
       <Select label="Value type" value={vt} options={VALUE_TYPES} onChange={(t) => onChange(retype(c, t as ValueType))} className="subtle" />
       <OpSelect value={String(c.op)} ops={OPS_BY_TYPE[vt]} onChange={(op) => onChange(withOp(c, op))} />
       <ValueInput op={String(c.op)} valueType={vt} value={c.value} onChange={(value) => onChange({ ...c, value })} />

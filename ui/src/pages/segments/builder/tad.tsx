@@ -4,6 +4,7 @@ import {
   AGG_FNS, COMPARE_OPS, ITEM_FIELDS, MESSAGE_STATUSES, MONTHS, ORDER_FIELDS, PURCHASE_PER, THIS_UNITS, UNITS, WHERE_OPS,
   WINDOW_KINDS, parseScalar, scalarText, withOp, type Cond, type Where, type Window,
 } from "../model";
+import { fmtNumber } from "../../../format";
 import { names } from "../types";
 import { NamePicker, OpSelect, Select, TextValue, ValueInput, eventProperties, useBuilder } from "./inputs";
 
@@ -144,6 +145,7 @@ export function EventEditor({ c, onChange }: { c: Cond; onChange: Change }) {
       <div className="cond-line">
         <span className="muted">did</span>
         <NamePicker label="Event" value={event} options={(fields?.events ?? []).map((e) => e.name)}
+          hints={Object.fromEntries((fields?.events ?? []).map((e) => [e.name, e.count === undefined ? "" : `${fmtNumber(e.count)} recent`]))}
           onChange={(name) => onChange({ ...c, event: name })} placeholder="event name" />
         <label className="check">
           <span>per</span>
