@@ -97,6 +97,18 @@ def live_contact_id(cur: Any, workspace_id: str, contact_id: int) -> int | None:
     return None
 
 
+def has_merged_in(cur: Any, workspace_id: str, contact_id: int) -> bool:
+    """Whether any contact is merged into this one (unreverted): the first step of
+    ``identity.timeline_contact_ids``, a plain scan of ``merges`` instead of its recursive
+    query (~0.4 instead of ~1 ms), so the common unmerged contact skips the recursion."""
+    rows = cur.execute(
+        "SELECT count(*) FROM merges WHERE workspace_id = ? AND winner_id = ?"
+        " AND reverted_at IS NULL",
+        [workspace_id, contact_id],
+    ).fetchall()
+    return bool(rows[0][0])
+
+
 def contact_row(cur: Any, workspace_id: str, contact_id: int) -> dict[str, Any] | None:
     row = cur.execute(
         "SELECT id, created_at, updated_at, last_seen_at, attributes, provenance, language,"

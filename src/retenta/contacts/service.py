@@ -146,6 +146,8 @@ class ContactService:
         live = q.live_contact_id(cur, workspace_id, contact_id)
         if live is None:
             raise not_found("contact")
+        if not q.has_merged_in(cur, workspace_id, live):
+            return live, [live]
         ids = self.identity.timeline_contact_ids(cur, workspace_id, live)
         return live, [live, *sorted(i for i in set(ids) if i != live)]
 
