@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -155,6 +155,23 @@ CONTACT_COLUMNS = (
     "workspace_id, id, created_at, updated_at, last_seen_at, merged_into,"
     " attributes, provenance, language, timezone"
 )
+# The same, with times as microseconds since the epoch: DuckDB turns each TIMESTAMPTZ into
+# a Python datetime through pytz (~8 us each: 50 of the 78 ms that loading the identities of
+# 500 contacts took here); ``_at`` builds the same instant for a fraction of that.
+LOAD_COLUMNS = (
+    "workspace_id, id, epoch_us(created_at), epoch_us(updated_at), epoch_us(last_seen_at),"
+    " merged_into, attributes, provenance, language, timezone"
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _at(us: int | None) -> datetime | None:
+    """A UTC datetime from ``epoch_us``.
+
+    >>> _at(1_700_000_000_000_001).isoformat(), _at(None)
+    ('2023-11-14T22:13:20.000001+00:00', None)
+    """
+    return None if us is None else EPOCH + timedelta(microseconds=us)
 
 
 def load_contacts(cur: Any, ids: Iterable[int]) -> dict[int, ContactState]:
@@ -169,23 +186,27 @@ def load_contacts(cur: Any, ids: Iterable[int]) -> dict[int, ContactState]:
         part = wanted[start : start + IN_LIST_UP_TO]
         marks = ",".join("?" * len(part))
         for r in cur.execute(
-            f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN ({marks}) AND erased_at IS NULL",
+            f"SELECT {LOAD_COLUMNS} FROM contacts WHERE id IN ({marks}) AND erased_at IS NULL",
             part,
         ).fetchall():
             states[r[1]] = _state(r)
+        epoch = EPOCH
         for cid, t, v, first, last in cur.execute(
-            "SELECT contact_id, type, value, first_seen, last_seen FROM identities"
-            f" WHERE contact_id IN ({marks})",
+            "SELECT contact_id, type, value, epoch_us(first_seen), epoch_us(last_seen)"
+            f" FROM identities WHERE contact_id IN ({marks})",
             part,
         ).fetchall():
             if cid in states:
-                states[cid].identities[(t, v)] = IdentityRow(first, last)
+                states[cid].identities[(t, v)] = IdentityRow(
+                    epoch + timedelta(microseconds=first), epoch + timedelta(microseconds=last)
+                )
     return states
 
 
 def _state(r: Sequence[Any]) -> ContactState:
+    """A ``LOAD_COLUMNS`` row as a state."""
     return ContactState(
-        r[0], r[1], r[2], r[3], r[4], r[5],
+        r[0], r[1], _at(r[2]), _at(r[3]), _at(r[4]), r[5],  # type: ignore[arg-type]
         orjson.loads(r[6] or "{}"), orjson.loads(r[7] or "{}"), r[8], r[9],
     )  # fmt: skip
 
