@@ -141,6 +141,7 @@ def smtp_peer(
     tls: Literal["none", "starttls", "implicit"] = "none",
     cert_dir: Path | None = None,
     users: dict[str, str] | None = None,
+    idle_timeout: float | None = None,
 ) -> Iterator[Peer]:
     """Run the peer in its own thread and event loop for the ``with`` block."""
     handler = Handler(dnsfunc=dnsfunc)
@@ -170,6 +171,8 @@ def smtp_peer(
         kwargs.update(
             authenticator=authenticator, auth_required=True, auth_require_tls=tls == "starttls"
         )
+    if idle_timeout is not None:
+        kwargs["timeout"] = idle_timeout  # the server drops sessions idle this long
     port = free_port()
     controller = Controller(
         handler, hostname="127.0.0.1", port=port, server_hostname="localhost", **kwargs

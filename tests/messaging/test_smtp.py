@@ -272,3 +272,24 @@ def test_render_and_address_failures_are_per_send_results() -> None:
         results, _ = deliver(promo, [good])
     assert results[0].ok
     assert len(peer.handler.received) == 1
+
+
+def test_sessions_the_server_closed_while_idle_are_replaced() -> None:
+    async def two_batches(
+        channel: SmtpChannel, first: list[OutgoingEmail], second: list[OutgoingEmail]
+    ):  # type: ignore[no-untyped-def]
+        try:
+            results = await channel.send(first)
+            await asyncio.sleep(1.0)  # the server times the idle sessions out meanwhile
+            return results + await channel.send(second), channel.pool.opened
+        finally:
+            await channel.close()
+
+    with smtp_peer(dnsfunc=DNS, idle_timeout=0.3) as peer:
+        promo = profile("promo", peer, connections=2)
+        batch = prepared(promo, [f"i{n}@example.com" for n in range(8)])
+        channel = SmtpChannel(promo.smtp)
+        results, opened = asyncio.run(two_batches(channel, batch[:4], batch[4:]))
+    assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
+    assert len(peer.handler.received) == 8
+    assert 3 <= opened <= 4  # fresh sessions for the second batch
