@@ -1,7 +1,7 @@
 // The SQL editor for SQL-template segments: a SELECT over the documented views with @params,
 // checked by the server's sandbox before it runs, previewed, saved.
 import { useMemo, useRef, useState } from "react";
-import { api, ApiError } from "../api";
+import { api } from "../api";
 import { useCan } from "../auth";
 import { ErrorNote, Section, Spinner } from "../components/ui";
 import { useLoad } from "../hooks";
@@ -11,7 +11,7 @@ import { ParamsPanel } from "./segments/ParamsPanel";
 import { PreviewPanel } from "./segments/PreviewPanel";
 import type { ParamDecl } from "./segments/model";
 import { caretSnippet, lineCol, offsetOf, sqlParams } from "./segments/sqltext";
-import type { PathError, Segment, SegmentBody, SqlCheck, SqlPosition, SqlProblem, Validation } from "./segments/types";
+import type { PathError, Segment, SegmentBody, SqlCheck, SqlPosition } from "./segments/types";
 import { pathErrors, usePreview } from "./segments/usePreview";
 
 const STARTER = `-- Contacts with at least @min_orders orders in the last 90 days
@@ -92,7 +92,7 @@ function SqlEditor({ id, initialMeta, initialSql, initialParams }: {
     setChecking(true);
     setCheckError(null);
     try {
-      setCheck(await checkSql(sql, params));
+      setCheck(await api.post<SqlCheck>("/api/v1/segments/sql/check", { sql, params }));
       setCheckedSql(sql);
     } catch (err) {
       setCheck(null);
@@ -199,22 +199,6 @@ function SqlEditor({ id, initialMeta, initialSql, initialParams }: {
       </div>
     </div>
   );
-}
-
-/** The sandbox's verdict: `POST /segments/sql/check`, or, on a server without that route, the
- * same checker reached through `POST /segments/validate` (its errors carry path `sql`). */
-async function checkSql(sql: string, params: Record<string, unknown>): Promise<SqlCheck> {
-  try {
-    return await api.post<SqlCheck>("/api/v1/segments/sql/check", { sql, params });
-  } catch (err) {
-    if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 405)) throw err;
-  }
-  const verdict = await api.post<Validation>("/api/v1/segments/validate", { kind: "sql", name: "draft", sql, params });
-  return {
-    ok: verdict.valid,
-    errors: verdict.errors.map((e) => ({ reason: e.reason, position: (e as SqlProblem).position ?? null })),
-    views_used: [],
-  };
 }
 
 function SqlProblemItem({ reason, position, sql, onJump }: {
