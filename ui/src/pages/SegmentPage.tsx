@@ -41,7 +41,7 @@ export function SegmentPage({ id }: { id: string }) {
       <div className="grid-360">
         <div className="col">
           <SizeHistory id={id} size={s.size} sizeAt={s.size_at} version={version} />
-          <Members id={id} version={version} />
+          <Members id={id} version={version} total={s.size} />
         </div>
         <div className="col">
           <About s={s} />
@@ -169,7 +169,7 @@ function SizeHistory({ id, size, sizeAt, version }: { id: string; size: number |
   );
 }
 
-function Members({ id, version }: { id: string; version: number }) {
+function Members({ id, version, total }: { id: string; version: number; total: number | null }) {
   const [rows, setRows] = useState<Member[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<Error | null>(null);
@@ -199,8 +199,11 @@ function Members({ id, version }: { id: string; version: number }) {
       setMore(false);
     }
   };
+  const shown = rows?.length ?? 0;
   return (
-    <Section title="Members" testId="members">
+    <Section title="Members" testId="members" actions={rows && total !== null && total !== undefined ? (
+      <span className="muted small" data-testid="members-shown">{fmtNumber(shown)} of {fmtNumber(Math.max(total, shown))}</span>
+    ) : undefined}>
       <ErrorNote error={error} />
       {rows === null ? <Spinner /> : !rows.length ? <Empty>No members. Refresh to compute membership.</Empty> : (
         <table className="table compact" data-testid="members-table">
