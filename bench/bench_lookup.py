@@ -10,10 +10,14 @@ then measures, over random contacts:
   ``contacts.timeline`` first page of 100);
 - the same over HTTP against a real ``uvicorn`` server process, and that process's RSS;
 - baselines: the same timeline query on an unsorted copy of the events, and the same
-  identifier lookup on a copy of ``identities`` without its primary-key index.
+  identifier lookup on a copy of ``identities`` without its primary-key index;
+- with ``--ingest-rate N``: ``contacts.find`` and the timeline again while a writer thread
+  appends N events/s to L0 and runs compaction steps (WAL growth, automatic checkpoints),
+  as live ingestion does.
 
     uv run python -m bench.bench_lookup            # 1M contacts / 50M events
     uv run python -m bench.bench_lookup --quick    # 100k / 5M
+    uv run python -m bench.bench_lookup --data DIR --ingest-rate 5000 --no-http
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -275,6 +280,95 @@ def service_rows(data: Path, ws: str, keys: list[int]) -> list[Any]:
     return rows
 
 
+class IngestLoad:
+    """Writer load like live ingestion, in the same process as the reads: every 20 ms one
+    unit of work appends ``rate / 50`` events to L0 (``events_recent``) — so WAL growth,
+    automatic checkpoints and L0 → L1 compaction steps happen as under traffic — and a
+    compaction step runs whenever one is due. Its events are deleted again by ``stop``."""
+
+    def __init__(self, c: Container, ws: str, n: int, rate: int) -> None:
+        self.c, self.ws, self.n, self.rate = c, ws, n, rate
+        self.stopping = threading.Event()
+        self.units: list[float] = []
+        self.started = self.elapsed = 0.0
+        self.thread = threading.Thread(target=self._run, name="bench-ingest", daemon=True)
+
+    def __enter__(self) -> IngestLoad:
+        self.started = time.perf_counter()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.elapsed = time.perf_counter() - self.started
+        for tier in ("events_recent", "events_l1", "events"):
+            sql = f"DELETE FROM {tier} WHERE message_id LIKE 'load-%'"
+            self.c.db.write(lambda cur, s=sql: cur.execute(s))
+
+    def _run(self) -> None:
+        per_unit, seq = max(1, self.rate // 50), 0
+        compactor = Compactor(CompactionPolicy(l1_merge_min_rows=10**12))
+        while not self.stopping.is_set():
+            started = time.perf_counter()
+            sql = event_select(
+                self.ws, f"1 + hash(i * 13 + {seq}) % {self.n}", f"load-{seq}-", 0, per_unit
+            )
+            self.c.db.write(
+                lambda cur, s=sql: cur.execute(f"INSERT INTO events_recent ({COLUMNS}) {s}")
+            )
+            self.c.db.write(compactor.step)
+            self.units.append(time.perf_counter() - started)
+            seq += 1
+            self.stopping.wait(max(0.0, 0.02 - (time.perf_counter() - started)))
+
+    def summary(self) -> str:
+        p50, p99 = percentiles(self.units)
+        events = len(self.units) * max(1, self.rate // 50)
+        return (
+            f"ingest load: {len(self.units)} units of {max(1, self.rate // 50)} events,"
+            f" {events / self.elapsed:,.0f} events/s reached (target {self.rate:,});"
+            f" the process CPU of the rows under load includes this writer work;"
+            f" writer unit + compaction step p50 {p50:.1f} ms,"
+            f" p99 {p99:.1f} ms, max {max(self.units) * 1000:.0f} ms"
+        )
+
+
+def loaded_rows(data: Path, ws: str, keys: list[int], n: int, rate: int) -> list[Any]:
+    """``contacts.find`` and the first timeline page again, while ``IngestLoad`` writes."""
+    c = build_container(Settings(data_dir=data, background_workers=False))
+    rows = []
+    try:
+        with IngestLoad(c, ws, n, rate) as load:
+            time.sleep(2)
+            rows.append(
+                (
+                    f"under ingest {rate:,}/s: contacts.find by email",
+                    *timed(
+                        lambda i: c.contacts.find(
+                            workspace_id=ws, id_type="email", value=IDENTIFIERS["email"](i)
+                        ),
+                        keys,
+                    ),
+                )
+            )
+            rows.append(
+                (
+                    f"under ingest {rate:,}/s: timeline, first page",
+                    *timed(
+                        lambda i: c.contacts.timeline(
+                            workspace_id=ws, contact_id=i, limit=100, cursor=None
+                        ),
+                        keys,
+                    ),
+                )
+            )
+        print(load.summary(), flush=True)
+    finally:
+        c.close()
+    return rows
+
+
 def baseline_rows(c: Container, ws: str, keys: list[int]) -> list[Any]:
     few = keys[:80]
 
@@ -436,6 +530,9 @@ def report(rows: list[Any], memory: tuple[float, float], n: int, m: int) -> None
         print(f"| {what:<52} | {p50:8.2f} | {p99:8.2f} | {cpu} | {verdict:>11} |")
     rss, peak = memory
     ok = "yes" if peak <= BOUND_RSS_MB else "NO"
+    if not peak:
+        print(f"\n(no HTTP run); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        return
     print(
         f"\nserver RSS after the HTTP run: {rss:,.0f} MB (peak {peak:,.0f} MB;"
         f" bound {BOUND_RSS_MB:,} MB: {ok}); load average {os.getloadavg()[0]:.1f}"
@@ -457,6 +554,13 @@ def main() -> int:
     parser.add_argument(
         "--compaction", action="store_true", help="also time compaction steps (changes the data)"
     )
+    parser.add_argument(
+        "--ingest-rate",
+        type=int,
+        default=0,
+        help="also measure find/timeline while the writer appends this many events/s",
+    )
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP server rows")
     args = parser.parse_args()
     n, m = (100_000, 5_000_000) if args.quick else (args.contacts, args.events)
     data = args.data or Path(tempfile.mkdtemp(prefix="retenta-bench-lookup-"))
@@ -471,8 +575,14 @@ def main() -> int:
             marker.write_text(f"{ids['workspace_id']} {ids['api_key']}")
         rng = random.Random(7)
         keys = [rng.randint(1, n) for _ in range(args.samples)]
+        print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
         rows = service_rows(data, ids["workspace_id"], keys)
-        http, memory = http_rows(data, ids, keys[: max(100, args.samples // 2)])
+        if args.ingest_rate:
+            rows += loaded_rows(data, ids["workspace_id"], keys, n, args.ingest_rate)
+        http: list[Any] = []
+        memory = (0.0, 0.0)
+        if not args.no_http:
+            http, memory = http_rows(data, ids, keys[: max(100, args.samples // 2)])
         steps = compaction_rows(data, ids["workspace_id"], n) if args.compaction else []
         report(rows + http + steps, memory, n, m)
     finally:
