@@ -50,6 +50,13 @@ function Builder({ id, initialMeta, initialDefinition }: { id: string | null; in
   const [saveErrors, setSaveErrors] = useState<PathError[]>([]);
   const [saveError, setSaveError] = useState<Error | null>(null);
   const [saving, setSaving] = useState(false);
+  const dirty = JSON.stringify([meta, def]) !== JSON.stringify([initialMeta, initialDefinition]);
+  useEffect(() => {
+    if (!dirty || saving) return;
+    const warn = (e: BeforeUnloadEvent) => e.preventDefault(); // the browser asks "leave the page?"
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, [dirty, saving]);
   const fields = useLoad(() => api.get<Fields>("/api/v1/segments/fields"), []);
   const segments = useLoad(() => api.get<{ items: Segment[] }>("/api/v1/segments"), []);
   const env: BuilderEnv = useMemo(() => ({
