@@ -207,7 +207,10 @@ def test_zero_satisfied_comparisons_include_contacts_without_rows(
 ) -> None:
     few = {"type": "order", "compare": {"op": "lt", "value": 2}}
     assert members(ws_store, few) == {4, 5, 6}
-    assert "EXCEPT" in compile_segment({"root": few}, workspace_id="w", now=NOW).sql
+    setops = compile_segment({"root": few}, workspace_id="w", now=NOW, shape="setops").sql
+    assert "EXCEPT" in setops
+    semijoin = compile_segment({"root": few}, workspace_id="w", now=NOW).sql
+    assert 'NOT "t"."contact_id" IN (SELECT "t"."contact_id" FROM orders' in semijoin
 
 
 def test_candidates_restrict_every_scan(ws_store: tuple[Container, str]) -> None:

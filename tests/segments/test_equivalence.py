@@ -410,10 +410,10 @@ def test_generated_definitions_agree_everywhere(store: Store, root: dict[str, An
     assert on_clickhouse == expected, "ClickHouse differs from the reference"
     container, ws = store[0], store[1]
     other = compile_segment(
-        {"root": root}, workspace_id=ws, now=NOW, shape="semijoin",
+        {"root": root}, workspace_id=ws, now=NOW, shape="setops",
         resolve_segment=SEGMENTS.__getitem__,
     )  # fmt: skip
-    assert duckdb_members(container, other.sql) == expected, "the semijoin shape differs"
+    assert duckdb_members(container, other.sql) == expected, "the setops shape differs"
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ def compile_segment(
     now: datetime,
     resolve_segment: Resolver | None = None,
     candidates: str | None = None,
-    shape: Shape = "setops",
+    shape: Shape = "semijoin",
     rfm_config: Any = None,
 ) -> Compiled:
     """The query yielding the distinct ``contact_id`` of the members."""
@@ -199,7 +199,7 @@ def compile_reasons(
 
     bound, used, ctx = _prepare(definition, params, dialect, now)
     ctx.candidates, ctx.rfm_config = True, rfm_config
-    compiler = _Compiler(ctx, "setops", resolve_segment)
+    compiler = _Compiler(ctx, "semijoin", resolve_segment)
     query = reasons_query(bound, compiler.leaf, ctx)
     ids = ctx.d.id_list([int(i) for i in contact_ids] or [-1])
     final = finish(query, workspace_id, dialect, ctx, candidate_rows=ids)

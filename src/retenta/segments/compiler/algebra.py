@@ -8,8 +8,9 @@ P the plain children and N the negated ones:
 - NOT  flips the flag.
 
 So "everybody" is read once, at the top, and only when the whole definition is negated.
-``shape="semijoin"`` writes ∩ and − as ``IN`` / ``NOT IN`` filters instead of INTERSECT /
-EXCEPT (the bench compares both; see docs/segments.md).
+``shape="semijoin"`` (the default) writes ∩ and − as ``IN`` / ``NOT IN`` filters pushed into
+the first plain leaf's scan, before its GROUP BY; ``"setops"`` writes INTERSECT / EXCEPT.
+bench/bench_segments.py compares both (docs/segments.md has the figures).
 """
 
 from __future__ import annotations
