@@ -249,7 +249,8 @@ async def main_async(args: argparse.Namespace, data: Path) -> None:
         p50 = statistics.median(r.pct(0.5) for r in runs)
         p99 = statistics.median(r.pct(0.99) for r in runs)
         rate = statistics.median(r.background_events / r.seconds for r in runs)
-        drift = sum(engine.drift(ws, seg_id) for seg_id in SEGMENTS)
+        reports = [await engine.acheck(ws, seg_id) for seg_id in SEGMENTS]
+        drift = sum(r.drift for r in reports if r is not None)
         verdict = "OK" if p99 <= BOUND_S and not any(r.missed for r in runs) else "OVER"
         print(
             f"\nevent acceptance → entry event, median of {len(runs)} runs:"

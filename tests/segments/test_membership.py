@@ -277,3 +277,24 @@ def test_the_container_engine_listens_to_ingest_commits(
     assert engine in container.ingest.listeners
     container.ingest.ingest_sync([track(ws.id, "a", "Viewed", Clock()())])
     assert engine.pending.snapshot(ws.id) == {contact_of(container, ws.id, "a")}
+
+
+def test_a_pass_leaves_the_contacts_of_a_round_in_progress_to_that_round(
+    container: Container, ws: Workspace, engine: MembershipEngine, clock: Clock
+) -> None:
+    container.ingest.add_listener(engine)
+    save_segment(container, ws.id, "seg_kyiv", IN_KYIV)
+    container.ingest.ingest_sync([identify(ws.id, u, clock(), city="Kyiv") for u in "ab"])
+    asyncio.run(engine.run_due_passes())  # the first fill leaves pending contacts to a round
+    asyncio.run(engine.process_pending())
+    a = contact_of(container, ws.id, "a")
+    assert a in current_members(container, ws.id, "seg_kyiv")
+    container.ingest.ingest_sync([identify(ws.id, "a", clock(), city="Lviv")])
+    taken = engine.pending.take()  # a round has taken `a` and not finished yet
+    report = engine.check(ws.id, "seg_kyiv")
+    assert report is not None
+    assert report.drift == 0
+    assert a in current_members(container, ws.id, "seg_kyiv")  # left to the round
+    asyncio.run(engine.evaluate_contacts(ws.id, sorted(taken[ws.id])))
+    engine.pending.done(ws.id, taken[ws.id])
+    assert a not in current_members(container, ws.id, "seg_kyiv")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,63 +32,13 @@ from retenta.segments.membership.model import (
     Subscriber,
     utc_now,
 )
+from retenta.segments.membership.pending import PendingContacts
 from retenta.segments.membership.timing import timing
 from retenta.storage.base import Database
 
 log = logging.getLogger(__name__)
 DRIFT_PERIOD_S = 600.0  # full recompute of a time-free real-time segment (drift check)
-PENDING_LIMIT = 1_000_000  # touched contacts queued at most while no round takes them
 BACKOFF_S = 60  # a segment whose full pass failed waits this long before the next try
-
-
-class PendingContacts:
-    """Contacts touched by committed ingest units, per workspace (any thread adds).
-
-    Bounded: in a process whose real-time loop never runs (a CLI import), past ``limit``
-    contacts new ones are dropped — the server's periodic full pass repairs them (drift).
-    """
-
-    def __init__(self, limit: int = PENDING_LIMIT) -> None:
-        self._lock = threading.Lock()
-        self._by_ws: dict[str, set[int]] = {}
-        self._count = 0
-        self.limit = limit
-        self.dropped = 0
-        self._recorders: list[set[int]] = []
-
-    def start_recording(self) -> set[int]:
-        """From now on, every added contact id also goes into the returned set."""
-        recorder: set[int] = set()
-        with self._lock:
-            self._recorders.append(recorder)
-        return recorder
-
-    def stop_recording(self, recorder: set[int]) -> None:
-        with self._lock:
-            self._recorders = [r for r in self._recorders if r is not recorder]
-
-    def add(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
-        with self._lock:
-            for recorder in self._recorders:
-                recorder.update(contact_ids)
-            if self._count + len(contact_ids) > self.limit:
-                self.dropped += len(contact_ids)
-                return
-            self._by_ws.setdefault(workspace_id, set()).update(contact_ids)
-            self._count += len(contact_ids)
-
-    def take(self) -> dict[str, set[int]]:
-        with self._lock:
-            taken, self._by_ws, self._count = self._by_ws, {}, 0
-        return taken
-
-    def snapshot(self, workspace_id: str) -> set[int]:
-        with self._lock:
-            return set(self._by_ws.get(workspace_id, ()))
-
-    def __bool__(self) -> bool:
-        with self._lock:
-            return bool(self._by_ws)
 
 
 class Timings:
@@ -233,7 +182,8 @@ class MembershipEngine:
 
     def drift(self, workspace_id: str, segment_id: str) -> int:
         """Run a full recompute now and return how many contacts the incremental state had
-        wrong (0 when the engine works; time-driven changes are not drift)."""
+        wrong (0 when the engine works; time-driven changes are not drift). From a thread
+        other than the running loop's (it blocks; on the loop, ``await acheck``)."""
         report = self.check(workspace_id, segment_id)
         return report.drift if report else 0
 
@@ -310,7 +260,10 @@ class MembershipEngine:
         """Evaluate every real-time segment for the contacts touched since the last round."""
         events: list[MembershipEvent] = []
         for workspace_id, contact_ids in self.pending.take().items():
-            events += await self.evaluate_contacts(workspace_id, sorted(contact_ids))
+            try:
+                events += await self.evaluate_contacts(workspace_id, sorted(contact_ids))
+            finally:
+                self.pending.done(workspace_id, contact_ids)
         return events
 
     async def evaluate_contacts(
