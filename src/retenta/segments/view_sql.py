@@ -52,11 +52,14 @@ WITH RECURSIVE dead AS MATERIALIZED (
     JOIN dead AS d ON d.id = chain.target
     WHERE d.merged_into IS NOT NULL AND chain.hops < {MAX_MERGE_HOPS}
 ), ends AS (SELECT id, arg_max(target, hops) AS target FROM chain GROUP BY id)
-SELECT ends.id AS id, CASE WHEN d.id IS NULL THEN ends.target END AS live_id
-FROM ends LEFT JOIN dead AS d ON d.id = ends.target
-UNION ALL
-SELECT id, CAST(NULL AS BIGINT) FROM dead WHERE merged_into IS NULL
+SELECT d.id AS id, CASE WHEN t.id IS NULL THEN e.target END AS live_id
+FROM dead AS d LEFT JOIN ends AS e ON e.id = d.id LEFT JOIN dead AS t ON t.id = e.target
 """
+# Driven by `dead` (not by the recursive part) on purpose: DuckDB then estimates the map
+# at the size of a filter on contacts, builds its hash table on the map and probes the
+# big table with it. Estimated from the recursion, the map looked larger than `orders`,
+# and DuckDB built the hash table on orders/events instead (RFM at 1M: 1.0 → 0.45 s for
+# that join).
 
 
 def _mapped(columns: str, table: str) -> str:
