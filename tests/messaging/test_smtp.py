@@ -91,7 +91,7 @@ def prepared(profile_: SendingProfile, addresses: list[str]) -> list[OutgoingEma
 
 def deliver(profile_: SendingProfile, batch: list[OutgoingEmail]) -> tuple[list[SendResult], int]:
     async def run() -> tuple[list[SendResult], int]:
-        channel = SmtpChannel(profile_.smtp, rate_per_second=profile_.rate_per_second)
+        channel = SmtpChannel.for_profile(profile_)
         try:
             return await channel.send(batch), channel.pool.opened
         finally:

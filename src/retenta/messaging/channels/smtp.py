@@ -20,7 +20,7 @@ import aiosmtplib
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.channels.ratelimit import RateLimiter
 from retenta.messaging.email.mime import OutgoingEmail
-from retenta.messaging.email.profiles import SmtpServer
+from retenta.messaging.email.profiles import SendingProfile, SmtpServer
 
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 _QUEUE_IDS = (
@@ -141,6 +141,11 @@ class SmtpChannel:
     def __init__(self, server: SmtpServer, *, rate_per_second: float | None = None) -> None:
         self.pool = SmtpPool(server)
         self.rate = RateLimiter(rate_per_second)
+
+    @classmethod
+    def for_profile(cls, profile: SendingProfile) -> SmtpChannel:
+        """The channel of a sending profile: its relay, connections and rate."""
+        return cls(profile.smtp, rate_per_second=profile.rate_per_second)
 
     async def send(self, batch: Sequence[OutgoingEmail]) -> list[SendResult]:
         results: list[SendResult | None] = [None] * len(batch)

@@ -130,9 +130,16 @@ class Composer:
             return failure(request.send_id, str(exc), "invalid_address")
 
     def prepare_many(
-        self, email: CompiledEmail, requests: Iterable[SendRequest]
+        self,
+        email: CompiledEmail,
+        requests: Iterable[SendRequest],
+        *,
+        workspace_default: str | None = None,
     ) -> list[OutgoingEmail | SendResult]:
-        return [self.prepare(email, request) for request in requests]
+        return [
+            self.prepare(email, request, workspace_default=workspace_default)
+            for request in requests
+        ]
 
 
 def failure(send_id: str, reason: str, detail: str) -> SendResult:
