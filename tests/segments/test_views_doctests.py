@@ -7,9 +7,9 @@ from types import ModuleType
 
 import pytest
 
-from retenta.segments import rfm, rfm_service, sqlcheck, sqlsegments, views
+from retenta.segments import rfm, rfm_service, sqlcheck, sqlsegments, view_sql, views
 
-MODULES = [views, sqlcheck, sqlsegments, rfm, rfm_service]
+MODULES = [views, view_sql, sqlcheck, sqlsegments, rfm, rfm_service]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
