@@ -170,3 +170,9 @@ def test_the_documented_examples_pass_the_check() -> None:
     assert len(blocks) >= 3
     for sql in blocks:
         assert "contact_id" in check_sql(sql, views=VIEWS, params=params).sql()
+
+
+def test_absurd_nesting_is_refused_not_crashed() -> None:
+    deep = "SELECT contact_id FROM orders WHERE " + "(" * 3000 + "1 = 1" + ")" * 3000
+    reasons = refused(deep)
+    assert reasons == ["the query is nested too deeply"] or reasons[0].startswith("syntax")

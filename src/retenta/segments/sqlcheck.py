@@ -232,6 +232,8 @@ def parse_one_query(sql: str) -> exp.Expr:
         raise SqlCheckError([SqlProblem(f"syntax error: {reason}", pos)]) from exc
     except TokenError as exc:
         raise SqlCheckError([SqlProblem(f"syntax error: {exc}")]) from exc
+    except RecursionError as exc:
+        raise SqlCheckError([SqlProblem("the query is nested too deeply")]) from exc
     if not statements:
         raise SqlCheckError([SqlProblem("the query is empty")])
     if len(statements) > 1:
@@ -375,10 +377,17 @@ def check_sql(
     >>> checked.sql(), checked.views_used
     ('SELECT contact_id FROM orders WHERE total > 100', ['orders'])
     """
+    try:
+        return _check(sql, views, params or {})
+    except RecursionError as exc:  # sqlglot walks and writes trees recursively
+        raise SqlCheckError([SqlProblem("the query is nested too deeply")]) from exc
+
+
+def _check(sql: str, views: Collection[str], params: Mapping[str, Any]) -> CheckedSql:
     text, _ = rewrite_params(sql)
     query = _check_root(parse_one_query(text))
     problems = _problems_in_nodes(query) + _reference_problems(query, views)
-    used, bind_problems = _bind(query, params or {})
+    used, bind_problems = _bind(query, params)
     problems += bind_problems
     output = _output_problem(query)
     if output:
@@ -388,6 +397,7 @@ def check_sql(
     _normalize(query, views)
     own = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
     used_views = sorted({t.name for t in query.find_all(exp.Table)} - own)
+    query.sql("duckdb")  # it can be written back (deep trees fail here, not when run)
     return CheckedSql(
         query=query, views_used=[v for v in used_views if v in views], params_used=used
     )
