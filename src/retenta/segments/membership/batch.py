@@ -27,8 +27,16 @@ def current_revisions(conn: Any, workspace_id: str) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-def load_members(conn: Any, queries: Sequence[tuple[str, str]]) -> None:
-    """``NEW_BY_SEGMENT(segment_id, contact_id)``: each query's members among the candidates."""
+def load_members(conn: Any, queries: Sequence[tuple[str, str]], merged: str | None = None) -> None:
+    """``NEW_BY_SEGMENT(segment_id, contact_id)``: each query's members among the candidates
+    (``merged``: the same as one query with shared CTEs, ``scope.merge_members``)."""
+    if merged is not None:
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE {NEW_BY_SEGMENT} AS"
+            " SELECT DISTINCT segment_id, CAST(contact_id AS BIGINT) AS contact_id"
+            f" FROM ({merged}) m WHERE {IN_CANDIDATES}"
+        )
+        return
     branches = [
         f"SELECT $s{i} AS segment_id, CAST(contact_id AS BIGINT) AS contact_id"
         f" FROM ({sql}) q{i} WHERE {IN_CANDIDATES}"

@@ -317,6 +317,7 @@ class MembershipEngine:
                     log.exception("segment %s: member query failed to compile", spec.segment_id)
                     continue
                 out.append((spec, sql))
+        self.queries.merged([(spec.segment_id, sql) for spec, sql in out])
         return out
 
     def _touched_unit(
@@ -353,7 +354,8 @@ class MembershipEngine:
         for spec, _ in ready:
             if timing(spec.definition, kind=spec.kind).time_dependent:
                 self.evaluated.record((workspace_id, spec.segment_id), candidates, evaluated_at)
-        batch.load_members(conn, [(s.segment_id, sql) for s, sql in ready])
+        tagged = [(s.segment_id, sql) for s, sql in ready]
+        batch.load_members(conn, tagged, self.queries.merged_if_ready(tagged))
         rows = batch.compute_and_write(conn, workspace_id, [s.segment_id for s, _ in ready], now)
         by_segment: dict[str, list[tuple[int, str, str]]] = {}
         for segment_id, contact_id, kind in rows:

@@ -84,6 +84,7 @@ class MemberQueries:
         self.sql_fn = sql_fn
         self.dialect = dialect
         self._cache: dict[Hashable, str] = {}
+        self._merged: dict[Hashable, str | None] = {}
         self._keyed: dict[str, str] | None = None
 
     def cached_sql(
@@ -99,6 +100,19 @@ class MemberQueries:
                 self._keyed = None
             sql = self._cache[key] = self.scoped_sql(cur, spec, now=now, candidates=candidates)
         return sql
+
+    def merged(self, queries: list[tuple[str, str]]) -> str | None:
+        """``scope.merge_members`` of a round's queries, memoised like them."""
+        key = tuple(queries)
+        if key not in self._merged:
+            if len(self._merged) >= CACHE_SIZE:
+                self._merged.clear()
+            self._merged[key] = scope.merge_members(queries)
+        return self._merged[key]
+
+    def merged_if_ready(self, queries: list[tuple[str, str]]) -> str | None:
+        """The merged query if already built (the writer never waits for sqlglot)."""
+        return self._merged.get(tuple(queries))
 
     def scoped_sql(self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str) -> str:
         """The member query for the candidates: when the definition allows it (scope.py),
