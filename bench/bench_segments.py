@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -379,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="generate a 20k-contact demo")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
-    if args.data is None:
+    temporary = args.data is None
+    if temporary:
         if not args.quick:
             parser.error("give --data DIR (a demo directory) or --quick")
         from retenta.demo.setup import prepare_demo
@@ -394,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         bench(container, ws, args.runs)
     finally:
         container.close()
+        if temporary:  # the demo made for this run goes with it
+            shutil.rmtree(args.data.parent, ignore_errors=True)
     return 0
 
 
