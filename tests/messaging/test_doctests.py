@@ -22,6 +22,7 @@ MODULES = [
     "retenta.messaging.signing",
     "retenta.messaging.channels.smtp",
     "retenta.messaging.preview",
+    "retenta.messaging.tracking",
 ]
 
 

@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -112,3 +113,79 @@ class BounceAddress:
         if not SEND_ID.fullmatch(send_id) or not self._signer.valid("bounce", send_id, signature):
             return None
         return send_id
+
+
+class Keyring:
+    """One link-signing key per workspace, derived from the server secret.
+
+    Leaking one workspace's key (say, to a support script) exposes no other workspace. A
+    token names its workspace in the clear; :meth:`read` picks that workspace's key to
+    verify it, so a token minted for one workspace never passes in another.
+
+    >>> ring = Keyring(b"server secret")
+    >>> token = ring.workspace("ws_1").token("unsubscribe", "ws_1", "42", "snd_abc")
+    >>> ring.read("unsubscribe", token)
+    ('ws_1', '42', 'snd_abc')
+    >>> forged = Keyring(b"server secret").workspace("ws_2").token("unsubscribe", "ws_1", "42")
+    >>> ring.read("unsubscribe", forged) is None
+    True
+    >>> url = ring.url_token("click", "ws_1", "42", "snd_abc", "0", "https://shop.example/a?b=1")
+    >>> ring.read_url_token("click", url)[-1]
+    'https://shop.example/a?b=1'
+    >>> ring.read_url_token("click", url[:-1] + ("A" if url[-1] != "A" else "B")) is None
+    True
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 8:
+            raise ValueError("the link-signing secret must have at least 8 bytes")
+        self._secret = secret
+        self._signers: dict[str, LinkSigner] = {}
+
+    def workspace(self, workspace_id: str) -> LinkSigner:
+        signer = self._signers.get(workspace_id)
+        if signer is None:
+            key = hmac.new(self._secret, b"retenta-ws:" + workspace_id.encode(), hashlib.sha256)
+            signer = self._signers[workspace_id] = LinkSigner(key.digest())
+        return signer
+
+    def read(self, purpose: str, token: str) -> tuple[str, ...] | None:
+        """Fields of a genuine hex ``LinkSigner.token`` (its first field names the workspace)."""
+        fields = _peek_hex(token)
+        if not fields:
+            return None
+        return self.workspace(fields[0]).read(purpose, token)
+
+    def url_token(self, purpose: str, workspace_id: str, *fields: str) -> str:
+        """A compact URL-safe token (base64url payload) for long fields such as target URLs."""
+        if any("\x1f" in f for f in (workspace_id, *fields)):
+            raise ValueError("token fields cannot contain the unit separator")
+        raw = "\x1f".join((workspace_id, *fields)).encode()
+        payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        return f"{payload}.{self.workspace(workspace_id).signature(purpose, payload)}"
+
+    def read_url_token(self, purpose: str, token: str) -> tuple[str, ...] | None:
+        """Fields of a genuine :meth:`url_token`; ``None`` for a forged, edited or malformed one."""
+        payload, _, signature = token.strip().rpartition(".")
+        if not payload or not re.fullmatch(r"[A-Za-z0-9_-]+", payload):
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            fields = tuple(raw.decode().split("\x1f"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+        signer = self.workspace(fields[0])
+        if not re.fullmatch(r"[0-9a-f]+", signature) or not signer.valid(
+            purpose, payload, signature
+        ):
+            return None
+        return fields
+
+
+def _peek_hex(token: str) -> tuple[str, ...] | None:
+    """The unverified fields of a hex token (only to choose the key that verifies it)."""
+    payload = token.strip().lower().rpartition("-")[0]
+    try:
+        return tuple(bytes.fromhex(payload).decode().split("\x1f")) if payload else None
+    except (UnicodeDecodeError, ValueError):
+        return None

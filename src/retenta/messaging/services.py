@@ -1,0 +1,42 @@
+"""The messaging services of one app, built on first use from the container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from retenta.messaging.signing import Keyring
+from retenta.messaging.track_store import TrackingStore
+from retenta.messaging.tracking import Tracker
+from retenta.tenancy.deps import container
+
+if TYPE_CHECKING:
+    from retenta.app import Container
+
+
+@dataclass
+class MessagingServices:
+    keyring: Keyring
+    tracking: TrackingStore
+
+    def tracker(self, base_url: str) -> Tracker:
+        return Tracker(self.keyring, base_url)
+
+
+def build(c: Container) -> MessagingServices:
+    from retenta.app import secret_key  # the composition root owns the server secret
+
+    secret = secret_key(c.settings.data_dir, c.settings.secret_key).encode()
+    return MessagingServices(keyring=Keyring(secret), tracking=TrackingStore(c.db))
+
+
+def services(request: Request) -> MessagingServices:
+    """This app's services (kept on ``app.state``: one set per app, built once)."""
+    state = request.app.state
+    existing = getattr(state, "messaging", None)
+    if existing is None:
+        existing = state.messaging = build(container(request))
+    assert isinstance(existing, MessagingServices)
+    return existing
