@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from retenta.app import Container
 from tests.commerce.helpers import apply, rows, track
@@ -234,6 +236,40 @@ def test_new_and_stored_products_of_one_unit_take_the_insert_and_the_update(
         ("O", ["Caps"], Decimal("3.00")),
     ]
     assert rows(container, "SELECT count(*) FROM products WHERE updated_at = created_at") == [(1,)]
+
+
+def test_repeated_event_products_are_remembered_and_changes_still_land(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row found equal to the stored product is remembered: its repeats need no query;
+    a changed value, or a feed write in between, goes back to SQL."""
+    from retenta.commerce import apply as commerce_apply
+
+    checks: list[int] = []
+    real = commerce_apply.run
+
+    def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
+        if sql == commerce_apply.CHANGING_PRODUCTS_SQL:
+            checks.append(1)
+        return real(conn, sql, params, **tables)
+
+    monkeypatch.setattr(commerce_apply, "run", counting)
+    viewed = {"sku": "N", "name": "One", "price": 7, "category": "Hats"}
+    apply(container, track(W, 1, "Product Viewed", viewed))
+    apply(container, track(W, 1, "Product Viewed", viewed, minute=1))  # found equal
+    checks.clear()
+    apply(container, track(W, 1, "Product Viewed", viewed, minute=2))
+    apply(container, track(W, 1, "Product Viewed", {"sku": "N", "name": "One"}, minute=3))
+    assert checks == []
+    apply(container, track(W, 1, "Product Viewed", {**viewed, "name": "Two"}, minute=4))
+    assert checks == [1]
+    assert rows(container, "SELECT name FROM products WHERE sku = 'N'") == [("Two",)]
+    apply(container, track(W, 1, "Product Viewed", {**viewed, "name": "One"}, minute=5))
+    assert rows(container, "SELECT name FROM products WHERE sku = 'N'") == [("One",)]
+    feed = pa.table({"sku": ["N"], "name": ["Feed name"]})
+    container.db.write(lambda c: container.commerce.upsert_products(c, W, feed))
+    apply(container, track(W, 1, "Product Viewed", {**viewed, "name": "One"}, minute=6))
+    assert rows(container, "SELECT name FROM products WHERE sku = 'N'") == [("Feed name",)]
 
 
 def test_searches_wishlists_and_coupons(container: Container) -> None:

@@ -88,18 +88,20 @@ def update_products_sql() -> str:
 
 
 def changing_products_sql() -> str:
-    """The keys of ``_cm_fill`` that would be inserted (``new``) or change a stored row. A plain
-    join reads far less than a conflict check, so the common unit (events repeating what is
-    stored) writes nothing."""
+    """For each row of ``_cm_fill``: whether its sku is ``new``, whether it would change the
+    stored row (``worth``: the upsert's ``DO UPDATE … WHERE``), and whether every non-empty
+    field equals the stored one (``same``: remembered, so the next repeat needs no query).
+    A plain join reads far less than a conflict check."""
     fresh = "(p.source = 'event' AND p.updated_at <= f.seen_at)"
     worth = " OR ".join(
         f"(f.{c} IS NOT NULL AND (p.{c} IS NULL OR ({fresh} AND f.{c} IS DISTINCT FROM p.{c})))"
         for c in FILLED
     )
+    same = " AND ".join(f"(f.{c} IS NULL OR f.{c} IS NOT DISTINCT FROM p.{c})" for c in FILLED)
     return (
-        "SELECT f.workspace_id, f.sku, p.sku IS NULL AS new FROM _cm_fill f LEFT JOIN products p"
+        "SELECT f.workspace_id, f.sku, p.sku IS NULL AS new, COALESCE(" + worth + ", false),"
+        " p.sku IS NOT NULL AND " + same + " FROM _cm_fill f LEFT JOIN products p"
         " ON p.workspace_id = f.workspace_id AND p.sku = f.sku"
-        f" WHERE p.sku IS NULL OR {worth}"
     )
 
 
@@ -109,21 +111,30 @@ CHANGING_PRODUCTS_SQL = changing_products_sql()
 
 
 def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
-    """Fill the catalog from events, skipping products the feed already describes fully."""
+    """Fill the catalog from events, skipping products the feed already describes fully and
+    event rows known to repeat what is stored."""
     memory.learn(conn, list(changes.products))
-    rows = [
-        {**r, "category_path": category_path(r.get("category"))}
-        for key, r in changes.products.items()
-        if memory.needs_write(key, r)
-    ]
+    rows = []
+    for key, r in changes.products.items():
+        if memory.needs_write(key, r):
+            row = {**r, "category_path": category_path(r.get("category"))}
+            if not memory.repeats(key, _fields(row)):
+                rows.append(row)
     if not rows:
         return
     table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)
-    changing = {
-        (w, s): new for w, s, new in run(conn, CHANGING_PRODUCTS_SQL, _cm_fill=table).fetchall()
-    }
-    new = [r for r in rows if changing.get((r["workspace_id"], r["sku"])) is True]
-    stored = [r for r in rows if changing.get((r["workspace_id"], r["sku"])) is False]
+    verdicts = {(w, s): (new, worth, same) for w, s, new, worth, same
+                in run(conn, CHANGING_PRODUCTS_SQL, _cm_fill=table).fetchall()}  # fmt: skip
+    new, stored = [], []
+    for row in rows:
+        key = (row["workspace_id"], row["sku"])
+        is_new, worth, same = verdicts[key]
+        if is_new:
+            new.append(row)
+        elif worth:
+            stored.append(row)
+        elif same:
+            memory.remember_same(key, _fields(row))
     if new:
         run(conn, INSERT_PRODUCTS_SQL, _cm_fill=pa.Table.from_pylist(new, schema=PRODUCT_FILL))
     if stored:
@@ -132,8 +143,14 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
     # not remembered at all (re-reading it found no feed row and cost a statement a unit).
     for row in stored:
         key = (row["workspace_id"], row["sku"])
+        memory.drop_same(key)
         if key in memory.known:
             memory.forget(key[0], [key[1]])
+
+
+def _fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The catalog fields of a fill row (``category_path`` already a path)."""
+    return {f: row.get(f) for f in FILLED}
 
 
 def order_stage(changes: Changes) -> pa.Table:

@@ -31,10 +31,17 @@ class CatalogMemory:
     process changed since are ``stale`` and re-read on their next appearance.
     """
 
+    MAX_SAME = 500_000
+
     def __init__(self) -> None:
         self.known: dict[Key, frozenset[str]] = {}
         self.loaded: set[str] = set()
         self.stale: set[Key] = set()
+        # Event catalog fields a query found equal to the stored product (every non-empty
+        # one): an event repeating them changes nothing, whenever it comes. True until the
+        # product is written, by events (``drop_same``) or the feed (``forget``); a rolled-back
+        # unit cannot make it false, as the query ran before that unit wrote any product.
+        self.same: dict[Key, dict[str, Any]] = {}
 
     def needs_write(self, key: Key, row: dict[str, Any]) -> bool:
         """Whether an event's catalog fields could change the stored product.
@@ -51,6 +58,26 @@ class CatalogMemory:
         if filled is None:
             return True
         return any(row.get(EVENT_FIELD.get(f, f)) is not None and f not in filled for f in FILLED)
+
+    def repeats(self, key: Key, fields: dict[str, Any]) -> bool:
+        """Whether every non-empty catalog field of an event row is known to be stored as is.
+
+        >>> m = CatalogMemory(); m.remember_same(("w", "a"), {"name": "x", "brand": None})
+        >>> m.repeats(("w", "a"), {"name": "x", "url": None}), m.repeats(("w", "a"), {"brand": "y"})
+        (True, False)
+        """
+        known = self.same.get(key)
+        if known is None:
+            return False
+        return all(v is None or known.get(f) == v for f, v in fields.items())
+
+    def remember_same(self, key: Key, fields: dict[str, Any]) -> None:
+        if len(self.same) >= self.MAX_SAME:
+            self.same.clear()
+        self.same[key] = {f: v for f, v in fields.items() if v is not None}
+
+    def drop_same(self, key: Key) -> None:
+        self.same.pop(key, None)
 
     def complete(self, key: Key) -> bool:
         """A feed product with every field filled: no event can change it.
@@ -84,6 +111,7 @@ class CatalogMemory:
         """These rows changed (or may have): read them again when next needed."""
         for sku in skus:
             self.known.pop((workspace_id, sku), None)
+            self.same.pop((workspace_id, sku), None)
             if workspace_id in self.loaded:
                 self.stale.add((workspace_id, sku))
 
