@@ -91,8 +91,8 @@ def events(cur: Any, workspace_id: str, segment_id: str, limit: int) -> list[dic
     if not store.table_exists(cur, "segment_events"):
         return []
     rows = cur.execute(
-        "SELECT contact_id, kind, \"at\", cause FROM segment_events"
-        " WHERE workspace_id = ? AND segment_id = ? ORDER BY \"at\" DESC, contact_id LIMIT ?",
+        'SELECT contact_id, kind, "at", cause FROM segment_events'
+        ' WHERE workspace_id = ? AND segment_id = ? ORDER BY "at" DESC, contact_id LIMIT ?',
         [workspace_id, segment_id, limit],
     ).fetchall()
     people = {r["id"]: r for r in list_rows(cur, workspace_id, sorted({int(r[0]) for r in rows}))}
