@@ -226,3 +226,9 @@ def _json_values(block: str) -> list[str]:
     except json.JSONDecodeError:
         return [line for line in block.splitlines() if line.strip().startswith("{")]
     return [block]
+
+
+def test_an_event_condition_needs_an_event_name() -> None:
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition({"version": 1, "root": {"type": "event", "event": ""}})
+    assert [e["path"] for e in caught.value.errors] == ["root.event"]

@@ -55,6 +55,7 @@ class Param(_Model):
 Scalar = str | int | float | bool
 Value = Scalar | list[Scalar] | Param | None
 Text = str | Param
+Name = Annotated[str, Field(min_length=1, max_length=200)] | Param
 Count = Annotated[int, Field(ge=0, le=1_000_000)] | Param
 
 ValueType = Literal["text", "number", "date", "boolean", "list"]
@@ -161,7 +162,7 @@ class Unless(_Model):
     """Drop the ``per`` groups whose key also appears in these rows ("…and did not buy it")."""
 
     source: Literal["event", "purchase"] = "event"
-    event: Text | None = None
+    event: Name | None = None
     property: str = Field(pattern=PROPERTY_NAME)
     where: list[PropertyFilter] = Field(default_factory=list)
     window: Window | None = None
@@ -211,7 +212,7 @@ class _Tad(_Model):
 
 class EventCondition(_Tad):
     type: Literal["event"]
-    event: Text
+    event: Name
     per: str | None = Field(default=None, pattern=PROPERTY_NAME)
     unless: Unless | None = None
 
