@@ -23,6 +23,9 @@ MODULES = [
     "retenta.messaging.channels.smtp",
     "retenta.messaging.preview",
     "retenta.messaging.tracking",
+    "retenta.messaging.consent",
+    "retenta.messaging.suppression",
+    "retenta.messaging.unsubscribe_page",
 ]
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class EmailVersionIn(BaseModel):
@@ -27,3 +27,20 @@ class PreviewIn(BaseModel):
     accept_language: str | None = Field(default=None, max_length=500)
     locale: str | None = Field(default=None, max_length=35)
     variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class SuppressionIn(BaseModel):
+    """Suppress one email address or phone number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    reason: Literal["hard_bounce", "complaint", "unsubscribed", "manual"] = "manual"
+    source: str = Field(default="api", min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_value(self) -> SuppressionIn:
+        if (self.address is None) == (self.phone is None):
+            raise ValueError("give exactly one of address or phone")
+        return self

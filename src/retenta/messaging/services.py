@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from retenta.messaging.gate import SendGate
 from retenta.messaging.signing import Keyring
+from retenta.messaging.suppression import SuppressionStore
 from retenta.messaging.track_store import TrackingStore
 from retenta.messaging.tracking import Tracker
+from retenta.messaging.unsubscribe import Unsubscriber
 from retenta.tenancy.deps import container
 
 if TYPE_CHECKING:
@@ -20,6 +23,9 @@ if TYPE_CHECKING:
 class MessagingServices:
     keyring: Keyring
     tracking: TrackingStore
+    suppressions: SuppressionStore
+    gate: SendGate
+    unsubscriber: Unsubscriber
 
     def tracker(self, base_url: str) -> Tracker:
         return Tracker(self.keyring, base_url)
@@ -29,7 +35,13 @@ def build(c: Container) -> MessagingServices:
     from retenta.app import secret_key  # the composition root owns the server secret
 
     secret = secret_key(c.settings.data_dir, c.settings.secret_key).encode()
-    return MessagingServices(keyring=Keyring(secret), tracking=TrackingStore(c.db))
+    return MessagingServices(
+        keyring=Keyring(secret),
+        tracking=TrackingStore(c.db),
+        suppressions=SuppressionStore(c.db),
+        gate=SendGate(c.db),
+        unsubscriber=Unsubscriber(c.db),
+    )
 
 
 def services(request: Request) -> MessagingServices:
