@@ -108,6 +108,13 @@ def resolver(cur: Any, workspace_id: str) -> Callable[[str], Any]:
     return resolve
 
 
+def rfm_config(cur: Any, workspace_id: str) -> Any:
+    """The workspace's RFM scoring, so ``rfm`` conditions agree with the RFM report."""
+    from retenta.segments.rfm_service import load_config
+
+    return load_config(cur, workspace_id)
+
+
 def members_sql(cur: Any, draft: Draft, *, now: datetime, dialect: Dialect = "duckdb") -> str:
     """ONE query yielding the distinct ``contact_id`` of the members (raises DefinitionError)."""
     if draft.kind == "sql":
@@ -129,6 +136,7 @@ def members_sql(cur: Any, draft: Draft, *, now: datetime, dialect: Dialect = "du
             params=draft.params or None,
             now=now,
             resolve_segment=resolver(cur, draft.workspace_id),
+            rfm_config=rfm_config(cur, draft.workspace_id),
         )
     except compiler.CompileError as exc:
         raise DefinitionError(exc.errors) from exc
@@ -173,6 +181,7 @@ def reasons(
             params=draft.params or None,
             now=now,
             resolve_segment=resolver(cur, draft.workspace_id),
+            rfm_config=rfm_config(cur, draft.workspace_id),
             contact_ids=list(contact_ids),
         )
         label = describe(leaf)
