@@ -158,6 +158,21 @@ def test_traits_agree_with_the_profile_api(
     assert (traits[0]["orders"], traits[0]["revenue"]) == (3, 140.0)
 
 
+def test_a_traits_column_read_alone_equals_the_whole_view(
+    container: Container, seeded: tuple[str, str]
+) -> None:
+    """Each column computes only its own part (pruning) and must not change its values."""
+    a, _ = seeded
+    whole = run(container, "SELECT * FROM contact_traits ORDER BY contact_id", a)
+    assert any(r["revenue"] for r in whole)
+    assert any(r["favourite_category"] for r in whole)
+    assert any(r["last_activity_at"] for r in whole)
+    for column in views.VIEW_COLUMNS["contact_traits"][1:]:
+        alone = run(container, f"SELECT contact_id, {column} FROM contact_traits", a)
+        got = {r["contact_id"]: r[column] for r in alone}
+        assert got == {r["contact_id"]: r[column] for r in whole}, column
+
+
 def test_with_views_prepends_only_the_views_read() -> None:
     query = sqlglot.parse_one("WITH mine AS (SELECT 1) SELECT contact_id FROM orders, mine")
     built = views.with_views(query, "ws_1")  # type: ignore[arg-type]

@@ -3,6 +3,8 @@
 Workspace A: contact 1 is live; 3 was merged into 1 and 2 into 3 (a chain 2 → 3 → 1);
 4 is erased and 6 was merged into 4; 5 is live with nothing but a row. Workspace B: 101.
 Rows sit in all three event tiers. Imported by test_views*, test_sql*, test_rfm*.
+``last_seen_at`` is what identity keeps: the newest event's time (merged contacts' included),
+except that contacts 1 and 101 have a newer hot-tier event not flushed there yet.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ def _at(days: float) -> datetime:
 
 
 def _contacts(a: str, b: str) -> list[tuple[Any, ...]]:
-    # (workspace, id, created_at, merged_into, erased_at, attributes, language)
+    # (workspace, id, created_at, merged_into, erased_at, attributes, language, last_seen_at)
     return [
-        (a, 1, _at(0), None, None, '{"city": "Kyiv", "first_name": "Olena"}', "uk"),
-        (a, 2, _at(1), 3, None, '{"city": "Lviv"}', "en"),
-        (a, 3, _at(2), 1, None, "{}", None),
-        (a, 4, _at(3), None, _at(20), "{}", None),
-        (a, 5, _at(4), None, None, '{"city": "Odesa"}', "en"),
-        (a, 6, _at(5), 4, None, "{}", None),
-        (b, 101, _at(0), None, None, '{"city": "Kyiv"}', "uk"),
+        (a, 1, _at(0), None, None, '{"city": "Kyiv", "first_name": "Olena"}', "uk", _at(3)),
+        (a, 2, _at(1), 3, None, '{"city": "Lviv"}', "en", _at(9)),
+        (a, 3, _at(2), 1, None, "{}", None, _at(3)),
+        (a, 4, _at(3), None, _at(20), "{}", None, _at(5)),
+        (a, 5, _at(4), None, None, '{"city": "Odesa"}', "en", None),
+        (a, 6, _at(5), 4, None, "{}", None, _at(5)),
+        (b, 101, _at(0), None, None, '{"city": "Kyiv"}', "uk", _at(2)),
     ]
 
 
@@ -78,12 +80,12 @@ def seed(container: Container, a: str, b: str) -> None:
     """Write the store of the module docstring into workspaces ``a`` and ``b``."""
 
     def work(conn: Any) -> None:
-        for ws, cid, created, merged, erased, attrs, lang in _contacts(a, b):
+        for ws, cid, created, merged, erased, attrs, lang, seen in _contacts(a, b):
             conn.execute(
                 "INSERT INTO contacts (workspace_id, id, created_at, updated_at, last_seen_at,"
                 " merged_into, attributes, language, timezone, erased_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Europe/Kyiv', ?)",
-                [ws, cid, created, created, created, merged, attrs, lang, erased],
+                [ws, cid, created, created, seen, merged, attrs, lang, erased],
             )
         for ws, winner, loser in ((a, 3, 2), (a, 1, 3), (a, 4, 6)):
             conn.execute(

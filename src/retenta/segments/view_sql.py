@@ -18,7 +18,6 @@ LIVE_MAP = "_live_contacts"
 DATA_PREFIX = "data_"
 MAX_MERGE_HOPS = 64
 IDENTIFIER_COLUMNS = ("email", "phone", "external_id")
-EVENT_TRAIT_COLUMNS = ("last_activity_at", "favourite_category")
 DATA_SQL_TYPES = {
     "text": "VARCHAR",
     "number": "DOUBLE",
@@ -123,42 +122,49 @@ _CONSENTS_SQL = (
 # The profile's computed traits (contacts/traits.py) for every live contact at once:
 # cancelled orders ignored; an order with lines is worth its lines net of returns, one
 # without lines its amount (nothing once returned); favourite category = most units bought
-# net of returns (ties: alphabetical), else most 'Product Viewed'.
-_TRAIT_ORDERS = f"""
-lines AS (
-    SELECT i.order_id, COALESCE(i.category, p.category_path[-1]) AS category,
-        GREATEST(i.quantity - COALESCE(i.returned_quantity, 0), 0) AS units,
-        i.price * GREATEST(i.quantity - COALESCE(i.returned_quantity, 0), 0) AS net
-    FROM main.order_items AS i
-    LEFT JOIN main.products AS p ON p.workspace_id = i.workspace_id AND p.sku = i.sku
-    WHERE i.workspace_id = :ws
-), kept_orders AS (
+# net of returns (ties: alphabetical), else most 'Product Viewed'. Only the parts behind the
+# columns a query reads are computed (the others are NULL): counts and dates read orders
+# alone, money adds one GROUP BY of the lines, the favourite the lines with their products
+# and the viewed events. last_activity_at is ``contacts.last_seen_at`` (identity keeps it at
+# the newest event's time, merges included) or a newer event of the hot tier not flushed
+# there yet — the same as the profile's newest event without scanning every event.
+TRAIT_ORDER_COLUMNS = ("orders", "revenue", "average_order_value", "first_order_at",
+                       "last_order_at")  # fmt: skip
+TRAIT_MONEY_COLUMNS = ("revenue", "average_order_value")
+_KEPT_ORDERS = f"""kept_orders AS (
     {
     _mapped(
         "x.order_id, x.status, COALESCE(x.revenue, x.total) AS amount, x.placed_at", "main.orders"
     )
 } AND x.status <> 'cancelled'
-), order_net AS (SELECT order_id, sum(net) AS net FROM lines GROUP BY order_id
-), order_figures AS (
-    SELECT k.contact_id, count(*) AS orders,
-        sum(CASE WHEN n.order_id IS NOT NULL THEN n.net
-                 WHEN k.status = 'returned' OR k.amount IS NULL THEN 0
-                 ELSE k.amount END) AS revenue,
-        min(k.placed_at) AS first_order_at, max(k.placed_at) AS last_order_at
-    FROM kept_orders AS k LEFT JOIN order_net AS n ON n.order_id = k.order_id
-    GROUP BY k.contact_id
-), bought AS (
-    SELECT k.contact_id, l.category, sum(l.units) AS weight
-    FROM lines AS l JOIN kept_orders AS k ON k.order_id = l.order_id
-    WHERE l.category IS NOT NULL AND l.category <> ''
-    GROUP BY k.contact_id, l.category HAVING sum(l.units) > 0
-    QUALIFY row_number() OVER (PARTITION BY k.contact_id ORDER BY weight DESC, l.category) = 1
 )"""
-_TRAIT_EVENTS = f"""
-, activity AS (
-    SELECT contact_id, max(timestamp) AS last_activity_at FROM (
-        {_mapped("x.timestamp", "main.all_events")}) AS e GROUP BY contact_id
-), viewed AS (
+_ORDER_NET = """order_net AS (
+    SELECT i.order_id,
+        sum(i.price * GREATEST(i.quantity - COALESCE(i.returned_quantity, 0), 0)) AS net
+    FROM main.order_items AS i WHERE i.workspace_id = :ws GROUP BY i.order_id
+)"""
+_ORDER_FIGURES = """order_figures AS (
+    SELECT k.contact_id, count(*) AS orders, {revenue} AS revenue,
+        min(k.placed_at) AS first_order_at, max(k.placed_at) AS last_order_at
+    FROM kept_orders AS k {net_join}
+    GROUP BY k.contact_id
+)"""
+_REVENUE = """sum(CASE WHEN n.order_id IS NOT NULL THEN n.net
+                 WHEN k.status = 'returned' OR k.amount IS NULL THEN 0
+                 ELSE k.amount END)"""
+_BOUGHT = """bought AS (
+    SELECT contact_id, category FROM (
+        SELECT k.contact_id, COALESCE(i.category, p.category_path[-1]) AS category,
+            sum(GREATEST(i.quantity - COALESCE(i.returned_quantity, 0), 0)) AS weight
+        FROM main.order_items AS i
+        JOIN kept_orders AS k ON k.order_id = i.order_id
+        LEFT JOIN main.products AS p ON p.workspace_id = i.workspace_id AND p.sku = i.sku
+        WHERE i.workspace_id = :ws AND COALESCE(i.category, p.category_path[-1]) <> ''
+        GROUP BY k.contact_id, COALESCE(i.category, p.category_path[-1])) AS w
+    WHERE weight > 0
+    QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY weight DESC, category) = 1
+)"""
+_VIEWED = f"""viewed AS (
     SELECT contact_id, NULLIF(category, '') AS category, count(*) AS weight FROM (
         {_mapped("x.properties ->> 'category' AS category", "main.all_events")}
         AND x.event = 'Product Viewed') AS v
@@ -168,33 +174,62 @@ _TRAIT_EVENTS = f"""
 )"""
 # (No filter on the extracted category before the GROUP BY: DuckDB would push it under
 # the candidates' semi-join and extract JSON from every row instead of a few.)
+_RECENT_ACTIVITY = f"""recent_activity AS (
+    SELECT contact_id, max(timestamp) AS at FROM (
+        {_mapped("x.timestamp", "main.events_recent")}) AS e GROUP BY contact_id
+)"""
 _TRAIT_SELECT = """
-SELECT c.id AS contact_id, COALESCE(f.orders, 0) AS orders,
-    CAST(ROUND(COALESCE(f.revenue, 0), 2) AS DOUBLE) AS revenue,
-    CASE WHEN f.orders > 0 THEN ROUND(CAST(ROUND(f.revenue, 2) AS DOUBLE) / f.orders, 2)
-         ELSE 0.0 END AS average_order_value,
-    f.first_order_at, f.last_order_at, {last_activity} AS last_activity_at,
-    {favourite} AS favourite_category
-FROM main.contacts AS c
-LEFT JOIN order_figures AS f ON f.contact_id = c.id
-LEFT JOIN bought AS b ON b.contact_id = c.id {event_joins}
+SELECT c.id AS contact_id, {orders} AS orders, {revenue} AS revenue,
+    {aov} AS average_order_value, {first} AS first_order_at, {last} AS last_order_at,
+    {activity} AS last_activity_at, {favourite} AS favourite_category
+FROM main.contacts AS c {joins}
 WHERE c.workspace_id = :ws AND c.merged_into IS NULL AND c.erased_at IS NULL
 """
+_NULL_TS = "CAST(NULL AS TIMESTAMPTZ)"
+_REVENUE_OUT = "CAST(ROUND(COALESCE(f.revenue, 0), 2) AS DOUBLE)"
+_AOV_OUT = (
+    "CASE WHEN f.orders > 0 THEN ROUND(CAST(ROUND(f.revenue, 2) AS DOUBLE) / f.orders, 2)"
+    " ELSE 0.0 END"
+)
 
 
-def _traits_sql(with_events: bool) -> str:
-    if with_events:
-        select = _TRAIT_SELECT.format(
-            last_activity="a.last_activity_at",
-            favourite="COALESCE(b.category, v.category)",
-            event_joins="LEFT JOIN activity AS a ON a.contact_id = c.id"
-            " LEFT JOIN viewed AS v ON v.contact_id = c.id",
-        )
-        return f"WITH {_TRAIT_ORDERS}{_TRAIT_EVENTS} {select}"
+def _traits_sql(used: set[str] | None) -> str:
+    """The traits view computing only what the columns in ``used`` need (None = all)."""
+    figures, money = needs(used, TRAIT_ORDER_COLUMNS), needs(used, TRAIT_MONEY_COLUMNS)
+    favourite = needs(used, ("favourite_category",))
+    activity = needs(used, ("last_activity_at",))
+    ctes: list[str] = []
+    joins: list[str] = []
+    if figures or favourite:
+        ctes.append(_KEPT_ORDERS)
+    if money:
+        ctes.append(_ORDER_NET)
+    if figures:
+        net_join = "LEFT JOIN order_net AS n ON n.order_id = k.order_id" if money else ""
+        revenue = _REVENUE if money else "CAST(NULL AS DOUBLE)"
+        ctes.append(_ORDER_FIGURES.format(revenue=revenue, net_join=net_join))
+        joins.append("LEFT JOIN order_figures AS f ON f.contact_id = c.id")
+    if favourite:
+        ctes += [_BOUGHT, _VIEWED]
+        joins += [
+            "LEFT JOIN bought AS b ON b.contact_id = c.id",
+            "LEFT JOIN viewed AS v ON v.contact_id = c.id",
+        ]
+    if activity:
+        ctes.append(_RECENT_ACTIVITY)
+        joins.append("LEFT JOIN recent_activity AS a ON a.contact_id = c.id")
+    null_double = "CAST(NULL AS DOUBLE)"
     select = _TRAIT_SELECT.format(
-        last_activity="CAST(NULL AS TIMESTAMPTZ)", favourite="b.category", event_joins=""
+        orders="COALESCE(f.orders, 0)" if figures else "CAST(NULL AS BIGINT)",
+        revenue=_REVENUE_OUT if money else null_double,
+        aov=_AOV_OUT if money else null_double,
+        first="f.first_order_at" if figures else _NULL_TS,
+        last="f.last_order_at" if figures else _NULL_TS,
+        activity="GREATEST(c.last_seen_at, a.at)" if activity else _NULL_TS,
+        favourite="COALESCE(b.category, v.category)" if favourite else "CAST(NULL AS VARCHAR)",
+        joins=" ".join(joins),
     )
-    return f"WITH {_TRAIT_ORDERS} {select}"
+    return f"WITH {', '.join(ctes)} {select}" if ctes else select
 
 
 _STATIC_SQL: dict[str, str] = {
@@ -284,7 +319,7 @@ def duckdb_body(
     if name == "contacts":
         sql = _contacts_sql(needs(used, IDENTIFIER_COLUMNS))
     elif name == "contact_traits":
-        sql = _traits_sql(needs(used, EVENT_TRAIT_COLUMNS))
+        sql = _traits_sql(used)
     elif name in _STATIC_SQL:
         sql = _STATIC_SQL[name]
     else:
@@ -299,6 +334,7 @@ _CANDIDATES_REL = "_candidates_rel"
 # Physical tables whose rows belong to a contact, and the column that says which.
 CONTACT_TABLES = {
     "all_events": "contact_id",
+    "events_recent": "contact_id",
     "identities": "contact_id",
     "orders": "contact_id",
     "consents": "contact_id",
