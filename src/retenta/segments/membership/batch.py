@@ -1,8 +1,8 @@
-"""The real-time round's diff: every real-time segment of a workspace, for the candidates,
-in a handful of statements (writer side; statement count, not data, dominates a round).
+"""The real-time round: every real-time segment of a workspace, for the candidates.
 
-``diff.CANDIDATES``/``diff.FAMILY`` are loaded first; each segment's member query (confined
-to the candidates) becomes one branch of a UNION ALL tagged with its segment id.
+The members are read on a read cursor (``members_select``, in a worker thread: the writer
+is not held while DuckDB plans and runs the member queries); the writer then only loads
+them and diffs against the stored intervals in a handful of statements.
 """
 
 from __future__ import annotations
@@ -11,42 +11,51 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+from sqlglot import exp
+
 from retenta.segments.membership.diff import CANDIDATES
 
 NEW_BY_SEGMENT = "_segm_rt_new"
 DIFF_BY_SEGMENT = "_segm_rt_diff"
+ARROW_ROWS = "_segm_rt_rows"
 IN_CANDIDATES = f"contact_id IN (SELECT contact_id FROM {CANDIDATES})"
 
 
-def current_revisions(conn: Any, workspace_id: str) -> dict[str, int]:
-    """``{segment_id: revision}`` of the segments whose full pass is stored."""
-    rows = conn.execute(
-        "SELECT segment_id, revision FROM segment_membership_state WHERE workspace_id = ?",
-        [workspace_id],
-    ).fetchall()
-    return {str(r[0]): int(r[1]) for r in rows}
-
-
-def load_members(conn: Any, queries: Sequence[tuple[str, str]], merged: str | None = None) -> None:
-    """``NEW_BY_SEGMENT(segment_id, contact_id)``: each query's members among the candidates
-    (``merged``: the same as one query with shared CTEs, ``scope.merge_members``)."""
+def members_select(queries: Sequence[tuple[str, str]], merged: str | None) -> str:
+    """``(segment_id, contact_id)`` of every query's members among the candidates
+    (``merged``: the same as one query with the shared CTEs written once, when built)."""
     if merged is not None:
-        conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {NEW_BY_SEGMENT} AS"
-            " SELECT DISTINCT segment_id, CAST(contact_id AS BIGINT) AS contact_id"
+        return (
+            "SELECT DISTINCT segment_id, CAST(contact_id AS BIGINT) AS contact_id"
             f" FROM ({merged}) m WHERE {IN_CANDIDATES}"
         )
-        return
     branches = [
-        f"SELECT $s{i} AS segment_id, CAST(contact_id AS BIGINT) AS contact_id"
+        f"SELECT {_literal(seg)} AS segment_id, CAST(contact_id AS BIGINT) AS contact_id"
         f" FROM ({sql}) q{i} WHERE {IN_CANDIDATES}"
-        for i, (_, sql) in enumerate(queries)
+        for i, (seg, sql) in enumerate(queries)
     ]
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {NEW_BY_SEGMENT} AS"
-        f" SELECT DISTINCT segment_id, contact_id FROM ({' UNION ALL '.join(branches)})",
-        {f"s{i}": seg for i, (seg, _) in enumerate(queries)},
-    )
+    return f"SELECT DISTINCT segment_id, contact_id FROM ({' UNION ALL '.join(branches)})"
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal built by sqlglot (segment ids are ours, still never spliced raw).
+
+    >>> _literal("seg_a'b")
+    "'seg_a''b'"
+    """
+    return exp.Literal.string(value).sql("duckdb")
+
+
+def load_round(conn: Any, candidates: pa.Table, members: pa.Table) -> None:
+    """The read phase's candidates and members as the writer's temp tables."""
+    for table, rows in ((CANDIDATES, candidates), (NEW_BY_SEGMENT, members)):
+        conn.complete()
+        conn.register(ARROW_ROWS, rows)
+        try:
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {ARROW_ROWS}")
+        finally:
+            conn.unregister(ARROW_ROWS)
 
 
 def compute_and_write(

@@ -55,45 +55,6 @@ def load_members(conn: Any, table: str, member_sql: str, *, scoped: bool) -> Non
     )
 
 
-def load_candidates(conn: Any, workspace_id: str, contact_ids: Sequence[int]) -> int:
-    """The touched contacts, their live contacts (merged_into followed) and the contacts
-    merged into those: a merge makes the loser leave and the winner be re-evaluated."""
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS"
-        " WITH RECURSIVE up(contact_id) AS ("
-        "   SELECT unnest($ids::BIGINT[])"
-        "   UNION"
-        "   SELECT c.merged_into FROM contacts c JOIN up ON c.id = up.contact_id"
-        "   WHERE c.merged_into IS NOT NULL)"
-        " SELECT contact_id FROM up"
-        " UNION"
-        " SELECT c.id FROM contacts c"
-        " WHERE c.workspace_id = $ws AND c.merged_into IN (SELECT contact_id FROM up)",
-        {"ids": list(contact_ids), "ws": workspace_id},
-    )
-    row = conn.execute(f"SELECT count(*) FROM {CANDIDATES}").fetchone()
-    return int(row[0]) if row else 0
-
-
-def load_family(conn: Any, workspace_id: str) -> None:
-    """``FAMILY``: the candidates and, through merge chains, every contact merged into them
-    (the rows their membership is decided from)."""
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {FAMILY} AS"
-        " WITH RECURSIVE down(contact_id) AS ("
-        f"   SELECT contact_id FROM {CANDIDATES}"
-        "   UNION"
-        "   SELECT c.id FROM contacts c JOIN down ON c.merged_into = down.contact_id"
-        "   WHERE c.workspace_id = $ws)"
-        " SELECT contact_id FROM down",
-        {"ws": workspace_id},
-    )
-
-
-def candidate_ids(conn: Any) -> list[int]:
-    return [int(r[0]) for r in conn.execute(f"SELECT contact_id FROM {CANDIDATES}").fetchall()]
-
-
 def compute_diff(
     conn: Any,
     workspace_id: str,

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from retenta.segments.membership import batch, diff, passes, source
+from retenta.segments.membership import batch, diff, passes, rounds, source
 from retenta.segments.membership.evaluated import QUANTUM_S, EvaluatedSince, rounded_up
 from retenta.segments.membership.model import (
     Cause,
@@ -48,6 +48,7 @@ class Timings:
         self.rounds: deque[float] = deque(maxlen=keep)
         self.round_contacts: deque[int] = deque(maxlen=keep)
         self.round_units: deque[float] = deque(maxlen=keep)  # inside the writer only
+        self.round_reads: deque[float] = deque(maxlen=keep)  # members read off the writer
         self.passes: deque[float] = deque(maxlen=keep)
 
 
@@ -279,8 +280,17 @@ class MembershipEngine:
             self._warm_next_quantum(workspace_id, evaluation_now)
         if not queries or not contact_ids:
             return []
+        tagged = [(spec.segment_id, sql) for spec, sql in queries]
+        merged = self.queries.merged_if_ready(tagged)
+        if self._runner is None:
+            read = self._read_round(workspace_id, contact_ids, tagged, merged)
+        else:
+            read = await asyncio.to_thread(
+                self._read_round, workspace_id, contact_ids, tagged, merged
+            )
+        specs = [spec for spec, _ in queries]
         per_segment = await self.db.awrite(
-            lambda c: self._touched_unit(c, workspace_id, contact_ids, queries, now)
+            lambda c: self._touched_unit(c, workspace_id, read, specs, now)
         )
         self.timings.rounds.append((time.perf_counter() - started) * 1000)
         self.timings.round_contacts.append(len(contact_ids))
@@ -320,43 +330,41 @@ class MembershipEngine:
         self.queries.merged([(spec.segment_id, sql) for spec, sql in out])
         return out
 
+    def _read_round(
+        self,
+        workspace_id: str,
+        contact_ids: Sequence[int],
+        tagged: list[tuple[str, str]],
+        merged: str | None,
+    ) -> rounds.RoundRead:
+        started = time.perf_counter()
+        with self.db.read() as cur:
+            read = rounds.read_round(cur, workspace_id, contact_ids, tagged, merged)
+        self.timings.round_reads.append((time.perf_counter() - started) * 1000)
+        return read
+
     def _touched_unit(
         self,
         conn: Any,
         workspace_id: str,
-        contact_ids: Sequence[int],
-        queries: list[tuple[SegmentSpec, str]],
+        read: rounds.RoundRead,
+        specs: list[SegmentSpec],
         now: datetime,
     ) -> list[tuple[str, diff.Changes]]:
-        """One round: all real-time segments of the workspace for these contacts."""
+        """The write half of a round: the read members diffed against the intervals."""
         started = time.perf_counter()
         try:
-            return self._touched_round(conn, workspace_id, contact_ids, queries, now)
+            evaluated_at = self._evaluation_now(now)
+            candidates = read.candidate_ids()
+            for spec in specs:
+                if timing(spec.definition, kind=spec.kind).time_dependent:
+                    key = (workspace_id, spec.segment_id)
+                    self.evaluated.record(key, candidates, evaluated_at)
+            batch.load_round(conn, read.candidates, read.members)
+            segment_ids = [spec.segment_id for spec in specs]
+            rows = batch.compute_and_write(conn, workspace_id, segment_ids, now)
         finally:
             self.timings.round_units.append((time.perf_counter() - started) * 1000)
-
-    def _touched_round(
-        self,
-        conn: Any,
-        workspace_id: str,
-        contact_ids: Sequence[int],
-        queries: list[tuple[SegmentSpec, str]],
-        now: datetime,
-    ) -> list[tuple[str, diff.Changes]]:
-        revisions = batch.current_revisions(conn, workspace_id)
-        ready = [(s, sql) for s, sql in queries if revisions.get(s.segment_id) == s.revision]
-        if not ready:
-            return []  # each segment's first full pass (due now) fills it whole
-        diff.load_candidates(conn, workspace_id, contact_ids)
-        diff.load_family(conn, workspace_id)
-        candidates = diff.candidate_ids(conn)
-        evaluated_at = self._evaluation_now(now)
-        for spec, _ in ready:
-            if timing(spec.definition, kind=spec.kind).time_dependent:
-                self.evaluated.record((workspace_id, spec.segment_id), candidates, evaluated_at)
-        tagged = [(s.segment_id, sql) for s, sql in ready]
-        batch.load_members(conn, tagged, self.queries.merged_if_ready(tagged))
-        rows = batch.compute_and_write(conn, workspace_id, [s.segment_id for s, _ in ready], now)
         by_segment: dict[str, list[tuple[int, str, str]]] = {}
         for segment_id, contact_id, kind in rows:
             by_segment.setdefault(segment_id, []).append((contact_id, kind, "event"))
