@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-import sqlglot
+import sqlglot  # noqa: F401 (the doctests use it)
 from sqlglot import exp
 
 from retenta.segments.view_sql import (
@@ -41,6 +41,7 @@ from retenta.segments.view_sql import (
     data_columns,
     duckdb_body,
     needs,
+    parse_query,
     restrict,
 )
 
@@ -157,9 +158,11 @@ def view_ctes(
 
 
 def _bind_workspace(query: exp.Query, workspace_id: str) -> exp.Query:
-    bound = exp.replace_placeholders(query, ws=workspace_id)
-    assert isinstance(bound, exp.Query)
-    return bound
+    """``:ws`` → the workspace id literal, in place (every body here is a fresh tree)."""
+    for node in list(query.find_all(exp.Placeholder)):
+        if node.name == "ws":
+            node.replace(exp.Literal.string(workspace_id))
+    return query
 
 
 def _is_light_contacts(name: str, used: set[str] | None) -> bool:
@@ -167,9 +170,7 @@ def _is_light_contacts(name: str, used: set[str] | None) -> bool:
 
 
 def _parse(sql: str) -> exp.Query:
-    parsed = sqlglot.parse_one(sql, dialect="duckdb")
-    assert isinstance(parsed, exp.Query)
-    return parsed
+    return parse_query(sql)
 
 
 def cte_names(query: exp.Expression) -> set[str]:
