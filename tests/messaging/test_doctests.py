@@ -26,6 +26,7 @@ MODULES = [
     "retenta.messaging.consent",
     "retenta.messaging.suppression",
     "retenta.messaging.unsubscribe_page",
+    "retenta.messaging.promocodes",
 ]
 
 

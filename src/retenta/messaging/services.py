@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from retenta.messaging.gate import SendGate
+from retenta.messaging.promo_store import PromoStore
 from retenta.messaging.signing import Keyring
 from retenta.messaging.suppression import SuppressionStore
 from retenta.messaging.track_store import TrackingStore
@@ -26,6 +27,7 @@ class MessagingServices:
     suppressions: SuppressionStore
     gate: SendGate
     unsubscriber: Unsubscriber
+    promo: PromoStore
 
     def tracker(self, base_url: str) -> Tracker:
         return Tracker(self.keyring, base_url)
@@ -41,6 +43,7 @@ def build(c: Container) -> MessagingServices:
         suppressions=SuppressionStore(c.db),
         gate=SendGate(c.db),
         unsubscriber=Unsubscriber(c.db),
+        promo=PromoStore(c.db),
     )
 
 
