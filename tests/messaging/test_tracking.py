@@ -233,3 +233,63 @@ def test_rewritten_html_links_go_through_the_redirect(
     first = out.split('href="')[1].split('"')[0]
     response = client.get(path(first), headers={"User-Agent": CHROME}, follow_redirects=False)
     assert response.headers["location"] == "https://shop.example/sale?a=1&b=2"
+
+
+def test_composer_tracks_the_links_of_a_real_email(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """Render → rewrite → MIME → SMTP round trip; the received links redirect and record."""
+    import email.policy
+    from email import message_from_bytes
+
+    from retenta.messaging.channels.smtp import SmtpChannel
+    from retenta.messaging.context import ContactVars, ProductVars, RenderContext
+    from retenta.messaging.email.examples import promo_version
+    from retenta.messaging.email.mime import Recipient
+    from retenta.messaging.email.profiles import Composer, SendingProfile, SendRequest, SmtpServer
+    from retenta.messaging.email.render import compile_email
+    from tests.messaging.smtp_peer import smtp_peer
+
+    svc = build(container)
+    message = compile_email("promo", {"en": promo_version("en")}, default_language="en")
+    product = ProductVars(sku="MUG", name="Mug", price=12.5, currency="EUR",
+                          url="https://shop.example/mug?ref=mail")  # fmt: skip
+    variables = RenderContext(
+        contact=ContactVars(contact_id=7, email="o@example.com"),
+        products=(product,),
+        links={"unsubscribe": "https://t.shop.example/u/tok"},
+    ).variables()
+    request = SendRequest("snd_m1", Recipient(ws.id, 7, "o@example.com"), variables, "cmp_1")
+    with smtp_peer() as peer:
+        prof = SendingProfile(
+            name="promo", from_address="news@shop.example",
+            unsubscribe_base_url="https://t.shop.example/u/",
+            smtp=SmtpServer(host="127.0.0.1", port=peer.port, tls="none"),
+        )  # fmt: skip
+        composer = Composer(prof, svc.keyring.workspace(ws.id), tracker=svc.tracker(BASE))
+        outgoing = composer.prepare(message, request)
+        channel = SmtpChannel.for_profile(prof)
+
+        async def go() -> None:
+            try:
+                await channel.send([outgoing])  # type: ignore[list-item]
+            finally:
+                await channel.close()
+
+        asyncio.run(go())
+        data = peer.handler.received[0].data
+    sent(container, ws, "snd_m1", ago=timedelta(hours=1))
+    parsed = message_from_bytes(data, policy=email.policy.default)
+    html = parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "https://shop.example/mug" not in html  # every product link goes through /t/c/
+    assert 'href="https://t.shop.example/u/tok"' in html  # the unsubscribe link is untouched
+    clicks = [part.split('"')[0] for part in html.split(f'href="{BASE}/t/c/')[1:]]
+    assert len(clicks) == 2  # the product name and its button
+    response = client.get(f"/t/c/{clicks[1]}", headers={"User-Agent": CHROME},
+                          follow_redirects=False)  # fmt: skip
+    assert response.headers["location"] == "https://shop.example/mug?ref=mail"
+    pixel = html.split(f'src="{BASE}')[1].split('"')[0]
+    assert client.get(pixel, headers={"User-Agent": CHROME}).status_code == 200
+    assert [(e["status"], e["machine"]) for e in events(container, "snd_m1")] == [
+        ("clicked", False), ("opened", False),
+    ]  # fmt: skip

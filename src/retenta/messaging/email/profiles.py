@@ -9,7 +9,7 @@ large sends.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
@@ -21,6 +21,7 @@ from retenta.messaging.email.mime import Category, MimeBuilder, OutgoingEmail, R
 from retenta.messaging.email.render import CompiledEmail, RenderedEmail
 from retenta.messaging.signing import LinkSigner
 from retenta.messaging.templates import RenderError
+from retenta.messaging.tracking import Tracker, add_open_pixel, rewrite_links
 
 
 class SmtpServer(BaseModel):
@@ -87,10 +88,13 @@ class SendRequest:
 class Composer:
     """Renders, builds and DKIM-signs messages for one profile (CPU only, no I/O)."""
 
-    def __init__(self, profile: SendingProfile, link_signer: LinkSigner) -> None:
+    def __init__(
+        self, profile: SendingProfile, link_signer: LinkSigner, *, tracker: Tracker | None = None
+    ) -> None:
         self.profile = profile
         self._mime = MimeBuilder(profile.sender(), link_signer)
         self._dkim = DkimSigner(profile.dkim.key()) if profile.dkim else None
+        self._tracker = tracker
 
     def compose(
         self, *, send_id: str, recipient: Recipient, content: RenderedEmail, campaign_id: str = ""
@@ -119,6 +123,8 @@ class Composer:
         )
         if isinstance(content, RenderError):
             return failure(request.send_id, str(content), "render_error")
+        if self._tracker is not None:
+            content = self._tracked(content, request)
         try:
             return self.compose(
                 send_id=request.send_id,
@@ -128,6 +134,18 @@ class Composer:
             )
         except HeaderError as exc:
             return failure(request.send_id, str(exc), "invalid_address")
+
+    def _tracked(self, content: RenderedEmail, request: SendRequest) -> RenderedEmail:
+        """Links through the click redirect (not unsubscribe/mailto) and the open pixel."""
+        assert self._tracker is not None
+        r, tracker = request.recipient, self._tracker
+        html, _ = rewrite_links(
+            content.html,
+            lambda i, url: tracker.click_url(r.workspace_id, r.contact_id, request.send_id, i, url),
+            skip=(self.profile.unsubscribe_base_url, "/u/"),
+        )
+        pixel = tracker.open_url(r.workspace_id, r.contact_id, request.send_id)
+        return replace(content, html=add_open_pixel(html, pixel))
 
     def prepare_many(
         self,
