@@ -175,3 +175,73 @@ def test_codes_are_never_issued_twice_under_concurrency(
             [pid],
         ).fetchall()
     assert issued == distinct == len(all_codes)
+
+
+def test_a_send_gives_each_contact_one_code_of_the_pool(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """dispatch with a pool: each email carries its contact's code; the pool running dry
+    fails the rest instead of sending them without a code; a resend reuses the codes."""
+    import asyncio
+    import re
+
+    from retenta.messaging.channels.smtp import SmtpChannel
+    from retenta.messaging.context import ContactVars, RenderContext
+    from retenta.messaging.dispatch import send_email_batch
+    from retenta.messaging.email.mime import Recipient
+    from retenta.messaging.email.profiles import Composer, SendingProfile, SendRequest, SmtpServer
+    from retenta.messaging.email.render import EmailVersion, compile_email
+    from retenta.messaging.signing import new_send_id
+    from tests.messaging.smtp_peer import smtp_peer
+
+    svc = build(container)
+    mjml = (
+        "<mjml><mj-body><mj-section><mj-column><mj-text>Your code: [{{ promo_code }}]"
+        "</mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
+    message = compile_email("code", {"en": EmailVersion(subject="A gift", mjml=mjml)})
+    h = ws.api_headers
+    people = {}
+    for n in range(4):
+        body = {"identifiers": {"email": f"c{n}@example.com"},
+                "consents": [{"channel": "email", "status": "subscribed"}]}  # fmt: skip
+        people[f"c{n}@example.com"] = client.post("/api/v1/contacts", headers=h, json=body).json()[
+            "id"
+        ]
+    pid = pool(client, ws, length=8)["id"]
+    client.post(f"{URL}/{pid}/codes", headers=h, json={"generate": 3})
+
+    def send_all() -> tuple[list[Any], list[bytes]]:
+        with smtp_peer() as peer:
+            prof = SendingProfile(
+                name="promo", from_address="news@shop.example",
+                smtp=SmtpServer(host="127.0.0.1", port=peer.port, tls="none"),
+            )  # fmt: skip
+            requests = [
+                SendRequest(new_send_id(), Recipient(ws.id, cid, address),
+                            RenderContext(contact=ContactVars(contact_id=cid)).variables())
+                for address, cid in people.items()
+            ]  # fmt: skip
+
+            async def go() -> list[Any]:
+                channel = SmtpChannel.for_profile(prof)
+                try:
+                    return await send_email_batch(
+                        db=container.db, gate=svc.gate,
+                        composer=Composer(prof, svc.keyring.workspace(ws.id)), channel=channel,
+                        email=message, requests=requests, workspace_id=ws.id,
+                        message_id="msg_gift", promo=(svc.promo, pid),
+                    )  # fmt: skip
+                finally:
+                    await channel.close()
+
+            results = asyncio.run(go())
+            return results, [r.data for r in peer.handler.received]
+
+    results, received = send_all()
+    assert [r.detail for r in results].count("promo_exhausted") == 1
+    codes = {re.search(rb"Your code: \[([A-Z0-9]+)\]", d).group(1) for d in received}  # type: ignore[union-attr]
+    assert len(received) == len(codes) == 3
+    assert all(pc.valid(code.decode()) for code in codes)
+    _, again = send_all()
+    assert {re.search(rb"\[([A-Z0-9]+)\]", d).group(1) for d in again} == codes  # type: ignore[union-attr]

@@ -4,11 +4,17 @@ Nobody the gate blocks reaches the channel: their result is ``permanent`` with
 ``detail="suppressed"`` and their event is ``suppressed`` (with the reason). Every other
 request becomes ``sent`` / ``bounced`` / ``failed``; a temporary result records nothing
 (it is retried; see ``events.from_result``).
+
+With a ``promo`` pool, each allowed contact is issued one code of the pool for this
+message (the same code if the batch is sent again) as the template variable
+``promo_code``; a contact the pool has no code left for fails with
+``detail="promo_exhausted"`` rather than getting an email without its code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from retenta.messaging.channels.base import Outcome, SendResult
@@ -18,6 +24,7 @@ from retenta.messaging.email.profiles import Composer, SendRequest
 from retenta.messaging.email.render import CompiledEmail
 from retenta.messaging.events import MessageEvent, SendContext, from_result, record
 from retenta.messaging.gate import SendGate
+from retenta.messaging.promo_store import Claim, PromoStore
 from retenta.storage.base import Database
 
 
@@ -32,6 +39,7 @@ async def send_email_batch(
     workspace_id: str,
     topic: str | None = None,
     message_id: str | None = None,
+    promo: tuple[PromoStore, str] | None = None,
 ) -> list[SendResult]:
     decisions = gate.check(
         workspace_id,
@@ -54,16 +62,50 @@ async def send_email_batch(
             MessageEvent(_context(request, message_id), "suppressed", now,
                          properties={"reason": decision.reason})
         )  # fmt: skip
+    if promo is not None:
+        allowed = await _with_codes(promo, workspace_id, message_id, allowed, results)
     prepared = composer.prepare_many(email, allowed)
     outgoing = [m for m in prepared if isinstance(m, OutgoingEmail)]
     results.update({m.send_id: m for m in prepared if isinstance(m, SendResult)})
     results.update({r.send_id: r for r in await channel.send(outgoing)})
-    for request in allowed:
+    for request in requests:
+        if request.send_id not in results or _blocked(results[request.send_id]):
+            continue
         event = from_result(_context(request, message_id), results[request.send_id])
         if event is not None:
             events.append(event)
     await record(db, events)
     return [results[r.send_id] for r in requests]
+
+
+def _blocked(result: SendResult) -> bool:
+    return result.detail == "suppressed"
+
+
+async def _with_codes(
+    promo: tuple[PromoStore, str],
+    workspace_id: str,
+    message_id: str | None,
+    requests: list[SendRequest],
+    results: dict[str, SendResult],
+) -> list[SendRequest]:
+    """The requests with ``promo_code`` set; those left without a code fail in ``results``."""
+    if message_id is None:
+        raise ValueError("a send with promo codes needs its message_id (one code per message)")
+    store, pool_id = promo
+    claims = [Claim(r.recipient.contact_id, r.send_id) for r in requests]
+    codes = await store.aissue(workspace_id, pool_id, message_id, claims)
+    out = []
+    for request in requests:
+        code = codes.get(request.recipient.contact_id)
+        if code is None:
+            results[request.send_id] = SendResult(
+                request.send_id, Outcome.PERMANENT, reason=f"promo pool {pool_id} has no code left",
+                detail="promo_exhausted",
+            )  # fmt: skip
+            continue
+        out.append(replace(request, variables={**request.variables, "promo_code": code}))
+    return out
 
 
 def _context(request: SendRequest, message_id: str | None) -> SendContext:
