@@ -350,7 +350,8 @@ def test_semijoin_shape_gives_the_same_members(ws_store: tuple[Container, str]) 
 
 
 @pytest.mark.parametrize(
-    "module", ["compiler", "compiler.dialects", "compiler.windows", "compiler.predicates"]
+    "module",
+    ["compiler", "compiler.dialects", "compiler.windows", "compiler.predicates", "compiler.fusion"],
 )
 def test_doctests(module: str) -> None:
     import doctest

@@ -24,6 +24,7 @@ from sqlglot import exp
 from retenta.segments.compiler import algebra
 from retenta.segments.compiler.algebra import Shape
 from retenta.segments.compiler.dialects import DialectName, SqlDialect
+from retenta.segments.compiler.fusion import fuse
 from retenta.segments.compiler.leaves import (
     CANDIDATES,
     CompileError,
@@ -58,11 +59,14 @@ class _Compiler:
     resolve: Resolver | None
     stack: list[str] = field(default_factory=list)
     anchor: str | None = None  # path of the outermost reference being inlined
+    fuse: bool = True  # leaves of a group over one view share one scan (compiler.fusion)
 
     def node(self, cond: Any, path: str) -> Part:
         kind = cond.type
         if kind in {"all", "any"}:
             parts = [self.node(c, f"{path}.conditions[{i}]") for i, c in enumerate(cond.conditions)]
+            if self.fuse:
+                parts = fuse(parts, kind)
             combine = algebra.all_of if kind == "all" else algebra.any_of
             return combine(parts, self.shape)
         if kind == "not":
@@ -132,11 +136,15 @@ def compile_segment(
     candidates: str | None = None,
     shape: Shape = "semijoin",
     rfm_config: Any = None,
+    fuse_leaves: bool = True,
 ) -> Compiled:
-    """The query yielding the distinct ``contact_id`` of the members."""
+    """The query yielding the distinct ``contact_id`` of the members.
+
+    ``fuse_leaves=False`` gives every leaf its own scan (the bench and tests compare both).
+    """
     bound, used, ctx = _prepare(definition, params, dialect, now)
     ctx.candidates, ctx.rfm_config = candidates is not None, rfm_config
-    compiler = _Compiler(ctx, shape, resolve_segment)
+    compiler = _Compiler(ctx, shape, resolve_segment, fuse=fuse_leaves)
     part = compiler.node(bound.root, "root")
     query = algebra.members(part, lambda: universe(ctx), shape)
     outer = exp.select("contact_id").from_(query.subquery("members"))

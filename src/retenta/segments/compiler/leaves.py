@@ -18,7 +18,7 @@ from retenta.segments.compiler.dialects import SqlDialect, number
 from retenta.segments.compiler.predicates import Field, compare, predicate
 from retenta.segments.compiler.sources import ALIAS, Source, col, source_of
 
-__all__ = ["ALIAS", "CANDIDATES", "CompileError", "Ctx", "Part"]
+__all__ = ["ALIAS", "CANDIDATES", "CompileError", "Ctx", "Fusion", "Part"]
 from retenta.segments.compiler.windows import bounds
 from retenta.segments.definition_checks import TRAIT_TYPES, infer_value_type
 
@@ -30,6 +30,7 @@ CONTACT_COLUMNS = {
 }  # fmt: skip
 TRAIT_KINDS = {"number": "number", "date": "timestamp", "text": "text"}
 ZERO_AGGREGATES = {"count", "count_distinct", "sum"}
+FUSABLE_AGGREGATES = {"count", "sum", "avg", "min", "max"}
 
 
 class CompileError(ValueError):
@@ -41,12 +42,23 @@ class CompileError(ValueError):
 
 
 @dataclass(frozen=True)
+class Fusion:
+    """How a leaf reads as one flag of a shared scan (``compiler.fusion``): the set is the
+    contacts whose rows of ``view`` meeting ``where`` pass ``having`` (aggregates unfiltered)."""
+
+    view: str
+    where: exp.Expr
+    having: exp.Expr
+
+
+@dataclass(frozen=True)
 class Part:
     query: exp.Query
     negated: bool = False
+    fusion: Fusion | None = None
 
     def flip(self) -> Part:
-        return Part(self.query, not self.negated)
+        return Part(self.query, not self.negated, self.fusion)
 
 
 @dataclass
@@ -203,11 +215,23 @@ def tad_part(cond: Any, ctx: Ctx) -> Part:
     if per is not None:
         return Part(_per_groups(cond, source, select, cmp, ctx))
     if at_least_once(cond):  # no aggregate to compute: the rows' contacts are the set
-        return Part(select.select(col("contact_id"), copy=False).distinct())
+        fusion = _fusion(cond, source, select, cmp)
+        return Part(select.select(col("contact_id"), copy=False).distinct(), fusion=fusion)
     negated = zero_satisfies(cond)
     having = exp.Not(this=exp.paren(cmp, copy=False)) if negated else cmp
+    fusion = _fusion(cond, source, select, having)
     grouped = select.select(col("contact_id"), copy=False).group_by(col("contact_id"))
-    return Part(grouped.having(having, copy=False), negated)
+    return Part(grouped.having(having, copy=False), negated, fusion)
+
+
+def _fusion(cond: Any, source: Source, select: exp.Select, having: exp.Expr) -> Fusion | None:
+    """The leaf as a flag of a shared scan, when its scan is plain filters on one view."""
+    where = select.args.get("where")
+    if cond.aggregate.fn not in FUSABLE_AGGREGATES or cond.window.kind == "since_first_order":
+        return None
+    if where is None:
+        return None
+    return Fusion(source.view, where.this.copy(), having.copy())
 
 
 def _per_groups(
