@@ -368,11 +368,12 @@ class ImportService:
         self.db.write(lambda c: store.set_status(c, job_id, "running"))
         ctx = self._context(job)
         stats: dict[str, int] = dict(job["stats"] or {})
-        for chunk in self._chunks(source, job):
-            if stop.is_set():
-                return  # stays 'running': resumed from this checkpoint next time
-            self._process(ctx, job, chunk, stats)
-            on_progress(self.job(workspace_id=job["workspace_id"], job_id=job_id))
+        with store.fewer_checkpoints(self.db):
+            for chunk in self._chunks(source, job):
+                if stop.is_set():
+                    return  # stays 'running': resumed from this checkpoint next time
+                self._process(ctx, job, chunk, stats)
+                on_progress(self.job(workspace_id=job["workspace_id"], job_id=job_id))
         if counter is not None:
             counter.join()
         self.db.write(lambda c: store.set_status(c, job_id, "done"))
