@@ -1,10 +1,12 @@
 """The membership engine: full refresh with diff, real-time evaluation of touched contacts,
 time-driven passes (expiry) and the drift check. docs/segments-realtime.md explains it.
 
-Each evaluation is ONE writer unit (``db.write``/``awrite``): the member query, the diff
-against the stored intervals and every write happen between BEGIN and COMMIT, so a failed
-evaluation leaves the previous state whole. Entry/exit events go to subscribers only after
-the unit committed.
+Every write is ONE writer unit (``db.write``/``awrite``): the diff against the stored
+intervals and all its writes happen between BEGIN and COMMIT, so a failure leaves the
+previous state whole. ``refresh`` also runs its member query inside that unit; real-time
+rounds (rounds.py) and periodic passes (passes.py) read their members on a read cursor
+first and leave out what changed meanwhile. Entry/exit events go to subscribers only after
+COMMIT.
 """
 
 from __future__ import annotations
