@@ -245,3 +245,14 @@ def test_a_send_gives_each_contact_one_code_of_the_pool(
     assert all(pc.valid(code.decode()) for code in codes)
     _, again = send_all()
     assert {re.search(rb"\[([A-Z0-9]+)\]", d).group(1) for d in again} == codes  # type: ignore[union-attr]
+
+
+def test_openapi_lists_the_messaging_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/promo-pools", "/api/v1/promo-pools/{pool_id}/codes",
+        "/api/v1/promo-pools/{pool_id}",
+        "/api/v1/suppressions", "/api/v1/suppressions/{value}", "/api/v1/messages/engagement",
+    ):  # fmt: skip
+        assert path in paths, path
+    assert not any(p.startswith(("/t/", "/u/")) for p in paths)  # public links stay out
