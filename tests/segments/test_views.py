@@ -95,6 +95,20 @@ def test_consents_are_the_current_state_across_the_family(
     ]
 
 
+def test_a_consent_tie_goes_to_the_later_row(container: Container, seeded: tuple[str, str]) -> None:
+    a = seeded[0]
+    at = run(container, "SELECT changed_at FROM consents WHERE channel = 'sms'", a)[0]
+    for status, source in (("unsubscribed", "import"), ("subscribed", "form")):
+        container.db.write(
+            lambda c, st=status, so=source: c.execute(
+                "INSERT INTO consents VALUES (?, 5, 'sms', '*', ?, ?, ?)",
+                [a, st, so, at["changed_at"]],
+            )
+        )
+    rows = run(container, "SELECT status, source FROM consents WHERE contact_id = 5", a)
+    assert rows == [{"status": "subscribed", "source": "form"}]
+
+
 def test_order_items_carry_the_order_and_the_product_category(
     container: Container, seeded: tuple[str, str]
 ) -> None:

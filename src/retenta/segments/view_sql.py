@@ -111,13 +111,17 @@ LEFT JOIN main.products AS p ON p.workspace_id = i.workspace_id AND p.sku = i.sk
 WHERE i.workspace_id = :ws AND o.workspace_id = :ws AND {_MAP_KEEP}
 """
 
+# Current state per (contact, channel, topic): the latest change, ties to the later row.
+# One GROUP BY with arg_max on a single ordered key (changed_at in µs, then the rowid) —
+# faster at 1M than keeping the last row with a window (consent leaf 498–702 → 374–403 ms).
+_CONSENT_LAST = "(epoch_us(x.changed_at)::HUGEINT * 4294967296 + x.rowid)"
 _CONSENTS_SQL = (
-    "SELECT contact_id, channel, topic, status, source, changed_at FROM ("
-    + _mapped(
-        "x.channel, x.topic, x.status, x.source, x.changed_at, x.rowid AS seq", "main.consents"
-    )
-    + ") AS h QUALIFY row_number() OVER ("
-    "PARTITION BY contact_id, channel, topic ORDER BY changed_at DESC, seq DESC) = 1"
+    f"SELECT {_MAPPED.format(a='x')} AS contact_id, x.channel, x.topic,"
+    f" arg_max(x.status, {_CONSENT_LAST}) AS status,"
+    f" arg_max(x.source, {_CONSENT_LAST}) AS source,"
+    f" max(x.changed_at) AS changed_at"
+    f" FROM main.consents AS x {_MAP_JOIN.format(a='x')}"
+    f" WHERE x.workspace_id = :ws AND {_MAP_KEEP} GROUP BY 1, x.channel, x.topic"
 )
 
 # The profile's computed traits (contacts/traits.py) for every live contact at once:
