@@ -260,7 +260,8 @@ def test_one_click_unsubscribe_is_honoured_at_once_and_idempotent(
     # forged and edited tokens are refused and change nothing
     payload, _, signature = token.rpartition("-")
     other = svc.keyring.workspace("ws_other").token("unsubscribe", ws.id, str(olena), "snd_x")
-    for bad in (f"{payload}-{'0' * len(signature)}", payload[:-2] + "39-" + signature, other, "zz"):
+    edited = payload[:-1] + ("a" if payload[-1] != "a" else "b")  # the send id's last byte
+    for bad in (f"{payload}-{'0' * len(signature)}", f"{edited}-{signature}", other, "zz"):
         assert client.post(f"/u/{bad}", content=body, headers=headers).status_code == 404
         assert client.get(f"/u/{bad}").status_code == 404
 
@@ -271,3 +272,25 @@ def _link(svc: MessagingServices, token: str) -> Any:
     link = read_token(svc.keyring, token)
     assert link is not None
     return link
+
+
+def test_a_hard_bounce_suppresses_the_address_and_a_policy_refusal_does_not(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    svc = build(container)
+    people = {
+        a: contact(client, ws, a, [sub("subscribed")])
+        for a in ("gone@example.com", "spam@example.com", "ok@example.com")
+    }
+    with smtp_peer() as peer:
+        peer.handler.replies["gone@example.com"] = "550 5.1.1 <gone@example.com>: User unknown"
+        peer.handler.data_replies["spam@example.com"] = "554 5.7.1 Message rejected as spam"
+        first = send(container, svc, ws, peer, people)
+        assert [r.code for r in first] == [550, 554, 250]
+        second = send(container, svc, ws, peer, people)
+    assert second[0].reason == "suppressed:hard_bounce"  # never tried again
+    assert second[1].code == 554  # the address is fine: tried again
+    items = client.get("/api/v1/suppressions", headers=ws.api_headers).json()["items"]
+    assert [(i["hint"], i["reason"], i["source"]) for i in items] == [
+        ("g***e@example.com", "hard_bounce", "smtp")
+    ]

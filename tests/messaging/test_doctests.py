@@ -27,6 +27,7 @@ MODULES = [
     "retenta.messaging.suppression",
     "retenta.messaging.unsubscribe_page",
     "retenta.messaging.promocodes",
+    "retenta.messaging.dispatch",
 ]
 
 

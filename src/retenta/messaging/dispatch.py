@@ -9,6 +9,10 @@ With a ``promo`` pool, each allowed contact is issued one code of the pool for t
 message (the same code if the batch is sent again) as the template variable
 ``promo_code``; a contact the pool has no code left for fails with
 ``detail="promo_exhausted"`` rather than getting an email without its code.
+
+A synchronous hard bounce (the receiving server refuses the mailbox itself: enhanced
+codes 5.1.x, 5.2.1) puts the address on the suppression list at once; a policy refusal
+(5.7.x: spam, reputation) does not, because the address is fine.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from retenta.messaging.email.render import CompiledEmail
 from retenta.messaging.events import MessageEvent, SendContext, from_result, record
 from retenta.messaging.gate import SendGate
 from retenta.messaging.promo_store import Claim, PromoStore
+from retenta.messaging.suppression import Entry
 from retenta.storage.base import Database
 
 
@@ -75,7 +80,28 @@ async def send_email_batch(
         if event is not None:
             events.append(event)
     await record(db, events)
+    bounced = [
+        Entry("email", r.recipient.address, "hard_bounce", "smtp", r.send_id)
+        for r in allowed
+        if hard_bounce(results[r.send_id])
+    ]
+    if bounced:
+        await gate.suppressions.add(workspace_id, bounced)
     return [results[r.send_id] for r in requests]
+
+
+def hard_bounce(result: SendResult) -> bool:
+    """A permanent refusal of the mailbox itself (not of this message).
+
+    >>> from retenta.messaging.channels.base import Outcome
+    >>> hard_bounce(SendResult("s", Outcome.PERMANENT, code=550, detail="5.1.1"))
+    True
+    >>> hard_bounce(SendResult("s", Outcome.PERMANENT, code=554, detail="5.7.1"))
+    False
+    """
+    if result.outcome is not Outcome.PERMANENT or result.code is None or not result.detail:
+        return False
+    return result.detail.startswith("5.1.") or result.detail == "5.2.1"
 
 
 def _blocked(result: SendResult) -> bool:

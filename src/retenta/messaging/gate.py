@@ -16,7 +16,7 @@ import sqlglot
 
 from retenta.messaging.consent import Decision, may_send
 from retenta.messaging.email.mime import Category, Recipient
-from retenta.messaging.suppression import Kind, reasons_for
+from retenta.messaging.suppression import Kind, SuppressionStore, reasons_for
 from retenta.segments.views import with_views
 from retenta.storage.base import Database
 
@@ -49,6 +49,7 @@ def current_consents(
 class SendGate:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.suppressions = SuppressionStore(db)
 
     def check(
         self,
