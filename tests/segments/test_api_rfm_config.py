@@ -10,6 +10,7 @@ from retenta.app import Container
 from retenta.segments import views
 from retenta.segments.rfm import RfmConfig, rfm_query
 from tests.conftest import Workspace
+from tests.segments.conftest import create
 from tests.segments.test_rfm import make_orders, store
 
 THRESHOLDS = RfmConfig(
@@ -49,3 +50,16 @@ def test_rfm_conditions_follow_the_saved_configuration(
     thresholds_count = _preview_count(client, ws)
     assert thresholds_count == _f5_count(container, ws.id, THRESHOLDS)
     assert thresholds_count != default_count
+
+
+def test_refreshed_membership_scores_with_the_saved_configuration(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    store(container, ws.id, make_orders(seed=12, buyers=300), first_id=9000)
+    saved = client.put("/api/v1/rfm/config", json=THRESHOLDS.model_dump(), headers=ws.api_headers)
+    assert saved.status_code == 200, saved.text
+    seg = create(client, ws, "Most frequent", TOP_FREQUENCY["root"])
+    refreshed = client.post(f"/api/v1/segments/{seg}/refresh", headers=ws.api_headers)
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["size"] == _f5_count(container, ws.id, THRESHOLDS)
+    assert refreshed.json()["size"] != _f5_count(container, ws.id, RfmConfig())

@@ -92,6 +92,7 @@ def fake_compile(
     now: datetime,
     resolve_segment: Callable[[str], Any] | None = None,
     candidates: str | None = None,
+    rfm_config: Any = None,
 ) -> Compiled:
     """Members over the physical tables (no merges in these streams: ids are live)."""
     universe = (

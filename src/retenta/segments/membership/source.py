@@ -143,7 +143,15 @@ class MemberQueries:
             now=now,
             resolve_segment=_resolver(cur, spec.workspace_id),
             candidates=candidates,
+            rfm_config=_rfm_config(cur, spec.workspace_id),
         ).sql
+
+
+def _rfm_config(cur: Any, workspace_id: str) -> Any:
+    """The workspace's saved RFM scoring (``rfm`` conditions agree with the RFM report)."""
+    from retenta.segments.rfm_service import load_config
+
+    return load_config(cur, workspace_id)
 
 
 def _resolver(cur: Any, workspace_id: str) -> Callable[[str], Any]:
