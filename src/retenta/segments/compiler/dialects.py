@@ -58,6 +58,12 @@ class SqlDialect:
         )
         return exp.JSONExtractScalar(this=column, expression=json_path)
 
+    def raw_json_text(self, column: exp.Expr) -> exp.Expr:
+        """A JSON column's document as plain text (for substring prefilters)."""
+        if self.clickhouse:
+            return column
+        return exp.cast(column, "VARCHAR")
+
     def to_number(self, text: exp.Expr) -> exp.Expr:
         """Text as a DOUBLE, NULL when it is not a number."""
         if self.clickhouse:

@@ -12,6 +12,7 @@ evaluator (tests/segments/reference.py) and documented in docs/segments.md:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -125,9 +126,41 @@ def _text_predicate(field: Field, op: str, value: Any) -> exp.Expr:
         "in": lambda: _isin(text, value, "text"),
     }
     if op in positive:
-        return positive[op]()
+        return positive[op]() if op == "in" else _raw_prefilter(field, value, positive[op]())
     inner = {"not_equals": "equals", "not_in": "in", "not_contains": "contains"}[op]
     return _or_missing(field.present(), exp.Not(this=positive[inner]()))
+
+
+_LITERAL_SAFE = re.compile(r"^[A-Za-z0-9 _.,:;!?@#$%&*+=<>()'-]+$")
+
+
+def literally_in_json(value: Any) -> bool:
+    """Whether any JSON writer puts this text into a document as is (no escapes possible).
+
+    >>> literally_in_json("Women"), literally_in_json("Жінки"), literally_in_json("a/b")
+    (True, False, False)
+    """
+    return (
+        isinstance(value, str | int)
+        and not isinstance(value, bool)
+        and bool(_LITERAL_SAFE.match(str(value)))
+    )
+
+
+def _raw_prefilter(field: Field, value: Any, pred: exp.Expr) -> exp.Expr:
+    """A positive text test of a JSON value, behind a plain substring test of the document.
+
+    A value that passes equals / in / contains / starts_with / ends_with appears literally
+    in the document text, so ``contains(document, v)`` is a necessary condition; it costs a
+    memory search where extracting the value parses the whole document (event leaf over 180
+    days at 1M contacts, ~9M documents: 12.1–12.6 → 10.1–10.2 s). Only for values no JSON
+    writer escapes, and not for ``in`` (a list of substring tests cost more than they saved
+    on small documents: city in 5 values 0.66–0.73 → 0.86–0.88 s).
+    """
+    if field.kind != "json" or not literally_in_json(value):
+        return pred
+    found = field.d.contains(field.d.raw_json_text(field.column), str(value))
+    return exp.and_(exp.paren(found, copy=False), exp.paren(pred, copy=False), copy=False)
 
 
 def _number_predicate(field: Field, op: str, value: Any) -> exp.Expr:
