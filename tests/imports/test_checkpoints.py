@@ -34,3 +34,12 @@ def test_threshold_is_restored_when_the_job_fails(container: Container) -> None:
         failing_job()
     assert seen == ["64.0 MiB"]
     assert threshold(container) == before
+
+
+def test_overlapping_jobs_restore_once_the_last_ends(container: Container) -> None:
+    before = threshold(container)
+    with store.fewer_checkpoints(container.db):
+        with store.fewer_checkpoints(container.db):
+            assert threshold(container) == "256.0 MiB"
+        assert threshold(container) == "256.0 MiB"  # the first job still runs
+    assert threshold(container) == before

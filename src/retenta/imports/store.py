@@ -3,6 +3,7 @@ except the worker's own (which works by job id it has just read)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -249,14 +250,31 @@ def list_rejects(
 IMPORT_CHECKPOINT_THRESHOLD = "256MiB"
 
 
+def _checkpoint_threshold(conn: Any) -> str:
+    value: str = conn.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
+    return value
+
+
+_raised: dict[int, tuple[int, str]] = {}  # id(db) -> (jobs running, threshold before)
+_raised_lock = threading.Lock()
+
+
 @contextmanager
 def fewer_checkpoints(db: Any, threshold: str = IMPORT_CHECKPOINT_THRESHOLD) -> Iterator[None]:
-    """Raise DuckDB's automatic-checkpoint threshold for the block; restore it after."""
-    before = db.write(
-        lambda c: c.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
-    )
-    db.write(lambda c: c.execute(f"SET checkpoint_threshold = '{threshold}'"))
+    """Raise DuckDB's automatic-checkpoint threshold for the block; the last of overlapping
+    jobs restores the value found by the first."""
+    with _raised_lock:
+        running, before = _raised.get(id(db), (0, ""))
+        if running == 0:
+            before = db.write(_checkpoint_threshold)
+            db.write(lambda c: c.execute(f"SET checkpoint_threshold = '{threshold}'"))
+        _raised[id(db)] = (running + 1, before)
     try:
         yield
     finally:
-        db.write(lambda c: c.execute(f"SET checkpoint_threshold = '{before}'"))
+        with _raised_lock:
+            running, before = _raised.pop(id(db))
+            if running > 1:
+                _raised[id(db)] = (running - 1, before)
+            else:
+                db.write(lambda c: c.execute(f"SET checkpoint_threshold = '{before}'"))
