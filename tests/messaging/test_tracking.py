@@ -199,14 +199,16 @@ def test_engagement_counts_only_human_opens_and_clicks(
     client.get(path(t.open_url(ws.id, 7, "snd_e2")), headers={"User-Agent": "Mozilla/5.0"})
     click = t.click_url(ws.id, 7, "snd_e0", 0, "https://s.example/")
     client.get(path(click), headers={"User-Agent": CHROME}, follow_redirects=False)
+    images_off = t.click_url(ws.id, 7, "snd_e2", 0, "https://s.example/")  # no human open
+    client.get(path(images_off), headers={"User-Agent": CHROME}, follow_redirects=False)
     scan = t.click_url(ws.id, 7, "snd_e3", 0, "https://s.example/")
     client.get(path(scan), headers={"User-Agent": "python-requests/2.31"}, follow_redirects=False)
     body = client.get(
         "/api/v1/messages/engagement?campaign_id=cmp_1", headers=ws.api_headers
     ).json()
     assert body == {
-        "sent": 4, "opened": 1, "clicked": 1, "machine_opened": 2, "machine_clicked": 1,
-        "open_rate": 0.25, "click_rate": 0.25,
+        "sent": 4, "opened": 2, "clicked": 2, "machine_opened": 2, "machine_clicked": 1,
+        "open_rate": 0.5, "click_rate": 0.5,
     }  # fmt: skip
 
 

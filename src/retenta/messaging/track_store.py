@@ -121,7 +121,11 @@ class TrackingStore:
     def engagement(
         self, workspace_id: str, *, campaign_id: str | None = None, message_id: str | None = None
     ) -> dict[str, Any]:
-        """Sends, human and machine opens/clicks (distinct sends), and the human rates."""
+        """Sends, human and machine opens/clicks (distinct sends), and the human rates.
+
+        A human click counts as an open too: the person read the message even when the
+        pixel was blocked (images off) or fetched by a proxy.
+        """
         where, args = ["workspace_id = ?"], [workspace_id]
         for column, value in (("campaign_id", campaign_id), ("message_id", message_id)):
             if value is not None:
@@ -129,7 +133,8 @@ class TrackingStore:
                 args.append(value)
         sql = (
             "SELECT count(DISTINCT send_id) FILTER (WHERE status = 'sent'),"
-            " count(DISTINCT send_id) FILTER (WHERE status = 'opened' AND NOT machine),"
+            " count(DISTINCT send_id) FILTER (WHERE status IN ('opened', 'clicked')"
+            " AND NOT machine),"
             " count(DISTINCT send_id) FILTER (WHERE status = 'clicked' AND NOT machine),"
             " count(DISTINCT send_id) FILTER (WHERE status = 'opened' AND machine),"
             " count(DISTINCT send_id) FILTER (WHERE status = 'clicked' AND machine)"
