@@ -295,3 +295,14 @@ def test_composer_tracks_the_links_of_a_real_email(
     assert [(e["status"], e["machine"]) for e in events(container, "snd_m1")] == [
         ("clicked", False), ("opened", False),
     ]  # fmt: skip
+
+
+def test_forged_workspace_names_do_not_grow_the_key_cache() -> None:
+    """Reading a token derives the key of the workspace it names, forged or not: bounded."""
+    ring = Keyring(b"k" * 16)
+    genuine = ring.url_token("click", "ws_a", "1", "snd_1", "0", "https://s.example/")
+    for n in range(12_000):
+        forged = Keyring(b"other key").url_token("click", f"ws_forged_{n}", "1", "s", "0", "x")
+        assert ring.read_url_token("click", forged) is None
+    assert len(ring._signers) <= 10_000
+    assert ring.read_url_token("click", genuine) is not None
