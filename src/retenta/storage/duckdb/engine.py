@@ -60,11 +60,17 @@ class DuckDatabase:
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor for this thread; sees everything committed so far."""
+        """A cursor for this thread; sees everything committed so far.
+
+        The cursor is shared by everything on the thread, so a result a caller left
+        half-read (``fetchone``) is completed first: DuckDB 2 refuses ``register`` and other
+        work on a connection with an unfinished result.
+        """
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._conn.cursor()
             self._local.cursor = cur
+        cur.complete()
         yield cur
 
     def close(self) -> None:
