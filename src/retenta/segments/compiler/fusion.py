@@ -93,6 +93,9 @@ def _fused(parts: list[Part], kind: Kind) -> Part:
     else:
         having, is_negated = _any(plain), False
     where = exp.or_(*(exp.paren(f.where.copy(), copy=False) for f in fusions), copy=False)
+    common = _common_bounds([f.where for f in fusions])
+    if common:
+        where = exp.and_(*common, exp.paren(where, copy=False), copy=False)
     query = (
         exp.select(col("contact_id"))
         .from_(exp.to_table(fusions[0].view).as_(ALIAS))
@@ -101,3 +104,50 @@ def _fused(parts: list[Part], kind: Kind) -> Part:
         .having(having, copy=False)
     )
     return Part(query, is_negated)
+
+
+def _terms(where: exp.Expr) -> list[exp.Expr]:
+    return list(where.flatten()) if isinstance(where, exp.And) else [where]
+
+
+def _literal_key(node: exp.Expr) -> str | None:
+    """The text of the literal a bound is made of (timestamps are written sortable)."""
+    found = node if isinstance(node, exp.Literal) else node.find(exp.Literal)
+    if found is None or node.find(exp.Column) is not None:
+        return None
+    return str(found.this)
+
+
+def _common_bounds(wheres: list[exp.Expr]) -> list[exp.Expr]:
+    """Filters every leaf implies, in a shape the scan takes before the OR (so DuckDB keeps
+    pushing them into the table scan): ``col IN (each leaf's value)`` for a column every leaf
+    tests for equality, the loosest ``col >= lo`` / ``col <= hi`` every leaf bounds.
+
+    >>> from sqlglot import parse_one
+    >>> ws = [parse_one("t.event = 'A' AND t.ts >= '2026-01-02' AND t.x > 1"),
+    ...       parse_one("t.event = 'B' AND t.ts >= '2026-01-01'")]
+    >>> [e.sql() for e in _common_bounds(ws)]
+    ["t.event IN ('A', 'B')", "t.ts >= '2026-01-01'"]
+    """
+    kinds: list[tuple[type[exp.Expr], bool]] = [(exp.EQ, False), (exp.GTE, True), (exp.LTE, False)]
+    out: list[exp.Expr] = []
+    for kind, lowest in kinds:
+        per_leaf: list[dict[str, list[tuple[str, exp.Expr]]]] = []
+        for where in wheres:
+            found: dict[str, list[tuple[str, exp.Expr]]] = defaultdict(list)
+            for term in _terms(where):
+                if type(term) is kind and isinstance(term.this, exp.Column):
+                    key = _literal_key(term.expression)
+                    if key is not None:
+                        found[term.this.sql()].append((key, term))
+            per_leaf.append(found)
+        for column in sorted(set.intersection(*(set(f) for f in per_leaf))):
+            picks = [f[column][0] for f in per_leaf]
+            ref = picks[0][1].this.copy()
+            if kind is exp.EQ:
+                values = list({k: t.expression for k, t in picks}.values())
+                out.append(ref.isin(*(v.copy() for v in values)))
+            else:
+                key, term = (min if lowest else max)(picks, key=lambda p: p[0])
+                out.append(term.copy())
+    return out
