@@ -197,8 +197,17 @@ def views_read(query: exp.Expression) -> list[str]:
 
 
 def columns_mentioned(query: exp.Expression) -> set[str] | None:
-    """Every column name the query mentions, or None when it selects ``*``."""
-    if any(True for _ in query.find_all(exp.Star)):
+    """Every column name the query mentions, or None when it selects ``*``.
+
+    ``count(*)`` reads no column (it made every view compute every column: the 10-condition
+    count computed each contact's favourite category from 17M viewed events for nothing).
+
+    >>> columns_mentioned(sqlglot.parse_one("SELECT a FROM t GROUP BY a HAVING count(*) > 1"))
+    {'a'}
+    >>> columns_mentioned(sqlglot.parse_one("SELECT * FROM t")) is None
+    True
+    """
+    if any(not isinstance(s.parent, exp.Count) for s in query.find_all(exp.Star)):
         return None
     return {c.name for c in query.find_all(exp.Column)}
 
