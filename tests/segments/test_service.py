@@ -83,3 +83,35 @@ def test_a_realtime_segment_follows_events_while_the_app_runs(tmp_path: Path) ->
             assert members[0]["entered_at"] is not None
     finally:
         container.close()
+
+
+def test_a_realtime_segment_follows_consent_changes_made_through_the_api(tmp_path: Path) -> None:
+    """Changes made outside the ingest pipeline (here a consent change) reach real-time
+    segments the same way, without waiting for the periodic full pass."""
+    container = build_container(Settings(data_dir=tmp_path / "data", background_workers=True))
+    try:
+        ws = make_workspace(container)
+        with TestClient(create_app(container)) as client:
+            h = ws.api_headers
+            track = {"userId": "c-1", "event": "Signed Up", "messageId": "c-m1",
+                     "traits": {"email": "c1@shop.example"}}  # fmt: skip
+            assert client.post("/v1/track", json=track, auth=ws.write_auth).status_code == 200
+            body = {"name": "Email subscribers", "realtime": True, "kind": "rules",
+                    "definition": {"root": {"type": "consent", "channel": "email",
+                                            "status": "subscribed"}}}  # fmt: skip
+            seg = client.post(BASE, json=body, headers=h).json()["id"]
+            assert client.post(f"{BASE}/{seg}/refresh", headers=h).json()["size"] == 0
+            contact = client.get("/api/v1/contacts/lookup?external_id=c-1", headers=h).json()
+            consent = {"channel": "email", "status": "subscribed", "source": "form"}
+            resp = client.post(
+                f"/api/v1/contacts/{contact['id']}/consents", json=consent, headers=h
+            )
+            assert resp.status_code in (200, 201), resp.text
+            deadline = time.monotonic() + 15
+            events: list[dict[str, object]] = []
+            while time.monotonic() < deadline and not events:
+                events = client.get(f"{BASE}/{seg}/events", headers=h).json()["items"]
+                time.sleep(0.2)
+            assert [(e["kind"], e["cause"]) for e in events] == [("entered", "event")]
+    finally:
+        container.close()

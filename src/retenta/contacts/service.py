@@ -48,6 +48,8 @@ class IdentityPort(Protocol):
 class IngestPort(Protocol):
     async def ingest(self, messages: Sequence[Message]) -> Any: ...
 
+    def notify_changed(self, workspace_id: str, contact_ids: Sequence[int]) -> None: ...
+
 
 class ContactService:
     def __init__(
@@ -220,6 +222,7 @@ class ContactService:
         if contact_id is None:
             raise ApiError(409, "not_stored", "the contact was not stored (see dead letters)")
         await self.db.awrite(lambda c: _apply_explicit(c, workspace_id, contact_id, body))
+        self._changed(workspace_id, [contact_id])
         return self.profile(workspace_id=workspace_id, contact_id=contact_id), existing is None
 
     def _normalized_identifiers(self, body: ContactUpsert) -> dict[str, str]:
@@ -267,6 +270,7 @@ class ContactService:
             return live
 
         live = await self.db.awrite(work)
+        self._changed(workspace_id, [live])
         with self.db.read() as cur:
             _, ids = self._live_ids(cur, workspace_id, live)
             history = q.consent_history(cur, workspace_id, ids)
@@ -277,8 +281,11 @@ class ContactService:
     ) -> dict[str, Any]:
         """GDPR erasure of the person (all contacts merged together), in one transaction."""
 
+        erased: list[int] = []
+
         def work(conn: Any) -> dict[str, Any]:
             _, ids = self._live_ids(conn, workspace_id, contact_id)
+            erased.extend(ids)
             result = erase_person(
                 conn,
                 workspace_id=workspace_id,
@@ -289,7 +296,14 @@ class ContactService:
             self.identity.forget(workspace_id, ids)
             return result
 
-        return await self.db.awrite(work)
+        result = await self.db.awrite(work)
+        self._changed(workspace_id, erased)
+        return result
+
+    def _changed(self, workspace_id: str, contact_ids: list[int]) -> None:
+        """Segments re-evaluate contacts changed here as they do after ingested events."""
+        if self.ingest is not None and contact_ids:
+            self.ingest.notify_changed(workspace_id, contact_ids)
 
     def _hash_identifier(self, id_type: str, value: str) -> str | None:
         normalized = normalize(id_type, value, self.identity_settings)

@@ -116,6 +116,15 @@ class IngestPipeline:
         """Tell ``listener`` which contacts each unit touched, after its COMMIT."""
         self.listeners.append(listener)
 
+    def notify_changed(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
+        """For changes made outside the pipeline (profile edits, consent, erase), after
+        their COMMIT: listeners hear of them as of any ingested event."""
+        for listener in self.listeners:
+            try:
+                listener.committed(workspace_id, list(contact_ids))
+            except Exception:
+                log.exception("commit listener %r failed", listener)
+
     async def start(self) -> None:
         """Load the messageId filter (before the server takes requests), start the loop."""
         # The writer thread releases the GIL for every DuckDB statement and must win it back

@@ -52,9 +52,20 @@ def contact_keyed(cur: Any) -> dict[str, str]:
     return keyed
 
 
-def confine(sql: str, keyed: Mapping[str, str], family: str) -> str:
+def base_tables(cur: Any) -> frozenset[str]:
+    """The base tables of schema main (views have no ``rowid``)."""
+    rows = cur.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND NOT internal"
+    ).fetchall()
+    return frozenset(str(r[0]) for r in rows)
+
+
+def confine(
+    sql: str, keyed: Mapping[str, str], family: str, tables: frozenset[str] = frozenset()
+) -> str:
     """``sql`` with each ``main.<contact-keyed table>`` replaced by its rows whose contact
-    is in ``family`` (a relation with a ``contact_id`` column).
+    is in ``family`` (a relation with a ``contact_id`` column). A base table's rows keep
+    their ``rowid`` (views order rows by it, e.g. the latest consent).
 
     >>> sql = confine("SELECT x.contact_id FROM main.events AS x JOIN main.products AS p"
     ...     " ON p.sku = x.sku", {"events": "contact_id"}, "_fam")
@@ -69,8 +80,9 @@ def confine(sql: str, keyed: Mapping[str, str], family: str) -> str:
         if table.db != "main" or key is None:
             continue
         members = exp.select("contact_id").from_(exp.to_table(family))
+        columns = ["*", "rowid"] if table.name in tables else ["*"]
         rows = (
-            exp.select("*")
+            exp.select(*columns)
             .from_(exp.Table(this=exp.to_identifier(table.name), db=exp.to_identifier("main")))
             .where(exp.column(key).isin(query=members))
         )

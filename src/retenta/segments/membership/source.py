@@ -86,6 +86,7 @@ class MemberQueries:
         self._cache: dict[Hashable, str] = {}
         self._merged: dict[Hashable, str | None] = {}
         self._keyed: dict[str, str] | None = None
+        self._tables: frozenset[str] = frozenset()
 
     def cached_sql(
         self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str, version: Hashable
@@ -124,7 +125,8 @@ class MemberQueries:
             return self.sql(cur, spec, now=now, candidates=candidates)
         if self._keyed is None:
             self._keyed = scope.contact_keyed(cur)
-        return scope.confine(self.sql(cur, spec, now=now), self._keyed, FAMILY)
+            self._tables = scope.base_tables(cur)
+        return scope.confine(self.sql(cur, spec, now=now), self._keyed, FAMILY, self._tables)
 
     def sql(
         self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str | None = None
