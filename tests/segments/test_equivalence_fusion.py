@@ -74,3 +74,26 @@ def test_two_event_leaves_of_a_group_read_the_events_once(store: Store) -> None:
     expected, on_duckdb, on_clickhouse = _members(store, root)
     assert 0 < len(expected) < len(store[2].contacts)
     assert on_duckdb == on_clickhouse == expected
+
+
+def test_event_leaves_of_different_groups_share_one_scan_on_duckdb(store: Store) -> None:
+    root = {
+        "type": "all",
+        "conditions": [
+            {"type": "event", "event": "Product Viewed", "compare": {"op": "gte", "value": 2}},
+            {
+                "type": "any",
+                "conditions": [
+                    {"type": "not", "condition": {"type": "event", "event": "Order Completed"}},
+                    {"type": "message", "status": "opened"},
+                ],
+            },
+        ],
+    }
+    fused = _fused_sql(store, root, True)
+    assert fused.count("FROM events AS t") == 1
+    assert "_flags_events AS MATERIALIZED" in fused
+    expected, on_duckdb, on_clickhouse = _members(store, root)
+    assert 0 < len(expected) < len(store[2].contacts)
+    assert on_duckdb == on_clickhouse == expected
+    assert duckdb_members(store[0], _fused_sql(store, root, False)) == expected

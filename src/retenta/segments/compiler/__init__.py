@@ -24,7 +24,7 @@ from sqlglot import exp
 from retenta.segments.compiler import algebra
 from retenta.segments.compiler.algebra import Shape
 from retenta.segments.compiler.dialects import DialectName, SqlDialect
-from retenta.segments.compiler.fusion import fuse
+from retenta.segments.compiler.fusion import flag_cte, fuse
 from retenta.segments.compiler.leaves import (
     CANDIDATES,
     CompileError,
@@ -144,10 +144,18 @@ def compile_segment(
     """
     bound, used, ctx = _prepare(definition, params, dialect, now)
     ctx.candidates, ctx.rfm_config = candidates is not None, rfm_config
-    compiler = _Compiler(ctx, shape, resolve_segment, fuse=fuse_leaves)
-    part = compiler.node(bound.root, "root")
+    part = _Compiler(ctx, shape, resolve_segment, fuse=fuse_leaves).node(bound.root, "root")
+    shared = frozenset(v for v, n in ctx.fusable.items() if n >= 2)
+    if fuse_leaves and shared and candidates is None and dialect == "duckdb":
+        # Second pass: the views with several fusable leaves anywhere are read once, as
+        # flags (ClickHouse would re-run a CTE per reference; candidates prune anyway).
+        ctx = Ctx(ctx.d, ctx.now, rfm_config=rfm_config, flag_views=shared)
+        part = _Compiler(ctx, shape, resolve_segment, fuse=False).node(bound.root, "root")
     query = algebra.members(part, lambda: universe(ctx), shape)
     outer = exp.select("contact_id").from_(query.subquery("members"))
+    for view, fusions in ctx.flags.items():
+        name, body = flag_cte(view, fusions)
+        outer = outer.with_(name, as_=body, materialized=True)
     final = finish(outer, workspace_id, dialect, ctx, candidates)
     return Compiled(final.sql(dialect), final, used)
 

@@ -26,7 +26,7 @@ from typing import Literal
 
 from sqlglot import exp
 
-from retenta.segments.compiler.leaves import Fusion, Part
+from retenta.segments.compiler.leaves import FLAGS_PREFIX, Fusion, Part
 from retenta.segments.compiler.sources import ALIAS, col
 
 Kind = Literal["all", "any"]
@@ -151,3 +151,27 @@ def _common_bounds(wheres: list[exp.Expr]) -> list[exp.Expr]:
                 key, term = (min if lowest else max)(picks, key=lambda p: p[0])
                 out.append(term.copy())
     return out
+
+
+def flag_cte(view: str, fusions: list[Fusion]) -> tuple[str, exp.Select]:
+    """One scan of ``view`` giving every contact with rows of any leaf its flags
+    ``_f1 … _fk`` (leaves at any depth of the definition; each leaf then reads its flag).
+
+    >>> w = exp.column("event", "t").eq(exp.Literal.string("A"))
+    >>> h = exp.Count(this=exp.Star()) >= exp.Literal.number(2)
+    >>> name, body = flag_cte("events", [Fusion("events", w, h)])
+    >>> name, [s.alias for s in body.selects]
+    ('_flags_events', ['', '_f1'])
+    """
+    where = exp.or_(*(exp.paren(f.where.copy(), copy=False) for f in fusions), copy=False)
+    common = _common_bounds([f.where for f in fusions])
+    if common:
+        where = exp.and_(*common, exp.paren(where, copy=False), copy=False)
+    flags = [_flag(f).as_(f"_f{i}") for i, f in enumerate(fusions, start=1)]
+    body = (
+        exp.select(col("contact_id"), *flags)
+        .from_(exp.to_table(view).as_(ALIAS))
+        .where(where, copy=False)
+        .group_by(col("contact_id"), copy=False)
+    )
+    return FLAGS_PREFIX + view, body

@@ -23,6 +23,7 @@ from retenta.segments.compiler.windows import bounds
 from retenta.segments.definition_checks import TRAIT_TYPES, infer_value_type
 
 CANDIDATES = "_candidates"
+FLAGS_PREFIX = "_flags_"
 CONTACT_COLUMNS = {
     "contact_id": "number", "email": "text", "phone": "text", "external_id": "text",
     "language": "text", "timezone": "text", "created_at": "timestamp",
@@ -68,6 +69,24 @@ class Ctx:
     candidates: bool = False
     extra_ctes: dict[str, exp.Query] = field(default_factory=dict)
     rfm_config: Any = None
+    # Views whose fusable leaves read shared flags (``fusion.flag_ctes``), and the counts
+    # and leaves a compile pass finds.
+    flag_views: frozenset[str] = frozenset()
+    fusable: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, list[Fusion]] = field(default_factory=dict)
+
+    def flagged(self, fusion: Fusion | None, negated: bool) -> Part | None:
+        """The leaf as a read of its flag in the view's shared flags CTE, when that is on."""
+        if fusion is None:
+            return None
+        self.fusable[fusion.view] = self.fusable.get(fusion.view, 0) + 1
+        if fusion.view not in self.flag_views:
+            return None
+        leaves = self.flags.setdefault(fusion.view, [])
+        leaves.append(fusion)
+        flag = exp.column(f"_f{len(leaves)}", table=ALIAS)
+        cte = exp.to_table(FLAGS_PREFIX + fusion.view).as_(ALIAS)
+        return Part(exp.select(col("contact_id")).from_(cte).where(flag), negated)
 
     def restrict(self, select: exp.Select, column: exp.Expr) -> exp.Select:
         """Push the candidate set into a scan (REALTIME evaluates a few contacts at a time)."""
@@ -216,10 +235,16 @@ def tad_part(cond: Any, ctx: Ctx) -> Part:
         return Part(_per_groups(cond, source, select, cmp, ctx))
     if at_least_once(cond):  # no aggregate to compute: the rows' contacts are the set
         fusion = _fusion(cond, source, select, cmp)
+        flagged = ctx.flagged(fusion, False)
+        if flagged is not None:
+            return flagged
         return Part(select.select(col("contact_id"), copy=False).distinct(), fusion=fusion)
     negated = zero_satisfies(cond)
     having = exp.Not(this=exp.paren(cmp, copy=False)) if negated else cmp
     fusion = _fusion(cond, source, select, having)
+    flagged = ctx.flagged(fusion, negated)
+    if flagged is not None:
+        return flagged
     grouped = select.select(col("contact_id"), copy=False).group_by(col("contact_id"))
     return Part(grouped.having(having, copy=False), negated, fusion)
 
@@ -229,9 +254,10 @@ def _fusion(cond: Any, source: Source, select: exp.Select, having: exp.Expr) -> 
     where = select.args.get("where")
     if cond.aggregate.fn not in FUSABLE_AGGREGATES or cond.window.kind == "since_first_order":
         return None
-    if where is None or _reads_json(where.this) or _reads_json(having):
+    condition = where.this.copy() if where is not None else exp.true()
+    if _reads_json(condition) or _reads_json(having):
         return None
-    return Fusion(source.view, where.this.copy(), having.copy())
+    return Fusion(source.view, condition, having.copy())
 
 
 def _reads_json(node: exp.Expr) -> bool:
