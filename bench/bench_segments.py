@@ -344,6 +344,8 @@ def bench_count(
         for fuse in (True, False)
     }
     got = interleaved(fns, runs)
+    sizes = {size for _, size in got.values()}
+    assert len(sizes) == 1, f"fused and unfused counts differ: {got}"
     for name, (secs, size) in got.items():
         verdict = "ok" if secs + compile_s <= BOUND_S else "NOT MET"
         print(
