@@ -1,0 +1,384 @@
+"""The web push channel: VAPID (RFC 8292), aes128gcm payloads (RFC 8291), concurrent POSTs.
+
+``WebPushChannel.send(batch)`` encrypts each :class:`WebPushMessage` for its browser
+subscription (a fresh ephemeral ECDH key per message, ``http_ece`` as pywebpush does),
+signs one VAPID JWT per push-service origin (cached until an hour before it expires, not one
+ES256 signature per message) and POSTs up to ``connections`` requests at once over reused
+HTTP connections (httpx). Responses are classified by :func:`classify`:
+
+- 201/202 (any 2xx) sent; the ``Location`` header is the push service's message id;
+- 429 and 5xx temporary, with ``Retry-After`` (seconds or an HTTP date) in ``retry_after``;
+  later messages of the same batch to that push service are not posted until it has passed;
+- 404/410 permanent with ``expired=True``: the caller removes the subscription;
+- 400/403/413 and any other status permanent.
+
+The workspace's key is an EC P-256 key (:class:`VapidKey`); the site's JavaScript passes
+:attr:`VapidKey.application_server_key` to ``pushManager.subscribe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import http_ece
+import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from retenta.messaging.channels.base import Outcome, SendResult
+
+Urgency = Literal["very-low", "low", "normal", "high"]
+
+# RFC 8291 §4: one record of at most 4096 octets, 86 octets of header: 3993 octets of payload.
+MAX_PAYLOAD = 3993
+JWT_LIFETIME_S = 12 * 3600  # RFC 8292 §2: exp no more than 24 hours ahead
+JWT_RENEW_BEFORE_S = 3600
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # RFC 8030 §5.4: ≤ 32 base64url characters
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url, as web push writes keys.
+
+    >>> b64url(b"\\xfb\\xff")
+    '-_8'
+    """
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode base64url with or without padding.
+
+    >>> b64url_decode("-_8")
+    b'\\xfb\\xff'
+    """
+    text = text.strip()
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def origin_of(url: str) -> str:
+    """The origin of a push endpoint: the VAPID audience.
+
+    >>> origin_of("https://fcm.googleapis.com/fcm/send/abc?x=1")
+    'https://fcm.googleapis.com'
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"not an http(s) push endpoint: {url!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class VapidKey:
+    """A workspace's VAPID key pair (EC P-256) and the JWTs it signs (ES256)."""
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey) -> None:
+        if not isinstance(private_key.curve, ec.SECP256R1):
+            raise ValueError("a VAPID key must be on P-256")
+        self.private_key = private_key
+        self.public_bytes = private_key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+
+    @classmethod
+    def generate(cls) -> VapidKey:
+        return cls(ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> VapidKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("a VAPID key must be an EC private key")
+        return cls(key)
+
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    @property
+    def application_server_key(self) -> str:
+        """The public key as ``pushManager.subscribe({applicationServerKey})`` takes it."""
+        return b64url(self.public_bytes)
+
+    def jwt(self, audience: str, subject: str, expires_at: int) -> str:
+        """An ES256 JWT with ``aud``, ``exp`` and ``sub`` (RFC 8292 §2)."""
+        header = b64url(b'{"typ":"JWT","alg":"ES256"}')
+        claims = {"aud": audience, "exp": expires_at, "sub": subject}
+        body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = f"{header}.{body}".encode("ascii")
+        der = self.private_key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return f"{header}.{body}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+@dataclass(slots=True)
+class _VapidCache:
+    key: VapidKey
+    subject: str
+    headers: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def authorization(self, audience: str, now: float) -> str:
+        cached = self.headers.get(audience)
+        if cached is not None and cached[1] - now > JWT_RENEW_BEFORE_S:
+            return cached[0]
+        expires_at = int(now) + JWT_LIFETIME_S
+        token = self.key.jwt(audience, self.subject, expires_at)
+        value = f"vapid t={token}, k={self.key.application_server_key}"
+        self.headers[audience] = (value, expires_at)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A browser's ``PushSubscription``: endpoint, ``p256dh`` public key, ``auth`` secret."""
+
+    endpoint: str
+    p256dh: str
+    auth: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Subscription:
+        """From ``subscription.toJSON()``: ``{"endpoint", "keys": {"p256dh", "auth"}}``."""
+        keys = data.get("keys") or {}
+        subscription = cls(str(data["endpoint"]), str(keys["p256dh"]), str(keys["auth"]))
+        subscription.validate()
+        return subscription
+
+    def validate(self) -> None:
+        origin_of(self.endpoint)
+        if len(b64url_decode(self.auth)) != 16:
+            raise ValueError("the auth secret must be 16 octets")
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(self.p256dh))
+
+
+@dataclass(frozen=True, slots=True)
+class WebPushMessage:
+    send_id: str
+    subscription: Subscription
+    payload: bytes  # e.g. JSON the service worker shows as a notification
+    ttl: int = 86400  # seconds the push service keeps it for an offline browser
+    urgency: Urgency | None = None
+    topic: str | None = None  # a newer message with the same topic replaces an undelivered one
+
+
+@dataclass(frozen=True, slots=True)
+class WebPushResult(SendResult):
+    expired: bool = False  # 404/410: the subscription is gone; remove it
+    retry_after: float | None = None  # seconds, from Retry-After (429 / 5xx)
+
+
+def classify(status: int) -> Outcome:
+    """A push service's answer.
+
+    >>> [classify(s).value for s in (201, 202, 429, 503, 404, 410, 400, 403, 413)]
+    ['sent', 'sent', 'temporary', 'temporary', 'permanent', 'permanent', 'permanent', \
+'permanent', 'permanent']
+    """
+    if 200 <= status < 300:
+        return Outcome.SENT
+    if status == 429 or status >= 500:
+        return Outcome.TEMPORARY
+    return Outcome.PERMANENT
+
+
+_DETAILS = {
+    400: "bad_request",
+    403: "vapid_refused",
+    404: "expired",
+    410: "expired",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` value: delta-seconds or an HTTP date.
+
+    >>> parse_retry_after("120"), parse_retry_after(None), parse_retry_after("soon")
+    (120.0, None, None)
+    >>> parse_retry_after("Thu, 01 Jan 1970 00:01:00 GMT", now=0.0)
+    60.0
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def encrypt(payload: bytes, subscription: Subscription) -> bytes:
+    """The aes128gcm body (RFC 8291): a fresh ephemeral key, the subscription's key and auth."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} octets exceeds {MAX_PAYLOAD}")
+    receiver = ec.EllipticCurvePublicKey.from_encoded_point(
+        ec.SECP256R1(), b64url_decode(subscription.p256dh)
+    )
+    body: bytes = http_ece.encrypt(
+        payload,
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        dh=receiver,
+        auth_secret=b64url_decode(subscription.auth),
+        version="aes128gcm",
+    )
+    return body
+
+
+class WebPushChannel:
+    """The web push channel: ``send(batch)`` with up to ``connections`` POSTs in flight."""
+
+    name = "webpush"
+
+    def __init__(
+        self,
+        key: VapidKey,
+        subject: str,
+        *,
+        connections: int = 32,
+        timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not subject.startswith(("mailto:", "https://")):
+            raise ValueError("the VAPID subject must be a mailto: or https: URL")
+        self.vapid = _VapidCache(key, subject)
+        self.connections = connections
+        self._own_client = client is None
+        self.client = client or httpx.AsyncClient(
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
+        self._backoff: dict[str, float] = {}  # origin → monotonic time it may be posted again
+
+    async def send(self, batch: Sequence[WebPushMessage]) -> list[SendResult]:
+        results: list[SendResult | None] = [None] * len(batch)
+        pending = iter(range(len(batch)))
+
+        async def worker() -> None:
+            for index in pending:
+                results[index] = await self.send_one(batch[index])
+
+        await asyncio.gather(*(worker() for _ in range(min(self.connections, len(batch)))))
+        return [r for r in results if r is not None]
+
+    async def send_one(self, message: WebPushMessage) -> WebPushResult:
+        """Encrypt, sign and POST one message; every failure becomes its result."""
+        try:
+            origin = origin_of(message.subscription.endpoint)
+            body = encrypt(message.payload, message.subscription)
+        except ValueError as exc:
+            return WebPushResult(message.send_id, Outcome.PERMANENT, str(exc), None, "invalid")
+        waiting = self._backoff.get(origin, 0.0) - time.monotonic()
+        if waiting > 0:
+            reason = f"{origin} asked to retry later"
+            return WebPushResult(
+                message.send_id, Outcome.TEMPORARY, reason, None, "backoff", retry_after=waiting
+            )
+        headers = {
+            "Authorization": self.vapid.authorization(origin, time.time()),
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "TTL": str(max(0, int(message.ttl))),
+        }
+        if message.urgency is not None:
+            headers["Urgency"] = message.urgency
+        if message.topic is not None:
+            if not _TOPIC.match(message.topic):
+                reason = "a topic is 1-32 base64url characters"
+                return WebPushResult(message.send_id, Outcome.PERMANENT, reason, None, "invalid")
+            headers["Topic"] = message.topic
+        try:
+            response = await self.client.post(
+                message.subscription.endpoint, content=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            reason = f"posting to {origin} failed: {type(exc).__name__}: {exc}"
+            return WebPushResult(message.send_id, Outcome.TEMPORARY, reason, None, "connection")
+        return self._result(message, origin, response)
+
+    def _result(
+        self, message: WebPushMessage, origin: str, response: httpx.Response
+    ) -> WebPushResult:
+        status = response.status_code
+        outcome = classify(status)
+        if outcome is Outcome.SENT:
+            return WebPushResult(
+                message.send_id,
+                outcome,
+                f"{status} {response.reason_phrase}",
+                status,
+                remote_id=response.headers.get("location"),
+            )
+        retry_after = None
+        if outcome is Outcome.TEMPORARY:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_after:
+                until = time.monotonic() + retry_after
+                self._backoff[origin] = max(self._backoff.get(origin, 0.0), until)
+        text = response.text[:200].strip()
+        return WebPushResult(
+            message.send_id,
+            outcome,
+            f"{status} {response.reason_phrase}" + (f": {text}" if text else ""),
+            status,
+            _DETAILS.get(status, "server_error" if status >= 500 else f"http_{status}"),
+            expired=status in (404, 410),
+            retry_after=retry_after,
+        )
+
+    async def close(self) -> None:
+        if self._own_client:
+            await self.client.aclose()
+
+
+SERVICE_WORKER_JS = """\
+// sw.js: shows a Retenta web push notification; the payload is JSON
+// {"title", "body", "icon", "url", "tag"}.
+self.addEventListener("push", (event) => {
+  const data = event.data ? event.data.json() : {};
+  event.waitUntil(self.registration.showNotification(data.title || "", {
+    body: data.body, icon: data.icon, tag: data.tag, data: {url: data.url},
+  }));
+});
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  if (event.notification.data && event.notification.data.url) {
+    event.waitUntil(clients.openWindow(event.notification.data.url));
+  }
+});
+"""
+
+
+def subscribe_snippet(application_server_key: str, subscribe_url: str) -> str:
+    """The site's JS: register ``/sw.js``, subscribe, and POST the subscription to Retenta."""
+    return f"""\
+(async () => {{
+  if (!("serviceWorker" in navigator) || !("PushManager" in window)) return;
+  const key = {json.dumps(application_server_key)};
+  const b64 = key.replace(/-/g, "+").replace(/_/g, "/");
+  const raw = atob(b64 + "=".repeat((4 - b64.length % 4) % 4));
+  const registration = await navigator.serviceWorker.register("/sw.js");
+  const subscription = await registration.pushManager.subscribe({{
+    userVisibleOnly: true, applicationServerKey: Uint8Array.from(raw, (c) => c.charCodeAt(0)),
+  }});
+  await fetch({json.dumps(subscribe_url)}, {{
+    method: "POST", headers: {{"Content-Type": "application/json"}},
+    body: JSON.stringify(subscription.toJSON()),
+  }});
+}})();
+"""
