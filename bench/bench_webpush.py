@@ -1,0 +1,223 @@
+"""Web push throughput: encrypt (aes128gcm, RFC 8291) + VAPID + POST to a local push service.
+
+Bound (issue #4): web push encrypt + post to a local receiver ≥ 1,000 notifications/s.
+
+Each notification is a ~200-byte JSON payload for one of 200 distinct browser subscriptions
+(each with its own P-256 key and auth secret), encrypted with a fresh ephemeral ECDH key and
+posted by ``WebPushChannel.send`` over ``--connections`` concurrent keep-alive connections
+(httpx). The receiver is an aiohttp server in its own process: it answers 201, checks the
+``vapid`` Authorization header and ``Content-Encoding``, and decrypts one notification in
+``--decrypt-every`` with the subscriber's private key (a wrong plaintext fails the run).
+The figure is the median of ``--runs`` runs; ``uptime`` load is printed beside it.
+
+    uv run --frozen python -m bench.bench_webpush            # 3 runs of 20,000
+    uv run --frozen python -m bench.bench_webpush --quick    # 3 runs of 2,000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import time
+
+import http_ece
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from retenta.messaging.channels.webpush import (
+    Subscription,
+    VapidKey,
+    WebPushChannel,
+    WebPushMessage,
+    b64url,
+    encrypt,
+)
+
+BOUND = 1000.0  # notifications/s
+SUBSCRIBERS = 200
+
+
+def _receiver(port: int, keys: list[tuple[bytes, bytes]], decrypt_every: int) -> None:
+    from aiohttp import web
+
+    privates = [
+        (serialization.load_pem_private_key(pem, password=None), auth) for pem, auth in keys
+    ]
+    stats = {"received": 0, "decrypted": 0, "bad": 0}
+
+    async def push(request: web.Request) -> web.Response:
+        body = await request.read()
+        stats["received"] += 1
+        if not request.headers.get("Authorization", "").startswith("vapid t="):
+            stats["bad"] += 1
+            return web.Response(status=403)
+        if request.headers.get("Content-Encoding") != "aes128gcm":
+            stats["bad"] += 1
+            return web.Response(status=400)
+        if stats["received"] % decrypt_every == 0:
+            key, auth = privates[int(request.match_info["sub"])]
+            plain = http_ece.decrypt(body, private_key=key, auth_secret=auth, version="aes128gcm")
+            if json.loads(plain)["sub"] == int(request.match_info["sub"]):
+                stats["decrypted"] += 1
+            else:
+                stats["bad"] += 1
+        return web.Response(status=201, headers={"Location": f"/m/{stats['received']}"})
+
+    async def get_stats(_: web.Request) -> web.Response:
+        return web.json_response(stats)
+
+    app = web.Application()
+    app.router.add_post("/push/{sub}", push)
+    app.router.add_get("/stats", get_stats)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+async def _run(
+    origin: str, subs: list[Subscription], total: int, connections: int
+) -> tuple[float, int]:
+    import httpx
+
+    channel = WebPushChannel(
+        VapidKey.generate(), "mailto:bench@retenta.test", connections=connections
+    )
+    batch = [
+        WebPushMessage(
+            f"b{i}",
+            subs[i % len(subs)],
+            json.dumps(
+                {
+                    "sub": i % len(subs),
+                    "title": f"Вітаємо, клієнт {i}!",
+                    "body": "Ваш кошик чекає: знижка 15% до неділі.",
+                    "icon": "https://shop.example/icon.png",
+                    "url": f"https://shop.example/cart?c={i}",
+                }
+            ).encode(),
+            ttl=3600,
+            urgency="normal",
+        )
+        for i in range(total)
+    ]
+    try:
+        await channel.send(batch[: min(200, total)])  # warm: connections and JWT
+        start = time.perf_counter()
+        results = await channel.send(batch)
+        elapsed = time.perf_counter() - start
+    finally:
+        await channel.close()
+    sent = sum(r.ok for r in results)
+    if sent != total:
+        reasons = {r.reason for r in results if not r.ok}
+        raise SystemExit(f"only {sent}/{total} sent: {sorted(reasons)[:3]}")
+    async with httpx.AsyncClient() as client:
+        stats = (await client.get(f"{origin}/stats")).json()
+    if stats["bad"]:
+        raise SystemExit(f"the receiver refused or failed to decrypt: {stats}")
+    return total / elapsed, int(stats["decrypted"])
+
+
+def _encrypt_rate(subs: list[Subscription], n: int) -> float:
+    payload = b"x" * 200
+    start = time.process_time()
+    for i in range(n):
+        encrypt(payload, subs[i % len(subs)])
+    return n / (time.process_time() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 runs of 2,000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--total", type=int)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--decrypt-every", type=int, default=20)
+    args = parser.parse_args()
+    total = args.total or (2000 if args.quick else 20000)
+
+    browsers = [
+        (ec.generate_private_key(ec.SECP256R1()), os.urandom(16)) for _ in range(SUBSCRIBERS)
+    ]
+    keys = [
+        (
+            k.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            auth,
+        )
+        for k, auth in browsers
+    ]
+    port = _free_port()
+    origin = f"http://127.0.0.1:{port}"
+    subs = [
+        Subscription(
+            f"{origin}/push/{n}",
+            b64url(
+                k.public_key().public_bytes(
+                    serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+                )
+            ),
+            b64url(auth),
+        )
+        for n, (k, auth) in enumerate(browsers)
+    ]
+    receiver = mp.get_context("spawn").Process(
+        target=_receiver, args=(port, keys, args.decrypt_every), daemon=True
+    )
+    receiver.start()
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the receiver did not start") from None
+                time.sleep(0.05)
+        print(f"cores: {os.cpu_count()}; before: {_uptime()}")
+        enc = _encrypt_rate(subs, 2000)
+        print(f"encrypt only (aes128gcm, fresh ECDH key), one core: {enc:,.0f}/s")
+        rates: list[float] = []
+        decrypted = 0
+        for run in range(args.runs):
+            rate, decrypted = asyncio.run(_run(origin, subs, total, args.connections))
+            rates.append(rate)
+            load = os.getloadavg()
+            print(
+                f"run {run + 1}: {total:,} notifications, {rate:,.0f}/s "
+                f"over {args.connections} connections (load {load[0]:.2f})"
+            )
+        median = statistics.median(rates)
+        verdict = "met" if median >= BOUND else "NOT met"
+        print(
+            f"web push encrypt + VAPID + POST: median {median:,.0f} notifications/s "
+            f"(bound ≥ {BOUND:,.0f}/s: {verdict}); receiver decrypted {decrypted:,} "
+            f"samples, all correct"
+        )
+        print(f"after: {_uptime()}")
+    finally:
+        receiver.terminate()
+        receiver.join(5)
+
+
+if __name__ == "__main__":
+    main()
