@@ -5,7 +5,9 @@ Bound (issue #4): web push encrypt + post to a local receiver ≥ 1,000 notifica
 Each notification is a ~200-byte JSON payload for one of 200 distinct browser subscriptions
 (each with its own P-256 key and auth secret), encrypted with a fresh ephemeral ECDH key and
 posted by ``WebPushChannel.send`` over ``--connections`` concurrent keep-alive connections
-(httpx). The receiver is an aiohttp server in its own process: it answers 201, checks the
+(aiohttp). Beside it: a bare aiohttp loop posting pre-encrypted bodies over as many
+connections (the HTTP cost alone), and once a bare httpx loop, the client first tried.
+The receiver is an aiohttp server in its own process: it answers 201, checks the
 ``vapid`` Authorization header and ``Content-Encoding``, and decrypts one notification in
 ``--decrypt-every`` with the subscriber's private key (a wrong plaintext fails the run).
 The figure is the median of ``--runs`` runs; ``uptime`` load is printed beside it.
@@ -25,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import time
+from typing import Any
 
 import http_ece
 from cryptography.hazmat.primitives import serialization
@@ -69,11 +72,16 @@ def _receiver(port: int, keys: list[tuple[bytes, bytes]], decrypt_every: int) ->
                 stats["bad"] += 1
         return web.Response(status=201, headers={"Location": f"/m/{stats['received']}"})
 
+    async def bare(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=201, headers={"Location": "/m/0"})
+
     async def get_stats(_: web.Request) -> web.Response:
-        return web.json_response(stats)
+        return web.json_response({**stats, "cpu_s": time.process_time()})
 
     app = web.Application()
     app.router.add_post("/push/{sub}", push)
+    app.router.add_post("/bare/{sub}", bare)
     app.router.add_get("/stats", get_stats)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
@@ -89,11 +97,53 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-async def _run(
-    origin: str, subs: list[Subscription], total: int, connections: int
-) -> tuple[float, int]:
+async def _stats(origin: str) -> dict[str, Any]:
     import httpx
 
+    async with httpx.AsyncClient() as client:
+        stats: dict[str, Any] = (await client.get(f"{origin}/stats")).json()
+    return stats
+
+
+async def _bare(
+    origin: str, bodies: list[tuple[str, bytes]], connections: int, client: str
+) -> float:
+    """A bare POST loop of pre-encrypted bodies (no crypto, no JWT): the HTTP cost alone."""
+    headers = {"Authorization": "vapid t=x, k=y", "Content-Encoding": "aes128gcm", "TTL": "60"}
+    pending = iter(bodies)
+    start = time.perf_counter()
+    if client == "httpx":
+        import httpx
+
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(limits=limits) as hx:
+
+            async def hx_worker() -> None:
+                for url, body in pending:
+                    response = await hx.post(url, content=body, headers=headers)
+                    assert response.status_code == 201
+
+            await asyncio.gather(*(hx_worker() for _ in range(connections)))
+    else:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=connections)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def worker() -> None:
+                for url, body in pending:
+                    async with session.post(url, data=body, headers=headers) as response:
+                        await response.read()
+                        assert response.status == 201
+
+            await asyncio.gather(*(worker() for _ in range(connections)))
+    return len(bodies) / (time.perf_counter() - start)
+
+
+async def _run(
+    origin: str, subs: list[Subscription], total: int, connections: int
+) -> tuple[float, int, float, float]:
+    """(notifications/s, samples decrypted, sender CPU ms and receiver CPU ms per notification)"""
     channel = WebPushChannel(
         VapidKey.generate(), "mailto:bench@retenta.test", connections=connections
     )
@@ -117,20 +167,21 @@ async def _run(
     ]
     try:
         await channel.send(batch[: min(200, total)])  # warm: connections and JWT
-        start = time.perf_counter()
+        receiver_cpu = (await _stats(origin))["cpu_s"]
+        start, cpu = time.perf_counter(), time.process_time()
         results = await channel.send(batch)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         await channel.close()
     sent = sum(r.ok for r in results)
     if sent != total:
         reasons = {r.reason for r in results if not r.ok}
         raise SystemExit(f"only {sent}/{total} sent: {sorted(reasons)[:3]}")
-    async with httpx.AsyncClient() as client:
-        stats = (await client.get(f"{origin}/stats")).json()
+    stats = await _stats(origin)
     if stats["bad"]:
         raise SystemExit(f"the receiver refused or failed to decrypt: {stats}")
-    return total / elapsed, int(stats["decrypted"])
+    receiver_ms = (stats["cpu_s"] - receiver_cpu) * 1000 / total
+    return total / elapsed, int(stats["decrypted"]), cpu * 1000 / total, receiver_ms
 
 
 def _encrypt_rate(subs: list[Subscription], n: int) -> float:
@@ -196,17 +247,36 @@ def main() -> None:
         print(f"cores: {os.cpu_count()}; before: {_uptime()}")
         enc = _encrypt_rate(subs, 2000)
         print(f"encrypt only (aes128gcm, fresh ECDH key), one core: {enc:,.0f}/s")
+        bodies = [
+            (s.endpoint.replace("/push/", "/bare/"), encrypt(b"y" * 200, s)) for s in subs
+        ] * (total // len(subs))
         rates: list[float] = []
+        bares: list[float] = []
+        sender_ms: list[float] = []
         decrypted = 0
         for run in range(args.runs):
-            rate, decrypted = asyncio.run(_run(origin, subs, total, args.connections))
+            bare = asyncio.run(_bare(origin, bodies, args.connections, "aiohttp"))
+            rate, decrypted, cpu_ms, recv_ms = asyncio.run(
+                _run(origin, subs, total, args.connections)
+            )
             rates.append(rate)
+            bares.append(bare)
+            sender_ms.append(cpu_ms)
             load = os.getloadavg()
             print(
-                f"run {run + 1}: {total:,} notifications, {rate:,.0f}/s "
-                f"over {args.connections} connections (load {load[0]:.2f})"
+                f"run {run + 1}: {total:,} notifications, {rate:,.0f}/s over "
+                f"{args.connections} connections; bare aiohttp POST loop {bare:,.0f}/s; "
+                f"CPU per notification: sender {cpu_ms:.2f} ms, receiver {recv_ms:.2f} ms "
+                f"(load {load[0]:.2f})"
             )
         median = statistics.median(rates)
+        cpu_ms = statistics.median(sender_ms)
+        httpx_rate = asyncio.run(_bare(origin, bodies[: total // 4], args.connections, "httpx"))
+        print(
+            f"bare aiohttp loop median {statistics.median(bares):,.0f}/s "
+            f"(for the record, a bare httpx 0.28 loop: {httpx_rate:,.0f}/s); sender CPU "
+            f"{cpu_ms:.2f} ms per notification → {1000 / cpu_ms:,.0f}/s on one idle core"
+        )
         verdict = "met" if median >= BOUND else "NOT met"
         print(
             f"web push encrypt + VAPID + POST: median {median:,.0f} notifications/s "
