@@ -28,7 +28,7 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -47,6 +47,73 @@ MAX_PAYLOAD = 3993
 JWT_LIFETIME_S = 12 * 3600  # RFC 8292 §2: exp no more than 24 hours ahead
 JWT_RENEW_BEFORE_S = 3600
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")  # RFC 8030 §5.4: ≤ 32 base64url characters
+
+# The push services browsers subscribe with (Chrome/Edge via FCM or WNS, Firefox, Safari).
+# ``*.x`` matches any host under ``x`` (not ``x`` itself). An endpoint elsewhere is refused:
+# the server would POST to any URL a caller hands it (server-side request forgery).
+PUSH_SERVICE_HOSTS: tuple[str, ...] = (
+    "fcm.googleapis.com",
+    "*.push.services.mozilla.com",
+    "*.notify.windows.com",
+    "*.push.apple.com",
+    "web.push.apple.com",
+)
+
+
+class EndpointNotAllowedError(ValueError):
+    """A subscription endpoint that is not https on a known push service."""
+
+
+def host_allowed(host: str, allowed_hosts: Sequence[str]) -> bool:
+    """Whether ``host`` is one of ``allowed_hosts`` (``*.suffix`` for any host under it).
+
+    >>> [host_allowed(h, PUSH_SERVICE_HOSTS) for h in ("fcm.googleapis.com",
+    ...     "updates.push.services.mozilla.com", "push.apple.com", "evil-fcm.googleapis.com.x")]
+    [True, True, False, False]
+    """
+    host = host.lower().rstrip(".")
+    for pattern in allowed_hosts:
+        pattern = pattern.lower()
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def check_endpoint(
+    endpoint: str,
+    allowed_hosts: Sequence[str] = PUSH_SERVICE_HOSTS,
+    http_hosts: Sequence[str] = (),
+) -> None:
+    """Refuse an endpoint that is not ``https`` on an allowed push service.
+
+    ``http_hosts`` (e.g. ``("127.0.0.1",)`` in tests) are allowed too, over http or https.
+
+    >>> check_endpoint("https://fcm.googleapis.com/fcm/send/abc")
+    >>> try:
+    ...     check_endpoint("https://169.254.169.254/latest/meta-data")
+    ... except EndpointNotAllowedError as exc:
+    ...     print(exc)
+    the endpoint's host '169.254.169.254' is not a known push service
+    """
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise EndpointNotAllowedError(f"not a valid push endpoint URL: {exc}") from exc
+    if parts.username is not None or parts.password is not None:
+        raise EndpointNotAllowedError("a push endpoint must not carry credentials")
+    if host and host_allowed(host, http_hosts):
+        if parts.scheme not in ("http", "https"):
+            raise EndpointNotAllowedError("a push endpoint must be an https URL")
+        return
+    if parts.scheme != "https":
+        raise EndpointNotAllowedError("a push endpoint must be an https URL")
+    if not host_allowed(host, allowed_hosts):
+        raise EndpointNotAllowedError(f"the endpoint's host {host!r} is not a known push service")
 
 
 def b64url(data: bytes) -> str:
@@ -151,10 +218,24 @@ class Subscription:
     auth: str
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Subscription:
-        """From ``subscription.toJSON()``: ``{"endpoint", "keys": {"p256dh", "auth"}}``."""
+    def from_json(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        allowed_hosts: Sequence[str] | None = None,
+        http_hosts: Sequence[str] = (),
+    ) -> Subscription:
+        """From ``subscription.toJSON()``: ``{"endpoint", "keys": {"p256dh", "auth"}}``.
+
+        With ``allowed_hosts`` (e.g. :data:`PUSH_SERVICE_HOSTS`) an endpoint that is not https
+        on one of those hosts (or on one of ``http_hosts``) raises :class:`EndpointNotAllowedError`.
+        Anything taken from a browser or an API must pass ``allowed_hosts``; ``None`` checks
+        only the shape (the channel's own tests post to a local peer).
+        """
         keys = data.get("keys") or {}
         subscription = cls(str(data["endpoint"]), str(keys["p256dh"]), str(keys["auth"]))
+        if allowed_hosts is not None:
+            check_endpoint(subscription.endpoint, allowed_hosts, http_hosts)
         subscription.validate()
         return subscription
 
@@ -179,6 +260,7 @@ class WebPushMessage:
 class WebPushResult(SendResult):
     expired: bool = False  # 404/410: the subscription is gone; remove it
     retry_after: float | None = None  # seconds, from Retry-After (429 / 5xx)
+    endpoint: str | None = None  # the subscription's endpoint, to mark an expired one
 
 
 def classify(status: int) -> Outcome:
@@ -286,6 +368,10 @@ class WebPushChannel:
 
     async def send_one(self, message: WebPushMessage) -> WebPushResult:
         """Encrypt, sign and POST one message; every failure becomes its result."""
+        result = await self._send_one(message)
+        return replace(result, endpoint=message.subscription.endpoint)
+
+    async def _send_one(self, message: WebPushMessage) -> WebPushResult:
         try:
             origin = origin_of(message.subscription.endpoint)
             body = encrypt(message.payload, message.subscription)
