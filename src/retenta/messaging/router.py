@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from retenta.errors import ApiError
-from retenta.messaging import promo_router
+from retenta.messaging import promo_router, push_router
 from retenta.messaging.preview import preview_email
 from retenta.messaging.schemas import PreviewIn, SuppressionIn
 from retenta.messaging.services import services
@@ -155,4 +155,5 @@ router = APIRouter()
 router.include_router(messages)
 router.include_router(suppressions)
 router.include_router(promo_router.router)
+router.include_router(push_router.router)
 router.include_router(public)
