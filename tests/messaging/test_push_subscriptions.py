@@ -22,6 +22,7 @@ from retenta.messaging.channels.webpush import (
     b64url_decode,
 )
 from tests.conftest import Workspace
+from tests.identity.helpers import msg, resolve
 
 FCM = "https://fcm.googleapis.com/fcm/send/abc123"
 MOZ = "https://updates.push.services.mozilla.com/wpush/v2/xyz"
@@ -134,6 +135,26 @@ def test_contact_is_resolved_when_known(
     assert r.json()["contactId"] is None  # unknown: ids only
     known = container.identity.lookup(workspace_id=ws.id, id_type="external_id", value="nobody")
     assert known is None
+
+
+def test_known_user_and_anonymous_ids_resolve_the_contact(
+    client: TestClient, container: Container, ws: Workspace, other_ws: Workspace
+) -> None:
+    resolve(container, [msg(ws.id, "identify", user="u-9", anon="a-9")])
+    contact = container.identity.lookup(workspace_id=ws.id, id_type="external_id", value="u-9")
+    assert contact is not None
+    r = client.post(URL, json={"subscription": sub_json(), "userId": "u-9"}, auth=ws.write_auth)
+    assert r.json()["contactId"] == contact
+    r = client.post(
+        URL, json={"subscription": sub_json(MOZ), "anonymousId": "a-9"}, auth=ws.write_auth
+    )
+    assert r.json()["contactId"] == contact
+    assert len(store.live_for_contacts(container.db, ws.id, [contact])[contact]) == 2
+    # another workspace's ids never resolve to this contact
+    r = client.post(
+        URL, json={"subscription": sub_json(), "userId": "u-9"}, auth=other_ws.write_auth
+    )
+    assert r.json()["contactId"] is None
 
 
 def test_bad_write_keys_are_401(client: TestClient, ws: Workspace) -> None:
