@@ -308,3 +308,9 @@ def test_live_subscriptions_of_contacts(container: Container, ws: Workspace) -> 
     store.mark_expired(container.db, ws.id, [FCM])
     assert [s.subscription for s in store.live_for_contacts(container.db, ws.id, [7])[7]] == [b]
     assert store.live_for_contacts(container.db, "other", [7]) == {}
+
+
+def test_the_default_refuses_hosts_that_are_not_push_services() -> None:
+    with pytest.raises(EndpointNotAllowedError):
+        Subscription.from_json(sub_json("https://169.254.169.254/latest/meta-data"))
+    assert Subscription.from_json(sub_json(FCM)).endpoint == FCM

@@ -57,7 +57,9 @@ class Browser:
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
         return Subscription.from_json(
-            {"endpoint": endpoint, "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)}}
+            {"endpoint": endpoint, "keys": {"p256dh": b64url(public), "auth": b64url(self.auth)}},
+            allowed_hosts=("push.example",),
+            http_hosts=("127.0.0.1",),
         )
 
 

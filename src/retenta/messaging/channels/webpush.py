@@ -222,15 +222,15 @@ class Subscription:
         cls,
         data: Mapping[str, Any],
         *,
-        allowed_hosts: Sequence[str] | None = None,
+        allowed_hosts: Sequence[str] | None = PUSH_SERVICE_HOSTS,
         http_hosts: Sequence[str] = (),
     ) -> Subscription:
         """From ``subscription.toJSON()``: ``{"endpoint", "keys": {"p256dh", "auth"}}``.
 
-        With ``allowed_hosts`` (e.g. :data:`PUSH_SERVICE_HOSTS`) an endpoint that is not https
-        on one of those hosts (or on one of ``http_hosts``) raises :class:`EndpointNotAllowedError`.
-        Anything taken from a browser or an API must pass ``allowed_hosts``; ``None`` checks
-        only the shape (the channel's own tests post to a local peer).
+        An endpoint that is not https on one of ``allowed_hosts`` (the known push services by
+        default) or on one of ``http_hosts`` raises :class:`EndpointNotAllowedError`, so a
+        forged subscription cannot make the server post to internal addresses. Pass
+        ``allowed_hosts=None`` to check only the shape (a trusted, already-checked source).
         """
         keys = data.get("keys") or {}
         subscription = cls(str(data["endpoint"]), str(keys["p256dh"]), str(keys["auth"]))
