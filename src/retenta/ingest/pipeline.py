@@ -117,8 +117,9 @@ class IngestPipeline:
         self.listeners.append(listener)
 
     def notify_changed(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
-        """For changes made outside the pipeline (profile edits, consent, erase), after
-        their COMMIT: listeners hear of them as of any ingested event."""
+        """Tell every listener these contacts changed (call after COMMIT). The pipeline calls
+        it per unit; code that changes contacts outside it (profile edits, consent, erase)
+        calls it too, so listeners hear of those as of any ingested event."""
         for listener in self.listeners:
             try:
                 listener.committed(workspace_id, list(contact_ids))
@@ -201,11 +202,7 @@ class IngestPipeline:
         if not self.listeners:
             return
         for workspace_id, contact_ids in _touched(unit.messages).items():
-            for listener in self.listeners:
-                try:
-                    listener.committed(workspace_id, contact_ids)
-                except Exception:
-                    log.exception("commit listener %r failed", listener)
+            self.notify_changed(workspace_id, contact_ids)
 
     # -- the group-commit loop (event loop) ------------------------------------------
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from retenta.segments.definition_checks import TRAIT_TYPES
+
 CACHE_S = 60.0
 CONTACT_SAMPLE = 20_000
 EVENT_SAMPLE = 200_000
@@ -29,15 +31,7 @@ BUILTIN_ATTRIBUTES = [
     {"name": "updated_at", "type": "date"},
     {"name": "last_seen_at", "type": "date"},
 ]
-TRAITS = [
-    {"name": "orders", "type": "number"},
-    {"name": "revenue", "type": "number"},
-    {"name": "average_order_value", "type": "number"},
-    {"name": "first_order_at", "type": "date"},
-    {"name": "last_order_at", "type": "date"},
-    {"name": "last_activity_at", "type": "date"},
-    {"name": "favourite_category", "type": "text"},
-]
+TRAITS = [{"name": name, "type": kind} for name, kind in TRAIT_TYPES.items()]
 DEFAULT_CHANNELS = ["email", "sms", "viber", "webpush", "mobilepush"]
 JSON_TYPES = {
     "VARCHAR": "text",
