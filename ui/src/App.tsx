@@ -13,6 +13,7 @@ import { match, navigate, useLocation } from "./router";
 
 // The dashboard carries ECharts; loading it on demand keeps the log-in page light.
 const DashboardPage = lazy(() => import("./pages/DashboardPage").then((m) => ({ default: m.DashboardPage })));
+const MessagingRoom = lazy(() => import("./pages/messaging/MessagingRoom").then((m) => ({ default: m.MessagingRoom })));
 const SegmentsRoom = lazy(() => import("./pages/segments/SegmentsRoom").then((m) => ({ default: m.SegmentsRoom })));
 
 function Room({ path }: { path: string }) {
@@ -24,6 +25,7 @@ function Room({ path }: { path: string }) {
   const job = match("/imports/:id", path);
   if (job) return <ImportsPage jobId={job.id} />;
   if (path === "/segments" || path.startsWith("/segments/")) return <SegmentsRoom path={path} />;
+  if (path === "/messages" || path.startsWith("/messages/")) return <MessagingRoom path={path} />;
   if (path === "/settings") return <SettingsPage />;
   return <NotFoundPage />;
 }

@@ -29,6 +29,8 @@ CLIENT_ROUTES = (
     "/imports/{rest:path}",
     "/segments",
     "/segments/{rest:path}",
+    "/messages",
+    "/messages/{rest:path}",
     "/settings",
 )
 ROOT_FILES = ("favicon.svg",)
