@@ -33,7 +33,7 @@ from typing import Any
 import aiohttp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.channels.mobile_push import (
@@ -112,6 +112,8 @@ class ServiceAccount:
 
 class Config(BaseModel):
     """An FCM channel's settings (``service_account`` is a secret: stored encrypted)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # inputs hold secrets
 
     type: str = "fcm"
     service_account: SecretStr = Field(description="the service account's JSON key file")
