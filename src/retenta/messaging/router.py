@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from retenta.errors import ApiError
 from retenta.messaging import promo_router, push_router
+from retenta.messaging.content import router as content_router
 from retenta.messaging.preview import preview_email
 from retenta.messaging.schemas import PreviewIn, SuppressionIn
 from retenta.messaging.services import services
@@ -157,3 +158,4 @@ router.include_router(suppressions)
 router.include_router(promo_router.router)
 router.include_router(push_router.router)
 router.include_router(public)
+router.include_router(content_router.router)  # after `messages`: /preview, /engagement win

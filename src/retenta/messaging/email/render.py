@@ -10,7 +10,7 @@ send costs a few tenths of a millisecond. Jinja blocks that wrap MJML elements g
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,8 @@ class CompiledEmail:
     name: str
     versions: Mapping[str, CompiledVersion]
     default_language: str
+    # Turns a failure into a more precise one (which block or section, its own line).
+    explain: Callable[[str, Mapping[str, Any], RenderError], RenderError] | None = None
 
     def version_for(
         self,
@@ -106,7 +108,7 @@ class CompiledEmail:
         try:
             return version.render(variables)
         except RenderError as err:
-            return err
+            return self.explain(version.language, variables, err) if self.explain else err
 
 
 def compile_email(

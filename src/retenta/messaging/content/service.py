@@ -1,0 +1,175 @@
+"""The content service: the block library, messages, and ``resolve`` for the senders.
+
+``resolve`` reads the message's latest revision and its blocks' latest versions (three
+small reads), then takes the compiled content from a cache keyed by exactly those
+numbers: an edit to a message or to any block it uses is a new key, so the next resolve
+compiles the new content and nothing ever has to be invalidated.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from retenta.errors import ApiError
+from retenta.messaging.content.checks import check_block, check_refs, template_errors
+from retenta.messaging.content.compiled import (
+    CompileCache,
+    MessageFacts,
+    ResolvedContent,
+    compile_channel,
+)
+from retenta.messaging.content.compose import BlockVersion, block_refs
+from retenta.messaging.content.schemas import CHANNELS, BlockIn, MessageIn
+from retenta.messaging.content.store import ContentStore, Ref
+from retenta.storage.base import Database
+
+
+class ContentService:
+    def __init__(self, db: Database, *, cache: CompileCache | None = None) -> None:
+        self.store = ContentStore(db)
+        self.cache = cache or CompileCache()
+
+    # --- blocks -------------------------------------------------------------------------
+
+    async def create_block(self, workspace_id: str, body: BlockIn) -> dict[str, Any]:
+        doc = body.model_dump(mode="json")
+        check_block(doc)
+        block_id = await self.store.create_block(workspace_id, doc)
+        return self.store.block(workspace_id, block_id)
+
+    async def update_block(self, workspace_id: str, block_id: str, body: BlockIn) -> dict[str, Any]:
+        """A new version; every message using the block renders it from now on."""
+        doc = body.model_dump(mode="json")
+        self.store.block(workspace_id, block_id)  # 404 before a 422 about the body
+        check_block(doc)
+        await self.store.update_block(workspace_id, block_id, doc)
+        return self.store.block(workspace_id, block_id)
+
+    async def delete_block(self, workspace_id: str, block_id: str) -> None:
+        await self.store.delete_block(workspace_id, block_id)
+
+    def block(self, workspace_id: str, block_id: str, version: int | None = None) -> dict[str, Any]:
+        return self.store.block(workspace_id, block_id, version)
+
+    def blocks(self, workspace_id: str, *, kind: str | None = None) -> list[dict[str, Any]]:
+        return self.store.blocks(workspace_id, kind=kind)
+
+    def block_versions(self, workspace_id: str, block_id: str) -> list[dict[str, Any]]:
+        return self.store.block_versions(workspace_id, block_id)
+
+    def used_by(self, workspace_id: str, block_id: str) -> list[dict[str, Any]]:
+        return self.store.used_by(workspace_id, block_id)
+
+    # --- messages -----------------------------------------------------------------------
+
+    async def save_message(
+        self, workspace_id: str, body: MessageIn, message_id: str | None = None
+    ) -> dict[str, Any]:
+        """Create or revise a message after checking its references and every template."""
+        if message_id is not None:
+            self.store.message(workspace_id, message_id)  # 404 before a 422 about the body
+        doc = body.model_dump(mode="json")
+        doc["channels"] = {ch: c for ch, c in doc["channels"].items() if c is not None}
+        refs = self._check_message(workspace_id, doc)
+        saved_id, _ = await self.store.save_message(workspace_id, message_id, doc, refs)
+        return self.message(workspace_id, saved_id)
+
+    def message(self, workspace_id: str, message_id: str) -> dict[str, Any]:
+        message = self.store.message(workspace_id, message_id)
+        return message | {"blocks": self._versions_of(workspace_id, message["channels"])}
+
+    def messages(
+        self, workspace_id: str, *, category: str | None = None, tag: str | None = None
+    ) -> list[dict[str, Any]]:
+        found = self.store.messages(workspace_id, category=category)
+        return [m for m in found if tag is None or tag in (m.get("tags") or [])]
+
+    async def delete_message(self, workspace_id: str, message_id: str) -> None:
+        await self.store.delete_message(workspace_id, message_id)
+
+    def _versions_of(self, workspace_id: str, channels: Mapping[str, Any]) -> dict[str, int]:
+        ids = [b for ch, content in channels.items() for _, b in block_refs(ch, content)]
+        return self.store.latest_versions(workspace_id, ids)
+
+    def _check_message(self, workspace_id: str, doc: Mapping[str, Any]) -> list[Ref]:
+        refs: list[Ref] = []
+        facts = MessageFacts(
+            workspace_id=workspace_id, message_id="check", revision=0,
+            category=doc["category"], topic=doc.get("topic"), tags=tuple(doc.get("tags") or ()),
+            default_language=doc.get("default_language"), workspace_default=None,
+        )  # fmt: skip
+        for channel, content in doc["channels"].items():
+            paths = block_refs(channel, content)
+            blocks = self._latest_blocks(workspace_id, [b for _, b in paths])
+            parts = _ref_parts(channel, content)
+            check_refs(channel, parts, blocks)
+            compiled = compile_channel(facts, channel, content, blocks)
+            if compiled.error is not None:
+                raise template_errors(
+                    [compiled.error.as_dict()], "the message has a template error"
+                )
+            refs += [(path, block_id, channel) for path, block_id in paths]
+        return refs
+
+    def _latest_blocks(self, workspace_id: str, ids: list[str]) -> dict[str, BlockVersion]:
+        return self.store.pinned(workspace_id, self.store.latest_versions(workspace_id, ids))
+
+    # --- for the senders ----------------------------------------------------------------
+
+    def resolve(self, workspace_id: str, message_id: str, channel: str) -> ResolvedContent:
+        """The message compiled for ``channel`` with its blocks' latest versions (cached)."""
+        if channel not in CHANNELS:
+            raise ApiError(422, "validation_error", f"unknown channel {channel}", field="channel")
+        message = self.store.message(workspace_id, message_id)
+        content = message["channels"].get(channel)
+        if content is None:
+            raise ApiError(
+                422, "no_content", f"message {message_id} has no {channel} content",
+                field="channel",
+            )  # fmt: skip
+        versions = self.store.latest_versions(
+            workspace_id, [b for _, b in block_refs(channel, content)]
+        )
+        workspace_default = self.store.workspace_default_language(workspace_id)
+        key = (workspace_id, message_id, message["revision"], channel,
+               tuple(sorted(versions.items())), workspace_default)  # fmt: skip
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        facts = MessageFacts(
+            workspace_id=workspace_id, message_id=message_id, revision=message["revision"],
+            category=message["category"], topic=message.get("topic"),
+            tags=tuple(message.get("tags") or ()),
+            default_language=message.get("default_language"), workspace_default=workspace_default,
+        )  # fmt: skip
+        resolved = compile_channel(
+            facts, channel, content, self.store.pinned(workspace_id, versions)
+        )
+        self.cache.put(key, resolved)
+        return resolved
+
+
+def _ref_parts(channel: str, content: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    parts = content.get("body") if channel == "email" else content.get("append")
+    name = "body" if channel == "email" else "append"
+    return [
+        (f"channels.{channel}.{name}[{i}]", part)
+        for i, part in enumerate(parts or [])
+        if "block" in part
+    ]
+
+
+_SERVICES: weakref.WeakKeyDictionary[Database, ContentService] = weakref.WeakKeyDictionary()
+_SERVICES_LOCK = threading.Lock()
+
+
+def for_database(db: Database) -> ContentService:
+    """The one content service (and compile cache) of a database: the API and SENDS share it."""
+    with _SERVICES_LOCK:
+        found = _SERVICES.get(db)
+        if found is None:
+            found = _SERVICES[db] = ContentService(db)
+        return found
