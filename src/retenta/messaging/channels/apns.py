@@ -71,7 +71,7 @@ class Config(BaseModel):
 
     model_config = ConfigDict(hide_input_in_errors=True)  # inputs hold secrets
 
-    type: str = "apns"
+    type: Literal["apns"] = "apns"
     team_id: str = Field(description="the 10-character Apple developer team id")
     key_id: str = Field(description="the 10-character id of the APNs auth key")
     private_key: SecretStr = Field(description="the auth key's .p8 file (PEM, EC P-256)")

@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from cryptography.hazmat.primitives import serialization
@@ -115,7 +115,7 @@ class Config(BaseModel):
 
     model_config = ConfigDict(hide_input_in_errors=True)  # inputs hold secrets
 
-    type: str = "fcm"
+    type: Literal["fcm"] = "fcm"
     service_account: SecretStr = Field(description="the service account's JSON key file")
     project_id: str | None = Field(default=None, description="defaults to the key's project_id")
     base_url: str = "https://fcm.googleapis.com"
