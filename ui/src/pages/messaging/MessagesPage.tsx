@@ -7,7 +7,8 @@ import { fmtShort } from "../../format";
 import { useLoad } from "../../hooks";
 import { Link, navigate } from "../../router";
 import { MessagingNav } from "./nav";
-import { CATEGORY_TONE, messageChannels, messageLanguages, type MessageSummary } from "./types";
+import { languagesOf, type Channels } from "./editor/model";
+import { CATEGORY_TONE, messageChannels, type MessageSummary } from "./types";
 
 export function MessagesPage() {
   const canEdit = useCan("marketer");
@@ -54,7 +55,7 @@ export function MessagesPage() {
                   </td>
                   <td><Badge tone={CATEGORY_TONE[m.category] ?? "neutral"}>{m.category}</Badge></td>
                   <td>{messageChannels(m).map((c) => <span key={c}><Badge>{c}</Badge> </span>)}</td>
-                  <td className="mono">{messageLanguages(m).join(", ") || "—"}</td>
+                  <td className="mono">{languagesOf({ ...m, tags: m.tags ?? [], channels: (Array.isArray(m.channels) ? {} : m.channels ?? {}) as Channels }).join(", ") || "—"}</td>
                   <td className="nowrap">{fmtShort(m.updated_at)}</td>
                 </tr>
               ))}

@@ -33,14 +33,34 @@ export function messageChannels(m: MessageSummary): string[] {
   return Array.isArray(m.channels) ? m.channels : Object.keys(m.channels);
 }
 
-/** The languages a message is written in: its own list, or those its channel contents hold. */
-export function messageLanguages(m: MessageSummary): string[] {
-  if (m.languages) return m.languages;
-  if (!m.channels || Array.isArray(m.channels)) return [];
-  const found = new Set<string>();
-  for (const content of Object.values(m.channels)) {
-    const versions = (content as { versions?: Record<string, unknown> } | null)?.versions;
-    if (versions && typeof versions === "object") Object.keys(versions).forEach((l) => found.add(l));
-  }
-  return [...found].sort();
+
+export const BLOCK_KINDS = [
+  "header", "footer", "product_card", "product_grid", "recommendations", "promo_code",
+  "unsubscribe_footer", "text", "image", "button", "custom",
+] as const;
+
+export interface ParamSpec { default?: unknown; description?: string }
+
+/** A block at one version (GET /api/v1/blocks/{id}, …/versions). */
+export interface Block {
+  id: string;
+  version: number;
+  name: string;
+  kind: string;
+  description: string;
+  email: Record<string, string>;
+  text: Record<string, string>;
+  params: Record<string, ParamSpec>;
+  created_at: string;
+  updated_at?: string;
+}
+
+export interface BlockUser { owner_kind: string; owner_id: string; name: string | null; channels: string[] }
+
+/** A template error as the content API names it. */
+export interface TemplateError { path?: string; template?: string; line?: number | null; reason: string }
+
+/** Lists come as `{items: [...]}` or a bare array; either reads the same. */
+export function itemsOf<T>(answer: T[] | { items: T[] }): T[] {
+  return Array.isArray(answer) ? answer : answer.items;
 }
