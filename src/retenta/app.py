@@ -44,6 +44,7 @@ ROUTER_MODULES = [
     "retenta.segments.router",
     "retenta.segments.rfm_router",
     "retenta.messaging.router",
+    "retenta.messaging.inbox.router",
     "retenta.web.router",
 ]
 
@@ -118,6 +119,9 @@ def build_container(settings: Settings) -> Container:
     segments.membership = build_membership(container)  # stored membership, entries/exits
     if settings.background_workers:
         container.lifecycle += [segments.membership, segments]  # real-time; daily sizes
+        from retenta.messaging.services import for_container
+
+        container.lifecycle.append(for_container(container).dispatcher)  # the send path
     return container
 
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from retenta.app import Container
 from retenta.messaging import push_subscriptions as store
+from retenta.messaging.services import for_container
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.channels.webpush import (
     PUSH_SERVICE_HOSTS,
@@ -253,7 +254,8 @@ def test_vapid_key_is_stable(client: TestClient, container: Container, ws: Works
     assert raw[0] == 4
     again = client.get(f"/v1/push/vapid-public-key?writeKey={ws.write_key}")
     assert again.json()["applicationServerKey"] == key
-    assert store.vapid_key(container.db, ws.id).application_server_key == key
+    settings = for_container(container).channel_settings
+    assert store.vapid_key(settings, ws.id).application_server_key == key
 
 
 def test_service_worker(client: TestClient) -> None:

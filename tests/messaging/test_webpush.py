@@ -222,7 +222,7 @@ def test_expired_subscriptions_and_refusals_are_permanent() -> None:
             assert isinstance(r, WebPushResult)
             assert r.outcome is Outcome.PERMANENT
             assert r.expired
-            assert r.detail == "expired"
+            assert r.detail == "token_invalid"  # the contract's word for a dead subscription
         assert by_mode["gone"].code == 410
         assert by_mode["missing"].code == 404
         for mode, code in (("big", 413), ("bad", 400)):

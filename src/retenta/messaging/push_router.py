@@ -1,9 +1,15 @@
 """Web push HTTP: subscribe a browser, hand out the VAPID public key, serve ``/sw.js``.
 
 ``/v1/push/*`` is authenticated like ``/v1/track``: the workspace's write key as the HTTP
-Basic username, or ``writeKey`` in the body (in the query for the GET). A subscription's
-endpoint must be https on a known push service (:data:`PUSH_SERVICE_HOSTS`), so the server
-never posts to an address a caller chose.
+Basic username, or ``writeKey`` in the body or the query. A subscription's endpoint must be
+https on a known push service (:data:`PUSH_SERVICE_HOSTS`), so the server never posts to an
+address a caller chose.
+
+Sites call these from their own origin, so they answer CORS: an ``Origin`` listed in the
+workspace's web push ``allowed_origins`` (channel settings) gets
+``Access-Control-Allow-Origin``; any other origin gets none, and the browser keeps the answer
+from the page. A preflight (``OPTIONS``) carries no credentials, so it names the workspace by
+``?writeKey=`` in the URL.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from fastapi.responses import JSONResponse, Response
 from retenta.errors import ApiError
 from retenta.ingest.router import read_body
 from retenta.messaging import push_subscriptions as store
+from retenta.messaging.channels.webpush_config import DEFAULT_NAME
+from retenta.messaging.channels.webpush_config import Config as WebPushConfig
+from retenta.messaging.services import services
 from retenta.messaging.channels.webpush import (
     PUSH_SERVICE_HOSTS,
     SERVICE_WORKER_JS,
@@ -92,9 +101,9 @@ async def subscribe(request: Request) -> Response:
         doc = None
         error = ApiError(400, "invalid_json", f"the body is not JSON: {exc}")
     body_key = doc.get("writeKey") if isinstance(doc, dict) else None
-    principal = header_principal or write_principal_from(
-        request, body_key if isinstance(body_key, str) else None
-    )
+    if not isinstance(body_key, str):
+        body_key = request.query_params.get("writeKey")
+    principal = header_principal or write_principal_from(request, body_key)
     if error is not None:
         raise error
     if not isinstance(doc, dict):
@@ -120,15 +129,47 @@ async def subscribe(request: Request) -> Response:
     return JSONResponse(
         {"success": True, "created": created, "contactId": contact_id},
         status_code=201 if created else 200,
+        headers=cors_headers(request, ws),
     )
 
 
+@router.options("/v1/push/subscriptions", include_in_schema=False)
+@router.options("/v1/push/vapid-public-key", include_in_schema=False)
+def preflight(request: Request) -> Response:
+    """CORS preflight: allowed when the Origin is listed for the ``?writeKey=`` workspace."""
+    key = request.query_params.get("writeKey")
+    principal = container(request).tenancy.authenticate_key(key, kind="write") if key else None
+    headers = cors_headers(request, principal.workspace_id) if principal else {}
+    if headers:
+        headers |= {
+            "Access-Control-Allow-Methods": "GET, POST",
+            "Access-Control-Allow-Headers": "Content-Type, Authorization",
+            "Access-Control-Max-Age": "600",
+        }
+    return Response(status_code=204, headers=headers or {"Vary": "Origin"})
+
+
+def cors_headers(request: Request, workspace_id: str) -> dict[str, str]:
+    """``Access-Control-Allow-Origin`` for an Origin the workspace allows, else nothing."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return {}
+    config = services(request).channel_settings.get(workspace_id, "webpush", DEFAULT_NAME)
+    allowed = config.allowed_origins if isinstance(config, WebPushConfig) else []
+    if origin.rstrip("/").lower() not in allowed:
+        return {"Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
 @router.get("/v1/push/vapid-public-key")
-def vapid_public_key(request: Request) -> dict[str, Any]:
+def vapid_public_key(request: Request) -> Response:
     """The workspace's application server key for ``pushManager.subscribe``."""
     principal = write_principal_from(request, request.query_params.get("writeKey"))
-    key = store.vapid_key(container(request).db, principal.workspace_id)
-    return {"applicationServerKey": key.application_server_key}
+    key = store.vapid_key(services(request).channel_settings, principal.workspace_id)
+    return JSONResponse(
+        {"applicationServerKey": key.application_server_key},
+        headers=cors_headers(request, principal.workspace_id),
+    )
 
 
 @router.get("/sw.js", include_in_schema=False)

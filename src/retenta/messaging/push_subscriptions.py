@@ -1,4 +1,7 @@
-"""Web push subscriptions and VAPID keys (tables from migration 0017).
+"""Web push subscriptions (table from migration 0017) and the workspace's VAPID key.
+
+The VAPID private key is a secret of the ``webpush`` channel settings (sealed at rest,
+``settings_store.py``); keys that migration 0017 kept in clear are moved there at start-up.
 
 Every write goes through the single writer (``db.write``); every query is bound to one
 workspace.
@@ -11,8 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import SecretStr
+
 from retenta.messaging.channels.base import SendResult
 from retenta.messaging.channels.webpush import Subscription, VapidKey, WebPushResult
+from retenta.messaging.channels.webpush_config import DEFAULT_NAME
+from retenta.messaging.channels.webpush_config import Config as WebPushConfig
+from retenta.messaging.settings_store import ChannelSettingsStore
 from retenta.storage.base import Database
 
 
@@ -133,25 +141,40 @@ def expire_subscriptions(db: Database, workspace_id: str, results: Iterable[Send
     return mark_expired(db, workspace_id, endpoints)
 
 
-def vapid_key(db: Database, workspace_id: str) -> VapidKey:
-    """The workspace's VAPID key, generated and stored on first use (stable afterwards)."""
-    with db.read() as cur:
-        row = cur.execute(
-            "SELECT private_pem FROM push_vapid_keys WHERE workspace_id = ?", [workspace_id]
-        ).fetchone()
-    if row is not None:
-        return VapidKey.from_pem(str(row[0]).encode("ascii"))
+def vapid_key(settings: ChannelSettingsStore, workspace_id: str) -> VapidKey:
+    """The workspace's VAPID key, made and stored (sealed) on first use; stable afterwards."""
+    config = webpush_config(settings, workspace_id)
+    return config.key()
+
+
+def webpush_config(settings: ChannelSettingsStore, workspace_id: str) -> WebPushConfig:
+    """The workspace's web push config; created with a fresh VAPID key when absent."""
+    found = settings.get(workspace_id, "webpush", DEFAULT_NAME)
+    if isinstance(found, WebPushConfig) and found.vapid_private_key_pem is not None:
+        return found
+    base = found if isinstance(found, WebPushConfig) else WebPushConfig()
     fresh = VapidKey.generate().private_pem().decode("ascii")
+    config = base.model_copy(update={"vapid_private_key_pem": SecretStr(fresh)})
+    settings.create(workspace_id, "webpush", DEFAULT_NAME, config, replace_if=found is not None)
+    stored = settings.get(workspace_id, "webpush", DEFAULT_NAME)
+    assert isinstance(stored, WebPushConfig)
+    return stored
 
-    def work(conn: Any) -> str:
-        conn.execute(
-            "INSERT INTO push_vapid_keys (workspace_id, private_pem, created_at)"
-            " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [workspace_id, fresh, datetime.now(UTC)],
+
+def migrate_clear_vapid_keys(db: Database, settings: ChannelSettingsStore) -> int:
+    """Move VAPID keys kept in clear (``push_vapid_keys``, migration 0017) into the sealed
+    channel settings, and delete the clear rows; the count moved. Runs at start-up."""
+    with db.read() as cur:
+        rows = cur.execute("SELECT workspace_id, private_pem FROM push_vapid_keys").fetchall()
+    for workspace_id, pem in rows:
+        existing = settings.get(workspace_id, "webpush", DEFAULT_NAME)
+        if not (isinstance(existing, WebPushConfig) and existing.vapid_private_key_pem):
+            base = existing if isinstance(existing, WebPushConfig) else WebPushConfig()
+            config = base.model_copy(update={"vapid_private_key_pem": SecretStr(str(pem))})
+            settings.put(workspace_id, "webpush", DEFAULT_NAME, config)
+        db.write(
+            lambda conn, ws=workspace_id: conn.execute(
+                "DELETE FROM push_vapid_keys WHERE workspace_id = ?", [ws]
+            )
         )
-        stored = conn.execute(
-            "SELECT private_pem FROM push_vapid_keys WHERE workspace_id = ?", [workspace_id]
-        ).fetchone()
-        return str(stored[0])
-
-    return VapidKey.from_pem(db.write(work).encode("ascii"))
+    return len(rows)

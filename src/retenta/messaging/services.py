@@ -1,14 +1,27 @@
-"""The messaging services of one app, built on first use from the container."""
+"""The messaging services of one app, built once per container (kept on it).
+
+The dispatcher is a lifecycle service: ``app.py`` starts it with the server when background
+workers are on; tests drive it with ``run_once`` / ``run_until_idle``.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
+from retenta.messaging.channels.registry import channel_types
 from retenta.messaging.gate import SendGate
+from retenta.messaging.outbox.content import Chained, ContentServiceSource, ContentSource, StaticContent
+from retenta.messaging.outbox.dispatcher import Dispatcher
+from retenta.messaging.outbox.handover import HandoverLog
+from retenta.messaging.outbox.ledger import SendLedger
+from retenta.messaging.outbox.steps import Channels, EmailStep, WebPushStep
 from retenta.messaging.promo_store import PromoStore
+from retenta.messaging.push_subscriptions import migrate_clear_vapid_keys
+from retenta.messaging.settings_store import ChannelSettingsStore, SecretBox
 from retenta.messaging.signing import Keyring
 from retenta.messaging.suppression import SuppressionStore
 from retenta.messaging.track_store import TrackingStore
@@ -19,6 +32,8 @@ from retenta.tenancy.deps import container
 if TYPE_CHECKING:
     from retenta.app import Container
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class MessagingServices:
@@ -28,6 +43,11 @@ class MessagingServices:
     gate: SendGate
     unsubscriber: Unsubscriber
     promo: PromoStore
+    channel_settings: ChannelSettingsStore
+    ledger: SendLedger
+    static_content: StaticContent
+    content: ContentSource
+    dispatcher: Dispatcher
 
     def tracker(self, base_url: str) -> Tracker:
         return Tracker(self.keyring, base_url)
@@ -37,21 +57,48 @@ def build(c: Container) -> MessagingServices:
     from retenta.app import secret_key  # the composition root owns the server secret
 
     secret = secret_key(c.settings.data_dir, c.settings.secret_key).encode()
+    keyring, gate = Keyring(secret), SendGate(c.db)
+    store = ChannelSettingsStore(c.db, SecretBox(secret), {k: t.config for k, t in channel_types().items()})
+    migrate_clear_vapid_keys(c.db, store)
+    ledger = SendLedger(c.db)
+    static = StaticContent()
+    content = Chained(static, *_stored_content(c))
+    handover = HandoverLog(ledger.record_handover)
+    steps = [
+        EmailStep(c.db, gate, store, keyring, handover, Channels()),
+        WebPushStep(c.db, gate, store, handover, Channels()),
+    ]
+    types = channel_types()
+    dispatcher = Dispatcher(
+        db=c.db, ledger=ledger, content=content, steps=steps,
+        redeliver=lambda channel: types[channel].redeliver if channel in types else "never",
+    )  # fmt: skip
     return MessagingServices(
-        keyring=Keyring(secret),
-        tracking=TrackingStore(c.db),
-        suppressions=SuppressionStore(c.db),
-        gate=SendGate(c.db),
-        unsubscriber=Unsubscriber(c.db),
-        promo=PromoStore(c.db),
-    )
+        keyring=keyring, tracking=TrackingStore(c.db), suppressions=gate.suppressions, gate=gate,
+        unsubscriber=Unsubscriber(c.db), promo=PromoStore(c.db), channel_settings=store,
+        ledger=ledger, static_content=static, content=content, dispatcher=dispatcher,
+    )  # fmt: skip
+
+
+def _stored_content(c: Container) -> list[ContentSource]:
+    """CONTENT's service (blocks + messages), when this install has it."""
+    try:
+        from retenta.messaging.content.service import ContentService
+    except ImportError:
+        return []
+    return [ContentServiceSource(ContentService(c.db))]
+
+
+def for_container(c: Container) -> MessagingServices:
+    """The container's messaging services (one set per container, built on first use)."""
+    existing: Any = getattr(c, "_messaging", None)
+    if existing is None:
+        existing = build(c)
+        setattr(c, "_messaging", existing)  # noqa: B010 - Container has no field for it
+    assert isinstance(existing, MessagingServices)
+    return existing
 
 
 def services(request: Request) -> MessagingServices:
-    """This app's services (kept on ``app.state``: one set per app, built once)."""
-    state = request.app.state
-    existing = getattr(state, "messaging", None)
-    if existing is None:
-        existing = state.messaging = build(container(request))
-    assert isinstance(existing, MessagingServices)
-    return existing
+    """This app's services (the container's; one set per app, built once)."""
+    return for_container(container(request))

@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
+import dkim
 
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.channels.ratelimit import RateLimiter
+from retenta.messaging.email.dkim import DkimError, DkimKey, DkimSigner, dns_record
 from retenta.messaging.email.mime import OutgoingEmail
 from retenta.messaging.email.profiles import SendingProfile, SmtpServer
 
+Handover = Callable[[OutgoingEmail], Awaitable[None]]
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 _QUEUE_IDS = (
     re.compile(r"queued as\s+<?([A-Za-z0-9._@-]{4,})", re.IGNORECASE),
@@ -147,25 +150,37 @@ class SmtpChannel:
         """The channel of a sending profile: its relay, connections and rate."""
         return cls(profile.smtp, rate_per_second=profile.rate_per_second)
 
-    async def send(self, batch: Sequence[OutgoingEmail]) -> list[SendResult]:
+    async def send(
+        self, batch: Sequence[OutgoingEmail], *, handover: Handover | None = None
+    ) -> list[SendResult]:
+        """One result per message, in order. ``handover(message)`` is awaited just before
+        each message goes on the wire (the send path records it durably there)."""
         results: list[SendResult | None] = [None] * len(batch)
         pending = iter(range(len(batch)))
 
         async def worker() -> None:
             for index in pending:
-                results[index] = await self.send_one(batch[index])
+                results[index] = await self.send_one(batch[index], handover=handover)
 
         workers = min(self.pool.server.connections, len(batch))
         await asyncio.gather(*(worker() for _ in range(workers)))
         return [r for r in results if r is not None]
 
-    async def send_one(self, message: OutgoingEmail) -> SendResult:
+    async def send_one(
+        self, message: OutgoingEmail, *, handover: Handover | None = None
+    ) -> SendResult:
         """Deliver one message to the relay; every failure becomes its result."""
         await self.rate.acquire()
         try:
             connection = await self.pool.acquire()
         except (aiosmtplib.SMTPException, OSError) as exc:
             return _failure(message, exc, connecting=True)
+        if handover is not None:
+            try:
+                await handover(message)
+            except BaseException:
+                await self.pool.release(connection, healthy=True)
+                raise
         try:
             errors, reply = await connection.smtp.sendmail(
                 message.mail_from, [message.rcpt_to], message.data
@@ -233,3 +248,70 @@ def _queue_id(reply: str) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+# --- the channel type (channels/registry.py): Config, build, check -------------------------
+
+Config = SendingProfile  # one sending profile: category, From, DKIM key, relay, rate
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    ok: bool
+    message: str
+
+
+def build(config: SendingProfile) -> SmtpChannel:
+    return SmtpChannel.for_profile(config)
+
+
+async def check(config: SendingProfile) -> CheckResult:
+    """Reach the relay as a send would (connect, EHLO, STARTTLS, AUTH), then the DKIM key."""
+    relay = await check_relay(config.smtp)
+    if not relay.ok or config.dkim is None:
+        return relay
+    dkim = check_dkim(config.dkim.key())
+    return CheckResult(dkim.ok, f"{relay.message}; {dkim.message}")
+
+
+async def check_relay(server: SmtpServer) -> CheckResult:
+    smtp = aiosmtplib.SMTP(
+        hostname=server.host,
+        port=server.port,
+        use_tls=server.tls == "implicit",
+        start_tls=server.tls == "starttls",
+        tls_context=tls_context(server),
+        username=server.username,
+        password=server.password.get_secret_value() if server.password else None,
+        timeout=min(server.timeout_s, 15.0),
+        local_hostname=server.local_hostname,
+    )
+    where = f"{server.host}:{server.port}"
+    try:
+        await smtp.connect()
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        return CheckResult(False, f"{where}: authentication refused ({exc.code} {exc.message})")
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return CheckResult(False, f"{where}: {type(exc).__name__}: {exc}")
+    tls = {"none": "no TLS", "starttls": "STARTTLS", "implicit": "implicit TLS"}[server.tls]
+    login = f", authenticated as {server.username}" if server.username else ""
+    await _close(smtp)
+    return CheckResult(True, f"{where}: connected, EHLO accepted, {tls}{login}")
+
+
+def check_dkim(key: DkimKey) -> CheckResult:
+    """Sign a probe and verify it with the public key of the record to publish (shown)."""
+    try:
+        record = dns_record(key)
+        signer = DkimSigner(key)
+    except DkimError as exc:
+        return CheckResult(False, f"DKIM: {exc}")
+    probe = b"From: check@" + key.domain.encode() + b"\r\nSubject: check\r\n\r\nprobe\r\n"
+    signed = signer.sign(probe)
+    verified = bool(
+        dkim.verify(signed, dnsfunc=lambda name, timeout=5: record.encode())
+    )  # dkimpy: an independent verifier
+    where = f"{key.selector}._domainkey.{key.domain}"
+    if not verified:
+        return CheckResult(False, f"DKIM: a probe signed with the key does not verify ({where})")
+    return CheckResult(True, f'DKIM: publish TXT at {where}: "{record}"')

@@ -12,7 +12,7 @@ Responses are classified by :func:`classify`:
 - 201/202 (any 2xx) sent; the ``Location`` header is the push service's message id;
 - 429 and 5xx temporary, with ``Retry-After`` (seconds or an HTTP date) in ``retry_after``;
   later messages of the same batch to that push service are not posted until it has passed;
-- 404/410 permanent with ``expired=True``: the caller removes the subscription;
+- 404/410 permanent with ``expired=True`` and ``detail="token_invalid"``: the caller removes the subscription;
 - 400/403/413 and any other status permanent.
 
 The workspace's key is an EC P-256 key (:class:`VapidKey`); the site's JavaScript passes
@@ -280,8 +280,8 @@ def classify(status: int) -> Outcome:
 _DETAILS = {
     400: "bad_request",
     403: "vapid_refused",
-    404: "expired",
-    410: "expired",
+    404: "token_invalid",
+    410: "token_invalid",
     413: "payload_too_large",
     429: "rate_limited",
 }
@@ -460,7 +460,8 @@ self.addEventListener("notificationclick", (event) => {
 
 
 def subscribe_snippet(application_server_key: str, subscribe_url: str) -> str:
-    """The site's JS: register ``/sw.js``, subscribe, and POST the subscription to Retenta."""
+    """The site's JS: register ``/sw.js``, subscribe, and POST the subscription to Retenta
+    (``subscribe_url``: ``https://<retenta>/v1/push/subscriptions?writeKey=<write key>``)."""
     return f"""\
 (async () => {{
   if (!("serviceWorker" in navigator) || !("PushManager" in window)) return;
@@ -471,9 +472,11 @@ def subscribe_snippet(application_server_key: str, subscribe_url: str) -> str:
   const subscription = await registration.pushManager.subscribe({{
     userVisibleOnly: true, applicationServerKey: Uint8Array.from(raw, (c) => c.charCodeAt(0)),
   }});
+  // text/plain keeps it a "simple" cross-origin request (no preflight); the URL carries
+  // ?writeKey=, and the site's origin must be in the workspace's allowed_origins.
   await fetch({json.dumps(subscribe_url)}, {{
-    method: "POST", headers: {{"Content-Type": "application/json"}},
-    body: JSON.stringify(subscription.toJSON()),
+    method: "POST", headers: {{"Content-Type": "text/plain;charset=UTF-8"}},
+    body: JSON.stringify({{subscription: subscription.toJSON()}}),
   }});
 }})();
 """

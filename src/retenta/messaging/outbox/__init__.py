@@ -1,0 +1,1 @@
+"""The send path every channel goes through: the ledger, the dispatcher, the send API."""

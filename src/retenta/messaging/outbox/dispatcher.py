@@ -1,0 +1,178 @@
+"""The dispatcher: a lifecycle service that claims due sends and takes each through its step.
+
+Loop: claim a batch (``queued → sending``, committed) → group by workspace and channel →
+look up the live contacts and resolve the content → the channel's step (gate, render, hand
+over) → settle every send (status + message events, one writer unit). A send whose step is
+missing, or that the channel cannot take, moves down its cascade (``decide.py``).
+
+On start, and whenever a lease runs out, sends left ``sending`` are reconciled
+(:meth:`Dispatcher.reconcile`): an attempt never handed over is queued again at once; one
+that was handed follows its channel's rule (``channels/registry.py``): ``never`` hand it
+twice (taken as ``sent``, marked ``unconfirmed``) or hand it again with the same key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from retenta.messaging.events import MessageEvent
+from retenta.messaging.outbox.content import ContentSource, Resolved
+from retenta.messaging.outbox.decide import Attempt, settle, unavailable
+from retenta.messaging.outbox.ledger import Send, SendLedger, Settlement
+from retenta.messaging.outbox.recipients import lookup
+from retenta.messaging.outbox.steps import Step
+from retenta.storage.base import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    batch_size: int = 500
+    poll_interval_s: float = 0.25
+    lease_s: float = 300.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        ledger: SendLedger,
+        content: ContentSource,
+        steps: Sequence[Step],
+        redeliver: Callable[[str], str] = lambda channel: "never",
+        settings: DispatchSettings | None = None,
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.content = content
+        self.steps = {step.channel: step for step in steps}
+        self.redeliver = redeliver
+        self.settings = settings or DispatchSettings()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        ledger.listeners.append(self.wake)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.reconcile()
+        self._task = asyncio.create_task(self._run(), name="retenta-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        for step in self.steps.values():
+            await step.close()
+
+    def wake(self) -> None:
+        """New sends are due (thread-safe: the API may call it from a worker thread)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        last_reconcile = datetime.now(UTC)
+        while True:
+            try:
+                handled = await self.run_once()
+                if datetime.now(UTC) - last_reconcile > timedelta(seconds=self.settings.lease_s):
+                    await self.reconcile(expired_only=True)
+                    last_reconcile = datetime.now(UTC)
+            except Exception:  # keep dispatching; the lease returns what this batch held
+                log.exception("dispatch round failed")
+                handled = 0
+            if handled < self.settings.batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+                except TimeoutError:
+                    pass
+
+    # --- one round ------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim and deliver one batch; the number of sends claimed."""
+        claimed = await asyncio.to_thread(
+            self.ledger.claim, self.settings.batch_size, lease_s=self.settings.lease_s
+        )
+        if claimed:
+            await self.deliver(claimed)
+        return len(claimed)
+
+    async def run_until_idle(self, *, max_rounds: int = 1000) -> int:
+        """Rounds until nothing is due (tests, the CLI); the number of sends claimed."""
+        total = 0
+        for _ in range(max_rounds):
+            handled = await self.run_once()
+            total += handled
+            if handled == 0:
+                break
+        return total
+
+    async def deliver(self, sends: Sequence[Send]) -> None:
+        groups: dict[tuple[str, str], list[Send]] = defaultdict(list)
+        for send in sends:
+            groups[(send.workspace_id, send.channel)].append(send)
+        attempts: list[Attempt] = []
+        for (workspace_id, channel), group in groups.items():
+            attempts += await self._attempt(workspace_id, channel, group)
+        now = datetime.now(UTC)
+        await self.ledger.settle([settle(a, self.ledger.retry, now) for a in attempts])
+
+    async def _attempt(self, workspace_id: str, channel: str, sends: list[Send]) -> list[Attempt]:
+        step = self.steps.get(channel)
+        if step is None:
+            return [unavailable(s, f"the {channel} channel is not available on this server") for s in sends]
+        contacts = await asyncio.to_thread(lookup, self.db, workspace_id, [s.contact_id for s in sends])
+        content = self._resolve(workspace_id, channel, {s.message_id for s in sends})
+        return await step.attempt(workspace_id, sends, contacts, content)
+
+    def _resolve(self, workspace_id: str, channel: str, message_ids: set[str]) -> Mapping[str, Resolved | Exception]:
+        out: dict[str, Resolved | Exception] = {}
+        for message_id in sorted(message_ids):
+            try:
+                out[message_id] = self.content.resolve(workspace_id, message_id, channel)
+            except Exception as exc:  # unknown message, no content for the channel, compile error
+                out[message_id] = exc
+        return out
+
+    # --- after a crash --------------------------------------------------------------------
+
+    async def reconcile(self, *, expired_only: bool = False) -> dict[str, int]:
+        """Settle the sends left ``sending``; the counts by what was done with them."""
+        orphans = await asyncio.to_thread(self.ledger.orphans, expired_only=expired_only)
+        now = datetime.now(UTC)
+        settlements = [self._reconciled(send, handed, now) for send, handed in orphans]
+        await self.ledger.settle(settlements)
+        counts: dict[str, int] = defaultdict(int)
+        for item in settlements:
+            counts[item.status] += 1
+        if settlements:
+            log.info("reconciled %d sends left sending: %s", len(settlements), dict(counts))
+        return dict(counts)
+
+    def _reconciled(self, send: Send, handed: bool, now: datetime) -> Settlement:
+        if handed and self.redeliver(send.channel) == "never":
+            event = MessageEvent(send.context(), "sent", now,
+                                 properties={"unconfirmed": True, "reason": "handed over before a restart; "
+                                             "the provider's answer was never recorded"})  # fmt: skip
+            return Settlement(send.send_id, "sent", send.channel, send.cascade_index,
+                              last_error="unconfirmed: handed over, answer not recorded", events=(event,))  # fmt: skip
+        # never handed: that attempt did not happen; handed with a same-key provider: hand
+        # it again, the provider drops the copy
+        attempts = None if handed else send.attempts - 1
+        return Settlement(send.send_id, "queued", send.channel, send.cascade_index,
+                          next_attempt_at=now, attempts=attempts)  # fmt: skip

@@ -1,0 +1,445 @@
+"""The sends ledger (table ``sends``, migration 0018): create, enqueue, claim, settle, read.
+
+Every change runs in the single writer, one unit per step, so each step lands whole:
+
+- ``create`` (the transactional API) checks the Idempotency-Key and inserts in one unit, so
+  two concurrent requests with one key make one send;
+- ``enqueue`` (campaigns, journeys) appends many sends from Arrow in one ``INSERT … SELECT``;
+- ``claim`` moves due sends ``queued → sending`` (attempts + 1, a lease) and commits before
+  any provider sees them;
+- ``settle`` writes each send's new status and its ``message_events`` in one unit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from retenta.messaging.events import MessageEvent, SendContext
+from retenta.messaging.events import append as append_events
+from retenta.messaging.outbox.model import backoff_s, decode_cursor, encode_cursor
+from retenta.storage.base import Database, rows_as_dicts
+
+
+def new_send_id() -> str:
+    return "snd_" + secrets.token_hex(10)
+
+
+class IdempotencyConflictError(Exception):
+    """The Idempotency-Key was used before with another request body."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_s: float = 30.0
+    cap_s: float = 3600.0
+
+    def next_at(self, attempts: int, now: datetime, wait_s: float | None = None) -> datetime:
+        delay = max(backoff_s(attempts, base_s=self.base_s, cap_s=self.cap_s), wait_s or 0.0)
+        return now + timedelta(seconds=delay)
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A claimed send: everything the dispatcher needs to deliver one attempt."""
+
+    send_id: str
+    workspace_id: str
+    contact_id: int
+    channel: str
+    cascade: tuple[str, ...]
+    cascade_index: int
+    message_id: str
+    category: str
+    topic: str | None
+    campaign_id: str | None
+    language: str | None
+    data: Mapping[str, Any]
+    attempts: int
+
+    def context(self, channel: str | None = None) -> SendContext:
+        return SendContext(self.workspace_id, self.contact_id, self.send_id,
+                           channel or self.channel, self.campaign_id, self.message_id)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A send's new state after an attempt (or a cascade step), with its events."""
+
+    send_id: str
+    status: str
+    channel: str
+    cascade_index: int
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    remote_id: str | None = None
+    versions_used: Mapping[str, int] | None = None
+    message_revision: int | None = None
+    attempts: int | None = None  # reset to 0 when a cascade moves to its next channel
+    events: Sequence[MessageEvent] = field(default_factory=tuple)
+
+
+NEW_SENDS = pa.schema(
+    [("send_id", pa.string()), ("workspace_id", pa.string()), ("idempotency_key", pa.string()),
+     ("request_hash", pa.string()), ("response", pa.string()), ("contact_id", pa.int64()),
+     ("channel", pa.string()), ("cascade", pa.string()), ("message_id", pa.string()),
+     ("category", pa.string()), ("topic", pa.string()), ("campaign_id", pa.string()),
+     ("language", pa.string()), ("data", pa.string()), ("status", pa.string()),
+     ("next_attempt_at", pa.timestamp("us", tz="UTC")), ("created_at", pa.timestamp("us", tz="UTC"))]
+)  # fmt: skip
+_NEW_COLUMNS = ", ".join(f'"{n}"' for n in NEW_SENDS.names)
+INSERT_SQL = (
+    f"INSERT INTO sends ({_NEW_COLUMNS}, updated_at)"
+    f" SELECT {_NEW_COLUMNS}, created_at FROM _new_sends"
+)
+SETTLE = pa.schema(
+    [("send_id", pa.string()), ("status", pa.string()), ("channel", pa.string()),
+     ("cascade_index", pa.int32()), ("next_attempt_at", pa.timestamp("us", tz="UTC")),
+     ("last_error", pa.string()), ("remote_id", pa.string()), ("versions_used", pa.string()),
+     ("message_revision", pa.int32()), ("attempts", pa.int32())]
+)  # fmt: skip
+SETTLE_SQL = """
+UPDATE sends SET status = u.status, channel = u.channel, cascade_index = u.cascade_index,
+    next_attempt_at = u.next_attempt_at, lease_until = NULL, last_error = u.last_error,
+    remote_id = coalesce(u.remote_id, sends.remote_id),
+    versions_used = coalesce(u.versions_used::JSON, sends.versions_used),
+    message_revision = coalesce(u.message_revision, sends.message_revision),
+    attempts = coalesce(u.attempts, sends.attempts), updated_at = ?
+FROM _settle u WHERE sends.send_id = u.send_id AND sends.status = 'sending'
+"""
+CLAIM_SQL = """
+UPDATE sends SET status = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?
+WHERE send_id IN (SELECT send_id FROM sends WHERE status = 'queued' AND next_attempt_at <= ?
+                  ORDER BY next_attempt_at, created_at LIMIT ?)
+RETURNING send_id, workspace_id, contact_id, channel, "cascade", cascade_index, message_id,
+          category, topic, campaign_id, language, data, attempts
+"""
+PUBLIC_COLUMNS = (
+    "send_id, workspace_id, contact_id, channel, \"cascade\", message_id, message_revision,"
+    " versions_used, category, topic, campaign_id, language, data, status, attempts,"
+    " next_attempt_at, last_error, remote_id, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSend:
+    """One send to add to the ledger (a campaign's or journey's recipient)."""
+
+    workspace_id: str
+    contact_id: int
+    message_id: str
+    cascade: tuple[str, ...]
+    category: str
+    topic: str | None = None
+    campaign_id: str | None = None
+    language: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    not_before: datetime | None = None
+    send_id: str = field(default_factory=new_send_id)
+
+
+class SendLedger:
+    def __init__(self, db: Database, retry: RetryPolicy | None = None) -> None:
+        self.db = db
+        self.retry = retry or RetryPolicy()
+        self.listeners: list[Any] = []  # callables told when sends are queued (dispatcher.wake)
+
+    # --- adding sends ---------------------------------------------------------------------
+
+    def create(
+        self, new: NewSend, *, idempotency_key: str | None, request_hash: str
+    ) -> tuple[dict[str, Any], bool]:
+        """``(answer, replayed)``: the stored first answer when the key was used with this body.
+
+        Raises :class:`IdempotencyConflictError` when the key was used with another body.
+        """
+        answer = {"send_id": new.send_id, "status": "queued"}
+        table = _new_sends([new], key=idempotency_key, request_hash=request_hash, answer=answer)
+
+        def work(conn: Any) -> tuple[dict[str, Any], bool]:
+            if idempotency_key is not None:
+                row = conn.execute(
+                    "SELECT request_hash, response FROM sends"
+                    " WHERE workspace_id = ? AND idempotency_key = ?",
+                    [new.workspace_id, idempotency_key],
+                ).fetchone()
+                if row is not None:
+                    if row[0] != request_hash:
+                        raise IdempotencyConflictError(idempotency_key)
+                    return orjson.loads(row[1]), True
+            _insert(conn, table)
+            append_events(conn, [_queued(new)])
+            return answer, False
+
+        result = self.db.write(work)
+        if not result[1]:
+            self._notify()
+        return result
+
+    def enqueue(self, sends: Sequence[NewSend]) -> list[str]:
+        """Add many sends at once (one writer unit, Arrow); their ids, in order."""
+        if not sends:
+            return []
+        table = _new_sends(sends)
+        events = [_queued(s) for s in sends]
+
+        def work(conn: Any) -> None:
+            _insert(conn, table)
+            append_events(conn, events)
+
+        self.db.write(work)
+        self._notify()
+        return [s.send_id for s in sends]
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    # --- the dispatcher's steps -----------------------------------------------------------
+
+    def claim(self, limit: int, *, lease_s: float = 300.0, now: datetime | None = None) -> list[Send]:
+        """Due sends, moved to ``sending`` with attempts + 1 (committed before returning)."""
+        moment = now or datetime.now(UTC)
+        lease = moment + timedelta(seconds=lease_s)
+
+        def work(conn: Any) -> list[Send]:
+            rows = conn.execute(CLAIM_SQL, [lease, moment, moment, limit]).fetchall()
+            return [_send(row) for row in rows]
+
+        claimed = self.db.write(work)
+        claimed.sort(key=lambda s: s.send_id)
+        return claimed
+
+    async def record_handover(self, sends: Sequence[tuple[str, int]]) -> None:
+        """Durably note that these attempts are being handed to a provider (before handing)."""
+        if not sends:
+            return
+        table = pa.table(
+            {"send_id": [s for s, _ in sends], "attempt": [a for _, a in sends]},
+            schema=pa.schema([("send_id", pa.string()), ("attempt", pa.int32())]),
+        )
+        at = datetime.now(UTC)
+
+        def work(conn: Any) -> None:
+            conn.register("_handovers", table)
+            try:
+                conn.execute(
+                    'INSERT INTO send_handovers (send_id, attempt, "at")'
+                    " SELECT send_id, attempt, ? FROM _handovers",
+                    [at],
+                )
+            finally:
+                conn.unregister("_handovers")
+
+        await self.db.awrite(work)
+
+    async def settle(self, settlements: Sequence[Settlement]) -> int:
+        """Write the new states and their events in one unit; the count of sends settled."""
+        if not settlements:
+            return 0
+        table = _settle_table(settlements)
+        events = [e for s in settlements for e in s.events]
+        at = datetime.now(UTC)
+
+        def work(conn: Any) -> int:
+            conn.register("_settle", table)
+            try:
+                conn.execute(SETTLE_SQL, [at])
+            finally:
+                conn.unregister("_settle")
+            append_events(conn, events)
+            return len(settlements)
+
+        return await self.db.awrite(work)
+
+    def retry_later(
+        self, workspace_id: str, send_id: str, reason: str, *, now: datetime | None = None
+    ) -> str | None:
+        """A soft bounce reported later (DSN, webhook): queue the send again with backoff,
+        or ``failed`` once its attempts are used up. The new status (None: no such send)."""
+        moment = now or datetime.now(UTC)
+
+        def work(conn: Any) -> str | None:
+            row = conn.execute(
+                "SELECT attempts, status, contact_id, channel, campaign_id, message_id FROM sends"
+                " WHERE workspace_id = ? AND send_id = ?",
+                [workspace_id, send_id],
+            ).fetchone()
+            if row is None:
+                return None
+            attempts, status = int(row[0]), str(row[1])
+            if status in ("queued", "sending"):
+                return status  # already on its way again
+            exhausted = attempts >= self.retry.max_attempts
+            new_status = "failed" if exhausted else "queued"
+            due = None if exhausted else self.retry.next_at(attempts, moment)
+            conn.execute(
+                "UPDATE sends SET status = ?, next_attempt_at = ?, last_error = ?, updated_at = ?"
+                " WHERE workspace_id = ? AND send_id = ?",
+                [new_status, due, reason[:1000], moment, workspace_id, send_id],
+            )
+            if exhausted:
+                ctx = SendContext(workspace_id, int(row[2]), send_id, str(row[3]), row[4], row[5])
+                append_events(conn, [MessageEvent(ctx, "failed", moment,
+                                                  properties={"reason": reason, "retries": "exhausted"})])  # fmt: skip
+            return new_status
+
+        status = self.db.write(work)
+        if status == "queued":
+            self._notify()
+        return status
+
+    def orphans(self, *, expired_only: bool = False) -> list[tuple[Send, bool]]:
+        """Sends left ``sending`` (the process died, or their lease ran out): each with
+        whether its attempt was handed over."""
+        with self.db.read() as cur:
+            rows = cur.execute(
+                "SELECT s.send_id, s.workspace_id, s.contact_id, s.channel, s.\"cascade\","
+                " s.cascade_index, s.message_id, s.category, s.topic, s.campaign_id, s.language,"
+                " s.data, s.attempts, EXISTS (SELECT 1 FROM send_handovers h"
+                " WHERE h.send_id = s.send_id AND h.attempt = s.attempts) AS handed"
+                " FROM sends s WHERE s.status = 'sending' AND (NOT ? OR s.lease_until < ?)"
+                " ORDER BY s.send_id",
+                [expired_only, datetime.now(UTC)],
+            ).fetchall()
+        return [(_send(row[:13]), bool(row[13])) for row in rows]
+
+    # --- reading --------------------------------------------------------------------------
+
+    def get(self, workspace_id: str, send_id: str) -> dict[str, Any] | None:
+        """One send of this workspace with its message events, oldest first."""
+        with self.db.read() as cur:
+            cur.execute(
+                f"SELECT {PUBLIC_COLUMNS} FROM sends WHERE workspace_id = ? AND send_id = ?",
+                [workspace_id, send_id],
+            )
+            found = [_public(r) for r in rows_as_dicts(cur)]
+            if not found:
+                return None
+            cur.execute(
+                'SELECT status, channel, "at", machine, properties FROM message_events'
+                ' WHERE workspace_id = ? AND send_id = ? ORDER BY "at"',
+                [workspace_id, send_id],
+            )
+            events = [{**e, "properties": orjson.loads(e["properties"])} for e in rows_as_dicts(cur)]
+        return {**found[0], "events": events}
+
+    def list(
+        self,
+        workspace_id: str,
+        *,
+        contact_id: int | None = None,
+        message_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """The delivery log, newest first, ``limit`` at a time (``next_cursor`` for more)."""
+        after = decode_cursor(cursor) if cursor else None
+        sql = (
+            f"SELECT {PUBLIC_COLUMNS}, epoch_us(created_at) AS _us FROM sends"
+            " WHERE workspace_id = ? AND (? IS NULL OR contact_id = ?)"
+            " AND (? IS NULL OR message_id = ?) AND (? IS NULL OR status = ?)"
+            " AND (? IS NULL OR (epoch_us(created_at), send_id) < (?, ?))"
+            " ORDER BY created_at DESC, send_id DESC LIMIT ?"
+        )
+        us, sid = after if after else (None, None)
+        params = [workspace_id, contact_id, contact_id, message_id, message_id, status, status,
+                  us, us, sid, limit + 1]  # fmt: skip
+        with self.db.read() as cur:
+            cur.execute(sql, params)
+            rows = list(rows_as_dicts(cur))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["_us"], rows[-1]["send_id"]) if more else None
+        return {"sends": [_public({k: v for k, v in r.items() if k != "_us"}) for r in rows],
+                "next_cursor": next_cursor}  # fmt: skip
+
+
+def _insert(conn: Any, table: pa.Table) -> None:
+    conn.register("_new_sends", table)
+    try:
+        conn.execute(INSERT_SQL)
+    finally:
+        conn.unregister("_new_sends")
+
+
+def _new_sends(
+    sends: Sequence[NewSend],
+    *,
+    key: str | None = None,
+    request_hash: str | None = None,
+    answer: Mapping[str, Any] | None = None,
+) -> pa.Table:
+    now = datetime.now(UTC)
+    return pa.table(
+        {
+            "send_id": [s.send_id for s in sends],
+            "workspace_id": [s.workspace_id for s in sends],
+            "idempotency_key": [key] * len(sends),
+            "request_hash": [request_hash] * len(sends),
+            "response": [orjson.dumps(answer).decode() if answer else None] * len(sends),
+            "contact_id": [s.contact_id for s in sends],
+            "channel": [s.cascade[0] for s in sends],
+            "cascade": [orjson.dumps(list(s.cascade)).decode() for s in sends],
+            "message_id": [s.message_id for s in sends],
+            "category": [s.category for s in sends],
+            "topic": [s.topic for s in sends],
+            "campaign_id": [s.campaign_id for s in sends],
+            "language": [s.language for s in sends],
+            "data": [orjson.dumps(dict(s.data)).decode() for s in sends],
+            "status": ["queued"] * len(sends),
+            "next_attempt_at": [s.not_before or now for s in sends],
+            "created_at": [now] * len(sends),
+        },
+        schema=NEW_SENDS,
+    )
+
+
+def _queued(new: NewSend) -> MessageEvent:
+    ctx = SendContext(new.workspace_id, new.contact_id, new.send_id, new.cascade[0],
+                      new.campaign_id, new.message_id)  # fmt: skip
+    return MessageEvent(ctx, "queued", datetime.now(UTC))
+
+
+def _settle_table(settlements: Sequence[Settlement]) -> pa.Table:
+    return pa.table(
+        {
+            "send_id": [s.send_id for s in settlements],
+            "status": [s.status for s in settlements],
+            "channel": [s.channel for s in settlements],
+            "cascade_index": [s.cascade_index for s in settlements],
+            "next_attempt_at": [s.next_attempt_at for s in settlements],
+            "last_error": [(s.last_error or "")[:1000] or None for s in settlements],
+            "remote_id": [s.remote_id for s in settlements],
+            "versions_used": [
+                orjson.dumps(dict(s.versions_used)).decode() if s.versions_used is not None else None
+                for s in settlements
+            ],
+            "message_revision": [s.message_revision for s in settlements],
+            "attempts": [s.attempts for s in settlements],
+        },
+        schema=SETTLE,
+    )
+
+
+def _send(row: Sequence[Any]) -> Send:
+    (send_id, workspace_id, contact_id, channel, cascade, index, message_id, category, topic,
+     campaign_id, language, data, attempts) = row  # fmt: skip
+    return Send(str(send_id), str(workspace_id), int(contact_id), str(channel),
+                tuple(orjson.loads(cascade)), int(index), str(message_id), str(category), topic,
+                campaign_id, language, orjson.loads(data) if data else {}, int(attempts))  # fmt: skip
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    for name in ("cascade", "versions_used", "data"):
+        if isinstance(row.get(name), str):
+            row[name] = orjson.loads(row[name])
+    return row

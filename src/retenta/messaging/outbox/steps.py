@@ -1,0 +1,355 @@
+"""One step per send channel: address → gate → render → hand to the channel → attempts.
+
+A step gets the claimed sends of one workspace on its channel, the live contacts and the
+resolved content, and answers one :class:`~retenta.messaging.outbox.decide.Attempt` per
+send. It never raises for one send's failure. Before a message goes on the wire its attempt
+is recorded durably (``HandoverLog``): per message for SMTP, per batch for web push.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import orjson
+
+from retenta.messaging import push_subscriptions
+from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.smtp import SmtpChannel
+from retenta.messaging.channels.webpush import WebPushChannel, WebPushMessage, WebPushResult
+from retenta.messaging.channels.webpush_config import DEFAULT_NAME, Config as WebPushConfig
+from retenta.messaging.dispatch import hard_bounce
+from retenta.messaging.email.headers import HeaderError
+from retenta.messaging.email.mime import Category, OutgoingEmail, Recipient
+from retenta.messaging.email.profiles import Composer, SendingProfile, failure
+from retenta.messaging.email.render import RenderedEmail
+from retenta.messaging.gate import SendGate
+from retenta.messaging.outbox.content import Resolved
+from retenta.messaging.outbox.decide import Attempt, blocked, unavailable
+from retenta.messaging.outbox.handover import HandoverLog
+from retenta.messaging.outbox.ledger import Send
+from retenta.messaging.outbox.recipients import Contact
+from retenta.messaging.settings_store import ChannelSettingsStore, StoredConfig
+from retenta.messaging.signing import Keyring
+from retenta.messaging.suppression import Entry
+from retenta.messaging.templates import RenderError
+from retenta.messaging.tracking import Tracker, add_open_pixel, rewrite_links
+from retenta.storage.base import Database
+
+Content = Mapping[str, "Resolved | Exception"]
+
+
+class Step(Protocol):
+    channel: str
+
+    async def attempt(
+        self, workspace_id: str, sends: Sequence[Send], contacts: Mapping[int, Contact],
+        content: Content,
+    ) -> list[Attempt]: ...  # fmt: skip
+
+    async def close(self) -> None: ...
+
+
+def category_of(send: Send) -> Category:
+    return Category.TRANSACTIONAL if send.category == "transactional" else Category.MARKETING
+
+
+def variables(send: Send, contact: Contact) -> dict[str, Any]:
+    """The template variables of one send: the contact, the request's ``data``, the locale."""
+    language = send.language or contact.language
+    return {"contact": contact.variables(), "data": dict(send.data),
+            "locale": language or "en", "timezone": contact.timezone or "UTC"}  # fmt: skip
+
+
+def languages(send: Send, contact: Contact) -> list[str | None]:
+    """A language asked for in the request beats the contact's own."""
+    return [send.language, contact.language]
+
+
+def pick_profile(profiles: Sequence[StoredConfig], category: str) -> SendingProfile | None:
+    """The profile named after the category, else ``default``, else one of that category.
+
+    A transactional message only goes through a transactional profile and a marketing one
+    only through a marketing profile (the profile decides the RFC 8058 headers).
+    """
+    wanted = Category.TRANSACTIONAL if category == "transactional" else Category.MARKETING
+    usable = [p.config for p in profiles
+              if isinstance(p.config, SendingProfile) and p.config.category is wanted]  # fmt: skip
+    by_name = {p.name: p for p in usable}
+    return by_name.get(category) or by_name.get("default") or (usable[0] if usable else None)
+
+
+class Channels:
+    """Built channel instances, one per stored config version (rebuilt when it changes)."""
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+
+    def get(self, workspace_id: str, kind: str, config: Any, build: Any) -> Any:
+        """The channel for this config, built in (and bound to) the running event loop."""
+        key = (workspace_id, kind, getattr(config, "name", DEFAULT_NAME))
+        loop = asyncio.get_running_loop()
+        found = self._built.get(key)
+        if found is not None and found[0] == config and found[2] is loop:
+            return found[1]
+        channel = build(config)
+        self._built[key] = (config, channel, loop)
+        return channel
+
+    async def close(self) -> None:
+        built, self._built = self._built, {}
+        loop = asyncio.get_running_loop()
+        for _, channel, bound in built.values():
+            if bound is loop:
+                await channel.close()
+
+
+@dataclass
+class EmailStep:
+    db: Database
+    gate: SendGate
+    settings: ChannelSettingsStore
+    keyring: Keyring
+    handover: HandoverLog
+    channels: Channels
+    tracking_base_url: str | None = None
+    channel: str = "email"
+
+    async def attempt(
+        self, workspace_id: str, sends: Sequence[Send], contacts: Mapping[int, Contact],
+        content: Content,
+    ) -> list[Attempt]:  # fmt: skip
+        profiles = self.settings.all(workspace_id, "email")
+        attempts: dict[str, Attempt] = {}
+        ready: list[tuple[Send, Contact, Resolved, SendingProfile]] = []
+        for send in sends:
+            problem = _usable(send, contacts, content, "email")
+            profile = pick_profile(profiles, send.category)
+            if problem is None and profile is None:
+                problem = f"no {send.category} email sending profile is configured"
+            if problem is not None:
+                attempts[send.send_id] = unavailable(send, problem)
+                continue
+            assert profile is not None
+            ready.append((send, contacts[send.contact_id], _resolved(content, send), profile))
+        allowed = self._gate(workspace_id, ready, attempts)
+        by_profile: dict[str, list[tuple[Send, Contact, Resolved, SendingProfile]]] = defaultdict(list)
+        for item in allowed:
+            by_profile[item[3].name].append(item)
+        for group in by_profile.values():
+            attempts.update(await self._deliver(workspace_id, group))
+        return [attempts[s.send_id] for s in sends]
+
+    def _gate(self, workspace_id: str, ready: list[Any], attempts: dict[str, Attempt]) -> list[Any]:
+        groups: dict[tuple[Category, str | None], list[Any]] = defaultdict(list)
+        for item in ready:
+            groups[(category_of(item[0]), item[2].topic)].append(item)
+        allowed = []
+        for (category, topic), items in groups.items():
+            recipients = [Recipient(workspace_id, c.contact_id, c.email or "") for _, c, _, _ in items]
+            decisions = self.gate.check(workspace_id, recipients, topic=topic, category=category)
+            for item, decision in zip(items, decisions, strict=True):
+                if decision.allowed:
+                    allowed.append(item)
+                else:
+                    attempts[item[0].send_id] = blocked(item[0], decision.reason)
+        return allowed
+
+    async def _deliver(self, workspace_id: str, group: list[Any]) -> dict[str, Attempt]:
+        profile: SendingProfile = group[0][3]
+        composer = Composer(profile, self.keyring.workspace(workspace_id))
+        channel: SmtpChannel = self.channels.get(workspace_id, "email", profile, SmtpChannel.for_profile)
+        out: dict[str, Attempt] = {}
+        outgoing: list[OutgoingEmail] = []
+        by_id: dict[str, tuple[Send, Contact, Resolved]] = {}
+        for send, contact, resolved, _ in group:
+            by_id[send.send_id] = (send, contact, resolved)
+            prepared = self._prepare(composer, send, contact, resolved)
+            if isinstance(prepared, SendResult):
+                out[send.send_id] = _attempt(send, resolved, prepared)
+            else:
+                outgoing.append(prepared)
+        attempt_of = {m.send_id: by_id[m.send_id][0].attempts for m in outgoing}
+
+        async def record(message: OutgoingEmail) -> None:
+            await self.handover.mark(message.send_id, attempt_of[message.send_id])
+
+        results = await channel.send(outgoing, handover=record)
+        for result in results:
+            send, contact, resolved = by_id[result.send_id]
+            out[send.send_id] = _attempt(send, resolved, result)
+        await self._suppress_hard_bounces(workspace_id, results, by_id)
+        return out
+
+    def _prepare(
+        self, composer: Composer, send: Send, contact: Contact, resolved: Resolved
+    ) -> OutgoingEmail | SendResult:
+        rendered = resolved.render(variables(send, contact), languages(send, contact))
+        if isinstance(rendered, RenderError):
+            return failure(send.send_id, str(rendered), "render_error")
+        if not isinstance(rendered, RenderedEmail):
+            return failure(send.send_id, "the message's email content did not render an email", "render_error")
+        if self.tracking_base_url:
+            rendered = self._tracked(rendered, send, contact, composer.profile)
+        recipient = Recipient(send.workspace_id, contact.contact_id, contact.email or "")
+        try:
+            return composer.compose(send_id=send.send_id, recipient=recipient, content=rendered,
+                                    campaign_id=send.campaign_id or "")  # fmt: skip
+        except HeaderError as exc:
+            return failure(send.send_id, str(exc), "invalid_address")
+
+    def _tracked(self, rendered: RenderedEmail, send: Send, contact: Contact,
+                 profile: SendingProfile) -> RenderedEmail:  # fmt: skip
+        assert self.tracking_base_url is not None
+        tracker = Tracker(self.keyring, self.tracking_base_url)
+        ws, cid, sid = send.workspace_id, contact.contact_id, send.send_id
+        html, _ = rewrite_links(rendered.html, lambda i, url: tracker.click_url(ws, cid, sid, i, url),
+                                skip=(profile.unsubscribe_base_url, "/u/"))  # fmt: skip
+        return replace(rendered, html=add_open_pixel(html, tracker.open_url(ws, cid, sid)))
+
+    async def _suppress_hard_bounces(self, workspace_id: str, results: Sequence[SendResult],
+                                     by_id: Mapping[str, tuple[Send, Contact, Resolved]]) -> None:  # fmt: skip
+        entries = [Entry("email", by_id[r.send_id][1].email or "", "hard_bounce", "smtp", r.send_id)
+                   for r in results if hard_bounce(r)]  # fmt: skip
+        if entries:
+            await self.gate.suppressions.add(workspace_id, entries)
+
+    async def close(self) -> None:
+        await self.channels.close()
+
+
+@dataclass
+class WebPushStep:
+    """``push`` sends as web push to every live browser subscription of the contact."""
+
+    db: Database
+    gate: SendGate
+    settings: ChannelSettingsStore
+    handover: HandoverLog
+    channels: Channels
+    channel: str = "push"
+
+    async def attempt(
+        self, workspace_id: str, sends: Sequence[Send], contacts: Mapping[int, Contact],
+        content: Content,
+    ) -> list[Attempt]:  # fmt: skip
+        config = self.settings.get(workspace_id, "webpush", DEFAULT_NAME)
+        ids = {i for c in contacts.values() for i in c.ids}
+        subscriptions = push_subscriptions.live_for_contacts(self.db, workspace_id, ids)
+        attempts: dict[str, Attempt] = {}
+        ready = []
+        for send in sends:
+            problem = _usable(send, contacts, content, "push")
+            subs = [s for i in contacts[send.contact_id].ids for s in subscriptions.get(i, [])] if problem is None else []
+            if problem is None and not isinstance(config, WebPushConfig):
+                problem = "web push is not configured"
+            elif problem is None and not subs:
+                problem = "the contact has no live web push subscription"
+            if problem is not None:
+                attempts[send.send_id] = unavailable(send, problem)
+                continue
+            ready.append((send, contacts[send.contact_id], _resolved(content, send), subs))
+        allowed = self._gate(workspace_id, ready, attempts)
+        if allowed:
+            assert isinstance(config, WebPushConfig)
+            attempts.update(await self._deliver(workspace_id, config, allowed))
+        return [attempts[s.send_id] for s in sends]
+
+    def _gate(self, workspace_id: str, ready: list[Any], attempts: dict[str, Attempt]) -> list[Any]:
+        allowed = []
+        for item in ready:
+            send, contact, resolved, _ = item
+            recipient = Recipient(workspace_id, contact.contact_id, f"push:{contact.contact_id}")
+            decision = self.gate.check(workspace_id, [recipient], channel="push",
+                                       topic=resolved.topic, category=category_of(send))[0]  # fmt: skip
+            if decision.allowed:
+                allowed.append(item)
+            else:
+                attempts[send.send_id] = blocked(send, decision.reason)
+        return allowed
+
+    async def _deliver(self, workspace_id: str, config: WebPushConfig, allowed: list[Any]) -> dict[str, Attempt]:
+        from retenta.messaging.channels.webpush_config import build
+
+        channel: WebPushChannel = self.channels.get(workspace_id, "webpush", config, build)
+        out: dict[str, Attempt] = {}
+        messages: list[WebPushMessage] = []
+        owners: list[str] = []
+        for send, contact, resolved, subs in allowed:
+            rendered = resolved.render(variables(send, contact), languages(send, contact))
+            payload = push_payload(rendered)
+            if isinstance(payload, SendResult):
+                out[send.send_id] = _attempt(send, resolved, replace(payload, send_id=send.send_id))
+                continue
+            for stored in subs:
+                messages.append(WebPushMessage(send.send_id, stored.subscription, payload, topic=None))
+                owners.append(send.send_id)
+        by_id = {item[0].send_id: item for item in allowed}
+        await self.handover.mark_many(sorted({(s, by_id[s][0].attempts) for s in owners}))
+        results = await channel.send(messages)
+        grouped: dict[str, list[SendResult]] = defaultdict(list)
+        for owner, result in zip(owners, results, strict=True):
+            grouped[owner].append(result)
+        for send_id, results_of_send in grouped.items():
+            send, _, resolved, _ = by_id[send_id]
+            out[send_id] = _attempt(send, resolved, combine(send_id, results_of_send))
+        dead = token_invalid(results)
+        if dead:
+            await asyncio.to_thread(push_subscriptions.mark_expired, self.db, workspace_id, dead)
+        return out
+
+    async def close(self) -> None:
+        await self.channels.close()
+
+
+def push_payload(rendered: Any) -> bytes | SendResult:
+    """The service worker's JSON (``title``, ``body``, ``url``, ``icon``) from rendered fields."""
+    if isinstance(rendered, RenderError):
+        return failure("", str(rendered), "render_error")
+    fields = getattr(rendered, "fields", rendered)
+    if not isinstance(fields, Mapping):
+        return failure("", "the message's push content did not render text fields", "render_error")
+    doc = {"title": fields.get("title", ""), "body": fields.get("body", ""),
+           "url": fields.get("url") or None, "icon": fields.get("image_url") or fields.get("icon") or None}  # fmt: skip
+    return orjson.dumps({k: v for k, v in doc.items() if v is not None})
+
+
+def combine(send_id: str, results: Sequence[SendResult]) -> SendResult:
+    """One send to several browsers: sent if any took it; else temporary if any may; else the
+    first permanent refusal."""
+    for outcome in (Outcome.SENT, Outcome.TEMPORARY):
+        found = [r for r in results if r.outcome is outcome]
+        if found:
+            return replace(found[0], send_id=send_id)
+    return replace(results[0], send_id=send_id)
+
+
+def _usable(send: Send, contacts: Mapping[int, Contact], content: Content, channel: str) -> str | None:
+    if send.contact_id not in contacts:
+        return "the contact was erased or does not exist"
+    resolved = content.get(send.message_id)
+    if isinstance(resolved, Exception) or resolved is None:
+        return str(resolved) if resolved is not None else f"no {channel} content"
+    if channel == "email" and not contacts[send.contact_id].email:
+        return "the contact has no email address"
+    return None
+
+
+def _resolved(content: Content, send: Send) -> Resolved:
+    found = content[send.message_id]
+    assert not isinstance(found, Exception)
+    return found
+
+
+def _attempt(send: Send, resolved: Resolved, result: SendResult) -> Attempt:
+    return Attempt(send, "result", result=result, versions_used=dict(resolved.versions_used),
+                   revision=resolved.revision)  # fmt: skip
+
+
+def token_invalid(results: Sequence[SendResult]) -> list[str]:
+    """Endpoints whose push service said the subscription is gone."""
+    return [r.endpoint for r in results
+            if isinstance(r, WebPushResult) and r.detail == "token_invalid" and r.endpoint]  # fmt: skip
