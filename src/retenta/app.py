@@ -44,7 +44,6 @@ ROUTER_MODULES = [
     "retenta.segments.router",
     "retenta.segments.rfm_router",
     "retenta.messaging.router",
-    "retenta.messaging.inbox.router",
     "retenta.web.router",
 ]
 
