@@ -182,7 +182,7 @@ def compile_channel(
         workspace_id=facts.workspace_id, message_id=facts.message_id, revision=facts.revision,
         channel=channel, category=facts.category, topic=facts.topic, tags=facts.tags,
         versions_used={b.block_id: b.version for b in blocks.values()},
-        promo_pools=promo_pools(content, blocks), languages=langs,
+        promo_pools=promo_pools(channel, content, blocks), languages=langs,
         workspace_default=facts.workspace_default, message_default=default,
     )  # fmt: skip
     pieces: dict[str, tuple[Piece, ...]] = {}
@@ -261,11 +261,13 @@ def _compile_failure(parts: Sequence[Piece], err: RenderError) -> ContentError:
     return ContentError(err.template, err.line, err.reason, path)
 
 
-def promo_pools(content: Mapping[str, Any], blocks: Mapping[str, BlockVersion]) -> tuple[str, ...]:
+def promo_pools(
+    channel: str, content: Mapping[str, Any], blocks: Mapping[str, BlockVersion]
+) -> tuple[str, ...]:
     """The promo pools named by the ``pool`` parameter of promo-code blocks (deduplicated)."""
     pools: list[str] = []
-    refs = list(content.get("body") or []) + list(content.get("append") or [])
-    for ref in refs:
+    refs = content.get("body") if channel == "email" else content.get("append")
+    for ref in refs or []:
         block = blocks.get(ref.get("block", ""))
         if block is None or block.kind != "promo_code":
             continue
