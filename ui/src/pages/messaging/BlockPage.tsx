@@ -90,7 +90,7 @@ function BlockEditor({ stored, onSaved }: { stored: Block | null; onSaved: () =>
       <div className="editor-grid">
         <div>
           <Section title="Block">
-            <div className="meta-form">
+            <div className="message-meta">
               <label className="field"><span>Name</span>
                 <input aria-label="Block name" value={doc.name} readOnly={!canEdit} maxLength={200} onChange={(e) => setDoc({ ...doc, name: e.target.value })} />
               </label>

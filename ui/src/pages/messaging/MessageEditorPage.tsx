@@ -232,7 +232,7 @@ function AddLanguage({ onAdd }: { onAdd: (code: string) => void }) {
 
 function MetaFields({ doc, readOnly, languages, onChange }: { doc: MessageDoc; readOnly: boolean; languages: string[]; onChange: (d: MessageDoc) => void }) {
   return (
-    <div className="meta-form">
+    <div className="message-meta">
       <label className="field">
         <span>Name</span>
         <input aria-label="Message name" value={doc.name} readOnly={readOnly} maxLength={200} onChange={(e) => onChange({ ...doc, name: e.target.value })} />
