@@ -44,6 +44,7 @@ ROUTER_MODULES = [
     "retenta.segments.router",
     "retenta.segments.rfm_router",
     "retenta.messaging.router",
+    "retenta.messaging.inbox.router",
     "retenta.web.router",
 ]
 

@@ -1,0 +1,1 @@
+"""In-app messages and the app inbox; mobile device tokens (docs/messaging-mobile.md)."""
