@@ -1,13 +1,12 @@
 """Test sends: a stored message to a few addresses through the workspace's email channel.
 
-A test send is marked (``[Test]`` before the subject, send ids ``test_…``), skips the
+A test send is marked (``[Test]`` before the subject, campaign ``test`` in Feedback-ID), skips the
 consent gate and the suppression list on purpose (the marketer asked for it), and is never
 recorded on a contact: no ``message_events`` row, no promo code issued.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -23,9 +22,10 @@ from retenta.messaging.content.preview import (
 )
 from retenta.messaging.content.schemas import TestSendIn
 from retenta.messaging.email.mime import OutgoingEmail, Recipient
-from retenta.messaging.email.profiles import Composer, SendingProfile
+from retenta.messaging.email.headers import HeaderError
+from retenta.messaging.email.profiles import Composer, SendingProfile, failure
 from retenta.messaging.email.render import RenderedEmail
-from retenta.messaging.signing import LinkSigner
+from retenta.messaging.signing import LinkSigner, new_send_id
 from retenta.messaging.templates import RenderError
 
 TEST_PREFIX = "[Test] "
@@ -90,25 +90,35 @@ async def test_send(
         )  # fmt: skip
     assert isinstance(rendered, RenderedEmail)
     composer = Composer(profile, signer)
-    messages = [
-        composer.compose(
-            send_id=f"test_{secrets.token_hex(10)}",
-            recipient=Recipient(workspace_id, contact.contact_id, str(address)),
-            content=marked(rendered),
-            campaign_id="test",
-        )
-        for address in body.addresses
-    ]
+    built = [_compose(composer, workspace_id, contact.contact_id, str(a), marked(rendered))
+             for a in body.addresses]  # fmt: skip
+    outgoing = [m for m in built if isinstance(m, OutgoingEmail)]
+    results = {r.send_id: r for r in built if isinstance(r, SendResult)}
     channel: Sender = build_channel(profile)
     try:
-        results = await channel.send(messages)
+        results.update({r.send_id: r for r in await channel.send(outgoing)})
     finally:
         await channel.close()
     return {
         "language": rendered.language,
         "subject": TEST_PREFIX + rendered.subject,
-        "results": [_result(str(a), r) for a, r in zip(body.addresses, results, strict=True)],
+        "results": [
+            _result(str(a), results[m.send_id]) for a, m in zip(body.addresses, built, strict=True)
+        ],
     }
+
+
+def _compose(
+    composer: Composer, workspace_id: str, contact_id: int, address: str, content: RenderedEmail
+) -> OutgoingEmail | SendResult:
+    send_id = new_send_id()
+    try:
+        return composer.compose(
+            send_id=send_id, recipient=Recipient(workspace_id, contact_id, address),
+            content=content, campaign_id="test",
+        )  # fmt: skip
+    except HeaderError as exc:
+        return failure(send_id, str(exc), "invalid_address")
 
 
 def _result(address: str, result: SendResult) -> Mapping[str, Any]:
