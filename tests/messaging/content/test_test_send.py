@@ -92,13 +92,15 @@ def test_test_send_validates_addresses_and_needs_an_email_channel(
 
 def test_a_failing_template_is_a_422_naming_the_part(client: TestClient, ws: Workspace) -> None:
     block = create_block(client, ws)
-    body = message(block["id"])
-    body["channels"]["email"]["subject"]["en"] = "{{ 1 // data.n }}"
-    msg = create_message(client, ws, body)
+    broken = message(block["id"])
+    broken["channels"]["email"]["subject"]["en"] = "{{ 1 // data.n }}"
+    msg = create_message(client, ws, broken)
     with smtp_peer(dnsfunc=dns_for(KEY)) as peer:
         client.app.state.content_email_channels = ExplicitSmtp(profile_for(peer))  # type: ignore[attr-defined]
-        r = client.post(f"/api/v1/messages/{msg['id']}/test-send", headers=ws.api_headers,
-                        json={"addresses": ["a@example.com"], "variables": {"data": {"n": 0}}})  # fmt: skip
+        body = {"addresses": ["a@example.com"], "variables": {"data": {"n": 0}}}
+        r = client.post(
+            f"/api/v1/messages/{msg['id']}/test-send", headers=ws.api_headers, json=body
+        )
         assert peer.handler.received == []
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "channels.email.subject.en"

@@ -21,8 +21,8 @@ from retenta.messaging.content.preview import (
     preview_contact,
 )
 from retenta.messaging.content.schemas import TestSendIn
-from retenta.messaging.email.mime import OutgoingEmail, Recipient
 from retenta.messaging.email.headers import HeaderError
+from retenta.messaging.email.mime import OutgoingEmail, Recipient
 from retenta.messaging.email.profiles import Composer, SendingProfile, failure
 from retenta.messaging.email.render import RenderedEmail
 from retenta.messaging.signing import LinkSigner, new_send_id
