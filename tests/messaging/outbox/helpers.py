@@ -26,6 +26,14 @@ RECEIPT = compile_email(
     default_language="en",
 )  # fmt: skip
 
+SPLIT = compile_email(
+    "split",
+    {"en": EmailVersion(subject="Each {{ 10 // data.n }}",
+                        mjml="<mjml><mj-body><mj-section><mj-column><mj-text>x</mj-text></mj-column>"
+                             "</mj-section></mj-body></mjml>")},
+    default_language="en",
+)  # fmt: skip
+
 
 def contact(client: TestClient, ws: Workspace, email: str, *, consent: str | None = "subscribed",
             channel: str = "email", external_id: str | None = None) -> int:  # fmt: skip
@@ -67,6 +75,7 @@ def add_messages(container: Container, ws: Workspace) -> MessagingServices:
     svc = for_container(container)
     svc.static_content.add(ws.id, "msg_promo", "email", StaticEmail(PROMO, "promo", None, 3, {"blk_hdr": 2}))
     svc.static_content.add(ws.id, "msg_receipt", "email", StaticEmail(RECEIPT, "transactional"))
+    svc.static_content.add(ws.id, "msg_split", "email", StaticEmail(SPLIT, "transactional"))
     svc.static_content.add(ws.id, "msg_promo", "push",
                            StaticText({"title": "Sale", "body": "-20% today"}, "promo"))  # fmt: skip
     return svc
