@@ -44,6 +44,8 @@ ROUTER_MODULES = [
     "retenta.segments.router",
     "retenta.segments.rfm_router",
     "retenta.messaging.router",
+    "retenta.messaging.bounces.router",
+    "retenta.messaging.consent_flows.router",
     "retenta.messaging.inbox.router",
     "retenta.web.router",
 ]
@@ -122,6 +124,9 @@ def build_container(settings: Settings) -> Container:
         from retenta.messaging.services import for_container
 
         container.lifecycle.append(for_container(container).dispatcher)  # the send path
+        from retenta.messaging.bounces.service import lifecycle_services
+
+        container.lifecycle += lifecycle_services(container)  # inbound bounces / complaints
     return container
 
 

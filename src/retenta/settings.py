@@ -73,12 +73,21 @@ class IdentitySettings(BaseModel):
     identity_last_seen_flush_s: float = 60.0
 
 
+class FeedbackSettings(BaseModel):
+    """The inbound SMTP endpoint for bounces and complaint reports (off without a port)."""
+
+    smtp_host: str = "0.0.0.0"  # noqa: S104 - an MX endpoint listens on every interface
+    smtp_port: int | None = None
+    addresses: list[str] = Field(default_factory=list)  # feedback-loop (ARF) mailboxes
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RETENTA_", env_nested_delimiter="__")
 
     data_dir: Path = Path("./data")
     storage: DuckDBStorageSettings = Field(default_factory=DuckDBStorageSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     secret_key: str | None = None
     ingest_max_event_bytes: int = 32 * 1024
     ingest_max_batch_bytes: int = 500 * 1024

@@ -42,7 +42,7 @@ def statuses(container: Container, send_id: str) -> list[tuple[str, str | None]]
     with container.db.read() as cur:
         rows = cur.execute(
             "SELECT status, properties->>'bounce' FROM message_events WHERE send_id = ?"
-            " ORDER BY \"at\", status",
+            ' ORDER BY "at", status',
             [send_id],
         ).fetchall()
     return [(r[0], r[1]) for r in rows]
@@ -95,7 +95,8 @@ def test_soft_bounces_retry_and_then_suppress(
         asyncio.run(handler.apply([soft]))
         expected = None if number < 2 else "hard_bounce"
         assert suppressed(container, ws, "full@mail.example.net") == expected
-    assert [r[1] for r in retried] == sends and {r[0] for r in retried} == {ws.id}
+    assert [r[1] for r in retried] == sends
+    assert {r[0] for r in retried} == {ws.id}
     assert statuses(container, sends[0]) == [("sent", None), ("bounced", "soft")]
 
 

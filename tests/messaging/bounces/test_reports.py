@@ -46,7 +46,8 @@ def test_delivery_reports(
         kind, recipient, status, code,
     )  # fmt: skip
     assert feedback.send_id == send_id
-    assert feedback.source == "dsn" and len(feedback.key) == 32
+    assert feedback.source == "dsn"
+    assert len(feedback.key) == 32
 
 
 def test_the_signed_envelope_names_the_send_over_the_body() -> None:
@@ -56,7 +57,8 @@ def test_the_signed_envelope_names_the_send_over_the_body() -> None:
 
 def test_a_folded_diagnostic_is_one_line() -> None:
     [feedback] = parse_dsn(sample("gmail_over_quota.eml"))
-    assert feedback.diagnostic is not None and "\n" not in feedback.diagnostic
+    assert feedback.diagnostic is not None
+    assert "\n" not in feedback.diagnostic
     assert "over its quota" in feedback.diagnostic
 
 
@@ -69,7 +71,8 @@ def test_auto_replies_and_ordinary_mail_are_not_bounces() -> None:
 def test_the_same_report_has_the_same_key_and_others_differ() -> None:
     keys = {parse_dsn(sample(n))[0].key for n in ("postfix_user_unknown.eml", "delayed.eml")}
     again = parse_dsn(sample("postfix_user_unknown.eml"))[0].key
-    assert len(keys) == 2 and again in keys
+    assert len(keys) == 2
+    assert again in keys
 
 
 def test_complaint_reports() -> None:
@@ -77,13 +80,15 @@ def test_complaint_reports() -> None:
     assert (yahoo.kind, yahoo.recipient, yahoo.send_id, yahoo.detail) == (
         Kind.COMPLAINT, "angry@yahoo.example", "snd_0190aa11bb22ccddbb", "abuse",
     )  # fmt: skip
-    assert yahoo.diagnostic is not None and "Yahoo" in yahoo.diagnostic
+    assert yahoo.diagnostic is not None
+    assert "Yahoo" in yahoo.diagnostic
     [redacted] = parse_arf(sample("arf_redacted.eml"))  # no Original-Rcpt-To: the original's To
     assert (redacted.recipient, redacted.send_id) == (
         "redacted@hotmail.example", "snd_0190aa11bb22cceecc",
     )  # fmt: skip
     assert parse_arf(sample("arf_not_spam.eml")) == []
-    assert is_arf(sample("arf_yahoo_abuse.eml")) and not is_arf(sample("postfix_user_unknown.eml"))
+    assert is_arf(sample("arf_yahoo_abuse.eml"))
+    assert not is_arf(sample("postfix_user_unknown.eml"))
     assert parse_arf(sample("postfix_user_unknown.eml")) == []
 
 

@@ -30,8 +30,15 @@ class MailgunConfig:
     signing_key: str = field(repr=False)
 
 
-def verify(body: bytes, config: MailgunConfig, *, now: float | None = None) -> dict[str, Any]:
-    """The ``event-data`` of a genuine, recent request."""
+@dataclass(frozen=True, slots=True)
+class MailgunRequest:
+    event: dict[str, Any]
+    token: str  # single use: the signature covers only timestamp + token, not the body
+
+
+def verify(body: bytes, config: MailgunConfig, *, now: float | None = None) -> MailgunRequest:
+    """The ``event-data`` of a genuine, recent request, and its token (refuse a reused one:
+    Mailgun's signature does not cover the body, so a replayed token could carry another)."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -46,7 +53,7 @@ def verify(body: bytes, config: MailgunConfig, *, now: float | None = None) -> d
     expected = hmac.new(config.signing_key.encode(), (stamp + token).encode(), hashlib.sha256)
     if not hmac.compare_digest(expected.hexdigest(), str(signature.get("signature", ""))):
         raise WebhookRejectedError("the Mailgun signature does not verify")
-    return event
+    return MailgunRequest(event, token)
 
 
 def feedback(event: Mapping[str, Any]) -> list[Feedback]:
