@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
+from retenta.messaging import events
 from retenta.messaging.channels.base import Outcome
 from retenta.messaging.inbox import identity, models, store
 from retenta.messaging.inbox.channel import Config, InAppMessage, build, check
@@ -45,12 +46,12 @@ def app_headers(secret_value: str, user: str) -> dict[str, str]:
     return {"Retenta-User-Id": user, "Retenta-User-Token": user_token(secret_value, user)}
 
 
-def opened(container: Container, ws: str) -> list[tuple[Any, ...]]:
+def opened(container: Container, ws: str, status: str = "opened") -> list[tuple[Any, ...]]:
     with container.db.read() as cur:
         return cur.execute(
             "SELECT send_id, contact_id, channel, message_id, properties FROM message_events"
-            " WHERE workspace_id = ? AND status = 'opened' ORDER BY send_id",
-            [ws],
+            " WHERE workspace_id = ? AND status = ? ORDER BY send_id",
+            [ws, status],
         ).fetchall()
 
 
@@ -117,10 +118,13 @@ def test_a_user_lists_reads_and_deletes_only_their_inbox(
     unread = client.get("/v1/inbox?unread_only=true", auth=ws.write_auth, headers=headers)
     assert sorted(i["id"] for i in unread.json()["items"]) == ["a0", "a3", "a4"]
     assert unread.json()["unread"] == 3
+    tapped = client.post("/v1/inbox/a4/click", auth=ws.write_auth, headers=headers).json()
+    assert tapped == {"id": "a4", "url": None}
     marked = client.post("/v1/inbox/read-all", auth=ws.write_auth, headers=headers).json()
-    assert marked == {"marked": 3}
+    assert marked == {"marked": 2}  # a0, a3: a4 was read by its click
     events = opened(container, ws.id)
     assert [e[0] for e in events] == ["a0", "a1", "a3", "a4"]  # one per first read
+    assert [e[0] for e in opened(container, ws.id, "clicked")] == ["a4"]
     assert {e[2] for e in events} == {"inapp"}
     assert {e[1] for e in events} == {ann}
     bob_view = client.get("/v1/inbox", auth=ws.write_auth, headers=app_headers(key, "bob"))
@@ -204,3 +208,24 @@ def test_only_admins_rotate_and_bad_cursors_are_named(
     bad = client.get("/v1/inbox?cursor=nope", auth=ws.write_auth, headers=app_headers(key, "ann"))
     assert bad.status_code == 400
     assert bad.json()["error"]["field"] == "cursor"
+
+
+def test_open_and_click_events_carry_the_sends_message_and_campaign(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    ann = contact(container, ws.id, "ann")
+    deliver(container, ws.id, [InAppMessage("s1", ann, "Sale", "−20%", "shop://sale")])
+    send = events.SendContext(ws.id, ann, "s1", "inapp", "cmp_9", "msg_1", ("promo",))
+    asyncio.run(events.record(container.db, [events.MessageEvent(send, "sent", datetime.now(UTC))]))
+    headers = app_headers(secret(client, ws), "ann")
+    tapped = client.post("/v1/inbox/s1/click", auth=ws.write_auth, headers=headers)
+    assert tapped.json() == {"id": "s1", "url": "shop://sale"}
+    with container.db.read() as cur:
+        rows = cur.execute(
+            "SELECT status, campaign_id, message_id, tags, contact_id FROM message_events"
+            " WHERE send_id = 's1' AND status <> 'sent' ORDER BY status DESC"
+        ).fetchall()
+    assert rows == [("opened", "cmp_9", "msg_1", ["promo"], ann),
+                    ("clicked", "cmp_9", "msg_1", ["promo"], ann)]  # fmt: skip
+    missing = client.post("/v1/inbox/nope/click", auth=ws.write_auth, headers=headers)
+    assert missing.status_code == 404

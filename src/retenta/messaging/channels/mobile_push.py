@@ -137,3 +137,30 @@ def string_data(data: Mapping[str, Any]) -> dict[str, str]:
         str(key): value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         for key, value in data.items()
     }
+
+
+def from_fields(
+    send_id: str,
+    token: str,
+    platform: Platform,
+    fields: Mapping[str, str],
+    *,
+    data: Mapping[str, Any] | None = None,
+    collapse_key: str | None = None,
+    ttl_s: int = 86400,
+) -> MobilePush:
+    """A notification from a rendered push content's fields (empty ones are left out).
+
+    >>> from_fields("s1", "tok", "android", {"title": "Hi", "body": "Sale", "url": ""}).url is None
+    True
+    """
+
+    def field_or_none(name: str) -> str | None:
+        return fields.get(name) or None
+
+    return MobilePush(
+        send_id, token, platform,
+        title=field_or_none("title"), body=field_or_none("body"), data=dict(data or {}),
+        image_url=field_or_none("image_url"), url=field_or_none("url"),
+        collapse_key=collapse_key, ttl_s=ttl_s,
+    )  # fmt: skip

@@ -81,6 +81,22 @@ def call(send_id: str, url: str, document: Mapping[str, Any], **headers: str) ->
     return WebhookCall(send_id, url, body.encode(), dict(headers))
 
 
+def rendered_call(send_id: str, url: str, body: str) -> WebhookCall | SendResult:
+    """A call from a rendered webhook body, which must be JSON (else a permanent result).
+
+    >>> rendered_call("s1", "https://crm.example/h", '{"lead": "Ann"}').body
+    b'{"lead": "Ann"}'
+    >>> rendered_call("s1", "https://crm.example/h", '{"lead": Ann}').detail
+    'render_error'
+    """
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        reason = f"the webhook body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        return SendResult(send_id, Outcome.PERMANENT, reason, detail="render_error")
+    return WebhookCall(send_id, url, body.encode())
+
+
 def sign(secret: bytes, body: bytes, timestamp: int) -> str:
     """The ``Retenta-Signature`` value: ``t=<timestamp>,v1=<hex HMAC-SHA256>``.
 

@@ -30,6 +30,27 @@ class InAppMessage:
     payload: Mapping[str, Any] = field(default_factory=dict)
     expires_at: datetime | None = None
 
+    @classmethod
+    def from_fields(
+        cls,
+        send_id: str,
+        contact_id: int,
+        fields: Mapping[str, str],
+        *,
+        payload: Mapping[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> InAppMessage:
+        """From a rendered in-app content's fields (``title``, ``body``, ``url``, ``image_url``).
+
+        >>> InAppMessage.from_fields("s", 7, {"title": "", "body": "Hi", "url": ""}).title is None
+        True
+        """
+        return cls(
+            send_id, contact_id, fields.get("title") or None, fields.get("body") or None,
+            fields.get("url") or None, fields.get("image_url") or None, dict(payload or {}),
+            expires_at,
+        )  # fmt: skip
+
 
 def problem(message: InAppMessage) -> str | None:
     """Why a message cannot be stored, or None.

@@ -90,6 +90,17 @@ async def read(
     return {"id": message_id, "read": True, "newly_read": bool(marked)}
 
 
+@app.post("/{message_id}/click")
+async def click(
+    request: Request, message_id: str = MessageId, user: AppUser = Depends(app_user)
+) -> dict[str, Any]:
+    """The user tapped the message's link: records ``clicked`` (and ``opened`` if unread)."""
+    url = await inbox_service(request).click(user, message_id)
+    if url is False:
+        raise ApiError(404, "not_found", "no such message in this inbox", field="message_id")
+    return {"id": message_id, "url": url}
+
+
 @app.delete("/{message_id}")
 async def delete(
     request: Request, message_id: str = MessageId, user: AppUser = Depends(app_user)

@@ -59,6 +59,11 @@ class InboxService:
             return 0, send_id is None
         return await store.mark_read(self.db, user.workspace_id, user.contact_id, send_id)
 
+    async def click(self, user: AppUser, send_id: str) -> str | bool | None:
+        if user.contact_id is None:
+            return False
+        return await store.click(self.db, user.workspace_id, user.contact_id, send_id)
+
     async def delete(self, user: AppUser, send_id: str) -> bool:
         if user.contact_id is None:
             return False

@@ -184,22 +184,43 @@ def for_contact(
     return items, encode_cursor(last[6], last[0]) if last is not None else None
 
 
-def _opened(conn: Any, workspace_id: str, read: list[tuple[str, int]], at: datetime) -> int:
-    """Writer-side: one ``opened`` event per newly read message, with its send's facts."""
-    if not read:
+def _events(
+    conn: Any, workspace_id: str, sends: list[tuple[str, int]], status: str, at: datetime
+) -> int:
+    """Writer-side: one ``status`` event per ``(send, contact)``, with its send's facts."""
+    if not sends:
         return 0
     facts = {
         row[0]: row[1:]
-        for row in conn.execute(FACTS_SQL, [workspace_id, [s for s, _ in read]]).fetchall()
+        for row in conn.execute(FACTS_SQL, [workspace_id, [s for s, _ in sends]]).fetchall()
     }
     rows = []
-    for send_id, contact_id in read:
+    for send_id, contact_id in sends:
         campaign, message, tags = facts.get(send_id, (None, None, None))
         send = events.SendContext(
             workspace_id, contact_id, send_id, CHANNEL, campaign, message, tuple(tags or ())
         )
-        rows.append(events.MessageEvent(send, "opened", at, properties={"source": "inbox"}))
+        rows.append(events.MessageEvent(send, status, at, properties={"source": "inbox"}))
     return events.append(conn, rows)
+
+
+def _mark_read(
+    conn: Any, workspace_id: str, ids: list[int], send_id: str | None, at: datetime
+) -> list[tuple[str, int]]:
+    """Writer-side: set ``read_at`` on unread live messages and record their ``opened``."""
+    query = (
+        "UPDATE inbox_messages SET read_at = ? WHERE workspace_id = ?"
+        " AND list_contains(?, contact_id) AND read_at IS NULL AND deleted_at IS NULL"
+        " AND (expires_at IS NULL OR expires_at > ?)"
+    )
+    params: list[Any] = [at, workspace_id, ids, at]
+    if send_id is not None:
+        query += " AND send_id = ?"
+        params.append(send_id)
+    rows = conn.execute(f"{query} RETURNING send_id, contact_id", params).fetchall()
+    read = [(str(s), int(c)) for s, c in rows]
+    _events(conn, workspace_id, read, "opened", at)
+    return read
 
 
 async def mark_read(
@@ -219,20 +240,36 @@ async def mark_read(
 
     def work(conn: Any) -> tuple[int, bool]:
         ids = list(family(conn, workspace_id, [contact_id]))
-        query = (
-            "UPDATE inbox_messages SET read_at = ? WHERE workspace_id = ?"
-            " AND list_contains(?, contact_id) AND read_at IS NULL AND deleted_at IS NULL"
-            " AND (expires_at IS NULL OR expires_at > ?)"
-        )
-        params: list[Any] = [moment, workspace_id, ids, moment]
-        if send_id is not None:
-            query += " AND send_id = ?"
-            params.append(send_id)
-        read = [(s, int(c)) for s, c in conn.execute(f"{query} RETURNING send_id, contact_id",
-                                                     params).fetchall()]  # fmt: skip
-        _opened(conn, workspace_id, read, moment)
-        found = bool(read) or send_id is None or _exists(conn, workspace_id, ids, send_id)
+        read = _mark_read(conn, workspace_id, ids, send_id, moment)
+        found = bool(read) or send_id is None or _exists(conn, workspace_id, ids, send_id, moment)
         return len(read), found
+
+    return await db.awrite(work)
+
+
+async def click(
+    db: Database, workspace_id: str, contact_id: int, send_id: str, *, now: datetime | None = None
+) -> str | bool | None:
+    """The app opened the message's link: ``clicked`` (and ``opened`` if it was unread).
+
+    Answers the message's URL (None when it has none), or False when there is no such live
+    message in this contact's inbox.
+    """
+    moment = now or datetime.now(UTC)
+
+    def work(conn: Any) -> str | bool | None:
+        ids = list(family(conn, workspace_id, [contact_id]))
+        row = conn.execute(
+            "SELECT contact_id, url FROM inbox_messages WHERE workspace_id = ?"
+            " AND list_contains(?, contact_id) AND send_id = ? AND deleted_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            [workspace_id, ids, send_id, moment],
+        ).fetchone()
+        if row is None:
+            return False
+        _mark_read(conn, workspace_id, ids, send_id, moment)
+        _events(conn, workspace_id, [(send_id, int(row[0]))], "clicked", moment)
+        return str(row[1]) if row[1] is not None else None
 
     return await db.awrite(work)
 
@@ -245,7 +282,7 @@ async def delete(
 
     def work(conn: Any) -> bool:
         ids = list(family(conn, workspace_id, [contact_id]))
-        if not _exists(conn, workspace_id, ids, send_id, include_deleted=True):
+        if not _exists(conn, workspace_id, ids, send_id):
             return False
         conn.execute(
             "UPDATE inbox_messages SET deleted_at = ? WHERE workspace_id = ?"
@@ -258,12 +295,15 @@ async def delete(
 
 
 def _exists(
-    conn: Any, workspace_id: str, ids: list[int], send_id: str, *, include_deleted: bool = False
+    conn: Any, workspace_id: str, ids: list[int], send_id: str, live_at: datetime | None = None
 ) -> bool:
+    """Whether the family has this message (only a live one when ``live_at`` is given)."""
     query = (
         "SELECT 1 FROM inbox_messages WHERE workspace_id = ? AND list_contains(?, contact_id)"
         " AND send_id = ?"
     )
-    if not include_deleted:
-        query += " AND deleted_at IS NULL"
-    return conn.execute(query, [workspace_id, ids, send_id]).fetchone() is not None
+    params: list[Any] = [workspace_id, ids, send_id]
+    if live_at is not None:
+        query += " AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+        params.append(live_at)
+    return conn.execute(query, params).fetchone() is not None
