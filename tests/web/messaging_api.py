@@ -66,3 +66,50 @@ def email_only(subject: str, text: str, language: str = "en") -> dict[str, Any]:
     """The channels of a one-language email with one inline section."""
     body = [{"mjml": {language: section(text)}}]
     return {"email": {"subject": {language: subject}, "body": body}}
+
+
+class SmtpSink:
+    """A local SMTP server (aiosmtpd) that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Any] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def received_by(self, address: str) -> list[Any]:
+        return [m for m in self.messages if address in m.rcpt_tos]
+
+
+def put_email_channel(live: LiveServer, name: str, port: int, **extra: Any) -> dict[str, Any]:
+    """An SMTP sending profile without TLS pointing at a local port."""
+    config = {
+        "from_address": "news@shop.example", "category": "marketing",
+        "smtp": {"host": "127.0.0.1", "port": port, "tls": "none", "connections": 1},
+        **extra,
+    }  # fmt: skip
+    with live.api() as api:
+        resp = api.put(f"/api/v1/channels/email/{name}", json=config)
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

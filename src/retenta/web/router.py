@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from retenta.errors import not_found
 from retenta.web.auth import router as auth_router
+from retenta.web.channel_keys import router as channel_keys_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 CLIENT_ROUTES = (
@@ -46,6 +47,7 @@ see <a href="/docs">/docs</a>.</p></body>"""
 
 router = APIRouter()
 router.include_router(auth_router)
+router.include_router(channel_keys_router)
 
 
 def index_page() -> Response:

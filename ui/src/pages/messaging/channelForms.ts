@@ -1,0 +1,144 @@
+// The form of each channel type: the fields of its pydantic Config (channels/registry.py),
+// by dotted path. A type without a form here is edited as JSON.
+
+export type FieldKind = "text" | "number" | "bool" | "select" | "secret" | "secret-text" | "lines" | "json";
+
+export interface FieldDef {
+  path: string;
+  label: string;
+  kind: FieldKind;
+  options?: string[];
+  required?: boolean;
+  placeholder?: string;
+  help?: string;
+}
+
+export interface FormDef {
+  title: string;
+  fields: FieldDef[];
+  /** Objects that are null when every field of theirs is blank (an optional DKIM key). */
+  optionalGroups?: string[];
+}
+
+const tuning: FieldDef[] = [
+  { path: "connections", label: "Connections", kind: "number" },
+  { path: "timeout_s", label: "Timeout (s)", kind: "number" },
+];
+
+export const FORMS: Record<string, FormDef> = {
+  email: {
+    title: "Email (SMTP sending profile)",
+    optionalGroups: ["dkim"],
+    fields: [
+      { path: "category", label: "Category", kind: "select", options: ["marketing", "transactional"], help: "Marketing mail carries List-Unsubscribe (RFC 8058)." },
+      { path: "from_address", label: "From address", kind: "text", required: true, placeholder: "news@shop.example" },
+      { path: "from_name", label: "From name", kind: "text", placeholder: "Shop" },
+      { path: "reply_to", label: "Reply-To", kind: "text" },
+      { path: "bounce_domain", label: "Bounce domain (VERP return path)", kind: "text", placeholder: "bounces.shop.example" },
+      { path: "unsubscribe_base_url", label: "Unsubscribe base URL", kind: "text", placeholder: "https://shop.example/u/" },
+      { path: "rate_per_second", label: "Rate limit (messages/s)", kind: "number" },
+      { path: "smtp.host", label: "SMTP host", kind: "text", required: true },
+      { path: "smtp.port", label: "SMTP port", kind: "number" },
+      { path: "smtp.tls", label: "TLS", kind: "select", options: ["starttls", "implicit", "none"] },
+      { path: "smtp.verify_tls", label: "Verify the server certificate", kind: "bool" },
+      { path: "smtp.username", label: "SMTP username", kind: "text" },
+      { path: "smtp.password", label: "SMTP password", kind: "secret" },
+      { path: "smtp.connections", label: "SMTP connections", kind: "number" },
+      { path: "smtp.timeout_s", label: "SMTP timeout (s)", kind: "number" },
+      { path: "dkim.domain", label: "DKIM domain (d=)", kind: "text", placeholder: "shop.example" },
+      { path: "dkim.selector", label: "DKIM selector (s=)", kind: "text", placeholder: "rt1" },
+      { path: "dkim.private_key_pem", label: "DKIM private key (PEM)", kind: "secret-text" },
+    ],
+  },
+  webpush: {
+    title: "Web push (VAPID)",
+    fields: [
+      { path: "subject", label: "VAPID subject", kind: "text", placeholder: "mailto:push@shop.example", help: "mailto: or https: (RFC 8292)." },
+      { path: "allowed_origins", label: "Sites that may subscribe (one origin a line)", kind: "lines", placeholder: "https://shop.example" },
+      { path: "vapid_private_key_pem", label: "VAPID private key (PEM; blank: one is generated)", kind: "secret-text" },
+      ...tuning,
+    ],
+  },
+  fcm: {
+    title: "Mobile push: Firebase Cloud Messaging (HTTP v1)",
+    fields: [
+      { path: "service_account", label: "Service account JSON", kind: "secret-text", required: true },
+      { path: "project_id", label: "Project id (blank: from the service account)", kind: "text" },
+      { path: "base_url", label: "Base URL", kind: "text" },
+      ...tuning,
+    ],
+  },
+  apns: {
+    title: "Mobile push: Apple Push Notification service (token auth)",
+    fields: [
+      { path: "team_id", label: "Team id", kind: "text", required: true },
+      { path: "key_id", label: "Key id", kind: "text", required: true },
+      { path: "private_key", label: "Private key (.p8 PEM)", kind: "secret-text", required: true },
+      { path: "topic", label: "Topic (bundle id)", kind: "text", required: true },
+      { path: "environment", label: "Environment", kind: "select", options: ["production", "sandbox"] },
+      { path: "base_url", label: "Base URL (blank: Apple's)", kind: "text" },
+      { path: "concurrency", label: "Concurrent streams", kind: "number" },
+      { path: "timeout_s", label: "Timeout (s)", kind: "number" },
+    ],
+  },
+  webhook: {
+    title: "Webhook (HMAC-signed)",
+    fields: [
+      { path: "url", label: "URL", kind: "text", required: true, placeholder: "https://crm.example/hooks/retenta" },
+      { path: "secret", label: "Signing secret", kind: "secret", required: true },
+      { path: "headers", label: "Extra headers (JSON object)", kind: "json", placeholder: "{\"X-Team\": \"sales\"}" },
+      { path: "allow_private_targets", label: "Allow private network targets", kind: "bool" },
+      ...tuning,
+    ],
+  },
+};
+
+export const MASK = "********";
+
+export function getPath(obj: unknown, path: string): unknown {
+  return path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), obj);
+}
+
+export function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let o = obj;
+  for (const k of keys.slice(0, -1)) {
+    if (!o[k] || typeof o[k] !== "object") o[k] = {};
+    o = o[k] as Record<string, unknown>;
+  }
+  const last = keys[keys.length - 1]!;
+  if (value === undefined) delete o[last];
+  else o[last] = value;
+}
+
+/** The form's text of a stored value. */
+export function textOf(field: FieldDef, value: unknown): string | boolean {
+  if (field.kind === "bool") return value === true;
+  if (field.kind === "secret" || field.kind === "secret-text") return ""; // never shown, only replaced
+  if (value === null || value === undefined) return "";
+  if (field.kind === "lines") return Array.isArray(value) ? value.join("\n") : String(value);
+  if (field.kind === "json") return Object.keys(value as object).length ? JSON.stringify(value, null, 2) : "";
+  return String(value);
+}
+
+/** The config to PUT: the stored one (masked secrets are kept by the server) with the form applied. */
+export function configFrom(form: FormDef, base: Record<string, unknown>, values: Record<string, string | boolean>): Record<string, unknown> {
+  const out = structuredClone(base);
+  for (const f of form.fields) {
+    const v = values[f.path];
+    if (f.kind === "bool") setPath(out, f.path, v === true);
+    else if (f.kind === "secret" || f.kind === "secret-text") {
+      if (typeof v === "string" && v !== "") setPath(out, f.path, v);
+      else if (getPath(base, f.path) !== MASK) setPath(out, f.path, undefined);
+    } else if (typeof v === "string" && v.trim() === "") setPath(out, f.path, f.kind === "lines" ? [] : f.kind === "json" ? {} : undefined);
+    else if (f.kind === "number") setPath(out, f.path, Number(v));
+    else if (f.kind === "lines") setPath(out, f.path, String(v).split(/\n+/).map((s) => s.trim()).filter(Boolean));
+    else if (f.kind === "json") setPath(out, f.path, JSON.parse(String(v)));
+    else setPath(out, f.path, String(v).trim());
+  }
+  for (const group of form.optionalGroups ?? []) {
+    const inner = getPath(out, group) as Record<string, unknown> | null | undefined;
+    if (inner && Object.values(inner).every((x) => x === null || x === undefined || x === "")) out[group] = null;
+  }
+  return out;
+}
