@@ -122,3 +122,34 @@ def test_a_rolled_back_locale_is_written_again(
     assert _locale(c, cid) == (None, None)
     resolve(c, [msg(ws, "page", anon="a1", context=UK, minutes=2)])
     assert _locale(c, cid) == ("uk-UA", None)
+
+
+def test_one_batch_writes_a_loaded_profile_and_a_queued_locale_in_one_statement(
+    restarted: tuple[Container, str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, ws, ann = restarted
+    (b,) = resolve(c, [msg(ws, "identify", user="u2", anon="a2", traits={"name": "Bo"})])
+    bo = b.contact_id or 0
+    calls: list[tuple[int, int]] = []
+    real = store.write_profiles
+
+    def counting(cur: Any, states: Any, locales: Any, stamp: Any) -> set[int]:
+        calls.append((len(states), len(locales)))
+        return real(cur, states, locales, stamp)
+
+    monkeypatch.setattr(store, "write_profiles", counting)
+    resolve(c, [msg(ws, "page", anon="a1", context=EN, minutes=1),  # Ann: locale only
+                msg(ws, "identify", user="u2", traits={"city": "Lviv"}, minutes=1),  # Bo: traits
+                msg(ws, "page", anon="a2", context=UK, minutes=2)])  # fmt: skip
+    assert calls == [(1, 1)]  # Bo loaded and changed; Ann's locale queued: one UPDATE
+    assert _locale(c, ann) == ("en-GB", "Europe/London")
+    ann_row = contact_row(c, ann)
+    assert ann_row["attributes"] == {"name": "Ann"}  # only the locale touched
+    bo_row = contact_row(c, bo)
+    assert bo_row["attributes"] == {"name": "Bo", "city": "Lviv"}
+    assert (bo_row["language"], bo_row["timezone"]) == ("uk-UA", None)
+    stamped = ann_row["updated_at"]
+    resolve(c, [msg(ws, "page", anon="a1", context=EN, minutes=3),  # a known no-op for Ann
+                msg(ws, "identify", user="u2", traits={"city": "Kyiv"}, minutes=3)])  # fmt: skip
+    assert contact_row(c, ann)["updated_at"] == stamped
+    assert contact_row(c, bo)["attributes"]["city"] == "Kyiv"

@@ -440,9 +440,8 @@ class BatchResolver:
         states = list(self.states.values())
         new = [s for s in states if s.is_new]
         store.insert_contacts(self.cur, new)
-        store.update_contacts(self.cur, [s for s in states if s.dirty and not s.is_new])
+        self.write_profiles([s for s in states if s.dirty and not s.is_new])
         self.insert_identities()
-        self.write_locales()
         store.repoint_identities(self.cur, self.identity_rows(self.moved - self.inserted))
         store.insert_merges(self.cur, self.merge_rows)
         store.insert_identity_events(self.cur, self.event_rows)
@@ -452,11 +451,13 @@ class BatchResolver:
         for key, cid in self.fetched.items():
             cache.put(key, cid)
 
-    def write_locales(self) -> None:
-        """The queued locale inputs, in one statement; then what is known to be a no-op."""
+    def write_profiles(self, dirty: list[ContactState]) -> None:
+        """Loaded contacts that changed and the queued locale inputs, in one statement; then
+        what is known to be a no-op."""
         if not self.locales.changes:
+            store.update_contacts(self.cur, dirty)
             return
-        changed = store.update_locales(self.cur, self.locales.rows(), self.stamp)
+        changed = store.write_profiles(self.cur, dirty, self.locales.rows(), self.stamp)
         for cid, change in self.locales.changes.items():
             kept = self.fingerprint(cid)
             self.fingerprints[cid] = fingerprints_after(change, cid in changed, kept)

@@ -311,6 +311,56 @@ def update_contacts(cur: Any, states: Sequence[ContactState]) -> None:
 LOCALE_SCHEMA = pa.schema(
     [("id", pa.int64()), ("language", pa.string()), ("timezone", pa.string())]
 )
+PROFILE_WRITE_SCHEMA = CONTACT_SCHEMA.append(pa.field("whole", pa.bool_()))
+_KEPT_UNLESS_WHOLE = ("created_at", "last_seen_at", "merged_into", "attributes", "provenance")
+
+
+def _profile_write_sql() -> str:
+    """One ``UPDATE`` for a batch's two kinds of contact writes (``u.whole`` tells them apart):
+    loaded contacts get every column; unloaded ones get only a locale that differs."""
+    sets = [f"{c} = CASE WHEN u.whole THEN u.{c} ELSE contacts.{c} END" for c in _KEPT_UNLESS_WHOLE]
+    sets += [
+        f"{c} = CASE WHEN u.whole THEN u.{c} ELSE COALESCE(u.{c}, contacts.{c}) END"
+        for c in ("language", "timezone")
+    ]
+    sets.append("updated_at = u.updated_at")
+    differs = (
+        "(u.language IS NOT NULL AND contacts.language IS DISTINCT FROM u.language)"
+        " OR (u.timezone IS NOT NULL AND contacts.timezone IS DISTINCT FROM u.timezone)"
+    )
+    return (
+        f"UPDATE contacts SET {', '.join(sets)} FROM _id_arrow u WHERE contacts.id = u.id"
+        f" AND (u.whole OR (contacts.erased_at IS NULL AND ({differs}))) RETURNING contacts.id"
+    )
+
+
+PROFILE_WRITE_SQL = _profile_write_sql()
+
+
+def write_profiles(
+    cur: Any,
+    states: Sequence[ContactState],
+    locales: Sequence[tuple[int, str | None, str | None]],
+    stamp: datetime,
+) -> set[int]:
+    """``update_contacts(states)`` and ``update_locales(locales, stamp)`` in one statement.
+
+    Each ``UPDATE … FROM`` of ``contacts`` costs a join over the whole table (about 10-20 ms
+    at 100k contacts here, whatever the rows), so a unit that has both kinds pays it once.
+    The two id sets are disjoint (a contact loaded in the batch takes its queued locale).
+    Returns the ids among ``locales`` that changed.
+    """
+    if not locales:
+        update_contacts(cur, states)
+        return set()
+    if not states:
+        return update_locales(cur, locales, stamp)
+    rows = [(*r, True) for r in _contact_rows(states)]
+    rows += [(None, cid, None, stamp, None, None, None, None, lang, tz, False)
+             for cid, lang, tz in locales]  # fmt: skip
+    found = over_arrow(cur, PROFILE_WRITE_SQL, _id_arrow=_table(PROFILE_WRITE_SCHEMA, rows))
+    wanted = {cid for cid, _, _ in locales}
+    return {int(r[0]) for r in found if int(r[0]) in wanted}
 
 
 def update_locales(
