@@ -106,6 +106,20 @@ def _add_segments(settings: Settings, info: DemoInfo) -> None:
         container.close()
 
 
+def _add_content(settings: Settings, info: DemoInfo) -> None:
+    """Default blocks and example messages (messaging/content/seed.py) for the editor."""
+    import asyncio
+
+    from retenta.messaging.content import for_database
+    from retenta.messaging.content.seed import seed_content
+
+    container = build_container(settings)
+    try:
+        asyncio.run(seed_content(for_database(container.db), info.workspace_id))
+    finally:
+        container.close()
+
+
 def prepare_demo(
     data: Path,
     *,
@@ -133,6 +147,7 @@ def prepare_demo(
     info.save(data)
     report = _generate(settings, info, days, progress)
     _add_segments(settings, info)
+    _add_content(settings, info)
     info.generated, info.generated_at = True, datetime.now(UTC).isoformat()
     info.seconds, info.rows = round(report.seconds, 2), report.rows
     info.save(data)

@@ -34,9 +34,22 @@ def default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
     return value
 
 
+class DataSandbox(StrictSandbox):
+    """Variables are plain data: ``order.items`` is the order's items, not ``dict.items``.
+
+    >>> compile_template("{{ order.items | length }}", name="t").render({"order": {"items": [1]}})
+    '1'
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, dict) and attribute in obj:  # a key is data, never an attribute
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 def _environment(*, autoescape: bool) -> StrictSandbox:
     # A missing value renders empty and chains: ``{{ contact.attributes.city.name }}``.
-    env = StrictSandbox(autoescape=autoescape, undefined=ChainableUndefined)
+    env = DataSandbox(autoescape=autoescape, undefined=ChainableUndefined)
     env.filters.update(LOCALE_FILTERS)
     env.filters.update(default=default, d=default)
     return env

@@ -38,8 +38,20 @@ def preview_contact(
     return ContactVars(contact_id=0)
 
 
+SAMPLE_PRODUCTS = (
+    {"sku": "SAMPLE-1", "name": "Sample sneakers", "price": 89.0, "currency": "EUR",
+     "url": "https://example.com/p/sample-1", "image_url": "https://placehold.co/200x200"},
+    {"sku": "SAMPLE-2", "name": "Sample backpack", "price": 45.5, "currency": "EUR",
+     "url": "https://example.com/p/sample-2", "image_url": "https://placehold.co/200x200"},
+)  # fmt: skip
+
+
 def contact_variables(
-    contact: ContactVars, extra: Mapping[str, Any], *, language: str
+    contact: ContactVars,
+    extra: Mapping[str, Any],
+    *,
+    language: str,
+    products: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Variables of a preview or a test send; ``contact``, ``locale``, ``timezone`` are reserved."""
     clash = RESERVED & extra.keys()
@@ -49,7 +61,7 @@ def contact_variables(
                        field=f"variables.{name}")  # fmt: skip
     fields = {name: getattr(contact, name) for name in contact.__dataclass_fields__}
     return {
-        "products": [],
+        "products": products or [dict(p) for p in SAMPLE_PRODUCTS],
         "links": {"unsubscribe": "https://example.invalid/u/preview"},
         **extra,
         "contact": fields | {"attributes": dict(contact.attributes)},
@@ -66,14 +78,20 @@ def language_candidates(
 
 
 def preview(
-    resolved: ResolvedContent, contacts: Contacts, workspace_id: str, body: MessagePreviewIn
+    resolved: ResolvedContent,
+    contacts: Contacts,
+    workspace_id: str,
+    body: MessagePreviewIn,
+    *,
+    products: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``products`` (catalog samples) fill the variable when the request does not give it."""
     contact = preview_contact(contacts, workspace_id, contact_id=body.contact_id, email=body.email)
     candidates = language_candidates(
         contact, language=body.language, accept_language=body.accept_language
     )
     language = resolved.language_for(candidates)
-    variables = contact_variables(contact, body.variables, language=language)
+    variables = contact_variables(contact, body.variables, language=language, products=products)
     rendered = resolved.render(variables, candidates)
     return _response(resolved, contact, language, rendered)
 

@@ -138,8 +138,12 @@ def preview_message(
     p: Principal = Depends(api_principal),
 ) -> dict[str, Any]:  # fmt: skip
     """The message as one contact (by id or email) gets it; template errors in ``errors``."""
-    resolved = content(request).resolve(p.workspace_id, message_id, body.channel)
-    return previews.preview(resolved, container(request).contacts, p.workspace_id, body)
+    service = content(request)
+    resolved = service.resolve(p.workspace_id, message_id, body.channel)
+    products = service.store.sample_products(p.workspace_id)
+    return previews.preview(
+        resolved, container(request).contacts, p.workspace_id, body, products=products
+    )
 
 
 @messages.post("/{message_id}/test-send")

@@ -257,6 +257,18 @@ class ContentStore:
             rows = cur.execute(sql + " ORDER BY m.updated_at DESC LIMIT 1000", args).fetchall()
         return [_message_dict(r) for r in rows]
 
+    def sample_products(self, workspace_id: str, limit: int = 4) -> list[dict[str, Any]]:
+        """A few in-stock catalog products (newest first), to fill a preview's ``products``."""
+        with self.db.read() as cur:
+            rows = cur.execute(
+                "SELECT sku, name, url, image_url, price, sale_price, currency, brand FROM products"
+                " WHERE workspace_id = ? AND in_stock IS NOT FALSE AND name IS NOT NULL"
+                " ORDER BY created_at DESC, sku LIMIT ?",
+                [workspace_id, limit],
+            ).fetchall()
+        names = ("sku", "name", "url", "image_url", "price", "sale_price", "currency", "brand")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
     def workspace_default_language(self, workspace_id: str) -> str | None:
         with self.db.read() as cur:
             rows = cur.execute(
