@@ -162,3 +162,20 @@ def test_workspaces_never_see_or_use_each_others_blocks(
     r = client.post(f"/api/v1/messages/{msg['id']}/preview", headers=other_ws.api_headers,
                     json={"channel": "email"})  # fmt: skip
     assert r.status_code == 404
+
+
+def test_journeys_and_triggers_register_their_blocks_too(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    import asyncio
+
+    block = create_block(client, ws)
+    service = for_database(container.db)
+    asyncio.run(service.set_references(ws.id, "journey", "jrn_1", {"sms": [block["id"]]}))
+    users = client.get(f"/api/v1/blocks/{block['id']}/used-by", headers=ws.api_headers).json()
+    assert users["items"] == [
+        {"owner_kind": "journey", "owner_id": "jrn_1", "name": None, "channels": ["sms"]}
+    ]
+    assert client.delete(f"/api/v1/blocks/{block['id']}", headers=ws.api_headers).status_code == 409
+    asyncio.run(service.set_references(ws.id, "journey", "jrn_1", {}))
+    assert client.delete(f"/api/v1/blocks/{block['id']}", headers=ws.api_headers).status_code == 200

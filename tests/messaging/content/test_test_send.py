@@ -54,6 +54,8 @@ def test_test_send_reaches_every_address_marked_and_records_nothing(
         received = list(peer.handler.received)
     body = r.json()
     assert body["language"] == "uk"
+    assert body["versions_used"] == {block["id"]: 1}
+    assert body["revision"] == 1
     assert [res["outcome"] for res in body["results"]] == ["sent", "sent"]
     assert len({res["send_id"] for res in body["results"]}) == 2
     assert sorted(rcpt for m in received for rcpt in m.rcpt_to) == [

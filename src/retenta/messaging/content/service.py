@@ -63,6 +63,20 @@ class ContentService:
     def used_by(self, workspace_id: str, block_id: str) -> list[dict[str, Any]]:
         return self.store.used_by(workspace_id, block_id)
 
+    async def set_references(
+        self, workspace_id: str, owner_kind: str, owner_id: str, uses: Mapping[str, list[str]]
+    ) -> None:
+        """Journeys and triggers record the blocks they use (``{channel: [block_id, …]}``), so
+        ``used-by`` lists them and a used block cannot be deleted; ``{}`` clears them."""
+        if owner_kind == "message":
+            raise ValueError("messages record their blocks when saved")
+        refs = [
+            (f"{owner_kind}.{channel}[{i}]", block_id, channel)
+            for channel, ids in uses.items()
+            for i, block_id in enumerate(ids)
+        ]
+        await self.store.set_references(workspace_id, owner_kind, owner_id, refs)
+
     # --- messages -----------------------------------------------------------------------
 
     async def save_message(

@@ -231,6 +231,17 @@ class ContentStore:
 
         return new_id, await self.db.awrite(work)
 
+    async def set_references(
+        self, workspace_id: str, owner_kind: str, owner_id: str, refs: Sequence[Ref]
+    ) -> None:
+        """Record which blocks another owner (a journey, a trigger) uses; checked like a save."""
+
+        def work(conn: Any) -> None:
+            _check_refs(conn, workspace_id, refs)
+            _replace_refs(conn, workspace_id, owner_kind, owner_id, refs)
+
+        await self.db.awrite(work)
+
     async def delete_message(self, workspace_id: str, message_id: str) -> None:
         def work(conn: Any) -> None:
             _live_revision(conn, workspace_id, message_id)

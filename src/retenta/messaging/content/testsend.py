@@ -102,6 +102,8 @@ async def test_send(
     return {
         "language": rendered.language,
         "subject": TEST_PREFIX + rendered.subject,
+        "revision": resolved.revision,
+        "versions_used": dict(resolved.versions_used),
         "results": [
             _result(str(a), results[m.send_id]) for a, m in zip(body.addresses, built, strict=True)
         ],
