@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from retenta.app import Container
 from retenta.messaging.bounces.providers import sendgrid
 from retenta.messaging.bounces.service import for_app, inbound_server
+from retenta.messaging.signing import BounceAddress
 from tests.conftest import Workspace
 from tests.messaging.bounces.test_apply import consent, contact, sent, statuses, suppressed
 from tests.messaging.bounces.test_providers import mailgun_body
@@ -98,7 +99,10 @@ def test_inbound_smtp_applies_a_bounce_and_refuses_other_mailboxes(
     person = contact(client, ws, "nobody@mail.example.net")
     send_id = sent(container, ws, person)
     services = for_app(container)
-    verp = services.verp.address(send_id, "bounces.shop.example")
+    signer = services.keyring.workspace(ws.id)  # messages are signed with their workspace's key
+    verp = BounceAddress(signer).address(send_id, "bounces.shop.example")
+    forged = BounceAddress(services.keyring.workspace("ws_other")).address(send_id, "b.example")
+    unsubscribe = f"unsubscribe+{send_id}-{signer.signature('unsubscribe', send_id)}@b.example"
     report = (SAMPLES / "postfix_user_unknown.eml").read_bytes()
 
     async def scenario() -> tuple[int, str]:
@@ -111,11 +115,16 @@ def test_inbound_smtp_applies_a_bounce_and_refuses_other_mailboxes(
             await smtp.ehlo()
             assert (await smtp.execute_command(b"MAIL", b"FROM:<>")).code == 250
             stranger = await smtp.execute_command(b"RCPT", b"TO:<anyone@bounces.shop.example>")
+            wrong_key = await smtp.execute_command(b"RCPT", f"TO:<{forged}>".encode())
+            assert wrong_key.code == 550
             await smtp.rset()
             errors, answer = await smtp.sendmail("", [verp], report)
-            await smtp.quit()
             assert not errors
             assert answer.startswith("2.0.0")
+            request = b"From: nobody@mail.example.net\r\nSubject: unsubscribe\r\n\r\n"
+            errors, _ = await smtp.sendmail("nobody@mail.example.net", [unsubscribe], request)
+            assert not errors
+            await smtp.quit()
             return stranger.code, stranger.message
         finally:
             await server.stop()
@@ -123,4 +132,5 @@ def test_inbound_smtp_applies_a_bounce_and_refuses_other_mailboxes(
     code, _ = asyncio.run(scenario())
     assert code == 550
     assert suppressed(container, ws, "nobody@mail.example.net") == "hard_bounce"
-    assert statuses(container, send_id)[-1] == ("bounced", "hard")
+    assert statuses(container, send_id)[1:] == [("bounced", "hard"), ("unsubscribed", None)]
+    assert consent(container, ws, person) == ("unsubscribed", "mailto")

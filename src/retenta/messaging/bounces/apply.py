@@ -183,21 +183,20 @@ def _consequences(
     now: datetime, soft_limit: int,
 ) -> int:  # fmt: skip
     """Suppression and consent changes; the number of addresses newly suppressed."""
-    if item.recipient is None:
-        return 0
     source = f"{item.source}:{item.detail}" if item.detail else item.source
     send_id = item.send_id if send else None
-    if item.kind is Kind.HARD_BOUNCE:
+    if item.kind is Kind.HARD_BOUNCE and item.recipient:
         return _suppress(conn, workspace, item.recipient, "hard_bounce", source, send_id, now)
     if item.kind in (Kind.COMPLAINT, Kind.UNSUBSCRIBE) and contact is not None:
         record_consent(
             conn, workspace_id=workspace, contact_id=contact, channel="email", topic=ALL_TOPICS,
             status="unsubscribed", source=item.source[:100], changed_at=now,
         )  # fmt: skip
-    if item.kind is Kind.COMPLAINT:
+    if item.kind is Kind.COMPLAINT and item.recipient:
         return _suppress(conn, workspace, item.recipient, "complaint", source, send_id, now)
     if (
         item.kind is Kind.SOFT_BOUNCE
+        and item.recipient
         and contact is not None
         and _soft_bounces(conn, workspace, contact, now) >= soft_limit
     ):

@@ -20,8 +20,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from retenta.messaging.bounces.apply import FeedbackHandler
 from retenta.messaging.bounces.arf import is_arf, parse_arf
 from retenta.messaging.bounces.dsn import parse_dsn
-from retenta.messaging.bounces.model import Feedback
-from retenta.messaging.signing import BounceAddress
+from retenta.messaging.bounces.mail import parse, report_key
+from retenta.messaging.bounces.model import Feedback, Kind
+from retenta.messaging.bounces.returnpath import ReturnPaths
 
 log = logging.getLogger(__name__)
 MAX_REPORT_BYTES = 10 * 1024 * 1024
@@ -31,17 +32,18 @@ class FeedbackMailbox:
     """The aiosmtpd handler: RCPT filtering and DATA → feedback → applied."""
 
     def __init__(
-        self, handler: FeedbackHandler, verp: BounceAddress, feedback_addresses: Iterable[str]
+        self, handler: FeedbackHandler, paths: ReturnPaths, feedback_addresses: Iterable[str]
     ) -> None:
         self.handler = handler
-        self.verp = verp
+        self.paths = paths
         self.feedback_addresses = {a.strip().lower() for a in feedback_addresses}
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         rcpt_options: list[str],
     ) -> str:  # fmt: skip
-        if self.verp.send_id(address) is None and address.lower() not in self.feedback_addresses:
+        known = address.lower() in self.feedback_addresses
+        if not known and await asyncio.to_thread(self.paths.read, address) is None:
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -54,8 +56,12 @@ class FeedbackMailbox:
             data = str(data or "").encode("utf-8", "replace")
         try:
             for rcpt in envelope.rcpt_tos:
-                send_id = self.verp.send_id(rcpt)
-                await self.handler.apply(read_report(data, send_id), trusted=send_id is not None)
+                purpose, send_id = await asyncio.to_thread(self.paths.read, rcpt) or (None, None)
+                if purpose == "unsubscribe" and send_id is not None:
+                    found = [unsubscribe_request(data, send_id)]
+                else:
+                    found = read_report(data, send_id)
+                await self.handler.apply(found, trusted=send_id is not None)
         except Exception:  # the report stays with the sender, who retries it
             log.exception("could not apply a feedback report")
             return "451 4.3.0 Could not process the report now; try again later"
@@ -67,6 +73,12 @@ def read_report(data: bytes, envelope_send_id: str | None) -> list[Feedback]:
     if is_arf(data):
         return parse_arf(data, envelope_send_id=envelope_send_id)
     return parse_dsn(data, envelope_send_id=envelope_send_id)
+
+
+def unsubscribe_request(data: bytes, send_id: str) -> Feedback:
+    """An email to the RFC 2369 ``mailto:`` unsubscribe address of one send."""
+    return Feedback(Kind.UNSUBSCRIBE, key=report_key(parse(data), data, "unsubscribe"),
+                    send_id=send_id, source="mailto")  # fmt: skip
 
 
 class InboundFeedbackServer:

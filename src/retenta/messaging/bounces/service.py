@@ -14,8 +14,9 @@ from retenta.messaging.bounces.inbound import FeedbackMailbox, InboundFeedbackSe
 from retenta.messaging.bounces.model import Feedback, Kind
 from retenta.messaging.bounces.providers import WebhookRejectedError, mailgun, sendgrid, ses
 from retenta.messaging.bounces.providers.ses import CertFetcher, fetch_cert_https
+from retenta.messaging.bounces.returnpath import ReturnPaths
 from retenta.messaging.services import for_container
-from retenta.messaging.signing import BounceAddress, Keyring, LinkSigner
+from retenta.messaging.signing import Keyring
 from retenta.tenancy.deps import container
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class FeedbackServices:
     handler: FeedbackHandler
     endpoints: FeedbackEndpoints
     keyring: Keyring
-    verp: BounceAddress
+    paths: ReturnPaths
     fetch_cert: CertFetcher = field(default=fetch_cert_https)
     fetch_url: CertFetcher = field(default=fetch_cert_https)  # SNS SubscribeURL confirmation
 
@@ -78,6 +79,7 @@ def build(c: Container) -> FeedbackServices:
 
     secret = secret_key(c.settings.data_dir, c.settings.secret_key).encode()
     ledger = for_container(c).ledger
+    keyring = for_container(c).keyring
 
     async def retry(workspace_id: str, send_id: str, reason: str) -> None:
         await asyncio.to_thread(ledger.retry_later, workspace_id, send_id, reason)
@@ -85,14 +87,14 @@ def build(c: Container) -> FeedbackServices:
     return FeedbackServices(
         handler=FeedbackHandler(c.db, retry=retry),
         endpoints=FeedbackEndpoints(c.db, secret),
-        keyring=Keyring(secret),
-        verp=BounceAddress(LinkSigner(secret)),
+        keyring=keyring,
+        paths=ReturnPaths(c.db, keyring),
     )
 
 
 def inbound_server(services: FeedbackServices, *, host: str, port: int,
                    feedback_addresses: list[str]) -> InboundFeedbackServer:  # fmt: skip
-    mailbox = FeedbackMailbox(services.handler, services.verp, feedback_addresses)
+    mailbox = FeedbackMailbox(services.handler, services.paths, feedback_addresses)
     return InboundFeedbackServer(mailbox, host=host, port=port)
 
 
