@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from retenta.app import Container
 from retenta.messaging import push_subscriptions as store
-from retenta.messaging.services import for_container
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.channels.webpush import (
     PUSH_SERVICE_HOSTS,
@@ -22,6 +21,7 @@ from retenta.messaging.channels.webpush import (
     b64url,
     b64url_decode,
 )
+from retenta.messaging.services import for_container
 from tests.conftest import Workspace
 from tests.identity.helpers import msg, resolve
 

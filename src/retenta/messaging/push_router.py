@@ -23,15 +23,15 @@ from fastapi.responses import JSONResponse, Response
 from retenta.errors import ApiError
 from retenta.ingest.router import read_body
 from retenta.messaging import push_subscriptions as store
-from retenta.messaging.channels.webpush_config import DEFAULT_NAME
-from retenta.messaging.channels.webpush_config import Config as WebPushConfig
-from retenta.messaging.services import services
 from retenta.messaging.channels.webpush import (
     PUSH_SERVICE_HOSTS,
     SERVICE_WORKER_JS,
     EndpointNotAllowedError,
     Subscription,
 )
+from retenta.messaging.channels.webpush_config import DEFAULT_NAME
+from retenta.messaging.channels.webpush_config import Config as WebPushConfig
+from retenta.messaging.services import services
 from retenta.tenancy.deps import basic_username, container, write_principal_from
 
 router = APIRouter(tags=["web push"])

@@ -9,7 +9,7 @@ workspace.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -172,9 +172,12 @@ def migrate_clear_vapid_keys(db: Database, settings: ChannelSettingsStore) -> in
             base = existing if isinstance(existing, WebPushConfig) else WebPushConfig()
             config = base.model_copy(update={"vapid_private_key_pem": SecretStr(str(pem))})
             settings.put(workspace_id, "webpush", DEFAULT_NAME, config)
-        db.write(
-            lambda conn, ws=workspace_id: conn.execute(
-                "DELETE FROM push_vapid_keys WHERE workspace_id = ?", [ws]
-            )
-        )
+        db.write(_delete_clear_key(workspace_id))
     return len(rows)
+
+
+def _delete_clear_key(workspace_id: str) -> Callable[[Any], None]:
+    def work(conn: Any) -> None:
+        conn.execute("DELETE FROM push_vapid_keys WHERE workspace_id = ?", [workspace_id])
+
+    return work

@@ -14,11 +14,16 @@ from fastapi import Request
 
 from retenta.messaging.channels.registry import channel_types
 from retenta.messaging.gate import SendGate
-from retenta.messaging.outbox.content import Chained, ContentServiceSource, ContentSource, StaticContent
+from retenta.messaging.outbox.content import (
+    Chained,
+    ContentServiceSource,
+    ContentSource,
+    StaticContent,
+)
 from retenta.messaging.outbox.dispatcher import Dispatcher
 from retenta.messaging.outbox.handover import HandoverLog
 from retenta.messaging.outbox.ledger import SendLedger
-from retenta.messaging.outbox.steps import Channels, EmailStep, WebPushStep
+from retenta.messaging.outbox.steps import Channels, EmailStep, Step, WebPushStep
 from retenta.messaging.promo_store import PromoStore
 from retenta.messaging.push_subscriptions import migrate_clear_vapid_keys
 from retenta.messaging.settings_store import ChannelSettingsStore, SecretBox
@@ -58,13 +63,15 @@ def build(c: Container) -> MessagingServices:
 
     secret = secret_key(c.settings.data_dir, c.settings.secret_key).encode()
     keyring, gate = Keyring(secret), SendGate(c.db)
-    store = ChannelSettingsStore(c.db, SecretBox(secret), {k: t.config for k, t in channel_types().items()})
+    store = ChannelSettingsStore(
+        c.db, SecretBox(secret), {k: t.config for k, t in channel_types().items()}
+    )
     migrate_clear_vapid_keys(c.db, store)
     ledger = SendLedger(c.db)
     static = StaticContent()
     content = Chained(static, *_stored_content(c))
     handover = HandoverLog(ledger.record_handover)
-    steps = [
+    steps: list[Step] = [
         EmailStep(c.db, gate, store, keyring, handover, Channels()),
         WebPushStep(c.db, gate, store, handover, Channels()),
     ]

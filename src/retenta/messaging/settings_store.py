@@ -128,28 +128,29 @@ def keep_unchanged_secrets(
 _MISSING = object()
 
 
+def _child(doc: Any, key: str | int) -> Any:
+    """``doc[key]`` of a JSON object or array, or ``_MISSING``."""
+    if isinstance(doc, dict):
+        return doc.get(key, _MISSING)
+    if isinstance(doc, list) and isinstance(key, int) and 0 <= key < len(doc):
+        return doc[key]
+    return _MISSING
+
+
 def _path_value(doc: Any, path: Path) -> Any:
     for key in path:
-        if isinstance(doc, dict) and key in doc:
-            doc = doc[key]
-        elif isinstance(doc, list) and isinstance(key, int) and key < len(doc):
-            doc = doc[key]
-        else:
+        doc = _child(doc, key)
+        if doc is _MISSING:
             return _MISSING
     return doc
 
 
 def _set_creating(doc: Any, path: Path, value: Any) -> None:
     for key in path[:-1]:
-        if isinstance(doc, dict):
-            if doc.get(key) is None:
-                return  # the caller removed the whole section: the secret goes with it
-            doc = doc[key]
-        elif isinstance(doc, list) and isinstance(key, int) and key < len(doc):
-            doc = doc[key]
-        else:
-            return
-    if isinstance(doc, dict) or (isinstance(doc, list) and int(path[-1]) < len(doc)):
+        doc = _child(doc, key)
+        if doc is _MISSING or doc is None:
+            return  # the caller removed the whole section: the secret goes with it
+    if isinstance(doc, dict) or _child(doc, path[-1]) is not _MISSING:
         doc[path[-1]] = value
 
 
@@ -183,15 +184,23 @@ class ChannelSettingsStore:
         return self._write(workspace_id, channel, name, config, mode="put")
 
     def create(
-        self, workspace_id: str, channel: str, name: str, config: BaseModel, *,
+        self,
+        workspace_id: str,
+        channel: str,
+        name: str,
+        config: BaseModel,
+        *,
         replace_if: bool = False,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Store only if absent (``replace_if``: or if the stored one holds no secret), in one
         writer unit, so two first uses racing keep one key; True when this one was stored."""
-        return self._write(workspace_id, channel, name, config,
-                           mode="replace_unsealed" if replace_if else "create")  # fmt: skip
+        return self._write(
+            workspace_id, channel, name, config, mode="replace_unsealed" if replace_if else "create"
+        )
 
-    def _write(self, workspace_id: str, channel: str, name: str, config: BaseModel, *, mode: str) -> bool:
+    def _write(
+        self, workspace_id: str, channel: str, name: str, config: BaseModel, *, mode: str
+    ) -> bool:
         plain, found = split_secrets(config.model_dump())
         identity = _identity(workspace_id, channel, name)
         sealed = self.box.seal(_secrets_json(found), identity) if found else None
@@ -273,7 +282,9 @@ class ChannelSettingsStore:
     ) -> BaseModel:
         doc = orjson.loads(plain)
         if sealed is not None:
-            secrets = orjson.loads(self.box.open(bytes(sealed), _identity(workspace_id, channel, name)))
+            secrets = orjson.loads(
+                self.box.open(bytes(sealed), _identity(workspace_id, channel, name))
+            )
             for dotted, value in secrets:
                 put_path(doc, tuple(dotted), value)
         return self.types[channel].model_validate(doc)

@@ -39,15 +39,17 @@ def test_split_secrets_finds_nested_ones() -> None:
     assert found == {("a", 0, "k"): "x"}
 
 
-def test_put_list_mask_and_keep(client: TestClient, container: Container, ws: Workspace,
-                                other_ws: Workspace) -> None:  # fmt: skip
+def test_put_list_mask_and_keep(
+    client: TestClient, container: Container, ws: Workspace, other_ws: Workspace
+) -> None:
     with smtp_peer() as peer:
         body = email_profile(peer, "promo")
         body["smtp"] |= {"username": "shop", "password": "hunter2-very-secret"}
         r = client.put("/api/v1/channels/email/promo", headers=ws.api_headers, json=body)
         assert r.status_code == 200, r.text
         assert r.json()["created"] is True
-        assert "hunter2" not in r.text and "PRIVATE KEY" not in r.text
+        assert "hunter2" not in r.text
+        assert "PRIVATE KEY" not in r.text
         listed = client.get("/api/v1/channels", headers=ws.api_headers).json()
         [item] = listed["channels"]
         assert item["config"]["smtp"]["password"] == MASK
@@ -58,49 +60,73 @@ def test_put_list_mask_and_keep(client: TestClient, container: Container, ws: Wo
         # at rest: neither secret appears anywhere in the row
         with container.db.read() as cur:
             row = cur.execute("SELECT config, sealed FROM channel_settings").fetchone()
-        assert "hunter2" not in row[0] and "PRIVATE" not in row[0]
-        assert b"hunter2" not in bytes(row[1]) and b"PRIVATE" not in bytes(row[1])
+        assert "hunter2" not in row[0]
+        assert "PRIVATE" not in row[0]
+        assert b"hunter2" not in bytes(row[1])
+        assert b"PRIVATE" not in bytes(row[1])
         # the UI sends the masks back unchanged: the secrets are kept
         item["config"]["rate_per_second"] = 50
         r = client.put("/api/v1/channels/email/promo", headers=ws.api_headers, json=item["config"])
-        assert r.status_code == 200 and r.json()["created"] is False
+        assert r.status_code == 200
+        assert r.json()["created"] is False
         stored = for_container(container).channel_settings.get(ws.id, "email", "promo")
         assert isinstance(stored, SendingProfile)
         assert stored.rate_per_second == 50
         assert stored.smtp.password is not None
         assert stored.smtp.password.get_secret_value() == "hunter2-very-secret"
-        assert stored.dkim is not None and stored.dkim.private_key_pem.get_secret_value() == KEY.private_pem.decode()
+        assert stored.dkim is not None
+        assert stored.dkim.private_key_pem.get_secret_value() == KEY.private_pem.decode()
 
 
 def test_bad_configs_name_the_field(client: TestClient, ws: Workspace) -> None:
-    r = client.put("/api/v1/channels/email/promo", headers=ws.api_headers,
-                   json={"from_address": "a@b.c", "smtp": {"port": 0}})  # fmt: skip
+    r = client.put(
+        "/api/v1/channels/email/promo",
+        headers=ws.api_headers,
+        json={"from_address": "a@b.c", "smtp": {"port": 0}},
+    )
     assert r.status_code == 400
     assert r.json()["error"]["field"] == "smtp.port"
     r = client.put("/api/v1/channels/nope/x", headers=ws.api_headers, json={})
-    assert r.status_code == 404 and r.json()["error"]["field"] == "type"
+    assert r.status_code == 404
+    assert r.json()["error"]["field"] == "type"
     r = client.put("/api/v1/channels/email/Bad Name", headers=ws.api_headers, json={})
-    assert r.status_code == 400 and r.json()["error"]["field"] == "name"
+    assert r.status_code == 400
+    assert r.json()["error"]["field"] == "name"
     r = client.post("/api/v1/channels/email/none/check", headers=ws.api_headers)
     assert r.status_code == 404
 
 
-def test_smtp_check_starttls_auth_and_dkim(client: TestClient, ws: Workspace, tmp_path: Path) -> None:
+def test_smtp_check_starttls_auth_and_dkim(
+    client: TestClient, ws: Workspace, tmp_path: Path
+) -> None:
     with smtp_peer(tls="starttls", cert_dir=tmp_path, users={"shop": "pw"}) as peer:
         body = email_profile(peer, "promo")
-        body["smtp"] |= {"tls": "starttls", "ca_file": peer.ca_file, "host": "localhost",
-                         "username": "shop", "password": "pw"}  # fmt: skip
-        assert client.put("/api/v1/channels/email/promo", headers=ws.api_headers, json=body).status_code == 200
+        body["smtp"] |= {
+            "tls": "starttls",
+            "ca_file": peer.ca_file,
+            "host": "localhost",
+            "username": "shop",
+            "password": "pw",
+        }
+        assert (
+            client.put(
+                "/api/v1/channels/email/promo", headers=ws.api_headers, json=body
+            ).status_code
+            == 200
+        )
         r = client.post("/api/v1/channels/email/promo/check", headers=ws.api_headers)
         assert r.status_code == 200, r.text
         result = r.json()
         assert result["ok"] is True, result
-        assert "STARTTLS" in result["message"] and "authenticated as shop" in result["message"]
-        assert "s1._domainkey.shop.example" in result["message"] and "v=DKIM1; k=rsa; p=" in result["message"]
+        assert "STARTTLS" in result["message"]
+        assert "authenticated as shop" in result["message"]
+        assert "s1._domainkey.shop.example" in result["message"]
+        assert "v=DKIM1; k=rsa; p=" in result["message"]
         body["smtp"]["password"] = "wrong"
         client.put("/api/v1/channels/email/promo", headers=ws.api_headers, json=body)
         result = client.post("/api/v1/channels/email/promo/check", headers=ws.api_headers).json()
-        assert result["ok"] is False and "authentication" in result["message"]
+        assert result["ok"] is False
+        assert "authentication" in result["message"]
         assert "wrong" not in result["message"]
 
 
@@ -110,16 +136,20 @@ def test_smtp_check_unreachable(client: TestClient, ws: Workspace) -> None:
     body["dkim"] = None  # the peer is gone now
     client.put("/api/v1/channels/email/promo", headers=ws.api_headers, json=body)
     result = client.post("/api/v1/channels/email/promo/check", headers=ws.api_headers).json()
-    assert result["ok"] is False and f"127.0.0.1:{peer.port}" in result["message"]
+    assert result["ok"] is False
+    assert f"127.0.0.1:{peer.port}" in result["message"]
 
 
 def test_a_broken_dkim_key_fails_the_check(client: TestClient, ws: Workspace) -> None:
     with smtp_peer() as peer:
         body = email_profile(peer, "promo")
-        body["dkim"]["private_key_pem"] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+        body["dkim"]["private_key_pem"] = (
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+        )
         client.put("/api/v1/channels/email/promo", headers=ws.api_headers, json=body)
         result = client.post("/api/v1/channels/email/promo/check", headers=ws.api_headers).json()
-    assert result["ok"] is False and "DKIM" in result["message"]
+    assert result["ok"] is False
+    assert "DKIM" in result["message"]
 
 
 def test_webpush_config_check_and_cors_origins(client: TestClient, ws: Workspace) -> None:
@@ -131,24 +161,33 @@ def test_webpush_config_check_and_cors_origins(client: TestClient, ws: Workspace
     r = client.put("/api/v1/channels/webpush/default", headers=ws.api_headers, json=push["config"])
     assert r.status_code == 200, r.text
     assert r.json()["config"]["allowed_origins"] == ["https://shop.example"]
-    again = client.get("/v1/push/vapid-public-key", auth=ws.write_auth).json()["applicationServerKey"]
+    again = client.get("/v1/push/vapid-public-key", auth=ws.write_auth).json()[
+        "applicationServerKey"
+    ]
     assert again == key  # the masked key was kept
     result = client.post("/api/v1/channels/webpush/default/check", headers=ws.api_headers).json()
     assert result == {"ok": True, "message": f"VAPID key ok; applicationServerKey {key}"}
 
 
-def test_clear_vapid_keys_are_moved_into_sealed_settings(container: Container, ws: Workspace) -> None:
+def test_clear_vapid_keys_are_moved_into_sealed_settings(
+    container: Container, ws: Workspace
+) -> None:
     """Rows migration 0017 kept in clear are sealed at start-up and the clear copy deleted."""
     legacy = VapidKey.generate()
-    container.db.write(lambda conn: conn.execute(
-        "INSERT INTO push_vapid_keys VALUES (?, ?, ?)",
-        [ws.id, legacy.private_pem().decode(), datetime.now(UTC)],
-    ))  # fmt: skip
+    container.db.write(
+        lambda conn: conn.execute(
+            "INSERT INTO push_vapid_keys VALUES (?, ?, ?)",
+            [ws.id, legacy.private_pem().decode(), datetime.now(UTC)],
+        )
+    )
     svc = for_container(container)  # built now: the migration runs here
     with container.db.read() as cur:
         assert cur.execute("SELECT count(*) FROM push_vapid_keys").fetchone() == (0,)
-        sealed = cur.execute("SELECT config, sealed FROM channel_settings WHERE channel = 'webpush'").fetchone()
-    assert "PRIVATE" not in sealed[0] and b"PRIVATE" not in bytes(sealed[1])
+        sealed = cur.execute(
+            "SELECT config, sealed FROM channel_settings WHERE channel = 'webpush'"
+        ).fetchone()
+    assert "PRIVATE" not in sealed[0]
+    assert b"PRIVATE" not in bytes(sealed[1])
     key = push_subscriptions.vapid_key(svc.channel_settings, ws.id)
     assert key.application_server_key == legacy.application_server_key
 
@@ -156,5 +195,6 @@ def test_clear_vapid_keys_are_moved_into_sealed_settings(container: Container, w
 def test_registry_types_expose_config_build_check() -> None:
     types = channel_types()
     for name in ("email", "webpush"):
-        assert callable(types[name].build) and callable(types[name].check)
+        assert callable(types[name].build)
+        assert callable(types[name].check)
     assert types["email"].redeliver == "never"

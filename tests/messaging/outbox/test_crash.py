@@ -55,8 +55,11 @@ class Killer:
 def worker(data_dir: Path, workspace_id: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.messaging.outbox.crash_worker", str(data_dir), workspace_id],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_killed_twice_mid_batch_every_recipient_gets_exactly_one(
@@ -69,7 +72,12 @@ def test_killed_twice_mid_batch_every_recipient_gets_exactly_one(
         killer.install()
         body = email_profile(peer, "promo")
         body["smtp"]["connections"] = 1
-        assert client.put("/api/v1/channels/email/promo", headers=ws.api_headers, json=body).status_code == 200
+        assert (
+            client.put(
+                "/api/v1/channels/email/promo", headers=ws.api_headers, json=body
+            ).status_code
+            == 200
+        )
         svc = for_container(container)
         svc.ledger.enqueue([NewSend(ws.id, c, "msg_promo", ("email",), "promo") for c in people])
         data_dir = container.settings.data_dir

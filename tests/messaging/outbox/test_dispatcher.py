@@ -39,24 +39,36 @@ def run(svc: MessagingServices) -> int:
 
 def make_due(container: Container) -> None:
     """Bring every queued retry forward (instead of sleeping through the backoff)."""
-    container.db.write(lambda conn: conn.execute(
-        "UPDATE sends SET next_attempt_at = now() - INTERVAL 1 SECOND WHERE status = 'queued'"
-    ))  # fmt: skip
+    container.db.write(
+        lambda conn: conn.execute(
+            "UPDATE sends SET next_attempt_at = now() - INTERVAL 1 SECOND WHERE status = 'queued'"
+        )
+    )
 
 
-def test_email_is_rendered_signed_delivered_and_recorded(client: TestClient, container: Container,
-                                                          ws: Workspace) -> None:  # fmt: skip
+def test_email_is_rendered_signed_delivered_and_recorded(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
     svc = add_messages(container, ws)
     contact(client, ws, "olena@example.com", consent=None)  # transactional needs no consent
     with smtp_peer(dnsfunc=dns_for(KEY)) as peer:
         configure_email(client, ws, peer, "transactional")
-        send_id = send(client, ws, {"message_id": "msg_receipt", "contact": {"email": "olena@example.com"},
-                                    "data": {"order_id": "A-77"}})  # fmt: skip
+        send_id = send(
+            client,
+            ws,
+            {
+                "message_id": "msg_receipt",
+                "contact": {"email": "olena@example.com"},
+                "data": {"order_id": "A-77"},
+            },
+        )
         assert run(svc) == 1
     [got] = peer.handler.received
-    assert got.dkim_ok and got.rcpt_to == ["olena@example.com"]
+    assert got.dkim_ok
+    assert got.rcpt_to == ["olena@example.com"]
     assert got.message["Subject"] == "Order A-77"
-    assert send_id in got.message["Message-ID"] and got.message["X-Retenta-Send"] == send_id
+    assert send_id in got.message["Message-ID"]
+    assert got.message["X-Retenta-Send"] == send_id
     assert "List-Unsubscribe" not in got.message  # transactional
     assert "Thanks Olena" in got.message.get_body(("plain",)).get_content()
     state = status(client, ws, send_id)
@@ -68,22 +80,36 @@ def test_email_is_rendered_signed_delivered_and_recorded(client: TestClient, con
     assert handed == [(send_id, 1)]  # recorded before the handover
 
 
-def test_consent_and_the_suppression_list(client: TestClient, container: Container, ws: Workspace) -> None:
+def test_consent_and_the_suppression_list(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
     svc = add_messages(container, ws)
     contact(client, ws, "yes@example.com")
     contact(client, ws, "no@example.com", consent=None)
     contact(client, ws, "bounced@example.com", consent=None)
-    asyncio.run(svc.suppressions.add(ws.id, [Entry("email", "bounced@example.com", "hard_bounce", "test")]))
+    asyncio.run(
+        svc.suppressions.add(ws.id, [Entry("email", "bounced@example.com", "hard_bounce", "test")])
+    )
     with smtp_peer() as peer:
         configure_email(client, ws, peer, "promo", "transactional")
-        promo_yes = send(client, ws, {"message_id": "msg_promo", "contact": {"email": "yes@example.com"}})
-        promo_no = send(client, ws, {"message_id": "msg_promo", "contact": {"email": "no@example.com"}})
-        receipt_no = send(client, ws, {"message_id": "msg_receipt", "contact": {"email": "no@example.com"}})
-        receipt_bounced = send(client, ws, {"message_id": "msg_receipt",
-                                            "contact": {"email": "bounced@example.com"}})  # fmt: skip
+        promo_yes = send(
+            client, ws, {"message_id": "msg_promo", "contact": {"email": "yes@example.com"}}
+        )
+        promo_no = send(
+            client, ws, {"message_id": "msg_promo", "contact": {"email": "no@example.com"}}
+        )
+        receipt_no = send(
+            client, ws, {"message_id": "msg_receipt", "contact": {"email": "no@example.com"}}
+        )
+        receipt_bounced = send(
+            client, ws, {"message_id": "msg_receipt", "contact": {"email": "bounced@example.com"}}
+        )
         run(svc)
-    assert sorted(r.rcpt_to[0] for r in peer.handler.received) == ["no@example.com", "yes@example.com"]
-    promo = [r for r in peer.handler.received if r.rcpt_to == ["yes@example.com"]][0]
+    assert sorted(r.rcpt_to[0] for r in peer.handler.received) == [
+        "no@example.com",
+        "yes@example.com",
+    ]
+    promo = next(r for r in peer.handler.received if r.rcpt_to == ["yes@example.com"])
     assert "List-Unsubscribe" in promo.message
     assert status(client, ws, promo_yes)["status"] == "sent"
     blocked = status(client, ws, promo_no)
@@ -95,14 +121,18 @@ def test_consent_and_the_suppression_list(client: TestClient, container: Contain
     assert never["events"][-1]["properties"]["reason"] == "suppressed:hard_bounce"
 
 
-def test_temporary_failures_back_off_then_fail(client: TestClient, container: Container, ws: Workspace) -> None:
+def test_temporary_failures_back_off_then_fail(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
     svc = add_messages(container, ws)
     svc.ledger.retry = RetryPolicy(max_attempts=3, base_s=60, cap_s=600)
     contact(client, ws, "greylist@example.com")
     with smtp_peer() as peer:
         peer.handler.replies["greylist@example.com"] = "451 4.7.1 greylisted, try later"
         configure_email(client, ws, peer)
-        send_id = send(client, ws, {"message_id": "msg_promo", "contact": {"email": "greylist@example.com"}})
+        send_id = send(
+            client, ws, {"message_id": "msg_promo", "contact": {"email": "greylist@example.com"}}
+        )
         before = datetime.now(UTC)
         run(svc)
         first = status(client, ws, send_id)
@@ -120,46 +150,64 @@ def test_temporary_failures_back_off_then_fail(client: TestClient, container: Co
     assert not peer.handler.received
 
 
-def test_hard_bounce_is_final_and_suppresses(client: TestClient, container: Container, ws: Workspace) -> None:
+def test_hard_bounce_is_final_and_suppresses(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
     svc = add_messages(container, ws)
     contact(client, ws, "gone@example.com")
     with smtp_peer() as peer:
         peer.handler.replies["gone@example.com"] = "550 5.1.1 no such user"
         configure_email(client, ws, peer)
-        send_id = send(client, ws, {"message_id": "msg_promo", "contact": {"email": "gone@example.com"}})
+        send_id = send(
+            client, ws, {"message_id": "msg_promo", "contact": {"email": "gone@example.com"}}
+        )
         run(svc)
     state = status(client, ws, send_id)
-    assert state["status"] == "bounced" and state["attempts"] == 1
+    assert state["status"] == "bounced"
+    assert state["attempts"] == 1
     assert state["events"][-1]["properties"]["bounce"] == "hard"
     listed = client.get("/api/v1/suppressions", headers=ws.api_headers).json()
     assert [item["reason"] for item in listed["items"]] == ["hard_bounce"]
 
 
-def test_a_render_error_fails_only_that_send(client: TestClient, container: Container, ws: Workspace) -> None:
+def test_a_render_error_fails_only_that_send(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
     svc = add_messages(container, ws)
     contact(client, ws, "a@example.com", consent=None)
     with smtp_peer() as peer:
         configure_email(client, ws, peer, "transactional")
-        bad = send(client, ws, {"message_id": "msg_split", "contact": {"email": "a@example.com"},
-                                "data": {"n": 0}})  # fmt: skip
-        good = send(client, ws, {"message_id": "msg_split", "contact": {"email": "a@example.com"},
-                                 "data": {"n": 5}})  # fmt: skip
+        bad = send(
+            client,
+            ws,
+            {"message_id": "msg_split", "contact": {"email": "a@example.com"}, "data": {"n": 0}},
+        )
+        good = send(
+            client,
+            ws,
+            {"message_id": "msg_split", "contact": {"email": "a@example.com"}, "data": {"n": 5}},
+        )
         run(svc)
     assert [r.message["Subject"] for r in peer.handler.received] == ["Each 2"]
     assert status(client, ws, good)["status"] == "sent"
     failed = status(client, ws, bad)
-    assert failed["status"] == "failed" and failed["attempts"] == 1
+    assert failed["status"] == "failed"
+    assert failed["attempts"] == 1
     assert failed["events"][-1]["properties"]["detail"] == "render_error"
     assert "ZeroDivisionError" in failed["last_error"]
 
 
-def test_retry_later_requeues_a_sent_send(client: TestClient, container: Container, ws: Workspace) -> None:
+def test_retry_later_requeues_a_sent_send(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
     svc = add_messages(container, ws)
     svc.ledger.retry = RetryPolicy(max_attempts=2, base_s=1, cap_s=1)
     contact(client, ws, "soft@example.com")
     with smtp_peer() as peer:
         configure_email(client, ws, peer)
-        send_id = send(client, ws, {"message_id": "msg_promo", "contact": {"email": "soft@example.com"}})
+        send_id = send(
+            client, ws, {"message_id": "msg_promo", "contact": {"email": "soft@example.com"}}
+        )
         run(svc)
         assert svc.ledger.retry_later(ws.id, send_id, "4.2.2 mailbox full (DSN)") == "queued"
         assert svc.ledger.retry_later(ws.id, "snd_nope", "x") is None
@@ -168,26 +216,40 @@ def test_retry_later_requeues_a_sent_send(client: TestClient, container: Contain
         assert len(peer.handler.received) == 2  # sent again after the soft bounce
         assert svc.ledger.retry_later(ws.id, send_id, "4.2.2 mailbox full again") == "failed"
     final = status(client, ws, send_id)
-    assert final["status"] == "failed" and final["attempts"] == 2
+    assert final["status"] == "failed"
+    assert final["attempts"] == 2
 
 
-def test_cascade_moves_on_when_a_channel_cannot_take_it(client: TestClient, container: Container,
-                                                         ws: Workspace) -> None:  # fmt: skip
+def test_cascade_moves_on_when_a_channel_cannot_take_it(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
     svc = add_messages(container, ws)
     contact(client, ws, "c@example.com")  # subscribed to email, never to push
     client.get("/v1/push/vapid-public-key", auth=ws.write_auth)  # web push configured
     with smtp_peer() as peer:
         configure_email(client, ws, peer)
-        send_id = send(client, ws, {"message_id": "msg_promo", "contact": {"email": "c@example.com"},
-                                    "cascade": ["push", "email"]})  # fmt: skip
+        send_id = send(
+            client,
+            ws,
+            {
+                "message_id": "msg_promo",
+                "contact": {"email": "c@example.com"},
+                "cascade": ["push", "email"],
+            },
+        )
         run(svc)
     assert [r.rcpt_to for r in peer.handler.received] == [["c@example.com"]]
     state = status(client, ws, send_id)
     assert (state["status"], state["channel"]) == ("sent", "email")
-    assert [(e["channel"], e["status"]) for e in state["events"]] == [("push", "queued"), ("email", "sent")]
+    assert [(e["channel"], e["status"]) for e in state["events"]] == [
+        ("push", "queued"),
+        ("email", "sent"),
+    ]
 
 
-def test_web_push_through_the_dispatcher(client: TestClient, container: Container, ws: Workspace) -> None:
+def test_web_push_through_the_dispatcher(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
     """Consent on ``push``, sent to every live subscription; 410 retires it (token_invalid)."""
     svc = add_messages(container, ws)
     alive = contact(client, ws, "alive@example.com", channel="push")
@@ -205,10 +267,20 @@ def test_web_push_through_the_dispatcher(client: TestClient, container: Containe
         await site.start()
         peer.origin = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
         for contact_id, mode, sub in ((alive, "ok", "b1"), (gone, "gone", "b2")):
-            push_subscriptions.upsert(container.db, ws.id, browsers[sub].subscription(
-                f"{peer.origin}/push/{mode}/{sub}"), contact_id=contact_id)  # fmt: skip
-        ids = [send(client, ws, {"message_id": "msg_promo", "contact": {"contact_id": c}, "channel": "push"})
-               for c in (alive, gone)]  # fmt: skip
+            push_subscriptions.upsert(
+                container.db,
+                ws.id,
+                browsers[sub].subscription(f"{peer.origin}/push/{mode}/{sub}"),
+                contact_id=contact_id,
+            )
+        ids = [
+            send(
+                client,
+                ws,
+                {"message_id": "msg_promo", "contact": {"contact_id": c}, "channel": "push"},
+            )
+            for c in (alive, gone)
+        ]
         await svc.dispatcher.run_until_idle()
         await svc.dispatcher.stop()
         await runner.cleanup()
@@ -231,10 +303,16 @@ def test_enqueue_in_bulk(client: TestClient, container: Container, ws: Workspace
     people = [contact(client, ws, f"bulk{i}@example.com") for i in range(20)]
     with smtp_peer() as peer:
         configure_email(client, ws, peer)
-        ids = svc.ledger.enqueue([NewSend(ws.id, c, "msg_promo", ("email",), "promo", campaign_id="cmp_1")
-                                  for c in people])  # fmt: skip
+        ids = svc.ledger.enqueue(
+            [
+                NewSend(ws.id, c, "msg_promo", ("email",), "promo", campaign_id="cmp_1")
+                for c in people
+            ]
+        )
         assert run(svc) == 20
-    assert sorted(r.rcpt_to[0] for r in peer.handler.received) == sorted(f"bulk{i}@example.com" for i in range(20))
+    assert sorted(r.rcpt_to[0] for r in peer.handler.received) == sorted(
+        f"bulk{i}@example.com" for i in range(20)
+    )
     with container.db.read() as cur:
         rows = cur.execute(
             "SELECT status, count(*) FROM sends WHERE list_contains(?, send_id) GROUP BY ALL", [ids]
@@ -242,4 +320,5 @@ def test_enqueue_in_bulk(client: TestClient, container: Container, ws: Workspace
         campaigns = cur.execute(
             "SELECT DISTINCT campaign_id FROM message_events WHERE status = 'sent'"
         ).fetchall()
-    assert rows == [("sent", 20)] and campaigns == [("cmp_1",)]
+    assert rows == [("sent", 20)]
+    assert campaigns == [("cmp_1",)]

@@ -71,7 +71,8 @@ def from_module(name: str, module_path: str, redeliver: Redeliver = "never") -> 
     config, build, check = (getattr(module, attr, None) for attr in ("Config", "build", "check"))
     if not (isinstance(config, type) and issubclass(config, BaseModel)) or None in (build, check):
         return None
-    assert build is not None and check is not None
+    assert build is not None
+    assert check is not None
     return ChannelType(name, config, build, check, redeliver)
 
 

@@ -12,7 +12,8 @@ Responses are classified by :func:`classify`:
 - 201/202 (any 2xx) sent; the ``Location`` header is the push service's message id;
 - 429 and 5xx temporary, with ``Retry-After`` (seconds or an HTTP date) in ``retry_after``;
   later messages of the same batch to that push service are not posted until it has passed;
-- 404/410 permanent with ``expired=True`` and ``detail="token_invalid"``: the caller removes the subscription;
+- 404/410 permanent with ``expired=True`` and ``detail="token_invalid"``: the caller
+  removes the subscription;
 - 400/403/413 and any other status permanent.
 
 The workspace's key is an EC P-256 key (:class:`VapidKey`); the site's JavaScript passes

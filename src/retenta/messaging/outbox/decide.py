@@ -51,25 +51,40 @@ def settle(attempt: Attempt, policy: RetryPolicy, now: datetime) -> Settlement:
     """The send's new state and events after ``attempt``."""
     send = attempt.send
     if attempt.kind == "blocked":
-        event = MessageEvent(send.context(), "suppressed", now, properties={"reason": attempt.reason})
+        event = MessageEvent(
+            send.context(), "suppressed", now, properties={"reason": attempt.reason}
+        )
         return _next_or_final(attempt, "suppressed", attempt.reason, [event], now)
     if attempt.kind == "unavailable":
         return _next_or_final(attempt, "failed", attempt.reason, [], now, final_event=True)
     result = attempt.result
     assert result is not None
     if result.outcome is Outcome.SENT:
-        return _settlement(attempt, "sent", send.cascade_index, send.channel,
-                           events=[_event(attempt, result, now)], remote_id=result.remote_id)  # fmt: skip
+        return _settlement(
+            attempt,
+            "sent",
+            send.cascade_index,
+            send.channel,
+            events=[_event(attempt, result, now)],
+            remote_id=result.remote_id,
+        )
     if result.outcome is Outcome.PERMANENT:
         event = _event(attempt, result, now)
         return _next_or_final(attempt, event.status, result.reason, [event], now)
     if send.attempts < policy.max_attempts:
         due = policy.next_at(send.attempts, now, retry_after_s(result))
-        return _settlement(attempt, "queued", send.cascade_index, send.channel,
-                           next_attempt_at=due, last_error=result.reason)  # fmt: skip
+        return _settlement(
+            attempt,
+            "queued",
+            send.cascade_index,
+            send.channel,
+            next_attempt_at=due,
+            last_error=result.reason,
+        )
     reason = f"gave up after {send.attempts} attempts: {result.reason}"
-    event = MessageEvent(send.context(), "failed", now,
-                         properties={"reason": reason, "retries": "exhausted"})  # fmt: skip
+    event = MessageEvent(
+        send.context(), "failed", now, properties={"reason": reason, "retries": "exhausted"}
+    )
     return _next_or_final(attempt, "failed", reason, [event], now)
 
 
@@ -77,8 +92,13 @@ def _event(attempt: Attempt, result: SendResult, now: datetime) -> MessageEvent:
     event = from_result(attempt.send.context(), result, at=now)
     assert event is not None  # only temporary results have none
     if attempt.properties:
-        return MessageEvent(event.send, event.status, event.at, event.machine,
-                            {**event.properties, **attempt.properties})  # fmt: skip
+        return MessageEvent(
+            event.send,
+            event.status,
+            event.at,
+            event.machine,
+            {**event.properties, **attempt.properties},
+        )
     return event
 
 
@@ -94,13 +114,29 @@ def _next_or_final(
     send = attempt.send
     following = send.cascade_index + 1
     if following < len(send.cascade):
-        return _settlement(attempt, "queued", following, send.cascade[following],
-                           events=events, next_attempt_at=now, attempts=0,
-                           last_error=f"{send.channel}: {reason}")  # fmt: skip
+        return _settlement(
+            attempt,
+            "queued",
+            following,
+            send.cascade[following],
+            events=events,
+            next_attempt_at=now,
+            attempts=0,
+            last_error=f"{send.channel}: {reason}",
+        )
     if final_event:
-        events = [*events, MessageEvent(send.context(), final_status, now, properties={"reason": reason})]
-    return _settlement(attempt, final_status, send.cascade_index, send.channel,
-                       events=events, last_error=reason or None)  # fmt: skip
+        events = [
+            *events,
+            MessageEvent(send.context(), final_status, now, properties={"reason": reason}),
+        ]
+    return _settlement(
+        attempt,
+        final_status,
+        send.cascade_index,
+        send.channel,
+        events=events,
+        last_error=reason or None,
+    )
 
 
 def _settlement(

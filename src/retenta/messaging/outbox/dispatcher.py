@@ -14,6 +14,7 @@ twice (taken as ``sent``, marked ``unconfirmed``) or hand it again with the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -70,10 +71,8 @@ class Dispatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         for step in self.steps.values():
             await step.close()
@@ -96,10 +95,8 @@ class Dispatcher:
                 handled = 0
             if handled < self.settings.batch_size:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
-                except TimeoutError:
-                    pass
 
     # --- one round ------------------------------------------------------------------------
 
@@ -135,12 +132,19 @@ class Dispatcher:
     async def _attempt(self, workspace_id: str, channel: str, sends: list[Send]) -> list[Attempt]:
         step = self.steps.get(channel)
         if step is None:
-            return [unavailable(s, f"the {channel} channel is not available on this server") for s in sends]
-        contacts = await asyncio.to_thread(lookup, self.db, workspace_id, [s.contact_id for s in sends])
+            return [
+                unavailable(s, f"the {channel} channel is not available on this server")
+                for s in sends
+            ]
+        contacts = await asyncio.to_thread(
+            lookup, self.db, workspace_id, [s.contact_id for s in sends]
+        )
         content = self._resolve(workspace_id, channel, {s.message_id for s in sends})
         return await step.attempt(workspace_id, sends, contacts, content)
 
-    def _resolve(self, workspace_id: str, channel: str, message_ids: set[str]) -> Mapping[str, Resolved | Exception]:
+    def _resolve(
+        self, workspace_id: str, channel: str, message_ids: set[str]
+    ) -> Mapping[str, Resolved | Exception]:
         out: dict[str, Resolved | Exception] = {}
         for message_id in sorted(message_ids):
             try:
@@ -166,13 +170,32 @@ class Dispatcher:
 
     def _reconciled(self, send: Send, handed: bool, now: datetime) -> Settlement:
         if handed and self.redeliver(send.channel) == "never":
-            event = MessageEvent(send.context(), "sent", now,
-                                 properties={"unconfirmed": True, "reason": "handed over before a restart; "
-                                             "the provider's answer was never recorded"})  # fmt: skip
-            return Settlement(send.send_id, "sent", send.channel, send.cascade_index,
-                              last_error="unconfirmed: handed over, answer not recorded", events=(event,))  # fmt: skip
+            event = MessageEvent(
+                send.context(),
+                "sent",
+                now,
+                properties={
+                    "unconfirmed": True,
+                    "reason": "handed over before a restart; "
+                    "the provider's answer was never recorded",
+                },
+            )
+            return Settlement(
+                send.send_id,
+                "sent",
+                send.channel,
+                send.cascade_index,
+                last_error="unconfirmed: handed over, answer not recorded",
+                events=(event,),
+            )
         # never handed: that attempt did not happen; handed with a same-key provider: hand
         # it again, the provider drops the copy
         attempts = None if handed else send.attempts - 1
-        return Settlement(send.send_id, "queued", send.channel, send.cascade_index,
-                          next_attempt_at=now, attempts=attempts)  # fmt: skip
+        return Settlement(
+            send.send_id,
+            "queued",
+            send.channel,
+            send.cascade_index,
+            next_attempt_at=now,
+            attempts=attempts,
+        )

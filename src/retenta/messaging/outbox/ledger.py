@@ -65,8 +65,14 @@ class Send:
     attempts: int
 
     def context(self, channel: str | None = None) -> SendContext:
-        return SendContext(self.workspace_id, self.contact_id, self.send_id,
-                           channel or self.channel, self.campaign_id, self.message_id)  # fmt: skip
+        return SendContext(
+            self.workspace_id,
+            self.contact_id,
+            self.send_id,
+            channel or self.channel,
+            self.campaign_id,
+            self.message_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,24 +93,45 @@ class Settlement:
 
 
 NEW_SENDS = pa.schema(
-    [("send_id", pa.string()), ("workspace_id", pa.string()), ("idempotency_key", pa.string()),
-     ("request_hash", pa.string()), ("response", pa.string()), ("contact_id", pa.int64()),
-     ("channel", pa.string()), ("cascade", pa.string()), ("message_id", pa.string()),
-     ("category", pa.string()), ("topic", pa.string()), ("campaign_id", pa.string()),
-     ("language", pa.string()), ("data", pa.string()), ("status", pa.string()),
-     ("next_attempt_at", pa.timestamp("us", tz="UTC")), ("created_at", pa.timestamp("us", tz="UTC"))]
-)  # fmt: skip
+    [
+        ("send_id", pa.string()),
+        ("workspace_id", pa.string()),
+        ("idempotency_key", pa.string()),
+        ("request_hash", pa.string()),
+        ("response", pa.string()),
+        ("contact_id", pa.int64()),
+        ("channel", pa.string()),
+        ("cascade", pa.string()),
+        ("message_id", pa.string()),
+        ("category", pa.string()),
+        ("topic", pa.string()),
+        ("campaign_id", pa.string()),
+        ("language", pa.string()),
+        ("data", pa.string()),
+        ("status", pa.string()),
+        ("next_attempt_at", pa.timestamp("us", tz="UTC")),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 _NEW_COLUMNS = ", ".join(f'"{n}"' for n in NEW_SENDS.names)
 INSERT_SQL = (
     f"INSERT INTO sends ({_NEW_COLUMNS}, updated_at)"
     f" SELECT {_NEW_COLUMNS}, created_at FROM _new_sends"
 )
 SETTLE = pa.schema(
-    [("send_id", pa.string()), ("status", pa.string()), ("channel", pa.string()),
-     ("cascade_index", pa.int32()), ("next_attempt_at", pa.timestamp("us", tz="UTC")),
-     ("last_error", pa.string()), ("remote_id", pa.string()), ("versions_used", pa.string()),
-     ("message_revision", pa.int32()), ("attempts", pa.int32())]
-)  # fmt: skip
+    [
+        ("send_id", pa.string()),
+        ("status", pa.string()),
+        ("channel", pa.string()),
+        ("cascade_index", pa.int32()),
+        ("next_attempt_at", pa.timestamp("us", tz="UTC")),
+        ("last_error", pa.string()),
+        ("remote_id", pa.string()),
+        ("versions_used", pa.string()),
+        ("message_revision", pa.int32()),
+        ("attempts", pa.int32()),
+    ]
+)
 SETTLE_SQL = """
 UPDATE sends SET status = u.status, channel = u.channel, cascade_index = u.cascade_index,
     next_attempt_at = u.next_attempt_at, lease_until = NULL, last_error = u.last_error,
@@ -122,7 +149,7 @@ RETURNING send_id, workspace_id, contact_id, channel, "cascade", cascade_index, 
           category, topic, campaign_id, language, data, attempts
 """
 PUBLIC_COLUMNS = (
-    "send_id, workspace_id, contact_id, channel, \"cascade\", message_id, message_revision,"
+    'send_id, workspace_id, contact_id, channel, "cascade", message_id, message_revision,'
     " versions_used, category, topic, campaign_id, language, data, status, attempts,"
     " next_attempt_at, last_error, remote_id, created_at, updated_at"
 )
@@ -204,7 +231,9 @@ class SendLedger:
 
     # --- the dispatcher's steps -----------------------------------------------------------
 
-    def claim(self, limit: int, *, lease_s: float = 300.0, now: datetime | None = None) -> list[Send]:
+    def claim(
+        self, limit: int, *, lease_s: float = 300.0, now: datetime | None = None
+    ) -> list[Send]:
         """Due sends, moved to ``sending`` with attempts + 1 (committed before returning)."""
         moment = now or datetime.now(UTC)
         lease = moment + timedelta(seconds=lease_s)
@@ -287,8 +316,17 @@ class SendLedger:
             )
             if exhausted:
                 ctx = SendContext(workspace_id, int(row[2]), send_id, str(row[3]), row[4], row[5])
-                append_events(conn, [MessageEvent(ctx, "failed", moment,
-                                                  properties={"reason": reason, "retries": "exhausted"})])  # fmt: skip
+                append_events(
+                    conn,
+                    [
+                        MessageEvent(
+                            ctx,
+                            "failed",
+                            moment,
+                            properties={"reason": reason, "retries": "exhausted"},
+                        )
+                    ],
+                )
             return new_status
 
         status = self.db.write(work)
@@ -301,7 +339,7 @@ class SendLedger:
         whether its attempt was handed over."""
         with self.db.read() as cur:
             rows = cur.execute(
-                "SELECT s.send_id, s.workspace_id, s.contact_id, s.channel, s.\"cascade\","
+                'SELECT s.send_id, s.workspace_id, s.contact_id, s.channel, s."cascade",'
                 " s.cascade_index, s.message_id, s.category, s.topic, s.campaign_id, s.language,"
                 " s.data, s.attempts, EXISTS (SELECT 1 FROM send_handovers h"
                 " WHERE h.send_id = s.send_id AND h.attempt = s.attempts) AS handed"
@@ -328,7 +366,9 @@ class SendLedger:
                 ' WHERE workspace_id = ? AND send_id = ? ORDER BY "at"',
                 [workspace_id, send_id],
             )
-            events = [{**e, "properties": orjson.loads(e["properties"])} for e in rows_as_dicts(cur)]
+            events = [
+                {**e, "properties": orjson.loads(e["properties"])} for e in rows_as_dicts(cur)
+            ]
         return {**found[0], "events": events}
 
     def list(
@@ -351,16 +391,29 @@ class SendLedger:
             " ORDER BY created_at DESC, send_id DESC LIMIT ?"
         )
         us, sid = after if after else (None, None)
-        params = [workspace_id, contact_id, contact_id, message_id, message_id, status, status,
-                  us, us, sid, limit + 1]  # fmt: skip
+        params = [
+            workspace_id,
+            contact_id,
+            contact_id,
+            message_id,
+            message_id,
+            status,
+            status,
+            us,
+            us,
+            sid,
+            limit + 1,
+        ]
         with self.db.read() as cur:
             cur.execute(sql, params)
             rows = list(rows_as_dicts(cur))
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1]["_us"], rows[-1]["send_id"]) if more else None
-        return {"sends": [_public({k: v for k, v in r.items() if k != "_us"}) for r in rows],
-                "next_cursor": next_cursor}  # fmt: skip
+        return {
+            "sends": [_public({k: v for k, v in r.items() if k != "_us"}) for r in rows],
+            "next_cursor": next_cursor,
+        }
 
 
 def _insert(conn: Any, table: pa.Table) -> None:
@@ -404,8 +457,14 @@ def _new_sends(
 
 
 def _queued(new: NewSend) -> MessageEvent:
-    ctx = SendContext(new.workspace_id, new.contact_id, new.send_id, new.cascade[0],
-                      new.campaign_id, new.message_id)  # fmt: skip
+    ctx = SendContext(
+        new.workspace_id,
+        new.contact_id,
+        new.send_id,
+        new.cascade[0],
+        new.campaign_id,
+        new.message_id,
+    )
     return MessageEvent(ctx, "queued", datetime.now(UTC))
 
 
@@ -420,7 +479,9 @@ def _settle_table(settlements: Sequence[Settlement]) -> pa.Table:
             "last_error": [(s.last_error or "")[:1000] or None for s in settlements],
             "remote_id": [s.remote_id for s in settlements],
             "versions_used": [
-                orjson.dumps(dict(s.versions_used)).decode() if s.versions_used is not None else None
+                orjson.dumps(dict(s.versions_used)).decode()
+                if s.versions_used is not None
+                else None
                 for s in settlements
             ],
             "message_revision": [s.message_revision for s in settlements],
@@ -431,11 +492,36 @@ def _settle_table(settlements: Sequence[Settlement]) -> pa.Table:
 
 
 def _send(row: Sequence[Any]) -> Send:
-    (send_id, workspace_id, contact_id, channel, cascade, index, message_id, category, topic,
-     campaign_id, language, data, attempts) = row  # fmt: skip
-    return Send(str(send_id), str(workspace_id), int(contact_id), str(channel),
-                tuple(orjson.loads(cascade)), int(index), str(message_id), str(category), topic,
-                campaign_id, language, orjson.loads(data) if data else {}, int(attempts))  # fmt: skip
+    (
+        send_id,
+        workspace_id,
+        contact_id,
+        channel,
+        cascade,
+        index,
+        message_id,
+        category,
+        topic,
+        campaign_id,
+        language,
+        data,
+        attempts,
+    ) = row
+    return Send(
+        str(send_id),
+        str(workspace_id),
+        int(contact_id),
+        str(channel),
+        tuple(orjson.loads(cascade)),
+        int(index),
+        str(message_id),
+        str(category),
+        topic,
+        campaign_id,
+        language,
+        orjson.loads(data) if data else {},
+        int(attempts),
+    )
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -75,11 +75,14 @@ language=None)
     language = body.get("language")
     if language is not None and (not isinstance(language, str) or not 1 <= len(language) <= 35):
         raise RequestError("language", "language must be a language tag such as 'uk' or 'pt-BR'")
-    unknown = sorted(set(body) - {"message_id", "contact", "data", "channel", "cascade", "language"})
+    unknown = sorted(
+        set(body) - {"message_id", "contact", "data", "channel", "cascade", "language"}
+    )
     if unknown:
         raise RequestError(unknown[0], f"unknown field {unknown[0]!r}")
-    return SendSpec(message_id.strip(), _identifier(body.get("contact")), _cascade(body),
-                    dict(data), language)  # fmt: skip
+    return SendSpec(
+        message_id.strip(), _identifier(body.get("contact")), _cascade(body), dict(data), language
+    )
 
 
 def _identifier(contact: Any) -> tuple[str, str | int]:
@@ -112,7 +115,9 @@ def _cascade(body: Mapping[str, Any]) -> tuple[str, ...]:
     for index, channel in enumerate(raw):
         where = f"cascade[{index}]" if name == "cascade" else "channel"
         if channel not in SEND_CHANNELS:
-            raise RequestError(where, f"unknown channel {channel!r}; one of {sorted(SEND_CHANNELS)}")
+            raise RequestError(
+                where, f"unknown channel {channel!r}; one of {sorted(SEND_CHANNELS)}"
+            )
         if channel in out:
             raise RequestError(where, f"channel {channel!r} appears twice")
         out.append(channel)
@@ -134,11 +139,15 @@ def check_key(key: str | None) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY or not key.isprintable():
-        raise RequestError("Idempotency-Key", f"Idempotency-Key must be 1-{MAX_KEY} printable characters")
+        raise RequestError(
+            "Idempotency-Key", f"Idempotency-Key must be 1-{MAX_KEY} printable characters"
+        )
     return key
 
 
-def backoff_s(attempt: int, *, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
+def backoff_s(
+    attempt: int, *, base_s: float, cap_s: float, rng: random.Random | None = None
+) -> float:
     """Seconds before retry ``attempt + 1``: exponential, capped, with "equal jitter".
 
     Half the step is fixed and half random, so retries of a batch that failed together
@@ -148,8 +157,9 @@ def backoff_s(attempt: int, *, base_s: float, cap_s: float, rng: random.Random |
     >>> [round(backoff_s(a, base_s=10, cap_s=60, rng=rng)) for a in (1, 2, 3, 4, 5)]
     [6, 19, 30, 35, 54]
     """
-    step = min(cap_s, base_s * 2 ** max(0, attempt - 1))
-    return step / 2 + (rng or random).random() * step / 2
+    step = min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
+    draw: float = (rng or random).random()
+    return step / 2 + draw * step / 2
 
 
 def retry_after_s(result: SendResult) -> float | None:

@@ -54,7 +54,7 @@ def lookup(db: Database, workspace_id: str, contact_ids: Iterable[int]) -> dict[
     with db.read() as cur:
         live = _follow(cur, workspace_id, wanted)
         chains: dict[int, list[int]] = {}
-        for start, (end, path) in live.items():
+        for end, path in live.values():
             chains.setdefault(end, []).extend(path)
         rows = _profiles(cur, workspace_id, sorted(chains))
         identities = _identities(cur, workspace_id, sorted({i for p in chains.values() for i in p}))
@@ -64,8 +64,16 @@ def lookup(db: Database, workspace_id: str, contact_ids: Iterable[int]) -> dict[
             continue
         language, timezone, attributes = rows[end]
         newest = _newest(identities, [end, *path])
-        out[start] = Contact(end, tuple(path), newest.get("email"), newest.get("phone"),
-                             newest.get("external_id"), language, timezone, attributes)  # fmt: skip
+        out[start] = Contact(
+            end,
+            tuple(path),
+            newest.get("email"),
+            newest.get("phone"),
+            newest.get("external_id"),
+            language,
+            timezone,
+            attributes,
+        )
     return out
 
 
@@ -95,7 +103,9 @@ def _follow(cur: Any, workspace_id: str, ids: list[int]) -> dict[int, tuple[int,
     return state
 
 
-def _profiles(cur: Any, workspace_id: str, ids: list[int]) -> dict[int, tuple[Any, Any, dict[str, Any]]]:
+def _profiles(
+    cur: Any, workspace_id: str, ids: list[int]
+) -> dict[int, tuple[Any, Any, dict[str, Any]]]:
     rows = cur.execute(
         "SELECT id, language, timezone, attributes FROM contacts WHERE workspace_id = ?"
         " AND erased_at IS NULL AND id IN (SELECT unnest(?::BIGINT[]))",

@@ -33,16 +33,23 @@ async def send(
         raise ApiError(400, "invalid_json", f"the body is not JSON: {exc}", field="body") from None
     c, svc = container(request), services(request)
     answer, replayed = service.accept_send(
-        db=c.db, identity=c.identity, ledger=svc.ledger, content=svc.content,
-        settings=svc.channel_settings, workspace_id=p.workspace_id, body=body,
+        db=c.db,
+        identity=c.identity,
+        ledger=svc.ledger,
+        content=svc.content,
+        settings=svc.channel_settings,
+        workspace_id=p.workspace_id,
+        body=body,
         idempotency_key=idempotency_key,
-    )  # fmt: skip
+    )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return JSONResponse(answer, status_code=202, headers=headers)
 
 
 @router.get("/api/v1/sends/{send_id}")
-def get_send(send_id: str, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+def get_send(
+    send_id: str, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
     """One send: its status, attempts, channel, and every message event it has."""
     found = services(request).ledger.get(p.workspace_id, send_id)
     if found is None:
@@ -65,9 +72,13 @@ def list_sends(
         raise ApiError(400, "invalid_request", f"status must be one of {STATUSES}", field="status")
     try:
         return services(request).ledger.list(
-            p.workspace_id, contact_id=contact_id, message_id=message_id, status=status,
-            limit=limit, cursor=cursor,
-        )  # fmt: skip
+            p.workspace_id,
+            contact_id=contact_id,
+            message_id=message_id,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+        )
     except RequestError as exc:
         raise service.bad_request(exc) from None
 
@@ -79,7 +90,9 @@ def list_channels(request: Request, p: Principal = Depends(api_principal)) -> di
 
 
 @router.put("/api/v1/channels/{kind}/{name}")
-async def put_channel(kind: str, name: str, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+async def put_channel(
+    kind: str, name: str, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
     """Create or replace one named config; a masked (``********``) or absent secret is kept."""
     require_role(p, "admin")
     try:
@@ -90,7 +103,11 @@ async def put_channel(kind: str, name: str, request: Request, p: Principal = Dep
 
 
 @router.post("/api/v1/channels/{kind}/{name}/check")
-async def check_channel(kind: str, name: str, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+async def check_channel(
+    kind: str, name: str, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
     """Try the config against its provider: ``{"ok", "message"}``."""
     require_role(p, "marketer")
-    return await service.check_channel(services(request).channel_settings, p.workspace_id, kind, name)
+    return await service.check_channel(
+        services(request).channel_settings, p.workspace_id, kind, name
+    )

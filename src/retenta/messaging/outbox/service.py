@@ -18,8 +18,19 @@ from retenta.identity.service import IdentityService
 from retenta.messaging.channels.registry import channel_types
 from retenta.messaging.outbox.content import ContentSource
 from retenta.messaging.outbox.ledger import IdempotencyConflictError, NewSend, SendLedger
-from retenta.messaging.outbox.model import SEND_CHANNELS, RequestError, check_key, parse_request, request_hash
-from retenta.messaging.settings_store import ChannelSettingsStore, keep_unchanged_secrets, masked, secret_paths
+from retenta.messaging.outbox.model import (
+    SEND_CHANNELS,
+    RequestError,
+    check_key,
+    parse_request,
+    request_hash,
+)
+from retenta.messaging.settings_store import (
+    ChannelSettingsStore,
+    keep_unchanged_secrets,
+    masked,
+    secret_paths,
+)
 from retenta.storage.base import Database
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -49,19 +60,30 @@ def accept_send(
     contact_id = _contact(db, identity, workspace_id, spec.identifier)
     category, topic = _message(content, workspace_id, spec.message_id, spec.cascade)
     _configured(settings, workspace_id, spec.cascade)
-    new = NewSend(workspace_id=workspace_id, contact_id=contact_id, message_id=spec.message_id,
-                  cascade=spec.cascade, category=category, topic=topic, language=spec.language,
-                  data=spec.data)  # fmt: skip
+    new = NewSend(
+        workspace_id=workspace_id,
+        contact_id=contact_id,
+        message_id=spec.message_id,
+        cascade=spec.cascade,
+        category=category,
+        topic=topic,
+        language=spec.language,
+        data=spec.data,
+    )
     try:
         return ledger.create(new, idempotency_key=key, request_hash=request_hash(body))
     except IdempotencyConflictError:
         raise ApiError(
-            409, "idempotency_conflict",
-            "this Idempotency-Key was used with another request body", field="Idempotency-Key",
-        ) from None  # fmt: skip
+            409,
+            "idempotency_conflict",
+            "this Idempotency-Key was used with another request body",
+            field="Idempotency-Key",
+        ) from None
 
 
-def _contact(db: Database, identity: IdentityService, workspace_id: str, identifier: tuple[str, Any]) -> int:
+def _contact(
+    db: Database, identity: IdentityService, workspace_id: str, identifier: tuple[str, Any]
+) -> int:
     kind, value = identifier
     field = f"contact.{kind}"
     if kind == "contact_id":
@@ -71,7 +93,9 @@ def _contact(db: Database, identity: IdentityService, workspace_id: str, identif
                 [workspace_id, value],
             ).fetchone()
         if row is None:
-            raise ApiError(400, "unknown_contact", f"no contact {value} in this workspace", field=field)
+            raise ApiError(
+                400, "unknown_contact", f"no contact {value} in this workspace", field=field
+            )
         return int(value)
     found = identity.lookup(workspace_id=workspace_id, id_type=kind, value=str(value))
     if found is None:
@@ -79,7 +103,9 @@ def _contact(db: Database, identity: IdentityService, workspace_id: str, identif
     return int(found)
 
 
-def _message(content: ContentSource, workspace_id: str, message_id: str, cascade: tuple[str, ...]) -> tuple[str, str | None]:
+def _message(
+    content: ContentSource, workspace_id: str, message_id: str, cascade: tuple[str, ...]
+) -> tuple[str, str | None]:
     """The message's category and topic; 400 when it is unknown or has none of the channels."""
     problems = []
     for channel in cascade:
@@ -93,14 +119,20 @@ def _message(content: ContentSource, workspace_id: str, message_id: str, cascade
     raise ApiError(400, "unknown_message", reason, field="message_id")
 
 
-def _configured(settings: ChannelSettingsStore, workspace_id: str, cascade: tuple[str, ...]) -> None:
+def _configured(
+    settings: ChannelSettingsStore, workspace_id: str, cascade: tuple[str, ...]
+) -> None:
     """Every channel of the request must have a config in this workspace (in-app needs none)."""
     for index, channel in enumerate(cascade):
         kinds = SEND_CHANNELS[channel]
         if kinds and not any(settings.names(workspace_id, kind) for kind in kinds):
             field = "channel" if len(cascade) == 1 else f"cascade[{index}]"
-            raise ApiError(400, "channel_not_configured",
-                           f"the {channel} channel is not configured in this workspace", field=field)  # fmt: skip
+            raise ApiError(
+                400,
+                "channel_not_configured",
+                f"the {channel} channel is not configured in this workspace",
+                field=field,
+            )
 
 
 # --- channel settings ---------------------------------------------------------------------
@@ -111,14 +143,21 @@ def list_channels(settings: ChannelSettingsStore, workspace_id: str) -> dict[str
     return {
         "types": sorted(types),
         "channels": [
-            {"type": item.channel, "name": item.name, "config": masked(item.config),
-             "secrets_set": secret_paths(item.config), "updated_at": item.updated_at}  # fmt: skip
+            {
+                "type": item.channel,
+                "name": item.name,
+                "config": masked(item.config),
+                "secrets_set": secret_paths(item.config),
+                "updated_at": item.updated_at,
+            }
             for item in settings.all(workspace_id)
         ],
     }
 
 
-def put_channel(settings: ChannelSettingsStore, workspace_id: str, kind: str, name: str, body: Any) -> dict[str, Any]:
+def put_channel(
+    settings: ChannelSettingsStore, workspace_id: str, kind: str, name: str, body: Any
+) -> dict[str, Any]:
     """Validate with the type's Config and store; masked or omitted secrets keep their value."""
     config_type = _type(kind).config
     _check_name(name)
@@ -135,11 +174,18 @@ def put_channel(settings: ChannelSettingsStore, workspace_id: str, kind: str, na
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise ApiError(400, "invalid_request", f"{where}: {first['msg']}", field=where) from None
     created = settings.put(workspace_id, kind, name, config)
-    return {"type": kind, "name": name, "created": created, "config": masked(config),
-            "secrets_set": secret_paths(config)}  # fmt: skip
+    return {
+        "type": kind,
+        "name": name,
+        "created": created,
+        "config": masked(config),
+        "secrets_set": secret_paths(config),
+    }
 
 
-async def check_channel(settings: ChannelSettingsStore, workspace_id: str, kind: str, name: str) -> dict[str, Any]:
+async def check_channel(
+    settings: ChannelSettingsStore, workspace_id: str, kind: str, name: str
+) -> dict[str, Any]:
     channel_type = _type(kind)
     config = settings.get(workspace_id, kind, name)
     if config is None:
@@ -151,7 +197,9 @@ async def check_channel(settings: ChannelSettingsStore, workspace_id: str, kind:
 def _type(kind: str) -> Any:
     types = channel_types()
     if kind not in types:
-        raise ApiError(404, "not_found", f"unknown channel type {kind!r}; one of {sorted(types)}", field="type")
+        raise ApiError(
+            404, "not_found", f"unknown channel type {kind!r}; one of {sorted(types)}", field="type"
+        )
     return types[kind]
 
 

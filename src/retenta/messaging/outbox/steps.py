@@ -20,7 +20,8 @@ from retenta.messaging import push_subscriptions
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.channels.smtp import SmtpChannel
 from retenta.messaging.channels.webpush import WebPushChannel, WebPushMessage, WebPushResult
-from retenta.messaging.channels.webpush_config import DEFAULT_NAME, Config as WebPushConfig
+from retenta.messaging.channels.webpush_config import DEFAULT_NAME
+from retenta.messaging.channels.webpush_config import Config as WebPushConfig
 from retenta.messaging.dispatch import hard_bounce
 from retenta.messaging.email.headers import HeaderError
 from retenta.messaging.email.mime import Category, OutgoingEmail, Recipient
@@ -46,9 +47,12 @@ class Step(Protocol):
     channel: str
 
     async def attempt(
-        self, workspace_id: str, sends: Sequence[Send], contacts: Mapping[int, Contact],
+        self,
+        workspace_id: str,
+        sends: Sequence[Send],
+        contacts: Mapping[int, Contact],
         content: Content,
-    ) -> list[Attempt]: ...  # fmt: skip
+    ) -> list[Attempt]: ...
 
     async def close(self) -> None: ...
 
@@ -60,8 +64,12 @@ def category_of(send: Send) -> Category:
 def variables(send: Send, contact: Contact) -> dict[str, Any]:
     """The template variables of one send: the contact, the request's ``data``, the locale."""
     language = send.language or contact.language
-    return {"contact": contact.variables(), "data": dict(send.data),
-            "locale": language or "en", "timezone": contact.timezone or "UTC"}  # fmt: skip
+    return {
+        "contact": contact.variables(),
+        "data": dict(send.data),
+        "locale": language or "en",
+        "timezone": contact.timezone or "UTC",
+    }
 
 
 def languages(send: Send, contact: Contact) -> list[str | None]:
@@ -76,8 +84,11 @@ def pick_profile(profiles: Sequence[StoredConfig], category: str) -> SendingProf
     only through a marketing profile (the profile decides the RFC 8058 headers).
     """
     wanted = Category.TRANSACTIONAL if category == "transactional" else Category.MARKETING
-    usable = [p.config for p in profiles
-              if isinstance(p.config, SendingProfile) and p.config.category is wanted]  # fmt: skip
+    usable = [
+        p.config
+        for p in profiles
+        if isinstance(p.config, SendingProfile) and p.config.category is wanted
+    ]
     by_name = {p.name: p for p in usable}
     return by_name.get(category) or by_name.get("default") or (usable[0] if usable else None)
 
@@ -119,9 +130,12 @@ class EmailStep:
     channel: str = "email"
 
     async def attempt(
-        self, workspace_id: str, sends: Sequence[Send], contacts: Mapping[int, Contact],
+        self,
+        workspace_id: str,
+        sends: Sequence[Send],
+        contacts: Mapping[int, Contact],
         content: Content,
-    ) -> list[Attempt]:  # fmt: skip
+    ) -> list[Attempt]:
         profiles = self.settings.all(workspace_id, "email")
         attempts: dict[str, Attempt] = {}
         ready: list[tuple[Send, Contact, Resolved, SendingProfile]] = []
@@ -136,7 +150,9 @@ class EmailStep:
             assert profile is not None
             ready.append((send, contacts[send.contact_id], _resolved(content, send), profile))
         allowed = self._gate(workspace_id, ready, attempts)
-        by_profile: dict[str, list[tuple[Send, Contact, Resolved, SendingProfile]]] = defaultdict(list)
+        by_profile: dict[str, list[tuple[Send, Contact, Resolved, SendingProfile]]] = defaultdict(
+            list
+        )
         for item in allowed:
             by_profile[item[3].name].append(item)
         for group in by_profile.values():
@@ -149,7 +165,9 @@ class EmailStep:
             groups[(category_of(item[0]), item[2].topic)].append(item)
         allowed = []
         for (category, topic), items in groups.items():
-            recipients = [Recipient(workspace_id, c.contact_id, c.email or "") for _, c, _, _ in items]
+            recipients = [
+                Recipient(workspace_id, c.contact_id, c.email or "") for _, c, _, _ in items
+            ]
             decisions = self.gate.check(workspace_id, recipients, topic=topic, category=category)
             for item, decision in zip(items, decisions, strict=True):
                 if decision.allowed:
@@ -161,7 +179,9 @@ class EmailStep:
     async def _deliver(self, workspace_id: str, group: list[Any]) -> dict[str, Attempt]:
         profile: SendingProfile = group[0][3]
         composer = Composer(profile, self.keyring.workspace(workspace_id))
-        channel: SmtpChannel = self.channels.get(workspace_id, "email", profile, SmtpChannel.for_profile)
+        channel: SmtpChannel = self.channels.get(
+            workspace_id, "email", profile, SmtpChannel.for_profile
+        )
         out: dict[str, Attempt] = {}
         outgoing: list[OutgoingEmail] = []
         by_id: dict[str, tuple[Send, Contact, Resolved]] = {}
@@ -191,29 +211,46 @@ class EmailStep:
         if isinstance(rendered, RenderError):
             return failure(send.send_id, str(rendered), "render_error")
         if not isinstance(rendered, RenderedEmail):
-            return failure(send.send_id, "the message's email content did not render an email", "render_error")
+            return failure(
+                send.send_id, "the message's email content did not render an email", "render_error"
+            )
         if self.tracking_base_url:
             rendered = self._tracked(rendered, send, contact, composer.profile)
         recipient = Recipient(send.workspace_id, contact.contact_id, contact.email or "")
         try:
-            return composer.compose(send_id=send.send_id, recipient=recipient, content=rendered,
-                                    campaign_id=send.campaign_id or "")  # fmt: skip
+            return composer.compose(
+                send_id=send.send_id,
+                recipient=recipient,
+                content=rendered,
+                campaign_id=send.campaign_id or "",
+            )
         except HeaderError as exc:
             return failure(send.send_id, str(exc), "invalid_address")
 
-    def _tracked(self, rendered: RenderedEmail, send: Send, contact: Contact,
-                 profile: SendingProfile) -> RenderedEmail:  # fmt: skip
+    def _tracked(
+        self, rendered: RenderedEmail, send: Send, contact: Contact, profile: SendingProfile
+    ) -> RenderedEmail:
         assert self.tracking_base_url is not None
         tracker = Tracker(self.keyring, self.tracking_base_url)
         ws, cid, sid = send.workspace_id, contact.contact_id, send.send_id
-        html, _ = rewrite_links(rendered.html, lambda i, url: tracker.click_url(ws, cid, sid, i, url),
-                                skip=(profile.unsubscribe_base_url, "/u/"))  # fmt: skip
+        html, _ = rewrite_links(
+            rendered.html,
+            lambda i, url: tracker.click_url(ws, cid, sid, i, url),
+            skip=(profile.unsubscribe_base_url, "/u/"),
+        )
         return replace(rendered, html=add_open_pixel(html, tracker.open_url(ws, cid, sid)))
 
-    async def _suppress_hard_bounces(self, workspace_id: str, results: Sequence[SendResult],
-                                     by_id: Mapping[str, tuple[Send, Contact, Resolved]]) -> None:  # fmt: skip
-        entries = [Entry("email", by_id[r.send_id][1].email or "", "hard_bounce", "smtp", r.send_id)
-                   for r in results if hard_bounce(r)]  # fmt: skip
+    async def _suppress_hard_bounces(
+        self,
+        workspace_id: str,
+        results: Sequence[SendResult],
+        by_id: Mapping[str, tuple[Send, Contact, Resolved]],
+    ) -> None:
+        entries = [
+            Entry("email", by_id[r.send_id][1].email or "", "hard_bounce", "smtp", r.send_id)
+            for r in results
+            if hard_bounce(r)
+        ]
         if entries:
             await self.gate.suppressions.add(workspace_id, entries)
 
@@ -233,9 +270,12 @@ class WebPushStep:
     channel: str = "push"
 
     async def attempt(
-        self, workspace_id: str, sends: Sequence[Send], contacts: Mapping[int, Contact],
+        self,
+        workspace_id: str,
+        sends: Sequence[Send],
+        contacts: Mapping[int, Contact],
         content: Content,
-    ) -> list[Attempt]:  # fmt: skip
+    ) -> list[Attempt]:
         config = self.settings.get(workspace_id, "webpush", DEFAULT_NAME)
         ids = {i for c in contacts.values() for i in c.ids}
         subscriptions = push_subscriptions.live_for_contacts(self.db, workspace_id, ids)
@@ -243,7 +283,11 @@ class WebPushStep:
         ready = []
         for send in sends:
             problem = _usable(send, contacts, content, "push")
-            subs = [s for i in contacts[send.contact_id].ids for s in subscriptions.get(i, [])] if problem is None else []
+            subs = (
+                [s for i in contacts[send.contact_id].ids for s in subscriptions.get(i, [])]
+                if problem is None
+                else []
+            )
             if problem is None and not isinstance(config, WebPushConfig):
                 problem = "web push is not configured"
             elif problem is None and not subs:
@@ -263,15 +307,22 @@ class WebPushStep:
         for item in ready:
             send, contact, resolved, _ = item
             recipient = Recipient(workspace_id, contact.contact_id, f"push:{contact.contact_id}")
-            decision = self.gate.check(workspace_id, [recipient], channel="push",
-                                       topic=resolved.topic, category=category_of(send))[0]  # fmt: skip
+            decision = self.gate.check(
+                workspace_id,
+                [recipient],
+                channel="push",
+                topic=resolved.topic,
+                category=category_of(send),
+            )[0]
             if decision.allowed:
                 allowed.append(item)
             else:
                 attempts[send.send_id] = blocked(send, decision.reason)
         return allowed
 
-    async def _deliver(self, workspace_id: str, config: WebPushConfig, allowed: list[Any]) -> dict[str, Attempt]:
+    async def _deliver(
+        self, workspace_id: str, config: WebPushConfig, allowed: list[Any]
+    ) -> dict[str, Attempt]:
         from retenta.messaging.channels.webpush_config import build
 
         channel: WebPushChannel = self.channels.get(workspace_id, "webpush", config, build)
@@ -285,7 +336,9 @@ class WebPushStep:
                 out[send.send_id] = _attempt(send, resolved, replace(payload, send_id=send.send_id))
                 continue
             for stored in subs:
-                messages.append(WebPushMessage(send.send_id, stored.subscription, payload, topic=None))
+                messages.append(
+                    WebPushMessage(send.send_id, stored.subscription, payload, topic=None)
+                )
                 owners.append(send.send_id)
         by_id = {item[0].send_id: item for item in allowed}
         await self.handover.mark_many(sorted({(s, by_id[s][0].attempts) for s in owners}))
@@ -312,8 +365,12 @@ def push_payload(rendered: Any) -> bytes | SendResult:
     fields = getattr(rendered, "fields", rendered)
     if not isinstance(fields, Mapping):
         return failure("", "the message's push content did not render text fields", "render_error")
-    doc = {"title": fields.get("title", ""), "body": fields.get("body", ""),
-           "url": fields.get("url") or None, "icon": fields.get("image_url") or fields.get("icon") or None}  # fmt: skip
+    doc = {
+        "title": fields.get("title", ""),
+        "body": fields.get("body", ""),
+        "url": fields.get("url") or None,
+        "icon": fields.get("image_url") or fields.get("icon") or None,
+    }
     return orjson.dumps({k: v for k, v in doc.items() if v is not None})
 
 
@@ -327,7 +384,9 @@ def combine(send_id: str, results: Sequence[SendResult]) -> SendResult:
     return replace(results[0], send_id=send_id)
 
 
-def _usable(send: Send, contacts: Mapping[int, Contact], content: Content, channel: str) -> str | None:
+def _usable(
+    send: Send, contacts: Mapping[int, Contact], content: Content, channel: str
+) -> str | None:
     if send.contact_id not in contacts:
         return "the contact was erased or does not exist"
     resolved = content.get(send.message_id)
@@ -345,11 +404,19 @@ def _resolved(content: Content, send: Send) -> Resolved:
 
 
 def _attempt(send: Send, resolved: Resolved, result: SendResult) -> Attempt:
-    return Attempt(send, "result", result=result, versions_used=dict(resolved.versions_used),
-                   revision=resolved.revision)  # fmt: skip
+    return Attempt(
+        send,
+        "result",
+        result=result,
+        versions_used=dict(resolved.versions_used),
+        revision=resolved.revision,
+    )
 
 
 def token_invalid(results: Sequence[SendResult]) -> list[str]:
     """Endpoints whose push service said the subscription is gone."""
-    return [r.endpoint for r in results
-            if isinstance(r, WebPushResult) and r.detail == "token_invalid" and r.endpoint]  # fmt: skip
+    return [
+        r.endpoint
+        for r in results
+        if isinstance(r, WebPushResult) and r.detail == "token_invalid" and r.endpoint
+    ]
