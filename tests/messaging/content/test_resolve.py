@@ -172,6 +172,11 @@ def test_compiled_once_per_revision_and_block_versions(
     third = service.resolve(ws.id, msg["id"], "email")
     assert third.revision == 2
     assert service.cache.compiles == before + 3
+    # A sender that resolves per send may accept an answer up to max_age_s old.
+    assert service.resolve(ws.id, msg["id"], "email", max_age_s=60) is third
+    client.put(f"/api/v1/messages/{msg['id']}", headers=ws.api_headers, json=message(block["id"]))
+    assert service.resolve(ws.id, msg["id"], "email", max_age_s=60) is third
+    assert service.resolve(ws.id, msg["id"], "email").revision == 3
 
 
 LOOP = "<mj-raw>{{% for p in products %}}</mj-raw>{}<mj-raw>{{% endfor %}}</mj-raw>"

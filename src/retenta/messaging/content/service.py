@@ -9,6 +9,7 @@ compiles the new content and nothing ever has to be invalidated.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,7 @@ class ContentService:
     def __init__(self, db: Database, *, cache: CompileCache | None = None) -> None:
         self.store = ContentStore(db)
         self.cache = cache or CompileCache()
+        self._recent: dict[tuple[str, str, str], tuple[float, ResolvedContent]] = {}
 
     # --- blocks -------------------------------------------------------------------------
 
@@ -133,10 +135,34 @@ class ContentService:
 
     # --- for the senders ----------------------------------------------------------------
 
-    def resolve(self, workspace_id: str, message_id: str, channel: str) -> ResolvedContent:
-        """The message compiled for ``channel`` with its blocks' latest versions (cached)."""
+    def resolve(
+        self, workspace_id: str, message_id: str, channel: str, *, max_age_s: float = 0.0
+    ) -> ResolvedContent:
+        """The message compiled for ``channel`` with its blocks' latest versions (cached).
+
+        Two small reads find the key (revision, block versions, workspace default); only a
+        miss reads the message document and the block sources and compiles. ``max_age_s``
+        lets a sender that resolves per send reuse an answer that young without the reads
+        (an edit then shows within that time); the default checks every time.
+        """
         if channel not in CHANNELS:
             raise ApiError(422, "validation_error", f"unknown channel {channel}", field="channel")
+        recent = self._recent.get((workspace_id, message_id, channel))
+        if recent is not None and max_age_s > 0 and time.monotonic() - recent[0] <= max_age_s:
+            return recent[1]
+        resolved = self._resolve(workspace_id, message_id, channel)
+        if len(self._recent) > 4096:
+            self._recent.clear()
+        self._recent[(workspace_id, message_id, channel)] = (time.monotonic(), resolved)
+        return resolved
+
+    def _resolve(self, workspace_id: str, message_id: str, channel: str) -> ResolvedContent:
+        revision, workspace_default, versions = self.store.head(workspace_id, message_id, channel)
+        key = (workspace_id, message_id, revision, channel, tuple(sorted(versions.items())),
+               workspace_default)  # fmt: skip
+        found = self.cache.get(key)
+        if found is not None:
+            return found
         message = self.store.message(workspace_id, message_id)
         content = message["channels"].get(channel)
         if content is None:
@@ -144,17 +170,10 @@ class ContentService:
                 422, "no_content", f"message {message_id} has no {channel} content",
                 field="channel",
             )  # fmt: skip
-        versions = self.store.latest_versions(
-            workspace_id, [b for _, b in block_refs(channel, content)]
-        )
-        workspace_default = self.store.workspace_default_language(workspace_id)
-        key = (workspace_id, message_id, message["revision"], channel,
-               tuple(sorted(versions.items())), workspace_default)  # fmt: skip
-        found = self.cache.get(key)
-        if found is not None:
-            return found
+        if message["revision"] != revision:  # revised in between: take the newer one whole
+            return self._resolve(workspace_id, message_id, channel)
         facts = MessageFacts(
-            workspace_id=workspace_id, message_id=message_id, revision=message["revision"],
+            workspace_id=workspace_id, message_id=message_id, revision=revision,
             category=message["category"], topic=message.get("topic"),
             tags=tuple(message.get("tags") or ()),
             default_language=message.get("default_language"), workspace_default=workspace_default,

@@ -40,6 +40,17 @@ FROM content_messages m JOIN content_message_revisions r
   ON r.workspace_id = m.workspace_id AND r.message_id = m.id AND r.revision = m.revision
 WHERE m.workspace_id = ? AND m.deleted_at IS NULL
 """
+# What a resolve must know to find its compiled content (no JSON parsed): two small reads.
+HEAD_SQL = """
+SELECT m.revision, json_extract_string(w.settings, '$.default_language')
+FROM content_messages m JOIN workspaces w ON w.id = m.workspace_id
+WHERE m.workspace_id = ? AND m.id = ? AND m.deleted_at IS NULL
+"""
+HEAD_BLOCKS_SQL = """
+SELECT b.id, b.version FROM content_block_refs r JOIN content_blocks b
+  ON b.workspace_id = r.workspace_id AND b.id = r.block_id AND b.deleted_at IS NULL
+WHERE r.workspace_id = ? AND r.owner_kind = 'message' AND r.owner_id = ? AND r.channel = ?
+"""
 USED_BY_SQL = """
 SELECT r.owner_kind, r.owner_id, list(DISTINCT r.channel ORDER BY r.channel), any_value(m.name)
 FROM content_block_refs r
@@ -252,6 +263,18 @@ class ContentStore:
             _replace_refs(conn, workspace_id, "message", message_id, [])
 
         await self.db.awrite(work)
+
+    def head(
+        self, workspace_id: str, message_id: str, channel: str
+    ) -> tuple[int, str | None, dict[str, int]]:
+        """(latest revision, workspace default language, {block: latest version} of the channel)."""
+        with self.db.read() as cur:
+            rows = cur.execute(HEAD_SQL, [workspace_id, message_id]).fetchall()
+            if not rows:
+                raise ApiError(404, "not_found", f"no message {message_id}", field="id")
+            blocks = cur.execute(HEAD_BLOCKS_SQL, [workspace_id, message_id, channel]).fetchall()
+        revision, default = rows[0]
+        return int(revision), default or None, {block_id: int(v) for block_id, v in blocks}
 
     def message(self, workspace_id: str, message_id: str) -> dict[str, Any]:
         with self.db.read() as cur:
