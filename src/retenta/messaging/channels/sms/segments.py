@@ -21,11 +21,18 @@ import phonenumbers
 
 Encoding = Literal["GSM-7", "UCS-2"]
 
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+# The default alphabet in code order (0x1B is the escape to the extension table).
+GSM7_TABLE = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
-GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+GSM7_EXTENSION_CODES = {
+    "\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F,
+    "[": 0x3C, "~": 0x3D, "]": 0x3E, "|": 0x40, "€": 0x65,
+}  # fmt: skip
+GSM7_BASIC = frozenset(GSM7_TABLE) - {"\x1b"}
+GSM7_EXTENSION = frozenset(GSM7_EXTENSION_CODES)
+_GSM7_CODES = {ch: code for code, ch in enumerate(GSM7_TABLE) if ch != "\x1b"}
 
 SINGLE = {"GSM-7": 160, "UCS-2": 70}
 CONCATENATED = {"GSM-7": 153, "UCS-2": 67}
@@ -68,6 +75,21 @@ def units_of(text: str, encoding: Encoding | None = None) -> int:
     """
     encoding = encoding or encoding_of(text)
     return sum(unit_cost(ch, encoding) for ch in text)
+
+
+def gsm7_encode(text: str) -> bytes:
+    """GSM 03.38 septets, one per octet (SMPP ``data_coding`` 0); extension as ESC + code.
+
+    >>> gsm7_encode("@A€").hex()
+    '00411b65'
+    """
+    out = bytearray()
+    for ch in text:
+        if ch in GSM7_EXTENSION_CODES:
+            out += bytes((0x1B, GSM7_EXTENSION_CODES[ch]))
+        else:
+            out.append(_GSM7_CODES[ch])  # KeyError: not GSM-7 (callers check encoding_of)
+    return bytes(out)
 
 
 def split(text: str) -> list[str]:
