@@ -7,6 +7,7 @@ import { useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { Commerce } from "./contact/Commerce";
 import { Consents } from "./contact/Consents";
+import { DeliveryLog } from "./messaging/DeliveryLog";
 import { Timeline } from "./contact/Timeline";
 
 /** The identifier that best names a contact in a heading. */
@@ -20,6 +21,7 @@ function displayName(p: Profile): string {
 export function ContactPage({ id }: { id: string }) {
   const profile = useLoad(() => api.get<Profile>(`/api/v1/contacts/${encodeURIComponent(id)}`), [id]);
   const merges = useLoad(() => api.get<Merge[]>(`/api/v1/contacts/${encodeURIComponent(id)}/merges`), [id]);
+  const [tab, setTab] = useState<"activity" | "deliveries">("activity");
   const reloadAll = () => {
     profile.reload();
     merges.reload();
@@ -51,9 +53,17 @@ export function ContactPage({ id }: { id: string }) {
           <Consents consents={p.consents} contactId={p.id} onChange={profile.reload} />
         </div>
         <div className="col">
-          <Timeline contactId={id} />
-          <Commerce contactId={id} />
-          <MergeHistory merges={merges.data} error={merges.error} onChange={reloadAll} />
+          <div className="tabs page-tabs" role="tablist" aria-label="Contact history">
+            <button role="tab" aria-selected={tab === "activity"} className={tab === "activity" ? "tab on" : "tab"} onClick={() => setTab("activity")}>Activity</button>
+            <button role="tab" aria-selected={tab === "deliveries"} className={tab === "deliveries" ? "tab on" : "tab"} onClick={() => setTab("deliveries")}>Deliveries</button>
+          </div>
+          {tab === "deliveries" ? <DeliveryLog contactId={p.id} title="Messages sent" /> : (
+            <>
+              <Timeline contactId={id} />
+              <Commerce contactId={id} />
+              <MergeHistory merges={merges.data} error={merges.error} onChange={reloadAll} />
+            </>
+          )}
         </div>
       </div>
     </div>

@@ -1,7 +1,7 @@
 // The delivery log: sends of one message or to one contact (GET /api/v1/sends), newest
 // first; opening a send shows its status timeline (its message events).
 import { useEffect, useState } from "react";
-import { api, query, type Page } from "../../api";
+import { api, query } from "../../api";
 import { Badge, Empty, ErrorNote, Json, Section, Spinner } from "../../components/ui";
 import { fmtDate, fmtShort } from "../../format";
 import { Link } from "../../router";
@@ -21,6 +21,13 @@ export interface SendRow {
   versions_used?: Record<string, number> | null;
   created_at: string;
   updated_at?: string;
+}
+
+/** GET /api/v1/sends: `{"sends": [...], "next_cursor"}`. */
+interface SendsPage {
+  sends?: SendRow[];
+  items?: SendRow[];
+  next_cursor: string | null;
 }
 
 export interface SendEvent {
@@ -54,8 +61,9 @@ export function DeliveryLog({ messageId, contactId, title = "Delivery log" }: { 
     setBusy(true);
     try {
       const url = `/api/v1/sends${query({ message_id: messageId, contact_id: contactId, limit: PAGE_SIZE, cursor })}`;
-      const page = await api.get<Page<SendRow>>(url);
-      setItems((old) => (cursor ? [...(old ?? []), ...page.items] : page.items));
+      const page = await api.get<SendsPage>(url);
+      const rows = page.sends ?? page.items ?? [];
+      setItems((old) => (cursor ? [...(old ?? []), ...rows] : rows));
       setNext(page.next_cursor);
       setError(null);
     } catch (err) {
