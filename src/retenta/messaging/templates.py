@@ -47,9 +47,19 @@ class DataSandbox(StrictSandbox):
         return super().getattr(obj, attribute)
 
 
+def _blank_none(value: Any) -> Any:
+    """What ``{{ … }}`` prints: ``None`` (a field the contact does not have) prints empty.
+
+    >>> compile_template("Hi {{ name }}!", name="t").render({"name": None})
+    'Hi !'
+    """
+    return "" if value is None else value
+
+
 def _environment(*, autoescape: bool) -> StrictSandbox:
     # A missing value renders empty and chains: ``{{ contact.attributes.city.name }}``.
     env = DataSandbox(autoescape=autoescape, undefined=ChainableUndefined)
+    env.finalize = _blank_none  # an absent profile field prints empty, never "None"
     env.filters.update(LOCALE_FILTERS)
     env.filters.update(default=default, d=default)
     return env

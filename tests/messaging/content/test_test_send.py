@@ -106,3 +106,22 @@ def test_a_failing_template_is_a_422_naming_the_part(client: TestClient, ws: Wor
         assert peer.handler.received == []
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "channels.email.subject.en"
+
+
+def test_test_send_uses_the_workspaces_email_channel_settings(
+    client: TestClient, ws: Workspace
+) -> None:
+    block = create_block(client, ws)
+    msg = create_message(client, ws, message(block["id"]))
+    with smtp_peer(dnsfunc=dns_for(KEY)) as peer:
+        config = profile_for(peer).model_dump(mode="json")
+        config["dkim"]["private_key_pem"] = KEY.private_pem.decode()
+        r = client.put("/api/v1/channels/email/test", headers=ws.api_headers, json=config)
+        assert r.status_code in (200, 201), r.text
+        r = client.post(f"/api/v1/messages/{msg['id']}/test-send", headers=ws.api_headers,
+                        json={"addresses": ["c@example.com"], "language": "en"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        [mail] = peer.handler.received
+    assert mail.dkim_ok
+    assert mail.rcpt_to == ["c@example.com"]
+    assert mail.message["Subject"] == "[Test] Sale for"  # no contact: no name, not "None"
