@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from retenta.errors import ApiError
 from retenta.messaging import promo_router, push_router
+from retenta.messaging.channels.sms import webhooks as sms_webhooks
 from retenta.messaging.outbox import router as outbox_router
 from retenta.messaging.content import router as content_router
 from retenta.messaging.preview import preview_email
@@ -161,3 +162,4 @@ router.include_router(push_router.router)
 router.include_router(outbox_router.router)
 router.include_router(public)
 router.include_router(content_router.router)  # after `messages`: /preview, /engagement win
+router.include_router(sms_webhooks.router)  # provider callbacks: /hooks/sms/…, /hooks/viber/…

@@ -1,0 +1,129 @@
+"""Provider callbacks: Twilio SMS status and Vonage Viber status → message events.
+
+``POST /hooks/sms/twilio/{workspace}/{channel}/{send_id}`` — Twilio's StatusCallback (the
+channel puts this URL on every message when ``status_callback_base`` is
+``https://<host>/hooks/sms/twilio/<workspace>/<channel>``). ``POST
+/hooks/viber/vonage/{workspace}/{channel}/{send_id}`` — Vonage's per-message
+``webhook_url``. Both take no credentials: the provider's signature (``X-Twilio-Signature``
+with the channel's auth token; a Vonage HS256 JWT with its signature secret) is the
+authority, checked against the URL the channel configured (not the one a proxy passed on).
+A bad signature is 403; an unknown workspace or channel is 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from retenta.errors import ApiError
+from retenta.messaging.channels import sms, viber
+from retenta.messaging.channels.base import SendResult
+from retenta.messaging.channels.sms.common import SmsMessage
+from retenta.messaging.channels.sms.fallback import FallbackStore, SmsSender, fall_back
+from retenta.messaging.channels.sms.reports import record_reports
+from retenta.messaging.channels.sms.twilio import TwilioConfig, report_of, signature_valid
+from retenta.messaging.services import services
+from retenta.storage.base import Database
+from retenta.tenancy.deps import container
+
+router = APIRouter(prefix="/hooks", include_in_schema=False)
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "not_found", "no such channel")
+
+
+def _forbidden() -> ApiError:
+    return ApiError(403, "forbidden", "the signature does not match")
+
+
+def _twilio_config(request: Request, workspace_id: str, name: str) -> TwilioConfig:
+    config = services(request).channel_settings.get(workspace_id, "sms", name)
+    if config is None:
+        raise _not_found()
+    cfg = sms.provider_config(config)  # type: ignore[arg-type]
+    if not isinstance(cfg, TwilioConfig) or cfg.status_callback_base is None:
+        raise _not_found()
+    return cfg
+
+
+@router.post("/sms/twilio/{workspace_id}/{name}/{send_id}")
+async def twilio_status(workspace_id: str, name: str, send_id: str, request: Request) -> Response:
+    """Twilio's status callback: ``delivered`` / ``undelivered`` / ``failed`` become events."""
+    cfg = _twilio_config(request, workspace_id, name)
+    form = await request.form()
+    params = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    url = f"{cfg.status_callback_base}/{send_id}"
+    if request.url.query:
+        url += f"?{request.url.query}"
+    token = cfg.auth_token.get_secret_value()
+    if not signature_valid(token, url, params, request.headers.get("X-Twilio-Signature", "")):
+        raise _forbidden()
+    report = report_of(send_id, dict(params))
+    if report is not None:
+        await record_reports(container(request).db, workspace_id, [report])
+    return Response(status_code=204)
+
+
+def _viber_config(request: Request, workspace_id: str, name: str) -> viber.Config:
+    config = services(request).channel_settings.get(workspace_id, "viber", name)
+    if not isinstance(config, viber.Config) or config.signature_secret is None:
+        raise _not_found()
+    return config
+
+
+@router.post("/viber/vonage/{workspace_id}/{name}/{send_id}")
+async def vonage_status(workspace_id: str, name: str, send_id: str, request: Request) -> Response:
+    """Vonage's Viber status: delivered/read close the fallback; rejected/undeliverable use it."""
+    cfg = _viber_config(request, workspace_id, name)
+    body = await request.body()
+    secret = cfg.signature_secret.get_secret_value() if cfg.signature_secret else ""
+    if not viber.signature_valid(secret, request.headers.get("Authorization", ""), body):
+        raise _forbidden()
+    try:
+        payload: Any = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_request", "the body is not JSON") from exc
+    report = viber.report_of(send_id, payload if isinstance(payload, dict) else {})
+    if report is None:
+        return Response(status_code=204)
+    db = container(request).db
+    await record_reports(db, workspace_id, [report])
+    store = FallbackStore(db, workspace_id)
+    if report.status == "delivered":
+        await store.delivered(send_id)
+    else:
+        await fall_back(store, [send_id], report.reason or "viber failed",
+                        sms_sender(request, workspace_id))  # fmt: skip
+    return Response(status_code=204)
+
+
+def sms_sender(request: Request, workspace_id: str) -> SmsSender:
+    """Sends one SMS through the workspace's SMS channel of a given name."""
+    return settings_sms_sender(services(request).channel_settings, workspace_id)
+
+
+def settings_sms_sender(settings: Any, workspace_id: str) -> SmsSender:
+    """An :data:`SmsSender` over a ``ChannelSettingsStore`` (also for the TTL sweep)."""
+
+    async def send(channel_name: str, message: SmsMessage) -> SendResult:
+        config = settings.get(workspace_id, "sms", channel_name)
+        if config is None:
+            raise LookupError(f"no SMS channel named {channel_name!r}")
+        channel = sms.build(config)
+        try:
+            [result] = await channel.send([message])
+        finally:
+            await channel.close()
+        return result
+
+    return send
+
+
+async def sweep_workspace(db: Database, settings: Any, workspace_id: str) -> int:
+    """Fall back the workspace's Viber messages whose TTL passed; returns SMS sent."""
+    from retenta.messaging.channels.sms.fallback import sweep
+
+    return await sweep(FallbackStore(db, workspace_id), settings_sms_sender(settings, workspace_id))
