@@ -20,6 +20,7 @@ import ipaddress
 import json
 import secrets
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +28,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
 import jwt
 import pytest
 from cryptography import x509
@@ -105,6 +109,8 @@ class ApplePeer:
             if not event.get("more_body"):
                 break
         status, answer, extra = self.answer(scope, body)
+        if extra and extra[-1] == (b"x-peer-delay", b"1"):
+            await asyncio.sleep(2)
         headers = [(b"content-type", b"application/json"), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
@@ -137,6 +143,8 @@ class ApplePeer:
             return 429, b'{"reason":"TooManyRequests"}', [*extra, (b"retry-after", b"12")]
         if mode == "down":
             return 503, b'{"reason":"ServiceUnavailable"}', extra
+        if mode == "slow":
+            return 200, b"", [*extra, (b"x-peer-delay", b"1")]
         if mode == "other_app":
             return 400, b'{"reason":"DeviceTokenNotForTopic"}', extra
         return 400, b'{"reason":"BadDeviceToken"}', extra
@@ -163,7 +171,9 @@ class ApplePeer:
 
 
 @asynccontextmanager
-async def apple(tmp_path: Path, key: ec.EllipticCurvePrivateKey) -> AsyncIterator[Any]:
+async def apple(
+    tmp_path: Path, key: ec.EllipticCurvePrivateKey, *, max_requests: int = 1000, **extra: Any
+) -> AsyncIterator[Any]:
     cert, cert_key = self_signed(tmp_path)
     peer = ApplePeer(AUTH_KEY.public_key())
     listener = socket.socket()
@@ -174,6 +184,7 @@ async def apple(tmp_path: Path, key: ec.EllipticCurvePrivateKey) -> AsyncIterato
     server.bind = [f"fd://{listener.fileno()}"]
     server.certfile, server.keyfile = str(cert), str(cert_key)
     server.accesslog = None
+    server.keep_alive_max_requests = max_requests  # then GOAWAY, as Apple may send any time
     stop = asyncio.Event()
     task = asyncio.create_task(serve(peer, server, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     config = Config(
@@ -183,6 +194,7 @@ async def apple(tmp_path: Path, key: ec.EllipticCurvePrivateKey) -> AsyncIterato
         topic=TOPIC,
         base_url=f"https://127.0.0.1:{listener.getsockname()[1]}",
         ca_file=str(cert),
+        **extra,
     )
     try:
         yield peer, config
@@ -278,6 +290,87 @@ def test_answers_map_as_apple_documents(tmp_path: Path) -> None:
         assert by["ok"].ok
         assert (malformed[0].outcome, malformed[0].detail) == (Outcome.PERMANENT, TOKEN_INVALID)
         assert len(peer.received) == len(modes)  # the malformed token was never posted
+
+    asyncio.run(main())
+
+
+class GoawayPeer:
+    """A bare h2 server that, after ``limit`` requests on a connection, sends GOAWAY naming
+    the last stream it will answer (RFC 9113 §6.8), answers those, and ignores later ones."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.processed: list[str] = []
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        conn = h2.connection.H2Connection(config=config)
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        paths: dict[int, str] = {}
+        last: int | None = None
+        answered = 0
+        while data := await reader.read(65536):
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.RequestReceived):
+                    paths[event.stream_id] = dict(event.headers)[":path"]
+                    if len(paths) == self.limit:
+                        last = event.stream_id
+                elif isinstance(event, h2.events.StreamEnded):
+                    if last is not None and event.stream_id > last:
+                        continue  # after the last one it takes: never processed
+                    self.processed.append(paths[event.stream_id])
+                    conn.send_headers(event.stream_id, [(":status", "200")], end_stream=True)
+                    answered += 1
+            if answered == self.limit:  # h2 sends nothing after its GOAWAY: answer first
+                conn.close_connection(last_stream_id=last)
+            writer.write(conn.data_to_send())
+            await writer.drain()
+            if answered == self.limit:
+                break
+        writer.close()
+
+
+def test_streams_a_goaway_left_unprocessed_are_sent_again(tmp_path: Path) -> None:
+    async def main() -> None:
+        cert, cert_key = self_signed(tmp_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, cert_key)
+        context.set_alpn_protocols(["h2"])
+        peer = GoawayPeer(limit=25)
+        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        origin = f"https://127.0.0.1:{port}"
+        config = Config(team_id=TEAM, key_id=KEY_ID, private_key=pem(AUTH_KEY), topic=TOPIC,
+                        base_url=origin, ca_file=str(cert), concurrency=10)  # fmt: skip
+        channel = build(config)
+        devices = [token() for _ in range(100)]
+        try:
+            results = await channel.send([alert(f"s{i}", d) for i, d in enumerate(devices)])
+        finally:
+            await channel.close()
+            server.close()
+        assert [r.reason for r in results if not r.ok] == []
+        assert channel.client.connections_made >= 4  # a GOAWAY after every 25
+        assert sorted(peer.processed) == sorted(f"/3/device/{d}" for d in devices)  # once each
+
+    asyncio.run(main())
+
+
+def test_a_silent_server_is_a_temporary_timeout(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with apple(tmp_path, AUTH_KEY, timeout_s=0.5) as (peer, config):
+            slow, fine = token(), token()
+            peer.modes[slow] = "slow"
+            channel = build(config)
+            try:
+                results = await channel.send([alert("slow", slow), alert("fine", fine)])
+            finally:
+                await channel.close()
+        assert (results[0].outcome, results[0].detail) == (Outcome.TEMPORARY, "timeout")
+        assert results[1].ok  # the other stream on the same connection was not held up
 
     asyncio.run(main())
 

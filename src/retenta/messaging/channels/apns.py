@@ -8,7 +8,7 @@ renewed more often than every 20 minutes (``TooManyProviderTokenUpdates``). A 40
 ``ExpiredProviderToken`` makes it sign a new one once and retry.
 
 Each notification is ``POST /3/device/<token>`` on one multiplexed HTTP/2 connection
-(httpx with h2; Apple accepts only HTTP/2), up to ``concurrency`` streams in flight, with
+(``h2client.py``; Apple accepts only HTTP/2), up to ``concurrency`` streams in flight, with
 ``apns-topic``, ``apns-push-type``, ``apns-priority``, ``apns-expiration``,
 ``apns-collapse-id`` and ``apns-id`` (a UUID derived from the send id: a retried send keeps
 its id, which Apple echoes back and logs).
@@ -34,13 +34,21 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hpack import NeverIndexedHeaderTuple
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.h2client import (
+    ConnectionLostError,
+    H2Client,
+    Header,
+    NotSentError,
+    Response,
+)
 from retenta.messaging.channels.mobile_push import (
     TOKEN_INVALID,
     CheckResult,
@@ -61,6 +69,7 @@ MAX_PAYLOAD = 4096  # octets, for alert and background notifications
 APNS_ID_NAMESPACE = uuid.UUID("8a3c7a6e-5d2b-4f1e-9c0a-7b1d2e3f4a5b")
 _DEVICE_TOKEN = re.compile(r"^[0-9a-fA-F]{32,200}$")
 _TEAM_OR_KEY_ID = re.compile(r"^[A-Z0-9]{10}$")
+_UNIQUE_HEADERS = frozenset({"apns-id", "apns-expiration"})
 TOKEN_DEAD_REASONS = frozenset({"Unregistered", "ExpiredToken", "BadDeviceToken"})
 
 __all__ = ["ApnsChannel", "Config", "MobilePush", "build", "check", "classify"]
@@ -228,27 +237,20 @@ class ApnsChannel:
         *,
         topic: str,
         base_url: str = HOSTS["production"],
-        verify: ssl.SSLContext | bool = True,
+        ssl_context: ssl.SSLContext | None = None,
         concurrency: int = 100,
         timeout_s: float = 10.0,
     ) -> None:
         self.tokens = tokens
         self.topic = topic
-        self.base_url = base_url.rstrip("/")
-        self.verify = verify
+        parts = urlsplit(base_url)
+        self.client = H2Client(
+            parts.hostname or "", parts.port or 443,
+            ssl_context=ssl_context or ssl.create_default_context(),
+            max_streams=concurrency, connect_timeout_s=timeout_s,
+        )  # fmt: skip
         self.concurrency = concurrency
         self.timeout = timeout_s
-        self._client: httpx.AsyncClient | None = None
-
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient(
-                http2=True,
-                verify=self.verify,
-                timeout=self.timeout,
-                limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-            )
-        return self._client
 
     async def send(self, batch: Sequence[MobilePush]) -> list[SendResult]:
         results: list[SendResult | None] = [None] * len(batch)
@@ -273,35 +275,44 @@ class ApnsChannel:
         try:
             jwt = self.tokens.current()
             response = await self._post(message, body, jwt)
-            if response.status_code == 403 and _reason(response) == "ExpiredProviderToken":
+            if response.status == 403 and _reason(response) == "ExpiredProviderToken":
                 response = await self._post(message, body, self.tokens.renew(jwt))
-        except httpx.HTTPError as exc:
-            why = f"posting to APNs failed: {type(exc).__name__}: {exc}"
+        except (NotSentError, ConnectionLostError) as exc:
+            why = f"posting to APNs failed: {exc}"
             return result(message, Outcome.TEMPORARY, why, detail="connection")
+        except TimeoutError:
+            why = f"APNs did not answer within {self.timeout:g} s"
+            return result(message, Outcome.TEMPORARY, why, detail="timeout")
         return _result(message, response)
 
-    async def _post(self, message: MobilePush, body: bytes, jwt: str) -> httpx.Response:
-        request_headers = headers(message, self.topic, time.time())
-        request_headers["authorization"] = f"bearer {jwt}"
-        url = f"{self.base_url}/3/device/{message.token}"
-        return await self.client().post(url, content=body, headers=request_headers)
+    async def _post(self, message: MobilePush, body: bytes, jwt: str) -> Response:
+        """POST once; a request the server never processed (GOAWAY, refused) is sent again."""
+        named = {**headers(message, self.topic, time.time()), "authorization": f"bearer {jwt}"}
+        # Values unique to one request would only churn HPACK's table: never index them.
+        request_headers: list[Header] = [
+            NeverIndexedHeaderTuple(k, v) if k in _UNIQUE_HEADERS else (k, v)
+            for k, v in named.items()
+        ]
+        path = f"/3/device/{message.token}"
+        try:
+            return await self.client.post(path, request_headers, body, timeout_s=self.timeout)
+        except NotSentError:
+            return await self.client.post(path, request_headers, body, timeout_s=self.timeout)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.client.close()
 
 
-def _reason(response: httpx.Response) -> str:
+def _reason(response: Response) -> str:
     try:
-        doc = response.json()
+        doc = json.loads(response.body) if response.body else {}
     except (json.JSONDecodeError, UnicodeDecodeError):
         return ""
     return str(doc.get("reason") or "") if isinstance(doc, Mapping) else ""
 
 
-def _result(message: MobilePush, response: httpx.Response) -> MobilePushResult:
-    status, reason = response.status_code, _reason(response)
+def _result(message: MobilePush, response: Response) -> MobilePushResult:
+    status, reason = response.status, _reason(response)
     outcome, detail = classify(status, reason)
     remote_id = response.headers.get("apns-id")
     if outcome is Outcome.SENT:
@@ -316,8 +327,8 @@ def _result(message: MobilePush, response: httpx.Response) -> MobilePushResult:
     )  # fmt: skip
 
 
-def tls(config: Config) -> ssl.SSLContext | bool:
-    return ssl.create_default_context(cafile=config.ca_file) if config.ca_file else True
+def tls(config: Config) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=config.ca_file)
 
 
 def build(config: Config) -> ApnsChannel:
@@ -326,7 +337,7 @@ def build(config: Config) -> ApnsChannel:
         ProviderTokens(key, config.key_id, config.team_id),
         topic=config.topic,
         base_url=config.url(),
-        verify=tls(config),
+        ssl_context=tls(config),
         concurrency=config.concurrency,
         timeout_s=config.timeout_s,
     )
