@@ -23,6 +23,7 @@ from retenta.messaging.outbox.content import (
 from retenta.messaging.outbox.dispatcher import Dispatcher
 from retenta.messaging.outbox.handover import HandoverLog
 from retenta.messaging.outbox.ledger import SendLedger
+from retenta.messaging.outbox.provider_steps import KINDS, ProviderStep
 from retenta.messaging.outbox.steps import Channels, EmailStep, Step, WebPushStep
 from retenta.messaging.promo_store import PromoStore
 from retenta.messaging.push_subscriptions import migrate_clear_vapid_keys
@@ -74,6 +75,7 @@ def build(c: Container) -> MessagingServices:
     steps: list[Step] = [
         EmailStep(c.db, gate, store, keyring, handover, Channels()),
         WebPushStep(c.db, gate, store, handover, Channels()),
+        *[ProviderStep(kind, gate, store, handover, Channels()) for kind in KINDS.values()],
     ]
     types = channel_types()
     dispatcher = Dispatcher(

@@ -44,7 +44,8 @@ Content = Mapping[str, "Resolved | Exception"]
 
 
 class Step(Protocol):
-    channel: str
+    @property
+    def channel(self) -> str: ...  # the send channel it delivers ("email", "push", "sms", …)
 
     async def attempt(
         self,
@@ -140,7 +141,7 @@ class EmailStep:
         attempts: dict[str, Attempt] = {}
         ready: list[tuple[Send, Contact, Resolved, SendingProfile]] = []
         for send in sends:
-            problem = _usable(send, contacts, content, "email")
+            problem = usable(send, contacts, content, "email")
             profile = pick_profile(profiles, send.category)
             if problem is None and profile is None:
                 problem = f"no {send.category} email sending profile is configured"
@@ -189,18 +190,18 @@ class EmailStep:
             by_id[send.send_id] = (send, contact, resolved)
             prepared = self._prepare(composer, send, contact, resolved)
             if isinstance(prepared, SendResult):
-                out[send.send_id] = _attempt(send, resolved, prepared)
+                out[send.send_id] = attempt_of(send, resolved, prepared)
             else:
                 outgoing.append(prepared)
-        attempt_of = {m.send_id: by_id[m.send_id][0].attempts for m in outgoing}
+        attempt_number = {m.send_id: by_id[m.send_id][0].attempts for m in outgoing}
 
         async def record(message: OutgoingEmail) -> None:
-            await self.handover.mark(message.send_id, attempt_of[message.send_id])
+            await self.handover.mark(message.send_id, attempt_number[message.send_id])
 
         results = await channel.send(outgoing, handover=record)
         for result in results:
             send, contact, resolved = by_id[result.send_id]
-            out[send.send_id] = _attempt(send, resolved, result)
+            out[send.send_id] = attempt_of(send, resolved, result)
         await self._suppress_hard_bounces(workspace_id, results, by_id)
         return out
 
@@ -282,7 +283,7 @@ class WebPushStep:
         attempts: dict[str, Attempt] = {}
         ready = []
         for send in sends:
-            problem = _usable(send, contacts, content, "push")
+            problem = usable(send, contacts, content, "push")
             subs = (
                 [s for i in contacts[send.contact_id].ids for s in subscriptions.get(i, [])]
                 if problem is None
@@ -333,7 +334,7 @@ class WebPushStep:
             rendered = resolved.render(variables(send, contact), languages(send, contact))
             payload = push_payload(rendered)
             if isinstance(payload, SendResult):
-                out[send.send_id] = _attempt(send, resolved, replace(payload, send_id=send.send_id))
+                out[send.send_id] = attempt_of(send, resolved, payload, send_id=send.send_id)
                 continue
             for stored in subs:
                 messages.append(
@@ -348,7 +349,7 @@ class WebPushStep:
             grouped[owner].append(result)
         for send_id, results_of_send in grouped.items():
             send, _, resolved, _ = by_id[send_id]
-            out[send_id] = _attempt(send, resolved, combine(send_id, results_of_send))
+            out[send_id] = attempt_of(send, resolved, combine(send_id, results_of_send))
         dead = token_invalid(results)
         if dead:
             await asyncio.to_thread(push_subscriptions.mark_expired, self.db, workspace_id, dead)
@@ -384,7 +385,7 @@ def combine(send_id: str, results: Sequence[SendResult]) -> SendResult:
     return replace(results[0], send_id=send_id)
 
 
-def _usable(
+def usable(
     send: Send, contacts: Mapping[int, Contact], content: Content, channel: str
 ) -> str | None:
     if send.contact_id not in contacts:
@@ -403,7 +404,12 @@ def _resolved(content: Content, send: Send) -> Resolved:
     return found
 
 
-def _attempt(send: Send, resolved: Resolved, result: SendResult) -> Attempt:
+def attempt_of(
+    send: Send, resolved: Resolved, result: SendResult, *, send_id: str | None = None
+) -> Attempt:
+    """The attempt a channel result (or a failure before the channel) makes."""
+    if send_id is not None:
+        result = replace(result, send_id=send_id)
     return Attempt(
         send,
         "result",

@@ -1,0 +1,116 @@
+"""SMS and webhook sends through the dispatcher, each channel built from its stored config
+and talking to a local HTTP peer (the SMS HTTP provider adapter; the signed webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+from fastapi.testclient import TestClient
+
+from retenta.app import Container
+from retenta.messaging.outbox.content import StaticText
+from retenta.messaging.services import for_container
+from tests.conftest import Workspace
+
+
+async def serve(handler: Any) -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def person(client: TestClient, ws: Workspace, phone: str, channel: str, consent: bool) -> int:
+    body: dict[str, Any] = {"identifiers": {"phone": phone}}
+    if consent:
+        body["consents"] = [{"channel": channel, "topic": "*", "status": "subscribed"}]
+    r = client.post("/api/v1/contacts", headers=ws.api_headers, json=body)
+    assert r.status_code in (200, 201), r.text
+    return int(r.json()["id"])
+
+
+def test_sms_through_the_http_provider(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    svc = for_container(container)
+    svc.static_content.add(ws.id, "msg_sms", "sms", StaticText({"text": "Код: 4812"}, "promo"))
+    yes = person(client, ws, "+380501234567", "sms", consent=True)
+    no = person(client, ws, "+380501234568", "sms", consent=False)
+    got: list[dict[str, Any]] = []
+
+    async def provider(request: web.Request) -> web.Response:
+        got.append(await request.json())
+        return web.json_response({"id": f"m{len(got)}"}, status=201)
+
+    async def main() -> list[str]:
+        runner, origin = await serve(provider)
+        config = {"provider": "http", "url": f"{origin}/send", "sender": "Shop",
+                  "body": {"to": "{to}", "text": "{text}", "ref": "{send_id}"},
+                  "message_id_path": "id"}  # fmt: skip
+        r = client.put("/api/v1/channels/sms/default", headers=ws.api_headers, json=config)
+        assert r.status_code == 200, r.text
+        ids = []
+        for contact_id in (yes, no):
+            r = client.post("/api/v1/messages/send", headers=ws.api_headers,
+                            json={"message_id": "msg_sms", "contact": {"contact_id": contact_id},
+                                  "channel": "sms"})  # fmt: skip
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["send_id"])
+        await svc.dispatcher.run_until_idle()
+        await svc.dispatcher.stop()
+        await runner.cleanup()
+        return ids
+
+    sent_id, blocked_id = asyncio.run(main())
+    assert got == [{"to": "+380501234567", "text": "Код: 4812", "ref": sent_id}]
+    sent = client.get(f"/api/v1/sends/{sent_id}", headers=ws.api_headers).json()
+    assert (sent["status"], sent["remote_id"]) == ("sent", "m1")
+    blocked = client.get(f"/api/v1/sends/{blocked_id}", headers=ws.api_headers).json()
+    assert blocked["status"] == "suppressed"
+    assert blocked["events"][-1]["properties"]["reason"] == "no_consent"
+
+
+def test_webhook_retries_a_busy_receiver_with_the_same_key(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    svc = for_container(container)
+    svc.static_content.add(ws.id, "msg_lead", "webhook",
+                           StaticText({"body": json.dumps({"call": "Olena"})}, "trigger"))  # fmt: skip
+    contact_id = person(client, ws, "+380501234569", "webhook", consent=False)
+    calls: list[tuple[str, bytes]] = []
+
+    async def crm(request: web.Request) -> web.Response:
+        calls.append((request.headers["Idempotency-Key"], await request.read()))
+        if len(calls) == 1:
+            return web.Response(status=503, headers={"Retry-After": "1"})
+        return web.Response(status=200)
+
+    async def main() -> str:
+        runner, origin = await serve(crm)
+        config = {"url": f"{origin}/leads", "secret": "s" * 32, "allow_private_targets": True}
+        r = client.put("/api/v1/channels/webhook/default", headers=ws.api_headers, json=config)
+        assert r.status_code == 200, r.text
+        assert "s" * 32 not in r.text
+        r = client.post("/api/v1/messages/send", headers=ws.api_headers,
+                        json={"message_id": "msg_lead", "contact": {"contact_id": contact_id},
+                              "channel": "webhook"})  # fmt: skip
+        send_id = str(r.json()["send_id"])
+        await svc.dispatcher.run_until_idle()
+        container.db.write(lambda conn: conn.execute(
+            "UPDATE sends SET next_attempt_at = now() WHERE status = 'queued'"))  # fmt: skip
+        await svc.dispatcher.run_until_idle()
+        await svc.dispatcher.stop()
+        await runner.cleanup()
+        return send_id
+
+    send_id = asyncio.run(main())
+    assert calls == [(send_id, b'{"call": "Olena"}')] * 2  # the same key both times
+    state = client.get(f"/api/v1/sends/{send_id}", headers=ws.api_headers).json()
+    assert (state["status"], state["attempts"]) == ("sent", 2)
