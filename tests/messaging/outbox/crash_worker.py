@@ -1,7 +1,7 @@
 """A dispatcher in its own process, for the crash test.
 
-``python -m tests.messaging.outbox.crash_worker <data dir> <workspace id>`` reconciles what a killed run left, sends everything due and
-prints the reconcile counts as JSON."""
+``python -m tests.messaging.outbox.crash_worker <data dir> <workspace id>`` reconciles what a
+killed run left, sends everything due and prints the reconcile counts as JSON."""
 
 from __future__ import annotations
 

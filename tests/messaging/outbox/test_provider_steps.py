@@ -51,16 +51,26 @@ def test_sms_through_the_http_provider(
 
     async def main() -> list[str]:
         runner, origin = await serve(provider)
-        config = {"provider": "http", "url": f"{origin}/send", "sender": "Shop",
-                  "body": {"to": "{to}", "text": "{text}", "ref": "{send_id}"},
-                  "message_id_path": "id"}  # fmt: skip
+        config = {
+            "provider": "http",
+            "url": f"{origin}/send",
+            "sender": "Shop",
+            "body": {"to": "{to}", "text": "{text}", "ref": "{send_id}"},
+            "message_id_path": "id",
+        }
         r = client.put("/api/v1/channels/sms/default", headers=ws.api_headers, json=config)
         assert r.status_code == 200, r.text
         ids = []
         for contact_id in (yes, no):
-            r = client.post("/api/v1/messages/send", headers=ws.api_headers,
-                            json={"message_id": "msg_sms", "contact": {"contact_id": contact_id},
-                                  "channel": "sms"})  # fmt: skip
+            r = client.post(
+                "/api/v1/messages/send",
+                headers=ws.api_headers,
+                json={
+                    "message_id": "msg_sms",
+                    "contact": {"contact_id": contact_id},
+                    "channel": "sms",
+                },
+            )
             assert r.status_code == 202, r.text
             ids.append(r.json()["send_id"])
         await svc.dispatcher.run_until_idle()
@@ -81,8 +91,8 @@ def test_webhook_retries_a_busy_receiver_with_the_same_key(
     client: TestClient, container: Container, ws: Workspace
 ) -> None:
     svc = for_container(container)
-    svc.static_content.add(ws.id, "msg_lead", "webhook",
-                           StaticText({"body": json.dumps({"call": "Olena"})}, "trigger"))  # fmt: skip
+    lead = StaticText({"body": json.dumps({"call": "Olena"})}, "trigger")
+    svc.static_content.add(ws.id, "msg_lead", "webhook", lead)
     contact_id = person(client, ws, "+380501234569", "webhook", consent=False)
     calls: list[tuple[str, bytes]] = []
 
@@ -98,13 +108,22 @@ def test_webhook_retries_a_busy_receiver_with_the_same_key(
         r = client.put("/api/v1/channels/webhook/default", headers=ws.api_headers, json=config)
         assert r.status_code == 200, r.text
         assert "s" * 32 not in r.text
-        r = client.post("/api/v1/messages/send", headers=ws.api_headers,
-                        json={"message_id": "msg_lead", "contact": {"contact_id": contact_id},
-                              "channel": "webhook"})  # fmt: skip
+        r = client.post(
+            "/api/v1/messages/send",
+            headers=ws.api_headers,
+            json={
+                "message_id": "msg_lead",
+                "contact": {"contact_id": contact_id},
+                "channel": "webhook",
+            },
+        )
         send_id = str(r.json()["send_id"])
         await svc.dispatcher.run_until_idle()
-        container.db.write(lambda conn: conn.execute(
-            "UPDATE sends SET next_attempt_at = now() WHERE status = 'queued'"))  # fmt: skip
+        container.db.write(
+            lambda conn: conn.execute(
+                "UPDATE sends SET next_attempt_at = now() WHERE status = 'queued'"
+            )
+        )
         await svc.dispatcher.run_until_idle()
         await svc.dispatcher.stop()
         await runner.cleanup()
