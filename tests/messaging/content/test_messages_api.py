@@ -180,3 +180,23 @@ def test_validate_accepts_good_sources_and_rejects_bad_requests(
                     json={"source": "x", "kind": "html"})  # fmt: skip
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "kind"
+
+
+def test_revisions_are_kept_whole_and_sections_are_not_documents(
+    client: TestClient, ws: Workspace
+) -> None:
+    block = create_block(client, ws)
+    created = create_message(client, ws, message(block["id"]))
+    url = f"/api/v1/messages/{created['id']}"
+    client.put(url, headers=ws.api_headers, json=message(block["id"], name="Second"))
+    revisions = client.get(f"{url}/revisions", headers=ws.api_headers).json()["items"]
+    assert [(r["revision"], r["name"]) for r in revisions] == [(2, "Second"), (1, "Spring sale")]
+    document = message(block["id"])
+    document["channels"]["email"]["body"][1] = {"mjml": {"en": "<mjml><mj-body></mj-body></mjml>"}}
+    r = client.put(url, headers=ws.api_headers, json=document)
+    assert r.status_code == 422
+    assert r.json()["error"]["field"] == "channels.email.body[1].mjml.en"
+    assert len(client.get(f"{url}/revisions", headers=ws.api_headers).json()["items"]) == 2
+    whole = {"name": "Doc", "kind": "custom", "email": {"en": "<mjml></mjml>"}}
+    r = client.post("/api/v1/blocks", headers=ws.api_headers, json=whole)
+    assert r.json()["error"]["field"] == "email.en"

@@ -50,15 +50,39 @@ def source_errors(source: str, *, path: str, kind: str) -> list[dict[str, Any]]:
     return []
 
 
+def section_errors(source: str, *, path: str) -> list[dict[str, Any]]:
+    """A part of a body holds sections, not a whole document; then the usual checks.
+
+    >>> section_errors("<mjml><mj-body></mj-body></mjml>", path="email.en")[0]["reason"]
+    'a block or section holds <mj-section> elements, not a whole <mjml> document'
+    """
+    if source.lstrip()[:5].lower() == "<mjml":
+        reason = "a block or section holds <mj-section> elements, not a whole <mjml> document"
+        return [{"path": path, "template": path, "line": 1, "reason": reason}]
+    return source_errors(source, path=path, kind="mjml")
+
+
 def check_block(doc: Mapping[str, Any]) -> None:
     """Every language source of a block compiles (Jinja and MJML)."""
     errors = []
     for language, source in (doc.get("email") or {}).items():
-        errors += source_errors(source, path=f"email.{language}", kind="mjml")
+        errors += section_errors(source, path=f"email.{language}")
     for language, source in (doc.get("text") or {}).items():
         errors += source_errors(source, path=f"text.{language}", kind="text")
     if errors:
         raise template_errors(errors, "the block has a template error")
+
+
+def check_sections(content: Mapping[str, Any]) -> None:
+    """The inline sections of an email body are sections, not documents."""
+    errors = []
+    for index, part in enumerate(content.get("body") or []):
+        for language, source in (part.get("mjml") or {}).items():
+            path = f"channels.email.body[{index}].mjml.{language}"
+            if source.lstrip()[:5].lower() == "<mjml":
+                errors += section_errors(source, path=path)
+    if errors:
+        raise template_errors(errors, "the message has a template error")
 
 
 def check_refs(

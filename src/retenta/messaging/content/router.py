@@ -117,6 +117,13 @@ def get_message(
     return content(request).message(p.workspace_id, message_id)
 
 
+@messages.get("/{message_id}/revisions")
+def message_revisions(
+    message_id: str, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    return {"items": content(request).revisions(p.workspace_id, message_id)}
+
+
 @messages.put("/{message_id}")
 async def update_message(
     message_id: str, body: MessageIn, request: Request, p: Principal = Depends(marketer)

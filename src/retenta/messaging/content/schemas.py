@@ -27,10 +27,6 @@ from pydantic import (
     model_validator,
 )
 
-BLOCK_KINDS = (
-    "header", "footer", "product_card", "product_grid", "recommendations", "promo_code",
-    "unsubscribe_footer", "text", "image", "button", "custom",
-)  # fmt: skip
 BlockKind = Literal[
     "header", "footer", "product_card", "product_grid", "recommendations", "promo_code",
     "unsubscribe_footer", "text", "image", "button", "custom",

@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from retenta.errors import ApiError
-from retenta.messaging.content.checks import check_block, check_refs, template_errors
+from retenta.messaging.content.checks import (
+    check_block,
+    check_refs,
+    check_sections,
+    template_errors,
+)
 from retenta.messaging.content.compiled import (
     CompileCache,
     MessageFacts,
@@ -97,6 +102,10 @@ class ContentService:
         message = self.store.message(workspace_id, message_id)
         return message | {"blocks": self._versions_of(workspace_id, message["channels"])}
 
+    def revisions(self, workspace_id: str, message_id: str) -> list[dict[str, Any]]:
+        """Every revision of a message, newest first (each a whole document)."""
+        return self.store.revisions(workspace_id, message_id)
+
     def messages(
         self, workspace_id: str, *, category: str | None = None, tag: str | None = None
     ) -> list[dict[str, Any]]:
@@ -122,6 +131,8 @@ class ContentService:
             blocks = self._latest_blocks(workspace_id, [b for _, b in paths])
             parts = _ref_parts(channel, content)
             check_refs(channel, parts, blocks)
+            if channel == "email":
+                check_sections(content)
             compiled = compile_channel(facts, channel, content, blocks)
             if compiled.error is not None:
                 raise template_errors(

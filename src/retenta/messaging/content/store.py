@@ -283,6 +283,19 @@ class ContentStore:
             raise ApiError(404, "not_found", f"no message {message_id}", field="id")
         return _message_dict(rows[0])
 
+    def revisions(self, workspace_id: str, message_id: str) -> list[dict[str, Any]]:
+        self.message(workspace_id, message_id)
+        with self.db.read() as cur:
+            rows = cur.execute(
+                "SELECT revision, document, created_at FROM content_message_revisions"
+                " WHERE workspace_id = ? AND message_id = ? ORDER BY revision DESC",
+                [workspace_id, message_id],
+            ).fetchall()
+        return [
+            {"id": message_id, "revision": rev, **json.loads(doc), "created_at": at}
+            for rev, doc, at in rows
+        ]
+
     def messages(self, workspace_id: str, *, category: str | None = None) -> list[dict[str, Any]]:
         sql, args = MESSAGE_SQL, [workspace_id]
         if category is not None:
