@@ -228,3 +228,65 @@ def test_promo_blocks_name_their_pool(
     rendered = sms.render({"promo_code": "ABC-7"}, ["en"])
     assert isinstance(rendered, RenderedText)
     assert rendered.text == "Hi\nCode ABC-7"
+
+
+def test_the_composer_path_follows_the_same_chain(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    block = create_block(client, ws)
+    body = message(block["id"], channels=all_channels(block["id"]), default_language="uk")
+    msg = create_message(client, ws, body)
+    service = for_database(container.db)
+    email = service.resolve(ws.id, msg["id"], "email").email
+    assert email is not None
+    chosen = email.render({"contact": {"language": "pl"}})
+    assert isinstance(chosen, RenderedEmail)
+    assert chosen.language == "uk"  # the message's default
+    set_workspace_default(container, ws.id, "de")
+    email = service.resolve(ws.id, msg["id"], "email").email
+    assert email is not None
+    chosen = email.render({"contact": {"language": "pl"}})
+    assert isinstance(chosen, RenderedEmail)
+    assert chosen.language == "de"  # the workspace default comes first
+    chosen = email.render({"contact": {"language": "en-GB"}})
+    assert isinstance(chosen, RenderedEmail)
+    assert chosen.language == "en"
+
+
+def test_block_lines_are_their_own_even_with_parameters(
+    client: TestClient, container: Container, ws: Workspace, other_ws: Workspace
+) -> None:
+    block = create_block(
+        client, ws, text={},
+        email={"en": section("{{ title }}") + "\n" + section("{{ 10 // data.n }}")},
+    )  # fmt: skip
+    msg = create_message(client, ws, message(block["id"]))
+    resolved = for_database(container.db).resolve(ws.id, msg["id"], "email")
+    error = resolved.render({"data": {"n": 0, "total": 1}}, ["en"])
+    assert isinstance(error, ContentError)
+    assert error.template == f"{block['id']}@1.email.en"
+    assert error.path == "channels.email.body[0]"
+    assert error.line == 2
+    with pytest.raises(Exception, match="no message"):
+        for_database(container.db).resolve(other_ws.id, msg["id"], "email")
+
+
+def test_concurrent_edits_never_lose_a_version(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    import asyncio
+
+    from retenta.messaging.content.schemas import BlockIn
+
+    block = create_block(client, ws)
+    service = for_database(container.db)
+
+    async def edits() -> list[dict[str, Any]]:
+        bodies = [BlockIn(name=f"Header {i}", kind="header", email={"en": section(str(i))})
+                  for i in range(8)]  # fmt: skip
+        return await asyncio.gather(*(service.update_block(ws.id, block["id"], b) for b in bodies))
+
+    asyncio.run(edits())
+    versions = service.block_versions(ws.id, block["id"])
+    assert [v["version"] for v in versions] == list(range(9, 0, -1))
+    assert sorted(v["name"] for v in versions[:-1]) == sorted(f"Header {i}" for i in range(8))

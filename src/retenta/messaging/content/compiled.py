@@ -190,8 +190,7 @@ def compile_channel(
         if channel == "email":
             email = _compile_email(content, blocks, langs, default, pieces)
             resolved = ResolvedContent(**base, email=email, pieces=pieces)  # type: ignore[arg-type]
-            # The Composer renders ``email`` directly: its failures get the same precision.
-            object.__setattr__(resolved, "email", replace(email, explain=resolved.explain))
+            object.__setattr__(resolved, "email", _for_composer(email, resolved, facts))
             return resolved
         texts = _compile_texts(channel, content, blocks, langs, default, pieces)
         return ResolvedContent(**base, texts=texts, pieces=pieces)  # type: ignore[arg-type]
@@ -218,6 +217,22 @@ def _compile_email(
         except RenderError as err:
             raise _compile_failure(parts, err) from None
     return CompiledEmail(name="channels.email", versions=versions, default_language=default)
+
+
+def _for_composer(
+    email: CompiledEmail, resolved: ResolvedContent, facts: MessageFacts
+) -> CompiledEmail:
+    """``email`` as the Composer renders it: the same precise errors and the same chain.
+
+    ``CompiledEmail`` picks contact → browser → its ``default_language`` → its first
+    version; so the workspace default (when the message has it) is its default and the
+    message's own default its first version.
+    """
+    first = resolved.message_default
+    versions = {first: email.versions[first]} | dict(email.versions)
+    workspace = facts.workspace_default
+    default = resolved.language_for([]) if workspace else first
+    return replace(email, versions=versions, default_language=default, explain=resolved.explain)
 
 
 def _compile_texts(
