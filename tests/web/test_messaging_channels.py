@@ -4,7 +4,11 @@ VAPID public key, a webhook; who may change and who may check."""
 
 from __future__ import annotations
 
+import base64
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -173,3 +177,64 @@ def test_a_marketer_checks_but_cannot_change_settings(
     expect(page.get_by_role("form", name="Add a channel")).to_have_count(0)
     card.get_by_role("button", name="Check").click()
     expect(card.get_by_test_id("check-result")).to_contain_text("OK")
+
+
+class TwilioPeer(BaseHTTPRequestHandler):
+    """Answers the account fetch as Twilio documents it: 200 with the account for the right
+    Basic credentials, 401 otherwise."""
+
+    SID = "AC" + "0123456789abcdef" * 2
+    TOKEN = "twilio-token-0123456789"
+
+    def do_GET(self) -> None:
+        expected = "Basic " + base64.b64encode(f"{self.SID}:{self.TOKEN}".encode()).decode()
+        ok = self.path == f"/2010-04-01/Accounts/{self.SID}.json"
+        ok = ok and self.headers.get("Authorization") == expected
+        body = {"friendly_name": "Shop", "status": "active"} if ok else {"code": 20003}
+        data = json.dumps(body).encode()
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def twilio() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TwilioPeer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_sms_provider_is_set_up_per_provider_and_checked(
+    admin_page: Page, live_server: LiveServer, twilio: str
+) -> None:
+    page = admin_page
+    page.goto("/messages/channels")
+    add_channel(page, "sms", "main")
+    card = page.get_by_test_id("channel-sms-main")
+    card.get_by_label("SMS provider").select_option("twilio")
+    card.get_by_label("Account SID").fill(TwilioPeer.SID)
+    card.get_by_label("Auth token").fill("wrong-token")
+    card.get_by_label("API base URL").fill(twilio)
+    card.get_by_label("Default sender").fill("SHOP")
+    card.get_by_role("button", name="Save").click()
+    card = page.get_by_test_id("channel-sms-main")
+    card.get_by_role("button", name="Check").click()
+    expect(card.get_by_test_id("check-result")).to_contain_text("Twilio answered 401")
+    card.get_by_label("Auth token").fill(TwilioPeer.TOKEN)
+    card.get_by_role("button", name="Save").click()
+    card = page.get_by_test_id("channel-sms-main")
+    card.get_by_role("button", name="Check").click()
+    expect(card.get_by_test_id("check-result")).to_contain_text("account 'Shop' is active")
+    stored = channels(live_server)[("sms", "main")]
+    assert stored["config"]["provider"] == "twilio"
+    assert stored["config"]["auth_token"] == "********"
+    assert stored["config"]["sender"] == "SHOP"
+    assert TwilioPeer.TOKEN not in page.content()

@@ -189,3 +189,25 @@ def test_an_analyst_reads_a_message_but_cannot_change_it(
     expect(page.get_by_label("Subject")).to_have_value("Hi")
     expect(page.get_by_role("button", name="Save")).to_have_count(0)
     expect(page.get_by_role("button", name="+ Inline section")).to_have_count(0)
+
+
+def test_template_errors_show_while_typing_before_any_save(
+    page: Page, live_server: LiveServer
+) -> None:
+    message = create_message(
+        live_server, name=unique("Typing"), category="promo", channels=email_only("Hi", "fine")
+    )
+    logged_in(page, live_server, "marketer")
+    page.goto(f"/messages/{message['id']}")
+    page.get_by_label("Subject").fill("Hi {{ contact.first_name")
+    expect(page.get_by_test_id("subject-error")).to_be_visible()
+    page.get_by_label("Subject").fill("Hi {{ contact.first_name }}")
+    expect(page.get_by_test_id("subject-error")).to_have_count(0)
+    source = "<mj-section><mj-column>\n<mj-text>\n{% if %}\n</mj-text>\n</mj-column></mj-section>"
+    page.get_by_label("Section 1 MJML").fill(source)
+    expect(page.get_by_test_id("live-errors")).to_contain_text("line 3")
+    page.get_by_role("tab", name="Code").click()
+    expect(page.get_by_test_id("code-part").first.locator("li.bad")).to_have_attribute(
+        "data-line", "3"
+    )
+    assert get(live_server, f"/api/v1/messages/{message['id']}")["revision"] == 1

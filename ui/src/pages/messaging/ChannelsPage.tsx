@@ -7,7 +7,7 @@ import { useCan } from "../../auth";
 import { Badge, Empty, ErrorNote, Section, Spinner } from "../../components/ui";
 import { fmtShort } from "../../format";
 import { useLoad } from "../../hooks";
-import { configFrom, FORMS, getPath, MASK, textOf, type FieldDef, type FormDef } from "./channelForms";
+import { configFrom, FORMS, getPath, MASK, SMS_PROVIDERS, textOf, type FieldDef, type FormDef } from "./channelForms";
 import { generateDkimKey } from "./dkimKey";
 import { MessagingNav } from "./nav";
 
@@ -20,6 +20,8 @@ export interface StoredChannel {
 }
 
 interface Channels { types: string[]; channels: StoredChannel[] }
+
+const TYPE_LABEL: Record<string, string> = { sms: "SMS (Twilio, HTTP provider, SMPP)", viber: "Viber business messages" };
 interface PublicParts { dkim: { host: string; type: string; value: string | null; error?: string } | null; vapid_public_key: string | null }
 
 export function ChannelsPage() {
@@ -59,7 +61,7 @@ function AddChannel({ types, onAdd }: { types: string[]; onAdd: (c: { type: stri
     <Section title="Add a channel">
       <form className="inline-form flush" aria-label="Add a channel" onSubmit={(e) => { e.preventDefault(); onAdd({ type, name: name.trim() }); setName(""); }}>
         <select aria-label="Channel type" value={type} onChange={(e) => setType(e.target.value)}>
-          {types.map((t) => <option key={t} value={t}>{FORMS[t]?.title ?? t}</option>)}
+          {types.map((t) => <option key={t} value={t}>{TYPE_LABEL[t] ?? FORMS[t]?.title ?? t}</option>)}
         </select>
         <input aria-label="Channel name" required pattern="[a-z0-9_\-]{1,64}" placeholder="name: promo, trigger, main…" value={name} onChange={(e) => setName(e.target.value)} />
         <button className="btn btn-primary" type="submit">Add</button>
@@ -71,7 +73,8 @@ function AddChannel({ types, onAdd }: { types: string[]; onAdd: (c: { type: stri
 function ChannelCard({ stored, isNew = false, onSaved }: { stored: StoredChannel; isNew?: boolean; onSaved: () => void }) {
   const isAdmin = useCan("admin");
   const canCheck = useCan("marketer");
-  const form = FORMS[stored.type];
+  const [provider, setProvider] = useState(String(stored.config.provider ?? "twilio"));
+  const form = FORMS[stored.type === "sms" ? `sms:${provider}` : stored.type];
   const [check, setCheck] = useState<{ ok: boolean; message: string } | null>(null);
   const [checking, setChecking] = useState(false);
   const [error, setError] = useState<Error | null>(null);
@@ -95,7 +98,7 @@ function ChannelCard({ stored, isNew = false, onSaved }: { stored: StoredChannel
   return (
     <section className="card" data-testid={`channel-${stored.type}-${stored.name}`} aria-label={`${stored.type} ${stored.name}`}>
       <header className="card-head">
-        <h2>{form?.title ?? stored.type} · <span className="mono">{stored.name}</span> {isNew && <Badge tone="info">new</Badge>}</h2>
+        <h2>{form?.title ?? TYPE_LABEL[stored.type] ?? stored.type} · <span className="mono">{stored.name}</span> {isNew && <Badge tone="info">new</Badge>}</h2>
         <div className="card-actions">
           {stored.updated_at && <span className="muted small">saved {fmtShort(stored.updated_at)}</span>}
           {!isNew && canCheck && <button className="btn btn-small" onClick={() => void runCheck()} disabled={checking}>{checking ? "Checking…" : "Check"}</button>}
@@ -109,7 +112,15 @@ function ChannelCard({ stored, isNew = false, onSaved }: { stored: StoredChannel
         )}
         <ErrorNote error={error} />
         {!isNew && <PublicKeys type={stored.type} name={stored.name} />}
-        {form ? <ChannelForm form={form} stored={stored} readOnly={!isAdmin} onSave={save} />
+        {stored.type === "sms" && (
+          <label className="field inline">
+            <span>SMS provider</span>
+            <select aria-label="SMS provider" value={provider} disabled={!isAdmin || !isNew} onChange={(e) => setProvider(e.target.value)}>
+              {SMS_PROVIDERS.map((p) => <option key={p} value={p}>{p}</option>)}
+            </select>
+          </label>
+        )}
+        {form ? <ChannelForm key={provider} form={form} stored={stored} readOnly={!isAdmin} onSave={save} />
           : <JsonConfig stored={stored} readOnly={!isAdmin} onSave={save} />}
       </div>
     </section>

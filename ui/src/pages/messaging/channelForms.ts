@@ -16,6 +16,8 @@ export interface FieldDef {
 export interface FormDef {
   title: string;
   fields: FieldDef[];
+  /** Values the form always sends (an SMS config's `provider`). */
+  fixed?: Record<string, unknown>;
   /** Objects that are null when every field of theirs is blank (an optional DKIM key). */
   optionalGroups?: string[];
 }
@@ -25,7 +27,60 @@ const tuning: FieldDef[] = [
   { path: "timeout_s", label: "Timeout (s)", kind: "number" },
 ];
 
+const smsCommon: FieldDef[] = [
+  { path: "sender", label: "Default sender", kind: "text", placeholder: "SHOP or +15550001111" },
+  { path: "max_segments", label: "Longest text (segments)", kind: "number" },
+  { path: "prices", label: "Price per segment by region (JSON; \"*\" the default)", kind: "json", placeholder: "{\"UA\": \"0.035\", \"*\": \"0.05\"}" },
+  { path: "currency", label: "Currency", kind: "text", placeholder: "USD" },
+  { path: "concurrency", label: "Requests in flight", kind: "number" },
+  { path: "timeout_s", label: "Timeout (s)", kind: "number" },
+];
+
+/** SMS providers, each its own form (`Config` is a union on `provider`). */
+export const SMS_PROVIDERS = ["twilio", "http", "smpp"] as const;
+
 export const FORMS: Record<string, FormDef> = {
+  "sms:twilio": {
+    title: "SMS: Twilio",
+    fixed: { provider: "twilio" },
+    fields: [
+      { path: "account_sid", label: "Account SID", kind: "text", required: true, placeholder: "AC…" },
+      { path: "auth_token", label: "Auth token", kind: "secret", required: true },
+      { path: "messaging_service_sid", label: "Messaging service SID", kind: "text", placeholder: "MG…" },
+      { path: "status_callback_base", label: "Status callback base URL", kind: "text" },
+      { path: "api_base", label: "API base URL", kind: "text" },
+      ...smsCommon,
+    ],
+  },
+  "sms:http": {
+    title: "SMS: HTTP provider",
+    fixed: { provider: "http" },
+    fields: [
+      { path: "url", label: "Send endpoint URL", kind: "text", required: true },
+      { path: "method", label: "Method", kind: "select", options: ["POST", "PUT", "GET"] },
+      { path: "auth", label: "Auth (JSON: basic / bearer / header; secrets read ********)", kind: "json", placeholder: "{\"kind\": \"bearer\", \"token\": \"…\"}" },
+      { path: "body_format", label: "Body format", kind: "select", options: ["json", "form", "none"] },
+      { path: "body", label: "Body template (JSON)", kind: "json", placeholder: "{\"to\": \"{to}\", \"text\": \"{text}\"}" },
+      { path: "headers", label: "Headers (JSON)", kind: "json" },
+      { path: "success_path", label: "Success path in the answer", kind: "text", placeholder: "status" },
+      { path: "message_id_path", label: "Message id path in the answer", kind: "text", placeholder: "messages.0.messageId" },
+      ...smsCommon,
+    ],
+  },
+  "sms:smpp": {
+    title: "SMS: SMPP",
+    fixed: { provider: "smpp" },
+    fields: [
+      { path: "host", label: "SMSC host", kind: "text", required: true },
+      { path: "port", label: "Port", kind: "number" },
+      { path: "system_id", label: "System id", kind: "text", required: true },
+      { path: "password", label: "Password", kind: "secret", required: true },
+      { path: "system_type", label: "System type", kind: "text" },
+      { path: "window", label: "Window (submits in flight)", kind: "number" },
+      { path: "request_receipts", label: "Request delivery receipts", kind: "bool" },
+      ...smsCommon.filter((f) => f.path !== "concurrency" && f.path !== "timeout_s"),
+    ],
+  },
   email: {
     title: "Email (SMTP sending profile)",
     optionalGroups: ["dkim"],
@@ -123,14 +178,14 @@ export function textOf(field: FieldDef, value: unknown): string | boolean {
 
 /** The config to PUT: the stored one (masked secrets are kept by the server) with the form applied. */
 export function configFrom(form: FormDef, base: Record<string, unknown>, values: Record<string, string | boolean>): Record<string, unknown> {
-  const out = structuredClone(base);
+  const out: Record<string, unknown> = { ...structuredClone(base), ...(form.fixed ?? {}) };
   for (const f of form.fields) {
     const v = values[f.path];
     if (f.kind === "bool") setPath(out, f.path, v === true);
     else if (f.kind === "secret" || f.kind === "secret-text") {
       if (typeof v === "string" && v !== "") setPath(out, f.path, v);
       else if (getPath(base, f.path) !== MASK) setPath(out, f.path, undefined);
-    } else if (typeof v === "string" && v.trim() === "") setPath(out, f.path, f.kind === "lines" ? [] : f.kind === "json" ? {} : undefined);
+    } else if (typeof v === "string" && v.trim() === "") setPath(out, f.path, f.kind === "lines" ? [] : undefined);
     else if (f.kind === "number") setPath(out, f.path, Number(v));
     else if (f.kind === "lines") setPath(out, f.path, String(v).split(/\n+/).map((s) => s.trim()).filter(Boolean));
     else if (f.kind === "json") setPath(out, f.path, JSON.parse(String(v)));

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { Link } from "../../../router";
 import type { Block, TemplateError } from "../types";
 import { CodeView } from "./CodeView";
+import { useValidate, type SourceKind } from "./useValidate";
 import { isBlockRef, move, SECTION_TEMPLATE, setLang, type BlockRef, type BodyPart, type EmailContent, type InlineSection } from "./model";
 
 interface Props {
@@ -35,6 +36,7 @@ function blockSource(block: Block | undefined, language: string): { source: stri
 
 export function EmailEditor({ email, language, blocks, errors, readOnly, onChange }: Props) {
   const [view, setView] = useState<"blocks" | "code">("blocks");
+  const subjectErrors = useValidate(email.subject[language], "subject", !readOnly);
   const [adding, setAdding] = useState("");
   const byId = new Map(blocks.map((b) => [b.id, b]));
   const setBody = (body: BodyPart[]) => onChange({ ...email, body });
@@ -46,7 +48,7 @@ export function EmailEditor({ email, language, blocks, errors, readOnly, onChang
         <span>Subject ({language})</span>
         <input aria-label="Subject" value={email.subject[language] ?? ""} readOnly={readOnly} maxLength={998}
           onChange={(e) => onChange({ ...email, subject: setLang(email.subject, language, e.target.value, true) })} />
-        {fieldErrors(errors, `subject.${language}`).map((e, i) => <span key={i} className="field-error">{e.reason}</span>)}
+        {[...fieldErrors(errors, `subject.${language}`), ...subjectErrors].map((e, i) => <span key={i} className="field-error" data-testid="subject-error">{e.reason}</span>)}
       </label>
       <label className="field">
         <span>Preheader ({language})</span>
@@ -66,7 +68,7 @@ export function EmailEditor({ email, language, blocks, errors, readOnly, onChang
           {email.body.map((part, i) => {
             const errs = partErrors(errors, i, part);
             if (!isBlockRef(part)) {
-              return <CodeView key={i} title={`Section ${i + 1} · inline · ${language}`} source={part.mjml[language] ?? ""} errors={errs} testId="code-part" />;
+              return <CheckedCode key={i} title={`Section ${i + 1} · inline · ${language}`} source={part.mjml[language] ?? ""} errors={errs} />;
             }
             const block = byId.get(part.block);
             const src = blockSource(block, language);
@@ -112,6 +114,12 @@ export function EmailEditor({ email, language, blocks, errors, readOnly, onChang
       )}
     </div>
   );
+}
+
+/** An inline section's code with the saved/preview errors and the live check's. */
+function CheckedCode({ title, source, errors }: { title: string; source: string; errors: TemplateError[] }) {
+  const live = useValidate(source, "mjml");
+  return <CodeView title={title} source={source} errors={live.length ? live : errors} testId="code-part" />;
 }
 
 function BlockPart({ part, block, readOnly, onChange }: { part: BlockRef; block: Block | undefined; readOnly: boolean; onChange: (p: BlockRef) => void }) {
@@ -165,6 +173,17 @@ function ParamInput({ name, description, value, readOnly, onChange }: { name: st
   );
 }
 
+/** What the live check says of a source as it is typed. */
+export function LiveErrors({ source, kind, enabled }: { source: string; kind: SourceKind; enabled: boolean }) {
+  const errors = useValidate(source, kind, enabled);
+  if (!errors.length) return null;
+  return (
+    <ul className="cond-errors" data-testid="live-errors">
+      {errors.map((e, i) => <li key={i}>{e.line ? `line ${e.line}: ` : ""}{e.reason}</li>)}
+    </ul>
+  );
+}
+
 function InlinePart({ part, index, language, readOnly, onChange }: { part: InlineSection; index: number; language: string; readOnly: boolean; onChange: (p: InlineSection) => void }) {
   const source = part.mjml[language];
   if (source === undefined) {
@@ -176,8 +195,11 @@ function InlinePart({ part, index, language, readOnly, onChange }: { part: Inlin
     );
   }
   return (
-    <textarea className="code" rows={Math.min(16, Math.max(4, source.split("\n").length + 1))} spellCheck={false} readOnly={readOnly}
-      aria-label={`Section ${index + 1} MJML`} value={source}
-      onChange={(e) => onChange({ mjml: setLang(part.mjml, language, e.target.value, true) })} />
+    <>
+      <textarea className="code" rows={Math.min(16, Math.max(4, source.split("\n").length + 1))} spellCheck={false} readOnly={readOnly}
+        aria-label={`Section ${index + 1} MJML`} value={source}
+        onChange={(e) => onChange({ mjml: setLang(part.mjml, language, e.target.value, true) })} />
+      <LiveErrors source={source} kind="mjml" enabled={!readOnly} />
+    </>
   );
 }

@@ -2,6 +2,7 @@
 // its GSM-7 / UCS-2 length and segment count as you type.
 import type { Block, TemplateError } from "../types";
 import { smsLength } from "../smsSegments";
+import { LiveErrors } from "./EmailEditor";
 import { setLang, TEXT_FIELDS, type BlockRef, type ChannelName, type PerLanguage, type TextContent } from "./model";
 
 interface Props {
@@ -34,6 +35,7 @@ export function TextChannelEditor({ channel, content, language, blocks, errors, 
               <input aria-label={f.label} value={value} readOnly={readOnly} onChange={(e) => set(e.target.value)} />
             )}
             {channel === "sms" && f.name === "text" && <SmsCounter text={value} />}
+            <LiveErrors source={value} kind="text" enabled={!readOnly} />
             {own.map((e, k) => <span key={k} className="field-error">{e.line ? `line ${e.line}: ` : ""}{e.reason}</span>)}
           </label>
         );
