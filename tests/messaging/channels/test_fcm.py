@@ -25,12 +25,15 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from retenta.messaging.channels import fcm, mobile_push
 from retenta.messaging.channels.base import Outcome
 from retenta.messaging.channels.fcm import Config, FcmChannel, build, check
 from retenta.messaging.channels.mobile_push import TOKEN_INVALID, MobilePush, MobilePushResult
+from tests.conftest import Workspace
+from tests.messaging.channels.test_webhook import ThreadedApp
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PROJECT = "retenta-test"
@@ -338,3 +341,32 @@ def test_config_defaults_and_secret_not_shown() -> None:
     assert "PRIVATE" not in config.model_dump_json()
     with pytest.raises(ValidationError, match="base_url must be an https URL"):
         Config(service_account=json.dumps(doc), base_url="http://fcm.example")
+
+
+def test_the_channels_api_seals_the_key_and_checks_with_it(
+    client: TestClient, ws: Workspace
+) -> None:
+    peer = FcmPeer(KEY)
+
+    def routes(app: web.Application) -> None:
+        app.router.add_post("/token", peer.token)
+
+    with ThreadedApp(routes) as origin:
+        peer.origin = origin
+        body = {"service_account": service_account(origin), "base_url": origin}
+        put = client.put("/api/v1/channels/fcm/main", json=body, headers=ws.api_headers)
+        assert put.status_code == 200, put.text
+        assert "PRIVATE KEY" not in put.text
+        assert put.json()["config"]["project_id"] == PROJECT
+        checked = client.post("/api/v1/channels/fcm/main/check", headers=ws.api_headers)
+        assert checked.json()["ok"], checked.text
+        assert len(peer.assertions) == 1  # signed with the unsealed key, verified by PyJWT
+        renamed = client.put("/api/v1/channels/fcm/main", headers=ws.api_headers,
+                             json={"service_account": "********", "base_url": origin,
+                                   "connections": 8})  # fmt: skip
+        assert renamed.status_code == 200, renamed.text  # the masked key is kept
+        assert client.post("/api/v1/channels/fcm/main/check", headers=ws.api_headers).json()["ok"]
+        bad = client.put("/api/v1/channels/fcm/bad", json={"service_account": "{}"},
+                         headers=ws.api_headers)  # fmt: skip
+        assert bad.status_code == 400
+        assert bad.json()["error"]["field"] == "service_account"

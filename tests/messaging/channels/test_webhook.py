@@ -17,12 +17,14 @@ import doctest
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from retenta.messaging.channels import webhook
@@ -37,6 +39,7 @@ from retenta.messaging.channels.webhook import (
     check,
     verify,
 )
+from tests.conftest import Workspace
 
 SECRET = "whsec_0123456789abcdef"
 
@@ -219,3 +222,61 @@ def test_config_names_what_is_wrong(change: dict[str, Any], field: str, words: s
     assert error["loc"] == (field,)
     assert words in error["msg"]
     assert SECRET not in repr(Config(url="https://crm.example/hook", secret=SECRET))
+
+
+class ThreadedApp:
+    """An aiohttp app on its own event loop in a thread, for the app's TestClient to reach."""
+
+    def __init__(self, setup: Callable[[web.Application], None]) -> None:
+        self.setup = setup
+        self.origin = ""
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        self.setup(app)
+        self.runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.origin = f"http://127.0.0.1:{port}"
+        self.ready.set()
+        self.loop.run_forever()
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        assert self.ready.wait(10)
+        return self.origin
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def test_the_channels_api_seals_the_secret_and_checks_with_it(
+    client: TestClient, ws: Workspace
+) -> None:
+    receiver = Receiver()
+    with ThreadedApp(lambda app: app.router.add_post("/hook/{mode}", receiver.handle)) as origin:
+        receiver.origin = origin
+        body = {"url": f"{receiver.origin}/hook/ok", "secret": SECRET,
+                "allow_private_targets": True}  # fmt: skip
+        put = client.put("/api/v1/channels/webhook/callcentre", json=body, headers=ws.api_headers)
+        assert put.status_code == 200, put.text
+        assert SECRET not in put.text
+        assert put.json()["secrets_set"] == ["secret"]
+        listed = client.get("/api/v1/channels", headers=ws.api_headers)
+        assert SECRET not in listed.text
+        checked = client.post("/api/v1/channels/webhook/callcentre/check", headers=ws.api_headers)
+        assert checked.json() == {"ok": True, "message": f"{body['url']} answered 200"}
+        assert receiver.bad_signatures == 0  # signed with the unsealed secret
+        assert len(receiver.calls) == 1
+        bad = client.put("/api/v1/channels/webhook/x", json={"url": "ftp://x", "secret": SECRET},
+                         headers=ws.api_headers)  # fmt: skip
+        assert bad.status_code == 400
+        assert bad.json()["error"]["field"] == "url"
