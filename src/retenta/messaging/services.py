@@ -23,8 +23,9 @@ from retenta.messaging.outbox.content import (
 from retenta.messaging.outbox.dispatcher import Dispatcher
 from retenta.messaging.outbox.handover import HandoverLog
 from retenta.messaging.outbox.ledger import SendLedger
-from retenta.messaging.outbox.provider_steps import KINDS, ProviderStep
-from retenta.messaging.outbox.steps import Channels, EmailStep, Step, WebPushStep
+from retenta.messaging.outbox.provider_steps import KINDS, InAppStep, ProviderStep
+from retenta.messaging.outbox.push_step import PushStep
+from retenta.messaging.outbox.steps import Channels, EmailStep, Step
 from retenta.messaging.promo_store import PromoStore
 from retenta.messaging.push_subscriptions import migrate_clear_vapid_keys
 from retenta.messaging.settings_store import ChannelSettingsStore, SecretBox
@@ -74,8 +75,9 @@ def build(c: Container) -> MessagingServices:
     handover = HandoverLog(ledger.record_handover)
     steps: list[Step] = [
         EmailStep(c.db, gate, store, keyring, handover, Channels()),
-        WebPushStep(c.db, gate, store, handover, Channels()),
+        PushStep(c.db, gate, store, handover, Channels()),
         *[ProviderStep(kind, gate, store, handover, Channels()) for kind in KINDS.values()],
+        InAppStep(c.db, store, handover),
     ]
     types = channel_types()
     dispatcher = Dispatcher(

@@ -133,3 +133,39 @@ def test_webhook_retries_a_busy_receiver_with_the_same_key(
     assert calls == [(send_id, b'{"call": "Olena"}')] * 2  # the same key both times
     state = client.get(f"/api/v1/sends/{send_id}", headers=ws.api_headers).json()
     assert (state["status"], state["attempts"]) == ("sent", 2)
+
+
+def test_in_app_after_push_cannot_take_it(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """``cascade: ["push", "inapp"]``: no push target, so the app inbox gets it (stored once)."""
+    svc = for_container(container)
+    fields = {"title": "Your cart", "body": "Still there: -15% until Sunday", "url": ""}
+    svc.static_content.add(ws.id, "msg_cart", "push", StaticText(fields, "trigger"))
+    svc.static_content.add(ws.id, "msg_cart", "inapp", StaticText(fields, "trigger"))
+    contact_id = person(client, ws, "+380501234570", "push", consent=True)
+    client.get("/v1/push/vapid-public-key", auth=ws.write_auth)  # web push configured
+    r = client.post(
+        "/api/v1/messages/send",
+        headers=ws.api_headers,
+        json={
+            "message_id": "msg_cart",
+            "contact": {"contact_id": contact_id},
+            "cascade": ["push", "inapp"],
+        },
+    )
+    assert r.status_code == 202, r.text
+    send_id = r.json()["send_id"]
+    asyncio.run(svc.dispatcher.run_until_idle())
+    state = client.get(f"/api/v1/sends/{send_id}", headers=ws.api_headers).json()
+    assert (state["status"], state["channel"]) == ("sent", "inapp")
+    assert [(e["channel"], e["status"]) for e in state["events"]] == [
+        ("push", "queued"),
+        ("inapp", "sent"),
+    ]
+    inbox = client.get(f"/api/v1/contacts/{contact_id}/inbox", headers=ws.api_headers).json()
+    assert [(m["title"], m["body"]) for m in inbox["items"]] == [fields_pair(fields)]
+
+
+def fields_pair(fields: dict[str, str]) -> tuple[str, str]:
+    return fields["title"], fields["body"]

@@ -53,6 +53,7 @@ MODULES: dict[str, tuple[str, Redeliver]] = {
     "fcm": ("retenta.messaging.channels.fcm", "never"),
     "apns": ("retenta.messaging.channels.apns", "same_key"),
     "webhook": ("retenta.messaging.channels.webhook", "same_key"),
+    "inapp": ("retenta.messaging.inbox.channel", "same_key"),  # stored once per send id
 }
 
 _EXTRA: dict[str, ChannelType] = {}

@@ -191,3 +191,57 @@ class ProviderStep:
 
     async def close(self) -> None:
         await self.channels.close()
+
+
+@dataclass
+class InAppStep:
+    """``inapp``: stored in the contact's app inbox (``messaging/inbox``), read by the app.
+
+    No address and no consent: the message waits in Retenta until the app, signed in as the
+    contact, fetches it (the suppression list is for addresses, which in-app has none).
+    """
+
+    db: Any
+    settings: ChannelSettingsStore
+    handover: HandoverLog
+    channel: str = "inapp"
+
+    async def attempt(
+        self,
+        workspace_id: str,
+        sends: Sequence[Send],
+        contacts: Mapping[int, Contact],
+        content: Content,
+    ) -> list[Attempt]:
+        inbox = importlib.import_module("retenta.messaging.inbox.channel")
+        models = importlib.import_module("retenta.messaging.inbox.models")
+        stored = self.settings.get(workspace_id, "inapp", "default")
+        channel = inbox.build(stored or inbox.Config(), db=self.db, workspace_id=workspace_id)
+        attempts: dict[str, Attempt] = {}
+        messages, owners = [], []
+        for send in sends:
+            problem = usable(send, contacts, content, self.channel)
+            if problem is not None:
+                attempts[send.send_id] = unavailable(send, problem)
+                continue
+            contact, resolved = contacts[send.contact_id], content[send.message_id]
+            assert not isinstance(resolved, Exception)
+            fields = text_fields(
+                resolved.render(variables(send, contact), languages(send, contact))
+            )
+            if isinstance(fields, SendResult):
+                attempts[send.send_id] = attempt_of(send, resolved, fields, send_id=send.send_id)
+                continue
+            messages.append(
+                models.InAppMessage.from_fields(send.send_id, contact.contact_id, fields)
+            )
+            owners.append(send)
+        await self.handover.mark_many([(s.send_id, s.attempts) for s in owners])
+        for send, result in zip(owners, await channel.send(messages), strict=True):
+            resolved = content[send.message_id]
+            assert not isinstance(resolved, Exception)
+            attempts[send.send_id] = attempt_of(send, resolved, result)
+        return [attempts[s.send_id] for s in sends]
+
+    async def close(self) -> None:
+        return None

@@ -14,14 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-import orjson
-
-from retenta.messaging import push_subscriptions
-from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.base import SendResult
 from retenta.messaging.channels.smtp import SmtpChannel
-from retenta.messaging.channels.webpush import WebPushChannel, WebPushMessage, WebPushResult
 from retenta.messaging.channels.webpush_config import DEFAULT_NAME
-from retenta.messaging.channels.webpush_config import Config as WebPushConfig
 from retenta.messaging.dispatch import hard_bounce
 from retenta.messaging.email.headers import HeaderError
 from retenta.messaging.email.mime import Category, OutgoingEmail, Recipient
@@ -259,132 +254,6 @@ class EmailStep:
         await self.channels.close()
 
 
-@dataclass
-class WebPushStep:
-    """``push`` sends as web push to every live browser subscription of the contact."""
-
-    db: Database
-    gate: SendGate
-    settings: ChannelSettingsStore
-    handover: HandoverLog
-    channels: Channels
-    channel: str = "push"
-
-    async def attempt(
-        self,
-        workspace_id: str,
-        sends: Sequence[Send],
-        contacts: Mapping[int, Contact],
-        content: Content,
-    ) -> list[Attempt]:
-        config = self.settings.get(workspace_id, "webpush", DEFAULT_NAME)
-        ids = {i for c in contacts.values() for i in c.ids}
-        subscriptions = push_subscriptions.live_for_contacts(self.db, workspace_id, ids)
-        attempts: dict[str, Attempt] = {}
-        ready = []
-        for send in sends:
-            problem = usable(send, contacts, content, "push")
-            subs = (
-                [s for i in contacts[send.contact_id].ids for s in subscriptions.get(i, [])]
-                if problem is None
-                else []
-            )
-            if problem is None and not isinstance(config, WebPushConfig):
-                problem = "web push is not configured"
-            elif problem is None and not subs:
-                problem = "the contact has no live web push subscription"
-            if problem is not None:
-                attempts[send.send_id] = unavailable(send, problem)
-                continue
-            ready.append((send, contacts[send.contact_id], _resolved(content, send), subs))
-        allowed = self._gate(workspace_id, ready, attempts)
-        if allowed:
-            assert isinstance(config, WebPushConfig)
-            attempts.update(await self._deliver(workspace_id, config, allowed))
-        return [attempts[s.send_id] for s in sends]
-
-    def _gate(self, workspace_id: str, ready: list[Any], attempts: dict[str, Attempt]) -> list[Any]:
-        allowed = []
-        for item in ready:
-            send, contact, resolved, _ = item
-            recipient = Recipient(workspace_id, contact.contact_id, f"push:{contact.contact_id}")
-            decision = self.gate.check(
-                workspace_id,
-                [recipient],
-                channel="push",
-                topic=resolved.topic,
-                category=category_of(send),
-            )[0]
-            if decision.allowed:
-                allowed.append(item)
-            else:
-                attempts[send.send_id] = blocked(send, decision.reason)
-        return allowed
-
-    async def _deliver(
-        self, workspace_id: str, config: WebPushConfig, allowed: list[Any]
-    ) -> dict[str, Attempt]:
-        from retenta.messaging.channels.webpush_config import build
-
-        channel: WebPushChannel = self.channels.get(workspace_id, "webpush", config, build)
-        out: dict[str, Attempt] = {}
-        messages: list[WebPushMessage] = []
-        owners: list[str] = []
-        for send, contact, resolved, subs in allowed:
-            rendered = resolved.render(variables(send, contact), languages(send, contact))
-            payload = push_payload(rendered)
-            if isinstance(payload, SendResult):
-                out[send.send_id] = attempt_of(send, resolved, payload, send_id=send.send_id)
-                continue
-            for stored in subs:
-                messages.append(
-                    WebPushMessage(send.send_id, stored.subscription, payload, topic=None)
-                )
-                owners.append(send.send_id)
-        by_id = {item[0].send_id: item for item in allowed}
-        await self.handover.mark_many(sorted({(s, by_id[s][0].attempts) for s in owners}))
-        results = await channel.send(messages)
-        grouped: dict[str, list[SendResult]] = defaultdict(list)
-        for owner, result in zip(owners, results, strict=True):
-            grouped[owner].append(result)
-        for send_id, results_of_send in grouped.items():
-            send, _, resolved, _ = by_id[send_id]
-            out[send_id] = attempt_of(send, resolved, combine(send_id, results_of_send))
-        dead = token_invalid(results)
-        if dead:
-            await asyncio.to_thread(push_subscriptions.mark_expired, self.db, workspace_id, dead)
-        return out
-
-    async def close(self) -> None:
-        await self.channels.close()
-
-
-def push_payload(rendered: Any) -> bytes | SendResult:
-    """The service worker's JSON (``title``, ``body``, ``url``, ``icon``) from rendered fields."""
-    if isinstance(rendered, RenderError):
-        return failure("", str(rendered), "render_error")
-    fields = getattr(rendered, "fields", rendered)
-    if not isinstance(fields, Mapping):
-        return failure("", "the message's push content did not render text fields", "render_error")
-    doc = {
-        "title": fields.get("title", ""),
-        "body": fields.get("body", ""),
-        "url": fields.get("url") or None,
-        "icon": fields.get("image_url") or fields.get("icon") or None,
-    }
-    return orjson.dumps({k: v for k, v in doc.items() if v is not None})
-
-
-def combine(send_id: str, results: Sequence[SendResult]) -> SendResult:
-    """One send to several browsers: sent if any took it; else temporary if any may; else the
-    first permanent refusal."""
-    for outcome in (Outcome.SENT, Outcome.TEMPORARY):
-        found = [r for r in results if r.outcome is outcome]
-        if found:
-            return replace(found[0], send_id=send_id)
-    return replace(results[0], send_id=send_id)
-
-
 def usable(
     send: Send, contacts: Mapping[int, Contact], content: Content, channel: str
 ) -> str | None:
@@ -417,12 +286,3 @@ def attempt_of(
         versions_used=dict(resolved.versions_used),
         revision=resolved.revision,
     )
-
-
-def token_invalid(results: Sequence[SendResult]) -> list[str]:
-    """Endpoints whose push service said the subscription is gone."""
-    return [
-        r.endpoint
-        for r in results
-        if isinstance(r, WebPushResult) and r.detail == "token_invalid" and r.endpoint
-    ]
