@@ -354,3 +354,19 @@ def test_rejected_indexes_are_positions_even_for_equal_invalid_items(client, ws)
     assert res.status_code == 200
     assert [r["index"] for r in res.json()["rejected"]] == [0, 2]
     assert res.json()["rejected"][1]["errors"][0]["reason"] == "must be an object, got number"
+
+
+def test_an_overloaded_writer_answers_503_with_retry_after(client, container, ws, monkeypatch):
+    from retenta.ingest.pipeline import OverloadedError
+
+    async def overloaded(*args: Any, **kwargs: Any) -> None:
+        raise OverloadedError(60_000)
+
+    monkeypatch.setattr(container.ingest, "ingest", overloaded)
+    res = client.post("/v1/track", json=track("busy"), headers=basic(ws.write_key))
+    assert res.status_code == 503
+    assert res.headers["retry-after"] == "1"
+    body = res.json()
+    assert (body["success"], body["code"]) == (False, "overloaded")
+    assert "60000 events behind" in body["message"]
+    assert events(container, ws) == []

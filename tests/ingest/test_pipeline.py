@@ -260,3 +260,42 @@ def test_a_full_filter_grows_instead_of_rebuilding(pipeline, db, monkeypatch) ->
     pipeline.dedup.recent.discard([("ws_a", f"m{i}") for i in range(200)] + [("ws_a", "first")])
     out = pipeline.ingest_sync([msg(f"m{i}") for i in range(200)] + [msg("first"), msg("new")])
     assert (out.duplicates, out.stored) == (201, 1)
+
+
+async def _overload(pipeline: IngestPipeline, db: DuckDatabase) -> tuple[list[object], object]:
+    """Hold the writer, queue requests up to the backlog limit, then one more."""
+    gate = threading.Event()
+    await pipeline.start()
+    try:
+        blocker = db.submit(lambda c: gate.wait(10))
+        first = asyncio.create_task(pipeline.ingest([msg("o-first", user="u0")]))
+        await asyncio.sleep(0.01)  # the first request's unit now waits on the held writer
+        calls = [[msg(f"o{r}-{i}", user=f"u{r}") for i in range(10)] for r in range(3)]
+        queued = [asyncio.create_task(pipeline.ingest(c)) for c in calls]
+        await asyncio.sleep(0.01)
+        refused = await asyncio.gather(
+            pipeline.ingest([msg(f"o-extra-{i}") for i in range(5)]), return_exceptions=True
+        )
+        gate.set()
+        blocker.result(timeout=10)
+        return await asyncio.gather(first, *queued, return_exceptions=True), refused[0]
+    finally:
+        gate.set()
+        await pipeline.stop()
+
+
+def test_a_backlog_past_the_limit_is_refused_with_503_and_nothing_of_it_stored(
+    pipeline, db, monkeypatch
+) -> None:
+    import retenta.ingest.pipeline as ingest_pipeline
+
+    monkeypatch.setattr(ingest_pipeline, "MAX_BACKLOG_EVENTS", 32)
+    results, refused = asyncio.run(_overload(pipeline, db))
+    assert [getattr(r, "stored", None) for r in results] == [1, 10, 10, 10]
+    assert isinstance(refused, ingest_pipeline.OverloadedError)
+    assert refused.status == 503
+    assert "30 events behind" in refused.message
+    assert not any(m.startswith("o-extra") for m in stored_ids(db))
+    assert pipeline._backlog == 0  # everything handed over was counted out again
+    (again,) = asyncio.run(_run_group(pipeline, [[msg(f"o-extra-{i}") for i in range(5)]]))
+    assert getattr(again, "stored", None) == 5  # the retry, once the writer caught up

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from retenta.core.messages import Message
 from retenta.core.pipeline import Applier, CommitListener, Resolver
+from retenta.errors import ApiError
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
 from retenta.ingest.stats import IngestStats
@@ -36,10 +37,29 @@ from retenta.storage.duckdb.events import append_events, messages_to_base, with_
 
 log = logging.getLogger(__name__)
 MAX_GROUP_EVENTS = 50_000
+# Events accepted but not yet handed to the writer. Past it a request is refused with a 503
+# and Retry-After (both official clients retry it; exact dedup makes the retry harmless)
+# instead of queueing without bound: at ~10,000 events/s this keeps an accepted request's
+# wait under ~5 s plus its unit, and the queue's memory bounded.
+MAX_BACKLOG_EVENTS = 50_000
+RETRY_AFTER_S = 1
 PREPARE_CHUNK_EVENTS = 256
 REGATHER_MAX_S = 0.02
 REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+class OverloadedError(ApiError):
+    """The writer is behind by more than ``MAX_BACKLOG_EVENTS``: retry later (a 503)."""
+
+    def __init__(self, backlog: int) -> None:
+        super().__init__(
+            503,
+            "overloaded",
+            f"ingestion is {backlog} events behind (the limit is {MAX_BACKLOG_EVENTS});"
+            f" nothing in this request was stored, retry in {RETRY_AFTER_S} s",
+        )
+        self.retry_after_s = RETRY_AFTER_S
 
 
 @dataclass(frozen=True)
@@ -107,6 +127,7 @@ class IngestPipeline:
         self.store = not settings.ingest_skip_storage
         self._waiting: list[_Request] = []
         self._waiting_events = 0
+        self._backlog = 0  # events accepted, not yet handed to the writer (waiting + prepared)
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -168,9 +189,12 @@ class IngestPipeline:
             unit = prepare([_Request(messages, dead_letters)])
             await self._write_or_forget(unit)
             return _outcome(unit)
+        if self._backlog > 0 and self._backlog + len(messages) > MAX_BACKLOG_EVENTS:
+            raise OverloadedError(self._backlog)
         waiter: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(messages, dead_letters, waiter))
         self._waiting_events += len(messages)
+        self._backlog += len(messages)
         self._wake.set()
         return await waiter
 
@@ -218,6 +242,7 @@ class IngestPipeline:
                 ready += self._prepare_waiting()
             if inflight is None and ready:
                 unit, ready = _take_units(ready)
+                self._backlog -= unit.events
                 inflight = asyncio.create_task(self._commit_then_gather(unit))
                 inflight.add_done_callback(lambda _: self._wake_up())
                 continue
@@ -238,6 +263,8 @@ class IngestPipeline:
             units = [prepare(requests)]
         except Exception:
             units = [u for u in map(_prepare_or_fail, requests) if u is not None]
+            unprepared = sum(len(r.messages) for r in requests) - sum(u.events for u in units)
+            self._backlog -= unprepared  # those requests were answered with their error
         lap("prepare")
         return units
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from retenta.errors import ApiError
 from retenta.ingest import intake
+from retenta.ingest.pipeline import OverloadedError
 from retenta.ingest.service import DeadLetterService
 from retenta.tenancy.deps import (
     api_principal,
@@ -50,6 +51,8 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
 def _error_response(exc: ApiError) -> Response:
     body = {**exc.body(), "success": False, "code": exc.code, "message": exc.message}
     headers = {"WWW-Authenticate": 'Basic realm="retenta"'} if exc.status == 401 else None
+    if isinstance(exc, OverloadedError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return Response(orjson.dumps(body), status_code=exc.status, media_type=_JSON, headers=headers)
 
 
