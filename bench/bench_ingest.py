@@ -434,6 +434,22 @@ def report_dedup(d: DedupFigures) -> None:
     )
 
 
+def server_cpu_us(runs: list[Run], events_per_request: int) -> float:
+    """The server's CPU per acknowledged event (µs, median over runs): the figure that
+    survives a loaded machine, where events/s only measures the CPU the server was given."""
+    return med([r.server_cpu / max(r.per_second(events_per_request), 1e-9) * 1e6 for r in runs])
+
+
+def little_floor_ms(conns: int, events_per_request: int, events_per_s: float) -> float:
+    """Mean latency a closed loop of ``conns`` connections must see at this rate (Little's
+    law, L = N / X): the p99 bound needs the throughput first.
+
+    >>> little_floor_ms(64, 100, 50_000)
+    128.0
+    """
+    return conns * events_per_request / max(events_per_s, 1e-9) * 1000
+
+
 def cpu_note(runs: list[Run]) -> str:
     client = med([r.client_cpu for r in runs])
     server = med([r.server_cpu for r in runs])
@@ -455,8 +471,16 @@ def report(fig: Figures, bounds: dict[str, float], args: argparse.Namespace) -> 
         ("/v1/track etc., 1 event/request", f"{t_rps:,.0f} req/s",
          f">= {TRACK_TARGET_RPS:,} req/s", t_rps >= TRACK_TARGET_RPS),
         ("  p99 request latency", f"{t_p99:.1f} ms", "-", None),
+        ("  server CPU per event (batch; load-independent)",
+         f"{server_cpu_us(fig.batch, 100):.1f} µs", "50,000/s on 2 cores: <= 40 µs", None),
+        ("  events/s per server core (batch)",
+         f"{b_eps / max(med([r.server_cpu for r in fig.batch]), 1e-9):,.0f}", "-", None),
+        ("  server CPU per request (single)", f"{server_cpu_us(fig.track, 1):.1f} µs",
+         "3,000/s on 2 cores: <= 667 µs", None),
         ("bound: same server, storage off", f"{n_eps:,.0f} events/s",
          "issue: FastAPI+pydantic ~155,000", None),
+        ("  server CPU per event, storage off (HTTP + validation)",
+         f"{server_cpu_us(fig.batch_no_store, 100):.1f} µs", "-", None),
         ("bound: plain orjson parsing", f"{bounds['parse']:,.0f} events/s", "issue: ~550,000",
          None),
         ("bound: pipeline in-process, no identity/commerce",
@@ -487,6 +511,12 @@ def report(fig: Figures, bounds: dict[str, float], args: argparse.Namespace) -> 
     batch_runs = ", ".join(f"{r.per_second(100):,.0f}" for r in fig.batch)
     track_runs = ", ".join(f"{r.per_second(1):,.0f}" for r in fig.track)
     print(f"runs: batch events/s {batch_runs} | single req/s {track_runs}")
+    floor = little_floor_ms(args.conns, 100, b_eps)
+    print(
+        f"closed loop: {args.conns} connections x 100 events at {b_eps:,.0f} events/s put the "
+        f"mean latency at {floor:,.0f} ms (Little's law); p99 <= 100 ms at -c{args.conns} needs "
+        f">= {little_floor_ms(args.conns, 100, 1) / 100:,.0f} events/s first"
+    )
     phases = ", ".join(f"{k} {v:.1f}" for k, v in fig.phases.items())
     print(
         f"time per event (µs; prepare in the event loop, the rest in the writer; batch and "
