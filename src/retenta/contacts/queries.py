@@ -72,12 +72,18 @@ def probe(table: str, column: str, columns: str, keys: Sequence[Any]) -> tuple[s
 
 def find_contact(cur: Any, workspace_id: str, id_type: str, value: str) -> int | None:
     """The live contact holding a normalized identifier (an index probe, ~1 ms at 1M)."""
+    found = holder_of(cur, workspace_id, id_type, value)
+    return live_contact_id(cur, workspace_id, found) if found is not None else None
+
+
+def holder_of(cur: Any, workspace_id: str, id_type: str, value: str) -> int | None:
+    """The contact an identity row names (maybe merged away since: see ``find_contact``)."""
     sql, params = probe("identities", "value", "workspace_id, type, contact_id", [value])
     row = cur.execute(
         f"SELECT contact_id FROM ({sql}) WHERE workspace_id = ? AND type = ?",
         [*params, workspace_id, id_type],
     ).fetchone()
-    return live_contact_id(cur, workspace_id, int(row[0])) if row else None
+    return int(row[0]) if row else None
 
 
 def live_contact_id(cur: Any, workspace_id: str, contact_id: int) -> int | None:
@@ -187,20 +193,43 @@ def _event(row: Sequence[Any]) -> dict[str, Any]:
 def event_figures(
     cur: Any, workspace_id: str, ids: Sequence[int]
 ) -> tuple[datetime | None, list[tuple[str, float]]]:
-    """The newest event's time and product views per category (``properties.category``)."""
-    sql, params = per_contact(
-        "SELECT event, timestamp, properties ->> 'category' AS category FROM all_events"
-        " WHERE workspace_id = ? AND contact_id = {cid}",
-        workspace_id,
-        ids,
+    """The newest event's time and product views per category (``properties.category``).
+
+    L1 and L2 are read through their per-contact summary (``event_summary``: no JSON, one
+    or two row groups), L0 (small) from its events; see ``storage/duckdb/event_summary``.
+    """
+    summary = (
+        "SELECT last_at, categories, views FROM event_summary"
+        " WHERE workspace_id = ? AND contact_id = ?"
     )
-    rows = cur.execute(
-        f"SELECT category, count(*) FILTER (WHERE event = 'Product Viewed'), max(timestamp)"
-        f" FROM ({sql}) GROUP BY ALL",
-        params,
-    ).fetchall()
-    last = max((r[2] for r in rows), default=None)
-    return last, [(r[0], float(r[1])) for r in rows if r[0] is not None and r[1]]
+    recent = (
+        "SELECT timestamp, CASE WHEN event = 'Product Viewed'"
+        " THEN [properties ->> 'category'] ELSE [] END, CASE WHEN event = 'Product Viewed'"
+        " THEN [1::BIGINT] ELSE [] END FROM events_recent WHERE workspace_id = ? AND contact_id = ?"
+    )
+    branches, params = [], []
+    for cid in ids:
+        branches += [summary, recent]
+        params += [workspace_id, cid, workspace_id, cid]
+    rows = cur.execute(" UNION ALL ".join(branches), params).fetchall()
+    return fold_figures(rows)
+
+
+def fold_figures(
+    rows: Sequence[tuple[datetime | None, Sequence[str | None], Sequence[int]]],
+) -> tuple[datetime | None, list[tuple[str, float]]]:
+    """``(last_at, categories, views)`` rows → newest time and views per category.
+
+    >>> fold_figures([(None, ["a", None], [2, 1]), (5, ["a"], [1]), (3, [], [])])
+    (5, [('a', 3.0)])
+    """
+    last = max((r[0] for r in rows if r[0] is not None), default=None)
+    views: dict[str, float] = {}
+    for _, categories, counts in rows:
+        for category, n in zip(categories, counts, strict=True):
+            if category is not None and n:
+                views[category] = views.get(category, 0.0) + n
+    return last, list(views.items())
 
 
 def orders_of(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[dict[str, Any]]:

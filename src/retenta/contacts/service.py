@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from retenta.contacts import queries as q
 from retenta.contacts.consent import record_consent
 from retenta.contacts.privacy import erase_person, related_rows
+from retenta.contacts.profile_sql import read_profile
 from retenta.contacts.schemas import ConsentIn, ContactUpsert
 from retenta.contacts.traits import (
     LOOKUP_TYPES,
@@ -133,7 +134,8 @@ class ContactService:
         normalized, reason = normalize_with_reason(id_type, value, self.identity_settings)
         if normalized is None:
             raise ApiError(422, "validation_error", f"{id_type}: {reason}", field=id_type)
-        found = self.find(workspace_id=workspace_id, id_type=id_type, value=normalized)
+        with self.db.read() as cur:  # the profile follows merges itself
+            found = q.holder_of(cur, workspace_id, id_type, normalized)
         if found is None:
             raise not_found("contact")
         return self.profile(workspace_id=workspace_id, contact_id=found)
@@ -156,25 +158,17 @@ class ContactService:
     def profile(self, *, workspace_id: str, contact_id: int) -> dict[str, Any]:
         """The 360° profile; a merged-away id answers with the contact it was merged into."""
         with self.db.read() as cur:
-            live, ids = self._live_ids(cur, workspace_id, contact_id)
-            row = q.contact_row(cur, workspace_id, live)
-            if row is None:
-                raise not_found("contact")
-            history = q.consent_history(cur, workspace_id, ids)
-            return {
-                **row,
-                "identifiers": q.identifiers(cur, workspace_id, ids),
-                "consents": {"current": consent_state(history), "history": history},
-                "traits": self._traits(cur, workspace_id, ids),
-                "merged_from": ids[1:],
-            }
-
-    def _traits(self, cur: Any, workspace_id: str, ids: Sequence[int]) -> dict[str, Any]:
-        orders = q.orders_of(cur, workspace_id, ids)
-        lines = q.lines_of(cur, workspace_id, [o["order_id"] for o in orders]) if orders else []
-        figures, bought = order_summary(orders, lines)
-        last_activity, viewed = q.event_figures(cur, workspace_id, ids)
-        return computed_traits(figures, bought, viewed, last_activity)
+            found = read_profile(cur, workspace_id, contact_id, self.identity.timeline_contact_ids)
+        if found is None:
+            raise not_found("contact")
+        figures, bought = order_summary(found.orders, found.lines)
+        return {
+            **found.head.row,
+            "identifiers": found.identifiers,
+            "consents": {"current": consent_state(found.consents), "history": found.consents},
+            "traits": computed_traits(figures, bought, found.viewed, found.last_activity),
+            "merged_from": found.ids[1:],
+        }
 
     def timeline(
         self, *, workspace_id: str, contact_id: int, limit: int, cursor: str | None

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from retenta.storage.duckdb import event_summary
 from retenta.storage.duckdb.events import EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ def flush(conn: Any, *, max_rows: int) -> int:
         f" ORDER BY {CLUSTER_ORDER}",
         [bound[0]],
     )
+    event_summary.add_events(conn, f"(SELECT * FROM {L0} WHERE rowid <= ?)", [bound[0]])
     conn.execute(f"DELETE FROM {L0} WHERE rowid <= ?", [bound[0]])
     conn.execute("UPDATE event_tier_state SET runs = runs + 1 WHERE tier = ?", [L1])
     return int(bound[1])
@@ -188,6 +190,7 @@ def pass_step(conn: Any, tier: str) -> int:
     ).fetchone()
     lo, upper = int(next_lo), min(int(next_lo) + int(width), int(hi))
     moved = rewrite_range(conn, PASS_SOURCES[tier], tier, lo, upper)
+    event_summary.fold_range(conn, lo, upper)  # the rows stay in L1 ∪ L2: only re-cluster
     if upper >= int(hi):
         conn.execute("DELETE FROM event_compaction WHERE tier = ?", [tier])
     else:

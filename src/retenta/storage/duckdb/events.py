@@ -9,6 +9,7 @@ import orjson
 import pyarrow as pa
 
 from retenta.core.messages import Message
+from retenta.storage.duckdb import event_summary
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -101,4 +102,6 @@ def append_events(conn: Any, table: pa.Table, *, target: str = "events_recent") 
         return 0
     _incoming_events = table  # read by the SQL below
     conn.execute(f"INSERT INTO {target} ({_COLUMNS}) SELECT {_COLUMNS} FROM _incoming_events")
+    if target != "events_recent":  # straight into a compacted tier: keep its summary exact
+        conn.execute(event_summary.insert_sql(event_summary.event_parts("_incoming_events")))
     return int(table.num_rows)
