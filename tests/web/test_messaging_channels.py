@@ -75,6 +75,7 @@ def test_an_admin_sets_up_an_smtp_profile_with_dkim_and_checks_it(
     assert stored["config"]["smtp"]["password"] == "********"
     assert stored["config"]["dkim"]["private_key_pem"] == "********"
     assert sorted(stored["secrets_set"]) == ["dkim.private_key_pem", "smtp.password"]
+    assert stored["config"]["smtp"]["verify_tls"] is True  # untouched: the Config's default
     expect(card.get_by_label("SMTP password")).to_have_value("")
     expect(card.get_by_label("SMTP password")).to_have_attribute(
         "placeholder", "set — leave blank to keep"

@@ -112,6 +112,10 @@ def test_a_suppressed_contact_shows_as_suppressed_and_gets_nothing(
     page.goto(f"/messages/{message['id']}?tab=log")
     row = page.get_by_test_id("send-row")
     expect(row).to_contain_text("suppressed")
+    page.get_by_label("Send status").select_option("sent")  # the server filters by status
+    expect(page.get_by_text("No sends yet.")).to_be_visible()
+    page.get_by_label("Send status").select_option("suppressed")
+    expect(row).to_have_count(1)
 
 
 def test_a_test_send_reaches_the_addresses_marked_as_a_test(

@@ -2,8 +2,8 @@
 // first; opening a send shows its status timeline (its message events).
 import { useEffect, useState } from "react";
 import { api, query } from "../../api";
-import { Badge, Empty, ErrorNote, Json, Section, Spinner } from "../../components/ui";
-import { fmtDate, fmtShort } from "../../format";
+import { Badge, Empty, ErrorNote, Section, Spinner } from "../../components/ui";
+import { fmtDate, fmtShort, fmtValue } from "../../format";
 import { Link } from "../../router";
 
 const PAGE_SIZE = 50;
@@ -47,6 +47,9 @@ const TONE: Record<string, string> = {
   failed: "bad", bounced: "bad", complained: "bad", suppressed: "warn", unsubscribed: "warn",
 };
 
+/** The statuses a send ends in or waits in (GET /api/v1/sends?status=). */
+const STATUSES = ["queued", "sending", "sent", "delivered", "bounced", "complained", "failed", "suppressed"];
+
 export function StatusBadge({ status }: { status: string }) {
   return <Badge tone={TONE[status] ?? "neutral"}>{status}</Badge>;
 }
@@ -57,10 +60,11 @@ export function DeliveryLog({ messageId, contactId, title = "Delivery log" }: { 
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
   const [open, setOpen] = useState<string | null>(null);
+  const [status, setStatus] = useState("");
   const load = async (cursor: string | null) => {
     setBusy(true);
     try {
-      const url = `/api/v1/sends${query({ message_id: messageId, contact_id: contactId, limit: PAGE_SIZE, cursor })}`;
+      const url = `/api/v1/sends${query({ message_id: messageId, contact_id: contactId, status, limit: PAGE_SIZE, cursor })}`;
       const page = await api.get<SendsPage>(url);
       const rows = page.sends ?? page.items ?? [];
       setItems((old) => (cursor ? [...(old ?? []), ...rows] : rows));
@@ -76,9 +80,18 @@ export function DeliveryLog({ messageId, contactId, title = "Delivery log" }: { 
     setItems(null);
     void load(null);
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [messageId, contactId]);
+  }, [messageId, contactId, status]);
+  const actions = (
+    <>
+      <select aria-label="Send status" value={status} onChange={(e) => setStatus(e.target.value)}>
+        <option value="">Any status</option>
+        {STATUSES.map((s) => <option key={s} value={s}>{s}</option>)}
+      </select>
+      <button className="btn btn-small btn-ghost" onClick={() => void load(null)} disabled={busy}>Refresh</button>
+    </>
+  );
   return (
-    <Section title={title} testId="delivery-log" actions={<button className="btn btn-small btn-ghost" onClick={() => void load(null)} disabled={busy}>Refresh</button>}>
+    <Section title={title} testId="delivery-log" actions={actions}>
       <ErrorNote error={error} />
       {items === null ? (error ? null : <Spinner />) : items.length === 0 ? <Empty>No sends yet.</Empty> : (
         <table className="table compact" data-testid="sends-table">
@@ -150,7 +163,9 @@ export function SendTimeline({ sendId }: { sendId: string }) {
               <StatusBadge status={e.status} />
               {e.machine && <Badge tone="warn">machine</Badge>}
               <time dateTime={e.at}>{fmtDate(e.at)}</time>
-              {e.properties && typeof e.properties === "object" && Object.keys(e.properties).length > 0 && <Json value={e.properties} />}
+              {e.properties && typeof e.properties === "object" && Object.keys(e.properties).length > 0 && (
+                <span className="muted small">{Object.entries(e.properties).map(([k, v]) => `${k}: ${fmtValue(v)}`).join(" · ")}</span>
+              )}
               {typeof e.properties === "string" && e.properties !== "{}" && <span className="muted small mono">{e.properties}</span>}
             </li>
           ))}

@@ -11,6 +11,8 @@ export interface FieldDef {
   required?: boolean;
   placeholder?: string;
   help?: string;
+  /** A checkbox's value before anything is stored (the Config's default). */
+  defaultOn?: boolean;
 }
 
 export interface FormDef {
@@ -77,7 +79,7 @@ export const FORMS: Record<string, FormDef> = {
       { path: "password", label: "Password", kind: "secret", required: true },
       { path: "system_type", label: "System type", kind: "text" },
       { path: "window", label: "Window (submits in flight)", kind: "number" },
-      { path: "request_receipts", label: "Request delivery receipts", kind: "bool" },
+      { path: "request_receipts", label: "Request delivery receipts", kind: "bool", defaultOn: true },
       ...smsCommon.filter((f) => f.path !== "concurrency" && f.path !== "timeout_s"),
     ],
   },
@@ -95,7 +97,7 @@ export const FORMS: Record<string, FormDef> = {
       { path: "smtp.host", label: "SMTP host", kind: "text", required: true },
       { path: "smtp.port", label: "SMTP port", kind: "number" },
       { path: "smtp.tls", label: "TLS", kind: "select", options: ["starttls", "implicit", "none"] },
-      { path: "smtp.verify_tls", label: "Verify the server certificate", kind: "bool" },
+      { path: "smtp.verify_tls", label: "Verify the server certificate", kind: "bool", defaultOn: true },
       { path: "smtp.username", label: "SMTP username", kind: "text" },
       { path: "smtp.password", label: "SMTP password", kind: "secret" },
       { path: "smtp.connections", label: "SMTP connections", kind: "number" },
@@ -168,7 +170,7 @@ export function setPath(obj: Record<string, unknown>, path: string, value: unkno
 
 /** The form's text of a stored value. */
 export function textOf(field: FieldDef, value: unknown): string | boolean {
-  if (field.kind === "bool") return value === true;
+  if (field.kind === "bool") return value === undefined || value === null ? field.defaultOn === true : value === true;
   if (field.kind === "secret" || field.kind === "secret-text") return ""; // never shown, only replaced
   if (value === null || value === undefined) return "";
   if (field.kind === "lines") return Array.isArray(value) ? value.join("\n") : String(value);
