@@ -29,7 +29,7 @@ from retenta.messaging.channels.base import Outcome
 from retenta.messaging.channels.sms import http, twilio
 from retenta.messaging.channels.sms.common import SmsMessage
 from retenta.messaging.channels.sms.http import HttpConfig, HttpSmsChannel
-from retenta.messaging.channels.sms.twilio import TwilioConfig
+from retenta.messaging.channels.sms.twilio import TwilioChannel, TwilioConfig
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "f" * 32
@@ -389,3 +389,54 @@ def test_http_adapter_refuses_unknown_placeholders_and_survives_a_dead_peer() ->
         assert not checked.ok
 
     asyncio.run(main())
+
+
+def test_the_channel_type_dispatches_on_provider() -> None:
+    import retenta.messaging.channels.sms as sms_type
+    from retenta.messaging.channels.registry import channel_types
+    from retenta.messaging.channels.sms.smpp import SmppChannel
+
+    registered = channel_types()["sms"]
+    assert registered.config is sms_type.Config
+
+    async def body(base: str, peer: TwilioPeer, _: GatewayPeer) -> None:
+        stored = sms_type.Config.model_validate(
+            {"provider": "twilio", "account_sid": ACCOUNT, "auth_token": TOKEN,
+             "sender": "+15005550006", "api_base": base}
+        )  # fmt: skip
+        channel = registered.build(stored)
+        assert isinstance(channel, TwilioChannel)
+        [result] = await channel.send([SmsMessage("s", "+14155550100", "hi")])
+        await channel.close()
+        assert result.ok
+        assert (await registered.check(stored)).ok
+        gateway = sms_type.Config.model_validate({"provider": "http", "url": f"{base}/sms/send"})
+        assert isinstance(sms_type.build(gateway), HttpSmsChannel)
+        smpp = sms_type.Config.model_validate(
+            {"provider": "smpp", "host": "127.0.0.1", "port": 9, "system_id": "a",
+             "password": "b", "timeout_s": 1}
+        )  # fmt: skip
+        assert isinstance(sms_type.build(smpp), SmppChannel)
+        refused = await sms_type.check(smpp)
+        assert not refused.ok
+        assert "bind failed" in refused.message
+
+    serve(body)
+
+
+def test_numbers_reported_unsubscribed_are_suppressed(container: Any, ws: Any) -> None:
+    from retenta.messaging.channels.base import SendResult
+    from retenta.messaging.channels.sms.common import suppress_unsubscribed
+    from retenta.messaging.suppression import SuppressionStore
+
+    store = SuppressionStore(container.db)
+    batch = [SmsMessage("a", "+380501234567", "x"), SmsMessage("b", "+380501234568", "x")]
+    results = [
+        SendResult("a", Outcome.PERMANENT, "400 [21610]", 400, "unsubscribed"),
+        SendResult("b", Outcome.PERMANENT, "400 [21211]", 400, "invalid_number"),
+    ]
+    assert asyncio.run(suppress_unsubscribed(store, ws.id, batch, results)) == 1
+    listed = store.list(ws.id)
+    assert [(e["reason"], e["hint"]) for e in listed["items"]] == [
+        ("unsubscribed", "+38050******7")
+    ]
