@@ -211,3 +211,50 @@ def test_template_errors_show_while_typing_before_any_save(
         "data-line", "3"
     )
     assert get(live_server, f"/api/v1/messages/{message['id']}")["revision"] == 1
+
+
+def test_push_and_in_app_content_is_written_per_language_and_previewed(
+    page: Page, live_server: LiveServer
+) -> None:
+    message = create_message(
+        live_server, name=unique("Back in stock"), category="trigger",
+        channels=email_only("Back", "It is back"),
+    )  # fmt: skip
+    logged_in(page, live_server, "marketer")
+    page.goto(f"/messages/{message['id']}")
+    page.get_by_label("Add a channel").select_option("push")
+    expect(page.get_by_test_id("preview")).to_contain_text(
+        "Save the message to preview this channel"
+    )
+    page.get_by_label("Title").fill("{{ contact.first_name | default('Hi') }}, it is back")
+    page.get_by_label("Body").fill("The wool scarf is in stock again")
+    page.get_by_label("Open URL").fill("https://shop.example/p/sku-7")
+    page.get_by_label("Add a channel").select_option("inapp")
+    page.get_by_label("Body").fill("Scarf restocked")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("revision 2")).to_be_visible()
+    stored = get(live_server, f"/api/v1/messages/{message['id']}")["channels"]
+    assert stored["push"]["title"] == {"en": "{{ contact.first_name | default('Hi') }}, it is back"}
+    assert stored["push"]["url"] == {"en": "https://shop.example/p/sku-7"}
+    assert stored["inapp"]["body"] == {"en": "Scarf restocked"}
+    page.get_by_role("tab", name="Mobile push").click()
+    page.get_by_label("Preview as contact").fill(ANNA["email"])
+    page.get_by_role("button", name="Use").click()
+    preview = page.get_by_test_id("preview-text")
+    expect(preview).to_contain_text("Anna, it is back")
+    expect(preview).to_contain_text("https://shop.example/p/sku-7")
+
+
+def test_a_message_is_deleted_from_the_list(page: Page, live_server: LiveServer) -> None:
+    name = unique("Obsolete")
+    message = create_message(
+        live_server, name=name, category="promo", channels=email_only("Old", "old")
+    )
+    logged_in(page, live_server, "marketer")
+    page.goto(f"/messages/{message['id']}")
+    page.get_by_role("button", name="Delete…").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page).to_have_url(re.compile(r"/messages$"))
+    expect(page.get_by_test_id("messages-table")).not_to_contain_text(name)
+    with live_server.api() as api:
+        assert api.get(f"/api/v1/messages/{message['id']}").status_code == 404

@@ -206,7 +206,8 @@ function Editor({ stored, onSaved, channelState, languageState }: {
               </section>
             </div>
             <div className="editor-side">
-              <PreviewPane messageId={stored?.id ?? null} revision={stored?.revision ?? null} channel={channel} languages={languages} dirty={dirty} onErrors={setPreviewErrors} />
+              <PreviewPane messageId={stored?.id ?? null} revision={stored?.revision ?? null} channel={channel}
+                savedChannels={stored ? CHANNELS.filter((c) => stored.channels[c]) : []} languages={languages} dirty={dirty} onErrors={setPreviewErrors} />
             </div>
           </div>
         </>

@@ -3,6 +3,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api, ApiError, query } from "../../../api";
 import { ErrorNote, Spinner } from "../../../components/ui";
+import { fmtValue } from "../../../format";
 import type { TemplateError } from "../types";
 import type { ChannelName } from "./model";
 
@@ -22,6 +23,7 @@ interface Props {
   messageId: string | null;
   revision: number | null;
   channel: ChannelName;
+  savedChannels: ChannelName[];
   languages: string[];
   dirty: boolean;
   onErrors: (errors: TemplateError[]) => void;
@@ -33,7 +35,8 @@ function errorsOf(err: unknown): TemplateError[] {
   return err.details.map((d) => d as unknown as TemplateError);
 }
 
-export function PreviewPane({ messageId, revision, channel, languages, dirty, onErrors }: Props) {
+export function PreviewPane({ messageId, revision, channel, savedChannels, languages, dirty, onErrors }: Props) {
+  const saved = savedChannels.includes(channel);
   const [contactText, setContactText] = useState("");
   const [contact, setContact] = useState<Contact | null>(null);
   const [language, setLanguage] = useState("");
@@ -43,7 +46,7 @@ export function PreviewPane({ messageId, revision, channel, languages, dirty, on
   const [show, setShow] = useState<"html" | "text">("html");
 
   useEffect(() => {
-    if (!messageId) return;
+    if (!messageId || !saved) return;
     let live = true;
     setBusy(true);
     const body = { channel, ...(contact ? { contact_id: contact.id } : {}), ...(language ? { language } : {}) };
@@ -53,7 +56,7 @@ export function PreviewPane({ messageId, revision, channel, languages, dirty, on
     ).finally(() => live && setBusy(false));
     return () => { live = false; };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [messageId, revision, channel, contact, language]);
+  }, [messageId, revision, channel, contact, language, saved]);
 
   const findContact = async (e: FormEvent) => {
     e.preventDefault();
@@ -72,8 +75,9 @@ export function PreviewPane({ messageId, revision, channel, languages, dirty, on
     }
   };
 
-  if (!messageId) {
-    return <section className="card" data-testid="preview"><div className="card-body"><p className="muted">Save the message to preview it as a contact and send tests.</p></div></section>;
+  if (!messageId || !saved) {
+    const why = messageId ? "Save the message to preview this channel." : "Save the message to preview it as a contact and send tests.";
+    return <section className="card" data-testid="preview"><div className="card-body"><p className="muted">{why}</p></div></section>;
   }
   const errors = answer?.errors ?? [];
   return (
@@ -108,12 +112,13 @@ export function PreviewPane({ messageId, revision, channel, languages, dirty, on
 
 function Rendered({ answer, channel, show, setShow }: { answer: PreviewAnswer; channel: ChannelName; show: "html" | "text"; setShow: (s: "html" | "text") => void }) {
   if (channel !== "email") {
-    const fields = Object.entries(answer).filter(([k, v]) => k !== "errors" && k !== "language" && typeof v === "string");
+    const own = answer.fields && typeof answer.fields === "object" ? Object.entries(answer.fields as Record<string, unknown>) : [];
+    const fields = own.length ? own : Object.entries(answer).filter(([k, v]) => k !== "errors" && k !== "language" && typeof v === "string");
     return (
       <div data-testid="preview-text">
         <p className="muted small">Language: <strong data-testid="preview-language">{answer.language ?? "—"}</strong></p>
         <dl className="kv">
-          {fields.map(([k, v]) => <div key={k} className="kv-row"><dt>{k}</dt><dd className="pre">{String(v)}</dd></div>)}
+          {fields.map(([k, v]) => <div key={k} className="kv-row"><dt>{k}</dt><dd className="pre">{fmtValue(v)}</dd></div>)}
         </dl>
       </div>
     );
