@@ -367,3 +367,36 @@ def test_the_ttl_sweep_falls_back_when_viber_never_reports(
     url, body, auth = peer.status(peer.messages[0], "delivered")
     assert post_status(client, url, body, auth) == 204
     assert FallbackStore(container.db, ws.id).state("snd_silent") == state
+
+
+def test_build_for_workspace_wires_the_named_sms_channel_and_the_store(
+    client: TestClient, container: Container, ws: Workspace, peer: VonagePeer
+) -> None:
+    cfg = setup_workspace(client, ws, peer)
+    settings = services_of(client).channel_settings
+
+    async def main() -> list[SendResult]:
+        channel = viber.build_for_workspace(cfg, db=container.db, settings=settings,
+                                            workspace_id=ws.id)  # fmt: skip
+        assert channel.sms is not None
+        assert channel.fallbacks is not None
+        try:
+            return await channel.send([
+                ViberMessage("now", "+380500000403", "V", fallback_sms="S now"),
+                ViberMessage("later", "+380501234567", "V", fallback_sms="S later"),
+            ])  # fmt: skip
+        finally:
+            await channel.close()
+
+    now, later = asyncio.run(main())
+    assert (now.ok, now.detail) == (True, "sms_fallback")
+    assert later.ok
+    assert later.detail is None
+    assert [s["text"] for s in peer.sms] == ["S now"]
+    assert FallbackStore(container.db, ws.id).state("later") == ("pending", None)
+    assert FallbackStore(container.db, ws.id).state("now") is None
+    unwired = viber.build_for_workspace(
+        cfg.model_copy(update={"fallback_channel": "missing"}), db=container.db,
+        settings=settings, workspace_id=ws.id,
+    )  # fmt: skip
+    assert unwired.sms is None

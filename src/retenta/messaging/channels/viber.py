@@ -47,6 +47,7 @@ from retenta.messaging.channels.sms.fallback import FallbackStore, Pending
 from retenta.messaging.channels.sms.httpbase import Answer, HttpChannel, Request, basic_auth
 from retenta.messaging.channels.sms.reports import DeliveryReport
 from retenta.messaging.channels.webpush import parse_retry_after
+from retenta.storage.base import Database
 
 API = "https://api.nexmo.com"
 MAX_TEXT = 1000  # Viber's limit for a business message text
@@ -242,6 +243,7 @@ class ViberChannel(HttpChannel[ViberMessage]):
         self.config = config
         self.sms = sms
         self.fallbacks = fallbacks
+        self.owns_sms = False  # close the SMS channel with this one (build_for_workspace)
 
     async def send(self, batch: Sequence[ViberMessage]) -> list[SendResult]:
         results = await super().send(batch)
@@ -301,6 +303,32 @@ class ViberChannel(HttpChannel[ViberMessage]):
             if r.ok and r.detail != "sms_fallback" and m.fallback_sms
         ]  # fmt: skip
         await self.fallbacks.add(rows)
+
+    async def close(self) -> None:
+        await super().close()
+        if self.owns_sms and self.sms is not None:
+            await self.sms.close()
+
+
+def build_for_workspace(
+    config: Config, *, db: Database, settings: Any, workspace_id: str
+) -> ViberChannel:
+    """The channel with its fallback wired: the named SMS channel and the fallback store.
+
+    ``settings`` is the ``ChannelSettingsStore``; without a ``fallback_channel`` (or when that
+    SMS channel is not configured) messages go without an SMS fallback.
+    """
+    from retenta.messaging.channels import sms
+
+    sms_config = None
+    if config.fallback_channel is not None:
+        sms_config = settings.get(workspace_id, "sms", config.fallback_channel)
+    if sms_config is None:
+        return ViberChannel(config)
+    channel = ViberChannel(config, sms=sms.build(sms_config),
+                           fallbacks=FallbackStore(db, workspace_id))  # fmt: skip
+    channel.owns_sms = True
+    return channel
 
 
 def build(
