@@ -110,7 +110,7 @@ class ApplePeer:
                 break
         status, answer, extra = self.answer(scope, body)
         if extra and extra[-1] == (b"x-peer-delay", b"1"):
-            await asyncio.sleep(2)
+            await asyncio.sleep(2.5)
         headers = [(b"content-type", b"application/json"), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
@@ -361,7 +361,7 @@ def test_streams_a_goaway_left_unprocessed_are_sent_again(tmp_path: Path) -> Non
 
 def test_a_silent_server_is_a_temporary_timeout(tmp_path: Path) -> None:
     async def main() -> None:
-        async with apple(tmp_path, AUTH_KEY, timeout_s=0.5) as (peer, config):
+        async with apple(tmp_path, AUTH_KEY, timeout_s=1.0) as (peer, config):
             slow, fine = token(), token()
             peer.modes[slow] = "slow"
             channel = build(config)

@@ -139,7 +139,7 @@ def test_signed_json_arrives_with_the_idempotency_key() -> None:
 
 def test_answers_and_failures_are_classified() -> None:
     async def body(receiver: Receiver) -> None:
-        channel = WebhookChannel(SECRET.encode(), timeout_s=1.0, allow_private_targets=True)
+        channel = WebhookChannel(SECRET.encode(), timeout_s=1.5, allow_private_targets=True)
         modes = ["empty", "busy", "down", "bad", "gone", "moved", "slow"]
         calls = [call(m, f"{receiver.origin}/hook/{m}", {"m": m}) for m in modes]
         calls.append(call("closed", "http://127.0.0.1:9/hook", {}))

@@ -290,9 +290,11 @@ class WebhookChannel:
             if isinstance(exc.os_error, TargetNotAllowedError):
                 return _refused(message, str(exc.os_error))
             return _temporary(message, f"connecting failed: {exc}", "connection")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return _temporary(message, f"the call failed: {type(exc).__name__}: {exc}", "timeout"
-                              if isinstance(exc, TimeoutError) else "connection")  # fmt: skip
+        except TimeoutError:
+            return _temporary(message, f"no answer within {self.timeout.total:g} s", "timeout")
+        except aiohttp.ClientError as exc:
+            reason = f"the call failed: {type(exc).__name__}: {exc}"
+            return _temporary(message, reason, "connection")
 
     def _refusal(self, message: WebhookCall) -> WebhookResult | None:
         if len(message.body) > MAX_BODY:
