@@ -239,3 +239,56 @@ def test_an_sms_provider_is_set_up_per_provider_and_checked(
     assert stored["config"]["auth_token"] == "********"
     assert stored["config"]["sender"] == "SHOP"
     assert TwilioPeer.TOKEN not in page.content()
+
+
+class VonagePeer(BaseHTTPRequestHandler):
+    """Answers an empty POST /v1/messages as Vonage does: 401 for wrong Basic credentials,
+    422 (the body is invalid) for right ones."""
+
+    KEY, SECRET = "vonage-key", "vonage-secret-0123"
+
+    def do_POST(self) -> None:
+        expected = "Basic " + base64.b64encode(f"{self.KEY}:{self.SECRET}".encode()).decode()
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        ok = self.path == "/v1/messages" and self.headers.get("Authorization") == expected
+        data = json.dumps({"title": "Invalid params" if ok else "Unauthorized"}).encode()
+        self.send_response(422 if ok else 401)
+        self.send_header("Content-Type", "application/problem+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def vonage() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), VonagePeer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_viber_with_an_sms_fallback_is_set_up_and_checked(
+    admin_page: Page, live_server: LiveServer, vonage: str
+) -> None:
+    page = admin_page
+    page.goto("/messages/channels")
+    add_channel(page, "viber", "vonage")
+    card = page.get_by_test_id("channel-viber-vonage")
+    card.get_by_label("API key").fill(VonagePeer.KEY)
+    card.get_by_label("API secret").fill(VonagePeer.SECRET)
+    card.get_by_label("Viber service id").fill("16273")
+    card.get_by_label("API base URL").fill(vonage)
+    card.get_by_label("SMS fallback: SMS channel name").fill("main")
+    card.get_by_role("button", name="Save").click()
+    card = page.get_by_test_id("channel-viber-vonage")
+    card.get_by_role("button", name="Check").click()
+    expect(card.get_by_test_id("check-result")).to_contain_text("Vonage accepted the credentials")
+    stored = channels(live_server)[("viber", "vonage")]
+    assert stored["config"]["api_secret"] == "********"
+    assert stored["config"]["fallback_channel"] == "main"
+    assert stored["config"]["category"] == "promotion"  # untouched: the Config's default

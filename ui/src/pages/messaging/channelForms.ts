@@ -107,6 +107,23 @@ export const FORMS: Record<string, FormDef> = {
       { path: "dkim.private_key_pem", label: "DKIM private key (PEM)", kind: "secret-text" },
     ],
   },
+  viber: {
+    title: "Viber business messages (Vonage)",
+    fixed: { provider: "vonage" },
+    fields: [
+      { path: "api_key", label: "API key", kind: "text", required: true },
+      { path: "api_secret", label: "API secret", kind: "secret", required: true },
+      { path: "sender", label: "Viber service id", kind: "text", required: true },
+      { path: "category", label: "Category", kind: "select", options: ["promotion", "transaction"] },
+      { path: "ttl_s", label: "Time to live (s)", kind: "number" },
+      { path: "api_base", label: "API base URL", kind: "text" },
+      { path: "status_webhook_base", label: "Status webhook base URL", kind: "text" },
+      { path: "signature_secret", label: "Webhook signature secret", kind: "secret" },
+      { path: "fallback_channel", label: "SMS fallback: SMS channel name", kind: "text", placeholder: "main" },
+      { path: "fallback_sender", label: "SMS fallback sender", kind: "text" },
+      ...tuning.map((f) => (f.path === "connections" ? { ...f, path: "concurrency", label: "Requests in flight" } : f)),
+    ],
+  },
   webpush: {
     title: "Web push (VAPID)",
     fields: [
