@@ -13,11 +13,17 @@ message (the same code if the batch is sent again) as the template variable
 A synchronous hard bounce (the receiving server refuses the mailbox itself: enhanced
 codes 5.1.x, 5.2.1) puts the address on the suppression list at once; a policy refusal
 (5.7.x: spam, reputation) does not, because the address is fine.
+
+This is the direct path (no ledger): the consent benchmark and callers that hold their own
+requests use it. Sends that must survive a crash go through the sends ledger and the
+dispatcher (``outbox/``), whose email step (``outbox/steps.EmailStep``) does the same gate →
+compose → SMTP with a durable handover record before each message and settles the results
+with their events; it shares :func:`hard_bounce` and :func:`hard_bounce_entries` from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -80,14 +86,23 @@ async def send_email_batch(
         if event is not None:
             events.append(event)
     await record(db, events)
-    bounced = [
-        Entry("email", r.recipient.address, "hard_bounce", "smtp", r.send_id)
-        for r in allowed
-        if hard_bounce(results[r.send_id])
-    ]
+    address_of = {r.send_id: r.recipient.address for r in allowed}
+    bounced = hard_bounce_entries([results[r.send_id] for r in allowed], address_of)
     if bounced:
         await gate.suppressions.add(workspace_id, bounced)
     return [results[r.send_id] for r in requests]
+
+
+def hard_bounce_entries(
+    results: Iterable[SendResult], address_of: Mapping[str, str]
+) -> list[Entry]:
+    """Suppression-list entries for the synchronous hard bounces among ``results`` (this
+    direct path and the dispatcher's email step both put them on the list at once)."""
+    return [
+        Entry("email", address_of[r.send_id], "hard_bounce", "smtp", r.send_id)
+        for r in results
+        if hard_bounce(r) and address_of.get(r.send_id)
+    ]
 
 
 def hard_bounce(result: SendResult) -> bool:

@@ -155,7 +155,7 @@ def backoff_s(
 
     >>> rng = random.Random(1)
     >>> [round(backoff_s(a, base_s=10, cap_s=60, rng=rng)) for a in (1, 2, 3, 4, 5)]
-    [6, 19, 30, 35, 54]
+    [6, 18, 35, 38, 45]
     """
     step = min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
     draw: float = (rng or random).random()

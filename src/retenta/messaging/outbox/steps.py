@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from retenta.messaging.channels.base import SendResult
 from retenta.messaging.channels.smtp import SmtpChannel
 from retenta.messaging.channels.webpush_config import DEFAULT_NAME
-from retenta.messaging.dispatch import hard_bounce
+from retenta.messaging.dispatch import hard_bounce_entries
 from retenta.messaging.email.headers import HeaderError
 from retenta.messaging.email.mime import Category, OutgoingEmail, Recipient
 from retenta.messaging.email.profiles import Composer, SendingProfile, failure
@@ -30,7 +30,6 @@ from retenta.messaging.outbox.ledger import Send
 from retenta.messaging.outbox.recipients import Contact
 from retenta.messaging.settings_store import ChannelSettingsStore, StoredConfig
 from retenta.messaging.signing import Keyring
-from retenta.messaging.suppression import Entry
 from retenta.messaging.templates import RenderError
 from retenta.messaging.tracking import Tracker, add_open_pixel, rewrite_links
 from retenta.storage.base import Database
@@ -242,11 +241,8 @@ class EmailStep:
         results: Sequence[SendResult],
         by_id: Mapping[str, tuple[Send, Contact, Resolved]],
     ) -> None:
-        entries = [
-            Entry("email", by_id[r.send_id][1].email or "", "hard_bounce", "smtp", r.send_id)
-            for r in results
-            if hard_bounce(r)
-        ]
+        address_of = {send_id: item[1].email or "" for send_id, item in by_id.items()}
+        entries = hard_bounce_entries(results, address_of)
         if entries:
             await self.gate.suppressions.add(workspace_id, entries)
 
