@@ -446,7 +446,8 @@ def test_an_untrusted_certificate_is_a_temporary_connection_failure(tmp_path: Pa
         ({"key_id": "KEY"}, "key_id", "10 upper-case"),
         ({"private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"},
          "private_key", "not a PEM private key"),
-        ({"base_url": "http://apns.example"}, "base_url", "https"),
+        ({"base_url": "http://api.push.apple.com"}, "base_url", "https on *.push.apple.com"),
+        ({"base_url": "https://10.0.0.8"}, "base_url", "https on *.push.apple.com"),
         ({"topic": ""}, "topic", "at least 1"),
     ],
 )  # fmt: skip

@@ -318,7 +318,8 @@ def test_unreachable_fcm_is_temporary_connection() -> None:
         ({"type": "authorized_user"}, "service_account", "service_account"),
         ({"private_key": "nope"}, "service_account", "PEM"),
         ({"client_email": ""}, "service_account", "client_email is missing"),
-        ({"token_uri": "http://10.1.1.1/token"}, "service_account", "token_uri must be"),
+        ({"token_uri": "http://10.1.1.1/token"}, "service_account", "token_uri must be https"),
+        ({"token_uri": "https://evil.example/token"}, "service_account", "googleapis.com"),
     ],
 )
 def test_config_names_what_is_wrong(change: dict[str, str], field: str, words: str) -> None:
@@ -339,8 +340,9 @@ def test_config_defaults_and_secret_not_shown() -> None:
     assert config.base_url == "https://fcm.googleapis.com"
     assert "PRIVATE" not in repr(config)
     assert "PRIVATE" not in config.model_dump_json()
-    with pytest.raises(ValidationError, match="base_url must be an https URL"):
-        Config(service_account=json.dumps(doc), base_url="http://fcm.example")
+    for elsewhere in ("http://fcm.googleapis.com", "https://169.254.169.254", "https://x.example"):
+        with pytest.raises(ValidationError, match=r"base_url must be https on \*.googleapis.com"):
+            Config(service_account=json.dumps(doc), base_url=elsewhere)
 
 
 def test_the_channels_api_seals_the_key_and_checks_with_it(

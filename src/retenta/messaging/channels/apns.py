@@ -64,6 +64,7 @@ HOSTS = {
     "production": "https://api.push.apple.com",
     "sandbox": "https://api.sandbox.push.apple.com",
 }
+APPLE_HOSTS = ("*.push.apple.com",)  # api.push.apple.com, api.sandbox.push.apple.com
 TOKEN_REUSE_S = 50 * 60  # Apple: refresh no more often than 20 min, never older than 60
 MAX_PAYLOAD = 4096  # octets, for alert and background notifications
 APNS_ID_NAMESPACE = uuid.UUID("8a3c7a6e-5d2b-4f1e-9c0a-7b1d2e3f4a5b")
@@ -107,7 +108,7 @@ class Config(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
-        return None if value is None else check_base_url(value, "base_url")
+        return None if value is None else check_base_url(value, "base_url", APPLE_HOSTS)
 
     def url(self) -> str:
         return self.base_url or HOSTS[self.environment]

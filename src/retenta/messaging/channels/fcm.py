@@ -49,6 +49,7 @@ from retenta.messaging.channels.mobile_push import (
 from retenta.messaging.channels.webpush import parse_retry_after
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+GOOGLE_HOSTS = ("*.googleapis.com",)  # fcm.googleapis.com, oauth2.googleapis.com
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 3600  # Google accepts at most one hour
 RENEW_BEFORE_S = 60
@@ -95,7 +96,7 @@ class ServiceAccount:
             client_email=doc["client_email"],
             private_key_id=doc["private_key_id"],
             private_key=key,
-            token_uri=check_base_url(doc["token_uri"], "token_uri"),
+            token_uri=check_base_url(doc["token_uri"], "token_uri", GOOGLE_HOSTS),
         )
 
     def assertion(self, now: float) -> str:
@@ -131,7 +132,7 @@ class Config(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        return check_base_url(value, "base_url")
+        return check_base_url(value, "base_url", GOOGLE_HOSTS)
 
     @model_validator(mode="after")
     def _project(self) -> Config:

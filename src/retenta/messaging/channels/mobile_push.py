@@ -109,22 +109,31 @@ def jwt_es256(key: ec.EllipticCurvePrivateKey, claims: Mapping[str, Any], *, kid
     return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-def check_base_url(url: str, field_name: str) -> str:
-    """A provider URL must be https; plain http only to this machine (a local test peer).
+def check_base_url(url: str, field_name: str, provider_hosts: tuple[str, ...]) -> str:
+    """A provider URL: https on one of the provider's hosts (``*.x`` for any host under
+    ``x``), or this machine (a local test peer, http allowed). Anything else would let a
+    workspace's settings make the server call into its own network.
 
-    >>> check_base_url("https://fcm.googleapis.com/", "base_url")
+    >>> check_base_url("https://fcm.googleapis.com/", "base_url", ("fcm.googleapis.com",))
     'https://fcm.googleapis.com'
-    >>> check_base_url("http://10.0.0.5", "base_url")
+    >>> check_base_url("https://169.254.169.254", "base_url", ("fcm.googleapis.com",))
     Traceback (most recent call last):
     ...
-    ValueError: base_url must be an https URL (http only to 127.0.0.1 / localhost)
+    ValueError: base_url must be https on fcm.googleapis.com (or 127.0.0.1 / localhost)
     """
     parts = urlsplit(url)
-    if not parts.hostname or parts.username or parts.password:
+    host = (parts.hostname or "").lower()
+    if not host or parts.username or parts.password:
         raise ValueError(f"{field_name} must be an absolute URL with a host and no credentials")
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOCAL_HOSTS):
+    local = host in LOCAL_HOSTS and parts.scheme in ("http", "https")
+    if local or (parts.scheme == "https" and _host_matches(host, provider_hosts)):
         return url.rstrip("/")
-    raise ValueError(f"{field_name} must be an https URL (http only to 127.0.0.1 / localhost)")
+    names = ", ".join(provider_hosts)
+    raise ValueError(f"{field_name} must be https on {names} (or 127.0.0.1 / localhost)")
+
+
+def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
+    return any(host.endswith(p[1:]) if p.startswith("*.") else host == p for p in patterns)
 
 
 def string_data(data: Mapping[str, Any]) -> dict[str, str]:
