@@ -292,3 +292,39 @@ def test_viber_with_an_sms_fallback_is_set_up_and_checked(
     assert stored["config"]["api_secret"] == "********"
     assert stored["config"]["fallback_channel"] == "main"
     assert stored["config"]["category"] == "promotion"  # untouched: the Config's default
+
+
+def test_apns_token_auth_keeps_its_p8_key_write_only_and_names_a_bad_field(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    p8 = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    page = admin_page
+    page.goto("/messages/channels")
+    add_channel(page, "apns", "ios")
+    card = page.get_by_test_id("channel-apns-ios")
+    card.get_by_label("Team id").fill("team-1")
+    card.get_by_label("Key id").fill("ABCDE12345")
+    card.get_by_label("Private key (.p8 PEM)").fill(p8)
+    card.get_by_label("Topic (bundle id)").fill("example.shop.app")
+    card.get_by_label("Environment").select_option("sandbox")
+    card.get_by_role("button", name="Save").click()
+    expect(card.get_by_role("alert")).to_contain_text("team_id")
+    card.get_by_label("Team id").fill("TEAM123456")
+    card.get_by_role("button", name="Save").click()
+    card = page.get_by_test_id("channel-apns-ios")
+    expect(card.get_by_label("Private key (.p8 PEM)")).to_have_value("")
+    stored = channels(live_server)[("apns", "ios")]
+    assert stored["config"]["private_key"] == "********"
+    assert stored["config"]["environment"] == "sandbox"
+    assert "PRIVATE KEY" not in page.content()
