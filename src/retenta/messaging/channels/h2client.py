@@ -182,6 +182,7 @@ class H2Client:
         self.max_streams = max_streams
         self.connect_timeout = connect_timeout_s
         self._connection: _Connection | None = None
+        self._draining: set[_Connection] = set()  # replaced after a GOAWAY, still answering
         self._connect_lock = asyncio.Lock()
         self.connections_made = 0
 
@@ -204,6 +205,9 @@ class H2Client:
                 raise NotSentError("the server did not agree to HTTP/2 (ALPN h2)")
             # A connection closing after a GOAWAY still answers its streams up to the last
             # one the server named; it is left to finish and closes when the server does.
+            if current is not None:
+                self._draining = {c for c in self._draining if not c.writer.is_closing()}
+                self._draining.add(current)
             self._connection = _Connection(reader, writer)
             self.connections_made += 1
             return self._connection
@@ -223,7 +227,11 @@ class H2Client:
             )
         if connection.closing:
             raise NotSentError("the connection is closing")
-        stream_id = connection.h2.get_next_available_stream_id()
+        try:
+            stream_id = connection.h2.get_next_available_stream_id()
+        except h2.exceptions.NoAvailableStreamIDError as exc:  # 2^30 requests on it
+            connection.closing = True
+            raise NotSentError("the connection ran out of stream ids") from exc
         done: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         connection.streams[stream_id] = _Stream(done)
         request: list[Header] = [
@@ -279,6 +287,7 @@ class H2Client:
             pass
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        for connection in [*self._draining, self._connection]:
+            if connection is not None:
+                await connection.close()
+        self._connection, self._draining = None, set()
