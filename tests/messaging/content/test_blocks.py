@@ -133,6 +133,10 @@ def test_block_template_errors_name_the_language_and_line(
     no_source = header_block(email={}, text={})
     r = client.post("/api/v1/blocks", headers=ws.api_headers, json=no_source)
     assert r.status_code == 422
+    keyword = header_block(params={"for": {"default": 1}})
+    r = client.post("/api/v1/blocks", headers=ws.api_headers, json=keyword)
+    assert r.status_code == 422
+    assert r.json()["error"]["field"].startswith("params.for")
     bad_kind = header_block(kind="banner")
     r = client.post("/api/v1/blocks", headers=ws.api_headers, json=bad_kind)
     assert r.status_code == 422

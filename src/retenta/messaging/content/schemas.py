@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -38,7 +39,66 @@ CHANNELS: tuple[ChannelName, ...] = ("email", "sms", "viber", "push", "inapp", "
 Language = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)
 ]
-ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+# Jinja keywords and names it gives a meaning cannot be parameters.
+RESERVED_NAMES = frozenset(
+    [
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "if",
+        "else",
+        "elif",
+        "for",
+        "endfor",
+        "true",
+        "false",
+        "none",
+        "True",
+        "False",
+        "None",
+        "with",
+        "endwith",
+        "block",
+        "endblock",
+        "macro",
+        "endmacro",
+        "set",
+        "endset",
+        "import",
+        "include",
+        "from",
+        "as",
+        "recursive",
+        "call",
+        "endcall",
+        "filter",
+        "endfilter",
+        "raw",
+        "endraw",
+        "extends",
+        "loop",
+        "self",
+        "super",
+        "varargs",
+        "kwargs",
+        "caller",
+    ]
+)
+
+
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{name!r} is a template keyword; choose another parameter name")
+    return name
+
+
+ParamName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$"),
+    AfterValidator(_not_reserved),
+]
 BlockId = Annotated[str, StringConstraints(pattern=r"^blk_[0-9a-f]{16}$")]
 VARIABLE_PATH = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*|\[[0-9]{1,4}\])*$"
 MAX_SOURCE = 200_000
