@@ -40,52 +40,13 @@ Language = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)
 ]
 # Jinja keywords and names it gives a meaning cannot be parameters.
-RESERVED_NAMES = frozenset(
-    [
-        "and",
-        "or",
-        "not",
-        "in",
-        "is",
-        "if",
-        "else",
-        "elif",
-        "for",
-        "endfor",
-        "true",
-        "false",
-        "none",
-        "True",
-        "False",
-        "None",
-        "with",
-        "endwith",
-        "block",
-        "endblock",
-        "macro",
-        "endmacro",
-        "set",
-        "endset",
-        "import",
-        "include",
-        "from",
-        "as",
-        "recursive",
-        "call",
-        "endcall",
-        "filter",
-        "endfilter",
-        "raw",
-        "endraw",
-        "extends",
-        "loop",
-        "self",
-        "super",
-        "varargs",
-        "kwargs",
-        "caller",
-    ]
-)
+RESERVED_NAMES = frozenset((
+    "and", "or", "not", "in", "is", "if", "else", "elif", "for", "endfor", "true", "false",
+    "none", "True", "False", "None", "with", "endwith", "block", "endblock", "macro",
+    "endmacro", "set", "endset", "import", "include", "from", "as", "recursive", "call",
+    "endcall", "filter", "endfilter", "raw", "endraw", "extends", "loop", "self", "super",
+    "varargs", "kwargs", "caller",
+))  # fmt: skip
 
 
 def _not_reserved(name: str) -> str:
