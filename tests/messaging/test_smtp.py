@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -89,11 +90,13 @@ def prepared(profile_: SendingProfile, addresses: list[str]) -> list[OutgoingEma
     return out  # type: ignore[return-value]
 
 
-def deliver(profile_: SendingProfile, batch: list[OutgoingEmail]) -> tuple[list[SendResult], int]:
+def deliver(
+    profile_: SendingProfile, batch: list[OutgoingEmail], handover: Any = None
+) -> tuple[list[SendResult], int]:
     async def run() -> tuple[list[SendResult], int]:
         channel = SmtpChannel.for_profile(profile_)
         try:
-            return await channel.send(batch), channel.pool.opened
+            return await channel.send(batch, handover=handover), channel.pool.opened
         finally:
             await channel.close()
 
@@ -178,7 +181,10 @@ def test_auth_over_starttls(tmp_path: Path) -> None:
     assert refused[0].detail == "auth", refused[0].reason
 
 
-def test_replies_are_classified_and_the_batch_goes_on() -> None:
+@pytest.mark.parametrize("recorded", [False, True], ids=["plain", "with_handover_records"])
+def test_replies_are_classified_and_the_batch_goes_on(recorded: bool) -> None:
+    """The same with the send path's handover records: each is written before its DATA,
+    and refusals at RCPT or DATA leave the session usable (RSET), as with ``sendmail``."""
     replies = {
         "unknown@example.com": "550 5.1.1 <unknown@example.com>: Recipient address rejected",
         "full@example.com": "452 4.2.2 Mailbox full, try later",
@@ -192,7 +198,17 @@ def test_replies_are_classified_and_the_batch_goes_on() -> None:
         peer.handler.replies.update(replies)
         peer.handler.data_replies.update(data_replies)
         promo = profile("promo", peer, connections=2)
-        results, _ = deliver(promo, prepared(promo, addresses))
+        marks: list[str] = []
+
+        async def record(message: OutgoingEmail) -> None:
+            await asyncio.sleep(0.01)  # a writer unit's latency
+            assert not any(message.rcpt_to in r.rcpt_to for r in peer.handler.received)
+            marks.append(message.rcpt_to)
+
+        results, opened = deliver(promo, prepared(promo, addresses), record if recorded else None)
+    assert opened == 2  # refusals never cost a session
+    if recorded:
+        assert sorted(marks) == sorted(addresses)
     by_address = dict(zip(addresses, results, strict=True))
     expected = {
         "unknown@example.com": (Outcome.PERMANENT, 550, "5.1.1"),

@@ -10,6 +10,7 @@ sessions, each reused across messages (one TCP + TLS + AUTH handshake per
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -175,19 +176,14 @@ class SmtpChannel:
             connection = await self.pool.acquire()
         except (aiosmtplib.SMTPException, OSError) as exc:
             return _failure(message, exc, connecting=True)
-        if handover is not None:
-            try:
-                await handover(message)
-            except BaseException:
-                await self.pool.release(connection, healthy=True)
-                raise
         try:
-            errors, reply = await connection.smtp.sendmail(
-                message.mail_from, [message.rcpt_to], message.data
-            )
+            errors, reply = await _transact(connection.smtp, message, handover)
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self.pool.release(connection, healthy=_still_usable(exc))
             return _failure(message, exc, connecting=False)
+        except BaseException:  # the handover could not be recorded: nothing was handed over
+            await self.pool.release(connection, healthy=False)
+            raise
         await self.pool.release(connection, healthy=True)
         if errors:  # cannot happen with one recipient, but never report a refusal as sent
             code, text = next(iter(errors.values()))
@@ -202,6 +198,40 @@ class SmtpChannel:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+async def _transact(
+    smtp: aiosmtplib.SMTP, message: OutgoingEmail, handover: Handover | None
+) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+    """One mail transaction. With ``handover``, its record is written while MAIL and RCPT
+    travel, and awaited before DATA: the message is never on the wire unrecorded, and the
+    record costs no extra round trip."""
+    if handover is None:
+        return await smtp.sendmail(message.mail_from, [message.rcpt_to], message.data)
+    marked = asyncio.ensure_future(handover(message))
+    try:
+        size = [f"size={len(message.data)}"] if smtp.supports_extension("size") else []
+        await smtp.mail(message.mail_from, options=size)
+        try:
+            await smtp.rcpt(message.rcpt_to)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            raise aiosmtplib.SMTPRecipientsRefused([exc]) from None
+        await marked
+        response = await smtp.data(message.data)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        await _reset(smtp)
+        raise
+    finally:
+        await asyncio.wait([marked])  # never leave a record half-written behind
+        if not marked.cancelled():
+            marked.exception()  # retrieved (it is raised above when it matters)
+    return {}, response.message
+
+
+async def _reset(smtp: aiosmtplib.SMTP) -> None:
+    """RSET after a refusal, as ``sendmail`` does, so the session can be reused."""
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+        await smtp.rset()
 
 
 def _still_usable(exc: BaseException) -> bool:
