@@ -15,7 +15,7 @@ from typing import Any
 
 from retenta.contacts.queries import list_rows
 from retenta.errors import ApiError
-from retenta.segments import store
+from retenta.segments import event_facts, store
 from retenta.segments.definition import DefinitionError, describe, leaves, parse_definition
 
 Dialect = str  # "duckdb" | "clickhouse"
@@ -115,8 +115,19 @@ def rfm_config(cur: Any, workspace_id: str) -> Any:
     return load_config(cur, workspace_id)
 
 
-def members_sql(cur: Any, draft: Draft, *, now: datetime, dialect: Dialect = "duckdb") -> str:
-    """ONE query yielding the distinct ``contact_id`` of the members (raises DefinitionError)."""
+def members_sql(
+    cur: Any,
+    draft: Draft,
+    *,
+    now: datetime,
+    dialect: Dialect = "duckdb",
+    event_facts: bool = False,
+) -> str:
+    """ONE query yielding the distinct ``contact_id`` of the members (raises DefinitionError).
+
+    ``event_facts``: the caller runs the query in an ``event_facts.snapshot`` that found
+    the table in sync (event conditions then read the time-ordered copy).
+    """
     if draft.kind == "sql":
         sqlsegments = _sqlsegments()
         try:
@@ -137,6 +148,7 @@ def members_sql(cur: Any, draft: Draft, *, now: datetime, dialect: Dialect = "du
             now=now,
             resolve_segment=resolver(cur, draft.workspace_id),
             rfm_config=rfm_config(cur, draft.workspace_id),
+            event_facts=event_facts,
         )
     except compiler.CompileError as exc:
         raise DefinitionError(exc.errors) from exc
@@ -198,8 +210,9 @@ def preview(cur: Any, draft: Draft, *, sample: int, now: datetime) -> dict[str, 
     if draft.kind == "sql":
         total, ids, sql = _run_sql_template(cur, draft, sample)
     else:
-        sql = members_sql(cur, draft, now=now)
-        total, ids = count_and_sample(cur, sql, sample)
+        with event_facts.snapshot(cur) as in_sync:
+            sql = members_sql(cur, draft, now=now, event_facts=in_sync)
+            total, ids = count_and_sample(cur, sql, sample)
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     why = reasons(cur, draft, ids, now=now)
     people = {row["id"]: row for row in list_rows(cur, draft.workspace_id, ids)}
@@ -239,8 +252,10 @@ def _run_sql_template(cur: Any, draft: Draft, sample: int) -> tuple[int, list[in
 
 
 def explain(cur: Any, draft: Draft, *, now: datetime) -> dict[str, str]:
-    """The member query in both dialects."""
+    """The member query in both dialects (DuckDB's as a count would run it now)."""
+    with event_facts.snapshot(cur) as in_sync:
+        duckdb_sql = members_sql(cur, draft, now=now, event_facts=in_sync)
     return {
-        "duckdb": members_sql(cur, draft, now=now, dialect="duckdb"),
+        "duckdb": duckdb_sql,
         "clickhouse": members_sql(cur, draft, now=now, dialect="clickhouse"),
     }

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import sqlglot
 from sqlglot import exp
 
+from retenta.segments.event_facts import HOT_PROPERTIES
+
 Dialect = Literal["duckdb", "clickhouse"]
 LIVE_MAP = "_live_contacts"
 DATA_PREFIX = "data_"
@@ -237,6 +239,21 @@ def _traits_sql(used: set[str] | None) -> str:
     return f"WITH {', '.join(ctes)} {select}" if ctes else select
 
 
+# Internal view of the compiler (never in user SQL): event rows with the hot properties as
+# columns — the time-ordered ``event_facts`` copy of L1 + L2, plus L0 read from its JSON
+# (``segments.event_facts``; used only while that copy is in sync).
+EVENT_FACTS_VIEW = "_event_facts"
+
+
+def _event_facts_sql() -> str:
+    stored = ", ".join(f"x.{key}" for key in HOT_PROPERTIES)
+    parsed = ", ".join(f"x.properties ->> '$.{key}' AS {key}" for key in HOT_PROPERTIES)
+    return (
+        f"{_mapped('x.event, x.timestamp, ' + stored, 'main.event_facts')} UNION ALL"
+        f" {_mapped('x.event, x.timestamp, ' + parsed, 'main.events_recent')}"
+    )
+
+
 _STATIC_SQL: dict[str, str] = {
     "identities": _mapped("x.type, x.value, x.first_seen, x.last_seen", "main.identities"),
     "events": _mapped(
@@ -259,6 +276,7 @@ _STATIC_SQL: dict[str, str] = {
         " FROM main.products WHERE workspace_id = :ws"
     ),
     "consents": _CONSENTS_SQL,
+    EVENT_FACTS_VIEW: _event_facts_sql(),
     "message_events": _mapped(
         'x.send_id, x.channel, x.campaign_id, x.message_id, x.tags, x.status, x."at", x.machine,'
         " x.properties",
@@ -351,6 +369,7 @@ _CANDIDATES_REL = "_candidates_rel"
 CONTACT_TABLES = {
     "all_events": "contact_id",
     "events_recent": "contact_id",
+    "event_facts": "contact_id",
     "identities": "contact_id",
     "orders": "contact_id",
     "consents": "contact_id",

@@ -32,6 +32,7 @@ from sqlglot import exp
 from retenta.segments.view_sql import (
     CANDIDATE_IDS,
     DATA_PREFIX,
+    EVENT_FACTS_VIEW,
     IDENTIFIER_COLUMNS,
     LIVE_MAP,
     LIVE_MAP_SQL,
@@ -104,13 +105,16 @@ def _clickhouse_body(name: str, data_tables: Mapping[str, list[dict[str, Any]]])
     )
 
 
-def _check_names(names: Iterable[str], data_tables: Mapping[str, Any]) -> list[str]:
+def _check_names(
+    names: Iterable[str], data_tables: Mapping[str, Any], dialect: Dialect = "duckdb"
+) -> list[str]:
     known = view_names(data_tables)
+    internal = [EVENT_FACTS_VIEW] if dialect == "duckdb" else []
     wanted = list(dict.fromkeys(names))
-    unknown = [n for n in wanted if n not in known]
+    unknown = [n for n in wanted if n not in known and n not in internal]
     if unknown:
         raise ViewError(f"unknown view {unknown[0]!r}; views are: {', '.join(known)}")
-    return [n for n in known if n in wanted]
+    return [n for n in known + internal if n in wanted]
 
 
 def view_ctes(
@@ -132,7 +136,7 @@ def view_ctes(
     through the raw contact column so the scans prune (real-time evaluation).
     """
     tables = dict(data_tables or {})
-    wanted = _check_names(names, tables)
+    wanted = _check_names(names, tables, dialect)
     out: list[tuple[str, exp.Query]] = []
     if dialect == "duckdb":
         mapped = [n for n in wanted if n not in _UNMAPPED]

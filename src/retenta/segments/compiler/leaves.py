@@ -69,6 +69,9 @@ class Ctx:
     candidates: bool = False
     extra_ctes: dict[str, exp.Query] = field(default_factory=dict)
     rfm_config: Any = None
+    # Event conditions on hot properties read ``_event_facts`` (DuckDB, no candidates, the
+    # table in sync: ``segments.event_facts``).
+    event_facts: bool = False
     # Views whose fusable leaves read shared flags (``fusion.flag_ctes``), and the counts
     # and leaves a compile pass finds.
     flag_views: frozenset[str] = frozenset()
@@ -224,7 +227,7 @@ def zero_satisfies(cond: Any) -> bool:
 
 
 def tad_part(cond: Any, ctx: Ctx) -> Part:
-    source = source_of(cond, ctx.d)
+    source = source_of(cond, ctx.d, facts=ctx.event_facts)
     agg, extra = aggregate(cond, source, ctx)
     cmp = compare(agg, cond.compare.op, cond.compare.value, compare_type(cond))
     select = scan(source, cond.where, cond.window, ctx)
@@ -290,7 +293,7 @@ def _per_groups(
 
 def _unless_pairs(cond: Any, ctx: Ctx) -> exp.Select:
     unless = cond.unless
-    source = source_of(unless, ctx.d)
+    source = source_of(unless, ctx.d, facts=ctx.event_facts)
     key = source.field(unless.property).text()
     window = unless.window or cond.window
     select = scan(source, unless.where, window, ctx)

@@ -30,10 +30,12 @@ class Field:
 
     column: exp.Expr
     d: SqlDialect
-    kind: str = "json"  # json | text | number | timestamp | boolean
+    kind: str = "json"  # json | jsontext | text | number | timestamp | boolean
     path: str = ""
 
     def text(self) -> exp.Expr:
+        # jsontext: a column holding the JSON text of ``path`` (``event_facts``), read
+        # exactly as the JSON path would be, so every operator means the same.
         if self.kind == "json":
             return self.d.json_text(self.column, self.path)
         if self.kind == "timestamp":
@@ -43,7 +45,7 @@ class Field:
         return self.column
 
     def number(self) -> exp.Expr:
-        if self.kind == "json":
+        if self.kind in {"json", "jsontext"}:
             return self.d.to_number(self.text())
         return self.d.as_double(self.column) if self.kind != "number" else self.column
 

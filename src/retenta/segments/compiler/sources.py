@@ -10,8 +10,11 @@ from sqlglot import exp
 from retenta.segments.compiler.dialects import SqlDialect, string
 from retenta.segments.compiler.predicates import Field
 from retenta.segments.definition_checks import ITEM_FIELDS, ORDER_FIELDS
+from retenta.segments.event_facts import HOT_PROPERTIES
 
 ALIAS = "t"
+FACTS_VIEW = "_event_facts"
+HOT = frozenset(HOT_PROPERTIES)
 
 
 def col(name: str, table: str = ALIAS) -> exp.Column:
@@ -28,6 +31,8 @@ class Source:
     columns: dict[str, str] = field(default_factory=dict)  # field → kind; else JSON key
     json_column: str = "properties"
     filters: tuple[exp.Expr, ...] = ()
+    # JSON keys that are columns of their own holding the key's JSON text (event facts).
+    hot: frozenset[str] = frozenset()
 
     @property
     def time(self) -> exp.Column:
@@ -40,14 +45,23 @@ class Source:
             return Field(exp.paren(value, copy=False), self.d, "number")
         if kind is not None:
             return Field(col(name), self.d, kind)
+        if name in self.hot:
+            return Field(col(name), self.d, "jsontext", name)
         return Field(col(self.json_column), self.d, "json", name)
 
 
-def source_of(cond: Any, d: SqlDialect) -> Source:
-    """The source of an event / order / purchase / message condition (or an ``unless``)."""
+def source_of(cond: Any, d: SqlDialect, *, facts: bool = False) -> Source:
+    """The source of an event / order / purchase / message condition (or an ``unless``).
+
+    With ``facts`` (DuckDB, ``event_facts`` in sync) an event condition that reads only
+    hot properties scans the time-ordered ``_event_facts`` view instead of ``events``.
+    """
     kind = getattr(cond, "type", None) or getattr(cond, "source", None)
     if kind == "event":
-        return Source("events", "timestamp", d, filters=(col("event").eq(string(cond.event)),))
+        name = col("event").eq(string(cond.event))
+        if facts and reads_only_hot(cond):
+            return Source(FACTS_VIEW, "timestamp", d, filters=(name,), hot=HOT)
+        return Source("events", "timestamp", d, filters=(name,))
     if kind == "order":
         return Source("orders", "placed_at", d, columns=ORDER_FIELDS)
     if kind == "purchase":
@@ -66,3 +80,21 @@ def _message_filters(cond: Any, d: SqlDialect) -> list[exp.Expr]:
     if not cond.include_machine:
         out.append(exp.func("COALESCE", col("machine"), exp.false()).eq(exp.false()))
     return out
+
+
+def reads_only_hot(cond: Any) -> bool:
+    """Whether every property an event condition (or ``unless``) reads is a hot one.
+
+    >>> from types import SimpleNamespace as N
+    >>> flt = N(property="category")
+    >>> reads_only_hot(N(where=[flt], aggregate=N(property="price"), per=None))
+    True
+    >>> reads_only_hot(N(where=[N(property="color")], aggregate=None))
+    False
+    """
+    where = list(getattr(cond, "where", None) or [])
+    aggregate = getattr(cond, "aggregate", None)
+    names = [flt.property for flt in where]
+    names += [getattr(aggregate, "property", None), getattr(cond, "per", None)]
+    names.append(getattr(cond, "property", None))  # an ``unless``'s key
+    return all(name is None or name in HOT for name in names)
