@@ -168,7 +168,7 @@ def _contexts(conn: Any, workspace_id: str, send_ids: list[str]) -> dict[str, Se
     rows = conn.execute(
         "SELECT DISTINCT ON (send_id) send_id, contact_id, channel, campaign_id, message_id, tags"
         " FROM message_events WHERE workspace_id = ? AND list_contains(?, send_id)"
-        " ORDER BY send_id, \"at\"",
+        ' ORDER BY send_id, "at"',
         [workspace_id, send_ids],
     ).fetchall()
     return {

@@ -1,13 +1,15 @@
-"""Provider callbacks: Twilio SMS status and Vonage Viber status → message events.
+"""Provider callbacks: Twilio and Infobip SMS status, Vonage Viber status → message events.
 
 ``POST /hooks/sms/twilio/{workspace}/{channel}/{send_id}`` — Twilio's StatusCallback (the
 channel puts this URL on every message when ``status_callback_base`` is
 ``https://<host>/hooks/sms/twilio/<workspace>/<channel>``). ``POST
+/hooks/sms/infobip/{workspace}/{channel}/{send_id}/{token}`` — Infobip's ``notifyUrl`` (the
+token is the send's HMAC under the channel's ``webhook_secret``: Infobip does not sign). ``POST
 /hooks/viber/vonage/{workspace}/{channel}/{send_id}`` — Vonage's per-message
-``webhook_url``. Both take no credentials: the provider's signature (``X-Twilio-Signature``
-with the channel's auth token; a Vonage HS256 JWT with its signature secret) is the
-authority, checked against the URL the channel configured (not the one a proxy passed on).
-A bad signature is 403; an unknown workspace or channel is 404.
+``webhook_url``. None takes credentials: the provider's signature (``X-Twilio-Signature``
+with the channel's auth token; a Vonage HS256 JWT with its signature secret) or the
+per-send token is the authority, checked against what the channel configured (not the URL
+a proxy passed on). A bad signature is 403; an unknown workspace or channel is 404.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from fastapi import APIRouter, Request, Response
 from retenta.errors import ApiError
 from retenta.messaging.channels import sms, viber
 from retenta.messaging.channels.base import SendResult
+from retenta.messaging.channels.sms import infobip
 from retenta.messaging.channels.sms.common import SmsMessage
 from retenta.messaging.channels.sms.fallback import FallbackStore, SmsSender, fall_back
+from retenta.messaging.channels.sms.infobip import InfobipConfig
 from retenta.messaging.channels.sms.reports import record_reports
 from retenta.messaging.channels.sms.twilio import TwilioConfig, report_of, signature_valid
 from retenta.messaging.services import services
@@ -64,6 +68,35 @@ async def twilio_status(workspace_id: str, name: str, send_id: str, request: Req
     report = report_of(send_id, dict(params))
     if report is not None:
         await record_reports(container(request).db, workspace_id, [report])
+    return Response(status_code=204)
+
+
+def _infobip_config(request: Request, workspace_id: str, name: str) -> InfobipConfig:
+    config = services(request).channel_settings.get(workspace_id, "sms", name)
+    if config is None:
+        raise _not_found()
+    cfg = sms.provider_config(config)  # type: ignore[arg-type]
+    if not isinstance(cfg, InfobipConfig) or cfg.webhook_secret is None:
+        raise _not_found()
+    return cfg
+
+
+@router.post("/sms/infobip/{workspace_id}/{name}/{send_id}/{token}")
+async def infobip_report(
+    workspace_id: str, name: str, send_id: str, token: str, request: Request
+) -> Response:
+    """Infobip's delivery report for one send; the per-send token in the URL authenticates it."""
+    cfg = _infobip_config(request, workspace_id, name)
+    secret = cfg.webhook_secret.get_secret_value() if cfg.webhook_secret else ""
+    if not infobip.token_valid(secret, send_id, token):
+        raise _forbidden()
+    try:
+        payload: Any = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_request", "the body is not JSON") from exc
+    reports = infobip.reports_of(send_id, payload)
+    if reports:
+        await record_reports(container(request).db, workspace_id, reports)
     return Response(status_code=204)
 
 
