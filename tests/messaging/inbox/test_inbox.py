@@ -229,3 +229,30 @@ def test_open_and_click_events_carry_the_sends_message_and_campaign(
                     ("clicked", "cmp_9", "msg_1", ["promo"], ann)]  # fmt: skip
     missing = client.post("/v1/inbox/nope/click", auth=ws.write_auth, headers=headers)
     assert missing.status_code == 404
+
+
+def test_a_listed_web_app_may_call_the_inbox_from_a_browser(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    contact(container, ws.id, "ann")
+    headers = app_headers(secret(client, ws), "ann")
+    shop, evil = "https://shop.example", "https://evil.example"
+    put = client.put("/api/v1/channels/inapp/default", headers=ws.api_headers,
+                     json={"allowed_origins": [shop + "/"]})  # fmt: skip
+    assert put.status_code == 200, put.text
+    asked = {
+        "Origin": shop,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization, retenta-user-id, retenta-user-token",
+    }
+    preflight = client.options(f"/v1/inbox?writeKey={ws.write_key}", headers=asked)
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == shop
+    assert "Retenta-User-Token" in preflight.headers["Access-Control-Allow-Headers"]
+    refused = client.options(f"/v1/inbox/x/read?writeKey={ws.write_key}", headers={"Origin": evil})
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    listed = client.get("/v1/inbox", auth=ws.write_auth, headers=headers | {"Origin": shop})
+    assert listed.headers["Access-Control-Allow-Origin"] == shop
+    other = client.get("/v1/inbox", auth=ws.write_auth, headers=headers | {"Origin": evil})
+    assert other.status_code == 200
+    assert "Access-Control-Allow-Origin" not in other.headers  # the browser keeps it from evil

@@ -11,10 +11,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.channels.mobile_push import CheckResult
+from retenta.messaging.channels.webpush_config import origin
 from retenta.messaging.inbox import store
 from retenta.messaging.inbox.models import CHANNEL, InAppMessage, problem
 from retenta.storage.base import Database
@@ -25,6 +26,14 @@ __all__ = ["Config", "InAppMessage", "InboxChannel", "build", "check"]
 class Config(BaseModel):
     type: Literal["inapp"] = "inapp"
     ttl_days: int = Field(default=30, ge=1, le=3650, description="when expires_at is not given")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="web apps that may call /v1/inbox from a browser"
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        return [origin(v) for v in values]
 
 
 class InboxChannel:

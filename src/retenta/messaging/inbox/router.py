@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from retenta.errors import ApiError
+from retenta.messaging.inbox.channel import Config as InAppConfig
 from retenta.messaging.inbox.service import (
     AppUser,
     UnknownUserTokenError,
     inbox_service,
 )
-from retenta.tenancy.deps import api_principal, require_role, write_principal_from
+from retenta.messaging.services import services
+from retenta.tenancy.deps import api_principal, container, require_role, write_principal_from
 from retenta.tenancy.service import Principal
 
 USER_ID_HEADER = "Retenta-User-Id"
@@ -54,15 +56,55 @@ def app_user(request: Request) -> AppUser:
         ) from exc  # fmt: skip
 
 
+def allowed_origin(request: Request, workspace_id: str) -> str | None:
+    """The request's Origin when the workspace's in-app config lists it, else None."""
+    sent = request.headers.get("origin")
+    if not sent:
+        return None
+    config = services(request).channel_settings.get(workspace_id, "inapp", "default")
+    allowed = config.allowed_origins if isinstance(config, InAppConfig) else []
+    return sent if sent.rstrip("/").lower() in allowed else None
+
+
+def cors(request: Request, response: Response, user: AppUser) -> None:
+    """Let a listed web app's browser read the answer (``Access-Control-Allow-Origin``)."""
+    response.headers["Vary"] = "Origin"
+    found = allowed_origin(request, user.workspace_id)
+    if found is not None:
+        response.headers["Access-Control-Allow-Origin"] = found
+
+
+@app.options("", include_in_schema=False)
+@app.options("/{rest:path}", include_in_schema=False)
+def preflight(request: Request) -> Response:
+    """CORS preflight: allowed when the Origin is listed for the ``?writeKey=`` workspace."""
+    key = request.query_params.get("writeKey")
+    principal = container(request).tenancy.authenticate_key(key, kind="write") if key else None
+    found = allowed_origin(request, principal.workspace_id) if principal else None
+    headers = {"Vary": "Origin"}
+    if found is not None:
+        headers |= {
+            "Access-Control-Allow-Origin": found,
+            "Access-Control-Allow-Methods": "GET, POST, DELETE",
+            "Access-Control-Allow-Headers": (
+                f"Authorization, Content-Type, {USER_ID_HEADER}, {USER_TOKEN_HEADER}"
+            ),
+            "Access-Control-Max-Age": "600",
+        }
+    return Response(status_code=204, headers=headers)
+
+
 @app.get("")
 def list_inbox(
     request: Request,
+    response: Response,
     limit: int = Query(default=20, ge=1, le=100),
     cursor: str | None = Query(default=None, max_length=200),
     unread_only: bool = Query(default=False),
     user: AppUser = Depends(app_user),
 ) -> dict[str, Any]:
     """The user's messages, newest first, with the unread count and the next page's cursor."""
+    cors(request, response, user)
     try:
         found = inbox_service(request).page(
             user, limit=limit, cursor=cursor, unread_only=unread_only
@@ -73,17 +115,24 @@ def list_inbox(
 
 
 @app.post("/read-all")
-async def read_all(request: Request, user: AppUser = Depends(app_user)) -> dict[str, Any]:
+async def read_all(
+    request: Request, response: Response, user: AppUser = Depends(app_user)
+) -> dict[str, Any]:
     """Mark every message read (each newly read one records an ``opened`` event)."""
+    cors(request, response, user)
     marked, _ = await inbox_service(request).mark_read(user, None)
     return {"marked": marked}
 
 
 @app.post("/{message_id}/read")
 async def read(
-    request: Request, message_id: str = MessageId, user: AppUser = Depends(app_user)
+    request: Request,
+    response: Response,
+    message_id: str = MessageId,
+    user: AppUser = Depends(app_user),
 ) -> dict[str, Any]:
     """Mark one message read; the first time records its ``opened`` event."""
+    cors(request, response, user)
     marked, found = await inbox_service(request).mark_read(user, message_id)
     if not found:
         raise ApiError(404, "not_found", "no such message in this inbox", field="message_id")
@@ -92,9 +141,13 @@ async def read(
 
 @app.post("/{message_id}/click")
 async def click(
-    request: Request, message_id: str = MessageId, user: AppUser = Depends(app_user)
+    request: Request,
+    response: Response,
+    message_id: str = MessageId,
+    user: AppUser = Depends(app_user),
 ) -> dict[str, Any]:
     """The user tapped the message's link: records ``clicked`` (and ``opened`` if unread)."""
+    cors(request, response, user)
     url = await inbox_service(request).click(user, message_id)
     if url is False:
         raise ApiError(404, "not_found", "no such message in this inbox", field="message_id")
@@ -103,8 +156,12 @@ async def click(
 
 @app.delete("/{message_id}")
 async def delete(
-    request: Request, message_id: str = MessageId, user: AppUser = Depends(app_user)
+    request: Request,
+    response: Response,
+    message_id: str = MessageId,
+    user: AppUser = Depends(app_user),
 ) -> dict[str, Any]:
+    cors(request, response, user)
     if not await inbox_service(request).delete(user, message_id):
         raise ApiError(404, "not_found", "no such message in this inbox", field="message_id")
     return {"id": message_id, "deleted": True}
