@@ -56,7 +56,7 @@ class InfobipPeer:
         self.messages.append(message)
         if to == "380500000001":
             status = {"groupId": 5, "groupName": "REJECTED", "id": 52,
-                      "name": "REJECTED_DESTINATION", "description": "Invalid destination"}  # fmt: skip
+                      "name": "REJECTED_DESTINATION", "description": "Invalid"}  # fmt: skip
         else:
             status = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED",
                       "description": "Message sent to next instance"}  # fmt: skip
