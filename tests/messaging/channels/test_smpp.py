@@ -21,6 +21,8 @@ from typing import Any
 
 import smpplib.consts as c
 import smpplib.smpp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from retenta.app import Container
@@ -374,3 +376,34 @@ def test_receipts_become_delivered_and_failed_events(container: Container, ws: W
         ("snd_ok", "delivered", 7, "sms"),
         ("snd_ok", "sent", 7, "sms"),
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.sampled_from(PEER_GSM.replace("\x1b", "") + "".join(PEER_GSM_EXT.values())),
+            st.sampled_from("яЇ😀𝄞"),
+        ),
+        min_size=1,
+        max_size=600,
+    ),
+    st.integers(min_value=0, max_value=255),
+)
+def test_encoded_parts_reassemble_to_the_text(text: str, reference: int) -> None:
+    encoded = smpp.encode(text, reference)
+    gsm = encoded.data_coding == 0
+    bodies = encoded.parts
+    if len(bodies) > 1:
+        assert encoded.esm_class == c.SMPP_GSMFEAT_UDHI
+        for seq, body in enumerate(bodies, start=1):
+            assert body[:6] == bytes((5, 0, 3, reference, len(bodies), seq))
+            assert len(body) - 6 <= (153 if gsm else 134)
+        bodies = [b[6:] for b in bodies]
+    else:
+        assert len(bodies[0]) <= (160 if gsm else 140)
+    joined = b"".join(bodies)
+    assert (gsm_decode(joined) if gsm else joined.decode("utf-16-be")) == text
+    # every part decodes on its own: no escape or surrogate pair is cut
+    decode = gsm_decode if gsm else (lambda b: b.decode("utf-16-be"))
+    assert "".join(decode(body) for body in bodies) == text
