@@ -219,7 +219,8 @@ def fcm_message(message: MobilePush) -> dict[str, Any]:
         aps["badge"] = message.badge
     if message.sound:
         aps["sound"] = message.sound
-    apns_headers = {"apns-expiration": str(int(time.time()) + max(0, message.ttl_s))}
+    expiration = int(time.time()) + message.ttl_s if message.ttl_s > 0 else 0  # 0: now or never
+    apns_headers = {"apns-expiration": str(expiration)}
     if message.collapse_key:
         apns_headers["apns-collapse-id"] = message.collapse_key
     apns: dict[str, Any] = {"headers": apns_headers, "payload": {"aps": aps}}
