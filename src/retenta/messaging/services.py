@@ -70,11 +70,12 @@ def build(c: Container) -> MessagingServices:
     )
     migrate_clear_vapid_keys(c.db, store)
     ledger = SendLedger(c.db)
+    promo = PromoStore(c.db)
     static = StaticContent()
     content = Chained(static, *_stored_content(c))
     handover = HandoverLog(ledger.record_handover)
     steps: list[Step] = [
-        EmailStep(c.db, gate, store, keyring, handover, Channels()),
+        EmailStep(c.db, gate, store, keyring, handover, Channels(), promo=promo),
         PushStep(c.db, gate, store, handover, Channels()),
         *[ProviderStep(kind, gate, store, handover, Channels()) for kind in KINDS.values()],
         InAppStep(c.db, store, handover),
@@ -86,7 +87,7 @@ def build(c: Container) -> MessagingServices:
     )  # fmt: skip
     return MessagingServices(
         keyring=keyring, tracking=TrackingStore(c.db), suppressions=gate.suppressions, gate=gate,
-        unsubscriber=Unsubscriber(c.db), promo=PromoStore(c.db), channel_settings=store,
+        unsubscriber=Unsubscriber(c.db), promo=promo, channel_settings=store,
         ledger=ledger, static_content=static, content=content, dispatcher=dispatcher,
     )  # fmt: skip
 

@@ -92,3 +92,56 @@ def test_cors_on_the_public_push_endpoints(client: TestClient, ws: Workspace) ->
     )
     assert denied.status_code == 200
     assert "access-control-allow-origin" not in denied.headers
+
+
+def test_a_promo_code_block_gets_each_contact_one_code(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """The block names its pool; each contact gets one code, the same on a resend; a contact
+    the pool has no code left for fails with ``promo_exhausted`` instead of going codeless."""
+    svc = for_container(container)
+    pool = client.post(
+        "/api/v1/promo-pools",
+        headers=ws.api_headers,
+        json={"name": "Spring", "kind": "imported", "length": 8},
+    ).json()
+    r = client.post(
+        f"/api/v1/promo-pools/{pool['id']}/codes",
+        headers=ws.api_headers,
+        json={"codes": ["SPRING-A", "SPRING-B"]},
+    )
+    assert r.status_code == 201, r.text
+    block = create_block(
+        client,
+        ws,
+        name="Code",
+        kind="promo_code",
+        email={"en": section("Your code: {{ promo_code }}")},
+        text={"en": "Code {{ promo_code }}"},
+        params={"pool": {"default": pool["id"]}},
+    )
+    msg = create_message(client, ws, message(block["id"], topic=None))
+    people = ["a@example.com", "b@example.com", "c@example.com"]
+    for address in people:
+        contact(client, ws, address)
+    with smtp_peer() as peer:
+        configure_email(client, ws, peer, "promo")
+        ids = []
+        for address in [*people, "a@example.com"]:  # a resend to a gets the same code
+            r = client.post(
+                "/api/v1/messages/send",
+                headers=ws.api_headers,
+                json={"message_id": msg["id"], "contact": {"email": address}, "data": {"total": 1}},
+            )
+            ids.append(r.json()["send_id"])
+            asyncio.run(svc.dispatcher.run_until_idle())
+    codes = {}
+    for got in peer.handler.received:
+        text = got.message.get_body(("plain",)).get_content()
+        codes.setdefault(got.rcpt_to[0], []).append(text.split("Your code: ")[1].split()[0])
+    assert sorted(codes) == ["a@example.com", "b@example.com"]
+    assert codes["a@example.com"][0] == codes["a@example.com"][1]
+    assert {codes["a@example.com"][0], codes["b@example.com"][0]} == {"SPRING-A", "SPRING-B"}
+    third = client.get(f"/api/v1/sends/{ids[2]}", headers=ws.api_headers).json()
+    assert third["status"] == "failed"
+    assert third["events"][-1]["properties"]["detail"] == "promo_exhausted"

@@ -28,6 +28,7 @@ from retenta.messaging.outbox.decide import Attempt, blocked, unavailable
 from retenta.messaging.outbox.handover import HandoverLog
 from retenta.messaging.outbox.ledger import Send
 from retenta.messaging.outbox.recipients import Contact
+from retenta.messaging.promo_store import Claim, PromoStore
 from retenta.messaging.settings_store import ChannelSettingsStore, StoredConfig
 from retenta.messaging.signing import Keyring
 from retenta.messaging.templates import RenderError
@@ -56,15 +57,49 @@ def category_of(send: Send) -> Category:
     return Category.TRANSACTIONAL if send.category == "transactional" else Category.MARKETING
 
 
-def variables(send: Send, contact: Contact) -> dict[str, Any]:
-    """The template variables of one send: the contact, the request's ``data``, the locale."""
+def variables(send: Send, contact: Contact, promo_code: str | None = None) -> dict[str, Any]:
+    """The template variables of one send: the contact, the request's ``data``, the locale,
+    and the contact's ``promo_code`` when the content has a promo-code block."""
     language = send.language or contact.language
-    return {
+    out = {
         "contact": contact.variables(),
         "data": dict(send.data),
         "locale": language or "en",
         "timezone": contact.timezone or "UTC",
     }
+    if promo_code is not None:
+        out["promo_code"] = promo_code
+    return out
+
+
+async def promo_codes(
+    promo: PromoStore | None, workspace_id: str, items: Sequence[tuple[Send, Contact, Resolved]]
+) -> tuple[dict[str, str], dict[str, SendResult]]:
+    """Each send's code from the first pool of its content's promo-code blocks (one code per
+    contact per message, the same on a resend); a send whose pool has none left fails with
+    ``promo_exhausted`` rather than going out without its code."""
+    codes: dict[str, str] = {}
+    failures: dict[str, SendResult] = {}
+    groups: dict[tuple[str, str], list[tuple[Send, Contact]]] = defaultdict(list)
+    for send, contact, resolved in items:
+        pools = getattr(resolved, "promo_pools", ())
+        if pools:
+            groups[(pools[0], send.message_id)].append((send, contact))
+    for (pool, message_id), members in groups.items():
+        claims = [Claim(contact.contact_id, send.send_id) for send, contact in members]
+        try:
+            issued = await promo.aissue(workspace_id, pool, message_id, claims) if promo else {}
+        except Exception as exc:  # an unknown or deleted pool fails these sends, not the batch
+            issued, why = {}, f"promo pool {pool}: {exc}"
+        else:
+            why = f"promo pool {pool} has no code left"
+        for send, contact in members:
+            code = issued.get(contact.contact_id)
+            if code:
+                codes[send.send_id] = code
+            else:
+                failures[send.send_id] = failure(send.send_id, why, "promo_exhausted")
+    return codes, failures
 
 
 def languages(send: Send, contact: Contact) -> list[str | None]:
@@ -122,6 +157,7 @@ class EmailStep:
     handover: HandoverLog
     channels: Channels
     tracking_base_url: str | None = None
+    promo: PromoStore | None = None
     channel: str = "email"
 
     async def attempt(
@@ -180,9 +216,15 @@ class EmailStep:
         out: dict[str, Attempt] = {}
         outgoing: list[OutgoingEmail] = []
         by_id: dict[str, tuple[Send, Contact, Resolved]] = {}
+        codes, no_code = await promo_codes(
+            self.promo, workspace_id, [(s, c, r) for s, c, r, _ in group]
+        )
         for send, contact, resolved, _ in group:
             by_id[send.send_id] = (send, contact, resolved)
-            prepared = self._prepare(composer, send, contact, resolved)
+            if send.send_id in no_code:
+                out[send.send_id] = attempt_of(send, resolved, no_code[send.send_id])
+                continue
+            prepared = self._prepare(composer, send, contact, resolved, codes.get(send.send_id))
             if isinstance(prepared, SendResult):
                 out[send.send_id] = attempt_of(send, resolved, prepared)
             else:
@@ -200,9 +242,14 @@ class EmailStep:
         return out
 
     def _prepare(
-        self, composer: Composer, send: Send, contact: Contact, resolved: Resolved
+        self,
+        composer: Composer,
+        send: Send,
+        contact: Contact,
+        resolved: Resolved,
+        promo_code: str | None = None,
     ) -> OutgoingEmail | SendResult:
-        rendered = resolved.render(variables(send, contact), languages(send, contact))
+        rendered = resolved.render(variables(send, contact, promo_code), languages(send, contact))
         if isinstance(rendered, RenderError):
             return failure(send.send_id, str(rendered), "render_error")
         if not isinstance(rendered, RenderedEmail):
