@@ -158,3 +158,38 @@ def test_a_report_at_is_timezone_aware() -> None:
     assert report is not None
     assert report.at.tzinfo is not None
     assert report.at <= datetime.now(UTC)
+
+
+def test_stop_suppresses_and_start_lifts_only_its_own_suppression(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    inbound = f"https://retenta.example/hooks/sms/twilio-inbound/{ws.id}/main"
+    configure(client, ws, inbound_url=inbound)
+    path = inbound.removeprefix("https://retenta.example")
+
+    def incoming(phone: str, body: str, token: str = TOKEN, **extra: str) -> int:
+        params = {"AccountSid": ACCOUNT, "MessageSid": "SM9", "From": phone,
+                  "To": "+15005550006", "Body": body} | extra  # fmt: skip
+        headers = {"X-Twilio-Signature": twilio_sign(token, inbound, params)}
+        r = client.post(path, data=params, headers=headers)
+        if r.status_code == 200:
+            assert r.text.endswith("<Response/>")
+        return r.status_code
+
+    def listed() -> list[tuple[str, str]]:
+        r = client.get("/api/v1/suppressions", headers=ws.api_headers)
+        return sorted((i["hint"], i["reason"]) for i in r.json()["items"])
+
+    assert incoming("+380501234567", "Stop") == 200
+    assert incoming("+380501234568", "thanks!") == 200  # not an opt-out
+    assert incoming("+380501234569", "Please stop", OptOutType="STOP") == 200
+    assert incoming("+380501234560", "STOP", token="0" * 32) == 403  # forged
+    assert listed() == [("+38050******7", "unsubscribed"), ("+38050******9", "unsubscribed")]
+    r = client.post("/api/v1/suppressions", headers=ws.api_headers,
+                    json={"phone": "+380501234561", "reason": "manual"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert incoming("+380501234567", "START") == 200  # lifts its own STOP
+    assert incoming("+380501234561", "START") == 200  # never a manual entry
+    assert listed() == [("+38050******1", "manual"), ("+38050******9", "unsubscribed")]
+    elsewhere = client.post(f"/hooks/sms/twilio-inbound/{ws.id}/other", data={"Body": "STOP"})
+    assert elsewhere.status_code == 404

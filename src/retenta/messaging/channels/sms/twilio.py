@@ -63,6 +63,11 @@ class TwilioConfig(SmsSettings):
         description="public URL the callbacks go to; the send id is appended as /{send_id}",
     )
     api_base: str = Field(default=API, pattern=r"^https?://[^?#]+[^/?#]$")
+    inbound_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^#]+$",
+        description="the number's incoming-message webhook as given to Twilio (STOP / START)",
+    )
 
     @model_validator(mode="after")
     def _has_a_sender(self) -> TwilioConfig:
@@ -123,6 +128,29 @@ def report_of(send_id: str, form: dict[str, str]) -> DeliveryReport | None:
     error = form.get("ErrorCode") or None
     reason = f"twilio {status}" + (f" (error {error})" if error else "")
     return DeliveryReport(final, "twilio", send_id, form.get("MessageSid"), error, reason)
+
+
+# Twilio's default opt-out / opt-in keywords (Advanced Opt-Out adds ``OptOutType``).
+STOP_WORDS = {"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT",
+              "REVOKE"}  # fmt: skip
+START_WORDS = {"START", "UNSTOP", "YES"}
+
+
+def opt_out_of(form: dict[str, str]) -> Literal["stop", "start"] | None:
+    """Whether an incoming message opts the sender out (``stop``) or back in (``start``).
+
+    >>> opt_out_of({"Body": " stop "}), opt_out_of({"Body": "Unstop"}), opt_out_of({"Body": "hi"})
+    ('stop', 'start', None)
+    >>> opt_out_of({"Body": "Stop sending me that", "OptOutType": "STOP"})
+    'stop'
+    """
+    kind = form.get("OptOutType", "").upper()
+    if kind in ("STOP", "START"):
+        return "stop" if kind == "STOP" else "start"
+    word = " ".join(form.get("Body", "").upper().split())
+    if word in STOP_WORDS:
+        return "stop"
+    return "start" if word in START_WORDS else None
 
 
 class TwilioChannel(HttpChannel[SmsMessage]):

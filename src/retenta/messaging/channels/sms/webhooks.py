@@ -27,8 +27,14 @@ from retenta.messaging.channels.sms.common import SmsMessage
 from retenta.messaging.channels.sms.fallback import FallbackStore, SmsSender, fall_back
 from retenta.messaging.channels.sms.infobip import InfobipConfig
 from retenta.messaging.channels.sms.reports import record_reports
-from retenta.messaging.channels.sms.twilio import TwilioConfig, report_of, signature_valid
+from retenta.messaging.channels.sms.twilio import (
+    TwilioConfig,
+    opt_out_of,
+    report_of,
+    signature_valid,
+)
 from retenta.messaging.services import services
+from retenta.messaging.suppression import Entry, reasons_for
 from retenta.storage.base import Database
 from retenta.tenancy.deps import container
 
@@ -69,6 +75,38 @@ async def twilio_status(workspace_id: str, name: str, send_id: str, request: Req
     if report is not None:
         await record_reports(container(request).db, workspace_id, [report])
     return Response(status_code=204)
+
+
+@router.post("/sms/twilio-inbound/{workspace_id}/{name}")
+async def twilio_inbound(workspace_id: str, name: str, request: Request) -> Response:
+    """An incoming SMS: STOP (and Twilio's other opt-out words) suppresses the number; START
+    lifts a suppression that a STOP made. Answers empty TwiML (Twilio replies by itself)."""
+    config = services(request).channel_settings.get(workspace_id, "sms", name)
+    cfg = None if config is None else sms.provider_config(config)  # type: ignore[arg-type]
+    if not isinstance(cfg, TwilioConfig) or cfg.inbound_url is None:
+        raise _not_found()
+    form = await request.form()
+    params = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    token = cfg.auth_token.get_secret_value()
+    if not signature_valid(token, cfg.inbound_url, params,
+                           request.headers.get("X-Twilio-Signature", "")):  # fmt: skip
+        raise _forbidden()
+    fields = dict(params)
+    action = opt_out_of(fields)
+    if action is not None and fields.get("From"):
+        await _apply_opt_out(request, workspace_id, fields["From"], action)
+    return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>', media_type="text/xml")
+
+
+async def _apply_opt_out(request: Request, workspace_id: str, phone: str, action: str) -> None:
+    store = services(request).suppressions
+    if action == "stop":
+        await store.add(workspace_id, [Entry("phone", phone, "unsubscribed", "sms_stop")])
+        return
+    with container(request).db.read() as cur:
+        reason = reasons_for(cur, workspace_id, "phone", [phone]).get(phone)
+    if reason == "unsubscribed":  # START never lifts a hard bounce or a manual entry
+        await store.remove(workspace_id, phone)
 
 
 def _infobip_config(request: Request, workspace_id: str, name: str) -> InfobipConfig:
