@@ -1,0 +1,251 @@
+"""A journey as data: an entry (trigger + rules) and a graph of nodes, validated whole.
+
+A node names the nodes that follow it (``next``, ``then``/``else``, ``branches``), so an
+edge cannot dangle without the validator saying which node and which field. The graph
+must be acyclic (loops are a later feature, with a cap), every node reachable from
+``start``, and every path must end in an ``exit`` node.
+
+>>> j = parse({"name": "Welcome", "entry": {"trigger": {"type": "event", "event": "Signed Up"}},
+...            "start": "hello", "nodes": [
+...     {"id": "hello", "type": "send", "message_id": "msg_1", "next": "bye"},
+...     {"id": "bye", "type": "exit"}]})
+>>> [n.id for n in j.nodes], j.entry.rule.type
+(['hello', 'bye'], 'once')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
+OPS = ("equals", "not_equals", "gt", "gte", "lt", "lte", "exists", "contains", "in")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Duration(Strict):
+    amount: int = Field(ge=0, le=100_000)
+    unit: Literal["minutes", "hours", "days", "weeks"] = "hours"
+
+    def delta(self) -> timedelta:
+        return timedelta(seconds=self.amount * UNIT_SECONDS[self.unit])
+
+
+class PropertyFilter(Strict):
+    property: str = Field(min_length=1, max_length=200)
+    op: Literal["equals", "not_equals", "gt", "gte", "lt", "lte", "exists", "contains", "in"]
+    value: Any = None
+
+
+class EventTrigger(Strict):
+    type: Literal["event"]
+    event: str = Field(min_length=1, max_length=200)
+    where: tuple[PropertyFilter, ...] = ()
+
+
+class ApiTrigger(Strict):
+    type: Literal["api"]
+
+
+Trigger = Annotated[EventTrigger | ApiTrigger, Field(discriminator="type")]
+
+
+class EntryRule(Strict):
+    """Once ever, once per period, or every time; at most ``max_concurrent`` runs at once."""
+
+    type: Literal["once", "once_per", "every_time"] = "once"
+    period: Duration | None = None
+    max_concurrent: int = Field(default=1, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _period(self) -> EntryRule:
+        if self.type == "once_per" and self.period is None:
+            raise ValueError("once_per needs a period")
+        return self
+
+
+class Entry(Strict):
+    trigger: Trigger
+    rule: EntryRule = EntryRule()
+
+
+class SendNode(Strict):
+    id: str
+    type: Literal["send"]
+    message_id: str = Field(min_length=1, max_length=100)
+    cascade: tuple[str, ...] = ("email",)
+    category: Literal["transactional", "trigger", "promo"] = "trigger"
+    next: str
+
+
+class WaitNode(Strict):
+    """A fixed wait: ``duration`` from when the run reached the node."""
+
+    id: str
+    type: Literal["wait"]
+    duration: Duration
+    next: str
+
+
+class WaitEventNode(Strict):
+    """Until ``event`` happens (``then``) or ``timeout`` passes (``else``)."""
+
+    id: str
+    type: Literal["wait_event"]
+    event: str = Field(min_length=1, max_length=200)
+    timeout: Duration
+    then: str
+    else_: str = Field(alias="else")
+
+
+class EventHappened(Strict):
+    kind: Literal["event_happened"]
+    event: str = Field(min_length=1, max_length=200)
+    since: Literal["entry", "ever"] = "entry"
+
+
+class AttributeIs(Strict):
+    kind: Literal["attribute"]
+    attribute: str = Field(min_length=1, max_length=200)
+    op: Literal["equals", "not_equals", "gt", "gte", "lt", "lte", "exists", "contains", "in"]
+    value: Any = None
+
+
+class InSegment(Strict):
+    kind: Literal["segment"]
+    segment_id: str = Field(min_length=1, max_length=100)
+
+
+Predicate = Annotated[EventHappened | AttributeIs | InSegment, Field(discriminator="kind")]
+
+
+class ConditionNode(Strict):
+    id: str
+    type: Literal["condition"]
+    if_: Predicate = Field(alias="if")
+    then: str
+    else_: str = Field(alias="else")
+
+
+class Branch(Strict):
+    weight: int = Field(ge=0, le=10_000)
+    next: str
+    label: str = ""
+
+
+class SplitNode(Strict):
+    """Random split (A/B/n, holdout): a run's branch is fixed by its id, never re-drawn."""
+
+    id: str
+    type: Literal["split"]
+    branches: tuple[Branch, ...] = Field(min_length=2, max_length=10)
+
+
+class ExitNode(Strict):
+    id: str
+    type: Literal["exit"]
+
+
+Node = Annotated[
+    SendNode | WaitNode | WaitEventNode | ConditionNode | SplitNode | ExitNode,
+    Field(discriminator="type"),
+]
+
+
+class Journey(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    entry: Entry
+    start: str
+    nodes: tuple[Node, ...] = Field(min_length=1, max_length=500)
+
+    def node(self, node_id: str) -> Node:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+
+class DefinitionError(ValueError):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['path']}: {e['reason']}" for e in errors))
+        self.errors = errors
+
+
+_ADAPTER = TypeAdapter(Journey)
+
+
+def parse(doc: Any) -> Journey:
+    """The journey, or :class:`DefinitionError` listing every problem with its path."""
+    try:
+        journey = _ADAPTER.validate_python(doc)
+    except ValidationError as exc:
+        raise DefinitionError([_pydantic_error(e) for e in exc.errors()]) from None
+    errors = list(graph_errors(journey))
+    if errors:
+        raise DefinitionError(errors)
+    return journey
+
+
+def _pydantic_error(error: Any) -> dict[str, str]:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+    return {"path": path.lstrip(".") or "$", "reason": str(error["msg"])}
+
+
+def successors(node: Node) -> list[tuple[str, str]]:
+    """``(field, target)`` for each edge leaving ``node``."""
+    if isinstance(node, SendNode | WaitNode):
+        return [("next", node.next)]
+    if isinstance(node, WaitEventNode | ConditionNode):
+        return [("then", node.then), ("else", node.else_)]
+    if isinstance(node, SplitNode):
+        return [(f"branches[{i}].next", b.next) for i, b in enumerate(node.branches)]
+    return []
+
+
+def graph_errors(journey: Journey) -> Iterator[dict[str, str]]:
+    index: dict[str, int] = {}
+    for position, node in enumerate(journey.nodes):
+        if node.id in index:
+            yield {"path": f"nodes[{position}].id", "reason": f"duplicate node id {node.id!r}"}
+        index.setdefault(node.id, position)
+    if journey.start not in index:
+        yield {"path": "start", "reason": f"no node {journey.start!r}"}
+        return
+    for position, node in enumerate(journey.nodes):
+        for field, target in successors(node):
+            if target not in index:
+                yield {"path": f"nodes[{position}].{field}", "reason": f"no node {target!r}"}
+        if isinstance(node, SplitNode) and sum(b.weight for b in node.branches) == 0:
+            yield {"path": f"nodes[{position}].branches", "reason": "the weights add up to 0"}
+    yield from _shape_errors(journey, index)
+
+
+def _shape_errors(journey: Journey, index: dict[str, int]) -> Iterator[dict[str, str]]:
+    """Unreachable nodes and cycles (every path then ends in an exit: only exits have no
+    successors)."""
+    state: dict[str, str] = {}
+    cycle: list[str] = []
+
+    def visit(node_id: str) -> None:
+        state[node_id] = "open"
+        for _, target in successors(journey.nodes[index[node_id]]):
+            if target not in index:
+                continue
+            if state.get(target) == "open" and not cycle:
+                cycle.append(target)
+            elif target not in state:
+                visit(target)
+        state[node_id] = "done"
+
+    visit(journey.start)
+    if cycle:
+        yield {"path": f"nodes[{index[cycle[0]]}]", "reason": f"a loop through {cycle[0]!r}"}
+    for position, node in enumerate(journey.nodes):
+        if node.id not in state:
+            yield {"path": f"nodes[{position}]", "reason": f"{node.id!r} cannot be reached"}

@@ -1,0 +1,156 @@
+"""Runs start inside the writer transaction of the event that triggers them.
+
+``JourneyEntry`` is an ingest applier: the accepted event and the runs it starts commit
+together (or not at all), so no trigger is ever lost between "event stored" and "run
+started", and a retried event (same ``messageId``) is dropped by ingest dedup before it
+gets here. The run id derives from (journey, message id) as a second line of defence.
+It also wakes runs waiting for the event ("until Order Completed or 24 h").
+
+Entry rules: ``once`` (never again for this contact), ``once_per`` (not within the period
+since the last entry), ``every_time``; and never more than ``max_concurrent`` active runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from retenta.core.messages import Message
+from retenta.journeys.definition import EventTrigger
+from retenta.journeys.engine import compare
+from retenta.journeys.store import JourneyStore, LiveJourney, event_journeys
+
+RUN_COLUMNS = ("run_id", "workspace_id", "journey_id", "version", "contact_id", "state",
+               "node_id", "node_entered_at", "entered_at", "wake_at", "context")  # fmt: skip
+
+
+def run_id_for(journey_id: str, message_id: str) -> str:
+    """>>> run_id_for("jny_1", "m1") == run_id_for("jny_1", "m1")
+    True
+    """
+    return "run_" + hashlib.sha256(f"{journey_id}\x1f{message_id}".encode()).hexdigest()[:28]
+
+
+def matches(trigger: EventTrigger, message: Message) -> bool:
+    if message.event != trigger.event:
+        return False
+    props = message.properties or {}
+    return all(compare(props.get(f.property), f.op, f.value) for f in trigger.where)
+
+
+class JourneyEntry:
+    name = "journeys"
+
+    def __init__(self, store: JourneyStore) -> None:
+        self.store = store
+
+    def apply(self, conn: Any, messages: Sequence[Message]) -> None:
+        by_workspace: dict[str, list[Message]] = defaultdict(list)
+        for message in messages:
+            if message.type == "track" and message.event and message.contact_id is not None:
+                by_workspace[message.workspace_id].append(message)
+        for workspace_id, batch in by_workspace.items():
+            live = self.store.live(conn, workspace_id)
+            if live:
+                self._start(conn, workspace_id, batch, event_journeys(live))
+                _wake(conn, workspace_id, batch)
+
+    def _start(self, conn: Any, workspace_id: str, batch: list[Message],
+               by_event: dict[str, list[LiveJourney]]) -> None:  # fmt: skip
+        candidates = [
+            (message, journey)
+            for message in batch
+            for journey in by_event.get(message.event or "", ())
+            if matches(journey.definition.entry.trigger, message)  # type: ignore[arg-type]
+        ]
+        if not candidates:
+            return
+        history = _history(conn, workspace_id, candidates)
+        now = datetime.now(UTC)
+        rows = []
+        for message, journey in candidates:
+            key = (journey.journey_id, int(message.contact_id or 0))
+            last, active = history.get(key, (None, 0))
+            if not _may_enter(journey, last, active, message.timestamp):
+                continue
+            history[key] = (message.timestamp, active + 1)
+            rows.append(_run_row(workspace_id, journey, message, now))
+        if rows:
+            _insert_runs(conn, rows, now)
+
+
+def _may_enter(journey: LiveJourney, last: datetime | None, active: int, at: datetime) -> bool:
+    rule = journey.definition.entry.rule
+    if active >= rule.max_concurrent:
+        return False
+    if last is None or rule.type == "every_time":
+        return True
+    if rule.type == "once":
+        return False
+    return rule.period is None or at - last >= rule.period.delta()
+
+
+def _history(conn: Any, workspace_id: str, candidates: list[tuple[Message, LiveJourney]]
+             ) -> dict[tuple[str, int], tuple[datetime | None, int]]:  # fmt: skip
+    journeys = sorted({j.journey_id for _, j in candidates})
+    contacts = sorted({int(m.contact_id or 0) for m, _ in candidates})
+    rows = conn.execute(
+        "SELECT journey_id, contact_id, max(entered_at), count(*) FILTER (WHERE state ="
+        " 'active') FROM journey_runs WHERE workspace_id = ? AND journey_id IN (SELECT"
+        " unnest(?::VARCHAR[])) AND contact_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL",
+        [workspace_id, journeys, contacts],
+    ).fetchall()
+    return {(j, int(c)): (last, int(active)) for j, c, last, active in rows}
+
+
+def _run_row(workspace_id: str, journey: LiveJourney, message: Message, now: datetime
+             ) -> dict[str, Any]:  # fmt: skip
+    context = {
+        "event": message.event,
+        "properties": message.properties or {},
+        "timestamp": message.timestamp.isoformat(),
+        "message_id": message.message_id,
+    }
+    return {
+        "run_id": run_id_for(journey.journey_id, message.message_id),
+        "workspace_id": workspace_id, "journey_id": journey.journey_id,
+        "version": journey.version, "contact_id": int(message.contact_id or 0),
+        "state": "active", "node_id": journey.definition.start, "node_entered_at": now,
+        "entered_at": now, "wake_at": now,
+        "context": orjson.dumps(context, default=str).decode(),
+    }  # fmt: skip
+
+
+def _insert_runs(conn: Any, rows: list[dict[str, Any]], now: datetime) -> None:
+    table = pa.Table.from_pylist(rows)
+    cols = ", ".join(RUN_COLUMNS)
+    conn.register("_new_runs", table)
+    try:
+        conn.execute(
+            f"INSERT INTO journey_runs ({cols}) SELECT {cols} FROM _new_runs ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            "INSERT INTO journey_trace SELECT workspace_id, run_id, journey_id, contact_id, ?,"
+            " node_id, 'entered', 'triggered by ' || (context->>'event') FROM _new_runs",
+            [now],
+        )
+    finally:
+        conn.unregister("_new_runs")
+
+
+def _wake(conn: Any, workspace_id: str, batch: list[Message]) -> None:
+    """Runs waiting for one of these events, for these contacts, are due now."""
+    events = sorted({m.event or "" for m in batch})
+    contacts = sorted({int(m.contact_id or 0) for m in batch})
+    conn.execute(
+        "UPDATE journey_runs SET wake_at = ? WHERE workspace_id = ? AND state = 'active'"
+        " AND waiting_for IN (SELECT unnest(?::VARCHAR[])) AND contact_id IN"
+        " (SELECT unnest(?::BIGINT[]))",
+        [datetime.now(UTC), workspace_id, events, contacts],
+    )

@@ -1,0 +1,116 @@
+"""``/api/v1/journeys``: journeys as documents, their status, runs and decision traces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+
+from retenta.errors import ApiError
+from retenta.journeys.definition import DefinitionError, parse
+from retenta.journeys.service import services
+from retenta.tenancy.deps import api_principal, container, require_role
+from retenta.tenancy.service import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["journeys"])
+ACTIONS = {"activate": "live", "pause": "paused", "resume": "live", "stop": "stopped"}
+
+
+def _invalid(exc: DefinitionError) -> ApiError:
+    return ApiError(
+        422, "invalid_journey", str(exc), field=exc.errors[0]["path"], details=list(exc.errors)
+    )
+
+
+@router.get("/journeys")
+def list_journeys(request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+    return {"items": services(request).store.all(p.workspace_id)}
+
+
+@router.post("/journeys/validate")
+def validate(
+    doc: dict[str, Any] = Body(...), p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    try:
+        parse(doc)
+    except DefinitionError as exc:
+        return {"valid": False, "errors": exc.errors}
+    return {"valid": True, "errors": []}
+
+
+@router.post("/journeys", status_code=201)
+async def create(
+    request: Request, doc: dict[str, Any] = Body(...), p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    require_role(p, "marketer")
+    try:
+        return await services(request).store.create(p.workspace_id, doc)
+    except DefinitionError as exc:
+        raise _invalid(exc) from exc
+
+
+@router.get("/journeys/{journey_id}")
+def get(journey_id: str, request: Request, p: Principal = Depends(api_principal)) -> dict[str, Any]:
+    return services(request).store.get(p.workspace_id, journey_id)
+
+
+@router.put("/journeys/{journey_id}")
+async def update(
+    journey_id: str, request: Request, doc: dict[str, Any] = Body(...),
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:  # fmt: skip
+    require_role(p, "marketer")
+    try:
+        return await services(request).store.update(p.workspace_id, journey_id, doc)
+    except DefinitionError as exc:
+        raise _invalid(exc) from exc
+
+
+@router.post("/journeys/{journey_id}/{action}")
+async def change_status(
+    journey_id: str, action: str, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    require_role(p, "marketer")
+    if action not in ACTIONS:
+        raise ApiError(404, "not_found", f"unknown action {action!r}")
+    return await services(request).store.set_status(p.workspace_id, journey_id, ACTIONS[action])
+
+
+@router.get("/journeys/{journey_id}/runs")
+def runs(
+    journey_id: str, request: Request, contact_id: int | None = None,
+    limit: int = Query(default=100, ge=1, le=1000), p: Principal = Depends(api_principal),
+) -> dict[str, Any]:  # fmt: skip
+    where = ["workspace_id = ?", "journey_id = ?"]
+    args: list[Any] = [p.workspace_id, journey_id]
+    if contact_id is not None:
+        where.append("contact_id = ?")
+        args.append(contact_id)
+    with container(request).db.read() as cur:
+        rows = cur.execute(
+            "SELECT run_id, contact_id, version, state, node_id, entered_at, wake_at, waiting_for,"
+            f" finished_at FROM journey_runs WHERE {' AND '.join(where)}"
+            " ORDER BY entered_at DESC LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+    names = ("run_id", "contact_id", "version", "state", "node_id", "entered_at", "wake_at",
+             "waiting_for", "finished_at")  # fmt: skip
+    return {"items": [dict(zip(names, r, strict=True)) for r in rows]}
+
+
+@router.get("/contacts/{contact_id}/journey-trace")
+def trace(
+    contact_id: int, request: Request, limit: int = Query(default=200, ge=1, le=2000),
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:  # fmt: skip
+    """Why she did (or did not) get something: every journey decision about the contact."""
+    with container(request).db.read() as cur:
+        rows = cur.execute(
+            'SELECT t."at", t.journey_id, j.name, t.run_id, t.node_id, t.decision, t.reason'
+            " FROM journey_trace t LEFT JOIN journeys j ON j.workspace_id = t.workspace_id"
+            " AND j.id = t.journey_id WHERE t.workspace_id = ? AND t.contact_id = ?"
+            ' ORDER BY t."at" DESC, t.rowid DESC LIMIT ?',
+            [p.workspace_id, contact_id, limit],
+        ).fetchall()
+    names = ("at", "journey_id", "journey", "run_id", "node_id", "decision", "reason")
+    return {"items": [dict(zip(names, r, strict=True)) for r in rows]}

@@ -1,0 +1,175 @@
+"""Journeys and their versions in DuckDB (runs and traces: ``runs.py``)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from retenta.errors import ApiError
+from retenta.journeys.definition import EventTrigger, Journey, parse
+from retenta.storage.base import Database
+
+STATUSES = ("draft", "live", "paused", "stopped")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveJourney:
+    journey_id: str
+    version: int
+    definition: Journey
+
+
+class JourneyStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._live: dict[str, list[LiveJourney]] = {}
+        self._versions: dict[tuple[str, str, int], Journey] = {}
+        self._lock = threading.Lock()
+
+    async def create(self, workspace_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+        journey = parse(doc)
+        journey_id = f"jny_{secrets.token_hex(8)}"
+        now = datetime.now(UTC)
+
+        def work(conn: Any) -> None:
+            conn.execute(
+                "INSERT INTO journeys VALUES (?, ?, ?, 'draft', 1, ?, ?)",
+                [workspace_id, journey_id, journey.name, now, now],
+            )
+            _insert_version(conn, workspace_id, journey_id, 1, doc, now)
+
+        await self.db.awrite(work)
+        return self.get(workspace_id, journey_id)
+
+    async def update(
+        self, workspace_id: str, journey_id: str, doc: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new version; runs in flight stay on theirs, new runs start on it."""
+        journey = parse(doc)
+        now = datetime.now(UTC)
+
+        def work(conn: Any) -> None:
+            version = _current_version(conn, workspace_id, journey_id) + 1
+            _insert_version(conn, workspace_id, journey_id, version, doc, now)
+            conn.execute(
+                "UPDATE journeys SET version = ?, name = ?, updated_at = ? WHERE workspace_id = ?"
+                " AND id = ?",
+                [version, journey.name, now, workspace_id, journey_id],
+            )
+
+        await self.db.awrite(work)
+        self._forget(workspace_id)
+        return self.get(workspace_id, journey_id)
+
+    async def set_status(self, workspace_id: str, journey_id: str, status: str) -> dict[str, Any]:
+        if status not in STATUSES:
+            raise ApiError(
+                422, "validation_error", f"status must be one of {STATUSES}", field="status"
+            )
+        self.get(workspace_id, journey_id)  # 404 when absent
+
+        def work(conn: Any) -> None:
+            conn.execute(
+                "UPDATE journeys SET status = ?, updated_at = ? WHERE workspace_id = ? AND id = ?",
+                [status, datetime.now(UTC), workspace_id, journey_id],
+            )
+            if status == "stopped":
+                conn.execute(
+                    "UPDATE journey_runs SET state = 'stopped', finished_at = ?, wake_at = NULL"
+                    " WHERE workspace_id = ? AND journey_id = ? AND state = 'active'",
+                    [datetime.now(UTC), workspace_id, journey_id],
+                )
+
+        await self.db.awrite(work)
+        self._forget(workspace_id)
+        return self.get(workspace_id, journey_id)
+
+    def get(self, workspace_id: str, journey_id: str) -> dict[str, Any]:
+        with self.db.read() as cur:
+            row = cur.execute(
+                "SELECT j.id, j.name, j.status, j.version, j.created_at, j.updated_at,"
+                " v.definition FROM journeys j JOIN journey_versions v ON v.workspace_id ="
+                " j.workspace_id AND v.journey_id = j.id AND v.version = j.version"
+                " WHERE j.workspace_id = ? AND j.id = ?",
+                [workspace_id, journey_id],
+            ).fetchone()
+        if row is None:
+            raise ApiError(404, "not_found", "no such journey")
+        names = ("id", "name", "status", "version", "created_at", "updated_at", "definition")
+        out = dict(zip(names, row, strict=True))
+        out["definition"] = orjson.loads(out["definition"])
+        return out
+
+    def all(self, workspace_id: str) -> list[dict[str, Any]]:
+        with self.db.read() as cur:
+            rows = cur.execute(
+                "SELECT id, name, status, version, updated_at FROM journeys WHERE workspace_id = ?"
+                " ORDER BY updated_at DESC",
+                [workspace_id],
+            ).fetchall()
+        return [dict(zip(("id", "name", "status", "version", "updated_at"), r, strict=True))
+                for r in rows]  # fmt: skip
+
+    def live(self, conn: Any, workspace_id: str) -> list[LiveJourney]:
+        """The live journeys with an event trigger (cached; reloaded after any change)."""
+        with self._lock:
+            cached = self._live.get(workspace_id)
+        if cached is not None:
+            return cached
+        rows = conn.execute(
+            "SELECT j.id, j.version, v.definition FROM journeys j JOIN journey_versions v"
+            " ON v.workspace_id = j.workspace_id AND v.journey_id = j.id AND v.version ="
+            " j.version WHERE j.workspace_id = ? AND j.status = 'live'",
+            [workspace_id],
+        ).fetchall()
+        found = [LiveJourney(jid, version, parse(orjson.loads(doc))) for jid, version, doc in rows]
+        with self._lock:
+            self._live[workspace_id] = found
+        return found
+
+    def version(self, cur: Any, workspace_id: str, journey_id: str, version: int) -> Journey:
+        key = (workspace_id, journey_id, version)
+        cached = self._versions.get(key)
+        if cached is None:
+            row = cur.execute(
+                "SELECT definition FROM journey_versions WHERE workspace_id = ? AND"
+                " journey_id = ? AND version = ?",
+                [workspace_id, journey_id, version],
+            ).fetchone()
+            cached = self._versions[key] = parse(orjson.loads(row[0]))
+        return cached
+
+    def _forget(self, workspace_id: str) -> None:
+        with self._lock:
+            self._live.pop(workspace_id, None)
+
+
+def event_journeys(live: list[LiveJourney]) -> dict[str, list[LiveJourney]]:
+    by_event: dict[str, list[LiveJourney]] = {}
+    for item in live:
+        trigger = item.definition.entry.trigger
+        if isinstance(trigger, EventTrigger):
+            by_event.setdefault(trigger.event, []).append(item)
+    return by_event
+
+
+def _insert_version(conn: Any, workspace_id: str, journey_id: str, version: int,
+                    doc: dict[str, Any], now: datetime) -> None:  # fmt: skip
+    conn.execute(
+        "INSERT INTO journey_versions VALUES (?, ?, ?, ?, ?)",
+        [workspace_id, journey_id, version, orjson.dumps(doc).decode(), now],
+    )
+
+
+def _current_version(conn: Any, workspace_id: str, journey_id: str) -> int:
+    row = conn.execute(
+        "SELECT version FROM journeys WHERE workspace_id = ? AND id = ?", [workspace_id, journey_id]
+    ).fetchone()
+    if row is None:
+        raise ApiError(404, "not_found", "no such journey")
+    return int(row[0])
