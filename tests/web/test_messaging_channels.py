@@ -92,7 +92,7 @@ def test_an_admin_sets_up_an_smtp_profile_with_dkim_and_checks_it(
     # Another port, the password left blank: the password is kept, the check now fails.
     card.get_by_label("SMTP port").fill(str(free_port()))
     card.get_by_role("button", name="Save").click()
-    card = page.get_by_test_id("channel-email-promo")
+    expect(card.get_by_test_id("saved-note")).to_be_visible()  # the check must see this save
     card.get_by_role("button", name="Check").click()
     expect(card.get_by_test_id("check-result")).to_contain_text("Failed")
     assert sorted(channels(live_server)[("email", "promo")]["secrets_set"]) == [
@@ -231,7 +231,8 @@ def test_an_sms_provider_is_set_up_per_provider_and_checked(
     expect(card.get_by_test_id("check-result")).to_contain_text("Twilio answered 401")
     card.get_by_label("Auth token").fill(TwilioPeer.TOKEN)
     card.get_by_role("button", name="Save").click()
-    card = page.get_by_test_id("channel-sms-main")
+    expect(card.get_by_test_id("saved-note")).to_be_visible()
+    expect(card.get_by_test_id("check-result")).to_have_count(0)  # the old result is gone
     card.get_by_role("button", name="Check").click()
     expect(card.get_by_test_id("check-result")).to_contain_text("account 'Shop' is active")
     stored = channels(live_server)[("sms", "main")]

@@ -46,7 +46,7 @@ export function ChannelsPage() {
               onSaved={() => { setAdding(null); list.reload(); }} />
           )}
           {list.data.channels.length === 0 && !adding ? <Empty>No channel is configured yet.</Empty> : list.data.channels.map((c) => (
-            <ChannelCard key={`${c.type}:${c.name}:${c.updated_at ?? ""}`} stored={c} onSaved={list.reload} />
+            <ChannelCard key={`${c.type}:${c.name}`} stored={c} onSaved={list.reload} />
           ))}
         </>
       )}
@@ -78,9 +78,11 @@ function ChannelCard({ stored, isNew = false, onSaved }: { stored: StoredChannel
   const [check, setCheck] = useState<{ ok: boolean; message: string } | null>(null);
   const [checking, setChecking] = useState(false);
   const [error, setError] = useState<Error | null>(null);
+  const [saved, setSaved] = useState(false);
   const base = `/api/v1/channels/${encodeURIComponent(stored.type)}/${encodeURIComponent(stored.name)}`;
   const runCheck = async () => {
     setChecking(true);
+    setSaved(false);
     setCheck(null);
     setError(null);
     try {
@@ -92,7 +94,10 @@ function ChannelCard({ stored, isNew = false, onSaved }: { stored: StoredChannel
     }
   };
   const save = async (config: Record<string, unknown>) => {
+    setSaved(false);
+    setCheck(null); // a check of the settings before this save says nothing about these
     await api.put(base, config);
+    setSaved(true);
     onSaved();
   };
   return (
@@ -105,6 +110,7 @@ function ChannelCard({ stored, isNew = false, onSaved }: { stored: StoredChannel
         </div>
       </header>
       <div className="card-body">
+        {saved && <div className="note note-success" role="status" data-testid="saved-note">Saved.</div>}
         {check && (
           <div className={check.ok ? "note note-success" : "note note-error"} role="status" data-testid="check-result">
             <strong>{check.ok ? "OK" : "Failed"}</strong>: {check.message}
@@ -120,8 +126,8 @@ function ChannelCard({ stored, isNew = false, onSaved }: { stored: StoredChannel
             </select>
           </label>
         )}
-        {form ? <ChannelForm key={provider} form={form} stored={stored} readOnly={!isAdmin} onSave={save} />
-          : <JsonConfig stored={stored} readOnly={!isAdmin} onSave={save} />}
+        {form ? <ChannelForm key={`${provider}:${stored.updated_at ?? ""}`} form={form} stored={stored} readOnly={!isAdmin} onSave={save} />
+          : <JsonConfig key={stored.updated_at ?? ""} stored={stored} readOnly={!isAdmin} onSave={save} />}
       </div>
     </section>
   );
