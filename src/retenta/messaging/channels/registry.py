@@ -19,12 +19,14 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+log = logging.getLogger(__name__)
 Redeliver = Literal["never", "same_key"]
 
 
@@ -66,9 +68,13 @@ def register(channel_type: ChannelType) -> None:
 
 def from_module(name: str, module_path: str, redeliver: Redeliver = "never") -> ChannelType | None:
     """The channel type a module exposes, or None when the module is absent or incomplete."""
-    if importlib.util.find_spec(module_path) is None:
+    try:
+        if importlib.util.find_spec(module_path) is None:
+            return None
+        module = importlib.import_module(module_path)
+    except Exception:  # a broken channel module must not take the other channels down
+        log.exception("channel type %s: module %s does not import", name, module_path)
         return None
-    module = importlib.import_module(module_path)
     config, build, check = (getattr(module, attr, None) for attr in ("Config", "build", "check"))
     if not (isinstance(config, type) and issubclass(config, BaseModel)) or None in (build, check):
         return None
