@@ -55,6 +55,7 @@ class FcmPeer:
         self.issued: list[str] = []
         self.revoked: set[str] = set()
         self.refuse_all = False
+        self.probes = 0
         self.received: list[dict[str, Any]] = []
         self.assertions: list[dict[str, Any]] = []
 
@@ -99,7 +100,11 @@ class FcmPeer:
             )  # fmt: skip
         if request.match_info["project"] != PROJECT:
             return fcm_error(404, "NOT_FOUND", "UNSPECIFIED_ERROR", "unknown project")
-        message = (await request.json())["message"]
+        doc = await request.json()
+        message = doc["message"]
+        if doc.get("validate_only"):
+            self.probes += 1
+            return self.answer("bad", 0)  # a made-up token: checked after everything else
         if any(not isinstance(v, str) for v in message.get("data", {}).values()):
             return fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "data must be strings")
         self.received.append(message)
@@ -126,7 +131,9 @@ class FcmPeer:
             return fcm_error(503, "UNAVAILABLE", "UNAVAILABLE", "The service is unavailable.")
         if kind == "oops":
             return fcm_error(500, "INTERNAL", "INTERNAL", "Internal error.")
-        return fcm_error(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
+        if kind == "other":
+            return fcm_error(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
+        return self.answer("bad", n)
 
 
 def service_account(origin: str, key: rsa.RSAPrivateKey = KEY) -> str:
@@ -296,6 +303,25 @@ def test_check_authenticates_and_an_assertion_signed_by_another_key_is_refused()
     run(body)
 
 
+def test_a_wrong_project_is_temporary_retires_nothing_and_fails_the_check() -> None:
+    async def body(peer: FcmPeer, config: Config) -> None:
+        wrong = Config.model_validate(config.model_dump() | {"project_id": "someone-else"})
+        channel = build(wrong)
+        try:
+            results = await channel.send([push("a", "ok-a")])
+        finally:
+            await channel.close()
+        assert (results[0].outcome, results[0].code) == (Outcome.TEMPORARY, 404)
+        assert results[0].detail == "not_found"  # not token_invalid: the token is fine
+        verdict = await check(wrong)
+        assert not verdict.ok
+        assert "404" in verdict.message
+        assert (await check(config)).ok
+        assert peer.probes == 1  # the right project's validate_only probe
+
+    run(body)
+
+
 def test_unreachable_fcm_is_temporary_connection() -> None:
     async def main() -> None:
         config = Config(
@@ -352,6 +378,7 @@ def test_the_channels_api_seals_the_key_and_checks_with_it(
 
     def routes(app: web.Application) -> None:
         app.router.add_post("/token", peer.token)
+        app.router.add_post("/v1/projects/{project}/messages:send", peer.send)
 
     with ThreadedApp(routes) as origin:
         peer.origin = origin

@@ -55,6 +55,7 @@ ASSERTION_LIFETIME_S = 3600  # Google accepts at most one hour
 RENEW_BEFORE_S = 60
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+PROBE_TOKEN = "retenta-check-not-a-device"  # noqa: S105 (a made-up device token)
 
 __all__ = ["Config", "FcmChannel", "MobilePush", "ServiceAccount", "build", "check", "classify"]
 
@@ -266,18 +267,27 @@ def classify(status: int, code: str, message: str, fields: Sequence[str]) -> tup
     >>> [classify(s, c, "", [])[0].value for s, c in ((429, "QUOTA_EXCEEDED"),
     ...     (503, "UNAVAILABLE"), (500, "INTERNAL"), (403, "SENDER_ID_MISMATCH"))]
     ['temporary', 'temporary', 'temporary', 'permanent']
+
+    A 404 without ``UNREGISTERED`` (a wrong project id) and a 403 without
+    ``SENDER_ID_MISMATCH`` (the API not enabled, a missing role) are the workspace's
+    settings, not the token: temporary, and no token is retired for them.
+
+    >>> classify(404, "NOT_FOUND", "", []), classify(403, "PERMISSION_DENIED", "", [])[1]
+    ((<Outcome.TEMPORARY: 'temporary'>, 'not_found'), 'auth')
     """
     if 200 <= status < 300:
         return Outcome.SENT, "sent"
-    if code == "UNREGISTERED" or status == 404:
+    if code == "UNREGISTERED":
         return Outcome.PERMANENT, TOKEN_INVALID
+    if code == "SENDER_ID_MISMATCH":
+        return Outcome.PERMANENT, "sender_id_mismatch"
     if code == "INVALID_ARGUMENT" or status == 400:
         about_token = "message.token" in fields or "registration token" in message.lower()
         return Outcome.PERMANENT, TOKEN_INVALID if about_token else "invalid_argument"
-    if code == "SENDER_ID_MISMATCH":
-        return Outcome.PERMANENT, "sender_id_mismatch"
-    if status == 401 or code == "THIRD_PARTY_AUTH_ERROR":
+    if status in (401, 403) or code == "THIRD_PARTY_AUTH_ERROR":
         return Outcome.TEMPORARY, "auth"
+    if status == 404:
+        return Outcome.TEMPORARY, "not_found"
     if status == 429 or code == "QUOTA_EXCEEDED":
         return Outcome.TEMPORARY, "rate_limited"
     if status >= 500:
@@ -366,8 +376,18 @@ def _result(
     retry_after = None
     if outcome is Outcome.TEMPORARY:
         retry_after = parse_retry_after(headers.get("Retry-After"))
-    reason = f"{status} {code}: {text}".strip().rstrip(":")
+    reason = _answer(status, code, text)
     return result(message, outcome, reason, code=status, detail=detail, retry_after=retry_after)
+
+
+def _answer(status: int, code: str, text: str) -> str:
+    """``"404 UNREGISTERED: Requested entity was not found."`` (the parts present).
+
+    >>> _answer(404, "", "Not Found"), _answer(503, "UNAVAILABLE", "")
+    ('404: Not Found', '503 UNAVAILABLE')
+    """
+    head = f"{status} {code}".strip()
+    return f"{head}: {text}" if text else head
 
 
 def build(config: Config) -> FcmChannel:
@@ -381,14 +401,25 @@ def build(config: Config) -> FcmChannel:
 
 
 async def check(config: Config) -> CheckResult:
-    """Trade the service account's assertion for an access token (proves the key works)."""
+    """Get an access token, then send a ``validate_only`` message to a made-up token.
+
+    FCM checks the project, the API and the service account's permission before the
+    token, so "invalid registration token" means everything else is right.
+    """
     channel = build(config)
+    probe = {"validate_only": True, "message": {"token": PROBE_TOKEN, "data": {"check": "1"}}}
     try:
-        await channel.tokens.current(channel.session())
+        token = await channel.tokens.current(channel.session())
+        status, _, doc = await channel._post(json.dumps(probe).encode(), token)
     except AuthError as exc:
         return CheckResult(False, str(exc))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return CheckResult(False, f"FCM could not be reached: {type(exc).__name__}: {exc}")
     finally:
         await channel.close()
+    code, text, fields = error_code(doc)
+    if status != 200 and classify(status, code, text, fields)[1] != TOKEN_INVALID:
+        return CheckResult(False, f"FCM refused: {_answer(status, code, text)}")
     account = channel.tokens.account
     return CheckResult(
         True, f"authenticated as {account.client_email} for project {config.project_id}"
