@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import doctest
+import ssl
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import smpplib.consts as c
 import smpplib.smpp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -407,3 +412,65 @@ def test_encoded_parts_reassemble_to_the_text(text: str, reference: int) -> None
     # every part decodes on its own: no escape or surrogate pair is cut
     decode = gsm_decode if gsm else (lambda b: b.decode("utf-16-be"))
     assert "".join(decode(body) for body in bodies) == text
+
+
+def tls_pair(tmp_path: Any) -> tuple[ssl.SSLContext, str]:
+    """A private CA and a server certificate for ``localhost``: (server context, CA PEM)."""
+    now = datetime.now(UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(name("Test CA")).issuer_name(name("Test CA"))
+        .public_key(ca_key.public_key()).serial_number(1)
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(name("localhost")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(2)
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    return server, ca.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_smpp_over_tls_checks_the_servers_certificate(tmp_path: Any) -> None:
+    server_context, ca_pem = tls_pair(tmp_path)
+    peer = SmscPeer()
+
+    async def main() -> None:
+        server = await asyncio.start_server(peer.handle, "127.0.0.1", 0, ssl=server_context)
+        port = server.sockets[0].getsockname()[1]
+        config = SmppConfig(host="localhost", port=port, system_id="retenta", password="secret",
+                            sender="Retenta", timeout_s=3, tls=True, tls_ca_pem=ca_pem)  # fmt: skip
+        channel = SmppChannel(config)
+        try:
+            long_text = "Привіт! " * 20  # 3 UCS-2 parts, receipts over the same TLS link
+            [result] = await channel.send([SmsMessage("s", "+380501234567", long_text)])
+            assert result.ok, result.reason
+            await wait_for(lambda: len(channel.received) == 1)
+            untrusted = config.model_copy(update={"tls_ca_pem": None})
+            refused = await smpp.check(untrusted)
+            assert not refused.ok
+            assert "CERTIFICATE_VERIFY_FAILED" in refused.message
+        finally:
+            await channel.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())
+    assert [t for _, t, _ in peer.texts] == ["Привіт! " * 20]
+    assert peer.unbinds == 1

@@ -31,6 +31,8 @@ import queue
 import re
 import secrets
 import select
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -83,6 +85,45 @@ class SmppConfig(SmsSettings):
     submit_timeout_s: float = Field(default=30.0, gt=0, le=300)
     throttle_retry_s: float = Field(default=1.0, ge=0, le=3600)
     request_receipts: bool = True
+    tls: bool = Field(default=False, description="SMPP over TLS (the server's name is checked)")
+    tls_ca_pem: str | None = Field(default=None, description="a private CA to trust, PEM")
+
+
+class _Client(smpplib.client.Client):  # type: ignore[misc]
+    """smpplib's client, with TLS that checks the server's name (smpplib passes none)."""
+
+    def _create_socket(self) -> socket.socket:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.settimeout(self.timeout)
+        context: ssl.SSLContext | None = self._ssl_context
+        if context is None:
+            return raw
+        return context.wrap_socket(raw, server_hostname=self.host)
+
+    def connect(self) -> None:
+        """As smpplib's, but saying why (it reports every failure as "Connection refused")."""
+        try:
+            super().connect()
+        except smpplib.exceptions.ConnectionError as exc:
+            cause = exc.__context__
+            if cause is None:
+                raise
+            raise smpplib.exceptions.ConnectionError(f"{type(cause).__name__}: {cause}") from cause
+
+
+def client_for(config: SmppConfig) -> smpplib.client.Client:
+    context = None
+    if config.tls:
+        context = ssl.create_default_context(cadata=config.tls_ca_pem)
+    return _Client(config.host, config.port, timeout=config.timeout_s, ssl_context=context,
+                   allow_unknown_opt_params=True)  # fmt: skip
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Data waiting: decrypted bytes TLS already holds, or bytes on the socket."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +270,7 @@ class _Session:
 
     def connect(self) -> None:
         cfg = self.config
-        client = smpplib.client.Client(cfg.host, cfg.port, timeout=cfg.timeout_s,
-                                       allow_unknown_opt_params=True)  # fmt: skip
+        client = client_for(cfg)
         client.set_message_sent_handler(self.on_submit_resp)
         client.set_message_received_handler(self.on_deliver)
         client.set_error_pdu_handler(lambda pdu: None)  # errors reach on_submit_resp
@@ -302,7 +342,7 @@ class _Session:
         """Read every PDU that is waiting; keep the link alive; expire unanswered submits."""
         assert self.client is not None
         assert self.client._socket is not None
-        while select.select([self.client._socket], [], [], 0)[0]:
+        while _readable(self.client._socket):
             self.client.read_once(auto_send_enquire_link=False)
             self.last_activity = time.monotonic()
         now = time.monotonic()
@@ -496,8 +536,7 @@ async def check(config: SmppConfig) -> CheckResult:
     """Bind as a transceiver and unbind: proves the address, system_id and password."""
 
     def probe() -> CheckResult:
-        client = smpplib.client.Client(config.host, config.port, timeout=config.timeout_s,
-                                       allow_unknown_opt_params=True)  # fmt: skip
+        client = client_for(config)
         try:
             client.connect()
             client.bind_transceiver(system_id=config.system_id,
@@ -506,6 +545,8 @@ async def check(config: SmppConfig) -> CheckResult:
             return CheckResult(True, f"bound to {config.host}:{config.port} as {config.system_id}")
         except (smpplib.exceptions.PDUError, smpplib.exceptions.ConnectionError, OSError) as exc:
             return CheckResult(False, f"SMPP bind failed: {exc or type(exc).__name__}")
+        except ValueError as exc:  # e.g. an unreadable tls_ca_pem
+            return CheckResult(False, f"SMPP settings are not usable: {exc}")
         finally:
             with contextlib.suppress(Exception):
                 client.disconnect()
