@@ -169,3 +169,67 @@ def test_in_app_after_push_cannot_take_it(
 
 def fields_pair(fields: dict[str, str]) -> tuple[str, str]:
     return fields["title"], fields["body"]
+
+
+def test_push_reaches_fcm_device_tokens_and_retires_a_dead_one(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """``push`` also goes to the contact's FCM tokens (identity's ``push_token`` rows) through
+    the stored FCM config; UNREGISTERED retires the token (MOBILE's local FCM peer)."""
+    from tests.messaging.channels.test_fcm import KEY, FcmPeer, service_account
+
+    svc = for_container(container)
+    fields = {"title": "Sale", "body": "-20% today", "url": ""}
+    svc.static_content.add(ws.id, "msg_app", "push", StaticText(fields, "promo"))
+    ids = {}
+    for token in ("ok-device-1", "dead-device-2"):
+        body = {
+            "identifiers": {"push_token": token},
+            "consents": [{"channel": "push", "topic": "*", "status": "subscribed"}],
+        }
+        r = client.post("/api/v1/contacts", headers=ws.api_headers, json=body)
+        assert r.status_code in (200, 201), r.text
+        ids[token] = int(r.json()["id"])
+    peer = FcmPeer(KEY)
+
+    async def main() -> list[str]:
+        app = web.Application()
+        app.router.add_post("/token", peer.token)
+        app.router.add_post("/v1/projects/{project}/messages:send", peer.send)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        peer.origin = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        config = {"service_account": service_account(peer.origin), "base_url": peer.origin}
+        r = client.put("/api/v1/channels/fcm/default", headers=ws.api_headers, json=config)
+        assert r.status_code == 200, r.text
+        send_ids = []
+        for contact_id in ids.values():
+            r = client.post(
+                "/api/v1/messages/send",
+                headers=ws.api_headers,
+                json={
+                    "message_id": "msg_app",
+                    "contact": {"contact_id": contact_id},
+                    "channel": "push",
+                },
+            )
+            assert r.status_code == 202, r.text
+            send_ids.append(r.json()["send_id"])
+        await svc.dispatcher.run_until_idle()
+        await svc.dispatcher.stop()
+        await runner.cleanup()
+        return send_ids
+
+    ok_id, dead_id = asyncio.run(main())
+    assert [(m["token"], m["notification"]["title"]) for m in peer.received] == [
+        ("ok-device-1", "Sale"),
+        ("dead-device-2", "Sale"),
+    ]
+    assert client.get(f"/api/v1/sends/{ok_id}", headers=ws.api_headers).json()["status"] == "sent"
+    dead = client.get(f"/api/v1/sends/{dead_id}", headers=ws.api_headers).json()
+    assert dead["status"] == "bounced"
+    with container.db.read() as cur:
+        retired = cur.execute("SELECT token FROM retired_push_tokens").fetchall()
+    assert retired == [("dead-device-2",)]

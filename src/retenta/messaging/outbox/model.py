@@ -18,10 +18,10 @@ import orjson
 from retenta.messaging.channels.base import SendResult
 
 # Channels a message can be sent on (content channels) and the channel-settings types that
-# deliver each: "push" is web push today, mobile push (fcm/apns) when a token store exists.
+# deliver each: "push" is web push and mobile push (FCM, APNs) together.
 SEND_CHANNELS: dict[str, tuple[str, ...]] = {
     "email": ("email",),
-    "push": ("webpush",),
+    "push": ("webpush", "fcm", "apns"),
     "sms": ("sms",),
     "viber": ("viber",),
     "webhook": ("webhook",),
