@@ -32,7 +32,7 @@ from pydantic import SecretStr
 
 from retenta.app import Container
 from retenta.messaging.channels.base import Outcome
-from retenta.messaging.channels.sms import smpp
+from retenta.messaging.channels.sms import smpp, smpp_pdu
 from retenta.messaging.channels.sms.common import SmsMessage
 from retenta.messaging.channels.sms.reports import DeliveryReport, sink_for
 from retenta.messaging.channels.sms.smpp import SmppChannel, SmppConfig
@@ -227,7 +227,7 @@ async def wait_for(predicate: Callable[[], bool], seconds: float = 3.0) -> None:
 
 
 def test_doctests() -> None:
-    result = doctest.testmod(smpp)
+    result = doctest.testmod(smpp_pdu)
     assert result.attempted > 0
     assert result.failed == 0
 
