@@ -191,7 +191,7 @@ async def apple(
         team_id=TEAM,
         key_id=KEY_ID,
         private_key=pem(key),
-        topic=TOPIC,
+        topic=extra.pop("topic", TOPIC),
         base_url=f"https://127.0.0.1:{listener.getsockname()[1]}",
         ca_file=str(cert),
         **extra,
@@ -461,3 +461,21 @@ def test_config_names_what_is_wrong(change: dict[str, str], field: str, words: s
     assert Config(**good).url() == "https://api.push.apple.com"
     assert "PRIVATE" not in Config(**good).model_dump_json()
     assert "MIG" not in str(info.value)  # the key's text is never echoed
+
+
+def test_a_wrong_bundle_id_is_temporary_and_fails_the_check(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with apple(tmp_path, AUTH_KEY, topic="com.someone.else") as (peer, config):
+            channel = build(config)
+            try:
+                results = await channel.send([alert("a", token())])
+            finally:
+                await channel.close()
+            verdict = await check(config)
+        assert (results[0].outcome, results[0].detail) == (Outcome.TEMPORARY, "config")
+        assert "BadTopic" in results[0].reason
+        assert not verdict.ok
+        assert "BadTopic" in verdict.message
+        assert peer.received == []
+
+    asyncio.run(main())

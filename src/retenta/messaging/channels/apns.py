@@ -72,6 +72,7 @@ _DEVICE_TOKEN = re.compile(r"^[0-9a-fA-F]{32,200}$")
 _TEAM_OR_KEY_ID = re.compile(r"^[A-Z0-9]{10}$")
 _UNIQUE_HEADERS = frozenset({"apns-id", "apns-expiration"})
 TOKEN_DEAD_REASONS = frozenset({"Unregistered", "ExpiredToken", "BadDeviceToken"})
+CONFIG_REASONS = frozenset({"BadTopic", "MissingTopic", "TopicDisallowed", "BadPath"})
 
 __all__ = ["ApnsChannel", "Config", "MobilePush", "build", "check", "classify"]
 
@@ -211,8 +212,16 @@ def classify(status: int, reason: str) -> tuple[Outcome, str]:
     """``(outcome, detail)`` of an APNs answer.
 
     >>> [classify(s, r)[1] for s, r in ((410, "Unregistered"), (400, "BadDeviceToken"),
-    ...     (429, "TooManyRequests"), (403, "InvalidProviderToken"), (400, "BadTopic"))]
-    ['token_invalid', 'token_invalid', 'rate_limited', 'auth', 'bad_topic']
+    ...     (429, "TooManyRequests"), (403, "InvalidProviderToken"),
+    ...     (400, "DeviceTokenNotForTopic"), (413, "PayloadTooLarge"))]
+    ['token_invalid', 'token_invalid', 'rate_limited', 'auth', 'device_token_not_for_topic', \
+'payload_too_large']
+
+    A refused topic is the workspace's settings (the bundle id), not the message: it is
+    temporary, so the sends wait for the fix instead of failing.
+
+    >>> classify(400, "BadTopic"), classify(400, "IdleTimeout")[1]
+    ((<Outcome.TEMPORARY: 'temporary'>, 'config'), 'connection')
     """
     if status == 200:
         return Outcome.SENT, "sent"
@@ -224,6 +233,10 @@ def classify(status: int, reason: str) -> tuple[Outcome, str]:
         return Outcome.TEMPORARY, "unavailable" if status == 503 else "server_error"
     if status == 403:
         return Outcome.TEMPORARY, "auth"
+    if reason in CONFIG_REASONS:
+        return Outcome.TEMPORARY, "config"
+    if reason == "IdleTimeout":
+        return Outcome.TEMPORARY, "connection"
     return Outcome.PERMANENT, re.sub(r"(?<!^)(?=[A-Z])", "_", reason).lower() or f"http_{status}"
 
 
