@@ -46,6 +46,7 @@ ROUTER_MODULES = [
     "retenta.messaging.router",
     "retenta.messaging.bounces.router",
     "retenta.messaging.consent_flows.router",
+    "retenta.journeys.router",
     "retenta.messaging.inbox.router",
     "retenta.web.router",
 ]
@@ -127,6 +128,9 @@ def build_container(settings: Settings) -> Container:
         from retenta.messaging.bounces.service import lifecycle_services
 
         container.lifecycle += lifecycle_services(container)  # inbound bounces / complaints
+    from retenta.journeys.service import wire
+
+    wire(container)  # runs start from ingested events; the runner advances them
     return container
 
 
