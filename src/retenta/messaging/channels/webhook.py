@@ -10,7 +10,7 @@ from the message and these headers:
   can drop the second copy;
 - ``Content-Type: application/json``, ``User-Agent: Retenta-Webhook/1``.
 
-Answers: any 2xx is ``sent``; 429, 5xx, a timeout or a failed connection are ``temporary``
+Answers: any 2xx is ``sent``; 408, 429, 5xx, a timeout or a failed connection are ``temporary``
 (with Retry-After); any other status (3xx is not followed, 4xx) is ``permanent``.
 
 Targets are the workspace's choice, so they are untrusted: a URL whose host is or resolves
@@ -327,13 +327,13 @@ class WebhookChannel:
 def classify(status: int) -> Outcome:
     """A receiver's answer.
 
-    >>> [classify(s).value for s in (200, 204, 301, 400, 404, 410, 429, 500, 503)]
+    >>> [classify(s).value for s in (200, 204, 301, 400, 404, 410, 408, 429, 500, 503)]
     ['sent', 'sent', 'permanent', 'permanent', 'permanent', 'permanent', 'temporary', \
-'temporary', 'temporary']
+'temporary', 'temporary', 'temporary']
     """
     if 200 <= status < 300:
         return Outcome.SENT
-    if status == 429 or status >= 500:
+    if status in (408, 429) or status >= 500:  # 408: the receiver timed out waiting
         return Outcome.TEMPORARY
     return Outcome.PERMANENT
 
@@ -348,7 +348,7 @@ def _result(
     retry_after = None
     detail = f"http_{status}"
     if outcome is Outcome.TEMPORARY:
-        detail = "rate_limited" if status == 429 else "server_error"
+        detail = {408: "timeout", 429: "rate_limited"}.get(status, "server_error")
         retry_after = parse_retry_after(headers.get("Retry-After"))
         if retry_after is not None:
             reason = f"{reason}; retry after {retry_after:g} s"
