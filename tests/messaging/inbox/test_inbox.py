@@ -256,3 +256,17 @@ def test_a_listed_web_app_may_call_the_inbox_from_a_browser(
     other = client.get("/v1/inbox", auth=ws.write_auth, headers=headers | {"Origin": evil})
     assert other.status_code == 200
     assert "Access-Control-Allow-Origin" not in other.headers  # the browser keeps it from evil
+
+
+def test_erasing_a_contact_removes_their_inbox(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    ann = contact(container, ws.id, "ann")
+    deliver(container, ws.id, [InAppMessage("s1", ann, "hi"), InAppMessage("s2", ann, "yo")])
+    erased = client.delete(f"/api/v1/contacts/{ann}", headers=ws.api_headers)
+    assert erased.status_code == 200, erased.text
+    with container.db.read() as cur:
+        left = cur.execute("SELECT count(*) FROM inbox_messages WHERE workspace_id = ?", [ws.id])
+        assert left.fetchone() == (0,)
+    headers = app_headers(secret(client, ws), "ann")
+    assert client.get("/v1/inbox", auth=ws.write_auth, headers=headers).json()["items"] == []
