@@ -289,6 +289,8 @@ def test_not_a_viber_user_status_sends_the_fallback_sms_once(
     assert post_status(client, url, body, auth) == 204  # Vonage retries: no second SMS
     url_ok, body_ok, auth_ok = peer.status(ok, "delivered")
     assert post_status(client, url_ok, body_ok, auth_ok) == 204
+    url_ok, body_ok, auth_ok = peer.status(ok, "read")  # seen: opened (delivered once)
+    assert post_status(client, url_ok, body_ok, auth_ok) == 204
     assert peer.sms == [{"to": "+380500000404", "text": "SMS promo", "from": "Shop",
                          "ref": "snd_gone"}]  # fmt: skip
     store = FallbackStore(container.db, ws.id)
@@ -301,6 +303,7 @@ def test_not_a_viber_user_status_sends_the_fallback_sms_once(
         ("snd_gone", "sms", "sent", "viber", None),
         ("snd_ok", "viber", "sent", None, None),
         ("snd_ok", "viber", "delivered", None, None),
+        ("snd_ok", "viber", "opened", None, None),
     ]
     # the TTL sweep later finds nothing left to do
     later = datetime.now(UTC) + timedelta(hours=1)

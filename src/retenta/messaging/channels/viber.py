@@ -45,7 +45,7 @@ from retenta.messaging.channels.sms.common import (
 )
 from retenta.messaging.channels.sms.fallback import FallbackStore, Pending
 from retenta.messaging.channels.sms.httpbase import Answer, HttpChannel, Request, basic_auth
-from retenta.messaging.channels.sms.reports import DeliveryReport
+from retenta.messaging.channels.sms.reports import DeliveryReport, FinalStatus
 from retenta.messaging.channels.webpush import parse_retry_after
 from retenta.storage.base import Database
 
@@ -166,31 +166,34 @@ def interpret(send_id: str, answer: Answer) -> SendResult:
     return SendResult(send_id, outcome, reason, answer.status, f"vonage_{answer.status}")
 
 
-def report_of(send_id: str, payload: dict[str, Any]) -> DeliveryReport | None:
-    """The final outcome a status webhook means, or ``None`` for ``submitted``.
+def reports_of(send_id: str, payload: dict[str, Any]) -> list[DeliveryReport]:
+    """What a status webhook means: ``read`` is delivered *and* opened; ``submitted`` nothing.
 
-    >>> report_of("s", {"message_uuid": "u1", "status": "read"}).status
-    'delivered'
-    >>> r = report_of("s", {"message_uuid": "u1", "status": "rejected",
-    ...                     "error": {"title": 1300, "detail": "not a Viber user"}})
+    >>> [r.status for r in reports_of("s", {"message_uuid": "u1", "status": "read"})]
+    ['delivered', 'opened']
+    >>> [r] = reports_of("s", {"message_uuid": "u1", "status": "rejected",
+    ...                        "error": {"title": 1300, "detail": "not a Viber user"}})
     >>> r.status, r.error_code, r.reason
     ('failed', '1300', 'viber rejected: not a Viber user')
     """
     status = str(payload.get("status", "")).lower()
     if status in DELIVERED_STATUSES:
-        final: Literal["delivered", "failed"] = "delivered"
+        finals: list[FinalStatus] = ["delivered", "opened"] if status == "read" else ["delivered"]
     elif status in FAILED_STATUSES:
-        final = "failed"
+        finals = ["failed"]
     else:
-        return None
+        return []
     error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
     assert isinstance(error, dict)
     code = error.get("title")
     detail = error.get("detail")
     reason = f"viber {status}" + (f": {detail}" if detail else "")
     remote = payload.get("message_uuid")
-    return DeliveryReport(final, "vonage", send_id, None if remote is None else str(remote),
-                          None if code is None else str(code), reason)  # fmt: skip
+    return [
+        DeliveryReport(final, "vonage", send_id, None if remote is None else str(remote),
+                       None if code is None else str(code), reason)
+        for final in finals
+    ]  # fmt: skip
 
 
 def _b64url_decode(text: str) -> bytes:

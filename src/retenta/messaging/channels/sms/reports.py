@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 from retenta.messaging.events import MessageEvent, SendContext, append
 from retenta.storage.base import Database
 
-FinalStatus = Literal["delivered", "failed"]
+FinalStatus = Literal["delivered", "failed", "opened"]  # opened: Viber "read"
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,16 +157,16 @@ async def vonage_status(workspace_id: str, name: str, send_id: str, request: Req
         payload: Any = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "invalid_request", "the body is not JSON") from exc
-    report = viber.report_of(send_id, payload if isinstance(payload, dict) else {})
-    if report is None:
+    reports = viber.reports_of(send_id, payload if isinstance(payload, dict) else {})
+    if not reports:
         return Response(status_code=204)
     db = container(request).db
-    await record_reports(db, workspace_id, [report])
+    await record_reports(db, workspace_id, reports)
     store = FallbackStore(db, workspace_id)
-    if report.status == "delivered":
+    if reports[0].status == "delivered":
         await store.delivered(send_id)
     else:
-        await fall_back(store, [send_id], report.reason or "viber failed",
+        await fall_back(store, [send_id], reports[0].reason or "viber failed",
                         sms_sender(request, workspace_id))  # fmt: skip
     return Response(status_code=204)
 
