@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from retenta.app import Container
+from retenta.app import Container, build_container
 from retenta.messaging import push_subscriptions
 from retenta.messaging.channels.registry import channel_types
 from retenta.messaging.channels.webpush import VapidKey
 from retenta.messaging.email.profiles import SendingProfile
 from retenta.messaging.services import for_container
 from retenta.messaging.settings_store import MASK, SealError, SecretBox, split_secrets
+from retenta.settings import Settings
 from tests.conftest import Workspace
 from tests.messaging.outbox.helpers import KEY, email_profile
 from tests.messaging.smtp_peer import smtp_peer
@@ -172,7 +174,8 @@ def test_webpush_config_check_and_cors_origins(client: TestClient, ws: Workspace
 def test_clear_vapid_keys_are_moved_into_sealed_settings(
     container: Container, ws: Workspace
 ) -> None:
-    """Rows migration 0017 kept in clear are sealed at start-up and the clear copy deleted."""
+    """Rows migration 0017 kept in clear are sealed at start-up and the clear copy deleted:
+    the rows of a database from before, then a start (a fresh container on the same file)."""
     legacy = VapidKey.generate()
     container.db.write(
         lambda conn: conn.execute(
@@ -180,7 +183,17 @@ def test_clear_vapid_keys_are_moved_into_sealed_settings(
             [ws.id, legacy.private_pem().decode(), datetime.now(UTC)],
         )
     )
-    svc = for_container(container)  # built now: the migration runs here
+    data_dir = container.settings.data_dir
+    container.close()
+    restarted = build_container(Settings(data_dir=data_dir, background_workers=False))
+    try:
+        svc = for_container(restarted)  # the messaging services: the move runs here
+        check_moved(restarted, svc, legacy, ws.id)
+    finally:
+        restarted.close()
+
+
+def check_moved(container: Container, svc: Any, legacy: VapidKey, workspace_id: str) -> None:
     with container.db.read() as cur:
         assert cur.execute("SELECT count(*) FROM push_vapid_keys").fetchone() == (0,)
         sealed = cur.execute(
@@ -188,7 +201,7 @@ def test_clear_vapid_keys_are_moved_into_sealed_settings(
         ).fetchone()
     assert "PRIVATE" not in sealed[0]
     assert b"PRIVATE" not in bytes(sealed[1])
-    key = push_subscriptions.vapid_key(svc.channel_settings, ws.id)
+    key = push_subscriptions.vapid_key(svc.channel_settings, workspace_id)
     assert key.application_server_key == legacy.application_server_key
 
 
