@@ -28,10 +28,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from retenta.app import Container
 from retenta.messaging.channels import fcm, mobile_push
 from retenta.messaging.channels.base import Outcome
 from retenta.messaging.channels.fcm import Config, FcmChannel, build, check
 from retenta.messaging.channels.mobile_push import TOKEN_INVALID, MobilePush, MobilePushResult
+from retenta.messaging.inbox.devices import tokens_for
+from retenta.messaging.outbox.content import StaticText
+from retenta.messaging.services import for_container
 from tests.conftest import Workspace
 from tests.messaging.channels.test_webhook import ThreadedApp
 
@@ -399,3 +403,59 @@ def test_the_channels_api_seals_the_key_and_checks_with_it(
                          headers=ws.api_headers)  # fmt: skip
         assert bad.status_code == 400
         assert bad.json()["error"]["field"] == "service_account"
+
+
+def test_push_sends_reach_fcm_through_the_send_api_and_a_dead_token_is_retired(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """End to end: POST /api/v1/messages/send → SENDS' push step → this channel → the peer."""
+    svc = for_container(container)
+    content = StaticText({"title": "Привіт", "body": "−20%", "url": "https://s.ex/sale"}, "promo")
+    svc.static_content.add(ws.id, "msg_push", "push", content)
+    subscribed = [{"channel": "push", "topic": "*", "status": "subscribed"}]
+    people = {}
+    for name, device in (("ann", "ok-ann-device"), ("bob", "dead-bob-device")):
+        body = {"identifiers": {"external_id": name, "push_token": device}, "consents": subscribed}
+        made = client.post("/api/v1/contacts", headers=ws.api_headers, json=body)
+        assert made.status_code in (200, 201), made.text
+        people[name] = int(made.json()["id"])
+
+    async def main() -> dict[str, str]:
+        peer = FcmPeer(KEY)
+        app = web.Application()
+        app.router.add_post("/token", peer.token)
+        app.router.add_post("/v1/projects/{project}/messages:send", peer.send)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        peer.origin = f"http://127.0.0.1:{port}"
+        config = {"service_account": service_account(peer.origin), "base_url": peer.origin}
+        put = client.put("/api/v1/channels/fcm/default", headers=ws.api_headers, json=config)
+        assert put.status_code == 200, put.text
+        sends = {}
+        for name, contact_id in people.items():
+            r = client.post("/api/v1/messages/send", headers=ws.api_headers, json={
+                "message_id": "msg_push", "contact": {"contact_id": contact_id},
+                "channel": "push"})  # fmt: skip
+            assert r.status_code == 202, r.text
+            sends[name] = r.json()["send_id"]
+        await svc.dispatcher.run_until_idle()
+        await svc.dispatcher.stop()
+        await runner.cleanup()
+        by_token = {m["token"]: m for m in peer.received}
+        assert sorted(by_token) == ["dead-bob-device", "ok-ann-device"]
+        assert by_token["ok-ann-device"]["notification"] == {"title": "Привіт", "body": "−20%"}
+        assert by_token["ok-ann-device"]["data"]["url"] == "https://s.ex/sale"
+        return sends
+
+    sends = asyncio.run(main())
+    ann = client.get(f"/api/v1/sends/{sends['ann']}", headers=ws.api_headers).json()
+    bob = client.get(f"/api/v1/sends/{sends['bob']}", headers=ws.api_headers).json()
+    assert ann["status"] == "sent"
+    assert bob["status"] == "bounced"  # a permanent refusal by the provider
+    assert tokens_for(container.db, ws.id, [people["bob"]]) == {}  # retired
+    assert [t.token for t in tokens_for(container.db, ws.id, [people["ann"]])[people["ann"]]] == [
+        "ok-ann-device"
+    ]
