@@ -193,3 +193,32 @@ def test_stop_suppresses_and_start_lifts_only_its_own_suppression(
     assert listed() == [("+38050******1", "manual"), ("+38050******9", "unsubscribed")]
     elsewhere = client.post(f"/hooks/sms/twilio-inbound/{ws.id}/other", data={"Body": "STOP"})
     assert elsewhere.status_code == 404
+
+
+def test_reports_land_on_their_own_channel_of_a_fallen_back_send(
+    container: Container, ws: Workspace
+) -> None:
+    from retenta.messaging.channels.sms.reports import DeliveryReport, record_reports
+    from retenta.messaging.events import MessageEvent
+
+    at = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+    viber = SendContext(ws.id, 5, "snd_x", "viber", None, "msg_1")
+    sms = SendContext(ws.id, 5, "snd_x", "sms", None, "msg_1")
+    asyncio.run(record(container.db, [
+        MessageEvent(viber, "sent", at), MessageEvent(viber, "failed", at),
+        MessageEvent(sms, "sent", at, properties={"fallback_of": "viber"}),
+    ]))  # fmt: skip
+    written = asyncio.run(record_reports(container.db, ws.id, [
+        DeliveryReport("delivered", "twilio", "snd_x", "SM1"),
+        DeliveryReport("delivered", "twilio", "snd_x", "SM1"),  # twice: once
+        DeliveryReport("failed", "vonage", "snd_x", "u1", channel="viber"),  # already failed
+        DeliveryReport("delivered", "twilio", "snd_unknown", "SM2"),  # no such send
+    ]))  # fmt: skip
+    assert written == 1
+    with container.db.read() as cur:
+        rows = cur.execute(
+            "SELECT channel, status FROM message_events WHERE workspace_id = ?"
+            " ORDER BY channel, status",
+            [ws.id],
+        ).fetchall()
+    assert rows == [("sms", "delivered"), ("sms", "sent"), ("viber", "failed"), ("viber", "sent")]

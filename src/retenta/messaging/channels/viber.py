@@ -191,7 +191,7 @@ def reports_of(send_id: str, payload: dict[str, Any]) -> list[DeliveryReport]:
     remote = payload.get("message_uuid")
     return [
         DeliveryReport(final, "vonage", send_id, None if remote is None else str(remote),
-                       None if code is None else str(code), reason)
+                       None if code is None else str(code), reason, channel="viber")
         for final in finals
     ]  # fmt: skip
 

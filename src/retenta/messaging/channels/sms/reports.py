@@ -11,7 +11,7 @@ writes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -30,6 +30,7 @@ class DeliveryReport:
     error_code: str | None = None
     reason: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    channel: str = "sms"  # the channel the event is on ("viber" for Vonage's reports)
 
     def __post_init__(self) -> None:
         if self.send_id is None and self.remote_id is None:
@@ -66,23 +67,23 @@ def _events(conn: Any, workspace_id: str, reports: Sequence[DeliveryReport]) -> 
     named = (r.send_id or by_remote.get(r.remote_id or "") for r in reports)
     send_ids = sorted({s for s in named if s is not None})
     rows = conn.execute(_CONTEXT_BY_SEND, [workspace_id, send_ids]).fetchall()
-    contexts: dict[str, tuple[SendContext, set[str]]] = {}
+    contexts: dict[str, SendContext] = {}
+    seen: dict[tuple[str, str], set[str]] = {}  # (send, channel) → statuses recorded
     for send_id, contact_id, channel, campaign_id, message_id, tags, statuses in rows:
-        if send_id in contexts:  # a send recorded on two channels (fallback): keep the first
-            contexts[send_id][1].update(statuses)
-            continue
+        seen.setdefault((send_id, channel), set()).update(statuses)
         ctx = SendContext(workspace_id, contact_id, send_id, channel, campaign_id, message_id,
                           tuple(tags or ()))  # fmt: skip
-        contexts[send_id] = (ctx, set(statuses))
+        contexts.setdefault(send_id, ctx)
     events: list[MessageEvent] = []
     for report in reports:
         send_id = report.send_id or by_remote.get(report.remote_id or "")
         if send_id is None or send_id not in contexts:
             continue
-        ctx, seen = contexts[send_id]
-        if report.status in seen:
+        recorded = seen.setdefault((send_id, report.channel), set())
+        if report.status in recorded:
             continue
-        seen.add(report.status)
+        recorded.add(report.status)
+        ctx = replace(contexts[send_id], channel=report.channel)
         events.append(MessageEvent(ctx, report.status, report.at, properties=_properties(report)))
     return events
 
