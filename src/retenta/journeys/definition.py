@@ -50,10 +50,20 @@ class EventTrigger(Strict):
 
 
 class ApiTrigger(Strict):
+    """Runs started by ``POST /api/v1/journeys/{id}/runs`` (a backend, a call centre)."""
+
     type: Literal["api"]
 
 
-Trigger = Annotated[EventTrigger | ApiTrigger, Field(discriminator="type")]
+class SegmentTrigger(Strict):
+    """Contacts entering (or leaving) a segment, read from its durable entry/exit log."""
+
+    type: Literal["segment"]
+    segment_id: str = Field(min_length=1, max_length=100)
+    on: Literal["entered", "exited"] = "entered"
+
+
+Trigger = Annotated[EventTrigger | ApiTrigger | SegmentTrigger, Field(discriminator="type")]
 
 
 class EntryRule(Strict):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,26 +64,50 @@ class JourneyEntry:
 
     def _start(self, conn: Any, workspace_id: str, batch: list[Message],
                by_event: dict[str, list[LiveJourney]]) -> None:  # fmt: skip
-        candidates = [
-            (message, journey)
+        entrants = [
+            Entrant(
+                journey,
+                int(message.contact_id or 0),
+                message.message_id,
+                message.timestamp,
+                _event_context(message),
+            )
             for message in batch
             for journey in by_event.get(message.event or "", ())
             if matches(journey.definition.entry.trigger, message)  # type: ignore[arg-type]
         ]
-        if not candidates:
-            return
-        history = _history(conn, workspace_id, candidates)
-        now = datetime.now(UTC)
-        rows = []
-        for message, journey in candidates:
-            key = (journey.journey_id, int(message.contact_id or 0))
-            last, active = history.get(key, (None, 0))
-            if not _may_enter(journey, last, active, message.timestamp):
-                continue
-            history[key] = (message.timestamp, active + 1)
-            rows.append(_run_row(workspace_id, journey, message, now))
-        if rows:
-            _insert_runs(conn, rows, now)
+        start_runs(conn, workspace_id, entrants)
+
+
+@dataclass(frozen=True, slots=True)
+class Entrant:
+    """A contact about to enter a journey; ``key`` makes the run id (one run per key)."""
+
+    journey: LiveJourney
+    contact_id: int
+    key: str
+    at: datetime
+    context: dict[str, Any]
+
+
+def start_runs(conn: Any, workspace_id: str, entrants: list[Entrant]) -> list[str]:
+    """Writer-side: the runs the entry rules allow, inserted (a known key is skipped);
+    their ids."""
+    if not entrants:
+        return []
+    history = _history(conn, workspace_id, entrants)
+    now = datetime.now(UTC)
+    rows = []
+    for entrant in entrants:
+        key = (entrant.journey.journey_id, entrant.contact_id)
+        last, active = history.get(key, (None, 0))
+        if not _may_enter(entrant.journey, last, active, entrant.at):
+            continue
+        history[key] = (entrant.at, active + 1)
+        rows.append(_run_row(workspace_id, entrant, now))
+    if rows:
+        _insert_runs(conn, rows, now)
+    return [str(r["run_id"]) for r in rows]
 
 
 def _may_enter(journey: LiveJourney, last: datetime | None, active: int, at: datetime) -> bool:
@@ -96,10 +121,10 @@ def _may_enter(journey: LiveJourney, last: datetime | None, active: int, at: dat
     return rule.period is None or at - last >= rule.period.delta()
 
 
-def _history(conn: Any, workspace_id: str, candidates: list[tuple[Message, LiveJourney]]
+def _history(conn: Any, workspace_id: str, entrants: list[Entrant]
              ) -> dict[tuple[str, int], tuple[datetime | None, int]]:  # fmt: skip
-    journeys = sorted({j.journey_id for _, j in candidates})
-    contacts = sorted({int(m.contact_id or 0) for m, _ in candidates})
+    journeys = sorted({e.journey.journey_id for e in entrants})
+    contacts = sorted({e.contact_id for e in entrants})
     rows = conn.execute(
         "SELECT journey_id, contact_id, max(entered_at), count(*) FILTER (WHERE state ="
         " 'active') FROM journey_runs WHERE workspace_id = ? AND journey_id IN (SELECT"
@@ -109,21 +134,24 @@ def _history(conn: Any, workspace_id: str, candidates: list[tuple[Message, LiveJ
     return {(j, int(c)): (last, int(active)) for j, c, last, active in rows}
 
 
-def _run_row(workspace_id: str, journey: LiveJourney, message: Message, now: datetime
-             ) -> dict[str, Any]:  # fmt: skip
-    context = {
+def _event_context(message: Message) -> dict[str, Any]:
+    return {
         "event": message.event,
         "properties": message.properties or {},
         "timestamp": message.timestamp.isoformat(),
         "message_id": message.message_id,
     }
+
+
+def _run_row(workspace_id: str, entrant: Entrant, now: datetime) -> dict[str, Any]:
+    journey = entrant.journey
     return {
-        "run_id": run_id_for(journey.journey_id, message.message_id),
+        "run_id": run_id_for(journey.journey_id, entrant.key),
         "workspace_id": workspace_id, "journey_id": journey.journey_id,
-        "version": journey.version, "contact_id": int(message.contact_id or 0),
+        "version": journey.version, "contact_id": entrant.contact_id,
         "state": "active", "node_id": journey.definition.start, "node_entered_at": now,
         "entered_at": now, "wake_at": now,
-        "context": orjson.dumps(context, default=str).decode(),
+        "context": orjson.dumps(entrant.context, default=str).decode(),
     }  # fmt: skip
 
 
@@ -137,7 +165,8 @@ def _insert_runs(conn: Any, rows: list[dict[str, Any]], now: datetime) -> None:
         )
         conn.execute(
             "INSERT INTO journey_trace SELECT workspace_id, run_id, journey_id, contact_id, ?,"
-            " node_id, 'entered', 'triggered by ' || (context->>'event') FROM _new_runs",
+            " node_id, 'entered', 'triggered by ' || coalesce(context->>'event', 'api')"
+            " FROM _new_runs",
             [now],
         )
     finally:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
 
 from retenta.errors import ApiError
 from retenta.journeys.definition import DefinitionError, parse
 from retenta.journeys.service import services
+from retenta.journeys.sources import enter_by_api
 from retenta.tenancy.deps import api_principal, container, require_role
 from retenta.tenancy.service import Principal
 
@@ -64,6 +67,43 @@ async def update(
         return await services(request).store.update(p.workspace_id, journey_id, doc)
     except DefinitionError as exc:
         raise _invalid(exc) from exc
+
+
+class EnterIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    contact_id: int | None = None
+    email: str | None = None
+    external_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/journeys/{journey_id}/runs", status_code=202)
+async def enter(
+    journey_id: str, body: EnterIn, request: Request, p: Principal = Depends(api_principal),
+    idempotency_key: str | None = Header(default=None, max_length=255),
+) -> dict[str, Any]:  # fmt: skip
+    """Start a run of an ``api``-triggered journey; the same Idempotency-Key starts one run."""
+    require_role(p, "marketer")
+    contact_id = _contact(request, p.workspace_id, body)
+    key = idempotency_key or secrets.token_hex(16)
+    svc = services(request)
+    run_id = await enter_by_api(container(request).db, svc.store, p.workspace_id, journey_id,
+                                contact_id, key, body.data)  # fmt: skip
+    return {"run_id": run_id, "started": run_id is not None, "contact_id": contact_id}
+
+
+def _contact(request: Request, workspace_id: str, body: EnterIn) -> int:
+    if body.contact_id is not None:
+        return body.contact_id
+    for id_type in ("email", "external_id"):
+        value = getattr(body, id_type)
+        if value is not None:
+            found = container(request).contacts.lookup(
+                workspace_id=workspace_id, id_type=id_type, value=value
+            )
+            return int(found["id"])
+    raise ApiError(422, "validation_error", "give contact_id, email or external_id",
+                   field="contact_id")  # fmt: skip
 
 
 @router.post("/journeys/{journey_id}/{action}")

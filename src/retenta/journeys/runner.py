@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from retenta.journeys.engine import Run, Step, advance
 from retenta.journeys.facts import ContactFacts
+from retenta.journeys.sources import segment_entries
 from retenta.journeys.store import JourneyStore
 from retenta.messaging.outbox.ledger import NewSend, SendLedger
 from retenta.storage.base import Database
@@ -75,6 +76,7 @@ class JourneyRunner:
         """Advance the due runs once; how many were advanced."""
         moment = now or datetime.now(UTC)
         lease = moment + timedelta(seconds=self.lease_s)
+        self.db.write(lambda conn: segment_entries(conn, self.store, moment))
         claimed = self.db.write(
             lambda conn: conn.execute(CLAIM_SQL, [lease, moment, moment, self.batch]).fetchall()
         )

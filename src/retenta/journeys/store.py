@@ -132,6 +132,13 @@ class JourneyStore:
             self._live[workspace_id] = found
         return found
 
+    def live_everywhere(self, cur: Any) -> list[tuple[str, LiveJourney]]:
+        """Every live journey of every workspace (definitions cached by version)."""
+        rows = cur.execute(
+            "SELECT workspace_id, id, version FROM journeys WHERE status = 'live'"
+        ).fetchall()
+        return [(ws, LiveJourney(jid, v, self.version(cur, ws, jid, v))) for ws, jid, v in rows]
+
     def version(self, cur: Any, workspace_id: str, journey_id: str, version: int) -> Journey:
         key = (workspace_id, journey_id, version)
         cached = self._versions.get(key)
