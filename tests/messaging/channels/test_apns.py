@@ -37,14 +37,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as ServerConfig
 from pydantic import ValidationError
 
+from retenta.app import Container
 from retenta.messaging.channels import apns
 from retenta.messaging.channels.apns import Config, apns_id, build, check
 from retenta.messaging.channels.base import Outcome
 from retenta.messaging.channels.mobile_push import TOKEN_INVALID, MobilePush, MobilePushResult
+from retenta.messaging.outbox.content import StaticText
+from retenta.messaging.services import for_container
+from tests.conftest import Workspace
 
 TEAM, KEY_ID, TOPIC = "TEAM123456", "KEY1234567", "com.retenta.demo"
 AUTH_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -479,3 +484,37 @@ def test_a_wrong_bundle_id_is_temporary_and_fails_the_check(tmp_path: Path) -> N
         assert peer.received == []
 
     asyncio.run(main())
+
+
+def test_push_sends_reach_apns_through_the_send_api(
+    tmp_path: Path, client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """End to end: a hexadecimal device token goes to the workspace's APNs config."""
+    svc = for_container(container)
+    svc.static_content.add(
+        ws.id, "msg_push", "push", StaticText({"title": "Hi", "body": "Sale"}, "promo")
+    )
+    device = token()
+    subscribed = [{"channel": "push", "topic": "*", "status": "subscribed"}]
+    body = {"identifiers": {"external_id": "ann", "push_token": device}, "consents": subscribed}
+    made = client.post("/api/v1/contacts", headers=ws.api_headers, json=body)
+    assert made.status_code in (200, 201), made.text
+
+    async def main() -> str:
+        async with apple(tmp_path, AUTH_KEY) as (peer, config):
+            stored = config.model_dump(mode="json") | {"private_key": pem(AUTH_KEY)}
+            put = client.put("/api/v1/channels/apns/default", headers=ws.api_headers, json=stored)
+            assert put.status_code == 200, put.text
+            sent = client.post("/api/v1/messages/send", headers=ws.api_headers, json={
+                "message_id": "msg_push", "contact": {"contact_id": made.json()["id"]},
+                "channel": "push"})  # fmt: skip
+            assert sent.status_code == 202, sent.text
+            await svc.dispatcher.run_until_idle()
+            await svc.dispatcher.stop()
+            assert [d for d, _, _ in peer.received] == [device]
+            assert peer.received[0][2]["aps"]["alert"] == {"title": "Hi", "body": "Sale"}
+            assert peer.received[0][1]["apns-id"] == apns_id(sent.json()["send_id"])
+            return str(sent.json()["send_id"])
+
+    send_id = asyncio.run(main())
+    assert client.get(f"/api/v1/sends/{send_id}", headers=ws.api_headers).json()["status"] == "sent"
