@@ -222,3 +222,29 @@ def test_reports_land_on_their_own_channel_of_a_fallen_back_send(
             [ws.id],
         ).fetchall()
     assert rows == [("sms", "delivered"), ("sms", "sent"), ("viber", "failed"), ("viber", "sent")]
+
+
+def test_estimate_api_counts_hints_and_prices(client: TestClient, ws: Workspace) -> None:
+    configure(client, ws)  # prices {"UA": "0.021", "*": "0.05"}
+    text = "Ваше замовлення №1042 доставлено! Чекаємо на вас у магазині до 21:00, дякуємо"
+    r = client.post("/api/v1/sms/estimate", headers=ws.api_headers,
+                    json={"text": text, "to": "+380 50 123 45 67", "channel": "main"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["encoding"], got["segments"], got["per_segment"]) == ("UCS-2", 2, 67)
+    assert got["transliteration"]["segments"] == 1
+    assert got["cost"] == {"region": "UA", "price_per_segment": "0.021", "total": "0.042",
+                           "currency": "USD"}  # fmt: skip
+    plain = client.post("/api/v1/sms/estimate", headers=ws.api_headers, json={"text": "Hi €"})
+    assert plain.json() | {"transliteration": None} == {
+        "encoding": "GSM-7", "units": 5, "segments": 1, "per_segment": 160, "characters": 4,
+        "transliteration": None, "cost": None,
+    }  # fmt: skip
+    bad = client.post("/api/v1/sms/estimate", headers=ws.api_headers,
+                      json={"text": "x", "to": "+380 12"})  # fmt: skip
+    assert bad.status_code == 422
+    assert "to" in bad.text
+    missing = client.post("/api/v1/sms/estimate", headers=ws.api_headers,
+                          json={"text": "x", "channel": "nope"})  # fmt: skip
+    assert missing.status_code == 404
+    assert client.post("/api/v1/sms/estimate", json={"text": "x"}).status_code == 401

@@ -198,3 +198,13 @@ async def sweep_workspace(db: Database, settings: Any, workspace_id: str) -> int
     from retenta.messaging.channels.sms.fallback import sweep
 
     return await sweep(FallbackStore(db, workspace_id), settings_sms_sender(settings, workspace_id))
+
+
+def routes() -> APIRouter:
+    """Everything the SMS package serves: the provider callbacks and the estimate API."""
+    from retenta.messaging.channels.sms import api
+
+    combined = APIRouter()
+    combined.include_router(router)
+    combined.include_router(api.router)
+    return combined
