@@ -93,6 +93,7 @@ def fake_compile(
     resolve_segment: Callable[[str], Any] | None = None,
     candidates: str | None = None,
     rfm_config: Any = None,
+    event_facts: bool = False,  # the physical tables are read as they are either way
 ) -> Compiled:
     """Members over the physical tables (no merges in these streams: ids are live)."""
     universe = (

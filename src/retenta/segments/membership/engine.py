@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from retenta.segments import event_facts
 from retenta.segments.membership import batch, diff, passes, rounds, source
 from retenta.segments.membership.evaluated import QUANTUM_S, EvaluatedSince, rounded_up
 from retenta.segments.membership.model import (
@@ -132,7 +133,8 @@ class MembershipEngine:
         state = source.state_of(conn, workspace_id, segment_id)
         cause: Cause = "definition" if state and state[0] != spec.revision else "refresh"
         self.evaluated.forget((workspace_id, segment_id))
-        sql = self.queries.sql(conn, spec, now=self._evaluation_now(now))
+        at = self._evaluation_now(now)  # a writer unit: the sync check holds for the query
+        sql = self.queries.sql(conn, spec, now=at, event_facts=event_facts.in_sync(conn))
         try:
             diff.load_members(conn, diff.NEW, sql, scoped=False)
             diff.compute_diff(conn, workspace_id, segment_id, scoped=False, cause=cause)
@@ -192,11 +194,11 @@ class MembershipEngine:
 
     def _read_pass(self, workspace_id: str, segment_id: str, now: datetime) -> passes.PassRead:
         """The member sets a pass needs, on a read cursor (no writer time)."""
-        with self.db.read() as cur:
+        with self.db.read() as cur, event_facts.snapshot(cur) as facts:
             spec = source.load_spec(cur, workspace_id, segment_id)
             state = source.state_of(cur, workspace_id, segment_id)
             seen = self.evaluated.snapshot((workspace_id, segment_id))
-            sql = self.queries.sql(cur, spec, now=self._evaluation_now(now))
+            sql = self.queries.sql(cur, spec, now=self._evaluation_now(now), event_facts=facts)
             new = passes.member_ids(cur, sql)
             prev = None
             checking = state is not None and state[0] == spec.revision

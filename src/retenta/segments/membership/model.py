@@ -64,7 +64,8 @@ class Compiled(Protocol):
 
 
 # ``retenta.segments.compiler.compile_segment``: ``(definition, *, workspace_id, dialect,
-# params, now, resolve_segment, candidates) -> Compiled`` (tests pass a stand-in).
+# params, now, resolve_segment, candidates, rfm_config, event_facts) -> Compiled`` (tests
+# pass a stand-in).
 CompileFn = Callable[..., Compiled]
 
 

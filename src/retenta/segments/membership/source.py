@@ -129,8 +129,16 @@ class MemberQueries:
         return scope.confine(self.sql(cur, spec, now=now), self._keyed, FAMILY, self._tables)
 
     def sql(
-        self, cur: Any, spec: SegmentSpec, *, now: datetime, candidates: str | None = None
+        self,
+        cur: Any,
+        spec: SegmentSpec,
+        *,
+        now: datetime,
+        candidates: str | None = None,
+        event_facts: bool = False,
     ) -> str:
+        """``event_facts``: the query runs in the transaction that found ``event_facts`` in
+        sync (a writer unit, or a read in ``event_facts.snapshot``)."""
         if spec.kind == "sql":
             if self.sql_fn is None:
                 raise ValueError(f"segment {spec.segment_id}: SQL segments need a runner")
@@ -146,6 +154,7 @@ class MemberQueries:
             resolve_segment=_resolver(cur, spec.workspace_id),
             candidates=candidates,
             rfm_config=_rfm_config(cur, spec.workspace_id),
+            event_facts=event_facts,
         ).sql
 
 
