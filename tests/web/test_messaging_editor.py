@@ -258,3 +258,37 @@ def test_a_message_is_deleted_from_the_list(page: Page, live_server: LiveServer)
     expect(page.get_by_test_id("messages-table")).not_to_contain_text(name)
     with live_server.api() as api:
         assert api.get(f"/api/v1/messages/{message['id']}").status_code == 404
+
+
+def test_the_preview_contact_is_picked_among_several_matches_and_ctrl_s_saves(
+    page: Page, live_server: LiveServer
+) -> None:
+    tag = unique("twin").split()[1]
+    with live_server.api() as api:
+        for first in ("Ola", "Ivo"):
+            body = {
+                "identifiers": {"email": f"{first.lower()}.{tag}@twins.example"},
+                "attributes": {"first_name": first},
+            }
+            assert api.post("/api/v1/contacts", json=body).status_code in (200, 201)
+    message = create_message(
+        live_server, name=unique("Twins"), category="promo",
+        channels=email_only("Hi {{ contact.first_name }}", "x"),
+    )  # fmt: skip
+    logged_in(page, live_server, "marketer")
+    page.goto(f"/messages/{message['id']}")
+    page.get_by_label("Preview as contact").fill("ivo.")
+    page.get_by_role("button", name="Use").click()
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hi Ivo")  # one match: used
+    page.get_by_label("Preview as contact").fill(f"ola.{tag}")
+    page.get_by_role("button", name="Use").click()
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hi Ola")
+    # Several match a prefix: the page lists them and the user picks one.
+    page.get_by_label("Preview as contact").fill("o")
+    page.get_by_role("button", name="Use").click()
+    choices = page.get_by_test_id("contact-choices")
+    expect(choices.get_by_role("button")).not_to_have_count(0)
+    page.get_by_label("Subject").fill("Hello {{ contact.first_name }}")
+    page.keyboard.press("Control+s")
+    expect(page.get_by_text("revision 2")).to_be_visible()
+    expect(page.get_by_test_id("preview-subject")).to_have_text("Hello Ola")

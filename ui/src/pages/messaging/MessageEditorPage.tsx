@@ -10,7 +10,7 @@ import { Link, navigate, useLocation } from "../../router";
 import { DeliveryLog } from "./DeliveryLog";
 import { EmailEditor } from "./editor/EmailEditor";
 import { CHANNEL_LABEL, CHANNELS, cleaned, emptyChannel, emptyMessage, languagesOf, type ChannelName, type Channels, type EmailContent, type MessageDoc, type StoredMessage, type TextContent } from "./editor/model";
-import { PreviewPane } from "./editor/PreviewPane";
+import { PreviewPane, type PreviewChoice } from "./editor/PreviewPane";
 import { TextChannelEditor } from "./editor/TextChannelEditor";
 import { MessagingNav } from "./nav";
 import { itemsOf, type Block, type TemplateError } from "./types";
@@ -19,12 +19,13 @@ export function MessageEditorPage({ id }: { id?: string }) {
   // Kept here, outside the editor that a save re-creates: the tab the user was on stays.
   const [channel, setChannel] = useState<ChannelName | null>(null);
   const [language, setLanguage] = useState<string | null>(null);
+  const [preview, setPreview] = useState<PreviewChoice>({ contact: null, language: "" });
   const existing = useLoad(() => (id ? api.get<StoredMessage>(`/api/v1/messages/${encodeURIComponent(id)}`) : Promise.resolve(null)), [id]);
   if (existing.error) return <div className="page"><p className="crumbs"><Link to="/messages">← Messages</Link></p><ErrorNote error={existing.error} /></div>;
   if (id && !existing.data) return <div className="page"><Spinner /></div>;
   return (
     <Editor key={`${id ?? "new"}:${existing.data?.revision ?? 0}`} stored={existing.data} onSaved={existing.reload}
-      channelState={[channel, setChannel]} languageState={[language, setLanguage]} />
+      channelState={[channel, setChannel]} languageState={[language, setLanguage]} previewState={[preview, setPreview]} />
   );
 }
 
@@ -40,8 +41,9 @@ function saveErrorsOf(err: unknown): TemplateError[] {
 
 type State<T> = [T | null, (value: T) => void];
 
-function Editor({ stored, onSaved, channelState, languageState }: {
+function Editor({ stored, onSaved, channelState, languageState, previewState }: {
   stored: StoredMessage | null; onSaved: () => void; channelState: State<ChannelName>; languageState: State<string>;
+  previewState: [PreviewChoice, (c: PreviewChoice) => void];
 }) {
   const canEdit = useCan("marketer");
   const { search } = useLocation();
@@ -61,6 +63,17 @@ function Editor({ stored, onSaved, channelState, languageState }: {
   const [deleting, setDeleting] = useState(false);
   const blocks = useLoad(() => api.get<Block[] | { items: Block[] }>("/api/v1/blocks").then(itemsOf), []);
   const dirty = JSON.stringify(doc) !== JSON.stringify(initial);
+  useEffect(() => {
+    if (!canEdit) return;
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && e.key === "s") {
+        e.preventDefault(); // Ctrl/Cmd+S saves the message instead of the page
+        if (dirty && !saving && doc.name.trim()) void save();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  });
   useEffect(() => {
     if (!dirty || saving) return;
     const warn = (e: BeforeUnloadEvent) => e.preventDefault();
@@ -207,7 +220,8 @@ function Editor({ stored, onSaved, channelState, languageState }: {
             </div>
             <div className="editor-side">
               <PreviewPane messageId={stored?.id ?? null} revision={stored?.revision ?? null} channel={channel}
-                savedChannels={stored ? CHANNELS.filter((c) => stored.channels[c]) : []} languages={languages} dirty={dirty} onErrors={setPreviewErrors} />
+                savedChannels={stored ? CHANNELS.filter((c) => stored.channels[c]) : []} languages={languages} dirty={dirty}
+                choice={previewState[0]} onChoice={previewState[1]} onErrors={setPreviewErrors} />
             </div>
           </div>
         </>

@@ -17,7 +17,11 @@ export interface PreviewAnswer {
   [field: string]: unknown;
 }
 
-interface Contact { id: number; email: string | null; name: string | null }
+export interface Contact { id: number; email: string | null; name: string | null }
+
+/** Who and in which language to preview: kept by the page, so a save (which re-creates the
+ * editor) does not forget them. */
+export interface PreviewChoice { contact: Contact | null; language: string }
 
 interface Props {
   messageId: string | null;
@@ -26,6 +30,8 @@ interface Props {
   savedChannels: ChannelName[];
   languages: string[];
   dirty: boolean;
+  choice: PreviewChoice;
+  onChoice: (choice: PreviewChoice) => void;
   onErrors: (errors: TemplateError[]) => void;
 }
 
@@ -35,15 +41,17 @@ function errorsOf(err: unknown): TemplateError[] {
   return err.details.map((d) => d as unknown as TemplateError);
 }
 
-export function PreviewPane({ messageId, revision, channel, savedChannels, languages, dirty, onErrors }: Props) {
+export function PreviewPane({ messageId, revision, channel, savedChannels, languages, dirty, choice, onChoice, onErrors }: Props) {
+  const { contact, language } = choice;
+  const setContact = (c: Contact | null) => onChoice({ ...choice, contact: c });
+  const setLanguage = (l: string) => onChoice({ ...choice, language: l });
   const saved = savedChannels.includes(channel);
-  const [contactText, setContactText] = useState("");
-  const [contact, setContact] = useState<Contact | null>(null);
-  const [language, setLanguage] = useState("");
+  const [contactText, setContactText] = useState(contact?.email ?? "");
   const [answer, setAnswer] = useState<PreviewAnswer | null>(null);
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
   const [show, setShow] = useState<"html" | "text">("html");
+  const [choices, setChoices] = useState<Contact[]>([]);
 
   useEffect(() => {
     if (!messageId || !saved) return;
@@ -61,15 +69,16 @@ export function PreviewPane({ messageId, revision, channel, savedChannels, langu
   const findContact = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
+    setChoices([]);
     if (!contactText.trim()) {
       setContact(null);
       return;
     }
     try {
-      const found = await api.get<{ items: Contact[] }>(`/api/v1/contacts${query({ q: contactText.trim(), limit: 1 })}`);
-      const hit = found.items[0];
-      if (!hit) throw new Error(`no contact matches ${contactText.trim()}`);
-      setContact(hit);
+      const found = await api.get<{ items: Contact[] }>(`/api/v1/contacts${query({ q: contactText.trim(), limit: 6 })}`);
+      if (!found.items.length) throw new Error(`no contact matches ${contactText.trim()}`);
+      if (found.items.length === 1) setContact(found.items[0]!);
+      else setChoices(found.items); // several match the prefix: the user picks one
     } catch (err) {
       setError(err as Error);
     }
@@ -96,6 +105,17 @@ export function PreviewPane({ messageId, revision, channel, savedChannels, langu
             {languages.map((l) => <option key={l} value={l}>{l}</option>)}
           </select>
         </form>
+        {choices.length > 0 && (
+          <ul className="choices" data-testid="contact-choices">
+            {choices.map((c) => (
+              <li key={c.id}>
+                <button type="button" className="link" onClick={() => { setContact(c); setChoices([]); }}>
+                  {c.name ? `${c.name} · ` : ""}{c.email ?? `contact #${c.id}`}
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
         {contact && <p className="muted small" data-testid="preview-contact">As {contact.name ?? contact.email ?? `contact #${contact.id}`} (#{contact.id})</p>}
         <ErrorNote error={error} />
         {errors.length > 0 && (
