@@ -23,6 +23,9 @@ _FIELD_START = re.compile(rb"\r\n(?![ \t])")
 
 def relaxed_header(name: bytes, value: bytes) -> bytes:
     """``name:value`` lowercased name, unfolded, runs of WSP → one SP, no edge spaces."""
+    if b"\r" not in value and b"\t" not in value and b"  " not in value:
+        # Nothing to unfold or collapse (what MimeBuilder writes): skip both regexes.
+        return name.strip().lower() + b":" + value.strip(b" ") + CRLF
     unfolded = _FOLD.sub(b"", value)
     return name.strip().lower() + b":" + _WSP_RUN.sub(b" ", unfolded).strip(b" \t") + CRLF
 

@@ -93,8 +93,15 @@ class DkimSigner:
     ) -> None:
         self.key = key
         self._private = _load_private(key.private_pem)
-        self._signed = frozenset(h.lower() for h in signed_headers)
-        self._oversigned = tuple(h.lower() for h in oversigned)
+        self._signed = frozenset(h.lower().encode("ascii") for h in signed_headers)
+        self._oversigned = tuple(h.lower().encode("ascii") for h in oversigned)
+        self._fixed_tags = (
+            b"v=1",
+            b"a=rsa-sha256",
+            b"c=relaxed/relaxed",
+            b"d=" + key.domain.encode("idna"),
+            b"s=" + key.selector.encode("ascii"),
+        )
 
     def sign(
         self, message: bytes, *, timestamp: int | None = None, body_canonical: bool = False
@@ -116,34 +123,32 @@ class DkimSigner:
         names, canonical_headers = self._select(fields)
         canonical_body = body if body_canonical and body.endswith(CRLF) else relaxed_body(body)
         body_hash = base64.b64encode(hashlib.sha256(canonical_body).digest())
-        unsigned = self._unsigned_field(names, body_hash, timestamp or int(time.time()))
-        signed_data = canonical_headers + relaxed_header(*unsigned.split(b":", 1))[:-2]
+        tags = self._tags(names, body_hash, timestamp or int(time.time()))
+        # The field's relaxed form, known without parsing it back: unfolding turns each
+        # ";CRLF TAB" separator into "; " and no tag holds whitespace.
+        signed_data = canonical_headers + b"dkim-signature:" + b"; ".join(tags)
         signature = self._private.sign(signed_data, padding.PKCS1v15(), hashes.SHA256())
-        return unsigned + _folded_base64(signature) + CRLF
+        return b"DKIM-Signature: " + b";\r\n\t".join(tags) + _folded_base64(signature) + CRLF
 
     def _select(self, fields: list[tuple[bytes, bytes]]) -> tuple[list[bytes], bytes]:
         """The ``h=`` names (over-signed ones once more) and the canonical fields they cover."""
         names, parts = _bottom_up(fields, self._signed)
-        names.extend(extra.encode() for extra in self._oversigned)
+        names.extend(self._oversigned)
         return names, b"".join(parts)
 
-    def _unsigned_field(self, names: list[bytes], body_hash: bytes, timestamp: int) -> bytes:
-        tags = [
-            b"v=1",
-            b"a=rsa-sha256",
-            b"c=relaxed/relaxed",
-            b"d=" + self.key.domain.encode("idna"),
-            b"s=" + self.key.selector.encode("ascii"),
-            b"t=" + str(timestamp).encode(),
+    def _tags(self, names: list[bytes], body_hash: bytes, timestamp: int) -> list[bytes]:
+        """The field's tags in order, ``b=`` last and still empty (the signature follows)."""
+        return [
+            *self._fixed_tags,
+            b"t=%d" % timestamp,
             b"h=" + b":".join(names),
             b"bh=" + body_hash,
             b"b=",
         ]
-        return b"DKIM-Signature: " + b";\r\n\t".join(tags)
 
 
 def _bottom_up(
-    fields: list[tuple[bytes, bytes]], signed: frozenset[str]
+    fields: list[tuple[bytes, bytes]], signed: frozenset[bytes]
 ) -> tuple[list[bytes], list[bytes]]:
     """Per RFC 6376 §5.4.2: for a name listed k times, the k-th listing takes the k-th
     instance counted from the bottom. Listing each present instance once, in header order of
@@ -152,7 +157,7 @@ def _bottom_up(
     order: list[bytes] = []
     for name, value in fields:
         lower = name.strip().lower()
-        if lower.decode("ascii", "replace") not in signed:
+        if lower not in signed:
             continue
         if lower not in instances:
             instances[lower] = []
