@@ -65,6 +65,10 @@ def test_headers_and_parts_decode() -> None:
     assert message["Date"]
     assert message.get_content_type() == "multipart/alternative"
     text, html = message.iter_parts()
+    assert message.defects == []
+    assert text.defects == []
+    assert html.defects == []
+    assert out.data.endswith(b"=\r\n--" + message.get_boundary().encode() + b"--\r\n")
     assert text.get_content_type() == "text/plain"
     assert text.get_content().replace("\r\n", "\n") == CONTENT.text
     assert html.get_content().replace("\r\n", "\n") == CONTENT.html

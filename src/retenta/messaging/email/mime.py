@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from enum import StrEnum
 
+import numpy as np
+
 from retenta.messaging.email.headers import HeaderError, address_spec, encode_text, format_address
 from retenta.messaging.email.render import RenderedEmail
 from retenta.messaging.signing import BounceAddress, LinkSigner
 
 _SPACE_RUN = re.compile(r"[ \t]+")
 _LINE_END_SPACE = re.compile(r" (?=\r?\n|$)")
+_CRLF = np.frombuffer(b"\r\n", np.uint8)
 
 
 class Category(StrEnum):
@@ -193,9 +196,27 @@ def _base64_part(mime_type: str, text: str) -> bytes:
     head = (
         f"Content-Type: {mime_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     ).encode()
-    encoded = base64.b64encode(text.encode())
-    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
-    return head + b"\r\n".join(lines)
+    return head + base64_lines(text.encode()) + b"\r\n"  # the delimiter starts a line
+
+
+def base64_lines(data: bytes, width: int = 76) -> bytes:
+    """Base64 in CRLF-separated lines of ``width``, no CRLF after the last one.
+
+    The lines are laid out as rows of a numpy array: slicing 400 lines of a 30 KB body in
+    Python cost twice the encoding itself.
+
+    >>> base64_lines(b"0123456789" * 6, width=40)
+    b'MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5\\r\\nMDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5'
+    >>> base64_lines(b""), base64_lines(b"a")
+    (b'', b'YQ==')
+    """
+    encoded = base64.b64encode(data)
+    full, tail = divmod(len(encoded), width)
+    rows = np.empty((full, width + 2), np.uint8)
+    rows[:, :width] = np.frombuffer(encoded, np.uint8, full * width).reshape(full, width)
+    rows[:, width:] = _CRLF
+    laid_out = rows.tobytes()
+    return laid_out + encoded[full * width :] if tail else laid_out[:-2]
 
 
 def quoted_printable(text: str) -> bytes:
