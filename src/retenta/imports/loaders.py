@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from retenta.core.messages import Message
 from retenta.identity.bulk import create_new_contacts
 from retenta.identity.service import IdentityService
+from retenta.imports.fresh_contacts import create_fresh, trait_names
 from retenta.imports.mapping import ROW, Reject
 from retenta.imports.store import registered, settle
 
@@ -153,8 +154,15 @@ def timed(stats: dict[str, int], key: str) -> Iterator[None]:
 
 def load_contacts(conn: Any, ctx: LoadContext, table: pa.Table) -> Loaded:
     stats: dict[str, int] = {}
+    fresh = None
+    if isinstance(ctx.identity, IdentityService):
+        with timed(stats, "ms_fresh"):
+            names = trait_names(table, TRAIT_COLUMNS)
+            fresh = create_fresh(ctx.identity, conn, ctx, table, names)
+            stats["contacts_created_by_column"] = len(fresh.ids)
+    others = table.filter(pa.array(~fresh.mask)) if fresh is not None else table
     with timed(stats, "ms_build"):
-        messages = identify_messages(ctx, table)
+        messages = identify_messages(ctx, others)
     with timed(stats, "ms_identity"):
         rest = messages
         if isinstance(ctx.identity, IdentityService):
@@ -162,11 +170,16 @@ def load_contacts(conn: Any, ctx: LoadContext, table: pa.Table) -> Loaded:
             stats["contacts_created_in_bulk"] = len(messages) - len(rest)
         ctx.identity.resolve(conn, rest)
         settle(conn)
-    rejects = _dropped(messages, table.column(ROW).to_pylist())
-    ids = [m.contact_id if m.dropped is None else None for m in messages]
+    rejects = _dropped(messages, others.column(ROW).to_pylist())
+    resolved = iter([m.contact_id if m.dropped is None else None for m in messages])
+    if fresh is None:
+        ids = list(resolved)
+    else:
+        made = iter(fresh.ids.tolist())
+        ids = [next(made) if new else next(resolved) for new in fresh.mask.tolist()]
     with timed(stats, "ms_consents"):
         stats["consents_changed"] = write_consents(conn, ctx, table, ids)
-    return Loaded(len(messages) - len(rejects), rejects, stats)
+    return Loaded(table.num_rows - len(rejects), rejects, stats)
 
 
 def _consent_rows(table: pa.Table, ids: list[int | None]) -> pa.Table:
