@@ -74,6 +74,17 @@ def test_an_edit_makes_a_new_version_that_messages_using_the_block_render(
     used.get_by_role("link", name=message["name"]).click()
     frame = page.frame_locator("[data-testid=preview-html]")
     expect(frame.locator("body")).to_contain_text("Shop footer v2")
+    # Version 1 restored: it becomes version 3, and the message renders it again.
+    page.goto(f"/messages/blocks/{footer['id']}")
+    rows = page.get_by_test_id("block-version-row")
+    rows.nth(1).locator("summary").click()
+    rows.nth(1).get_by_role("button", name="Restore as version 3").click()
+    expect(page.get_by_test_id("block-version")).to_have_text("version 3")
+    latest = get(live_server, f"/api/v1/blocks/{footer['id']}")
+    assert latest["version"] == 3
+    assert "Shop footer v1" in latest["email"]["en"]
+    page.goto(f"/messages/{message['id']}")
+    expect(frame.locator("body")).to_contain_text("Shop footer v1")
 
 
 def test_a_block_with_a_template_error_is_refused_with_the_line(

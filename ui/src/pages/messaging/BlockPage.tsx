@@ -110,7 +110,7 @@ function BlockEditor({ stored, onSaved }: { stored: Block | null; onSaved: () =>
         </div>
         <div className="editor-side">
           {stored && <UsedBy id={stored.id} />}
-          {stored && <Versions id={stored.id} current={stored.version} />}
+          {stored && <Versions id={stored.id} current={stored.version} canRestore={canEdit} onRestored={onSaved} />}
         </div>
       </div>
       {deleting && stored && (
@@ -211,11 +211,21 @@ function UsedBy({ id }: { id: string }) {
   );
 }
 
-function Versions({ id, current }: { id: string; current: number }) {
+function Versions({ id, current, canRestore, onRestored }: { id: string; current: number; canRestore: boolean; onRestored: () => void }) {
+  const [error, setError] = useState<Error | null>(null);
+  const restore = async (v: Block) => {
+    setError(null);
+    try {
+      await api.put(`/api/v1/blocks/${encodeURIComponent(id)}`, docOf(v)); // an old version, saved as the newest
+      onRestored();
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
   const versions = useLoad(() => api.get<Block[] | { items: Block[] }>(`/api/v1/blocks/${encodeURIComponent(id)}/versions`).then((a) => (Array.isArray(a) ? a : a.items)), [id, current]);
   return (
     <Section title="Version history" testId="versions">
-      <ErrorNote error={versions.error} />
+      <ErrorNote error={versions.error ?? error} />
       {!versions.data ? (versions.error ? null : <Spinner />) : (
         <ol className="revisions">
           {versions.data.map((v) => (
@@ -224,6 +234,9 @@ function Versions({ id, current }: { id: string; current: number }) {
                 <summary>
                   <strong>v{v.version}</strong> {v.version === current && <Badge tone="ok">latest</Badge>} <span className="muted small">{fmtShort(v.created_at)} · {v.name}</span>
                 </summary>
+                {canRestore && v.version !== current && (
+                  <button type="button" className="btn btn-small" onClick={() => void restore(v)}>Restore as version {current + 1}</button>
+                )}
                 {Object.entries(v.email).map(([l, s]) => <CodeView key={`e${l}`} title={`email.${l}`} source={s} errors={[]} />)}
                 {Object.entries(v.text).map(([l, s]) => <CodeView key={`t${l}`} title={`text.${l}`} source={s} errors={[]} />)}
               </details>
