@@ -94,3 +94,26 @@ def test_rfm_report(data: Path) -> None:
     report = json.loads(invoke("rfm", "--data", str(data)))
     assert {"grid", "cells"} <= set(report)
     assert {c["name"] for c in report["cells"]} >= {"champions", "lost"}
+
+
+def test_event_facts_status_and_rebuild(data: Path) -> None:
+    """The seeded events sit in the recent tier: in sync with an empty copy; after moving
+    them into L2 behind the copy's back it is out of sync until ``--rebuild``."""
+    assert json.loads(invoke("event-facts", "--data", str(data))) == {
+        "rows": 0, "in_sync": True, "rebuilt": False}  # fmt: skip
+    container = build_container(Settings(data_dir=data, background_workers=False))
+    try:
+        container.db.write(
+            lambda c: (
+                c.execute("INSERT INTO events SELECT * FROM events_recent"),
+                c.execute("DELETE FROM events_recent"),
+            )
+        )
+        with container.db.read() as cur:
+            (moved,) = cur.execute("SELECT count(*) FROM events").fetchone()
+    finally:
+        container.close()
+    assert moved > 0
+    assert json.loads(invoke("event-facts", "--data", str(data)))["in_sync"] is False
+    after = json.loads(invoke("event-facts", "--data", str(data), "--rebuild"))
+    assert after == {"rows": moved, "in_sync": True, "rebuilt": True}
