@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiohttp import web
 from fastapi.testclient import TestClient
 
@@ -322,3 +323,23 @@ def test_enqueue_in_bulk(client: TestClient, container: Container, ws: Workspace
         ).fetchall()
     assert rows == [("sent", 20)]
     assert campaigns == [("cmp_1",)]
+
+
+def test_enqueue_is_idempotent_per_send_id(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    svc = add_messages(container, ws)
+    person = contact(client, ws, "once@example.com")
+    again = [NewSend(ws.id, person, "msg_promo", ("email",), "promo", send_id="snd_run1node2")]
+    with smtp_peer() as peer:
+        configure_email(client, ws, peer)
+        svc.ledger.enqueue(again)
+        svc.ledger.enqueue(again)  # a journey tick replayed after a crash
+        run(svc)
+        svc.ledger.enqueue(again)  # ...even after it was sent
+        run(svc)
+    assert len(peer.handler.received) == 1
+    state = status(client, ws, "snd_run1node2")
+    assert [e["status"] for e in state["events"]] == ["queued", "sent"]
+    with pytest.raises(ValueError, match="snd_"):
+        NewSend(ws.id, person, "msg_promo", ("email",), "promo", send_id="snd_has_underscores")

@@ -25,6 +25,7 @@ from retenta.messaging.events import MessageEvent, SendContext
 from retenta.messaging.events import append as append_events
 from retenta.messaging.outbox import log
 from retenta.messaging.outbox.model import backoff_s
+from retenta.messaging.signing import SEND_ID
 from retenta.storage.base import Database
 
 
@@ -117,7 +118,9 @@ NEW_SENDS = pa.schema(
 _NEW_COLUMNS = ", ".join(f'"{n}"' for n in NEW_SENDS.names)
 INSERT_SQL = (
     f"INSERT INTO sends ({_NEW_COLUMNS}, updated_at)"
-    f" SELECT {_NEW_COLUMNS}, created_at FROM _new_sends"
+    f" SELECT {_NEW_COLUMNS}, created_at FROM _new_sends n"
+    " WHERE NOT EXISTS (SELECT 1 FROM sends s WHERE s.send_id = n.send_id)"
+    " RETURNING send_id"
 )
 SETTLE = pa.schema(
     [
@@ -167,6 +170,12 @@ class NewSend:
     not_before: datetime | None = None
     send_id: str = field(default_factory=new_send_id)
 
+    def __post_init__(self) -> None:
+        if not SEND_ID.fullmatch(self.send_id):
+            raise ValueError(f"send id {self.send_id!r} must be snd_ + lowercase letters/digits")
+        if not self.cascade:
+            raise ValueError("a send needs at least one channel")
+
 
 class SendLedger:
     def __init__(self, db: Database, retry: RetryPolicy | None = None) -> None:
@@ -207,18 +216,23 @@ class SendLedger:
         return result
 
     def enqueue(self, sends: Sequence[NewSend]) -> list[str]:
-        """Add many sends at once (one writer unit, Arrow); their ids, in order."""
+        """Add many sends at once (one writer unit, Arrow); their ids, in order.
+
+        Idempotent per send id: an id already in the ledger is skipped inside the same unit,
+        so a caller that derives ids from its own state (a journey's run and node) can
+        enqueue again after a crash without a second send.
+        """
         if not sends:
             return []
         table = _new_sends(sends)
-        events = [_queued(s) for s in sends]
 
-        def work(conn: Any) -> None:
-            _insert(conn, table)
-            append_events(conn, events)
+        def work(conn: Any) -> int:
+            added = _insert(conn, table)
+            append_events(conn, [_queued(s) for s in sends if s.send_id in added])
+            return len(added)
 
-        self.db.write(work)
-        self._notify()
+        if self.db.write(work):
+            self._notify()
         return [s.send_id for s in sends]
 
     def _notify(self) -> None:
@@ -356,10 +370,11 @@ class SendLedger:
         return log.list_sends(self.db, workspace_id, **filters)
 
 
-def _insert(conn: Any, table: pa.Table) -> None:
+def _insert(conn: Any, table: pa.Table) -> set[str]:
+    """Insert the sends not yet in the ledger; the ids inserted."""
     conn.register("_new_sends", table)
     try:
-        conn.execute(INSERT_SQL)
+        return {str(r[0]) for r in conn.execute(INSERT_SQL).fetchall()}
     finally:
         conn.unregister("_new_sends")
 

@@ -266,7 +266,7 @@ class EmailStep:
                 content=rendered,
                 campaign_id=send.campaign_id or "",
             )
-        except HeaderError as exc:
+        except (HeaderError, ValueError) as exc:  # one send's problem, never the batch's
             return failure(send.send_id, str(exc), "invalid_address")
 
     def _tracked(
