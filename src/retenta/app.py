@@ -47,6 +47,7 @@ ROUTER_MODULES = [
     "retenta.messaging.bounces.router",
     "retenta.messaging.consent_flows.router",
     "retenta.journeys.router",
+    "retenta.policy.router",
     "retenta.messaging.inbox.router",
     "retenta.web.router",
 ]
