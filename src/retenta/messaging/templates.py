@@ -104,7 +104,10 @@ def compile_template(source: str, *, name: str, html: bool = True) -> CompiledTe
         code = env.compile(source, name=name, filename=name)
     except TemplateSyntaxError as exc:
         raise RenderError(name, exc.lineno, exc.message or "syntax error") from None
-    template = env.template_class.from_code(env, code, env.make_globals(None), None)
+    # A plain dict of the sandbox's globals (``range``, ``namespace``), not Jinja's ChainMap:
+    # every render copies the globals into its context, and iterating a ChainMap in Python
+    # was 3 of the 5 µs each render spent before running any template code.
+    template = env.template_class.from_code(env, code, dict(env.globals), None)
     return CompiledTemplate(name=name, template=template)
 
 
