@@ -22,7 +22,7 @@ from retenta.messaging.email.headers import HeaderError, address_spec, encode_te
 from retenta.messaging.email.render import RenderedEmail
 from retenta.messaging.signing import BounceAddress, LinkSigner
 
-_SPACE_RUN = re.compile(r"[ \t]+")
+_SPACE_RUN = re.compile(r"[ \t]{2,}|\t")
 _LINE_END_SPACE = re.compile(r" (?=\r?\n|$)")
 _CRLF = np.frombuffer(b"\r\n", np.uint8)
 
@@ -187,7 +187,11 @@ def single_spaced(text: str) -> str:
     >>> single_spaced("a  b\\t c \\nd")
     'a b c\\nd'
     """
-    return _LINE_END_SPACE.sub("", _SPACE_RUN.sub(" ", text))
+    if "\t" in text or "  " in text:  # a tidy text part has neither: skip the regexes
+        text = _SPACE_RUN.sub(" ", text)
+    if " \n" in text or " \r" in text or text.endswith(" "):
+        text = _LINE_END_SPACE.sub("", text)
+    return text
 
 
 def _base64_part(mime_type: str, text: str) -> bytes:
