@@ -47,6 +47,7 @@ from retenta.imports.readers import (
     file_format,
     open_source,
 )
+from retenta.imports.units import InFlight, Prepared
 from retenta.ingest.pipeline import IngestPipeline
 from retenta.settings import Settings
 from retenta.storage.base import Database
@@ -369,11 +370,19 @@ class ImportService:
         ctx = self._context(job)
         stats: dict[str, int] = dict(job["stats"] or {})
         with store.fewer_checkpoints(self.db):
-            for chunk in self._chunks(source, job):
-                if stop.is_set():
-                    return  # stays 'running': resumed from this checkpoint next time
-                self._process(ctx, job, chunk, stats)
-                on_progress(self.job(workspace_id=job["workspace_id"], job_id=job_id))
+            in_flight: InFlight | None = None
+            try:
+                for chunk in self._chunks(source, job):
+                    # Read and coerce this chunk while the writer runs the previous one:
+                    # pyarrow and DuckDB release the GIL, so on two cores they overlap.
+                    prepared = self._prepare(job, chunk)
+                    self._finish(in_flight, ctx, job, stats, on_progress)
+                    in_flight = None
+                    if stop.is_set():
+                        return  # stays 'running': resumed from its last checkpoint next time
+                    in_flight = self._submit(ctx, job, prepared, stats)
+            finally:
+                self._finish(in_flight, ctx, job, stats, on_progress)
         if counter is not None:
             counter.join()
         self.db.write(lambda c: store.set_status(c, job_id, "done"))
@@ -410,23 +419,28 @@ class ImportService:
         order_col = _order_column(job)
         return keep_groups_whole(chunks, order_col) if order_col else chunks
 
-    def _process(
-        self, ctx: LoadContext, job: dict[str, Any], chunk: TextChunk, stats: dict[str, int]
-    ) -> None:
-        """Coerce outside the writer; then write, report rejects and checkpoint as one unit."""
+    def _prepare(self, job: dict[str, Any], chunk: TextChunk) -> Prepared:
+        """Coerce a chunk outside the writer."""
         started = time.perf_counter()
         coerced = coerce_chunk(job["entity"], chunk.table, job["mapping"], chunk.first_row)
-        coerce_ms = _ms_since(started)
         malformed = [Reject(m.line, None, m.reason, {"line": m.text}) for m in chunk.malformed]
+        return Prepared(chunk, coerced, malformed, _ms_since(started))
+
+    def _submit(
+        self, ctx: LoadContext, job: dict[str, Any], prepared: Prepared, stats: dict[str, int]
+    ) -> InFlight:
+        """Queue the chunk's unit of work: write, report rejects and checkpoint, as one."""
+        chunk, coerced, malformed = prepared.chunk, prepared.coerced, prepared.malformed
         loader = LOADERS[job["entity"]]
+        base = dict(stats)  # the stats up to the previous unit, which has finished
 
         def unit(conn: Any) -> dict[str, int]:
             unit_started = time.perf_counter()
             loaded = loader(conn, ctx, coerced.table) if coerced.table.num_rows else Loaded(0)
             store.insert_rejects(conn, job["id"], [*malformed, *coerced.rejects, *loaded.rejects])
-            timings = {"ms_coerce": coerce_ms, "ms_unit": _ms_since(unit_started)}
+            timings = {"ms_coerce": prepared.coerce_ms, "ms_unit": _ms_since(unit_started)}
             extra = {**loaded.stats, **timings}
-            merged = _add_stats(stats, extra, blank_rows=coerced.blank_rows)
+            merged = _add_stats(base, extra, blank_rows=coerced.blank_rows)
             refused = coerced.table.num_rows - loaded.accepted  # by identity or commerce
             store.advance(
                 conn,
@@ -438,13 +452,27 @@ class ImportService:
             )
             return merged
 
+        return InFlight(self.db.submit(unit), coerced.table)
+
+    def _finish(
+        self,
+        in_flight: InFlight | None,
+        ctx: LoadContext,
+        job: dict[str, Any],
+        stats: dict[str, int],
+        on_progress: ProgressFn,
+    ) -> None:
+        """Wait for a queued unit; a failed one rolled back whole and fails the job."""
+        if in_flight is None:
+            return
         try:
-            merged = self.db.write(unit)
+            merged = in_flight.future.result()
         except Exception:
-            self._forget_events(ctx, job, coerced.table)
+            self._forget_events(ctx, job, in_flight.table)
             raise
         stats.clear()
         stats.update(merged)
+        on_progress(self.job(workspace_id=job["workspace_id"], job_id=job["id"]))
 
     def _forget_events(self, ctx: LoadContext, job: dict[str, Any], table: pa.Table) -> None:
         """A failed unit rolled back: the ingest dedup must not remember its messageIds."""
