@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from retenta.app import Container
 from retenta.messaging import push_subscriptions
+from retenta.messaging.email.render import EmailVersion, compile_email
+from retenta.messaging.outbox.content import StaticEmail
 from retenta.messaging.outbox.ledger import NewSend, RetryPolicy
 from retenta.messaging.services import MessagingServices
 from retenta.messaging.suppression import Entry
@@ -343,3 +346,39 @@ def test_enqueue_is_idempotent_per_send_id(
     assert [e["status"] for e in state["events"]] == ["queued", "sent"]
     with pytest.raises(ValueError, match="snd_"):
         NewSend(ws.id, person, "msg_promo", ("email",), "promo", send_id="snd_has_underscores")
+
+
+def test_opens_and_clicks_of_a_dispatched_email_land_on_the_send(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """The profile's unsubscribe base (``http://testserver/u/``) is Retenta's public base, so
+    the email carries the open pixel and tracked links there; following them records
+    ``opened`` and ``clicked`` on the send."""
+    svc = add_messages(container, ws)
+    mjml = (
+        "<mjml><mj-body><mj-section><mj-column><mj-text>"
+        '<a href="https://shop.example/sale">Sale</a></mj-text></mj-column></mj-section>'
+        "</mj-body></mjml>"
+    )
+    email = compile_email("link", {"en": EmailVersion(subject="Sale", mjml=mjml)})
+    svc.static_content.add(ws.id, "msg_link", "email", StaticEmail(email, "promo"))
+    contact(client, ws, "reader@example.com")
+    with smtp_peer() as peer:
+        configure_email(client, ws, peer)
+        send_id = send(
+            client, ws, {"message_id": "msg_link", "contact": {"email": "reader@example.com"}}
+        )
+        run(svc)
+    [got] = peer.handler.received
+    html = got.message.get_body(("html",)).get_content()
+    pixel = re.search(r'src="http://testserver(/t/o/[^"]+\.gif)"', html)
+    link = re.search(r'href="http://testserver(/t/c/[^"]+)"', html)
+    assert pixel is not None
+    assert link is not None
+    assert client.get(pixel.group(1), headers={"User-Agent": "Mozilla/5.0"}).status_code == 200
+    clicked = client.get(
+        link.group(1), headers={"User-Agent": "Mozilla/5.0"}, follow_redirects=False
+    )
+    assert clicked.status_code == 302
+    events = [e["status"] for e in status(client, ws, send_id)["events"]]
+    assert events == ["queued", "sent", "opened", "clicked"]

@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "retenta.messaging.outbox.model",
     "retenta.messaging.outbox.push_step",
+    "retenta.messaging.outbox.steps",
     "retenta.messaging.settings_store",
     "retenta.messaging.channels.webpush_config",
     "retenta.messaging.channels.webpush",

@@ -23,7 +23,7 @@ from retenta.messaging.events import MessageEvent, from_result
 from retenta.messaging.outbox.ledger import RetryPolicy, Send, Settlement
 from retenta.messaging.outbox.model import retry_after_s
 
-Kind = Literal["result", "blocked", "unavailable"]
+Kind = Literal["result", "blocked", "unavailable", "deferred", "dropped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,8 @@ class Attempt:
     send: Send
     kind: Kind
     result: SendResult | None = None  # kind "result"
-    reason: str = ""  # kind "blocked" / "unavailable"
+    reason: str = ""  # kind "blocked" / "unavailable" / "deferred" / "dropped"
+    until: datetime | None = None  # kind "deferred": when the contact policy lets it go
     versions_used: dict[str, int] | None = None
     revision: int | None = None
     properties: dict[str, str] = field(default_factory=dict)
@@ -47,9 +48,24 @@ def unavailable(send: Send, reason: str) -> Attempt:
     return Attempt(send, "unavailable", reason=reason)
 
 
+def held(send: Send, action: str, reason: str, until: datetime | None) -> Attempt:
+    """Held back by the contact policy: deferred to ``until``, or dropped."""
+    return Attempt(send, "deferred" if action == "defer" else "dropped", reason=reason,
+                   until=until)  # fmt: skip
+
+
 def settle(attempt: Attempt, policy: RetryPolicy, now: datetime) -> Settlement:
     """The send's new state and events after ``attempt``."""
     send = attempt.send
+    if attempt.kind == "deferred":  # not an attempt: the claim's count is given back
+        return _settlement(attempt, "queued", send.cascade_index, send.channel,
+                           next_attempt_at=attempt.until or now, attempts=send.attempts - 1,
+                           last_error=attempt.reason)  # fmt: skip
+    if attempt.kind == "dropped":
+        event = MessageEvent(send.context(), "suppressed", now,
+                             properties={"reason": attempt.reason})  # fmt: skip
+        return _settlement(attempt, "suppressed", send.cascade_index, send.channel,
+                           events=[event], last_error=attempt.reason)  # fmt: skip
     if attempt.kind == "blocked":
         event = MessageEvent(
             send.context(), "suppressed", now, properties={"reason": attempt.reason}

@@ -23,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 
 from retenta.messaging.events import MessageEvent
 from retenta.messaging.outbox.content import ContentSource, Resolved
-from retenta.messaging.outbox.decide import Attempt, settle, unavailable
+from retenta.messaging.outbox.decide import Attempt, held, settle, unavailable
 from retenta.messaging.outbox.ledger import Send, SendLedger, Settlement
 from retenta.messaging.outbox.recipients import lookup
 from retenta.messaging.outbox.steps import Step
+from retenta.policy.gate import PolicyGate
 from retenta.storage.base import Database
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Dispatcher:
         steps: Sequence[Step],
         redeliver: Callable[[str], str] = lambda channel: "never",
         settings: DispatchSettings | None = None,
+        policy: PolicyGate | None = None,
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -56,6 +58,7 @@ class Dispatcher:
         self.steps = {step.channel: step for step in steps}
         self.redeliver = redeliver
         self.settings = settings or DispatchSettings()
+        self.policy = policy
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,8 +142,19 @@ class Dispatcher:
         contacts = await asyncio.to_thread(
             lookup, self.db, workspace_id, [s.contact_id for s in sends]
         )
+        held_back: list[Attempt] = []
+        if self.policy is not None:
+            zones = {cid: c.timezone for cid, c in contacts.items()}
+            sends, held_sends = await asyncio.to_thread(
+                self.policy.split, workspace_id, channel, sends, zones, datetime.now(UTC)
+            )
+            held_back = [
+                held(s, d.action, f"policy {d.rule}: {d.reason}", d.until) for s, d in held_sends
+            ]
+            if not sends:
+                return held_back
         content = self._resolve(workspace_id, channel, {s.message_id for s in sends})
-        return await step.attempt(workspace_id, sends, contacts, content)
+        return held_back + await step.attempt(workspace_id, sends, contacts, content)
 
     def _resolve(
         self, workspace_id: str, channel: str, message_ids: set[str]

@@ -107,6 +107,20 @@ def languages(send: Send, contact: Contact) -> list[str | None]:
     return [send.language, contact.language]
 
 
+def tracking_base(profile: SendingProfile) -> str | None:
+    """Retenta's public base, read from the profile's unsubscribe links (``<base>/u/``): the
+    open pixel and click redirects (``<base>/t/…``) are served by the same server. None when
+    the profile sends people to an unsubscribe page of its own.
+
+    >>> p = SendingProfile(name="promo", from_address="a@shop.example",
+    ...                    unsubscribe_base_url="https://r.shop.example/u/")
+    >>> tracking_base(p)
+    'https://r.shop.example'
+    """
+    url = profile.unsubscribe_base_url
+    return url[: -len("/u/")] if url.endswith("/u/") else None
+
+
 def pick_profile(profiles: Sequence[StoredConfig], category: str) -> SendingProfile | None:
     """The profile named after the category, else ``default``, else one of that category.
 
@@ -256,8 +270,9 @@ class EmailStep:
             return failure(
                 send.send_id, "the message's email content did not render an email", "render_error"
             )
-        if self.tracking_base_url:
-            rendered = self._tracked(rendered, send, contact, composer.profile)
+        base = self.tracking_base_url or tracking_base(composer.profile)
+        if base:
+            rendered = self._tracked(rendered, send, contact, composer.profile, base)
         recipient = Recipient(send.workspace_id, contact.contact_id, contact.email or "")
         try:
             return composer.compose(
@@ -270,10 +285,14 @@ class EmailStep:
             return failure(send.send_id, str(exc), "invalid_address")
 
     def _tracked(
-        self, rendered: RenderedEmail, send: Send, contact: Contact, profile: SendingProfile
+        self,
+        rendered: RenderedEmail,
+        send: Send,
+        contact: Contact,
+        profile: SendingProfile,
+        base: str,
     ) -> RenderedEmail:
-        assert self.tracking_base_url is not None
-        tracker = Tracker(self.keyring, self.tracking_base_url)
+        tracker = Tracker(self.keyring, base)
         ws, cid, sid = send.workspace_id, contact.contact_id, send.send_id
         html, _ = rewrite_links(
             rendered.html,
