@@ -329,3 +329,38 @@ def test_apns_token_auth_keeps_its_p8_key_write_only_and_names_a_bad_field(
     assert stored["config"]["private_key"] == "********"
     assert stored["config"]["environment"] == "sandbox"
     assert "PRIVATE KEY" not in page.content()
+
+
+def test_fcm_takes_a_service_account_file_refuses_a_broken_one_and_keeps_it_write_only(
+    admin_page: Page, live_server: LiveServer
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    account = {
+        "type": "service_account", "project_id": "shop-app", "private_key_id": "k1",
+        "client_email": "push@shop-app.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.googleapis.com/token",
+        "private_key": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+    }  # fmt: skip
+    page = admin_page
+    page.goto("/messages/channels")
+    add_channel(page, "fcm", "android")
+    card = page.get_by_test_id("channel-fcm-android")
+    card.get_by_label("Service account JSON").fill('{"type": "authorized_user"}')
+    card.get_by_role("button", name="Save").click()
+    expect(card.get_by_role("alert")).to_contain_text("service_account")
+    card.get_by_label("Service account JSON").fill(json.dumps(account))
+    card.get_by_role("button", name="Save").click()
+    card = page.get_by_test_id("channel-fcm-android")
+    expect(card.get_by_label("Service account JSON")).to_have_attribute(
+        "placeholder", "set — leave blank to keep"
+    )
+    stored = channels(live_server)[("fcm", "android")]
+    assert stored["config"]["service_account"] == "********"
+    assert stored["config"]["project_id"] == "shop-app"  # read from the key file
+    assert "PRIVATE KEY" not in page.content()
