@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from retenta.app import Container
 from retenta.messaging import push_subscriptions
 from retenta.messaging.email.render import EmailVersion, compile_email
-from retenta.messaging.outbox.content import StaticEmail
+from retenta.messaging.outbox.content import StaticEmail, StaticText
 from retenta.messaging.outbox.ledger import NewSend, RetryPolicy
 from retenta.messaging.services import MessagingServices
 from retenta.messaging.suppression import Entry
@@ -382,3 +382,52 @@ def test_opens_and_clicks_of_a_dispatched_email_land_on_the_send(
     assert clicked.status_code == 302
     events = [e["status"] for e in status(client, ws, send_id)["events"]]
     assert events == ["queued", "sent", "opened", "clicked"]
+
+
+class Broken:
+    """A step with a bug: every round it raises."""
+
+    channel = "email"
+
+    async def attempt(self, *args: Any) -> list[Any]:
+        raise RuntimeError("boom")
+
+    async def close(self) -> None:
+        return None
+
+
+def test_a_failing_step_backs_off_and_spares_the_other_groups(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    svc = add_messages(container, ws)
+    svc.ledger.retry = RetryPolicy(max_attempts=2, base_s=60, cap_s=60)
+    svc.static_content.add(ws.id, "msg_promo", "inapp", StaticText({"body": "Sale"}, "promo"))
+    contact(client, ws, "e@example.com")
+    with smtp_peer() as peer:
+        configure_email(client, ws, peer)
+        email_id = send(
+            client, ws, {"message_id": "msg_promo", "contact": {"email": "e@example.com"}}
+        )
+        inapp_id = send(
+            client,
+            ws,
+            {
+                "message_id": "msg_promo",
+                "contact": {"email": "e@example.com"},
+                "cascade": ["email", "inapp"],
+            },
+        )
+        real = svc.dispatcher.steps["email"]
+        svc.dispatcher.steps["email"] = Broken()  # type: ignore[assignment]
+        try:
+            run(svc)
+            first = status(client, ws, email_id)
+            assert (first["status"], first["attempts"]) == ("queued", 1)
+            assert "internal error in the email step: RuntimeError: boom" in first["last_error"]
+            make_due(container)
+            run(svc)
+        finally:
+            svc.dispatcher.steps["email"] = real
+    assert status(client, ws, email_id)["status"] == "failed"  # attempts used up, no spinning
+    moved = status(client, ws, inapp_id)
+    assert (moved["status"], moved["channel"]) == ("sent", "inapp")  # its cascade went on

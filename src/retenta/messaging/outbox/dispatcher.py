@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.events import MessageEvent
 from retenta.messaging.outbox.content import ContentSource, Resolved
 from retenta.messaging.outbox.decide import Attempt, held, settle, unavailable
@@ -126,11 +127,34 @@ class Dispatcher:
         groups: dict[tuple[str, str], list[Send]] = defaultdict(list)
         for send in sends:
             groups[(send.workspace_id, send.channel)].append(send)
-        attempts: list[Attempt] = []
+        settlements: list[Settlement] = []
         for (workspace_id, channel), group in groups.items():
-            attempts += await self._attempt(workspace_id, channel, group)
+            try:
+                attempts = await self._attempt(workspace_id, channel, group)
+            except Exception as exc:  # a bug or an outage in one step: not the other groups
+                log.exception("the %s step failed for %d sends", channel, len(group))
+                settlements += await self._after_failure(group, exc)
+                continue
+            now = datetime.now(UTC)
+            settlements += [settle(a, self.ledger.retry, now) for a in attempts]
+        await self.ledger.settle(settlements)
+
+    async def _after_failure(self, group: list[Send], exc: Exception) -> list[Settlement]:
+        """A failed step's sends: those already handed over follow their channel's restart
+        rule; the others count the attempt as temporary (backoff, then failed or the next
+        channel), so a step that always fails cannot spin."""
+        ids = [s.send_id for s in group]
+        found = await asyncio.to_thread(self.ledger.orphans, send_ids=ids)
         now = datetime.now(UTC)
-        await self.ledger.settle([settle(a, self.ledger.retry, now) for a in attempts])
+        out = []
+        reason = f"internal error in the {group[0].channel} step: {type(exc).__name__}: {exc}"
+        for send, handed in found:
+            if handed and self.redeliver(send.channel) == "never":
+                out.append(self._reconciled(send, handed, now))
+                continue
+            failed = SendResult(send.send_id, Outcome.TEMPORARY, reason[:500])
+            out.append(settle(Attempt(send, "result", result=failed), self.ledger.retry, now))
+        return out
 
     async def _attempt(self, workspace_id: str, channel: str, sends: list[Send]) -> list[Attempt]:
         step = self.steps.get(channel)

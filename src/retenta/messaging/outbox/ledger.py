@@ -344,9 +344,11 @@ class SendLedger:
             self._notify()
         return status
 
-    def orphans(self, *, expired_only: bool = False) -> list[tuple[Send, bool]]:
-        """Sends left ``sending`` (the process died, or their lease ran out): each with
-        whether its attempt was handed over."""
+    def orphans(
+        self, *, expired_only: bool = False, send_ids: Sequence[str] | None = None
+    ) -> list[tuple[Send, bool]]:
+        """Sends left ``sending`` (the process died, their lease ran out, or — ``send_ids`` —
+        their step failed): each with whether its attempt was handed over."""
         with self.db.read() as cur:
             rows = cur.execute(
                 'SELECT s.send_id, s.workspace_id, s.contact_id, s.channel, s."cascade",'
@@ -354,8 +356,9 @@ class SendLedger:
                 " s.data, s.attempts, EXISTS (SELECT 1 FROM send_handovers h"
                 " WHERE h.send_id = s.send_id AND h.attempt = s.attempts) AS handed"
                 " FROM sends s WHERE s.status = 'sending' AND (NOT ? OR s.lease_until < ?)"
+                " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.send_id))"
                 " ORDER BY s.send_id",
-                [expired_only, datetime.now(UTC)],
+                [expired_only, datetime.now(UTC), send_ids, send_ids],
             ).fetchall()
         return [(_send(row[:13]), bool(row[13])) for row in rows]
 
