@@ -91,10 +91,20 @@ class CompiledTemplate:
     template: Template
 
     def render(self, variables: Mapping[str, Any]) -> str:
+        # What ``Template.generate`` does, minus its copy of the variables and the generator
+        # layer every output piece passed through; on failure, Jinja rewrites the traceback
+        # to template lines (``handle_exception`` re-raises) before it becomes a RenderError.
+        template = self.template
         try:
-            return render_bounded(self.template.generate(variables))
-        except Exception as exc:
-            raise _render_error(self.name, exc) from None
+            context = template.new_context(
+                variables if isinstance(variables, dict) else dict(variables)
+            )
+            return render_bounded(template.root_render_func(context))
+        except Exception:
+            try:
+                template.environment.handle_exception()
+            except Exception as exc:
+                raise _render_error(self.name, exc) from None
 
 
 def compile_template(source: str, *, name: str, html: bool = True) -> CompiledTemplate:
