@@ -107,15 +107,21 @@ class RenderContext:
         }
 
 
+_SCALARS = frozenset({str, int, float, bool, Decimal, datetime, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """Dataclasses → dicts, mappings → dicts, sequences → lists, recursively.
 
     >>> _plain(LineItemVars(sku="A", name="Mug"))["name"]
     'Mug'
     """
+    kind = type(value)
+    if kind in _SCALARS:  # exact types first: one set lookup for most values
+        return value
     if value is None or isinstance(value, str | int | float | Decimal | datetime):
         return value
-    names = getattr(type(value), "__dataclass_fields__", None)
+    names = getattr(kind, "__dataclass_fields__", None)
     if names is not None:
         return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
