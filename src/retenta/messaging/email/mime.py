@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from enum import StrEnum
@@ -88,10 +90,11 @@ class MimeBuilder:
         timestamp: float | None = None,
     ) -> OutgoingEmail:
         """The message for one recipient; raises ``HeaderError`` for an unsendable address."""
-        message_id = f"<{send_id}.{secrets.token_hex(4)}@{self._domain}>"
+        nonce = secrets.token_hex(16)  # one read of the OS random source for both
+        message_id = f"<{send_id}.{nonce[:8]}@{self._domain}>"
         headers = self._headers(send_id, recipient, content, category, campaign_id, message_id)
-        headers["Date"] = formatdate(timestamp, localtime=False)
-        boundary = f"=_rt_{secrets.token_hex(12)}"
+        headers["Date"] = date_header(time.time() if timestamp is None else timestamp)
+        boundary = f"=_rt_{nonce[8:]}"
         headers["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
         data = _header_block(headers) + b"\r\n" + _alternative(boundary, content)
         return OutgoingEmail(
@@ -146,6 +149,23 @@ class MimeBuilder:
         """Gmail's ``a:b:c:SenderId`` — campaign, customer, mail type, sender."""
         parts = [campaign_id or "none", workspace_id, category.value, self.sender.feedback_sender]
         return ":".join(p.replace(":", "_") for p in parts)
+
+
+def date_header(timestamp: float) -> str:
+    """RFC 5322 date in UTC, formatted once per second (a send builds thousands a second).
+
+    >>> date_header(1795000000.9)
+    'Wed, 18 Nov 2026 11:06:40 -0000'
+    """
+    second = math.floor(timestamp)
+    cached_second, text = _last_date[0]  # one tuple: threads never see a torn pair
+    if cached_second != second:
+        text = formatdate(second, localtime=False)
+        _last_date[0] = (second, text)
+    return text
+
+
+_last_date: list[tuple[int, str]] = [(-1, "")]
 
 
 def _header_block(headers: dict[str, str]) -> bytes:
