@@ -34,6 +34,7 @@ from retenta.messaging.suppression import SuppressionStore
 from retenta.messaging.track_store import TrackingStore
 from retenta.messaging.tracking import Tracker
 from retenta.messaging.unsubscribe import Unsubscriber
+from retenta.policy.gate import PolicyGate
 from retenta.tenancy.deps import container
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ def build(c: Container) -> MessagingServices:
     dispatcher = Dispatcher(
         db=c.db, ledger=ledger, content=content, steps=steps,
         redeliver=lambda channel: types[channel].redeliver if channel in types else "never",
+        policy=PolicyGate(c.db),  # the contact policy (caps, quiet hours, fatigue)
     )  # fmt: skip
     return MessagingServices(
         keyring=keyring, tracking=TrackingStore(c.db), suppressions=gate.suppressions, gate=gate,
