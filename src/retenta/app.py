@@ -47,6 +47,7 @@ ROUTER_MODULES = [
     "retenta.messaging.bounces.router",
     "retenta.messaging.consent_flows.router",
     "retenta.journeys.router",
+    "retenta.campaigns.router",
     "retenta.policy.router",
     "retenta.messaging.inbox.router",
     "retenta.web.router",
@@ -132,6 +133,9 @@ def build_container(settings: Settings) -> Container:
     from retenta.journeys.service import wire
 
     wire(container)  # runs start from ingested events; the runner advances them
+    from retenta.campaigns.service import wire as wire_campaigns
+
+    wire_campaigns(container)  # the campaign runner: snapshots, chunked sends, A/B winners
     return container
 
 

@@ -1,0 +1,79 @@
+"""The A/B decision: read each variant's engagement, pick the winner, schedule the rest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from retenta.campaigns import assign
+from retenta.campaigns.definition import Campaign
+from retenta.campaigns.stats import Arm, Verdict, pick_winner
+
+# Per variant of the test sample: recipients whose send reached a provider (a `sent` event)
+# and those of them with a human (not machine) click or open.
+ARMS_SQL = """
+SELECT r.variant,
+       count(DISTINCT r.contact_id) FILTER (WHERE e.status = 'sent') AS n,
+       count(DISTINCT r.contact_id) FILTER (WHERE e.status = ? AND NOT e.machine) AS x
+FROM campaign_recipients r
+LEFT JOIN message_events e ON e.workspace_id = r.workspace_id AND e.send_id = r.send_id
+WHERE r.workspace_id = ? AND r.campaign_id = ? AND r.grp = 'test'
+GROUP BY r.variant
+"""
+METRIC_STATUS = {"clicks": "clicked", "opens": "opened"}
+
+
+def arms(cur: Any, workspace_id: str, campaign_id: str, campaign: Campaign) -> list[Arm]:
+    """Each variant's ``Arm(n, x)`` in variant order (zeros for a variant nobody got)."""
+    assert campaign.ab_test is not None
+    status = METRIC_STATUS[campaign.ab_test.metric]
+    rows = cur.execute(ARMS_SQL, [status, workspace_id, campaign_id]).fetchall()
+    found = {int(v): Arm(int(n), int(x)) for v, n, x in rows if v is not None}
+    return [found.get(i, Arm(0, 0)) for i in range(len(campaign.messages))]
+
+
+def verdict(cur: Any, workspace_id: str, campaign_id: str, campaign: Campaign) -> Verdict:
+    ab = campaign.ab_test
+    assert ab is not None
+    return pick_winner(arms(cur, workspace_id, campaign_id, campaign), alpha=ab.alpha,
+                       min_sample=ab.min_sample, fallback=ab.fallback)  # fmt: skip
+
+
+def decide(conn: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
+           now: datetime) -> Verdict:  # fmt: skip
+    """Pick the winner and give the rest its variant and due times (in the writer unit)."""
+    found = verdict(conn, workspace_id, campaign_id, campaign)
+    rest = conn.execute(
+        "SELECT contact_id, timezone FROM campaign_recipients WHERE workspace_id = ?"
+        " AND campaign_id = ? AND grp = 'rest' ORDER BY contact_id",
+        [workspace_id, campaign_id],
+    ).fetchall()
+    local = None
+    if campaign.schedule.type == "local":
+        assert campaign.schedule.time is not None
+        local = (campaign.schedule.time, None)  # the next such local time after the decision
+    by_zone = assign.due_times(now, {str(r[1]) for r in rest}, local=local)
+    rate = None if campaign.throttle is None else campaign.throttle.per_second
+    due = assign.spread([by_zone[str(r[1])] for r in rest], rate)
+    table = pa.table(
+        {"contact_id": [int(r[0]) for r in rest], "send_at": due},
+        schema=pa.schema([("contact_id", pa.int64()), ("send_at", pa.timestamp("us", tz="UTC"))]),
+    )
+    conn.register("_campaign_rest", table)
+    try:
+        conn.execute(
+            "UPDATE campaign_recipients r SET variant = ?, send_at = u.send_at"
+            " FROM _campaign_rest u WHERE r.workspace_id = ? AND r.campaign_id = ?"
+            " AND r.contact_id = u.contact_id AND r.grp = 'rest'",
+            [found.winner, workspace_id, campaign_id],
+        )
+    finally:
+        conn.unregister("_campaign_rest")
+    conn.execute(
+        "UPDATE campaigns SET winner = ?, winner_reason = ?, decided_at = ?, updated_at = ?"
+        " WHERE workspace_id = ? AND id = ?",
+        [found.winner, found.reason, now, now, workspace_id, campaign_id],
+    )
+    return found
