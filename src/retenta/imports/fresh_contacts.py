@@ -147,22 +147,42 @@ def _unknown(
     return out, [h for h, keep in zip(hashes, kept.tolist(), strict=True) if keep]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What can be settled about a chunk before the writer: its trait columns, the rows
+    whose identifiers are valid and unique in the chunk, and each row's keys."""
+
+    names: list[str]
+    ok: np.ndarray
+    keys: list[list[tuple[str, str, str]]]
+
+
+def plan(
+    svc: IdentityService, table: pa.Table, workspace_id: str, trait_columns: frozenset[str]
+) -> Plan | None:
+    """Normalize the chunk's identifiers (no database: runs outside the writer, beside the
+    previous chunk's unit of work); None when the column-wise path does not apply."""
+    names = trait_names(table, trait_columns)
+    if table.num_rows < MIN_ROWS or not expressible(svc, table, names):
+        return None
+    ok, keys = _eligible_keys(svc, table, workspace_id)
+    return Plan(names, ok, keys) if ok.sum() >= MIN_ROWS else None
+
+
 def create_fresh(
-    svc: IdentityService, conn: Any, ctx: LoadContext, table: pa.Table, names: list[str]
+    svc: IdentityService, conn: Any, ctx: LoadContext, table: pa.Table, planned: Plan | None
 ) -> Fresh:
     """Create the chunk's brand-new contacts; the rows left are for identity resolution."""
     none = Fresh(np.zeros(table.num_rows, dtype=bool), np.zeros(0, dtype=np.int64))
-    if table.num_rows < MIN_ROWS or not expressible(svc, table, names):
+    if planned is None:
         return none
-    ok, keys = _eligible_keys(svc, table, ctx.workspace_id)
-    if ok.sum() < MIN_ROWS:
-        return none
-    ok, hashes = _unknown(svc, conn, ok, keys)
+    ok, hashes = _unknown(svc, conn, planned.ok, planned.keys)
     rows = np.flatnonzero(ok)
     if len(rows) < MIN_ROWS:
         return none
     ids = allocate_ids(conn, len(rows))
-    _insert(conn, ctx, table.take(pa.array(rows)), names, ids, [keys[i] for i in rows])
+    keys = [planned.keys[i] for i in rows]
+    _insert(conn, ctx, table.take(pa.array(rows)), planned.names, ids, keys)
     svc.known.added(hashes)
     return Fresh(ok, ids)
 

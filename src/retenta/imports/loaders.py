@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from retenta.core.messages import Message
 from retenta.identity.bulk import create_new_contacts
 from retenta.identity.service import IdentityService
-from retenta.imports.fresh_contacts import create_fresh, trait_names
+from retenta.imports.fresh_contacts import Plan, create_fresh, plan
 from retenta.imports.mapping import ROW, Reject
 from retenta.imports.store import registered, settle
 
@@ -152,13 +152,24 @@ def timed(stats: dict[str, int], key: str) -> Iterator[None]:
         stats[key] = stats.get(key, 0) + round((time.perf_counter() - started) * 1000)
 
 
-def load_contacts(conn: Any, ctx: LoadContext, table: pa.Table) -> Loaded:
+def plan_contacts(ctx: LoadContext, table: pa.Table) -> Plan | None:
+    """The part of the column-wise new contacts that needs no database (outside the writer)."""
+    if not isinstance(ctx.identity, IdentityService):
+        return None
+    return plan(ctx.identity, table, ctx.workspace_id, TRAIT_COLUMNS)
+
+
+UNPLANNED = object()  # load_contacts called without plan_chunk: plan in the writer
+
+
+def load_contacts(conn: Any, ctx: LoadContext, table: pa.Table, planned: Any = UNPLANNED) -> Loaded:
     stats: dict[str, int] = {}
     fresh = None
     if isinstance(ctx.identity, IdentityService):
         with timed(stats, "ms_fresh"):
-            names = trait_names(table, TRAIT_COLUMNS)
-            fresh = create_fresh(ctx.identity, conn, ctx, table, names)
+            if planned is UNPLANNED:
+                planned = plan_contacts(ctx, table)
+            fresh = create_fresh(ctx.identity, conn, ctx, table, planned)
             stats["contacts_created_by_column"] = len(fresh.ids)
     others = table.filter(pa.array(~fresh.mask)) if fresh is not None else table
     with timed(stats, "ms_build"):
@@ -541,3 +552,17 @@ LOADERS: dict[str, Callable[[Any, LoadContext, pa.Table], Loaded]] = {
     "products": load_products,
     "events": load_events,
 }
+
+
+def run_loader(
+    entity: str, conn: Any, ctx: LoadContext, table: pa.Table, planned: Any = None
+) -> Loaded:
+    """``LOADERS[entity]``, with what ``plan_chunk`` settled outside the writer."""
+    if entity == "contacts":
+        return load_contacts(conn, ctx, table, planned)
+    return LOADERS[entity](conn, ctx, table)
+
+
+def plan_chunk(entity: str, ctx: LoadContext, table: pa.Table) -> Any:
+    """Work on a coerced chunk that needs no database, done before its unit of work."""
+    return plan_contacts(ctx, table) if entity == "contacts" else None

@@ -30,7 +30,7 @@ from retenta.identity.service import IdentityService
 from retenta.imports import store
 from retenta.imports.coerce import clean
 from retenta.imports.fields import SPECS
-from retenta.imports.loaders import LOADERS, LoadContext, Loaded
+from retenta.imports.loaders import LoadContext, Loaded, plan_chunk, run_loader
 from retenta.imports.mapping import (
     MappingError,
     Reject,
@@ -375,7 +375,7 @@ class ImportService:
                 for chunk in self._chunks(source, job):
                     # Read and coerce this chunk while the writer runs the previous one:
                     # pyarrow and DuckDB release the GIL, so on two cores they overlap.
-                    prepared = self._prepare(job, chunk)
+                    prepared = self._prepare(ctx, job, chunk)
                     self._finish(in_flight, ctx, job, stats, on_progress)
                     in_flight = None
                     if stop.is_set():
@@ -419,24 +419,29 @@ class ImportService:
         order_col = _order_column(job)
         return keep_groups_whole(chunks, order_col) if order_col else chunks
 
-    def _prepare(self, job: dict[str, Any], chunk: TextChunk) -> Prepared:
-        """Coerce a chunk outside the writer."""
+    def _prepare(self, ctx: LoadContext, job: dict[str, Any], chunk: TextChunk) -> Prepared:
+        """Coerce a chunk (and plan its loading) outside the writer."""
         started = time.perf_counter()
         coerced = coerce_chunk(job["entity"], chunk.table, job["mapping"], chunk.first_row)
         malformed = [Reject(m.line, None, m.reason, {"line": m.text}) for m in chunk.malformed]
-        return Prepared(chunk, coerced, malformed, _ms_since(started))
+        planned = plan_chunk(job["entity"], ctx, coerced.table)
+        return Prepared(chunk, coerced, malformed, _ms_since(started), planned)
 
     def _submit(
         self, ctx: LoadContext, job: dict[str, Any], prepared: Prepared, stats: dict[str, int]
     ) -> InFlight:
         """Queue the chunk's unit of work: write, report rejects and checkpoint, as one."""
         chunk, coerced, malformed = prepared.chunk, prepared.coerced, prepared.malformed
-        loader = LOADERS[job["entity"]]
+        entity = job["entity"]
         base = dict(stats)  # the stats up to the previous unit, which has finished
 
         def unit(conn: Any) -> dict[str, int]:
             unit_started = time.perf_counter()
-            loaded = loader(conn, ctx, coerced.table) if coerced.table.num_rows else Loaded(0)
+            loaded = (
+                run_loader(entity, conn, ctx, coerced.table, prepared.plan)
+                if coerced.table.num_rows
+                else Loaded(0)
+            )
             store.insert_rejects(conn, job["id"], [*malformed, *coerced.rejects, *loaded.rejects])
             timings = {"ms_coerce": prepared.coerce_ms, "ms_unit": _ms_since(unit_started)}
             extra = {**loaded.stats, **timings}

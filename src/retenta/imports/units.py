@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -19,6 +20,7 @@ class Prepared:
     coerced: Chunk
     malformed: list[Reject]
     coerce_ms: int
+    plan: Any = None  # loaders.plan_chunk's answer
 
 
 @dataclass(frozen=True, slots=True)
