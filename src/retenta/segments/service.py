@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from retenta.errors import ApiError, not_found
-from retenta.segments import checks, evaluate, export, fields, flow, members, store
+from retenta.segments import checks, evaluate, event_facts, export, fields, flow, members, store
 from retenta.segments.definition import DefinitionError
 from retenta.segments.evaluate import Draft
 from retenta.segments.references import segment_references
@@ -349,18 +349,22 @@ class SegmentService:
             ).fetchone()
         return row is not None
 
-    def _member_source(self, cur: Any, seg: store.SegmentRow) -> tuple[str, dict[str, Any], bool]:
-        """``(sql, params, has_entered_at)``: stored membership if current, else computed."""
+    def _member_source(
+        self, cur: Any, seg: store.SegmentRow, facts: bool
+    ) -> tuple[str, dict[str, Any], bool]:
+        """``(sql, params, has_entered_at)``: stored membership if current, else computed
+        (``facts``: in an ``event_facts.snapshot`` that found the copy in sync)."""
         if members.stored_is_current(cur, seg):
             return members.STORED_MEMBERS, {"ws": seg.workspace_id, "seg": seg.id}, True
-        return evaluate.members_sql(cur, Draft.of(seg), now=self.clock()), {}, False
+        sql = evaluate.members_sql(cur, Draft.of(seg), now=self.clock(), event_facts=facts)
+        return sql, {}, False
 
     def members(
         self, *, workspace_id: str, segment_id: str, limit: int, cursor: str | None
     ) -> dict[str, Any]:
         seg = self._get_row(workspace_id, segment_id)
-        with self.db.read() as cur, as_invalid():
-            sql, params, entered = self._member_source(cur, seg)
+        with self.db.read() as cur, as_invalid(), event_facts.snapshot(cur) as facts:
+            sql, params, entered = self._member_source(cur, seg, facts)
             return members.page(
                 cur, workspace_id, sql, params, entered=entered, limit=limit, cursor=cursor
             )
@@ -373,8 +377,8 @@ class SegmentService:
     def export(self, *, workspace_id: str, segment_id: str, fmt: str) -> tuple[Path, str]:
         """The members written to a temp file (the caller streams and removes it)."""
         seg = self._get_row(workspace_id, segment_id)
-        with self.db.read() as cur, as_invalid():
-            sql, params, entered = self._member_source(cur, seg)
+        with self.db.read() as cur, as_invalid(), event_facts.snapshot(cur) as facts:
+            sql, params, entered = self._member_source(cur, seg, facts)
             path = export.write_file(
                 cur, sql, workspace_id=workspace_id, entered=entered, fmt=fmt, params=params
             )
@@ -423,9 +427,10 @@ class SegmentService:
                 "elapsed_ms": result.elapsed_ms,
             }
         else:
-            with self.db.read() as cur, as_invalid():
+            with self.db.read() as cur, as_invalid(), event_facts.snapshot(cur) as facts:
                 started = datetime.now(UTC)
-                size = evaluate.count(cur, evaluate.members_sql(cur, Draft.of(seg), now=now))
+                sql = evaluate.members_sql(cur, Draft.of(seg), now=now, event_facts=facts)
+                size = evaluate.count(cur, sql)
                 elapsed = (datetime.now(UTC) - started).total_seconds() * 1000
             out = {"size": size, "entered": None, "exited": None, "elapsed_ms": round(elapsed, 1)}
         await self.db.awrite(lambda c: store.record_size(c, workspace_id, segment_id, size, now))
