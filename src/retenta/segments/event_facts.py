@@ -19,6 +19,10 @@ between L1 and L2 keep their union. So equal counts mean equal sets; any flush n
 here makes the counts differ and the segment reads the tiers as before (slower, same
 members).
 
+That argument needs every path that deletes rows of L1 or L2 to delete the same rows here
+in the same transaction (erasure does, through the catalogue): a new one (retention, say)
+must do so too, or a delete and an unmirrored flush of as many rows could cancel out.
+
 Kept in sync by ``add_events`` inside the transaction that moves rows into L1 or L2 (a
 flush, a bulk append straight into a tier: the storage layer owns those steps, see
 docs/segments.md, "Event facts"), or by ``rebuild``.
