@@ -100,6 +100,9 @@ def _contacts_sql(with_identifiers: bool) -> str:
     )
 
 
+# Joins match on the one text key (both sides are confined to :ws by the WHERE or the ON):
+# a second key, `workspace_id = workspace_id`, made every probe hash and compare two
+# strings (purchase leaf at 1M: 482 -> 335 ms CPU, same members).
 _ORDER_ITEMS_SQL = f"""
 SELECT {_MAPPED.format(a="o")} AS contact_id, i.order_id, i.line_no, i.sku,
     COALESCE(i.name, p.name) AS name,
@@ -107,8 +110,8 @@ SELECT {_MAPPED.format(a="o")} AS contact_id, i.order_id, i.line_no, i.sku,
     COALESCE(i.brand, p.brand) AS brand, i.quantity, CAST(i.price AS DOUBLE) AS price,
     i.returned_quantity, o.placed_at, o.status
 FROM main.order_items AS i
-JOIN main.orders AS o ON o.workspace_id = i.workspace_id AND o.order_id = i.order_id
-LEFT JOIN main.products AS p ON p.workspace_id = i.workspace_id AND p.sku = i.sku
+JOIN main.orders AS o ON o.order_id = i.order_id
+LEFT JOIN main.products AS p ON p.workspace_id = :ws AND p.sku = i.sku
 {_MAP_JOIN.format(a="o")}
 WHERE i.workspace_id = :ws AND o.workspace_id = :ws AND {_MAP_KEEP}
 """
@@ -165,7 +168,7 @@ _BOUGHT = """bought AS (
             sum(GREATEST(i.quantity - COALESCE(i.returned_quantity, 0), 0)) AS weight
         FROM main.order_items AS i
         JOIN kept_orders AS k ON k.order_id = i.order_id
-        LEFT JOIN main.products AS p ON p.workspace_id = i.workspace_id AND p.sku = i.sku
+        LEFT JOIN main.products AS p ON p.workspace_id = :ws AND p.sku = i.sku
         WHERE i.workspace_id = :ws AND COALESCE(i.category, p.category_path[-1]) <> ''
         GROUP BY k.contact_id, COALESCE(i.category, p.category_path[-1])) AS w
     WHERE weight > 0
