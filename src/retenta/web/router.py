@@ -32,6 +32,9 @@ CLIENT_ROUTES = (
     "/segments/{rest:path}",
     "/messages",
     "/messages/{rest:path}",
+    "/journeys",
+    "/journeys/{rest:path}",
+    "/policy",
     "/settings",
 )
 ROOT_FILES = ("favicon.svg",)

@@ -8,6 +8,7 @@ import { Link, navigate } from "../router";
 import { Commerce } from "./contact/Commerce";
 import { Consents } from "./contact/Consents";
 import { DeliveryLog } from "./messaging/DeliveryLog";
+import { JourneyTrace } from "./contact/JourneyTrace";
 import { Timeline } from "./contact/Timeline";
 
 /** The identifier that best names a contact in a heading. */
@@ -21,7 +22,7 @@ function displayName(p: Profile): string {
 export function ContactPage({ id }: { id: string }) {
   const profile = useLoad(() => api.get<Profile>(`/api/v1/contacts/${encodeURIComponent(id)}`), [id]);
   const merges = useLoad(() => api.get<Merge[]>(`/api/v1/contacts/${encodeURIComponent(id)}/merges`), [id]);
-  const [tab, setTab] = useState<"activity" | "deliveries">("activity");
+  const [tab, setTab] = useState<"activity" | "deliveries" | "journeys">("activity");
   const reloadAll = () => {
     profile.reload();
     merges.reload();
@@ -56,8 +57,9 @@ export function ContactPage({ id }: { id: string }) {
           <div className="tabs page-tabs" role="tablist" aria-label="Contact history">
             <button role="tab" aria-selected={tab === "activity"} className={tab === "activity" ? "tab on" : "tab"} onClick={() => setTab("activity")}>Activity</button>
             <button role="tab" aria-selected={tab === "deliveries"} className={tab === "deliveries" ? "tab on" : "tab"} onClick={() => setTab("deliveries")}>Deliveries</button>
+            <button role="tab" aria-selected={tab === "journeys"} className={tab === "journeys" ? "tab on" : "tab"} onClick={() => setTab("journeys")}>Journeys</button>
           </div>
-          {tab === "deliveries" ? <DeliveryLog contactId={p.id} title="Messages sent" /> : (
+          {tab === "journeys" ? <JourneyTrace contactId={p.id} /> : tab === "deliveries" ? <DeliveryLog contactId={p.id} title="Messages sent" /> : (
             <>
               <Timeline contactId={id} />
               <Commerce contactId={id} />

@@ -1,0 +1,223 @@
+"""The journey canvas in Chromium: a journey built by dragging an event trigger, a send and an
+exit from the palette, connected by their handles, saved, activated; a real tracked event
+then starts a run that the server's runner (ticking every 100 ms) carries to the exit, and the
+canvas's live counts show it; validation errors land on the nodes they name; the contact's
+Journeys tab lists the decisions."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.web.conftest import LiveServer, logged_in, screenshot
+from tests.web.messaging_api import create_message, email_only, get, unique
+
+pytestmark = pytest.mark.browser
+
+
+def canvas(page: Page) -> Locator:
+    return page.get_by_test_id("journey-canvas")
+
+
+def drop(page: Page, item: str, x: int, y: int) -> None:
+    """Drag a palette item onto the canvas at (x, y) from its top-left corner."""
+    page.get_by_test_id(f"palette-{item}").drag_to(canvas(page), target_position={"x": x, "y": y})
+
+
+def connect(page: Page, source: str, handle: str, target: str) -> None:
+    """Drag from a node's exit handle to another node's entry handle, as a user does."""
+    handles = page.locator(".react-flow__handle")
+    out = handles.and_(page.locator(f'.source[data-nodeid="{source}"][data-handleid="{handle}"]'))
+    into = handles.and_(page.locator(f'.target[data-nodeid="{target}"]'))
+    a, b = out.bounding_box(), into.bounding_box()
+    assert a is not None
+    assert b is not None
+    page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=12)
+    page.mouse.up()
+    expect(page.locator(f'.react-flow__edge[data-id="{source}:{handle}"]')).to_have_count(1)
+
+
+def new_journey(page: Page, name: str) -> None:
+    page.goto("/journeys")
+    page.get_by_role("link", name="New journey").click()
+    expect(page).to_have_url(re.compile(r"/journeys/new$"))
+    page.get_by_label("Journey name").fill(name)
+
+
+def track(live: LiveServer, user_id: str, event: str, properties: dict) -> None:
+    body = {"userId": user_id, "event": event, "properties": properties,
+            "messageId": str(uuid.uuid4()), "timestamp": datetime.now(UTC).isoformat()}  # fmt: skip
+    resp = httpx.post(f"{live.url}/v1/track", json=body, auth=live.ws.write_auth, timeout=30)
+    assert resp.status_code == 200, resp.text
+
+
+def test_a_journey_built_by_drag_and_drop_runs_for_a_tracked_event(
+    page: Page, live_server: LiveServer
+) -> None:
+    page = logged_in(page, live_server, "marketer")
+    message = create_message(live_server, name=unique("Cart reminder"), category="trigger",
+                             channels=email_only("Your cart", "Still thinking?"))  # fmt: skip
+    event = f"Cart Left {uuid.uuid4().hex[:6]}"
+    name = unique("Cart journey")
+    new_journey(page, name)
+
+    drop(page, "trigger-event", 320, 60)
+    panel = page.get_by_test_id("entry-panel")
+    panel.get_by_label("Event name").fill(event)
+    panel.get_by_role("button", name="Add a filter").click()
+    panel.get_by_label("Filter 1 property").fill("total")
+    panel.get_by_label("Filter 1 operator").select_option("gte")
+    panel.get_by_label("Filter 1 value").fill("50")
+    panel.get_by_label("Entry rule").select_option("every_time")
+
+    drop(page, "send", 320, 230)
+    panel = page.get_by_test_id("node-panel")
+    panel.get_by_label("Message").select_option(message["id"])
+    panel.get_by_label("Add a channel").select_option("sms")
+    expect(page.get_by_test_id("node-send_1")).to_contain_text("email → sms")
+    drop(page, "exit", 320, 400)
+    expect(page.get_by_test_id("node-exit_1")).to_be_visible()
+
+    connect(page, "entry", "start", "send_1")
+    connect(page, "send_1", "next", "exit_1")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Saved as version 1.")
+    expect(page).not_to_have_url(re.compile(r"/journeys/new$"))
+    journey_id = page.url.rstrip("/").rsplit("/", 1)[1]
+
+    stored = get(live_server, f"/api/v1/journeys/{journey_id}")
+    assert stored["definition"]["start"] == "send_1"
+    assert stored["definition"]["entry"]["trigger"] == {
+        "type": "event", "event": event, "where": [{"property": "total", "op": "gte", "value": 50}]
+    }  # fmt: skip
+    assert stored["definition"]["entry"]["rule"]["type"] == "every_time"
+    send, exit_ = stored["definition"]["nodes"]
+    assert send == {"id": "send_1", "type": "send", "message_id": message["id"],
+                    "cascade": ["email", "sms"], "category": "trigger",
+                    "next": "exit_1"}  # fmt: skip
+    assert exit_ == {"id": "exit_1", "type": "exit"}
+
+    page.get_by_role("button", name="Activate").click()
+    expect(page.get_by_test_id("journey-status")).to_have_text("live")
+    expect(page.get_by_test_id("count-entry")).to_have_text("0 entered")
+
+    user = f"journey-user-{uuid.uuid4().hex[:8]}"
+    track(live_server, user, event, {"total": 20})  # filtered out: below 50
+    track(live_server, user, event, {"total": 80})
+    expect(page.get_by_test_id("count-exit_1")).to_contain_text("✓ 1 ended", timeout=20_000)
+    expect(page.get_by_test_id("count-entry")).to_have_text("1 entered")
+    expect(page.get_by_test_id("count-send_1")).to_contain_text("● 0 here")
+    screenshot(page, "journey-canvas-live")
+
+    runs = get(live_server, f"/api/v1/journeys/{journey_id}/runs")["items"]
+    assert [(r["state"], r["node_id"]) for r in runs] == [("done", "exit_1")]
+
+    # The contact's page explains what the journey decided, in order.
+    page.goto(f"/contacts/{runs[0]['contact_id']}")
+    page.get_by_role("tab", name="Journeys").click()
+    trace = page.get_by_test_id("journey-trace")
+    rows = trace.get_by_test_id("trace-row")
+    expect(rows.first).to_be_visible()
+    decisions = [r.locator("td").nth(3).inner_text() for r in rows.all()]
+    assert "entered" in decisions, decisions
+    assert "exit" in decisions, decisions
+    expect(trace).to_contain_text(name)
+    expect(trace.get_by_role("link", name=name).first).to_have_attribute(
+        "href", f"/journeys/{journey_id}"
+    )
+
+    # Editing makes version 2; the layout the user made comes back from this browser.
+    page.goto(f"/journeys/{journey_id}")
+    expect(page.get_by_test_id("journey-version")).to_have_text("version 1")
+    page.get_by_test_id("node-send_1").click()
+    page.get_by_test_id("node-panel").get_by_label("Category").select_option("promo")
+    page.get_by_role("button", name="Save new version").click()
+    expect(page.get_by_test_id("journey-version")).to_have_text("version 2")
+    assert get(live_server, f"/api/v1/journeys/{journey_id}")["version"] == 2
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_test_id("journey-status")).to_have_text("paused")
+
+
+def test_validation_errors_are_shown_on_the_nodes_they_name(
+    page: Page, live_server: LiveServer
+) -> None:
+    message = create_message(live_server, name=unique("Welcome"), category="trigger",
+                             channels=email_only("Hi", "Welcome"))  # fmt: skip
+    page = logged_in(page, live_server, "marketer")
+    new_journey(page, unique("Broken journey"))
+    drop(page, "trigger-event", 320, 60)
+    drop(page, "send", 320, 230)
+    drop(page, "exit", 200, 400)
+    drop(page, "exit", 460, 400)
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    # Nothing connected, nothing filled in: each node carries its own problems.
+    send_errors = page.get_by_test_id("node-send_1").get_by_test_id("node-errors")
+    expect(send_errors).to_contain_text("message_id")
+    expect(send_errors).to_contain_text("next")
+    entry_errors = page.get_by_test_id("node-entry").get_by_test_id("node-errors")
+    expect(entry_errors).to_contain_text("start")
+    expect(entry_errors).to_contain_text("entry.trigger")
+    expect(page.get_by_test_id("node-exit_1").get_by_test_id("node-errors")).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/journeys/new$"))  # not saved
+
+    # Fix the fields, connect all but the second exit: the graph check names that one.
+    page.get_by_test_id("node-entry").click()
+    page.get_by_test_id("entry-panel").get_by_label("Event name").fill("Signed Up")
+    page.get_by_test_id("node-send_1").click()
+    page.get_by_test_id("node-panel").get_by_label("Message").select_option(message["id"])
+    connect(page, "entry", "start", "send_1")
+    connect(page, "send_1", "next", "exit_1")
+    page.get_by_role("button", name="Validate").click()
+    expect(page.get_by_test_id("node-exit_2").get_by_test_id("node-errors")).to_contain_text(
+        "'exit_2' cannot be reached"
+    )
+    expect(page.get_by_test_id("node-send_1").get_by_test_id("node-errors")).to_have_count(0)
+    expect(page.get_by_test_id("node-exit_2")).to_have_class(re.compile("has-error"))
+    screenshot(page, "journey-canvas-errors")
+
+    # Deleting the stray node makes it valid, and it saves.
+    page.get_by_test_id("node-exit_2").click()
+    page.get_by_test_id("node-panel").get_by_role("button", name="Delete node").click()
+    page.get_by_role("button", name="Validate").click()
+    expect(page.get_by_role("status")).to_have_text("The journey is valid.")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Saved as version 1.")
+
+
+def test_the_list_shows_journeys_and_changes_their_status(
+    page: Page, live_server: LiveServer
+) -> None:
+    name = unique("Listed journey")
+    doc = {"name": name, "entry": {"trigger": {"type": "api"}}, "start": "bye",
+           "nodes": [{"id": "bye", "type": "exit"}]}  # fmt: skip
+    with live_server.api() as api:
+        created = api.post("/api/v1/journeys", json=doc).json()
+    page = logged_in(page, live_server, "marketer")
+    page.goto("/journeys")
+    row = page.get_by_test_id("journey-row").filter(has_text=name)
+    expect(row).to_contain_text("draft")
+    expect(row).to_contain_text("v1")
+    row.get_by_role("button", name="Activate").click()
+    expect(row).to_contain_text("live")
+    row.get_by_role("button", name="Stop").click()
+    expect(row).to_contain_text("stopped")
+    assert get(live_server, f"/api/v1/journeys/{created['id']}")["status"] == "stopped"
+
+    # A journey made by the API (no layout in this browser) is laid out from its graph.
+    row.get_by_role("link", name=name).click()
+    expect(page.get_by_test_id("node-entry")).to_contain_text("started by the API")
+    expect(page.get_by_test_id("node-bye")).to_be_visible()
+    expect(page.locator('.react-flow__edge[data-id="entry:start"]')).to_have_count(1)
+    entry_box = page.get_by_test_id("node-entry").bounding_box()
+    bye_box = page.get_by_test_id("node-bye").bounding_box()
+    assert entry_box is not None
+    assert bye_box is not None
+    assert bye_box["y"] > entry_box["y"] + entry_box["height"]
