@@ -78,7 +78,7 @@ def build(c: Container) -> MessagingServices:
     steps: list[Step] = [
         EmailStep(c.db, gate, store, keyring, handover, Channels(), promo=promo),
         PushStep(c.db, gate, store, handover, Channels()),
-        *[ProviderStep(kind, gate, store, handover, Channels()) for kind in KINDS.values()],
+        *[ProviderStep(kind, gate, store, handover, Channels(), c.db) for kind in KINDS.values()],
         InAppStep(c.db, store, handover),
     ]
     types = channel_types()

@@ -47,6 +47,8 @@ class Kind:
     make: Maker
     gated: bool = True  # consent + suppression (a webhook to one's own CRM is not)
     suppression: Literal["email", "phone"] = "phone"
+    # (config, step, workspace) -> channel, when building needs more than the config
+    builder: Callable[[Any, Any, str], Any] | None = None
 
 
 def text_fields(rendered: Any) -> Mapping[str, str] | SendResult:
@@ -70,10 +72,24 @@ def _sms(send_id: str, to: str, fields: Mapping[str, str], config: Any) -> Any:
 
 def _viber(send_id: str, to: str, fields: Mapping[str, str], config: Any) -> Any:
     viber = importlib.import_module("retenta.messaging.channels.viber")
+    text = _main_text(fields)
     return viber.ViberMessage(
-        send_id, to, _main_text(fields), image_url=fields.get("image_url") or None,
-        button_text=fields.get("button_text") or None, button_url=fields.get("url") or None,
-    )  # fmt: skip
+        send_id,
+        to,
+        text,
+        image_url=fields.get("image_url") or None,
+        button_text=fields.get("button_text") or None,
+        button_url=fields.get("url") or None,
+        fallback_sms=text if getattr(config, "fallback_channel", None) else None,
+    )
+
+
+def _viber_channel(config: Any, step: Any, workspace_id: str) -> Any:
+    """Viber with its SMS fallback wired (the named SMS channel and the fallback store)."""
+    viber = importlib.import_module("retenta.messaging.channels.viber")
+    return viber.build_for_workspace(
+        config, db=step.db, settings=step.settings, workspace_id=workspace_id
+    )
 
 
 def _webhook(send_id: str, url: str, fields: Mapping[str, str], config: Any) -> Any:
@@ -83,7 +99,7 @@ def _webhook(send_id: str, url: str, fields: Mapping[str, str], config: Any) -> 
 
 KINDS = {
     "sms": Kind("sms", "sms", lambda c, _: c.phone, _sms),
-    "viber": Kind("viber", "viber", lambda c, _: c.phone, _viber),
+    "viber": Kind("viber", "viber", lambda c, _: c.phone, _viber, builder=_viber_channel),
     "webhook": Kind("webhook", "webhook", lambda _, cfg: str(cfg.url), _webhook, gated=False),
 }
 
@@ -95,6 +111,7 @@ class ProviderStep:
     settings: ChannelSettingsStore
     handover: HandoverLog
     channels: Channels
+    db: Any = None
 
     @property
     def channel(self) -> str:
@@ -159,10 +176,11 @@ class ProviderStep:
         allowed: list[tuple[Send, Contact, str]],
         content: Content,
     ) -> dict[str, Attempt]:
-        channel_type = channel_types()[self.kind.settings_type]
-        channel = self.channels.get(
-            workspace_id, self.kind.settings_type, config, channel_type.build
-        )
+        build = channel_types()[self.kind.settings_type].build
+        if self.kind.builder is not None:
+            builder = self.kind.builder
+            build = lambda cfg: builder(cfg, self, workspace_id)  # noqa: E731
+        channel = self.channels.get(workspace_id, self.kind.settings_type, config, build)
         out: dict[str, Attempt] = {}
         messages, owners = [], []
         for send, contact, address in allowed:
