@@ -4,15 +4,17 @@ import { useCan } from "../../auth";
 import { Badge, Empty, ErrorNote, Spinner } from "../../components/ui";
 import { fmtShort } from "../../format";
 import { useLoad } from "../../hooks";
-import { Link, navigate } from "../../router";
+import { Link, navigate, useLocation } from "../../router";
 import { StatusActions } from "./StatusActions";
 import { STATUS_TONE, type JourneySummary } from "./types";
 
 export function JourneysNav() {
+  const { path } = useLocation();
+  const tab = (to: string) => (path === to ? "tab on" : "tab");
   return (
     <div className="tabs page-tabs" role="navigation" aria-label="Journeys">
-      <Link to="/journeys" className="tab">Journeys</Link>
-      <Link to="/policy" className="tab">Contact policy</Link>
+      <Link to="/journeys" className={tab("/journeys")}>Journeys</Link>
+      <Link to="/policy" className={tab("/policy")}>Contact policy</Link>
     </div>
   );
 }
