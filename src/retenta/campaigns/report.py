@@ -77,8 +77,8 @@ def ab_results(cur: Any, row: CampaignRow) -> dict[str, Any] | None:
     ]  # fmt: skip
     return {
         "metric": ab.metric,
-        "test": "two-proportion z-test, pooled, one-sided (leader > other), "
-                f"alpha {ab.alpha} Bonferroni-corrected over {len(arms) - 1} comparison(s)",
+        "test": "two-proportion z-test, pooled, one-sided (leader > each other variant) "
+                f"at alpha/k = {ab.alpha}/{len(arms)} (the leader is picked from the data)",
         "alpha": ab.alpha, "min_sample": ab.min_sample, "fallback": ab.fallback,
         "variants": variants, "leader": found.leader,
         "significant": found.significant, "would_pick": found.winner, "reason": found.reason,

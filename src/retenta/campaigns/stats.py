@@ -5,9 +5,16 @@ whose send was handed to a provider and ``x`` of them with at least one human (n
 click (or open, per the test's metric). The leader is the variant with the highest rate
 ``x/n`` (ties: the earlier variant). The leader wins when, against EVERY other variant, a
 one-sided two-proportion z-test (pooled variance) rejects "the leader is no better" at
-``alpha / (k - 1)`` (Bonferroni over the k - 1 comparisons), and every variant has at least
-``min_sample`` recipients. Otherwise there is no significant winner and the fallback rule
-picks: ``first`` (variant A, the default) or ``leader``.
+``alpha / k``, and every variant has at least ``min_sample`` recipients. Otherwise there is
+no significant winner and the fallback rule picks: ``first`` (variant A, the default) or
+``leader``.
+
+Why ``alpha / k``: the leader is chosen after seeing the data, so testing it one-sided at
+``alpha`` would declare a false winner twice as often as ``alpha`` with two equal variants
+(``tests/campaigns/test_stats.py`` simulates this). "Some variant beats all the others" is
+contained in the union over the k variants of "variant i beats one fixed other variant",
+each of probability ``alpha / k`` under equal rates, so the false-winner rate is at most
+``alpha``. For an A/B test this is exactly the two-sided z-test at ``alpha``.
 """
 
 from __future__ import annotations
@@ -77,7 +84,7 @@ def pick_winner(
     False
     """
     leader = max(range(len(arms)), key=lambda i: (arms[i].rate, -i))
-    level = alpha / max(1, len(arms) - 1)
+    level = alpha / len(arms)  # the leader is picked from the data: see the module docstring
     comparisons = []
     for i, arm in enumerate(arms):
         if i == leader:
