@@ -43,10 +43,14 @@ def test_sms_through_the_http_provider(
     svc.static_content.add(ws.id, "msg_sms", "sms", StaticText({"text": "Код: 4812"}, "promo"))
     yes = person(client, ws, "+380501234567", "sms", consent=True)
     no = person(client, ws, "+380501234568", "sms", consent=False)
+    stopped = person(client, ws, "+380501234571", "sms", consent=True)
     got: list[dict[str, Any]] = []
 
     async def provider(request: web.Request) -> web.Response:
-        got.append(await request.json())
+        doc = await request.json()
+        if doc["to"] == "+380501234571":  # the recipient replied STOP at the provider
+            return web.json_response({"code": "STOPPED", "message": "unsubscribed"}, status=400)
+        got.append(doc)
         return web.json_response({"id": f"m{len(got)}"}, status=201)
 
     async def main() -> list[str]:
@@ -57,11 +61,13 @@ def test_sms_through_the_http_provider(
             "sender": "Shop",
             "body": {"to": "{to}", "text": "{text}", "ref": "{send_id}"},
             "message_id_path": "id",
+            "error_code_path": "code",
+            "unsubscribed_codes": ["STOPPED"],
         }
         r = client.put("/api/v1/channels/sms/default", headers=ws.api_headers, json=config)
         assert r.status_code == 200, r.text
         ids = []
-        for contact_id in (yes, no):
+        for contact_id in (yes, no, stopped):
             r = client.post(
                 "/api/v1/messages/send",
                 headers=ws.api_headers,
@@ -78,13 +84,17 @@ def test_sms_through_the_http_provider(
         await runner.cleanup()
         return ids
 
-    sent_id, blocked_id = asyncio.run(main())
+    sent_id, blocked_id, stopped_id = asyncio.run(main())
     assert got == [{"to": "+380501234567", "text": "Код: 4812", "ref": sent_id}]
     sent = client.get(f"/api/v1/sends/{sent_id}", headers=ws.api_headers).json()
     assert (sent["status"], sent["remote_id"]) == ("sent", "m1")
     blocked = client.get(f"/api/v1/sends/{blocked_id}", headers=ws.api_headers).json()
     assert blocked["status"] == "suppressed"
     assert blocked["events"][-1]["properties"]["reason"] == "no_consent"
+    refused = client.get(f"/api/v1/sends/{stopped_id}", headers=ws.api_headers).json()
+    assert refused["status"] == "bounced"
+    listed = client.get("/api/v1/suppressions", headers=ws.api_headers).json()["items"]
+    assert [item["reason"] for item in listed] == ["unsubscribed"]  # never tried again
 
 
 def test_webhook_retries_a_busy_receiver_with_the_same_key(

@@ -201,11 +201,21 @@ class ProviderStep:
             owners.append(send)
         await self.handover.mark_many([(s.send_id, s.attempts) for s in owners])
         results = await channel.send(messages) if messages else []
+        if self.kind.suppression == "phone" and any(r.detail == "unsubscribed" for r in results):
+            await self._suppress_unsubscribed(workspace_id, messages, results)
         for send, result in zip(owners, results, strict=True):
             resolved = content[send.message_id]
             assert not isinstance(resolved, Exception)
             out[send.send_id] = attempt_of(send, resolved, result)
         return out
+
+    async def _suppress_unsubscribed(
+        self, workspace_id: str, messages: Sequence[Any], results: Sequence[SendResult]
+    ) -> None:
+        """A number the provider says unsubscribed (a STOP reply, Twilio 21610) goes on the
+        workspace's suppression list, so no later send even tries it (SMS's own rule)."""
+        common = importlib.import_module("retenta.messaging.channels.sms.common")
+        await common.suppress_unsubscribed(self.gate.suppressions, workspace_id, messages, results)
 
     async def close(self) -> None:
         await self.channels.close()
