@@ -14,6 +14,7 @@ same way: ``draw(salt, contact)`` is SHA-256 of ``salt:contact`` read as a numbe
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -167,3 +168,61 @@ def due_times(
     """The due moment per zone: ``start`` everywhere, or the local time in each zone."""
     return {z: start if local is None else local_moment(start, local[0], local[1], z)
             for z in set(zones)}  # fmt: skip
+
+
+def provider_of(email: str | None, domains: dict[str, int]) -> int | None:
+    """The throttle rule an address falls under (by its domain, lower case).
+
+    >>> provider_of("Olena@GMail.com", {"gmail.com": 0}), provider_of("a@b.c", {})
+    (0, None)
+    """
+    if not email or "@" not in email:
+        return None
+    return domains.get(email.rsplit("@", 1)[1].lower())
+
+
+def spread_by_provider(
+    due: Sequence[datetime],
+    providers: Sequence[int | None],
+    rates: Sequence[float],
+    per_second: float | None,
+) -> list[datetime]:
+    """Due times under an overall rate AND a rate per mailbox provider.
+
+    ``providers[i]`` indexes ``rates`` (None: no provider limit). Work-conserving: each
+    overall slot goes to the provider whose next send is ready first (a heap of each
+    provider's queue head), so a slow provider never holds up the others; within a provider
+    sends keep their due order.
+
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> out = spread_by_provider([t] * 4, [0, 0, None, None], [1.0], 10)
+    >>> [round((s - t).total_seconds(), 2) for s in out]
+    [0.0, 1.0, 0.1, 0.2]
+    """
+    if not due:
+        return []
+    step = None if per_second is None else round(1_000_000 / per_second)
+    gaps = [round(1_000_000 / r) for r in rates]
+    base = [int(d.timestamp() * 1_000_000) for d in due]
+    queues: dict[int | None, list[int]] = {}
+    for i in sorted(range(len(due)), key=lambda i: (base[i], i)):
+        queues.setdefault(providers[i], []).append(i)
+    heads = {p: 0 for p in queues}
+    ready = {p: -(1 << 62) for p in queues}  # the provider's next free moment
+    heap = [(base[q[0]], q[0], p) for p, q in queues.items()]
+    heapq.heapify(heap)
+    out = [0] * len(due)
+    overall = -(1 << 62)
+    while heap:
+        candidate, i, p = heapq.heappop(heap)
+        at = max(candidate, overall)
+        out[i] = at
+        if step is not None:
+            overall = at + step
+        if p is not None:
+            ready[p] = at + gaps[p]
+        heads[p] += 1
+        if heads[p] < len(queues[p]):
+            nxt = queues[p][heads[p]]
+            heapq.heappush(heap, (max(base[nxt], ready[p]), nxt, p))
+    return [datetime.fromtimestamp(us / 1_000_000, tz=UTC) for us in out]

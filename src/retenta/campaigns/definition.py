@@ -67,10 +67,41 @@ class Schedule(Strict):
         return value
 
 
-class Throttle(Strict):
-    """At most ``per_second`` sends of this campaign become due each second."""
+class ProviderRate(Strict):
+    """At most ``per_second`` sends a second to addresses at these domains (one mailbox
+    provider: ``["gmail.com", "googlemail.com"]``)."""
 
+    domains: tuple[str, ...] = Field(min_length=1, max_length=50)
     per_second: float = Field(gt=0, le=100_000)
+
+    @field_validator("domains")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(d.strip().lower() for d in value)
+        if any(not d or "@" in d or " " in d for d in out):
+            raise ValueError("a domain is a bare host name such as gmail.com")
+        return out
+
+
+class Throttle(Strict):
+    """At most ``per_second`` sends of this campaign become due each second (overall; None:
+    no overall limit), and at most each provider's rate to its domains."""
+
+    per_second: float | None = Field(default=None, gt=0, le=100_000)
+    per_provider: tuple[ProviderRate, ...] = Field(default=(), max_length=50)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Throttle:
+        if self.per_second is None and not self.per_provider:
+            raise ValueError("give per_second, per_provider or both")
+        seen = [d for rule in self.per_provider for d in rule.domains]
+        if len(seen) != len(set(seen)):
+            raise ValueError("a domain is in two per_provider rules")
+        return self
+
+    def domains(self) -> dict[str, int]:
+        """``{domain: index of its rule}``."""
+        return {d: i for i, rule in enumerate(self.per_provider) for d in rule.domains}
 
 
 class AbTest(Strict):

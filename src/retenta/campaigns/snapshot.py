@@ -119,9 +119,35 @@ def split(
     return out
 
 
+def emails(cur: Any, workspace_id: str, contact_ids: Sequence[int]) -> dict[int, str]:
+    """One email address per contact (the smallest, when it has several)."""
+    rows = cur.execute(
+        "SELECT contact_id, min(value) FROM identities WHERE workspace_id = ? AND type = 'email'"
+        " AND contact_id IN (SELECT unnest(?::BIGINT[])) GROUP BY contact_id",
+        [workspace_id, list(contact_ids)],
+    ).fetchall()
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
+def pace(cur: Any, workspace_id: str, campaign: Campaign, contact_ids: Sequence[int],
+         due: Sequence[datetime]) -> list[datetime]:  # fmt: skip
+    """The due times under the campaign's throttle (overall, and per mailbox provider by
+    the domain of each contact's email address)."""
+    throttle = campaign.throttle
+    if throttle is None:
+        return list(due)
+    if not throttle.per_provider:
+        return assign.spread(due, throttle.per_second)
+    found, domains = emails(cur, workspace_id, contact_ids), throttle.domains()
+    providers = [assign.provider_of(found.get(c), domains) for c in contact_ids]
+    rates = [rule.per_second for rule in throttle.per_provider]
+    return assign.spread_by_provider(due, providers, rates, throttle.per_second)
+
+
 def schedule_times(
-    campaign: Campaign, start: datetime, recipients: Sequence[Recipient]
-) -> list[datetime | None]:
+    cur: Any, workspace_id: str, campaign: Campaign, start: datetime,
+    recipients: Sequence[Recipient],
+) -> list[datetime | None]:  # fmt: skip
     """The due time of each recipient sent now (``send``/``test``); None for the others."""
     local = None
     if campaign.schedule.type == "local":
@@ -130,8 +156,7 @@ def schedule_times(
     sendable = [i for i, r in enumerate(recipients) if r.variant is not None]
     by_zone = assign.due_times(start, {recipients[i].timezone for i in sendable}, local=local)
     due = [by_zone[recipients[i].timezone] for i in sendable]
-    rate = None if campaign.throttle is None else campaign.throttle.per_second
-    spaced = assign.spread(due, rate)
+    spaced = pace(cur, workspace_id, campaign, [recipients[i].contact_id for i in sendable], due)
     out: list[datetime | None] = [None] * len(recipients)
     for i, at in zip(sendable, spaced, strict=True):
         out[i] = at
@@ -147,7 +172,7 @@ def take(conn: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
                                                                        campaign, now)]  # fmt: skip
     control = read_global_control_pct(conn, workspace_id)
     recipients = split(campaign_id, workspace_id, campaign, people, control)
-    due = schedule_times(campaign, now, recipients)
+    due = schedule_times(conn, workspace_id, campaign, now, recipients)
     table = pa.table(
         {
             "workspace_id": [workspace_id] * len(recipients),

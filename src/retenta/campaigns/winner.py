@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from retenta.campaigns import assign
 from retenta.campaigns.definition import Campaign
+from retenta.campaigns.snapshot import pace
 from retenta.campaigns.stats import Arm, Verdict, pick_winner
 
 # Per variant of the test sample: recipients whose send reached a provider (a `sent` event)
@@ -55,8 +56,8 @@ def decide(conn: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
         assert campaign.schedule.time is not None
         local = (campaign.schedule.time, None)  # the next such local time after the decision
     by_zone = assign.due_times(now, {str(r[1]) for r in rest}, local=local)
-    rate = None if campaign.throttle is None else campaign.throttle.per_second
-    due = assign.spread([by_zone[str(r[1])] for r in rest], rate)
+    due = pace(conn, workspace_id, campaign, [int(r[0]) for r in rest],
+               [by_zone[str(r[1])] for r in rest])  # fmt: skip
     table = pa.table(
         {"contact_id": [int(r[0]) for r in rest], "send_at": due},
         schema=pa.schema([("contact_id", pa.int64()), ("send_at", pa.timestamp("us", tz="UTC"))]),
