@@ -1,8 +1,9 @@
 """The lifecycle service that starts due campaigns and hands their sends to the ledger.
 
 One tick, for every campaign that is due or sending:
-1. **start** a scheduled campaign whose time has come: snapshot its audience and move it to
-   ``sending`` in ONE writer unit (a crash leaves it scheduled, never half-snapshotted);
+1. **start** a scheduled campaign whose time has come: snapshot its audience (read and
+   computed on a read cursor) and insert it while moving the campaign to ``sending`` in ONE
+   writer unit (a crash leaves it scheduled, never half-snapshotted);
 2. **queue** its recipients due within ``lookahead_s`` in chunks. Each chunk: read the
    recipients not yet queued; skip those whose send id (``snd_c`` + hash(campaign,
    contact)) the ledger already holds; ``SendLedger.enqueue`` the others with
@@ -97,29 +98,33 @@ class CampaignRunner:
         if ab is not None and row.decided_at is None:
             ends = self._test_ends(row)
             if ends is not None and ends <= now:
-                self.db.write(lambda conn: winner.decide(conn, row.workspace_id, row.id,
-                                                         row.campaign, now))  # fmt: skip
+                winner.decide(self.db, row.workspace_id, row.id, row.campaign, now)
                 queued += self.queue_due(row, now)
         self._finish_if_done(row, now)
         return queued
 
     def begin(self, row: CampaignRow, now: datetime) -> bool:
-        """Snapshot the audience and move to ``sending``, in one writer unit."""
+        """Snapshot the audience (read and computed off the writer) and move to ``sending``
+        with the rows inserted, in one writer unit."""
+        try:
+            with self.db.read() as cur:
+                table, last_test = snapshot.prepare(cur, row.workspace_id, row.id, row.campaign,
+                                                    now)  # fmt: skip
+        except snapshot.AudienceError as exc:
+            self.db.write(statement(
+                "UPDATE campaigns SET status = 'failed', error = ?, updated_at = ?"
+                " WHERE workspace_id = ? AND id = ? AND status = 'scheduled'",
+                [str(exc), now, row.workspace_id, row.id]))  # fmt: skip
+            return False
+        ab = row.campaign.ab_test
+        ends = None if ab is None else (last_test or now) + ab.wait.delta()
 
         def work(conn: Any) -> bool:
-            status = first(conn.execute("SELECT status FROM campaigns WHERE workspace_id = ? AND"
-                                  " id = ?", [row.workspace_id, row.id]))  # fmt: skip
+            status = first(conn.execute("SELECT status FROM campaigns WHERE workspace_id = ?"
+                                        " AND id = ?", [row.workspace_id, row.id]))  # fmt: skip
             if status is None or status[0] != "scheduled":
                 return False  # cancelled (or started) meanwhile
-            try:
-                _, last_test = snapshot.take(conn, row.workspace_id, row.id, row.campaign, now)
-            except snapshot.AudienceError as exc:
-                conn.execute("UPDATE campaigns SET status = 'failed', error = ?, updated_at = ?"
-                             " WHERE workspace_id = ? AND id = ?",
-                             [str(exc), now, row.workspace_id, row.id])  # fmt: skip
-                return False
-            ab = row.campaign.ab_test
-            ends = None if ab is None else (last_test or now) + ab.wait.delta()
+            snapshot.insert(conn, table)
             conn.execute(
                 "UPDATE campaigns SET status = 'sending', started_at = ?, test_ends_at = ?,"
                 " updated_at = ? WHERE workspace_id = ? AND id = ?",

@@ -4,7 +4,8 @@ The audience is a segment's current members (the stored membership when it refle
 segment's current revision, else the definition evaluated on the spot), or every contact
 with a current ``subscribed`` consent on the campaign's first channel. Erased and
 merged-away contacts are left out. Each member gets a group, a variant and a due time
-(``assign.py``); the rows land in ``campaign_recipients`` in the same writer unit that
+(``assign.py``). All of that is computed on a read cursor, so the single writer is held
+only for the insert; the rows land in ``campaign_recipients`` in the same writer unit that
 moves the campaign to ``sending``, so a campaign is either not started or fully snapshotted.
 """
 
@@ -163,16 +164,16 @@ def schedule_times(
     return out
 
 
-def take(conn: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
-         now: datetime) -> tuple[int, datetime | None]:  # fmt: skip
-    """Snapshot the audience into ``campaign_recipients`` (inside the caller's writer unit);
-    ``(recipients, last due time of the A/B test sample)``."""
-    fallback = default_zone(conn, workspace_id, campaign)
-    people = [(cid, assign.zone(tz, fallback)) for cid, tz in audience(conn, workspace_id,
+def prepare(cur: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
+            now: datetime) -> tuple[pa.Table, datetime | None]:  # fmt: skip
+    """The snapshot's rows, computed on a read cursor (the writer only inserts them), and
+    the last due time of the A/B test sample."""
+    fallback = default_zone(cur, workspace_id, campaign)
+    people = [(cid, assign.zone(tz, fallback)) for cid, tz in audience(cur, workspace_id,
                                                                        campaign, now)]  # fmt: skip
-    control = read_global_control_pct(conn, workspace_id)
+    control = read_global_control_pct(cur, workspace_id)
     recipients = split(campaign_id, workspace_id, campaign, people, control)
-    due = schedule_times(conn, workspace_id, campaign, now, recipients)
+    due = schedule_times(cur, workspace_id, campaign, now, recipients)
     table = pa.table(
         {
             "workspace_id": [workspace_id] * len(recipients),
@@ -186,9 +187,8 @@ def take(conn: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
         },
         schema=RECIPIENTS,
     )
-    insert(conn, table)
     tests = [d for d, r in zip(due, recipients, strict=True) if r.group == assign.TEST and d]
-    return len(recipients), max(tests, default=None)
+    return table, max(tests, default=None)
 
 
 def insert(conn: Any, table: pa.Table) -> None:

@@ -11,6 +11,7 @@ from retenta.campaigns import assign
 from retenta.campaigns.definition import Campaign
 from retenta.campaigns.snapshot import pace
 from retenta.campaigns.stats import Arm, Verdict, pick_winner
+from retenta.storage.base import Database
 
 # Per variant of the test sample: recipients whose send reached a provider (a `sent` event)
 # and those of them with a human (not machine) click or open.
@@ -42,11 +43,10 @@ def verdict(cur: Any, workspace_id: str, campaign_id: str, campaign: Campaign) -
                        min_sample=ab.min_sample, fallback=ab.fallback)  # fmt: skip
 
 
-def decide(conn: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
-           now: datetime) -> Verdict:  # fmt: skip
-    """Pick the winner and give the rest its variant and due times (in the writer unit)."""
-    found = verdict(conn, workspace_id, campaign_id, campaign)
-    rest = conn.execute(
+def rest_schedule(cur: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
+                  now: datetime) -> pa.Table:  # fmt: skip
+    """The due time of each of the rest once the winner is known (on a read cursor)."""
+    rest = cur.execute(
         "SELECT contact_id, timezone FROM campaign_recipients WHERE workspace_id = ?"
         " AND campaign_id = ? AND grp = 'rest' ORDER BY contact_id",
         [workspace_id, campaign_id],
@@ -56,25 +56,44 @@ def decide(conn: Any, workspace_id: str, campaign_id: str, campaign: Campaign,
         assert campaign.schedule.time is not None
         local = (campaign.schedule.time, None)  # the next such local time after the decision
     by_zone = assign.due_times(now, {str(r[1]) for r in rest}, local=local)
-    due = pace(conn, workspace_id, campaign, [int(r[0]) for r in rest],
+    due = pace(cur, workspace_id, campaign, [int(r[0]) for r in rest],
                [by_zone[str(r[1])] for r in rest])  # fmt: skip
-    table = pa.table(
+    return pa.table(
         {"contact_id": [int(r[0]) for r in rest], "send_at": due},
         schema=pa.schema([("contact_id", pa.int64()), ("send_at", pa.timestamp("us", tz="UTC"))]),
     )
-    conn.register("_campaign_rest", table)
-    try:
+
+
+def decide(db: Database, workspace_id: str, campaign_id: str, campaign: Campaign,
+           now: datetime) -> Verdict | None:  # fmt: skip
+    """Pick the winner and give the rest its variant and due times: read and computed on a
+    read cursor, written in one writer unit (None: another tick decided first)."""
+    with db.read() as cur:
+        found = verdict(cur, workspace_id, campaign_id, campaign)
+        table = rest_schedule(cur, workspace_id, campaign_id, campaign, now)
+
+    def work(conn: Any) -> bool:
+        undecided = conn.execute(
+            "SELECT 1 FROM campaigns WHERE workspace_id = ? AND id = ? AND decided_at IS NULL",
+            [workspace_id, campaign_id],
+        ).fetchall()
+        if not undecided:
+            return False
+        conn.register("_campaign_rest", table)
+        try:
+            conn.execute(
+                "UPDATE campaign_recipients r SET variant = ?, send_at = u.send_at"
+                " FROM _campaign_rest u WHERE r.workspace_id = ? AND r.campaign_id = ?"
+                " AND r.contact_id = u.contact_id AND r.grp = 'rest'",
+                [found.winner, workspace_id, campaign_id],
+            )
+        finally:
+            conn.unregister("_campaign_rest")
         conn.execute(
-            "UPDATE campaign_recipients r SET variant = ?, send_at = u.send_at"
-            " FROM _campaign_rest u WHERE r.workspace_id = ? AND r.campaign_id = ?"
-            " AND r.contact_id = u.contact_id AND r.grp = 'rest'",
-            [found.winner, workspace_id, campaign_id],
+            "UPDATE campaigns SET winner = ?, winner_reason = ?, decided_at = ?, updated_at = ?"
+            " WHERE workspace_id = ? AND id = ?",
+            [found.winner, found.reason, now, now, workspace_id, campaign_id],
         )
-    finally:
-        conn.unregister("_campaign_rest")
-    conn.execute(
-        "UPDATE campaigns SET winner = ?, winner_reason = ?, decided_at = ?, updated_at = ?"
-        " WHERE workspace_id = ? AND id = ?",
-        [found.winner, found.reason, now, now, workspace_id, campaign_id],
-    )
-    return found
+        return True
+
+    return found if db.write(work) else None
