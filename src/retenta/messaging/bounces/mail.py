@@ -12,7 +12,8 @@ from email.parser import HeaderParser
 from retenta.messaging.signing import SEND_ID
 
 SEND_HEADER = re.compile(r"^X-Retenta-Send:[ \t]*(snd_[a-z0-9]{1,40})", re.I | re.M)
-OUR_MESSAGE_ID = re.compile(r"<(snd_[a-z0-9]{1,40})\.[0-9a-f]+@[^>\s]+>", re.I)
+# <snd_….<hex>@domain> (with a random part) or <snd_…@domain> (derived from the send alone)
+OUR_MESSAGE_ID = re.compile(r"<(snd_[a-z0-9]{1,40})(?:\.[0-9a-f]+)?@[^>\s]+>", re.I)
 ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-.]*[A-Za-z0-9])?")
 MAX_REPORT_BYTES = 10_000_000
 

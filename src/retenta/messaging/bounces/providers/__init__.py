@@ -12,7 +12,7 @@ import re
 from retenta.messaging.bounces.mail import OUR_MESSAGE_ID
 from retenta.messaging.signing import SEND_ID
 
-BARE_MESSAGE_ID = re.compile(r"(snd_[a-z0-9]{1,40})\.[0-9a-f]+@", re.I)
+BARE_MESSAGE_ID = re.compile(r"(snd_[a-z0-9]{1,40})(?:\.[0-9a-f]+)?@", re.I)
 SEND_TAG = "retenta_send"  # the custom argument / tag / user variable carrying the send id
 
 
@@ -30,6 +30,8 @@ def send_id_from(*candidates: object) -> str | None:
 
     >>> send_id_from(None, "<snd_01ab.ff00@shop.example>"), send_id_from("snd_x1")
     ('snd_01ab', 'snd_x1')
+    >>> send_id_from("snd_01ab@shop.example")
+    'snd_01ab'
     >>> send_id_from("not-ours@x.example") is None
     True
     """
