@@ -2,7 +2,7 @@
 
 One tick: claim due runs (a lease, committed), compute each run's step on a read cursor,
 queue its sends, then save the runs and their trace in one writer unit. Sends carry ids
-derived from (run, node); one already in the ledger is not queued again, so a tick that
+derived from (run, node); the ledger skips an id it already holds, so a tick that
 dies after queueing and before saving — SIGKILL, power — replays into the same sends when
 the lease expires, and nobody gets a message twice. Runs of erased contacts stop.
 """
@@ -111,19 +111,8 @@ class JourneyRunner:
             )
             for row, run, step in steps if step is not None for action in step.sends
         ]  # fmt: skip
-        if not wanted:
-            return
-        with self.db.read() as cur:
-            existing = {
-                r[0]
-                for r in cur.execute(
-                    "SELECT send_id FROM sends WHERE send_id IN (SELECT unnest(?::VARCHAR[]))",
-                    [[s.send_id for s in wanted]],
-                ).fetchall()
-            }
-        fresh = [s for s in wanted if s.send_id not in existing]
-        if fresh:
-            self.ledger.enqueue(fresh)
+        if wanted:
+            self.ledger.enqueue(wanted)  # idempotent per send id, inside one writer unit
 
 
 def _live(cur: Any, workspace_id: str, contact_id: int) -> bool:
