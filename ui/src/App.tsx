@@ -14,6 +14,7 @@ import { match, navigate, useLocation } from "./router";
 // The dashboard carries ECharts; loading it on demand keeps the log-in page light.
 const DashboardPage = lazy(() => import("./pages/DashboardPage").then((m) => ({ default: m.DashboardPage })));
 const MessagingRoom = lazy(() => import("./pages/messaging/MessagingRoom").then((m) => ({ default: m.MessagingRoom })));
+const CampaignsRoom = lazy(() => import("./pages/campaigns/CampaignsRoom").then((m) => ({ default: m.CampaignsRoom })));
 const JourneysRoom = lazy(() => import("./pages/journeys/JourneysRoom").then((m) => ({ default: m.JourneysRoom })));
 const SegmentsRoom = lazy(() => import("./pages/segments/SegmentsRoom").then((m) => ({ default: m.SegmentsRoom })));
 
@@ -27,6 +28,7 @@ function Room({ path }: { path: string }) {
   if (job) return <ImportsPage jobId={job.id} />;
   if (path === "/segments" || path.startsWith("/segments/")) return <SegmentsRoom path={path} />;
   if (path === "/messages" || path.startsWith("/messages/")) return <MessagingRoom path={path} />;
+  if (path === "/campaigns" || path.startsWith("/campaigns/")) return <CampaignsRoom path={path} />;
   if (path === "/journeys" || path.startsWith("/journeys/") || path === "/policy") return <JourneysRoom path={path} />;
   if (path === "/settings") return <SettingsPage />;
   return <NotFoundPage />;

@@ -35,6 +35,8 @@ CLIENT_ROUTES = (
     "/journeys",
     "/journeys/{rest:path}",
     "/policy",
+    "/campaigns",
+    "/campaigns/{rest:path}",
     "/settings",
 )
 ROOT_FILES = ("favicon.svg",)
