@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from retenta.messaging.channels.registry import channel_types
+from retenta.messaging.channels.registry import channel_types, redeliver_for
 from retenta.messaging.gate import SendGate
 from retenta.messaging.outbox.content import (
     Chained,
@@ -81,10 +81,8 @@ def build(c: Container) -> MessagingServices:
         *[ProviderStep(kind, gate, store, handover, Channels(), c.db) for kind in KINDS.values()],
         InAppStep(c.db, store, handover),
     ]
-    types = channel_types()
     dispatcher = Dispatcher(
-        db=c.db, ledger=ledger, content=content, steps=steps,
-        redeliver=lambda channel: types[channel].redeliver if channel in types else "never",
+        db=c.db, ledger=ledger, content=content, steps=steps, redeliver=redeliver_for,
         policy=PolicyGate(c.db),  # the contact policy (caps, quiet hours, fatigue)
     )  # fmt: skip
     return MessagingServices(

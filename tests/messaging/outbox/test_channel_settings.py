@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from retenta.app import Container, build_container
 from retenta.messaging import push_subscriptions
-from retenta.messaging.channels.registry import channel_types
+from retenta.messaging.channels.registry import channel_types, redeliver_for
 from retenta.messaging.channels.webpush import VapidKey
 from retenta.messaging.email.profiles import SendingProfile
 from retenta.messaging.services import for_container
@@ -211,3 +211,14 @@ def test_registry_types_expose_config_build_check() -> None:
         assert callable(types[name].build)
         assert callable(types[name].check)
     assert types["email"].redeliver == "never"
+
+
+def test_restart_rules_never_hand_a_push_twice() -> None:
+    """Apple and Google keep no idempotency key (APNs only echoes ``apns-id``), so a push
+    handed over before a crash is never handed again; a webhook and the inbox dedupe."""
+    types = channel_types()
+    assert {name: types[name].redeliver for name in ("apns", "fcm", "webpush", "sms")} == {
+        "apns": "never", "fcm": "never", "webpush": "never", "sms": "never"
+    }  # fmt: skip
+    assert (redeliver_for("push"), redeliver_for("apns")) == ("never", "never")
+    assert (redeliver_for("webhook"), redeliver_for("inapp")) == ("same_key", "same_key")

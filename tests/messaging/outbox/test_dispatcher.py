@@ -431,3 +431,29 @@ def test_a_failing_step_backs_off_and_spares_the_other_groups(
     assert status(client, ws, email_id)["status"] == "failed"  # attempts used up, no spinning
     moved = status(client, ws, inapp_id)
     assert (moved["status"], moved["channel"]) == ("sent", "inapp")  # its cascade went on
+
+
+def test_a_push_handed_before_a_crash_is_never_handed_again(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """APNs and FCM keep no idempotency key: a handed push is settled ``sent`` unconfirmed
+    on restart; a webhook (its receiver dedupes on ``Idempotency-Key``) is handed again."""
+    svc = add_messages(container, ws)
+    contact_id = contact(client, ws, "olena@example.com", consent=None)
+    pushed, hooked, unhanded = (
+        NewSend(ws.id, contact_id, "msg_promo", (channel,), "promo", send_id=f"snd_{name}")
+        for channel, name in (("push", "push1"), ("webhook", "hook1"), ("push", "push2"))
+    )
+    svc.ledger.enqueue([pushed, hooked, unhanded])
+    claimed = svc.ledger.claim(10)
+    assert {s.send_id for s in claimed} == {"snd_push1", "snd_hook1", "snd_push2"}
+    asyncio.run(svc.ledger.record_handover([("snd_push1", 1), ("snd_hook1", 1)]))
+    counts = asyncio.run(svc.dispatcher.reconcile())
+    assert counts == {"sent": 1, "queued": 2}
+    push = status(client, ws, "snd_push1")
+    assert (push["status"], push["attempts"]) == ("sent", 1)
+    [sent] = [e for e in push["events"] if e["status"] == "sent"]
+    assert sent["properties"]["unconfirmed"] is True
+    hook, again = status(client, ws, "snd_hook1"), status(client, ws, "snd_push2")
+    assert (hook["status"], hook["attempts"]) == ("queued", 1)  # handed again, same key
+    assert (again["status"], again["attempts"]) == ("queued", 0)  # never handed: not counted

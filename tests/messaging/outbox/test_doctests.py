@@ -15,6 +15,7 @@ MODULES = [
     "retenta.messaging.channels.webpush_config",
     "retenta.messaging.channels.webpush",
     "retenta.messaging.dispatch",
+    "retenta.messaging.channels.registry",
 ]
 
 

@@ -8,10 +8,14 @@ party would: a name mapped to a module path (:data:`MODULES`), or :func:`registe
 ``redeliver`` is the restart rule for a send that was handed to the provider but whose
 answer was never recorded (the process died in between; docs/messaging-sends.md):
 
-- ``"never"``: the provider cannot be asked and takes no idempotency key (SMTP, web push,
-  SMS, FCM): the send is taken as delivered, never handed twice;
-- ``"same_key"``: the provider deduplicates on a key derived from the send id (APNs
-  ``apns-id``, a webhook's ``Idempotency-Key``): the send is handed again with that key.
+- ``"never"``: the provider cannot be asked and does not deduplicate (SMTP, web push, SMS,
+  Viber, FCM, APNs — Apple echoes and logs ``apns-id`` but does not drop a second request
+  with the same one): the send is taken as sent (unconfirmed), never handed twice;
+- ``"same_key"``: the receiver deduplicates on a key derived from the send id (a webhook's
+  ``Idempotency-Key``, the in-app inbox's send id): the send is handed again with that key.
+
+A send channel that goes through several provider types (``push``: web push, FCM, APNs) is
+``same_key`` only when every one of them is (:func:`redeliver_for`).
 """
 
 from __future__ import annotations
@@ -53,10 +57,13 @@ MODULES: dict[str, tuple[str, Redeliver]] = {
     "sms": ("retenta.messaging.channels.sms", "never"),
     "viber": ("retenta.messaging.channels.viber", "never"),
     "fcm": ("retenta.messaging.channels.fcm", "never"),
-    "apns": ("retenta.messaging.channels.apns", "same_key"),
+    "apns": ("retenta.messaging.channels.apns", "never"),  # Apple does not dedupe on apns-id
     "webhook": ("retenta.messaging.channels.webhook", "same_key"),
     "inapp": ("retenta.messaging.inbox.channel", "same_key"),  # stored once per send id
 }
+
+# Send channels whose sends go through one of several provider types.
+SEND_CHANNELS: dict[str, tuple[str, ...]] = {"push": ("webpush", "fcm", "apns")}
 
 _EXTRA: dict[str, ChannelType] = {}
 
@@ -96,3 +103,16 @@ def _builtin() -> dict[str, ChannelType]:
         if channel_type is not None:
             found[name] = channel_type
     return found
+
+
+def redeliver_for(channel: str) -> Redeliver:
+    """The restart rule of a send channel: ``same_key`` only when every provider it may go
+    through deduplicates; anything unknown is ``never`` (a lost send beats a duplicate).
+
+    >>> redeliver_for("apns"), redeliver_for("push"), redeliver_for("nope")
+    ('never', 'never', 'never')
+    """
+    types = channel_types()
+    names = SEND_CHANNELS.get(channel, (channel,))
+    rules = {types[name].redeliver if name in types else "never" for name in names}
+    return "same_key" if rules == {"same_key"} else "never"
