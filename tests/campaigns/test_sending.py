@@ -141,3 +141,27 @@ def test_local_moment_on_a_dst_change() -> None:
     before = local_moment(start, time(10), date(2026, 3, 28), "Europe/Kyiv")
     after = local_moment(start, time(10), date(2026, 3, 29), "Europe/Kyiv")
     assert (before.hour, after.hour) == (8, 7)  # 10:00 local both days, +02 then +03
+
+
+def test_contacts_without_a_timezone_use_the_workspace_default(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    lisbon = set(seed_contacts(container, ws, 3, timezone="Europe/Lisbon"))
+    unknown = set(seed_contacts(container, ws, 3))
+    container.db.write(lambda conn: conn.execute(
+        "UPDATE workspaces SET settings = json_object('timezone', 'Asia/Kolkata') WHERE id = ?",
+        [ws.id]).fetchall())  # fmt: skip
+    seg = segment(client, ws)
+    setup_sending(client, container, ws)
+    set_global_control(client, ws, 0)
+    campaign = create(client, ws, segment_id=seg, message_id="msg_a",
+                      schedule={"type": "local", "time": "09:30"})  # fmt: skip
+    schedule(client, ws, campaign)
+    runner(container).tick(datetime.now(UTC) + timedelta(seconds=1))
+    got = recipients(container, campaign)
+    assert {c: r[4] for c, r in got.items()} == {
+        **{c: "Europe/Lisbon" for c in lisbon}, **{c: "Asia/Kolkata" for c in unknown}}  # fmt: skip
+    for contact, (_grp, _variant, due, _queued, zone) in got.items():
+        local = due.astimezone(ZoneInfo(zone))
+        assert (local.hour, local.minute) == (9, 30), contact
+        assert due - datetime.now(UTC) < timedelta(days=1)  # the next 09:30, not a later one
