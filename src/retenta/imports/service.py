@@ -424,8 +424,9 @@ class ImportService:
         started = time.perf_counter()
         coerced = coerce_chunk(job["entity"], chunk.table, job["mapping"], chunk.first_row)
         malformed = [Reject(m.line, None, m.reason, {"line": m.text}) for m in chunk.malformed]
+        coerce_ms, started = _ms_since(started), time.perf_counter()
         planned = plan_chunk(job["entity"], ctx, coerced.table)
-        return Prepared(chunk, coerced, malformed, _ms_since(started), planned)
+        return Prepared(chunk, coerced, malformed, coerce_ms, planned, _ms_since(started))
 
     def _submit(
         self, ctx: LoadContext, job: dict[str, Any], prepared: Prepared, stats: dict[str, int]
@@ -443,7 +444,11 @@ class ImportService:
                 else Loaded(0)
             )
             store.insert_rejects(conn, job["id"], [*malformed, *coerced.rejects, *loaded.rejects])
-            timings = {"ms_coerce": prepared.coerce_ms, "ms_unit": _ms_since(unit_started)}
+            timings = {
+                "ms_coerce": prepared.coerce_ms,
+                "ms_plan": prepared.plan_ms,
+                "ms_unit": _ms_since(unit_started),
+            }
             extra = {**loaded.stats, **timings}
             merged = _add_stats(base, extra, blank_rows=coerced.blank_rows)
             refused = coerced.table.num_rows - loaded.accepted  # by identity or commerce

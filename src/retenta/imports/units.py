@@ -21,6 +21,7 @@ class Prepared:
     malformed: list[Reject]
     coerce_ms: int
     plan: Any = None  # loaders.plan_chunk's answer
+    plan_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
