@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from retenta.errors import ApiError
 from retenta.messaging import promo_router, push_router
 from retenta.messaging.channels.sms import webhooks as sms_webhooks
-from retenta.messaging.outbox import router as outbox_router
 from retenta.messaging.content import router as content_router
+from retenta.messaging.outbox import router as outbox_router
 from retenta.messaging.preview import preview_email
 from retenta.messaging.schemas import PreviewIn, SuppressionIn
 from retenta.messaging.services import services
