@@ -117,3 +117,22 @@ def test_too_small_a_sample_never_wins_and_leader_fallback(
     got = report(client, ws, campaign)["ab_test"]
     assert (got["significant"], got["winner"]) == (False, 1)  # the leader, by the fallback
     assert got["decided_reason"].startswith("too few recipients")
+
+
+def test_the_orders_metric_picks_the_variant_that_sells(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    campaign, now = started(client, container, ws, metric="orders")
+    for message in ("msg_a", "msg_b"):
+        engage(container, campaign, "sent", message, 1000)
+    engage(container, campaign, "clicked", "msg_a", 300)  # clicks do not count here
+    container.db.write(lambda conn: conn.execute(
+        "INSERT INTO orders (workspace_id, order_id, contact_id, status, total, placed_at,"
+        " updated_at) SELECT workspace_id, 'o' || contact_id, contact_id, 'paid', 50,"
+        " now() + INTERVAL 1 HOUR, now() FROM sends WHERE campaign_id = ? AND message_id = 'msg_b'"
+        " QUALIFY row_number() OVER (ORDER BY send_id) <= round(count(*) OVER () * 0.1)",
+        [campaign]).fetchall())  # fmt: skip
+    runner(container).tick(now + timedelta(hours=5))
+    got = report(client, ws, campaign)["ab_test"]
+    assert (got["metric"], got["winner"], got["significant"]) == ("orders", 1, True)
+    assert got["variants"][0]["orders"] == 0

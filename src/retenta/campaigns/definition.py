@@ -110,7 +110,7 @@ class AbTest(Strict):
 
     sample_pct: float = Field(default=20, gt=0, le=100)
     wait: Duration = Duration(amount=4, unit="hours")
-    metric: Literal["clicks", "opens"] = "clicks"
+    metric: Literal["clicks", "opens", "orders"] = "clicks"
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     min_sample: int = Field(default=100, ge=1, le=10_000_000)
     fallback: Literal["first", "leader"] = "first"

@@ -2,12 +2,12 @@
 
 **The winner rule** (documented in docs/campaigns.md). Each variant has ``n`` recipients
 whose send was handed to a provider and ``x`` of them with at least one human (not machine)
-click (or open, per the test's metric). The leader is the variant with the highest rate
-``x/n`` (ties: the earlier variant). The leader wins when, against EVERY other variant, a
-one-sided two-proportion z-test (pooled variance) rejects "the leader is no better" at
-``alpha / k``, and every variant has at least ``min_sample`` recipients. Otherwise there is
-no significant winner and the fallback rule picks: ``first`` (variant A, the default) or
-``leader``.
+click, or open, or an order placed since the start (per the test's metric). The leader is
+the variant with the highest rate ``x/n`` (ties: the earlier variant). The leader wins
+when, against EVERY other variant, a one-sided two-proportion z-test (pooled variance)
+rejects "the leader is no better" at ``alpha / k``, and every variant has at least
+``min_sample`` recipients. Otherwise there is no significant winner and the fallback rule
+picks: ``first`` (variant A, the default) or ``leader``.
 
 Why ``alpha / k``: the leader is chosen after seeing the data, so testing it one-sided at
 ``alpha`` would declare a false winner twice as often as ``alpha`` with two equal variants

@@ -25,13 +25,32 @@ WHERE r.workspace_id = ? AND r.campaign_id = ? AND r.grp = 'test'
 GROUP BY r.variant
 """
 METRIC_STATUS = {"clicks": "clicked", "opens": "opened"}
+# The `orders` metric: of the same sent recipients, those with an order (not cancelled or
+# returned) placed since the campaign started.
+ORDER_ARMS_SQL = """
+WITH sent AS (
+    SELECT DISTINCT r.variant, r.contact_id FROM campaign_recipients r
+    JOIN message_events e ON e.workspace_id = r.workspace_id AND e.send_id = r.send_id
+        AND e.status = 'sent'
+    WHERE r.workspace_id = $ws AND r.campaign_id = $campaign AND r.grp = 'test'),
+buyers AS (
+    SELECT DISTINCT o.contact_id FROM orders o
+    WHERE o.workspace_id = $ws AND o.status NOT IN ('cancelled', 'returned')
+      AND o.placed_at >= (SELECT started_at FROM campaigns WHERE workspace_id = $ws
+                          AND id = $campaign))
+SELECT s.variant, count(*), count(b.contact_id) FROM sent s
+LEFT JOIN buyers b ON b.contact_id = s.contact_id GROUP BY s.variant
+"""
 
 
 def arms(cur: Any, workspace_id: str, campaign_id: str, campaign: Campaign) -> list[Arm]:
     """Each variant's ``Arm(n, x)`` in variant order (zeros for a variant nobody got)."""
     assert campaign.ab_test is not None
-    status = METRIC_STATUS[campaign.ab_test.metric]
-    rows = cur.execute(ARMS_SQL, [status, workspace_id, campaign_id]).fetchall()
+    metric = campaign.ab_test.metric
+    if metric == "orders":
+        rows = cur.execute(ORDER_ARMS_SQL, {"ws": workspace_id, "campaign": campaign_id}).fetchall()
+    else:
+        rows = cur.execute(ARMS_SQL, [METRIC_STATUS[metric], workspace_id, campaign_id]).fetchall()
     found = {int(v): Arm(int(n), int(x)) for v, n, x in rows if v is not None}
     return [found.get(i, Arm(0, 0)) for i in range(len(campaign.messages))]
 
