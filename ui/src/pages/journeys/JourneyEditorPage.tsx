@@ -185,13 +185,29 @@ function Editor({ initial }: { initial: Journey | null }) {
     changed();
   };
 
-  const document = () => toDefinition(name, toGraph(nodes, edges));
+  const definitionDoc = () => toDefinition(name, toGraph(nodes, edges));
   const positions = () => Object.fromEntries(nodes.map((n) => [n.id, n.position]));
   const validate = async (): Promise<boolean> => {
-    const answer = await api.post<{ valid: boolean; errors: PathError[] }>("/api/v1/journeys/validate", document());
+    const answer = await api.post<{ valid: boolean; errors: PathError[] }>("/api/v1/journeys/validate", definitionDoc());
     setErrors(answer.errors);
     return answer.valid;
   };
+  // Once problems are on the canvas, each edit is checked again (450 ms after the last
+  // one), so a fixed node loses its marks without another click. Stale answers are dropped.
+  const docText = JSON.stringify(definitionDoc());
+  const shown = errors.length > 0;
+  useEffect(() => {
+    if (!shown) return;
+    let live = true;
+    const timer = window.setTimeout(() => {
+      api.post<{ valid: boolean; errors: PathError[] }>("/api/v1/journeys/validate", JSON.parse(docText))
+        .then((answer) => live && setErrors(answer.errors), () => undefined);
+    }, 450);
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+  }, [docText, shown]);
   const run = async (work: () => Promise<void>) => {
     setBusy(true);
     setError(null);
@@ -209,8 +225,8 @@ function Editor({ initial }: { initial: Journey | null }) {
       return;
     }
     const saved = summary
-      ? await api.put<Journey>(`/api/v1/journeys/${encodeURIComponent(summary.id)}`, document())
-      : await api.post<Journey>("/api/v1/journeys", document());
+      ? await api.put<Journey>(`/api/v1/journeys/${encodeURIComponent(summary.id)}`, definitionDoc())
+      : await api.post<Journey>("/api/v1/journeys", definitionDoc());
     saveLayout(saved.id, positions());
     setSummary(saved);
     setNotice(`Saved as version ${saved.version}.`);
