@@ -123,7 +123,11 @@ def _plain(value: Any) -> Any:
         return value
     names = getattr(kind, "__dataclass_fields__", None)
     if names is not None:
-        return {name: _plain(getattr(value, name)) for name in names}
+        plain: dict[str, Any] = {}
+        for name in names:  # scalar fields (most) copied without a call
+            field_value = getattr(value, name)
+            plain[name] = field_value if type(field_value) in _SCALARS else _plain(field_value)
+        return plain
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
