@@ -26,6 +26,7 @@ from retenta.messaging.outbox.ledger import SendLedger
 from retenta.messaging.outbox.provider_steps import KINDS, InAppStep, ProviderStep
 from retenta.messaging.outbox.push_step import PushStep
 from retenta.messaging.outbox.steps import Channels, EmailStep, Step
+from retenta.messaging.outbox.ticks import Tick, viber_fallback_sweep
 from retenta.messaging.promo_store import PromoStore
 from retenta.messaging.push_subscriptions import migrate_clear_vapid_keys
 from retenta.messaging.settings_store import ChannelSettingsStore, SecretBox
@@ -84,6 +85,7 @@ def build(c: Container) -> MessagingServices:
     dispatcher = Dispatcher(
         db=c.db, ledger=ledger, content=content, steps=steps, redeliver=redeliver_for,
         policy=PolicyGate(c.db),  # the contact policy (caps, quiet hours, fatigue)
+        ticks=[Tick("viber_fallback_sweep", 15.0, lambda: viber_fallback_sweep(c.db, store))],
     )  # fmt: skip
     return MessagingServices(
         keyring=keyring, tracking=TrackingStore(c.db), suppressions=gate.suppressions, gate=gate,

@@ -88,3 +88,15 @@ def test_a_send_through_twilio_is_delivered_by_its_callback(
     delivered = state["events"][-1]
     assert delivered["channel"] == "sms"
     assert delivered["properties"]["remote_id"] == sid
+    assert state["status"] == "delivered"  # the ledger row follows the report
+    # a later "undelivered" for the same message is recorded but never undoes delivered
+    params["MessageStatus"] = "undelivered"
+    r = client.post(
+        url.removeprefix("https://retenta.example"),
+        data=params,
+        headers={"X-Twilio-Signature": twilio_sign(TOKEN, url, params)},
+    )
+    assert r.status_code == 204
+    assert client.get(f"/api/v1/sends/{send_id}", headers=ws.api_headers).json()["status"] == (
+        "delivered"
+    )

@@ -16,6 +16,8 @@ MODULES = [
     "retenta.messaging.channels.webpush",
     "retenta.messaging.dispatch",
     "retenta.messaging.channels.registry",
+    "retenta.messaging.outbox.delivery",
+    "retenta.messaging.outbox.ticks",
 ]
 
 

@@ -28,6 +28,7 @@ from retenta.messaging.outbox.decide import Attempt, held, settle, unavailable
 from retenta.messaging.outbox.ledger import Send, SendLedger, Settlement
 from retenta.messaging.outbox.recipients import lookup
 from retenta.messaging.outbox.steps import Step
+from retenta.messaging.outbox.ticks import Tick
 from retenta.policy.gate import PolicyGate
 from retenta.storage.base import Database
 
@@ -52,6 +53,7 @@ class Dispatcher:
         redeliver: Callable[[str], str] = lambda channel: "never",
         settings: DispatchSettings | None = None,
         policy: PolicyGate | None = None,
+        ticks: Sequence[Tick] = (),
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -60,6 +62,7 @@ class Dispatcher:
         self.redeliver = redeliver
         self.settings = settings or DispatchSettings()
         self.policy = policy
+        self.ticks = list(ticks)  # periodic work between rounds (ticks.py)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -91,6 +94,7 @@ class Dispatcher:
         while True:
             try:
                 handled = await self.run_once()
+                await self.run_ticks()
                 if datetime.now(UTC) - last_reconcile > timedelta(seconds=self.settings.lease_s):
                     await self.reconcile(expired_only=True)
                     last_reconcile = datetime.now(UTC)
@@ -112,6 +116,10 @@ class Dispatcher:
         if claimed:
             await self.deliver(claimed)
         return len(claimed)
+
+    async def run_ticks(self, *, force: bool = False) -> dict[str, object]:
+        """The periodic tasks that are due (all of them with ``force``); their results."""
+        return {tick.name: await tick(force=force) for tick in self.ticks}
 
     async def run_until_idle(self, *, max_rounds: int = 1000) -> int:
         """Rounds until nothing is due (tests, the CLI); the number of sends claimed."""

@@ -137,13 +137,19 @@ SETTLE = pa.schema(
     ]
 )
 SETTLE_SQL = """
-UPDATE sends SET status = u.status, channel = u.channel, cascade_index = u.cascade_index,
+UPDATE sends SET status = CASE WHEN sends.status = 'sending' THEN u.status
+                              ELSE sends.status END,
+    channel = u.channel, cascade_index = u.cascade_index,
     next_attempt_at = u.next_attempt_at, lease_until = NULL, last_error = u.last_error,
     remote_id = coalesce(u.remote_id, sends.remote_id),
     versions_used = coalesce(u.versions_used::JSON, sends.versions_used),
     message_revision = coalesce(u.message_revision, sends.message_revision),
     attempts = coalesce(u.attempts, sends.attempts), updated_at = ?
-FROM _settle u WHERE sends.send_id = u.send_id AND sends.status = 'sending'
+FROM _settle u WHERE sends.send_id = u.send_id
+  AND (sends.status = 'sending'
+       -- a delivery report that beat this settle (delivery.py) keeps its status
+       OR (u.status = 'sent' AND sends.status IN ('delivered', 'failed')
+           AND sends.lease_until IS NOT NULL))
 """
 CLAIM_SQL = """
 UPDATE sends SET status = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?

@@ -92,13 +92,23 @@ def _viber_channel(config: Any, step: Any, workspace_id: str) -> Any:
     )
 
 
+def _sms_channel(config: Any, step: Any, workspace_id: str) -> Any:
+    """The SMS channel; an SMPP bind gets a receipt sink, so its receipts become events."""
+    sms = importlib.import_module("retenta.messaging.channels.sms")
+    reports = importlib.import_module("retenta.messaging.channels.sms.reports")
+    channel = sms.build(config)
+    if hasattr(channel, "reports") and channel.reports is None and step.db is not None:
+        channel.reports = reports.sink_for(step.db, workspace_id)
+    return channel
+
+
 def _webhook(send_id: str, url: str, fields: Mapping[str, str], config: Any) -> Any:
     webhook = importlib.import_module("retenta.messaging.channels.webhook")
     return webhook.rendered_call(send_id, url, _main_text(fields))
 
 
 KINDS = {
-    "sms": Kind("sms", "sms", lambda c, _: c.phone, _sms),
+    "sms": Kind("sms", "sms", lambda c, _: c.phone, _sms, builder=_sms_channel),
     "viber": Kind("viber", "viber", lambda c, _: c.phone, _viber, builder=_viber_channel),
     "webhook": Kind("webhook", "webhook", lambda _, cfg: str(cfg.url), _webhook, gated=False),
 }

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from retenta.messaging.events import MessageEvent, SendContext, append
+from retenta.messaging.outbox.delivery import follow_reports
 from retenta.storage.base import Database
 
 FinalStatus = Literal["delivered", "failed", "opened"]  # opened: Viber "read"
@@ -103,7 +104,13 @@ async def record_reports(db: Database, workspace_id: str, reports: Iterable[Deli
     batch = list(reports)
     if not batch:
         return 0
-    return await db.awrite(lambda conn: append(conn, _events(conn, workspace_id, batch)))
+
+    def work(conn: Any) -> int:
+        events = _events(conn, workspace_id, batch)
+        follow_reports(conn, events)  # the send's own status follows (outbox/delivery.py)
+        return append(conn, events)
+
+    return await db.awrite(work)
 
 
 def sink_for(db: Database, workspace_id: str) -> ReportSink:
