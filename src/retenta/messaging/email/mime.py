@@ -90,11 +90,13 @@ class MimeBuilder:
         timestamp: float | None = None,
     ) -> OutgoingEmail:
         """The message for one recipient; raises ``HeaderError`` for an unsendable address."""
-        nonce = secrets.token_hex(16)  # one read of the OS random source for both
-        message_id = f"<{send_id}.{nonce[:8]}@{self._domain}>"
+        # From the send alone: a send handed over again after a crash carries the same
+        # Message-ID, so the receiving side (and our own counting) can tell it is a copy.
+        message_id = f"<{send_id}@{self._domain}>"
+        nonce = secrets.token_hex(12)
         headers = self._headers(send_id, recipient, content, category, campaign_id, message_id)
         headers["Date"] = date_header(time.time() if timestamp is None else timestamp)
-        boundary = f"=_rt_{nonce[8:]}"
+        boundary = f"=_rt_{nonce}"
         headers["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
         # One join of every piece: the 30 KB body is copied once, not once per layer.
         data = b"".join([_header_block(headers), b"\r\n", *_alternative(boundary, content)])
