@@ -22,10 +22,12 @@ field policy, a non-text trait) goes the regular way whole.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -123,14 +125,12 @@ def _eligible_keys(
     return ok, keys
 
 
-def _unknown(
-    svc: IdentityService, conn: Any, ok: np.ndarray, keys: list[list[tuple[str, str, str]]]
-) -> tuple[np.ndarray, list[int]]:
+def _unknown(svc: IdentityService, conn: Any, planned: Plan) -> tuple[np.ndarray, list[int]]:
     """``ok`` less rows with an identifier stored or suppressed; the hashes of the rest."""
+    ok, keys, hashes = planned.ok, planned.keys, planned.hashes
     rows = np.flatnonzero(ok)
     flat = [k for i in rows for k in keys[i]]
     svc.known.sync(conn, identity_count(conn))
-    hashes = key_hashes(conn, flat)
     stored = maybe_stored(svc.known, hashes)
     per_row = np.fromiter((len(keys[i]) for i in rows), dtype=np.int64, count=len(rows))
     owner = np.repeat(np.arange(len(rows)), per_row)
@@ -155,18 +155,34 @@ class Plan:
     names: list[str]
     ok: np.ndarray
     keys: list[list[tuple[str, str, str]]]
+    hashes: list[int]  # ``key_hash`` of the keys of the ``ok`` rows, in row order
+
+
+_local = threading.local()
+
+
+def _hashing_cursor() -> Any:
+    """An in-memory DuckDB for ``key_hashes`` beside the writer (the same SQL function)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect()
+    return con
 
 
 def plan(
     svc: IdentityService, table: pa.Table, workspace_id: str, trait_columns: frozenset[str]
 ) -> Plan | None:
-    """Normalize the chunk's identifiers (no database: runs outside the writer, beside the
-    previous chunk's unit of work); None when the column-wise path does not apply."""
+    """Normalize the chunk's identifiers and hash their keys (no stored data: runs outside
+    the writer, beside the previous chunk's unit of work); None when the column-wise path
+    does not apply."""
     names = trait_names(table, trait_columns)
     if table.num_rows < MIN_ROWS or not expressible(svc, table, names):
         return None
     ok, keys = _eligible_keys(svc, table, workspace_id)
-    return Plan(names, ok, keys) if ok.sum() >= MIN_ROWS else None
+    if ok.sum() < MIN_ROWS:
+        return None
+    hashes = key_hashes(_hashing_cursor(), [k for i in np.flatnonzero(ok) for k in keys[i]])
+    return Plan(names, ok, keys, hashes)
 
 
 def create_fresh(
@@ -176,7 +192,7 @@ def create_fresh(
     none = Fresh(np.zeros(table.num_rows, dtype=bool), np.zeros(0, dtype=np.int64))
     if planned is None:
         return none
-    ok, hashes = _unknown(svc, conn, planned.ok, planned.keys)
+    ok, hashes = _unknown(svc, conn, planned)
     rows = np.flatnonzero(ok)
     if len(rows) < MIN_ROWS:
         return none
