@@ -171,10 +171,14 @@ def test_validation_errors_are_shown_on_the_nodes_they_name(
     # Fix the fields, connect all but the second exit: the graph check names that one.
     page.get_by_test_id("node-entry").click()
     page.get_by_test_id("entry-panel").get_by_label("Event name").fill("Signed Up")
+    # Checked again after each edit: the fixed field's error goes without another click.
+    expect(entry_errors).not_to_contain_text("entry.trigger")
+    expect(entry_errors).to_contain_text("start")
     page.get_by_test_id("node-send_1").click()
     page.get_by_test_id("node-panel").get_by_label("Message").select_option(message["id"])
     connect(page, "entry", "start", "send_1")
     connect(page, "send_1", "next", "exit_1")
+    expect(page.get_by_test_id("node-entry").get_by_test_id("node-errors")).to_have_count(0)
     page.get_by_role("button", name="Validate").click()
     expect(page.get_by_test_id("node-exit_2").get_by_test_id("node-errors")).to_contain_text(
         "'exit_2' cannot be reached"
@@ -221,3 +225,95 @@ def test_the_list_shows_journeys_and_changes_their_status(
     assert entry_box is not None
     assert bye_box is not None
     assert bye_box["y"] > entry_box["y"] + entry_box["height"]
+
+
+def test_every_step_kind_and_handle_is_built_on_the_canvas(
+    page: Page, live_server: LiveServer
+) -> None:
+    """Segment trigger, wait for event (then/else), condition (then/else), a split whose
+    middle branch is removed (the later branch's edge moves up), a wait, an exit."""
+    with live_server.api() as api:
+        condition = {"type": "attribute", "field": "email", "value_type": "text",
+                     "op": "ends_with", "value": "example.com"}  # fmt: skip
+        body = {"name": unique("Journey audience"), "kind": "rules",
+                "definition": {"version": 1, "root": condition}}  # fmt: skip
+        segment = api.post("/api/v1/segments", json=body).json()
+    page.set_viewport_size({"width": 1800, "height": 1150})
+    page = logged_in(page, live_server, "marketer")
+    new_journey(page, unique("Every kind"))
+
+    drop(page, "trigger-segment", 20, 10)
+    entry = page.get_by_test_id("entry-panel")
+    entry.get_by_label("Segment", exact=True).select_option(segment["id"])
+    entry.get_by_label("When a contact").select_option("exited")
+    entry.get_by_label("Entry rule").select_option("once_per")
+    entry.get_by_label("Period amount").fill("3")
+
+    drop(page, "wait_event", 20, 190)
+    step = page.get_by_test_id("node-panel")
+    step.get_by_label("Event name").fill("Order Completed")
+    step.get_by_label("Timeout amount").fill("2")
+    step.get_by_label("Timeout unit").select_option("hours")
+
+    drop(page, "condition", 20, 400)
+    step.get_by_label("Condition", exact=True).select_option("attribute")
+    step.get_by_label("Attribute", exact=True).fill("tier")
+    step.get_by_label("Value", exact=True).fill("gold")
+
+    drop(page, "split", 460, 400)
+    step.get_by_role("button", name="Add a branch").click()
+    for i, (label, weight) in enumerate([("A", "50"), ("B", "30"), ("C", "20")], start=1):
+        step.get_by_label(f"Branch {i} label").fill(label)
+        step.get_by_label(f"Branch {i} weight").fill(weight)
+
+    drop(page, "wait", 470, 590)
+    step.get_by_label("Wait for amount").fill("30")
+    step.get_by_label("Wait for unit").select_option("minutes")
+    drop(page, "exit", 240, 820)
+
+    connect(page, "entry", "start", "wait_event_1")
+    connect(page, "wait_event_1", "then", "condition_1")
+    connect(page, "wait_event_1", "else", "split_1")
+    connect(page, "condition_1", "then", "exit_1")
+    connect(page, "condition_1", "else", "exit_1")
+    connect(page, "split_1", "b0", "exit_1")
+    connect(page, "split_1", "b1", "exit_1")
+    connect(page, "split_1", "b2", "wait_1")
+    # The panel's "leads to" select is the same edge as a drag.
+    page.get_by_test_id("node-wait_1").click()
+    page.get_by_test_id("node-panel").get_by_label("next leads to").select_option("exit_1")
+    expect(page.locator('.react-flow__edge[data-id="wait_1:next"]')).to_have_count(1)
+
+    # Removing branch B: C (and its edge to wait_1) becomes the second branch.
+    page.get_by_test_id("node-split_1").click()
+    page.get_by_test_id("node-panel").get_by_role("button", name="Remove branch 2").click()
+    expect(page.get_by_test_id("node-split_1")).to_contain_text("A 50 / C 20")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Saved as version 1.")
+
+    journey_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    definition = get(live_server, f"/api/v1/journeys/{journey_id}")["definition"]
+    assert definition["entry"] == {
+        "trigger": {"type": "segment", "segment_id": segment["id"], "on": "exited"},
+        "rule": {"type": "once_per", "period": {"amount": 3, "unit": "days"},
+                 "max_concurrent": 1},
+    }  # fmt: skip
+    nodes = {n["id"]: n for n in definition["nodes"]}
+    assert definition["start"] == "wait_event_1"
+    assert nodes["wait_event_1"] == {
+        "id": "wait_event_1", "type": "wait_event", "event": "Order Completed",
+        "timeout": {"amount": 2, "unit": "hours"}, "then": "condition_1", "else": "split_1",
+    }  # fmt: skip
+    assert nodes["condition_1"]["if"] == {
+        "kind": "attribute", "attribute": "tier", "op": "equals", "value": "gold"
+    }  # fmt: skip
+    assert (nodes["condition_1"]["then"], nodes["condition_1"]["else"]) == ("exit_1", "exit_1")
+    assert nodes["split_1"]["branches"] == [
+        {"weight": 50, "next": "exit_1", "label": "A"},
+        {"weight": 20, "next": "wait_1", "label": "C"},
+    ]
+    assert nodes["wait_1"] == {
+        "id": "wait_1", "type": "wait", "duration": {"amount": 30, "unit": "minutes"},
+        "next": "exit_1",
+    }  # fmt: skip
+    screenshot(page, "journey-canvas-every-kind")

@@ -1,7 +1,7 @@
 // How a node looks on the canvas: its kind, id, a one-line summary, its handles (one per
 // outgoing field), live run counts and the validation errors that name it.
-import { createContext, useContext } from "react";
-import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { createContext, useContext, useEffect } from "react";
+import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
 import { ENTRY_ID, handlesOf, NODE_LABEL, type Counts, type Entry, type NodeConfig, type PathError } from "./model";
 
 export interface CanvasInfo {
@@ -69,6 +69,10 @@ export function StepNode({ id, data, selected }: NodeProps) {
   const info = useContext(CanvasContext);
   const count = info.counts?.byNode[id];
   const bad = !!info.errors[id]?.length;
+  const handles = handlesOf(config);
+  // A split's handles come and go with its branches; React Flow must measure them again.
+  const updateInternals = useUpdateNodeInternals();
+  useEffect(() => updateInternals(id), [handles.join(), id, updateInternals]);
   return (
     <div className={`jnode jnode-${config.type}${selected ? " selected" : ""}${bad ? " has-error" : ""}`} data-testid={`node-${id}`}>
       <Handle type="target" position={Position.Top} />
@@ -81,7 +85,7 @@ export function StepNode({ id, data, selected }: NodeProps) {
         </div>
       )}
       <Errors id={id} />
-      <OutHandles handles={handlesOf(config)} config={config} />
+      <OutHandles handles={handles} config={config} />
     </div>
   );
 }

@@ -113,7 +113,7 @@ function Condition({ value, onChange, segments }: { value: Predicate; onChange: 
   return (
     <>
       <label className="field"><span>Condition</span>
-        <select value={value.kind} onChange={(e) => kind(e.target.value)}>
+        <select aria-label="Condition" value={value.kind} onChange={(e) => kind(e.target.value)}>
           <option value="event_happened">an event happened</option>
           <option value="attribute">an attribute compares</option>
           <option value="segment">in a segment</option>

@@ -38,7 +38,7 @@ export function Picker({ label, value, options, onChange, empty }: {
   const known = options?.some((o) => o.id === value);
   return (
     <label className="field"><span>{label}</span>
-      <select value={value} onChange={(e) => onChange(e.target.value)}>
+      <select aria-label={label} value={value} onChange={(e) => onChange(e.target.value)}>
         <option value="">{options ? empty : "Loading…"}</option>
         {value && !known && <option value={value}>{value} (not found)</option>}
         {(options ?? []).map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
