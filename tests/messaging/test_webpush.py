@@ -334,6 +334,17 @@ def test_keys_subscriptions_and_fresh_encryption() -> None:
             )
             == b"same"
         )
+    assert int.from_bytes(one[16:20], "big") == 4096  # RFC 8188 header: rs, idlen, keyid
+    assert (one[20], one[21]) == (65, 4)
+    other = Browser()  # receiver keys are cached per p256dh: each body is its browser's alone
+    theirs = encrypt(b"theirs", other.subscription("https://push.example/def"))
+    assert http_ece.decrypt(
+        theirs, private_key=other.private_key, auth_secret=other.auth, version="aes128gcm"
+    ) == b"theirs"  # fmt: skip
+    with pytest.raises(Exception):  # noqa: B017, PT011 - http_ece raises its own error
+        http_ece.decrypt(
+            theirs, private_key=browser.private_key, auth_secret=browser.auth, version="aes128gcm"
+        )
     with pytest.raises(ValueError, match="16 octets"):
         Subscription("https://push.example/a", sub.p256dh, b64url(b"short")).validate()
     with pytest.raises(ValueError, match="push endpoint"):

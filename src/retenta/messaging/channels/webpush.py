@@ -1,7 +1,7 @@
 """The web push channel: VAPID (RFC 8292), aes128gcm payloads (RFC 8291), concurrent POSTs.
 
 ``WebPushChannel.send(batch)`` encrypts each :class:`WebPushMessage` for its browser
-subscription (a fresh ephemeral ECDH key per message, ``http_ece`` as pywebpush does),
+subscription (a fresh ephemeral ECDH key per message; RFC 8291 written out, read by ``http_ece``),
 signs one VAPID JWT per push-service origin (cached until an hour before it expires, not one
 ES256 signature per message) and POSTs up to ``connections`` requests at once over reused
 keep-alive connections. The client is aiohttp (pywebpush's own async dependency), not httpx:
@@ -25,7 +25,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import functools
+import hmac
 import json
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -34,10 +37,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
-import http_ece
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from retenta.messaging.channels.base import Outcome, SendResult
 
@@ -309,21 +312,46 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
+RECORD_SIZE = 4096  # one record: a payload up to MAX_PAYLOAD always fits
+_ECDH = ec.ECDH()
+_P256 = ec.SECP256R1()
+
+
+@functools.lru_cache(maxsize=65536)
+def _receiver_key(p256dh: str) -> tuple[ec.EllipticCurvePublicKey, bytes]:
+    """A subscription's public key, parsed once (a campaign posts to it again and again)."""
+    raw = b64url_decode(p256dh)
+    return ec.EllipticCurvePublicKey.from_encoded_point(_P256, raw), raw
+
+
+def _hmac(key: bytes, data: bytes) -> bytes:
+    return hmac.digest(key, data, "sha256")
+
+
 def encrypt(payload: bytes, subscription: Subscription) -> bytes:
-    """The aes128gcm body (RFC 8291): a fresh ephemeral key, the subscription's key and auth."""
+    """The aes128gcm body (RFC 8291 over RFC 8188): a fresh ephemeral key per message.
+
+    The key schedule is the RFC's own (HKDF with one output block each, written as its
+    HMAC steps): ``IKM = HKDF(auth, ECDH, "WebPush: info\\0" ua_public as_public)``, then
+    the CEK and nonce from ``HKDF(salt, IKM)``; one record, padded with the 0x02 delimiter.
+    Browsers (and ``http_ece.decrypt``, in the tests) read it.
+    """
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} octets exceeds {MAX_PAYLOAD}")
-    receiver = ec.EllipticCurvePublicKey.from_encoded_point(
-        ec.SECP256R1(), b64url_decode(subscription.p256dh)
+    receiver, ua_public = _receiver_key(subscription.p256dh)
+    sender = ec.generate_private_key(_P256)
+    as_public = sender.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    body: bytes = http_ece.encrypt(
-        payload,
-        private_key=ec.generate_private_key(ec.SECP256R1()),
-        dh=receiver,
-        auth_secret=b64url_decode(subscription.auth),
-        version="aes128gcm",
-    )
-    return body
+    secret = sender.exchange(_ECDH, receiver)
+    prk_key = _hmac(b64url_decode(subscription.auth), secret)
+    ikm = _hmac(prk_key, b"WebPush: info\x00" + ua_public + as_public + b"\x01")
+    salt = os.urandom(16)
+    prk = _hmac(salt, ikm)
+    cek = _hmac(prk, b"Content-Encoding: aes128gcm\x00\x01")[:16]
+    nonce = _hmac(prk, b"Content-Encoding: nonce\x00\x01")[:12]
+    header = salt + RECORD_SIZE.to_bytes(4, "big") + bytes([len(as_public)]) + as_public
+    return header + AESGCM(cek).encrypt(nonce, payload + b"\x02", None)
 
 
 class WebPushChannel:
