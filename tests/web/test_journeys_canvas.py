@@ -317,3 +317,25 @@ def test_every_step_kind_and_handle_is_built_on_the_canvas(
         "next": "exit_1",
     }  # fmt: skip
     screenshot(page, "journey-canvas-every-kind")
+
+
+def test_a_waiting_run_is_counted_on_its_node(page: Page, live_server: LiveServer) -> None:
+    """An API-started run waits for an event: the canvas counts it at the wait, live."""
+    doc = {"name": unique("Waits"), "entry": {"trigger": {"type": "api"}}, "start": "hold",
+           "nodes": [{"id": "hold", "type": "wait_event", "event": "Never Sent",
+                      "timeout": {"amount": 1, "unit": "days"}, "then": "bye", "else": "bye"},
+                     {"id": "bye", "type": "exit"}]}  # fmt: skip
+    with live_server.api() as api:
+        journey = api.post("/api/v1/journeys", json=doc).json()
+        api.post(f"/api/v1/journeys/{journey['id']}/activate").raise_for_status()
+    page = logged_in(page, live_server, "marketer")
+    page.goto(f"/journeys/{journey['id']}")
+    expect(page.get_by_test_id("count-hold")).to_contain_text("● 0 here")
+    with live_server.api() as api:
+        started = api.post(f"/api/v1/journeys/{journey['id']}/runs",
+                           json={"email": "anna.koval@example.com"},
+                           headers={"Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+        assert started.json()["started"] is True, started.text
+    expect(page.get_by_test_id("count-hold")).to_contain_text("● 1 here", timeout=20_000)
+    expect(page.get_by_test_id("count-entry")).to_have_text("1 entered")
+    expect(page.get_by_test_id("count-bye")).to_contain_text("✓ 0 ended")
