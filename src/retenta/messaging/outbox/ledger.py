@@ -151,10 +151,16 @@ FROM _settle u WHERE sends.send_id = u.send_id
        OR (u.status = 'sent' AND sends.status IN ('delivered', 'failed')
            AND sends.lease_until IS NOT NULL))
 """
+# Claiming is two statements in one writer unit: the due ids (one filtered scan), then an
+# UPDATE by those ids. One UPDATE … WHERE send_id IN (subquery) joined the whole ledger
+# again: claim + mark 0.048 → 0.023 ms CPU per send beside 300,000 settled sends (load 8).
+DUE_SQL = """
+SELECT send_id FROM sends WHERE status = 'queued' AND next_attempt_at <= ?
+ORDER BY next_attempt_at, created_at LIMIT ?
+"""
 CLAIM_SQL = """
 UPDATE sends SET status = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?
-WHERE send_id IN (SELECT send_id FROM sends WHERE status = 'queued' AND next_attempt_at <= ?
-                  ORDER BY next_attempt_at, created_at LIMIT ?)
+WHERE send_id IN (SELECT unnest(?::VARCHAR[])) AND status = 'queued'
 RETURNING send_id, workspace_id, contact_id, channel, "cascade", cascade_index, message_id,
           category, topic, campaign_id, language, data, attempts
 """
@@ -255,7 +261,10 @@ class SendLedger:
         lease = moment + timedelta(seconds=lease_s)
 
         def work(conn: Any) -> list[Send]:
-            rows = conn.execute(CLAIM_SQL, [lease, moment, moment, limit]).fetchall()
+            due = [row[0] for row in conn.execute(DUE_SQL, [moment, limit]).fetchall()]
+            if not due:
+                return []
+            rows = conn.execute(CLAIM_SQL, [lease, moment, due]).fetchall()
             return [_send(row) for row in rows]
 
         claimed = self.db.write(work)
