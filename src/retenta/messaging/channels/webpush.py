@@ -139,8 +139,9 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@functools.lru_cache(maxsize=65536)
 def origin_of(url: str) -> str:
-    """The origin of a push endpoint: the VAPID audience.
+    """The origin of a push endpoint: the VAPID audience (memoized: one parse per endpoint).
 
     >>> origin_of("https://fcm.googleapis.com/fcm/send/abc?x=1")
     'https://fcm.googleapis.com'
@@ -318,10 +319,12 @@ _P256 = ec.SECP256R1()
 
 
 @functools.lru_cache(maxsize=65536)
-def _receiver_key(p256dh: str) -> tuple[ec.EllipticCurvePublicKey, bytes]:
-    """A subscription's public key, parsed once (a campaign posts to it again and again)."""
+def _receiver(p256dh: str, auth: str) -> tuple[ec.EllipticCurvePublicKey, bytes, bytes]:
+    """A subscription's public key (parsed), its raw octets and its auth secret, decoded once
+    per subscription (a campaign posts to it again and again)."""
     raw = b64url_decode(p256dh)
-    return ec.EllipticCurvePublicKey.from_encoded_point(_P256, raw), raw
+    key = ec.EllipticCurvePublicKey.from_encoded_point(_P256, raw)
+    return key, raw, b64url_decode(auth)
 
 
 def _hmac(key: bytes, data: bytes) -> bytes:
@@ -338,13 +341,13 @@ def encrypt(payload: bytes, subscription: Subscription) -> bytes:
     """
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} octets exceeds {MAX_PAYLOAD}")
-    receiver, ua_public = _receiver_key(subscription.p256dh)
+    receiver, ua_public, auth = _receiver(subscription.p256dh, subscription.auth)
     sender = ec.generate_private_key(_P256)
     as_public = sender.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
     secret = sender.exchange(_ECDH, receiver)
-    prk_key = _hmac(b64url_decode(subscription.auth), secret)
+    prk_key = _hmac(auth, secret)
     ikm = _hmac(prk_key, b"WebPush: info\x00" + ua_public + as_public + b"\x01")
     salt = os.urandom(16)
     prk = _hmac(salt, ikm)
