@@ -32,10 +32,10 @@ from typing import Any
 import sqlglot
 
 from retenta.app import Container, build_container
-from retenta.segments import event_facts
 from retenta.segments.compiler import compile_segment, count_sql
 from retenta.segments.views import with_views
 from retenta.settings import Settings
+from retenta.storage.duckdb import event_facts
 
 BOUND_S = 1.0
 BOUND_RATIO = 1.3

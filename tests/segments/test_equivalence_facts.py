@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 
 from retenta.app import build_container
 from retenta.contacts.privacy import delete_person_rows
-from retenta.segments import event_facts
 from retenta.segments.compiler import compile_segment
 from retenta.settings import Settings
+from retenta.storage.duckdb import event_facts
 from tests.conftest import make_workspace
 from tests.segments.reference import Reference
 from tests.segments.test_equivalence import CONDITIONS, SEGMENTS, Store, event_leaf

@@ -211,7 +211,7 @@ def event_facts_cmd(
 
     Out of sync, event conditions read the tiers (same members, slower). A refill holds the
     writer while it reads every flushed event once (minutes at 50M events)."""
-    from retenta.segments import event_facts
+    from retenta.storage.duckdb import event_facts
 
     with opened(data) as c:
         rebuilt = c.db.write(event_facts.rebuild) if rebuild else None

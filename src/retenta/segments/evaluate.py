@@ -15,8 +15,9 @@ from typing import Any
 
 from retenta.contacts.queries import list_rows
 from retenta.errors import ApiError
-from retenta.segments import event_facts, store
+from retenta.segments import store
 from retenta.segments.definition import DefinitionError, describe, leaves, parse_definition
+from retenta.storage.duckdb import event_facts
 
 Dialect = str  # "duckdb" | "clickhouse"
 

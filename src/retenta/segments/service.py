@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from retenta.errors import ApiError, not_found
-from retenta.segments import checks, evaluate, event_facts, export, fields, flow, members, store
+from retenta.segments import checks, evaluate, export, fields, flow, members, store
 from retenta.segments.definition import DefinitionError
 from retenta.segments.evaluate import Draft
 from retenta.segments.references import segment_references
 from retenta.segments.schemas import PreviewIn, SegmentIn, parse_body
 from retenta.storage.base import Database
+from retenta.storage.duckdb import event_facts
 from retenta.tenancy.keys import new_id
 from retenta.tenancy.service import Principal, Tenancy
 

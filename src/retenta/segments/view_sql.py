@@ -14,7 +14,7 @@ from typing import Any, Literal
 import sqlglot
 from sqlglot import exp
 
-from retenta.segments.event_facts import HOT_PROPERTIES
+from retenta.storage.duckdb.event_facts import HOT_PROPERTIES
 
 Dialect = Literal["duckdb", "clickhouse"]
 LIVE_MAP = "_live_contacts"
@@ -244,7 +244,7 @@ def _traits_sql(used: set[str] | None) -> str:
 
 # Internal view of the compiler (never in user SQL): event rows with the hot properties as
 # columns — the time-ordered ``event_facts`` copy of L1 + L2, plus L0 read from its JSON
-# (``segments.event_facts``; used only while that copy is in sync).
+# (``storage.duckdb.event_facts``; used only while that copy is in sync).
 EVENT_FACTS_VIEW = "_event_facts"
 
 

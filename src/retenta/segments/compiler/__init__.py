@@ -143,7 +143,7 @@ def compile_segment(
 
     ``fuse_leaves=False`` gives every leaf its own scan (the bench and tests compare both).
     ``event_facts=True`` lets event conditions on hot properties read the time-ordered
-    ``event_facts`` table: pass it only when ``segments.event_facts.in_sync`` said so in the
+    ``event_facts`` table: pass it only when ``storage.duckdb.event_facts.in_sync`` said so in the
     snapshot the query runs in (DuckDB without candidates; ignored otherwise).
     """
     bound, used, ctx = _prepare(definition, params, dialect, now)

@@ -70,7 +70,7 @@ class Ctx:
     extra_ctes: dict[str, exp.Query] = field(default_factory=dict)
     rfm_config: Any = None
     # Event conditions on hot properties read ``_event_facts`` (DuckDB, no candidates, the
-    # table in sync: ``segments.event_facts``).
+    # table in sync: ``storage.duckdb.event_facts``).
     event_facts: bool = False
     # Views whose fusable leaves read shared flags (``fusion.flag_ctes``), and the counts
     # and leaves a compile pass finds.

@@ -10,7 +10,7 @@ from sqlglot import exp
 from retenta.segments.compiler.dialects import SqlDialect, string
 from retenta.segments.compiler.predicates import Field
 from retenta.segments.definition_checks import ITEM_FIELDS, ORDER_FIELDS
-from retenta.segments.event_facts import HOT_PROPERTIES
+from retenta.storage.duckdb.event_facts import HOT_PROPERTIES
 
 ALIAS = "t"
 FACTS_VIEW = "_event_facts"

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from retenta.segments import event_facts
 from retenta.segments.membership import batch, diff, passes, rounds, source
 from retenta.segments.membership.evaluated import QUANTUM_S, EvaluatedSince, rounded_up
 from retenta.segments.membership.model import (
@@ -38,6 +37,7 @@ from retenta.segments.membership.model import (
 from retenta.segments.membership.pending import PendingContacts
 from retenta.segments.membership.timing import timing
 from retenta.storage.base import Database
+from retenta.storage.duckdb import event_facts
 
 log = logging.getLogger(__name__)
 DRIFT_PERIOD_S = 600.0  # full recompute of a time-free real-time segment (drift check)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from retenta.storage.duckdb import event_summary
+from retenta.storage.duckdb import event_facts, event_summary
 from retenta.storage.duckdb.events import EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,9 @@ def flush(conn: Any, *, max_rows: int) -> int:
         f" ORDER BY {CLUSTER_ORDER}",
         [bound[0]],
     )
-    event_summary.add_events(conn, f"(SELECT * FROM {L0} WHERE rowid <= ?)", [bound[0]])
+    moved = f"(SELECT * FROM {L0} WHERE rowid <= ?)"
+    event_summary.add_events(conn, moved, [bound[0]])
+    event_facts.add_events(conn, moved, [bound[0]])  # the time-ordered copy segments scan
     conn.execute(f"DELETE FROM {L0} WHERE rowid <= ?", [bound[0]])
     conn.execute("UPDATE event_tier_state SET runs = runs + 1 WHERE tier = ?", [L1])
     return int(bound[1])

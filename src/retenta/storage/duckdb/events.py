@@ -9,7 +9,7 @@ import orjson
 import pyarrow as pa
 
 from retenta.core.messages import Message
-from retenta.storage.duckdb import event_summary
+from retenta.storage.duckdb import event_facts, event_summary
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -102,6 +102,7 @@ def append_events(conn: Any, table: pa.Table, *, target: str = "events_recent") 
         return 0
     _incoming_events = table  # read by the SQL below
     conn.execute(f"INSERT INTO {target} ({_COLUMNS}) SELECT {_COLUMNS} FROM _incoming_events")
-    if target != "events_recent":  # straight into a compacted tier: keep its summary exact
+    if target != "events_recent":  # straight into a compacted tier: keep its mirrors exact
         conn.execute(event_summary.insert_sql(event_summary.event_parts("_incoming_events")))
+        conn.execute(event_facts.projection_sql("_incoming_events"))  # in this frame: the scan
     return int(table.num_rows)

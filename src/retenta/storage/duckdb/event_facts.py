@@ -23,9 +23,9 @@ That argument needs every path that deletes rows of L1 or L2 to delete the same 
 in the same transaction (erasure does, through the catalogue): a new one (retention, say)
 must do so too, or a delete and an unmirrored flush of as many rows could cancel out.
 
-Kept in sync by ``add_events`` inside the transaction that moves rows into L1 or L2 (a
-flush, a bulk append straight into a tier: the storage layer owns those steps, see
-docs/segments.md, "Event facts"), or by ``rebuild``.
+Kept in sync by ``add_events`` inside the transaction that moves rows into L1 or L2: a
+flush (``compaction.flush``) and a bulk append straight into a tier (``events.append_events``,
+the demo generator) call it beside ``event_summary.add_events``; ``rebuild`` refills it.
 
 >>> "category" in HOT_PROPERTIES
 True
