@@ -339,3 +339,20 @@ def test_a_waiting_run_is_counted_on_its_node(page: Page, live_server: LiveServe
     expect(page.get_by_test_id("count-hold")).to_contain_text("● 1 here", timeout=20_000)
     expect(page.get_by_test_id("count-entry")).to_have_text("1 entered")
     expect(page.get_by_test_id("count-bye")).to_contain_text("✓ 0 ended")
+
+
+def test_an_analyst_sees_a_journey_but_cannot_change_it(
+    page: Page, live_server: LiveServer
+) -> None:
+    doc = {"name": unique("Read only"), "entry": {"trigger": {"type": "api"}}, "start": "bye",
+           "nodes": [{"id": "bye", "type": "exit"}]}  # fmt: skip
+    with live_server.api() as api:
+        journey = api.post("/api/v1/journeys", json=doc).json()
+    page = logged_in(page, live_server, "analyst")
+    page.goto(f"/journeys/{journey['id']}")
+    expect(page.get_by_test_id("node-bye")).to_be_visible()
+    expect(page.get_by_label("Node palette")).to_have_count(0)
+    expect(page.get_by_role("button", name="Save new version")).to_have_count(0)
+    expect(page.get_by_role("button", name="Activate")).to_have_count(0)
+    page.get_by_test_id("node-entry").click()
+    expect(page.get_by_test_id("entry-panel").get_by_label("Trigger")).to_be_disabled()
