@@ -158,3 +158,23 @@ def test_delivery_and_blocks_are_events_only(
         ("bounced", "block"), ("delivered", None), ("sent", None),
     ]  # fmt: skip
     assert suppressed(container, ws, "b@example.net") is None
+
+
+def test_a_delivery_report_moves_the_send_in_the_ledger(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    from retenta.messaging.outbox.ledger import NewSend
+    from retenta.messaging.services import for_container
+
+    person = contact(client, ws, "d@example.net")
+    [send_id] = for_container(container).ledger.enqueue(
+        [NewSend(ws.id, person, "msg_1", ("email",), "promo")]
+    )
+    container.db.write(
+        lambda conn: conn.execute("UPDATE sends SET status = 'sent' WHERE send_id = ?", [send_id])
+    )
+    report = Feedback(Kind.DELIVERED, "dsn-d", "d@example.net", send_id, "2.0.0", 250)
+    asyncio.run(FeedbackHandler(container.db).apply([report]))
+    with container.db.read() as cur:
+        row = cur.execute("SELECT status FROM sends WHERE send_id = ?", [send_id]).fetchone()
+    assert row == ("delivered",)

@@ -28,6 +28,7 @@ from retenta.messaging import suppression
 from retenta.messaging.bounces.model import Feedback, Kind
 from retenta.messaging.consent import ALL_TOPICS
 from retenta.messaging.events import MessageEvent, SendContext, append
+from retenta.messaging.outbox.delivery import follow_reports
 from retenta.messaging.unsubscribe import live_contact
 from retenta.storage.base import Database
 
@@ -175,7 +176,9 @@ def _record_event(
     properties = item.as_properties() | (
         {"bounce": BOUNCE_OF[item.kind]} if item.kind in BOUNCE_OF else {}
     )
-    append(conn, [MessageEvent(context, status, now, properties=properties)])
+    event = MessageEvent(context, status, now, properties=properties)
+    append(conn, [event])
+    follow_reports(conn, [event])  # a reported delivery moves the send in the ledger too
 
 
 def _consequences(
