@@ -19,7 +19,6 @@ go); cancelling ends the campaign.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from retenta.campaigns import snapshot, winner
 from retenta.campaigns.store import SELECT as SELECT_CAMPAIGNS
 from retenta.campaigns.store import CampaignRow, first, row_of, statement
+from retenta.core.ticking import Ticking
 from retenta.messaging.outbox.ledger import NewSend, SendLedger
 from retenta.storage.base import Database
 
@@ -39,7 +39,9 @@ ORDER BY r.send_at, r.contact_id LIMIT ?
 """
 
 
-class CampaignRunner:
+class CampaignRunner(Ticking):
+    name = "campaign-runner"
+
     def __init__(
         self,
         db: Database,
@@ -51,24 +53,6 @@ class CampaignRunner:
     ) -> None:
         self.db, self.ledger = db, ledger
         self.interval_s, self.chunk, self.lookahead_s = interval_s, chunk, lookahead_s
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="campaign-runner")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:  # a bad tick is logged; every step is safe to replay
-                log.exception("campaign runner tick failed")
-            await asyncio.sleep(self.interval_s)
 
     def tick(self, now: datetime | None = None) -> int:
         """Advance every due or sending campaign once; the sends queued."""

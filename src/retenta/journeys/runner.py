@@ -9,7 +9,6 @@ the lease expires, and nobody gets a message twice. Runs of erased contacts stop
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from retenta.core.ticking import Ticking
 from retenta.journeys.engine import Run, Step, advance
 from retenta.journeys.facts import ContactFacts
 from retenta.journeys.sources import segment_entries
@@ -38,7 +38,9 @@ RETURNING run_id, workspace_id, journey_id, version, contact_id, node_id, node_e
 """
 
 
-class JourneyRunner:
+class JourneyRunner(Ticking):
+    name = "journey-runner"
+
     def __init__(
         self,
         db: Database,
@@ -51,26 +53,9 @@ class JourneyRunner:
     ) -> None:
         self.db, self.store, self.ledger = db, store, ledger
         self.interval_s, self.batch, self.lease_s = interval_s, batch, lease_s
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="journey-runner")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                advanced = await asyncio.to_thread(self.tick)
-            except Exception:  # a bad tick is logged; the lease lets the next one retry
-                log.exception("journey runner tick failed")
-                advanced = 0
-            if advanced < self.batch:
-                await asyncio.sleep(self.interval_s)
+    def busy(self, done: int) -> bool:
+        return done >= self.batch
 
     def tick(self, now: datetime | None = None) -> int:
         """Advance the due runs once; how many were advanced."""

@@ -26,7 +26,6 @@ Answers, as Apple's "Handling notification responses from APNs" lists them:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import ssl
@@ -41,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hpack import NeverIndexedHeaderTuple
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.base import Outcome, SendResult, send_concurrently
 from retenta.messaging.channels.h2client import (
     ConnectionLostError,
     H2Client,
@@ -267,15 +266,7 @@ class ApnsChannel:
         self.timeout = timeout_s
 
     async def send(self, batch: Sequence[MobilePush]) -> list[SendResult]:
-        results: list[SendResult | None] = [None] * len(batch)
-        pending = iter(range(len(batch)))
-
-        async def worker() -> None:
-            for index in pending:
-                results[index] = await self.send_one(batch[index])
-
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(batch)))))
-        return [r for r in results if r is not None]
+        return await send_concurrently(batch, self.send_one, self.concurrency)
 
     async def send_one(self, message: MobilePush) -> MobilePushResult:
         """POST one notification (a new provider token once on expiry); never raises."""

@@ -8,7 +8,8 @@ a hard bounce) or *temporary* (retry later with backoff; a soft bounce).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
@@ -39,6 +40,24 @@ class SendResult:
 
 
 M_contra = TypeVar("M_contra", contravariant=True)
+M = TypeVar("M")
+R = TypeVar("R", bound=SendResult)
+
+
+async def send_concurrently(
+    batch: Sequence[M], send_one: Callable[[M], Awaitable[R]], workers: int
+) -> list[R]:
+    """``send_one`` over ``batch`` with at most ``workers`` messages in flight (one per
+    connection); the results in the batch's order. ``send_one`` never raises."""
+    results: list[R | None] = [None] * len(batch)
+    pending = iter(range(len(batch)))
+
+    async def worker() -> None:
+        for index in pending:
+            results[index] = await send_one(batch[index])
+
+    await asyncio.gather(*(worker() for _ in range(min(workers, len(batch)))))
+    return [r for r in results if r is not None]
 
 
 class Channel(Protocol[M_contra]):

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.base import Outcome, SendResult, send_concurrently
 from retenta.messaging.channels.mobile_push import (
     TOKEN_INVALID,
     CheckResult,
@@ -324,15 +324,7 @@ class FcmChannel:
         return self._session
 
     async def send(self, batch: Sequence[MobilePush]) -> list[SendResult]:
-        results: list[SendResult | None] = [None] * len(batch)
-        pending = iter(range(len(batch)))
-
-        async def worker() -> None:
-            for index in pending:
-                results[index] = await self.send_one(batch[index])
-
-        await asyncio.gather(*(worker() for _ in range(min(self.connections, len(batch)))))
-        return [r for r in results if r is not None]
+        return await send_concurrently(batch, self.send_one, self.connections)
 
     async def send_one(self, message: MobilePush) -> MobilePushResult:
         """POST one message (refreshing the access token once on 401); never raises."""

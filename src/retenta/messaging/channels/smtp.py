@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import aiosmtplib
 import dkim
 
-from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.base import Outcome, SendResult, send_concurrently
 from retenta.messaging.channels.ratelimit import RateLimiter
 from retenta.messaging.email.dkim import DkimError, DkimKey, DkimSigner, dns_record
 from retenta.messaging.email.mime import OutgoingEmail
@@ -156,16 +156,11 @@ class SmtpChannel:
     ) -> list[SendResult]:
         """One result per message, in order. ``handover(message)`` is awaited just before
         each message goes on the wire (the send path records it durably there)."""
-        results: list[SendResult | None] = [None] * len(batch)
-        pending = iter(range(len(batch)))
 
-        async def worker() -> None:
-            for index in pending:
-                results[index] = await self.send_one(batch[index], handover=handover)
+        async def one(message: OutgoingEmail) -> SendResult:
+            return await self.send_one(message, handover=handover)
 
-        workers = min(self.pool.server.connections, len(batch))
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        return [r for r in results if r is not None]
+        return await send_concurrently(batch, one, self.pool.server.connections)
 
     async def send_one(
         self, message: OutgoingEmail, *, handover: Handover | None = None

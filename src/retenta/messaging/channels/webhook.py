@@ -22,7 +22,6 @@ connection actually uses (a resolver that filters them), so DNS rebinding cannot
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -39,7 +38,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.base import Outcome, SendResult, send_concurrently
 from retenta.messaging.channels.mobile_push import CheckResult
 from retenta.messaging.channels.webpush import parse_retry_after
 
@@ -262,15 +261,7 @@ class WebhookChannel:
         return self._session
 
     async def send(self, batch: Sequence[WebhookCall]) -> list[SendResult]:
-        results: list[SendResult | None] = [None] * len(batch)
-        pending = iter(range(len(batch)))
-
-        async def worker() -> None:
-            for index in pending:
-                results[index] = await self.send_one(batch[index])
-
-        await asyncio.gather(*(worker() for _ in range(min(self.connections, len(batch)))))
-        return [r for r in results if r is not None]
+        return await send_concurrently(batch, self.send_one, self.connections)
 
     async def send_one(self, message: WebhookCall) -> WebhookResult:
         """Sign and POST one call; every failure becomes its result."""

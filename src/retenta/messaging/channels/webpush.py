@@ -22,7 +22,6 @@ The workspace's key is an EC P-256 key (:class:`VapidKey`); the site's JavaScrip
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email.utils
 import functools
@@ -42,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.base import Outcome, SendResult, send_concurrently
 
 Urgency = Literal["very-low", "low", "normal", "high"]
 
@@ -388,15 +387,7 @@ class WebPushChannel:
         return self._session
 
     async def send(self, batch: Sequence[WebPushMessage]) -> list[SendResult]:
-        results: list[SendResult | None] = [None] * len(batch)
-        pending = iter(range(len(batch)))
-
-        async def worker() -> None:
-            for index in pending:
-                results[index] = await self.send_one(batch[index])
-
-        await asyncio.gather(*(worker() for _ in range(min(self.connections, len(batch)))))
-        return [r for r in results if r is not None]
+        return await send_concurrently(batch, self.send_one, self.connections)
 
     async def send_one(self, message: WebPushMessage) -> WebPushResult:
         """Encrypt, sign and POST one message; every failure becomes its result."""

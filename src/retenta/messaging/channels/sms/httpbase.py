@@ -8,7 +8,6 @@ failures and timeouts into ``TEMPORARY`` results, and never raises for one messa
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 import orjson
 
-from retenta.messaging.channels.base import Outcome, SendResult
+from retenta.messaging.channels.base import Outcome, SendResult, send_concurrently
 
 M = TypeVar("M")
 
@@ -77,15 +76,7 @@ class HttpChannel(Generic[M]):
         return self._session
 
     async def send(self, batch: Sequence[M]) -> list[SendResult]:
-        results: list[SendResult | None] = [None] * len(batch)
-        pending = iter(range(len(batch)))
-
-        async def worker() -> None:
-            for index in pending:
-                results[index] = await self.send_one(batch[index])
-
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(batch)))))
-        return [r for r in results if r is not None]
+        return await send_concurrently(batch, self.send_one, self.concurrency)
 
     async def send_one(self, message: M) -> SendResult:
         refused = self.refuse(message)
