@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from dataclasses import dataclass
@@ -11,9 +12,10 @@ from typing import Any
 import orjson
 
 from retenta.errors import ApiError
-from retenta.journeys.definition import EventTrigger, Journey, parse
+from retenta.journeys.definition import DefinitionError, EventTrigger, Journey, parse
 from retenta.storage.base import Database
 
+log = logging.getLogger(__name__)
 STATUSES = ("draft", "live", "paused", "stopped")
 
 
@@ -127,7 +129,12 @@ class JourneyStore:
             " j.version WHERE j.workspace_id = ? AND j.status = 'live'",
             [workspace_id],
         ).fetchall()
-        found = [LiveJourney(jid, version, parse(orjson.loads(doc))) for jid, version, doc in rows]
+        found = []
+        for jid, version, doc in rows:
+            try:
+                found.append(LiveJourney(jid, version, parse(orjson.loads(doc))))
+            except (DefinitionError, ValueError):  # never let one stored journey stop ingestion
+                log.exception("live journey %s v%s no longer parses; skipped", jid, version)
         with self._lock:
             self._live[workspace_id] = found
         return found
