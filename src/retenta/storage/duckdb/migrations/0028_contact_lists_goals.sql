@@ -31,3 +31,26 @@ CREATE TABLE journey_goals (
     PRIMARY KEY (run_id, node_id)
 );
 CREATE INDEX journey_goals_journey ON journey_goals (workspace_id, journey_id, "at");
+
+-- Side effects of journey nodes (update_contact, list, goal, webhook), one row per (run, node):
+-- the effect id derives from them, so a step replayed after a crash finds its effect done and
+-- repeats nothing. Database effects are applied in the unit that inserts their row (`done`);
+-- a webhook row waits `pending` until the effects worker has posted it (Idempotency-Key =
+-- the effect id), retried with backoff on temporary failures.
+CREATE TABLE journey_effects (
+    effect_id VARCHAR PRIMARY KEY,   -- snd_j… of (run, node): also the webhook Idempotency-Key
+    workspace_id VARCHAR NOT NULL,
+    journey_id VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    contact_id BIGINT NOT NULL,
+    node_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,           -- update_contact | list | goal | webhook
+    spec JSON NOT NULL,              -- what to do (a webhook: url, method, headers, body)
+    status VARCHAR NOT NULL,         -- done | pending | sending | failed
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMPTZ,
+    lease_until TIMESTAMPTZ,
+    result VARCHAR,                  -- what happened, in words
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
