@@ -50,6 +50,7 @@ ROUTER_MODULES = [
     "retenta.campaigns.router",
     "retenta.policy.router",
     "retenta.messaging.inbox.router",
+    "retenta.sendtime.router",
     "retenta.web.router",
 ]
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from retenta.errors import not_found
 from retenta.sendtime import store
-from retenta.sendtime.model import LOOKBACK, BestHour, choose, population_hour
+from retenta.sendtime.model import LOOKBACK, BestHour, choose, next_at_hour, population_hour
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +69,18 @@ def workspace_histogram(cur: Any, workspace_id: str, *, now: datetime | None = N
     total = int(sum(counts))
     return Histogram([int(c) for c in counts], total, BestHour(hour, source, total, zone),
                      since, until)  # fmt: skip
+
+
+def contact_best_time(cur: Any, workspace_id: str, contact_id: int, *,
+                      now: datetime | None = None) -> dict[str, Any]:  # fmt: skip
+    """What the contact page shows: the best hour and the next moment it comes round."""
+    row = cur.execute(
+        "SELECT 1 FROM contacts WHERE workspace_id = ? AND id = ? AND erased_at IS NULL",
+        [workspace_id, contact_id],
+    ).fetchone()
+    if row is None:
+        raise not_found("contact")
+    at = now or datetime.now(UTC)
+    best = best_hour(cur, workspace_id, contact_id, now=at)
+    next_at = next_at_hour(at, best.hour, best.timezone)
+    return {"contact_id": contact_id, **best.as_dict(), "next_at": next_at.isoformat()}
