@@ -8,8 +8,9 @@ Bounds (issue #4):
 
 (b) goes through the send path (docs/messaging-sends.md): the sends are in a DuckDB ``sends``
 ledger; batches are claimed (queued → sending, committed), rendered + signed by a worker
-process, each message's handover is recorded durably (group commits) before it goes on the
-wire, and results are settled with their message events. What (b) does not include is the
+process, each message's handover is recorded durably (group commits into the fdatasync'd
+hand-over journal, ``outbox/journal.py``) before its final ``.`` goes on the wire, and
+results are settled with their message events. What (b) does not include is the
 dispatcher's own in-process rendering, contact lookup and consent gate: the dispatcher
 renders in its event-loop process today (see "What is not done" in the doc).
 
@@ -61,6 +62,7 @@ from retenta.messaging.email.profiles import (
 from retenta.messaging.email.render import CompiledEmail, compile_email
 from retenta.messaging.outbox.decide import Attempt, settle
 from retenta.messaging.outbox.handover import HandoverLog
+from retenta.messaging.outbox.journal import HandoverJournal
 from retenta.messaging.outbox.ledger import NewSend, RetryPolicy, Send, SendLedger
 from retenta.messaging.signing import LinkSigner, new_send_id
 from retenta.storage.duckdb.engine import DuckDatabase
@@ -254,8 +256,10 @@ async def bare_loop(messages: Sequence[OutgoingEmail], port: int) -> float:
 
 def fresh_ledger(directory: str, total: int) -> SendLedger:
     """A new DuckDB with ``total`` queued sends (not timed: campaigns enqueue ahead)."""
-    db = DuckDatabase(os.path.join(directory, f"sends-{time.monotonic_ns()}.duckdb"))
-    ledger = SendLedger(db, RetryPolicy())
+    stamp = time.monotonic_ns()
+    db = DuckDatabase(os.path.join(directory, f"sends-{stamp}.duckdb"))
+    journal = HandoverJournal(os.path.join(directory, f"handover-{stamp}"))
+    ledger = SendLedger(db, RetryPolicy(), journal=journal)
     ledger.enqueue(
         [
             NewSend("ws_bench", n, "msg_bench", ("email",), "promo", campaign_id="cmp_bench")

@@ -309,3 +309,25 @@ def test_sessions_the_server_closed_while_idle_are_replaced() -> None:
     assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
     assert len(peer.handler.received) == 8
     assert 3 <= opened <= 4  # fresh sessions for the second batch
+
+
+def test_a_record_that_fails_hands_nothing_over_though_the_body_was_sent() -> None:
+    """The record is awaited after the body, before the final ``.``: when it fails the
+    session is dropped and the server, which never got the ``.``, keeps nothing."""
+    with smtp_peer(dnsfunc=DNS) as peer:
+        promo = profile("promo", peer, connections=1)
+        [message] = prepared(promo, ["lost@example.com"])
+        body_started: list[bool] = []
+
+        async def failing(_message: OutgoingEmail) -> None:
+            await asyncio.sleep(0.05)  # the body is on the wire meanwhile
+            body_started.append(True)
+            raise RuntimeError("disk full")
+
+        with pytest.raises(RuntimeError, match="disk full"):
+            deliver(promo, [message], failing)
+        [after] = prepared(promo, ["after@example.com"])
+        results, _ = deliver(promo, [after])
+    assert body_started == [True]
+    assert results[0].outcome is Outcome.SENT
+    assert [r.rcpt_to for r in peer.handler.received] == [["after@example.com"]]

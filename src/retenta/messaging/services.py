@@ -22,6 +22,7 @@ from retenta.messaging.outbox.content import (
 )
 from retenta.messaging.outbox.dispatcher import Dispatcher
 from retenta.messaging.outbox.handover import HandoverLog
+from retenta.messaging.outbox.journal import HandoverJournal
 from retenta.messaging.outbox.ledger import SendLedger
 from retenta.messaging.outbox.provider_steps import KINDS, InAppStep, ProviderStep
 from retenta.messaging.outbox.push_step import PushStep
@@ -71,7 +72,8 @@ def build(c: Container) -> MessagingServices:
         c.db, SecretBox(secret), {k: t.config for k, t in channel_types().items()}
     )
     migrate_clear_vapid_keys(c.db, store)
-    ledger = SendLedger(c.db)
+    # hand-over records in an fdatasync'd journal beside the database (outbox/journal.py)
+    ledger = SendLedger(c.db, journal=HandoverJournal(c.settings.data_dir / "handover"))
     promo = PromoStore(c.db)
     static = StaticContent()
     content = Chained(static, *_stored_content(c))

@@ -79,9 +79,14 @@ def test_email_is_rendered_signed_delivered_and_recorded(
     assert (state["status"], state["attempts"], state["channel"]) == ("sent", 1, "email")
     assert state["remote_id"] == "Q000001"
     assert [e["status"] for e in state["events"]] == ["queued", "sent"]
+    assert svc.ledger.journal is not None
+    [segment] = svc.ledger.journal.segments()  # the fdatasync'd journal (outbox/journal.py)
+    assert svc.ledger.journal.read([segment]) == [(send_id, 1)]  # recorded before the handover
+    assert svc.ledger.absorb_journal() == 1  # copied into the table before an orphan lookup
     with container.db.read() as cur:
         handed = cur.execute("SELECT send_id, attempt FROM send_handovers").fetchall()
-    assert handed == [(send_id, 1)]  # recorded before the handover
+    assert handed == [(send_id, 1)]
+    assert svc.ledger.journal.segments() != [segment]  # the copied segment is gone
 
 
 def test_consent_and_the_suppression_list(

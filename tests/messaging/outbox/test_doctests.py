@@ -18,6 +18,7 @@ MODULES = [
     "retenta.messaging.channels.registry",
     "retenta.messaging.outbox.delivery",
     "retenta.messaging.outbox.ticks",
+    "retenta.messaging.outbox.journal",
 ]
 
 

@@ -15,9 +15,11 @@ import re
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiosmtplib
 import dkim
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from retenta.messaging.channels.base import Outcome, SendResult, send_concurrently
 from retenta.messaging.channels.ratelimit import RateLimiter
@@ -198,9 +200,9 @@ class SmtpChannel:
 async def _transact(
     smtp: aiosmtplib.SMTP, message: OutgoingEmail, handover: Handover | None
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
-    """One mail transaction. With ``handover``, its record is written while MAIL and RCPT
-    travel, and awaited before DATA: the message is never on the wire unrecorded, and the
-    record costs no extra round trip."""
+    """One mail transaction. With ``handover``, its record is written while MAIL, RCPT, DATA
+    and the message body travel, and awaited just before the final ``.``: the server takes
+    no message whose record is not durable, and the record costs no round trip."""
     if handover is None:
         return await smtp.sendmail(message.mail_from, [message.rcpt_to], message.data)
     marked = asyncio.ensure_future(handover(message))
@@ -211,8 +213,7 @@ async def _transact(
             await smtp.rcpt(message.rcpt_to)
         except aiosmtplib.SMTPRecipientRefused as exc:
             raise aiosmtplib.SMTPRecipientsRefused([exc]) from None
-        await marked
-        response = await smtp.data(message.data)
+        response = await _data_after(smtp, message.data, marked)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         await _reset(smtp)
         raise
@@ -221,6 +222,47 @@ async def _transact(
         if not marked.cancelled():
             marked.exception()  # retrieved (it is raised above when it matters)
     return {}, response.message
+
+
+def stuffed(data: bytes) -> bytes:
+    r"""A message as DATA carries it, without the final ``.``: CRLF line ends, dot-stuffed.
+
+    >>> stuffed(b"a\n.b\r\n")
+    b'a\r\n..b\r\n'
+    """
+    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data))
+
+
+async def _data_after(
+    smtp: aiosmtplib.SMTP, data: bytes, marked: asyncio.Future[None]
+) -> aiosmtplib.SMTPResponse:
+    """DATA, 354, the body; then ``marked`` (the durable hand-over record); then the final
+    ``.`` that makes the server take the message. A server drops a message whose ``.``
+    never came, so a failed record (the session is closed) hands nothing over."""
+    protocol = smtp.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Server not connected")
+    async with protocol._command_lock or contextlib.nullcontext():
+        start = await _command(protocol, b"DATA\r\n", smtp.timeout)
+        if start.code != 354:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        protocol.write(stuffed(data))
+        try:
+            await marked
+        except BaseException:
+            smtp.close()  # no QUIT: it would read as a body line
+            raise
+        response = await _command(protocol, b".\r\n", smtp.timeout)
+    if response.code != 250:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
+
+
+async def _command(protocol: Any, line: bytes, timeout: float | None) -> aiosmtplib.SMTPResponse:
+    protocol._response_pending = True  # as aiosmtplib marks each command it writes
+    protocol.write(line)
+    response: aiosmtplib.SMTPResponse = await protocol.read_response(timeout=timeout)
+    return response
 
 
 async def _reset(smtp: aiosmtplib.SMTP) -> None:

@@ -24,6 +24,7 @@ import pyarrow as pa
 from retenta.messaging.events import MessageEvent, SendContext
 from retenta.messaging.events import append as append_events
 from retenta.messaging.outbox import log
+from retenta.messaging.outbox.journal import HandoverJournal
 from retenta.messaging.outbox.model import backoff_s
 from retenta.messaging.signing import SEND_ID
 from retenta.storage.base import Database
@@ -116,6 +117,7 @@ NEW_SENDS = pa.schema(
     ]
 )
 _NEW_COLUMNS = ", ".join(f'"{n}"' for n in NEW_SENDS.names)
+HANDOVERS = pa.schema([("send_id", pa.string()), ("attempt", pa.int32())])
 SMALL_HANDOVER = 256  # up to this many hand-over records go in one VALUES statement
 INSERT_SQL = (
     f"INSERT INTO sends ({_NEW_COLUMNS}, updated_at)"
@@ -191,9 +193,16 @@ class NewSend:
 
 
 class SendLedger:
-    def __init__(self, db: Database, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        retry: RetryPolicy | None = None,
+        *,
+        journal: HandoverJournal | None = None,
+    ) -> None:
         self.db = db
         self.retry = retry or RetryPolicy()
+        self.journal = journal  # hand-over records go here when set (journal.py), else the db
         self.listeners: list[Any] = []  # callables told when sends are queued (dispatcher.wake)
 
     # --- adding sends ---------------------------------------------------------------------
@@ -276,6 +285,28 @@ class SendLedger:
         """Durably note that these attempts are being handed to a provider (before handing)."""
         if not sends:
             return
+        if self.journal is not None:  # one write + fdatasync, off the writer (journal.py)
+            await self.journal.commit(sends)
+            return
+        await self._insert_handovers(sends)
+
+    def absorb_journal(self) -> int:
+        """Copy the journal's closed segments into ``send_handovers`` and delete them; the
+        records copied. Called before every orphan lookup, so the lookup sees them all."""
+        if self.journal is None:
+            return 0
+        closed = self.journal.rotate()
+        records = self.journal.read(closed)
+        if records:
+            table = pa.table(
+                {"send_id": [s for s, _ in records], "attempt": [a for _, a in records]},
+                schema=HANDOVERS,
+            )
+            self.db.write(lambda conn: _insert_handover_table(conn, table, datetime.now(UTC)))
+        self.journal.discard(closed)
+        return len(records)
+
+    async def _insert_handovers(self, sends: Sequence[tuple[str, int]]) -> None:
         at = datetime.now(UTC)
         if len(sends) <= SMALL_HANDOVER:
             # One VALUES statement: registering an Arrow table costs ~4 ms a unit, and each
@@ -290,21 +321,9 @@ class SendLedger:
             return
         table = pa.table(
             {"send_id": [s for s, _ in sends], "attempt": [a for _, a in sends]},
-            schema=pa.schema([("send_id", pa.string()), ("attempt", pa.int32())]),
+            schema=HANDOVERS,
         )
-
-        def work(conn: Any) -> None:
-            conn.register("_handovers", table)
-            try:
-                conn.execute(
-                    'INSERT INTO send_handovers (send_id, attempt, "at")'
-                    " SELECT send_id, attempt, ? FROM _handovers",
-                    [at],
-                )
-            finally:
-                conn.unregister("_handovers")
-
-        await self.db.awrite(work)
+        await self.db.awrite(lambda conn: _insert_handover_table(conn, table, at))
 
     async def settle(self, settlements: Sequence[Settlement]) -> int:
         """Write the new states and their events in one unit; the count of sends settled."""
@@ -376,6 +395,7 @@ class SendLedger:
     ) -> list[tuple[Send, bool]]:
         """Sends left ``sending`` (the process died, their lease ran out, or — ``send_ids`` —
         their step failed): each with whether its attempt was handed over."""
+        self.absorb_journal()
         with self.db.read() as cur:
             rows = cur.execute(
                 'SELECT s.send_id, s.workspace_id, s.contact_id, s.channel, s."cascade",'
@@ -398,6 +418,18 @@ class SendLedger:
     def list(self, workspace_id: str, **filters: Any) -> dict[str, Any]:
         """The delivery log, newest first (``log.list_sends``)."""
         return log.list_sends(self.db, workspace_id, **filters)
+
+
+def _insert_handover_table(conn: Any, table: pa.Table, at: datetime) -> None:
+    conn.register("_handovers", table)
+    try:
+        conn.execute(
+            'INSERT INTO send_handovers (send_id, attempt, "at")'
+            " SELECT DISTINCT send_id, attempt, ? FROM _handovers",
+            [at],
+        )
+    finally:
+        conn.unregister("_handovers")
 
 
 def _insert(conn: Any, table: pa.Table) -> set[str]:
