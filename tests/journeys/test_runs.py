@@ -101,7 +101,7 @@ def test_a_replayed_step_never_sends_twice(
     claimed = container.db.write(
         lambda conn: conn.execute(
             "SELECT run_id, workspace_id, journey_id, version, contact_id, node_id,"
-            " node_entered_at, entered_at, context FROM journey_runs"
+            " node_entered_at, entered_at, context, wake_at FROM journey_runs"
         ).fetchall()
     )
     steps = runner._steps(claimed, later)

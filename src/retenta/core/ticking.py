@@ -7,6 +7,7 @@ and is safe to replay, so a tick that raises is logged and the next one carries 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 
@@ -19,6 +20,8 @@ class Ticking(ABC):
     name = "ticking"
     interval_s = 1.0
     _task: asyncio.Task[None] | None = None
+    _woken: asyncio.Event | None = None
+    _event_loop: asyncio.AbstractEventLoop | None = None
 
     @abstractmethod
     def tick(self) -> int:
@@ -28,7 +31,14 @@ class Ticking(ABC):
         """Whether to tick again at once (a full batch: more is due) instead of sleeping."""
         return False
 
+    def wake(self) -> None:
+        """Tick now instead of after the interval (thread-safe; a no-op when not started)."""
+        loop, woken = self._event_loop, self._woken
+        if loop is not None and woken is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(woken.set)
+
     async def start(self) -> None:
+        self._event_loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
@@ -39,10 +49,19 @@ class Ticking(ABC):
 
     async def _loop(self) -> None:
         while True:
+            if self._woken is not None:
+                self._woken.clear()  # a wake() during this tick ends the next sleep at once
             try:
                 done = await asyncio.to_thread(self.tick)
             except Exception:  # logged; the next tick replays what this one did not finish
                 log.exception("%s tick failed", self.name)
                 done = 0
             if not self.busy(done):
-                await asyncio.sleep(self.interval_s)
+                await self._sleep()
+
+    async def _sleep(self) -> None:
+        if self._woken is None:
+            await asyncio.sleep(self.interval_s)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), self.interval_s)

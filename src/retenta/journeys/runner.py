@@ -1,16 +1,25 @@
-"""The lifecycle service that advances due runs (timers and woken runs), exactly once.
+"""The lifecycle service that advances due runs (timers, entries, woken runs), exactly once.
 
-One tick: claim due runs (a lease, committed), compute each run's step on a read cursor,
-queue its sends, then save the runs and their trace in one writer unit. Sends carry ids
-derived from (run, node); the ledger skips an id it already holds, so a tick that
-dies after queueing and before saving — SIGKILL, power — replays into the same sends when
-the lease expires, and nobody gets a message twice. Runs of erased contacts stop.
+One tick: read the due runs (``due.py``: no scan of every run, no lease write), compute each
+run's step on a read cursor with the pure engine, queue its sends, then save the runs and
+their trace in one writer unit. Sends carry ids derived from (run, node); the ledger skips
+an id it already holds, so a tick that dies after queueing and before saving — SIGKILL,
+power — replays into the same sends, and nobody gets a message twice.
+
+The save applies to a run only while it is still where the tick read it (same node, version
+and due time, still active): a run stopped, woken by its event or moved to another version
+meanwhile keeps that change and is advanced again from there; its replayed sends are the
+same ids. Only one runner advances a data directory (DuckDB has one writing process), and
+ticks never overlap, so no lease is needed. Runs of erased contacts stop; runs of paused
+journeys wait (``due.HELD``). Ingestion nudges the runner after committing an entry
+(``committed``), so a run's first send does not wait for the next tick.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,24 +27,60 @@ import orjson
 import pyarrow as pa
 
 from retenta.core.ticking import Ticking
-from retenta.journeys.engine import Run, Step, advance
+from retenta.journeys.due import DueRuns, Row
+from retenta.journeys.engine import Run, Step, TraceEntry, advance
 from retenta.journeys.facts import ContactFacts
-from retenta.journeys.sources import segment_entries
+from retenta.journeys.sources import poll_sources
 from retenta.journeys.store import JourneyStore
 from retenta.messaging.outbox.ledger import NewSend, SendLedger
 from retenta.storage.base import Database
 
 log = logging.getLogger(__name__)
-Stepped = tuple[tuple[Any, ...], Run, Step | None]  # (claimed row, run, step; None: stop it)
-CLAIM_SQL = """
-UPDATE journey_runs SET lease_until = ?
-WHERE run_id IN (
-    SELECT run_id FROM journey_runs
-    WHERE state = 'active' AND wake_at <= ? AND (lease_until IS NULL OR lease_until < ?)
-    ORDER BY wake_at LIMIT ?)
-RETURNING run_id, workspace_id, journey_id, version, contact_id, node_id, node_entered_at,
-          entered_at, context
+RETRY_FAILED_S = 60.0  # a step that raised is tried again this much later
+UPDATES = pa.schema([
+    ("run_id", pa.string()), ("was_node", pa.string()), ("was_version", pa.int32()),
+    ("was_wake", pa.timestamp("us", tz="UTC")), ("node_id", pa.string()),
+    ("node_entered_at", pa.timestamp("us", tz="UTC")), ("state", pa.string()),
+    ("wake_at", pa.timestamp("us", tz="UTC")), ("waiting_for", pa.string()),
+    ("finished_at", pa.timestamp("us", tz="UTC")),
+])  # fmt: skip
+TRACE = pa.schema([
+    ("workspace_id", pa.string()), ("run_id", pa.string()), ("journey_id", pa.string()),
+    ("contact_id", pa.int64()), ("at", pa.timestamp("us", tz="UTC")), ("node_id", pa.string()),
+    ("decision", pa.string()), ("reason", pa.string()),
+])  # fmt: skip
+SAVE_SQL = """
+UPDATE journey_runs r SET node_id = u.node_id, node_entered_at = u.node_entered_at,
+    state = u.state, wake_at = u.wake_at, waiting_for = u.waiting_for, lease_until = NULL,
+    finished_at = u.finished_at
+FROM _run_updates u
+WHERE r.run_id = u.run_id AND r.state = 'active' AND r.node_id = u.was_node
+  AND r.version = u.was_version AND r.wake_at IS NOT DISTINCT FROM u.was_wake
+RETURNING r.run_id
 """
+SMALL_TRACE = 64  # up to this many trace rows go in one VALUES statement (Arrow costs ~4 ms)
+
+
+@dataclass
+class Stepped:
+    """One claimed run and what to do with it (``step`` None: stop it, ``note`` says why)."""
+
+    row: Row
+    run: Run
+    step: Step | None
+    note: str = ""
+
+    def __iter__(self) -> Iterator[Any]:
+        """``row, run, step = stepped`` (the shape effect executors unpack)."""
+        return iter((self.row, self.run, self.step))
+
+    @property
+    def workspace_id(self) -> str:
+        return str(self.row[1])
+
+    @property
+    def journey_id(self) -> str:
+        return str(self.row[2])
 
 
 class JourneyRunner(Ticking):
@@ -48,97 +93,143 @@ class JourneyRunner(Ticking):
         ledger: SendLedger,
         *,
         interval_s: float = 0.1,
-        batch: int = 2_000,
-        lease_s: float = 60.0,
+        batch: int = 5_000,
+        sweep_s: float = 0.5,
     ) -> None:
         self.db, self.store, self.ledger = db, store, ledger
-        self.interval_s, self.batch, self.lease_s = interval_s, batch, lease_s
+        self.interval_s, self.batch = interval_s, batch
+        self.due = DueRuns(sweep_s=sweep_s)
+        self.entries_pending = False  # set by the entry applier inside an ingest unit
 
     def busy(self, done: int) -> bool:
         return done >= self.batch
 
+    def committed(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
+        """Ingestion committed a unit (commit listener): runs it started are due now."""
+        if self.entries_pending:
+            self.entries_pending = False
+            self.wake()
+
     def tick(self, now: datetime | None = None) -> int:
         """Advance the due runs once; how many were advanced."""
         moment = now or datetime.now(UTC)
-        lease = moment + timedelta(seconds=self.lease_s)
-        self.db.write(lambda conn: segment_entries(conn, self.store, moment))
-        claimed = self.db.write(
-            lambda conn: conn.execute(CLAIM_SQL, [lease, moment, moment, self.batch]).fetchall()
-        )
+        poll_sources(self.db, self.store, moment)  # each source-triggered journey: one unit
+        claimed = self.db.write(lambda conn: self.due.claim(conn, moment, self.batch))
         if not claimed:
             return 0
+        if len(claimed) >= self.batch:
+            self.due.resweep()
         steps = self._steps(claimed, moment)
         self._queue_sends(steps)
         self.db.write(lambda conn: _save(conn, steps, moment))
         return len(steps)
 
-    def _steps(self, claimed: Sequence[tuple[Any, ...]], now: datetime
-               ) -> list[Stepped]:  # fmt: skip
+    def _steps(self, claimed: Sequence[Row], now: datetime) -> list[Stepped]:
+        erased = self._erased(claimed)
         out: list[Stepped] = []
         with self.db.read() as cur:
             for row in claimed:
-                run_id, workspace, journey_id, version, contact, node, node_at, entered, ctx = row
-                run = Run(run_id, int(contact), node, node_at, entered, orjson.loads(ctx or "{}"))
-                if not _live(cur, workspace, int(contact)):
-                    out.append((row, run, None))
-                    continue
-                journey = self.store.version(cur, workspace, journey_id, version)
-                facts = ContactFacts(cur, workspace, int(contact))
-                out.append((row, run, advance(journey, run, facts, now)))
+                out.append(self._step(cur, row, now, erased))
         return out
+
+    def _step(self, cur: Any, row: Row, now: datetime, erased: set[tuple[str, int]]) -> Stepped:
+        run_id, workspace, journey_id, version, contact, node, node_at, entered, ctx = row[:9]
+        run = Run(run_id=run_id, contact_id=int(contact), node_id=node, node_entered_at=node_at,
+                  entered_at=entered, context=orjson.loads(ctx or "{}"))  # fmt: skip
+        if (workspace, int(contact)) in erased:
+            return Stepped(row, run, None, "the contact was erased")
+        try:
+            journey = self.store.version(cur, workspace, journey_id, version)
+            facts = ContactFacts(cur, workspace, run.contact_id)
+            return Stepped(row, run, advance(journey, run, facts, now))
+        except Exception as exc:  # one broken run must not hold back the batch behind it
+            log.exception("journey run %s failed at %s", run_id, node)
+            retry = now + timedelta(seconds=RETRY_FAILED_S)
+            step = Step(node, node_at, wake_at=retry)
+            step.trace.append(_failed(node, exc, retry))
+            return Stepped(row, run, step)
+
+    def _erased(self, claimed: Sequence[Row]) -> set[tuple[str, int]]:
+        """The claimed runs' contacts that were erased (one query a workspace)."""
+        by_workspace: dict[str, set[int]] = {}
+        for row in claimed:
+            by_workspace.setdefault(row[1], set()).add(int(row[4]))
+        gone: set[tuple[str, int]] = set()
+        with self.db.read() as cur:
+            for workspace, contacts in by_workspace.items():
+                rows = cur.execute(
+                    "SELECT id FROM contacts WHERE erased_at IS NOT NULL AND workspace_id = ?"
+                    " AND id IN (SELECT unnest(?::BIGINT[]))",
+                    [workspace, sorted(contacts)],
+                ).fetchall()
+                gone |= {(workspace, int(r[0])) for r in rows}
+        return gone
 
     def _queue_sends(self, steps: list[Stepped]) -> None:
         wanted = [
             NewSend(
-                workspace_id=row[1], contact_id=run.contact_id, message_id=action.message_id,
-                cascade=action.cascade, category=action.category, campaign_id=row[2],
-                data={"trigger": dict(run.context)}, send_id=action.send_id,
+                workspace_id=s.workspace_id, contact_id=s.run.contact_id,
+                message_id=action.message_id, cascade=action.cascade, category=action.category,
+                campaign_id=s.journey_id, data={"trigger": dict(s.run.context)},
+                send_id=action.send_id,
             )
-            for row, run, step in steps if step is not None for action in step.sends
+            for s in steps if s.step is not None for action in s.step.sends
         ]  # fmt: skip
         if wanted:
             self.ledger.enqueue(wanted)  # idempotent per send id, inside one writer unit
 
 
-def _live(cur: Any, workspace_id: str, contact_id: int) -> bool:
-    row = cur.execute(
-        "SELECT erased_at IS NULL FROM contacts WHERE workspace_id = ? AND id = ?",
-        [workspace_id, contact_id],
-    ).fetchone()
-    return bool(row and row[0])
+def _failed(node_id: str, exc: Exception, retry: datetime) -> TraceEntry:
+    reason = f"step failed ({type(exc).__name__}: {exc}); retrying at {retry:%Y-%m-%d %H:%M:%S}Z"
+    return TraceEntry(node_id, "skipped", reason[:500])
 
 
-def _save(conn: Any, steps: list[Stepped], now: datetime) -> None:
-    updates, trace = [], []
-    for row, run, step in steps:
-        workspace, journey_id = row[1], row[2]
-        if step is None:
-            updates.append(_update(run.run_id, run.node_id, run.node_entered_at, "stopped",
-                                   None, None, now))  # fmt: skip
-            trace.append((workspace, run.run_id, journey_id, run.contact_id, now, run.node_id,
-                          "skipped", "the contact was erased"))  # fmt: skip
-            continue
-        state = "done" if step.finished else "active"
-        updates.append(_update(run.run_id, step.node_id, step.node_entered_at, state,
-                               step.wake_at, step.waiting_for, now))  # fmt: skip
-        trace += [(workspace, run.run_id, journey_id, run.contact_id, now, t.node_id, t.decision,
-                   t.reason) for t in step.trace]  # fmt: skip
-    conn.register("_run_updates", pa.Table.from_pylist(updates))
+def _save(conn: Any, steps: list[Stepped], now: datetime) -> int:
+    """Writer-side: the runs still where they were read move on; their trace is appended."""
+    updates = [_update(s, now) for s in steps]
+    conn.register("_run_updates", pa.Table.from_pylist(updates, schema=UPDATES))
     try:
-        conn.execute(
-            "UPDATE journey_runs r SET node_id = u.node_id, node_entered_at = u.node_entered_at,"
-            " state = u.state, wake_at = u.wake_at, waiting_for = u.waiting_for,"
-            " lease_until = NULL, finished_at = u.finished_at FROM _run_updates u"
-            " WHERE r.run_id = u.run_id"
-        )
+        saved = {r[0] for r in conn.execute(SAVE_SQL).fetchall()}
     finally:
         conn.unregister("_run_updates")
-    if trace:
-        conn.executemany("INSERT INTO journey_trace VALUES (?, ?, ?, ?, ?, ?, ?, ?)", trace)
+    trace = [row for s in steps if s.run.run_id in saved for row in _trace_rows(s, now)]
+    append_trace(conn, trace)
+    return len(saved)
 
 
-def _update(run_id: str, node_id: str, node_at: datetime, state: str, wake_at: datetime | None,
-            waiting_for: str | None, now: datetime) -> dict[str, Any]:  # fmt: skip
-    return {"run_id": run_id, "node_id": node_id, "node_entered_at": node_at, "state": state,
-            "wake_at": wake_at if state == "active" else None, "waiting_for": waiting_for,
-            "finished_at": now if state != "active" else None}  # fmt: skip
+def _update(s: Stepped, now: datetime) -> dict[str, Any]:
+    was = {"run_id": s.run.run_id, "was_node": s.run.node_id, "was_version": int(s.row[3]),
+           "was_wake": s.row[9]}  # fmt: skip
+    if s.step is None:
+        return {**was, "node_id": s.run.node_id, "node_entered_at": s.run.node_entered_at,
+                "state": "stopped", "wake_at": None, "waiting_for": None,
+                "finished_at": now}  # fmt: skip
+    step, active = s.step, not s.step.finished
+    return {**was, "node_id": step.node_id, "node_entered_at": step.node_entered_at,
+            "state": "active" if active else "done", "wake_at": step.wake_at if active else None,
+            "waiting_for": step.waiting_for, "finished_at": None if active else now}  # fmt: skip
+
+
+def _trace_rows(s: Stepped, now: datetime) -> list[tuple[Any, ...]]:
+    head = (s.workspace_id, s.run.run_id, s.journey_id, s.run.contact_id, now)
+    if s.step is None:
+        return [(*head, s.run.node_id, "skipped", s.note)]
+    return [(*head, t.node_id, t.decision, t.reason) for t in s.step.trace]
+
+
+def append_trace(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Writer-side: trace rows in one statement (a VALUES list when few, Arrow when many)."""
+    if not rows:
+        return
+    if len(rows) <= SMALL_TRACE:
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+        conn.execute(f"INSERT INTO journey_trace VALUES {values}", [v for r in rows for v in r])
+        return
+    columns = zip(*rows, strict=True)
+    arrays = [pa.array(c, type=f.type) for c, f in zip(columns, TRACE, strict=True)]
+    table = pa.Table.from_arrays(arrays, schema=TRACE)
+    conn.register("_trace_rows", table)
+    try:
+        conn.execute("INSERT INTO journey_trace SELECT * FROM _trace_rows")
+    finally:
+        conn.unregister("_trace_rows")
