@@ -47,6 +47,7 @@ ROUTER_MODULES = [
     "retenta.messaging.bounces.router",
     "retenta.messaging.consent_flows.router",
     "retenta.journeys.router",
+    "retenta.journeys.scenarios.router",
     "retenta.campaigns.router",
     "retenta.policy.router",
     "retenta.messaging.inbox.router",
@@ -137,6 +138,9 @@ def build_container(settings: Settings) -> Container:
     from retenta.campaigns.service import wire as wire_campaigns
 
     wire_campaigns(container)  # the campaign runner: snapshots, chunked sends, A/B winners
+    from retenta.signals.service import wire as wire_signals
+
+    wire_signals(container)  # derived commerce events: price drops, restocks, rhythm
     return container
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ class CommerceService:
         self.db = db
         self.tables = DataTables(db=db)
         self.writer = WriterMemory()
+        self.catalog_listeners: list[Callable[[str], None]] = []  # e.g. signals' wake
 
     def apply(self, conn: Any, messages: Sequence[Message]) -> None:
         """Update orders, carts, wishlists and searches from stored e-commerce events."""
@@ -69,6 +70,8 @@ class CommerceService:
         if "sku" in table.column_names:
             skus = [str(s).strip() for s in table["sku"].to_pylist() if s is not None]
             self.writer.catalog.forget(workspace_id, skus)
+        for listener in self.catalog_listeners:
+            listener(workspace_id)  # called before COMMIT: listeners only schedule work
         return result
 
     def upsert_orders(
