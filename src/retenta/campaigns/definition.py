@@ -7,6 +7,9 @@
 ...             "ab_test": {"sample_pct": 20}})
 >>> ab.messages, ab.ab_test.wait.delta(), ab.ab_test.metric
 (('msg_a', 'msg_b'), datetime.timedelta(seconds=14400), 'clicks')
+>>> parse({"name": "Sale", "segment_id": "seg_1", "message_id": "msg_a",
+...        "schedule": {"send_time": "optimal"}}).schedule.send_time
+'optimal'
 """
 
 from __future__ import annotations
@@ -38,13 +41,16 @@ class Duration(Strict):
 
 class Schedule(Strict):
     """``now``; ``at`` a moment; or ``local``: at ``time`` in each contact's own timezone
-    (on ``date``, else the next such time after the campaign starts)."""
+    (on ``date``, else the next such time after the campaign starts). ``send_time:
+    "optimal"`` (with ``now`` or ``at``) sends each recipient at their best local hour
+    (send-time optimization) within the 24 hours after the start."""
 
     type: Literal["now", "at", "local"] = "now"
     at: dt.datetime | None = None
     time: dt.time | None = None
     date: dt.date | None = None
     fallback_timezone: str | None = None  # for contacts without a (valid) timezone
+    send_time: Literal["optimal"] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Schedule:
@@ -54,6 +60,12 @@ class Schedule(Strict):
             raise ValueError("'local' needs 'time' (HH:MM, the contact's local time)")
         if self.type != "local" and (self.time is not None or self.date is not None):
             raise ValueError("'time' and 'date' belong to a 'local' schedule")
+        if self.type == "local" and self.send_time == "optimal":
+            raise FieldError(
+                "schedule.send_time",
+                "'optimal' picks each contact's hour;"
+                " a 'local' schedule already fixes one (use 'now' or 'at')",
+            )
         return self
 
     @field_validator("fallback_timezone")

@@ -20,6 +20,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from retenta import sendtime
 from retenta.campaigns import assign
 from retenta.campaigns.definition import Campaign
 from retenta.campaigns.store import first, read_global_control_pct
@@ -155,12 +156,31 @@ def schedule_times(
         assert campaign.schedule.time is not None
         local = (campaign.schedule.time, campaign.schedule.date)
     sendable = [i for i, r in enumerate(recipients) if r.variant is not None]
-    by_zone = assign.due_times(start, {recipients[i].timezone for i in sendable}, local=local)
-    due = [by_zone[recipients[i].timezone] for i in sendable]
+    if campaign.schedule.send_time == "optimal":
+        due = optimal_times(cur, workspace_id, start, [recipients[i] for i in sendable])
+    else:
+        by_zone = assign.due_times(start, {recipients[i].timezone for i in sendable},
+                                   local=local)  # fmt: skip
+        due = [by_zone[recipients[i].timezone] for i in sendable]
     spaced = pace(cur, workspace_id, campaign, [recipients[i].contact_id for i in sendable], due)
     out: list[datetime | None] = [None] * len(recipients)
     for i, at in zip(sendable, spaced, strict=True):
         out[i] = at
+    return out
+
+
+def optimal_times(cur: Any, workspace_id: str, start: datetime,
+                  recipients: Sequence[Recipient]) -> list[datetime]:  # fmt: skip
+    """Each recipient's next best local hour (send-time optimization) at or after
+    ``start`` — so within 24 hours — in the recipient's zone; one batch read for all."""
+    best = sendtime.best_hours(cur, workspace_id, [r.contact_id for r in recipients], now=start)
+    moments: dict[tuple[int, str], datetime] = {}
+    out = []
+    for r in recipients:
+        key = (best[r.contact_id].hour, r.timezone)
+        if key not in moments:
+            moments[key] = sendtime.next_at_hour(start, *key)
+        out.append(moments[key])
     return out
 
 
