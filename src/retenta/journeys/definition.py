@@ -20,6 +20,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from retenta.journeys.nodes import (
+    CascadeNode,
+    GoalNode,
+    JourneyGoal,
+    ListNode,
+    MessageStatusIs,
+    UpdateContactNode,
+    WaitUntilNode,
+    WebhookNode,
+    node_errors,
+)
 from retenta.journeys.triggers import (
     OPS,
     UNIT_SECONDS,
@@ -98,7 +109,9 @@ class InSegment(Strict):
     segment_id: str = Field(min_length=1, max_length=100)
 
 
-Predicate = Annotated[EventHappened | AttributeIs | InSegment, Field(discriminator="kind")]
+Predicate = Annotated[
+    EventHappened | AttributeIs | InSegment | MessageStatusIs, Field(discriminator="kind")
+]
 
 
 class ConditionNode(Strict):
@@ -129,7 +142,18 @@ class ExitNode(Strict):
 
 
 Node = Annotated[
-    SendNode | WaitNode | WaitEventNode | ConditionNode | SplitNode | ExitNode,
+    SendNode
+    | WaitNode
+    | WaitEventNode
+    | ConditionNode
+    | SplitNode
+    | ExitNode
+    | UpdateContactNode
+    | ListNode
+    | WebhookNode
+    | GoalNode
+    | WaitUntilNode
+    | CascadeNode,
     Field(discriminator="type"),
 ]
 
@@ -139,6 +163,7 @@ class Journey(Strict):
     entry: Entry
     start: str
     nodes: tuple[Node, ...] = Field(min_length=1, max_length=500)
+    goal: JourneyGoal | None = None  # this event while a run is active: converted
 
     def node(self, node_id: str) -> Node:
         for node in self.nodes:
@@ -154,6 +179,11 @@ class DefinitionError(ValueError):
 
 
 _ADAPTER = TypeAdapter(Journey)
+_NODE_TYPES = frozenset({"send", "wait", "wait_event", "condition", "split", "exit",
+                         "update_contact", "list", "webhook", "goal", "wait_until",
+                         "cascade"})  # fmt: skip
+_UNION_TAGS = frozenset({"event_happened", "attribute", "segment", "message", "event", "api",
+                         "schedule", "date", "subscription", "list", "goal"})  # fmt: skip
 
 
 def parse(doc: Any) -> Journey:
@@ -169,14 +199,37 @@ def parse(doc: Any) -> Journey:
 
 
 def _pydantic_error(error: Any) -> dict[str, str]:
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+    loc = _without_tags(tuple(error["loc"]))
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
     return {"path": path.lstrip(".") or "$", "reason": str(error["msg"])}
+
+
+def _without_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The location without pydantic's union tags, which are no field of the document.
+
+    >>> _without_tags(("nodes", 0, "wait_until", "at")), _without_tags(("if", "message", "node"))
+    (('nodes', 0, 'at'), ('if', 'node'))
+    >>> _without_tags(("entry", "trigger", "event", "event"))
+    ('entry', 'trigger', 'event')
+    """
+    out: list[Any] = []
+    for index, part in enumerate(loc):
+        previous = loc[index - 1] if index else None
+        tagged = (isinstance(previous, int) and part in _NODE_TYPES) or (
+            previous in ("if", "trigger") and isinstance(part, str) and part in _UNION_TAGS
+        )
+        if not tagged or index == len(loc) - 1:
+            out.append(part)
+    return tuple(out)
 
 
 def successors(node: Node) -> list[tuple[str, str]]:
     """``(field, target)`` for each edge leaving ``node``."""
-    if isinstance(node, SendNode | WaitNode):
+    if isinstance(node, SendNode | WaitNode | UpdateContactNode | ListNode | WebhookNode
+                  | WaitUntilNode | CascadeNode):  # fmt: skip
         return [("next", node.next)]
+    if isinstance(node, GoalNode):
+        return [] if node.next is None else [("next", node.next)]
     if isinstance(node, WaitEventNode | ConditionNode):
         return [("then", node.then), ("else", node.else_)]
     if isinstance(node, SplitNode):
@@ -199,12 +252,28 @@ def graph_errors(journey: Journey) -> Iterator[dict[str, str]]:
                 yield {"path": f"nodes[{position}].{field}", "reason": f"no node {target!r}"}
         if isinstance(node, SplitNode) and sum(b.weight for b in node.branches) == 0:
             yield {"path": f"nodes[{position}].branches", "reason": "the weights add up to 0"}
+        yield from node_errors(node, f"nodes[{position}]")
+        yield from _message_ref_errors(journey, node, position, index)
     yield from _shape_errors(journey, index)
 
 
+def _message_ref_errors(
+    journey: Journey, node: Node, position: int, index: dict[str, int]
+) -> Iterator[dict[str, str]]:
+    """A message-status condition names a send or cascade node of the same journey."""
+    if not isinstance(node, ConditionNode) or not isinstance(node.if_, MessageStatusIs):
+        return
+    target = node.if_.node
+    if target not in index or not isinstance(journey.nodes[index[target]], SendNode | CascadeNode):
+        yield {
+            "path": f"nodes[{position}].if.node",
+            "reason": f"no send or cascade node {target!r}",
+        }
+
+
 def _shape_errors(journey: Journey, index: dict[str, int]) -> Iterator[dict[str, str]]:
-    """Unreachable nodes and cycles (every path then ends in an exit: only exits have no
-    successors)."""
+    """Unreachable nodes and cycles (every path then ends in an exit or a goal: only they
+    have no successors)."""
     state: dict[str, str] = {}
     cycle: list[str] = []
 

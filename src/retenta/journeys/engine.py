@@ -10,11 +10,10 @@ ledger takes once) and takes the same branch.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from retenta.journeys import actions
 from retenta.journeys.definition import (
     AttributeIs,
     ConditionNode,
@@ -28,72 +27,51 @@ from retenta.journeys.definition import (
     WaitEventNode,
     WaitNode,
 )
+from retenta.journeys.nodes import (
+    CascadeNode,
+    GoalNode,
+    ListNode,
+    MessageStatusIs,
+    UpdateContactNode,
+    WaitUntilNode,
+    WebhookNode,
+)
+from retenta.journeys.steps import (
+    Effect,
+    Facts,
+    MessageState,
+    Run,
+    SendAction,
+    Step,
+    TraceEntry,
+    cascade_send_id,
+    send_id_for,
+)
 
+__all__ = ["Effect", "Facts", "MessageState", "Run", "SendAction", "Step", "TraceEntry",
+           "advance", "cascade_send_id", "compare", "send_id_for", "split_branch"]  # fmt: skip
+
+ACTION_NODES = (UpdateContactNode, ListNode, WebhookNode, GoalNode, WaitUntilNode, CascadeNode)
 MAX_STEPS = 1_000  # a guard: a valid (acyclic) journey never takes this many in one advance
-
-
-class Facts(Protocol):
-    """What conditions may ask about the contact (answered from storage by the runner)."""
-
-    def event_since(self, event: str, since: datetime | None) -> bool: ...
-
-    def attribute(self, name: str) -> Any: ...
-
-    def in_segment(self, segment_id: str) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    run_id: str
-    contact_id: int
-    node_id: str
-    node_entered_at: datetime
-    entered_at: datetime
-    context: Mapping[str, Any] = field(default_factory=dict)  # the trigger's event
-
-
-@dataclass(frozen=True, slots=True)
-class SendAction:
-    node_id: str
-    send_id: str
-    message_id: str
-    cascade: tuple[str, ...]
-    category: str
-
-
-@dataclass(frozen=True, slots=True)
-class TraceEntry:
-    node_id: str
-    decision: str  # sent | waiting | waited | branch | exit
-    reason: str
-
-
-@dataclass
-class Step:
-    """Where the run is now and what to do: ``wake_at``/``waiting_for`` while it waits."""
-
-    node_id: str
-    node_entered_at: datetime
-    finished: bool = False
-    wake_at: datetime | None = None
-    waiting_for: str | None = None
-    sends: list[SendAction] = field(default_factory=list)
-    trace: list[TraceEntry] = field(default_factory=list)
 
 
 def advance(journey: Journey, run: Run, facts: Facts, now: datetime) -> Step:
     step = Step(run.node_id, run.node_entered_at)
     for _ in range(MAX_STEPS):
         node = journey.node(step.node_id)
-        target = _visit(node, run, step, facts, now)
+        target = _visit(journey, node, run, step, facts, now)
         if target is None:
             return step
         step.node_id, step.node_entered_at = target, now
     raise RuntimeError(f"run {run.run_id} took {MAX_STEPS} steps without waiting")
 
 
-def _visit(node: Node, run: Run, step: Step, facts: Facts, now: datetime) -> str | None:
+def _visit(
+    journey: Journey, node: Node, run: Run, step: Step, facts: Facts, now: datetime
+) -> str | None:
     """The next node, or ``None`` when the run waits or has finished."""
+    if isinstance(node, ACTION_NODES):
+        return _action(node, run, step, facts, now)
     if isinstance(node, ExitNode):
         step.finished = True
         step.trace.append(TraceEntry(node.id, "exit", "reached the exit"))
@@ -122,7 +100,7 @@ def _visit(node: Node, run: Run, step: Step, facts: Facts, now: datetime) -> str
         )
         return None
     if isinstance(node, ConditionNode):
-        holds, why = _holds(node, run, facts)
+        holds, why = _holds(journey, node, run, facts)
         step.trace.append(TraceEntry(node.id, "branch", f"{why}: {'yes' if holds else 'no'}"))
         return node.then if holds else node.else_
     assert isinstance(node, SplitNode)
@@ -130,6 +108,23 @@ def _visit(node: Node, run: Run, step: Step, facts: Facts, now: datetime) -> str
     chosen = node.branches[index]
     step.trace.append(TraceEntry(node.id, "branch", f"split → {chosen.label or index}"))
     return chosen.next
+
+
+def _action(node: Node, run: Run, step: Step, facts: Facts, now: datetime
+            ) -> str | None:  # fmt: skip
+    """The action nodes (``actions.py``)."""
+    if isinstance(node, UpdateContactNode):
+        return actions.update_contact(node, run, step, facts)
+    if isinstance(node, ListNode):
+        return actions.list_membership(node, run, step)
+    if isinstance(node, WebhookNode):
+        return actions.webhook(node, run, step, facts)
+    if isinstance(node, GoalNode):
+        return actions.goal(node, run, step, facts)
+    if isinstance(node, WaitUntilNode):
+        return actions.wait_until(node, step, facts, now)
+    assert isinstance(node, CascadeNode)
+    return actions.cascade(node, run, step, facts, now)
 
 
 def _wait_until(
@@ -143,8 +138,12 @@ def _wait_until(
     return None
 
 
-def _holds(node: ConditionNode, run: Run, facts: Facts) -> tuple[bool, str]:
+def _holds(journey: Journey, node: ConditionNode, run: Run, facts: Facts) -> tuple[bool, str]:
     predicate = node.if_
+    if isinstance(predicate, MessageStatusIs):
+        return message_status(journey, predicate, run, facts), (
+            f"{predicate.node}'s message {predicate.status}"
+        )
     if isinstance(predicate, EventHappened):
         since = run.entered_at if predicate.since == "entry" else None
         return facts.event_since(predicate.event, since), f"{predicate.event!r} happened"
@@ -153,6 +152,17 @@ def _holds(node: ConditionNode, run: Run, facts: Facts) -> tuple[bool, str]:
     assert isinstance(predicate, AttributeIs)
     value = facts.attribute(predicate.attribute)
     return compare(value, predicate.op, predicate.value), f"{predicate.attribute} {predicate.op}"
+
+
+def message_status(journey: Journey, predicate: MessageStatusIs, run: Run, facts: Facts) -> bool:
+    """Whether the send node's send (or any channel of the cascade node) reached the status."""
+    node = journey.node(predicate.node)
+    if isinstance(node, CascadeNode):
+        ids = [cascade_send_id(run.run_id, node.id, i) for i in range(len(node.channels))]
+    else:
+        ids = [send_id_for(run.run_id, node.id)]
+    states = [facts.message(send_id) for send_id in ids]
+    return any(s is not None and s.reached(predicate.status) for s in states)
 
 
 def compare(value: Any, op: str, expected: Any) -> bool:
@@ -186,15 +196,6 @@ def compare(value: Any, op: str, expected: Any) -> bool:
     except TypeError:
         return False
     return False
-
-
-def send_id_for(run_id: str, node_id: str) -> str:
-    """The one send id of a node in a run (``snd_`` + 32 hex: fits a VERP address).
-
-    >>> send_id_for("run_1", "a") == send_id_for("run_1", "a") != send_id_for("run_1", "b")
-    True
-    """
-    return "snd_j" + hashlib.sha256(f"{run_id}\x1f{node_id}".encode()).hexdigest()[:31]
 
 
 def split_branch(run_id: str, node_id: str, weights: list[int]) -> int:

@@ -1,11 +1,15 @@
-"""The facts conditions ask about one contact, read from storage (the engine stays pure)."""
+"""The facts nodes ask about one contact, read from storage (the engine stays pure)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
+
+from retenta.journeys.engine import MessageState, compare
+from retenta.journeys.reach import can_receive
 
 
 class ContactFacts:
@@ -21,6 +25,7 @@ class ContactFacts:
         ).fetchall()
         self.contact_ids = sorted({contact_id, *(int(r[0]) for r in rows)})
         self._attributes: dict[str, Any] | None = None
+        self._timezone: str | None = None
 
     def event_since(self, event: str, since: datetime | None) -> bool:
         row = self.cur.execute(
@@ -52,3 +57,54 @@ class ContactFacts:
             [self.workspace_id, segment_id, self.contact_id],
         ).fetchone()
         return row is not None
+
+    def event_matching(self, event: str, where: Sequence[Any], since: datetime | None) -> bool:
+        """An ``event`` since ``since`` whose properties pass every filter of ``where``."""
+        rows = self.cur.execute(
+            "SELECT properties FROM all_events WHERE workspace_id = ? AND contact_id IN"
+            " (SELECT unnest(?::BIGINT[])) AND type = 'track' AND event = ?"
+            " AND timestamp >= coalesce(?, '-infinity'::TIMESTAMPTZ) ORDER BY timestamp LIMIT 1000",
+            [self.workspace_id, self.contact_ids, event, since],
+        ).fetchall()
+        for (raw,) in rows:
+            props = orjson.loads(raw) if raw else {}
+            if all(compare(props.get(f.property), f.op, f.value) for f in where):
+                return True
+        return False
+
+    def message(self, send_id: str) -> MessageState | None:
+        row = self.cur.execute("SELECT status FROM sends WHERE send_id = ?", [send_id]).fetchone()
+        if row is None:
+            return None
+        events = self.cur.execute(
+            'SELECT status, min("at") FROM message_events WHERE workspace_id = ?'
+            " AND send_id = ? AND NOT machine GROUP BY status",
+            [self.workspace_id, send_id],
+        ).fetchall()
+        seen = {str(status): at for status, at in events}
+        return MessageState(str(row[0]), seen.get("sent"), frozenset(seen))
+
+    def can_receive(self, channel: str, category: str, topic: str | None) -> tuple[bool, str]:
+        family = [self.contact_id, *(i for i in self.contact_ids if i != self.contact_id)]
+        return can_receive(self.cur, self.workspace_id, family, channel, category, topic)
+
+    def timezone(self) -> str:
+        """The contact's zone, else the workspace's, else UTC."""
+        if self._timezone is None:
+            from retenta.sendtime.store import contact_zones, workspace_zone
+
+            fallback = workspace_zone(self.cur, self.workspace_id)
+            zones = contact_zones(self.cur, self.workspace_id, [self.contact_id], fallback)
+            self._timezone = zones.get(self.contact_id, fallback)
+        return self._timezone
+
+    def best_hour(self) -> int:
+        from retenta.sendtime import best_hour
+
+        return int(best_hour(self.cur, self.workspace_id, self.contact_id).hour)
+
+    def contact(self) -> Mapping[str, Any]:
+        """The template variables' ``contact``: the traits, and the id, language, zone."""
+        self.attribute("language")
+        attributes = dict(self._attributes or {})
+        return {**attributes, "contact_id": self.contact_id, "attributes": attributes}
