@@ -62,6 +62,14 @@ def wire(c: Container) -> None:
     if c.settings.background_workers:
         c.ingest.add_listener(services.runner)
         c.lifecycle.append(services.runner)
+        c.lifecycle.append(webhook_effects(c))  # journeys/effects.py: the webhook nodes' calls
+
+
+def webhook_effects(c: Container) -> Any:
+    from retenta.journeys.effects import WebhookEffects
+    from retenta.messaging.services import for_container as messaging
+
+    return WebhookEffects(c.db, messaging(c).channel_settings)
 
 
 def services(request: Request) -> JourneyServices:
