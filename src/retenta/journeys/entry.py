@@ -25,6 +25,7 @@ import pyarrow as pa
 from retenta.core.messages import Message
 from retenta.journeys.definition import EventTrigger
 from retenta.journeys.engine import compare
+from retenta.journeys.goals import check_goals
 from retenta.journeys.store import JourneyStore, LiveJourney, event_journeys
 
 RUN_COLUMNS = ("run_id", "workspace_id", "journey_id", "version", "contact_id", "state",
@@ -59,6 +60,7 @@ class JourneyEntry:
         for workspace_id, batch in by_workspace.items():
             live = self.store.live(conn, workspace_id)
             if live:
+                check_goals(conn, self.store, workspace_id, batch, live)  # goals.py: converted
                 self._start(conn, workspace_id, batch, event_journeys(live))
                 _wake(conn, workspace_id, batch)
 
@@ -95,10 +97,14 @@ def start_runs(conn: Any, workspace_id: str, entrants: list[Entrant]) -> list[st
     their ids."""
     if not entrants:
         return []
-    history = _history(conn, workspace_id, entrants)
+    history, known = _history(conn, workspace_id, entrants)
     now = datetime.now(UTC)
     rows = []
     for entrant in entrants:
+        run_id = run_id_for(entrant.journey.journey_id, entrant.key)
+        if run_id in known:  # a replayed entry: starts nothing, counts toward no rule
+            continue
+        known.add(run_id)
         key = (entrant.journey.journey_id, entrant.contact_id)
         last, active = history.get(key, (None, 0))
         if not _may_enter(entrant.journey, last, active, entrant.at):
@@ -122,16 +128,19 @@ def _may_enter(journey: LiveJourney, last: datetime | None, active: int, at: dat
 
 
 def _history(conn: Any, workspace_id: str, entrants: list[Entrant]
-             ) -> dict[tuple[str, int], tuple[datetime | None, int]]:  # fmt: skip
+             ) -> tuple[dict[tuple[str, int], tuple[datetime | None, int]], set[str]]:  # fmt: skip
+    """Per (journey, contact): the last entry and the active runs; and the run ids they hold."""
     journeys = sorted({e.journey.journey_id for e in entrants})
     contacts = sorted({e.contact_id for e in entrants})
     rows = conn.execute(
         "SELECT journey_id, contact_id, max(entered_at), count(*) FILTER (WHERE state ="
-        " 'active') FROM journey_runs WHERE workspace_id = ? AND journey_id IN (SELECT"
-        " unnest(?::VARCHAR[])) AND contact_id IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL",
+        " 'active'), list(run_id) FROM journey_runs WHERE workspace_id = ? AND journey_id IN"
+        " (SELECT unnest(?::VARCHAR[])) AND contact_id IN (SELECT unnest(?::BIGINT[]))"
+        " GROUP BY ALL",
         [workspace_id, journeys, contacts],
     ).fetchall()
-    return {(j, int(c)): (last, int(active)) for j, c, last, active in rows}
+    history = {(j, int(c)): (last, int(active)) for j, c, last, active, _ in rows}
+    return history, {run_id for *_, run_ids in rows for run_id in run_ids}
 
 
 def _event_context(message: Message) -> dict[str, Any]:

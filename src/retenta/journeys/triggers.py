@@ -7,10 +7,12 @@ of these names, so ``from retenta.journeys.definition import EventTrigger`` keep
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from cronsim import CronSim, CronSimError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
 OPS = ("equals", "not_equals", "gt", "gte", "lt", "lte", "exists", "contains", "in")
@@ -54,7 +56,142 @@ class SegmentTrigger(Strict):
     on: Literal["entered", "exited"] = "entered"
 
 
-Trigger = Annotated[EventTrigger | ApiTrigger | SegmentTrigger, Field(discriminator="type")]
+ZONE_HELP = '"contact" (each contact\'s own timezone) or an IANA name such as "Europe/Kyiv"'
+
+
+def check_zone(value: str) -> str:
+    """``"contact"`` or a known IANA zone.
+
+    >>> check_zone("Europe/Kyiv"), check_zone("contact")
+    ('Europe/Kyiv', 'contact')
+    """
+    if value == "contact":
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r}: use {ZONE_HELP}") from None
+    return value
+
+
+def check_cron(value: str) -> str:
+    """Five cron fields (minute hour day-of-month month day-of-week), as Debian cron reads them.
+
+    >>> check_cron("0 9 * * 1")
+    '0 9 * * 1'
+    """
+    if len(value.split()) != 5:
+        raise ValueError("cron needs exactly 5 fields: minute hour day-of-month month weekday")
+    try:
+        CronSim(value, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        raise ValueError(f"bad cron expression: {exc}") from None
+    return value
+
+
+class ScheduleTrigger(Strict):
+    """A segment's current members enter at each cron time ("every Monday at 9:00"), in each
+    contact's own timezone or one fixed zone."""
+
+    type: Literal["schedule"]
+    cron: str = Field(min_length=1, max_length=200)
+    timezone: str = "contact"
+    segment_id: str = Field(min_length=1, max_length=100)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
+
+
+class DateOffset(Strict):
+    amount: int = Field(default=0, ge=0, le=3650)
+    unit: Literal["days", "weeks"] = "days"
+
+    def days(self) -> int:
+        return self.amount * (7 if self.unit == "weeks" else 1)
+
+
+class DateTrigger(Strict):
+    """A date trait ± an offset, at a local time: "3 days before the birthday at 09:00".
+    ``yearly`` matches the month and day every year (a 29 February falls on the 28th in
+    other years); otherwise the whole date, once."""
+
+    type: Literal["date"]
+    attribute: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    offset: DateOffset = DateOffset()
+    direction: Literal["before", "after"] = "before"
+    at: time = time(9, 0)
+    timezone: str = "contact"
+    yearly: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
+
+    @field_validator("at")
+    @classmethod
+    def _minute(cls, value: time) -> time:
+        if value.second or value.microsecond or value.tzinfo is not None:
+            raise ValueError('at is a local time of day as "HH:MM"')
+        return value
+
+
+class SubscriptionTrigger(Strict):
+    """A consent change on a channel: ``topic`` null is the channel as a whole (topic ``*``)."""
+
+    type: Literal["subscription"]
+    channel: str = Field(min_length=1, max_length=40)
+    topic: str | None = Field(default=None, min_length=1, max_length=100)
+    on: Literal["subscribed", "unsubscribed"] = "subscribed"
+
+
+class ListTrigger(Strict):
+    """A contact joined or left a list, or got or lost a tag."""
+
+    type: Literal["list"]
+    kind: Literal["list", "tag"] = "list"
+    name: str = Field(min_length=1, max_length=200)
+    on: Literal["joined", "left"] = "joined"
+
+
+class MessageTrigger(Strict):
+    """A message event (first of its kind per send; machine opens and clicks do not count)."""
+
+    type: Literal["message"]
+    on: Literal["delivered", "opened", "clicked", "failed", "bounced"]
+    message_id: str | None = Field(default=None, min_length=1, max_length=100)
+    campaign_id: str | None = Field(default=None, min_length=1, max_length=100)
+    journey_id: str | None = Field(default=None, min_length=1, max_length=100)
+    channel: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+class GoalTrigger(Strict):
+    """A run of another journey reached its goal."""
+
+    type: Literal["goal"]
+    journey_id: str = Field(min_length=1, max_length=100)
+    goal: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+Trigger = Annotated[
+    EventTrigger
+    | ApiTrigger
+    | SegmentTrigger
+    | ScheduleTrigger
+    | DateTrigger
+    | SubscriptionTrigger
+    | ListTrigger
+    | MessageTrigger
+    | GoalTrigger,
+    Field(discriminator="type"),
+]
 
 
 class EntryRule(Strict):
