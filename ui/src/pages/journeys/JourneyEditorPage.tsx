@@ -1,6 +1,7 @@
 // The journey canvas: a palette dragged onto a React Flow canvas, nodes connected by their
-// handles, a side panel for the selected node or the entry, save (a new version), validation
-// errors on the nodes they name, status actions and live run counts on each node.
+// handles, a side panel for the selected node or the entry, save (a new version; a live
+// journey's runs stay or move), validation errors on the nodes and fields they name, status
+// actions, live counts on each node, version history (a past version read-only) and a dry run.
 import "@xyflow/react/dist/style.css";
 import "./journeys.css";
 import { useCallback, useEffect, useMemo, useState, type DragEvent } from "react";
@@ -11,20 +12,24 @@ import {
 import { api } from "../../api";
 import { useCan } from "../../auth";
 import { Badge, ErrorNote, Spinner } from "../../components/ui";
-import { useInterval, useLoad } from "../../hooks";
+import { useLoad } from "../../hooks";
 import { Link, navigate } from "../../router";
+import { fromDefinition, toDefinition } from "./document";
+import { DryRunPanel, type DryRun } from "./DryRunPanel";
+import { useLiveStats, useOptions } from "./editorHooks";
 import { EntryPanel } from "./EntryPanel";
-import { NodePanel, type Links } from "./NodePanel";
+import { NodePanel, type Links, type PanelOptions } from "./NodePanel";
 import { CanvasContext, NODE_TYPES, type CanvasInfo, type EntryData, type StepData } from "./JourneyNode";
+import { MigrateDialog, type Migrate } from "./MigrateDialog";
 import { Palette, PALETTE_MIME } from "./Palette";
 import { StatusActions } from "./StatusActions";
+import { VersionsPanel, type PastVersion } from "./VersionsPanel";
 import { loadLayout, saveLayout } from "./layout";
 import {
-  ENTRY_ID, autoLayout, countRuns, defaultConfig, defaultEntry, errorsByNode, freshId, fromDefinition, handlesOf,
-  toDefinition, type Counts, type Graph, type NodeConfig, type NodeType, type PathError, type Run, type Trigger,
+  ENTRY_ID, autoLayout, defaultConfig, defaultEntry, errorsByNode, freshId, handlesOf,
+  type Goal, type Graph, type NodeConfig, type NodeType, type PathError, type TriggerType,
 } from "./model";
 import { STATUS_TONE, type Journey, type JourneySummary } from "./types";
-import type { Option } from "./fields";
 
 /** A notice that survives the remount when a new journey's page becomes its own address. */
 let flash = "";
@@ -43,9 +48,10 @@ function edgeOf(source: string, handle: string, target: string): Edge {
   return { id: `${source}:${handle}`, source, sourceHandle: handle, target, ...EDGE_STYLE };
 }
 
-function toGraph(nodes: Node[], edges: Edge[]): Graph {
+function toGraph(nodes: Node[], edges: Edge[], goal: Goal | null = null): Graph {
   const entryNode = nodes.find((n) => n.type === "entry");
   return {
+    goal,
     entry: entryNode ? (entryNode.data as EntryData).entry : null,
     nodes: nodes.filter((n) => n.type === "step").map((n) => ({ id: n.id, config: (n.data as StepData).config })),
     edges: edges.map((e) => ({ source: e.source, handle: e.sourceHandle ?? "next", target: e.target })),
@@ -63,24 +69,7 @@ export function JourneyEditorPage({ id }: { id?: string }) {
   );
 }
 
-function useOptions() {
-  const messages = useLoad(() => api.get<{ items: { id: string; name: string }[] }>("/api/v1/messages"), []);
-  const segments = useLoad(() => api.get<{ items: { id: string; name: string }[] }>("/api/v1/segments"), []);
-  const pick = (items: { id: string; name: string }[] | undefined): Option[] | null => items?.map((i) => ({ id: i.id, name: i.name })) ?? null;
-  return { messages: pick(messages.data?.items), segments: pick(segments.data?.items) };
-}
-
-function useLiveCounts(id: string | undefined): Counts | null {
-  const [counts, setCounts] = useState<Counts | null>(null);
-  const poll = useCallback(async () => {
-    if (!id) return;
-    const runs = await api.get<{ items: Run[] }>(`/api/v1/journeys/${encodeURIComponent(id)}/runs?limit=1000`);
-    setCounts(countRuns(runs.items));
-  }, [id]);
-  useEffect(() => void poll().catch(() => undefined), [poll]);
-  useInterval(() => poll().catch(() => undefined), 2000, !!id);
-  return counts;
-}
+type Side = "node" | "versions" | "dryrun";
 
 function Editor({ initial }: { initial: Journey | null }) {
   const canEdit = useCan("marketer");
@@ -89,11 +78,20 @@ function Editor({ initial }: { initial: Journey | null }) {
   const [name, setName] = useState(initial?.name ?? "");
   const start = useMemo(() => {
     const graph: Graph = initial ? fromDefinition(initial.definition) : { entry: null, nodes: [], edges: [] };
-    return toFlow(graph, (initial && loadLayout(initial.id)) || autoLayout(graph));
+    return { ...toFlow(graph, (initial && loadLayout(initial.id)) || autoLayout(graph)), goal: graph.goal ?? null };
   }, [initial]);
   const [nodes, setNodes] = useState<Node[]>(start.nodes);
   const [edges, setEdges] = useState<Edge[]>(start.edges);
+  const [goal, setGoalState] = useState<Goal | null>(start.goal);
+  /** The step ids of the version last saved (a live save asks where runs at gone steps go). */
+  const [savedIds, setSavedIds] = useState<string[]>(() => initial?.definition.nodes.map((n) => n.id) ?? []);
   const [selected, setSelected] = useState<string | null>(null);
+  const [side, setSide] = useState<Side>("node");
+  const [viewing, setViewing] = useState<PastVersion | null>(null);
+  const [dryRun, setDryRun] = useState<DryRun | null>(null);
+  const [migrating, setMigrating] = useState(false);
+  const [versionsKey, setVersionsKey] = useState(0);
+  const [dirty, setDirty] = useState(false);
   const [errors, setErrors] = useState<PathError[]>([]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error | null>(null);
@@ -103,22 +101,39 @@ function Editor({ initial }: { initial: Journey | null }) {
     return message;
   });
   const options = useOptions();
-  const counts = useLiveCounts(summary?.id);
+  const stats = useLiveStats(summary?.id);
+  const editable = canEdit && !viewing;
 
-  const stepIds = nodes.filter((n) => n.type === "step").map((n) => n.id);
-  const byNode = useMemo(() => errorsByNode(errors, stepIds), [errors, stepIds.join()]);
+  // A past version is shown read-only in place of the working graph (which is kept).
+  const past = useMemo(() => {
+    if (!viewing) return null;
+    const graph = fromDefinition(viewing.definition);
+    return { ...toFlow(graph, autoLayout(graph)), goal: graph.goal ?? null };
+  }, [viewing]);
+  const shownNodes = past ? past.nodes : nodes;
+  const shownEdges = past ? past.edges : edges;
+
+  const stepIds = shownNodes.filter((n) => n.type === "step").map((n) => n.id);
+  const byNode = useMemo(() => errorsByNode(past ? [] : errors, stepIds), [errors, past, stepIds.join()]);
+  const dryCounts = useMemo(() => (dryRun && !past ? { ...dryRun.by_node, [ENTRY_ID]: dryRun.entered } : null), [dryRun, past]);
   const info: CanvasInfo = useMemo(() => ({
-    counts, errors: byNode,
+    stats: past ? null : stats, dryRun: dryCounts, errors: byNode,
     messageNames: Object.fromEntries((options.messages ?? []).map((m) => [m.id, m.name])),
     segmentNames: Object.fromEntries((options.segments ?? []).map((s) => [s.id, s.name])),
-  }), [counts, byNode, options.messages, options.segments]);
+  }), [stats, past, dryCounts, byNode, options.messages, options.segments]);
 
-  const changed = () => setNotice("");
+  const changed = () => {
+    setNotice("");
+    setDirty(true);
+  };
   const onNodesChange = useCallback((changes: NodeChange[]) => {
     setNodes((ns) => applyNodeChanges(changes, ns));
     if (changes.some((c) => c.type === "remove")) changed();
   }, []);
-  const onEdgesChange = useCallback((changes: EdgeChange[]) => setEdges((es) => applyEdgeChanges(changes, es)), []);
+  const onEdgesChange = useCallback((changes: EdgeChange[]) => {
+    setEdges((es) => applyEdgeChanges(changes, es));
+    if (changes.some((c) => c.type === "remove")) changed();
+  }, []);
   /** One target per handle: a new connection from a handle replaces the old one. */
   const link = useCallback((source: string, handle: string, target: string | null) => {
     setEdges((es) => {
@@ -136,7 +151,7 @@ function Editor({ initial }: { initial: Journey | null }) {
 
   const place = (item: string, position: { x: number; y: number }) => {
     if (item.startsWith("trigger:")) {
-      const type = item.slice("trigger:".length) as Trigger["type"];
+      const type = item.slice("trigger:".length) as TriggerType;
       setNodes((ns) => ns.some((n) => n.id === ENTRY_ID)
         ? ns.map((n) => (n.id === ENTRY_ID ? { ...n, data: { entry: { ...(n.data as EntryData).entry, trigger: defaultEntry(type).trigger } } } : n))
         : [...ns, { id: ENTRY_ID, type: "entry", position, data: { entry: defaultEntry(type) }, deletable: false }]);
@@ -147,12 +162,13 @@ function Editor({ initial }: { initial: Journey | null }) {
       setNodes((ns) => [...ns, { id: nodeId, type: "step", position, data: { config: defaultConfig(type) } }]);
       setSelected(nodeId);
     }
+    setSide("node");
     changed();
   };
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
     const item = e.dataTransfer.getData(PALETTE_MIME);
-    if (item) place(item, screenToFlowPosition({ x: e.clientX, y: e.clientY }));
+    if (item && editable) place(item, screenToFlowPosition({ x: e.clientX, y: e.clientY }));
   };
   const onDragOver = (e: DragEvent) => {
     e.preventDefault();
@@ -165,6 +181,10 @@ function Editor({ initial }: { initial: Journey | null }) {
   };
   const setEntry = (entry: EntryData["entry"]) => {
     setNodes((ns) => ns.map((n) => (n.id === ENTRY_ID ? { ...n, data: { entry } } : n)));
+    changed();
+  };
+  const setGoal = (g: Goal | null) => {
+    setGoalState(g);
     changed();
   };
   /** Branch i goes; the edges of the branches after it move up one handle. */
@@ -185,7 +205,7 @@ function Editor({ initial }: { initial: Journey | null }) {
     changed();
   };
 
-  const definitionDoc = () => toDefinition(name, toGraph(nodes, edges));
+  const definitionDoc = () => toDefinition(name, toGraph(nodes, edges, goal));
   const positions = () => Object.fromEntries(nodes.map((n) => [n.id, n.position]));
   const validate = async (): Promise<boolean> => {
     const answer = await api.post<{ valid: boolean; errors: PathError[] }>("/api/v1/journeys/validate", definitionDoc());
@@ -219,34 +239,62 @@ function Editor({ initial }: { initial: Journey | null }) {
       setBusy(false);
     }
   };
+  const store = async (migrate: Migrate | null) => {
+    // "stay" is what a save does anyway (runs keep their version): only a move is sent.
+    const doc = migrate?.mode === "move" ? { ...definitionDoc(), migrate } : definitionDoc();
+    const saved = summary
+      ? await api.put<Journey>(`/api/v1/journeys/${encodeURIComponent(summary.id)}`, doc)
+      : await api.post<Journey>("/api/v1/journeys", doc);
+    saveLayout(saved.id, positions());
+    setSummary(saved);
+    setSavedIds(saved.definition?.nodes.map((n) => n.id) ?? nodes.filter((n) => n.type === "step").map((n) => n.id));
+    setDirty(false);
+    setVersionsKey((k) => k + 1);
+    const moved = migrate?.mode === "move" ? " Runs in flight moved to it." : migrate ? " Runs in flight stay on their version." : "";
+    setNotice(`Saved as version ${saved.version}.${moved}`);
+    if (!summary) {
+      flash = `Saved as version ${saved.version}.`;
+      navigate(`/journeys/${saved.id}`, true);
+    }
+  };
+  const live = summary?.status === "live" || summary?.status === "paused";
   const save = () => run(async () => {
     if (!(await validate())) {
       setNotice("");
       return;
     }
-    const saved = summary
-      ? await api.put<Journey>(`/api/v1/journeys/${encodeURIComponent(summary.id)}`, definitionDoc())
-      : await api.post<Journey>("/api/v1/journeys", definitionDoc());
-    saveLayout(saved.id, positions());
-    setSummary(saved);
-    setNotice(`Saved as version ${saved.version}.`);
-    if (!summary) {
-      flash = `Saved as version ${saved.version}.`;
-      navigate(`/journeys/${saved.id}`, true);
-    }
+    if (live) setMigrating(true);
+    else await store(null);
   });
   const check = () => run(async () => {
     setNotice((await validate()) ? "The journey is valid." : "");
   });
+  /** Loads the version being viewed into the editor, as unsaved changes. */
+  const restore = () => {
+    if (!viewing || !past) return;
+    setNodes(past.nodes);
+    setEdges(past.edges);
+    setGoalState(past.goal);
+    setViewing(null);
+    setSelected(null);
+    setNotice(`Version ${viewing.version} restored into the editor — save to make it a new version.`);
+    setDirty(true);
+  };
 
-  const selectedNode = nodes.find((n) => n.id === selected);
-  const graph = toGraph(nodes, edges);
+  const selectedNode = shownNodes.find((n) => n.id === selected);
+  const graph = toGraph(shownNodes, shownEdges);
   const linksFor = (source: string): Links => ({
     targets: Object.fromEntries(graph.edges.filter((e) => e.source === source).map((e) => [e.handle, e.target])),
     choices: stepIds.filter((s) => s !== source),
     link: (handle, target) => link(source, handle, target),
   });
+  const panelOptions: PanelOptions = {
+    messages: options.messages, segments: options.segments,
+    journeys: options.journeys?.filter((j) => j.id !== summary?.id) ?? null,
+    messageNodes: graph.nodes.filter((n) => n.config.type === "send" || n.config.type === "cascade").map((n) => n.id),
+  };
   const journeyErrors = byNode[""] ?? [];
+  const toggle = (what: Side) => setSide((s) => (s === what ? "node" : what));
 
   return (
     <div className="page journey-page">
@@ -254,7 +302,7 @@ function Editor({ initial }: { initial: Journey | null }) {
       <div className="page-head">
         <div className="journey-title">
           <input className="journey-name" aria-label="Journey name" placeholder="Journey name" value={name}
-            readOnly={!canEdit} onChange={(e) => { setName(e.target.value); changed(); }} />
+            readOnly={!editable} onChange={(e) => { setName(e.target.value); changed(); }} />
           {summary && (
             <span className="journey-meta">
               <Badge tone={STATUS_TONE[summary.status] ?? "neutral"}><span data-testid="journey-status">{summary.status}</span></Badge>
@@ -262,44 +310,58 @@ function Editor({ initial }: { initial: Journey | null }) {
             </span>
           )}
         </div>
-        {canEdit && (
-          <div className="head-actions">
-            {summary && <StatusActions journey={summary} onChange={setSummary} disabled={busy} />}
-            <button type="button" className="btn" disabled={busy} onClick={() => void check()}>Validate</button>
-            <button type="button" className="btn btn-primary" disabled={busy} onClick={() => void save()}>{summary ? "Save new version" : "Save"}</button>
-          </div>
-        )}
+        <div className="head-actions">
+          {summary && <button type="button" className={side === "versions" ? "btn btn-small on" : "btn btn-small"} onClick={() => toggle("versions")}>History</button>}
+          <button type="button" className={side === "dryrun" ? "btn btn-small on" : "btn btn-small"} onClick={() => toggle("dryrun")}>Dry run</button>
+          {canEdit && summary && <StatusActions journey={summary} onChange={setSummary} disabled={busy} />}
+          {editable && <button type="button" className="btn" disabled={busy} onClick={() => void check()}>Validate</button>}
+          {editable && <button type="button" className="btn btn-primary" disabled={busy} onClick={() => void save()}>{summary ? "Save new version" : "Save"}</button>}
+        </div>
       </div>
       <ErrorNote error={error} />
+      {viewing && (
+        <div className="note note-info" role="note" data-testid="viewing-version">
+          Viewing version {viewing.version}, read-only.{" "}
+          <button type="button" className="btn btn-small" onClick={() => setViewing(null)}>Back to the current version</button>
+          {canEdit && <button type="button" className="btn btn-small" onClick={restore}>Restore this version</button>}
+        </div>
+      )}
       {notice && <div className="note note-success" role="status">{notice}</div>}
       {journeyErrors.length > 0 && (
         <div className="note note-error" role="alert" data-testid="journey-errors">
           {journeyErrors.map((e, i) => <div key={i}>{e.path}: {e.reason}</div>)}
         </div>
       )}
-      {errors.length > 0 && <p className="muted small" data-testid="error-count">{errors.length} problem{errors.length > 1 ? "s" : ""} — each is shown on its node.</p>}
-      <div className="journey-workspace">
-        {canEdit && <Palette hasEntry={nodes.some((n) => n.id === ENTRY_ID)} onAdd={(item) => place(item, screenToFlowPosition({ x: 400, y: 300 }))} />}
+      {errors.length > 0 && !viewing && <p className="muted small" data-testid="error-count">{errors.length} problem{errors.length > 1 ? "s" : ""} — each is shown on its node.</p>}
+      <div className={editable ? "journey-workspace" : "journey-workspace no-palette"}>
+        {editable && <Palette hasEntry={nodes.some((n) => n.id === ENTRY_ID)} onAdd={(item) => place(item, screenToFlowPosition({ x: 400, y: 300 }))} />}
         <div className="journey-canvas" data-testid="journey-canvas" onDrop={onDrop} onDragOver={onDragOver}>
           <CanvasContext.Provider value={info}>
-            <ReactFlow nodes={nodes} edges={edges} nodeTypes={NODE_TYPES} onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
-              onConnect={onConnect} onNodeClick={(_, n) => setSelected(n.id)} onPaneClick={() => setSelected(null)}
-              onNodeDragStop={() => summary && saveLayout(summary.id, positions())}
-              nodesConnectable={canEdit} nodesDraggable={canEdit} fitView={!!initial} fitViewOptions={{ maxZoom: 1 }} deleteKeyCode={canEdit ? ["Delete", "Backspace"] : null}>
+            <ReactFlow key={viewing ? `v${viewing.version}` : "current"} nodes={shownNodes} edges={shownEdges} nodeTypes={NODE_TYPES}
+              onNodesChange={viewing ? undefined : onNodesChange} onEdgesChange={viewing ? undefined : onEdgesChange}
+              onConnect={onConnect} onNodeClick={(_, n) => { setSelected(n.id); setSide("node"); }} onPaneClick={() => setSelected(null)}
+              onNodeDragStop={() => summary && !viewing && saveLayout(summary.id, positions())}
+              nodesConnectable={editable} nodesDraggable={editable} fitView={!!initial || !!viewing} fitViewOptions={{ maxZoom: 1 }}
+              deleteKeyCode={editable ? ["Delete", "Backspace"] : null}>
               <Background />
               <Controls showInteractive={false} />
             </ReactFlow>
           </CanvasContext.Provider>
         </div>
         <aside className="journey-side">
-          {selectedNode?.type === "entry" ? (
+          {side === "versions" && summary ? (
+            <VersionsPanel journeyId={summary.id} current={summary.version} viewing={viewing?.version ?? null}
+              onView={(v) => { setViewing(v); setSelected(null); }} reloadKey={versionsKey} />
+          ) : side === "dryrun" ? (
+            <DryRunPanel journeyId={summary?.id ?? null} dirty={dirty} draft={definitionDoc} onResult={setDryRun} />
+          ) : selectedNode?.type === "entry" ? (
             <EntryPanel entry={(selectedNode.data as EntryData).entry} onChange={setEntry} links={linksFor(ENTRY_ID)}
-              segments={options.segments} errors={byNode[ENTRY_ID] ?? []} readOnly={!canEdit} />
+              goal={past ? past.goal : goal} onGoal={setGoal} options={panelOptions} errors={byNode[ENTRY_ID] ?? []} readOnly={!editable} />
           ) : selectedNode ? (
             <NodePanel id={selectedNode.id} config={(selectedNode.data as StepData).config} onChange={(c) => setConfig(selectedNode.id, c)}
-              links={linksFor(selectedNode.id)} messages={options.messages} segments={options.segments}
+              links={linksFor(selectedNode.id)} options={panelOptions}
               errors={byNode[selectedNode.id] ?? []} onDelete={() => remove(selectedNode.id)}
-              onRemoveBranch={(i) => removeBranch(selectedNode.id, (selectedNode.data as StepData).config, i)} readOnly={!canEdit} />
+              onRemoveBranch={(i) => removeBranch(selectedNode.id, (selectedNode.data as StepData).config, i)} readOnly={!editable} />
           ) : (
             <div className="jpanel muted">
               <p>Drag a trigger and steps from the palette onto the canvas, connect each exit handle (bottom) to the next step's top, and click a node to configure it.</p>
@@ -308,6 +370,14 @@ function Editor({ initial }: { initial: Journey | null }) {
           )}
         </aside>
       </div>
+      {migrating && summary && (
+        <MigrateDialog journeyId={summary.id} oldIds={savedIds} newIds={nodes.filter((n) => n.type === "step").map((n) => n.id)}
+          onCancel={() => setMigrating(false)}
+          onSave={async (m) => {
+            await store(m);
+            setMigrating(false);
+          }} />
+      )}
     </div>
   );
 }

@@ -14,6 +14,7 @@ export function JourneysNav() {
   return (
     <div className="tabs page-tabs" role="navigation" aria-label="Journeys">
       <Link to="/journeys" className={tab("/journeys")}>Journeys</Link>
+      <Link to="/journeys/templates" className={tab("/journeys/templates")}>Ready scenarios</Link>
       <Link to="/policy" className={tab("/policy")}>Contact policy</Link>
     </div>
   );
@@ -28,9 +29,14 @@ export function JourneysPage() {
       <div className="page-head">
         <div>
           <h1>Journeys</h1>
-          <p className="muted">Event-, segment- and API-triggered flows: sends, waits, conditions and splits.</p>
+          <p className="muted">Triggered flows (events, segments, schedules, dates, lists, messages, goals): sends, cascades, waits, conditions, splits, actions and goals.</p>
         </div>
-        {canEdit && <div className="head-actions"><Link to="/journeys/new" className="btn btn-primary">New journey</Link></div>}
+        {canEdit && (
+          <div className="head-actions">
+            <Link to="/journeys/templates" className="btn">Create from a ready scenario</Link>
+            <Link to="/journeys/new" className="btn btn-primary">New journey</Link>
+          </div>
+        )}
       </div>
       <JourneysNav />
       <ErrorNote error={list.error} />

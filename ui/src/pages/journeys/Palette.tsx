@@ -1,15 +1,17 @@
-// The node palette: items dragged onto the canvas (or clicked, to add one in the middle).
+// The node palette: items dragged onto the canvas (or double-clicked, to add one in the middle).
 import type { DragEvent } from "react";
-import { NODE_LABEL, type NodeType } from "./model";
+import { NODE_LABEL, TRIGGER_LABEL, type NodeType, type TriggerType } from "./model";
 
 export const PALETTE_MIME = "application/x-retenta-journey-node";
 
-const TRIGGERS = [
-  { item: "trigger:event", label: "Event trigger" },
-  { item: "trigger:segment", label: "Segment trigger" },
-  { item: "trigger:api", label: "API trigger" },
+const TRIGGERS: TriggerType[] = ["event", "segment", "schedule", "date", "subscription", "list", "message", "goal", "api"];
+const GROUPS: { title: string; steps: NodeType[] }[] = [
+  { title: "Messages", steps: ["send", "cascade"] },
+  { title: "Timing", steps: ["wait", "wait_until", "wait_event"] },
+  { title: "Logic", steps: ["condition", "split"] },
+  { title: "Actions", steps: ["update_contact", "list", "webhook"] },
+  { title: "Ends", steps: ["goal", "exit"] },
 ];
-const STEPS: NodeType[] = ["send", "wait", "wait_event", "condition", "split", "exit"];
 
 export function Palette({ hasEntry, onAdd }: { hasEntry: boolean; onAdd: (item: string) => void }) {
   const start = (item: string) => (e: DragEvent) => {
@@ -25,9 +27,13 @@ export function Palette({ hasEntry, onAdd }: { hasEntry: boolean; onAdd: (item: 
   return (
     <div className="journey-palette" aria-label="Node palette">
       <h3 className="sub">{hasEntry ? "Trigger (replaces)" : "Trigger"}</h3>
-      {TRIGGERS.map((t) => entry(t.item, t.label))}
-      <h3 className="sub">Steps</h3>
-      {STEPS.map((s) => entry(s, NODE_LABEL[s]))}
+      {TRIGGERS.map((t) => entry(`trigger:${t}`, `${TRIGGER_LABEL[t]}`))}
+      {GROUPS.map((g) => (
+        <div key={g.title}>
+          <h3 className="sub">{g.title}</h3>
+          {g.steps.map((s) => entry(s, NODE_LABEL[s]))}
+        </div>
+      ))}
       <p className="muted small">Drag onto the canvas (or double-click).</p>
     </div>
   );

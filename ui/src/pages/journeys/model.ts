@@ -1,16 +1,27 @@
 // The journey language as the canvas edits it (docs/journeys.md). Pure functions only:
-// definition ⇄ graph (nodes + edges), default node configs, error ownership by path,
-// an automatic top-down layout, and live counts from runs.
+// node and trigger types, default configs, handles, error ownership by path and an
+// automatic top-down layout. definition ⇄ graph lives in document.ts.
 
-export type NodeType = "send" | "wait" | "wait_event" | "condition" | "split" | "exit";
+export type NodeType =
+  | "send" | "cascade" | "wait" | "wait_until" | "wait_event" | "condition" | "split"
+  | "update_contact" | "list" | "webhook" | "goal" | "exit";
 export type Unit = "minutes" | "hours" | "days" | "weeks";
 export interface Duration { amount: number; unit: Unit }
 export interface PropertyFilter { property: string; op: string; value?: unknown }
+export type Category = "transactional" | "trigger" | "promo";
+export type MessageStatus = "delivered" | "opened" | "clicked" | "failed" | "bounced";
 
 export type Trigger =
   | { type: "event"; event: string; where: PropertyFilter[] }
   | { type: "segment"; segment_id: string; on: "entered" | "exited" }
-  | { type: "api" };
+  | { type: "api" }
+  | { type: "schedule"; cron: string; timezone: string; segment_id: string }
+  | { type: "date"; attribute: string; offset: Duration; direction: "before" | "after"; at: string; timezone: string; yearly: boolean }
+  | { type: "subscription"; channel: string; topic: string | null; on: "subscribed" | "unsubscribed" }
+  | { type: "list"; kind: "list" | "tag"; name: string; on: "joined" | "left" }
+  | { type: "message"; on: MessageStatus; message_id: string | null; campaign_id: string | null; journey_id: string | null; channel: string | null }
+  | { type: "goal"; journey_id: string };
+export type TriggerType = Trigger["type"];
 
 export interface EntryRule {
   type: "once" | "once_per" | "every_time";
@@ -21,59 +32,107 @@ export interface EntryRule {
 export type Predicate =
   | { kind: "event_happened"; event: string; since: "entry" | "ever" }
   | { kind: "attribute"; attribute: string; op: string; value?: unknown }
-  | { kind: "segment"; segment_id: string };
+  | { kind: "segment"; segment_id: string }
+  | { kind: "message"; node: string; status: "delivered" | "opened" | "clicked" };
+
+/** Ordered key/value rows (an object being edited keeps its empty and duplicate rows). */
+export type Pairs = [string, string][];
 
 /** A node's own settings, without its edges (those live on the canvas as edges). */
 export type NodeConfig =
-  | { type: "send"; message_id: string; cascade: string[]; category: "transactional" | "trigger" | "promo" }
+  | { type: "send"; message_id: string; cascade: string[]; category: Category }
+  | { type: "cascade"; message_id: string; channels: string[]; move_on: "not_delivered" | "not_opened"; within: Duration; category: Category }
   | { type: "wait"; duration: Duration }
+  | { type: "wait_until"; at: string; weekdays: number[] | null; timezone: string }
   | { type: "wait_event"; event: string; timeout: Duration }
   | { type: "condition"; if: Predicate }
   | { type: "split"; branches: { weight: number; label: string }[] }
+  | { type: "update_contact"; set: Pairs; unset: string[] }
+  | { type: "list"; action: "add" | "remove"; kind: "list" | "tag"; name: string }
+  | { type: "webhook"; url: string; method: string; headers: Pairs; body: string }
+  | { type: "goal"; name: string; event: string; where: PropertyFilter[] }
   | { type: "exit" };
 
+/** The journey-level goal: the event that, while a run is active, ends it as converted. */
+export interface Goal { event: string; where: PropertyFilter[] }
 export interface Entry { trigger: Trigger; rule: EntryRule }
 
 /** A node as the API stores it. */
 export type DefNode = { id: string; type: NodeType } & Record<string, unknown>;
-export interface Definition { name: string; entry: Entry; start: string; nodes: DefNode[] }
+export interface Definition { name: string; entry: Entry; start: string; nodes: DefNode[]; goal?: Goal | null }
 
 export interface GraphNode { id: string; config: NodeConfig }
 export interface GraphEdge { source: string; handle: string; target: string }
-export interface Graph { entry: Entry | null; nodes: GraphNode[]; edges: GraphEdge[] }
+export interface Graph { entry: Entry | null; nodes: GraphNode[]; edges: GraphEdge[]; goal?: Goal | null }
 
 export const ENTRY_ID = "entry";
 export const OPS = ["equals", "not_equals", "gt", "gte", "lt", "lte", "exists", "contains", "in"];
 export const UNITS: Unit[] = ["minutes", "hours", "days", "weeks"];
 export const CHANNELS = ["email", "sms", "push", "viber", "inapp", "webhook"];
+export const CASCADE_CHANNELS = ["push", "email", "viber", "sms", "inapp"];
+export const MESSAGE_STATUSES: MessageStatus[] = ["delivered", "opened", "clicked", "failed", "bounced"];
+/** Weekday numbers as the journey language counts them: 0 = Monday … 6 = Sunday. */
+export const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 export const NODE_LABEL: Record<NodeType, string> = {
   send: "Send",
+  cascade: "Channel cascade",
   wait: "Wait",
+  wait_until: "Wait until",
   wait_event: "Wait for event",
   condition: "Condition",
   split: "Split",
+  update_contact: "Update contact",
+  list: "List / tag",
+  webhook: "Webhook",
+  goal: "Goal",
   exit: "Exit",
+};
+
+export const TRIGGER_LABEL: Record<TriggerType, string> = {
+  event: "Event",
+  segment: "Segment entry / exit",
+  api: "API call",
+  schedule: "Schedule",
+  date: "Date attribute",
+  subscription: "Subscription",
+  list: "List / tag",
+  message: "Message event",
+  goal: "Goal reached",
 };
 
 export function defaultConfig(type: NodeType): NodeConfig {
   switch (type) {
     case "send": return { type, message_id: "", cascade: ["email"], category: "trigger" };
+    case "cascade": return { type, message_id: "", channels: ["push", "email"], move_on: "not_delivered", within: { amount: 1, unit: "hours" }, category: "trigger" };
     case "wait": return { type, duration: { amount: 1, unit: "hours" } };
+    case "wait_until": return { type, at: "09:00", weekdays: null, timezone: "contact" };
     case "wait_event": return { type, event: "", timeout: { amount: 1, unit: "days" } };
     case "condition": return { type, if: { kind: "event_happened", event: "", since: "entry" } };
     case "split": return { type, branches: [{ weight: 50, label: "A" }, { weight: 50, label: "B" }] };
+    case "update_contact": return { type, set: [["", ""]], unset: [] };
+    case "list": return { type, action: "add", kind: "list", name: "" };
+    case "webhook": return { type, url: "", method: "POST", headers: [], body: "" };
+    case "goal": return { type, name: "", event: "", where: [] };
     case "exit": return { type };
   }
 }
 
-export function defaultTrigger(type: Trigger["type"]): Trigger {
-  if (type === "event") return { type, event: "", where: [] };
-  if (type === "segment") return { type, segment_id: "", on: "entered" };
-  return { type };
+export function defaultTrigger(type: TriggerType): Trigger {
+  switch (type) {
+    case "event": return { type, event: "", where: [] };
+    case "segment": return { type, segment_id: "", on: "entered" };
+    case "api": return { type };
+    case "schedule": return { type, cron: "0 9 * * 1", timezone: "contact", segment_id: "" };
+    case "date": return { type, attribute: "birthday", offset: { amount: 0, unit: "days" }, direction: "before", at: "09:00", timezone: "contact", yearly: true };
+    case "subscription": return { type, channel: "email", topic: null, on: "subscribed" };
+    case "list": return { type, kind: "list", name: "", on: "joined" };
+    case "message": return { type, on: "opened", message_id: null, campaign_id: null, journey_id: null, channel: null };
+    case "goal": return { type, journey_id: "" };
+  }
 }
 
-export function defaultEntry(type: Trigger["type"] = "event"): Entry {
+export function defaultEntry(type: TriggerType = "event"): Entry {
   return { trigger: defaultTrigger(type), rule: { type: "once", max_concurrent: 1 } };
 }
 
@@ -81,12 +140,11 @@ export function defaultEntry(type: Trigger["type"] = "event"): Entry {
  * >>> handlesOf({type: "condition", ...}) → ["then", "else"] */
 export function handlesOf(config: NodeConfig): string[] {
   switch (config.type) {
-    case "send":
-    case "wait": return ["next"];
     case "wait_event":
     case "condition": return ["then", "else"];
     case "split": return config.branches.map((_, i) => `b${i}`);
     case "exit": return [];
+    default: return ["next"];
   }
 }
 
@@ -99,108 +157,6 @@ export function freshId(type: NodeType, taken: Iterable<string>): string {
   }
 }
 
-function targetOf(edges: GraphEdge[], source: string, handle: string): string | undefined {
-  return edges.find((e) => e.source === source && e.handle === handle)?.target;
-}
-
-/** The document the API takes. Missing edges are left out, so the server names them
- * (`nodes[0].next: Field required`) and the canvas shows that on the node. */
-export function toDefinition(name: string, graph: Graph): Record<string, unknown> {
-  const nodes = graph.nodes.map((n) => nodeDocument(n, graph.edges));
-  const start = targetOf(graph.edges, ENTRY_ID, "start");
-  const doc: Record<string, unknown> = { name, nodes };
-  if (graph.entry) doc.entry = entryDocument(graph.entry);
-  if (start !== undefined) doc.start = start;
-  return doc;
-}
-
-function entryDocument(entry: Entry): Entry {
-  const rule: EntryRule = { type: entry.rule.type, max_concurrent: entry.rule.max_concurrent };
-  if (entry.rule.type === "once_per") rule.period = entry.rule.period ?? null;
-  const t = entry.trigger;
-  const trigger: Trigger = t.type === "event" ? { ...t, where: t.where.map(cleanFilter) } : t;
-  return { trigger, rule };
-}
-
-function cleanFilter(f: PropertyFilter): PropertyFilter {
-  return f.op === "exists" ? { property: f.property, op: f.op } : f;
-}
-
-function nodeDocument(node: GraphNode, edges: GraphEdge[]): DefNode {
-  const c = node.config;
-  const doc: DefNode = { id: node.id, type: c.type };
-  const link = (field: string, handle: string) => {
-    const target = targetOf(edges, node.id, handle);
-    if (target !== undefined) doc[field] = target;
-  };
-  switch (c.type) {
-    case "send":
-      Object.assign(doc, { message_id: c.message_id, cascade: c.cascade, category: c.category });
-      link("next", "next");
-      break;
-    case "wait":
-      doc.duration = c.duration;
-      link("next", "next");
-      break;
-    case "wait_event":
-      Object.assign(doc, { event: c.event, timeout: c.timeout });
-      link("then", "then");
-      link("else", "else");
-      break;
-    case "condition":
-      doc.if = c.if.kind === "attribute" && c.if.op === "exists" ? { kind: c.if.kind, attribute: c.if.attribute, op: c.if.op } : c.if;
-      link("then", "then");
-      link("else", "else");
-      break;
-    case "split":
-      doc.branches = c.branches.map((b, i) => {
-        const branch: Record<string, unknown> = { weight: b.weight, label: b.label };
-        const target = targetOf(edges, node.id, `b${i}`);
-        if (target !== undefined) branch.next = target;
-        return branch;
-      });
-      break;
-    case "exit":
-      break;
-  }
-  return doc;
-}
-
-/** The canvas graph of a stored definition. */
-export function fromDefinition(def: Definition): Graph {
-  const edges: GraphEdge[] = [{ source: ENTRY_ID, handle: "start", target: def.start }];
-  const nodes = def.nodes.map((n): GraphNode => {
-    const edge = (handle: string, target: unknown) => {
-      if (typeof target === "string") edges.push({ source: n.id, handle, target });
-    };
-    const d = n as Record<string, any>;
-    switch (n.type) {
-      case "send":
-        edge("next", d.next);
-        return { id: n.id, config: { type: "send", message_id: d.message_id ?? "", cascade: d.cascade ?? ["email"], category: d.category ?? "trigger" } };
-      case "wait":
-        edge("next", d.next);
-        return { id: n.id, config: { type: "wait", duration: d.duration } };
-      case "wait_event":
-        edge("then", d.then);
-        edge("else", d.else);
-        return { id: n.id, config: { type: "wait_event", event: d.event, timeout: d.timeout } };
-      case "condition":
-        edge("then", d.then);
-        edge("else", d.else);
-        return { id: n.id, config: { type: "condition", if: d.if } };
-      case "split":
-        (d.branches as { next: string }[]).forEach((b, i) => edge(`b${i}`, b.next));
-        return { id: n.id, config: { type: "split", branches: d.branches.map((b: any) => ({ weight: b.weight, label: b.label ?? "" })) } };
-      default:
-        return { id: n.id, config: { type: "exit" } };
-    }
-  });
-  const trigger = def.entry.trigger.type === "event" ? { ...def.entry.trigger, where: def.entry.trigger.where ?? [] } : def.entry.trigger;
-  const rule = { type: def.entry.rule?.type ?? "once", period: def.entry.rule?.period ?? null, max_concurrent: def.entry.rule?.max_concurrent ?? 1 };
-  return { entry: { trigger, rule }, nodes, edges };
-}
-
 export interface PathError { path: string; reason: string }
 
 /** Which canvas node an error path belongs to: `nodes[1].next` → the second node,
@@ -208,7 +164,7 @@ export interface PathError { path: string; reason: string }
 export function ownerOf(path: string, nodeIds: string[]): string | null {
   const m = /^nodes\[(\d+)\]/.exec(path);
   if (m) return nodeIds[Number(m[1])] ?? null;
-  if (path === "start" || path.startsWith("entry")) return ENTRY_ID;
+  if (path === "start" || path.startsWith("entry") || path.startsWith("goal")) return ENTRY_ID;
   return null;
 }
 
@@ -220,6 +176,19 @@ export function errorsByNode(errors: PathError[], nodeIds: string[]): Record<str
     (out[key] ??= []).push(e);
   }
   return out;
+}
+
+/** The path inside its node: `nodes[2].within.amount` → `within.amount`, `entry.trigger.cron`
+ * → `trigger.cron`, `goal.event` → `goal.event`. */
+export function relativePath(path: string): string {
+  return path.replace(/^nodes\[\d+\]\.?/, "").replace(/^entry\.?/, "");
+}
+
+/** Whether an error at `path` is about `field` or something inside it.
+ * >>> isUnder("nodes[0].within.amount", "within") → true; isUnder("nodes[0].url", "u") → false */
+export function isUnder(path: string, field: string): boolean {
+  const rel = relativePath(path);
+  return rel === field || rel.startsWith(`${field}.`) || rel.startsWith(`${field}[`);
 }
 
 export interface Point { x: number; y: number }
@@ -252,23 +221,8 @@ export function autoLayout(graph: Graph): Record<string, Point> {
   const pos: Record<string, Point> = { [ENTRY_ID]: { x: 0, y: 0 } };
   for (const [d, ids] of Object.entries(rows)) {
     ids.forEach((id, i) => {
-      pos[id] = { x: (i - (ids.length - 1) / 2) * 260, y: Number(d) * 150 };
+      pos[id] = { x: (i - (ids.length - 1) / 2) * 260, y: Number(d) * 170 };
     });
   }
   return pos;
-}
-
-export interface Run { run_id: string; state: string; node_id: string | null; version: number }
-export interface Counts { entered: number; byNode: Record<string, { active: number; done: number }> }
-
-/** Runs at each node: active ones where they wait, finished ones where they ended. */
-export function countRuns(runs: Run[]): Counts {
-  const byNode: Counts["byNode"] = {};
-  for (const r of runs) {
-    if (!r.node_id) continue;
-    const c = (byNode[r.node_id] ??= { active: 0, done: 0 });
-    if (r.state === "active") c.active += 1;
-    else c.done += 1;
-  }
-  return { entered: runs.length, byNode };
 }
