@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
+from retenta.messaging.outbox.ledger import NewSend
 from tests.conftest import Workspace
 from tests.messaging.dkimkeys import dns_for
 from tests.messaging.outbox.helpers import KEY, add_messages, configure_email, contact
@@ -46,3 +47,34 @@ def test_a_daily_cap_defers_the_second_promo(
     held = client.get(f"/api/v1/policy/held?contact_id={person}", headers=ws.api_headers)
     [item] = held.json()["items"]
     assert (item["rule"], item["action"]) == ("caps[0]", "defer")
+
+
+def test_a_trigger_pre_empts_a_promo_in_the_real_send_path(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """Both due in one batch; the promo was queued first, the trigger still takes the day's
+    only slot, and the promo's ledger row and the log say who displaced it."""
+    svc = add_messages(container, ws)
+    person = contact(client, ws, "busy@example.com")
+    policy = {"caps": [{"channel": "email", "max": 1, "per": {"amount": 1, "unit": "days"}}]}
+    assert client.put("/api/v1/policy", headers=ws.api_headers, json=policy).status_code == 200
+    promo = NewSend(ws.id, person, "msg_promo", ("email",), "promo", campaign_id="cmp_sale",
+                    send_id="snd_sale")  # fmt: skip
+    trigger = NewSend(ws.id, person, "msg_promo", ("email",), "trigger", campaign_id="jny_cart",
+                      send_id="snd_cart")  # fmt: skip
+    svc.ledger.enqueue([promo])
+    svc.ledger.enqueue([trigger])
+    with smtp_peer(dnsfunc=dns_for(KEY)) as peer:
+        configure_email(client, ws, peer, "promo")
+        asyncio.run(svc.dispatcher.run_until_idle())
+    assert len(peer.handler.received) == 1
+    with container.db.read() as cur:
+        rows = dict(cur.execute(
+            "SELECT send_id, status || ' ' || coalesce(last_error, '') FROM sends"
+            " WHERE send_id IN ('snd_sale', 'snd_cart')").fetchall())  # fmt: skip
+    assert rows["snd_cart"].startswith("sent")
+    assert rows["snd_sale"].startswith("queued policy caps[0]: pre-empted by snd_cart (trigger")
+    held = client.get(f"/api/v1/policy/held?contact_id={person}", headers=ws.api_headers)
+    [item] = held.json()["items"]
+    assert (item["send_id"], item["rule"], item["displaced_by"], item["priority"]) == (
+        "snd_sale", "caps[0]", "snd_cart", 100)  # fmt: skip

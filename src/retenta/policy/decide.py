@@ -1,37 +1,36 @@
 """Allow, defer or drop one send under the policy — pure, in the contact's timezone.
 
 Transactional messages are never held. Rules are checked in this order, and the first that
-holds a message back names itself in the decision: quiet hours, fatigue, caps. A deferred
-message gets the earliest time it would pass (the end of the quiet hours in the contact's
-local time — on the right side of a daylight-saving change — or when a cap's window frees).
+holds a message back names itself in the decision: quiet hours, fatigue, the contact's own
+frequency (preference centre), the workspace's caps. A deferred message gets the earliest
+time it would pass (the end of the quiet hours in the contact's local time — on the right
+side of a daylight-saving change — or when a limit's window frees).
+
+Pre-emption: a limit counts the higher-priority messages allowed earlier in the batch and
+those queued ``ahead`` (due within the horizon). When the send would have fitted without
+them, it was displaced: the decision names the message that took its slot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from retenta.policy.rules import Cap, Fatigue, Policy, QuietHours
+from retenta.policy.limits import Limit, Sent, limits_for, window
+from retenta.policy.rules import Fatigue, Policy, QuietHours
 
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """One earlier message to the contact."""
-
-    channel: str
-    category: str
-    at: datetime
-    opened: bool = False
+__all__ = ["ALLOW", "Decision", "Sent", "decide", "quiet_until", "tired", "zone_of"]
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     action: str  # allow | defer | drop
-    rule: str | None = None  # quiet_hours | fatigue | cap[0] ...
+    rule: str | None = None  # quiet_hours | fatigue[0] | preferences.weekly | caps[0] ...
     reason: str = ""
     until: datetime | None = None
+    displaced_by: str | None = None  # the higher-priority send that took the slot
 
     @property
     def allowed(self) -> bool:
@@ -42,7 +41,9 @@ ALLOW = Decision("allow")
 
 
 def decide(policy: Policy, *, channel: str, category: str, at: datetime,
-           timezone: str | None, history: Sequence[Sent]) -> Decision:  # fmt: skip
+           timezone: str | None, history: Sequence[Sent], priority: int | None = None,
+           frequency: str | None = None, ahead: Sequence[Sent] = ()) -> Decision:  # fmt: skip
+    """The decision for one send; ``priority`` defaults to its category's."""
     if category == "transactional":
         return ALLOW
     zone = zone_of(timezone, policy.default_timezone)
@@ -53,22 +54,34 @@ def decide(policy: Policy, *, channel: str, category: str, at: datetime,
             local = f"{at.astimezone(zone):%H:%M} {zone.key}"
             return _hold(quiet.action, "quiet_hours", f"quiet hours at {local}", until)
     for number, rule in enumerate(policy.fatigue):
-        if (
-            channel == rule.channel
-            and category in rule.categories
-            and tired(rule, channel, history)
-        ):
+        if channel == rule.channel and category in rule.categories and tired(rule, history):
             reason = f"none of the last {rule.unopened} {channel} messages was opened"
             return Decision("drop", f"fatigue[{number}]", reason)
-    for number, cap in enumerate(policy.caps):
-        if channel != cap.channel or category not in cap.categories:
-            continue
-        counted, frees = cap_window(cap, at, zone, history)
-        if counted >= cap.max:
-            return _hold(cap.action, f"caps[{number}]",
-                         f"{counted} of {cap.max} {channel} messages already sent "
-                         f"{_window_text(cap)}", frees)  # fmt: skip
+    mine = policy.priorities.of(category, None) if priority is None else priority
+    first_claim = [s for s in ahead if s.priority is not None and s.priority > mine]
+    for limit in limits_for(policy, channel=channel, category=category, frequency=frequency):
+        decision = _fit(policy, limit, mine, at, zone, history, first_claim)
+        if decision is not None:
+            return decision
     return ALLOW
+
+
+def _fit(policy: Policy, limit: Limit, mine: int, at: datetime, zone: ZoneInfo,
+         history: Sequence[Sent], ahead: Sequence[Sent]) -> Decision | None:  # fmt: skip
+    """``None`` when the send fits ``limit``; else the hold, naming a displacing send."""
+    counted, frees = window(limit, at, zone, history, ahead)
+    if len(counted) < limit.max:
+        return None
+    over = f"{len(counted)} of {limit.max} already sent or due {limit.text()}"
+    rivals = [s for s in counted if s.priority is not None and s.priority > mine]
+    if not rivals or len(counted) - len(rivals) >= limit.max:
+        return _hold(limit.action, limit.rule, f"{limit.origin} {over}", frees)
+    first = min(rivals, key=lambda s: (-(s.priority or 0), s.at, s.send_id or ""))
+    action = policy.preemption.action
+    reason = (f"pre-empted by {first.send_id} ({first.category}, priority {first.priority} "
+              f"> {mine}); {limit.origin} {over}")  # fmt: skip
+    held = _hold(limit.action if action == "rule" else action, limit.rule, reason, frees)
+    return Decision(held.action, held.rule, held.reason, held.until, first.send_id)
 
 
 def _hold(action: str, rule: str, reason: str, until: datetime) -> Decision:
@@ -88,6 +101,7 @@ def zone_of(name: str | None, default: str) -> ZoneInfo:
 def quiet_until(quiet: QuietHours, at: datetime, zone: ZoneInfo) -> datetime | None:
     """When the quiet hours around ``at`` end (UTC), or ``None`` if ``at`` is not in them.
 
+    >>> from datetime import time
     >>> q = QuietHours(start=time(21), end=time(9))
     >>> kyiv = ZoneInfo("Europe/Kyiv")
     >>> quiet_until(q, datetime(2026, 1, 10, 20, 30, tzinfo=UTC), kyiv)  # 22:30 in Kyiv
@@ -112,35 +126,8 @@ def quiet_until(quiet: QuietHours, at: datetime, zone: ZoneInfo) -> datetime | N
     return end.astimezone(UTC)
 
 
-def tired(rule: Fatigue, channel: str, history: Sequence[Sent]) -> bool:
-    mine = [s for s in history if s.channel == channel and s.category in rule.categories]
+def tired(rule: Fatigue, history: Sequence[Sent]) -> bool:
+    """None of the last ``rule.unopened`` messages on the channel was opened."""
+    mine = [s for s in history if s.channel == rule.channel and s.category in rule.categories]
     relevant = sorted(mine, key=lambda s: s.at)[-rule.unopened :]
     return len(relevant) == rule.unopened and not any(s.opened for s in relevant)
-
-
-def cap_window(cap: Cap, at: datetime, zone: ZoneInfo, history: Sequence[Sent]
-               ) -> tuple[int, datetime]:  # fmt: skip
-    """How many counted messages are in the window, and when the window next frees up."""
-    matching = sorted(
-        s.at for s in history if s.channel == cap.channel and s.category in cap.categories
-    )
-    if cap.window == "rolling":
-        start = at - cap.per.delta()
-        inside = [t for t in matching if start < t <= at]
-        frees = (
-            (inside[len(inside) - cap.max] + cap.per.delta()) if len(inside) >= cap.max > 0 else at
-        )
-        return len(inside), frees if cap.max > 0 else at + cap.per.delta()
-    local = at.astimezone(zone)
-    first_day = local.date() - timedelta(days=local.weekday() if cap.window == "week" else 0)
-    begin = datetime.combine(first_day, time(0), tzinfo=zone)
-    next_begin = datetime.combine(first_day + timedelta(days=7 if cap.window == "week" else 1),
-                                  time(0), tzinfo=zone)  # fmt: skip
-    inside = [t for t in matching if begin.astimezone(UTC) <= t <= at]
-    return len(inside), next_begin.astimezone(UTC)
-
-
-def _window_text(cap: Cap) -> str:
-    if cap.window == "rolling":
-        return f"in the last {cap.per.amount} {cap.per.unit}"
-    return f"this calendar {cap.window}"

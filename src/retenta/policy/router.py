@@ -30,14 +30,25 @@ async def put_policy(
     body: dict[str, Any], request: Request, p: Principal = Depends(api_principal)
 ) -> dict[str, Any]:
     require_role(p, "admin")
-    try:
-        policy = Policy.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(part) for part in first["loc"])
-        raise ApiError(422, "validation_error", f"{path}: {first['msg']}", field=path) from exc
+    policy = parse_policy(body)
     await _store(request).put(p.workspace_id, policy)
     return policy.model_dump(mode="json")
+
+
+def parse_policy(body: Any) -> Policy:
+    """The body as a policy; a 422 naming every refused field (``caps.0.max``) and why."""
+    try:
+        return Policy.model_validate(body)
+    except ValidationError as exc:
+        details = [{"field": _dotted(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+        first = details[0]
+        raise ApiError(422, "validation_error", f"{first['field']}: {first['reason']}",
+                       field=first["field"], details=details) from exc  # fmt: skip
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """The field's path as the policy page names it: ``("caps", 0, "max")`` → ``caps.0.max``."""
+    return ".".join(str(part) for part in loc) or "body"
 
 
 @router.get("/held")

@@ -1,20 +1,24 @@
-"""The policy of a workspace, the contacts' recent sends it counts, and the hold-back log."""
+"""The policy of a workspace, what its rules count (recent sends, queued higher-priority
+sends, the contacts' chosen frequencies), and the hold-back log."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from retenta.policy.decide import Decision, Sent
-from retenta.policy.rules import Policy
+from retenta.policy.rules import LOOKBACK, Policy
 from retenta.storage.base import Database
 
-LOOKBACK = timedelta(days=35)  # the longest window a rule may look at (a week cap + margin)
+__all__ = ["LOOKBACK", "Held", "Pending", "PolicyStore"]
+
+HELD_COLUMNS = ("send_id", "contact_id", "channel", "category", "action", "rule", "reason",
+                "until", "at", "priority", "displaced_by")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,19 @@ class Held:
     channel: str
     category: str
     decision: Decision
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A queued send due soon: it may have first claim on a slot (pre-emption)."""
+
+    send_id: str
+    contact_id: int
+    channel: str
+    category: str
+    source_id: str | None  # the campaign or journey it belongs to
+    due: datetime
 
 
 class PolicyStore:
@@ -74,14 +91,49 @@ class PolicyStore:
         return out
 
     @staticmethod
+    def frequencies(cur: Any, workspace_id: str, contact_ids: Iterable[int]) -> dict[int, str]:
+        """The frequency each contact chose in the preference centre, where not ``any``."""
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return {}
+        rows = cur.execute(
+            "SELECT contact_id, frequency FROM contact_preferences WHERE workspace_id = ?"
+            " AND contact_id IN (SELECT unnest(?::BIGINT[])) AND frequency <> 'any'",
+            [workspace_id, ids],
+        ).fetchall()
+        return {int(contact): str(frequency) for contact, frequency in rows}
+
+    @staticmethod
+    def pending(cur: Any, workspace_id: str, contact_ids: Iterable[int], *,
+                until: datetime) -> list[Pending]:  # fmt: skip
+        """Queued sends of these contacts due by ``until`` (deferred ones included), any
+        channel: a cross-channel limit counts them all."""
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return []
+        rows = cur.execute(
+            "SELECT send_id, contact_id, channel, category, campaign_id, next_attempt_at"
+            " FROM sends WHERE workspace_id = ? AND status = 'queued'"
+            " AND contact_id IN (SELECT unnest(?::BIGINT[])) AND next_attempt_at <= ?"
+            " AND category <> 'transactional'",
+            [workspace_id, ids, until],
+        ).fetchall()
+        return [Pending(r[0], int(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    @staticmethod
     def log(conn: Any, workspace_id: str, held: Sequence[Held], now: datetime) -> None:
         """Writer-side: record the held-back messages (with the rule and the reason)."""
         if not held:
             return
-        conn.executemany(
-            "INSERT INTO policy_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[workspace_id, h.send_id, h.contact_id, h.channel, h.category, h.decision.action,
-              h.decision.rule, h.decision.reason, h.decision.until, now] for h in held],
+        row = "(" + ", ".join("?" * 12) + ")"  # one statement: executemany is ~1 ms a row
+        conn.execute(
+            "INSERT INTO policy_log (workspace_id, send_id, contact_id, channel, category,"
+            ' action, rule, reason, until, "at", priority, displaced_by) VALUES '
+            + ", ".join([row] * len(held)),
+            [value for h in held for value in (
+                workspace_id, h.send_id, h.contact_id, h.channel, h.category, h.decision.action,
+                h.decision.rule, h.decision.reason, h.decision.until, now, h.priority,
+                h.decision.displaced_by)],
         )  # fmt: skip
 
     def held(self, workspace_id: str, *, contact_id: int | None = None,
@@ -90,12 +142,11 @@ class PolicyStore:
         if contact_id is not None:
             where.append("contact_id = ?")
             args.append(str(contact_id))
+        columns = ", ".join(f'"{name}"' for name in HELD_COLUMNS)
         with self.db.read() as cur:
             rows = cur.execute(
-                "SELECT send_id, contact_id, channel, category, action, rule, reason, until,"
-                f' "at" FROM policy_log WHERE {" AND ".join(where)} ORDER BY "at" DESC LIMIT ?',
+                f"SELECT {columns} FROM policy_log WHERE {' AND '.join(where)}"
+                ' ORDER BY "at" DESC, send_id LIMIT ?',
                 [*args, limit],
             ).fetchall()
-        names = ("send_id", "contact_id", "channel", "category", "action", "rule", "reason",
-                 "until", "at")  # fmt: skip
-        return [dict(zip(names, r, strict=True)) for r in rows]
+        return [dict(zip(HELD_COLUMNS, r, strict=True)) for r in rows]
