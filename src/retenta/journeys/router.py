@@ -12,6 +12,7 @@ from retenta.errors import ApiError
 from retenta.journeys.definition import DefinitionError, parse
 from retenta.journeys.service import services
 from retenta.journeys.sources import enter_by_api
+from retenta.journeys.versions import parse_migrate
 from retenta.tenancy.deps import api_principal, container, require_role
 from retenta.tenancy.service import Principal
 
@@ -63,10 +64,32 @@ async def update(
     p: Principal = Depends(api_principal),
 ) -> dict[str, Any]:  # fmt: skip
     require_role(p, "marketer")
+    migrate = parse_migrate(doc.pop("migrate")) if "migrate" in doc else None
     try:
-        return await services(request).store.update(p.workspace_id, journey_id, doc)
+        return await services(request).store.update(p.workspace_id, journey_id, doc, migrate)
     except DefinitionError as exc:
         raise _invalid(exc) from exc
+
+
+@router.get("/journeys/{journey_id}/versions")
+def versions(
+    journey_id: str, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    return {"versions": services(request).store.versions(p.workspace_id, journey_id)}
+
+
+@router.get("/journeys/{journey_id}/versions/{version}")
+def version(
+    journey_id: str, version: int, request: Request, p: Principal = Depends(api_principal)
+) -> dict[str, Any]:
+    return services(request).store.definition(p.workspace_id, journey_id, version)
+
+
+@router.get("/journeys/{journey_id}/stats")
+def stats(journey_id: str, request: Request, p: Principal = Depends(api_principal)
+          ) -> dict[str, Any]:  # fmt: skip
+    """Live counts per node (entered, waiting, converted, exited) for the canvas."""
+    return services(request).store.stats(p.workspace_id, journey_id)
 
 
 class EnterIn(BaseModel):

@@ -1,4 +1,4 @@
-"""Journeys and their versions in DuckDB (runs and traces: ``runs.py``)."""
+"""Journeys and their versions in DuckDB; editing one migrates its live runs (``versions.py``)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,26 @@ import orjson
 
 from retenta.errors import ApiError
 from retenta.journeys.definition import DefinitionError, EventTrigger, Journey, parse
+from retenta.journeys.stats import journey_stats
+from retenta.journeys.versions import Migrate, apply_migration, check_node_map
 from retenta.storage.base import Database
 
 log = logging.getLogger(__name__)
 STATUSES = ("draft", "live", "paused", "stopped")
+VERSIONS_SQL = """
+SELECT v.version, v.created_at,
+       count(r.run_id) FILTER (WHERE r.state = 'active'), count(r.run_id),
+       any_value(CASE WHEN m.to_version IS NOT NULL THEN json_object('mode', m.mode,
+           'node_map', m.node_map, 'moved', m.moved, 'stayed', m.stayed, 'reasons', m.reasons,
+           'at', m."at") END)
+FROM journey_versions v
+LEFT JOIN journey_runs r ON r.workspace_id = v.workspace_id AND r.journey_id = v.journey_id
+     AND r.version = v.version
+LEFT JOIN journey_migrations m ON m.workspace_id = v.workspace_id
+     AND m.journey_id = v.journey_id AND m.to_version = v.version
+WHERE v.workspace_id = ? AND v.journey_id = ?
+GROUP BY v.version, v.created_at ORDER BY v.version DESC
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,25 +64,68 @@ class JourneyStore:
         await self.db.awrite(work)
         return self.get(workspace_id, journey_id)
 
-    async def update(
-        self, workspace_id: str, journey_id: str, doc: dict[str, Any]
-    ) -> dict[str, Any]:
-        """A new version; runs in flight stay on theirs, new runs start on it."""
+    async def update(self, workspace_id: str, journey_id: str, doc: dict[str, Any],
+                     migrate: Migrate | None = None) -> dict[str, Any]:  # fmt: skip
+        """A new version; new runs start on it, runs in flight stay or move (``versions.py``)."""
         journey = parse(doc)
+        rule = migrate or Migrate()
         now = datetime.now(UTC)
 
-        def work(conn: Any) -> None:
+        def work(conn: Any) -> dict[str, Any]:
             version = _current_version(conn, workspace_id, journey_id) + 1
+            check_node_map(
+                rule.node_map, journey, self._nodes_before(conn, workspace_id, journey_id, version)
+            )
             _insert_version(conn, workspace_id, journey_id, version, doc, now)
             conn.execute(
                 "UPDATE journeys SET version = ?, name = ?, updated_at = ? WHERE workspace_id = ?"
                 " AND id = ?",
                 [version, journey.name, now, workspace_id, journey_id],
             )
+            return apply_migration(conn, workspace_id, journey_id, version, journey, rule, now)
 
-        await self.db.awrite(work)
+        summary = await self.db.awrite(work)
         self._forget(workspace_id)
-        return self.get(workspace_id, journey_id)
+        return {**self.get(workspace_id, journey_id), "migration": summary}
+
+    def _nodes_before(self, conn: Any, workspace_id: str, journey_id: str, version: int
+                      ) -> set[str]:  # fmt: skip
+        """The node ids of every version before ``version`` (one that no longer parses: none)."""
+        nodes: set[str] = set()
+        for v in range(1, version):
+            try:
+                nodes |= {n.id for n in self.version(conn, workspace_id, journey_id, v).nodes}
+            except (DefinitionError, ValueError):
+                log.warning("journey %s v%s no longer parses", journey_id, v)
+        return nodes
+
+    def versions(self, workspace_id: str, journey_id: str) -> list[dict[str, Any]]:
+        """Every version, newest first, with its active runs and how it migrated them."""
+        self.get(workspace_id, journey_id)  # 404 when absent
+        with self.db.read() as cur:
+            rows = cur.execute(VERSIONS_SQL, [workspace_id, journey_id]).fetchall()
+        names = ("version", "created_at", "runs_active", "runs_total", "migration")
+        out = [dict(zip(names, r, strict=True)) for r in rows]
+        for item in out:
+            item["migration"] = orjson.loads(item["migration"]) if item["migration"] else None
+        return out
+
+    def stats(self, workspace_id: str, journey_id: str) -> dict[str, Any]:
+        self.get(workspace_id, journey_id)  # 404 when absent
+        with self.db.read() as cur:
+            return journey_stats(cur, workspace_id, journey_id)
+
+    def definition(self, workspace_id: str, journey_id: str, version: int) -> dict[str, Any]:
+        with self.db.read() as cur:
+            row = cur.execute(
+                "SELECT definition, created_at FROM journey_versions WHERE workspace_id = ?"
+                " AND journey_id = ? AND version = ?",
+                [workspace_id, journey_id, version],
+            ).fetchone()
+        if row is None:
+            raise ApiError(404, "not_found", f"no version {version} of this journey",
+                           field="version")  # fmt: skip
+        return {"version": version, "created_at": row[1], "definition": orjson.loads(row[0])}
 
     async def set_status(self, workspace_id: str, journey_id: str, status: str) -> dict[str, Any]:
         if status not in STATUSES:
