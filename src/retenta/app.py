@@ -46,6 +46,7 @@ ROUTER_MODULES = [
     "retenta.messaging.router",
     "retenta.messaging.bounces.router",
     "retenta.messaging.consent_flows.router",
+    "retenta.journeys.dryrun_router",  # before journeys.router: its POST /journeys/{id}/{action}
     "retenta.journeys.router",
     "retenta.journeys.scenarios.router",
     "retenta.campaigns.router",
