@@ -92,7 +92,7 @@ export function CampaignPage({ id }: { id: string }) {
             <tr><td>Content</td><td className="mono">{d.variants?.length ? d.variants.map((v, i) => `${VARIANT(i)}: ${v}`).join(", ") : d.message_id}</td></tr>
             {d.ab_test && <tr><td>A/B test</td><td>{d.ab_test.sample_pct}% sample, winner by {d.ab_test.metric} after {d.ab_test.wait.amount} {d.ab_test.wait.unit}</td></tr>}
             <tr><td>Channels</td><td>{(d.cascade?.length ? d.cascade : [d.channel ?? "email"]).join(" → ")} · {d.category}</td></tr>
-            <tr><td>Schedule</td><td>{d.schedule.type === "now" ? "now" : d.schedule.type === "at" ? fmtShort(d.schedule.at ?? null) : `${d.schedule.time} local${d.schedule.date ? ` on ${d.schedule.date}` : ""}`}</td></tr>
+            <tr><td>Schedule</td><td>{d.schedule.type === "now" ? "now" : d.schedule.type === "at" ? fmtShort(d.schedule.at ?? null) : `${d.schedule.time} local${d.schedule.date ? ` on ${d.schedule.date}` : ""}`}{d.schedule.send_time === "optimal" ? " · each contact at their best time" : ""}</td></tr>
             <tr><td>Throttle</td><td>{d.throttle ? `${d.throttle.per_second}/s` : "none"}</td></tr>
           </tbody>
         </table>

@@ -56,8 +56,9 @@ export function documentOf(f: Form): Record<string, unknown> {
   if (f.channels.length > 1) doc.cascade = f.channels;
   else doc.channel = f.channels[0] ?? "email";
   const s = f.schedule;
-  doc.schedule = s.type === "now" ? { type: "now" }
-    : s.type === "at" ? { type: "at", at: s.at ? new Date(s.at).toISOString() : null }
+  const optimal = s.send_time === "optimal" ? { send_time: "optimal" } : {};
+  doc.schedule = s.type === "now" ? { type: "now", ...optimal }
+    : s.type === "at" ? { type: "at", at: s.at ? new Date(s.at).toISOString() : null, ...optimal }
     : { type: "local", time: s.time || null, ...(s.date ? { date: s.date } : {}), ...(s.fallback_timezone ? { fallback_timezone: s.fallback_timezone } : {}) };
   if (f.throttled) doc.throttle = { ...f.throttle_rest, per_second: f.per_second };
   return doc;
@@ -213,7 +214,7 @@ export function CampaignWizard({ id }: { id?: string }) {
         {step(4, "Schedule", (
           <>
             <label className="field inline"><span>When</span>
-              <select aria-label="Schedule type" value={s.type} onChange={(e) => set({ schedule: { type: e.target.value as Schedule["type"] } })}>
+              <select aria-label="Schedule type" value={s.type} onChange={(e) => set({ schedule: { type: e.target.value as Schedule["type"], send_time: e.target.value === "local" ? null : s.send_time ?? null } })}>
                 <option value="now">as soon as it is scheduled</option>
                 <option value="at">at a moment</option>
                 <option value="local">at a time of day in each contact's timezone</option>
@@ -222,6 +223,14 @@ export function CampaignWizard({ id }: { id?: string }) {
             {s.type === "at" && (
               <label className="field inline"><span>Moment (your local time)</span>
                 <input type="datetime-local" aria-label="Send at" value={localInput(s.at)} onChange={(e) => set({ schedule: { ...s, at: e.target.value } })} />
+              </label>
+            )}
+            {s.type !== "local" && (
+              <label className="field inline"><span>Send time</span>
+                <select aria-label="Send time" value={s.send_time ?? ""} onChange={(e) => set({ schedule: { ...s, send_time: e.target.value === "optimal" ? "optimal" : null } })}>
+                  <option value="">everyone at once</option>
+                  <option value="optimal">at each contact's best time (within 24 h of the start)</option>
+                </select>
               </label>
             )}
             {s.type === "local" && (

@@ -2,7 +2,7 @@
 export type Channel = "email" | "push" | "sms" | "viber" | "webhook" | "inapp";
 export const CHANNELS: Channel[] = ["email", "push", "sms", "viber", "webhook", "inapp"];
 
-export interface Schedule { type: "now" | "at" | "local"; at?: string; time?: string; date?: string; fallback_timezone?: string }
+export interface Schedule { type: "now" | "at" | "local"; at?: string; time?: string; date?: string; fallback_timezone?: string; send_time?: "optimal" | null }
 export interface AbTest { sample_pct: number; wait: { amount: number; unit: "minutes" | "hours" | "days" }; metric: "clicks" | "opens"; alpha?: number; min_sample?: number; fallback?: "first" | "leader" }
 
 export interface CampaignDoc {

@@ -18,11 +18,13 @@ function localDaysAgo(days: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-export function DryRunPanel({ journeyId, draft, dirty, onResult }: {
-  journeyId: string | null; draft: () => Record<string, unknown>; dirty: boolean; onResult: (r: DryRun | null) => void;
+export function DryRunPanel({ journeyId, draft, dirty, validate, onResult }: {
+  journeyId: string | null; draft: () => Record<string, unknown>; dirty: boolean;
+  /** Checks the canvas (its problems then show on the nodes); false stops the dry run. */
+  validate: () => Promise<boolean>; onResult: (r: DryRun | null) => void;
 }) {
   const [since, setSince] = useState(() => localDaysAgo(7));
-  const [until, setUntil] = useState(() => localDaysAgo(0));
+  const [until, setUntil] = useState("");
   const [limit, setLimit] = useState(50);
   const [result, setResult] = useState<DryRun | null>(null);
   const [busy, setBusy] = useState(false);
@@ -31,9 +33,14 @@ export function DryRunPanel({ journeyId, draft, dirty, onResult }: {
     setBusy(true);
     setError(null);
     try {
-      const window = { since: new Date(since).toISOString(), until: new Date(until).toISOString(), limit };
+      const window = { since: new Date(since).toISOString(), ...(until ? { until: new Date(until).toISOString() } : {}), limit };
+      const saved = journeyId && !dirty;
+      if (!saved && !(await validate())) {
+        setError(new Error("Fix the problems shown on the canvas first."));
+        return;
+      }
       // A saved, unchanged journey runs as stored; otherwise the canvas's draft is sent.
-      const answer = journeyId && !dirty
+      const answer = saved
         ? await api.post<DryRun>(`/api/v1/journeys/${encodeURIComponent(journeyId)}/dry-run`, window)
         : await api.post<DryRun>("/api/v1/journeys/dry-run", { ...window, definition: draft() });
       setResult(answer);
@@ -49,7 +56,7 @@ export function DryRunPanel({ journeyId, draft, dirty, onResult }: {
       <h3>Dry run</h3>
       <p className="muted small">Who would have entered in this window, and what each would have got. Nothing is sent.</p>
       <label className="field"><span>From</span><input type="datetime-local" aria-label="Dry run from" value={since} onChange={(e) => setSince(e.target.value)} /></label>
-      <label className="field"><span>Until</span><input type="datetime-local" aria-label="Dry run until" value={until} onChange={(e) => setUntil(e.target.value)} /></label>
+      <label className="field"><span>Until (blank: now)</span><input type="datetime-local" aria-label="Dry run until" value={until} onChange={(e) => setUntil(e.target.value)} /></label>
       <label className="field"><span>Show at most this many contacts</span>
         <input type="number" min={1} max={1000} aria-label="Dry run limit" value={limit} onChange={(e) => setLimit(Number(e.target.value))} />
       </label>

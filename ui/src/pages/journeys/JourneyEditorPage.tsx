@@ -353,7 +353,7 @@ function Editor({ initial }: { initial: Journey | null }) {
             <VersionsPanel journeyId={summary.id} current={summary.version} viewing={viewing?.version ?? null}
               onView={(v) => { setViewing(v); setSelected(null); }} reloadKey={versionsKey} />
           ) : side === "dryrun" ? (
-            <DryRunPanel journeyId={summary?.id ?? null} dirty={dirty} draft={definitionDoc} onResult={setDryRun} />
+            <DryRunPanel journeyId={summary?.id ?? null} dirty={dirty} draft={definitionDoc} validate={validate} onResult={setDryRun} />
           ) : selectedNode?.type === "entry" ? (
             <EntryPanel entry={(selectedNode.data as EntryData).entry} onChange={setEntry} links={linksFor(ENTRY_ID)}
               goal={past ? past.goal : goal} onGoal={setGoal} options={panelOptions} errors={byNode[ENTRY_ID] ?? []} readOnly={!editable} />

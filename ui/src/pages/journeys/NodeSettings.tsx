@@ -113,11 +113,11 @@ export function Settings({ config: c, onChange, options, onRemoveBranch, selfId 
           <Field label="Goal name" field="name">
             <input value={c.name} placeholder="Purchased" onChange={(e) => onChange({ ...c, name: e.target.value })} />
           </Field>
-          <Field label="Goal event" field="event">
+          <Field label="Goal event (blank: reaching this step is the goal)" field="event">
             <input value={c.event} placeholder="Order Completed" onChange={(e) => onChange({ ...c, event: e.target.value })} />
           </Field>
-          <Filters label="Only when the event's properties match" field="where" value={c.where} onChange={(where) => onChange({ ...c, where })} />
-          <p className="muted small">A run that reaches the goal ends as converted, attributed to this journey.</p>
+          {c.event && <Filters label="Only when the event's properties match" field="where" value={c.where} onChange={(where) => onChange({ ...c, where })} />}
+          <p className="muted small">A run that meets the goal ends as converted, attributed to this journey. Leave "next" unconnected to end the run here.</p>
         </>
       );
     case "exit":
@@ -182,7 +182,7 @@ function Webhook({ config: c, onChange }: { config: Extract<NodeConfig, { type: 
       </Field>
       <Field label="Method" field="method">
         <select value={c.method} onChange={(e) => onChange({ ...c, method: e.target.value })}>
-          {["POST", "PUT", "PATCH", "GET", "DELETE"].map((m) => <option key={m}>{m}</option>)}
+          <option>POST</option>
         </select>
       </Field>
       <PairsField label="Headers" field="headers" keyLabel="Header" valueLabel="Header value" value={c.headers} onChange={(headers) => onChange({ ...c, headers })} />

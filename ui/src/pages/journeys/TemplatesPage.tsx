@@ -9,7 +9,10 @@ import { useLoad } from "../../hooks";
 import { Link, navigate } from "../../router";
 import { JourneysNav } from "./JourneysPage";
 
-export interface TemplateParam { name: string; type: string; default: unknown; label: string }
+export interface TemplateParam {
+  name: string; type: string; default: unknown; label: string;
+  choices?: unknown[]; minimum?: number; maximum?: number;
+}
 export interface Template { key: string; name: string; description: string; params: TemplateParam[] }
 
 /** What instantiate answers: the created journey, at the top or under `journey`. */
@@ -17,15 +20,43 @@ export function createdJourneyId(answer: Record<string, any>): string | null {
   return answer?.journey?.id ?? (typeof answer?.id === "string" ? answer.id : null);
 }
 
-/** A typed parameter value from its input's text. */
-export function paramValue(type: string, text: string, checked: boolean): unknown {
-  if (type === "bool" || type === "boolean") return checked;
-  if (["int", "integer", "number", "float", "days", "hours"].includes(type)) return text === "" ? null : Number(text);
+const NUMERIC = ["integer", "number"];
+
+/** A typed parameter value from its input's text (a choice keeps its own type).
+ * >>> paramValue({type: "integer"}, "7") → 7 */
+export function paramValue(p: Pick<TemplateParam, "type" | "choices">, text: string): unknown {
+  if (NUMERIC.includes(p.type)) return text === "" ? null : Number(text);
+  if (p.type === "choice") return p.choices?.find((c) => String(c) === text) ?? text;
   return text;
 }
 
 function initialValues(t: Template): Record<string, unknown> {
-  return Object.fromEntries(t.params.map((p) => [p.name, p.default ?? (p.type === "bool" || p.type === "boolean" ? false : "")]));
+  return Object.fromEntries(t.params.map((p) => [p.name, p.default ?? (p.type === "boolean" ? false : "")]));
+}
+
+function ParamInput({ param: p, value, onChange }: { param: TemplateParam; value: unknown; onChange: (v: unknown) => void }) {
+  const label = p.label || p.name;
+  if (p.type === "boolean") {
+    return <label className="small"><input type="checkbox" aria-label={label} checked={!!value} onChange={(e) => onChange(e.target.checked)} /> {label}</label>;
+  }
+  const text = value === null || value === undefined ? "" : String(value);
+  return (
+    <label className="field inline"><span>{label}</span>
+      {p.type === "choice" ? (
+        <select aria-label={label} value={text} onChange={(e) => onChange(paramValue(p, e.target.value))}>
+          {(p.choices ?? []).map((c) => <option key={String(c)} value={String(c)}>{String(c)}</option>)}
+        </select>
+      ) : (
+        <input aria-label={label} type={NUMERIC.includes(p.type) ? "number" : "text"} step={p.type === "integer" ? 1 : "any"}
+          min={p.minimum} max={p.maximum} value={text} onChange={(e) => onChange(paramValue(p, e.target.value))} />
+      )}
+    </label>
+  );
+}
+
+/** Whether a refused field (`params.days`) is this parameter. */
+function isParam(field: string | null | undefined, name: string): boolean {
+  return field === `params.${name}` || field === name;
 }
 
 export function TemplatesPage() {
@@ -81,26 +112,13 @@ function Instantiate({ template, onCancel, canEdit }: { template: Template; onCa
     <Section title={`Create “${template.name}”`} testId="template-form">
       <form aria-label="Scenario parameters" onSubmit={(e) => { e.preventDefault(); void create(); }}>
         <label className="field inline"><span>Journey name</span><input aria-label="New journey name" value={name} onChange={(e) => setName(e.target.value)} /></label>
-        {template.params.map((p) => {
-          const bad = error?.field && (error.field === p.name || error.field.endsWith(`.${p.name}`));
-          const bool = p.type === "bool" || p.type === "boolean";
-          return (
-            <div key={p.name} className="field-wrap">
-              {bool ? (
-                <label className="small"><input type="checkbox" aria-label={p.label || p.name} checked={!!values[p.name]}
-                  onChange={(e) => setValues({ ...values, [p.name]: e.target.checked })} /> {p.label || p.name}</label>
-              ) : (
-                <label className="field inline"><span>{p.label || p.name}</span>
-                  <input aria-label={p.label || p.name} type={paramValue(p.type, "0", false) === 0 ? "number" : "text"} step="any"
-                    value={values[p.name] === null || values[p.name] === undefined ? "" : String(values[p.name])}
-                    onChange={(e) => setValues({ ...values, [p.name]: paramValue(p.type, e.target.value, false) })} />
-                </label>
-              )}
-              {bad && <p className="field-error" role="alert">{error.message}</p>}
-            </div>
-          );
-        })}
-        {error && !template.params.some((p) => error.field === p.name || error.field?.endsWith(`.${p.name}`)) && <ErrorNote error={error} />}
+        {template.params.map((p) => (
+          <div key={p.name} className="field-wrap" data-testid="template-param">
+            <ParamInput param={p} value={values[p.name]} onChange={(v) => setValues({ ...values, [p.name]: v })} />
+            {error && isParam(error.field, p.name) && <p className="field-error" role="alert">{error.message}</p>}
+          </div>
+        ))}
+        {error && !template.params.some((p) => isParam(error.field, p.name)) && <ErrorNote error={error} />}
         <div className="form-actions">
           <button type="button" className="btn" onClick={onCancel} disabled={busy}>Cancel</button>
           {canEdit && <button className="btn btn-primary" disabled={busy}>{busy ? "Creating…" : "Create journey"}</button>}

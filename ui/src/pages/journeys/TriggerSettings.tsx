@@ -37,7 +37,7 @@ export function TriggerSettings({ trigger: t, onChange, options }: { trigger: Tr
           <Field label="Date attribute" field="trigger.attribute">
             <input value={t.attribute} placeholder="birthday" onChange={(e) => onChange({ ...t, attribute: e.target.value })} />
           </Field>
-          <DurationField label="Offset" field="trigger.offset" value={t.offset} onChange={(offset) => onChange({ ...t, offset })} />
+          <DurationField label="Offset" field="trigger.offset" units={["days", "weeks"]} value={t.offset} onChange={(offset) => onChange({ ...t, offset })} />
           <Field label="Direction" field="trigger.direction">
             <select value={t.direction} onChange={(e) => onChange({ ...t, direction: e.target.value as "before" | "after" })}>
               <option value="before">before the date</option><option value="after">after the date</option>
@@ -106,7 +106,14 @@ export function TriggerSettings({ trigger: t, onChange, options }: { trigger: Tr
         </>
       );
     case "goal":
-      return <Picker label="Journey" field="trigger.journey_id" value={t.journey_id} options={options.journeys} empty="Choose a journey" onChange={(v) => onChange({ ...t, journey_id: v })} />;
+      return (
+        <>
+          <Picker label="Journey" field="trigger.journey_id" value={t.journey_id} options={options.journeys} empty="Choose a journey" onChange={(v) => onChange({ ...t, journey_id: v })} />
+          <Field label="Goal name (blank: any goal)" field="trigger.goal">
+            <input value={t.goal ?? ""} placeholder="Purchased" onChange={(e) => onChange({ ...t, goal: e.target.value || null })} />
+          </Field>
+        </>
+      );
   }
 }
 

@@ -32,6 +32,7 @@ function triggerDocument(t: Trigger): Trigger {
     case "event": return { ...t, where: t.where.map(cleanFilter) };
     case "message": return { ...t, message_id: t.message_id || null, campaign_id: t.campaign_id || null, journey_id: t.journey_id || null, channel: t.channel || null };
     case "subscription": return { ...t, topic: t.topic || null };
+    case "goal": return { type: t.type, journey_id: t.journey_id, ...(t.goal ? { goal: t.goal } : {}) };
     default: return t;
   }
 }
@@ -80,7 +81,7 @@ function settings(c: NodeConfig): Record<string, unknown> {
       const body = bodyValue(c.body);
       return { url: c.url, method: c.method, headers: pairsToObject(c.headers), ...(body === undefined ? {} : { body }) };
     }
-    case "goal": return { name: c.name, event: c.event, where: c.where.map(cleanFilter) };
+    case "goal": return { name: c.name, event: c.event || null, where: c.where.map(cleanFilter) };
     case "exit": return {};
   }
 }

@@ -32,7 +32,7 @@ export function Field({ label, field, children }: { label: string; field?: strin
   );
 }
 
-export function DurationField({ label, value, onChange, field }: { label: string; value: Duration; onChange: (d: Duration) => void; field?: string }) {
+export function DurationField({ label, value, onChange, field, units = UNITS }: { label: string; value: Duration; onChange: (d: Duration) => void; field?: string; units?: Unit[] }) {
   return (
     <div className="field-wrap">
       <div className="field">
@@ -41,7 +41,7 @@ export function DurationField({ label, value, onChange, field }: { label: string
           <input type="number" min={0} aria-label={`${label} amount`} value={value.amount}
             onChange={(e) => onChange({ ...value, amount: Number(e.target.value) })} />
           <select aria-label={`${label} unit`} value={value.unit} onChange={(e) => onChange({ ...value, unit: e.target.value as Unit })}>
-            {UNITS.map((u) => <option key={u} value={u}>{u}</option>)}
+            {units.map((u) => <option key={u} value={u}>{u}</option>)}
           </select>
         </div>
       </div>

@@ -20,7 +20,7 @@ export type Trigger =
   | { type: "subscription"; channel: string; topic: string | null; on: "subscribed" | "unsubscribed" }
   | { type: "list"; kind: "list" | "tag"; name: string; on: "joined" | "left" }
   | { type: "message"; on: MessageStatus; message_id: string | null; campaign_id: string | null; journey_id: string | null; channel: string | null }
-  | { type: "goal"; journey_id: string };
+  | { type: "goal"; journey_id: string; goal?: string | null };
 export type TriggerType = Trigger["type"];
 
 export interface EntryRule {

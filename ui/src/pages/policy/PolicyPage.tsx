@@ -10,13 +10,18 @@ import { fmtShort } from "../../format";
 import { useLoad } from "../../hooks";
 import { Link } from "../../router";
 import { JourneysNav } from "../journeys/JourneysPage";
+import { PreemptionSection, PreferencesSection, PrioritySection, type Preemption, type Preferences, type Priorities } from "./PriorityFields";
 
 type Category = "transactional" | "trigger" | "promo";
 interface Period { amount: number; unit: "hours" | "days" | "weeks" }
 interface Cap { channel: string; max: number; per: Period; window: "rolling" | "day" | "week"; categories: Category[]; action: "defer" | "drop" }
 interface QuietHours { start: string; end: string; channels: string[]; categories: Category[]; action: "defer" | "drop" }
 interface Fatigue { channel: string; unopened: number; categories: Category[] }
-export interface Policy { caps: Cap[]; quiet_hours: QuietHours | null; fatigue: Fatigue[]; default_timezone: string }
+export interface Policy {
+  caps: Cap[]; quiet_hours: QuietHours | null; fatigue: Fatigue[]; default_timezone: string;
+  /** Present on servers with priority pre-emption (docs/policy.md). */
+  priorities?: Priorities; preemption?: Preemption; preferences?: Preferences;
+}
 interface Held { send_id: string; contact_id: number; channel: string; category: string; action: string; rule: string; reason: string; until: string | null; at: string }
 
 const CATEGORIES: Category[] = ["trigger", "promo", "transactional"];
@@ -167,6 +172,10 @@ export function PolicyPage() {
             ))}
             <button type="button" className="btn btn-small" onClick={() => edit({ fatigue: [...policy.fatigue, { channel: "email", unopened: 3, categories: ["promo"] }] })}>Add a fatigue rule</button>
           </Section>
+
+          {policy.priorities && <PrioritySection value={policy.priorities} onChange={(priorities) => edit({ priorities })} error={<FieldError error={error} path="priorities" />} />}
+          {policy.preemption && <PreemptionSection value={policy.preemption} onChange={(preemption) => edit({ preemption })} error={<FieldError error={error} path="preemption" />} />}
+          {policy.preferences && <PreferencesSection value={policy.preferences} channels={CHANNELS} onChange={(preferences) => edit({ preferences })} error={<FieldError error={error} path="preferences" />} />}
 
           <Section title="Default timezone">
             <label className="field inline"><span>For contacts with no timezone (IANA name)</span>
