@@ -48,6 +48,7 @@ ROUTER_MODULES = [
     "retenta.messaging.consent_flows.router",
     "retenta.journeys.dryrun_router",  # before journeys.router: its POST /journeys/{id}/{action}
     "retenta.journeys.router",
+    "retenta.journeys.lists_router",
     "retenta.journeys.scenarios.router",
     "retenta.campaigns.router",
     "retenta.policy.router",
