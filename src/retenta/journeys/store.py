@@ -203,7 +203,13 @@ class JourneyStore:
         rows = cur.execute(
             "SELECT workspace_id, id, version FROM journeys WHERE status = 'live'"
         ).fetchall()
-        return [(ws, LiveJourney(jid, v, self.version(cur, ws, jid, v))) for ws, jid, v in rows]
+        found = []
+        for ws, jid, v in rows:
+            try:
+                found.append((ws, LiveJourney(jid, v, self.version(cur, ws, jid, v))))
+            except (DefinitionError, ValueError):  # one stored journey must not stop the rest
+                log.exception("live journey %s v%s no longer parses; skipped", jid, v)
+        return found
 
     def version(self, cur: Any, workspace_id: str, journey_id: str, version: int) -> Journey:
         key = (workspace_id, journey_id, version)
