@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -145,3 +145,21 @@ def test_hours_at_the_ends_of_the_day(container: Container, ws: Workspace, hour:
     engage(container, ws.id, cid, [local("UTC", d, hour) for d in (1, 2, 3, 4)])
     with container.db.read() as cur:
         assert best_hour(cur, ws.id, cid, now=NOW).hour == hour
+
+
+def test_the_population_is_read_once_per_step(container: Container, ws: Workspace) -> None:
+    """Within one cache step a new open changes the contact's own answer at once but not
+    the population; the next step sees it."""
+    population(container, ws, hour=11, people=7)
+    cid = add_contact(container, ws.id, "UTC")
+    with container.db.read() as cur:
+        assert best_hour(cur, ws.id, cid, now=NOW).hour == 11
+    for _ in range(10):
+        other = add_contact(container, ws.id, "UTC")
+        engage(container, ws.id, other, [local("UTC", d, 17) for d in (1, 2, 3, 4)])
+    engage(container, ws.id, cid, [local("UTC", 5, 2)])
+    with container.db.read() as cur:
+        same_step = best_hour(cur, ws.id, cid, now=NOW + timedelta(minutes=5))
+        next_step = best_hour(cur, ws.id, cid, now=NOW + timedelta(minutes=10))
+    assert (same_step.hour, same_step.source, same_step.samples) == (11, "population", 1)
+    assert (next_step.hour, next_step.source) == (17, "population")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import doctest
 
-from retenta.sendtime import model
+import pytest
+
+from retenta.sendtime import model, service
 
 
-def test_examples() -> None:
-    result = doctest.testmod(model)
+@pytest.mark.parametrize("module", [model, service])
+def test_examples(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0
     assert result.failed == 0
