@@ -359,3 +359,66 @@ def test_an_analyst_sees_a_journey_but_cannot_change_it(
     expect(page.get_by_role("button", name="Activate")).to_have_count(0)
     page.get_by_test_id("node-entry").click()
     expect(page.get_by_test_id("entry-panel").get_by_label("Trigger")).to_be_disabled()
+
+
+def test_an_action_step_is_built_checked_at_its_field_activated_and_counted(
+    page: Page, live_server: LiveServer
+) -> None:
+    """Drag an event trigger, an update-contact step and an exit; a cascade step's bad
+    'within' is named under that field in the side panel; the journey runs for a tracked
+    event, sets the trait on the contact, and each node's live counts move."""
+    page = logged_in(page, live_server, "marketer")
+    event = f"Quiz Done {uuid.uuid4().hex[:6]}"
+    new_journey(page, unique("Tagger"))
+    drop(page, "trigger-event", 320, 40)
+    entry = page.get_by_test_id("entry-panel")
+    entry.get_by_label("Event name").fill(event)
+    entry.get_by_label("Entry rule").select_option("every_time")
+
+    drop(page, "update_contact", 320, 200)
+    step = page.get_by_test_id("node-panel")
+    step.get_by_label("Trait 1", exact=True).fill("quiz_result")
+    step.get_by_label("Value 1", exact=True).fill("{{ trigger.properties.result }}")
+    step.get_by_role("button", name="Add trait").click()
+    step.get_by_label("Trait 2", exact=True).fill("quiz_done")
+    step.get_by_label("Value 2", exact=True).fill("yes")
+    expect(page.get_by_test_id("node-update_contact_1")).to_contain_text("quiz_done = yes")
+    drop(page, "exit", 320, 380)
+    connect(page, "entry", "start", "update_contact_1")
+    connect(page, "update_contact_1", "next", "exit_1")
+
+    # A cascade with a negative 'within': the error sits under that field and on the node.
+    drop(page, "cascade", 40, 380)
+    step.get_by_label("Within amount").fill("-1")
+    page.get_by_role("button", name="Validate").click()
+    within_error = step.locator('[data-testid="field-error"][data-field="within"]')
+    expect(within_error).to_contain_text("greater than or equal to 0")
+    expect(page.get_by_test_id("node-cascade_1").get_by_test_id("node-errors")).to_contain_text(
+        "within.amount"
+    )
+    step.get_by_label("Within amount").fill("2")
+    expect(within_error).to_have_count(0)  # re-checked after the edit
+    step.get_by_role("button", name="Delete node").click()
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Saved as version 1.")
+    journey_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    node = {n["id"]: n for n in get(live_server, f"/api/v1/journeys/{journey_id}")["definition"]["nodes"]}
+    assert node["update_contact_1"]["set"] == {
+        "quiz_result": "{{ trigger.properties.result }}", "quiz_done": "yes"
+    }  # fmt: skip
+    page.get_by_role("button", name="Activate").click()
+    expect(page.get_by_test_id("journey-status")).to_have_text("live")
+    expect(page.get_by_test_id("count-update_contact_1-entered")).to_have_text("0")
+
+    user = f"quiz-{uuid.uuid4().hex[:8]}"
+    track(live_server, user, event, {"result": "bold"})
+    expect(page.get_by_test_id("count-exit_1-exited")).to_have_text("1", timeout=20_000)
+    expect(page.get_by_test_id("count-update_contact_1-entered")).to_have_text("1")
+    expect(page.get_by_test_id("count-update_contact_1-waiting")).to_have_text("0")
+    expect(page.get_by_test_id("count-entry-entered")).to_have_text("1")
+    runs = get(live_server, f"/api/v1/journeys/{journey_id}/runs")["items"]
+    contact = get(live_server, f"/api/v1/contacts/{runs[0]['contact_id']}")
+    assert contact["attributes"]["quiz_result"] == "bold"
+    assert contact["attributes"]["quiz_done"] == "yes"
+    screenshot(page, "journey-canvas-action-step")

@@ -79,7 +79,7 @@ export function Settings({ config: c, onChange, options, onRemoveBranch, selfId 
     case "update_contact":
       return (
         <>
-          <PairsField label="Set traits (a value or a {{ template }})" field="set" keyLabel="Trait" valueLabel="Value"
+          <PairsField label="Set traits (a value, or a template like {{ trigger.properties.total }} or {{ contact.first_name }})" field="set" keyLabel="Trait" valueLabel="Value"
             value={c.set} onChange={(set) => onChange({ ...c, set })} />
           <Field label="Remove traits (comma-separated)" field="unset">
             <input aria-label="Traits to remove" value={c.unset.join(", ")} placeholder="cart_token"
@@ -187,7 +187,7 @@ function Webhook({ config: c, onChange }: { config: Extract<NodeConfig, { type: 
       </Field>
       <PairsField label="Headers" field="headers" keyLabel="Header" valueLabel="Header value" value={c.headers} onChange={(headers) => onChange({ ...c, headers })} />
       <Field label="Body (JSON; {{ templates }} allowed in strings)" field="body">
-        <textarea rows={5} className="mono" value={text} placeholder='{"contact": "{{ contact.email }}"}'
+        <textarea rows={5} className="mono" value={text} placeholder='{"email": "{{ contact.email }}", "cart": "{{ trigger.properties.cart_id }}"}'
           onChange={(e) => { setText(e.target.value); onChange({ ...c, body: e.target.value }); }} />
       </Field>
       {jsonProblem && <p className="field-error" role="alert">Not JSON yet: {jsonProblem}</p>}
