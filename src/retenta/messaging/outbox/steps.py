@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -228,29 +228,30 @@ class EmailStep:
             workspace_id, "email", profile, SmtpChannel.for_profile
         )
         out: dict[str, Attempt] = {}
-        outgoing: list[OutgoingEmail] = []
-        by_id: dict[str, tuple[Send, Contact, Resolved]] = {}
+        by_id = {send.send_id: (send, contact, resolved) for send, contact, resolved, _ in group}
         codes, no_code = await promo_codes(
             self.promo, workspace_id, [(s, c, r) for s, c, r, _ in group]
         )
-        for send, contact, resolved, _ in group:
-            by_id[send.send_id] = (send, contact, resolved)
-            if send.send_id in no_code:
-                out[send.send_id] = attempt_of(send, resolved, no_code[send.send_id])
-                continue
-            prepared = self._prepare(composer, send, contact, resolved, codes.get(send.send_id))
-            if isinstance(prepared, SendResult):
-                out[send.send_id] = attempt_of(send, resolved, prepared)
-            else:
-                outgoing.append(prepared)
-        attempt_number = {m.send_id: by_id[m.send_id][0].attempts for m in outgoing}
+
+        async def prepared() -> AsyncIterator[OutgoingEmail]:
+            """Each message as it is built; the sessions send the last ones meanwhile."""
+            for send, contact, resolved, _ in group:
+                if send.send_id in no_code:
+                    out[send.send_id] = attempt_of(send, resolved, no_code[send.send_id])
+                    continue
+                message = self._prepare(composer, send, contact, resolved, codes.get(send.send_id))
+                if isinstance(message, SendResult):
+                    out[send.send_id] = attempt_of(send, resolved, message)
+                    continue
+                yield message
+                await asyncio.sleep(0)  # let the sessions read replies and write the next
 
         async def record(message: OutgoingEmail) -> None:
-            await self.handover.mark(message.send_id, attempt_number[message.send_id])
+            await self.handover.mark(message.send_id, by_id[message.send_id][0].attempts)
 
-        results = await channel.send(outgoing, handover=record)
+        results = await channel.send_stream(prepared(), handover=record)
         for result in results:
-            send, contact, resolved = by_id[result.send_id]
+            send, _, resolved = by_id[result.send_id]
             out[send.send_id] = attempt_of(send, resolved, result)
         await self._suppress_hard_bounces(workspace_id, results, by_id)
         return out
