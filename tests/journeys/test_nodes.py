@@ -208,6 +208,7 @@ def test_cascade_skips_what_the_contact_cannot_receive_and_sends_the_next() -> N
     assert [(t.decision, t.reason) for t in step.trace] == [
         ("skipped", "push: no push subscription or device"),
         ("sent", f"msg_cart on email queued as {send.send_id}"),
+        ("waiting", "for email to be delivered within 1 hours of its hand-over"),
     ]
     assert step.wake_at == T0 + timedelta(hours=1)
 

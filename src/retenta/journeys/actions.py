@@ -156,6 +156,8 @@ def _try_channel(node: CascadeNode, run: Run, step: Step, facts: Facts, now: dat
                                  node.topic))  # fmt: skip
     step.wake_at = now + node.within.delta()
     step.note(node.id, "sent", f"{node.message_id} on {channel} queued as {send_id}")
+    step.note(node.id, "waiting", f"for {channel} to be {_goal_word(node)} within"
+              f" {node.within.amount} {node.within.unit} of its hand-over")  # fmt: skip
     return True
 
 

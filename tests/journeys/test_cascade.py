@@ -1,0 +1,138 @@
+"""The cascade node through the real send path: the dispatcher hands the email to a local SMTP
+server that never confirms delivery, so after ``within`` the run moves on; channels the
+contact cannot receive (no push target) or has not consented to (Viber) are skipped with the
+reason in the trace; a delivery report on the SMS ends the cascade, and a message-status
+condition reads it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from retenta.app import Container
+from retenta.journeys.engine import cascade_send_id
+from retenta.journeys.service import for_container
+from retenta.messaging.events import MessageEvent, SendContext
+from retenta.messaging.events import append as append_events
+from retenta.messaging.outbox.content import StaticText
+from retenta.messaging.outbox.delivery import follow_reports
+from tests.conftest import Workspace
+from tests.journeys.test_runs import journey, runs, track
+from tests.messaging.dkimkeys import dns_for
+from tests.messaging.outbox.helpers import KEY, add_messages, configure_email
+from tests.messaging.smtp_peer import smtp_peer
+
+CASCADE = {
+    "name": "Cart rescue",
+    "entry": {"trigger": {"type": "event", "event": "Checkout Started"}},
+    "start": "cas",
+    "nodes": [
+        {"id": "cas", "type": "cascade", "message_id": "msg_promo", "category": "promo",
+         "channels": ["push", "email", "viber", "sms"], "move_on": "not_delivered",
+         "within": {"amount": 1, "unit": "hours"}, "next": "got"},
+        {"id": "got", "type": "condition",
+         "if": {"kind": "message", "node": "cas", "status": "delivered"},
+         "then": "reached", "else": "missed"},
+        {"id": "reached", "type": "exit"},
+        {"id": "missed", "type": "exit"},
+    ],
+}  # fmt: skip
+
+
+def person(client: TestClient, ws: Workspace) -> int:
+    body: dict[str, Any] = {
+        "identifiers": {
+            "external_id": "u1",
+            "email": "olena@example.com",
+            "phone": "+380501234567",
+        },
+        "consents": [
+            {"channel": "email", "topic": "*", "status": "subscribed"},
+            {"channel": "sms", "topic": "*", "status": "subscribed"},
+        ],
+    }  # fmt: skip  (no push target, no Viber consent)
+    r = client.post("/api/v1/contacts", headers=ws.api_headers, json=body)
+    assert r.status_code in (200, 201), r.text
+    return int(r.json()["id"])
+
+
+def ledger(container: Container, journey_id: str) -> dict[str, tuple[str, str]]:
+    with container.db.read() as cur:
+        rows = cur.execute(
+            "SELECT send_id, channel, status FROM sends WHERE campaign_id = ?", [journey_id]
+        ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def reasons(client: TestClient, ws: Workspace, contact_id: int) -> list[tuple[str, str]]:
+    trace = client.get(f"/api/v1/contacts/{contact_id}/journey-trace", headers=ws.api_headers)
+    return [(i["decision"], i["reason"]) for i in reversed(trace.json()["items"])]
+
+
+def delivered(container: Container, ws: Workspace, contact_id: int, send_id: str,
+              journey_id: str) -> None:  # fmt: skip
+    """The SMS provider's delivery report, through the report path every channel uses."""
+    ctx = SendContext(ws.id, contact_id, send_id, "sms", journey_id, "msg_promo")
+    event = MessageEvent(ctx, "delivered", datetime.now(UTC))
+    container.db.write(lambda c: (append_events(c, [event]), follow_reports(c, [event])))
+
+
+def test_the_cascade_moves_on_when_the_provider_never_confirms_delivery(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    svc = add_messages(container, ws)
+    svc.static_content.add(ws.id, "msg_promo", "sms", StaticText({"text": "Your cart"}, "promo"))
+    contact_id = person(client, ws)
+    journey_id = journey(client, ws, CASCADE)
+    runner = for_container(container).runner
+    with smtp_peer(dnsfunc=dns_for(KEY)) as peer:
+        configure_email(client, ws, peer, "promo", "transactional")
+        track(client, ws, "Checkout Started", cart_id="C-1")
+        start = datetime.now(UTC)
+        runner.tick(start)
+        [run_id] = [r[0] for r in runs(container, journey_id)]
+        email, sms = cascade_send_id(run_id, "cas", 1), cascade_send_id(run_id, "cas", 3)
+        assert ledger(container, journey_id) == {email: ("email", "queued")}
+        asyncio.run(svc.dispatcher.run_until_idle())
+    assert len(peer.handler.received) == 1  # handed over; SMTP never says "delivered"
+    assert ledger(container, journey_id) == {email: ("email", "sent")}
+    assert runner.tick(start + timedelta(minutes=30)) == 0  # still within the hour
+    runner.tick(start + timedelta(hours=1, minutes=1))
+    assert ledger(container, journey_id) == {email: ("email", "sent"), sms: ("sms", "queued")}
+    assert runs(container, journey_id)[0][2:4] == ("active", "cas")
+    delivered(container, ws, contact_id, sms, journey_id)
+    runner.tick(start + timedelta(hours=2, minutes=2))
+    assert runs(container, journey_id)[0][2:4] == ("done", "reached")
+    assert reasons(client, ws, contact_id)[1:] == [
+        ("skipped", "push: no push subscription or device"),
+        ("sent", f"msg_promo on email queued as {email}"),
+        ("waiting", "for email to be delivered within 1 hours of its hand-over"),
+        ("skipped", "email left: not delivered within 1 hours"),
+        ("skipped", "viber: no_consent"),
+        ("sent", f"msg_promo on sms queued as {sms}"),
+        ("waiting", "for sms to be delivered within 1 hours of its hand-over"),
+        ("branch", "sms delivered"),
+        ("branch", "cas's message delivered: yes"),
+        ("exit", "reached the exit"),
+    ]
+
+
+def test_a_replayed_cascade_step_sends_each_channel_once(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    add_messages(container, ws)
+    person(client, ws)
+    journey_id = journey(client, ws, CASCADE)
+    track(client, ws, "Checkout Started", cart_id="C-1")
+    runner = for_container(container).runner
+    now = datetime.now(UTC)
+    claimed = container.db.write(lambda conn: conn.execute(
+        "SELECT run_id, workspace_id, journey_id, version, contact_id, node_id,"
+        " node_entered_at, entered_at, context, wake_at FROM journey_runs").fetchall())  # fmt: skip
+    runner._queue_sends(runner._steps(claimed, now))  # "dies" here: queued, run not saved
+    runner.tick(now + timedelta(seconds=1))
+    runner.tick(now + timedelta(seconds=2))
+    assert [c for c, _ in ledger(container, journey_id).values()] == ["email"]
