@@ -4,11 +4,11 @@ a controlled clock, read who entered and what was queued."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,13 @@ class Store:
             runner.tick(now)
 
     def signals(self, now: datetime, *, daily: bool = True) -> Any:
+        """One signal pass at ``now``, on the app's event loop (where ingestion runs)."""
         service = signals(self.container)
+        portal = self.client.portal
+        assert portal is not None
         if daily:
-            return asyncio.run(_both(service, now))
-        return asyncio.run(service.run_once(now, daily=False))
+            return portal.call(_both, service, now)
+        return portal.call(partial(service.run_once, now, daily=False))
 
     # --- what happened -----------------------------------------------------------------
 
