@@ -6,6 +6,10 @@ days and no email open in the last 30 days" ≤ 1 s and ≤ 1.3× the best hand-
 query for the same set; the count of a definition of up to 10 conditions ≤ 1 s.
 
 Reads a demo data directory (``python -m retenta.demo.generate --data DIR --contacts N``).
+The count of a definition with an order trait is also timed reading ``order_summary`` (the
+per-contact order figures, built here when not in sync): its time includes the sync check
+(a hash sum over the orders and their lines) that guards it in every real query.
+
 The demo records emails as events (``Email Delivered/Opened/Clicked``); when the
 ``message_events`` table of the workspace is empty, the bench fills it from those events
 (one row per event, ``machine`` from the event's ``machine_open``) and says so.
@@ -32,6 +36,7 @@ from typing import Any
 import sqlglot
 
 from retenta.app import Container, build_container
+from retenta.segments import order_summary
 from retenta.segments.compiler import compile_segment, count_sql
 from retenta.segments.views import with_views
 from retenta.settings import Settings
@@ -331,14 +336,16 @@ def bench_count(
     container: Container, ws: str, now: datetime, root: dict[str, Any], runs: int, label: str
 ) -> None:
     """The count with fused leaves (the default) and without, each with the event facts
-    (the default when in sync) and without, interleaved; compile added."""
+    (the default when in sync) and without — and, for a definition with an order trait,
+    through the order summary (its sync check timed with it); interleaved; compile added."""
 
-    def compiled(fuse: bool, facts: bool) -> str:
+    def compiled(fuse: bool, facts: bool, summary: bool = False) -> str:
         return count_sql(
             compile_segment(
-                {"root": root}, workspace_id=ws, now=now, fuse_leaves=fuse, event_facts=facts
+                {"root": root}, workspace_id=ws, now=now, fuse_leaves=fuse, event_facts=facts,
+                order_summary=summary,
             )
-        )
+        )  # fmt: skip
 
     def compile_once() -> Any:
         return compile_segment({"root": root}, workspace_id=ws, now=now, event_facts=True)
@@ -351,6 +358,11 @@ def bench_count(
         for facts in (True, False)
         for fuse in (True, False)
     }
+    if order_summary.reads_order_traits(root):
+        for fuse in (True, False):
+            name = f"leaves {'fused' if fuse else 'unfused'}, facts + order summary"
+            fast, slow = compiled(fuse, True, summary=True), compiled(fuse, True)
+            fns[name] = lambda f=fast, s=slow: checked_count(container, ws, f, s)
     cpu_before = time.process_time()
     got = interleaved(fns, runs)
     cpu_s = (time.process_time() - cpu_before) / (runs + 1) / len(fns)
@@ -366,8 +378,36 @@ def bench_count(
         )
 
 
+def checked_count(container: Container, ws: str, fast_sql: str, slow_sql: str) -> int:
+    """The count as the service runs it: the summary's sync check and the query in one
+    read transaction, the summary read only when in sync (the bench built it: it must be)."""
+    with container.db.read() as cur, order_summary.snapshot(cur, ws) as in_sync:
+        assert in_sync, "order_summary fell out of sync during the bench"
+        row = cur.execute(fast_sql if in_sync else slow_sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def ensure_order_summary(container: Container, ws: str) -> None:
+    """Build ``order_summary`` when it is not in sync with the orders (says how long), and
+    time the sync check alone."""
+    with container.db.read() as cur:
+        started, cpu = time.perf_counter(), time.process_time()
+        synced = order_summary.in_sync(cur, ws)
+        check = (time.perf_counter() - started, time.process_time() - cpu)
+    print(f"order_summary: sync check {check[0] * 1000:.0f} ms ({check[1] * 1000:.0f} ms CPU)")
+    if synced:
+        print("order_summary: in sync with orders + order_items")
+        return
+    started, cpu = time.perf_counter(), time.process_time()
+    rows = container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+    print(
+        f"order_summary: rebuilt {rows:,} rows in {time.perf_counter() - started:.1f} s"
+        f" ({time.process_time() - cpu:.1f} s CPU; load {load()})"
+    )
+
+
 def per_leaf(container: Container, ws: str, now: datetime, root: dict[str, Any]) -> None:
-    print("      facts ms   JSON ms      size  leaf")
+    print("      facts ms   JSON ms  summary ms      size  leaf  (summary: with its sync check)")
     for leaf in leaves_of(root):
         times, sizes = [], set()
         for facts in (True, False):
@@ -375,9 +415,16 @@ def per_leaf(container: Container, ws: str, now: datetime, root: dict[str, Any])
             secs, size = timed(lambda s=count_sql(compiled): run_sql_count(container, s), 1)
             times.append(secs)
             sizes.add(size)
-        assert len(sizes) == 1, f"facts and JSON differ for {leaf}"
+        summary = "-"
+        if order_summary.reads_order_traits(leaf):
+            fast = count_sql(compile_segment({"root": leaf}, workspace_id=ws, now=now,
+                                             event_facts=True, order_summary=True))  # fmt: skip
+            secs, size = timed(lambda f=fast: checked_count(container, ws, f, f), 1)
+            summary = f"{secs * 1000:.1f}"
+            sizes.add(size)
+        assert len(sizes) == 1, f"the paths differ for {leaf}"
         print(
-            f"      {times[0] * 1000:8.1f} {times[1] * 1000:9.1f} {size:>9,}"
+            f"      {times[0] * 1000:8.1f} {times[1] * 1000:9.1f} {summary:>11} {size:>9,}"
             f"  {json.dumps(leaf)[:80]}"
         )
 
@@ -405,6 +452,7 @@ def leaves_of(cond: dict[str, Any]) -> list[dict[str, Any]]:
 def bench(container: Container, ws: str, runs: int) -> None:
     now = store_now(container, ws)
     ensure_facts(container)
+    ensure_order_summary(container, ws)
     bench_tad(container, ws, now, runs)
     print("builder count (medians):")
     bench_count(container, ws, now, TEN_LIGHT, runs, "columns and short windows")

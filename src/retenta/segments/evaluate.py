@@ -15,7 +15,7 @@ from typing import Any
 
 from retenta.contacts.queries import list_rows
 from retenta.errors import ApiError
-from retenta.segments import store
+from retenta.segments import order_summary, store
 from retenta.segments.definition import DefinitionError, describe, leaves, parse_definition
 from retenta.storage.duckdb import event_facts
 
@@ -123,11 +123,14 @@ def members_sql(
     now: datetime,
     dialect: Dialect = "duckdb",
     event_facts: bool = False,
+    in_snapshot: bool = False,
 ) -> str:
     """ONE query yielding the distinct ``contact_id`` of the members (raises DefinitionError).
 
     ``event_facts``: the caller runs the query in an ``event_facts.snapshot`` that found
-    the table in sync (event conditions then read the time-ordered copy).
+    the table in sync (event conditions then read the time-ordered copy). ``in_snapshot``:
+    the caller runs the query in such a snapshot (one read transaction), whatever it found;
+    order traits then read ``order_summary`` when it is in sync (``segments.order_summary``).
     """
     if draft.kind == "sql":
         sqlsegments = _sqlsegments()
@@ -150,10 +153,18 @@ def members_sql(
             resolve_segment=resolver(cur, draft.workspace_id),
             rfm_config=rfm_config(cur, draft.workspace_id),
             event_facts=event_facts,
+            order_summary=in_snapshot and _summary_in_sync(cur, draft, dialect),
         )
     except compiler.CompileError as exc:
         raise DefinitionError(exc.errors) from exc
     return str(compiled.sql)
+
+
+def _summary_in_sync(cur: Any, draft: Draft, dialect: Dialect) -> bool:
+    """Checked only for definitions that read an order trait (the check scans the orders)."""
+    if dialect != "duckdb" or not order_summary.reads_order_traits(draft.definition):
+        return False
+    return order_summary.in_sync(cur, draft.workspace_id)
 
 
 def count(cur: Any, sql: str) -> int:
@@ -212,7 +223,7 @@ def preview(cur: Any, draft: Draft, *, sample: int, now: datetime) -> dict[str, 
         total, ids, sql = _run_sql_template(cur, draft, sample)
     else:
         with event_facts.snapshot(cur) as in_sync:
-            sql = members_sql(cur, draft, now=now, event_facts=in_sync)
+            sql = members_sql(cur, draft, now=now, event_facts=in_sync, in_snapshot=True)
             total, ids = count_and_sample(cur, sql, sample)
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     why = reasons(cur, draft, ids, now=now)
@@ -255,7 +266,7 @@ def _run_sql_template(cur: Any, draft: Draft, sample: int) -> tuple[int, list[in
 def explain(cur: Any, draft: Draft, *, now: datetime) -> dict[str, str]:
     """The member query in both dialects (DuckDB's as a count would run it now)."""
     with event_facts.snapshot(cur) as in_sync:
-        duckdb_sql = members_sql(cur, draft, now=now, event_facts=in_sync)
+        duckdb_sql = members_sql(cur, draft, now=now, event_facts=in_sync, in_snapshot=True)
     return {
         "duckdb": duckdb_sql,
         "clickhouse": members_sql(cur, draft, now=now, dialect="clickhouse"),

@@ -357,7 +357,8 @@ class SegmentService:
         (``facts``: in an ``event_facts.snapshot`` that found the copy in sync)."""
         if members.stored_is_current(cur, seg):
             return members.STORED_MEMBERS, {"ws": seg.workspace_id, "seg": seg.id}, True
-        sql = evaluate.members_sql(cur, Draft.of(seg), now=self.clock(), event_facts=facts)
+        sql = evaluate.members_sql(cur, Draft.of(seg), now=self.clock(), event_facts=facts,
+                                   in_snapshot=True)  # fmt: skip
         return sql, {}, False
 
     def members(
@@ -430,7 +431,8 @@ class SegmentService:
         else:
             with self.db.read() as cur, as_invalid(), event_facts.snapshot(cur) as facts:
                 started = datetime.now(UTC)
-                sql = evaluate.members_sql(cur, Draft.of(seg), now=now, event_facts=facts)
+                sql = evaluate.members_sql(cur, Draft.of(seg), now=now, event_facts=facts,
+                                           in_snapshot=True)  # fmt: skip
                 size = evaluate.count(cur, sql)
                 elapsed = (datetime.now(UTC) - started).total_seconds() * 1000
             out = {"size": size, "entered": None, "exited": None, "elapsed_ms": round(elapsed, 1)}

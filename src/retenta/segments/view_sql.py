@@ -257,6 +257,25 @@ def _event_facts_sql() -> str:
     )
 
 
+# Internal view of the compiler: the order traits of every live contact read from the
+# per-contact ``order_summary`` (``segments/order_summary.py``; used only while in sync).
+# The same figures as ``contact_traits``: raw contacts' rows summed per live contact.
+ORDER_TRAITS_VIEW = "_order_traits"
+_ORDER_TRAITS_SQL = f"""
+WITH order_figures AS (
+    SELECT {_MAPPED.format(a="x")} AS contact_id, CAST(sum(x.orders) AS BIGINT) AS orders,
+        sum(x.revenue) AS revenue, min(x.first_order_at) AS first_order_at,
+        max(x.last_order_at) AS last_order_at
+    FROM main.order_summary AS x {_MAP_JOIN.format(a="x")}
+    WHERE x.workspace_id = :ws AND x.orders > 0 AND {_MAP_KEEP}
+    GROUP BY 1
+)
+SELECT c.id AS contact_id, COALESCE(f.orders, 0) AS orders, {_REVENUE_OUT} AS revenue,
+    {_AOV_OUT} AS average_order_value, f.first_order_at, f.last_order_at
+FROM main.contacts AS c LEFT JOIN order_figures AS f ON f.contact_id = c.id
+WHERE {_LIVE_CONTACTS_WHERE}
+"""
+
 _STATIC_SQL: dict[str, str] = {
     "identities": _mapped("x.type, x.value, x.first_seen, x.last_seen", "main.identities"),
     "events": _mapped(
@@ -280,6 +299,7 @@ _STATIC_SQL: dict[str, str] = {
     ),
     "consents": _CONSENTS_SQL,
     EVENT_FACTS_VIEW: _event_facts_sql(),
+    ORDER_TRAITS_VIEW: _ORDER_TRAITS_SQL,
     "message_events": _mapped(
         'x.send_id, x.channel, x.campaign_id, x.message_id, x.tags, x.status, x."at", x.machine,'
         " x.properties",

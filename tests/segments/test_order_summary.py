@@ -1,0 +1,182 @@
+"""Order traits read through ``order_summary`` give the same members and figures as the
+``contact_traits`` view — with merges, returns, orders without lines and lines without an
+order — and the sync check refuses a summary that missed a write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from retenta.app import Container, build_container
+from retenta.contacts.privacy import delete_person_rows
+from retenta.segments import order_summary
+from retenta.segments.compiler import compile_segment
+from retenta.segments.evaluate import Draft, members_sql
+from retenta.settings import Settings
+from retenta.storage.duckdb import event_facts
+from tests.conftest import make_workspace
+from tests.segments.test_equivalence_data import (
+    NOW,
+    duckdb_members,
+    load_duckdb,
+    make_dataset,
+    read_view,
+)
+
+FIGURES = "contact_id, orders, revenue, average_order_value, first_order_at, last_order_at"
+Store = tuple[Container, str, list[int]]
+
+
+def _shape(conn: Any, ws: str, ids: list[int]) -> None:
+    """Merges, a returned line, an order without lines and a line without an order."""
+    conn.execute("UPDATE contacts SET merged_into = ? WHERE workspace_id = ? AND id = ?",
+                 [ids[1], ws, ids[0]])  # fmt: skip
+    conn.execute("UPDATE contacts SET merged_into = ? WHERE workspace_id = ? AND id = ?",
+                 [ids[2], ws, ids[1]])  # fmt: skip
+    conn.execute("UPDATE order_items SET returned_quantity = 1 WHERE workspace_id = ?"
+                 " AND line_no = 1 AND hash(order_id) % 4 = 0", [ws])  # fmt: skip
+    conn.execute("DELETE FROM order_items WHERE workspace_id = ? AND hash(order_id) % 5 = 0", [ws])
+    conn.execute("INSERT INTO order_items (workspace_id, order_id, line_no, sku, quantity, price)"
+                 " VALUES (?, 'o-missing', 1, 'sku-1', 2, 10.00)", [ws])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    base = tmp_path_factory.mktemp("order-summary")
+    container = build_container(Settings(data_dir=base / "data", background_workers=False))
+    ws = make_workspace(container).id
+    data = make_dataset(seed=11, contacts=120)
+    load_duckdb(container, ws, data)
+    buyers = sorted({o["contact_id"] for o in data.orders})
+    container.db.write(lambda conn: _shape(conn, ws, buyers))
+    container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+    yield container, ws, buyers
+    container.close()
+
+
+def synced(store: Store) -> bool:
+    container, ws, _ = store
+    with container.db.read() as cur:
+        return order_summary.in_sync(cur, ws)
+
+
+def figures(store: Store, view: str) -> list[dict[str, Any]]:
+    container, ws, _ = store
+    return read_view(container, ws, f"SELECT {FIGURES} FROM {view} ORDER BY contact_id")
+
+
+def members(store: Store, root: dict[str, Any], *, summary: bool) -> set[int]:
+    container, ws, _ = store
+    sql = compile_segment({"root": root}, workspace_id=ws, now=NOW, order_summary=summary).sql
+    assert ("order_summary" in sql) == summary
+    return duckdb_members(container, sql)
+
+
+def test_the_summary_gives_the_traits_views_figures(store: Store) -> None:
+    assert synced(store)
+    expected = figures(store, "contact_traits")
+    assert figures(store, "_order_traits") == expected
+    merged_into = store[2][2]
+    assert next(r for r in expected if r["contact_id"] == merged_into)["orders"] > 0
+    assert all(r["contact_id"] not in store[2][:2] for r in expected)  # merged away
+
+
+TRAITS = st.one_of(
+    st.builds(lambda op, v: {"type": "trait", "trait": "orders", "op": op, "value": v},
+              st.sampled_from(["gte", "lt", "equals"]), st.integers(0, 4)),
+    st.builds(lambda t, op, v: {"type": "trait", "trait": t, "op": op, "value": v},
+              st.sampled_from(["revenue", "average_order_value"]),
+              st.sampled_from(["gt", "lte", "equals"]), st.sampled_from([0, 120.5, 350, 999.99])),
+    st.builds(lambda t, v: {"type": "trait", "trait": t, "op": "in_last", "value": v},
+              st.sampled_from(["first_order_at", "last_order_at"]), st.sampled_from([30, 180])),
+)  # fmt: skip
+
+
+SLOW_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=SLOW_OK)
+@given(leaf=TRAITS, negate=st.booleans())
+def test_trait_conditions_have_the_same_members(
+    store: Store, leaf: dict[str, Any], negate: bool
+) -> None:
+    root = {"type": "not", "condition": leaf} if negate else leaf
+    assert members(store, root, summary=True) == members(store, root, summary=False)
+
+
+def test_a_write_the_summary_missed_is_refused_and_a_refresh_catches_up(
+    tmp_path: Any,
+) -> None:
+    container = build_container(Settings(data_dir=tmp_path / "data", background_workers=False))
+    try:
+        ws = make_workspace(container).id
+        data = make_dataset(seed=5, contacts=40)
+        load_duckdb(container, ws, data)
+        store = (container, ws, [])
+        assert not synced(store)  # never built (and orders exist)
+        container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+        assert synced(store)
+        kept = next(o for o in data.orders if o["status"] != "cancelled")
+        writes = [
+            ("UPDATE order_items SET returned_quantity = 1 WHERE workspace_id = ?"
+             " AND order_id = ? AND line_no = 1", [ws, kept["order_id"]]),
+            ("UPDATE orders SET status = 'cancelled' WHERE workspace_id = ? AND order_id = ?",
+             [ws, kept["order_id"]]),
+            ("INSERT INTO orders (workspace_id, order_id, contact_id, status, total, placed_at,"
+             " updated_at) VALUES (?, 'o-new', ?, 'paid', 10.5, now(), now())",
+             [ws, kept["contact_id"]]),
+        ]  # fmt: skip
+        for sql, args in writes:
+            container.db.write(lambda conn, s=sql, a=args: conn.execute(s, a))
+            assert not synced(store), sql
+            refreshed = container.db.write(
+                lambda conn: order_summary.refresh(conn, ws, [kept["order_id"], "o-new"])
+            )
+            assert refreshed == 1
+            assert synced(store), sql
+            assert figures(store, "_order_traits") == figures(store, "contact_traits")
+    finally:
+        container.close()
+
+
+def test_an_erasure_keeps_the_summary_in_sync(tmp_path: Any) -> None:
+    container = build_container(Settings(data_dir=tmp_path / "data", background_workers=False))
+    try:
+        ws = make_workspace(container).id
+        data = make_dataset(seed=3, contacts=30)
+        load_duckdb(container, ws, data)
+        container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+        victim = data.orders[0]["contact_id"]
+        container.db.write(lambda conn: delete_person_rows(conn, ws, [victim]))
+        store = (container, ws, [])
+        assert synced(store)
+        assert figures(store, "_order_traits") == figures(store, "contact_traits")
+    finally:
+        container.close()
+
+
+def test_the_builder_reads_the_summary_only_in_sync(store: Store) -> None:
+    container, ws, _ = store
+    draft = Draft(ws, "rules", {"root": {"type": "trait", "trait": "average_order_value",
+                                          "op": "gte", "value": 100}})  # fmt: skip
+    with container.db.read() as cur, event_facts.snapshot(cur) as facts:
+        assert "order_summary" in members_sql(
+            cur, draft, now=NOW, event_facts=facts, in_snapshot=True
+        )
+    other = Draft(ws, "rules", {"root": {"type": "trait", "trait": "favourite_category",
+                                          "op": "equals", "value": "shoes"}})  # fmt: skip
+    with container.db.read() as cur, event_facts.snapshot(cur) as facts:
+        assert "order_summary" not in members_sql(
+            cur, other, now=NOW, event_facts=facts, in_snapshot=True
+        )
+    repriced = "UPDATE order_items SET price = price + 1 WHERE workspace_id = ? AND line_no = 2"
+    container.db.write(lambda conn: conn.execute(repriced, [ws]))
+    with container.db.read() as cur, event_facts.snapshot(cur) as facts:
+        assert "order_summary" not in members_sql(
+            cur, draft, now=NOW, event_facts=facts, in_snapshot=True
+        )
+    container.db.write(lambda conn: order_summary.rebuild(conn, ws))
