@@ -34,6 +34,11 @@ import { STATUS_TONE, type Journey, type JourneySummary } from "./types";
 /** A notice that survives the remount when a new journey's page becomes its own address. */
 let flash = "";
 
+/** The notice the next journey page opened shows once (e.g. what a scenario prebuilt). */
+export function flashNotice(message: string): void {
+  flash = message;
+}
+
 const EDGE_STYLE = { markerEnd: { type: MarkerType.ArrowClosed }, deletable: true };
 
 function toFlow(graph: Graph, positions: Record<string, { x: number; y: number }>): { nodes: Node[]; edges: Edge[] } {

@@ -7,13 +7,14 @@ import { useCan } from "../../auth";
 import { Empty, ErrorNote, Section, Spinner } from "../../components/ui";
 import { useLoad } from "../../hooks";
 import { Link, navigate } from "../../router";
+import { flashNotice } from "./JourneyEditorPage";
 import { JourneysNav } from "./JourneysPage";
 
 export interface TemplateParam {
   name: string; type: string; default: unknown; label: string;
   choices?: unknown[]; minimum?: number; maximum?: number;
 }
-export interface Template { key: string; name: string; description: string; params: TemplateParam[] }
+export interface Template { key: string; name: string; description: string; params: TemplateParam[]; events?: string[] }
 
 /** What instantiate answers: the created journey, at the top or under `journey`. */
 export function createdJourneyId(answer: Record<string, any>): string | null {
@@ -21,6 +22,14 @@ export function createdJourneyId(answer: Record<string, any>): string | null {
 }
 
 const NUMERIC = ["integer", "number"];
+
+/** "Created from Abandoned cart: 2 messages and 1 segment prebuilt." */
+export function prebuiltNote(name: string, answer: Record<string, any>): string {
+  const count = (v: unknown) => (v && typeof v === "object" ? Object.keys(v).length : 0);
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const made = [plural(count(answer.messages), "message"), plural(count(answer.segments), "segment")].join(" and ");
+  return `Created from “${name}” as a draft: ${made} prebuilt.`;
+}
 
 /** A typed parameter value from its input's text (a choice keeps its own type).
  * >>> paramValue({type: "integer"}, "7") → 7 */
@@ -82,6 +91,7 @@ export function TemplatesPage() {
             <div key={t.key} className="template-card" data-testid="template-card" data-key={t.key}>
               <h3>{t.name}</h3>
               <p>{t.description}</p>
+              {!!t.events?.length && <div className="muted small">Events: {t.events.join(", ")}</div>}
               {canEdit && <button type="button" className="btn btn-small" onClick={() => setChosen(t)} aria-label={`Use ${t.name}`}>Use this scenario</button>}
             </div>
           ))}
@@ -102,7 +112,10 @@ function Instantiate({ template, onCancel, canEdit }: { template: Template; onCa
     try {
       const answer = await api.post<Record<string, any>>(`/api/v1/journey-templates/${encodeURIComponent(template.key)}/instantiate`, { params: values, name });
       const id = createdJourneyId(answer);
-      if (id) navigate(`/journeys/${id}`);
+      if (id) {
+        flashNotice(prebuiltNote(template.name, answer));
+        navigate(`/journeys/${id}`);
+      }
     } catch (err) {
       setError(err instanceof ApiError ? err : new ApiError(0, "error", String(err)));
       setBusy(false);
@@ -110,7 +123,7 @@ function Instantiate({ template, onCancel, canEdit }: { template: Template; onCa
   };
   return (
     <Section title={`Create “${template.name}”`} testId="template-form">
-      <form aria-label="Scenario parameters" onSubmit={(e) => { e.preventDefault(); void create(); }}>
+      <form aria-label="Scenario parameters" noValidate onSubmit={(e) => { e.preventDefault(); void create(); }}>
         <label className="field inline"><span>Journey name</span><input aria-label="New journey name" value={name} onChange={(e) => setName(e.target.value)} /></label>
         {template.params.map((p) => (
           <div key={p.name} className="field-wrap" data-testid="template-param">
