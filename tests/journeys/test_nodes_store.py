@@ -16,7 +16,7 @@ from aiohttp import web
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
-from retenta.journeys.effects import WebhookEffects, apply_effects
+from retenta.journeys.effects import WebhookEffects, apply_effects, on_contacts_changed
 from retenta.journeys.engine import send_id_for
 from retenta.journeys.service import for_container
 from retenta.messaging.services import for_container as messaging
@@ -74,9 +74,12 @@ def test_update_contact_list_and_goal_nodes_change_the_contact_once(
         {"id": "vip", "type": "list", "action": "add", "name": "VIP", "next": "g"},
         {"id": "g", "type": "goal", "name": "Engaged"}, end=False,
     ))  # fmt: skip
+    heard: list[tuple[str, list[int]]] = []
+    on_contacts_changed(container.db, lambda w, ids: heard.append((w, ids)))
     track(client, ws, "Checkout Started", cart_id="C-42")
     runner = for_container(container).runner
     runner.tick(datetime.now(UTC))
+    assert heard == [(ws.id, [contact_id])]  # segments re-evaluate it, identity forgets it
     traits = attributes(container, contact_id)
     assert (traits["last_cart"], traits["hello"]) == ("C-42", "Hi Olena")
     assert "churn_risk" not in traits

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -59,6 +60,16 @@ INSERT_SQL = (
 )
 
 
+ChangedListener = Callable[[str, list[int]], None]  # (workspace, contact ids), after COMMIT
+_LISTENERS: weakref.WeakKeyDictionary[Any, list[ChangedListener]] = weakref.WeakKeyDictionary()
+
+
+def on_contacts_changed(db: Database, listener: ChangedListener) -> None:
+    """Call ``listener`` after effects changed contacts' traits in ``db`` (the segments'
+    re-evaluation, the identity cache); wired by ``service.wire``."""
+    _LISTENERS.setdefault(db, []).append(listener)
+
+
 def apply_effects(db: Database, steps: Sequence[Stepped], now: datetime) -> int:
     """Do the steps' effects not done before (one writer unit); how many were new."""
     wanted = [
@@ -69,21 +80,35 @@ def apply_effects(db: Database, steps: Sequence[Stepped], now: datetime) -> int:
     ]
     if not wanted:
         return 0
-    return int(db.write(lambda conn: _apply(conn, wanted, now)))
+    changed: dict[str, set[int]] = {}
+    done = int(db.write(lambda conn: _apply(conn, wanted, now, changed)))
+    for workspace_id, contact_ids in changed.items():
+        for listener in _LISTENERS.get(db, ()):
+            try:
+                listener(workspace_id, sorted(contact_ids))
+            except Exception:  # a listener must not fail the tick (the effects committed)
+                log.exception("contacts-changed listener failed")
+    return done
 
 
-def _apply(conn: Any, wanted: list[tuple[tuple[Any, ...], Run, Effect]], now: datetime) -> int:
+def _apply(conn: Any, wanted: list[tuple[tuple[Any, ...], Run, Effect]], now: datetime,
+           changed: dict[str, set[int]]) -> int:  # fmt: skip
     rows = [_effect_row(row, run, effect, now) for row, run, effect in wanted]
     conn.register("_new_effects", pa.Table.from_pylist(rows))
     try:
         new = {str(r[0]) for r in conn.execute(INSERT_SQL).fetchall()}
     finally:
         conn.unregister("_new_effects")
+    changed.clear()  # a retried unit starts over
+    done = 0
     for row, run, effect in wanted:
         if effect.effect_id in new:
             new.discard(effect.effect_id)  # a step naming one effect twice does it once
             _do(conn, row, run, effect, now)
-    return len(rows)
+            done += 1
+            if effect.kind == "update_contact":
+                changed.setdefault(str(row[1]), set()).add(run.contact_id)
+    return done
 
 
 def _effect_row(row: tuple[Any, ...], run: Run, effect: Effect, now: datetime

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from retenta.core.messages import Message
+from retenta.journeys.effects import on_contacts_changed
 from retenta.journeys.entry import JourneyEntry
 from retenta.journeys.runner import JourneyRunner
 from retenta.journeys.store import JourneyStore
@@ -63,6 +64,9 @@ def wire(c: Container) -> None:
         c.ingest.add_listener(services.runner)
         c.lifecycle.append(services.runner)
         c.lifecycle.append(webhook_effects(c))  # journeys/effects.py: the webhook nodes' calls
+    # update_contact nodes: segments re-evaluate the contact; the identity cache forgets it
+    on_contacts_changed(c.db, c.ingest.notify_changed)
+    on_contacts_changed(c.db, c.identity.forget)
 
 
 def webhook_effects(c: Container) -> Any:
