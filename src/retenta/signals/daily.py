@@ -41,14 +41,12 @@ per AS (
 SELECT per.contact_id, per.sku, per.n, per.first_s, per.last_s, per.last_at
 FROM per JOIN products p ON p.workspace_id = $ws AND p.sku = per.sku
 WHERE p.in_stock IS DISTINCT FROM false
-  AND NOT EXISTS (SELECT 1 FROM lines l WHERE l.contact_id = per.contact_id
-                  AND l.placed_at > per.last_at)
 """
 
 
 def replenishment(cur: Any, workspace_id: str, s: SignalSettings, now: datetime) -> list[Signal]:
-    """Items a contact buys again and again, due again by the contact's own interval for
-    that item (and nothing bought since the last one)."""
+    """Items a contact buys again and again (on two days at least), due again by the
+    contact's own interval for that item; out-of-stock items wait for their restock."""
     rows = cur.execute(REPLENISH_SQL, {"ws": workspace_id, "now": now}).fetchall()
     now_s = now.timestamp()
     picked = []
