@@ -139,3 +139,28 @@ def test_an_ab_test_is_saved_with_its_settings_and_a_refused_field_is_shown(
     expect(page.get_by_test_id("campaign-status")).to_have_text("cancelled")
     with httpx.Client(base_url=live_server.url, headers=live_server.ws.api_headers) as api:
         assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["status"] == "cancelled"
+
+
+def test_a_campaign_sends_at_each_contacts_best_time(page: Page, live_server: LiveServer) -> None:
+    message = create_message(live_server, name=unique("Best time"), category="promo",
+                             channels=inapp("Now is good"))  # fmt: skip
+    page = logged_in(page, live_server, "marketer")
+    page.goto("/campaigns/new")
+    form = page.get_by_role("form", name="Campaign")
+    form.get_by_label("Campaign name").fill(unique("Optimal"))
+    form.get_by_test_id("step-1").get_by_label("Send to").select_option("all_consented")
+    form.get_by_test_id("step-2").get_by_label("Message", exact=True).select_option(message["id"])
+    schedule = form.get_by_test_id("step-4")
+    schedule.get_by_label("Send time").select_option("optimal")
+    # A local schedule fixes the hour itself: the option is not offered there.
+    schedule.get_by_label("Schedule type").select_option("local")
+    expect(schedule.get_by_label("Send time")).to_have_count(0)
+    schedule.get_by_label("Schedule type").select_option("now")
+    schedule.get_by_label("Send time").select_option("optimal")
+    form.get_by_role("button", name="Save draft").click()
+
+    expect(page.get_by_test_id("campaign-status")).to_have_text("draft")
+    expect(page.get_by_text("each contact at their best time")).to_be_visible()
+    campaign_id = page.url.rsplit("/", 1)[1]
+    doc = get(live_server, f"/api/v1/campaigns/{campaign_id}")["definition"]
+    assert (doc["schedule"]["type"], doc["schedule"]["send_time"]) == ("now", "optimal")

@@ -403,7 +403,8 @@ def test_an_action_step_is_built_checked_at_its_field_activated_and_counted(
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Saved as version 1.")
     journey_id = page.url.rstrip("/").rsplit("/", 1)[1]
-    node = {n["id"]: n for n in get(live_server, f"/api/v1/journeys/{journey_id}")["definition"]["nodes"]}
+    stored = get(live_server, f"/api/v1/journeys/{journey_id}")["definition"]
+    node = {n["id"]: n for n in stored["nodes"]}
     assert node["update_contact_1"]["set"] == {
         "quiz_result": "{{ trigger.properties.result }}", "quiz_done": "yes"
     }  # fmt: skip

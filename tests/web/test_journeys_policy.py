@@ -53,6 +53,15 @@ def test_an_admin_sets_the_contact_policy_and_sees_what_it_held_back(
     form.get_by_role("button", name="Add a fatigue rule").click()
     form.get_by_label("Fatigue 1 unopened").fill("4")
     form.get_by_label("Default timezone").fill("Europe/Kyiv")
+    priorities = form.get_by_test_id("policy-priorities")
+    priorities.get_by_label("Priority trigger").fill("220")
+    priorities.get_by_role("button", name="Add an override").click()
+    priorities.get_by_label("Override 1 id").fill("cmp_flash_sale")
+    priorities.get_by_label("Override 1 priority").fill("260")
+    preemption = form.get_by_test_id("policy-preemption")
+    expect(preemption.get_by_label("Pre-emption on")).to_be_checked()
+    preemption.get_by_label("Due within amount").fill("30")
+    preemption.get_by_label("Pre-empted action").select_option("drop")
     form.get_by_role("button", name="Save policy").click()
     expect(page.get_by_role("status")).to_have_text("Policy saved.")
 
@@ -64,6 +73,10 @@ def test_an_admin_sets_the_contact_policy_and_sees_what_it_held_back(
     assert stored["quiet_hours"]["end"].startswith("08:00")
     assert stored["fatigue"] == [{"channel": "email", "unopened": 4, "categories": ["promo"]}]
     assert stored["default_timezone"] == "Europe/Kyiv"
+    assert stored["priorities"]["trigger"] == 220
+    assert stored["priorities"]["overrides"] == {"cmp_flash_sale": 260}
+    assert stored["preemption"] == {"enabled": True, "horizon": {"amount": 30, "unit": "minutes"},
+                                    "action": "drop"}  # fmt: skip
 
     # A refused value is named at its field, and nothing is saved.
     form.get_by_label("Cap 1 max").fill("-1")
@@ -96,6 +109,8 @@ def test_an_admin_sets_the_contact_policy_and_sees_what_it_held_back(
     expect(form.get_by_label("Cap 1 max")).to_have_value("1")
     expect(form.get_by_label("Quiet hours start")).to_have_value("22:00")
     expect(form.get_by_label("Default timezone")).to_have_value("Europe/Kyiv")
+    expect(form.get_by_label("Override 1 id")).to_have_value("cmp_flash_sale")
+    expect(form.get_by_label("Pre-empted action")).to_have_value("drop")
 
 
 def test_a_marketer_sees_the_policy_but_cannot_change_it(
