@@ -67,7 +67,7 @@ def test_update_contact_list_and_goal_nodes_change_the_contact_once(
     journey_id = journey(client, ws, doc(
         {"id": "u", "type": "update_contact", "next": "tag",
          "set": {"last_cart": "{{ trigger.properties.cart_id }}",
-                 "hello": "Hi {{ contact.first_name }}"},
+                 "hello": "Hi {{ contact.first_name }} <{{ contact.email }}>"},
          "unset": ["churn_risk"]},
         {"id": "tag", "type": "list", "action": "add", "kind": "tag", "name": "cart",
          "next": "vip"},
@@ -81,7 +81,7 @@ def test_update_contact_list_and_goal_nodes_change_the_contact_once(
     runner.tick(datetime.now(UTC))
     assert heard == [(ws.id, [contact_id])]  # segments re-evaluate it, identity forgets it
     traits = attributes(container, contact_id)
-    assert (traits["last_cart"], traits["hello"]) == ("C-42", "Hi Olena")
+    assert (traits["last_cart"], traits["hello"]) == ("C-42", "Hi Olena <olena@example.com>")
     assert "churn_risk" not in traits
     assert runs(container, journey_id)[0][2] == "done"
     members = table(container, "SELECT kind, name, left_at, source FROM contact_lists"

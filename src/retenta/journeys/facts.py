@@ -104,7 +104,26 @@ class ContactFacts:
         return int(best_hour(self.cur, self.workspace_id, self.contact_id).hour)
 
     def contact(self) -> Mapping[str, Any]:
-        """The template variables' ``contact``: the traits, and the id, language, zone."""
+        """The templates' ``contact``: the traits at the top level, then the names message
+        templates use (``messaging/outbox/recipients.py``: email, phone, first_name…)."""
         self.attribute("language")
         attributes = dict(self._attributes or {})
-        return {**attributes, "contact_id": self.contact_id, "attributes": attributes}
+        rows = self.cur.execute(
+            "SELECT type, arg_max(value, last_seen) FROM identities WHERE workspace_id = ?"
+            " AND type IN ('email', 'phone', 'external_id')"
+            " AND contact_id IN (SELECT unnest(?::BIGINT[])) GROUP BY type",
+            [self.workspace_id, self.contact_ids],
+        ).fetchall()
+        identifiers = {str(kind): value for kind, value in rows}
+        return {
+            **attributes,
+            "contact_id": self.contact_id,
+            "email": identifiers.get("email"),
+            "phone": identifiers.get("phone"),
+            "external_id": identifiers.get("external_id"),
+            "first_name": attributes.get("first_name") or attributes.get("firstName"),
+            "last_name": attributes.get("last_name") or attributes.get("lastName"),
+            "language": attributes.get("language"),
+            "timezone": attributes.get("timezone"),
+            "attributes": attributes,
+        }
