@@ -6,6 +6,8 @@ profiles, docs/sendtime.md) is affordable where it is used:
 - ``best_hour``: one contact (a journey's ``wait_until: "best"`` asks once per run), CPU ms;
 - ``population``: the workspace histogram alone (cached per workspace for 10 minutes), and
   one answer with that cache emptied first, CPU ms;
+- a busy workspace: 5,000 single answers in one step (the first 63 on the spot, then a
+  snapshot of every contact, then from memory), CPU s and ms a call;
 - ``best_hours``: every contact at once (``schedule.send_time: "optimal"`` snapshots), CPU s
   and CPU µs per contact.
 
@@ -39,6 +41,7 @@ from retenta.messaging.events import APPEND_SQL, ROWS
 from retenta.sendtime import best_hour, best_hours
 from retenta.sendtime import service as sendtime_service
 from retenta.sendtime import store as sendtime_store
+from retenta.sendtime.hot import HotAnswers
 from retenta.settings import Settings
 
 ZONES = ["UTC", "Europe/Kyiv", "Europe/Lisbon", "America/New_York", "America/Los_Angeles",
@@ -152,6 +155,16 @@ def cold_best_hour(cur: Any, workspace_id: str, contact_id: int) -> Any:
     return best_hour(cur, workspace_id, contact_id, now=NOW)
 
 
+BUSY_CALLS = 5_000
+
+
+def busy_workspace(cur: Any, workspace_id: str, ids: list[int]) -> None:
+    """A journey's runs reaching ``wait_until: "best"``: many single answers in one step."""
+    hot = HotAnswers()
+    for i in range(BUSY_CALLS):
+        hot.best_hour(cur, workspace_id, ids[(i * 7919) % len(ids)], NOW)
+
+
 def measure(container: Any, workspace_id: str, ids: list[int], runs: int) -> None:
     with container.db.read() as cur:
         probe = ids[len(ids) // 2]
@@ -162,6 +175,9 @@ def measure(container: Any, workspace_id: str, ids: list[int], runs: int) -> Non
         cold = cpu(lambda: cold_best_hour(cur, workspace_id, probe), runs)
         print(f"best_hour with the population cache emptied first: {cold * 1000:.1f} ms CPU;"
               f" {load()}")  # fmt: skip
+        busy = cpu(lambda: busy_workspace(cur, workspace_id, ids), 1)
+        print(f"busy workspace ({BUSY_CALLS:,} single answers, snapshot after 64):"
+              f" {busy:.2f} s CPU, {busy / BUSY_CALLS * 1000:.2f} ms a call; {load()}")  # fmt: skip
         many = cpu(lambda: best_hours(cur, workspace_id, ids, now=NOW), runs)
         print(f"best_hours ({len(ids):,} contacts): {many:.2f} s CPU,"
               f" {many / len(ids) * 1e6:.1f} µs CPU a contact; {load()}")  # fmt: skip

@@ -63,7 +63,12 @@ def best_hours(cur: Any, workspace_id: str, contact_ids: Sequence[int], *,
 
 def best_hour(cur: Any, workspace_id: str, contact_id: int, *,
               now: datetime | None = None) -> BestHour:  # fmt: skip
-    """The contact's best local hour (0–23): its own pattern, else the population's."""
+    """The contact's best local hour (0–23): its own pattern, else the population's.
+    Live answers (``now`` not given) of a busy workspace come from memory (``hot.py``)."""
+    if now is None:
+        from retenta.sendtime.hot import HOT  # hot.py builds on this module
+
+        return HOT.best_hour(cur, workspace_id, contact_id, datetime.now(UTC))
     return best_hours(cur, workspace_id, [contact_id], now=now)[int(contact_id)]
 
 

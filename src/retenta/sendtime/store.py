@@ -10,12 +10,14 @@ A contact's samples include those of contacts merged into it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from retenta.sendtime.model import HOURS, Matrix
+from retenta.sendtime.model import HOURS
 
 WORKSPACE_ZONE_SQL = """
 SELECT z.name FROM workspaces w
@@ -29,7 +31,7 @@ LEFT JOIN pg_timezone_names() z ON z.name = c.timezone
 WHERE c.workspace_id = $ws AND c.id IN (SELECT unnest($ids::BIGINT[]))
 """
 CONTACT_HOURS_SQL = """
-WITH asked AS (SELECT unnest($ids::BIGINT[]) AS id),
+WITH asked AS ({asked}),
 owners AS (
     SELECT id AS source, id AS owner FROM asked
     UNION ALL
@@ -44,7 +46,8 @@ firsts AS (
     GROUP BY o.owner, e.send_id
 ),
 zones AS ({zones})
-SELECT f.owner, hour(timezone(COALESCE(z.zone, $zone), f.first_at)) AS h, count(*)
+SELECT f.owner AS owner, hour(timezone(COALESCE(z.zone, $zone), f.first_at)) AS h,
+       count(*) AS n
 FROM firsts f LEFT JOIN zones z ON z.id = f.owner
 GROUP BY ALL
 """
@@ -82,20 +85,62 @@ def contact_zones(cur: Any, workspace_id: str, contact_ids: Sequence[int], fallb
 def contact_hours(
     cur: Any, workspace_id: str, contact_ids: Sequence[int], *, zone: str,
     since: datetime, until: datetime,
-) -> Matrix:  # fmt: skip
-    """An n × 24 matrix of engaged sends per local hour, one row per asked contact."""
-    index = {cid: i for i, cid in enumerate(contact_ids)}
-    counts = np.zeros((len(contact_ids), HOURS), dtype=np.float64)
-    if not contact_ids:
+) -> npt.NDArray[np.int32]:  # fmt: skip
+    """An n × 24 matrix of engaged sends per local hour, one row per asked contact (in the
+    order asked; ids unique)."""
+    ids = np.asarray(contact_ids, dtype=np.int64)
+    counts = np.zeros((len(ids), HOURS), dtype=np.int32)
+    if not len(ids):
         return counts
-    sql = CONTACT_HOURS_SQL.format(zones=_ZONES_OF_ASKED)
-    params = {"ws": workspace_id, "ids": list(index), "zone": zone, "since": since,
+    sql = CONTACT_HOURS_SQL.format(asked=_ASKED, zones=_ZONES_OF_ASKED)
+    params = {"ws": workspace_id, "ids": ids.tolist(), "zone": zone, "since": since,
               "until": until}  # fmt: skip
-    for owner, hour, n in cur.execute(sql, params).fetchall():
-        counts[index[int(owner)], int(hour)] += n
+    return _fill(counts, ids, cur.execute(sql, params).fetchnumpy())
+
+
+def _fill(counts: npt.NDArray[np.int32], ids: npt.NDArray[np.int64], found: Any
+          ) -> npt.NDArray[np.int32]:  # fmt: skip
+    """``counts`` (rows in ``ids`` order) plus the query's (owner, hour, n) rows."""
+    order = np.argsort(ids, kind="stable")
+    rows = order[np.searchsorted(ids, np.asarray(found["owner"], dtype=np.int64), sorter=order)]
+    np.add.at(counts, (rows, np.asarray(found["h"], dtype=np.int64)),
+              np.asarray(found["n"], dtype=np.int32))  # fmt: skip
     return counts
 
 
+@dataclass(frozen=True, slots=True)
+class LiveHours:
+    """Every live contact of a workspace: ids ascending, each one's zone (an index into
+    ``zone_names``) and its n × 24 counts."""
+
+    ids: npt.NDArray[np.int64]
+    zones: npt.NDArray[np.int32]
+    zone_names: list[str]
+    counts: npt.NDArray[np.int32]
+
+
+def live_contact_hours(cur: Any, workspace_id: str, *, zone: str, since: datetime,
+                       until: datetime) -> LiveHours:  # fmt: skip
+    live = cur.execute(LIVE_ZONES_SQL, {"ws": workspace_id, "zone": zone}).fetchnumpy()
+    ids = np.asarray(live["id"], dtype=np.int64)
+    names, codes = np.unique(np.asarray(live["zone"], dtype=object), return_inverse=True)
+    counts = np.zeros((len(ids), HOURS), dtype=np.int32)
+    sql = CONTACT_HOURS_SQL.format(asked=_LIVE, zones=_ZONES_OF_ASKED)
+    params = {"ws": workspace_id, "zone": zone, "since": since, "until": until}
+    found = cur.execute(sql, params).fetchnumpy()
+    return LiveHours(ids, codes.astype(np.int32), [str(n) for n in names],
+                     _fill(counts, ids, found))  # fmt: skip
+
+
+_ASKED = "SELECT unnest($ids::BIGINT[]) AS id"
+_LIVE = (
+    "SELECT id FROM contacts WHERE workspace_id = $ws AND merged_into IS NULL AND erased_at IS NULL"
+)
+LIVE_ZONES_SQL = """
+SELECT c.id AS id, COALESCE(z.name, $zone) AS zone FROM contacts c
+LEFT JOIN pg_timezone_names() z ON z.name = c.timezone
+WHERE c.workspace_id = $ws AND c.merged_into IS NULL AND c.erased_at IS NULL ORDER BY c.id
+"""
 _ZONES_OF_ASKED = (
     "SELECT c.id, z.name AS zone FROM contacts c JOIN asked a ON a.id = c.id"
     " LEFT JOIN pg_timezone_names() z ON z.name = c.timezone WHERE c.workspace_id = $ws"
