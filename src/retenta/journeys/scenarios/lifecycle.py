@@ -80,7 +80,7 @@ def _welcome_journey(p: Params, ids: Prebuilt) -> dict[str, Any]:
         send("story", ids.messages["story"], "pause_2", channels=p["channels"]),
         wait("pause_2", p["third_after_days"], "days", "bought_2"),
         happened("bought_2", BOUGHT, "done", "offer"),
-        send("offer", ids.messages["offer"], "done", channels=p["channels"]),
+        send("offer", ids.messages["offer"], "done", channels=p["channels"], category="promo"),
         done(),
     )  # fmt: skip
     doc["goal"] = {"event": BOUGHT}  # the first order converts the run, wherever it is

@@ -31,12 +31,15 @@ def _reasons(p: Params) -> list[dict[str, Any]]:
     return [] if len(wanted) == 3 else [{"property": "reason", "op": "in", "value": wanted}]
 
 
-def _single(name: str, event: str, key: str, p: Params, ids: Prebuilt) -> dict[str, Any]:
+def _single(
+    name: str, event: str, key: str, p: Params, ids: Prebuilt, category: str = "trigger"
+) -> dict[str, Any]:
     """Trigger → send → exit (at most once per the period per contact)."""
     where = _reasons(p) if "reasons" in p else []
     return journey(
         name, event_trigger(event, *where), rule("once_per", days=p["every_days"]), "send",
-        send("send", ids.messages[key], "done", channels=p["channels"]), done(),
+        send("send", ids.messages[key], "done", channels=p["channels"], category=category),
+        done(),
     )  # fmt: skip
 
 
@@ -152,6 +155,6 @@ NEXT_BEST = Template(
     "Some days after an order: the best seller of the contact's favourite category they have"
     " not bought yet (signal 'Next Best Offer').",
     _common(14), _nbo_copy,
-    lambda p, ids: _single("Next best offer", NEXT_BEST_OFFER, "offer", p, ids),
+    lambda p, ids: _single("Next best offer", NEXT_BEST_OFFER, "offer", p, ids, "promo"),
     events=(NEXT_BEST_OFFER,),
 )  # fmt: skip
