@@ -1,8 +1,8 @@
 """The cascade node through the real send path: the dispatcher hands the email to a local SMTP
 server that never confirms delivery, so after ``within`` the run moves on; channels the
 contact cannot receive (no push target) or has not consented to (Viber) are skipped with the
-reason in the trace; a delivery report on the SMS ends the cascade, and a message-status
-condition reads it."""
+reason in the trace; the SMS goes to a local Twilio peer whose signed "delivered" callback
+ends the cascade, and a message-status condition reads it."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiohttp import web
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
 from retenta.journeys.engine import cascade_send_id
 from retenta.journeys.service import for_container
-from retenta.messaging.events import MessageEvent, SendContext
-from retenta.messaging.events import append as append_events
 from retenta.messaging.outbox.content import StaticText
-from retenta.messaging.outbox.delivery import follow_reports
 from tests.conftest import Workspace
 from tests.journeys.test_runs import journey, runs, track
+from tests.messaging.channels.test_sms_http import ACCOUNT, TOKEN, TwilioPeer
+from tests.messaging.channels.test_sms_webhooks import twilio_sign
 from tests.messaging.dkimkeys import dns_for
 from tests.messaging.outbox.helpers import KEY, add_messages, configure_email
 from tests.messaging.smtp_peer import smtp_peer
@@ -72,12 +72,34 @@ def reasons(client: TestClient, ws: Workspace, contact_id: int) -> list[tuple[st
     return [(i["decision"], i["reason"]) for i in reversed(trace.json()["items"])]
 
 
-def delivered(container: Container, ws: Workspace, contact_id: int, send_id: str,
-              journey_id: str) -> None:  # fmt: skip
-    """The SMS provider's delivery report, through the report path every channel uses."""
-    ctx = SendContext(ws.id, contact_id, send_id, "sms", journey_id, "msg_promo")
-    event = MessageEvent(ctx, "delivered", datetime.now(UTC))
-    container.db.write(lambda c: (append_events(c, [event]), follow_reports(c, [event])))
+def twilio_delivered(client: TestClient, ws: Workspace, peer: TwilioPeer, send_id: str) -> None:
+    """Twilio's signed status callback saying the SMS was delivered."""
+    [form] = peer.received
+    sid = client.get(f"/api/v1/sends/{send_id}", headers=ws.api_headers).json()["remote_id"]
+    params = {"AccountSid": ACCOUNT, "MessageSid": sid, "MessageStatus": "delivered",
+              "To": form["To"], "From": form["From"]}  # fmt: skip
+    url = form["StatusCallback"]
+    r = client.post(url.removeprefix("https://retenta.example"), data=params,
+                    headers={"X-Twilio-Signature": twilio_sign(TOKEN, url, params)})  # fmt: skip
+    assert r.status_code == 204
+
+
+async def twilio(client: TestClient, ws: Workspace, peer: TwilioPeer) -> web.AppRunner:
+    """A local Twilio peer and the workspace's SMS channel pointing at it."""
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", peer.create)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    callbacks = f"https://retenta.example/hooks/sms/twilio/{ws.id}/default"
+    config = {"provider": "twilio", "account_sid": ACCOUNT, "auth_token": TOKEN,
+              "sender": "+15005550006", "api_base": f"http://127.0.0.1:{port}",
+              "status_callback_base": callbacks}  # fmt: skip
+    r = client.put("/api/v1/channels/sms/default", headers=ws.api_headers, json=config)
+    assert r.status_code == 200, r.text
+    return runner
 
 
 def test_the_cascade_moves_on_when_the_provider_never_confirms_delivery(
@@ -88,6 +110,7 @@ def test_the_cascade_moves_on_when_the_provider_never_confirms_delivery(
     contact_id = person(client, ws)
     journey_id = journey(client, ws, CASCADE)
     runner = for_container(container).runner
+    sms_peer = TwilioPeer()
     with smtp_peer(dnsfunc=dns_for(KEY)) as peer:
         configure_email(client, ws, peer, "promo", "transactional")
         track(client, ws, "Checkout Started", cart_id="C-1")
@@ -96,14 +119,26 @@ def test_the_cascade_moves_on_when_the_provider_never_confirms_delivery(
         [run_id] = [r[0] for r in runs(container, journey_id)]
         email, sms = cascade_send_id(run_id, "cas", 1), cascade_send_id(run_id, "cas", 3)
         assert ledger(container, journey_id) == {email: ("email", "queued")}
-        asyncio.run(svc.dispatcher.run_until_idle())
-    assert len(peer.handler.received) == 1  # handed over; SMTP never says "delivered"
-    assert ledger(container, journey_id) == {email: ("email", "sent")}
-    assert runner.tick(start + timedelta(minutes=30)) == 0  # still within the hour
-    runner.tick(start + timedelta(hours=1, minutes=1))
-    assert ledger(container, journey_id) == {email: ("email", "sent"), sms: ("sms", "queued")}
+
+        async def main() -> None:
+            gateway = await twilio(client, ws, sms_peer)
+            try:
+                await svc.dispatcher.run_until_idle()
+                assert len(peer.handler.received) == 1  # handed over; SMTP never confirms
+                assert ledger(container, journey_id) == {email: ("email", "sent")}
+                assert runner.tick(start + timedelta(minutes=30)) == 0  # within the hour
+                runner.tick(start + timedelta(hours=1, minutes=1))
+                assert ledger(container, journey_id) == {email: ("email", "sent"),
+                                                         sms: ("sms", "queued")}  # fmt: skip
+                await svc.dispatcher.run_until_idle()
+                await svc.dispatcher.stop()
+            finally:
+                await gateway.cleanup()
+
+        asyncio.run(main())
+    assert ledger(container, journey_id) == {email: ("email", "sent"), sms: ("sms", "sent")}
     assert runs(container, journey_id)[0][2:4] == ("active", "cas")
-    delivered(container, ws, contact_id, sms, journey_id)
+    twilio_delivered(client, ws, sms_peer, sms)
     runner.tick(start + timedelta(hours=2, minutes=2))
     assert runs(container, journey_id)[0][2:4] == ("done", "reached")
     assert reasons(client, ws, contact_id)[1:] == [
