@@ -51,14 +51,22 @@ __all__ = [
     "OPS",
     "UNIT_SECONDS",
     "ApiTrigger",
+    "CascadeNode",
     "Duration",
     "Entry",
     "EntryRule",
     "EventTrigger",
+    "GoalNode",
+    "JourneyGoal",
+    "ListNode",
+    "MessageStatusIs",
     "PropertyFilter",
     "SegmentTrigger",
     "Strict",
     "Trigger",
+    "UpdateContactNode",
+    "WaitUntilNode",
+    "WebhookNode",
 ]
 
 
