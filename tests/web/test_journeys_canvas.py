@@ -423,3 +423,121 @@ def test_an_action_step_is_built_checked_at_its_field_activated_and_counted(
     assert contact["attributes"]["quiz_result"] == "bold"
     assert contact["attributes"]["quiz_done"] == "yes"
     screenshot(page, "journey-canvas-action-step")
+
+
+def test_every_new_trigger_and_step_form_writes_the_documented_document(
+    page: Page, live_server: LiveServer
+) -> None:
+    """A schedule trigger from a cron preset (then a weekly Friday 17:30 in Kyiv), a channel
+    cascade, a message-status condition on it, a wait until the best time on chosen days,
+    a tag removal, a webhook, a goal and the journey-level goal — saved as the API's
+    document; then the trigger switched to a date attribute in a second version."""
+    message = create_message(live_server, name=unique("Cascade msg"), category="trigger",
+                             channels=email_only("Hello", "Hi"))  # fmt: skip
+    with live_server.api() as api:
+        condition = {"type": "attribute", "field": "email", "value_type": "text",
+                     "op": "ends_with", "value": "example.com"}  # fmt: skip
+        body = {"name": unique("Weekly audience"), "kind": "rules",
+                "definition": {"version": 1, "root": condition}}  # fmt: skip
+        segment = api.post("/api/v1/segments", json=body).json()
+    page.set_viewport_size({"width": 1800, "height": 1150})
+    page = logged_in(page, live_server, "marketer")
+    new_journey(page, unique("Every new kind"))
+
+    drop(page, "trigger-schedule", 20, 10)
+    entry = page.get_by_test_id("entry-panel")
+    entry.get_by_label("Ready-made schedule").select_option(label="Every Monday at 9:00")
+    expect(entry.get_by_test_id("cron-words")).to_have_text("every Monday at 9:00")
+    entry.get_by_label("Weekday").select_option("Friday")
+    entry.get_by_label("Schedule time").fill("17:30")
+    expect(entry.get_by_label("Cron")).to_have_value("30 17 * * 5")
+    entry.get_by_label("Timezone kind").select_option("fixed")
+    entry.get_by_label("Timezone name").fill("Europe/Kyiv")
+    entry.get_by_label("Audience segment").select_option(segment["id"])
+    entry.get_by_label("Conversion goal").check()
+    entry.get_by_label("Goal event").fill("Order Completed")
+    expect(page.get_by_test_id("node-entry")).to_contain_text("every Friday at 17:30 (Europe/Kyiv)")
+
+    step = page.get_by_test_id("node-panel")
+    drop(page, "cascade", 20, 190)
+    step.get_by_label("Message", exact=True).select_option(message["id"])
+    step.get_by_label("Add a channel").select_option("sms")
+    step.get_by_label("Move to the next channel when the message was").select_option("not_opened")
+    step.get_by_label("Within amount").fill("3")
+    drop(page, "condition", 20, 420)
+    step.get_by_label("Condition", exact=True).select_option("message")
+    step.get_by_label("Message step").select_option("cascade_1")
+    step.get_by_label("Message status").select_option("clicked")
+    drop(page, "wait_until", 460, 420)
+    step.get_by_label("Until", exact=True).select_option("best")
+    step.get_by_label("Any day").uncheck()
+    step.get_by_label("Fri", exact=True).uncheck()
+    drop(page, "list", 460, 640)
+    step.get_by_label("Action").select_option("remove")
+    step.get_by_label("Kind").select_option("tag")
+    step.get_by_label("Name").fill("cold")
+    drop(page, "webhook", 20, 640)
+    step.get_by_label("URL").fill("https://hooks.example.com/retenta")
+    step.get_by_role("button", name="Add header").click()
+    step.get_by_label("Header 1", exact=True).fill("X-Source")
+    step.get_by_label("Header value 1").fill("retenta")
+    step.get_by_label("Body").fill('{"email": "{{ contact.email }}"}')
+    drop(page, "goal", 240, 860)
+    step.get_by_label("Goal name").fill("Clicked through")
+
+    connect(page, "entry", "start", "cascade_1")
+    connect(page, "cascade_1", "next", "condition_1")
+    connect(page, "condition_1", "then", "webhook_1")
+    connect(page, "condition_1", "else", "wait_until_1")
+    connect(page, "wait_until_1", "next", "list_1")
+    connect(page, "list_1", "next", "goal_1")
+    connect(page, "webhook_1", "next", "goal_1")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Saved as version 1.")
+    screenshot(page, "journey-canvas-every-new-kind")
+
+    journey_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    definition = get(live_server, f"/api/v1/journeys/{journey_id}")["definition"]
+    assert definition["entry"]["trigger"] == {
+        "type": "schedule", "cron": "30 17 * * 5", "timezone": "Europe/Kyiv",
+        "segment_id": segment["id"],
+    }  # fmt: skip
+    assert definition["goal"]["event"] == "Order Completed"
+    nodes = {n["id"]: n for n in definition["nodes"]}
+    assert nodes["cascade_1"] == {
+        "id": "cascade_1", "type": "cascade", "message_id": message["id"],
+        "channels": ["push", "email", "sms"], "move_on": "not_opened",
+        "within": {"amount": 3, "unit": "hours"}, "category": "trigger", "next": "condition_1",
+    }  # fmt: skip
+    assert nodes["condition_1"]["if"] == {"kind": "message", "node": "cascade_1",
+                                          "status": "clicked"}  # fmt: skip
+    assert nodes["wait_until_1"] == {
+        "id": "wait_until_1", "type": "wait_until", "at": "best", "weekdays": [0, 1, 2, 3],
+        "timezone": "contact", "next": "list_1",
+    }  # fmt: skip
+    assert nodes["list_1"] == {"id": "list_1", "type": "list", "action": "remove", "kind": "tag",
+                               "name": "cold", "next": "goal_1"}  # fmt: skip
+    assert nodes["webhook_1"] == {
+        "id": "webhook_1", "type": "webhook", "url": "https://hooks.example.com/retenta",
+        "method": "POST", "headers": {"X-Source": "retenta"},
+        "body": {"email": "{{ contact.email }}"}, "next": "goal_1",
+    }  # fmt: skip
+    assert nodes["goal_1"] == {"id": "goal_1", "type": "goal", "name": "Clicked through",
+                               "event": None, "where": []}  # fmt: skip
+
+    # The trigger becomes a date attribute: 2 weeks after the signup date, at 10:15, once.
+    page.get_by_test_id("node-entry").click()
+    entry.get_by_label("Trigger", exact=True).select_option("date")
+    entry.get_by_label("Date attribute").fill("signed_up_on")
+    entry.get_by_label("Offset amount").fill("2")
+    entry.get_by_label("Offset unit").select_option("weeks")
+    entry.get_by_label("Direction").select_option("after")
+    entry.get_by_label("At", exact=True).fill("10:15")
+    entry.get_by_label("Every year").uncheck()
+    expect(page.get_by_test_id("node-entry")).to_contain_text("2 weeks after signed_up_on")
+    page.get_by_role("button", name="Save new version").click()
+    expect(page.get_by_test_id("journey-version")).to_have_text("version 2")
+    trigger = get(live_server, f"/api/v1/journeys/{journey_id}")["definition"]["entry"]["trigger"]
+    assert trigger["offset"] == {"amount": 2, "unit": "weeks"}
+    assert trigger["attribute"] == "signed_up_on"
+    assert (trigger["direction"], trigger["at"][:5], trigger["yearly"]) == ("after", "10:15", False)

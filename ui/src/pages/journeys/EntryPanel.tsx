@@ -24,7 +24,7 @@ export function EntryPanel({ entry, onChange, goal, onGoal, links, options, erro
       <FieldErrors.Provider value={errors}>
         <fieldset disabled={readOnly} className="plain">
           <Field label="Trigger" field="trigger.type">
-            <select value={t.type} onChange={(e) => setTrigger(defaultTrigger(e.target.value as TriggerType))}>
+            <select aria-label="Trigger" value={t.type} onChange={(e) => setTrigger(defaultTrigger(e.target.value as TriggerType))}>
               {TRIGGER_TYPES.map((type) => <option key={type} value={type}>{TRIGGER_LABEL[type].toLowerCase()}</option>)}
             </select>
           </Field>
