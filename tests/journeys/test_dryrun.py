@@ -98,6 +98,7 @@ def test_who_enters_who_is_spared_and_what_each_gets(
     assert written(container, ws) == before == (0, 0, 0, 0)
     assert result["entered"] == 3
     assert (result["refused"], result["truncated"]) == (1, False)  # Ann's second cart
+    assert (result["simulated"], result["complete"]) == (3, True)
     people = {c["contact_id"]: c for c in result["contacts"]}
     assert set(people) == {shop["ann"], shop["bob"], shop["cid"]}
 
@@ -134,7 +135,8 @@ def test_a_saved_journey_and_the_limit(
                     json=window)  # fmt: skip
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["entered"], body["truncated"]) == (2, True)
+    assert (body["entered"], body["simulated"], body["truncated"]) == (3, 2, True)
+    assert body["refused"] == 1  # counted past the limit too
     assert [c["contact_id"] for c in body["contacts"]] == [shop["ann"], shop["bob"]]
     assert written(container, ws)[0] == 0
     missing = client.post("/api/v1/journeys/jny_nope/dry-run", headers=ws.api_headers, json={})
@@ -181,3 +183,13 @@ def test_examples() -> None:
     result = doctest.testmod(dryrun)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_reading_stops_at_the_cap(
+    client: TestClient, ws: Workspace, shop: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retenta.journeys import dryrun
+
+    monkeypatch.setattr(dryrun, "MAX_COUNTED", 2)  # occurrences: Ann's and Bob's carts only
+    result = dry_run(client, ws, definition=CART)
+    assert (result["entered"], result["complete"], result["truncated"]) == (2, False, True)

@@ -7,9 +7,10 @@ engine (``engine.advance``) with :class:`HistoricalFacts` as of each moment: a w
 to its due time, a wait for an event to that event when it happened first, and a journey
 goal event while the run is active converts it. Runs are followed up to the present.
 
-Nothing is written: no run, trace, send or effect (a read cursor only), and at most
-``limit`` entries are simulated. Entry rules count the window's virtual entries only, not
-the journey's real past runs.
+Nothing is written: no run, trace, send or effect (a read cursor only). At most ``limit``
+entries are simulated; later ones are only counted (by the entry rules, taken as ended on
+entry: their concurrency is not known), up to :data:`MAX_COUNTED` occurrences. Entry rules
+count the window's virtual entries only, not the journey's real past runs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from retenta.journeys.dryrun_facts import Candidate, HistoricalFacts, candidates
 from retenta.journeys.engine import Run, Step, advance
 
 MAX_WAKES = 200  # a guard: more wake-ups than this in one virtual run stops it as "waiting"
+MAX_COUNTED = 200_000  # trigger occurrences read at most (entries past ``limit`` are counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +73,21 @@ class VirtualRun:
 class DryRun:
     since: datetime
     until: datetime
-    runs: list[VirtualRun] = field(default_factory=list)
+    runs: list[VirtualRun] = field(default_factory=list)  # the simulated entries
+    entered: int = 0  # every entry counted, simulated or not
     refused: int = 0  # occurrences the entry rules turned away
-    truncated: bool = False  # more entries than the limit
+    complete: bool = True  # False: the window had more than MAX_COUNTED occurrences
 
     def by_node(self) -> dict[str, int]:
         """How many virtual runs reached each node."""
         return dict(Counter(n for r in self.runs for n in dict.fromkeys(p.node_id for p in r.path)))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"entered": len(self.runs), "contacts": [r.as_dict() for r in self.runs],
+        return {"entered": self.entered, "contacts": [r.as_dict() for r in self.runs],
                 "by_node": self.by_node(), "outcomes": summary(self.runs),
-                "refused": self.refused, "truncated": self.truncated,
+                "refused": self.refused, "simulated": len(self.runs),
+                "truncated": len(self.runs) < self.entered or not self.complete,
+                "complete": self.complete,
                 "since": self.since.isoformat(), "until": self.until.isoformat()}  # fmt: skip
 
 
@@ -110,21 +115,27 @@ def may_enter(rule: EntryRule, last: datetime | None, active: int, at: datetime)
 
 def dry_run(cur: Any, workspace_id: str, journey: Journey, *, journey_id: str,
             since: datetime, until: datetime, limit: int, now: datetime) -> DryRun:  # fmt: skip
-    """Replay ``[since, until)`` through ``journey``; virtual runs followed up to ``now``."""
+    """Replay ``[since, until)`` through ``journey``: the first ``limit`` entries simulated
+    (followed up to ``now``), the rest only counted, up to :data:`MAX_COUNTED` occurrences."""
     out = DryRun(since, until)
-    entries: dict[int, list[VirtualRun]] = {}
-    for candidate in candidates(cur, workspace_id, journey, journey_id, since, until):
-        mine = entries.setdefault(candidate.contact_id, [])
-        active = sum(1 for r in mine if r.ended_at is None or r.ended_at > candidate.at)
-        last = mine[-1].entered_at if mine else None
+    history: dict[int, list[tuple[datetime, datetime | None]]] = {}  # (entered, ended)
+    for seen, candidate in enumerate(candidates(cur, workspace_id, journey, journey_id,
+                                                since, until)):  # fmt: skip
+        if seen >= MAX_COUNTED:
+            out.complete = False
+            break
+        mine = history.setdefault(candidate.contact_id, [])
+        active = sum(1 for _, ended in mine if ended is None or ended > candidate.at)
+        last = mine[-1][0] if mine else None
         if not may_enter(journey.entry.rule, last, active, candidate.at):
             out.refused += 1
             continue
-        if len(out.runs) >= limit:
-            out.truncated = True
-            break
+        out.entered += 1
+        if len(out.runs) >= limit:  # counted, not simulated: taken as ended on entry
+            mine.append((candidate.at, candidate.at))
+            continue
         run = simulate(cur, workspace_id, journey, _run_of(journey_id, journey, candidate), now)
-        mine.append(run)
+        mine.append((run.entered_at, run.ended_at))
         out.runs.append(run)
     return out
 
