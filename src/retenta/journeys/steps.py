@@ -19,6 +19,7 @@ class MessageState:
     status: str  # the ledger's: queued | sending | sent | delivered | failed | ...
     handed_at: datetime | None  # first handed to the provider (the ``sent`` event)
     events: frozenset[str] = frozenset()  # message event statuses seen: delivered, opened…
+    error: str | None = None  # the ledger's last error (why it failed or was held back)
 
     def reached(self, status: str) -> bool:
         """Delivered, opened or clicked (a click implies an open, an open a delivery).
