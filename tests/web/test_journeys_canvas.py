@@ -143,6 +143,7 @@ def test_a_journey_built_by_drag_and_drop_runs_for_a_tracked_event(
     expect(dialog.get_by_label("Keep runs on their version")).to_be_checked()
     dialog.get_by_role("button", name="Save new version").click()
     expect(page.get_by_test_id("journey-version")).to_have_text("version 2")
+    expect(page.get_by_role("status")).to_have_text("Saved as version 2. No runs were in flight.")
     assert get(live_server, f"/api/v1/journeys/{journey_id}")["version"] == 2
     page.get_by_role("button", name="Pause").click()
     expect(page.get_by_test_id("journey-status")).to_have_text("paused")

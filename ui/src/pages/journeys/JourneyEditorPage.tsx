@@ -20,7 +20,7 @@ import { useLiveStats, useOptions } from "./editorHooks";
 import { EntryPanel } from "./EntryPanel";
 import { NodePanel, type Links, type PanelOptions } from "./NodePanel";
 import { CanvasContext, NODE_TYPES, type CanvasInfo, type EntryData, type StepData } from "./JourneyNode";
-import { MigrateDialog, type Migrate } from "./MigrateDialog";
+import { MigrateDialog, migrationWords, type Migrate, type MigrationSummary } from "./MigrateDialog";
 import { Palette, PALETTE_MIME } from "./Palette";
 import { StatusActions } from "./StatusActions";
 import { VersionsPanel, type PastVersion } from "./VersionsPanel";
@@ -245,18 +245,16 @@ function Editor({ initial }: { initial: Journey | null }) {
     }
   };
   const store = async (migrate: Migrate | null) => {
-    // "stay" is what a save does anyway (runs keep their version): only a move is sent.
-    const doc = migrate?.mode === "move" ? { ...definitionDoc(), migrate } : definitionDoc();
-    const saved = summary
-      ? await api.put<Journey>(`/api/v1/journeys/${encodeURIComponent(summary.id)}`, doc)
-      : await api.post<Journey>("/api/v1/journeys", doc);
+    const doc = migrate ? { ...definitionDoc(), migrate } : definitionDoc();
+    const saved: Journey & { migration?: MigrationSummary | null } = summary
+      ? await api.put(`/api/v1/journeys/${encodeURIComponent(summary.id)}`, doc)
+      : await api.post("/api/v1/journeys", doc);
     saveLayout(saved.id, positions());
     setSummary(saved);
     setSavedIds(saved.definition?.nodes.map((n) => n.id) ?? nodes.filter((n) => n.type === "step").map((n) => n.id));
     setDirty(false);
     setVersionsKey((k) => k + 1);
-    const moved = migrate?.mode === "move" ? " Runs in flight moved to it." : migrate ? " Runs in flight stay on their version." : "";
-    setNotice(`Saved as version ${saved.version}.${moved}`);
+    setNotice(`Saved as version ${saved.version}.${saved.migration ? ` ${migrationWords(saved.migration)}` : ""}`);
     if (!summary) {
       flash = `Saved as version ${saved.version}.`;
       navigate(`/journeys/${saved.id}`, true);

@@ -7,6 +7,16 @@ import { useLoad } from "../../hooks";
 import type { VersionRow } from "./VersionsPanel";
 
 export interface Migrate { mode: "stay" | "move"; node_map: Record<string, string> }
+/** What a save did to the runs in flight (the PUT answer's and each version's `migration`). */
+export interface MigrationSummary { mode: string; moved: number; stayed: number; reasons: Record<string, number> }
+
+/** "1 run moved; 2 stayed (node 'x' is not in version 3: 2)." */
+export function migrationWords(m: MigrationSummary): string {
+  const runs = (n: number) => `${n} run${n === 1 ? "" : "s"}`;
+  const why = Object.entries(m.reasons ?? {}).map(([reason, n]) => `${reason}: ${n}`).join("; ");
+  if (!m.moved && !m.stayed) return "No runs were in flight.";
+  return `${runs(m.moved)} moved to it; ${m.stayed} stayed${why ? ` (${why})` : ""}.`;
+}
 
 /** The nodes of the saved version that the new one no longer has. */
 export function goneNodes(oldIds: string[], newIds: string[]): string[] {

@@ -14,18 +14,3 @@ export function normalizeStats(raw: { nodes?: Record<string, Partial<NodeCounts>
   for (const [id, c] of Object.entries(raw.nodes ?? {})) nodes[id] = fill(c);
   return { nodes, totals: fill(raw.totals) };
 }
-
-export interface Run { run_id: string; state: string; node_id: string | null; version: number }
-
-/** Counts from the runs list, for a server without the stats endpoint: a run waits where it
- * is active and exited where it ended; only the entry's "entered" is known. */
-export function statsFromRuns(runs: Run[]): Stats {
-  const nodes: Record<string, NodeCounts> = {};
-  for (const r of runs) {
-    if (!r.node_id) continue;
-    const c = (nodes[r.node_id] ??= { ...ZERO });
-    if (r.state === "active") c.waiting += 1;
-    else c.exited += 1;
-  }
-  return { nodes, totals: { ...ZERO, entered: runs.length } };
-}

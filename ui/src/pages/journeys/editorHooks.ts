@@ -1,8 +1,8 @@
 // Data the journey editor loads: pickers' options and the live counts (polled).
 import { useCallback, useEffect, useState } from "react";
-import { api, ApiError } from "../../api";
+import { api } from "../../api";
 import { useInterval, useLoad } from "../../hooks";
-import { normalizeStats, statsFromRuns, type Run, type Stats } from "./counts";
+import { normalizeStats, type Stats } from "./counts";
 import type { Option } from "./fields";
 
 export function useOptions() {
@@ -13,26 +13,13 @@ export function useOptions() {
   return { messages: pick(messages.data?.items), segments: pick(segments.data?.items), journeys: pick(journeys.data?.items) };
 }
 
-/** The journey's per-node counts every 2 s. A server without the stats endpoint (404)
- * is read from its runs list instead. */
+/** The journey's per-node counts (GET /api/v1/journeys/{id}/stats), every 2 s. */
 export function useLiveStats(id: string | undefined): Stats | null {
   const [stats, setStats] = useState<Stats | null>(null);
-  const [fromRuns, setFromRuns] = useState(false);
   const poll = useCallback(async () => {
     if (!id) return;
-    const base = `/api/v1/journeys/${encodeURIComponent(id)}`;
-    if (!fromRuns) {
-      try {
-        setStats(normalizeStats(await api.get(`${base}/stats`)));
-        return;
-      } catch (err) {
-        if (!(err instanceof ApiError && (err.status === 404 || err.status === 405))) throw err;
-        setFromRuns(true);
-      }
-    }
-    const runs = await api.get<{ items: Run[] }>(`${base}/runs?limit=1000`);
-    setStats(statsFromRuns(runs.items));
-  }, [id, fromRuns]);
+    setStats(normalizeStats(await api.get(`/api/v1/journeys/${encodeURIComponent(id)}/stats`)));
+  }, [id]);
   useEffect(() => void poll().catch(() => undefined), [poll]);
   useInterval(() => poll().catch(() => undefined), 2000, !!id);
   return stats;
