@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from retenta.core.ticking import Ticking
 from retenta.journeys.due import DueRuns, Row
+from retenta.journeys.effects import apply_effects
 from retenta.journeys.engine import Run, Step, TraceEntry, advance
 from retenta.journeys.facts import ContactFacts
 from retenta.journeys.sources import poll_sources
@@ -121,6 +122,7 @@ class JourneyRunner(Ticking):
             self.due.resweep()
         steps = self._steps(claimed, moment)
         self._queue_sends(steps)
+        apply_effects(self.db, steps, moment)  # once per (run, node): journeys/effects.py
         self.db.write(lambda conn: _save(conn, steps, moment))
         return len(steps)
 
