@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import orjson
@@ -12,7 +12,10 @@ import pyarrow as pa
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
+from retenta.journeys.schedule import cron_next, fire_next, world_zones
 from retenta.journeys.service import for_container
+from retenta.journeys.sources.timed import next_due
+from retenta.journeys.triggers import DateTrigger, ScheduleTrigger
 from tests.campaigns.helpers import segment
 from tests.conftest import Workspace
 from tests.journeys.test_runs import journey
@@ -90,7 +93,7 @@ def test_schedule_in_each_contacts_timezone_across_a_dst_change(
                "segment_id": segment(client, ws, "Kyiv")}  # fmt: skip
     daily = journey(client, ws, every_time(trigger))
     run_clock(container, datetime(2026, 3, 6, tzinfo=UTC), datetime(2026, 3, 9, 23, tzinfo=UTC),
-              timedelta(hours=1))  # fmt: skip
+              timedelta(hours=3))  # fmt: skip
     assert fired(container, daily) == {
         kyiv: ["03-06 07:00", "03-07 07:00", "03-08 07:00", "03-09 07:00"],
         york: ["03-06 14:00", "03-07 14:00", "03-08 13:00", "03-09 13:00"],
@@ -131,7 +134,7 @@ def test_schedule_entry_rules(client: TestClient, container: Container, ws: Work
         "start": "w", "nodes": [wait, {"id": "x", "type": "exit"}]}  # fmt: skip
     concurrent = journey(client, ws, busy)
     run_clock(container, datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 3, 23, tzinfo=UTC),
-              timedelta(hours=1))  # fmt: skip
+              timedelta(hours=6))  # fmt: skip
     assert fired(container, once) == {person: ["06-01 12:00"]}
     assert fired(container, concurrent) == {person: ["06-01 12:00"]}
 
@@ -151,9 +154,10 @@ def test_birthday_before_and_after_with_feb_29_and_dst(
         "timezone": "contact", "yearly": True}))  # fmt: skip
     after = journey(client, ws, every_time({"type": "date", "attribute": "birthday",
         "offset": {"amount": 2, "unit": "days"}, "direction": "after", "at": "10:00"}))  # fmt: skip
-    step = timedelta(hours=4)
-    run_clock(container, datetime(2027, 2, 20, tzinfo=UTC), datetime(2027, 3, 20, tzinfo=UTC), step)
-    run_clock(container, datetime(2028, 2, 24, tzinfo=UTC), datetime(2028, 3, 5, tzinfo=UTC), step)
+    step = timedelta(hours=6)  # the longest a tick may be late (MAX_LATE): nothing is skipped
+    for first, last in (((2027, 2, 24), (2027, 3, 4)), ((2027, 3, 12), (2027, 3, 19)),
+                        ((2028, 2, 25), (2028, 3, 4))):  # fmt: skip
+        run_clock(container, datetime(*first, tzinfo=UTC), datetime(*last, tzinfo=UTC), step)
     assert fired(container, before) == {
         leap: ["02-25 14:00", "02-26 14:00"],  # 28 Feb 2027 - 3 days; 29 Feb 2028 - 3 days
         march: ["02-26 09:00", "02-27 09:00"],  # 2028: 1 March - 3 days is 27 February
@@ -164,3 +168,22 @@ def test_birthday_before_and_after_with_feb_29_and_dst(
         march: ["03-03 10:00", "03-03 10:00"],
         york_dst: ["03-18 14:00"],  # 10:00 EDT
     }
+
+
+def test_next_due_is_the_earliest_moment_in_any_zone() -> None:
+    """Ticks skip a schedule or date journey until ``next_due``: it must never be later than
+    the first occurrence in any zone a contact can be in (checked against every zone, around
+    both DST changes of 2026)."""
+    starts = [
+        datetime(2026, 3, 7, 12, tzinfo=UTC), datetime(2026, 3, 28, 22, 30, tzinfo=UTC),
+        datetime(2026, 10, 24, 21, tzinfo=UTC), datetime(2026, 10, 31, 23, tzinfo=UTC),
+    ]  # fmt: skip
+    for after in starts:
+        for cron in ("30 2 * * *", "0 9 * * 1", "*/20 * * * *"):
+            trigger = ScheduleTrigger(type="schedule", cron=cron, segment_id="seg_1")
+            every = min(cron_next(cron, zone, after) for zone in world_zones())
+            assert next_due(trigger, after) == min(every, after + timedelta(days=7))
+        for at in (time(2, 30), time(9, 0)):
+            date_trigger = DateTrigger(type="date", attribute="birthday", at=at)
+            every = min(fire_next(at, zone, after) for zone in world_zones())
+            assert next_due(date_trigger, after) == every

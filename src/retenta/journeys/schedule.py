@@ -14,13 +14,25 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from cronsim import CronSim
 
 MAX_OCCURRENCES = 10_000  # a guard: a window of one tick never holds this many
+
+
+@cache
+def tz_of(name: str) -> ZoneInfo:
+    """The zone object, kept (``ZoneInfo`` keeps only 8 strongly; 600 would reload files)."""
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=1)
+def world_zones() -> frozenset[str]:
+    """Every IANA zone this machine knows: a contact's zone is one of these or the fallback."""
+    return frozenset(available_timezones()) | {"UTC"}
 
 
 @lru_cache(maxsize=1024)
@@ -30,13 +42,7 @@ def usable_zone(name: str | None, fallback: str) -> str:
     >>> [usable_zone(name, "UTC") for name in ("Europe/Kyiv", "Nowhere/Land", None)]
     ['Europe/Kyiv', 'UTC', 'UTC']
     """
-    if not name:
-        return fallback
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return fallback
-    return name
+    return name if name and name in world_zones() else fallback
 
 
 def occurrence_key(local: datetime) -> str:
@@ -56,7 +62,7 @@ def cron_due(cron: str, zone: str, after: datetime, until: datetime) -> list[dat
     >>> [(occurrence_key(o), o.astimezone(UTC).hour) for o in kyiv]
     [('2026-03-02T09:00', 7), ('2026-03-09T09:00', 7)]
     """
-    tz = ZoneInfo(zone)
+    tz = tz_of(zone)
     found: list[datetime] = []
     seen: set[str] = set()
     for local in CronSim(cron, after.astimezone(tz)):
@@ -79,7 +85,7 @@ def local_moment(day: date, at: time, zone: str) -> datetime:
     >>> local_moment(date(2026, 11, 1), time(1, 30), "America/New_York").isoformat()
     '2026-11-01T05:30:00+00:00'
     """
-    tz = ZoneInfo(zone)
+    tz = tz_of(zone)
     wall = datetime.combine(day, at)
     while _imaginary(wall.replace(tzinfo=tz)):
         wall = (wall + timedelta(minutes=1)).replace(second=0)
@@ -101,7 +107,7 @@ def fire_days(at: time, zone: str, after: datetime, until: datetime) -> list[tup
     ...     datetime(2026, 5, 17, 7, tzinfo=UTC))]
     [('2026-05-17', '2026-05-17T06:00:00+00:00')]
     """
-    tz = ZoneInfo(zone)
+    tz = tz_of(zone)
     day = after.astimezone(tz).date() - timedelta(days=1)
     last = until.astimezone(tz).date() + timedelta(days=1)
     out = []
@@ -134,3 +140,60 @@ def yearly_month_days(day: date) -> list[tuple[int, int]]:
     if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
         pairs.append((2, 29))
     return pairs
+
+
+def cron_next(cron: str, zone: str, after: datetime) -> datetime:
+    """The cron's first moment (UTC) after ``after`` in ``zone``.
+
+    >>> cron_next("0 9 * * 1", "Europe/Kyiv", datetime(2026, 3, 1, tzinfo=UTC)).isoformat()
+    '2026-03-02T07:00:00+00:00'
+    """
+    for local in CronSim(cron, after.astimezone(tz_of(zone))):
+        moment = local.astimezone(UTC)
+        if moment > after:
+            return moment
+    raise ValueError("a cron expression without occurrences")  # pragma: no cover
+
+
+def fire_next(at: time, zone: str, after: datetime) -> datetime:
+    """The first moment after ``after`` whose wall clock in ``zone`` reads ``at``.
+
+    >>> fire_next(time(9), "America/New_York", datetime(2026, 3, 8, 14, tzinfo=UTC)).isoformat()
+    '2026-03-09T13:00:00+00:00'
+    """
+    day = after.astimezone(tz_of(zone)).date() - timedelta(days=1)
+    while (moment := local_moment(day, at, zone)) <= after:
+        day += timedelta(days=1)
+    return moment
+
+
+def zone_classes(zones: frozenset[str] | set[str], after: datetime, horizon: timedelta
+                 ) -> list[str]:  # fmt: skip
+    """One zone for each group that keeps the same wall clock over ``(after, after + horizon]``:
+    the same offset at both ends and, when it changes, the change at the same minute. Asking a
+    representative of each group when a wall time comes is asking every zone.
+
+    >>> sorted(zone_classes({"Europe/Kyiv", "Europe/Bucharest", "UTC"},
+    ...                     datetime(2026, 5, 1, tzinfo=UTC), timedelta(days=7)))
+    ['Europe/Bucharest', 'UTC']
+    """
+    end = after + horizon
+    groups: dict[tuple[object, ...], str] = {}
+    for zone in sorted(zones):
+        tz = tz_of(zone)
+        first, last = after.astimezone(tz).utcoffset(), end.astimezone(tz).utcoffset()
+        change = None if first == last else _change_at(tz, after, end)
+        groups.setdefault((first, last, change), zone)
+    return list(groups.values())
+
+
+def _change_at(tz: ZoneInfo, lo: datetime, hi: datetime) -> datetime:
+    """The minute the offset changes between ``lo`` and ``hi`` (binary search)."""
+    start = lo.astimezone(tz).utcoffset()
+    while hi - lo > timedelta(minutes=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).utcoffset() == start:
+            lo = mid
+        else:
+            hi = mid
+    return hi.replace(second=0, microsecond=0)

@@ -43,6 +43,7 @@ LATE = timedelta(minutes=5)  # how late a history row may be recorded and still 
 PRUNE_EVERY = timedelta(minutes=5)
 _last_poll: dict[tuple[str, str, str], datetime] = {}
 _last_prune: dict[tuple[str, str], datetime] = {}
+_next_due: dict[tuple[str, str, str], datetime] = {}  # time-driven journeys: nothing before
 
 
 def poll_sources(db: Database, store: JourneyStore, now: datetime) -> int:
@@ -54,10 +55,15 @@ def poll_sources(db: Database, store: JourneyStore, now: datetime) -> int:
         trigger = journey.definition.entry.trigger
         if not _is_source(trigger) or not _due(workspace_id, journey, now):
             continue
+        slot = (workspace_id, journey.journey_id, str(journey.version))
+        if slot in _next_due and now < _next_due[slot]:
+            continue  # a schedule or date that nobody anywhere is due for yet
         try:
             started += db.write(
                 partial(poll_one, workspace_id=workspace_id, journey=journey, now=now)
             )
+            if isinstance(trigger, ScheduleTrigger | DateTrigger):
+                _next_due[slot] = timed.next_due(trigger, now)
         except Exception:  # logged; the source's position did not move, the next tick retries
             log.exception("journey %s: reading its %s trigger failed", journey.journey_id,
                           trigger.type)  # fmt: skip

@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from retenta.journeys.entry import Entrant
 from retenta.journeys.schedule import (
     cron_due,
+    cron_next,
     fire_days,
+    fire_next,
     occurrence_key,
     trait_date,
     usable_zone,
+    world_zones,
     yearly_month_days,
+    zone_classes,
 )
 from retenta.journeys.sources.logs import key
 from retenta.journeys.store import LiveJourney
@@ -32,6 +37,7 @@ from retenta.segments import store as segment_store
 
 log = logging.getLogger(__name__)
 MAX_LATE = timedelta(hours=6)
+HORIZON = timedelta(days=7)  # next_due looks this far ahead (zones grouped over it)
 ZONES_SQL = (
     "SELECT DISTINCT coalesce(timezone, '') FROM contacts WHERE workspace_id = ?"
     " AND erased_at IS NULL AND merged_into IS NULL"
@@ -41,6 +47,31 @@ ZONES_SQL = (
 def window_start(position: datetime, now: datetime) -> datetime:
     """Where a tick starts firing: the last position, but never more than ``MAX_LATE`` ago."""
     return max(position, now - MAX_LATE)
+
+
+def next_due(trigger: ScheduleTrigger | DateTrigger, after: datetime) -> datetime:
+    """The first moment after ``after`` when the trigger can fire for anyone: over every zone
+    a contact can be in (or the fixed one). Until then a tick need not read anything.
+
+    >>> t = ScheduleTrigger(type="schedule", cron="0 9 * * *", timezone="Asia/Tokyo",
+    ...                     segment_id="seg_1")
+    >>> next_due(t, datetime.fromisoformat("2026-05-17T00:00:00+00:00")).isoformat()
+    '2026-05-18T00:00:00+00:00'
+    """
+    zones = world_zones() if trigger.timezone == "contact" else {trigger.timezone}
+    kinds = _classes(frozenset(zones), after.date())
+    if isinstance(trigger, ScheduleTrigger):
+        found = min(cron_next(trigger.cron, zone, after) for zone in kinds)
+    else:
+        found = min(fire_next(trigger.at, zone, after) for zone in kinds)
+    return min(found, after + HORIZON)
+
+
+@lru_cache(maxsize=64)
+def _classes(zones: frozenset[str], day: date) -> list[str]:
+    """Zone groups valid for any ``after`` on ``day`` (UTC) looking ``HORIZON`` ahead."""
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    return zone_classes(zones, start, HORIZON + timedelta(days=1))
 
 
 def workspace_zone(conn: Any, workspace_id: str) -> str:
