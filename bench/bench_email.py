@@ -296,8 +296,8 @@ async def pipeline(pool: ProcessPoolExecutor, ledger: SendLedger, port: int, key
         for _ in range(CONNECTIONS):
             await queue.put(None)
 
-    async def record(message: OutgoingEmail, attempt: int) -> None:
-        await handover.mark(message.send_id, attempt)
+    async def record(message: OutgoingEmail, attempt: int, then: Any = None) -> None:
+        await handover.mark(message.send_id, attempt, then=then)
 
     async def flush() -> None:
         nonlocal settled
@@ -311,7 +311,7 @@ async def pipeline(pool: ProcessPoolExecutor, ledger: SendLedger, port: int, key
         while (item := await queue.get()) is not None:
             send, message = item
             result = await channel.send_one(
-                message, handover=lambda m, a=send.attempts: record(m, a)
+                message, handover=lambda m, a=send.attempts, then=None: record(m, a, then)
             )
             results.append((send, result))
             if len(results) >= 250:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 import ssl
+import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiosmtplib
 import dkim
@@ -27,7 +29,16 @@ from retenta.messaging.email.dkim import DkimError, DkimKey, DkimSigner, dns_rec
 from retenta.messaging.email.mime import OutgoingEmail
 from retenta.messaging.email.profiles import SendingProfile, SmtpServer
 
-Handover = Callable[[OutgoingEmail], Awaitable[None]]
+
+class Handover(Protocol):
+    """Durably record that ``message`` is being handed over; ``then()`` once it is durable,
+    on the thread that made it so (the send path's ``HandoverLog.mark``)."""
+
+    def __call__(
+        self, message: OutgoingEmail, *, then: Callable[[], None] | None = None
+    ) -> Awaitable[None]: ...
+
+
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 _QUEUE_IDS = (
     re.compile(r"queued as\s+<?([A-Za-z0-9._@-]{4,})", re.IGNORECASE),
@@ -225,12 +236,13 @@ class SmtpChannel:
 async def _transact(
     smtp: aiosmtplib.SMTP, message: OutgoingEmail, handover: Handover | None
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
-    """One mail transaction. With ``handover``, its record is written while MAIL, RCPT, DATA
-    and the message body travel, and awaited just before the final ``.``: the server takes
-    no message whose record is not durable, and the record costs no round trip."""
+    """One mail transaction. With ``handover``, MAIL, RCPT, DATA and the body go first; then
+    the record is made durable and the final ``.`` follows it at once (:class:`FinalDot`).
+    The server takes no message whose record is not durable, and a kill between the two
+    (the only way to lose a message: it is never handed twice) is a window of microseconds,
+    not the DATA round trips."""
     if handover is None:
         return await smtp.sendmail(message.mail_from, [message.rcpt_to], message.data)
-    marked = asyncio.ensure_future(handover(message))
     try:
         size = [f"size={len(message.data)}"] if smtp.supports_extension("size") else []
         await smtp.mail(message.mail_from, options=size)
@@ -238,15 +250,54 @@ async def _transact(
             await smtp.rcpt(message.rcpt_to)
         except aiosmtplib.SMTPRecipientRefused as exc:
             raise aiosmtplib.SMTPRecipientsRefused([exc]) from None
-        response = await _data_after(smtp, message.data, marked)
+        response = await _data_after(smtp, message, handover)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         await _reset(smtp)
         raise
-    finally:
-        await asyncio.wait([marked])  # never leave a record half-written behind
-        if not marked.cancelled():
-            marked.exception()  # retrieved (it is raised above when it matters)
     return {}, response.message
+
+
+class FinalDot:
+    """The ``.`` that ends one DATA, written by whoever comes first: the thread that made the
+    hand-over record durable (plain TCP with nothing left buffered), or the session.
+
+    The thread writes to the socket itself: on a plain connection whose transport has
+    nothing buffered, three bytes cannot reorder with the body. TLS, or a body still
+    buffered, leaves it to the session (the window is then the event loop's latency).
+    """
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+        self._lock = threading.Lock()
+        self._written = 0
+        transport = protocol.transport
+        sock = getattr(transport, "_sock", None)  # asyncio's selector transport
+        plain = transport is not None and transport.get_extra_info("sslcontext") is None
+        idle = plain and transport.get_write_buffer_size() == 0
+        self._sock: socket.socket | None = (
+            sock if idle and isinstance(sock, socket.socket) else None
+        )
+
+    def from_thread(self) -> None:
+        with self._lock:
+            if self._sock is None or self._written:
+                return
+            try:
+                self._written = self._sock.send(b".\r\n")
+            except OSError:  # full or closed: the session writes it (or the session is gone)
+                return
+
+    def from_session(self) -> None:
+        with self._lock:
+            rest = b".\r\n"[self._written :]
+            self._written, self._sock = 3, None
+        if rest:
+            self._protocol.write(rest)
+
+    def disarm(self) -> None:
+        """The session gives up on this message (the socket is about to close)."""
+        with self._lock:
+            self._sock = None
 
 
 def stuffed(data: bytes) -> bytes:
@@ -269,11 +320,11 @@ def stuffed(data: bytes) -> bytes:
 
 
 async def _data_after(
-    smtp: aiosmtplib.SMTP, data: bytes, marked: asyncio.Future[None]
+    smtp: aiosmtplib.SMTP, message: OutgoingEmail, handover: Handover
 ) -> aiosmtplib.SMTPResponse:
-    """DATA, 354, the body; then ``marked`` (the durable hand-over record); then the final
-    ``.`` that makes the server take the message. A server drops a message whose ``.``
-    never came, so a failed record (the session is closed) hands nothing over."""
+    """DATA, 354, the body; then the durable hand-over record; then the final ``.`` that
+    makes the server take the message. A server drops a message whose ``.`` never came, so
+    a failed record (the session is closed) hands nothing over."""
     protocol = smtp.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Server not connected")
@@ -281,13 +332,17 @@ async def _data_after(
         start = await _command(protocol, b"DATA\r\n", smtp.timeout)
         if start.code != 354:
             raise aiosmtplib.SMTPDataError(start.code, start.message)
-        protocol.write(stuffed(data))
+        protocol.write(stuffed(message.data))
+        dot = FinalDot(protocol)
+        protocol._response_pending = True  # the reply may come before this task resumes
         try:
-            await marked
+            await handover(message, then=dot.from_thread)
         except BaseException:
+            dot.disarm()
             smtp.close()  # no QUIT: it would read as a body line
             raise
-        response = await _command(protocol, b".\r\n", smtp.timeout)
+        dot.from_session()
+        response: aiosmtplib.SMTPResponse = await protocol.read_response(timeout=smtp.timeout)
     if response.code != 250:
         raise aiosmtplib.SMTPDataError(response.code, response.message)
     return response

@@ -20,14 +20,16 @@ a segment's last.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 SEGMENT = re.compile(r"handover-\d{20}-\d+\.log")
 _LINE = re.compile(rb"(snd_[a-z0-9]+) (\d+)")
 
@@ -56,6 +58,15 @@ def parse(data: bytes) -> list[tuple[str, int]]:
     return out
 
 
+def run_all(callbacks: Sequence[Callable[[], None]]) -> None:
+    """Each callback once; one that raises is logged and does not stop the others."""
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("a hand-over callback failed")
+
+
 class HandoverJournal:
     """Segments ``handover-<ns>-<pid>.log`` in ``directory``; one is open for appending."""
 
@@ -71,9 +82,17 @@ class HandoverJournal:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="retenta-handover")
         self._open_segment()
 
-    async def commit(self, items: Sequence[tuple[str, int]]) -> None:
-        """:meth:`append` on the journal's own thread; returns once the records are durable."""
-        await asyncio.get_running_loop().run_in_executor(self._thread, self.append, items)
+    async def commit(
+        self, items: Sequence[tuple[str, int]], after: Sequence[Callable[[], None]] = ()
+    ) -> None:
+        """:meth:`append` on the journal's own thread, then each of ``after`` on that thread
+        at once; returns once the records are durable."""
+
+        def durable_then() -> None:
+            self.append(items)
+            run_all(after)
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, durable_then)
 
     def append(self, items: Sequence[tuple[str, int]]) -> None:
         """Write the records and make them durable (blocking: call it from a thread)."""

@@ -13,7 +13,7 @@ Every change runs in the single writer, one unit per step, so each step lands wh
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ import pyarrow as pa
 from retenta.messaging.events import MessageEvent, SendContext
 from retenta.messaging.events import append as append_events
 from retenta.messaging.outbox import log
-from retenta.messaging.outbox.journal import HandoverJournal
+from retenta.messaging.outbox.journal import HandoverJournal, run_all
 from retenta.messaging.outbox.model import backoff_s
 from retenta.messaging.signing import SEND_ID
 from retenta.storage.base import Database
@@ -281,14 +281,18 @@ class SendLedger:
         claimed.sort(key=lambda s: s.send_id)
         return claimed
 
-    async def record_handover(self, sends: Sequence[tuple[str, int]]) -> None:
-        """Durably note that these attempts are being handed to a provider (before handing)."""
+    async def record_handover(
+        self, sends: Sequence[tuple[str, int]], after: Sequence[Callable[[], None]] = ()
+    ) -> None:
+        """Durably note that these attempts are being handed to a provider (before handing);
+        ``after`` runs once they are durable (on the journal's thread when there is one)."""
         if not sends:
             return
         if self.journal is not None:  # one write + fdatasync, off the writer (journal.py)
-            await self.journal.commit(sends)
+            await self.journal.commit(sends, after)
             return
         await self._insert_handovers(sends)
+        run_all(after)
 
     def absorb_journal(self) -> int:
         """Copy the journal's closed segments into ``send_handovers`` and delete them; the

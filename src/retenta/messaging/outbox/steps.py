@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -246,8 +246,9 @@ class EmailStep:
                 yield message
                 await asyncio.sleep(0)  # let the sessions read replies and write the next
 
-        async def record(message: OutgoingEmail) -> None:
-            await self.handover.mark(message.send_id, by_id[message.send_id][0].attempts)
+        async def record(message: OutgoingEmail, *, then: Callable[[], None] | None = None) -> None:
+            attempt = by_id[message.send_id][0].attempts
+            await self.handover.mark(message.send_id, attempt, then=then)
 
         results = await channel.send_stream(prepared(), handover=record)
         for result in results:
