@@ -121,6 +121,8 @@ def test_a_journey_built_by_drag_and_drop_runs_for_a_tracked_event(
 
     # The contact's page explains what the journey decided, in order.
     page.goto(f"/contacts/{runs[0]['contact_id']}")
+    # A new contact has no opens or clicks: her best time is the workspace's or the default.
+    expect(page.get_by_test_id("best-time")).to_contain_text("Best time to send:")
     page.get_by_role("tab", name="Journeys").click()
     trace = page.get_by_test_id("journey-trace")
     rows = trace.get_by_test_id("trace-row")

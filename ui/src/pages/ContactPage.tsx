@@ -9,6 +9,7 @@ import { Commerce } from "./contact/Commerce";
 import { Consents } from "./contact/Consents";
 import { DeliveryLog } from "./messaging/DeliveryLog";
 import { JourneyTrace } from "./contact/JourneyTrace";
+import { BestTimeLine } from "./contact/BestTime";
 import { Timeline } from "./contact/Timeline";
 
 /** The identifier that best names a contact in a heading. */
@@ -100,6 +101,7 @@ function ContactHeader({ p }: { p: Profile }) {
           {p.language ? ` · ${p.language}` : ""}
           {p.timezone ? ` · ${p.timezone}` : ""}
         </p>
+        <BestTimeLine contactId={p.id} />
         {p.merged_from.length > 0 && (
           <p className="muted small">Merged from {p.merged_from.map((m) => `#${m}`).join(", ")}</p>
         )}

@@ -7,7 +7,9 @@ import { Link } from "../../router";
 
 interface TraceRow { at: string; journey_id: string; journey: string | null; run_id: string; node_id: string; decision: string; reason: string | null }
 
-const TONE: Record<string, string> = { entered: "info", sent: "ok", exit: "neutral", skipped: "warn", branch: "info" };
+const TONE: Record<string, string> = {
+  entered: "info", sent: "ok", exit: "neutral", skipped: "warn", branch: "info", converted: "ok", moved: "info", held: "warn", waiting: "neutral", waited: "neutral",
+};
 
 export function JourneyTrace({ contactId }: { contactId: number | string }) {
   const trace = useLoad(() => api.get<{ items: TraceRow[] }>(`/api/v1/contacts/${encodeURIComponent(String(contactId))}/journey-trace`), [contactId]);
