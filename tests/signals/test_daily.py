@@ -36,7 +36,8 @@ def shop(store: Store) -> dict[str, str]:
     """Shoppers with known rhythms, and the daily pass run once over the whole store."""
     store.products({"sku": "TEA-1", "name": "Green tea", "price": 100, "in_stock": True},
                    {"sku": "TEA-2", "name": "Black tea", "price": 120, "in_stock": True},
-                   {"sku": "TEA-3", "name": "White tea", "price": 300, "in_stock": False})  # fmt: skip
+                   {"sku": "TEA-3", "name": "White tea", "price": 300,
+                    "in_stock": False})  # fmt: skip
     who = {n: store.person(n) for n in ("regular", "early", "gone", "steady", "nbo", "fan1",
                                         "fan2", "sold_out")}  # fmt: skip
     for days in (87, 57, 27.5):  # every ~30 days; the next is due in ~2 days
@@ -56,10 +57,13 @@ def shop(store: Store) -> dict[str, str]:
     return who
 
 
-def test_replenishment_follows_each_contacts_own_interval(store: Store, shop: dict[str, str]) -> None:
+def test_replenishment_follows_each_contacts_own_interval(
+    store: Store, shop: dict[str, str]
+) -> None:
     due = events(store, "Replenishment Due")
     regular = due[store.contact(shop["regular"])]
-    assert regular["sku"] == "TEA-1" and regular["purchases"] == 3
+    assert regular["sku"] == "TEA-1"
+    assert regular["purchases"] == 3
     assert regular["interval_days"] == pytest.approx(29.8, abs=0.1)
     assert regular["products"][0]["name"] == "Green tea"
     assert store.contact(shop["early"]) not in due
@@ -85,7 +89,9 @@ def test_win_back_by_the_two_metrics(store: Store, shop: dict[str, str]) -> None
     assert store.contact(shop["steady"]) not in due
 
 
-def test_one_time_buyers_are_measured_against_the_repeat_buyers(store: Store, shop: dict[str, str]) -> None:
+def test_one_time_buyers_are_measured_against_the_repeat_buyers(
+    store: Store, shop: dict[str, str]
+) -> None:
     """Recomputed here from the orders: every win-back signal is late by the grace and not
     past the catch-up window, one-timers by the median interval of the repeat buyers."""
     s = SignalSettings()
@@ -110,10 +116,13 @@ def test_one_time_buyers_are_measured_against_the_repeat_buyers(store: Store, sh
             assert signalled[contact_id]["interval_source"] == source
 
 
-def test_next_best_offer_is_the_categorys_best_seller_not_yet_bought(store: Store, shop: dict[str, str]) -> None:
+def test_next_best_offer_is_the_categorys_best_seller_not_yet_bought(
+    store: Store, shop: dict[str, str]
+) -> None:
     offers = events(store, "Next Best Offer")
     mine = offers[store.contact(shop["nbo"])]
-    assert mine["sku"] == "TEA-2" and mine["favourite_category"] == "Home/Tea"
+    assert mine["sku"] == "TEA-2"
+    assert mine["favourite_category"] == "Home/Tea"
     assert offers[store.contact(shop["fan1"])]["sku"] == "TEA-1"  # never what they bought
     assert store.contact(shop["early"]) not in offers  # last order 10 days ago: too soon
 
@@ -121,5 +130,6 @@ def test_next_best_offer_is_the_categorys_best_seller_not_yet_bought(store: Stor
 def test_a_rerun_repeats_nothing(store: Store, shop: dict[str, str]) -> None:
     before = {e: len(events(store, e)) for e in ("Replenishment Due", "Win-back Due")}
     workspaces, emitted = store.signals(NOW + timedelta(hours=1))  # the same purchase cycles
-    assert workspaces == 1 and emitted == 0
+    assert workspaces == 1
+    assert emitted == 0
     assert {e: len(events(store, e)) for e in before} == before

@@ -47,8 +47,10 @@ def classify(field: str, old: str | None, new: str | None) -> str | None:
 
     >>> classify("price", "20.00", "15.00"), classify("sale_price", "15", "18")
     ('Price Dropped', None)
-    >>> classify("in_stock", "false", "true"), classify("stock", "0", "4"), classify("stock", "2", "4")
-    ('Back In Stock', 'Back In Stock', None)
+    >>> classify("in_stock", "false", "true"), classify("stock", "0", "4")
+    ('Back In Stock', 'Back In Stock')
+    >>> classify("stock", "2", "4") is None
+    True
     """
     if field in ("price", "sale_price"):
         before, after = _number(old), _number(new)
@@ -138,7 +140,8 @@ def audience(
 def products(cur: Any, workspace_id: str, skus: list[str]) -> dict[str, dict[str, Any]]:
     rows = cur.execute(
         "SELECT sku, name, url, image_url, price, sale_price, currency, in_stock, brand,"
-        " category_path FROM products WHERE workspace_id = ? AND sku IN (SELECT unnest(?::VARCHAR[]))",
+        " category_path FROM products WHERE workspace_id = ?"
+        " AND sku IN (SELECT unnest(?::VARCHAR[]))",
         [workspace_id, skus],
     ).fetchall()
     out = {}

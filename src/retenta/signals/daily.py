@@ -143,7 +143,8 @@ def next_best_offer(cur: Any, workspace_id: str, s: SignalSettings, now: datetim
     """Some days after the last order: the best seller of the contact's favourite category
     that they have not bought yet (in stock)."""
     params = {"ws": workspace_id, "now": now, "after_s": s.nbo_after_days * DAY_S,
-              "catch_up_s": s.catch_up_days * DAY_S, "bestseller_days": s.bestseller_days}  # fmt: skip
+              "catch_up_s": s.catch_up_days * DAY_S,
+              "bestseller_days": s.bestseller_days}  # fmt: skip
     rows = cur.execute(NBO_SQL, params).fetchall()
     catalog = _products(cur, workspace_id, sorted({str(r[1]) for r in rows}))
     return [

@@ -67,8 +67,8 @@ class SignalService:
         emitted = 0
         for workspace_id in sorted({c.workspace_id for c in changes}):
             with self.db.read() as cur:
-                signals = catalog_signals(cur, workspace_id, changes, load_settings(cur, workspace_id),
-                                          now)  # fmt: skip
+                settings = load_settings(cur, workspace_id)
+                signals = catalog_signals(cur, workspace_id, changes, settings, now)
             emitted += await emit(self.ingest, self.db, workspace_id, signals, now)
         await self._move(*CATALOG, until, now)
         return len(changes), emitted

@@ -53,7 +53,8 @@ class Store:
         return f"{name}-{next(_ids)}"
 
     def track(self, user: str, event: str, properties: dict[str, Any] | None = None,
-              at: datetime | None = None, traits: dict[str, Any] | None = None) -> None:  # fmt: skip
+              at: datetime | None = None, traits: dict[str, Any] | None = None
+              ) -> None:  # fmt: skip
         body: dict[str, Any] = {"userId": user, "event": event, "properties": properties or {}}
         if at is not None:
             body["timestamp"] = at.isoformat()

@@ -27,7 +27,8 @@ def test_the_gallery_lists_the_fourteen_scenarios(client: TestClient, ws: Worksp
     got = client.get("/api/v1/journey-templates", headers=ws.api_headers).json()["templates"]
     assert {t["key"] for t in got} == KEYS
     for t in got:
-        assert t["name"] and t["description"]
+        assert t["name"]
+        assert t["description"]
         for param in t["params"]:
             assert set(param) >= {"name", "type", "default", "label"}
 
@@ -47,7 +48,8 @@ def test_bad_parameters_are_refused_by_name_and_leave_nothing(client: TestClient
                              json={"params": params})  # fmt: skip
         assert answer.status_code == 422, (key, answer.text)
         error = answer.json()["error"]
-        assert error["field"] == field and words in error["message"], error
+        assert error["field"] == field, error
+        assert words in error["message"], error
     assert client.get("/api/v1/messages", headers=h).json()["items"] == []  # nothing made
     assert client.get("/api/v1/journeys", headers=h).json()["items"] == []
     missing = client.post("/api/v1/journey-templates/nope/instantiate", headers=h, json={})
@@ -64,7 +66,8 @@ def test_every_template_instantiates_and_renders_in_four_languages(
         assert made.status_code == 201, (key, made.text)
         body = made.json()
         journey = body["journey"]
-        assert journey["name"] == f"Ready: {key}" and journey["status"] == "draft"
+        assert journey["name"] == f"Ready: {key}"
+        assert journey["status"] == "draft"
         _check_sends(key, journey["definition"], body["messages"], h, client)
         for message_id in body["messages"].values():
             _check_renders(client, h, message_id)
@@ -95,7 +98,8 @@ def _check_renders(client: TestClient, h: dict[str, str], message_id: str) -> No
             assert shown["errors"] == [], (message["name"], channel, language, shown["errors"])
             assert shown["language"] == language
             if channel == "email":
-                assert shown["subject"] and "{{" not in shown["subject"]
+                assert shown["subject"]
+                assert "{{" not in shown["subject"]
                 if shows_products:
                     assert "Green tea" in shown["html"], message["name"]
 

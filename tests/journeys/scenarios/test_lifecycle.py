@@ -10,7 +10,8 @@ import orjson
 from tests.journeys.scenarios.helpers import Store
 
 ORDER = {"order_id": "", "total": 250, "currency": "UAH",
-         "products": [{"sku": "SKU-000001", "name": "Mug", "price": 250, "quantity": 1}]}  # fmt: skip
+         "products": [{"sku": "SKU-000001", "name": "Mug", "price": 250,
+                       "quantity": 1}]}  # fmt: skip
 
 
 def order(user: str, total: float = 250) -> dict[str, object]:
@@ -90,7 +91,8 @@ def test_referral_invitation_marks_the_contact_then_invites(store: Store) -> Non
         json={"params": {"referral_webhook_url": "https://referrals.example.com/issue"}},
     ).json()["definition"]  # fmt: skip
     node = next(n for n in hook["nodes"] if n["id"] == "referral_hook")
-    assert node["type"] == "webhook" and node["url"] == "https://referrals.example.com/issue"
+    assert node["type"] == "webhook"
+    assert node["url"] == "https://referrals.example.com/issue"
 
 
 def test_birthday_greets_three_days_before_at_nine_local(store: Store) -> None:
@@ -110,7 +112,8 @@ def test_birthday_greets_three_days_before_at_nine_local(store: Store) -> None:
         moment += timedelta(hours=5)
     store.tick(moment)
     entered = store.entered(jid)
-    assert store.contact(due) in entered and store.contact(other) not in entered
+    assert store.contact(due) in entered
+    assert store.contact(other) not in entered
     with store.container.db.read() as cur:
         rows = cur.execute(
             "SELECT attributes->>'birthday', context->>'timestamp' FROM journey_runs r JOIN"

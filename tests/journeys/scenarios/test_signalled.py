@@ -22,7 +22,8 @@ def ago(days: float) -> datetime:
 def world(store: Store) -> dict[str, Any]:
     """The shoppers, the three signal-started scenarios live, one daily pass, one tick."""
     store.products({"sku": "TEA-1", "name": "Green tea", "price": 100, "in_stock": True},
-                   {"sku": "TEA-2", "name": "Black tea", "price": 120, "in_stock": True})  # fmt: skip
+                   {"sku": "TEA-2", "name": "Black tea", "price": 120,
+                    "in_stock": True})  # fmt: skip
     who = {n: store.person(n) for n in ("stocker", "restocked", "curious", "fan", "gone",
                                         "returner")}  # fmt: skip
     for user in ("stocker", "restocked"):
@@ -49,7 +50,9 @@ def sent(store: Store, world: dict[str, Any], key: str, name: str) -> list[tuple
     return store.sends(journey["journey"]["id"], store.contact(world["who"][name]))
 
 
-def test_replenishment_reminds_then_nudges_unless_bought(store: Store, world: dict[str, Any]) -> None:
+def test_replenishment_reminds_then_nudges_unless_bought(
+    store: Store, world: dict[str, Any]
+) -> None:
     reminder = world["journeys"]["replenishment"]["messages"]["reminder"]
     first = sent(store, world, "replenishment", "stocker")
     assert [s[1] for s in first] == [reminder]
@@ -63,7 +66,9 @@ def test_replenishment_reminds_then_nudges_unless_bought(store: Store, world: di
         world["journeys"]["replenishment"]["journey"]["id"]) == set()  # fmt: skip
 
 
-def test_next_best_offer_sends_the_best_seller_not_bought(store: Store, world: dict[str, Any]) -> None:
+def test_next_best_offer_sends_the_best_seller_not_bought(
+    store: Store, world: dict[str, Any]
+) -> None:
     offer = sent(store, world, "next_best_offer", "curious")
     assert [orjson.loads(s[4])["sku"] for s in offer] == ["TEA-2"]
     assert offer[0][2] == "promo"
@@ -82,7 +87,9 @@ def test_win_back_by_interval_reaches_who_drifted(store: Store, world: dict[str,
         world["journeys"]["win_back"]["journey"]["id"]) == set()  # fmt: skip
 
 
-def test_win_back_by_days_uses_a_real_time_lapsed_segment(store: Store, world: dict[str, Any]) -> None:
+def test_win_back_by_days_uses_a_real_time_lapsed_segment(
+    store: Store, world: dict[str, Any]
+) -> None:
     made = store.instantiate("win_back", {"method": "days", "days": 35})
     jid, [segment_id] = made["journey"]["id"], list(made["segments"].values())
     seg = store.client.get(f"/api/v1/segments/{segment_id}", headers=store.ws.api_headers)

@@ -18,7 +18,7 @@ from retenta.journeys.scenarios.model import (
     send,
     wait_event,
 )
-from retenta.journeys.scenarios.shopping import BOUGHT, channels_param
+from retenta.journeys.scenarios.shopping import BOUGHT, NAME, channels_param
 from retenta.signals.daily import WINBACK_DUE
 
 # --- win-back ---------------------------------------------------------------------------
@@ -31,7 +31,8 @@ def _winback_copy(p: Params) -> dict[str, Copy]:
             "Win-back: we miss you", "promo", topic="winback", products=False,
             subject={"en": "We miss you", "uk": "Ми сумуємо", "ru": "Мы скучаем",
                      "de": "Wir vermissen Sie"},
-            body=_with_hello({"en": "It has been a while. Here is what is new since your last visit.",
+            body=_with_hello({"en": "It has been a while. Here is what is new since your last"
+                                    " visit.",
                               "uk": "Давно не бачились. Ось що нового з вашого останнього візиту.",
                               "ru": "Давно не виделись. Вот что нового с вашего последнего визита.",
                               "de": "Lange nicht gesehen. Das ist neu seit Ihrem letzten Besuch."}),
@@ -108,10 +109,8 @@ WINBACK = Template(
 def _birthday_copy(p: Params) -> dict[str, Copy]:
     return {"greeting": Copy(
         "Birthday greeting", "promo", topic="birthday", products=False,
-        subject={"en": "Happy birthday{{ ', ' ~ contact.first_name if contact.first_name }}!",
-                 "uk": "З днем народження{{ ', ' ~ contact.first_name if contact.first_name }}!",
-                 "ru": "С днём рождения{{ ', ' ~ contact.first_name if contact.first_name }}!",
-                 "de": "Alles Gute zum Geburtstag{{ ', ' ~ contact.first_name if contact.first_name }}!"},
+        subject={"en": f"Happy birthday{NAME}!", "uk": f"З днем народження{NAME}!",
+                 "ru": f"С днём рождения{NAME}!", "de": f"Alles Gute zum Geburtstag{NAME}!"},
         body={"en": f"A gift from us: {p['discount_percent']}% off this week. {CODE}",
               "uk": f"Подарунок від нас: −{p['discount_percent']}% цього тижня. {CODE}",
               "ru": f"Подарок от нас: −{p['discount_percent']}% на этой неделе. {CODE}",

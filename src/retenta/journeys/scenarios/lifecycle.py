@@ -45,7 +45,8 @@ def _welcome_copy(p: Params) -> dict[str, Copy]:
             subject={"en": "Welcome!", "uk": "Ласкаво просимо!", "ru": "Добро пожаловать!",
                      "de": "Willkommen!"},
             body=_with_hello({"en": "Thank you for joining us.", "uk": "Дякуємо, що ви з нами.",
-                              "ru": "Спасибо, что вы с нами.", "de": "Danke, dass Sie dabei sind."}),
+                              "ru": "Спасибо, что вы с нами.",
+                              "de": "Danke, dass Sie dabei sind."}),
             button={"en": "Start shopping", "uk": "До покупок", "ru": "К покупкам",
                     "de": "Jetzt einkaufen"}, button_url=shop),
         "story": Copy(
@@ -188,7 +189,8 @@ def _referral_copy(p: Params) -> dict[str, Copy]:
         body=_with_hello({"en": "Share your link: your friends get a discount, you get a bonus.",
                           "uk": "Поділіться посиланням: друзі отримають знижку, ви — бонус.",
                           "ru": "Поделитесь ссылкой: друзья получат скидку, вы — бонус.",
-                          "de": "Teilen Sie Ihren Link: Freunde sparen, Sie erhalten einen Bonus."}),
+                          "de": "Teilen Sie Ihren Link: Freunde sparen, Sie bekommen"
+                                " einen Bonus."}),
         button={"en": "Invite friends", "uk": "Запросити", "ru": "Пригласить",
                 "de": "Freunde einladen"},
         button_url=LINK.replace("default('')", f"default('{p['store_url']}')"),

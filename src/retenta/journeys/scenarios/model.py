@@ -78,7 +78,8 @@ class Template:
 
     def summary(self) -> dict[str, Any]:
         return {"key": self.key, "name": self.name, "description": self.description,
-                "events": list(self.events), "params": [p.as_dict() for p in self.params]}  # fmt: skip
+                "events": list(self.events),
+                "params": [p.as_dict() for p in self.params]}  # fmt: skip
 
     def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with ``given``; unknown names and bad values are 422s."""
@@ -108,7 +109,8 @@ def wait(node_id: str, amount: float, unit: str, after: str) -> dict[str, Any]:
 def wait_event(node_id: str, event: str, amount: float, unit: str, then: str, otherwise: str
                ) -> dict[str, Any]:  # fmt: skip
     return {"id": node_id, "type": "wait_event", "event": event,
-            "timeout": {"amount": int(amount), "unit": unit}, "then": then, "else": otherwise}  # fmt: skip
+            "timeout": {"amount": int(amount), "unit": unit},
+            "then": then, "else": otherwise}  # fmt: skip
 
 
 def happened(node_id: str, event: str, then: str, otherwise: str) -> dict[str, Any]:

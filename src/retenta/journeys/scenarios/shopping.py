@@ -20,6 +20,7 @@ from retenta.journeys.scenarios.model import (
 )
 
 BOUGHT = "Order Completed"
+NAME = "{{ ', ' ~ contact.first_name if contact.first_name }}"  # ", Ann" or nothing
 CHANNELS = ("email", "push,email", "email,sms", "push,email,sms")
 
 
@@ -33,13 +34,16 @@ def channels_param(default: str = "email") -> Param:
 def _cart_copy(p: Params) -> dict[str, Copy]:
     first = Copy(
         "Abandoned cart: reminder", "trigger", topic="cart",
-        subject={"en": "You left something in your cart", "uk": "Ви залишили товари в кошику",
-                 "ru": "Вы оставили товары в корзине", "de": "Sie haben etwas im Warenkorb vergessen"},
-        body={"en": "Hello{{ ', ' ~ contact.first_name if contact.first_name }}! Your cart is waiting.",
-              "uk": "Вітаємо{{ ', ' ~ contact.first_name if contact.first_name }}! Ваш кошик чекає.",
-              "ru": "Здравствуйте{{ ', ' ~ contact.first_name if contact.first_name }}! Ваша корзина ждёт.",
-              "de": "Hallo{{ ', ' ~ contact.first_name if contact.first_name }}! Ihr Warenkorb wartet."},
-        button={"en": "Back to the cart", "uk": "До кошика", "ru": "В корзину", "de": "Zum Warenkorb"},
+        subject={"en": "You left something in your cart",
+                 "uk": "Ви залишили товари в кошику",
+                 "ru": "Вы оставили товары в корзине",
+                 "de": "Sie haben etwas im Warenkorb vergessen"},
+        body={"en": f"Hello{NAME}! Your cart is waiting.",
+              "uk": f"Вітаємо{NAME}! Ваш кошик чекає.",
+              "ru": f"Здравствуйте{NAME}! Ваша корзина ждёт.",
+              "de": f"Hallo{NAME}! Ihr Warenkorb wartet."},
+        button={"en": "Back to the cart", "uk": "До кошика", "ru": "В корзину",
+                "de": "Zum Warenkorb"},
         button_url="{{ data.trigger.properties.cart_url | default(data.trigger.properties.url)"
                    " | default('') }}",
     )  # fmt: skip
@@ -93,7 +97,8 @@ def _browse_copy(p: Params) -> dict[str, Copy]:
                  "ru": "Всё ещё думаете о {{ data.trigger.properties.name }}?",
                  "de": "Denken Sie noch an {{ data.trigger.properties.name }}?"},
         body={"en": "Here is the item you looked at.", "uk": "Ось товар, який ви переглядали.",
-              "ru": "Вот товар, который вы смотрели.", "de": "Hier ist der Artikel, den Sie angesehen haben."},
+              "ru": "Вот товар, который вы смотрели.",
+              "de": "Hier ist der Artikel, den Sie angesehen haben."},
     )}  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from retenta.signals.catalog import BACK_IN_STOCK, PRICE_DROPPED
 from retenta.signals.daily import NEXT_BEST_OFFER, REPLENISHMENT_DUE
 
 NAME = "{{ data.trigger.properties.name }}"
+FAVOURITE = "{{ data.trigger.properties.favourite_category }}"
 REASONS = ("cart,wishlist,viewed", "cart,wishlist", "cart", "wishlist")
 
 
@@ -143,10 +144,10 @@ def _nbo_copy(p: Params) -> dict[str, Copy]:
                  "uk": "Вибране для вас: {{ data.trigger.properties.name }}",
                  "ru": "Подобрано для вас: {{ data.trigger.properties.name }}",
                  "de": "Für Sie ausgewählt: {{ data.trigger.properties.name }}"},
-        body={"en": "Customers who love {{ data.trigger.properties.favourite_category }} buy this most.",
-              "uk": "Покупці, які люблять {{ data.trigger.properties.favourite_category }}, найчастіше беруть це.",
-              "ru": "Покупатели, которые любят {{ data.trigger.properties.favourite_category }}, чаще всего берут это.",
-              "de": "Wer {{ data.trigger.properties.favourite_category }} mag, kauft am liebsten das."},
+        body={"en": f"Customers who love {FAVOURITE} buy this most.",
+              "uk": f"Покупці, які люблять {FAVOURITE}, найчастіше беруть це.",
+              "ru": f"Покупатели, которые любят {FAVOURITE}, чаще всего берут это.",
+              "de": f"Wer {FAVOURITE} mag, kauft am liebsten das."},
     )}  # fmt: skip
 
 
