@@ -40,31 +40,39 @@ def key(*parts: object) -> str:
                        for p in parts)  # fmt: skip
 
 
-SUBSCRIPTION_SQL = """
-WITH changed AS (
-    SELECT contact_id, topic, status, changed_at, source FROM consents
-    WHERE workspace_id = $ws AND channel = $channel AND topic = $topic AND status = $status
-      AND changed_at > $lower AND changed_at <= $until)
-SELECT c.contact_id, c.topic, c.changed_at, c.source, arg_max(p.status, p.changed_at) AS before
-FROM changed c LEFT JOIN consents p
-  ON p.workspace_id = $ws AND p.contact_id = c.contact_id AND p.channel = $channel
- AND p.topic = c.topic AND p.changed_at < c.changed_at
-GROUP BY ALL ORDER BY c.changed_at
+CHANGES_SQL = """
+SELECT contact_id, topic, changed_at, source FROM consents
+WHERE workspace_id = $ws AND channel = $channel AND topic = $topic AND status = $status
+  AND changed_at > $lower AND changed_at <= $until
+ORDER BY changed_at
+"""
+BEFORE_SQL = """
+WITH changed AS (SELECT unnest($contacts) AS contact_id, unnest($times) AS changed_at)
+SELECT c.contact_id, c.changed_at, arg_max(p.status, p.changed_at)
+FROM changed c JOIN consents p
+  ON p.contact_id = c.contact_id AND p.changed_at < c.changed_at
+WHERE p.workspace_id = $ws AND p.channel = $channel AND p.topic = $topic
+  AND p.contact_id IN (SELECT contact_id FROM changed)
+GROUP BY ALL
 """
 
 
 def subscription(conn: Any, workspace_id: str, trigger: SubscriptionTrigger, lower: datetime,
                  until: datetime) -> list[LogEntry]:  # fmt: skip
     topic = trigger.topic or "*"
-    rows = conn.execute(SUBSCRIPTION_SQL, {
-        "ws": workspace_id, "channel": trigger.channel, "topic": topic, "status": trigger.on,
-        "lower": lower, "until": until}).fetchall()  # fmt: skip
+    where = {"ws": workspace_id, "channel": trigger.channel, "topic": topic}
+    rows = conn.execute(CHANGES_SQL, where | {
+        "status": trigger.on, "lower": lower, "until": until}).fetchall()  # fmt: skip
+    if not rows:
+        return []
+    before = {(int(c), at): status for c, at, status in conn.execute(BEFORE_SQL, where | {
+        "contacts": [r[0] for r in rows], "times": [r[2] for r in rows]}).fetchall()}  # fmt: skip
     return [
         LogEntry(int(contact), key("sub", contact, trigger.channel, topic, trigger.on, at), at,
                  {"event": trigger.on, "channel": trigger.channel, "topic": topic,
                   "source": source, "timestamp": at.isoformat()})
-        for contact, topic, at, source, before in rows
-        if before != trigger.on
+        for contact, topic, at, source in rows
+        if before.get((int(contact), at)) != trigger.on
     ]  # fmt: skip
 
 
