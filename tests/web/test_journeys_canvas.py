@@ -484,7 +484,12 @@ def test_every_new_trigger_and_step_form_writes_the_documented_document(
     step.get_by_role("button", name="Add header").click()
     step.get_by_label("Header 1", exact=True).fill("X-Source")
     step.get_by_label("Header value 1").fill("retenta")
+    step.get_by_label("Body").fill('{"email": ')
+    page.get_by_role("button", name="Validate").click()
+    body_error = step.locator('[data-testid="field-error"][data-field="body"]')
+    expect(body_error).to_contain_text("not valid JSON")
     step.get_by_label("Body").fill('{"email": "{{ contact.email }}"}')
+    expect(body_error).to_have_count(0)
     drop(page, "goal", 240, 860)
     step.get_by_label("Goal name").fill("Clicked through")
 

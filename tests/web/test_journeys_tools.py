@@ -56,7 +56,8 @@ def test_a_live_edit_moves_the_waiting_run_and_the_old_version_stays_readable(
     dialog.get_by_label("Move runs to the new version").check()
     dialog.get_by_label("Move runs at hold to").select_option("wait_1")
     dialog.get_by_role("button", name="Save new version").click()
-    expect(page.get_by_role("status")).to_have_text("Saved as version 2. 1 run moved to it; 0 stayed.")
+    saved = "Saved as version 2. 1 run moved to it; 0 stayed."
+    expect(page.get_by_role("status")).to_have_text(saved)
     expect(page.get_by_test_id("journey-version")).to_have_text("version 2")
 
     runs = get(live_server, f"/api/v1/journeys/{journey_id}/runs")["items"]
@@ -69,7 +70,8 @@ def test_a_live_edit_moves_the_waiting_run_and_the_old_version_stays_readable(
     expect(rows).to_have_count(2)
     expect(rows.filter(has_text="v2").get_by_test_id("version-runs")).to_have_text("1")
     expect(rows.filter(has_text="v1").get_by_test_id("version-runs")).to_have_text("0")
-    expect(rows.filter(has_text="v2").get_by_test_id("version-migration")).to_contain_text("1 run moved")
+    v2 = rows.filter(has_text="v2")
+    expect(v2.get_by_test_id("version-migration")).to_contain_text("1 run moved")
     rows.filter(has_text="v1").get_by_role("button", name="View").click()
     expect(page.get_by_test_id("viewing-version")).to_contain_text("Viewing version 1")
     expect(page.get_by_test_id("node-hold")).to_be_visible()

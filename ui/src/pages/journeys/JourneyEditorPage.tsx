@@ -14,7 +14,7 @@ import { useCan } from "../../auth";
 import { Badge, ErrorNote, Spinner } from "../../components/ui";
 import { useLoad } from "../../hooks";
 import { Link, navigate } from "../../router";
-import { fromDefinition, toDefinition } from "./document";
+import { fromDefinition, localErrors, toDefinition } from "./document";
 import { DryRunPanel, type DryRun } from "./DryRunPanel";
 import { useLiveStats, useOptions } from "./editorHooks";
 import { EntryPanel } from "./EntryPanel";
@@ -212,10 +212,15 @@ function Editor({ initial }: { initial: Journey | null }) {
 
   const definitionDoc = () => toDefinition(name, toGraph(nodes, edges, goal));
   const positions = () => Object.fromEntries(nodes.map((n) => [n.id, n.position]));
+  /** The server's check of the document plus the browser's own (a webhook body's JSON). */
+  const check = async (doc: Record<string, unknown>): Promise<PathError[]> => {
+    const answer = await api.post<{ valid: boolean; errors: PathError[] }>("/api/v1/journeys/validate", doc);
+    return [...answer.errors, ...localErrors(toGraph(nodes, edges, goal))];
+  };
   const validate = async (): Promise<boolean> => {
-    const answer = await api.post<{ valid: boolean; errors: PathError[] }>("/api/v1/journeys/validate", definitionDoc());
-    setErrors(answer.errors);
-    return answer.valid;
+    const found = await check(definitionDoc());
+    setErrors(found);
+    return found.length === 0;
   };
   // Once problems are on the canvas, each edit is checked again (450 ms after the last
   // one), so a fixed node loses its marks without another click. Stale answers are dropped.
@@ -225,8 +230,7 @@ function Editor({ initial }: { initial: Journey | null }) {
     if (!shown) return;
     let live = true;
     const timer = window.setTimeout(() => {
-      api.post<{ valid: boolean; errors: PathError[] }>("/api/v1/journeys/validate", JSON.parse(docText))
-        .then((answer) => live && setErrors(answer.errors), () => undefined);
+      check(JSON.parse(docText)).then((found) => live && setErrors(found), () => undefined);
     }, 450);
     return () => {
       live = false;
@@ -269,7 +273,7 @@ function Editor({ initial }: { initial: Journey | null }) {
     if (live) setMigrating(true);
     else await store(null);
   });
-  const check = () => run(async () => {
+  const checkNow = () => run(async () => {
     setNotice((await validate()) ? "The journey is valid." : "");
   });
   /** Loads the version being viewed into the editor, as unsaved changes. */
@@ -317,7 +321,7 @@ function Editor({ initial }: { initial: Journey | null }) {
           {summary && <button type="button" className={side === "versions" ? "btn btn-small on" : "btn btn-small"} onClick={() => toggle("versions")}>History</button>}
           <button type="button" className={side === "dryrun" ? "btn btn-small on" : "btn btn-small"} onClick={() => toggle("dryrun")}>Dry run</button>
           {canEdit && summary && <StatusActions journey={summary} onChange={setSummary} disabled={busy} />}
-          {editable && <button type="button" className="btn" disabled={busy} onClick={() => void check()}>Validate</button>}
+          {editable && <button type="button" className="btn" disabled={busy} onClick={() => void checkNow()}>Validate</button>}
           {editable && <button type="button" className="btn btn-primary" disabled={busy} onClick={() => void save()}>{summary ? "Save new version" : "Save"}</button>}
         </div>
       </div>

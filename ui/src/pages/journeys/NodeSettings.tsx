@@ -190,7 +190,7 @@ function Webhook({ config: c, onChange }: { config: Extract<NodeConfig, { type: 
         <textarea rows={5} className="mono" value={text} placeholder='{"email": "{{ contact.email }}", "cart": "{{ trigger.properties.cart_id }}"}'
           onChange={(e) => { setText(e.target.value); onChange({ ...c, body: e.target.value }); }} />
       </Field>
-      {jsonProblem && <p className="field-error" role="alert">Not JSON yet: {jsonProblem}</p>}
+      {jsonProblem && <p className="muted small">Not JSON yet: {jsonProblem}</p>}
       <p className="muted small">Called exactly once per run (an idempotency key from the run and this node); private addresses are refused.</p>
     </>
   );

@@ -1,7 +1,7 @@
 // definition ⇄ graph: the document the API stores and the canvas's nodes + edges. Pure.
 import {
   ENTRY_ID, type DefNode, type Definition, type Entry, type EntryRule, type Goal, type Graph, type GraphEdge,
-  type GraphNode, type NodeConfig, type Pairs, type Predicate, type PropertyFilter, type Trigger,
+  type GraphNode, type NodeConfig, type Pairs, type PathError, type Predicate, type PropertyFilter, type Trigger,
 } from "./model";
 
 function targetOf(edges: GraphEdge[], source: string, handle: string): string | undefined {
@@ -41,9 +41,18 @@ function cleanFilter(f: PropertyFilter): PropertyFilter {
   return f.op === "exists" ? { property: f.property, op: f.op } : f;
 }
 
-/** Rows → an object; rows with no key are dropped (a blank row is not a field). */
-export function pairsToObject(pairs: Pairs): Record<string, string> {
-  return Object.fromEntries(pairs.filter(([k]) => k.trim() !== "").map(([k, v]) => [k.trim(), v]));
+/** Rows → an object; rows with no key are dropped (a blank row is not a field). With
+ * `typed`, a value that reads as JSON (5, true, ["a"]) is that value, else the text. */
+export function pairsToObject(pairs: Pairs, typed = false): Record<string, unknown> {
+  const value = (v: string): unknown => {
+    if (!typed) return v;
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  };
+  return Object.fromEntries(pairs.filter(([k]) => k.trim() !== "").map(([k, v]) => [k.trim(), value(v)]));
 }
 
 export function objectToPairs(obj: unknown): Pairs {
@@ -75,7 +84,7 @@ function settings(c: NodeConfig): Record<string, unknown> {
     case "wait_event": return { event: c.event, timeout: c.timeout };
     case "condition": return { if: predicateDocument(c.if) };
     case "split": return {};
-    case "update_contact": return { set: pairsToObject(c.set), unset: c.unset.filter((u) => u.trim() !== "") };
+    case "update_contact": return { set: pairsToObject(c.set, true), unset: c.unset.filter((u) => u.trim() !== "") };
     case "list": return { action: c.action, kind: c.kind, name: c.name };
     case "webhook": {
       const body = bodyValue(c.body);
@@ -151,4 +160,19 @@ export function fromDefinition(def: Definition): Graph {
   const rule = { type: def.entry.rule?.type ?? "once", period: def.entry.rule?.period ?? null, max_concurrent: def.entry.rule?.max_concurrent ?? 1 };
   const goal: Goal | null = def.goal ? { event: def.goal.event, where: def.goal.where ?? [] } : null;
   return { entry: { trigger: triggerOf(def.entry.trigger as Doc), rule }, nodes, edges, goal };
+}
+
+/** Problems only the browser can see: a webhook body that is not JSON (the API would take
+ * the text as a JSON string), named at the node's `body` like the server's own errors. */
+export function localErrors(graph: Graph): PathError[] {
+  const out: PathError[] = [];
+  graph.nodes.forEach((n, i) => {
+    if (n.config.type !== "webhook" || !n.config.body.trim()) return;
+    try {
+      JSON.parse(n.config.body);
+    } catch (err) {
+      out.push({ path: `nodes[${i}].body`, reason: `not valid JSON: ${(err as Error).message}` });
+    }
+  });
+  return out;
 }
