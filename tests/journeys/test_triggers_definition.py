@@ -35,7 +35,7 @@ ACCEPTED = [
 
 @pytest.mark.parametrize("trigger", ACCEPTED, ids=lambda t: str(t["type"]))
 def test_accepted(trigger: dict[str, Any]) -> None:
-    assert parse(simple(trigger, "m")).entry.trigger.type == trigger["type"]  # type: ignore[union-attr]
+    assert parse(simple(trigger, "m")).entry.trigger.type == trigger["type"]
 
 
 REFUSED = [
