@@ -50,6 +50,7 @@ ROUTER_MODULES = [
     "retenta.journeys.router",
     "retenta.journeys.lists_router",
     "retenta.journeys.scenarios.router",
+    "retenta.signals.router",
     "retenta.campaigns.router",
     "retenta.policy.router",
     "retenta.messaging.inbox.router",

@@ -108,8 +108,9 @@ cared AS (
                max(timestamp) AS seen
         FROM all_events WHERE workspace_id = $ws AND type = 'track'
           AND event = 'Product Viewed' AND timestamp >= $since
+          AND coalesce(properties->>'sku', properties->>'product_id') IN (SELECT sku FROM skus)
         GROUP BY ALL) v
-    WHERE v.sku IN (SELECT sku FROM skus) AND NOT EXISTS (
+    WHERE NOT EXISTS (
         SELECT 1 FROM orders o JOIN order_items oi
           ON oi.workspace_id = o.workspace_id AND oi.order_id = o.order_id
         WHERE o.workspace_id = $ws AND o.contact_id = v.contact_id AND oi.sku = v.sku

@@ -73,11 +73,13 @@ class SignalService:
         await self._move(*CATALOG, until, now)
         return len(changes), emitted
 
-    async def daily_pass(self, now: datetime, *, force: bool = False) -> tuple[int, int]:
-        """Each workspace not yet passed today (after its hour, UTC): replenishment,
-        win-back and next best offer."""
+    async def daily_pass(
+        self, now: datetime, *, force: bool = False, only: str | None = None
+    ) -> tuple[int, int]:
+        """Each workspace (or ``only`` this one) not yet passed today, after its hour (UTC):
+        replenishment, win-back and next best offer; ``force`` runs it regardless."""
         done = emitted = 0
-        for workspace_id in self._workspaces():
+        for workspace_id in [only] if only else self._workspaces():
             with self.db.read() as cur:
                 settings = load_settings(cur, workspace_id)
             last = self._last_run(workspace_id, "daily")

@@ -12,6 +12,9 @@ CREATE TABLE signal_state (
     last_run_at TIMESTAMPTZ,
     PRIMARY KEY (workspace_id, name)
 );
+-- The catalog pass starts from now: changes logged before signals existed are history, not
+-- news (a store upgraded with a year of price changes must not mail them all).
+INSERT INTO signal_state VALUES ('*', 'catalog', now(), now());
 
 -- A workspace's thresholds (view window, grace after the usual interval, …); absent keys
 -- take the defaults of retenta.signals.settings.SignalSettings.
