@@ -13,7 +13,8 @@ blocking the others), at most every ``POLL_EVERY`` per journey:
   (a provider's delivery report, a client-stamped consent), so each tick re-reads the last
   ``LATE`` before its position and skips keys already decided (``journey_entry_keys``).
 - ``schedule``, ``date``: time-driven (``sources/timed.py``): the occurrences due in
-  ``(position, now]`` in each contact's timezone.
+  ``(position, now]`` in each contact's timezone. Between due moments nothing is read: a
+  journey is skipped until ``timed.next_due``, the first moment any zone reaches its time.
 
 A journey reads from when it went live (its source starts then), never the source's past.
 The runs, the decided keys and the new position commit in one unit, and a run id derives
@@ -153,17 +154,6 @@ def _prune(conn: Any, workspace_id: str, journey_id: str, lower: datetime, now: 
         return
     _last_prune[slot] = now
     state.forget_before(conn, workspace_id, journey_id, lower)
-
-
-def segment_entries(conn: Any, store: JourneyStore, now: datetime) -> int:
-    """Writer-side: segment entries/exits of every live segment journey, in one unit (the
-    runner calls :func:`poll_sources`, which reads each journey in its own unit)."""
-    started = 0
-    for workspace_id, journey in store.live_everywhere(conn):
-        trigger = journey.definition.entry.trigger
-        if isinstance(trigger, SegmentTrigger):
-            started += _read_segment(conn, workspace_id, journey, trigger, now)
-    return started
 
 
 def _read_segment(conn: Any, workspace_id: str, journey: LiveJourney, trigger: SegmentTrigger,
