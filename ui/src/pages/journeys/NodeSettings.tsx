@@ -1,7 +1,7 @@
 // Each step kind's settings form. Every control names its field (`field="within"`), so a
 // validation error at `nodes[i].within.amount` is shown under it.
 import { useEffect, useState } from "react";
-import { CASCADE_CHANNELS, CHANNELS, OPS, WEEKDAYS, type Category, type NodeConfig, type NodeType, type Predicate } from "./model";
+import { CASCADE_CHANNELS, CHANNELS, OPS, PREDICATE_LABEL, PREDICATE_MESSAGE_STATUSES, WEEKDAYS, type Category, type NodeConfig, type NodeType, type Predicate } from "./model";
 import { ChannelOrder, DurationField, Field, FieldError, Filters, PairsField, Picker, TimezoneField, parseValue, showValue } from "./fields";
 import type { PanelOptions } from "./NodePanel";
 
@@ -207,10 +207,7 @@ function Condition({ value, onChange, options, selfId }: { value: Predicate; onC
     <>
       <Field label="Condition" field="if.kind">
         <select aria-label="Condition" value={value.kind} onChange={(e) => kind(e.target.value)}>
-          <option value="event_happened">an event happened</option>
-          <option value="attribute">an attribute compares</option>
-          <option value="segment">in a segment</option>
-          <option value="message">a previous message was delivered / opened / clicked</option>
+          {Object.entries(PREDICATE_LABEL).map(([k, label]) => <option key={k} value={k}>{label}</option>)}
         </select>
       </Field>
       {value.kind === "event_happened" && (
@@ -243,7 +240,7 @@ function Condition({ value, onChange, options, selfId }: { value: Predicate; onC
             options={options.messageNodes.filter((n) => n !== selfId).map((n) => ({ id: n, name: n }))} onChange={(v) => onChange({ ...value, node: v })} />
           <Field label="Was" field="if.status">
             <select aria-label="Message status" value={value.status} onChange={(e) => onChange({ ...value, status: e.target.value as typeof value.status })}>
-              <option value="delivered">delivered</option><option value="opened">opened</option><option value="clicked">clicked</option>
+              {PREDICATE_MESSAGE_STATUSES.map((st) => <option key={st}>{st}</option>)}
             </select>
           </Field>
         </>

@@ -101,6 +101,16 @@ export const TRIGGER_LABEL: Record<TriggerType, string> = {
   goal: "Goal reached",
 };
 
+export const PREDICATE_LABEL: Record<Predicate["kind"], string> = {
+  event_happened: "an event happened",
+  attribute: "an attribute compares",
+  segment: "in a segment",
+  message: "a previous message was delivered / opened / clicked",
+};
+
+/** Statuses a message-status condition can ask about. */
+export const PREDICATE_MESSAGE_STATUSES = ["delivered", "opened", "clicked"];
+
 export function defaultConfig(type: NodeType): NodeConfig {
   switch (type) {
     case "send": return { type, message_id: "", cascade: ["email"], category: "trigger" };
