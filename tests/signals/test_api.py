@@ -13,7 +13,8 @@ from tests.conftest import Workspace
 def test_settings_default_checked_saved_and_used(client: TestClient, ws: Workspace) -> None:
     h = ws.api_headers
     shown = client.get("/api/v1/signals/settings", headers=h).json()
-    assert shown["settings"]["view_days"] == 14 and shown["help"]["view_days"]
+    assert shown["settings"]["view_days"] == 14
+    assert shown["help"]["view_days"]
     bad = client.put("/api/v1/signals/settings", headers=h, json={"view_days": 0})
     assert bad.status_code == 422
     assert bad.json()["error"]["field"] == "view_days"

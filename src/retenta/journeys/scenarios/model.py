@@ -39,7 +39,7 @@ class Param:
         ok = {
             "integer": isinstance(value, int) and not isinstance(value, bool),
             "number": isinstance(value, int | float) and not isinstance(value, bool),
-            "text": isinstance(value, str) and 0 < len(value) <= 500,
+            "text": isinstance(value, str) and len(value) <= 500 and (value or self.default == ""),
             "boolean": isinstance(value, bool),
             "choice": value in self.choices,
         }[self.type]
