@@ -1,7 +1,7 @@
 """Dry run on a generated demo store (a year of a small shop): the abandoned-cart template
-(starting on "Product Added"), not activated, replayed over the last 93 days and checked run
-by run against the raw events —
-who entered, who was spared because they bought, who got the reminder and the last call."""
+(starting on "Product Added"), not activated, replayed over the last 93 days and checked
+run by run against the raw events — who entered, who was spared because they bought, who
+got the reminder and who the last call too."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from retenta.journeys.definition import EntryRule, Journey
-from retenta.journeys.dryrun_facts import Candidate, HistoricalFacts, candidates
+from retenta.journeys.dryrun_facts import Candidate, HistoricalFacts, candidates, event_names
 from retenta.journeys.engine import Run, Step, advance
 
 MAX_WAKES = 200  # a guard: more wake-ups than this in one virtual run stops it as "waiting"
@@ -119,6 +119,7 @@ def dry_run(cur: Any, workspace_id: str, journey: Journey, *, journey_id: str,
     (followed up to ``now``), the rest only counted, up to :data:`MAX_COUNTED` occurrences."""
     out = DryRun(since, until)
     history: dict[int, list[tuple[datetime, datetime | None]]] = {}  # (entered, ended)
+    names = event_names(journey)
     for seen, candidate in enumerate(candidates(cur, workspace_id, journey, journey_id,
                                                 since, until)):  # fmt: skip
         if seen >= MAX_COUNTED:
@@ -134,7 +135,8 @@ def dry_run(cur: Any, workspace_id: str, journey: Journey, *, journey_id: str,
         if len(out.runs) >= limit:  # counted, not simulated: taken as ended on entry
             mine.append((candidate.at, candidate.at))
             continue
-        run = simulate(cur, workspace_id, journey, _run_of(journey_id, journey, candidate), now)
+        run = simulate(cur, workspace_id, journey, _run_of(journey_id, journey, candidate), now,
+                       names)  # fmt: skip
         mine.append((run.entered_at, run.ended_at))
         out.runs.append(run)
     return out
@@ -146,10 +148,11 @@ def _run_of(journey_id: str, journey: Journey, c: Candidate) -> Run:
                node_entered_at=c.at, entered_at=c.at, context=c.context)  # fmt: skip
 
 
-def simulate(cur: Any, workspace_id: str, journey: Journey, run: Run, horizon: datetime
-             ) -> VirtualRun:  # fmt: skip
+def simulate(cur: Any, workspace_id: str, journey: Journey, run: Run, horizon: datetime,
+             names: frozenset[str] | None = None) -> VirtualRun:  # fmt: skip
     """One virtual run from its entry to its end, or to ``horizon`` while it still waits."""
-    facts = HistoricalFacts(cur, workspace_id, run.contact_id, run.entered_at)
+    names = event_names(journey) if names is None else names
+    facts = HistoricalFacts(cur, workspace_id, run.contact_id, run.entered_at, names)
     out = VirtualRun(run.contact_id, run.entered_at)
     out.path.append(PathEntry(run.node_id, "entered", _entered_reason(run), run.entered_at))
     now = run.entered_at

@@ -13,7 +13,7 @@ What is historical and what is not:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,6 +44,13 @@ SELECT contact_id, "at", cause FROM segment_events
 WHERE workspace_id = $ws AND segment_id = $segment AND kind = $kind
   AND "at" >= $since AND "at" < $until
 ORDER BY "at", contact_id
+"""
+# list_contains, not IN (SELECT unnest(…)): a filter on the scan, not a join (3.0 → 1.5 ms)
+PREFETCH_SQL = """
+SELECT event, "timestamp", properties FROM all_events
+WHERE workspace_id = ? AND list_contains(?::BIGINT[], contact_id) AND type = 'track'
+  AND list_contains(?::VARCHAR[], event)
+ORDER BY "timestamp"
 """
 LIVE_OWNERS_SQL = """
 SELECT id, CASE WHEN erased_at IS NOT NULL THEN NULL ELSE coalesce(merged_into, id) END
@@ -159,7 +166,8 @@ def _live_owners(cur: Any, workspace_id: str, contact_ids: Sequence[int]) -> dic
 class HistoricalFacts:
     """A contact's facts as of ``moment`` (set by the simulation before each step)."""
 
-    def __init__(self, cur: Any, workspace_id: str, contact_id: int, moment: datetime) -> None:
+    def __init__(self, cur: Any, workspace_id: str, contact_id: int, moment: datetime,
+                 names: Collection[str] = ()) -> None:  # fmt: skip
         self.cur = cur
         self.workspace_id = workspace_id
         self.contact_id = contact_id
@@ -167,8 +175,25 @@ class HistoricalFacts:
         self.today = ContactFacts(cur, workspace_id, contact_id)
         self.contact_ids = self.today.contact_ids
         self.sent: dict[str, datetime] = {}  # the dry run's own sends: id -> when queued
+        self._known = self._prefetch(frozenset(names))
+
+    def _prefetch(self, names: frozenset[str]) -> dict[str, list[tuple[datetime, Any]]]:
+        """The contact's events of the names the journey asks about, in one read (a run
+        asks several times; answers then come from memory)."""
+        known: dict[str, list[tuple[datetime, Any]]] = {name: [] for name in names}
+        if names:
+            rows = self.cur.execute(PREFETCH_SQL, [self.workspace_id, self.contact_ids,
+                                                   sorted(names)]).fetchall()  # fmt: skip
+            for event, at, raw in rows:
+                known[str(event)].append((at, raw))
+        return known
 
     def _events(self, event: str, since: datetime | None, until: datetime) -> list[Any]:
+        known = self._known.get(event)
+        if known is not None:
+            return [
+                (at, raw) for at, raw in known if (since is None or at >= since) and at <= until
+            ]
         return list(self.cur.execute(
             "SELECT \"timestamp\", properties FROM all_events WHERE workspace_id = ?"
             " AND contact_id IN (SELECT unnest(?::BIGINT[])) AND type = 'track' AND event = ?"
@@ -221,3 +246,21 @@ class HistoricalFacts:
 
     def best_hour(self) -> int:
         return best_hour(self.cur, self.workspace_id, self.contact_id, now=self.moment).hour
+
+
+def event_names(journey: Journey) -> frozenset[str]:
+    """Every event name the journey's definition mentions (waits, conditions, goals)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("event"), str):
+                found.add(value["event"])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(journey.model_dump(by_alias=True))
+    return frozenset(found)
