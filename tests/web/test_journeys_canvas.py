@@ -458,6 +458,7 @@ def test_every_new_trigger_and_step_form_writes_the_documented_document(
     entry.get_by_label("Timezone name").fill("Europe/Kyiv")
     entry.get_by_label("Audience segment").select_option(segment["id"])
     entry.get_by_label("Conversion goal").check()
+    entry.get_by_label("Journey goal name").fill("Bought")
     entry.get_by_label("Goal event").fill("Order Completed")
     expect(page.get_by_test_id("node-entry")).to_contain_text("every Friday at 17:30 (Europe/Kyiv)")
 
@@ -510,7 +511,7 @@ def test_every_new_trigger_and_step_form_writes_the_documented_document(
         "type": "schedule", "cron": "30 17 * * 5", "timezone": "Europe/Kyiv",
         "segment_id": segment["id"],
     }  # fmt: skip
-    assert definition["goal"]["event"] == "Order Completed"
+    assert definition["goal"] == {"name": "Bought", "event": "Order Completed", "where": []}
     nodes = {n["id"]: n for n in definition["nodes"]}
     assert nodes["cascade_1"] == {
         "id": "cascade_1", "type": "cascade", "message_id": message["id"],

@@ -51,10 +51,13 @@ export function EntryPanel({ entry, onChange, goal, onGoal, links, options, erro
           </Field>
           <div className="field-wrap">
             <label className="small"><input type="checkbox" checked={!!goal} aria-label="Conversion goal"
-              onChange={(e) => onGoal(e.target.checked ? { event: "", where: [] } : null)} /> A conversion goal ends any run as converted</label>
+              onChange={(e) => onGoal(e.target.checked ? { name: "", event: "", where: [] } : null)} /> A conversion goal ends any run as converted</label>
           </div>
           {goal && (
             <>
+              <Field label="Goal name (blank: goal)" field="goal.name">
+                <input aria-label="Journey goal name" value={goal.name} placeholder="Purchased" onChange={(e) => onGoal({ ...goal, name: e.target.value })} />
+              </Field>
               <Field label="Goal event" field="goal.event">
                 <input value={goal.event} placeholder="Order Completed" onChange={(e) => onGoal({ ...goal, event: e.target.value })} />
               </Field>

@@ -8,7 +8,7 @@ import type { PanelOptions } from "./NodePanel";
 /** The fields each kind's form shows (errors elsewhere are listed at the panel's top). */
 export const SETTINGS_FIELDS: Record<NodeType, string[]> = {
   send: ["message_id", "cascade", "category"],
-  cascade: ["message_id", "channels", "move_on", "within", "category"],
+  cascade: ["message_id", "channels", "move_on", "within", "category", "topic"],
   wait: ["duration"],
   wait_until: ["at", "weekdays", "timezone"],
   wait_event: ["event", "timeout"],
@@ -57,6 +57,9 @@ export function Settings({ config: c, onChange, options, onRemoveBranch, selfId 
           <DurationField label="Within" field="within" value={c.within} onChange={(within) => onChange({ ...c, within })} />
           <p className="muted small">Channels the contact cannot receive or has not consented to are skipped.</p>
           <CategoryField value={c.category} onChange={(category) => onChange({ ...c, category })} />
+          <Field label="Consent topic (blank: the channel as a whole)" field="topic">
+            <input value={c.topic} placeholder="newsletter" onChange={(e) => onChange({ ...c, topic: e.target.value })} />
+          </Field>
         </>
       );
     case "wait":

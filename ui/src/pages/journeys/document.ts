@@ -16,7 +16,7 @@ export function toDefinition(name: string, graph: Graph): Record<string, unknown
   const doc: Record<string, unknown> = { name, nodes };
   if (graph.entry) doc.entry = entryDocument(graph.entry);
   if (start !== undefined) doc.start = start;
-  if (graph.goal) doc.goal = { event: graph.goal.event, where: graph.goal.where.map(cleanFilter) };
+  if (graph.goal) doc.goal = { ...(graph.goal.name.trim() ? { name: graph.goal.name.trim() } : {}), event: graph.goal.event, where: graph.goal.where.map(cleanFilter) };
   return doc;
 }
 
@@ -78,7 +78,7 @@ function predicateDocument(p: Predicate): Predicate {
 function settings(c: NodeConfig): Record<string, unknown> {
   switch (c.type) {
     case "send": return { message_id: c.message_id, cascade: c.cascade, category: c.category };
-    case "cascade": return { message_id: c.message_id, channels: c.channels, move_on: c.move_on, within: c.within, category: c.category };
+    case "cascade": return { message_id: c.message_id, channels: c.channels, move_on: c.move_on, within: c.within, category: c.category, ...(c.topic.trim() ? { topic: c.topic.trim() } : {}) };
     case "wait": return { duration: c.duration };
     case "wait_until": return { at: c.at, weekdays: c.weekdays, timezone: c.timezone };
     case "wait_event": return { event: c.event, timeout: c.timeout };
@@ -123,7 +123,7 @@ type Doc = Record<string, any>;
 function configOf(d: Doc): NodeConfig {
   switch (d.type) {
     case "send": return { type: "send", message_id: d.message_id ?? "", cascade: d.cascade ?? ["email"], category: d.category ?? "trigger" };
-    case "cascade": return { type: "cascade", message_id: d.message_id ?? "", channels: d.channels ?? [], move_on: d.move_on ?? "not_delivered", within: d.within ?? { amount: 1, unit: "hours" }, category: d.category ?? "trigger" };
+    case "cascade": return { type: "cascade", message_id: d.message_id ?? "", channels: d.channels ?? [], move_on: d.move_on ?? "not_delivered", within: d.within ?? { amount: 1, unit: "hours" }, category: d.category ?? "trigger", topic: d.topic ?? "" };
     case "wait": return { type: "wait", duration: d.duration };
     case "wait_until": return { type: "wait_until", at: d.at ?? "09:00", weekdays: d.weekdays ?? null, timezone: d.timezone ?? "contact" };
     case "wait_event": return { type: "wait_event", event: d.event, timeout: d.timeout };
@@ -158,7 +158,7 @@ export function fromDefinition(def: Definition): Graph {
     return { id: n.id, config: configOf(d) };
   });
   const rule = { type: def.entry.rule?.type ?? "once", period: def.entry.rule?.period ?? null, max_concurrent: def.entry.rule?.max_concurrent ?? 1 };
-  const goal: Goal | null = def.goal ? { event: def.goal.event, where: def.goal.where ?? [] } : null;
+  const goal: Goal | null = def.goal ? { name: def.goal.name ?? "", event: def.goal.event, where: def.goal.where ?? [] } : null;
   return { entry: { trigger: triggerOf(def.entry.trigger as Doc), rule }, nodes, edges, goal };
 }
 

@@ -41,7 +41,7 @@ export type Pairs = [string, string][];
 /** A node's own settings, without its edges (those live on the canvas as edges). */
 export type NodeConfig =
   | { type: "send"; message_id: string; cascade: string[]; category: Category }
-  | { type: "cascade"; message_id: string; channels: string[]; move_on: "not_delivered" | "not_opened"; within: Duration; category: Category }
+  | { type: "cascade"; message_id: string; channels: string[]; move_on: "not_delivered" | "not_opened"; within: Duration; category: Category; topic: string }
   | { type: "wait"; duration: Duration }
   | { type: "wait_until"; at: string; weekdays: number[] | null; timezone: string }
   | { type: "wait_event"; event: string; timeout: Duration }
@@ -54,7 +54,7 @@ export type NodeConfig =
   | { type: "exit" };
 
 /** The journey-level goal: the event that, while a run is active, ends it as converted. */
-export interface Goal { event: string; where: PropertyFilter[] }
+export interface Goal { name: string; event: string; where: PropertyFilter[] }
 export interface Entry { trigger: Trigger; rule: EntryRule }
 
 /** A node as the API stores it. */
@@ -114,7 +114,7 @@ export const PREDICATE_MESSAGE_STATUSES = ["delivered", "opened", "clicked"];
 export function defaultConfig(type: NodeType): NodeConfig {
   switch (type) {
     case "send": return { type, message_id: "", cascade: ["email"], category: "trigger" };
-    case "cascade": return { type, message_id: "", channels: ["push", "email"], move_on: "not_delivered", within: { amount: 1, unit: "hours" }, category: "trigger" };
+    case "cascade": return { type, message_id: "", channels: ["push", "email"], move_on: "not_delivered", within: { amount: 1, unit: "hours" }, category: "trigger", topic: "" };
     case "wait": return { type, duration: { amount: 1, unit: "hours" } };
     case "wait_until": return { type, at: "09:00", weekdays: null, timezone: "contact" };
     case "wait_event": return { type, event: "", timeout: { amount: 1, unit: "days" } };
