@@ -7,7 +7,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from retenta.app import Container
 from retenta.journeys.scenarios.catalogue import TEMPLATES
+from retenta.messaging.content.service import for_database
 from tests.conftest import Workspace
 
 KEYS = {
@@ -73,7 +75,8 @@ def test_every_template_instantiates_and_renders_in_four_languages(
             _check_renders(client, h, message_id)
     blocks = client.get("/api/v1/blocks", headers=h).json()
     names = [b["name"] for b in (blocks["items"] if isinstance(blocks, dict) else blocks)]
-    assert sorted(names) == ["Scenarios: footer", "Scenarios: product cards"]  # shared, once
+    assert sorted(names) == [  # shared, made once
+        "Scenarios: footer", "Scenarios: product cards", "Scenarios: promo code"]  # fmt: skip
 
 
 def _check_sends(key: str, definition: dict[str, Any], messages: dict[str, str],
@@ -106,3 +109,23 @@ def _check_renders(client: TestClient, h: dict[str, str], message_id: str) -> No
 
 def test_templates_know_their_keys() -> None:
     assert set(TEMPLATES) == KEYS
+
+
+def test_offers_carry_a_personal_code_from_the_pool_given(
+    client: TestClient, ws: Workspace, container: Container
+) -> None:
+    h = ws.api_headers
+    pool = client.post("/api/v1/promo-pools", headers=h, json={"name": "Birthday"}).json()["id"]
+    made = client.post("/api/v1/journey-templates/birthday/instantiate", headers=h,
+                       json={"params": {"promo_pool": pool}}).json()  # fmt: skip
+    message_id = made["messages"]["greeting"]
+    resolved = for_database(container.db).resolve(ws.id, message_id, "email")
+    assert resolved.promo_pools == (pool,)  # the send path issues one code per contact
+    shown = client.post(f"/api/v1/messages/{message_id}/preview", headers=h, json={
+        "language": "uk", "variables": {"promo_code": "BDAY-7Q2X"}}).json()  # fmt: skip
+    assert "Ваш код" in shown["html"]
+    assert "BDAY-7Q2X" in shown["html"]
+    plain = client.post("/api/v1/journey-templates/birthday/instantiate", headers=h, json={})
+    resolved = for_database(container.db).resolve(ws.id, plain.json()["messages"]["greeting"],
+                                                  "email")  # fmt: skip
+    assert resolved.promo_pools == ()  # no pool given: no code block

@@ -18,6 +18,8 @@ from retenta.messaging.content.service import ContentService
 LANGUAGES = ("en", "uk", "ru", "de")
 PRODUCTS_BLOCK = "Scenarios: product cards"
 FOOTER_BLOCK = "Scenarios: footer"
+PROMO_BLOCK = "Scenarios: promo code"
+YOUR_CODE = {"en": "Your code", "uk": "Ваш код", "ru": "Ваш код", "de": "Ihr Code"}
 TRIGGER = "data.trigger.properties"
 BUY = {"en": "View", "uk": "Переглянути", "ru": "Посмотреть", "de": "Ansehen"}
 WHY = {
@@ -80,11 +82,27 @@ def footer_block() -> BlockIn:
     )  # fmt: skip
 
 
+def promo_block() -> BlockIn:
+    """The contact's own code from the pool the message names (issued once per contact and
+    message by the send path); nothing when there is none."""
+    return BlockIn(
+        name=PROMO_BLOCK, kind="promo_code",
+        description="The contact's code from the promo pool given as `pool`",
+        email={lang: "<mj-raw>{% if promo_code %}</mj-raw>" + _section(
+            f'{YOUR_CODE[lang]}: <b style="font-size:20px">{{{{ promo_code }}}}</b>')
+            + "<mj-raw>{% endif %}</mj-raw>" for lang in LANGUAGES},
+        text={lang: "{% if promo_code %}" + YOUR_CODE[lang] + ": {{ promo_code }}{% endif %}"
+              for lang in LANGUAGES},
+        params={"pool": {"default": None, "description": "promo pool id (pool_…)"}},
+    )  # fmt: skip
+
+
 async def ensure_blocks(service: ContentService, workspace_id: str) -> dict[str, str]:
     """The shared blocks' ids, made the first time a scenario needs them."""
     have = {b["name"]: b["id"] for b in service.blocks(workspace_id)}
     ids = {}
-    for key, make in (("products", products_block), ("footer", footer_block)):
+    for key, make in (("products", products_block), ("footer", footer_block),
+                      ("promo", promo_block)):  # fmt: skip
         block = make()
         if block.name not in have:
             have[block.name] = (await service.create_block(workspace_id, block))["id"]
@@ -105,6 +123,7 @@ class Copy:
     button: dict[str, str] = field(default_factory=dict)
     button_url: str = "{{ data.trigger.properties.url | default('') }}"
     push: bool = True
+    promo_pool: str = ""  # a pool id: the message shows the contact's own code from it
 
 
 def message_in(copy: Copy, blocks: dict[str, str]) -> MessageIn:
@@ -112,6 +131,8 @@ def message_in(copy: Copy, blocks: dict[str, str]) -> MessageIn:
     body: list[dict[str, Any]] = [{"mjml": {k: _section(v) for k, v in copy.body.items()}}]
     if copy.products:
         body.append({"block": blocks["products"]})
+    if copy.promo_pool:
+        body.append({"block": blocks["promo"], "params": {"pool": copy.promo_pool}})
     if copy.button:
         body.append({"mjml": {lang: f'<mj-section><mj-column><mj-button href="{copy.button_url}">'
                               f"{text}</mj-button></mj-column></mj-section>"
@@ -123,8 +144,9 @@ def message_in(copy: Copy, blocks: dict[str, str]) -> MessageIn:
         channels["push"] = {"title": copy.subject, "body": _plain(copy.body),
                             "url": {"en": copy.button_url}}  # fmt: skip
         channels["sms"] = {"text": {k: f"{v} {copy.button_url}" for k, v in copy.subject.items()}}
-        if copy.category != "transactional":
-            channels["sms"]["append"] = [{"block": blocks["footer"]}]
+        promo = [{"block": blocks["promo"], "params": {"pool": copy.promo_pool}}]
+        channels["sms"]["append"] = (promo if copy.promo_pool else []) + (
+            [{"block": blocks["footer"]}] if copy.category != "transactional" else [])  # fmt: skip
     doc = {"name": copy.name, "category": copy.category, "topic": copy.topic,
            "tags": ["scenario"], "default_language": "en", "channels": channels}  # fmt: skip
     return MessageIn.model_validate(doc)

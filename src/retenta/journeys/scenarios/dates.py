@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from retenta.journeys.scenarios.content import Copy
-from retenta.journeys.scenarios.lifecycle import CODE, _with_hello
+from retenta.journeys.scenarios.lifecycle import POOL, _with_hello
 from retenta.journeys.scenarios.model import (
     Param,
     Params,
@@ -44,12 +44,12 @@ def _winback_copy(p: Params) -> dict[str, Copy]:
                      "uk": f"−{p['discount_percent']}% лише для вас",
                      "ru": f"−{p['discount_percent']}% только для вас",
                      "de": f"{p['discount_percent']}% Rabatt, nur für Sie"},
-            body={"en": f"Come back with {p['discount_percent']}% off. {CODE}",
-                  "uk": f"Повертайтеся зі знижкою {p['discount_percent']}%. {CODE}",
-                  "ru": f"Возвращайтесь со скидкой {p['discount_percent']}%. {CODE}",
-                  "de": f"Kommen Sie zurück mit {p['discount_percent']}% Rabatt. {CODE}"},
+            body={"en": f"Come back with {p['discount_percent']}% off.",
+                  "uk": f"Повертайтеся зі знижкою {p['discount_percent']}%.",
+                  "ru": f"Возвращайтесь со скидкой {p['discount_percent']}%.",
+                  "de": f"Kommen Sie zurück mit {p['discount_percent']}% Rabatt."},
             button={"en": "Shop now", "uk": "До покупок", "ru": "К покупкам",
-                    "de": "Jetzt einkaufen"}, button_url=shop),
+                    "de": "Jetzt einkaufen"}, button_url=shop, promo_pool=p["promo_pool"]),
     }  # fmt: skip
 
 
@@ -96,6 +96,7 @@ WINBACK = Template(
            maximum=3650),
      Param("offer_after_days", "integer", 7, "Offer after (days)", minimum=1, maximum=90),
      Param("discount_percent", "integer", 15, "Offer discount (%)", minimum=1, maximum=90),
+     POOL,
      Param("every_days", "integer", 60, "At most once per (days)", minimum=1, maximum=3650),
      Param("store_url", "text", "https://shop.example.com", "Store address"),
      channels_param()),
@@ -111,12 +112,13 @@ def _birthday_copy(p: Params) -> dict[str, Copy]:
         "Birthday greeting", "promo", topic="birthday", products=False,
         subject={"en": f"Happy birthday{NAME}!", "uk": f"З днем народження{NAME}!",
                  "ru": f"С днём рождения{NAME}!", "de": f"Alles Gute zum Geburtstag{NAME}!"},
-        body={"en": f"A gift from us: {p['discount_percent']}% off this week. {CODE}",
-              "uk": f"Подарунок від нас: −{p['discount_percent']}% цього тижня. {CODE}",
-              "ru": f"Подарок от нас: −{p['discount_percent']}% на этой неделе. {CODE}",
-              "de": f"Ein Geschenk: {p['discount_percent']}% Rabatt diese Woche. {CODE}"},
+        body={"en": f"A gift from us: {p['discount_percent']}% off this week.",
+              "uk": f"Подарунок від нас: −{p['discount_percent']}% цього тижня.",
+              "ru": f"Подарок от нас: −{p['discount_percent']}% на этой неделе.",
+              "de": f"Ein Geschenk: {p['discount_percent']}% Rabatt diese Woche."},
         button={"en": "Choose a gift", "uk": "Обрати подарунок", "ru": "Выбрать подарок",
                 "de": "Geschenk aussuchen"}, button_url=p["store_url"],
+        promo_pool=p["promo_pool"],
     )}  # fmt: skip
 
 
@@ -139,6 +141,7 @@ BIRTHDAY = Template(
      Param("days_before", "integer", 3, "Days before", minimum=0, maximum=60),
      Param("at", "text", "09:00", "Local time"),
      Param("discount_percent", "integer", 15, "Gift discount (%)", minimum=1, maximum=90),
+     POOL,
      Param("store_url", "text", "https://shop.example.com", "Store address"),
      channels_param()),
     _birthday_copy, _birthday_journey, events=(),

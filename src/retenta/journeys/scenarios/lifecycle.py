@@ -27,7 +27,9 @@ HELLO = {
     "ru": "Здравствуйте{{ ', ' ~ contact.first_name if contact.first_name }}!",
     "de": "Hallo{{ ', ' ~ contact.first_name if contact.first_name }}!",
 }
-CODE = "{{ promo_code | default(data.promo_code) | default('') }}"
+
+
+POOL = Param("promo_pool", "text", "", "Promo pool for personal codes (pool_…, optional)")
 
 
 def _with_hello(texts: dict[str, str]) -> dict[str, str]:
@@ -63,12 +65,12 @@ def _welcome_copy(p: Params) -> dict[str, Copy]:
             "Welcome 3: first order offer", "promo", topic="welcome", products=False,
             subject={"en": "A gift for your first order", "uk": "Подарунок до першого замовлення",
                      "ru": "Подарок к первому заказу", "de": "Ein Geschenk zur ersten Bestellung"},
-            body={"en": f"{p['discount_percent']}% off your first order. {CODE}",
-                  "uk": f"−{p['discount_percent']}% на перше замовлення. {CODE}",
-                  "ru": f"−{p['discount_percent']}% на первый заказ. {CODE}",
-                  "de": f"{p['discount_percent']}% Rabatt auf Ihre erste Bestellung. {CODE}"},
+            body={"en": f"{p['discount_percent']}% off your first order.",
+                  "uk": f"−{p['discount_percent']}% на перше замовлення.",
+                  "ru": f"−{p['discount_percent']}% на первый заказ.",
+                  "de": f"{p['discount_percent']}% Rabatt auf Ihre erste Bestellung."},
             button={"en": "Use it", "uk": "Скористатися", "ru": "Воспользоваться",
-                    "de": "Einlösen"}, button_url=shop),
+                    "de": "Einlösen"}, button_url=shop, promo_pool=p["promo_pool"]),
     }  # fmt: skip
 
 
@@ -96,6 +98,7 @@ WELCOME = Template(
      Param("second_after_days", "integer", 2, "Second email after (days)", minimum=1, maximum=60),
      Param("third_after_days", "integer", 3, "Third email after (days)", minimum=1, maximum=60),
      Param("discount_percent", "integer", 10, "First-order discount (%)", minimum=1, maximum=90),
+     POOL,
      Param("store_url", "text", "https://shop.example.com", "Store address"),
      channels_param()),
     _welcome_copy, _welcome_journey, events=("Signed Up", BOUGHT),
