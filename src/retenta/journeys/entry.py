@@ -127,20 +127,28 @@ def _may_enter(journey: LiveJourney, last: datetime | None, active: int, at: dat
     return rule.period is None or at - last >= rule.period.delta()
 
 
+HISTORY_SQL = """
+WITH wanted AS (SELECT unnest($run_ids::VARCHAR[]) AS run_id)
+SELECT r.journey_id, r.contact_id, max(r.entered_at), count(*) FILTER (WHERE r.state = 'active'),
+       list(r.run_id) FILTER (WHERE w.run_id IS NOT NULL)
+FROM journey_runs r LEFT JOIN wanted w ON w.run_id = r.run_id
+WHERE r.workspace_id = $ws AND r.journey_id IN (SELECT unnest($journeys::VARCHAR[]))
+  AND r.contact_id IN (SELECT unnest($contacts::BIGINT[]))
+GROUP BY ALL
+"""
+
+
 def _history(conn: Any, workspace_id: str, entrants: list[Entrant]
              ) -> tuple[dict[tuple[str, int], tuple[datetime | None, int]], set[str]]:  # fmt: skip
-    """Per (journey, contact): the last entry and the active runs; and the run ids they hold."""
-    journeys = sorted({e.journey.journey_id for e in entrants})
-    contacts = sorted({e.contact_id for e in entrants})
-    rows = conn.execute(
-        "SELECT journey_id, contact_id, max(entered_at), count(*) FILTER (WHERE state ="
-        " 'active'), list(run_id) FROM journey_runs WHERE workspace_id = ? AND journey_id IN"
-        " (SELECT unnest(?::VARCHAR[])) AND contact_id IN (SELECT unnest(?::BIGINT[]))"
-        " GROUP BY ALL",
-        [workspace_id, journeys, contacts],
-    ).fetchall()
+    """Per (journey, contact): the last entry and the active runs; and which of the entrants'
+    run ids exist already (only those are fetched, however many runs a contact has had)."""
+    rows = conn.execute(HISTORY_SQL, {
+        "ws": workspace_id, "journeys": sorted({e.journey.journey_id for e in entrants}),
+        "contacts": sorted({e.contact_id for e in entrants}),
+        "run_ids": [run_id_for(e.journey.journey_id, e.key) for e in entrants],
+    }).fetchall()  # fmt: skip
     history = {(j, int(c)): (last, int(active)) for j, c, last, active, _ in rows}
-    return history, {run_id for *_, run_ids in rows for run_id in run_ids}
+    return history, {run_id for *_, run_ids in rows for run_id in run_ids or ()}
 
 
 def _event_context(message: Message) -> dict[str, Any]:
