@@ -62,6 +62,7 @@ def test_an_admin_sets_the_contact_policy_and_sees_what_it_held_back(
     expect(preemption.get_by_label("Pre-emption on")).to_be_checked()
     preemption.get_by_label("Due within amount").fill("30")
     preemption.get_by_label("Pre-empted action").select_option("drop")
+    form.get_by_test_id("policy-preferences").get_by_label("weekly max").fill("2")
     form.get_by_role("button", name="Save policy").click()
     expect(page.get_by_role("status")).to_have_text("Policy saved.")
 
@@ -77,6 +78,7 @@ def test_an_admin_sets_the_contact_policy_and_sees_what_it_held_back(
     assert stored["priorities"]["overrides"] == {"cmp_flash_sale": 260}
     assert stored["preemption"] == {"enabled": True, "horizon": {"amount": 30, "unit": "minutes"},
                                     "action": "drop"}  # fmt: skip
+    assert stored["preferences"]["frequencies"]["weekly"]["max"] == 2
 
     # A refused value is named at its field, and nothing is saved.
     form.get_by_label("Cap 1 max").fill("-1")
@@ -88,7 +90,8 @@ def test_an_admin_sets_the_contact_policy_and_sees_what_it_held_back(
     # The real gate, on the server's database, holds the second SMS of the day and logs why.
     gate = PolicyGate(live_server.container.db)
     noon_in_kyiv = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-    sends = [Send("snd_policy_ui_1", 424242, "promo"), Send("snd_policy_ui_2", 424242, "promo")]
+    # Decided highest priority first: the trigger takes the day's one slot from the promo.
+    sends = [Send("snd_policy_ui_2", 424242, "promo"), Send("snd_policy_ui_1", 424242, "trigger")]
     allowed, held = gate.split(live_server.ws.id, "sms", sends, {424242: None}, noon_in_kyiv)
     assert [s.send_id for s in allowed] == ["snd_policy_ui_1"]
     assert [s.send_id for s, _ in held] == ["snd_policy_ui_2"]
@@ -99,6 +102,7 @@ def test_an_admin_sets_the_contact_policy_and_sees_what_it_held_back(
     expect(row).to_have_count(1)
     expect(row).to_contain_text("drop")
     expect(row).to_contain_text("sms")
+    expect(row.get_by_test_id("displaced-by")).to_have_text("pre-empted by snd_policy_ui_1")
     expect(row.get_by_role("link", name="#424242")).to_have_attribute("href", "/contacts/424242")
     log.get_by_label("Contact id").fill("1")
     expect(log).to_contain_text("Nothing held back.")

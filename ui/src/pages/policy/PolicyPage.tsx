@@ -22,7 +22,11 @@ export interface Policy {
   /** Present on servers with priority pre-emption (docs/policy.md). */
   priorities?: Priorities; preemption?: Preemption; preferences?: Preferences;
 }
-interface Held { send_id: string; contact_id: number; channel: string; category: string; action: string; rule: string; reason: string; until: string | null; at: string }
+interface Held {
+  send_id: string; contact_id: number; channel: string; category: string; action: string; rule: string; reason: string; until: string | null; at: string;
+  /** The send's priority, and the higher-priority send that took its slot (pre-emption). */
+  priority?: number | null; displaced_by?: string | null;
+}
 
 const CATEGORIES: Category[] = ["trigger", "promo", "transactional"];
 const CHANNELS = ["email", "sms", "push", "viber", "inapp", "webhook"];
@@ -204,7 +208,7 @@ function HeldLog() {
       <ErrorNote error={held.error} />
       {!held.data ? <Spinner /> : !held.data.items.length ? <Empty>Nothing held back.</Empty> : (
         <table className="table compact">
-          <thead><tr><th>When</th><th>Contact</th><th>Channel</th><th>Category</th><th>Action</th><th>Rule</th><th>Reason</th><th>Until</th></tr></thead>
+          <thead><tr><th>When</th><th>Contact</th><th>Channel</th><th>Category</th><th>Priority</th><th>Action</th><th>Rule</th><th>Reason</th><th>Until</th></tr></thead>
           <tbody>
             {held.data.items.map((h) => (
               <tr key={`${h.send_id}-${h.at}`}>
@@ -212,9 +216,10 @@ function HeldLog() {
                 <td><Link to={`/contacts/${h.contact_id}`}>#{h.contact_id}</Link></td>
                 <td>{h.channel}</td>
                 <td>{h.category}</td>
+                <td className="mono">{h.priority ?? "—"}</td>
                 <td><Badge tone={h.action === "drop" ? "bad" : "warn"}>{h.action}</Badge></td>
                 <td className="mono">{h.rule}</td>
-                <td>{h.reason}</td>
+                <td>{h.reason}{h.displaced_by && <div className="muted small" data-testid="displaced-by">pre-empted by <span className="mono">{h.displaced_by}</span></div>}</td>
                 <td className="nowrap">{h.until ? fmtShort(h.until) : "—"}</td>
               </tr>
             ))}
