@@ -180,3 +180,60 @@ def test_the_builder_reads_the_summary_only_in_sync(store: Store) -> None:
             cur, draft, now=NOW, event_facts=facts, in_snapshot=True
         )
     container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+
+
+def _contact(client: Any, ws: Any, email: str) -> int:
+    made = client.post("/api/v1/contacts", headers=ws.api_headers,
+                       json={"identifiers": {"email": email}})  # fmt: skip
+    return int(made.json()["id"])
+
+
+def _order(contact: int, order_id: str, *lines: tuple[str, float, int]) -> dict[str, Any]:
+    return {"order_id": order_id, "contact_id": contact, "status": "paid",
+            "items": [{"sku": s, "price": p, "quantity": q} for s, p, q in lines]}  # fmt: skip
+
+
+def test_the_commerce_writer_marks_and_compaction_folds(
+    client: Any, container: Container, ws: Any, other_ws: Any
+) -> None:
+    """Orders through the real API are marked in their transaction; the compaction step
+    folds the marks once old enough, and the summary is in sync again with the same figures;
+    a workspace that never built a summary gets none from a fold."""
+    from datetime import UTC, datetime, timedelta
+
+    from retenta.storage.duckdb.compaction import Compactor
+
+    ann, bob = _contact(client, ws, "ann@example.net"), _contact(client, ws, "bob@example.net")
+    first = [_order(ann, "A-1", ("SKU-1", 40.0, 2)), _order(bob, "B-1", ("SKU-2", 15.5, 1))]
+    posted = client.post("/api/v1/orders", headers=ws.api_headers, json={"orders": first})
+    assert posted.status_code == 200, posted.text
+    container.db.write(lambda conn: order_summary.rebuild(conn, ws.id))
+    store = (container, ws.id, [])
+    assert synced(store)
+    more = client.post("/api/v1/orders", headers=ws.api_headers, json={"orders": [
+        _order(ann, "A-2", ("SKU-3", 99.0, 1))]})  # fmt: skip
+    assert more.status_code == 200, more.text
+    returned = client.post("/api/v1/orders/B-1/status", headers=ws.api_headers,
+                           json={"status": "returned"})  # fmt: skip
+    assert returned.status_code == 200, returned.text
+    assert not synced(store)
+    assert container.db.write(lambda conn: order_summary.fold(conn)) == 0  # too fresh
+    container.db.write(lambda conn: conn.execute(
+        "UPDATE order_summary_dirty SET marked_at = marked_at - INTERVAL 1 MINUTE"))  # fmt: skip
+    container.db.write(Compactor().step)
+    assert synced(store)
+    rows = {r["contact_id"]: r for r in figures(store, "_order_traits")}
+    assert (rows[ann]["orders"], rows[ann]["revenue"]) == (2, 179.0)
+    assert (rows[bob]["orders"], rows[bob]["revenue"]) == (1, 0.0)  # returned: worth nothing
+    assert figures(store, "_order_traits") == figures(store, "contact_traits")
+
+    carl = _contact(client, other_ws, "carl@example.net")
+    client.post("/api/v1/orders", headers=other_ws.api_headers,
+                json={"orders": [_order(carl, "C-1", ("SKU-1", 5.0, 1))]})  # fmt: skip
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert container.db.write(lambda conn: order_summary.fold(conn, now=later)) == 1
+    with container.db.read() as cur:
+        built = cur.execute("SELECT count(*) FROM order_summary WHERE workspace_id = ?",
+                            [other_ws.id]).fetchone()  # fmt: skip
+        assert not order_summary.in_sync(cur, other_ws.id)
+    assert built == (0,)  # opt-in: a fold never starts a workspace's summary

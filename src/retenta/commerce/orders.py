@@ -13,6 +13,7 @@ import pyarrow as pa
 from retenta.commerce import lifecycle
 from retenta.commerce.arrowsql import run
 from retenta.commerce.tables import MONEY, TIMESTAMP
+from retenta.storage.duckdb import order_summary
 
 Key = tuple[str, str]
 
@@ -262,6 +263,8 @@ def write_orders(
         authoritative=authoritative,
     )
     settle_new_with_facts(conn, new, mark_returned=not authoritative, facts=facts)
+    touched = [(e["workspace_id"], e["order_id"]) for e in event_rows]
+    order_summary.mark(conn, [*table_keys(orders), *table_keys(items), *touched])  # traits
     new_history = sum(1 for h in history if (h["workspace_id"], h["order_id"]) in new)
     counts = {
         "orders_inserted": len(new),
@@ -489,6 +492,7 @@ def settle_returns(conn: Any, keys: list[Key], *, mark_returned: bool) -> int:
     changed = {(h["workspace_id"], h["order_id"]): "returned" for h in history}
     _write_status_only(conn, status_only_rows(keys_table([]), changed, history))
     _write_history(conn, history)
+    order_summary.mark(conn, keys)  # returned quantities changed: the traits' summary
     return len(history)
 
 

@@ -1,24 +1,5 @@
-"""``order_summary``: each contact's order figures, so the money traits are a lookup.
-
-Why: the traits ``orders``, ``revenue``, ``average_order_value``, ``first_order_at`` and
-``last_order_at`` otherwise group every order line by its text order id and join every
-order by it (at 1M contacts, 3M lines and 1.76M orders: 0.5–0.9 s of a builder count).
-
-Exactness (members must not change): a row per raw contact holds its figures and ``fp``,
-the sum of the hashes of every ``orders`` row of that contact and every ``order_items`` row
-of those orders (one row with ``contact_id`` NULL holds the lines whose order is missing).
-The compiler reads the summary only when ``in_sync``: the sum of ``fp`` equals the same hash
-sum over the live tables, computed in the snapshot the query runs in (``snapshot``). The
-hash covers every column the figures read, so any insert, update or delete of an order or
-a line that the summary has not seen makes the sums differ, and the segment reads the
-tables as before (slower, the same members). An erasure deletes the person's orders, lines
-and summary rows in one transaction (``contacts.privacy`` empties every table with a
-``contact_id``), which keeps the sums equal. A false "in sync" needs two 64-bit hash sums to
-collide.
-
-Kept fresh by ``refresh`` (the contacts of orders a writer touched, in its transaction) and
-``rebuild`` (the whole workspace, one writer unit: ``retenta segment order-summary
---rebuild`` and the bench).
+"""The compiler's side of ``order_summary`` (``storage/duckdb/order_summary.py``): which
+definitions read an order trait, so the sync check runs only for them.
 
 >>> "average_order_value" in TRAIT_ORDER_COLUMNS
 True
@@ -26,118 +7,15 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from retenta.segments.view_sql import TRAIT_ORDER_COLUMNS
+from retenta.storage.duckdb.order_summary import fold, in_sync, mark, rebuild, refresh, snapshot
 
-__all__ = ["TABLE", "TRAIT_ORDER_COLUMNS", "in_sync", "reads_order_traits", "rebuild", "refresh"]
-
-TABLE = "order_summary"
-_ORDER_HASH = "hash(o.order_id, o.contact_id, o.status, o.revenue, o.total, o.placed_at)"
-_LINE_HASH = "hash(i.order_id, i.price, i.quantity, i.returned_quantity)"
-LIVE_FINGERPRINT_SQL = f"""
-SELECT (SELECT COALESCE(sum({_ORDER_HASH}::HUGEINT), 0) FROM orders AS o
-        WHERE o.workspace_id = $ws)
-     + (SELECT COALESCE(sum({_LINE_HASH}::HUGEINT), 0) FROM order_items AS i
-        WHERE i.workspace_id = $ws)
-"""
-STORED_FINGERPRINT_SQL = "SELECT COALESCE(sum(fp), 0) FROM order_summary WHERE workspace_id = $ws"
-# The figures as the traits view computes them (segments/view_sql.py): cancelled orders
-# ignored; an order with lines is worth its lines net of returns, one without lines its
-# amount (nothing once returned).
-_FIGURES_SQL = f"""
-WITH o AS (
-    SELECT o.order_id, o.contact_id, o.status, COALESCE(o.revenue, o.total) AS amount,
-        o.placed_at, {_ORDER_HASH}::HUGEINT AS h
-    FROM orders AS o WHERE o.workspace_id = $ws {{orders_filter}}
-), n AS (
-    SELECT i.order_id,
-        sum(i.price * GREATEST(i.quantity - COALESCE(i.returned_quantity, 0), 0)) AS net,
-        sum({_LINE_HASH}::HUGEINT) AS h
-    FROM order_items AS i WHERE i.workspace_id = $ws {{lines_filter}} GROUP BY i.order_id
-)
-SELECT $ws, o.contact_id,
-    count(*) FILTER (WHERE o.status <> 'cancelled'),
-    COALESCE(sum(CASE WHEN n.order_id IS NOT NULL THEN n.net
-                      WHEN o.status = 'returned' OR o.amount IS NULL THEN 0
-                      ELSE o.amount END) FILTER (WHERE o.status <> 'cancelled'), 0),
-    min(o.placed_at) FILTER (WHERE o.status <> 'cancelled'),
-    max(o.placed_at) FILTER (WHERE o.status <> 'cancelled'),
-    sum(o.h) + COALESCE(sum(n.h), 0)
-FROM o LEFT JOIN n ON n.order_id = o.order_id
-GROUP BY o.contact_id
-"""
-_ORPHANS_SQL = f"""
-SELECT $ws, NULL, 0, 0, NULL, NULL, sum({_LINE_HASH}::HUGEINT)
-FROM order_items AS i WHERE i.workspace_id = $ws
-  AND NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.workspace_id = $ws
-                  AND o.order_id = i.order_id)
-HAVING count(*) > 0
-"""
-
-
-def in_sync(cur: Any, workspace_id: str) -> bool:
-    """The summary holds exactly the live orders and lines of the workspace (see above)."""
-    try:
-        stored = cur.execute(STORED_FINGERPRINT_SQL, {"ws": workspace_id}).fetchone()
-    except Exception as exc:  # a store from before migration 0034's table
-        if "order_summary" in str(exc):
-            return False
-        raise
-    live = cur.execute(LIVE_FINGERPRINT_SQL, {"ws": workspace_id}).fetchone()
-    return bool(stored and live and stored[0] == live[0])
-
-
-@contextmanager
-def snapshot(cur: Any, workspace_id: str) -> Iterator[bool]:
-    """One read transaction for the sync check and the queries relying on it."""
-    cur.execute("BEGIN TRANSACTION")
-    try:
-        yield in_sync(cur, workspace_id)
-    finally:
-        cur.execute("ROLLBACK")
-
-
-def rebuild(conn: Any, workspace_id: str) -> int:
-    """Writer-side: the workspace's summary recomputed from scratch; the rows written."""
-    conn.execute("DELETE FROM order_summary WHERE workspace_id = ?", [workspace_id])
-    figures = _FIGURES_SQL.format(orders_filter="", lines_filter="")
-    conn.execute(f"INSERT INTO order_summary {figures} UNION ALL {_ORPHANS_SQL}",
-                 {"ws": workspace_id})  # fmt: skip
-    row = conn.execute(
-        "SELECT count(*) FROM order_summary WHERE workspace_id = ?", [workspace_id]
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def refresh(conn: Any, workspace_id: str, order_ids: Iterable[str]) -> int:
-    """Writer-side, in the transaction that wrote the orders: recompute the rows of the
-    contacts who own ``order_ids`` now; the contacts refreshed.
-
-    An order that moved to another contact leaves its old owner's row stale: the sums then
-    differ and segments read the tables until the next ``rebuild`` (exact, slower).
-    """
-    ids = sorted(set(order_ids))
-    if not ids:
-        return 0
-    params = {"ws": workspace_id, "ids": ids}
-    owners = [int(r[0]) for r in conn.execute(
-        "SELECT DISTINCT contact_id FROM orders WHERE workspace_id = $ws"
-        " AND order_id IN (SELECT unnest($ids::VARCHAR[]))", params).fetchall()]  # fmt: skip
-    if not owners:
-        return 0
-    mine = {"ws": workspace_id, "owners": owners}
-    conn.execute(
-        "DELETE FROM order_summary WHERE workspace_id = $ws"
-        " AND contact_id IN (SELECT unnest($owners::BIGINT[]))", mine)  # fmt: skip
-    owned = "AND o.contact_id IN (SELECT unnest($owners::BIGINT[]))"
-    lines = ("AND i.order_id IN (SELECT order_id FROM orders WHERE workspace_id = $ws"
-             " AND contact_id IN (SELECT unnest($owners::BIGINT[])))")  # fmt: skip
-    sql = _FIGURES_SQL.format(orders_filter=owned, lines_filter=lines)
-    conn.execute(f"INSERT INTO order_summary {sql}", mine)
-    return len(owners)
+__all__ = [
+    "TRAIT_ORDER_COLUMNS", "fold", "in_sync", "mark", "reads_order_traits", "rebuild", "refresh",
+    "snapshot",
+]  # fmt: skip
 
 
 def reads_order_traits(definition: Any) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from retenta.storage.duckdb import event_facts, event_summary
+from retenta.storage.duckdb import event_facts, event_summary, order_summary
 from retenta.storage.duckdb.events import EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class Compactor:
 
     def step(self, conn: Any) -> str | None:
         """Do the next unit of work (see :func:`next_action`); returns what was done."""
+        order_summary.fold(conn)  # the orders marked FOLD_AFTER ago (segments' order traits)
         action = next_action(tier_sizes(conn), self.policy, pass_in_progress(conn))
         if action == "flush":
             flush(conn, max_rows=self.policy.max_flush_rows)

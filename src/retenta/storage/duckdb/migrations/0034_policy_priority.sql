@@ -17,3 +17,10 @@ CREATE TABLE order_summary (
     last_order_at TIMESTAMPTZ,
     fp HUGEINT NOT NULL
 );
+
+-- Orders the commerce writer changed since the summary last saw them (folded by compaction).
+CREATE TABLE order_summary_dirty (
+    workspace_id VARCHAR NOT NULL,
+    order_id VARCHAR NOT NULL,
+    marked_at TIMESTAMPTZ NOT NULL
+);
