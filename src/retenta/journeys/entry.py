@@ -97,11 +97,11 @@ def start_runs(conn: Any, workspace_id: str, entrants: list[Entrant]) -> list[st
     their ids."""
     if not entrants:
         return []
-    history, known = _history(conn, workspace_id, entrants)
+    run_ids = [run_id_for(e.journey.journey_id, e.key) for e in entrants]
+    history, known = _history(conn, workspace_id, entrants, run_ids)
     now = datetime.now(UTC)
     rows = []
-    for entrant in entrants:
-        run_id = run_id_for(entrant.journey.journey_id, entrant.key)
+    for entrant, run_id in zip(entrants, run_ids, strict=True):
         if run_id in known:  # a replayed entry: starts nothing, counts toward no rule
             continue
         known.add(run_id)
@@ -110,7 +110,7 @@ def start_runs(conn: Any, workspace_id: str, entrants: list[Entrant]) -> list[st
         if not _may_enter(entrant.journey, last, active, entrant.at):
             continue
         history[key] = (entrant.at, active + 1)
-        rows.append(_run_row(workspace_id, entrant, now))
+        rows.append(_run_row(workspace_id, entrant, run_id, now))
     if rows:
         _insert_runs(conn, rows, now)
     return [str(r["run_id"]) for r in rows]
@@ -138,14 +138,14 @@ GROUP BY ALL
 """
 
 
-def _history(conn: Any, workspace_id: str, entrants: list[Entrant]
+def _history(conn: Any, workspace_id: str, entrants: list[Entrant], run_ids: list[str]
              ) -> tuple[dict[tuple[str, int], tuple[datetime | None, int]], set[str]]:  # fmt: skip
     """Per (journey, contact): the last entry and the active runs; and which of the entrants'
     run ids exist already (only those are fetched, however many runs a contact has had)."""
     rows = conn.execute(HISTORY_SQL, {
         "ws": workspace_id, "journeys": sorted({e.journey.journey_id for e in entrants}),
         "contacts": sorted({e.contact_id for e in entrants}),
-        "run_ids": [run_id_for(e.journey.journey_id, e.key) for e in entrants],
+        "run_ids": run_ids,
     }).fetchall()  # fmt: skip
     history = {(j, int(c)): (last, int(active)) for j, c, last, active, _ in rows}
     return history, {run_id for *_, run_ids in rows for run_id in run_ids or ()}
@@ -160,10 +160,11 @@ def _event_context(message: Message) -> dict[str, Any]:
     }
 
 
-def _run_row(workspace_id: str, entrant: Entrant, now: datetime) -> dict[str, Any]:
+def _run_row(workspace_id: str, entrant: Entrant, run_id: str, now: datetime
+             ) -> dict[str, Any]:  # fmt: skip
     journey = entrant.journey
     return {
-        "run_id": run_id_for(journey.journey_id, entrant.key),
+        "run_id": run_id,
         "workspace_id": workspace_id, "journey_id": journey.journey_id,
         "version": journey.version, "contact_id": entrant.contact_id,
         "state": "active", "node_id": journey.definition.start, "node_entered_at": now,
