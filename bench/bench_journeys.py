@@ -122,10 +122,11 @@ def wait(node_id: str, amount: int, unit: str) -> dict[str, Any]:
 
 
 PROBE = journey("Probe", "Probe", [send("first", "msg_probe")])
-# The wait comes after a step (a one-branch split), so the trace's "waiting" row is written at
-# the moment the wait began: its due time is that row's time + 1 minute, exactly.
+# The wait comes after a step (a split whose branches both lead to it), so the trace's
+# "waiting" row is written at the moment the wait began: due = that row's time + 1 minute.
 TIMER = journey("Timer", "Tick", [{"id": "go", "type": "split",
-                                   "branches": [{"weight": 1, "next": "wait"}]},
+                                   "branches": [{"weight": 1, "next": "wait"},
+                                                {"weight": 1, "next": "wait"}]},
                                   {**wait("wait", 1, "minutes"), "next": "after"},
                                   send("after", "msg_tick")])  # fmt: skip
 BURST = journey("Burst", "Burst", [send("first", "msg_burst", then="hold"),
