@@ -100,3 +100,18 @@ def test_a_journey_override_ranks_its_sends(container: Container, ws: Workspace)
     [trigger] = ledger.claim(10, now=noon)
     _, [(_, held)] = gate.split(ws.id, "sms", [trigger], {1: "Europe/Kyiv"}, noon)
     assert held.displaced_by == "snd_p"
+
+
+def test_a_trigger_that_quiet_hours_will_hold_reserves_nothing(
+    container: Container, ws: Workspace
+) -> None:
+    """Due at 21:05 in Kyiv, inside the quiet hours: it will not take tonight's slot."""
+    policy = {**POLICY, "quiet_hours": {"start": "21:00", "end": "09:00", "channels": ["sms"],
+                                        "categories": ["trigger"]}}  # fmt: skip
+    asyncio.run(PolicyStore(container.db).put(ws.id, Policy.model_validate(policy)))
+    gate, ledger = PolicyGate(container.db), SendLedger(container.db)
+    evening = local(datetime(2026, 10, 25, 20, 55), "Europe/Kyiv")
+    ledger.enqueue([sms(ws, 1, "snd_p", "promo", evening),
+                    sms(ws, 1, "snd_t", "trigger", evening + timedelta(minutes=10))])  # fmt: skip
+    [promo] = ledger.claim(10, now=evening)
+    assert gate.split(ws.id, "sms", [promo], {1: "Europe/Kyiv"}, evening) == ([promo], [])

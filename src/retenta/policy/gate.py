@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from retenta.policy.decide import Decision, Sent, decide
+from retenta.policy.decide import Decision, Sent, decide, quiet_until, zone_of
 from retenta.policy.rules import Policy
 from retenta.policy.store import Held, Pending, PolicyStore
 from retenta.storage.base import Database
@@ -71,7 +71,7 @@ class PolicyGate:
             if not (policy.has_rules or chosen):
                 return list(sends), []
             history = self.store.history(cur, workspace_id, contacts, now=now)
-            ahead = self._ahead(cur, policy, workspace_id, contacts, chosen, now)
+            ahead = self._ahead(cur, policy, workspace_id, contacts, chosen, now, timezones)
         batch = Batch(policy, channel, now, timezones, chosen, history, ahead)
         allowed, held = batch.decide_all(sends)
         if held:
@@ -81,15 +81,30 @@ class PolicyGate:
         return allowed, held
 
     def _ahead(self, cur: object, policy: Policy, workspace_id: str, contacts: set[int],
-               chosen: Mapping[int, str], now: datetime) -> dict[int, list[Sent]]:  # fmt: skip
-        """Queued sends due within the horizon, as slots they may claim first."""
+               chosen: Mapping[int, str], now: datetime, timezones: Mapping[int, str | None]
+               ) -> dict[int, list[Sent]]:  # fmt: skip
+        """Queued sends due within the horizon, as slots they may claim first — unless
+        quiet hours will hold them at their due time (they would not take the slot)."""
         if not policy.preemption.enabled or not (policy.caps or chosen):
             return {}
         until = now + policy.preemption.horizon.delta()
         out: dict[int, list[Sent]] = defaultdict(list)
         for p in self.store.pending(cur, workspace_id, contacts, until=until):
-            out[p.contact_id].append(_claim(policy, p, now))
+            claim = _claim(policy, p, now)
+            if not _quiet_then(policy, claim, timezones.get(p.contact_id)):
+                out[p.contact_id].append(claim)
         return out
+
+
+def _quiet_then(policy: Policy, claim: Sent, timezone: str | None) -> bool:
+    quiet = policy.quiet_hours
+    if (
+        quiet is None
+        or claim.channel not in quiet.channels
+        or claim.category not in (quiet.categories)
+    ):
+        return False
+    return quiet_until(quiet, claim.at, zone_of(timezone, policy.default_timezone)) is not None
 
 
 def _claim(policy: Policy, pending: Pending, now: datetime) -> Sent:
