@@ -6,10 +6,10 @@ import doctest
 
 import pytest
 
-from retenta.sendtime import model, service
+from retenta.sendtime import model, service, store
 
 
-@pytest.mark.parametrize("module", [model, service])
+@pytest.mark.parametrize("module", [model, service, store])
 def test_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0

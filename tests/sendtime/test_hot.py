@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from retenta.app import Container
 from retenta.sendtime import best_hours
+from retenta.sendtime import store as sendtime_store
 from retenta.sendtime.hot import HotAnswers, snapshot
 from tests.conftest import Workspace
 from tests.sendtime.helpers import add_contact, engage, local, set_workspace_zone
@@ -75,3 +78,15 @@ def test_a_busy_workspace_is_answered_from_memory_until_the_step_ends(
         next_step = NOW + timedelta(minutes=10)
         assert hot.best_hour(cur, ws.id, probe, next_step).hour == 4  # quiet again: fresh
     assert len(builds) == 1
+
+
+def test_the_few_and_the_many_paths_agree(
+    container: Container, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = store(container, ws)
+    with container.db.read() as cur:
+        few = best_hours(cur, ws.id, ids, now=NOW)  # up to 64 contacts: list filters
+        monkeypatch.setattr(sendtime_store, "FEW", 0)
+        many = best_hours(cur, ws.id, ids, now=NOW)  # the join to the asked ids
+    assert few == many
+    assert any(a.source == "contact" and a.timezone == "Asia/Tokyo" for a in few.values())

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +53,22 @@ SELECT f.owner AS owner, hour(timezone(COALESCE(z.zone, $zone), f.first_at)) AS 
 FROM firsts f LEFT JOIN zones z ON z.id = f.owner
 GROUP BY ALL
 """
+# A few contacts (one journey run's): their own and merged-in ids read first, then their
+# message events picked by a list_contains filter on the scan instead of a join to the
+# asked ids (one contact: 5.4-6.6 -> 3.4-4.3 ms CPU).
+FEW = 64
+FEW_OWNERS_SQL = """
+SELECT c.id, CASE WHEN list_contains($ids, c.id) THEN c.id ELSE c.merged_into END,
+       COALESCE(z.name, $zone)
+FROM contacts c LEFT JOIN pg_timezone_names() z ON z.name = c.timezone
+WHERE c.workspace_id = $ws AND (list_contains($ids, c.id) OR list_contains($ids, c.merged_into))
+"""
+FEW_FIRSTS_SQL = """
+SELECT contact_id, min("at") FROM message_events
+WHERE workspace_id = $ws AND list_contains($sources, contact_id)
+  AND status IN ('opened', 'clicked') AND NOT machine AND "at" >= $since AND "at" < $until
+GROUP BY contact_id, send_id
+"""
 POPULATION_HOURS_SQL = """
 WITH firsts AS (
     SELECT e.contact_id, e.send_id, min(e."at") AS first_at
@@ -67,10 +85,25 @@ GROUP BY ALL
 """
 
 
+@lru_cache(maxsize=1024)
+def usable(name: str, fallback: str) -> str:
+    """``name`` when Python's zone database knows it too (DuckDB's ICU list has a few
+    names it lacks), else ``fallback``.
+
+    >>> usable("Europe/Kyiv", "UTC"), usable("Mars/Base", "UTC")
+    ('Europe/Kyiv', 'UTC')
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return fallback
+    return name
+
+
 def workspace_zone(cur: Any, workspace_id: str) -> str:
     """The workspace's ``settings.timezone`` when it names a real zone, else UTC."""
     row = cur.execute(WORKSPACE_ZONE_SQL, [workspace_id]).fetchone()
-    return str(row[0]) if row else "UTC"
+    return usable(str(row[0]), "UTC") if row else "UTC"
 
 
 def contact_zones(cur: Any, workspace_id: str, contact_ids: Sequence[int], fallback: str
@@ -79,7 +112,7 @@ def contact_zones(cur: Any, workspace_id: str, contact_ids: Sequence[int], fallb
     rows = cur.execute(CONTACT_ZONES_SQL,
                        {"ws": workspace_id, "ids": list(contact_ids), "zone": fallback}
                        ).fetchall()  # fmt: skip
-    return {int(r[0]): str(r[1]) for r in rows}
+    return {int(r[0]): usable(str(r[1]), fallback) for r in rows}
 
 
 def contact_hours(
@@ -92,10 +125,32 @@ def contact_hours(
     counts = np.zeros((len(ids), HOURS), dtype=np.int32)
     if not len(ids):
         return counts
-    sql = CONTACT_HOURS_SQL.format(asked=_ASKED, zones=_ZONES_OF_ASKED)
     params = {"ws": workspace_id, "ids": ids.tolist(), "zone": zone, "since": since,
               "until": until}  # fmt: skip
+    if len(ids) <= FEW:
+        return _fill(counts, ids, _few_hours(cur, params))
+    sql = CONTACT_HOURS_SQL.format(asked=_ASKED, zones=_ZONES_OF_ASKED)
     return _fill(counts, ids, cur.execute(sql, params).fetchnumpy())
+
+
+def _few_hours(cur: Any, params: dict[str, Any]) -> dict[str, list[int]]:
+    """``{"owner", "h", "n"}`` columns for a few asked contacts (see ``FEW_OWNERS_SQL``)."""
+    owners = cur.execute(FEW_OWNERS_SQL, {k: params[k] for k in ("ws", "ids", "zone")}
+                         ).fetchall()  # fmt: skip
+    owner_of = {int(src): int(owner) for src, owner, _ in owners}
+    zone_of = {int(src): ZoneInfo(usable(str(zone), params["zone"]))
+               for src, owner, zone in owners if src == owner}  # fmt: skip
+    rows = cur.execute(FEW_FIRSTS_SQL, {"ws": params["ws"], "sources": list(owner_of),
+                                        "since": params["since"], "until": params["until"]}
+                       ).fetchall()  # fmt: skip
+    out: dict[str, list[int]] = {"owner": [], "h": [], "n": []}
+    fallback = ZoneInfo(params["zone"])
+    for source, first_at in rows:
+        owner = owner_of[int(source)]
+        out["owner"].append(owner)
+        out["h"].append(first_at.astimezone(zone_of.get(owner, fallback)).hour)
+        out["n"].append(1)
+    return out
 
 
 def _fill(counts: npt.NDArray[np.int32], ids: npt.NDArray[np.int64], found: Any
@@ -128,7 +183,7 @@ def live_contact_hours(cur: Any, workspace_id: str, *, zone: str, since: datetim
     sql = CONTACT_HOURS_SQL.format(asked=_LIVE, zones=_ZONES_OF_ASKED)
     params = {"ws": workspace_id, "zone": zone, "since": since, "until": until}
     found = cur.execute(sql, params).fetchnumpy()
-    return LiveHours(ids, codes.astype(np.int32), [str(n) for n in names],
+    return LiveHours(ids, codes.astype(np.int32), [usable(str(n), zone) for n in names],
                      _fill(counts, ids, found))  # fmt: skip
 
 
