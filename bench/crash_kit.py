@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -93,12 +94,12 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60.0) -> None:
+    def start(self, timeout_s: float = 90.0) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "retenta.cli", "serve", "--data", str(self.data_dir),
                  "--port", str(self.port)],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=server_environment(),
             )  # fmt: skip
         self.starts += 1
         deadline = time.monotonic() + timeout_s
@@ -127,6 +128,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def server_environment() -> dict[str, str]:
+    """This environment, with byte code cached under one prefix: where
+    PYTHONDONTWRITEBYTECODE is set, every restart would compile the whole app again
+    (~10 s of a restart on a loaded machine)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "retenta-pycache"))
+    return env
 
 
 @dataclass
