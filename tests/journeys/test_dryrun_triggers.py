@@ -1,14 +1,17 @@
 """Dry run beyond track events: a segment trigger with membership as of each moment, a
-message trigger read by the live source's reader, and a best-hour wait as of the moment."""
+message trigger read by the live source's reader, a best-hour wait as of the moment, and a
+cron schedule in each contact's zone."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
+from tests.campaigns.helpers import seed_contacts, segment
 from tests.conftest import Workspace
 from tests.journeys.test_dryrun import SINCE, T0, UNTIL, contact_of, track
 from tests.sendtime.helpers import add_contact, engage
@@ -93,3 +96,28 @@ def test_a_message_trigger_and_a_best_hour_wait(
     [send] = run["sends"]
     sent_at = datetime.fromisoformat(send["at"])
     assert (sent_at.astimezone(UTC).hour, sent_at - after[0] < 24 * H) == (19, True)
+
+
+def test_a_schedule_trigger_enters_the_segment_at_each_occurrence(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    kyiv = set(seed_contacts(container, ws, 3, timezone="Europe/Kyiv"))
+    york = set(seed_contacts(container, ws, 2, timezone="America/New_York"))
+    seg = segment(client, ws)
+    doc = {
+        "name": "Monday digest",
+        "entry": {"trigger": {"type": "schedule", "cron": "0 9 * * 1", "timezone": "contact",
+                              "segment_id": seg},
+                  "rule": {"type": "every_time"}},
+        "start": "digest",
+        "nodes": [{"id": "digest", "type": "send", "message_id": "msg_digest", "next": "done"},
+                  {"id": "done", "type": "exit"}],
+    }  # fmt: skip
+    result = dry_run(client, ws, doc)
+    assert result["entered"] == 5  # one Monday in a 7-day window, everybody in the segment
+    for run in result["contacts"]:
+        zone = "Europe/Kyiv" if run["contact_id"] in kyiv else "America/New_York"
+        local = datetime.fromisoformat(run["entered_at"]).astimezone(ZoneInfo(zone))
+        assert (local.weekday(), local.hour, local.minute) == (0, 9, 0)
+        assert [s["message_id"] for s in run["sends"]] == ["msg_digest"]
+    assert {r["contact_id"] for r in result["contacts"]} == kyiv | york
