@@ -129,14 +129,20 @@ class SignalService:
 
     def wake(self, workspace_id: str) -> None:
         """The catalog changed (called in the writer, before COMMIT): pass soon."""
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # the loop closed (shutting down): never fail the catalog write
+            log.debug("signal service stopped; wake for %s dropped", workspace_id)
 
     async def start(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
+        self._loop = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
