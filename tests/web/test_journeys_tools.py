@@ -83,6 +83,15 @@ def test_a_live_edit_moves_the_waiting_run_and_the_old_version_stays_readable(
     page.get_by_role("button", name="Back to the current version").click()
     expect(page.get_by_test_id("node-wait_1")).to_be_visible()
     expect(page.get_by_test_id("node-hold")).to_have_count(0)
+    # Restoring version 1 loads its steps into the editor, unsaved.
+    page.get_by_role("button", name="History").click()
+    rows.filter(has_text="v1").get_by_role("button", name="View").click()
+    page.get_by_role("button", name="Restore this version").click()
+    expect(page.get_by_role("status")).to_contain_text("Version 1 restored into the editor")
+    expect(page.get_by_test_id("node-hold")).to_be_visible()
+    expect(page.get_by_test_id("node-wait_1")).to_have_count(0)
+    expect(page.get_by_label("Node palette")).to_be_visible()
+    assert get(live_server, f"/api/v1/journeys/{journey_id}")["version"] == 2
 
 
 def test_a_dry_run_lists_who_would_have_entered_and_their_path(
