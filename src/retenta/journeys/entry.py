@@ -33,7 +33,9 @@ RUN_COLUMNS = ("run_id", "workspace_id", "journey_id", "version", "contact_id", 
 
 
 def run_id_for(journey_id: str, message_id: str) -> str:
-    """>>> run_id_for("jny_1", "m1") == run_id_for("jny_1", "m1")
+    """The run a (journey, entry key) starts: the same key always names the same run.
+
+    >>> run_id_for("jny_1", "m1") == run_id_for("jny_1", "m1") != run_id_for("jny_2", "m1")
     True
     """
     return "run_" + hashlib.sha256(f"{journey_id}\x1f{message_id}".encode()).hexdigest()[:28]
