@@ -31,6 +31,7 @@ it; the compiler reads it through ``segments.order_summary``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -144,14 +145,21 @@ def refresh(conn: Any, workspace_id: str, order_ids: Iterable[str]) -> int:
     return len(owners)
 
 
+_SEEN: weakref.WeakSet[Any] = weakref.WeakSet()  # connections known to hold both tables
+
+
 def _exists(cur: Any, table: str) -> bool:
     """Asked, not tried (a failed statement aborts the caller's transaction): a store that
-    applied migration 0034 before it held these tables has neither."""
-    found = cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
-        [table],
-    ).fetchone()
-    return bool(found and found[0])
+    applied migration 0034 before it held these tables has neither. Remembered per
+    connection once both are found (the writer's mark runs in every ingest unit with orders)."""
+    if cur in _SEEN:
+        return True
+    names = {row[0] for row in cur.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+        " AND table_name IN ('order_summary', 'order_summary_dirty')").fetchall()}  # fmt: skip
+    if names == {TABLE, DIRTY}:
+        _SEEN.add(cur)
+    return table in names
 
 
 def _built(cur: Any, workspace_id: str) -> bool:
