@@ -180,3 +180,18 @@ def test_late_rows_are_entries_and_rules_apply(
         keys = cur.execute("SELECT count(*) FROM journey_entry_keys WHERE journey_id = ?",
                            [concurrent]).fetchone()  # fmt: skip
     assert keys == (3,)  # ann's second entry was decided (refused), not left to re-read
+
+
+def test_an_entry_between_going_live_and_the_first_tick_counts(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """The source starts when the journey went live, not at its first read."""
+    ann, bob = contact(client, ws, "ann@example.net"), contact(client, ws, "bob@example.net")
+    consent(container, ws, bob, "subscribed", datetime.now(UTC) - timedelta(seconds=1))
+    welcome = journey(client, ws, simple(
+        {"type": "subscription", "channel": "email", "on": "subscribed"}, "m"))  # fmt: skip
+    consent(container, ws, ann, "subscribed", datetime.now(UTC))
+    runner = for_container(container).runner
+    runner.tick(datetime.now(UTC) + timedelta(seconds=1))
+    runner.tick(datetime.now(UTC) + timedelta(seconds=2))
+    assert entered(container, welcome) == [(ann, "subscribed")]

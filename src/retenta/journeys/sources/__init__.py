@@ -93,7 +93,7 @@ def poll_one(conn: Any, workspace_id: str, journey: LiveJourney, now: datetime) 
     if isinstance(trigger, SegmentTrigger):
         return _read_segment(conn, workspace_id, journey, trigger, now)
     source = state.source_name(trigger)
-    at = state.load(conn, workspace_id, journey.journey_id, source, now)
+    at = state.load(conn, workspace_id, journey.journey_id, source, now, LATE)
     if isinstance(trigger, ScheduleTrigger | DateTrigger):
         return _fire_timed(conn, workspace_id, journey, trigger, source, at, now)
     return _read_log(conn, workspace_id, journey, trigger, source, at, now)

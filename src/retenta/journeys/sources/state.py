@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -41,9 +41,11 @@ def source_name(trigger: Strict) -> str:
     return f"{getattr(trigger, 'type', 'source')}:{digest}"
 
 
-def load(conn: Any, workspace_id: str, journey_id: str, source: str, now: datetime
-         ) -> SourceState:  # fmt: skip
-    """The source's state; a source read for the first time starts at ``now``."""
+def load(conn: Any, workspace_id: str, journey_id: str, source: str, now: datetime,
+         lookback: timedelta) -> SourceState:  # fmt: skip
+    """The source's state. A source read for the first time starts when the journey went live
+    with it (its last change), so an entry between that and this first tick is not lost —
+    but never more than ``lookback`` ago."""
     row = conn.execute(
         "SELECT since, position FROM journey_source_state WHERE workspace_id = ?"
         " AND journey_id = ? AND source = ?",
@@ -51,9 +53,14 @@ def load(conn: Any, workspace_id: str, journey_id: str, source: str, now: dateti
     ).fetchone()
     if row is not None:
         return SourceState(row[0], row[1])
+    changed = conn.execute(
+        "SELECT updated_at FROM journeys WHERE workspace_id = ? AND id = ?",
+        [workspace_id, journey_id],
+    ).fetchone()
+    start = min(now, max(changed[0] if changed else now, now - lookback))
     conn.execute("INSERT INTO journey_source_state VALUES (?, ?, ?, ?, ?)",
-                 [workspace_id, journey_id, source, now, now])  # fmt: skip
-    return SourceState(now, now)
+                 [workspace_id, journey_id, source, start, start])  # fmt: skip
+    return SourceState(start, start)
 
 
 def advance(conn: Any, workspace_id: str, journey_id: str, source: str, position: datetime
