@@ -146,6 +146,10 @@ def test_a_ready_scenario_is_created_from_the_gallery(page: Page, live_server: L
     expect(form.get_by_role("alert")).to_contain_text("params.delay_hours")
     form.get_by_label("First reminder after (hours)").fill("3")
     form.get_by_label("Starts on").select_option("Checkout Started")
+    # The preview draws what these parameters make, before anything is created.
+    preview = form.get_by_test_id("journey-preview")
+    expect(preview.get_by_test_id("node-entry")).to_contain_text("Checkout Started")
+    expect(preview).to_contain_text("up to 3 hours")
     form.get_by_role("button", name="Create journey").click()
 
     expect(page).to_have_url(re.compile(r"/journeys/jny_[^/]+$"))

@@ -6,7 +6,7 @@ import "@xyflow/react/dist/style.css";
 import "./journeys.css";
 import { useCallback, useEffect, useMemo, useState, type DragEvent } from "react";
 import {
-  addEdge, applyEdgeChanges, applyNodeChanges, Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, useReactFlow,
+  addEdge, applyEdgeChanges, applyNodeChanges, Background, Controls, ReactFlow, ReactFlowProvider, useReactFlow,
   type Connection, type Edge, type EdgeChange, type Node, type NodeChange,
 } from "@xyflow/react";
 import { api } from "../../api";
@@ -15,6 +15,7 @@ import { Badge, ErrorNote, Spinner } from "../../components/ui";
 import { useLoad } from "../../hooks";
 import { Link, navigate } from "../../router";
 import { fromDefinition, localErrors, toDefinition } from "./document";
+import { edgeOf, toFlow, toGraph } from "./flow";
 import { DryRunPanel, type DryRun } from "./DryRunPanel";
 import { useLiveStats, useOptions } from "./editorHooks";
 import { EntryPanel } from "./EntryPanel";
@@ -37,30 +38,6 @@ let flash = "";
 /** The notice the next journey page opened shows once (e.g. what a scenario prebuilt). */
 export function flashNotice(message: string): void {
   flash = message;
-}
-
-const EDGE_STYLE = { markerEnd: { type: MarkerType.ArrowClosed }, deletable: true };
-
-function toFlow(graph: Graph, positions: Record<string, { x: number; y: number }>): { nodes: Node[]; edges: Edge[] } {
-  const nodes: Node[] = [];
-  if (graph.entry) nodes.push({ id: ENTRY_ID, type: "entry", position: positions[ENTRY_ID] ?? { x: 0, y: 0 }, data: { entry: graph.entry }, deletable: false });
-  for (const n of graph.nodes) nodes.push({ id: n.id, type: "step", position: positions[n.id] ?? { x: 0, y: 0 }, data: { config: n.config } });
-  const edges = graph.edges.filter((e) => e.target).map((e) => edgeOf(e.source, e.handle, e.target));
-  return { nodes, edges };
-}
-
-function edgeOf(source: string, handle: string, target: string): Edge {
-  return { id: `${source}:${handle}`, source, sourceHandle: handle, target, ...EDGE_STYLE };
-}
-
-function toGraph(nodes: Node[], edges: Edge[], goal: Goal | null = null): Graph {
-  const entryNode = nodes.find((n) => n.type === "entry");
-  return {
-    goal,
-    entry: entryNode ? (entryNode.data as EntryData).entry : null,
-    nodes: nodes.filter((n) => n.type === "step").map((n) => ({ id: n.id, config: (n.data as StepData).config })),
-    edges: edges.map((e) => ({ source: e.source, handle: e.sourceHandle ?? "next", target: e.target })),
-  };
 }
 
 export function JourneyEditorPage({ id }: { id?: string }) {

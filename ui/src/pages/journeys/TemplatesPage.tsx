@@ -1,14 +1,16 @@
 // "Create from a ready scenario": the gallery of parameterized journey templates; choosing
 // one opens its parameters form, and instantiating it creates a draft journey (with the
 // segments and messages it needs prebuilt) that opens on the canvas.
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, ApiError } from "../../api";
 import { useCan } from "../../auth";
 import { Empty, ErrorNote, Section, Spinner } from "../../components/ui";
 import { useLoad } from "../../hooks";
 import { Link, navigate } from "../../router";
 import { flashNotice } from "./JourneyEditorPage";
+import { JourneyPreview } from "./JourneyPreview";
 import { JourneysNav } from "./JourneysPage";
+import type { Definition } from "./model";
 
 export interface TemplateParam {
   name: string; type: string; default: unknown; label: string;
@@ -106,6 +108,7 @@ function Instantiate({ template, onCancel, canEdit }: { template: Template; onCa
   const [values, setValues] = useState<Record<string, unknown>>(() => initialValues(template));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
+  const preview = usePreview(template.key, values);
   const create = async () => {
     setBusy(true);
     setError(null);
@@ -132,6 +135,10 @@ function Instantiate({ template, onCancel, canEdit }: { template: Template; onCa
           </div>
         ))}
         {error && !template.params.some((p) => isParam(error.field, p.name)) && <ErrorNote error={error} />}
+        <div className="field"><span>What it makes (messages and segments are created with it)</span>
+          {preview.definition ? <JourneyPreview definition={preview.definition} />
+            : <p className="muted small">{preview.problem ?? "Drawing…"}</p>}
+        </div>
         <div className="form-actions">
           <button type="button" className="btn" onClick={onCancel} disabled={busy}>Cancel</button>
           {canEdit && <button className="btn btn-primary" disabled={busy}>{busy ? "Creating…" : "Create journey"}</button>}
@@ -139,4 +146,24 @@ function Instantiate({ template, onCancel, canEdit }: { template: Template; onCa
       </form>
     </Section>
   );
+}
+
+/** The journey the template makes with `values` (POST …/preview), redrawn 400 ms after the
+ * last change; a refused parameter leaves its reason instead. */
+function usePreview(key: string, values: Record<string, unknown>): { definition: Definition | null; problem: string | null } {
+  const [state, setState] = useState<{ definition: Definition | null; problem: string | null }>({ definition: null, problem: null });
+  const text = JSON.stringify(values);
+  useEffect(() => {
+    let live = true;
+    const timer = window.setTimeout(() => {
+      api.post<{ definition: Definition }>(`/api/v1/journey-templates/${encodeURIComponent(key)}/preview`, { params: JSON.parse(text) })
+        .then((answer) => live && setState({ definition: answer.definition, problem: null }))
+        .catch((err: Error) => live && setState({ definition: null, problem: err.message }));
+    }, 400);
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+  }, [key, text]);
+  return state;
 }
