@@ -1,6 +1,6 @@
 """Dry run beyond track events: a segment trigger with membership as of each moment, a
 message trigger read by the live source's reader, a best-hour wait as of the moment, and a
-cron schedule in each contact's zone."""
+cron schedule in each contact's zone, and a cascade under the "never opened" assumption."""
 
 from __future__ import annotations
 
@@ -121,3 +121,31 @@ def test_a_schedule_trigger_enters_the_segment_at_each_occurrence(
         assert (local.weekday(), local.hour, local.minute) == (0, 9, 0)
         assert [s["message_id"] for s in run["sends"]] == ["msg_digest"]
     assert {r["contact_id"] for r in result["contacts"]} == kyiv | york
+
+
+def test_a_cascade_moves_on_as_virtual_messages_are_never_opened(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    r = client.post("/v1/identify", auth=ws.write_auth,
+                    json={"userId": "kim", "traits": {"email": "kim@example.com"}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    track(client, ws, "kim", "Order Completed", T0 + H, total=40)
+    doc = {
+        "name": "Receipt everywhere",
+        "entry": {"trigger": {"type": "event", "event": "Order Completed"}},
+        "start": "receipt",
+        "nodes": [
+            {"id": "receipt", "type": "cascade", "message_id": "msg_receipt",
+             "channels": ["push", "email", "inapp"], "move_on": "not_opened",
+             "within": {"amount": 1, "unit": "hours"}, "category": "transactional",
+             "next": "done"},
+            {"id": "done", "type": "exit"},
+        ],
+    }  # fmt: skip
+    [run] = dry_run(client, ws, doc)["contacts"]
+    assert [(s["channel"], datetime.fromisoformat(s["at"])) for s in run["sends"]] == [
+        ("email", T0 + H), ("inapp", T0 + 2 * H)]  # fmt: skip
+    skipped = [p["reason"] for p in run["path"] if p["decision"] == "skipped"]
+    assert skipped[0].startswith("push")  # no device: skipped without a send
+    assert run["path"][-2]["reason"] == "no channel left for msg_receipt"
+    assert run["outcome"] == "finished"
