@@ -195,3 +195,22 @@ def test_an_entry_between_going_live_and_the_first_tick_counts(
     runner.tick(datetime.now(UTC) + timedelta(seconds=1))
     runner.tick(datetime.now(UTC) + timedelta(seconds=2))
     assert entered(container, welcome) == [(ann, "subscribed")]
+
+
+def test_merged_contacts_enter_as_their_survivor_and_erased_ones_not_at_all(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    ann, bob = contact(client, ws, "ann@example.net"), contact(client, ws, "bob@example.net")
+    gone = contact(client, ws, "gone@example.net")
+    tagged = journey(client, ws, simple({"type": "list", "kind": "tag", "name": "vip"}, "m"))
+    runner = for_container(container).runner
+    now = datetime.now(UTC)
+    runner.tick(now)
+    write(container, "UPDATE contacts SET merged_into = ? WHERE id = ?", [ann, bob])
+    write(container, "UPDATE contacts SET erased_at = ? WHERE id = ?", [now, gone])
+    insert = "INSERT INTO contact_lists VALUES (?, ?, 'tag', 'vip', ?, NULL, 'import')"
+    write(container, insert, [ws.id, bob, now + timedelta(seconds=1)],
+          [ws.id, gone, now + timedelta(seconds=1)])  # fmt: skip
+    runner.tick(now + timedelta(seconds=2))
+    runner.tick(now + timedelta(seconds=3))
+    assert entered(container, tagged) == [(ann, "tag_joined")]
