@@ -49,7 +49,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     base = tmp_path_factory.mktemp("order-summary")
     container = build_container(Settings(data_dir=base / "data", background_workers=False))
     ws = make_workspace(container).id
-    data = make_dataset(seed=11, contacts=120)
+    data = make_dataset(seed=11, contacts=60)
     load_duckdb(container, ws, data)
     buyers = sorted({o["contact_id"] for o in data.orders})
     container.db.write(lambda conn: _shape(conn, ws, buyers))
