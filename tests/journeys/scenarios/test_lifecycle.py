@@ -68,6 +68,7 @@ def test_cross_sell_after_days_only_without_a_new_order(store: Store) -> None:
     store.tick(now)
     store.track(again, "Order Completed", order(again, 300))  # bought again meanwhile
     store.tick(now + timedelta(days=7, minutes=1))
+    store.tick(now + timedelta(days=8, minutes=2))  # the contact's best hour has come
     assert [(s[0], s[2]) for s in store.sends(jid)] == [(store.contact(one), "promo")]
     assert store.contact(small) not in store.entered(jid)
 

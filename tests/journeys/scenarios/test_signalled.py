@@ -38,6 +38,7 @@ def world(store: Store) -> dict[str, Any]:
                                                         "win_back")}  # fmt: skip
     store.signals(NOW)
     store.tick(datetime.now(UTC))  # runs are due from when they started (wall clock)
+    store.tick(NOW + timedelta(days=1, minutes=1))  # past every contact's best hour
     return {"who": who, "journeys": journeys}
 
 
@@ -78,8 +79,9 @@ def test_win_back_by_interval_reaches_who_drifted(store: Store, world: dict[str,
     messages = world["journeys"]["win_back"]["messages"]
     assert [s[1] for s in sent(store, world, "win_back", "gone")] == [messages["miss_you"]]
     store.track(world["who"]["returner"], "Order Completed",
-                {"order_id": "back", "total": 120, "products": [{"sku": "TEA-2"}]})  # fmt: skip
-    store.tick(NOW + timedelta(days=7, minutes=1))
+                {"order_id": "back", "total": 120, "products": [{"sku": "TEA-2"}]},
+                at=NOW + timedelta(days=1, minutes=2))  # after the note (sent by then)  # fmt: skip
+    store.tick(NOW + timedelta(days=8, minutes=2))  # the note at the best hour + 7 days
     assert [s[1] for s in sent(store, world, "win_back", "gone")] == [
         messages["miss_you"], messages["last_chance"]]  # fmt: skip
     assert [s[1] for s in sent(store, world, "win_back", "returner")] == [messages["miss_you"]]
@@ -105,8 +107,9 @@ def test_win_back_by_days_uses_a_real_time_lapsed_segment(
     with store.container.db.read() as cur:
         rows = cur.execute(
             "SELECT contact_id, max(placed_at) FROM orders WHERE workspace_id = ? AND contact_id"
-            " IN (SELECT unnest(?::BIGINT[])) GROUP BY contact_id",
-            [store.ws.id, sorted(entered)],
+            " IN (SELECT unnest(?::BIGINT[])) AND placed_at <= ? GROUP BY contact_id",
+            [store.ws.id, sorted(entered), datetime.now(UTC)],  # (a dated-ahead order is not yet)
         ).fetchall()
     assert len(rows) == len(entered)  # every one of them bought before …
-    assert all(last < datetime.now(UTC) - timedelta(days=35) for _, last in rows)  # … not lately
+    late = [(c, last) for c, last in rows if last >= datetime.now(UTC) - timedelta(days=35)]
+    assert late == []  # … and not lately

@@ -11,11 +11,13 @@ from retenta.journeys.scenarios.model import (
     Params,
     Prebuilt,
     Template,
+    at_send_time,
     done,
     event_trigger,
     journey,
     rule,
     send,
+    send_time_param,
     wait_event,
 )
 from retenta.journeys.scenarios.shopping import BOUGHT, NAME, channels_param
@@ -74,8 +76,9 @@ def _winback_journey(p: Params, ids: Prebuilt) -> dict[str, Any]:
                                    "on": "entered"}  # fmt: skip
     else:
         trigger = event_trigger(WINBACK_DUE)
+    start, timing = at_send_time(p["send_time"], "miss_you")
     return journey(
-        "Win-back", trigger, rule("once_per", days=p["every_days"]), "miss_you",
+        "Win-back", trigger, rule("once_per", days=p["every_days"]), start, *timing,
         send("miss_you", ids.messages["miss_you"], "wait", channels=p["channels"],
              category="promo"),
         wait_event("wait", BOUGHT, p["offer_after_days"], "days", "done", "last_chance"),
@@ -95,6 +98,7 @@ WINBACK = Template(
      Param("days", "integer", 90, "No order in (days), for method 'days'", minimum=7,
            maximum=3650),
      Param("offer_after_days", "integer", 7, "Offer after (days)", minimum=1, maximum=90),
+     send_time_param(),
      Param("discount_percent", "integer", 15, "Offer discount (%)", minimum=1, maximum=90),
      POOL,
      Param("every_days", "integer", 60, "At most once per (days)", minimum=1, maximum=3650),

@@ -11,12 +11,14 @@ from retenta.journeys.scenarios.model import (
     Params,
     Prebuilt,
     Template,
+    at_send_time,
     done,
     event_trigger,
     happened,
     journey,
     rule,
     send,
+    send_time_param,
     wait,
 )
 from retenta.journeys.scenarios.shopping import BOUGHT, channels_param
@@ -157,11 +159,12 @@ def _cross_copy(p: Params) -> dict[str, Copy]:
 
 def _cross_journey(p: Params, ids: Prebuilt) -> dict[str, Any]:
     where = [{"property": "total", "op": "gte", "value": p["min_total"]}] if p["min_total"] else []
+    then, timing = at_send_time(p["send_time"], "send")
     return journey(
         "Post-purchase cross-sell", event_trigger(BOUGHT, *where),
         rule("once_per", days=p["every_days"]), "pause",
         wait("pause", p["after_days"], "days", "again"),
-        happened("again", BOUGHT, "done", "send"),
+        happened("again", BOUGHT, "done", then), *timing,
         send("send", ids.messages["cross_sell"], "done", channels=p["channels"], category="promo"),
         done(),
     )  # fmt: skip
@@ -172,6 +175,7 @@ CROSS_SELL = Template(
     "Some days after an order (and only if no other order came since): what goes with it.",
     (Param("after_days", "integer", 7, "Send after (days)", minimum=1, maximum=90),
      Param("min_total", "number", 0, "Orders from this total", minimum=0),
+     send_time_param(),
      Param("every_days", "integer", 14, "At most once per (days)", minimum=1, maximum=365),
      Param("store_url", "text", "https://shop.example.com", "Store address"),
      channels_param()),

@@ -120,6 +120,31 @@ def happened(node_id: str, event: str, then: str, otherwise: str) -> dict[str, A
             "then": then, "else": otherwise}  # fmt: skip
 
 
+SEND_TIMES = ("now", "best", "09:00", "10:00", "12:00", "18:00", "19:00")
+
+
+def send_time_param(default: str = "best") -> Param:
+    return Param("send_time", "choice", default, "Send at (the contact's local time; best:"
+                 " the contact's best hour)", SEND_TIMES)  # fmt: skip
+
+
+def at_send_time(
+    when: str, target: str, node_id: str = "send_time"
+) -> tuple[str, list[dict[str, Any]]]:
+    """Where to go for a send at ``when``: the send itself (``now``), or a ``wait_until`` of
+    the contact's local time (``best``: the contact's best hour) in front of it.
+
+    >>> at_send_time("now", "send")
+    ('send', [])
+    >>> at_send_time("best", "send")[1][0]["at"]
+    'best'
+    """
+    if when == "now":
+        return target, []
+    return node_id, [{"id": node_id, "type": "wait_until", "at": when, "timezone": "contact",
+                      "next": target}]  # fmt: skip
+
+
 def done(node_id: str = "done") -> dict[str, Any]:
     return {"id": node_id, "type": "exit"}
 

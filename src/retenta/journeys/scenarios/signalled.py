@@ -11,11 +11,13 @@ from retenta.journeys.scenarios.model import (
     Params,
     Prebuilt,
     Template,
+    at_send_time,
     done,
     event_trigger,
     journey,
     rule,
     send,
+    send_time_param,
     wait_event,
 )
 from retenta.journeys.scenarios.shopping import BOUGHT, channels_param
@@ -35,10 +37,12 @@ def _reasons(p: Params) -> list[dict[str, Any]]:
 def _single(
     name: str, event: str, key: str, p: Params, ids: Prebuilt, category: str = "trigger"
 ) -> dict[str, Any]:
-    """Trigger → send → exit (at most once per the period per contact)."""
+    """Trigger → (the send time) → send → exit (at most once per the period per contact)."""
     where = _reasons(p) if "reasons" in p else []
+    start, timing = at_send_time(p.get("send_time", "now"), "send")
     return journey(
-        name, event_trigger(event, *where), rule("once_per", days=p["every_days"]), "send",
+        name, event_trigger(event, *where), rule("once_per", days=p["every_days"]), start,
+        *timing,
         send("send", ids.messages[key], "done", channels=p["channels"], category=category),
         done(),
     )  # fmt: skip
@@ -155,7 +159,7 @@ NEXT_BEST = Template(
     "next_best_offer", "Next best offer",
     "Some days after an order: the best seller of the contact's favourite category they have"
     " not bought yet (signal 'Next Best Offer').",
-    _common(14), _nbo_copy,
+    (*_common(14), send_time_param()), _nbo_copy,
     lambda p, ids: _single("Next best offer", NEXT_BEST_OFFER, "offer", p, ids, "promo"),
     events=(NEXT_BEST_OFFER,),
 )  # fmt: skip
