@@ -7,7 +7,13 @@ import importlib
 
 import pytest
 
-MODULES = ("signals.rhythm", "signals.catalog", "signals.emit", "signals.service")
+MODULES = (
+    "signals.rhythm",
+    "signals.catalog",
+    "signals.emit",
+    "signals.service",
+    "journeys.scenarios.model",
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
