@@ -1,6 +1,6 @@
 """Dry run beyond track events: a segment trigger with membership as of each moment, a
 message trigger read by the live source's reader, a best-hour wait as of the moment, and a
-cron schedule in each contact's zone, and a cascade under the "never opened" assumption."""
+cron schedule in each contact's zone; a cascade under the "never opened" assumption."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import pytest
 
 from retenta.app import Container
 from retenta.sendtime import best_hours
+from retenta.sendtime import hot as hot_module
 from retenta.sendtime import store as sendtime_store
 from retenta.sendtime.hot import HotAnswers, snapshot
 from tests.conftest import Workspace
@@ -90,3 +91,21 @@ def test_the_few_and_the_many_paths_agree(
         many = best_hours(cur, ws.id, ids, now=NOW)  # the join to the asked ids
     assert few == many
     assert any(a.source == "contact" and a.timezone == "Asia/Tokyo" for a in few.values())
+
+
+def test_a_large_workspace_needs_more_answers_before_a_snapshot(
+    container: Container, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = store(container, ws)  # 18 live contacts
+    monkeypatch.setattr(hot_module, "CONTACTS_PER_CALL", 3)  # → 6 answers needed, not 2
+    built: list[datetime] = []
+
+    def counting(cur: Any, workspace_id: str, now: datetime) -> Any:
+        built.append(now)
+        return snapshot(cur, workspace_id, now)
+
+    hot = HotAnswers(threshold=2, build=counting)
+    with container.db.read() as cur:
+        for calls in range(1, 8):
+            hot.best_hour(cur, ws.id, ids[calls], NOW)
+            assert len(built) == (1 if calls >= 6 else 0), calls

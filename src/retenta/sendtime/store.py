@@ -163,6 +163,15 @@ def _fill(counts: npt.NDArray[np.int32], ids: npt.NDArray[np.int64], found: Any
     return counts
 
 
+def live_count(cur: Any, workspace_id: str) -> int:
+    row = cur.execute(
+        "SELECT count(*) FROM contacts WHERE workspace_id = ? AND merged_into IS NULL"
+        " AND erased_at IS NULL",
+        [workspace_id],
+    ).fetchone()
+    return int(row[0])
+
+
 @dataclass(frozen=True, slots=True)
 class LiveHours:
     """Every live contact of a workspace: ids ascending, each one's zone (an index into
