@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.web.conftest import LiveServer, logged_in, screenshot
 from tests.web.messaging_api import create_message, email_only, get, unique
-from tests.web.seed import ANNA
+from tests.web.seed import ANNA, OLENA
 from tests.web.test_journeys_canvas import connect, drop
 
 pytestmark = pytest.mark.browser
@@ -97,8 +97,9 @@ def test_a_live_edit_moves_the_waiting_run_and_the_old_version_stays_readable(
 def test_a_dry_run_lists_who_would_have_entered_and_their_path(
     page: Page, live_server: LiveServer
 ) -> None:
-    """The seeded store has Anna's "Order Completed" minutes ago: a journey on that event,
-    dry-run over the last week, lists her with the path she would have taken."""
+    """The seeded store has Anna's "Order Completed" and Olena's "Signed In" minutes ago: a
+    saved journey on the first, dry-run over the last week, lists Anna with the path she would
+    have taken; the same journey edited (unsaved) to start on the second lists Olena."""
     message = create_message(live_server, name=unique("Thanks"), category="trigger",
                              channels=email_only("Thanks", "Thank you"))  # fmt: skip
     doc = {"name": unique("Thank buyers"),
@@ -109,7 +110,8 @@ def test_a_dry_run_lists_who_would_have_entered_and_their_path(
     with live_server.api() as api:
         journey = api.post("/api/v1/journeys", json=doc).json()
         anna = api.get("/api/v1/contacts/lookup", params={"email": ANNA["email"]}).json()
-    page = logged_in(page, live_server, "analyst")
+        olena = api.get("/api/v1/contacts/lookup", params={"email": OLENA["email"]}).json()
+    page = logged_in(page, live_server, "marketer")
     page.goto(f"/journeys/{journey['id']}")
     page.get_by_role("button", name="Dry run").click()
     panel = page.get_by_test_id("dry-run-panel")
@@ -127,6 +129,15 @@ def test_a_dry_run_lists_who_would_have_entered_and_their_path(
     assert entered >= 1
     expect(page.get_by_test_id("dry-entry")).to_have_text(f"dry run: {entered} entered")
     screenshot(page, "journey-dry-run")
+
+    # An unsaved edit is dry-run as the canvas's draft.
+    page.get_by_test_id("node-entry").click()
+    page.get_by_test_id("entry-panel").get_by_label("Event name").fill("Signed In")
+    page.get_by_role("button", name="Dry run").click()
+    panel.get_by_role("button", name="Run dry run").click()
+    contacts = panel.get_by_test_id("dry-run-result").get_by_test_id("dry-run-contact")
+    expect(contacts.filter(has_text=f"#{olena['id']}")).to_have_count(1)
+    expect(contacts.filter(has_text=f"#{anna['id']}")).to_have_count(0)
 
 
 def test_a_ready_scenario_is_created_from_the_gallery(page: Page, live_server: LiveServer) -> None:
