@@ -24,7 +24,7 @@ async def main(data_dir: Path, workspace_id: str) -> None:
     container = build_container(Settings(data_dir=data_dir, background_workers=False))
     svc = for_container(container)
     svc.static_content.add(workspace_id, "msg_promo", "email", StaticEmail(PROMO, "promo"))
-    svc.dispatcher.settings = DispatchSettings(batch_size=BATCH)
+    svc.dispatcher.settings = DispatchSettings(batch_size=BATCH, rounds=1)
     counts = await svc.dispatcher.reconcile()
     print(json.dumps(counts), flush=True)
     await svc.dispatcher.run_until_idle()

@@ -40,6 +40,10 @@ class DispatchSettings:
     batch_size: int = 500
     poll_interval_s: float = 0.25
     lease_s: float = 300.0
+    # batches in flight at once: while one settles and the next is claimed, looked up and
+    # gated, the other keeps the SMTP sessions busy (one round leaves them idle between
+    # batches). The claim is one writer unit, so two rounds never take the same send.
+    rounds: int = 2
 
 
 class Dispatcher:
@@ -64,6 +68,7 @@ class Dispatcher:
         self.policy = policy
         self.ticks = list(ticks)  # periodic work between rounds (ticks.py)
         self._wake = asyncio.Event()
+        self._in_flight: set[tuple[str, int]] = set()  # (workspace, contact) being delivered
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         ledger.listeners.append(self.wake)
@@ -90,14 +95,22 @@ class Dispatcher:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
+        rounds = max(1, self.settings.rounds)
+        await asyncio.gather(*(self._rounds(housekeeping=n == 0) for n in range(rounds)))
+
+    async def _rounds(self, *, housekeeping: bool) -> None:
+        """Round after round; one of the loops also runs the ticks and the lease reconcile."""
         last_reconcile = datetime.now(UTC)
         while True:
             try:
                 handled = await self.run_once()
-                await self.run_ticks()
-                if datetime.now(UTC) - last_reconcile > timedelta(seconds=self.settings.lease_s):
-                    await self.reconcile(expired_only=True)
-                    last_reconcile = datetime.now(UTC)
+                if housekeeping:
+                    await self.run_ticks()
+                    if datetime.now(UTC) - last_reconcile > timedelta(
+                        seconds=self.settings.lease_s
+                    ):
+                        await self.reconcile(expired_only=True)
+                        last_reconcile = datetime.now(UTC)
             except Exception:  # keep dispatching; the lease returns what this batch held
                 log.exception("dispatch round failed")
                 handled = 0
@@ -132,10 +145,33 @@ class Dispatcher:
         return total
 
     async def deliver(self, sends: Sequence[Send]) -> None:
+        sends, later, contacts = self._take_contacts(sends)
+        try:
+            await self._deliver(sends, [_later(s, datetime.now(UTC)) for s in later])
+        finally:
+            self._in_flight.difference_update(contacts)
+
+    def _take_contacts(
+        self, sends: Sequence[Send]
+    ) -> tuple[list[Send], list[Send], set[tuple[str, int]]]:
+        """The sends whose contact has none in flight in another round, the others (they
+        wait a second, so the contact policy always sees a contact's earlier send settled
+        before it decides on the next), and the contacts this round now holds."""
+        now_sending, later, mine = [], [], set()
+        for send in sends:
+            key = (send.workspace_id, send.contact_id)
+            if key in self._in_flight and key not in mine:
+                later.append(send)
+                continue
+            mine.add(key)
+            now_sending.append(send)
+        self._in_flight |= mine
+        return now_sending, later, mine
+
+    async def _deliver(self, sends: Sequence[Send], settlements: list[Settlement]) -> None:
         groups: dict[tuple[str, str], list[Send]] = defaultdict(list)
         for send in sends:
             groups[(send.workspace_id, send.channel)].append(send)
-        settlements: list[Settlement] = []
         for (workspace_id, channel), group in groups.items():
             try:
                 attempts = await self._attempt(workspace_id, channel, group)
@@ -245,3 +281,15 @@ class Dispatcher:
             next_attempt_at=now,
             attempts=attempts,
         )
+
+
+def _later(send: Send, now: datetime) -> Settlement:
+    """Back to the queue for a second, the claim's attempt not counted."""
+    return Settlement(
+        send.send_id,
+        "queued",
+        send.channel,
+        send.cascade_index,
+        next_attempt_at=now + timedelta(seconds=1),
+        attempts=send.attempts - 1,
+    )
