@@ -157,7 +157,8 @@ def schedule_times(
         local = (campaign.schedule.time, campaign.schedule.date)
     sendable = [i for i, r in enumerate(recipients) if r.variant is not None]
     if campaign.schedule.send_time == "optimal":
-        due = optimal_times(cur, workspace_id, start, [recipients[i] for i in sendable])
+        people = [(recipients[i].contact_id, recipients[i].timezone) for i in sendable]
+        due = optimal_times(cur, workspace_id, start, people)
     else:
         by_zone = assign.due_times(start, {recipients[i].timezone for i in sendable},
                                    local=local)  # fmt: skip
@@ -170,14 +171,14 @@ def schedule_times(
 
 
 def optimal_times(cur: Any, workspace_id: str, start: datetime,
-                  recipients: Sequence[Recipient]) -> list[datetime]:  # fmt: skip
-    """Each recipient's next best local hour (send-time optimization) at or after
-    ``start`` — so within 24 hours — in the recipient's zone; one batch read for all."""
-    best = sendtime.best_hours(cur, workspace_id, [r.contact_id for r in recipients], now=start)
+                  people: Sequence[tuple[int, str]]) -> list[datetime]:  # fmt: skip
+    """Each ``(contact, zone)``'s next best local hour (send-time optimization) at or after
+    ``start`` — so within 24 hours — in that zone; one batch read for all."""
+    best = sendtime.best_hours(cur, workspace_id, [c for c, _ in people], now=start)
     moments: dict[tuple[int, str], datetime] = {}
     out = []
-    for r in recipients:
-        key = (best[r.contact_id].hour, r.timezone)
+    for contact_id, zone in people:
+        key = (best[contact_id].hour, zone)
         if key not in moments:
             moments[key] = sendtime.next_at_hour(start, *key)
         out.append(moments[key])
