@@ -115,7 +115,8 @@ class JourneyRunner(Ticking):
         """Advance the due runs once; how many were advanced."""
         moment = now or datetime.now(UTC)
         poll_sources(self.db, self.store, moment)  # each source-triggered journey: one unit
-        claimed = self.db.write(lambda conn: self.due.claim(conn, moment, self.batch))
+        with self.db.read() as cur:  # committed data; a nudge comes after its unit's COMMIT
+            claimed = self.due.claim(cur, moment, self.batch)
         if not claimed:
             return 0
         if len(claimed) >= self.batch:
@@ -127,12 +128,9 @@ class JourneyRunner(Ticking):
         return len(steps)
 
     def _steps(self, claimed: Sequence[Row], now: datetime) -> list[Stepped]:
-        erased = self._erased(claimed)
-        out: list[Stepped] = []
         with self.db.read() as cur:
-            for row in claimed:
-                out.append(self._step(cur, row, now, erased))
-        return out
+            erased = _erased(cur, claimed)
+            return [self._step(cur, row, now, erased) for row in claimed]
 
     def _step(self, cur: Any, row: Row, now: datetime, erased: set[tuple[str, int]]) -> Stepped:
         run_id, workspace, journey_id, version, contact, node, node_at, entered, ctx = row[:9]
@@ -151,22 +149,6 @@ class JourneyRunner(Ticking):
             step.trace.append(_failed(node, exc, retry))
             return Stepped(row, run, step)
 
-    def _erased(self, claimed: Sequence[Row]) -> set[tuple[str, int]]:
-        """The claimed runs' contacts that were erased (one query a workspace)."""
-        by_workspace: dict[str, set[int]] = {}
-        for row in claimed:
-            by_workspace.setdefault(row[1], set()).add(int(row[4]))
-        gone: set[tuple[str, int]] = set()
-        with self.db.read() as cur:
-            for workspace, contacts in by_workspace.items():
-                rows = cur.execute(
-                    "SELECT id FROM contacts WHERE erased_at IS NOT NULL AND workspace_id = ?"
-                    " AND id IN (SELECT unnest(?::BIGINT[]))",
-                    [workspace, sorted(contacts)],
-                ).fetchall()
-                gone |= {(workspace, int(r[0])) for r in rows}
-        return gone
-
     def _queue_sends(self, steps: list[Stepped]) -> None:
         wanted = [
             NewSend(
@@ -179,6 +161,22 @@ class JourneyRunner(Ticking):
         ]  # fmt: skip
         if wanted:
             self.ledger.enqueue(wanted)  # idempotent per send id, inside one writer unit
+
+
+def _erased(cur: Any, claimed: Sequence[Row]) -> set[tuple[str, int]]:
+    """The claimed runs' contacts that were erased (one query a workspace)."""
+    by_workspace: dict[str, set[int]] = {}
+    for row in claimed:
+        by_workspace.setdefault(row[1], set()).add(int(row[4]))
+    gone: set[tuple[str, int]] = set()
+    for workspace, contacts in by_workspace.items():
+        rows = cur.execute(
+            "SELECT id FROM contacts WHERE erased_at IS NOT NULL AND workspace_id = ?"
+            " AND id IN (SELECT unnest(?::BIGINT[]))",
+            [workspace, sorted(contacts)],
+        ).fetchall()
+        gone |= {(workspace, int(r[0])) for r in rows}
+    return gone
 
 
 def _failed(node_id: str, exc: Exception, retry: datetime) -> TraceEntry:
