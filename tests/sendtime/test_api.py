@@ -38,6 +38,11 @@ def test_best_time_of_a_contact(client: TestClient, container: Container, ws: Wo
     body = client.get(f"/api/v1/contacts/{thin}/best-time", headers=ws.api_headers).json()
     assert (body["hour"], body["source"], body["samples"]) == (9, "population", 0)
 
+    container.db.write(lambda conn: conn.execute(
+        "UPDATE contacts SET merged_into = ? WHERE id = ?", [cid, thin]))  # fmt: skip
+    body = client.get(f"/api/v1/contacts/{thin}/best-time", headers=ws.api_headers).json()
+    assert (body["contact_id"], body["source"], body["samples"]) == (cid, "contact", 4)
+
 
 def test_unknown_and_foreign_contacts_are_not_found(
     client: TestClient, container: Container, ws: Workspace, other_ws: Workspace

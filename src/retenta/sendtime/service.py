@@ -86,13 +86,16 @@ def workspace_histogram(cur: Any, workspace_id: str, *, now: datetime | None = N
 
 def contact_best_time(cur: Any, workspace_id: str, contact_id: int, *,
                       now: datetime | None = None) -> dict[str, Any]:  # fmt: skip
-    """What the contact page shows: the best hour and the next moment it comes round."""
+    """What the contact page shows: the best hour and the next moment it comes round (a
+    merged-away id answers for the contact it was merged into)."""
     row = cur.execute(
-        "SELECT 1 FROM contacts WHERE workspace_id = ? AND id = ? AND erased_at IS NULL",
+        "SELECT coalesce(merged_into, id) FROM contacts WHERE workspace_id = ? AND id = ?"
+        " AND erased_at IS NULL",
         [workspace_id, contact_id],
     ).fetchone()
     if row is None:
         raise not_found("contact")
+    contact_id = int(row[0])
     at = now or datetime.now(UTC)
     best = best_hour(cur, workspace_id, contact_id, now=at)
     next_at = next_at_hour(at, best.hour, best.timezone)
