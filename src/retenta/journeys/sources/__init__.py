@@ -49,8 +49,12 @@ _next_due: dict[tuple[str, str, str], datetime] = {}  # time-driven journeys: no
 
 def poll_sources(db: Database, store: JourneyStore, now: datetime) -> int:
     """Start runs for every live source-triggered journey's new entries; how many started."""
-    with db.read() as cur:
-        live = store.live_everywhere(cur)
+    try:
+        with db.read() as cur:
+            live = store.live_everywhere(cur)
+    except Exception:  # a stored journey that no longer parses must not stop the runner
+        log.exception("live journeys could not be listed; no source read this tick")
+        return 0
     started = 0
     for workspace_id, journey in live:
         trigger = journey.definition.entry.trigger
