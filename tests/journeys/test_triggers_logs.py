@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from retenta.app import Container
 from retenta.journeys.service import for_container
+from retenta.journeys.sources import logs
+from retenta.journeys.triggers import ListTrigger
 from tests.conftest import Workspace
 from tests.journeys.test_runs import journey
 from tests.journeys.test_sources import contact, simple
@@ -212,5 +214,33 @@ def test_merged_contacts_enter_as_their_survivor_and_erased_ones_not_at_all(
     write(container, insert, [ws.id, bob, now + timedelta(seconds=1)],
           [ws.id, gone, now + timedelta(seconds=1)])  # fmt: skip
     runner.tick(now + timedelta(seconds=2))
+    runner.tick(now + timedelta(seconds=3))
+    assert entered(container, tagged) == [(ann, "tag_joined")]
+
+
+def test_a_failing_source_blocks_no_other_and_is_read_again(
+    client: TestClient, container: Container, ws: Workspace, monkeypatch: Any
+) -> None:
+    """Each journey's source is read in its own unit: one that raises is logged and retried
+    next tick, with nothing lost; the others go on."""
+    ann = contact(client, ws, "ann@example.net")
+    tagged = journey(client, ws, simple({"type": "list", "kind": "tag", "name": "vip"}, "m"))
+    welcome = journey(client, ws, simple(
+        {"type": "subscription", "channel": "email", "on": "subscribed"}, "m"))  # fmt: skip
+    runner = for_container(container).runner
+    now = datetime.now(UTC)
+    runner.tick(now)
+    write(container, "INSERT INTO contact_lists VALUES (?, ?, 'tag', 'vip', ?, NULL, 'api')",
+          [ws.id, ann, now + timedelta(seconds=1)])  # fmt: skip
+    consent(container, ws, ann, "subscribed", now + timedelta(seconds=1))
+
+    def broken(*_: Any) -> list[Any]:
+        raise RuntimeError("the list table is unreadable")
+
+    monkeypatch.setitem(logs.READERS, ListTrigger, broken)
+    runner.tick(now + timedelta(seconds=2))
+    assert entered(container, welcome) == [(ann, "subscribed")]
+    assert entered(container, tagged) == []
+    monkeypatch.undo()
     runner.tick(now + timedelta(seconds=3))
     assert entered(container, tagged) == [(ann, "tag_joined")]
