@@ -141,6 +141,17 @@ def test_a_saved_journey_and_the_limit(
     assert written(container, ws)[0] == 0
     missing = client.post("/api/v1/journeys/jny_nope/dry-run", headers=ws.api_headers, json={})
     assert missing.status_code == 404
+    edited = copy.deepcopy(CART)
+    edited["nodes"][1]["message_id"] = "msg_cart_v2"
+    r = client.put(f"/api/v1/journeys/{journey_id}", headers=ws.api_headers, json=edited)
+    assert r.status_code == 200, r.text
+    url = f"/api/v1/journeys/{journey_id}/dry-run"
+    for version, message in ((None, "msg_cart_v2"), (1, "msg_cart")):
+        body = client.post(url, headers=ws.api_headers, json={**window, "version": version})
+        assert body.status_code == 200, body.text
+        assert body.json()["contacts"][0]["sends"][0]["message_id"] == message, version
+    gone = client.post(url, headers=ws.api_headers, json={**window, "version": 9})
+    assert gone.status_code == 404
 
 
 def test_the_journey_goal_converts_a_run(

@@ -1,4 +1,5 @@
-"""``POST /api/v1/journeys/{id}/dry-run`` (a saved journey, its current version) and
+"""``POST /api/v1/journeys/{id}/dry-run`` (a saved journey, its current version or one
+given) and
 ``POST /api/v1/journeys/dry-run`` (a draft ``definition``): who would have entered in a
 past window and what each would have got. Read-only (``journeys/dryrun.py``)."""
 
@@ -21,9 +22,9 @@ from retenta.tenancy.service import Principal
 router = APIRouter(prefix="/api/v1", tags=["journeys"])
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=93)
-CURRENT_DEFINITION_SQL = (
+DEFINITION_SQL = (
     "SELECT v.definition FROM journeys j JOIN journey_versions v ON v.workspace_id ="
-    " j.workspace_id AND v.journey_id = j.id AND v.version = j.version"
+    " j.workspace_id AND v.journey_id = j.id AND v.version = coalesce(?, j.version)"
     " WHERE j.workspace_id = ? AND j.id = ?"
 )
 
@@ -35,6 +36,10 @@ class Window(BaseModel):
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(default=100, ge=1, le=1000)
+
+
+class SavedWindow(Window):
+    version: int | None = Field(default=None, ge=1)  # default: the current version
 
 
 class DraftWindow(Window):
@@ -58,13 +63,16 @@ def dry_run_draft(request: Request, body: Any = Body(...), p: Principal = Depend
 @router.post("/journeys/{journey_id}/dry-run")
 def dry_run_saved(journey_id: str, request: Request, body: Any = Body(default=None),
                   p: Principal = Depends(api_principal)) -> dict[str, Any]:  # fmt: skip
-    """Dry-run a saved journey's current version."""
+    """Dry-run a saved journey: its current version, or ``version``."""
     require_role(p, "analyst")
-    window = _window(Window, body or {})
+    window = _window(SavedWindow, body or {})
+    assert isinstance(window, SavedWindow)
     with container(request).db.read() as cur:
-        row = cur.execute(CURRENT_DEFINITION_SQL, [p.workspace_id, journey_id]).fetchone()
+        row = cur.execute(DEFINITION_SQL, [window.version, p.workspace_id, journey_id]
+                          ).fetchone()  # fmt: skip
     if row is None:
-        raise ApiError(404, "not_found", "no such journey")
+        what = "no such journey" if window.version is None else "no such journey version"
+        raise ApiError(404, "not_found", what)
     try:
         journey = parse(orjson.loads(row[0]))
     except DefinitionError as exc:
