@@ -244,3 +244,23 @@ def test_a_failing_source_blocks_no_other_and_is_read_again(
     monkeypatch.undo()
     runner.tick(now + timedelta(seconds=3))
     assert entered(container, tagged) == [(ann, "tag_joined")]
+
+
+def test_what_happens_while_paused_is_not_an_entry(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """Pause, a consent, resume, another consent: only the one after resuming enters."""
+    ann, bob = contact(client, ws, "ann@example.net"), contact(client, ws, "bob@example.net")
+    welcome = journey(client, ws, simple(
+        {"type": "subscription", "channel": "email", "on": "subscribed"}, "m"))  # fmt: skip
+    runner = for_container(container).runner
+    runner.tick(datetime.now(UTC))
+    url = f"/api/v1/journeys/{welcome}"
+    assert client.post(f"{url}/pause", headers=ws.api_headers).json()["status"] == "paused"
+    consent(container, ws, ann, "subscribed", datetime.now(UTC))
+    runner.tick(datetime.now(UTC) + timedelta(seconds=1))  # paused: not read
+    assert client.post(f"{url}/resume", headers=ws.api_headers).json()["status"] == "live"
+    consent(container, ws, bob, "subscribed", datetime.now(UTC) + timedelta(seconds=1))
+    runner.tick(datetime.now(UTC) + timedelta(seconds=7))
+    runner.tick(datetime.now(UTC) + timedelta(seconds=8))
+    assert entered(container, welcome) == [(bob, "subscribed")]

@@ -45,6 +45,9 @@ PRUNE_EVERY = timedelta(minutes=5)
 _last_poll: dict[tuple[str, str, str], datetime] = {}
 _last_prune: dict[tuple[str, str], datetime] = {}
 _next_due: dict[tuple[str, str, str], datetime] = {}  # time-driven journeys: nothing before
+PAUSE_GAP = timedelta(seconds=5)  # a live journey is seen every tick (0.1 s); more: paused
+_seen_live: dict[tuple[str, str], tuple[datetime, int]] = {}
+_unseen_since: dict[tuple[str, str], datetime] = {}
 
 
 def poll_sources(db: Database, store: JourneyStore, now: datetime) -> int:
@@ -58,15 +61,19 @@ def poll_sources(db: Database, store: JourneyStore, now: datetime) -> int:
     started = 0
     for workspace_id, journey in live:
         trigger = journey.definition.entry.trigger
-        if not _is_source(trigger) or not _due(workspace_id, journey, now):
+        if not _is_source(trigger):
+            continue
+        _note_live(workspace_id, journey, now)
+        if not _due(workspace_id, journey, now):
             continue
         slot = (workspace_id, journey.journey_id, str(journey.version))
         if slot in _next_due and now < _next_due[slot]:
             continue  # a schedule or date that nobody anywhere is due for yet
+        unseen = _unseen_since.get((workspace_id, journey.journey_id))
         try:
-            started += db.write(
-                partial(poll_one, workspace_id=workspace_id, journey=journey, now=now)
-            )
+            started += db.write(partial(poll_one, workspace_id=workspace_id, journey=journey,
+                                        now=now, unseen_since=unseen))  # fmt: skip
+            _unseen_since.pop((workspace_id, journey.journey_id), None)
             if isinstance(trigger, ScheduleTrigger | DateTrigger):
                 _next_due[slot] = timed.next_due(trigger, now)
         except Exception:  # logged; the source's position did not move, the next tick retries
@@ -81,6 +88,16 @@ def _is_source(trigger: Any) -> bool:
     )
 
 
+def _note_live(workspace_id: str, journey: LiveJourney, now: datetime) -> None:
+    """Remember when a tick last saw the journey live; a gap over ``PAUSE_GAP`` on the same
+    version means it was paused (or the process busy) since then: the next read checks."""
+    key = (workspace_id, journey.journey_id)
+    last = _seen_live.get(key)
+    _seen_live[key] = (now, journey.version)
+    if last is not None and last[1] == journey.version and now - last[0] > PAUSE_GAP:
+        _unseen_since.setdefault(key, last[0])
+
+
 def _due(workspace_id: str, journey: LiveJourney, now: datetime) -> bool:
     """At most one read every ``POLL_EVERY`` per journey (a clock moving back reads at once)."""
     slot = (workspace_id, journey.journey_id, str(journey.version))
@@ -91,16 +108,34 @@ def _due(workspace_id: str, journey: LiveJourney, now: datetime) -> bool:
     return True
 
 
-def poll_one(conn: Any, workspace_id: str, journey: LiveJourney, now: datetime) -> int:
-    """Writer-side: one journey's new entries become runs; how many started."""
+def poll_one(conn: Any, workspace_id: str, journey: LiveJourney, now: datetime,
+             unseen_since: datetime | None = None) -> int:  # fmt: skip
+    """Writer-side: one journey's new entries become runs; how many started. With
+    ``unseen_since`` (no tick saw the journey live since then), a journey resumed after that
+    starts reading at its resumption: what happened while it was paused is not an entry."""
     trigger = journey.definition.entry.trigger
     if isinstance(trigger, SegmentTrigger):
         return _read_segment(conn, workspace_id, journey, trigger, now)
     source = state.source_name(trigger)
     at = state.load(conn, workspace_id, journey.journey_id, source, now, LATE)
+    resumed = _resumed_at(conn, workspace_id, journey.journey_id, unseen_since, now)
+    if resumed is not None:
+        at = state.start_again(conn, workspace_id, journey.journey_id, source, resumed)
     if isinstance(trigger, ScheduleTrigger | DateTrigger):
         return _fire_timed(conn, workspace_id, journey, trigger, source, at, now)
     return _read_log(conn, workspace_id, journey, trigger, source, at, now)
+
+
+def _resumed_at(conn: Any, workspace_id: str, journey_id: str, unseen_since: datetime | None,
+                now: datetime) -> datetime | None:  # fmt: skip
+    """When the journey last changed status, if that was after ``unseen_since`` (and not
+    after ``now``)."""
+    if unseen_since is None:
+        return None
+    row = conn.execute("SELECT updated_at FROM journeys WHERE workspace_id = ? AND id = ?",
+                       [workspace_id, journey_id]).fetchone()  # fmt: skip
+    changed: datetime | None = row[0] if row is not None else None
+    return changed if changed is not None and unseen_since < changed <= now else None
 
 
 def _fire_timed(conn: Any, workspace_id: str, journey: LiveJourney,

@@ -63,6 +63,22 @@ def load(conn: Any, workspace_id: str, journey_id: str, source: str, now: dateti
     return SourceState(start, start)
 
 
+def start_again(conn: Any, workspace_id: str, journey_id: str, source: str, moment: datetime
+                ) -> SourceState:  # fmt: skip
+    """Nothing before ``moment`` is an entry any more (a journey resumed after a pause)."""
+    conn.execute(
+        "UPDATE journey_source_state SET since = greatest(since, ?), position ="
+        " greatest(position, ?) WHERE workspace_id = ? AND journey_id = ? AND source = ?",
+        [moment, moment, workspace_id, journey_id, source],
+    )
+    row = conn.execute(
+        "SELECT since, position FROM journey_source_state WHERE workspace_id = ?"
+        " AND journey_id = ? AND source = ?",
+        [workspace_id, journey_id, source],
+    ).fetchone()
+    return SourceState(row[0], row[1])
+
+
 def advance(conn: Any, workspace_id: str, journey_id: str, source: str, position: datetime
             ) -> None:  # fmt: skip
     conn.execute(
