@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -401,6 +401,40 @@ def segment_surge(data_dir: str, workspace_id: str, count: int) -> dict[str, flo
             "queued": queued}  # fmt: skip
 
 
+def claim_costs(path: str) -> dict[str, float]:
+    """CPU ms per query of the runner's due reads against the run's table (after the run):
+    why ``due.py`` reads fresh entries by ``entered_at`` and sweeps rarely (docs/journeys.md)."""
+    from retenta.journeys.due import FRESH_SQL, SWEEP_SQL
+
+    now = datetime.now(UTC)
+    with duckdb.connect(path) as db:
+
+        def cpu_ms(sql: str, params: list[Any], repeat: int = 10) -> float:
+            began = time.process_time()
+            for _ in range(repeat):
+                db.execute(sql, params).fetchall()
+            return 1000 * (time.process_time() - began) / repeat
+
+        due_soon = now + timedelta(days=3)  # ~a third of the held waits are due by then
+        ids = [
+            r[0] for r in db.execute("SELECT run_id FROM journey_runs USING SAMPLE 2000").fetchall()
+        ]
+        out = {
+            "runs": float(db.execute("SELECT count(*) FROM journey_runs").fetchone()[0]),
+            "sweep, nothing due": cpu_ms(SWEEP_SQL, [now, 5000]),
+            "sweep, many due (ORDER BY wake_at LIMIT)": cpu_ms(SWEEP_SQL, [due_soon, 5000]),
+            "fresh (entered in the last 5 s)": cpu_ms(
+                FRESH_SQL, [now - timedelta(seconds=5), now, 5000]
+            ),
+            "2,000 runs by id": cpu_ms(
+                "SELECT * FROM journey_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+            ),
+        }
+        db.execute("CREATE INDEX bench_wake ON journey_runs (wake_at)")
+        out["sweep, many due, with an ART index on wake_at"] = cpu_ms(SWEEP_SQL, [due_soon, 5000])
+    return out
+
+
 # ------------------------------------------------------------------ one run
 
 
@@ -465,6 +499,7 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
                 [out["ids"]["burst"]],
             ).fetchone()
         out["surge"] = segment_surge(f"{tmp}/data", keys["ws"], args.burst)
+        out["claims"] = claim_costs(f"{tmp}/data/retenta.duckdb")
     return out
 
 
@@ -513,6 +548,10 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     line("(d) timers fired within 1 s of due", f"{within:.1f} %", "", True)
     cpu, wall = med(lambda r: r["ad_cpu_s"]), med(lambda r: r["ad_wall_s"])
     line("    server CPU during (a)+(d)", f"{cpu:.1f} s / {wall:.0f} s", "", True)
+    print(f"  the runner's due reads at {runs[0]['claims']['runs']:,.0f} runs (CPU ms a query):")
+    for name in runs[0]["claims"]:
+        if name != "runs":
+            print(f"    {name:<56} {med(lambda r, n=name: r['claims'][n]):8.2f} ms")
     for r in runs:
         fired, lost = len(r["lags"]), r["probes_lost"]
         distinct, total = r["burst_sends"]
