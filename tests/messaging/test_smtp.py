@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from pydantic import SecretStr
 
 from retenta.messaging.channels.base import Outcome, SendResult
@@ -332,3 +334,34 @@ def test_a_record_that_fails_hands_nothing_over_though_the_body_was_sent() -> No
     assert body_started == [True]
     assert results[0].outcome is Outcome.SENT
     assert [r.rcpt_to for r in peer.handler.received] == [["after@example.com"]]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_final_dot_follows_the_record_from_the_committing_thread(loop: str) -> None:
+    """The server has the message before the session resumes: the thread that made the
+    record durable wrote the final "." itself (on asyncio's and uvloop's transports)."""
+    with smtp_peer(dnsfunc=DNS) as peer:
+        promo = profile("promo", peer, connections=1)
+        [message] = prepared(promo, ["dot@example.com"])
+        taken_before_resume: list[bool] = []
+
+        async def record(_message: OutgoingEmail, *, then: Any = None) -> None:
+            writer = threading.Thread(target=then)  # as the journal's thread calls it
+            writer.start()
+            writer.join()
+            deadline = time.monotonic() + 5
+            while not peer.handler.received and time.monotonic() < deadline:
+                time.sleep(0.01)  # the event loop is blocked: only the thread's "." counts
+            taken_before_resume.append(bool(peer.handler.received))
+
+        async def run() -> list[SendResult]:
+            channel = SmtpChannel.for_profile(promo)
+            try:
+                return await channel.send([message], handover=record)
+            finally:
+                await channel.close()
+
+        results = uvloop.run(run()) if loop == "uvloop" else asyncio.run(run())
+    assert taken_before_resume == [True]
+    assert results[0].outcome is Outcome.SENT
+    assert [r.rcpt_to for r in peer.handler.received] == [["dot@example.com"]]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
-import socket
 import ssl
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
@@ -259,45 +259,55 @@ async def _transact(
 
 class FinalDot:
     """The ``.`` that ends one DATA, written by whoever comes first: the thread that made the
-    hand-over record durable (plain TCP with nothing left buffered), or the session.
+    hand-over record durable, or the session.
 
-    The thread writes to the socket itself: on a plain connection whose transport has
-    nothing buffered, three bytes cannot reorder with the body. TLS, or a body still
+    The thread writes to its own duplicate of the socket's descriptor (``os.dup``: a
+    descriptor the event loop cannot close and the kernel cannot give to another socket
+    meanwhile), and only on a plain connection whose transport had nothing left buffered
+    when the body was written, so three bytes cannot overtake it. TLS, or a body still
     buffered, leaves it to the session (the window is then the event loop's latency).
+    Works the same on asyncio's and uvloop's transports.
     """
 
     def __init__(self, protocol: Any) -> None:
         self._protocol = protocol
         self._lock = threading.Lock()
         self._written = 0
+        self._fd = -1
         transport = protocol.transport
-        sock = getattr(transport, "_sock", None)  # asyncio's selector transport
-        plain = transport is not None and transport.get_extra_info("sslcontext") is None
-        idle = plain and transport.get_write_buffer_size() == 0
-        self._sock: socket.socket | None = (
-            sock if idle and isinstance(sock, socket.socket) else None
-        )
+        if transport is None or transport.get_extra_info("sslcontext") is not None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None and transport.get_write_buffer_size() == 0:
+            with contextlib.suppress(OSError, ValueError):
+                self._fd = os.dup(sock.fileno())
 
     def from_thread(self) -> None:
         with self._lock:
-            if self._sock is None or self._written:
+            if self._fd < 0 or self._written:
                 return
             try:
-                self._written = self._sock.send(b".\r\n")
-            except OSError:  # full or closed: the session writes it (or the session is gone)
+                self._written = os.write(self._fd, b".\r\n")
+            except OSError:  # full or reset: the session writes it (or the session is gone)
                 return
 
     def from_session(self) -> None:
         with self._lock:
             rest = b".\r\n"[self._written :]
-            self._written, self._sock = 3, None
+            self._written = 3
+            self._close()
         if rest:
             self._protocol.write(rest)
 
     def disarm(self) -> None:
-        """The session gives up on this message (the socket is about to close)."""
+        """The session gives up on this message (its connection is about to close)."""
         with self._lock:
-            self._sock = None
+            self._close()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def stuffed(data: bytes) -> bytes:
