@@ -4,6 +4,8 @@ offer; each once per purchase cycle."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
@@ -39,7 +41,7 @@ def shop(store: Store) -> dict[str, str]:
                    {"sku": "TEA-3", "name": "White tea", "price": 300,
                     "in_stock": False})  # fmt: skip
     who = {n: store.person(n) for n in ("regular", "early", "gone", "steady", "nbo", "fan1",
-                                        "fan2", "sold_out")}  # fmt: skip
+                                        "fan2", "sold_out", "once")}  # fmt: skip
     for days in (87, 57, 27.5):  # every ~30 days; the next is due in ~2 days
         store.order(who["regular"], f"r{days}", ago(days), ("TEA-1", 100))
     for days in (70, 40, 10):  # bought 10 days ago: not due
@@ -53,6 +55,11 @@ def shop(store: Store) -> dict[str, str]:
         store.order(who[fan], f"{fan}-1", ago(20), ("TEA-2", 120))
     for days in (60, 30.5):  # due, but out of stock
         store.order(who["sold_out"], f"so{days}", ago(days), ("TEA-3", 300))
+    for i in range(5):  # gardeners buy every 20 days; one new gardener bought once
+        for days in (45, 25, 5):
+            store.order(f"gardener-{i}", f"gd{i}-{days}", ago(days), ("TEA-2", 120),
+                        category="Garden > Tools")  # fmt: skip
+    store.order(who["once"], "once-1", ago(30), ("TEA-2", 120), category="Garden > Seeds")
     store.signals(NOW)
     return who
 
@@ -89,31 +96,58 @@ def test_win_back_by_the_two_metrics(store: Store, shop: dict[str, str]) -> None
     assert store.contact(shop["steady"]) not in due
 
 
-def test_one_time_buyers_are_measured_against_the_repeat_buyers(
+def test_one_time_buyers_are_measured_against_people_like_them(
     store: Store, shop: dict[str, str]
 ) -> None:
-    """Recomputed here from the orders: every win-back signal is late by the grace and not
-    past the catch-up window, one-timers by the median interval of the repeat buyers."""
+    """Recomputed here from the order lines: every win-back signal is late by the grace and
+    not past the catch-up window; a one-time buyer is measured by the median interval of the
+    repeat buyers of their favourite department (5 at least), else of all repeat buyers."""
     s = SignalSettings()
     with store.container.db.read() as cur:
-        rows = cur.execute(
-            "SELECT contact_id, list(DISTINCT CAST(placed_at AS DATE) ORDER BY CAST(placed_at AS"
-            " DATE)), min(placed_at), max(placed_at) FROM orders WHERE workspace_id = ? AND"
-            " status NOT IN ('cancelled', 'returned') AND placed_at <= ? GROUP BY contact_id",
+        lines = cur.execute(
+            "SELECT o.contact_id, o.placed_at, i.category FROM orders o JOIN order_items i"
+            " USING (workspace_id, order_id) WHERE o.workspace_id = ? AND o.status NOT IN"
+            " ('cancelled', 'returned') AND o.placed_at <= ?",
             [store.ws.id, NOW],
         ).fetchall()
-    per = {int(c): (len(days), first, last) for c, days, first, last in rows}
-    repeat = [(last - first).total_seconds() / (n - 1) for n, first, last in per.values() if n > 1]
-    population = median(repeat) / DAY_S
+    times: dict[int, list[datetime]] = defaultdict(list)
+    categories: dict[int, Counter[str]] = defaultdict(Counter)
+    for contact_id, placed_at, category in lines:
+        times[int(contact_id)].append(placed_at)
+        if category:
+            categories[int(contact_id)][category] += 1
+    per = {c: (len({t.date() for t in ts}), min(ts), max(ts)) for c, ts in times.items()}
+    department = {c: _department(counts) for c, counts in categories.items()}
+    gaps: dict[str | None, list[float]] = defaultdict(list)
+    for c, (n, first, last) in per.items():
+        if n > 1:
+            gap = (last - first).total_seconds() / (n - 1) / DAY_S
+            gaps[None].append(gap)
+            gaps[department.get(c)].append(gap)
     signalled = events(store, "Win-back Due")
     for contact_id, (n, first, last) in per.items():
-        interval = (last - first).total_seconds() / (n - 1) / DAY_S if n > 1 else population
+        peers = gaps.get(department.get(contact_id), [])
+        if n > 1:
+            source, interval = "contact", (last - first).total_seconds() / (n - 1) / DAY_S
+        elif department.get(contact_id) and len(peers) >= s.population_min_buyers:
+            source, interval = "department", median(peers)
+        else:
+            source, interval = "population", median(gaps[None])
         overdue = (NOW - last).total_seconds() / DAY_S - interval
         late = s.winback_grace_days <= overdue < s.winback_grace_days + s.catch_up_days
-        assert (contact_id in signalled) == late, (contact_id, n, overdue)
+        assert (contact_id in signalled) == late, (contact_id, n, source, overdue)
         if contact_id in signalled:
-            source = "contact" if n > 1 else "population"
             assert signalled[contact_id]["interval_source"] == source
+    once = signalled[store.contact(shop["once"])]  # 30 days since, the gardeners' 20 + 10
+    assert once["interval_source"] == "department"
+    assert once["department"] == "Garden"
+    assert once["usual_interval_days"] == pytest.approx(20, abs=0.1)
+
+
+def _department(counts: Counter[str]) -> str:
+    """The favourite category's first level (most lines; ties: the first by name)."""
+    favourite = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return re.split(r"[/>]", favourite)[0].strip()
 
 
 def test_next_best_offer_is_the_categorys_best_seller_not_yet_bought(

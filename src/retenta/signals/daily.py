@@ -68,39 +68,66 @@ def replenishment(cur: Any, workspace_id: str, s: SignalSettings, now: datetime)
     ]  # fmt: skip
 
 
+# The favourite category: the one most order lines fall in (ties: the first by name).
+FAVOURITE = """
+favourite AS (
+    SELECT contact_id, category FROM (
+        SELECT contact_id, category, count(*) AS c FROM lines
+        WHERE category IS NOT NULL GROUP BY ALL)
+    QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY c DESC, category) = 1
+)"""
+
 WINBACK_SQL = f"""
 WITH {LINES},
+{FAVOURITE},
 per AS (
     SELECT contact_id, count(DISTINCT CAST(placed_at AS DATE)) AS n,
            epoch(min(placed_at)) AS first_s, epoch(max(placed_at)) AS last_s,
            max(placed_at) AS last_at
     FROM lines GROUP BY contact_id
 ),
+peers AS (  -- people like them: the same department (the favourite category's first level)
+    SELECT per.contact_id, per.n, per.first_s, per.last_s, per.last_at,
+           trim(regexp_extract(f.category, '^[^/>]+')) AS department
+    FROM per LEFT JOIN favourite f USING (contact_id)
+),
+departments AS (
+    SELECT department, median((last_s - first_s) / (n - 1)) AS interval_s, count(*) AS buyers
+    FROM peers WHERE n >= 2 AND department IS NOT NULL GROUP BY department
+),
 population AS (
     SELECT median((last_s - first_s) / (n - 1)) AS interval_s, count(*) AS buyers
     FROM per WHERE n >= 2
 )
-SELECT per.contact_id, per.n, per.last_at, per.last_s,
-       CASE WHEN per.n >= 2 THEN (per.last_s - per.first_s) / (per.n - 1)
-            WHEN population.buyers >= $min_buyers THEN population.interval_s END AS interval_s
-FROM per, population
+SELECT p.contact_id, p.n, p.last_at, p.last_s,
+       CASE WHEN p.n >= 2 THEN (p.last_s - p.first_s) / (p.n - 1)
+            WHEN d.buyers >= $min_buyers THEN d.interval_s
+            WHEN population.buyers >= $min_buyers THEN population.interval_s END AS interval_s,
+       CASE WHEN p.n >= 2 THEN 'contact' WHEN d.buyers >= $min_buyers THEN 'department'
+            WHEN population.buyers >= $min_buyers THEN 'population' END AS source,
+       p.department
+FROM peers p CROSS JOIN population LEFT JOIN departments d USING (department)
 """
 
 
 def winback(cur: Any, workspace_id: str, s: SignalSettings, now: datetime) -> list[Signal]:
     """Customers drifted past their usual interval between purchases by the grace (seed
-    002's two metrics); one-time buyers against the repeat buyers' median interval."""
+    002's two metrics). One-time buyers have no interval of their own and take the median of
+    the repeat buyers like them (the same favourite department), else of all repeat buyers
+    (each needs ``population_min_buyers``)."""
     params = {"ws": workspace_id, "now": now, "min_buyers": s.population_min_buyers}
     now_s = now.timestamp()
     out = []
-    for contact_id, n, last_at, last_s, interval_s in cur.execute(WINBACK_SQL, params).fetchall():
+    for contact_id, n, last_at, last_s, interval_s, source, department in cur.execute(
+        WINBACK_SQL, params
+    ).fetchall():
         if interval_s is None or float(interval_s) / DAY_S < s.min_interval_days:
             continue
         d = drift((now_s - float(last_s)) / DAY_S, float(interval_s) / DAY_S)
         if winback_due(d, grace_days=s.winback_grace_days, catch_up_days=s.catch_up_days):
             out.append(Signal(int(contact_id), WINBACK_DUE, last_at.isoformat(), {
-                "reason": "drifted", "orders": int(n),
-                "interval_source": "contact" if n >= 2 else "population",
+                "reason": "drifted", "orders": int(n), "interval_source": source,
+                "department": department,
                 "usual_interval_days": round(d.interval_days, 1),
                 "days_since_last_order": round(d.recency_days, 1),
                 "overdue_days": round(d.overdue_days, 1),
@@ -115,11 +142,7 @@ last_orders AS (
     HAVING epoch($now) - epoch(max(placed_at)) >= $after_s
        AND epoch($now) - epoch(max(placed_at)) < $after_s + $catch_up_s
 ),
-favourite AS (
-    SELECT l.contact_id, arg_max(l.category, c) AS category FROM (
-        SELECT contact_id, category, count(*) AS c FROM lines
-        WHERE category IS NOT NULL GROUP BY ALL) l GROUP BY l.contact_id
-),
+{FAVOURITE},
 sellers AS (
     SELECT l.category, l.sku, count(DISTINCT l.contact_id) AS buyers FROM lines l
     JOIN products p ON p.workspace_id = $ws AND p.sku = l.sku

@@ -79,12 +79,12 @@ class Store:
         return int(row[0])
 
     def order(self, user: str, order_id: str, placed_at: datetime, *items: tuple[str, float],
-              status: str = "paid") -> None:  # fmt: skip
+              status: str = "paid", category: str = "Home/Tea") -> None:  # fmt: skip
         body = {"orders": [{
             "order_id": order_id, "identifiers": {"external_id": user}, "status": status,
             "placed_at": placed_at.isoformat(), "currency": "UAH",
             "total": sum(p for _, p in items),
-            "items": [{"sku": s, "price": p, "name": s, "category": "Home/Tea"}
+            "items": [{"sku": s, "price": p, "name": s, "category": category}
                       for s, p in items]}]}  # fmt: skip
         answer = self.client.post("/api/v1/orders", json=body, headers=self.ws.api_headers)
         assert answer.status_code in (200, 201), answer.text
