@@ -365,3 +365,28 @@ def test_the_final_dot_follows_the_record_from_the_committing_thread(loop: str) 
     assert taken_before_resume == [True]
     assert results[0].outcome is Outcome.SENT
     assert [r.rcpt_to for r in peer.handler.received] == [["dot@example.com"]]
+
+
+def test_an_answer_lost_after_the_final_dot_is_sent_unconfirmed_never_retried() -> None:
+    """The server took the message but its 250 never came (a timeout here): the send is
+    handed over, so it is ``sent`` (unconfirmed), not temporary (a retry would be a copy)."""
+    with smtp_peer(dnsfunc=DNS) as peer:
+        receive = peer.handler.handle_DATA
+
+        async def slow(server: Any, session: Any, envelope: Any) -> str:
+            reply = await receive(server, session, envelope)
+            await asyncio.sleep(3)  # past the client's timeout
+            return reply
+
+        peer.handler.handle_DATA = slow  # type: ignore[method-assign]
+        promo = profile("promo", peer, connections=1, timeout_s=1)
+        [message] = prepared(promo, ["slow@example.com"])
+
+        async def record(_message: OutgoingEmail, *, then: Any = None) -> None:
+            then()
+
+        results, _ = deliver(promo, [message], record)
+    [result] = results
+    assert (result.outcome, result.detail) == (Outcome.SENT, "unconfirmed"), result
+    assert "answer was lost" in result.reason
+    assert [r.rcpt_to for r in peer.handler.received] == [["slow@example.com"]]

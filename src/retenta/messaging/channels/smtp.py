@@ -211,6 +211,9 @@ class SmtpChannel:
             return _failure(message, exc, connecting=True)
         try:
             errors, reply = await _transact(connection.smtp, message, handover)
+        except AnswerLostError as lost:  # handed over: never hand it again (see the class)
+            await self.pool.release(connection, healthy=False)
+            return lost.result(message)
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self.pool.release(connection, healthy=_still_usable(exc))
             return _failure(message, exc, connecting=False)
@@ -255,6 +258,19 @@ async def _transact(
         await _reset(smtp)
         raise
     return {}, response.message
+
+
+class AnswerLostError(Exception):
+    """The final ``.`` went out (its record is durable) but no reply came: the server may
+    have taken the message. Like a send found handed over after a restart, it is taken as
+    sent, marked unconfirmed, and never handed again (a retry could deliver it twice)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+
+    def result(self, message: OutgoingEmail) -> SendResult:
+        reason = f"unconfirmed: handed over, the server's answer was lost ({self})"
+        return SendResult(message.send_id, Outcome.SENT, reason[:500], None, "unconfirmed")
 
 
 class FinalDot:
@@ -352,7 +368,11 @@ async def _data_after(
             smtp.close()  # no QUIT: it would read as a body line
             raise
         dot.from_session()
-        response: aiosmtplib.SMTPResponse = await protocol.read_response(timeout=smtp.timeout)
+        try:
+            response: aiosmtplib.SMTPResponse = await protocol.read_response(timeout=smtp.timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            smtp.close()
+            raise AnswerLostError(exc) from exc
     if response.code != 250:
         raise aiosmtplib.SMTPDataError(response.code, response.message)
     return response
