@@ -33,7 +33,7 @@ def test_a_catalog_change_wakes_the_running_service(tmp_path: Path) -> None:
             assert (
                 client.put("/api/v1/catalog/products", headers=h, json=cheaper).status_code == 200
             )
-            while time.monotonic() - started < 5:
+            while time.monotonic() - started < 20:  # a busy 2-core machine: generous
                 with container.db.read() as cur:
                     found = cur.execute(
                         "SELECT count(*) FROM all_events WHERE event = 'Price Dropped'"
