@@ -64,11 +64,11 @@ def poll_sources(db: Database, store: JourneyStore, now: datetime) -> int:
         if not _is_source(trigger):
             continue
         _note_live(workspace_id, journey, now)
-        if not _due(workspace_id, journey, now):
-            continue
         slot = (workspace_id, journey.journey_id, str(journey.version))
         if slot in _next_due and now < _next_due[slot]:
             continue  # a schedule or date that nobody anywhere is due for yet
+        if not _due(workspace_id, journey, now):
+            continue
         unseen = _unseen_since.get((workspace_id, journey.journey_id))
         try:
             started += db.write(partial(poll_one, workspace_id=workspace_id, journey=journey,
