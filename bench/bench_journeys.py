@@ -100,6 +100,13 @@ email = compile_email("hello", {"en": EmailVersion(subject="Hello", mjml=mjml)},
                       default_language="en")
 for message in ("msg_probe", "msg_tick", "msg_burst", "msg_bye"):
     for_container(c).static_content.add(ws, message, "email", StaticEmail(email, "transactional"))
+if len(sys.argv) > 4:  # --trace-ticks: the runner's tick timings to a file
+    import logging
+    handler = logging.FileHandler(sys.argv[4])
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger = logging.getLogger("retenta.journeys.runner")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
 uvicorn.run(create_app(c), host="127.0.0.1", port=port, log_level="warning")
 c.close()
 """
@@ -208,11 +215,19 @@ class Server:
         return (self.keys["write"], "")
 
 
-def start_server(data_dir: str, keys: dict[str, str]) -> Server:
+def start_server(data_dir: str, keys: dict[str, str], trace: str | None) -> Server:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, data_dir, str(port), keys["ws"]],
-                            env=env)  # fmt: skip
+    argv = [
+        sys.executable,
+        "-c",
+        SERVER,
+        data_dir,
+        str(port),
+        keys["ws"],
+        *([trace] if trace else []),
+    ]
+    proc = subprocess.Popen(argv, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -485,7 +500,7 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
                        env=env, check=True)  # fmt: skip
         print(f"  seeded {args.waits:,} waiting runs in {time.perf_counter() - t0:.1f} s")
         keys = orjson.loads(Path(keys_file).read_bytes())
-        server = start_server(f"{tmp}/data", keys)
+        server = start_server(f"{tmp}/data", keys, args.trace_ticks)
         try:
             out = asyncio.run(phases(server, args, smtp_port, arrivals))
         finally:
@@ -569,6 +584,7 @@ def main() -> int:
     parser.add_argument("--timers", type=int, default=None)
     parser.add_argument("--burst", type=int, default=None)
     parser.add_argument("--probes", type=int, default=None)
+    parser.add_argument("--trace-ticks", metavar="FILE", help="log the server runner's ticks here")
     args = parser.parse_args()
     sizes = (1, 100_000, 1_000, 10_000, 30, 10.0, 3.0) if args.quick else (
         3, 1_000_000, 10_000, 100_000, 100, 30.0, 10.0)  # fmt: skip

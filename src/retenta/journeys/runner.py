@@ -18,6 +18,7 @@ journeys wait (``due.HELD``). Ingestion nudges the runner after committing an en
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,7 @@ class JourneyRunner(Ticking):
     def tick(self, now: datetime | None = None) -> int:
         """Advance the due runs once; how many were advanced."""
         moment = now or datetime.now(UTC)
+        began = time.perf_counter()
         poll_sources(self.db, self.store, moment)  # each source-triggered journey: one unit
         with self.db.read() as cur:  # committed data; a nudge comes after its unit's COMMIT
             claimed = self.due.claim(cur, moment, self.batch)
@@ -121,10 +123,16 @@ class JourneyRunner(Ticking):
             return 0
         if len(claimed) >= self.batch:
             self.due.resweep()
+        read = time.perf_counter()
         steps = self._steps(claimed, moment)
+        stepped = time.perf_counter()
         self._queue_sends(steps)
         apply_effects(self.db, steps, moment)  # once per (run, node): journeys/effects.py
+        queued = time.perf_counter()
         self.db.write(lambda conn: _save(conn, steps, moment))
+        log.debug("tick %s: %d runs; read %.3f s, steps %.3f s, sends+effects %.3f s, save %.3f s",
+                  moment.isoformat(), len(steps), read - began, stepped - read, queued - stepped,
+                  time.perf_counter() - queued)  # fmt: skip
         return len(steps)
 
     def _steps(self, claimed: Sequence[Row], now: datetime) -> list[Stepped]:
