@@ -99,7 +99,8 @@ def test_a_dry_run_lists_who_would_have_entered_and_their_path(
 ) -> None:
     """The seeded store has Anna's "Order Completed" and Olena's "Signed In" minutes ago: a
     saved journey on the first, dry-run over the last week, lists Anna with the path she would
-    have taken; the same journey edited (unsaved) to start on the second lists Olena."""
+    have taken; the same journey edited (unsaved) to start on the second lists Olena; once
+    that is saved, version 1 viewed in the history still lists Anna."""
     message = create_message(live_server, name=unique("Thanks"), category="trigger",
                              channels=email_only("Thanks", "Thank you"))  # fmt: skip
     doc = {"name": unique("Thank buyers"),
@@ -138,6 +139,19 @@ def test_a_dry_run_lists_who_would_have_entered_and_their_path(
     contacts = panel.get_by_test_id("dry-run-result").get_by_test_id("dry-run-contact")
     expect(contacts.filter(has_text=f"#{olena['id']}")).to_have_count(1)
     expect(contacts.filter(has_text=f"#{anna['id']}")).to_have_count(0)
+
+    # Saved as version 2, version 1 (viewed in the history) is still dry-run as it was.
+    page.get_by_role("button", name="Save new version").click()
+    expect(page.get_by_test_id("journey-version")).to_have_text("version 2")
+    page.get_by_role("button", name="History").click()
+    first = page.get_by_test_id("version-row").filter(has_text="v1")
+    first.get_by_role("button", name="View").click()
+    page.get_by_role("button", name="Dry run").click()
+    expect(panel.get_by_role("heading")).to_have_text("Dry run of version 1")
+    panel.get_by_role("button", name="Run dry run").click()
+    contacts = panel.get_by_test_id("dry-run-result").get_by_test_id("dry-run-contact")
+    expect(contacts.filter(has_text=f"#{anna['id']}")).to_have_count(1)
+    expect(contacts.filter(has_text=f"#{olena['id']}")).to_have_count(0)
 
 
 def test_a_ready_scenario_is_created_from_the_gallery(page: Page, live_server: LiveServer) -> None:

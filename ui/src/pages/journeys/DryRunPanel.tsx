@@ -18,8 +18,11 @@ function localDaysAgo(days: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-export function DryRunPanel({ journeyId, draft, dirty, validate, onResult }: {
-  journeyId: string | null; draft: () => Record<string, unknown>; dirty: boolean;
+export function DryRunPanel({ journeyId, version, draft, dirty, validate, onResult }: {
+  journeyId: string | null;
+  /** A past version being viewed: that version is dry-run, as stored. */
+  version: number | null;
+  draft: () => Record<string, unknown>; dirty: boolean;
   /** Checks the canvas (its problems then show on the nodes); false stops the dry run. */
   validate: () => Promise<boolean>; onResult: (r: DryRun | null) => void;
 }) {
@@ -34,14 +37,14 @@ export function DryRunPanel({ journeyId, draft, dirty, validate, onResult }: {
     setError(null);
     try {
       const window = { since: new Date(since).toISOString(), ...(until ? { until: new Date(until).toISOString() } : {}), limit };
-      const saved = journeyId && !dirty;
+      const saved = journeyId && (!dirty || version !== null);
       if (!saved && !(await validate())) {
         setError(new Error("Fix the problems shown on the canvas first."));
         return;
       }
       // A saved, unchanged journey runs as stored; otherwise the canvas's draft is sent.
       const answer = saved
-        ? await api.post<DryRun>(`/api/v1/journeys/${encodeURIComponent(journeyId)}/dry-run`, window)
+        ? await api.post<DryRun>(`/api/v1/journeys/${encodeURIComponent(journeyId)}/dry-run`, version === null ? window : { ...window, version })
         : await api.post<DryRun>("/api/v1/journeys/dry-run", { ...window, definition: draft() });
       setResult(answer);
       onResult(answer);
@@ -53,7 +56,7 @@ export function DryRunPanel({ journeyId, draft, dirty, validate, onResult }: {
   };
   return (
     <div className="jpanel" data-testid="dry-run-panel">
-      <h3>Dry run</h3>
+      <h3>Dry run{version !== null ? ` of version ${version}` : ""}</h3>
       <p className="muted small">Who would have entered in this window, and what each would have got. Nothing is sent.</p>
       <label className="field"><span>From</span><input type="datetime-local" aria-label="Dry run from" value={since} onChange={(e) => setSince(e.target.value)} /></label>
       <label className="field"><span>Until (blank: now)</span><input type="datetime-local" aria-label="Dry run until" value={until} onChange={(e) => setUntil(e.target.value)} /></label>

@@ -97,7 +97,9 @@ function Editor({ initial }: { initial: Journey | null }) {
 
   const stepIds = shownNodes.filter((n) => n.type === "step").map((n) => n.id);
   const byNode = useMemo(() => errorsByNode(past ? [] : errors, stepIds), [errors, past, stepIds.join()]);
-  const dryCounts = useMemo(() => (dryRun && !past ? { ...dryRun.by_node, [ENTRY_ID]: dryRun.entered } : null), [dryRun, past]);
+  const dryCounts = useMemo(() => (dryRun ? { ...dryRun.by_node, [ENTRY_ID]: dryRun.entered } : null), [dryRun]);
+  // A dry run's counts belong to the graph it ran: switching versions drops them.
+  useEffect(() => setDryRun(null), [viewing]);
   const info: CanvasInfo = useMemo(() => ({
     stats: past ? null : stats, dryRun: dryCounts, errors: byNode,
     messageNames: Object.fromEntries((options.messages ?? []).map((m) => [m.id, m.name])),
@@ -337,7 +339,7 @@ function Editor({ initial }: { initial: Journey | null }) {
             <VersionsPanel journeyId={summary.id} current={summary.version} viewing={viewing?.version ?? null}
               onView={(v) => { setViewing(v); setSelected(null); }} reloadKey={versionsKey} />
           ) : side === "dryrun" ? (
-            <DryRunPanel journeyId={summary?.id ?? null} dirty={dirty} draft={definitionDoc} validate={validate} onResult={setDryRun} />
+            <DryRunPanel key={viewing?.version ?? "current"} journeyId={summary?.id ?? null} version={viewing?.version ?? null} dirty={dirty} draft={definitionDoc} validate={validate} onResult={setDryRun} />
           ) : selectedNode?.type === "entry" ? (
             <EntryPanel entry={(selectedNode.data as EntryData).entry} onChange={setEntry} links={linksFor(ENTRY_ID)}
               goal={past ? past.goal : goal} onGoal={setGoal} options={panelOptions} errors={byNode[ENTRY_ID] ?? []} readOnly={!editable} />
