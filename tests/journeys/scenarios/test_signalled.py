@@ -11,16 +11,18 @@ import pytest
 
 from tests.journeys.scenarios.helpers import Store
 
-NOW = datetime.now(UTC)
-
-
-def ago(days: float) -> datetime:
-    return NOW - timedelta(days=days)
-
 
 @pytest.fixture(scope="module")
 def world(store: Store) -> dict[str, Any]:
-    """The shoppers, the three signal-started scenarios live, one daily pass, one tick."""
+    """The shoppers, the three signal-started scenarios live, one daily pass, one tick.
+
+    The clock is read here, not at import: under xdist a module may run many minutes after
+    collection, and the runs' waits start at the first tick, which later ticks count from."""
+    now = datetime.now(UTC)
+
+    def ago(days: float) -> datetime:
+        return now - timedelta(days=days)
+
     store.products({"sku": "TEA-1", "name": "Green tea", "price": 100, "in_stock": True},
                    {"sku": "TEA-2", "name": "Black tea", "price": 120,
                     "in_stock": True})  # fmt: skip
@@ -36,10 +38,11 @@ def world(store: Store) -> dict[str, Any]:
             store.order(who[user], f"{user}{days}", ago(days), ("TEA-2", 120))
     journeys = {key: store.instantiate(key) for key in ("replenishment", "next_best_offer",
                                                         "win_back")}  # fmt: skip
-    store.signals(NOW)
-    store.tick(datetime.now(UTC))  # runs are due from when they started (wall clock)
-    store.tick(NOW + timedelta(days=1, minutes=1))  # past every contact's best hour
-    return {"who": who, "journeys": journeys}
+    store.signals(now)
+    started = datetime.now(UTC)  # runs are due from when they started (wall clock)
+    store.tick(started)
+    store.tick(started + timedelta(days=1, minutes=1))  # past every contact's best hour
+    return {"who": who, "journeys": journeys, "now": started}
 
 
 def ids(store: Store, world: dict[str, Any], *names: str) -> set[int]:
@@ -60,7 +63,7 @@ def test_replenishment_reminds_then_nudges_unless_bought(
     assert orjson.loads(first[0][4])["sku"] == "TEA-1"  # the item, from the signal
     store.track(world["who"]["restocked"], "Order Completed",
                 {"order_id": "restock", "total": 100, "products": [{"sku": "TEA-1"}]})  # fmt: skip
-    store.tick(NOW + timedelta(days=5, minutes=1))
+    store.tick(world["now"] + timedelta(days=5, minutes=1))
     assert len(sent(store, world, "replenishment", "stocker")) == 2  # the nudge
     assert len(sent(store, world, "replenishment", "restocked")) == 1  # bought: no nudge
     assert ids(store, world, "curious", "fan") & store.entered(  # bought once: no rhythm
@@ -76,12 +79,12 @@ def test_next_best_offer_sends_the_best_seller_not_bought(
 
 
 def test_win_back_by_interval_reaches_who_drifted(store: Store, world: dict[str, Any]) -> None:
-    messages = world["journeys"]["win_back"]["messages"]
+    messages, now = world["journeys"]["win_back"]["messages"], world["now"]
     assert [s[1] for s in sent(store, world, "win_back", "gone")] == [messages["miss_you"]]
     store.track(world["who"]["returner"], "Order Completed",
                 {"order_id": "back", "total": 120, "products": [{"sku": "TEA-2"}]},
-                at=NOW + timedelta(days=1, minutes=2))  # after the note (sent by then)  # fmt: skip
-    store.tick(NOW + timedelta(days=8, minutes=2))  # the note at the best hour + 7 days
+                at=now + timedelta(days=1, minutes=2))  # after the note (sent by then)  # fmt: skip
+    store.tick(now + timedelta(days=8, minutes=2))  # the note at the best hour + 7 days
     assert [s[1] for s in sent(store, world, "win_back", "gone")] == [
         messages["miss_you"], messages["last_chance"]]  # fmt: skip
     assert [s[1] for s in sent(store, world, "win_back", "returner")] == [messages["miss_you"]]
