@@ -23,6 +23,8 @@ from tests.conftest import Workspace
 from tests.sendtime.helpers import engage
 
 from retenta.app import Container
+from retenta.campaigns.definition import parse
+from retenta.campaigns.winner import rest_schedule
 
 
 def habit(zone: str, hour: int, days: int = 4) -> list[datetime]:
@@ -98,3 +100,30 @@ def test_an_optimal_local_schedule_is_refused(client: TestClient, ws: Workspace)
     r = client.post(API, headers=ws.api_headers, json=body)
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == "schedule.send_time"
+
+
+def test_the_rest_of_an_ab_test_gets_the_winner_at_their_best_hour(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    people = seed_contacts(container, ws, 40, timezone="Europe/Kyiv")
+    for cid in people:
+        engage(container, ws.id, cid, habit("Europe/Kyiv", 19))
+    seg = segment(client, ws)
+    setup_sending(client, container, ws, "msg_a", "msg_b")
+    set_global_control(client, ws, 0)
+    campaign_id = create(client, ws, segment_id=seg, variants=["msg_a", "msg_b"],
+                         schedule={"send_time": "optimal"},
+                         ab_test={"sample_pct": 50, "wait": {"amount": 4, "unit": "hours"},
+                                  "metric": "clicks"})  # fmt: skip
+    schedule(client, ws, campaign_id)
+    runner(container).tick(datetime.now(UTC) + timedelta(seconds=1))
+    rest = sorted(c for c, r in recipients(container, campaign_id).items() if r[0] == "rest")
+    assert rest
+    doc = client.get(f"{API}/{campaign_id}", headers=ws.api_headers).json()["definition"]
+    decided = datetime.now(UTC) + timedelta(hours=4)
+    with container.db.read() as cur:
+        table = rest_schedule(cur, ws.id, campaign_id, parse(doc), decided)
+    assert table.column("contact_id").to_pylist() == rest
+    for due in table.column("send_at").to_pylist():
+        assert due.astimezone(ZoneInfo("Europe/Kyiv")).hour == 19
+        assert decided <= due < decided + timedelta(hours=24)

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from retenta.campaigns import assign
 from retenta.campaigns.definition import Campaign
-from retenta.campaigns.snapshot import pace
+from retenta.campaigns.snapshot import optimal_times, pace
 from retenta.campaigns.stats import Arm, Verdict, pick_winner
 from retenta.storage.base import Database
 
@@ -74,9 +74,12 @@ def rest_schedule(cur: Any, workspace_id: str, campaign_id: str, campaign: Campa
     if campaign.schedule.type == "local":
         assert campaign.schedule.time is not None
         local = (campaign.schedule.time, None)  # the next such local time after the decision
-    by_zone = assign.due_times(now, {str(r[1]) for r in rest}, local=local)
-    due = pace(cur, workspace_id, campaign, [int(r[0]) for r in rest],
-               [by_zone[str(r[1])] for r in rest])  # fmt: skip
+    if campaign.schedule.send_time == "optimal":  # each at their best hour after the decision
+        times = optimal_times(cur, workspace_id, now, [(int(r[0]), str(r[1])) for r in rest])
+    else:
+        by_zone = assign.due_times(now, {str(r[1]) for r in rest}, local=local)
+        times = [by_zone[str(r[1])] for r in rest]
+    due = pace(cur, workspace_id, campaign, [int(r[0]) for r in rest], times)
     return pa.table(
         {"contact_id": [int(r[0]) for r in rest], "send_at": due},
         schema=pa.schema([("contact_id", pa.int64()), ("send_at", pa.timestamp("us", tz="UTC"))]),
