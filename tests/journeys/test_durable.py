@@ -161,3 +161,24 @@ def test_an_entry_is_advanced_at_once_not_at_the_next_tick(tmp_path: Path) -> No
             assert send_rows(c, journey_id), "the first send waited for the next tick"
     finally:
         c.close()
+
+
+def test_a_backlog_larger_than_a_batch_drains_batch_by_batch(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    svc = for_container(container)
+    runner = JourneyRunner(container.db, svc.store, svc.runner.ledger, batch=2, sweep_s=3600)
+    journey_id = journey(client, ws, waits(days=1))
+    sign_up(client, ws, "u1", "u2", "u3", "u4", "u5")
+    container.db.write(  # entered an hour ago: only a sweep finds them, not the fresh read
+        lambda conn: conn.execute(
+            "UPDATE journey_runs SET entered_at = entered_at - INTERVAL 1 HOUR"
+            " WHERE journey_id = ?",
+            [journey_id],
+        )
+    )
+    now = datetime.now(UTC)
+    done = [runner.tick(now + timedelta(seconds=i)) for i in range(4)]
+    assert done == [2, 2, 1, 0]  # a full batch sweeps again at once; none is taken twice
+    assert {r[3] for r in run_rows(container, journey_id)} == {"wait"}
+    assert decisions(container, journey_id, "sent") == 5
