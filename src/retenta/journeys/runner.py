@@ -101,15 +101,14 @@ class JourneyRunner(Ticking):
         self.db, self.store, self.ledger = db, store, ledger
         self.interval_s, self.batch = interval_s, batch
         self.due = DueRuns(sweep_s=sweep_s)
-        self.entries_pending = False  # set by the entry applier inside an ingest unit
 
     def busy(self, done: int) -> bool:
         return done >= self.batch
 
     def committed(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
-        """Ingestion committed a unit (commit listener): runs it started are due now."""
-        if self.entries_pending:
-            self.entries_pending = False
+        """Ingestion committed a unit (commit listener): the runs it started or woke are due
+        now. Wakes coalesce, so this is at most one extra tick per unit."""
+        if self.store.has_live(workspace_id):
             self.wake()
 
     def tick(self, now: datetime | None = None) -> int:

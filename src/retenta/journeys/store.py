@@ -198,6 +198,11 @@ class JourneyStore:
             self._live[workspace_id] = found
         return found
 
+    def has_live(self, workspace_id: str) -> bool:
+        """Whether the workspace had live journeys when last loaded (memory only, no query)."""
+        with self._lock:
+            return bool(self._live.get(workspace_id))
+
     def live_everywhere(self, cur: Any) -> list[tuple[str, LiveJourney]]:
         """Every live journey of every workspace (definitions cached by version)."""
         rows = cur.execute(
