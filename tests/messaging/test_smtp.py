@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -336,13 +337,18 @@ def test_a_record_that_fails_hands_nothing_over_though_the_body_was_sent() -> No
     assert [r.rcpt_to for r in peer.handler.received] == [["after@example.com"]]
 
 
+@pytest.mark.parametrize("big", [False, True], ids=["35kB", "8MB"])
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-def test_the_final_dot_follows_the_record_from_the_committing_thread(loop: str) -> None:
+def test_the_final_dot_follows_the_record_from_the_committing_thread(loop: str, big: bool) -> None:
     """The server has the message before the session resumes: the thread that made the
-    record durable wrote the final "." itself (on asyncio's and uvloop's transports)."""
+    record durable wrote the final "." itself (on asyncio's and uvloop's transports), also
+    for a body the socket could not take at once (the session waits until it has)."""
     with smtp_peer(dnsfunc=DNS) as peer:
         promo = profile("promo", peer, connections=1)
         [message] = prepared(promo, ["dot@example.com"])
+        if big:  # an attachment-sized body, far beyond what a socket buffers
+            padding = b"X" * 998 + b"\r\n"
+            message = dataclasses.replace(message, data=message.data + padding * 8_000)
         taken_before_resume: list[bool] = []
 
         async def record(_message: OutgoingEmail, *, then: Any = None) -> None:

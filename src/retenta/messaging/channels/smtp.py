@@ -359,6 +359,7 @@ async def _data_after(
         if start.code != 354:
             raise aiosmtplib.SMTPDataError(start.code, start.message)
         protocol.write(stuffed(message.data))
+        await _drained(protocol.transport, smtp.timeout)
         dot = FinalDot(protocol)
         protocol._response_pending = True  # the reply may come before this task resumes
         try:
@@ -376,6 +377,18 @@ async def _data_after(
     if response.code != 250:
         raise aiosmtplib.SMTPDataError(response.code, response.message)
     return response
+
+
+async def _drained(transport: Any, timeout: float | None) -> None:
+    """Until the transport has handed the whole body to the kernel (it keeps what the
+    socket would not take yet): only then can the final ``.`` be written from the journal's
+    thread, and a body in the kernel is delivered even if this process is killed (the
+    kernel sends it and closes the connection)."""
+    deadline = asyncio.get_running_loop().time() + (timeout or 60.0)
+    while transport is not None and transport.get_write_buffer_size() > 0:
+        if asyncio.get_running_loop().time() > deadline:
+            raise aiosmtplib.SMTPTimeoutError("the message body was not taken in time")
+        await asyncio.sleep(0.0005)
 
 
 async def _command(protocol: Any, line: bytes, timeout: float | None) -> aiosmtplib.SMTPResponse:
