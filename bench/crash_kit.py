@@ -180,17 +180,16 @@ class Feeder:
 
 
 def wait_until_quiet(smtp: CountingServer, expected: int, timeout_s: float,
-                     quiet_s: float = 5.0) -> int:  # fmt: skip
-    """Until the server has ``expected`` messages (or nothing new for ``quiet_s`` after the
-    deadline's first half); the count."""
+                     quiet_s: float | None = None) -> int:  # fmt: skip
+    """Until the server has ``expected`` messages, ``timeout_s`` passed, or (with
+    ``quiet_s``) nothing new arrived for that long; the count."""
     started = last_change = time.monotonic()
     seen = smtp.count
     while smtp.count < expected:
         now = time.monotonic()
         if smtp.count != seen:
             seen, last_change = smtp.count, now
-        if now - started > timeout_s or (now - started > timeout_s / 2
-                                         and now - last_change > quiet_s):  # fmt: skip
+        if now - started > timeout_s or (quiet_s is not None and now - last_change > quiet_s):
             break
         time.sleep(0.1)
     return smtp.count

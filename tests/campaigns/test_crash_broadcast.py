@@ -43,7 +43,7 @@ def test_killed_three_times_every_recipient_gets_exactly_one(tmp_path: Path) -> 
             server.start()
         feeder.join(60)
         expected = RECIPIENTS + len(ENTRIES)
-        arrived = wait_until_quiet(smtp, expected, timeout_s=60)
+        arrived = wait_until_quiet(smtp, expected, timeout_s=60, quiet_s=15)
         server.stop()
     verdict = verify(drill, smtp, feeder.accepted)
     assert server.starts == KILLS + 1
