@@ -19,7 +19,8 @@ from retenta.journeys.service import for_container
 from retenta.settings import Settings
 from tests.conftest import Workspace, make_workspace
 from tests.journeys.durable_helpers import decisions, run_rows, send_rows, sign_up, waits
-from tests.journeys.test_runs import journey
+from tests.journeys.test_definition import CART
+from tests.journeys.test_runs import journey, track
 
 KILLED_STEP = """
 import os, signal, sys
@@ -182,3 +183,26 @@ def test_a_backlog_larger_than_a_batch_drains_batch_by_batch(
     assert done == [2, 2, 1, 0]  # a full batch sweeps again at once; none is taken twice
     assert {r[3] for r in run_rows(container, journey_id)} == {"wait"}
     assert decisions(container, journey_id, "sent") == 5
+
+
+def test_an_event_that_wakes_a_waiting_run_is_taken_by_the_nudged_tick(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    svc = for_container(container)
+    runner = JourneyRunner(container.db, svc.store, svc.runner.ledger, sweep_s=3600)
+    journey_id = journey(client, ws, CART)
+    track(client, ws, "Checkout Started", total=80)
+    container.db.write(  # entered an hour ago: only a sweep finds it, not the fresh read
+        lambda conn: conn.execute(
+            "UPDATE journey_runs SET entered_at = entered_at - INTERVAL 1 HOUR"
+            " WHERE journey_id = ?",
+            [journey_id],
+        )
+    )
+    now = datetime.now(UTC)
+    assert runner.tick(now) == 1  # the first tick sweeps; the run waits for the order
+    track(client, ws, "Order Completed", total=80)  # entry._wake: due now
+    assert runner.tick(now + timedelta(seconds=1)) == 0  # no sweep for an hour ...
+    runner.committed(ws.id, [])  # ... but the unit's commit notice hurries one
+    assert runner.tick(now + timedelta(seconds=2)) == 1
+    assert run_rows(container, journey_id)[0][2:] == ("done", "bought")

@@ -9,9 +9,10 @@ cannot match. So the runner asks three cheap questions instead of one expensive 
 - **fresh** (every tick, and at once when ingestion commits an entry): runs that entered
   since the last sweep. ``entered_at`` grows with the table's insertion order, so the zone
   maps skip every older row group (~0.5-3 ms at 1M runs);
-- **sweep** (every ``sweep_s``, and again at once while a batch comes back full): every
-  active run due within ``lookahead``. Woken waits, resumed journeys and moved runs are
-  found here;
+- **sweep** (every ``sweep_s``, again at once while a batch comes back full, and within
+  ``hurry_gap_s`` after ingestion commits a unit): every active run due within
+  ``lookahead``. Woken waits, resumed journeys and moved runs are found here (with nothing
+  due, the zone maps make it ~1.4 ms at 1.2M runs);
 - **upcoming** (every tick, in memory): the runs a sweep saw due soon are taken at their
   due time, so a timer fires within a tick of due, not within a sweep.
 
@@ -52,7 +53,10 @@ class DueRuns:
     sweep_s: float = 0.5
     lookahead_s: float = 1.0
     fresh_margin_s: float = 5.0
+    hurry_gap_s: float = 0.1
     _next_sweep: datetime | None = None  # None: sweep on the next claim
+    _swept_at: datetime | None = None
+    _hurry: bool = False  # ingestion committed: a woken wait may be due, sweep soon
     _last_moment: datetime | None = None
     _fresh_since: datetime | None = None  # wall clock: entered_at is written with it
     _upcoming: list[tuple[datetime, str, Row]] = field(default_factory=list)
@@ -75,12 +79,20 @@ class DueRuns:
         """Sweep on the next claim (a full batch came back: more may be due)."""
         self._next_sweep = None
 
+    def hurry(self) -> None:
+        """Sweep within ``hurry_gap_s`` (thread-safe): an ingest unit committed, and an event
+        in it may have woken a waiting run (``entry._wake``), which only a sweep finds."""
+        self._hurry = True
+
     def _sweep_due(self, now: datetime) -> bool:
         went_back = self._last_moment is not None and now < self._last_moment
-        return self._next_sweep is None or now >= self._next_sweep or went_back
+        hurried = self._hurry and (
+            self._swept_at is None or now - self._swept_at >= timedelta(seconds=self.hurry_gap_s)
+        )
+        return self._next_sweep is None or now >= self._next_sweep or went_back or hurried
 
     def _sweep(self, conn: Any, now: datetime, limit: int, rows: dict[str, Row]) -> None:
-        started = datetime.now(UTC)
+        started, self._hurry, self._swept_at = datetime.now(UTC), False, now
         horizon = now + timedelta(seconds=self.lookahead_s)
         found = conn.execute(SWEEP_SQL, [horizon, limit + len(self._upcoming)]).fetchall()
         for row in found:

@@ -109,6 +109,7 @@ class JourneyRunner(Ticking):
         """Ingestion committed a unit (commit listener): the runs it started or woke are due
         now. Wakes coalesce, so this is at most one extra tick per unit."""
         if self.store.has_live(workspace_id):
+            self.due.hurry()  # an event in it may have woken a waiting run
             self.wake()
 
     def tick(self, now: datetime | None = None) -> int:
