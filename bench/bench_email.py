@@ -452,7 +452,7 @@ def main() -> int:
         print(f"(b) ratio of the medians {ours_median / bare_median:.2f}×   bound ≥ 0.8×")
         print(f"(b) median of the per-run ratios (each pair back to back) {paired:.2f}×")
         per_commit = send_total / statistics.median(HANDOVER_COMMITS)
-        print(f"(b) handover records: {per_commit:.1f} messages per writer unit (group commit)")
+        print(f"(b) handover records: {per_commit:.1f} messages per journal fdatasync")
     finally:
         server.terminate()
         server.join(5)
