@@ -5,6 +5,10 @@ sessions, each reused across messages (one TCP + TLS + AUTH handshake per
 ``max_messages_per_connection`` messages, not per message). Replies are classified by
 :func:`classify`: 2xx sent, 4xx temporary, 5xx permanent — except "mailbox full"
 (552 / x.2.2), which mailbox providers use for conditions that clear, so it is temporary.
+
+``send_stream(messages)`` takes messages as they are rendered. With a ``handover``, each
+message's durable record sits between its body and its final ``.`` (:func:`_data_after`,
+docs/messaging-sends.md "Crash safety").
 """
 
 from __future__ import annotations
@@ -279,10 +283,10 @@ class FinalDot:
 
     The thread writes to its own duplicate of the socket's descriptor (``os.dup``: a
     descriptor the event loop cannot close and the kernel cannot give to another socket
-    meanwhile), and only on a plain connection whose transport had nothing left buffered
-    when the body was written, so three bytes cannot overtake it. TLS, or a body still
-    buffered, leaves it to the session (the window is then the event loop's latency).
-    Works the same on asyncio's and uvloop's transports.
+    meanwhile), and only on a plain connection whose transport has handed the whole body
+    to the kernel (the session waits for that, ``_drained``), so three bytes cannot
+    overtake it. TLS leaves it to the session (the window is then the event loop's
+    latency). Works the same on asyncio's and uvloop's transports.
     """
 
     def __init__(self, protocol: Any) -> None:
