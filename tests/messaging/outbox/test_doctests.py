@@ -19,6 +19,7 @@ MODULES = [
     "retenta.messaging.outbox.delivery",
     "retenta.messaging.outbox.ticks",
     "retenta.messaging.outbox.journal",
+    "retenta.messaging.channels.smtp_data",
 ]
 
 
