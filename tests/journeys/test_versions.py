@@ -3,12 +3,14 @@ the versions API and the per-node counts the canvas polls."""
 
 from __future__ import annotations
 
+import doctest
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
+from retenta.journeys import versions
 from retenta.journeys.service import for_container
 from tests.conftest import Workspace
 from tests.journeys.durable_helpers import decisions, run_rows, send_rows, sign_up, waits
@@ -144,3 +146,7 @@ def test_pause_holds_runs_and_resume_lets_overdue_timers_fire(
     client.post(f"/api/v1/journeys/{journey_id}/resume", headers=ws.api_headers)
     assert runner.tick(later + timedelta(seconds=1)) == 3
     assert {r[2] for r in run_rows(container, journey_id)} == {"done"}
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(versions).failed == 0
