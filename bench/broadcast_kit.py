@@ -131,8 +131,17 @@ def prepare(
     message_id = asyncio.run(_message(ContentService(container.db), ws))
     _ok(client.put("/api/v1/campaign-settings", headers=headers,
                    json={"global_control_pct": 0}))  # fmt: skip
-    campaign_id = _created(client.post("/api/v1/campaigns", headers=headers, json={
-        "name": "New arrivals for you", "segment_id": segment_id, "message_id": message_id}))
+    campaign_id = _created(
+        client.post(
+            "/api/v1/campaigns",
+            headers=headers,
+            json={
+                "name": "New arrivals for you",
+                "segment_id": segment_id,
+                "message_id": message_id,
+            },
+        )
+    )
     return Setup(ws, headers, segment_id, message_id, campaign_id)
 
 
@@ -202,6 +211,7 @@ def message_id_of(data: bytes) -> str:
 
 def _serve(port: int, counter: Any, ready: Any, log_path: str | None) -> None:
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
 
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log_path else -1
 
@@ -214,7 +224,29 @@ def _serve(port: int, counter: Any, ready: Any, log_path: str | None) -> None:
                 counter.value += 1
             return "250 2.0.0 Ok: queued"
 
-    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+        async def handle_exception(self, error: Exception) -> str:
+            if isinstance(error, asyncio.IncompleteReadError):
+                raise asyncio.CancelledError  # the client is gone and all it sent is read
+            return f"500 Error: {type(error).__name__}"
+
+    class Finishing(SMTP):  # type: ignore[misc]
+        """As an MTA does (Postfix queues a message once its final "." is in): what the
+        client sent before closing is processed. aiosmtpd as it comes cancels the session
+        at EOF, dropping a transaction whose "." was received but not yet read."""
+
+        def eof_received(self) -> bool | None:
+            return asyncio.StreamReaderProtocol.eof_received(self)
+
+        def connection_lost(self, error: Exception | None) -> None:
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
+            asyncio.StreamReaderProtocol.connection_lost(self, error)
+
+    class Server(Controller):  # type: ignore[misc]
+        def factory(self) -> SMTP:
+            return Finishing(self.handler, **self.SMTP_kwargs)
+
+    controller = Server(Counting(), hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
     while True:
