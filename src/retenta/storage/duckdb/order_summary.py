@@ -20,10 +20,9 @@ Kept fresh in two steps, because recomputing a few contacts costs about as much 
 the lines by order id (~150 ms CPU at 1M): the commerce writer ``mark``s the orders it
 touches (one small insert in its transaction), and the compaction step ``fold``s the marks
 every ``FOLD_AFTER`` (``refresh`` of their owners' rows, or ``rebuild`` when many). Between
-a write and its fold the sums differ and segments read the tables. A workspace has a
-summary only once ``rebuild`` filled it (one writer unit: 2.8 s CPU at 1M, so it is asked
-for — ``retenta segment order-summary --rebuild``, the bench — never started by a fold);
-the marks of a workspace without one are dropped.
+a write and its fold the sums differ and segments read the tables. A workspace's summary
+is built by the first fold after its first marked order (one writer unit, once: 2.8 s CPU
+at 1M orders), or at once with ``retenta segment order-summary --rebuild``.
 
 Lives in storage (beside ``event_facts``) so the commerce writer and the compactor can call
 it; the compiler reads it through ``segments.order_summary``.
@@ -198,9 +197,7 @@ def fold(conn: Any, *, now: datetime | None = None, force: bool = False) -> int:
         "SELECT workspace_id, list(DISTINCT order_id) FROM order_summary_dirty GROUP BY 1"
     ).fetchall()
     for workspace_id, order_ids in marks:
-        if not _built(conn, workspace_id):
-            continue  # never built (opt-in: ``rebuild``); its marks are dropped
-        if len(order_ids) > REBUILD_OVER:
+        if not _built(conn, workspace_id) or len(order_ids) > REBUILD_OVER:
             rebuild(conn, workspace_id)
         else:
             refresh(conn, workspace_id, order_ids)
