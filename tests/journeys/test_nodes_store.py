@@ -166,6 +166,26 @@ def test_the_journey_goal_ends_a_waiting_run_as_converted(
     assert "Order Completed" in last["reason"]
 
 
+def test_a_run_keeps_its_versions_goal_after_the_goal_is_edited(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    person(client, ws)
+    wait = {"id": "wait", "type": "wait", "duration": {"amount": 1, "unit": "days"},
+            "next": "end"}  # fmt: skip
+    first = doc(wait, goal={"name": "Purchased", "event": "Order Completed"})
+    journey_id = journey(client, ws, first)
+    track(client, ws, "Checkout Started", cart_id="C-8")
+    for_container(container).runner.tick(datetime.now(UTC))
+    second = doc(wait, goal={"name": "Subscribed", "event": "Signed Up"})
+    saved = client.put(f"/api/v1/journeys/{journey_id}", headers=ws.api_headers, json=second)
+    assert saved.status_code == 200, saved.text
+    track(client, ws, "Order Completed", total=10)  # version 1's goal, no longer the live one's
+    [(run_id, _, state, _, _)] = runs(container, journey_id)
+    assert state == "done"
+    assert table(container, "SELECT version, goal FROM journey_goals WHERE run_id = ?",
+                 run_id) == [(1, "Purchased")]  # fmt: skip
+
+
 def test_wait_until_uses_the_contact_time_zone(
     client: TestClient, container: Container, ws: Workspace
 ) -> None:

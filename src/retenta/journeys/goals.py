@@ -9,16 +9,18 @@ conversion it causes commit together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from retenta.core.messages import Message
-from retenta.journeys.definition import Journey
+from retenta.journeys.definition import DefinitionError, Journey
 from retenta.journeys.engine import compare
 from retenta.journeys.nodes import JourneyGoal
 from retenta.journeys.store import JourneyStore, LiveJourney
 
+log = logging.getLogger(__name__)
 GOAL_NODE = "goal"  # journey_goals.node_id of the journey-level goal
 
 ACTIVE_RUNS_SQL = """
@@ -41,12 +43,37 @@ def check_goals(conn: Any, store: JourneyStore, workspace_id: str, batch: Sequen
     """Writer-side: convert the active runs whose journey's goal these events meet; how many."""
     converted = 0
     for journey in live:
-        if journey.definition.goal is None:
-            continue
-        events = [m for m in batch if m.event == journey.definition.goal.event]
+        names = goal_events(conn, store, workspace_id, journey)
+        events = [m for m in batch if m.event in names]
         if events:
             converted += _convert(conn, store, workspace_id, journey, events)
     return converted
+
+
+_GOAL_EVENTS: dict[tuple[str, str, int], frozenset[str]] = {}
+
+
+def goal_events(conn: Any, store: JourneyStore, workspace_id: str, journey: LiveJourney
+                ) -> frozenset[str]:  # fmt: skip
+    """The goal events of every version up to the live one: a run keeps the goal of the
+    version it started on, so an edited goal must not strand older runs (versions are
+    immutable, so the answer is cached per live version)."""
+    key = (workspace_id, journey.journey_id, journey.version)
+    names = _GOAL_EVENTS.get(key)
+    if names is None:
+        goal = journey.definition.goal
+        found = {goal.event} if goal is not None else set()
+        if journey.version > 1:
+            rows = conn.execute(
+                "SELECT version FROM journey_versions WHERE workspace_id = ? AND journey_id = ?"
+                " AND version < ?", [workspace_id, journey.journey_id, journey.version],
+            ).fetchall()  # fmt: skip
+            for (version,) in rows:
+                older = _goal_of(conn, store, workspace_id, journey, int(version))
+                if older is not None:
+                    found.add(older.event)
+        names = _GOAL_EVENTS[key] = frozenset(found)
+    return names
 
 
 def _convert(conn: Any, store: JourneyStore, workspace_id: str, journey: LiveJourney,
@@ -72,7 +99,12 @@ def _goal_of(conn: Any, store: JourneyStore, workspace_id: str, journey: LiveJou
     """The goal of the version the run is on (a run keeps its version's rules)."""
     if version == journey.version:
         return journey.definition.goal
-    definition: Journey = store.version(conn, workspace_id, journey.journey_id, version)
+    try:
+        definition: Journey = store.version(conn, workspace_id, journey.journey_id, version)
+    except (DefinitionError, ValueError):  # never let one stored version fail ingestion
+        log.exception("journey %s v%s no longer parses; its goal is skipped",
+                      journey.journey_id, version)  # fmt: skip
+        return None
     return definition.goal
 
 
