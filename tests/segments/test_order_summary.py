@@ -64,6 +64,14 @@ def synced(store: Store) -> bool:
         return order_summary.in_sync(cur, ws)
 
 
+def delta_contacts(store: Store) -> set[int]:
+    """The contacts the last sync check on this thread recomputed (its TEMP delta)."""
+    container = store[0]
+    with container.db.read() as cur:
+        found = cur.execute("SELECT contact_id FROM temp.main.order_summary_delta").fetchall()
+    return {int(r[0]) for r in found}
+
+
 def figures(store: Store, view: str) -> list[dict[str, Any]]:
     container, ws, _ = store
     return read_view(container, ws, f"SELECT {FIGURES} FROM {view} ORDER BY contact_id")
@@ -216,12 +224,15 @@ def test_the_commerce_writer_marks_and_compaction_folds(
     returned = client.post("/api/v1/orders/B-1/status", headers=ws.api_headers,
                            json={"status": "returned"})  # fmt: skip
     assert returned.status_code == 200, returned.text
-    assert not synced(store)
+    assert synced(store)  # the marked orders' owners read through the delta until the fold
+    assert delta_contacts(store) == {ann, bob}
+    assert figures(store, "_order_traits") == figures(store, "contact_traits")
     assert container.db.write(lambda conn: order_summary.fold(conn)) == 0  # too fresh
     container.db.write(lambda conn: conn.execute(
         "UPDATE order_summary_dirty SET marked_at = marked_at - INTERVAL 1 MINUTE"))  # fmt: skip
     container.db.write(Compactor().step)
     assert synced(store)
+    assert delta_contacts(store) == set()  # folded: the summary alone
     rows = {r["contact_id"]: r for r in figures(store, "_order_traits")}
     assert (rows[ann]["orders"], rows[ann]["revenue"]) == (2, 179.0)
     assert (rows[bob]["orders"], rows[bob]["revenue"]) == (1, 0.0)  # returned: worth nothing

@@ -40,6 +40,7 @@ __all__ = ["TABLE", "fold", "in_sync", "mark", "rebuild", "refresh", "snapshot"]
 
 TABLE = "order_summary"
 DIRTY = "order_summary_dirty"
+DELTA = "order_summary_delta"  # see ``in_sync``
 FOLD_AFTER = timedelta(seconds=10)  # how stale the oldest mark may get before a fold
 REBUILD_OVER = 50_000  # marked orders above which a fold rebuilds the workspace
 _ORDER_HASH = "hash(o.order_id, o.contact_id, o.status, o.revenue, o.total, o.placed_at)"
@@ -53,9 +54,10 @@ SELECT (SELECT COALESCE(sum({_ORDER_HASH}::HUGEINT), 0) FROM orders AS o
 STORED_FINGERPRINT_SQL = "SELECT COALESCE(sum(fp), 0) FROM order_summary WHERE workspace_id = $ws"
 # The figures as the traits view computes them (segments/view_sql.py): cancelled orders
 # ignored; an order with lines is worth its lines net of returns, one without lines its
-# amount (nothing once returned).
+# amount (nothing once returned). ``orders_filter`` picks the contacts; the lines read are
+# those of the orders picked (one scan of each table when ``o`` is materialized).
 _FIGURES_SQL = f"""
-WITH o AS (
+WITH o AS {{materialized}} (
     SELECT o.order_id, o.contact_id, o.status, COALESCE(o.revenue, o.total) AS amount,
         o.placed_at, {_ORDER_HASH}::HUGEINT AS h
     FROM orders AS o WHERE o.workspace_id = $ws {{orders_filter}}
@@ -65,16 +67,42 @@ WITH o AS (
         sum({_LINE_HASH}::HUGEINT) AS h
     FROM order_items AS i WHERE i.workspace_id = $ws {{lines_filter}} GROUP BY i.order_id
 )
-SELECT $ws, o.contact_id,
-    count(*) FILTER (WHERE o.status <> 'cancelled'),
+SELECT $ws AS workspace_id, o.contact_id,
+    count(*) FILTER (WHERE o.status <> 'cancelled') AS orders,
     COALESCE(sum(CASE WHEN n.order_id IS NOT NULL THEN n.net
                       WHEN o.status = 'returned' OR o.amount IS NULL THEN 0
-                      ELSE o.amount END) FILTER (WHERE o.status <> 'cancelled'), 0),
-    min(o.placed_at) FILTER (WHERE o.status <> 'cancelled'),
-    max(o.placed_at) FILTER (WHERE o.status <> 'cancelled'),
-    sum(o.h) + COALESCE(sum(n.h), 0)
+                      ELSE o.amount END) FILTER (WHERE o.status <> 'cancelled'), 0) AS revenue,
+    min(o.placed_at) FILTER (WHERE o.status <> 'cancelled') AS first_order_at,
+    max(o.placed_at) FILTER (WHERE o.status <> 'cancelled') AS last_order_at,
+    sum(o.h) + COALESCE(sum(n.h), 0) AS fp
 FROM o LEFT JOIN n ON n.order_id = o.order_id
 GROUP BY o.contact_id
+"""
+_OWNED = "AND o.contact_id IN (SELECT unnest($owners::BIGINT[]))"
+_THEIR_LINES = "AND i.order_id IN (SELECT order_id FROM o)"
+# The current owners of the orders marked since the last fold (the contacts of the delta).
+_OWNERS_SQL = """
+SELECT list(DISTINCT o.contact_id) FROM orders AS o WHERE o.workspace_id = $ws
+  AND o.order_id IN (SELECT d.order_id FROM order_summary_dirty AS d WHERE d.workspace_id = $ws)
+"""
+# The delta: the owners' figures from the live tables, in a TEMP table of the reader's
+# connection (it shadows the empty ``main.order_summary_delta`` of migration 0039).
+_OWNERS_FIGURES_SQL = _FIGURES_SQL.format(
+    materialized="MATERIALIZED", orders_filter=_OWNED, lines_filter=_THEIR_LINES
+)
+_DELTA_SQL = f"CREATE OR REPLACE TEMP TABLE {DELTA} AS {_OWNERS_FIGURES_SQL}"
+_NO_DELTA_SQL = (
+    f"CREATE OR REPLACE TEMP TABLE {DELTA} (workspace_id VARCHAR, contact_id BIGINT,"
+    " orders BIGINT, revenue DECIMAL(38, 2), first_order_at TIMESTAMPTZ,"
+    " last_order_at TIMESTAMPTZ, fp HUGEINT)"
+)
+# Summary rows outside the delta + the delta's rows, against the live hash sum.
+_DELTA_CHECK_SQL = f"""
+SELECT (SELECT COALESCE(sum(s.fp), 0) FROM order_summary AS s WHERE s.workspace_id = $ws)
+     - (SELECT COALESCE(sum(s.fp), 0) FROM order_summary AS s WHERE s.workspace_id = $ws
+        AND s.contact_id IN (SELECT d.contact_id FROM temp.main.{DELTA} AS d))
+     + (SELECT COALESCE(sum(d.fp), 0) FROM temp.main.{DELTA} AS d),
+    ({LIVE_FINGERPRINT_SQL})
 """
 _ORPHANS_SQL = f"""
 SELECT $ws, NULL, 0, 0, NULL, NULL, sum({_LINE_HASH}::HUGEINT)
@@ -86,12 +114,38 @@ HAVING count(*) > 0
 
 
 def in_sync(cur: Any, workspace_id: str) -> bool:
-    """The summary holds exactly the live orders and lines of the workspace (see above)."""
+    """The summary with its delta holds exactly the live orders and lines of the workspace.
+
+    Reader-side, in the snapshot the query runs in: the contacts who own an order marked
+    since the last fold get their figures recomputed from the live tables into the TEMP
+    table ``order_summary_delta`` (which ``_order_traits`` reads instead of their summary
+    rows); then the summary's other rows plus the delta must give the live hash sum. So the
+    delta cannot make a count wrong: any row it or the summary missed (an order written
+    without a mark, one that moved to another contact) makes the sums differ, and the
+    caller reads the tables.
+    """
     if not _exists(cur, TABLE):
         return False
-    stored = cur.execute(STORED_FINGERPRINT_SQL, {"ws": workspace_id}).fetchone()
-    live = cur.execute(LIVE_FINGERPRINT_SQL, {"ws": workspace_id}).fetchone()
-    return bool(stored and live and stored[0] == live[0])
+    owners = _marked_owners(cur, workspace_id)
+    if owners:
+        cur.execute(_DELTA_SQL, {"ws": workspace_id, "owners": owners})
+    else:
+        cur.execute(_NO_DELTA_SQL)
+    row = cur.execute(_DELTA_CHECK_SQL, {"ws": workspace_id}).fetchone()
+    return bool(row and row[0] == row[1])
+
+
+def _marked_owners(cur: Any, workspace_id: str) -> list[int]:
+    """The current owners of the workspace's marked orders (none when nothing is marked)."""
+    if not _exists(cur, DIRTY):
+        return []
+    marked = cur.execute(
+        "SELECT count(*) FROM order_summary_dirty WHERE workspace_id = ?", [workspace_id]
+    ).fetchone()
+    if not marked or not marked[0]:
+        return []
+    row = cur.execute(_OWNERS_SQL, {"ws": workspace_id}).fetchone()
+    return [int(c) for c in row[0]] if row and row[0] else []
 
 
 @contextmanager
@@ -107,7 +161,7 @@ def snapshot(cur: Any, workspace_id: str) -> Iterator[bool]:
 def rebuild(conn: Any, workspace_id: str) -> int:
     """Writer-side: the workspace's summary recomputed from scratch; the rows written."""
     conn.execute("DELETE FROM order_summary WHERE workspace_id = ?", [workspace_id])
-    figures = _FIGURES_SQL.format(orders_filter="", lines_filter="")
+    figures = _FIGURES_SQL.format(materialized="", orders_filter="", lines_filter="")
     conn.execute(f"INSERT INTO order_summary {figures} UNION ALL {_ORPHANS_SQL}",
                  {"ws": workspace_id})  # fmt: skip
     row = conn.execute(
@@ -136,11 +190,7 @@ def refresh(conn: Any, workspace_id: str, order_ids: Iterable[str]) -> int:
     conn.execute(
         "DELETE FROM order_summary WHERE workspace_id = $ws"
         " AND contact_id IN (SELECT unnest($owners::BIGINT[]))", mine)  # fmt: skip
-    owned = "AND o.contact_id IN (SELECT unnest($owners::BIGINT[]))"
-    lines = ("AND i.order_id IN (SELECT order_id FROM orders WHERE workspace_id = $ws"
-             " AND contact_id IN (SELECT unnest($owners::BIGINT[])))")  # fmt: skip
-    sql = _FIGURES_SQL.format(orders_filter=owned, lines_filter=lines)
-    conn.execute(f"INSERT INTO order_summary {sql}", mine)
+    conn.execute(f"INSERT INTO order_summary {_OWNERS_FIGURES_SQL}", mine)
     return len(owners)
 
 
