@@ -259,15 +259,26 @@ def _event_facts_sql() -> str:
 
 # Internal view of the compiler: the order traits of every live contact read from the
 # per-contact ``order_summary`` (``segments/order_summary.py``; used only while in sync).
-# The same figures as ``contact_traits``: raw contacts' rows summed per live contact.
+# The same figures as ``contact_traits``: raw contacts' rows summed per live contact. The
+# contacts whose orders changed since the last fold read their exact figures from the
+# delta instead (the sync check's TEMP ``order_summary_delta``; unqualified, so that it
+# shadows the always-empty table of that name in ``main``).
 ORDER_TRAITS_VIEW = "_order_traits"
+_ORDER_ROWS = """(
+    SELECT s.contact_id, s.orders, s.revenue, s.first_order_at, s.last_order_at
+    FROM main.order_summary AS s WHERE s.workspace_id = :ws
+      AND NOT EXISTS (SELECT 1 FROM order_summary_delta AS d WHERE d.contact_id = s.contact_id)
+    UNION ALL
+    SELECT d.contact_id, d.orders, d.revenue, d.first_order_at, d.last_order_at
+    FROM order_summary_delta AS d WHERE d.workspace_id = :ws
+)"""
 _ORDER_TRAITS_SQL = f"""
 WITH order_figures AS (
     SELECT {_MAPPED.format(a="x")} AS contact_id, CAST(sum(x.orders) AS BIGINT) AS orders,
         sum(x.revenue) AS revenue, min(x.first_order_at) AS first_order_at,
         max(x.last_order_at) AS last_order_at
-    FROM main.order_summary AS x {_MAP_JOIN.format(a="x")}
-    WHERE x.workspace_id = :ws AND x.orders > 0 AND {_MAP_KEEP}
+    FROM {_ORDER_ROWS} AS x {_MAP_JOIN.format(a="x")}
+    WHERE x.orders > 0 AND {_MAP_KEEP}
     GROUP BY 1
 )
 SELECT c.id AS contact_id, COALESCE(f.orders, 0) AS orders, {_REVENUE_OUT} AS revenue,
