@@ -128,6 +128,7 @@ class IngestPipeline:
         self._waiting: list[_Request] = []
         self._waiting_events = 0
         self._backlog = 0  # events accepted, not yet handed to the writer (waiting + prepared)
+        self._ready: list[_Unit] = []  # prepared (here or by an ingest worker), not yet written
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -198,6 +199,42 @@ class IngestPipeline:
         self._wake.set()
         return await waiter
 
+    def submit(
+        self,
+        requests: Sequence[tuple[Sequence[Message], Sequence[DeadLetter]]],
+        hashes: np.ndarray,
+        base: pa.Table,
+    ) -> list[asyncio.Future[IngestOutcome]]:
+        """Queue requests prepared elsewhere (an ingest worker process did ``prepare``'s
+        work: ``base`` and ``hashes`` cover their messages in order); one future each,
+        resolved after COMMIT. The backlog rule is ``ingest``'s: the first request that
+        would pass it, and every one after it, gets ``OverloadedError`` and is not queued."""
+        loop = asyncio.get_running_loop()
+        waiters = [loop.create_future() for _ in requests]
+        reqs = [_Request(m, d, w) for (m, d), w in zip(requests, waiters, strict=True)]
+        if not self.store or self._wake is None or self._stopping:
+            for req in reqs:
+                _settle_now(req, self.store)
+            return waiters
+        taken = self._admit(reqs)
+        if taken:
+            rows = sum(len(r.messages) for r in reqs[:taken])
+            self._ready.append(_prepared_unit(reqs[:taken], hashes[:rows], base.slice(0, rows)))
+            self._backlog += rows
+            self._wake.set()
+        return waiters
+
+    def _admit(self, reqs: list[_Request]) -> int:
+        """How many leading requests fit under the backlog limit; the rest are refused."""
+        backlog = self._backlog
+        for i, req in enumerate(reqs):
+            if backlog > 0 and backlog + len(req.messages) > MAX_BACKLOG_EVENTS:
+                for refused in reqs[i:]:
+                    _settle(refused, OverloadedError(backlog))
+                return i
+            backlog += len(req.messages)
+        return len(reqs)
+
     def ingest_sync(
         self, messages: Sequence[Message], dead_letters: Sequence[DeadLetter] = ()
     ) -> IngestOutcome:
@@ -234,14 +271,13 @@ class IngestPipeline:
         """Prepare what arrives while the writer is busy; hand it all over when it is free."""
         assert self._wake is not None
         inflight: asyncio.Task[None] | None = None
-        ready: list[_Unit] = []
         while True:
             if inflight is not None and inflight.done():
                 inflight = None
             if self._waiting and (inflight is None or self._should_prepare_early()):
-                ready += self._prepare_waiting()
-            if inflight is None and ready:
-                unit, ready = _take_units(ready)
+                self._ready += self._prepare_waiting()
+            if inflight is None and self._ready:
+                unit, self._ready = _take_units(self._ready)
                 self._backlog -= unit.events
                 inflight = asyncio.create_task(self._commit_then_gather(unit))
                 inflight.add_done_callback(lambda _: self._wake_up())
@@ -426,3 +462,25 @@ def _settle(req: _Request, exc: BaseException | None) -> None:
     else:
         assert req.outcome is not None
         waiter.set_result(req.outcome)
+
+
+def _prepared_unit(requests: list[_Request], hashes: np.ndarray, base: pa.Table) -> _Unit:
+    messages = [m for req in requests for m in req.messages]
+    keys: list[Key] = [(m.workspace_id, m.message_id) for m in messages]
+    if len(hashes) != len(messages) or base.num_rows != len(messages):
+        raise ValueError(
+            f"a prepared unit of {len(messages)} messages came with {len(hashes)} hashes"
+            f" and {base.num_rows} rows"
+        )
+    return _Unit(requests, messages, keys, hashes, base)
+
+
+def _settle_now(req: _Request, store: bool) -> None:
+    """A request the loop cannot take: stored as-is when storage is off (the bench bound),
+    otherwise refused (the pipeline is not running)."""
+    if not store:
+        n = len(req.messages)
+        req.outcome = IngestOutcome(stored=n, duplicates=0, dropped=0)
+        _settle(req, None)
+    else:
+        _settle(req, ApiError(503, "unavailable", "ingestion is not running; retry the request"))

@@ -18,7 +18,6 @@ from pydantic import BaseModel
 
 from retenta.errors import ApiError
 from retenta.ingest import intake
-from retenta.ingest.pipeline import OverloadedError
 from retenta.ingest.service import DeadLetterService
 from retenta.tenancy.deps import (
     api_principal,
@@ -51,8 +50,9 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
 def _error_response(exc: ApiError) -> Response:
     body = {**exc.body(), "success": False, "code": exc.code, "message": exc.message}
     headers = {"WWW-Authenticate": 'Basic realm="retenta"'} if exc.status == 401 else None
-    if isinstance(exc, OverloadedError):
-        headers = {"Retry-After": str(exc.retry_after_s)}
+    retry_after = getattr(exc, "retry_after_s", None)  # OverloadedError, here or in a worker
+    if retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
     return Response(orjson.dumps(body), status_code=exc.status, media_type=_JSON, headers=headers)
 
 
@@ -61,10 +61,12 @@ async def _track(request: Request, endpoint: str) -> Response:
     c = container(request)
     limits = intake.Limits(c.settings.ingest_max_event_bytes, c.settings.ingest_max_batch_bytes)
     received_at = intake.received_now()
-    principal = _header_principal(request)  # before reading a body we may not want
+    principal = await _header_principal(request)  # before reading a body we may not want
     doc, size = await _read_document(request, endpoint, limits)
     if principal is None:
-        principal = write_principal_from(request, intake.body_write_key(doc))
+        body_key = intake.body_write_key(doc)
+        await _warm_key(request, body_key)
+        principal = write_principal_from(request, body_key)
     ip = request.client.host if request.client else None
     defaults = intake.batch_defaults(
         doc, workspace_id=principal.workspace_id, received_at=received_at, ip=ip
@@ -83,10 +85,21 @@ async def _read_document(request: Request, endpoint: str, limits: intake.Limits)
     return intake.load_json(body), len(body)
 
 
-def _header_principal(request: Request) -> Principal | None:
-    if basic_username(request.headers.get("authorization")) is None:
+async def _header_principal(request: Request) -> Principal | None:
+    key = basic_username(request.headers.get("authorization"))
+    if key is None:
         return None
+    await _warm_key(request, key)
     return write_principal_from(request, None)
+
+
+async def _warm_key(request: Request, key: str | None) -> None:
+    """In an ingest worker (``ingest/worker.py``) the keys live in the writer process: its
+    key book fetches one it does not hold before the (synchronous) check. The server's own
+    ``Tenancy`` reads its cache or the database in the check itself, and has no ``warm``."""
+    warm = getattr(container(request).tenancy, "warm", None)
+    if warm is not None and key:
+        await warm(key)
 
 
 def segment_handler(endpoint: str) -> Any:
