@@ -135,6 +135,10 @@ def build_container(settings: Settings) -> Container:
         from retenta.messaging.bounces.service import lifecycle_services
 
         container.lifecycle += lifecycle_services(container)  # inbound bounces / complaints
+    if settings.ingest_workers > 0:  # after the pipeline (started first, stopped last)
+        from retenta.ingest.front import IngestFront
+
+        container.lifecycle.insert(1, IngestFront(pipeline=ingest, keys=tenancy, settings=settings))
     from retenta.journeys.service import wire
 
     wire(container)  # runs start from ingested events; the runner advances them

@@ -122,11 +122,22 @@ def serve(
     data: DataOpt = Path("./data"),
     host: str = "127.0.0.1",
     port: int = 8000,
+    ingest_workers: Annotated[
+        int, typer.Option(help="Worker processes serving /v1/* on --ingest-port (0: off).")
+    ] = 0,
+    ingest_port: Annotated[
+        int | None, typer.Option(help="Port of the ingest workers (default: --port + 1).")
+    ] = None,
 ) -> None:
     """Run the HTTP server: ingestion, API, UI and background work."""
     import uvicorn
 
-    container = build_container(settings_for(data))
+    settings = settings_for(data)
+    if ingest_workers > 0:  # docs/ingest.md: the multi-process ingest front
+        settings.ingest_workers = ingest_workers
+        settings.ingest_host = host
+        settings.ingest_port = ingest_port if ingest_port is not None else port + 1
+    container = build_container(settings)
     try:
         uvicorn.run(create_app(container), host=host, port=port, log_level="info", access_log=False)
     finally:

@@ -94,3 +94,8 @@ class Settings(BaseSettings):
     # Benchmark bound only: accept and validate events but store nothing.
     ingest_skip_storage: bool = False
     background_workers: bool = True
+    # Opt-in multi-process ingest front (docs/ingest.md): N worker processes serve /v1/* on
+    # their own port (Segment's "api host"); this process stays the one writer. 0 = off.
+    ingest_workers: int = 0
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int | None = None  # None: a free port (tests)
