@@ -25,6 +25,7 @@ Usage: ``uv run python -m bench.bench_ingest [--quick] [--runs N] [--seconds S]`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +63,8 @@ class Run:
     p50_ms: float
     p99_ms: float
     client_cpu: float = 0.0  # CPU seconds per second (1.0 = one whole core)
-    server_cpu: float = 0.0
+    server_cpu: float = 0.0  # the server and its ingest workers
+    writer_cpu: float = 0.0  # the server process alone (the one writer)
 
     def per_second(self, events_per_request: int) -> float:
         return (self.requests - self.errors) * events_per_request / self.seconds
@@ -126,12 +128,16 @@ def pinned(cmd: list[str], cpu: str, pin: bool) -> list[str]:
 
 @contextmanager
 def server(
-    data: Path, *, store: bool, pin: bool = False
+    data: Path, *, store: bool, pin: bool = False, workers: int = 0
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
+    """``retenta serve``; yields the URL that takes ``/v1`` (the ingest port with workers)."""
+    port, ingest_port = free_port(), free_port()
     env = {**os.environ, "RETENTA_INGEST_SKIP_STORAGE": "0" if store else "1"}
+    cmd = retenta_cmd("serve", "--data", str(data), "--port", str(port))
+    if workers:
+        cmd += ["--ingest-workers", str(workers), "--ingest-port", str(ingest_port)]
     proc = subprocess.Popen(
-        pinned(retenta_cmd("serve", "--data", str(data), "--port", str(port)), SERVER_CPU, pin),
+        pinned(cmd, SERVER_CPU, pin),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=(data / "server.log").open("wb"),
@@ -139,6 +145,9 @@ def server(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
+        if workers:
+            url = f"http://127.0.0.1:{ingest_port}"
+            wait_healthy(url, proc)
         yield url, proc
     finally:
         proc.terminate()
@@ -181,15 +190,17 @@ def wrk(load: Load, *, size: int, conns: int, seconds: float) -> Run:
     cmd = ["wrk", "-t1", f"-c{conns}", duration, "--timeout", "10s", "-s", str(load.script)]
     cmd += [load.url, "--", str(size), basic_header(load.write_key), str(load.users)]
     client_before = _children_cpu()
-    server_before = process_cpu(load.server_pid)
+    server_before, writer_before = tree_cpu(load.server_pid), process_cpu(load.server_pid)
     out = subprocess.run(pinned(cmd, CLIENT_CPU, load.pin), check=True, capture_output=True,
                          text=True).stdout  # fmt: skip
-    server_used = process_cpu(load.server_pid) - server_before
+    server_used = tree_cpu(load.server_pid) - server_before
+    writer_used = process_cpu(load.server_pid) - writer_before
     client_used = _children_cpu() - client_before
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     run = Run(**json.loads(line[len("RESULT ") :]))
     return Run(**{**run.__dict__, "client_cpu": client_used / run.seconds,
-                  "server_cpu": server_used / run.seconds})  # fmt: skip
+                  "server_cpu": server_used / run.seconds,
+                  "writer_cpu": writer_used / run.seconds})  # fmt: skip
 
 
 def _children_cpu() -> float:
@@ -203,6 +214,16 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a live process and its live descendants (the ingest workers)."""
+    total = process_cpu(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):  # it exited meanwhile
+                total += tree_cpu(int(child))
+    return total
+
+
 def stored_events(data: Path) -> int:
     import duckdb
 
@@ -211,11 +232,18 @@ def stored_events(data: Path) -> int:
     return int(rows[0][0])
 
 
-def rss_mb(proc: subprocess.Popen[bytes]) -> float:
-    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of the server and its ingest workers (shared pages counted once per process)."""
+    children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                for c in (t / "children").read_text().split()]  # fmt: skip
+    return rss_mb(pid) + sum(rss_mb(c) for c in children)
 
 
 @dataclass
@@ -232,35 +260,78 @@ class Figures:
     failures: list[str]
 
 
-def measure_server(work: Path, script: Path, args: argparse.Namespace) -> Figures:
+SINGLE = "one process"
+
+
+def measure_servers(work: Path, script: Path, args: argparse.Namespace) -> dict[str, Figures]:
+    """Each mode (one process; ``--workers`` ingest workers) on its own copy of the same
+    seeded data, both servers up at once and their runs alternated, so the machine's load
+    falls on both alike."""
     data = work / "data"
     workspace_id, key = init_workspace(data)
     seed_eps = seed_contacts(data, workspace_id, args.contacts)
-    with server(data, store=True, pin=args.pin) as (url, proc):
-        load = Load(url, script, key, args.contacts, args.pin, proc.pid)
-        wrk(load, size=100, conns=args.conns, seconds=1)  # warm-up
-        batch = [wrk(load, size=100, conns=args.conns, seconds=args.seconds)
-                 for _ in range(args.runs)]  # fmt: skip
-        track = [wrk(load, size=0, conns=args.track_conns, seconds=args.seconds)
-                 for _ in range(args.runs)]  # fmt: skip
-        rss = rss_mb(proc)
-    acked = sum((r.requests - r.errors) * 100 for r in batch)
-    acked += sum(r.requests - r.errors for r in track)
-    stored_ok = stored_events(data) >= acked + args.contacts  # the warm-up adds a few more
-    stats = json.loads((data / "ingest-stats.json").read_text(encoding="utf-8"))
-    data2 = work / "data-nostore"
-    _, key2 = init_workspace(data2)
-    with server(data2, store=False, pin=args.pin) as (url, proc2):
-        load2 = Load(url, script, key2, args.contacts, args.pin, proc2.pid)
-        no_store = [wrk(load2, size=100, conns=args.conns, seconds=args.seconds)
-                    for _ in range(args.runs)]  # fmt: skip
-    per_unit = stats["events"] / max(stats["units"], 1)
-    phases = stats["microseconds_per_event"]
-    cpu_phases = stats.get("cpu_microseconds_per_event", {})
-    failures = server_failures(data / "server.log") + server_failures(data2 / "server.log")
-    return Figures(
-        batch, track, no_store, stored_ok, rss, phases, cpu_phases, per_unit, seed_eps, failures
-    )
+    modes = {SINGLE: 0} | ({f"{args.workers} workers": args.workers} if args.workers else {})
+    dirs = {mode: work / f"data-{i}" for i, mode in enumerate(modes)}
+    for d in dirs.values():
+        shutil.copytree(data, d)
+    stored = _stored_runs(dirs, modes, script, key, args)
+    no_store = _no_store_runs(work, modes, script, args)
+    figs = {}
+    for mode, d in dirs.items():
+        batch, track, rss = stored[mode]
+        acked = sum((r.requests - r.errors) * 100 for r in batch)
+        acked += sum(r.requests - r.errors for r in track)
+        stats = json.loads((d / "ingest-stats.json").read_text(encoding="utf-8"))
+        figs[mode] = Figures(
+            batch, track, no_store[mode][0],
+            stored_events(d) >= acked + args.contacts,  # the warm-up adds a few more
+            rss, stats["microseconds_per_event"], stats.get("cpu_microseconds_per_event", {}),
+            stats["events"] / max(stats["units"], 1), seed_eps,
+            server_failures(d / "server.log") + no_store[mode][1],
+        )  # fmt: skip
+    return figs
+
+
+def _alternated(
+    loads: dict[str, Load], *, size: int, conns: int, args: argparse.Namespace
+) -> dict[str, list[Run]]:
+    runs: dict[str, list[Run]] = {mode: [] for mode in loads}
+    for _ in range(args.runs):
+        for mode, load in loads.items():
+            runs[mode].append(wrk(load, size=size, conns=conns, seconds=args.seconds))
+    return runs
+
+
+def _stored_runs(
+    dirs: dict[str, Path], modes: dict[str, int], script: Path, key: str, args: argparse.Namespace
+) -> dict[str, tuple[list[Run], list[Run], float]]:
+    with ExitStack() as stack:
+        servers = {mode: stack.enter_context(server(d, store=True, pin=args.pin,
+                                                    workers=modes[mode]))
+                   for mode, d in dirs.items()}  # fmt: skip
+        loads = {mode: Load(url, script, key, args.contacts, args.pin, proc.pid)
+                 for mode, (url, proc) in servers.items()}  # fmt: skip
+        for load in loads.values():
+            wrk(load, size=100, conns=args.conns, seconds=1)  # warm-up
+        batch = _alternated(loads, size=100, conns=args.conns, args=args)
+        track = _alternated(loads, size=0, conns=args.track_conns, args=args)
+        rss = {mode: tree_rss_mb(proc.pid) for mode, (_, proc) in servers.items()}
+    return {mode: (batch[mode], track[mode], rss[mode]) for mode in dirs}
+
+
+def _no_store_runs(
+    work: Path, modes: dict[str, int], script: Path, args: argparse.Namespace
+) -> dict[str, tuple[list[Run], list[str]]]:
+    dirs = {mode: work / f"data-nostore-{i}" for i, mode in enumerate(modes)}
+    with ExitStack() as stack:
+        loads = {}
+        for mode, d in dirs.items():
+            _, key = init_workspace(d)
+            url, proc = stack.enter_context(server(d, store=False, pin=args.pin,
+                                                   workers=modes[mode]))  # fmt: skip
+            loads[mode] = Load(url, script, key, args.contacts, args.pin, proc.pid)
+        runs = _alternated(loads, size=100, conns=args.conns, args=args)
+    return {mode: (runs[mode], server_failures(d / "server.log")) for mode, d in dirs.items()}
 
 
 def server_failures(log: Path, lines: int = 12) -> list[str]:
@@ -456,31 +527,53 @@ def cpu_note(runs: list[Run]) -> str:
     return f"server {server:.2f} cores, wrk {client:.2f} cores"
 
 
-def report(fig: Figures, bounds: dict[str, float], args: argparse.Namespace) -> None:
+def server_rows(fig: Figures) -> list[tuple[str, str, str, bool | None]]:
+    """(figure, measured, target, met?) for one server mode."""
     b_eps = med([r.per_second(100) for r in fig.batch])
     b_p99 = med([r.p99_ms for r in fig.batch])
     t_rps = med([r.per_second(1) for r in fig.track])
-    t_p99 = med([r.p99_ms for r in fig.track])
     n_eps = med([r.per_second(100) for r in fig.batch_no_store])
-    errors = sum(r.errors for r in fig.batch + fig.track + fig.batch_no_store)
-    rows = [
+    return [
         ("/v1/batch, 100 events/request, identity on, durable ack", f"{b_eps:,.0f} events/s",
          f">= {BATCH_TARGET_EPS:,} events/s", b_eps >= BATCH_TARGET_EPS),
         ("  p99 request latency", f"{b_p99:.1f} ms", f"<= {BATCH_TARGET_P99_MS:.0f} ms",
          b_p99 <= BATCH_TARGET_P99_MS),
         ("/v1/track etc., 1 event/request", f"{t_rps:,.0f} req/s",
          f">= {TRACK_TARGET_RPS:,} req/s", t_rps >= TRACK_TARGET_RPS),
-        ("  p99 request latency", f"{t_p99:.1f} ms", "-", None),
+        ("  p99 request latency", f"{med([r.p99_ms for r in fig.track]):.1f} ms", "-", None),
         ("  server CPU per event (batch; load-independent)",
          f"{server_cpu_us(fig.batch, 100):.1f} µs", "50,000/s on 2 cores: <= 40 µs", None),
+        ("    of which the writer process",
+         f"{writer_cpu_us(fig.batch, 100):.1f} µs", "-", None),
+        ("  cores used: server / writer process (batch)",
+         f"{med([r.server_cpu for r in fig.batch]):.2f} / "
+         f"{med([r.writer_cpu for r in fig.batch]):.2f}", "-", None),
         ("  events/s per server core (batch)",
          f"{b_eps / max(med([r.server_cpu for r in fig.batch]), 1e-9):,.0f}", "-", None),
         ("  server CPU per request (single)", f"{server_cpu_us(fig.track, 1):.1f} µs",
          "3,000/s on 2 cores: <= 667 µs", None),
+        ("    of which the writer process", f"{writer_cpu_us(fig.track, 1):.1f} µs", "-", None),
+        ("  cores used: server / writer process (single)",
+         f"{med([r.server_cpu for r in fig.track]):.2f} / "
+         f"{med([r.writer_cpu for r in fig.track]):.2f}", "-", None),
         ("bound: same server, storage off", f"{n_eps:,.0f} events/s",
          "issue: FastAPI+pydantic ~155,000", None),
         ("  server CPU per event, storage off (HTTP + validation)",
          f"{server_cpu_us(fig.batch_no_store, 100):.1f} µs", "-", None),
+        ("server RSS after the runs (with its workers)", f"{fig.rss:,.0f} MB", "<= 1,500 MB",
+         fig.rss <= 1500),
+    ]  # fmt: skip
+
+
+def writer_cpu_us(runs: list[Run], events_per_request: int) -> float:
+    return med([r.writer_cpu / max(r.per_second(events_per_request), 1e-9) * 1e6 for r in runs])
+
+
+def report(figs: dict[str, Figures], bounds: dict[str, float], args: argparse.Namespace) -> None:
+    modes = list(figs)
+    first = figs[modes[0]]
+    per_mode = {mode: server_rows(fig) for mode, fig in figs.items()}
+    shared = [
         ("bound: plain orjson parsing", f"{bounds['parse']:,.0f} events/s", "issue: ~550,000",
          None),
         ("bound: pipeline in-process, no identity/commerce",
@@ -488,20 +581,33 @@ def report(fig: Figures, bounds: dict[str, float], args: argparse.Namespace) -> 
         (f"bound: raw Arrow append ({args.group_rows:,}-row groups)",
          f"{bounds['arrow']:,.0f} rows/s", "-", None),
         (f"seeding {args.contacts:,} contacts (identify, in process)",
-         f"{fig.seed_eps:,.0f} events/s", "-", None),
-        ("server RSS after the runs", f"{fig.rss:,.0f} MB", "<= 1,500 MB", fig.rss <= 1500),
+         f"{first.seed_eps:,.0f} events/s", "-", None),
     ]  # fmt: skip
     pin = "server on CPU 0, wrk on CPU 1 (taskset)" if args.pin else "not pinned"
     print(f"\nbench_ingest — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
           f"load average {args.load_before} before / {load_average()} after, median of "
-          f"{args.runs} x {args.seconds}s runs, wrk -c{args.conns} (batch) / "
+          f"{args.runs} x {args.seconds}s runs (modes alternated), wrk -c{args.conns} (batch) / "
           f"-c{args.track_conns} (single), {pin}\n")  # fmt: skip
-    print(f"| {'figure':<56} | {'measured':>18} | {'target / bound':<34} | ok |")
-    print(f"|{'-' * 58}|{'-' * 20}|{'-' * 36}|----|")
-    for name, value, target, ok in rows:
-        mark = "" if ok is None else ("yes" if ok else "NO")
-        print(f"| {name:<56} | {value:>18} | {target:<34} | {mark:<2} |")
-    print(f"\nnon-2xx or socket errors: {errors}; acknowledged events all stored: {fig.stored_ok}")
+    head = "".join(f" {m:>18} |" for m in modes)
+    print(f"| {'figure':<56} |{head} {'target / bound':<34} | ok |")
+    print("|" + "-" * 58 + "|" + ("-" * 20 + "|") * len(modes) + "-" * 36 + "|----|")
+    for i, (name, _, target, _) in enumerate(per_mode[modes[0]]):
+        values = "".join(f" {per_mode[m][i][1]:>18} |" for m in modes)
+        oks = [per_mode[m][i][3] for m in modes]
+        mark = "/".join("" if ok is None else ("yes" if ok else "NO") for ok in oks)
+        print(f"| {name:<56} |{values} {target:<34} | {mark} |")
+    for name, value, target, _ in shared:
+        print(f"| {name:<56} | {value:>18} |" + " " * 21 * (len(modes) - 1)
+              + f" {target:<34} |    |")  # fmt: skip
+    for mode, fig in figs.items():
+        report_mode(mode, fig, args)
+
+
+def report_mode(mode: str, fig: Figures, args: argparse.Namespace) -> None:
+    errors = sum(r.errors for r in fig.batch + fig.track + fig.batch_no_store)
+    b_eps = med([r.per_second(100) for r in fig.batch])
+    print(f"\n[{mode}] non-2xx or socket errors: {errors}; acknowledged events all stored: "
+          f"{fig.stored_ok}")  # fmt: skip
     if fig.failures:
         print("server errors (first lines of its log):\n" + "\n".join(fig.failures))
     print(
@@ -519,9 +625,9 @@ def report(fig: Figures, bounds: dict[str, float], args: argparse.Namespace) -> 
     )
     phases = ", ".join(f"{k} {v:.1f}" for k, v in fig.phases.items())
     print(
-        f"time per event (µs; prepare in the event loop, the rest in the writer; batch and "
-        f"single runs together, {fig.events_per_unit:,.0f} events per unit of work on "
-        f"average): {phases}"
+        f"time per event (µs; prepare in the event loop or the workers, the rest in the writer;"
+        f" batch and single runs together, {fig.events_per_unit:,.0f} events per unit of work"
+        f" on average): {phases}"
     )
     cpu = ", ".join(f"{k} {v:.1f}" for k, v in fig.cpu_phases.items())
     print(f"CPU time per event (µs; the thread's own CPU, less sensitive to load): {cpu}")
@@ -540,6 +646,12 @@ def main() -> int:
     ap.add_argument("--conns", type=int, default=64, help="wrk connections for /v1/batch")
     ap.add_argument("--track-conns", type=int, default=256, help="wrk connections, single")
     ap.add_argument("--pin", action="store_true", help="server on CPU 0, wrk on CPU 1")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also measure a server with this many ingest workers (0: only one process)",
+    )
     ap.add_argument("--group-rows", type=int, default=5_000)
     ap.add_argument("--dedup-ids", type=int, default=50_000_000, help="ids in the filter test")
     args = ap.parse_args()
@@ -551,7 +663,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
-        figures = measure_server(work, LUA_SCRIPT, args)
+        figures = measure_servers(work, LUA_SCRIPT, args)
         bodies = sample_bodies(50 if args.quick else 200, args.contacts)
         bounds = {
             "parse": parse_rate(bodies, 1.0 if args.quick else 3.0),
