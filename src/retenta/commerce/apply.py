@@ -180,6 +180,7 @@ def item_stage(changes: Changes) -> pa.Table:
 def apply_orders(conn: Any, changes: Changes, facts: ReturnsMemory) -> set[tuple[str, str]]:
     """Orders, statuses and returns; returns the keys of orders that are new."""
     new: set[tuple[str, str]] = set()
+    tail = order_store.Tail()  # one history insert and one summary mark for the unit
     if changes.orders or changes.statuses:
         _, new = order_store.write_orders(
             conn,
@@ -188,12 +189,14 @@ def apply_orders(conn: Any, changes: Changes, facts: ReturnsMemory) -> set[tuple
             pa.Table.from_pylist(changes.statuses, schema=STATUS_STAGE),
             authoritative=False,
             facts=facts,
+            tail=tail,
         )
     if changes.returns:
         order_store.write_returns(conn, pa.Table.from_pylist(changes.returns, schema=RETURN_STAGE))
         keys = sorted({(r["workspace_id"], r["order_id"]) for r in changes.returns})
         facts.add(keys)
-        order_store.settle_returns(conn, keys, mark_returned=True)
+        order_store.settle_returns(conn, keys, mark_returned=True, tail=tail)
+    tail.flush(conn)
     return new
 
 

@@ -34,11 +34,13 @@ def apply_lines(items: dict[str, Line], state: CartState) -> dict[str, Line]:
     >>> {k: v["quantity"] for k, v in out.items()}
     {'b': 0, 'a': 2}
     """
-    out = {} if state.clear else {k: dict(v) for k, v in items.items()}
-    if state.clear:
-        out.update({k: {**v, "quantity": 0} for k, v in items.items()})
+    # Lines the segment does not touch are shared, not copied (carts can hold many lines);
+    # a touched line is a new dict, so ``items`` is never changed.
+    out = {k: {**v, "quantity": 0} for k, v in items.items()} if state.clear else dict(items)
     for sku, change in state.lines.items():
-        line = out.setdefault(sku, {"quantity": 0, "price": None, "added_at": change["at"]})
+        old = out.get(sku)
+        line = {"quantity": 0, "price": None, "added_at": change["at"]} if old is None else {**old}
+        out[sku] = line
         base = 0 if change["mode"] == "set" else line["quantity"]
         line["quantity"] = max(base + change["quantity"], 0)
         line["price"] = change["price"] if change["price"] is not None else line["price"]
@@ -84,7 +86,9 @@ def segment(
     head = {**where, "sku": None, "status": status, "created_at": cart.created_at,
             "updated_at": updated}  # fmt: skip
     changed = [
-        {**where, "sku": sku, **line} for sku, line in lines.items() if line != cart.items.get(sku)
+        {**where, "sku": sku, **line}
+        for sku, line in lines.items()
+        if line is not (old := cart.items.get(sku)) and line != old
     ]
     left = Cart(cart.cart_id, cart.created_at, updated, live) if status == "open" else None
     return [head, *changed], left

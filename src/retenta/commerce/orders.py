@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -233,6 +234,21 @@ ITEMS_TRIM_SQL = (
 )
 
 
+@dataclass
+class Tail:
+    """Appends that nothing later in the unit reads back, written once at its end: status
+    history rows and the orders marked for the order summary. An ingest unit with orders
+    and a refund wrote each of them twice (about 1 ms a statement here)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    marked: list[Key] = field(default_factory=list)
+
+    def flush(self, conn: Any) -> None:
+        _write_history(conn, self.history)
+        order_summary.mark(conn, self.marked)  # the traits' summary: these orders changed
+        self.history, self.marked = [], []
+
+
 def write_orders(
     conn: Any,
     orders: pa.Table,
@@ -241,6 +257,7 @@ def write_orders(
     *,
     authoritative: bool,
     facts: FactsIndex | None = None,
+    tail: Tail | None = None,
 ) -> tuple[dict[str, int], set[Key]]:
     """Upsert staged orders (``ORDER_STAGE``), replace their items (``ITEM_STAGE``) and move
     statuses (``STATUS_STAGE`` events, or the ``status`` column when ``authoritative``).
@@ -248,23 +265,29 @@ def write_orders(
     New orders — nearly all of them on the event path — are written by one
     ``INSERT … ON CONFLICT DO NOTHING RETURNING`` that also tells which keys were new, so
     the common batch never scans ``orders``; only repeats and updates read what is stored.
-    Returns the counts and the keys of the orders that were new.
+    Returns the counts and the keys of the orders that were new. With ``tail`` the history
+    rows and summary marks are left for the caller to flush; without, they are written here.
     """
+    own = tail is None
+    tail = Tail() if tail is None else tail
     order_rows = orders.to_pylist()
     event_rows = statuses.to_pylist()
     final, history = plan_statuses(order_rows, event_rows, {}, authoritative=authoritative)
     new = _insert_new(conn, _with_status(orders, final), items)
-    _write_history(conn, [h for h in history if (h["workspace_id"], h["order_id"]) in new])
+    tail.history += [h for h in history if (h["workspace_id"], h["order_id"]) in new]
     rest = _update_existing(
         conn,
         _without(orders, new),
         _without(items, new),
         [e for e in event_rows if (e["workspace_id"], e["order_id"]) not in new],
         authoritative=authoritative,
+        tail=tail,
     )
-    settle_new_with_facts(conn, new, mark_returned=not authoritative, facts=facts)
+    settle_new_with_facts(conn, new, mark_returned=not authoritative, facts=facts, tail=tail)
     touched = [(e["workspace_id"], e["order_id"]) for e in event_rows]
-    order_summary.mark(conn, [*table_keys(orders), *table_keys(items), *touched])  # traits
+    tail.marked += [*table_keys(orders), *table_keys(items), *touched]
+    if own:
+        tail.flush(conn)
     new_history = sum(1 for h in history if (h["workspace_id"], h["order_id"]) in new)
     counts = {
         "orders_inserted": len(new),
@@ -326,6 +349,7 @@ def _update_existing(
     event_rows: list[dict[str, Any]],
     *,
     authoritative: bool,
+    tail: Tail,
 ) -> int:
     """Orders that were stored before: read their status, move it, replace items."""
     order_rows = orders.to_pylist()
@@ -338,9 +362,9 @@ def _update_existing(
     changed = {k: s for k, s in final.items() if stored.get(k) != s}
     _write(conn, staged, items, authoritative=authoritative)
     _write_status_only(conn, status_only_rows(staged, changed, history))
-    _write_history(conn, history)
+    tail.history += history
     if items.num_rows:
-        settle_returns(conn, sorted(set(table_keys(items))), mark_returned=False)
+        settle_returns(conn, sorted(set(table_keys(items))), mark_returned=False, tail=tail)
     return len(history)
 
 
@@ -463,7 +487,12 @@ class FactsIndex(Protocol):
 
 
 def settle_new_with_facts(
-    conn: Any, new: set[Key], *, mark_returned: bool, facts: FactsIndex | None = None
+    conn: Any,
+    new: set[Key],
+    *,
+    mark_returned: bool,
+    facts: FactsIndex | None = None,
+    tail: Tail | None = None,
 ) -> None:
     """A refund can arrive before its order: new orders with stored return facts settle now.
     ``facts`` (the writer's memory) answers without SQL; otherwise ``order_returns`` — small,
@@ -477,12 +506,15 @@ def settle_new_with_facts(
         found = {(w, o) for w, o in rows} & new
     keys = sorted(found)
     if keys:
-        settle_returns(conn, keys, mark_returned=mark_returned)
+        settle_returns(conn, keys, mark_returned=mark_returned, tail=tail)
 
 
-def settle_returns(conn: Any, keys: list[Key], *, mark_returned: bool) -> int:
+def settle_returns(
+    conn: Any, keys: list[Key], *, mark_returned: bool, tail: Tail | None = None
+) -> int:
     """Derive ``returned_quantity`` for ``keys``; with ``mark_returned``, fully returned
-    orders move to 'returned'. Returns the number of status changes."""
+    orders move to 'returned'. Returns the number of status changes. History rows and
+    summary marks go to ``tail`` when given (the caller flushes it)."""
     if not keys:
         return 0
     keys_t = keys_table(keys)
@@ -491,8 +523,11 @@ def settle_returns(conn: Any, keys: list[Key], *, mark_returned: bool) -> int:
     history = [_history((w, o), "returned", at, mid) for w, o, at, mid in rows]
     changed = {(h["workspace_id"], h["order_id"]): "returned" for h in history}
     _write_status_only(conn, status_only_rows(keys_table([]), changed, history))
-    _write_history(conn, history)
-    order_summary.mark(conn, keys)  # returned quantities changed: the traits' summary
+    own = Tail() if tail is None else tail
+    own.history += history
+    own.marked += keys  # returned quantities changed: the traits' summary
+    if tail is None:
+        own.flush(conn)
     return len(history)
 
 
