@@ -77,30 +77,58 @@ def find_contact(cur: Any, workspace_id: str, id_type: str, value: str) -> int |
 
 
 def holder_of(cur: Any, workspace_id: str, id_type: str, value: str) -> int | None:
-    """The contact an identity row names (maybe merged away since: see ``find_contact``)."""
-    sql, params = probe("identities", "value", "workspace_id, type, contact_id", [value])
-    row = cur.execute(
-        f"SELECT contact_id FROM ({sql}) WHERE workspace_id = ? AND type = ?",
-        [*params, workspace_id, id_type],
-    ).fetchone()
-    return int(row[0]) if row else None
+    """The contact an identity row names (maybe merged away since: see ``find_contact``).
+
+    The value's equality is the statement's only filter, so DuckDB probes its index; the
+    few rows sharing a value (other types, other workspaces) are told apart here. A plain
+    statement plans in about half the time of ``probe``'s CTE with a filter around it.
+    """
+    rows = cur.execute(
+        "SELECT workspace_id, type, contact_id FROM identities WHERE value = ?", [value]
+    ).fetchall()
+    found = [int(r[2]) for r in rows if r[0] == workspace_id and r[1] == id_type]
+    return found[0] if found else None
 
 
 def live_contact_id(cur: Any, workspace_id: str, contact_id: int) -> int | None:
-    """Follow ``merged_into`` from ``contact_id`` to the live contact (None if unknown)."""
+    """Follow ``merged_into`` from ``contact_id`` to the live contact (None if unknown).
+
+    The id is each read's only filter, so DuckDB probes the primary key's index instead of
+    scanning a row group (~0.55 instead of ~0.8 ms); workspace and erasure are checked here.
+    """
     current = contact_id
     for _ in range(MAX_MERGE_HOPS):
         row = cur.execute(
-            "SELECT merged_into FROM contacts WHERE id = ? AND workspace_id = ?"
-            " AND erased_at IS NULL",
-            [current, workspace_id],
+            "SELECT merged_into, workspace_id, erased_at FROM contacts WHERE id = ?", [current]
         ).fetchone()
-        if row is None:
+        if row is None or row[1] != workspace_id or row[2] is not None:
             return None
         if row[0] is None:
             return current
         current = int(row[0])
     return None
+
+
+def liveness(cur: Any, workspace_id: str, contact_id: int) -> tuple[bool, int | None, bool]:
+    """``(exists, merged_into, has_merged_in)`` of a contact in one statement: what
+    ``live_contact_id`` and ``has_merged_in`` read in two for the common live, unmerged
+    contact. Each branch's only filter is the id (the contact through its primary key's
+    index), the rest is checked here: ~0.8 instead of ~1.5 ms of CPU at 1M contacts."""
+    rows = cur.execute(
+        "SELECT true, merged_into, workspace_id, erased_at FROM contacts WHERE id = $k"
+        " UNION ALL SELECT false, NULL, workspace_id, reverted_at FROM merges"
+        " WHERE winner_id = $k",
+        {"k": contact_id},
+    ).fetchall()
+    exists, merged_into, merged_in = False, None, False
+    for is_contact, into, ws, ended in rows:
+        if ws != workspace_id or ended is not None:
+            continue
+        if is_contact:
+            exists, merged_into = True, None if into is None else int(into)
+        else:
+            merged_in = True
+    return exists, merged_into, merged_in
 
 
 def has_merged_in(cur: Any, workspace_id: str, contact_id: int) -> bool:

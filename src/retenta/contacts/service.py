@@ -147,7 +147,10 @@ class ContactService:
 
     def _live_ids(self, cur: Any, workspace_id: str, contact_id: int) -> tuple[int, list[int]]:
         """The live contact for ``contact_id`` and every contact merged into it."""
-        live = q.live_contact_id(cur, workspace_id, contact_id)
+        exists, merged_into, merged_in = q.liveness(cur, workspace_id, contact_id)
+        if exists and merged_into is None and not merged_in:
+            return contact_id, [contact_id]  # the common case: one statement
+        live = q.live_contact_id(cur, workspace_id, contact_id) if exists else None
         if live is None:
             raise not_found("contact")
         if not q.has_merged_in(cur, workspace_id, live):

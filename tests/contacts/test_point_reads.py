@@ -1,0 +1,111 @@
+"""The point reads behind lookups and timelines (``contacts/queries.py``): the statements
+that filter by the indexed key alone and check workspace, erasure and reverts in Python
+must answer exactly what the plainly filtered SQL answers, in every state a contact can
+be in."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from retenta.app import Container
+from retenta.contacts import queries as q
+from tests.conftest import Workspace
+from tests.contacts.seed import add_events, event_table, merge, new_contact
+
+BASE = "/api/v1/contacts"
+
+
+def reference(cur: Any, ws: str, contact_id: int) -> tuple[bool, int | None, bool]:
+    """``(exists, merged_into, has_merged_in)`` with every condition in SQL."""
+    row = cur.execute(
+        "SELECT merged_into FROM contacts WHERE id = ? AND workspace_id = ? AND erased_at IS NULL",
+        [contact_id, ws],
+    ).fetchone()
+    merged_in = cur.execute(
+        "SELECT count(*) FROM merges WHERE workspace_id = ? AND winner_id = ?"
+        " AND reverted_at IS NULL",
+        [ws, contact_id],
+    ).fetchone()[0]
+    return row is not None, (row[0] if row else None), bool(merged_in)
+
+
+@pytest.fixture
+def states(container: Container, ws: Workspace, other_ws: Workspace) -> dict[str, int]:
+    """One contact in each state the reads must tell apart."""
+    c = {
+        name: new_contact(container, ws.id, identities=[("email", f"{name}@example.com")])
+        for name in ("live", "winner", "loser", "reverted_winner", "reverted_loser", "erased")
+    }
+    merge(container, ws.id, winner=c["winner"], loser=c["loser"])
+    merge(container, ws.id, winner=c["reverted_winner"], loser=c["reverted_loser"])
+
+    def settle(cur: Any) -> None:
+        cur.execute(
+            "UPDATE merges SET reverted_at = ? WHERE winner_id = ?",
+            [datetime.now(UTC), c["reverted_winner"]],
+        )
+        cur.execute("UPDATE contacts SET merged_into = NULL WHERE id = ?", [c["reverted_loser"]])
+        cur.execute(
+            "UPDATE contacts SET erased_at = ? WHERE id = ?", [datetime.now(UTC), c["erased"]]
+        )
+
+    container.db.write(settle)
+    c["elsewhere"] = new_contact(container, other_ws.id, identities=[("email", "live@example.com")])
+    return c
+
+
+def test_liveness_equals_the_filtered_sql_in_every_state(
+    container: Container, ws: Workspace, states: dict[str, int]
+) -> None:
+    with container.db.read() as cur:
+        for name, cid in [*states.items(), ("unknown", 10**9)]:
+            assert q.liveness(cur, ws.id, cid) == reference(cur, ws.id, cid), name
+        assert q.liveness(cur, ws.id, states["winner"]) == (True, None, True)
+        assert q.liveness(cur, ws.id, states["loser"]) == (True, states["winner"], False)
+        assert q.liveness(cur, ws.id, states["reverted_winner"]) == (True, None, False)
+        assert q.liveness(cur, ws.id, states["erased"])[0] is False
+        assert q.liveness(cur, ws.id, states["elsewhere"])[0] is False
+
+
+def test_live_contact_and_holder_follow_workspace_merges_and_erasure(
+    container: Container, ws: Workspace, other_ws: Workspace, states: dict[str, int]
+) -> None:
+    with container.db.read() as cur:
+        assert q.live_contact_id(cur, ws.id, states["loser"]) == states["winner"]
+        assert q.live_contact_id(cur, ws.id, states["live"]) == states["live"]
+        assert q.live_contact_id(cur, ws.id, states["erased"]) is None
+        assert q.live_contact_id(cur, ws.id, states["elsewhere"]) is None
+        assert q.live_contact_id(cur, other_ws.id, states["elsewhere"]) == states["elsewhere"]
+        # the same value held in two workspaces: each sees its own contact, by type only
+        assert q.holder_of(cur, ws.id, "email", "live@example.com") == states["live"]
+        assert q.holder_of(cur, other_ws.id, "email", "live@example.com") == states["elsewhere"]
+        assert q.holder_of(cur, ws.id, "phone", "live@example.com") is None
+        assert q.holder_of(cur, ws.id, "email", "nobody@example.com") is None
+        # identities moved to the winner at the merge; find follows the contact row
+        assert q.find_contact(cur, ws.id, "email", "loser@example.com") == states["winner"]
+
+
+def test_timeline_answers_by_state(
+    client: TestClient, container: Container, ws: Workspace, states: dict[str, int]
+) -> None:
+    for name in ("live", "winner", "loser", "reverted_winner", "reverted_loser"):
+        add_events(container, event_table(ws.id, states[name], 3, prefix=name))
+
+    def page(cid: int) -> tuple[int, list[str]]:
+        resp = client.get(f"{BASE}/{cid}/events", headers=ws.api_headers)
+        items = resp.json().get("items", []) if resp.status_code == 200 else []
+        return resp.status_code, sorted(i["message_id"].split("-")[0] for i in items)
+
+    assert page(states["live"]) == (200, ["live"] * 3)
+    both = sorted(["loser"] * 3 + ["winner"] * 3)
+    assert page(states["winner"]) == (200, both)
+    assert page(states["loser"]) == (200, both)  # a merged-away id reads the live contact
+    assert page(states["reverted_winner"]) == (200, ["reverted_winner"] * 3)
+    assert page(states["reverted_loser"]) == (200, ["reverted_loser"] * 3)
+    assert page(states["erased"])[0] == 404
+    assert page(states["elsewhere"])[0] == 404
+    assert page(10**9)[0] == 404
