@@ -52,14 +52,53 @@ class Killer:
         self.handler.handle_DATA = handle_data  # type: ignore[method-assign]
 
 
-def worker(data_dir: Path, workspace_id: str) -> subprocess.Popen[str]:
+def worker(data_dir: Path, workspace_id: str, kill_after_sync: int = 0) -> subprocess.Popen[str]:
+    env = {**os.environ, "KILL_AFTER_SYNC": str(kill_after_sync or "")}
     return subprocess.Popen(
         [sys.executable, "-m", "tests.messaging.outbox.crash_worker", str(data_dir), workspace_id],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
+
+
+def test_killed_after_the_record_is_durable_before_the_final_dot_the_message_goes_again(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """The window that used to lose a message: the record of message K durable (fdatasync
+    returned), the process killed before its final "." (here on the journal's thread itself;
+    in the drills, while that thread waited for the GIL). The server drops the body it has
+    without a ".", and the restart reads the pending record without its confirmation, from
+    this boot, as "never handed": the message goes out again, once."""
+    people = [contact(client, ws, f"k{i:03d}@example.com") for i in range(RECIPIENTS)]
+    with smtp_peer() as peer:
+        body = email_profile(peer, "promo")
+        body["smtp"]["connections"] = 1
+        answer = client.put("/api/v1/channels/email/promo", headers=ws.api_headers, json=body)
+        assert answer.status_code == 200
+        svc = for_container(container)
+        svc.ledger.enqueue([NewSend(ws.id, c, "msg_promo", ("email",), "promo") for c in people])
+        data_dir = container.settings.data_dir
+        container.close()
+        outputs = []
+        for kill_after in (15, 0):  # the 15th message's record is durable, its "." not sent
+            process = worker(data_dir, ws.id, kill_after)
+            out, err = process.communicate(timeout=120)
+            outputs.append((process.returncode, out, err))
+        handler = peer.handler
+    assert [code for code, _, _ in outputs] == [-signal.SIGKILL, 0], outputs
+    reconciled = json.loads(outputs[1][1].splitlines()[0])
+    # one connection, one record a group: 14 taken as sent; the 15th (pending, never
+    # confirmed) and the 10 after it in the batch queued again
+    assert reconciled == {"sent": 14, "queued": 11}
+    per_recipient = Counter(r.rcpt_to[0] for r in handler.received)
+    assert len(per_recipient) == RECIPIENTS  # the 15th too
+    assert set(per_recipient.values()) == {1}
+    with duck(data_dir) as conn:
+        statuses = conn.execute("SELECT status, count(*) FROM sends GROUP BY ALL").fetchall()
+    assert statuses == [("sent", RECIPIENTS)]
 
 
 def test_killed_twice_mid_batch_every_recipient_gets_exactly_one(

@@ -44,3 +44,36 @@ def test_orphans_see_records_still_in_the_journal(container: Container, ws: Work
             (send_id, 1)
         ]
     assert ledger.absorb_journal() == 0  # copied once; the segment is gone
+
+
+def test_a_pending_record_counts_once_confirmed_or_when_written_before_this_boot(
+    tmp_path: Path,
+) -> None:
+    """SMTP's records are pending until the write that hands the message over (its final
+    "."), which follows their confirmation at once. After a kill (same boot, the page cache
+    intact) a pending record without its confirmation was never handed over; after a power
+    loss the confirmation may be gone, so every pending record counts (never twice)."""
+    journal = HandoverJournal(tmp_path)
+    seen_in_file: list[bytes] = []
+
+    def final_dot() -> None:  # runs right after the confirmation, on the journal's thread
+        seen_in_file.append(journal.segments()[0].read_bytes())
+
+    async def commit() -> None:
+        await journal.commit([("snd_plain1", 1)], [([("snd_dot1", 2)], final_dot)])
+
+    asyncio.run(commit())
+    journal.append([], pending=[("snd_killed1", 1)])  # durable, then the process was killed
+    with journal.segments()[0].open("ab") as torn:  # a confirmation torn by the kill
+        torn.write(b"snd_killed1 1 !")
+    assert seen_in_file[0].endswith(b"snd_plain1 1\nsnd_dot1 2 ?\nsnd_dot1 2 !\n")
+    assert journal.syncs == 2  # the confirmation is not synced: a kill never loses it
+
+    after_kill = HandoverJournal(tmp_path)
+    closed = after_kill.rotate()
+    assert after_kill.boot and after_kill.boot == journal.boot
+    assert after_kill.read(closed) == [("snd_plain1", 1), ("snd_dot1", 2)]
+
+    segment = closed[0]  # the killed process's segment, read after a reboot (another boot_id)
+    segment.write_bytes(segment.read_bytes().replace(journal.boot.encode(), b"0-other-boot"))
+    assert after_kill.read(closed) == [("snd_plain1", 1), ("snd_dot1", 2), ("snd_killed1", 1)]

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -21,6 +22,20 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.email.mime import OutgoingEmail
+
+# A diagnostic for the crash drills (bench/crash_kit.py): with RETENTA_SMTP_TRACE=<file>, each
+# message's moments are appended to it (CLOCK_MONOTONIC ns, pid, what): B body in the kernel,
+# S a group's records durable (journal.py), T the "." written by that thread, U by the
+# session. A SIGKILL keeps what was written, so a lost send's last moment can be read back.
+_TRACE_PATH = os.environ.get("RETENTA_SMTP_TRACE")
+_TRACE_FD = (
+    os.open(_TRACE_PATH, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if _TRACE_PATH else -1
+)
+
+
+def trace(what: str) -> None:
+    if _TRACE_FD >= 0:
+        os.write(_TRACE_FD, f"{time.monotonic_ns()} {os.getpid()} {what}\n".encode())
 
 
 class Handover(Protocol):
@@ -81,9 +96,11 @@ class FinalDot:
     latency). Works the same on asyncio's and uvloop's transports.
     """
 
-    def __init__(self, protocol: Any) -> None:
+    def __init__(self, protocol: Any, send_id: str = "") -> None:
         self._protocol = protocol
+        self.send_id = send_id
         self._lock = threading.Lock()
+        self._called = False  # the record's owner ran ``then`` (its hand-over is confirmed)
         self._written = 0
         self._fd = -1
         transport = protocol.transport
@@ -96,20 +113,30 @@ class FinalDot:
 
     def from_thread(self) -> None:
         with self._lock:
+            self._called = True
             if self._fd < 0 or self._written:
                 return
             try:
                 self._written = os.write(self._fd, b".\r\n")
             except OSError:  # full or reset: the session writes it (or the session is gone)
+                trace(f"TERR {self.send_id}")
                 return
+            trace(f"T {self.send_id} {self._written}")
 
-    def from_session(self) -> None:
+    def from_session(self) -> bool:
+        """Write what the thread did not; False (nothing written) where ``then`` never ran:
+        the hand-over was not confirmed, so the message must not be completed."""
         with self._lock:
+            if not self._called:
+                self._close()
+                return False
             rest = b".\r\n"[self._written :]
             self._written = 3
             self._close()
         if rest:
+            trace(f"U {self.send_id} {len(rest)}")
             self._protocol.write(rest)
+        return True
 
     def disarm(self) -> None:
         """The session gives up on this message (its connection is about to close)."""
@@ -156,7 +183,8 @@ async def _data_after(
             raise aiosmtplib.SMTPDataError(start.code, start.message)
         protocol.write(stuffed(message.data))
         await _drained(protocol.transport, smtp.timeout)
-        dot = FinalDot(protocol)
+        dot = FinalDot(protocol, message.send_id)
+        trace(f"B {message.send_id}")
         protocol._response_pending = True  # the reply may come before this task resumes
         try:
             await handover(message, then=dot.from_thread)
@@ -164,7 +192,11 @@ async def _data_after(
             dot.disarm()
             smtp.close()  # no QUIT: it would read as a body line
             raise
-        dot.from_session()
+        if not dot.from_session():
+            smtp.close()  # the body stays unterminated: the server drops it
+            raise aiosmtplib.SMTPServerDisconnected(
+                "the hand-over record was not confirmed; the message was not completed"
+            )
         try:
             response: aiosmtplib.SMTPResponse = await protocol.read_response(timeout=smtp.timeout)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:

@@ -15,11 +15,31 @@ twice, which changes nothing (the lookup is ``EXISTS``).
 A line torn by a crash (no newline yet) was never acknowledged, so no message went out for
 it: :func:`parse` skips it. Every process opens a fresh segment, so a torn line can only be
 a segment's last.
+
+**Pending records and their confirmation** (SMTP's final ``.``; docs/messaging-sends.md,
+"Crash safety"). A mark whose hand-over is one write that follows it (``then``) is recorded
+as *pending* (``<send_id> <attempt> ?``) and made durable with the group; right before its
+``then`` runs, on the same thread and without releasing the GIL, a *confirmation*
+(``<send_id> <attempt> !``) is appended (page cache, no ``fdatasync``). A SIGKILL never
+loses what is in the page cache; a power loss may. So, read back:
+
+- a plain or confirmed record is a hand-over;
+- a pending record without its confirmation, from a segment written **since this boot**
+  (its ``# boot`` line is this machine's ``boot_id``), is not: the process died between the
+  ``fdatasync`` and the write that hands the message over (the ``fdatasync`` itself, the
+  wait for the GIL after it, the group's earlier ``.``), so the provider never had it and
+  the send goes out again;
+- the same from an earlier boot (or with no ``# boot`` line) is a hand-over: the
+  confirmation may have been in a page cache that was lost, so "never twice" decides.
+
+What remains is the gap between the confirmation's ``write`` and the ``.``'s, a few
+microseconds of one thread with the GIL held: a kill inside it loses that message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import re
@@ -33,33 +53,65 @@ from typing import Any
 
 import pyarrow as pa
 
+from retenta.messaging.channels.smtp_data import trace
+
 log = logging.getLogger(__name__)
 SEGMENT = re.compile(r"handover-\d{20}-\d+\.log")
-_LINE = re.compile(rb"(snd_[a-z0-9]+) (\d+)")
+_LINE = re.compile(rb"(snd_[a-z0-9]+) (\d+)(?: ([?!]))?")
+_BOOT = re.compile(rb"# boot ([0-9a-f-]+)")
+Record = tuple[str, int]
+Then = Callable[[], None]
+Pending = tuple[Sequence[Record], Then]  # records handed over by the write ``then`` makes
+
+# libc's write(2) called with the GIL held (ctypes.PyDLL): nothing may run between a
+# confirmation and the "." that follows it (os.write would let the GIL go after the write)
+_LIBC = ctypes.PyDLL(None, use_errno=True)
+_write = _LIBC.write
+_write.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+_write.restype = ctypes.c_ssize_t
 
 
-def encode(items: Sequence[tuple[str, int]]) -> bytes:
-    """One group of records as the bytes appended.
+def boot_id() -> str:
+    """This machine's boot: the page cache outlives a process, never a boot ("" where the
+    kernel does not say, which makes every pending record count as a hand-over)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
-    >>> encode([("snd_a1", 1), ("snd_b2", 3)])
-    b'snd_a1 1\\nsnd_b2 3\\n'
+
+def encode(items: Sequence[Record], mark: str = "") -> bytes:
+    """One group of records as the bytes appended (``mark``: "?" pending, "!" confirmed).
+
+    >>> encode([("snd_a1", 1), ("snd_b2", 3)]), encode([("snd_c3", 1)], "?")
+    (b'snd_a1 1\\nsnd_b2 3\\n', b'snd_c3 1 ?\\n')
     """
-    return "".join(f"{send_id} {attempt}\n" for send_id, attempt in items).encode()
+    end = f" {mark}\n" if mark else "\n"
+    return "".join(f"{send_id} {attempt}{end}" for send_id, attempt in items).encode()
 
 
-def parse(data: bytes) -> list[tuple[str, int]]:
-    """The complete records of a segment; a torn last line (no newline) is not one.
+def parse(data: bytes, boot: str | None = None) -> list[Record]:
+    """The hand-overs a segment records; a torn last line (no newline) is not one. A pending
+    record (``?``) counts only with its confirmation (``!``), unless the segment was written
+    before this boot (``boot``: this machine's; None takes every pending one).
 
     >>> parse(b"snd_a1 1\\nsnd_b2 3\\nsnd_c")
     [('snd_a1', 1), ('snd_b2', 3)]
+    >>> segment = b"# boot b1\\nsnd_a1 1 ?\\nsnd_b2 1 ?\\nsnd_a1 1 !\\nsnd_c3 2\\n"
+    >>> parse(segment, "b1"), parse(segment, "b2")
+    ([('snd_a1', 1), ('snd_c3', 2)], [('snd_a1', 1), ('snd_b2', 1), ('snd_c3', 2)])
     """
     lines = data.split(b"\n")[:-1]  # whatever follows the last newline was never committed
-    out = []
+    written = None
+    if lines and (header := _BOOT.fullmatch(lines[0])):
+        written = header.group(1).decode()
+    take_pending = boot is None or not boot or written != boot
+    out: dict[Record, None] = {}  # in order, once each
     for line in lines:
         match = _LINE.fullmatch(line)
-        if match:
-            out.append((match.group(1).decode(), int(match.group(2))))
-    return out
+        if match and (match.group(3) != b"?" or take_pending):
+            out[(match.group(1).decode(), int(match.group(2)))] = None
+    return list(out)
 
 
 HANDOVERS = pa.schema([("send_id", pa.string()), ("attempt", pa.int32())])
@@ -110,33 +162,66 @@ class HandoverJournal:
         self._current: Path | None = None
         self.syncs = 0  # fdatasync calls so far (benchmarks)
         self.records = 0
+        self.boot = boot_id()
         # its own thread: a mark never queues behind the default executor's other work
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="retenta-handover")
         self._open_segment()
 
-    async def commit(
-        self, items: Sequence[tuple[str, int]], after: Sequence[Callable[[], None]] = ()
-    ) -> None:
-        """:meth:`append` on the journal's own thread, then each of ``after`` on that thread
-        at once; returns once the records are durable."""
+    async def commit(self, items: Sequence[Record], after: Sequence[Pending] = ()) -> None:
+        """On the journal's own thread: ``items`` and the pending records of ``after`` made
+        durable together (:meth:`append`), then for each of ``after`` its confirmation and its
+        ``then`` at once; returns once the records are durable."""
 
         def durable_then() -> None:
-            self.append(items)
-            run_all(after)
+            self.append(items, [record for records, _ in after for record in records])
+            trace(f"S {len(after)} {','.join(r[0][0] for r, _ in after)}")
+            self.confirm_then(after)
 
         await asyncio.get_running_loop().run_in_executor(self._thread, durable_then)
 
-    def append(self, items: Sequence[tuple[str, int]]) -> None:
-        """Write the records and make them durable (blocking: call it from a thread)."""
-        data = encode(items)
+    def append(self, items: Sequence[Record], pending: Sequence[Record] = ()) -> None:
+        """Write the records (``pending`` ones marked so) and make them durable (blocking:
+        call it from a thread)."""
+        data = encode(items) + encode(pending, "?")
         with self._lock:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            os.fdatasync(self._fd)
-            self.syncs += 1
-            self.records += len(items)
+            self._write_all(data)
+            fd = os.dup(self._fd)  # rotate() may close the segment meanwhile
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        self.syncs += 1
+        self.records += len(items) + len(pending)
+
+    def confirm_then(self, after: Sequence[Pending]) -> None:
+        """For each: its confirmation appended, then its ``then``, with nothing between."""
+        for records, then in after:
+            try:
+                self.confirm(records)
+            except Exception:  # not confirmed: not handed over (then is not run)
+                log.exception("a hand-over confirmation failed")
+                continue
+            run_all([then])
+
+    def confirm(self, records: Sequence[Record]) -> None:
+        """Append the confirmations of pending records (no ``fdatasync``: a kill never loses
+        the page cache, and a pending record from an earlier boot counts without one), with
+        the GIL held from the write until this returns."""
+        data = encode(records, "!")
+        with self._lock:
+            done = 0
+            while done < len(data):
+                n = _write(self._fd, data[done:], len(data) - done)
+                if n < 0:
+                    error = ctypes.get_errno()
+                    raise OSError(error, os.strerror(error))
+                done += n
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
 
     def rotate(self) -> list[Path]:
         """Close the open segment, open a new one; every closed segment, oldest first."""
@@ -149,9 +234,12 @@ class HandoverJournal:
     def segments(self) -> list[Path]:
         return sorted(p for p in self.directory.iterdir() if SEGMENT.fullmatch(p.name))
 
-    @staticmethod
-    def read(paths: Sequence[Path]) -> list[tuple[str, int]]:
-        return [record for path in paths for record in parse(path.read_bytes())]
+    def read(self, paths: Sequence[Path]) -> list[Record]:
+        """The hand-overs these segments record (:func:`parse`, against this boot)."""
+        records: dict[Record, None] = {}
+        for path in paths:
+            records.update(dict.fromkeys(parse(path.read_bytes(), self.boot)))
+        return list(records)
 
     def discard(self, paths: Sequence[Path]) -> None:
         """Delete segments whose records are in the database now."""
@@ -168,6 +256,8 @@ class HandoverJournal:
         name = f"handover-{time.time_ns():020d}-{os.getpid()}.log"
         self._current = self.directory / name
         self._fd = os.open(self._current, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if self.boot:  # which page cache its confirmations were in (synced with the 1st group)
+            self._write_all(f"# boot {self.boot}\n".encode())
         self._sync_directory()  # the new file's name is durable before a record is in it
 
     def _close_segment(self) -> None:

@@ -13,7 +13,7 @@ Every change runs in the single writer, one unit per step, so each step lands wh
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ import pyarrow as pa
 from retenta.messaging.events import MessageEvent, SendContext
 from retenta.messaging.events import append as append_events
 from retenta.messaging.outbox import log
-from retenta.messaging.outbox.journal import HandoverJournal, insert_handovers, run_all
+from retenta.messaging.outbox.journal import HandoverJournal, Pending, insert_handovers, run_all
 from retenta.messaging.outbox.model import backoff_s
 from retenta.messaging.signing import SEND_ID
 from retenta.storage.base import Database
@@ -280,17 +280,19 @@ class SendLedger:
         return claimed
 
     async def record_handover(
-        self, sends: Sequence[tuple[str, int]], after: Sequence[Callable[[], None]] = ()
+        self, sends: Sequence[tuple[str, int]], after: Sequence[Pending] = ()
     ) -> None:
         """Durably note that these attempts are being handed to a provider (before handing);
-        ``after`` runs once they are durable (on the journal's thread when there is one)."""
-        if not sends:
+        each of ``after`` is pending records and the write that hands them over, run once
+        they are durable (on the journal's thread when there is one, right after their
+        confirmation: journal.py)."""
+        if not sends and not after:
             return
         if self.journal is not None:  # one write + fdatasync, off the writer (journal.py)
             await self.journal.commit(sends, after)
             return
-        await self._insert_handovers(sends)
-        run_all(after)
+        await self._insert_handovers([*sends, *(r for records, _ in after for r in records)])
+        run_all([then for _, then in after])
 
     def absorb_journal(self) -> int:
         """Copy the journal's closed segments into ``send_handovers`` and delete them; the
