@@ -280,9 +280,54 @@ def _offer_traits(out: Extracted, norm: Normalizer, source: Any, custom: Sequenc
             _offer(out, norm, CUSTOM_PREFIX + key, raw)
 
 
+def only_ids(message: Message, custom_keys: Sequence[str]) -> bool:
+    """Whether ``userId``/``anonymousId`` are the only identifiers a message may carry: no
+    e-mail or phone in its traits, context traits or properties, no push token, no custom
+    identifier keys configured, not an alias (most track/page events of a storefront).
+    ``extract`` of such a message is two memo lookups (a conservative test: a False only
+    sends the message down the general path).
+
+    >>> m = Message("ws", "m1", "page", None, None, user_id="u1")
+    >>> only_ids(m, []), only_ids(m, ["loyalty"])
+    (True, False)
+    >>> m.context = {"traits": {"email": "a@b.io"}}; only_ids(m, [])
+    False
+    """
+    if custom_keys or (message.type == "alias" and message.previous_id is not None):
+        return False
+    traits, props = message.traits, message.properties
+    if traits and (EMAIL in traits or PHONE in traits):
+        return False
+    if props and (EMAIL in props or PHONE in props):
+        return False
+    ctx = message.context
+    if not ctx:
+        return True
+    inner = ctx.get("traits")
+    if inner and isinstance(inner, dict) and (EMAIL in inner or PHONE in inner):
+        return False
+    device = ctx.get("device")
+    return not (isinstance(device, dict) and device.get("token") is not None)
+
+
 def extract(message: Message, norm: Normalizer, custom_keys: Sequence[str]) -> Extracted:
     """The identifiers a message carries, strongest first, and the values that were rejected."""
     out = Extracted()
+    if only_ids(message, custom_keys):
+        if message.user_id is not None:
+            _offer(out, norm, EXTERNAL_ID, message.user_id)
+        if message.anonymous_id is not None:
+            _offer(out, norm, ANONYMOUS_ID, message.anonymous_id)
+        return out
+    return extract_general(message, norm, custom_keys, out)
+
+
+def extract_general(
+    message: Message, norm: Normalizer, custom_keys: Sequence[str], out: Extracted | None = None
+) -> Extracted:
+    """``extract`` looking everywhere (what ``only_ids`` lets it skip; a property test holds
+    the two equal)."""
+    out = Extracted() if out is None else out
     if message.user_id is not None:
         _offer(out, norm, EXTERNAL_ID, message.user_id)
     _offer_traits(out, norm, message.traits, custom_keys)
