@@ -277,6 +277,8 @@ def test_cascade_with_no_channel_left_goes_on() -> None:
           "next": "end"}, "nodes[0].headers.Idempotency-Key", "header"),
         ({"type": "webhook", "url": "https://x.example", "body": {"a": ["{% if %}"]},
           "next": "end"}, "nodes[0].body.a[0]", "template"),
+        ({"type": "webhook", "url": "https://x.example", "method": "DELETE", "body": {"a": 1},
+          "next": "end"}, "nodes[0].body", "a DELETE call carries no body"),
         ({"type": "wait_until", "at": "25:00", "next": "end"}, "nodes[0].at", "HH:MM"),
         ({"type": "wait_until", "at": "09:00", "timezone": "Mars/Base", "next": "end"},
          "nodes[0].timezone", "IANA"),

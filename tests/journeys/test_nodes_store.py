@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import pytest
 from aiohttp import web
 from fastapi.testclient import TestClient
 
@@ -203,7 +204,7 @@ def test_wait_until_uses_the_contact_time_zone(
 
 async def serve(handler: Any) -> tuple[web.AppRunner, str]:
     app = web.Application()
-    app.router.add_post("/{tail:.*}", handler)
+    app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -265,6 +266,48 @@ def test_the_webhook_node_posts_once_signed_and_retries_a_busy_receiver(
     )
     assert (status, attempts) == ("done", 2)
     assert result.startswith("200")
+
+
+@pytest.mark.parametrize(("method", "body"), [("PUT", b'{"vip":true}'), ("DELETE", b"")])
+def test_the_webhook_node_calls_with_its_method(
+    client: TestClient, container: Container, ws: Workspace, method: str, body: bytes
+) -> None:
+    person(client, ws)
+    calls: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    async def crm(request: web.Request) -> web.Response:
+        calls.append((request.method, request.path, dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    async def main() -> None:
+        server, origin = await serve(crm)
+        try:
+            config = {"url": f"{origin}/default", "secret": SECRET, "allow_private_targets": True}
+            r = client.put("/api/v1/channels/webhook/default", headers=ws.api_headers,
+                           json=config)  # fmt: skip
+            assert r.status_code == 200, r.text
+            node: dict[str, Any] = {"id": "hook", "type": "webhook", "method": method,
+                                    "url": f"{origin}/leads/7", "next": "end"}  # fmt: skip
+            if body:
+                node["body"] = {"vip": True}
+            journey(client, ws, doc(node))
+            track(client, ws, "Checkout Started")
+            now = datetime.now(UTC)
+            for_container(container).runner.tick(now)
+            worker = WebhookEffects(container.db, messaging(container).channel_settings)
+            assert await worker.tick(now) == 1
+        finally:
+            await server.cleanup()
+
+    asyncio.run(main())
+    [(seen_method, path, headers, raw)] = calls
+    assert (seen_method, path, raw) == (method, "/leads/7", body)
+    assert ("Content-Type" in headers) == bool(body)
+    fields = dict(p.split("=", 1) for p in headers["Retenta-Signature"].split(","))
+    mac = hmac.new(SECRET.encode(), fields["t"].encode() + b"." + raw, hashlib.sha256)
+    assert hmac.compare_digest(mac.hexdigest(), fields["v1"])
+    [(status,)] = table(container, "SELECT status FROM journey_effects WHERE kind = 'webhook'")
+    assert status == "done"
 
 
 def test_a_webhook_to_a_private_address_is_refused_without_the_setting(

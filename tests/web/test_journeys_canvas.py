@@ -485,6 +485,10 @@ def test_every_new_trigger_and_step_form_writes_the_documented_document(
     step.get_by_role("button", name="Add header").click()
     step.get_by_label("Header 1", exact=True).fill("X-Source")
     step.get_by_label("Header value 1").fill("retenta")
+    step.get_by_label("Method").select_option("DELETE")
+    expect(step.get_by_text("A DELETE call carries no body.")).to_be_visible()
+    expect(step.get_by_label("Body")).to_have_count(0)
+    step.get_by_label("Method").select_option("PUT")
     step.get_by_label("Body").fill('{"email": ')
     page.get_by_role("button", name="Validate").click()
     body_error = step.locator('[data-testid="field-error"][data-field="body"]')
@@ -528,7 +532,7 @@ def test_every_new_trigger_and_step_form_writes_the_documented_document(
                                "name": "cold", "next": "goal_1"}  # fmt: skip
     assert nodes["webhook_1"] == {
         "id": "webhook_1", "type": "webhook", "url": "https://hooks.example.com/retenta",
-        "method": "POST", "headers": {"X-Source": "retenta"},
+        "method": "PUT", "headers": {"X-Source": "retenta"},
         "body": {"email": "{{ contact.email }}"}, "next": "goal_1",
     }  # fmt: skip
     assert nodes["goal_1"] == {"id": "goal_1", "type": "goal", "name": "Clicked through",

@@ -9,7 +9,7 @@ rows and repeats nothing.
 - ``update_contact`` sets/unsets the contact's traits (``contacts.attributes``);
 - ``list`` joins or leaves a list or tag (``lists.py``, history in ``contact_lists``);
 - ``goal`` records the conversion in ``journey_goals`` (attributed to journey and version);
-- ``webhook`` waits ``pending`` for :class:`WebhookEffects`, which posts it through the
+- ``webhook`` waits ``pending`` for :class:`WebhookEffects`, which calls it through the
   webhook channel (SSRF guard, HMAC signature, ``Idempotency-Key`` = the effect id: a call
   retried after a crash carries the same key) and retries temporary failures with backoff.
 """
@@ -250,8 +250,8 @@ class WebhookEffects:
             return [(effect_id, "failed", None, why) for effect_id, _, _ in calls]
         channel = webhook.build(config)
         try:
-            made = [webhook.call(effect_id, spec["url"], spec.get("body") or {},
-                                 **spec.get("headers", {}))
+            made = [webhook.request(effect_id, spec.get("method", "POST"), spec["url"],
+                                    spec.get("body"), spec.get("headers", {}))
                     for effect_id, spec, _ in calls]  # fmt: skip
             results = await channel.send(made)
         finally:

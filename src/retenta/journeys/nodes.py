@@ -65,7 +65,7 @@ class WebhookNode(Strict):
     id: str
     type: Literal["webhook"]
     url: str = Field(min_length=1, max_length=2000)
-    method: Literal["POST"] = "POST"  # the webhook channel posts (other methods: not yet)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = None
     next: str
@@ -221,6 +221,8 @@ def _webhook_errors(node: WebhookNode, where: str) -> Iterator[dict[str, str]]:
             yield {"path": f"{where}.headers.{name}", "reason": "not a header name this node"
                    " may set"}  # fmt: skip
         yield from _template_errors(value, f"{where}.headers.{name}")
+    if node.method in ("GET", "DELETE") and node.body not in (None, {}, ""):
+        yield {"path": f"{where}.body", "reason": f"a {node.method} call carries no body"}
     yield from _template_errors(node.body, f"{where}.body")
 
 

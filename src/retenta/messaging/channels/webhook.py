@@ -1,7 +1,9 @@
-"""The webhook channel: an HMAC-signed JSON POST to a system of the workspace's choosing.
+"""The webhook channel: an HMAC-signed JSON call to a system of the workspace's choosing.
 
-A call-centre system, a CRM or a Slack bridge receives ``POST <url>`` with the JSON rendered
-from the message and these headers:
+A call-centre system, a CRM or a Slack bridge receives ``POST <url>`` (a journey's webhook
+node may choose ``GET``, ``PUT``, ``PATCH`` or ``DELETE``; ``GET`` and ``DELETE`` carry no
+body, and their signature is over the empty body) with the JSON rendered from the message
+and these headers:
 
 - ``Retenta-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``: the
   receiver recomputes it over the raw body and refuses an old ``t`` (replays); see
@@ -48,17 +50,29 @@ DEFAULT_TOLERANCE_S = 300
 MAX_BODY = 1024 * 1024
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")  # RFC 9110 token
 
-__all__ = ["Config", "WebhookCall", "WebhookChannel", "build", "check", "sign", "verify"]
+__all__ = [
+    "Config",
+    "WebhookCall",
+    "WebhookChannel",
+    "build",
+    "call",
+    "check",
+    "request",
+    "sign",
+    "verify",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookCall:
-    """One POST: the target, the exact body bytes (signed as they are) and extra headers."""
+    """One call: the target, the exact body bytes (signed as they are), extra headers and the
+    method (``POST`` unless a journey's webhook node chose another)."""
 
     send_id: str
     url: str
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "POST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +84,29 @@ class TargetNotAllowedError(OSError):
     """The target is (or resolves to) a private / loopback / link-local address."""
 
 
+BODYLESS_METHODS = frozenset({"GET", "DELETE"})
+
+
 def call(send_id: str, url: str, document: Mapping[str, Any], **headers: str) -> WebhookCall:
-    """A call whose body is ``document`` as compact UTF-8 JSON (what the receiver parses).
+    """A POST whose body is ``document`` as compact UTF-8 JSON (what the receiver parses).
 
     >>> call("snd_1", "https://crm.example/hook", {"event": "hot_lead", "n": 1}).body
     b'{"event":"hot_lead","n":1}'
     """
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
-    return WebhookCall(send_id, url, body.encode(), dict(headers))
+    return request(send_id, "POST", url, document, headers)
+
+
+def request(send_id: str, method: str, url: str, document: Mapping[str, Any] | None,
+            headers: Mapping[str, str]) -> WebhookCall:  # fmt: skip
+    """A call with ``method``; ``GET`` and ``DELETE`` send no body (``document`` is ignored).
+
+    >>> request("snd_2", "DELETE", "https://crm.example/leads/7", None, {}).body
+    b''
+    """
+    if method in BODYLESS_METHODS:
+        return WebhookCall(send_id, url, b"", dict(headers), method)
+    body = json.dumps(document or {}, ensure_ascii=False, separators=(",", ":"), default=str)
+    return WebhookCall(send_id, url, body.encode(), dict(headers), method)
 
 
 def rendered_call(send_id: str, url: str, body: str) -> WebhookCall | SendResult:
@@ -231,7 +260,7 @@ class Config(BaseModel):
 
 
 class WebhookChannel:
-    """``send(batch)``: signed POSTs, up to ``connections`` at once, never to private hosts."""
+    """``send(batch)``: signed calls, up to ``connections`` at once, never to private hosts."""
 
     name = "webhook"
 
@@ -264,14 +293,15 @@ class WebhookChannel:
         return await send_concurrently(batch, self.send_one, self.connections)
 
     async def send_one(self, message: WebhookCall) -> WebhookResult:
-        """Sign and POST one call; every failure becomes its result."""
+        """Sign and make one call; every failure becomes its result."""
         failed = self._refusal(message)
         if failed is not None:
             return failed
         try:
-            async with self.session().post(
+            async with self.session().request(
+                message.method,
                 message.url,
-                data=message.body,
+                data=message.body or None,
                 headers=self._headers(message),
                 allow_redirects=False,
             ) as response:
@@ -300,10 +330,11 @@ class WebhookChannel:
         return None
 
     def _headers(self, message: WebhookCall) -> dict[str, str]:
+        typed = {"Content-Type": "application/json"} if message.body else {}
         return {
             **self.headers,
             **message.headers,
-            "Content-Type": "application/json",
+            **typed,
             "User-Agent": USER_AGENT,
             "Idempotency-Key": message.send_id,
             SIGNATURE_HEADER: sign(self.secret, message.body, int(time.time())),

@@ -170,8 +170,9 @@ function WaitUntil({ config: c, onChange }: { config: Extract<NodeConfig, { type
 function Webhook({ config: c, onChange }: { config: Extract<NodeConfig, { type: "webhook" }>; onChange: (c: NodeConfig) => void }) {
   const [text, setText] = useState(c.body);
   useEffect(() => setText(c.body), [c.body]);
+  const bodyless = c.method === "GET" || c.method === "DELETE";
   let jsonProblem = "";
-  if (text.trim()) {
+  if (text.trim() && !bodyless) {
     try {
       JSON.parse(text);
     } catch (err) {
@@ -184,16 +185,21 @@ function Webhook({ config: c, onChange }: { config: Extract<NodeConfig, { type: 
         <input value={c.url} placeholder="https://hooks.example.com/retenta" onChange={(e) => onChange({ ...c, url: e.target.value })} />
       </Field>
       <Field label="Method" field="method">
-        <select value={c.method} onChange={(e) => onChange({ ...c, method: e.target.value })}>
-          <option>POST</option>
+        <select value={c.method} onChange={(e) => {
+          const method = e.target.value;
+          onChange({ ...c, method, body: method === "GET" || method === "DELETE" ? "" : c.body });
+        }}>
+          {["POST", "PUT", "PATCH", "GET", "DELETE"].map((m) => <option key={m}>{m}</option>)}
         </select>
       </Field>
       <PairsField label="Headers" field="headers" keyLabel="Header" valueLabel="Header value" value={c.headers} onChange={(headers) => onChange({ ...c, headers })} />
-      <Field label="Body (JSON; {{ templates }} allowed in strings)" field="body">
-        <textarea rows={5} className="mono" value={text} placeholder='{"email": "{{ contact.email }}", "cart": "{{ trigger.properties.cart_id }}"}'
-          onChange={(e) => { setText(e.target.value); onChange({ ...c, body: e.target.value }); }} />
-      </Field>
-      {jsonProblem && <p className="muted small">Not JSON yet: {jsonProblem}</p>}
+      {bodyless ? <p className="muted small">A {c.method} call carries no body.</p> : <>
+        <Field label="Body (JSON; {{ templates }} allowed in strings)" field="body">
+          <textarea rows={5} className="mono" value={text} placeholder='{"email": "{{ contact.email }}", "cart": "{{ trigger.properties.cart_id }}"}'
+            onChange={(e) => { setText(e.target.value); onChange({ ...c, body: e.target.value }); }} />
+        </Field>
+        {jsonProblem && <p className="muted small">Not JSON yet: {jsonProblem}</p>}
+      </>}
       <p className="muted small">Called exactly once per run (an idempotency key from the run and this node); private addresses are refused.</p>
     </>
   );
