@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from retenta.app import Container
@@ -56,6 +57,29 @@ def test_bad_parameters_are_refused_by_name_and_leave_nothing(client: TestClient
     assert client.get("/api/v1/journeys", headers=h).json()["items"] == []
     missing = client.post("/api/v1/journey-templates/nope/instantiate", headers=h, json={})
     assert missing.status_code == 404
+
+
+def test_a_failure_after_the_first_writes_leaves_nothing_behind(
+    client: TestClient, container: Container, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journey store fails after segments and messages were made: they are removed."""
+    from retenta.journeys.service import for_container
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(for_container(container).store, "create", broken)
+    h = ws.api_headers
+    with pytest.raises(OSError, match="disk full"):
+        client.post("/api/v1/journey-templates/win_back/instantiate", headers=h, json={})
+    assert client.get("/api/v1/messages", headers=h).json()["items"] == []
+    assert client.get("/api/v1/segments", headers=h).json()["items"] == []
+    monkeypatch.undo()
+    made = client.post("/api/v1/journey-templates/win_back/instantiate", headers=h, json={})
+    assert made.status_code == 201, made.text
+    assert len(client.get("/api/v1/segments", headers=h).json()["items"]) == len(
+        made.json()["segments"]
+    )
 
 
 def test_every_template_instantiates_and_renders_in_four_languages(

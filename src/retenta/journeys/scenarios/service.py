@@ -4,11 +4,13 @@ The journey document is built and validated with stand-in ids before anything is
 so a bad parameter leaves nothing behind; then the segments (through the segments
 service), the messages (through the content service, in four languages, with the shared
 product-cards block) and the journey (through the journey store) are made in that order.
+If a later step fails, the segments and messages already made are removed again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from retenta.journeys.definition import parse
@@ -45,17 +47,37 @@ async def instantiate(
     check = chosen.journey(bound, _stand_ins(chosen, bound))
     parse({**check, "name": name or check["name"]})  # a DefinitionError before any write
     ws = principal.workspace_id
-    segments = {k: (await c.segments.create(principal=principal, body=body))["id"]
-                for k, body in chosen.segments(bound).items()}  # fmt: skip
+    segments: dict[str, str] = {}
+    messages: dict[str, str] = {}
     content = for_database(c.db)
-    blocks = await ensure_blocks(content, ws)
-    messages = {k: (await content.save_message(ws, message_in(copy, blocks)))["id"]
-                for k, copy in chosen.messages(bound).items()}  # fmt: skip
-    doc = chosen.journey(bound, Prebuilt(messages, segments))
-    doc["name"] = name or doc["name"]
-    made = await journeys(c).store.create(ws, doc)
+    try:
+        for k, body in chosen.segments(bound).items():
+            segments[k] = (await c.segments.create(principal=principal, body=body))["id"]
+        blocks = await ensure_blocks(content, ws)
+        for k, copy in chosen.messages(bound).items():
+            messages[k] = (await content.save_message(ws, message_in(copy, blocks)))["id"]
+        doc = chosen.journey(bound, Prebuilt(messages, segments))
+        doc["name"] = name or doc["name"]
+        made = await journeys(c).store.create(ws, doc)
+    except BaseException:
+        await _undo(c, principal, segments.values(), messages.values())
+        raise
     return {"journey": made, "template": key, "params": bound, "segments": segments,
             "messages": messages, "blocks": blocks}  # fmt: skip
+
+
+async def _undo(c: Container, principal: Principal, segment_ids: Iterable[str],
+                message_ids: Iterable[str]) -> None:  # fmt: skip
+    """Remove what a failed instantiation made, so a retry does not leave duplicates behind.
+
+    The shared blocks stay: other messages may use them, and a retry reuses them."""
+    content = for_database(c.db)
+    for message_id in message_ids:
+        with contextlib.suppress(Exception):
+            await content.delete_message(principal.workspace_id, message_id)
+    for segment_id in segment_ids:
+        with contextlib.suppress(Exception):
+            await c.segments.delete(principal=principal, segment_id=segment_id)
 
 
 def _stand_ins(chosen: Template, bound: Mapping[str, Any]) -> Prebuilt:
