@@ -10,12 +10,21 @@ The count of a definition with an order trait is also timed reading ``order_summ
 per-contact order figures, built here when not in sync): its time includes the sync check
 (a hash sum over the orders and their lines) that guards it in every real query.
 
+With ``--stream-orders R`` it then times the heavy count while R orders a second arrive
+through the commerce writer (new orders, partial and full refunds, cancellations; the
+compaction rule folds the marks every 10 s), so most counts read the summary + its exact
+delta; every few counts the slow path runs in the same snapshot and must agree.
+``--delta-ab N`` times the sync check and the count with no marked order and with N marked
+orders (interleaved), which is what the delta costs.
+
 The demo records emails as events (``Email Delivered/Opened/Clicked``); when the
 ``message_events`` table of the workspace is empty, the bench fills it from those events
 (one row per event, ``machine`` from the event's ``machine_open``) and says so.
 
     uv run python -m bench.bench_segments --data /tmp/segbench/1m
     uv run python -m bench.bench_segments --quick        # a 20k-contact demo in a temp dir
+    uv run python -m bench.bench_segments --data DIR --only-orders --delta-ab 500 \
+        --stream-orders 50 --stream-seconds 60   # issue #3 under a stream of orders
 """
 
 from __future__ import annotations
@@ -23,24 +32,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlglot
 
 from retenta.app import Container, build_container
+from retenta.core.messages import Message
 from retenta.segments import order_summary
 from retenta.segments.compiler import compile_segment, count_sql
 from retenta.segments.views import with_views
 from retenta.settings import Settings
 from retenta.storage.duckdb import event_facts
+from retenta.storage.duckdb import order_summary as summary_store
 
 BOUND_S = 1.0
 BOUND_RATIO = 1.3
@@ -467,16 +480,192 @@ def leaves_of(cond: dict[str, Any]) -> list[dict[str, Any]]:
     return leaves_of(cond["condition"]) if cond["type"] == "not" else [cond]
 
 
-def bench(container: Container, ws: str, runs: int) -> None:
+def bench(container: Container, ws: str, args: argparse.Namespace) -> None:
     now = store_now(container, ws)
     ensure_facts(container)
     ensure_order_summary(container, ws)
-    bench_tad(container, ws, now, runs)
-    print("builder count (medians):")
-    bench_count(container, ws, now, TEN_LIGHT, runs, "columns and short windows")
-    bench_count(container, ws, now, TEN, 1, "JSON property filters and traits (1 run)")
-    print("    its leaves, one run each:")
-    per_leaf(container, ws, now, TEN)
+    if not args.only_orders:
+        bench_tad(container, ws, now, args.runs)
+        print("builder count (medians):")
+        bench_count(container, ws, now, TEN_LIGHT, args.runs, "columns and short windows")
+        bench_count(container, ws, now, TEN, 1, "JSON property filters and traits (1 run)")
+        print("    its leaves, one run each:")
+        per_leaf(container, ws, now, TEN)
+    if args.delta_ab:
+        delta_ab(container, ws, now, args.delta_ab, args.runs)
+    if args.stream_orders:
+        stream_counts(
+            container, ws, now, args.stream_orders, args.stream_seconds, verbose=args.verbose
+        )
+
+
+# --- the count under a stream of orders (issue #3: "≤ 1 s with orders arriving") ---------
+
+
+def heavy_sqls(ws: str, now: datetime) -> tuple[str, str]:
+    """The heavy count through the summary (fused, facts) and the same without it."""
+    fast = compile_segment({"root": TEN}, workspace_id=ws, now=now, event_facts=True,
+                           order_summary=True)  # fmt: skip
+    slow = compile_segment({"root": TEN}, workspace_id=ws, now=now, event_facts=True)
+    return count_sql(fast), count_sql(slow)
+
+
+def snapshot_count(
+    container: Container, ws: str, fast: str, slow: str, *, both: bool = False
+) -> tuple[bool, int, int | None, float, float, int]:
+    """The count as the service runs it (sync check with delta, then the query, one read
+    transaction): (in sync, count, the slow path's count in the same snapshot when ``both``,
+    seconds and process CPU seconds of the check + count, contacts in the delta)."""
+    with container.db.read() as cur:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            started, cpu = time.perf_counter(), time.process_time()
+            ok = order_summary.in_sync(cur, ws)
+            row = cur.execute(fast if ok else slow).fetchone()
+            spent = (time.perf_counter() - started, time.process_time() - cpu)
+            delta = cur.execute(f"SELECT count(*) FROM temp.main.{summary_store.DELTA}")
+            in_delta = int(delta.fetchone()[0]) if ok else 0  # type: ignore[index]
+            other = cur.execute(slow).fetchone() if both else None
+        finally:
+            cur.execute("ROLLBACK")
+    got = int(row[0]) if row else 0
+    checked = (int(other[0]) if other else 0) if both else None
+    return ok, got, checked, spent[0], spent[1], in_delta
+
+
+def mark_orders(container: Container, ws: str, n: int) -> int:
+    """Mark ``n`` stored orders (unchanged rows: the delta recomputes them to the same
+    figures); 0 unmarks all."""
+
+    def work(conn: Any) -> int:
+        conn.execute("DELETE FROM order_summary_dirty WHERE workspace_id = ?", [ws])
+        if not n:
+            return 0
+        ids = [r[0] for r in conn.execute(
+            f"SELECT order_id FROM orders WHERE workspace_id = ? USING SAMPLE {n} ROWS",
+            [ws]).fetchall()]  # fmt: skip
+        return summary_store.mark(conn, [(ws, i) for i in ids])
+
+    return int(container.db.write(work))
+
+
+def delta_ab(container: Container, ws: str, now: datetime, marked: int, runs: int) -> None:
+    """The check + heavy count with no marked order vs ``marked`` marked orders, alternated
+    (one write between them); medians of wall and process CPU."""
+    fast, slow = heavy_sqls(ws, now)
+    got: dict[int, list[tuple[float, float, int, int]]] = {0: [], marked: []}
+    for i in range(runs + 1):
+        for n in (0, marked):
+            mark_orders(container, ws, n)
+            ok, size, _, secs, cpu, delta = snapshot_count(container, ws, fast, slow)
+            assert ok, f"not in sync with {n} marked orders"
+            if i:  # the first round warms up
+                got[n].append((secs, cpu, size, delta))
+    mark_orders(container, ws, 0)
+    sizes = {r[2] for rows in got.values() for r in rows}
+    assert len(sizes) == 1, f"the counts differ: {sizes}"
+    print(f"order summary delta A/B, heavy count with its check, medians of {runs} alternated"
+          f" (load {load()}):")  # fmt: skip
+    for n, rows in got.items():
+        print(f"  {n:>5} marked orders ({rows[0][3]:,} contacts in the delta):"
+              f" {statistics.median(r[0] for r in rows) * 1000:7.1f} ms wall,"
+              f" {statistics.median(r[1] for r in rows) * 1000:7.1f} ms CPU;"
+              f" count {rows[0][2]:,}; bound ≤ {BOUND_S:.0f} s")  # fmt: skip
+
+
+class OrderStream:
+    """Orders arriving through the commerce writer at ``rate`` a second, as the ingest
+    writer applies them (``CommerceService.apply`` in a writer unit, which marks them): new
+    orders (80%), partial refunds (8%), full refunds (6%), cancellations (6%) of the
+    stream's own recent orders; the compaction rule (``fold``: marks older than 10 s) runs
+    every second. Events are not appended (only the orders matter here)."""
+
+    def __init__(self, container: Container, ws: str, now: datetime, rate: float) -> None:
+        self.container, self.ws, self.now, self.rate = container, ws, now, rate
+        self.rng = random.Random(7)
+        self.stop = threading.Event()
+        self.placed: list[tuple[int, str, list[str]]] = []
+        self.sent = {"new": 0, "partial refund": 0, "refund": 0, "cancel": 0}
+        self.folds = 0
+        self.thread = threading.Thread(target=self.run, name="order-stream", daemon=True)
+
+    def message(self, n: int, contact: int, event: str, props: dict[str, Any]) -> Message:
+        at = self.now - timedelta(minutes=10) + timedelta(milliseconds=n)
+        return Message(workspace_id=self.ws, message_id=f"bench-stream-{n}", type="track",
+                       timestamp=at, received_at=at, event=event, properties=props,
+                       contact_id=contact)  # fmt: skip
+
+    def next_message(self, n: int) -> Message:
+        roll = self.rng.random()
+        if roll < 0.8 or len(self.placed) < 20:
+            contact, order_id = self.rng.randint(1, 1_000_000), f"S-{n}"
+            skus = [f"SKU-{self.rng.randint(1, 20_000):06d}" for _ in range(self.rng.randint(1, 3))]
+            self.placed.append((contact, order_id, skus))
+            self.sent["new"] += 1
+            products = [{"sku": s, "price": 10 + i, "quantity": 2} for i, s in enumerate(skus)]
+            props = {"order_id": order_id, "total": 99, "currency": "EUR", "products": products}
+            return self.message(n, contact, "Order Completed", props)
+        contact, order_id, skus = self.placed[-self.rng.randint(1, 20)]
+        if roll < 0.88:
+            self.sent["partial refund"] += 1
+            props = {"order_id": order_id, "products": [{"sku": skus[0], "quantity": 1}]}
+            return self.message(n, contact, "Order Refunded", props)
+        if roll < 0.94:
+            self.sent["refund"] += 1
+            return self.message(n, contact, "Order Refunded", {"order_id": order_id, "total": 99})
+        self.sent["cancel"] += 1
+        return self.message(n, contact, "Order Cancelled", {"order_id": order_id})
+
+    def run(self) -> None:
+        n, started, last_fold = 0, time.perf_counter(), 0.0
+        while not self.stop.is_set():
+            due = int((time.perf_counter() - started) * self.rate)
+            batch = [self.next_message(n + k) for k in range(due - n)]
+            n = due
+            if batch:
+                self.container.db.write(lambda c, b=batch: self.container.commerce.apply(c, b))
+            if time.perf_counter() - last_fold >= 1.0:
+                last_fold = time.perf_counter()
+                self.folds += bool(self.container.db.write(summary_store.fold))
+            time.sleep(0.05)
+
+
+def stream_counts(container: Container, ws: str, now: datetime, rate: float, seconds: float,
+                  *, verbose: bool = False) -> None:  # fmt: skip
+    """The heavy count, again and again, while ``rate`` orders a second arrive; every third
+    count also runs the slow path in the same snapshot and must agree."""
+    fast, slow = heavy_sqls(ws, now)
+    stream = OrderStream(container, ws, now, rate)
+    stream.thread.start()
+    rows: list[tuple[bool, int, int | None, float, float, int]] = []
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < seconds:
+            rows.append(snapshot_count(container, ws, fast, slow, both=len(rows) % 3 == 2))
+            if verbose:
+                print(f"    count {len(rows)}: {rows[-1]}", flush=True)
+    finally:
+        stream.stop.set()
+        stream.thread.join()
+    elapsed = time.perf_counter() - started
+    fast_rows = [r for r in rows if r[0]]
+    wrong = [r for r in rows if r[2] is not None and r[2] != r[1]]
+    walls = sorted(r[3] for r in fast_rows) or [0.0]
+    print(f"heavy count under a stream of {rate:g} orders/s for {elapsed:.0f} s"
+          f" ({sum(stream.sent.values()):,} written: {stream.sent}; {stream.folds} folds;"
+          f" load {load()}):")  # fmt: skip
+    print(f"  {len(rows)} counts, {len(fast_rows)} through the summary + delta"
+          f" (delta {min((r[5] for r in fast_rows), default=0)}–"
+          f"{max((r[5] for r in fast_rows), default=0)} contacts),"
+          f" {len(rows) - len(fast_rows)} on the slow path;"
+          f" {sum(r[2] is not None for r in rows)} compared with the slow path in the same"
+          f" snapshot: {len(wrong)} differ")  # fmt: skip
+    print(f"  check + count: median {statistics.median(walls) * 1000:.0f} ms wall,"
+          f" p90 {walls[int(0.9 * (len(walls) - 1))] * 1000:.0f}, max {walls[-1] * 1000:.0f};"
+          f" median {statistics.median(r[4] for r in fast_rows or rows) * 1000:.0f} ms process"
+          f" CPU (the stream's writer included); bound ≤ {BOUND_S:.0f} s:"
+          f" {'ok' if statistics.median(walls) <= BOUND_S else 'NOT MET'}")  # fmt: skip
+    assert not wrong, f"the summary + delta count differs from the slow path: {wrong}"
 
 
 def run_sql_count(container: Container, sql: str) -> int:
@@ -495,6 +684,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="a generated demo data directory")
     parser.add_argument("--quick", action="store_true", help="generate a 20k-contact demo")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--only-orders",
+        action="store_true",
+        help="skip the TAD and builder counts (run the order-summary parts)",
+    )
+    parser.add_argument(
+        "--delta-ab",
+        type=int,
+        default=0,
+        metavar="N",
+        help="A/B the heavy count with no marked order and N marked orders",
+    )
+    parser.add_argument(
+        "--stream-orders",
+        type=float,
+        default=0,
+        metavar="R",
+        help="time the heavy count while R orders/s arrive",
+    )
+    parser.add_argument("--stream-seconds", type=float, default=60)
+    parser.add_argument("--verbose", action="store_true", help="print every streamed count")
     args = parser.parse_args(argv)
     temporary = args.data is None
     if temporary:
@@ -509,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         filled = fill_message_events(container, ws)
         if filled:
             print(f"message_events was empty: filled {filled:,} rows from the demo's email events")
-        bench(container, ws, args.runs)
+        bench(container, ws, args)
     finally:
         container.close()
         if temporary:  # the demo made for this run goes with it

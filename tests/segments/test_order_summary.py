@@ -4,7 +4,10 @@ order — and the sync check refuses a summary that missed a write."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from hypothesis import strategies as st
 
 from retenta.app import Container, build_container
 from retenta.contacts.privacy import delete_person_rows
+from retenta.core.messages import Message
 from retenta.segments import order_summary
 from retenta.segments.compiler import compile_segment
 from retenta.segments.evaluate import Draft, members_sql
@@ -21,6 +25,7 @@ from retenta.storage.duckdb import event_facts
 from tests.conftest import make_workspace
 from tests.segments.test_equivalence_data import (
     NOW,
+    SKUS,
     duckdb_members,
     load_duckdb,
     make_dataset,
@@ -248,3 +253,197 @@ def test_the_commerce_writer_marks_and_compaction_folds(
                             [other_ws.id]).fetchone()  # fmt: skip
         assert order_summary.in_sync(cur, other_ws.id)
     assert built == (1,)  # the first fold built the workspace's summary (carl's row)
+
+
+# --- summary + exact delta: writes since the last fold ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A built summary that then receives orders through the commerce writer (marked, not
+    folded), so counts read the summary plus the delta."""
+    base = tmp_path_factory.mktemp("order-summary-delta")
+    container = build_container(Settings(data_dir=base / "data", background_workers=False))
+    ws = make_workspace(container).id
+    data = make_dataset(seed=23, contacts=50)
+    load_duckdb(container, ws, data)
+    buyers = sorted({o["contact_id"] for o in data.orders})
+    container.db.write(lambda conn: _shape(conn, ws, buyers))
+    container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+    yield container, ws, buyers
+    container.close()
+
+
+_seq = itertools.count(1)
+
+
+def _message(ws: str, contact: int, event: str, props: dict[str, Any]) -> Message:
+    n = next(_seq)
+    at = NOW - timedelta(days=n % 50, minutes=n)
+    return Message(workspace_id=ws, message_id=f"delta-{n}", type="track", timestamp=at,
+                   received_at=at, event=event, properties=props, contact_id=contact)  # fmt: skip
+
+
+def _apply(store: Store, *messages: Message) -> None:
+    container = store[0]
+    container.db.write(lambda conn: container.commerce.apply(conn, list(messages)))
+
+
+def _new_order(store: Store, contact: int, order_id: str, price: float, lines: int) -> None:
+    products = [{"sku": f"SKU-{k}", "price": price + k, "quantity": 1 + k} for k in range(lines)]
+    props = {"order_id": order_id, "total": price * 3, "products": products}
+    _apply(store, _message(store[1], contact, "Order Completed", props))
+
+
+def _orders_of(store: Store) -> list[tuple[str, int]]:
+    container, ws, _ = store
+    with container.db.read() as cur:
+        got = cur.execute("SELECT order_id, contact_id FROM orders WHERE workspace_id = ?"
+                          " ORDER BY order_id", [ws]).fetchall()  # fmt: skip
+    return [(str(o), int(c)) for o, c in got]
+
+
+def _same_members(store: Store, root: dict[str, Any]) -> None:
+    """The summary + delta path and the traits view agree, checked in one snapshot."""
+    container, ws, _ = store
+    fast = compile_segment({"root": root}, workspace_id=ws, now=NOW, order_summary=True).sql
+    slow = compile_segment({"root": root}, workspace_id=ws, now=NOW).sql
+    with container.db.read() as cur, order_summary.snapshot(cur, ws) as ok:
+        assert ok, "a marked write must keep the summary usable (through the delta)"
+        assert {r[0] for r in cur.execute(fast).fetchall()} == {
+            r[0] for r in cur.execute(slow).fetchall()
+        }
+
+
+def test_fresh_orders_returns_and_cancellations_read_through_the_delta(live: Store) -> None:
+    container, ws, buyers = live
+    assert synced(live)
+    assert delta_contacts(live) == set()
+    stored = _orders_of(live)
+    fresh_buyer = max(buyers) + 1000  # a contact id with no order yet: its first one
+    container.db.write(lambda conn: conn.execute(
+        "INSERT INTO contacts (workspace_id, id, created_at, updated_at)"
+        " VALUES (?, ?, now(), now())", [ws, fresh_buyer]))  # fmt: skip
+    _new_order(live, buyers[3], "fresh-1", 40.0, 2)
+    _new_order(live, fresh_buyer, "fresh-2", 15.5, 1)
+    old_id, old_owner = stored[0]
+    _apply(
+        live, _message(ws, old_owner, "Order Refunded", {"order_id": old_id, "total": 1})
+    )  # fmt: skip  (full refund)
+    part_id, part_owner = stored[1]
+    _apply(live, _message(ws, part_owner, "Order Refunded",
+                          {"order_id": part_id, "products": [{"sku": "SKU-1"}]}))  # fmt: skip
+    gone_id, gone_owner = stored[2]
+    _apply(live, _message(ws, gone_owner, "Order Cancelled", {"order_id": gone_id}))
+    assert synced(live)
+    owners = {buyers[3], fresh_buyer, old_owner, part_owner, gone_owner}
+    assert delta_contacts(live) == owners
+    assert figures(live, "_order_traits") == figures(live, "contact_traits")
+    fresh = next(r for r in figures(live, "_order_traits") if r["contact_id"] == fresh_buyer)
+    assert (fresh["orders"], fresh["revenue"]) == (1, 15.5)
+    leaves = [
+        {"type": "trait", "trait": "orders", "op": "gte", "value": 1},
+        {"type": "trait", "trait": "revenue", "op": "gt", "value": 100},
+        {"type": "trait", "trait": "last_order_at", "op": "in_last", "value": 30},
+    ]
+    for leaf in leaves:
+        _same_members(live, leaf)
+        _same_members(live, {"type": "not", "condition": leaf})
+
+
+OP_KINDS = st.sampled_from(["new", "refund", "partial", "cancel", "ship"])
+OPS = st.lists(st.tuples(OP_KINDS, st.integers(0, 10**6)), min_size=1, max_size=4)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=SLOW_OK)
+@given(ops=OPS, leaf=TRAITS, negate=st.booleans())
+def test_any_marked_writes_keep_the_counts_exact(
+    live: Store, ops: list[tuple[str, int]], leaf: dict[str, Any], negate: bool
+) -> None:
+    """Random writes through the commerce writer (new orders, full and partial refunds,
+    cancellations, status moves), never folded: the summary + delta gives the members the
+    traits view gives, in every snapshot."""
+    _, ws, buyers = live
+    stored = _orders_of(live)
+    for op, pick in ops:
+        order_id, owner = stored[pick % len(stored)]
+        if op == "new":
+            _new_order(
+                live, buyers[pick % len(buyers)], f"gen-{next(_seq)}", pick % 300, 1 + pick % 3
+            )
+        elif op == "refund":
+            _apply(live, _message(ws, owner, "Order Refunded", {"order_id": order_id, "total": 1}))
+        elif op == "partial":
+            props = {"order_id": order_id, "products": [{"sku": SKUS[pick % len(SKUS)]}]}
+            _apply(live, _message(ws, owner, "Order Refunded", props))
+        elif op == "cancel":
+            _apply(live, _message(ws, owner, "Order Cancelled", {"order_id": order_id}))
+        else:
+            _apply(live, _message(ws, owner, "Order Updated", {"order_id": order_id,
+                                                               "status": "shipped"}))  # fmt: skip
+    _same_members(live, {"type": "not", "condition": leaf} if negate else leaf)
+
+
+def test_the_delta_refuses_what_its_marks_do_not_explain(tmp_path: Any) -> None:
+    """With orders marked (a delta in use), a write without a mark, an order moved to
+    another contact (its old owner is not in the delta) and a marked order deleted with its
+    lines (its owner is no longer found) all make the sums differ; a rebuild makes them
+    agree again."""
+    container = build_container(Settings(data_dir=tmp_path / "data", background_workers=False))
+    try:
+        ws = make_workspace(container).id
+        data = make_dataset(seed=31, contacts=40)
+        load_duckdb(container, ws, data)
+        container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+        store = (container, ws, [])
+        stored = _orders_of(store)
+        owner_a = stored[0][1]
+        b, c = [o for o, owner in stored if owner != owner_a][:2]
+        _new_order(store, owner_a, "marked-1", 20.0, 2)
+        assert synced(store)
+        assert delta_contacts(store) == {owner_a}
+        unmarked = (
+            "UPDATE order_items SET price = price + 1 WHERE workspace_id = ? AND order_id = ?"
+        )
+        moved = "UPDATE orders SET contact_id = ? WHERE workspace_id = ? AND order_id = ?"
+
+        def delete(conn: Any) -> None:
+            conn.execute("DELETE FROM order_items WHERE workspace_id = ? AND order_id = ?", [ws, c])
+            conn.execute("DELETE FROM orders WHERE workspace_id = ? AND order_id = ?", [ws, c])
+
+        writes = [
+            ("unmarked", lambda conn: conn.execute(unmarked, [ws, b]), []),
+            ("moved", lambda conn: conn.execute(moved, [owner_a, ws, b]), [b]),
+            ("deleted", delete, [c]),
+        ]
+        for what, write, marks in writes:
+            container.db.write(write)
+            container.db.write(lambda conn, m=marks: order_summary.mark(conn, [(ws, x) for x in m]))
+            assert not synced(store), what
+            container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+            container.db.write(lambda conn: conn.execute("DELETE FROM order_summary_dirty"))
+            assert synced(store), what
+            _new_order(store, owner_a, f"marked-{next(_seq)}", 20.0, 1)  # a delta again
+            assert synced(store), what
+            assert delta_contacts(store) == {owner_a}
+            assert figures(store, "_order_traits") == figures(store, "contact_traits")
+    finally:
+        container.close()
+
+
+def test_the_view_binds_where_no_check_ran(store: Store) -> None:
+    """A connection that never ran the check reads the empty ``main.order_summary_delta``
+    (the summary alone, as before the delta)."""
+    container, ws, _ = store
+    sql = compile_segment({"root": {"type": "trait", "trait": "orders", "op": "gte", "value": 1}},
+                          workspace_id=ws, now=NOW, order_summary=True).sql  # fmt: skip
+    results: list[set[int]] = []
+
+    def fresh_thread() -> None:  # its own read cursor
+        results.append(duckdb_members(container, sql))
+
+    worker = threading.Thread(target=fresh_thread)
+    worker.start()
+    worker.join()
+    assert results == [members(store, {"type": "trait", "trait": "orders", "op": "gte",
+                                       "value": 1}, summary=False)]  # fmt: skip
