@@ -86,7 +86,7 @@ def add_order(
     ws: str,
     contact_id: int,
     order_id: str,
-    items: Sequence[tuple[str, str, int, float, int]],
+    items: Sequence[tuple[str, str | None, int, float, int]],
     *,
     status: str = "paid",
     placed_at: datetime = T0,

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from retenta.app import Container
 from retenta.contacts import queries as q
 from tests.conftest import Workspace
-from tests.contacts.seed import add_events, event_table, merge, new_contact
+from tests.contacts.seed import add_events, add_order, event_table, merge, new_contact
 
 BASE = "/api/v1/contacts"
 
@@ -109,3 +109,43 @@ def test_timeline_answers_by_state(
     assert page(states["erased"])[0] == 404
     assert page(states["elsewhere"])[0] == 404
     assert page(10**9)[0] == 404
+
+
+def test_order_lines_take_the_product_category_only_when_they_have_none(
+    container: Container, ws: Workspace, other_ws: Workspace
+) -> None:
+    ann = new_contact(container, ws.id)
+    add_order(container, ws.id, ann, "o1", [("s1", "Shoes", 2, 50.0, 1), ("s2", None, 1, 30.0, 0)])
+    add_order(container, ws.id, ann, "o2", [("s3", None, 1, 20.0, 0)])
+    # the same order id and skus in another workspace must not leak in
+    add_order(container, other_ws.id, new_contact(container, other_ws.id), "o1",
+              [("s2", "Elsewhere", 5, 1.0, 0)])  # fmt: skip
+
+    def products(cur: Any) -> None:
+        for w, sku, path in ((ws.id, "s1", ["Women", "Boots"]), (ws.id, "s2", ["Home", "Bags"]),
+                             (other_ws.id, "s3", ["Other"])):  # fmt: skip
+            cur.execute(
+                "INSERT INTO products (workspace_id, sku, category_path, created_at, updated_at)"
+                " VALUES (?, ?, ?, now(), now())",
+                [w, sku, path],
+            )
+
+    container.db.write(products)
+    with container.db.read() as cur:
+        got = q.lines_of(cur, ws.id, ["o1", "o2"])
+        want = cur.execute(
+            "SELECT i.order_id, coalesce(i.category, p.category_path[-1]), i.quantity, i.price,"
+            " i.returned_quantity FROM order_items i LEFT JOIN products p"
+            " ON p.workspace_id = i.workspace_id AND p.sku = i.sku"
+            " WHERE i.workspace_id = ? AND i.order_id IN ('o1', 'o2')",
+            [ws.id],
+        ).fetchall()
+    keys = ("order_id", "category", "quantity", "price", "returned_quantity")
+    assert sorted(tuple(line[k] for k in keys) for line in got) == sorted(want)
+    assert sorted((line["order_id"], line["category"]) for line in got) == [
+        ("o1", "Bags"),  # no category on the line: the product's last one
+        ("o1", "Shoes"),  # the line's own, not the product's
+        ("o2", None),  # no product in this workspace
+    ]
+    with container.db.read() as cur:
+        assert q.lines_of(cur, ws.id, []) == []

@@ -272,17 +272,42 @@ def orders_of(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[dict[str,
 
 
 def lines_of(cur: Any, workspace_id: str, order_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Order lines with their category (the line's, else the product's last category)."""
-    keys = ("order_id", "category", "quantity", "price", "returned_quantity")
-    cols = "workspace_id, order_id, sku, category, quantity, price, returned_quantity"
-    sql, params = probe("order_items", "order_id", cols, order_ids)
+    """Order lines with their category (the line's, else the product's last category).
+
+    One branch per order whose only filter is the order id (an index probe, as for the
+    profile's reads); the product is read only for lines without a category of their own
+    (a join with ``products`` planned and built a hash table every time: ~1.4 ms).
+    """
+    if not order_ids:
+        return []
+    branch = (
+        "SELECT workspace_id, order_id, sku, category, quantity, price, returned_quantity"
+        " FROM order_items WHERE order_id = ?"
+    )
+    rows = cur.execute(" UNION ALL ".join([branch] * len(order_ids)), list(order_ids)).fetchall()
+    rows = [r for r in rows if r[0] == workspace_id]
+    missing = sorted({r[2] for r in rows if r[3] is None})
+    from_products = product_categories(cur, workspace_id, missing) if missing else {}
+    return [
+        {
+            "order_id": r[1],
+            "category": from_products.get(r[2]) if r[3] is None else r[3],
+            "quantity": r[4],
+            "price": r[5],
+            "returned_quantity": r[6],
+        }
+        for r in rows
+    ]
+
+
+def product_categories(cur: Any, workspace_id: str, skus: Sequence[str]) -> dict[str, str | None]:
+    """Each product's last category (``category_path[-1]``), for the skus it knows."""
     rows = cur.execute(
-        f"SELECT i.order_id, coalesce(i.category, p.category_path[-1]), i.quantity, i.price,"
-        f" i.returned_quantity FROM ({sql}) i LEFT JOIN products p"
-        " ON p.workspace_id = i.workspace_id AND p.sku = i.sku WHERE i.workspace_id = ?",
-        [*params, workspace_id],
+        "SELECT sku, category_path[-1] FROM products"
+        " WHERE workspace_id = ? AND sku IN (SELECT unnest(?::VARCHAR[]))",
+        [workspace_id, list(skus)],
     ).fetchall()
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    return {str(r[0]): r[1] for r in rows}
 
 
 def list_rows(cur: Any, workspace_id: str, ids: Sequence[int]) -> list[dict[str, Any]]:
