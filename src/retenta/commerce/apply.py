@@ -16,12 +16,8 @@ from retenta.commerce.cartmemory import CartMemory
 from retenta.commerce.carts import Sequence, consolidate, write_carts
 from retenta.commerce.events import Changes
 from retenta.commerce.memory import CatalogMemory, ReturnsMemory
-from retenta.commerce.orders import (
-    ITEM_STAGE,
-    ORDER_STAGE,
-    RETURN_STAGE,
-    STATUS_STAGE,
-)
+from retenta.commerce.orders import ITEM_STAGE, ORDER_STAGE, STATUS_STAGE
+from retenta.commerce.refunds import apply_refunds
 from retenta.commerce.tables import MONEY, TIMESTAMP
 
 PRODUCT_FILL = pa.schema(
@@ -192,10 +188,8 @@ def apply_orders(conn: Any, changes: Changes, facts: ReturnsMemory) -> set[tuple
             tail=tail,
         )
     if changes.returns:
-        order_store.write_returns(conn, pa.Table.from_pylist(changes.returns, schema=RETURN_STAGE))
-        keys = sorted({(r["workspace_id"], r["order_id"]) for r in changes.returns})
-        facts.add(keys)
-        order_store.settle_returns(conn, keys, mark_returned=True, tail=tail)
+        apply_refunds(conn, changes.returns, tail)
+        facts.add(sorted({(r["workspace_id"], r["order_id"]) for r in changes.returns}))
     tail.flush(conn)
     return new
 
