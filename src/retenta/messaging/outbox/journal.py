@@ -194,28 +194,21 @@ class HandoverJournal:
         self.records += len(items) + len(pending)
 
     def confirm_then(self, after: Sequence[Pending]) -> None:
-        """For each: its confirmation appended, then its ``then``, with nothing between."""
-        for records, then in after:
-            try:
-                self.confirm(records)
-            except Exception:  # not confirmed: not handed over (then is not run)
-                log.exception("a hand-over confirmation failed")
-                continue
-            run_all([then])
-
-    def confirm(self, records: Sequence[Record]) -> None:
-        """Append the confirmations of pending records (no ``fdatasync``: a kill never loses
-        the page cache, and a pending record from an earlier boot counts without one), with
-        the GIL held from the write until this returns."""
-        data = encode(records, "!")
+        """For each: its confirmation appended, then its ``then`` at once, the GIL held from
+        the confirmation's ``write`` to the call (a kill in between loses that message: a
+        few microseconds, the window that remains). A confirmation not written whole is not
+        one, and its ``then`` is not run (the session then leaves its message unfinished)."""
+        lines = [encode(records, "!") for records, _ in after]  # before the window opens
         with self._lock:
-            done = 0
-            while done < len(data):
-                n = _write(self._fd, data[done:], len(data) - done)
-                if n < 0:
-                    error = ctypes.get_errno()
-                    raise OSError(error, os.strerror(error))
-                done += n
+            fd = self._fd
+            for line, (_, then) in zip(lines, after, strict=True):
+                if _write(fd, line, len(line)) != len(line):
+                    log.error("a hand-over confirmation was not written: %s", line)
+                    continue
+                try:
+                    then()
+                except Exception:
+                    log.exception("a hand-over callback failed")
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
