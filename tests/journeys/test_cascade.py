@@ -2,7 +2,8 @@
 server that never confirms delivery, so after ``within`` the run moves on; channels the
 contact cannot receive (no push target) or has not consented to (Viber) are skipped with the
 reason in the trace; the SMS goes to a local Twilio peer whose signed "delivered" callback
-ends the cascade, and a message-status condition reads it."""
+ends the cascade at once (not at the end of ``within``), and a message-status condition
+reads it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from retenta.journeys.engine import cascade_send_id
 from retenta.journeys.service import for_container
 from retenta.messaging.outbox.content import StaticText
 from tests.conftest import Workspace
+from tests.journeys.test_nodes_store import table
 from tests.journeys.test_runs import journey, runs, track
 from tests.messaging.channels.test_sms_http import ACCOUNT, TOKEN, TwilioPeer
 from tests.messaging.channels.test_sms_webhooks import twilio_sign
@@ -138,8 +140,13 @@ def test_the_cascade_moves_on_when_the_provider_never_confirms_delivery(
         asyncio.run(main())
     assert ledger(container, journey_id) == {email: ("email", "sent"), sms: ("sms", "sent")}
     assert runs(container, journey_id)[0][2:4] == ("active", "cas")
+    [waiting_for] = [r[0] for r in table(container, "SELECT waiting_for FROM journey_runs")]
+    assert waiting_for == f"report:delivered:{sms}"
+    runner.reports.every_s = 0
+    soon = start + timedelta(hours=1, minutes=1, seconds=30)  # the SMS waits until 2h01m
+    assert runner.tick(soon) == 0  # no report yet: the wait goes on
     twilio_delivered(client, ws, sms_peer, sms)
-    runner.tick(start + timedelta(hours=2, minutes=2))
+    runner.tick(soon)  # the report wakes the run at once, not at the end of ``within``
     assert runs(container, journey_id)[0][2:4] == ("done", "reached")
     assert reasons(client, ws, contact_id)[1:] == [
         ("skipped", "push: no push subscription or device"),

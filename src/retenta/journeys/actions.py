@@ -29,6 +29,7 @@ from retenta.journeys.steps import (
     SendAction,
     Step,
     cascade_send_id,
+    marker,
     send_id_for,
 )
 from retenta.journeys.timing import next_local_time
@@ -136,6 +137,7 @@ def cascade(node: CascadeNode, run: Run, step: Step, facts: Facts, now: datetime
             continue
         step.wake_at = (now + RECHECK if state.handed_at is None
                         else state.handed_at + node.within.delta())  # fmt: skip
+        step.waiting_for = marker(_goal_word(node), cascade_send_id(run.run_id, node.id, index))
         step.note(node.id, "waiting", f"for {channel} to be {_goal_word(node)} until"
                   f" {step.wake_at:%Y-%m-%d %H:%M}Z")  # fmt: skip
         return None
@@ -155,6 +157,7 @@ def _try_channel(node: CascadeNode, run: Run, step: Step, facts: Facts, now: dat
     step.sends.append(SendAction(node.id, send_id, node.message_id, (channel,), node.category,
                                  node.topic))  # fmt: skip
     step.wake_at = now + node.within.delta()
+    step.waiting_for = marker(_goal_word(node), send_id)  # a report wakes it: reports.py
     step.note(node.id, "sent", f"{node.message_id} on {channel} queued as {send_id}")
     step.note(node.id, "waiting", f"for {channel} to be {_goal_word(node)} within"
               f" {node.within.amount} {node.within.unit} of its hand-over")  # fmt: skip

@@ -32,6 +32,7 @@ from retenta.journeys.due import DueRuns, Row
 from retenta.journeys.effects import apply_effects
 from retenta.journeys.engine import Run, Step, TraceEntry, advance
 from retenta.journeys.facts import ContactFacts
+from retenta.journeys.reports import ReportWakes
 from retenta.journeys.sources import poll_sources
 from retenta.journeys.store import JourneyStore
 from retenta.messaging.outbox.ledger import NewSend, SendLedger
@@ -101,6 +102,7 @@ class JourneyRunner(Ticking):
         self.db, self.store, self.ledger = db, store, ledger
         self.interval_s, self.batch = interval_s, batch
         self.due = DueRuns(sweep_s=sweep_s)
+        self.reports = ReportWakes()
 
     def busy(self, done: int) -> bool:
         return done >= self.batch
@@ -117,6 +119,8 @@ class JourneyRunner(Ticking):
         moment = now or datetime.now(UTC)
         began = time.perf_counter()
         poll_sources(self.db, self.store, moment)  # each source-triggered journey: one unit
+        if self.reports.poll(self.db, moment):  # cascades whose report came: due now
+            self.due.resweep()
         with self.db.read() as cur:  # committed data; a nudge comes after its unit's COMMIT
             claimed = self.due.claim(cur, moment, self.batch)
         if not claimed:

@@ -136,3 +136,13 @@ def cascade_send_id(run_id: str, node_id: str, index: int) -> str:
     True
     """
     return send_id_for(run_id, f"{node_id}\x1e{index}")
+
+
+def marker(goal: str, send_id: str) -> str:
+    """What a run waiting for ``send_id`` to be ``goal`` (delivered / opened) waits for: a
+    report of it wakes the run (``reports.py``).
+
+    >>> marker("delivered", "snd_jab")
+    'report:delivered:snd_jab'
+    """
+    return f"report:{goal}:{send_id}"
