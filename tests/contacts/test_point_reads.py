@@ -5,7 +5,7 @@ be in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from retenta.app import Container
 from retenta.contacts import queries as q
 from tests.conftest import Workspace
-from tests.contacts.seed import add_events, add_order, event_table, merge, new_contact
+from tests.contacts.seed import T0, add_events, add_order, event_table, merge, new_contact
 
 BASE = "/api/v1/contacts"
 
@@ -149,3 +149,19 @@ def test_order_lines_take_the_product_category_only_when_they_have_none(
     ]
     with container.db.read() as cur:
         assert q.lines_of(cur, ws.id, []) == []
+
+
+def test_timeline_never_shows_another_workspaces_rows_under_the_same_contact_id(
+    container: Container, ws: Workspace, other_ws: Workspace
+) -> None:
+    """Contact ids are unique across workspaces, so this cannot happen through ingestion;
+    written by hand, such rows make the page be read again with the workspace filter."""
+    ann = new_contact(container, ws.id)
+    add_events(container, event_table(ws.id, ann, 5, prefix="mine"))
+    later = T0 + timedelta(hours=1)  # theirs are the newest: a page without the check shows them
+    add_events(container, event_table(other_ws.id, ann, 5, prefix="theirs", start=later))
+    with container.db.read() as cur:
+        page = q.timeline(cur, ws.id, [ann], limit=3)
+        assert [e["message_id"].split("-")[0] for e in page] == ["mine"] * 3
+        assert len(q.timeline(cur, ws.id, [ann], limit=100)) == 5
+        assert len(q.timeline(cur, other_ws.id, [ann], limit=100)) == 5

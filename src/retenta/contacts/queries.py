@@ -190,25 +190,47 @@ def timeline(
     limit: int,
     before: tuple[datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` events of the contacts, newest first, after the cursor ``before``."""
+    """Up to ``limit`` events of the contacts, newest first, after the cursor ``before``.
+
+    Each tier's branch filters by the contact id alone (one filter is cheaper to plan and
+    to evaluate per row group than two: ~10% of the page); contact ids are unique across
+    workspaces, so the workspace check on the rows returned only ever passes — should it
+    not, the page is read again with the workspace in the filter.
+    """
+    rows = _timeline_rows(cur, workspace_id, ids, limit, before, by_workspace=False)
+    if any(r[0] != workspace_id for r in rows):
+        rows = _timeline_rows(cur, workspace_id, ids, limit, before, by_workspace=True)
+    return [_event(r[1:]) for r in rows]
+
+
+def _timeline_rows(
+    cur: Any,
+    workspace_id: str,
+    ids: Sequence[int],
+    limit: int,
+    before: tuple[datetime, str] | None,
+    *,
+    by_workspace: bool,
+) -> list[tuple[Any, ...]]:
     cols = ", ".join(EVENT_FIELDS)
+    where = "workspace_id = ? AND contact_id = ?" if by_workspace else "contact_id = ?"
     after = ""
     cursor_params: list[Any] = []
     if before is not None:
         after = " AND (timestamp < ? OR (timestamp = ? AND message_id < ?))"
         cursor_params = [before[0], before[0], before[1]]
-    branch = f"SELECT {cols} FROM {{tier}} WHERE workspace_id = ? AND contact_id = ?{after}"
+    branch = f"SELECT workspace_id, {cols} FROM {{tier}} WHERE {where}{after}"
     branches, params = [], []
     for cid in ids:
         for tier in ("events", "events_l1", "events_recent"):
             branches.append(branch.format(tier=tier))
-            params += [workspace_id, cid, *cursor_params]
-    rows = cur.execute(
+            params += [*([workspace_id] if by_workspace else []), cid, *cursor_params]
+    rows: list[tuple[Any, ...]] = cur.execute(
         f"SELECT * FROM ({' UNION ALL '.join(branches)})"
         " ORDER BY timestamp DESC, message_id DESC LIMIT ?",
         [*params, limit],
     ).fetchall()
-    return [_event(r) for r in rows]
+    return rows
 
 
 def _event(row: Sequence[Any]) -> dict[str, Any]:
