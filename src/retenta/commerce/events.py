@@ -59,6 +59,8 @@ def text(value: Any) -> str | None:
     >>> text(" a "), text(""), text(12), text(None)
     ('a', None, '12', None)
     """
+    if type(value) is str:  # the common case, first
+        return value.strip() or None
     if value is None or isinstance(value, dict | list):
         return None
     out = str(value).strip()
@@ -74,9 +76,22 @@ def money(value: Any) -> Decimal | None:
 
     >>> money("19.989"), money(5), money("x"), money(-1), money(True), money("1e30")
     (Decimal('19.99'), Decimal('5.00'), None, None, None, None)
+    >>> money(5.0), money(" 5 ")
+    (Decimal('5.00'), Decimal('5.00'))
     """
     if value is None or isinstance(value, bool | dict | list):
         return None
+    if type(value) in (int, float, str):
+        return _money(value)  # prices repeat: a store has a catalog
+    return _amount(value)
+
+
+@lru_cache(maxsize=8192)
+def _money(value: int | float | str) -> Decimal | None:
+    return _amount(value)
+
+
+def _amount(value: Any) -> Decimal | None:
     try:
         amount = Decimal(str(value))
         if not amount.is_finite() or not 0 <= amount < MAX_MONEY:
@@ -201,8 +216,10 @@ def changes_from(
     """Everything a batch changes, reduced per entity key. ``complete(key)``: the catalog
     product needs nothing from events (a feed product with every field filled)."""
     changes = Changes()
-    for message in in_event_order(m for m in messages if is_ecommerce(m)):
-        name = event_key(message.event)
+    named = [(m, event_key(m.event)) for m in messages if m.type == "track"]
+    ecommerce = [pair for pair in named if pair[1] in ECOMMERCE_EVENTS]
+    ecommerce.sort(key=lambda pair: pair[0].timestamp)  # stable: ties keep batch order
+    for message, name in ecommerce:
         note_products(changes, message, name, complete)
         handler = HANDLERS.get(name)
         if handler is not None:
@@ -218,8 +235,14 @@ def note_products(
 ) -> None:
     """Catalog fields carried by any e-commerce event; the newest non-empty value wins."""
     props = message.properties
-    single = "products" not in props and name not in ORDER_EVENTS
-    for item in products_of(props, single=single):
+    items = props.get("products")
+    if isinstance(items, list):
+        items = [p for p in items if isinstance(p, dict)]
+    elif "products" in props or name in ORDER_EVENTS:
+        return
+    else:
+        items = [props]  # a single product's fields are the properties themselves
+    for item in items:
         sku = sku_of(item)
         if sku is None:
             continue
@@ -249,8 +272,10 @@ def fill_product(
 def cart_of(changes: Changes, message: Message) -> CartState:
     """The contact's current cart state in this batch (a new one after a conversion)."""
     assert message.contact_id is not None
-    states = changes.carts.setdefault(message.contact_id, [CartState()])
-    if states[-1].convert:
+    states = changes.carts.get(message.contact_id)
+    if states is None:
+        states = changes.carts[message.contact_id] = [CartState()]
+    elif states[-1].convert:
         states.append(CartState())
     states[-1].touch(message)
     return states[-1]

@@ -86,7 +86,7 @@ class CatalogMemory:
         >>> m.complete(("w", "a")), m.complete(("w", "b"))
         (True, False)
         """
-        return self.known.get(key) == ALL
+        return self.known.get(key) is ALL  # ``_remember`` keeps the one ALL
 
     def load(self, conn: Any, workspaces: set[str]) -> None:
         """Load the feed products of workspaces seen for the first time."""
@@ -105,7 +105,8 @@ class CatalogMemory:
 
     def _remember(self, ws: str, rows: list[tuple[Any, ...]]) -> None:
         for sku, *flags in rows:
-            self.known[(ws, sku)] = frozenset(f for f, ok in zip(FILLED, flags, strict=True) if ok)
+            filled = frozenset(f for f, ok in zip(FILLED, flags, strict=True) if ok)
+            self.known[(ws, sku)] = ALL if filled == ALL else filled
 
     def forget(self, workspace_id: str, skus: list[str]) -> None:
         """These rows changed (or may have): read them again when next needed."""
