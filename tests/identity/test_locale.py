@@ -31,14 +31,15 @@ def restarted(settings: Settings) -> Iterator[tuple[Container, str, int]]:
 
 @pytest.fixture
 def loads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """Every load of contact rows (``load_contacts`` reads them through ``load_rows`` too)."""
     seen: list[list[int]] = []
-    real = store.load_contacts
+    real = store.load_rows
 
     def counting(cur: Any, ids: Any) -> Any:
         seen.append(sorted(ids))
         return real(cur, ids)
 
-    monkeypatch.setattr(store, "load_contacts", counting)
+    monkeypatch.setattr(store, "load_rows", counting)
     return seen
 
 

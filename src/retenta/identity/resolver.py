@@ -77,17 +77,40 @@ class BatchResolver:
         return first
 
     def state(self, cid: int) -> ContactState:
+        """The contact with its identities (what the rules, merges and takeovers need)."""
         found = self.states.get(cid)
         if found is None:
             self.load([cid])
             found = self.states[cid]
+        elif found.partial:
+            self.complete([found])
         return found
 
-    def load(self, cids: Sequence[int]) -> None:
+    def profile_state(self, cid: int) -> ContactState:
+        """The contact, with or without its identities (enough for a profile input)."""
+        found = self.states.get(cid)
+        if found is None:
+            self.load([cid], rows_only=True)
+            found = self.states[cid]
+        return found
+
+    def complete(self, states: Sequence[ContactState]) -> None:
+        """Read the identities of contacts loaded without them (rare: the batch's decision
+        about such a contact changed after ``preload``)."""
+        store.load_identities(self.cur, states)
+        for state in states:
+            self.svc.fold_seen_identities(state)
+
+    def load(self, cids: Sequence[int], *, rows_only: bool = False) -> None:
+        """Load contacts the batch does not hold yet: their rows and, unless ``rows_only``,
+        their identities; a contact held without identities gets them unless ``rows_only``."""
+        partial = [self.states[c] for c in cids if c in self.states and self.states[c].partial]
+        if partial and not rows_only:
+            self.complete(partial)
         missing = [c for c in cids if c not in self.states]
         if not missing:
             return
-        loaded = store.load_contacts(self.cur, missing)
+        loaded = (store.load_rows if rows_only else store.load_contacts)(self.cur, missing)
         gone = [cid for cid in missing if cid not in loaded]
         if gone:  # deleted behind the cache's back: forget them so that a retry succeeds
             self.svc.forget_now(gone)
@@ -189,14 +212,16 @@ class BatchResolver:
         extracted: Sequence[Extracted],
         inputs: Sequence[ProfileInput | None],
     ) -> None:
-        """Load, in one query, every contact the slow path will need."""
+        """Load, in one query each, every contact the slow path will need (with identities)
+        and every known contact whose traits must be compared (the row alone)."""
         needed: set[int] = set()
+        rows: set[int] = set()
         for m, ex, p in zip(messages, extracted, inputs, strict=True):
             if ex.sole_owner is None and ex.keys and ex.previous_id is None:
                 ex.sole_owner = self.sole_owner(ex.keys)
             if (cid := ex.sole_owner) is not None:
                 if p is not None and self.needs_load(cid, p):
-                    needed.add(cid)
+                    rows.add(cid)
                 continue
             owners = {self.owner((m.workspace_id, t, v)) for t, v in self.all_identifiers(ex)}
             owners.discard(None)
@@ -204,8 +229,9 @@ class BatchResolver:
             if len(known) > 1 or ex.previous_id is not None or len(owners) != len(known):
                 needed.update(known)
             elif len(known) == 1 and p is not None and self.needs_load(known[0], p):
-                needed.add(known[0])
+                rows.add(known[0])
         self.load(sorted(needed))
+        self.load(sorted(rows - needed), rows_only=True)
 
     def needs_load(self, cid: int, p: ProfileInput) -> bool:
         """Traits need the contact; a locale-only input does not (``locale``)."""
@@ -399,6 +425,10 @@ class BatchResolver:
         state = self.states.get(cid)
         if state is not None:
             state.seen(at)
+            if state.partial:  # its identities are not held: their times are written behind
+                for ident in idents:
+                    self.svc.note_identity_seen((ws, *ident), at)
+                return
             for ident in idents:
                 row = state.identities.get(ident)
                 if row is not None and at > row.last_seen:
@@ -413,7 +443,7 @@ class BatchResolver:
         if not p.traits and cid not in self.states:
             self.locales.add(cid, p.language, p.timezone, p.fingerprint)
             return
-        state = self.state(cid)
+        state = self.profile_state(cid)
         prov = {"source": m.source, "at": m.timestamp.isoformat(), "message_id": m.message_id}
         changed = apply_traits(
             state.attributes, state.provenance, p.traits, prov, self.svc.policies

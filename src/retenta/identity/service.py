@@ -180,6 +180,9 @@ class IdentityService:
         at = self._seen_contacts.pop(state.id, None)
         if at is not None:
             state.seen(at)
+        self.fold_seen_identities(state)
+
+    def fold_seen_identities(self, state: ContactState) -> None:
         for (t, v), row in state.identities.items():
             at = self._seen_identities.pop((state.workspace_id, t, v), None)
             if at is not None and at > row.last_seen:

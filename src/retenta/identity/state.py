@@ -34,8 +34,10 @@ class ContactState:
     identities: dict[Identifier, IdentityRow] = field(default_factory=dict)
     is_new: bool = False
     dirty: bool = False
+    partial: bool = False  # loaded without its identities (``store.load_rows``)
 
     def view(self) -> ContactView:
+        assert not self.partial, "the rules need the contact's identities"
         counts = Counter(t for t, _ in self.identities)
         exts = frozenset(v for t, v in self.identities if t == EXTERNAL_ID)
         return ContactView(self.id, exts, counts)
@@ -47,6 +49,7 @@ class ContactState:
 
     def snapshot(self) -> dict[str, Any]:
         """The full state, JSON-ready, for ``merges.snapshot`` (restored exactly by unmerge)."""
+        assert not self.partial, "a snapshot needs the contact's identities"
         return {
             "contact": {
                 "id": self.id,

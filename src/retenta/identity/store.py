@@ -180,6 +180,15 @@ def load_contacts(cur: Any, ids: Iterable[int]) -> dict[int, ContactState]:
     ``IN`` lists of 1,000 ids on the two indexed id columns: at 1M contacts they beat a join
     against an Arrow table of the ids (60 ms against 180 ms for 1,000 ids).
     """
+    states = load_rows(cur, ids)
+    load_identities(cur, list(states.values()))
+    return states
+
+
+def load_rows(cur: Any, ids: Iterable[int]) -> dict[int, ContactState]:
+    """Live contact rows without their identities (``ContactState.partial``): what a profile
+    input of a known contact needs. Half of ``load_contacts``' cost (5.4 of 12.7 ms CPU for
+    180 contacts at 100k, the other statement reads ``identities``)."""
     wanted = sorted(set(ids))
     states: dict[int, ContactState] = {}
     for start in range(0, len(wanted), IN_LIST_UP_TO):
@@ -189,18 +198,28 @@ def load_contacts(cur: Any, ids: Iterable[int]) -> dict[int, ContactState]:
             f"SELECT {LOAD_COLUMNS} FROM contacts WHERE id IN ({marks}) AND erased_at IS NULL",
             part,
         ).fetchall():
-            states[r[1]] = _state(r)
-        epoch = EPOCH
+            state = states[r[1]] = _state(r)
+            state.partial = True
+    return states
+
+
+def load_identities(cur: Any, states: Sequence[ContactState]) -> None:
+    """Fill in the identities of contacts loaded by ``load_rows``."""
+    by_id = {s.id: s for s in states}
+    wanted = sorted(by_id)
+    epoch = EPOCH
+    for start in range(0, len(wanted), IN_LIST_UP_TO):
+        part = wanted[start : start + IN_LIST_UP_TO]
         for cid, t, v, first, last in cur.execute(
             "SELECT contact_id, type, value, epoch_us(first_seen), epoch_us(last_seen)"
-            f" FROM identities WHERE contact_id IN ({marks})",
+            f" FROM identities WHERE contact_id IN ({','.join('?' * len(part))})",
             part,
         ).fetchall():
-            if cid in states:
-                states[cid].identities[(t, v)] = IdentityRow(
-                    epoch + timedelta(microseconds=first), epoch + timedelta(microseconds=last)
-                )
-    return states
+            by_id[cid].identities[(t, v)] = IdentityRow(
+                epoch + timedelta(microseconds=first), epoch + timedelta(microseconds=last)
+            )
+    for state in states:
+        state.partial = False
 
 
 def _state(r: Sequence[Any]) -> ContactState:
