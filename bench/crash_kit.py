@@ -209,8 +209,8 @@ class Verdict:
     missing_campaign: list[str]
     missing_journey: list[str]
     # of the missing, those whose send was recorded as handed before a kill (taken as sent,
-    # never handed twice): the at-most-once window, where aiosmtpd drops a message whose
-    # final "." it had not processed yet when the connection closed
+    # never handed twice): the at-most-once window left, a kill between the confirmation's
+    # write and the final "."'s (microseconds; docs/messaging-sends.md, "Crash safety")
     missing_handed: int = 0
 
     @property

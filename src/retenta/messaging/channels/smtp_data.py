@@ -2,9 +2,11 @@
 final ``.`` (the send path's crash rule; docs/messaging-sends.md "Crash safety").
 
 :func:`transact`: MAIL, RCPT, DATA, the body; wait until the transport has handed the body
-to the kernel; the record (``handover(message, then=…)``); the ``.``, written by the thread
-that made the record durable (:class:`FinalDot`); the reply. A reply lost after the ``.``
-is :class:`AnswerLostError`: taken as sent, never handed again.
+to the kernel; the record (``handover(message, then=…)``, pending until confirmed); the
+``.``, written by the thread that made the record durable, right after its confirmation
+(:class:`FinalDot`); the reply. A reply lost after the ``.`` is :class:`AnswerLostError`:
+taken as sent, never handed again. A handover that never runs ``then`` (its confirmation
+could not be written) leaves the body unfinished: the server drops it.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def trace(what: str) -> None:
 
 
 class Handover(Protocol):
-    """Durably record that ``message`` is being handed over; ``then()`` once it is durable,
-    on the thread that made it so (the send path's ``HandoverLog.mark``)."""
+    """Durably record that ``message`` is being handed over; ``then()`` once it is durable and
+    confirmed, on the thread that made it so (the send path's ``HandoverLog.mark``; a record
+    whose ``then`` never ran is not a hand-over: outbox/journal.py)."""
 
     def __call__(
         self, message: OutgoingEmail, *, then: Callable[[], None] | None = None
@@ -51,10 +54,11 @@ async def transact(
     smtp: aiosmtplib.SMTP, message: OutgoingEmail, handover: Handover | None
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
     """One mail transaction. With ``handover``, MAIL, RCPT, DATA and the body go first; then
-    the record is made durable and the final ``.`` follows it at once (:class:`FinalDot`).
-    The server takes no message whose record is not durable, and a kill between the two
-    (the only way to lose a message: it is never handed twice) is a window of microseconds,
-    not the DATA round trips."""
+    the record is made durable and confirmed, and the final ``.`` follows the confirmation at
+    once (:class:`FinalDot`). The server takes no message whose record is not durable; a
+    kill after the record and before its confirmation leaves a record a restart does not
+    count (the message goes again); a kill between the confirmation and the ``.`` (the only
+    way left to lose a message: it is never handed twice) is a window of microseconds."""
     if handover is None:
         return await smtp.sendmail(message.mail_from, [message.rcpt_to], message.data)
     try:

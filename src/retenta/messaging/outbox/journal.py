@@ -202,8 +202,11 @@ class HandoverJournal:
         with self._lock:
             fd = self._fd
             for line, (_, then) in zip(lines, after, strict=True):
-                if _write(fd, line, len(line)) != len(line):
+                written = _write(fd, line, len(line))
+                if written != len(line):  # disk full: no hand-over; end a torn line
                     log.error("a hand-over confirmation was not written: %s", line)
+                    if written > 0:
+                        _write(fd, b"\n", 1)
                     continue
                 try:
                     then()
