@@ -17,10 +17,12 @@ from retenta.commerce.cartmemory import Cart, CartMemory, Line
 from retenta.commerce.events import CartState
 from retenta.commerce.tables import MONEY, TIMESTAMP
 
+Row = tuple[Any, ...]  # a change row: ``CHANGE_ROWS`` without ``seq``
+
 
 @dataclass
 class CartPlan:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     final: Cart | None = None
 
 
@@ -73,7 +75,7 @@ def plan_contact(
 
 def segment(
     ws: str, contact_id: int, cart: Cart, state: CartState, converted: set[tuple[str, str]]
-) -> tuple[list[dict[str, Any]], Cart | None]:
+) -> tuple[list[Row], Cart | None]:
     """The cart row and the changed line rows after one segment, and the open cart left."""
     lines = apply_lines(cart.items, state)
     order = state.convert_order
@@ -82,14 +84,14 @@ def segment(
     status = "converted" if convert and live else "open" if live else "emptied"
     assert state.last_at is not None
     updated = max(cart.updated_at, state.last_at) if cart.updated_at else state.last_at
-    where = {"workspace_id": ws, "cart_id": cart.cart_id, "contact_id": contact_id}
-    head = {**where, "sku": None, "status": status, "created_at": cart.created_at,
-            "updated_at": updated}  # fmt: skip
+    cart_id = cart.cart_id
+    head = (ws, cart_id, contact_id, None, status, cart.created_at, updated, None, None, None)
     changed = [
-        {**where, "sku": sku, **line}
+        (ws, cart_id, contact_id, sku, None, None, None, line["quantity"], line["price"],
+         line["added_at"])
         for sku, line in lines.items()
         if line is not (old := cart.items.get(sku)) and line != old
-    ]
+    ]  # fmt: skip
     left = Cart(cart.cart_id, cart.created_at, updated, live) if status == "open" else None
     return [head, *changed], left
 
@@ -126,17 +128,22 @@ def write_carts(
     Returns the number of change rows written."""
     memory.begin(conn, {segs[0].workspace_id for segs in states.values()})
     done = set(converted)
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     for contact_id, segs in states.items():
         ws = segs[0].workspace_id
         plan = plan_contact(ws, contact_id, segs, memory.get(ws, contact_id), done)
         rows += plan.rows
         memory.note(ws, contact_id, plan.final)
     if rows:
-        for row, n in zip(rows, seq.take(len(rows)), strict=True):
-            row["seq"] = n
-        run(conn, APPEND_SQL, _cm_carts=pa.Table.from_pylist(rows, schema=CHANGE_ROWS))
+        run(conn, APPEND_SQL, _cm_carts=change_table(rows, seq.take(len(rows))))
     return len(rows)
+
+
+def change_table(rows: list[Row], seqs: list[int]) -> pa.Table:
+    """The rows as Arrow columns (built column by column: no dict per row)."""
+    columns = [*zip(*rows, strict=True), seqs]
+    arrays = [pa.array(col, f.type) for col, f in zip(columns, CHANGE_ROWS, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=CHANGE_ROWS)
 
 
 LATEST = "QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY seq DESC) = 1"
