@@ -25,14 +25,14 @@ def free_port() -> int:
 
 
 def wait_healthy(
-    url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+    url: str, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:  # a loaded machine
                 return
         except httpx.HTTPError:
             time.sleep(0.05)
@@ -73,13 +73,17 @@ def init_data_dir(data: Path) -> dict[str, str]:
 
 @contextmanager
 def serve_subprocess(
-    data: Path, env: dict[str, str] | None = None
+    data: Path, env: dict[str, str] | None = None, ingest_workers: int = 0
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``retenta serve`` as a child process; yields its URL and the process."""
-    port = free_port()
+    """``retenta serve`` as a child process; yields its URL and the process. With
+    ``ingest_workers`` the URL is the ingest port's (its workers serve ``/v1``)."""
+    port, ingest_port = free_port(), free_port()
     log = (data.parent / "server.log").open("wb")  # a file, not a pipe nobody drains
+    cmd = [sys.executable, "-m", "retenta.cli", "serve", "--data", str(data), "--port", str(port)]
+    if ingest_workers:
+        cmd += ["--ingest-workers", str(ingest_workers), "--ingest-port", str(ingest_port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "retenta.cli", "serve", "--data", str(data), "--port", str(port)],
+        cmd,
         env={**os.environ, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -87,6 +91,9 @@ def serve_subprocess(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc=proc)
+        if ingest_workers:
+            url = f"http://127.0.0.1:{ingest_port}"
+            wait_healthy(url, proc=proc)
         yield url, proc
     finally:
         if proc.poll() is None:

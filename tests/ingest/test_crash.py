@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from retenta.app import build_container
 from retenta.settings import Settings
@@ -21,7 +22,7 @@ BATCH = 50
 
 def sender(url: str, write_key: str, acked: list[str], stop: threading.Event) -> None:
     """Send batches of fresh events until the server dies; record what it acknowledged."""
-    with httpx.Client(base_url=url, auth=(write_key, ""), timeout=10) as http:
+    with httpx.Client(base_url=url, auth=(write_key, ""), timeout=60) as http:
         while not stop.is_set():
             ids = [str(uuid.uuid4()) for _ in range(BATCH)]
             batch = [
@@ -36,23 +37,47 @@ def sender(url: str, write_key: str, acked: list[str], stop: threading.Event) ->
                 acked.extend(ids)
 
 
-def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
+def children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for t in tasks for c in (t / "children").read_text().split()]
+
+
+def gone(pid: int) -> bool:
+    """Exited (or a zombie nobody reaped: its parent was killed)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["one process", "ingest workers"])
+def test_sigkill_loses_no_acknowledged_event(tmp_path: Path, workers: int) -> None:
+    """Killed mid-ingestion: every acknowledged event is stored exactly once. With ingest
+    workers, the server is killed (not a worker): the workers must die with it, and what
+    they acknowledged was acknowledged only after the server's COMMIT."""
     data = tmp_path / "data"
     keys = init_data_dir(data)
     acked: list[str] = []
     stop = threading.Event()
-    with serve_subprocess(data) as (url, proc):
+    with serve_subprocess(data, ingest_workers=workers) as (url, proc):
+        worker_pids = children(proc.pid)
+        assert len(worker_pids) == workers
         threads = [
             threading.Thread(target=sender, args=(url, keys["write_key"], acked, stop))
             for _ in range(SENDERS)
         ]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while len(acked) < 1_500 and time.monotonic() < deadline:
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)  # in the middle of ingestion: senders still running
         proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while not all(gone(p) for p in worker_pids):
+            assert time.monotonic() < deadline, "ingest workers outlived the server"
+            time.sleep(0.05)
         stop.set()
         for t in threads:
             t.join(timeout=15)

@@ -139,7 +139,9 @@ class IngestFront:
             answer = principal.workspace_id.encode() if principal is not None else b""
             writer.write(wire.frame(wire.AUTH_REPLY, frame_id, answer))
         elif kind == wire.UNIT:
+            lap = self.pipeline.stats.clock()
             unit = wire.decode_unit(body)
+            lap("receive")  # this process's share of a worker's request: decode the frame
             waiters = self.pipeline.submit(unit.requests, unit.hashes, unit.base)
             task = asyncio.create_task(_answer(writer, frame_id, waiters))
             worker.replies.add(task)  # a reference until it is done (asyncio keeps weak ones)

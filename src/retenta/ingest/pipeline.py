@@ -129,6 +129,7 @@ class IngestPipeline:
         self._waiting_events = 0
         self._backlog = 0  # events accepted, not yet handed to the writer (waiting + prepared)
         self._ready: list[_Unit] = []  # prepared (here or by an ingest worker), not yet written
+        self._arrivals = 0  # requests taken so far (the linger watches it grow)
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -194,6 +195,7 @@ class IngestPipeline:
             raise OverloadedError(self._backlog)
         waiter: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(messages, dead_letters, waiter))
+        self._arrivals += 1
         self._waiting_events += len(messages)
         self._backlog += len(messages)
         self._wake.set()
@@ -221,6 +223,7 @@ class IngestPipeline:
             rows = sum(len(r.messages) for r in reqs[:taken])
             self._ready.append(_prepared_unit(reqs[:taken], hashes[:rows], base.slice(0, rows)))
             self._backlog += rows
+            self._arrivals += taken
             self._wake.set()
         return waiters
 
@@ -319,8 +322,8 @@ class IngestPipeline:
         """Linger while requests keep arriving, at most ``REGATHER_MAX_S``."""
         deadline = time.monotonic() + REGATHER_MAX_S
         seen = -1
-        while len(self._waiting) != seen and time.monotonic() < deadline:
-            seen = len(self._waiting)
+        while self._arrivals != seen and time.monotonic() < deadline:
+            seen = self._arrivals
             await asyncio.sleep(REGATHER_STEP_S)
 
     async def _commit(self, unit: _Unit) -> None:

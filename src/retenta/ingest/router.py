@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from retenta.errors import ApiError
 from retenta.ingest import intake
@@ -110,6 +111,8 @@ def segment_handler(endpoint: str) -> Any:
             return await _track(request, endpoint)
         except ApiError as exc:
             return _error_response(exc)
+        except ClientDisconnect:  # gone before its body arrived: nothing read, nothing stored
+            return Response(status_code=400)
         except Exception:  # storage failed: nothing was acknowledged, the client may retry
             log.exception("ingestion failed on /v1/%s", endpoint)
             return _error_response(
