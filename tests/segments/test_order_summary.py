@@ -447,3 +447,38 @@ def test_the_view_binds_where_no_check_ran(store: Store) -> None:
     worker.join()
     assert results == [members(store, {"type": "trait", "trait": "orders", "op": "gte",
                                        "value": 1}, summary=False)]  # fmt: skip
+
+
+def test_two_workspaces_checked_in_one_snapshot_keep_their_deltas(live: Store) -> None:
+    """The delta is kept per workspace: checking a second workspace in the same snapshot
+    leaves the first one's query exact."""
+    container, ws, buyers = live
+    other = make_workspace(container, "Other").id
+
+    def their_contacts(conn: Any) -> list[int]:
+        first = int(conn.execute("SELECT max(id) + 1 FROM contacts").fetchone()[0])
+        for k in range(3):
+            conn.execute("INSERT INTO contacts (workspace_id, id, created_at, updated_at)"
+                         " VALUES (?, ?, now(), now())", [other, first + k])  # fmt: skip
+        return [first, first + 1, first + 2]
+
+    theirs = container.db.write(their_contacts)
+    elsewhere = (container, other, theirs)
+    _new_order(elsewhere, theirs[0], "other-1", 30.0, 2)
+    _new_order(elsewhere, theirs[1], "other-2", 90.0, 1)
+    container.db.write(lambda conn: order_summary.rebuild(conn, other))
+    container.db.write(lambda conn: conn.execute(
+        "DELETE FROM order_summary_dirty WHERE workspace_id = ?", [other]))  # fmt: skip
+    _new_order(elsewhere, theirs[2], "other-3", 60.0, 2)
+    _new_order(live, buyers[5], f"mine-{next(_seq)}", 70.0, 2)
+    root = {"type": "trait", "trait": "revenue", "op": "gt", "value": 50}
+    fast = compile_segment({"root": root}, workspace_id=ws, now=NOW, order_summary=True).sql
+    slow = compile_segment({"root": root}, workspace_id=ws, now=NOW).sql
+    with container.db.read() as cur, order_summary.snapshot(cur, ws) as ok:
+        assert ok
+        assert order_summary.in_sync(cur, other)  # the second check, same connection
+        assert {r[0] for r in cur.execute(fast).fetchall()} == {
+            r[0] for r in cur.execute(slow).fetchall()
+        }
+        kept = cur.execute("SELECT DISTINCT workspace_id FROM temp.main.order_summary_delta")
+        assert {r[0] for r in kept.fetchall()} == {ws, other}

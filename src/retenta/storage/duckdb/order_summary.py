@@ -93,18 +93,21 @@ SELECT list(DISTINCT o.contact_id) FROM orders AS o WHERE o.workspace_id = $ws
 _OWNERS_FIGURES_SQL = _FIGURES_SQL.format(
     materialized="MATERIALIZED", orders_filter=_OWNED, lines_filter=_THEIR_LINES
 )
-_DELTA_SQL = f"CREATE OR REPLACE TEMP TABLE {DELTA} AS {_OWNERS_FIGURES_SQL}"
-_NO_DELTA_SQL = (
-    f"CREATE OR REPLACE TEMP TABLE {DELTA} (workspace_id VARCHAR, contact_id BIGINT,"
+# Per workspace, so a connection that checks two workspaces in one snapshot keeps both.
+_DELTA_TABLE_SQL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {DELTA} (workspace_id VARCHAR, contact_id BIGINT,"
     " orders BIGINT, revenue DECIMAL(38, 2), first_order_at TIMESTAMPTZ,"
     " last_order_at TIMESTAMPTZ, fp HUGEINT)"
 )
+_DELTA_CLEAR_SQL = f"DELETE FROM temp.main.{DELTA} WHERE workspace_id = $ws"
+_DELTA_SQL = f"INSERT INTO temp.main.{DELTA} {_OWNERS_FIGURES_SQL}"
 # Summary rows outside the delta + the delta's rows, against the live hash sum.
 _DELTA_CHECK_SQL = f"""
 SELECT (SELECT COALESCE(sum(s.fp), 0) FROM order_summary AS s WHERE s.workspace_id = $ws)
      - (SELECT COALESCE(sum(s.fp), 0) FROM order_summary AS s WHERE s.workspace_id = $ws
-        AND s.contact_id IN (SELECT d.contact_id FROM temp.main.{DELTA} AS d))
-     + (SELECT COALESCE(sum(d.fp), 0) FROM temp.main.{DELTA} AS d),
+        AND s.contact_id IN (SELECT d.contact_id FROM temp.main.{DELTA} AS d
+                             WHERE d.workspace_id = $ws))
+     + (SELECT COALESCE(sum(d.fp), 0) FROM temp.main.{DELTA} AS d WHERE d.workspace_id = $ws),
     ({LIVE_FINGERPRINT_SQL})
 """
 _ORPHANS_SQL = f"""
@@ -130,10 +133,10 @@ def in_sync(cur: Any, workspace_id: str) -> bool:
     if not _exists(cur, TABLE):
         return False
     owners = _marked_owners(cur, workspace_id)
+    cur.execute(_DELTA_TABLE_SQL)
+    cur.execute(_DELTA_CLEAR_SQL, {"ws": workspace_id})
     if owners:
         cur.execute(_DELTA_SQL, {"ws": workspace_id, "owners": owners})
-    else:
-        cur.execute(_NO_DELTA_SQL)
     row = cur.execute(_DELTA_CHECK_SQL, {"ws": workspace_id}).fetchone()
     return bool(row and row[0] == row[1])
 
