@@ -267,7 +267,8 @@ ORDER_TRAITS_VIEW = "_order_traits"
 _ORDER_ROWS = """(
     SELECT s.contact_id, s.orders, s.revenue, s.first_order_at, s.last_order_at
     FROM main.order_summary AS s WHERE s.workspace_id = :ws
-      AND NOT EXISTS (SELECT 1 FROM order_summary_delta AS d WHERE d.contact_id = s.contact_id)
+      AND NOT EXISTS (SELECT 1 FROM order_summary_delta AS d
+                      WHERE d.workspace_id = :ws AND d.contact_id = s.contact_id)
     UNION ALL
     SELECT d.contact_id, d.orders, d.revenue, d.first_order_at, d.last_order_at
     FROM order_summary_delta AS d WHERE d.workspace_id = :ws
