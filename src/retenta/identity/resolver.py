@@ -8,7 +8,7 @@ identities, merges and identity events are written as Arrow tables at the end.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -149,8 +149,10 @@ class BatchResolver:
     # --- the two passes --------------------------------------------------------------
 
     def run(self, messages: Sequence[Message]) -> None:
-        rows = self.svc.begin(self.cur)
-        extracted = [self.extract(m) for m in messages]
+        svc = self.svc
+        rows = svc.begin(self.cur)
+        norm, custom = svc.normalizer, svc.settings.custom_identifier_traits
+        extracted = [extract(m, norm, custom) for m in messages]
         self.fetch(self.missing(messages, extracted), rows)
         keys = self.svc.settings.property_attribute_keys
         inputs = [profile_input(m, keys) for m in messages]
@@ -159,14 +161,10 @@ class BatchResolver:
             self.handle(m, ex, p)
         self.flush()
 
-    def extract(self, m: Message) -> Extracted:
-        svc = self.svc
-        return extract(m, svc.normalizer, svc.settings.custom_identifier_traits)
-
     def missing(self, messages: Sequence[Message], extracted: Sequence[Extracted]) -> list[Key]:
         """The batch's identifiers that neither the batch nor the cache knows."""
         out: set[Key] = set()
-        owner = self.owner
+        owner = self.before_batch_owner()
         for m, ex in zip(messages, extracted, strict=True):
             ws = m.workspace_id
             keys = ex.keys = [(ws, t, v) for t, v in ex.identifiers]
@@ -180,6 +178,24 @@ class BatchResolver:
                 continue
             out.update(k for k, o in zip(keys, owners, strict=True) if o is None)
         return list(out)
+
+    def before_batch_owner(self) -> Callable[[Key], int | None]:
+        """``owner`` while the batch has changed and fetched nothing yet: the pending
+        overlay, then the map (``KeyMap.get`` inlined: this runs for every identifier)."""
+        assert not self.changed_owners
+        assert not self.fetched
+        pending = self.svc.pending
+        overlay = pending.owners if pending is not None and pending.owners else None
+        maps = self.svc.cache.owners.maps
+
+        def owner(key: Key) -> int | None:
+            if overlay is not None and (found := overlay.get(key)) is not None:
+                return found
+            by_type = maps.get(key[0])
+            values = by_type.get(key[1]) if by_type is not None else None
+            return values.get(key[2]) if values is not None else None
+
+        return owner
 
     @staticmethod
     def previous_keys(ws: str, previous_id: str) -> list[Key]:
@@ -243,7 +259,7 @@ class BatchResolver:
         # the owner found before the loop holds unless this batch changed one of these keys
         cid = ex.sole_owner
         changed = self.changed_owners
-        if cid is not None and changed and any(k in changed for k in ex.keys):
+        if cid is not None and changed and not changed.keys().isdisjoint(ex.keys):
             cid = None
         if cid is None and ex.keys and ex.previous_id is None:
             cid = self.sole_owner(ex.keys)
