@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from retenta.app import Container
 from retenta.contacts import queries as q
@@ -165,3 +166,39 @@ def test_timeline_never_shows_another_workspaces_rows_under_the_same_contact_id(
         assert [e["message_id"].split("-")[0] for e in page] == ["mine"] * 3
         assert len(q.timeline(cur, ws.id, [ann], limit=100)) == 5
         assert len(q.timeline(cur, other_ws.id, [ann], limit=100)) == 5
+
+
+def test_point_reads_answer_the_bytes_fastapi_sends_for_a_dict(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """The GET routes build their JSON themselves (one threadpool hop fewer); the bytes
+    must be those of FastAPI's own ``dict[str, Any]`` answer (pydantic's serializer)."""
+    ann = new_contact(container, ws.id, identities=[("email", "ann@example.com")])
+    add_events(container, event_table(ws.id, ann, 4))
+    add_order(container, ws.id, ann, "o1", [("s1", "Shoes", 2, 12.5, 1)])
+    adapter = TypeAdapter(dict[str, Any])
+    service = container.contacts
+    for path, params, data in (
+        (f"{BASE}/{ann}", {}, service.profile(workspace_id=ws.id, contact_id=ann)),
+        (
+            f"{BASE}/lookup",
+            {"email": "ann@example.com"},
+            service.lookup(workspace_id=ws.id, id_type="email", value="ann@example.com"),
+        ),
+        (
+            f"{BASE}/{ann}/events",
+            {"limit": 3},
+            service.timeline(workspace_id=ws.id, contact_id=ann, limit=3, cursor=None),
+        ),
+    ):
+        resp = client.get(path, params=params, headers=ws.api_headers)
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "application/json"
+        assert resp.content == adapter.dump_json(adapter.validate_python(data)), path
+    assert b'"revenue":12.5' in client.get(f"{BASE}/{ann}", headers=ws.api_headers).content
+    schema = client.get("/openapi.json").json()["paths"][f"{BASE}/{{contact_id}}/events"]
+    assert schema["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "additionalProperties": True,
+        "type": "object",
+        "title": "Response Contact Events Api V1 Contacts  Contact Id  Events Get",
+    }

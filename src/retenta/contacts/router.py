@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from pydantic_core import to_json
 
 from retenta.contacts.schemas import ConsentIn, ContactUpsert
 from retenta.contacts.service import ContactService
@@ -33,6 +34,14 @@ def only_params(request: Request, allowed: frozenset[str]) -> None:
             raise ApiError(422, "validation_error", msg, field=name)
 
 
+def json_response(data: dict[str, Any]) -> Response:
+    """``data`` as the JSON FastAPI would send for a ``dict[str, Any]`` answer, byte for byte
+    (pydantic's serializer), made in the route's worker thread: returned as a response,
+    FastAPI skips validating and serializing it in a second threadpool hop (~0.3 ms of a
+    point read's CPU)."""
+    return Response(content=to_json(data), media_type="application/json")
+
+
 def lookup_key(request: Request) -> tuple[str, str]:
     """The one ``type=value`` pair of a lookup request."""
     only_params(request, frozenset(LOOKUP_TYPES))
@@ -57,7 +66,7 @@ def list_contacts(
     return service(request).search(workspace_id=p.workspace_id, query=q, limit=limit, cursor=cursor)
 
 
-@router.get("/lookup")
+@router.get("/lookup", response_model=dict[str, Any])
 def lookup_contact(
     request: Request,
     email: str | None = Query(None, max_length=512),
@@ -65,11 +74,13 @@ def lookup_contact(
     external_id: str | None = Query(None, max_length=512),
     anonymous_id: str | None = Query(None, max_length=512),
     p: Principal = Depends(api_principal),
-) -> dict[str, Any]:
+) -> Response:
     """The profile of the contact with this email, phone, external id or anonymous id."""
     require_role(p, "analyst")
     id_type, value = lookup_key(request)
-    return service(request).lookup(workspace_id=p.workspace_id, id_type=id_type, value=value)
+    return json_response(
+        service(request).lookup(workspace_id=p.workspace_id, id_type=id_type, value=value)
+    )
 
 
 @router.post("")
@@ -83,30 +94,33 @@ async def upsert_contact(
     return profile
 
 
-@router.get("/{contact_id}")
+@router.get("/{contact_id}", response_model=dict[str, Any])
 def get_contact(
     request: Request, contact_id: int = ContactId, p: Principal = Depends(api_principal)
-) -> dict[str, Any]:
+) -> Response:
     """The 360° profile. A merged-away id answers with the live contact it was merged into."""
     require_role(p, "analyst")
     only_params(request, frozenset())
-    return service(request).profile(workspace_id=p.workspace_id, contact_id=contact_id)
+    return json_response(
+        service(request).profile(workspace_id=p.workspace_id, contact_id=contact_id)
+    )
 
 
-@router.get("/{contact_id}/events")
+@router.get("/{contact_id}/events", response_model=dict[str, Any])
 def contact_events(
     request: Request,
     contact_id: int = ContactId,
     limit: int = Query(50, ge=1, le=100),
     cursor: str | None = Query(None, max_length=700),
     p: Principal = Depends(api_principal),
-) -> dict[str, Any]:
+) -> Response:
     """The timeline, newest first, including every contact merged into this one."""
     require_role(p, "analyst")
     only_params(request, PAGE_PARAMS)
-    return service(request).timeline(
+    page = service(request).timeline(
         workspace_id=p.workspace_id, contact_id=contact_id, limit=limit, cursor=cursor
     )
+    return json_response(page)
 
 
 @router.post("/{contact_id}/consents")
