@@ -105,6 +105,7 @@ class FinalDot:
         self.send_id = send_id
         self._lock = threading.Lock()
         self._called = False  # the record's owner ran ``then`` (its hand-over is confirmed)
+        self._disarmed = False
         self._written = 0
         self._fd = -1
         transport = protocol.transport
@@ -114,6 +115,32 @@ class FinalDot:
         if sock is not None and transport.get_write_buffer_size() == 0:
             with contextlib.suppress(OSError, ValueError):
                 self._fd = os.dup(sock.fileno())
+
+    def __call__(self) -> None:
+        self.from_thread()
+
+    def claim(self) -> tuple[int, bytes]:
+        """For the journal's thread (``journal.FinalWrite``): where to write the ``.`` itself,
+        with two ctypes calls (the confirmation, then this) and nothing between (-1: the
+        session writes it; -2: the session gave up, nothing is confirmed). Holds this
+        object's lock until :meth:`wrote`."""
+        self._lock.acquire()
+        if self._disarmed:
+            return -2, b""  # the session gave up: do not confirm what nobody will complete
+        if self._fd < 0 or self._written:
+            return -1, b""
+        return self._fd, b".\r\n"
+
+    def wrote(self, written: int) -> None:
+        """After :meth:`claim`: how much of the ``.`` went out (0 when the socket took none;
+        -1 when the confirmation could not be written: then nothing may complete it)."""
+        try:
+            if written >= 0:
+                self._called = True
+                self._written = max(self._written, written)
+                trace(f"T {self.send_id} {written}")
+        finally:
+            self._lock.release()
 
     def from_thread(self) -> None:
         with self._lock:
@@ -145,6 +172,7 @@ class FinalDot:
     def disarm(self) -> None:
         """The session gives up on this message (its connection is about to close)."""
         with self._lock:
+            self._disarmed = True
             self._close()
 
     def _close(self) -> None:
@@ -191,7 +219,7 @@ async def _data_after(
         trace(f"B {message.send_id}")
         protocol._response_pending = True  # the reply may come before this task resumes
         try:
-            await handover(message, then=dot.from_thread)
+            await handover(message, then=dot)
         except BaseException:
             dot.disarm()
             smtp.close()  # no QUIT: it would read as a body line

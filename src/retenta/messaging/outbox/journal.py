@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import os
 import re
@@ -49,7 +50,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -62,6 +63,27 @@ _BOOT = re.compile(rb"# boot ([0-9a-f-]+)")
 Record = tuple[str, int]
 Then = Callable[[], None]
 Pending = tuple[Sequence[Record], Then]  # records handed over by the write ``then`` makes
+
+
+@runtime_checkable
+class FinalWrite(Protocol):
+    """A ``then`` that is one write to a descriptor (SMTP's final ``.``,
+    ``channels/smtp_data.FinalDot``): the journal's thread makes that write itself, with
+    libc's ``write`` right after the confirmation's, so the window between the two is two
+    ctypes calls, not a Python call chain (a thread descheduled in between on a loaded
+    machine widens it by milliseconds, so its length is what counts)."""
+
+    def __call__(self) -> None: ...
+
+    def claim(self) -> tuple[int, bytes]:
+        """The descriptor and the bytes (-1: not this way, -2: do not confirm); locked until
+        :meth:`wrote`."""
+        ...
+
+    def wrote(self, written: int) -> None:
+        """What went out (-1: the confirmation failed, nothing may complete the message)."""
+        ...
+
 
 # libc's write(2) called with the GIL held (ctypes.PyDLL): nothing may run between a
 # confirmation and the "." that follows it (os.write would let the GIL go after the write)
@@ -195,23 +217,55 @@ class HandoverJournal:
 
     def confirm_then(self, after: Sequence[Pending]) -> None:
         """For each: its confirmation appended, then its ``then`` at once, the GIL held from
-        the confirmation's ``write`` to the call (a kill in between loses that message: a
-        few microseconds, the window that remains). A confirmation not written whole is not
-        one, and its ``then`` is not run (the session then leaves its message unfinished)."""
+        the confirmation's ``write`` to the ``then`` (a kill in between loses that message:
+        the window that remains). A :class:`FinalWrite` is written here, by the next ctypes
+        call. The cyclic GC is off meanwhile (a collection could start between the two). A
+        confirmation not written whole is not one, and its ``then`` is not run (the session
+        then leaves its message unfinished)."""
         lines = [encode(records, "!") for records, _ in after]  # before the window opens
-        with self._lock:
-            fd = self._fd
-            for line, (_, then) in zip(lines, after, strict=True):
-                written = _write(fd, line, len(line))
-                if written != len(line):  # disk full: no hand-over; end a torn line
-                    log.error("a hand-over confirmation was not written: %s", line)
-                    if written > 0:
-                        _write(fd, b"\n", 1)
-                    continue
-                try:
-                    then()
-                except Exception:
-                    log.exception("a hand-over callback failed")
+        finals = [then if isinstance(then, FinalWrite) else None for _, then in after]
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with self._lock:
+                fd = self._fd
+                for line, (_, then), final in zip(lines, after, finals, strict=True):
+                    if final is not None:
+                        self._confirm_and_write(fd, line, final)
+                        continue
+                    if self._confirm(fd, line):
+                        try:
+                            then()
+                        except Exception:
+                            log.exception("a hand-over callback failed")
+        finally:
+            if collecting:
+                gc.enable()
+
+    @staticmethod
+    def _confirm_and_write(fd: int, line: bytes, final: FinalWrite) -> None:
+        target, data = final.claim()
+        result = -1  # not confirmed
+        try:
+            if target == -2:  # its session gave up: no hand-over
+                pass
+            elif _write(fd, line, len(line)) == len(line):
+                result = max(_write(target, data, len(data)), 0) if target >= 0 else 0
+            else:
+                log.error("a hand-over confirmation was not written: %s", line)
+                _write(fd, b"\n", 1)  # end a torn line (it would swallow the next record)
+        finally:
+            final.wrote(result)
+
+    @staticmethod
+    def _confirm(fd: int, line: bytes) -> bool:
+        written = _write(fd, line, len(line))
+        if written == len(line):
+            return True
+        log.error("a hand-over confirmation was not written: %s", line)
+        if written > 0:  # disk full: end a torn line (it would swallow the next record)
+            _write(fd, b"\n", 1)
+        return False
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
