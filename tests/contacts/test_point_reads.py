@@ -202,3 +202,21 @@ def test_point_reads_answer_the_bytes_fastapi_sends_for_a_dict(
         "type": "object",
         "title": "Response Contact Events Api V1 Contacts  Contact Id  Events Get",
     }
+
+
+def test_holders_of_equals_one_holder_of_per_identifier(
+    container: Container, ws: Workspace, other_ws: Workspace, states: dict[str, int]
+) -> None:
+    wanted = [
+        ("email", "winner@example.com"),
+        ("phone", "live@example.com"),  # no such phone
+        ("email", "live@example.com"),  # also held in the other workspace
+        ("email", "loser@example.com"),  # moved to the winner at the merge
+        ("external_id", "nobody"),
+    ]
+    with container.db.read() as cur:
+        one_by_one = [q.holder_of(cur, ws.id, t, v) for t, v in wanted]
+        assert q.holders_of(cur, ws.id, wanted) == [c for c in one_by_one if c is not None]
+        winner, live = states["winner"], states["live"]
+        assert q.holders_of(cur, ws.id, wanted) == [winner, live, winner]
+        assert q.holders_of(cur, other_ws.id, wanted) == [states["elsewhere"]]

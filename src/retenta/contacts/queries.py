@@ -90,6 +90,23 @@ def holder_of(cur: Any, workspace_id: str, id_type: str, value: str) -> int | No
     return found[0] if found else None
 
 
+def holders_of(cur: Any, workspace_id: str, wanted: Sequence[tuple[str, str]]) -> list[int]:
+    """The contacts that hold any of the normalized ``(type, value)`` identifiers, in the
+    order asked (merged-away ones included: see ``live_contact_id``). One statement, a
+    branch per distinct value, each probing the value index alone (``holder_of``).
+
+    >>> holders_of(None, "ws", [])
+    []
+    """
+    values = sorted({value for _, value in wanted})
+    if not values:
+        return []
+    branch = "SELECT workspace_id, type, value, contact_id FROM identities WHERE value = ?"
+    rows = cur.execute(" UNION ALL ".join([branch] * len(values)), values).fetchall()
+    held = {(r[1], r[2]): int(r[3]) for r in rows if r[0] == workspace_id}
+    return [held[key] for key in wanted if key in held]
+
+
 def live_contact_id(cur: Any, workspace_id: str, contact_id: int) -> int | None:
     """Follow ``merged_into`` from ``contact_id`` to the live contact (None if unknown).
 

@@ -118,8 +118,11 @@ class ContactService:
         self, cur: Any, workspace_id: str, text: str, before: int | None, limit: int
     ) -> list[int]:
         """Exact identifier matches (index probes) when there are any, else prefix matches."""
-        found = (self._find(cur, workspace_id, id_type, text) for id_type in SEARCH_TYPES)
-        exact = {cid for cid in found if cid is not None}
+        normalized = ((t, normalize(t, text, self.identity_settings)) for t in SEARCH_TYPES)
+        wanted = [(t, value) for t, value in normalized if value]
+        held = q.holders_of(cur, workspace_id, wanted)  # one statement for every type
+        live = (q.live_contact_id(cur, workspace_id, cid) for cid in held)
+        exact = {cid for cid in live if cid is not None}
         if exact:
             return sorted((i for i in exact if before is None or i < before), reverse=True)
         names = looks_like_name(text)
