@@ -251,6 +251,7 @@ class Figures:
     batch: list[Run]
     track: list[Run]
     batch_no_store: list[Run]
+    track_no_store: list[Run]
     stored_ok: bool
     rss: float
     phases: dict[str, float]
@@ -283,7 +284,7 @@ def measure_servers(work: Path, script: Path, args: argparse.Namespace) -> dict[
         acked += sum(r.requests - r.errors for r in track)
         stats = json.loads((d / "ingest-stats.json").read_text(encoding="utf-8"))
         figs[mode] = Figures(
-            batch, track, no_store[mode][0],
+            batch, track, no_store[mode][0], no_store[mode][2],
             stored_events(d) >= acked + args.contacts,  # the warm-up adds a few more
             rss, stats["microseconds_per_event"], stats.get("cpu_microseconds_per_event", {}),
             stats["events"] / max(stats["units"], 1), seed_eps,
@@ -321,7 +322,8 @@ def _stored_runs(
 
 def _no_store_runs(
     work: Path, modes: dict[str, int], script: Path, args: argparse.Namespace
-) -> dict[str, tuple[list[Run], list[str]]]:
+) -> dict[str, tuple[list[Run], list[str], list[Run]]]:
+    """Storage off: what HTTP, JSON, validation (and, with workers, the hand-over) cost."""
     dirs = {mode: work / f"data-nostore-{i}" for i, mode in enumerate(modes)}
     with ExitStack() as stack:
         loads = {}
@@ -330,8 +332,12 @@ def _no_store_runs(
             url, proc = stack.enter_context(server(d, store=False, pin=args.pin,
                                                    workers=modes[mode]))  # fmt: skip
             loads[mode] = Load(url, script, key, args.contacts, args.pin, proc.pid)
-        runs = _alternated(loads, size=100, conns=args.conns, args=args)
-    return {mode: (runs[mode], server_failures(d / "server.log")) for mode, d in dirs.items()}
+        batch = _alternated(loads, size=100, conns=args.conns, args=args)
+        track = _alternated(loads, size=0, conns=args.track_conns, args=args)
+    return {
+        mode: (batch[mode], server_failures(d / "server.log"), track[mode])
+        for mode, d in dirs.items()
+    }
 
 
 def server_failures(log: Path, lines: int = 12) -> list[str]:
@@ -560,6 +566,11 @@ def server_rows(fig: Figures) -> list[tuple[str, str, str, bool | None]]:
          "issue: FastAPI+pydantic ~155,000", None),
         ("  server CPU per event, storage off (HTTP + validation)",
          f"{server_cpu_us(fig.batch_no_store, 100):.1f} µs", "-", None),
+        ("  single events, storage off",
+         f"{med([r.per_second(1) for r in fig.track_no_store]):,.0f} req/s", "-", None),
+        ("    server CPU per request / of which the writer process",
+         f"{server_cpu_us(fig.track_no_store, 1):.0f} / "
+         f"{writer_cpu_us(fig.track_no_store, 1):.0f} µs", "-", None),
         ("server RSS after the runs (with its workers)", f"{fig.rss:,.0f} MB", "<= 1,500 MB",
          fig.rss <= 1500),
     ]  # fmt: skip
@@ -604,7 +615,7 @@ def report(figs: dict[str, Figures], bounds: dict[str, float], args: argparse.Na
 
 
 def report_mode(mode: str, fig: Figures, args: argparse.Namespace) -> None:
-    errors = sum(r.errors for r in fig.batch + fig.track + fig.batch_no_store)
+    errors = sum(r.errors for r in fig.batch + fig.track + fig.batch_no_store + fig.track_no_store)
     b_eps = med([r.per_second(100) for r in fig.batch])
     print(f"\n[{mode}] non-2xx or socket errors: {errors}; acknowledged events all stored: "
           f"{fig.stored_ok}")  # fmt: skip

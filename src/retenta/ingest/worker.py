@@ -20,6 +20,7 @@ import socket
 import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -146,6 +147,15 @@ def _prepare(batch: list[tuple[Sequence[Message], Sequence[DeadLetter]]]) -> byt
     return wire.encode_unit(batch, hashes, messages_to_base(messages))
 
 
+def _warm_up() -> None:
+    """Prepare one message before taking requests: the first ``_prepare`` in a process
+    costs ~2.7 s (pyarrow imports pandas on first use), which a first client would wait."""
+    now = datetime.now(UTC)
+    probe = Message(workspace_id="-", message_id="-", type="track", timestamp=now,
+                    received_at=now, anonymous_id="-")  # fmt: skip
+    _prepare([([probe], [])])
+
+
 def _settle(reply: asyncio.Future[bytes], waiters: list[asyncio.Future[IngestOutcome]]) -> None:
     exc = reply.exception()
     if exc is not None:
@@ -232,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--max-batch-bytes", type=int, required=True)
     args = ap.parse_args(argv)
     _die_with_parent(args.parent_pid)
+    _warm_up()
     settings = Settings(
         ingest_max_event_bytes=args.max_event_bytes, ingest_max_batch_bytes=args.max_batch_bytes
     )
