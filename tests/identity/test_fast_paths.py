@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retenta.core.messages import Message
-from retenta.identity.normalize import Normalizer, extract, extract_general, only_ids
+from retenta.identity.normalize import (
+    Normalizer,
+    extract,
+    extract_general,
+    normalize_with_reason,
+    only_ids,
+)
 from retenta.identity.profile_input import ProfileInput, profile_input
 from retenta.settings import IdentitySettings
 
@@ -93,3 +99,21 @@ def test_remembered_locale_inputs_equal_computed_ones(m: Message, keys: list[str
     expected = reference_input(m, keys)
     assert profile_input(m, keys) == expected
     assert profile_input(m, keys) == expected  # the second time from the memo
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    id_type=st.sampled_from(["external_id", "anonymous_id", "push_token", "custom:loyalty",
+                             "email", "phone"]),
+    raw=values | st.text(max_size=20) | st.integers(),
+)  # fmt: skip
+def test_the_normalizer_agrees_with_normalize_with_reason(id_type: str, raw: Any) -> None:
+    s = IdentitySettings(blocked_values=["null", "undefined", "u1"])
+    norm = Normalizer(s)
+    try:
+        hash(raw)
+        expected = normalize_with_reason(id_type, raw, s)
+    except TypeError:  # a list or a dict: never an identifier, and recorded as rejected
+        expected = (None, "not a string")
+    assert norm(id_type, raw) == expected
+    assert norm(id_type, raw) == expected
