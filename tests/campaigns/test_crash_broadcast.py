@@ -1,14 +1,16 @@
 """The crash test of issue #5 at a small size: the real server (``retenta serve``, a
 subprocess) is SIGKILLed three times while it sends a 2,000-recipient campaign and runs a
 journey (API entries → a wait → a send), and restarted on the same data directory each
-time. At the local aiosmtpd (its own process, never killed) no recipient has two messages,
-every run is done and every send settled.
+time. At the local aiosmtpd (its own process, never killed) every recipient has exactly one
+campaign message and every accepted entry exactly one journey message; every run is done
+and every send settled.
 
-Exactly one each is what the drill shows when no kill lands in the window the rule "never
-hand a message twice" leaves (docs/messaging-sends.md): a message whose final "." was sent
-right before the kill, which aiosmtpd drops when the connection closes before it has
-processed it (it cancels its handler at EOF). Such a recipient is asserted to be exactly
-that: recorded as handed, taken as sent, never sent twice.
+A kill after a message's hand-over record is written and before its final "." (in the
+``fdatasync`` or the wait for the GIL after it: where the drills lost 1, 4 and 6 recipients
+in 3 of 8 runs) leaves a pending record without its confirmation: the restart sends that
+message again (docs/messaging-sends.md, "Crash safety"). What remains is a kill within the few
+microseconds between the confirmation's write and the "."'s (a loss, never a copy): at
+this drill's rate ~0.01-0.04% of kills.
 
 The kills come at random moments (a seeded offset after each third of the campaign has
 arrived), not at a chosen point of the protocol: ``tests/messaging/outbox/test_crash.py``
@@ -29,7 +31,9 @@ ENTRIES = list(range(0, RECIPIENTS, 40))  # 50 contacts also enter the journey
 KILLS = 3
 
 
-def test_killed_three_times_no_recipient_gets_two_and_no_run_is_lost(tmp_path: Path) -> None:
+def test_killed_three_times_every_recipient_gets_exactly_one_and_no_run_is_lost(
+    tmp_path: Path,
+) -> None:
     rng = random.Random(5)
     with CountingServer(log=tmp_path / "smtp.tsv") as smtp:
         drill = prepare_store(tmp_path / "data", size=RECIPIENTS, smtp_port=smtp.port,
@@ -59,9 +63,9 @@ def test_killed_three_times_no_recipient_gets_two_and_no_run_is_lost(tmp_path: P
     # no run lost, none left behind; every send settled once
     assert verdict.runs == {"done": len(ENTRIES)}
     assert verdict.sends == {"sent": expected}
-    # never lost, except in the window that "never hand twice" leaves: a recipient without
-    # a message must be one whose message was recorded as handed just before a kill (its
-    # final "." sent, the server not done with it when the connection closed)
-    missing = len(verdict.missing_campaign) + len(verdict.missing_journey)
-    assert verdict.missing_handed == missing, (kills_at, verdict)
-    assert arrived == expected - missing
+    # never lost: every recipient and every accepted entry exactly one message
+    assert verdict.missing_campaign == [], (kills_at, verdict)
+    assert verdict.missing_journey == [], (kills_at, verdict)
+    assert verdict.campaign_recipients == RECIPIENTS
+    assert verdict.journey_recipients == len(ENTRIES)
+    assert arrived == expected
