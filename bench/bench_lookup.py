@@ -14,16 +14,24 @@ then measures, over random contacts:
   identifier lookup on a copy of ``identities`` without its primary-key index;
 - with ``--ingest-rate N``: ``contacts.find`` and the timeline again while a writer thread
   appends N events/s to L0 and runs compaction steps (WAL growth, automatic checkpoints),
-  as live ingestion does.
+  as live ingestion does;
+- with ``--ab-against REV``: the profile by email and the first timeline page as the read
+  code of git revision REV did them (``contacts/queries.py`` and ``profile_sql.py`` loaded
+  from ``git show``) and as it does now, alternating rounds in one process over the same
+  contacts, after checking that both give the same answers — the like-for-like figure on
+  a shared machine (e.g. ``--ab-against 5dc5163``, before session 6's point-read changes).
 
     uv run python -m bench.bench_lookup            # 1M contacts / 50M events
     uv run python -m bench.bench_lookup --quick    # 100k / 5M
     uv run python -m bench.bench_lookup --data DIR --ingest-rate 5000 --no-http
+    uv run python -m bench.bench_lookup --data DIR --no-http --ab-against 5dc5163
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import os
 import random
 import shutil
@@ -41,6 +49,8 @@ from typing import Any
 import httpx
 
 from retenta.app import Container, build_container
+from retenta.contacts import profile_sql, queries
+from retenta.contacts.traits import computed_traits, consent_state, order_summary
 from retenta.settings import Settings
 from retenta.storage.duckdb import event_summary
 from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
@@ -287,6 +297,72 @@ def service_rows(data: Path, ws: str, keys: list[int]) -> list[Any]:
     finally:
         c.close()
     return rows
+
+
+def module_at(rev: str, path: str, name: str) -> Any:
+    """The module ``path`` as it was at git revision ``rev`` (imported as ``name``)."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], check=True, capture_output=True, text=True
+    ).stdout
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def read_paths(q: Any, ps: Any, c: Container, ws: str) -> tuple[Callable[[int], Any], ...]:
+    """(profile by email, first timeline page) through the modules ``q`` and ``ps``, as
+    ``ContactService.lookup`` and ``.timeline`` use them (merges followed the same way)."""
+    merged = c.identity.timeline_contact_ids
+
+    def profile(i: int) -> Any:
+        with c.db.read() as cur:
+            found = ps.read_profile(
+                cur, ws, q.holder_of(cur, ws, "email", IDENTIFIERS["email"](i)), merged
+            )
+        figures, bought = order_summary(found.orders, found.lines)
+        traits = computed_traits(figures, bought, found.viewed, found.last_activity)
+        return dataclasses.asdict(found), consent_state(found.consents), traits
+
+    def page(i: int) -> Any:
+        with c.db.read() as cur:
+            live = q.live_contact_id(cur, ws, i)
+            ids = [live]
+            if q.has_merged_in(cur, ws, live):
+                ids += sorted(set(merged(cur, ws, live)) - {live})
+            return q.timeline(cur, ws, ids, limit=101)
+
+    return profile, page
+
+
+def ab_rows(data: Path, ws: str, keys: list[int], rev: str) -> list[Any]:
+    """Alternating A/B of the read paths at ``rev`` and now (see the module docstring)."""
+    old_q = module_at(rev, "src/retenta/contacts/queries.py", "bench_old_queries")
+    old_ps = module_at(rev, "src/retenta/contacts/profile_sql.py", "bench_old_profile_sql")
+    old_ps.lines_of, old_ps.live_contact_id = old_q.lines_of, old_q.live_contact_id
+    c = build_container(Settings(data_dir=data, background_workers=False))
+    try:
+        before, now = read_paths(old_q, old_ps, c, ws), read_paths(queries, profile_sql, c, ws)
+        for i in keys[:40]:
+            for old_fn, new_fn in zip(before, now, strict=True):
+                if old_fn(i) != new_fn(i):
+                    raise RuntimeError(f"contact {i}: {rev} and now answer differently")
+        samples: dict[str, tuple[list[float], list[float]]] = {}
+        for _ in range(4):
+            for label, (profile, page) in ((rev, before), ("now", now)):
+                for what, fn in (("profile by email", profile), ("timeline page", page)):
+                    wall, cpu = samples.setdefault(f"a/b: {what}, {label}", ([], []))
+                    for i in keys:
+                        t, p = time.perf_counter(), time.process_time()
+                        fn(i)
+                        wall.append(time.perf_counter() - t)
+                        cpu.append(time.process_time() - p)
+    finally:
+        c.close()
+    order = sorted(samples, key=lambda k: (k.split(",")[0], not k.endswith(rev)))
+    return [(k, *percentiles(samples[k][0]), *percentiles(samples[k][1])) for k in order]
 
 
 class IngestLoad:
@@ -586,6 +662,9 @@ def main() -> int:
         help="also measure find/timeline while the writer appends this many events/s",
     )
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP server rows")
+    parser.add_argument(
+        "--ab-against", metavar="REV", help="also A/B the profile and timeline reads of REV"
+    )
     args = parser.parse_args()
     n, m = (100_000, 5_000_000) if args.quick else (args.contacts, args.events)
     data = args.data or Path(tempfile.mkdtemp(prefix="retenta-bench-lookup-"))
@@ -604,6 +683,8 @@ def main() -> int:
         rows = service_rows(data, ids["workspace_id"], keys)
         if args.ingest_rate:
             rows += loaded_rows(data, ids["workspace_id"], keys, n, args.ingest_rate)
+        if args.ab_against:
+            rows += ab_rows(data, ids["workspace_id"], keys[:250], args.ab_against)
         http: list[Any] = []
         memory = (0.0, 0.0)
         if not args.no_http:
