@@ -28,43 +28,42 @@ class Head:
 
 
 # One row per fact, tagged by kind, in shared columns (a union of plain scans costs ~20%
-# less than list-aggregating subqueries): w the row's workspace; a, b, c, d text; t1, t2,
-# t3 times; n a number; amount; cats/views the summary's lists; j1, j2 JSON text; e, f
-# language and time zone.
+# less than list-aggregating subqueries): w the row's workspace; a–e text (the contact
+# row: erased_at, language, time zone, attributes and provenance as JSON text); t1, t2, t3
+# times; n a number; amount; cats/views the summary's lists. Every column and every NULL
+# is bound and typed on each execution, so the union is kept narrow.
 #
 # Each branch filters by the contact id alone: DuckDB probes an ART index only for a
 # scan whose one filter is the indexed column's equality (identities, consents, orders,
 # the contact's primary key), and a lone filter plans cheaper anyway. The workspace (and
-# for the contact row, erasure) is checked on the few rows that come back (``_mine``).
+# for the contact row, erasure) is checked on the few rows that come back (``_read``).
 # Planning dominated the statement: with a MATERIALIZED CTE per probe and the filters in
 # SQL it cost ~2.5 ms of CPU to bind and optimize, more than reading the rows.
-_COLUMNS = ("kind", "w", "a", "b", "c", "d", "t1", "t2", "t3", "n", "amount", "cats", "views",
-            "j1", "j2", "e", "f")  # fmt: skip
+_COLUMNS = ("kind", "w", "a", "b", "c", "d", "e", "t1", "t2", "t3", "n", "amount", "cats",
+            "views")  # fmt: skip
 CONTACT, MERGED_IN, IDENTITY, CONSENT, ORDER, SUMMARY, RECENT = range(7)
 _HEAD = (
-    f"SELECT {CONTACT} AS kind, workspace_id AS w, erased_at::VARCHAR AS a, NULL::VARCHAR AS b,"
-    " NULL::VARCHAR AS c, NULL::VARCHAR AS d, created_at AS t1, updated_at AS t2,"
-    " last_seen_at AS t3, merged_into AS n, NULL::DECIMAL(18, 2) AS amount,"
-    " NULL::VARCHAR[] AS cats, NULL::BIGINT[] AS views, attributes::VARCHAR AS j1,"
-    " provenance::VARCHAR AS j2, language AS e, timezone AS f FROM contacts WHERE id = $k0"
-    f" UNION ALL SELECT {MERGED_IN}, $ws, NULL, NULL, NULL, NULL, NULL, NULL, NULL, count(*),"
-    " NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM merges"
+    f"SELECT {CONTACT} AS kind, workspace_id AS w, erased_at::VARCHAR AS a, language AS b,"
+    " timezone AS c, attributes::VARCHAR AS d, provenance::VARCHAR AS e, created_at AS t1,"
+    " updated_at AS t2, last_seen_at AS t3, merged_into AS n, NULL AS amount, NULL AS cats,"
+    " NULL AS views FROM contacts WHERE id = $k0"
+    f" UNION ALL SELECT {MERGED_IN}, $ws, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " count(*), NULL, NULL, NULL FROM merges"
     " WHERE workspace_id = $ws AND winner_id = $k0 AND reverted_at IS NULL"
 )
 _PER_ID = (
-    f"SELECT {IDENTITY}, workspace_id, type, value, NULL, NULL, first_seen, last_seen, NULL,"
-    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM identities WHERE contact_id = $k{j}",
-    f"SELECT {CONSENT}, workspace_id, channel, topic, status, source, changed_at, NULL, NULL,"
-    " rowid, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM consents WHERE contact_id = $k{j}",
-    f"SELECT {ORDER}, workspace_id, order_id, status, NULL, NULL, placed_at, NULL, NULL, NULL,"
-    " coalesce(revenue, total), NULL, NULL, NULL, NULL, NULL, NULL FROM orders"
-    " WHERE contact_id = $k{j}",
+    f"SELECT {IDENTITY}, workspace_id, type, value, NULL, NULL, NULL, first_seen, last_seen,"
+    " NULL, NULL, NULL, NULL, NULL FROM identities WHERE contact_id = $k{j}",
+    f"SELECT {CONSENT}, workspace_id, channel, topic, status, source, NULL, changed_at, NULL,"
+    " NULL, rowid, NULL, NULL, NULL FROM consents WHERE contact_id = $k{j}",
+    f"SELECT {ORDER}, workspace_id, order_id, status, NULL, NULL, NULL, placed_at, NULL, NULL,"
+    " NULL, coalesce(revenue, total), NULL, NULL FROM orders WHERE contact_id = $k{j}",
     # Events: L1 ∪ L2 from their summary, L0 from its rows (storage/duckdb/event_summary).
-    f"SELECT {SUMMARY}, workspace_id, NULL, NULL, NULL, NULL, last_at, NULL, NULL, NULL, NULL,"
-    " categories, views, NULL, NULL, NULL, NULL FROM event_summary WHERE contact_id = $k{j}",
+    f"SELECT {SUMMARY}, workspace_id, NULL, NULL, NULL, NULL, NULL, last_at, NULL, NULL, NULL,"
+    " NULL, categories, views FROM event_summary WHERE contact_id = $k{j}",
     f"SELECT {RECENT}, workspace_id, CASE WHEN event = 'Product Viewed'"
-    " THEN properties ->> 'category' END, NULL, NULL, NULL, timestamp, NULL, NULL,"
-    " CAST(event = 'Product Viewed' AS BIGINT), NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    " THEN properties ->> 'category' END, NULL, NULL, NULL, NULL, timestamp, NULL, NULL,"
+    " CAST(event = 'Product Viewed' AS BIGINT), NULL, NULL, NULL"
     " FROM events_recent WHERE contact_id = $k{j}",
 )
 
@@ -131,25 +130,25 @@ def _read(cur: Any, workspace_id: str, ids: list[int]) -> Profile | None:
     if not heads:
         return None
     ((_, *r),) = heads
-    merged_in = bool(by_kind[MERGED_IN][0][8])
+    merged_in = bool(by_kind[MERGED_IN][0][9])
     identifiers = [
-        {"type": r[1], "value": r[2], "first_seen": r[5], "last_seen": r[6]}
+        {"type": r[1], "value": r[2], "first_seen": r[6], "last_seen": r[7]}
         for r in by_kind.get(IDENTITY, [])
     ]
     identifiers.sort(key=lambda x: x["value"])
     identifiers.sort(key=lambda x: x["last_seen"], reverse=True)
     identifiers.sort(key=lambda x: x["type"])
-    changes = sorted(by_kind.get(CONSENT, []), key=lambda r: (r[5], r[8]))
+    changes = sorted(by_kind.get(CONSENT, []), key=lambda r: (r[6], r[9]))
     consents = [
-        {"channel": r[1], "topic": r[2], "status": r[3], "source": r[4], "changed_at": r[5]}
+        {"channel": r[1], "topic": r[2], "status": r[3], "source": r[4], "changed_at": r[6]}
         for r in changes
     ]
     orders = [
-        {"order_id": r[1], "status": r[2], "amount": r[9], "placed_at": r[5]}
+        {"order_id": r[1], "status": r[2], "amount": r[10], "placed_at": r[6]}
         for r in by_kind.get(ORDER, [])
     ]
-    figures = [(r[5], r[10], r[11]) for r in by_kind.get(SUMMARY, [])]
-    figures += [(r[5], [r[1]], [r[8]]) for r in by_kind.get(RECENT, [])]
+    figures = [(r[6], r[11], r[12]) for r in by_kind.get(SUMMARY, [])]
+    figures += [(r[6], [r[1]], [r[9]]) for r in by_kind.get(RECENT, [])]
     last, viewed = fold_figures(figures)
     # The lines in the same statement cost more than this second one: there DuckDB scanned
     # order_items instead of probing its index with the order ids.
@@ -162,13 +161,13 @@ def _head(contact_id: int, r: list[Any], merged_in: bool) -> Head:
     """The contact's row from its ``CONTACT`` row (``r`` without the kind)."""
     row = {
         "id": contact_id,
-        "created_at": r[4],
-        "updated_at": r[5],
-        "last_seen_at": r[6],
-        "attributes": parse_json(r[11]) or {},
-        "provenance": parse_json(r[12]) or {},
-        "language": r[13],
-        "timezone": r[14],
+        "created_at": r[5],
+        "updated_at": r[6],
+        "last_seen_at": r[7],
+        "attributes": parse_json(r[3]) or {},
+        "provenance": parse_json(r[4]) or {},
+        "language": r[1],
+        "timezone": r[2],
     }
-    merged_into = r[7]
+    merged_into = r[8]
     return Head(row, int(merged_into) if merged_into is not None else None, merged_in)
