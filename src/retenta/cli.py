@@ -135,8 +135,10 @@ def serve(
     settings = settings_for(data)
     if ingest_workers > 0:  # docs/ingest.md: the multi-process ingest front
         settings.ingest_workers = ingest_workers
+    if settings.ingest_workers > 0:  # from the option or RETENTA_INGEST_WORKERS
         settings.ingest_host = host
-        settings.ingest_port = ingest_port if ingest_port is not None else port + 1
+        if ingest_port is not None or settings.ingest_port is None:
+            settings.ingest_port = ingest_port if ingest_port is not None else port + 1
     container = build_container(settings)
     try:
         uvicorn.run(create_app(container), host=host, port=port, log_level="info", access_log=False)
