@@ -4,9 +4,11 @@ Each DuckDB statement costs ~0.3–0.5 ms before it reads anything (parse, plan,
 set-up, result conversion), and the profile used to issue eight, one of them a scan of
 every event tier's JSON. Here one statement returns the contact (with ``merged_into`` and
 whether anything is merged into it, which decide whether a second read is needed), its
-identifiers, consents, orders and event figures, as rows tagged by kind, each
-gathered through index probes (one ``MATERIALIZED`` CTE per key; see ``queries.probe``)
-or a zone-map-pruned read (``event_summary``, ``storage/duckdb/event_summary.py``).
+identifiers, consents, orders and event figures, as rows tagged by kind, each branch
+filtered by the contact id alone — an index probe where there is an index, else a
+zone-map-pruned read (``event_summary``, ``storage/duckdb/event_summary.py``) — with the
+workspace checked on the rows returned (a ``MATERIALIZED`` CTE per probe, as
+``queries.probe`` builds, cost more to plan than the reads themselves).
 """
 
 from __future__ import annotations
