@@ -121,3 +121,26 @@ def test_merging_into_a_contact_whose_traits_changed_in_the_same_batch(
         assert any(cid in ids for ids in identity_reads)  # the merge read them
     finally:
         c2.close()
+
+
+def test_forget_profiles_drops_known_no_ops_and_keeps_the_identifier_map(
+    restarted: tuple[Container, str, int],
+) -> None:
+    """Traits changed behind identity's back (a journey's update_contact node) must not be
+    shadowed by a remembered no-op; the identifiers stay mapped (no scan of the map)."""
+    c, ws, cid = restarted
+    ann = {"email": "ann@x.io", "name": "Ann"}
+    resolve(c, [msg(ws, "identify", user="u1", traits=ann, minutes=1)])  # remembered no-op
+    changed = '{"email": "ann@x.io", "name": "Changed"}'
+    c.db.write(  # what journeys.effects.update_traits does, in the writer
+        lambda cur: cur.execute(
+            "UPDATE contacts SET attributes = ? WHERE id = ?", [changed, cid]
+        ).fetchall()
+    )
+    resolve(c, [msg(ws, "identify", user="u1", traits=ann, minutes=2)])
+    assert contact_row(c, cid)["attributes"]["name"] == "Changed"  # the no-op shadowed it
+    entries = len(c.identity.cache.owners)
+    c.identity.forget_profiles(ws, [cid])
+    resolve(c, [msg(ws, "identify", user="u1", traits=ann, minutes=3)])
+    assert contact_row(c, cid)["attributes"]["name"] == "Ann"
+    assert len(c.identity.cache.owners) == entries

@@ -56,6 +56,7 @@ class IdentityService:
         self._last_flush = self._last_identity_flush = time.monotonic()
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self._forgotten: list[tuple[str, list[int]]] = []
+        self._stale_profiles: list[int] = []
         self.reported_rejections: set[tuple[int, str, str]] = set()
         self._lock = threading.Lock()
         db.write(self._start)
@@ -240,9 +241,24 @@ class IdentityService:
         with self._lock:
             self._forgotten.append((workspace_id, list(contact_ids)))
 
+    def forget_profiles(self, workspace_id: str, contact_ids: Collection[int]) -> None:
+        """Drop what the writer remembers about these contacts' profiles, keeping their
+        identifiers mapped: for traits changed behind identity's back (a journey's
+        ``update_contact`` node). O(contacts), where ``forget`` scans the whole map (about
+        a second at 3M identifiers)."""
+        del workspace_id  # fingerprints are keyed by contact id, unique across workspaces
+        with self._lock:
+            self._stale_profiles.extend(contact_ids)
+
     def _drain_forgotten(self) -> None:
         with self._lock:
             forgotten, self._forgotten = self._forgotten, []
+            stale, self._stale_profiles = self._stale_profiles, []
+        pending = self.pending
+        for cid in stale:
+            self.cache.fingerprints.pop(cid, None)
+            if pending is not None:
+                pending.fingerprints[cid] = None
         for workspace_id, ids in forgotten:
             self._drop(ids)
             self._suppressed.pop(workspace_id, None)
