@@ -244,8 +244,8 @@ class IdentityService:
     def forget_profiles(self, workspace_id: str, contact_ids: Collection[int]) -> None:
         """Drop what the writer remembers about these contacts' profiles, keeping their
         identifiers mapped: for traits changed behind identity's back (a journey's
-        ``update_contact`` node). O(contacts), where ``forget`` scans the whole map (about
-        a second at 3M identifiers)."""
+        ``update_contact`` node). O(contacts), where ``forget`` scans the whole map (0.35 s
+        of CPU at 3M identifiers, load 3.6)."""
         del workspace_id  # fingerprints are keyed by contact id, unique across workspaces
         with self._lock:
             self._stale_profiles.extend(contact_ids)
