@@ -144,3 +144,28 @@ def test_forget_profiles_drops_known_no_ops_and_keeps_the_identifier_map(
     resolve(c, [msg(ws, "identify", user="u1", traits=ann, minutes=3)])
     assert contact_row(c, cid)["attributes"]["name"] == "Ann"
     assert len(c.identity.cache.owners) == entries
+
+
+def test_a_loaded_contact_that_was_only_seen_is_not_rewritten(
+    restarted: tuple[Container, str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An identify that changes nothing loads the row (to compare the traits) but writes
+    no row: its last-seen time goes behind, like a contact that was not loaded."""
+    c, ws, cid = restarted
+    written: list[list[int]] = []
+    real = store.update_contacts
+
+    def counting(cur: Any, states: Any) -> None:
+        written.append([s.id for s in states])
+        real(cur, states)
+
+    monkeypatch.setattr(store, "update_contacts", counting)
+    before = contact_row(c, cid)
+    resolve(c, [msg(ws, "identify", user="u1", traits={"name": "Ann"}, minutes=7)])
+    assert [ids for ids in written if ids] == []
+    assert contact_row(c, cid)["updated_at"] == before["updated_at"]
+    c.db.write(c.identity.flush)
+    assert contact_row(c, cid)["last_seen_at"].astimezone(UTC) == T0.replace(minute=7)
+    resolve(c, [msg(ws, "identify", user="u1", traits={"name": "Anna"}, minutes=8)])
+    assert [ids for ids in written if ids] == [[cid]]  # a real change is written at once
+    assert contact_row(c, cid)["attributes"]["name"] == "Anna"

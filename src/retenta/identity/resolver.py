@@ -487,6 +487,10 @@ class BatchResolver:
         new = [s for s in states if s.is_new]
         store.insert_contacts(self.cur, new)
         self.write_profiles([s for s in states if s.dirty and not s.is_new])
+        svc = self.svc
+        for s in states:  # seen, not changed: written behind, as for contacts not loaded
+            if not s.dirty and not s.is_new and s.last_seen_at is not None:
+                svc.note_contact_seen(s.id, s.last_seen_at)
         self.insert_identities()
         store.repoint_identities(self.cur, self.identity_rows(self.moved - self.inserted))
         store.insert_merges(self.cur, self.merge_rows)

@@ -162,6 +162,11 @@ class IdentityService:
         for t, v in idents:
             self.note_identity_seen((ws, t, v), at)
 
+    def note_contact_seen(self, cid: int, at: datetime) -> None:
+        seen = self._seen_contacts
+        if (prev := seen.get(cid)) is None or at > prev:
+            seen[cid] = at
+
     def note_seen_keys(self, cid: int, keys: Sequence[Key], at: datetime) -> None:
         seen = self._seen_contacts
         if (prev := seen.get(cid)) is None or at > prev:

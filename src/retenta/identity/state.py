@@ -43,9 +43,10 @@ class ContactState:
         return ContactView(self.id, exts, counts)
 
     def seen(self, at: datetime) -> None:
+        """Advance ``last_seen_at``. Not a change that needs the row written: a contact whose
+        only news is a later event hands its time to the last-seen write-behind."""
         if self.last_seen_at is None or at > self.last_seen_at:
             self.last_seen_at = at
-            self.dirty = True
 
     def snapshot(self) -> dict[str, Any]:
         """The full state, JSON-ready, for ``merges.snapshot`` (restored exactly by unmerge)."""
