@@ -213,6 +213,28 @@ async def serve(handler: Any) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
+def test_an_identify_after_update_contact_is_not_taken_for_a_repeat(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """Identity remembers the traits it last applied and skips an identical identify; a
+    journey's update_contact changes them behind its back, so the contact's remembered
+    profile is dropped and the same identify again is written."""
+    contact_id = person(client, ws)
+
+    def identify(tier: str, message_id: str) -> None:
+        body = {"userId": "u1", "traits": {"tier": tier}, "messageId": message_id}
+        assert client.post("/v1/identify", json=body, auth=ws.write_auth).status_code == 200
+
+    identify("gold", "m1")
+    journey(client, ws, doc({"id": "u", "type": "update_contact", "set": {"tier": "silver"},
+                             "next": "end"}))  # fmt: skip
+    track(client, ws, "Checkout Started")
+    for_container(container).runner.tick(datetime.now(UTC))
+    assert attributes(container, contact_id)["tier"] == "silver"
+    identify("gold", "m2")  # the same traits in a new message (not a retry)
+    assert attributes(container, contact_id)["tier"] == "gold"
+
+
 def test_the_webhook_node_posts_once_signed_and_retries_a_busy_receiver(
     client: TestClient, container: Container, ws: Workspace
 ) -> None:

@@ -48,7 +48,7 @@ def wire(c: Container) -> None:
         c.lifecycle.append(webhook_effects(c))  # journeys/effects.py: the webhook nodes' calls
     # update_contact nodes: segments re-evaluate the contact; the identity cache forgets it
     on_contacts_changed(c.db, c.ingest.notify_changed)
-    on_contacts_changed(c.db, c.identity.forget)
+    on_contacts_changed(c.db, c.identity.forget_profiles)  # traits only: identifiers stay mapped
 
 
 def webhook_effects(c: Container) -> Any:
