@@ -71,7 +71,8 @@ def test_a_pending_record_counts_once_confirmed_or_when_written_before_this_boot
 
     after_kill = HandoverJournal(tmp_path)
     closed = after_kill.rotate()
-    assert after_kill.boot and after_kill.boot == journal.boot
+    assert after_kill.boot
+    assert after_kill.boot == journal.boot
     assert after_kill.read(closed) == [("snd_plain1", 1), ("snd_dot1", 2)]
 
     segment = closed[0]  # the killed process's segment, read after a reboot (another boot_id)
