@@ -482,3 +482,41 @@ def test_two_workspaces_checked_in_one_snapshot_keep_their_deltas(live: Store) -
         }
         kept = cur.execute("SELECT DISTINCT workspace_id FROM temp.main.order_summary_delta")
         assert {r[0] for r in kept.fetchall()} == {ws, other}
+
+
+def test_the_builder_reads_the_plain_summary_when_nothing_is_marked(tmp_path: Any) -> None:
+    """No contact in the delta: the count reads ``_order_traits_plain`` (no anti-join over
+    the summary); with a marked order it reads the delta-aware ``_order_traits``; the members
+    equal the traits view's both times."""
+    container = build_container(Settings(data_dir=tmp_path / "data", background_workers=False))
+    try:
+        ws = make_workspace(container).id
+        load_duckdb(container, ws, make_dataset(seed=37, contacts=40))
+        container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+        store = (container, ws, [])
+        root = {"type": "trait", "trait": "revenue", "op": "gt", "value": 50}
+        draft = Draft(ws, "rules", {"root": root})
+
+        def compiled() -> tuple[str, set[int]]:
+            with container.db.read() as cur:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    sql = members_sql(cur, draft, now=NOW, in_snapshot=True)
+                    return sql, {int(r[0]) for r in cur.execute(sql).fetchall()}
+                finally:
+                    cur.execute("ROLLBACK")
+
+        expected = members(store, root, summary=False)
+        sql, got = compiled()
+        assert "_order_traits_plain" in sql
+        assert "order_summary_delta" not in sql
+        assert got == expected
+        owner = _orders_of(store)[0][1]
+        _new_order(store, owner, "marked-plain", 500.0, 1)
+        sql, got = compiled()
+        assert "order_summary_delta" in sql
+        assert "_order_traits_plain" not in sql
+        assert got == members(store, root, summary=False)
+        assert owner in got
+    finally:
+        container.close()

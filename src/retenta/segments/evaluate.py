@@ -143,6 +143,7 @@ def members_sql(
         return str(query.sql(dialect))
     parsed = parse_definition(draft.definition or {})
     compiler = _compiler()
+    summary = in_snapshot and _summary_in_sync(cur, draft, dialect)
     try:
         compiled = compiler.compile_segment(
             parsed,
@@ -153,7 +154,8 @@ def members_sql(
             resolve_segment=resolver(cur, draft.workspace_id),
             rfm_config=rfm_config(cur, draft.workspace_id),
             event_facts=event_facts,
-            order_summary=in_snapshot and _summary_in_sync(cur, draft, dialect),
+            order_summary=summary,
+            order_delta=summary and order_summary.delta_rows(cur, draft.workspace_id) > 0,
         )
     except compiler.CompileError as exc:
         raise DefinitionError(exc.errors) from exc

@@ -10,11 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from retenta.segments.view_sql import TRAIT_ORDER_COLUMNS
-from retenta.storage.duckdb.order_summary import fold, in_sync, mark, rebuild, refresh, snapshot
+from retenta.storage.duckdb.order_summary import (
+    delta_rows,
+    fold,
+    in_sync,
+    mark,
+    rebuild,
+    refresh,
+    snapshot,
+)
 
 __all__ = [
-    "TRAIT_ORDER_COLUMNS", "fold", "in_sync", "mark", "reads_order_traits", "rebuild", "refresh",
-    "snapshot",
+    "TRAIT_ORDER_COLUMNS", "delta_rows", "fold", "in_sync", "mark", "reads_order_traits",
+    "rebuild", "refresh", "snapshot",
 ]  # fmt: skip
 
 

@@ -264,11 +264,16 @@ def _event_facts_sql() -> str:
 # delta instead (the sync check's TEMP ``order_summary_delta``; unqualified, so that it
 # shadows the always-empty table of that name in ``main``).
 ORDER_TRAITS_VIEW = "_order_traits"
+# The same without the delta: used when the sync check found nothing marked. (At 1M summary
+# rows the delta's anti-join as a LEFT JOIN costs ~17 ms, as NOT EXISTS ~70 ms, as NOT IN
+# ~40 ms: one A/B in one snapshot, 25 contacts in the delta.)
+ORDER_TRAITS_PLAIN_VIEW = "_order_traits_plain"
 _ORDER_ROWS = """(
     SELECT s.contact_id, s.orders, s.revenue, s.first_order_at, s.last_order_at
-    FROM main.order_summary AS s WHERE s.workspace_id = :ws
-      AND NOT EXISTS (SELECT 1 FROM order_summary_delta AS d
-                      WHERE d.workspace_id = :ws AND d.contact_id = s.contact_id)
+    FROM main.order_summary AS s LEFT JOIN (
+        SELECT contact_id FROM order_summary_delta WHERE workspace_id = :ws
+    ) AS d ON d.contact_id = s.contact_id
+    WHERE s.workspace_id = :ws AND d.contact_id IS NULL
     UNION ALL
     SELECT d.contact_id, d.orders, d.revenue, d.first_order_at, d.last_order_at
     FROM order_summary_delta AS d WHERE d.workspace_id = :ws
@@ -287,6 +292,9 @@ SELECT c.id AS contact_id, COALESCE(f.orders, 0) AS orders, {_REVENUE_OUT} AS re
 FROM main.contacts AS c LEFT JOIN order_figures AS f ON f.contact_id = c.id
 WHERE {_LIVE_CONTACTS_WHERE}
 """
+_ORDER_TRAITS_PLAIN_SQL = _ORDER_TRAITS_SQL.replace(
+    f"FROM {_ORDER_ROWS} AS x", "FROM main.order_summary AS x"
+).replace("WHERE x.orders > 0 AND", "WHERE x.workspace_id = :ws AND x.orders > 0 AND")
 
 _STATIC_SQL: dict[str, str] = {
     "identities": _mapped("x.type, x.value, x.first_seen, x.last_seen", "main.identities"),
@@ -312,6 +320,7 @@ _STATIC_SQL: dict[str, str] = {
     "consents": _CONSENTS_SQL,
     EVENT_FACTS_VIEW: _event_facts_sql(),
     ORDER_TRAITS_VIEW: _ORDER_TRAITS_SQL,
+    ORDER_TRAITS_PLAIN_VIEW: _ORDER_TRAITS_PLAIN_SQL,
     "message_events": _mapped(
         'x.send_id, x.channel, x.campaign_id, x.message_id, x.tags, x.status, x."at", x.machine,'
         " x.properties",

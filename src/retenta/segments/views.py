@@ -36,6 +36,7 @@ from retenta.segments.view_sql import (
     IDENTIFIER_COLUMNS,
     LIVE_MAP,
     LIVE_MAP_SQL,
+    ORDER_TRAITS_PLAIN_VIEW,
     ORDER_TRAITS_VIEW,
     Dialect,
     ViewError,
@@ -110,7 +111,11 @@ def _check_names(
     names: Iterable[str], data_tables: Mapping[str, Any], dialect: Dialect = "duckdb"
 ) -> list[str]:
     known = view_names(data_tables)
-    internal = [EVENT_FACTS_VIEW, ORDER_TRAITS_VIEW] if dialect == "duckdb" else []
+    internal = (
+        [EVENT_FACTS_VIEW, ORDER_TRAITS_VIEW, ORDER_TRAITS_PLAIN_VIEW]
+        if dialect == "duckdb"
+        else []
+    )
     wanted = list(dict.fromkeys(names))
     unknown = [n for n in wanted if n not in known and n not in internal]
     if unknown:

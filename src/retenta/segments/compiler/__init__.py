@@ -139,6 +139,7 @@ def compile_segment(
     fuse_leaves: bool = True,
     event_facts: bool = False,
     order_summary: bool = False,
+    order_delta: bool = True,
 ) -> Compiled:
     """The query yielding the distinct ``contact_id`` of the members.
 
@@ -148,18 +149,21 @@ def compile_segment(
     snapshot the query runs in (DuckDB without candidates; ignored otherwise).
     ``order_summary=True`` lets order traits read the per-contact ``order_summary``: pass it
     only when ``segments.order_summary.in_sync`` said so in that snapshot (same conditions).
+    ``order_delta=False`` (that check found no contact in the delta) reads the summary alone.
     """
     bound, used, ctx = _prepare(definition, params, dialect, now)
     ctx.candidates, ctx.rfm_config = candidates is not None, rfm_config
     ctx.event_facts = event_facts and candidates is None and dialect == "duckdb"
     ctx.order_summary = order_summary and candidates is None and dialect == "duckdb"
+    ctx.order_delta = order_delta
     part = _Compiler(ctx, shape, resolve_segment, fuse=fuse_leaves).node(bound.root, "root")
     shared = frozenset(v for v, n in ctx.fusable.items() if n >= 2)
     if fuse_leaves and shared and candidates is None and dialect == "duckdb":
         # Second pass: the views with several fusable leaves anywhere are read once, as
         # flags (ClickHouse would re-run a CTE per reference; candidates prune anyway).
         ctx = Ctx(ctx.d, ctx.now, rfm_config=rfm_config, flag_views=shared,
-                  event_facts=ctx.event_facts, order_summary=ctx.order_summary)  # fmt: skip
+                  event_facts=ctx.event_facts, order_summary=ctx.order_summary,
+                  order_delta=ctx.order_delta)  # fmt: skip
         part = _Compiler(ctx, shape, resolve_segment, fuse=False).node(bound.root, "root")
     query = algebra.members(part, lambda: universe(ctx), shape)
     outer = exp.select("contact_id").from_(query.subquery("members"))

@@ -21,7 +21,11 @@ from retenta.segments.compiler.sources import ALIAS, FACTS_VIEW, Source, col, so
 __all__ = ["ALIAS", "CANDIDATES", "CompileError", "Ctx", "Fusion", "Part"]
 from retenta.segments.compiler.windows import bounds
 from retenta.segments.definition_checks import TRAIT_TYPES, infer_value_type
-from retenta.segments.view_sql import ORDER_TRAITS_VIEW, TRAIT_ORDER_COLUMNS
+from retenta.segments.view_sql import (
+    ORDER_TRAITS_PLAIN_VIEW,
+    ORDER_TRAITS_VIEW,
+    TRAIT_ORDER_COLUMNS,
+)
 
 CANDIDATES = "_candidates"
 FLAGS_PREFIX = "_flags_"
@@ -76,6 +80,8 @@ class Ctx:
     # Order traits read the per-contact ``order_summary`` (DuckDB, no candidates, the
     # summary in sync: ``segments.order_summary``).
     order_summary: bool = False
+    # ... and its delta (contacts whose orders changed since the last fold), when not empty.
+    order_delta: bool = True
     # Views whose fusable leaves read shared flags (``fusion.flag_ctes``), and the counts
     # and leaves a compile pass finds.
     flag_views: frozenset[str] = frozenset()
@@ -126,8 +132,9 @@ def trait_part(cond: Any, ctx: Ctx) -> Part:
     value_type = TRAIT_TYPES[cond.trait]
     field_ = Field(col(cond.trait), ctx.d, TRAIT_KINDS[value_type])
     where = predicate(field_, cond.op, value_type, cond.value, ctx.now, cond.unit)
-    view = ORDER_TRAITS_VIEW if ctx.order_summary and cond.trait in TRAIT_ORDER_COLUMNS else (
-        "contact_traits")  # fmt: skip
+    view = "contact_traits"
+    if ctx.order_summary and cond.trait in TRAIT_ORDER_COLUMNS:
+        view = ORDER_TRAITS_VIEW if ctx.order_delta else ORDER_TRAITS_PLAIN_VIEW
     select = exp.select(col("contact_id")).from_(exp.to_table(view).as_(ALIAS))
     return Part(ctx.restrict(select, col("contact_id")).where(where, copy=False))
 

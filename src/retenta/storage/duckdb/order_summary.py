@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["TABLE", "fold", "in_sync", "mark", "rebuild", "refresh", "snapshot"]
+__all__ = ["TABLE", "delta_rows", "fold", "in_sync", "mark", "rebuild", "refresh", "snapshot"]
 
 TABLE = "order_summary"
 DIRTY = "order_summary_dirty"
@@ -139,6 +139,14 @@ def in_sync(cur: Any, workspace_id: str) -> bool:
         cur.execute(_DELTA_SQL, {"ws": workspace_id, "owners": owners})
     row = cur.execute(_DELTA_CHECK_SQL, {"ws": workspace_id}).fetchone()
     return bool(row and row[0] == row[1])
+
+
+def delta_rows(cur: Any, workspace_id: str) -> int:
+    """How many contacts the last ``in_sync`` on this cursor put in the workspace's delta."""
+    row = cur.execute(
+        f"SELECT count(*) FROM temp.main.{DELTA} WHERE workspace_id = ?", [workspace_id]
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _marked_owners(cur: Any, workspace_id: str) -> list[int]:
