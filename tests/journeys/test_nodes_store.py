@@ -213,6 +213,20 @@ async def serve(handler: Any) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
+def webhook_settings(client: TestClient, ws: Workspace, origin: str) -> None:
+    """The workspace's webhook channel (its secret signs the nodes' calls), loopback allowed."""
+    config = {"url": f"{origin}/default", "secret": SECRET, "allow_private_targets": True}
+    r = client.put("/api/v1/channels/webhook/default", headers=ws.api_headers, json=config)
+    assert r.status_code == 200, r.text
+
+
+def signed(headers: dict[str, str], body: bytes) -> bool:
+    """The receiver's own check of ``Retenta-Signature`` over the raw body."""
+    fields = dict(p.split("=", 1) for p in headers["Retenta-Signature"].split(","))
+    mac = hmac.new(SECRET.encode(), fields["t"].encode() + b"." + body, hashlib.sha256)
+    return hmac.compare_digest(mac.hexdigest(), fields["v1"])
+
+
 def test_an_identify_after_update_contact_is_not_taken_for_a_repeat(
     client: TestClient, container: Container, ws: Workspace
 ) -> None:
@@ -248,10 +262,7 @@ def test_the_webhook_node_posts_once_signed_and_retries_a_busy_receiver(
     async def main() -> None:
         server, origin = await serve(crm)
         try:
-            config = {"url": f"{origin}/default", "secret": SECRET, "allow_private_targets": True}
-            r = client.put("/api/v1/channels/webhook/default", headers=ws.api_headers,
-                           json=config)  # fmt: skip
-            assert r.status_code == 200, r.text
+            webhook_settings(client, ws, origin)
             journey_id = journey(client, ws, doc(
                 {"id": "hook", "type": "webhook", "url": f"{origin}/leads",
                  "headers": {"X-Cart": "{{ trigger.properties.cart_id }}"},
@@ -279,9 +290,7 @@ def test_the_webhook_node_posts_once_signed_and_retries_a_busy_receiver(
     for headers, body in calls:
         assert headers["Idempotency-Key"] == key  # the same key on the retry
         assert headers["X-Cart"] == "C-5"
-        fields = dict(p.split("=", 1) for p in headers["Retenta-Signature"].split(","))
-        mac = hmac.new(SECRET.encode(), fields["t"].encode() + b"." + body, hashlib.sha256)
-        assert hmac.compare_digest(mac.hexdigest(), fields["v1"])
+        assert signed(headers, body)
         assert orjson.loads(body) == {"contact": str(contact_id), "cart": "C-5"}
     [(status, attempts, result)] = table(
         container, "SELECT status, attempts, result FROM journey_effects WHERE kind = 'webhook'"
@@ -304,10 +313,7 @@ def test_the_webhook_node_calls_with_its_method(
     async def main() -> None:
         server, origin = await serve(crm)
         try:
-            config = {"url": f"{origin}/default", "secret": SECRET, "allow_private_targets": True}
-            r = client.put("/api/v1/channels/webhook/default", headers=ws.api_headers,
-                           json=config)  # fmt: skip
-            assert r.status_code == 200, r.text
+            webhook_settings(client, ws, origin)
             node: dict[str, Any] = {"id": "hook", "type": "webhook", "method": method,
                                     "url": f"{origin}/leads/7", "next": "end"}  # fmt: skip
             if body:
@@ -325,9 +331,7 @@ def test_the_webhook_node_calls_with_its_method(
     [(seen_method, path, headers, raw)] = calls
     assert (seen_method, path, raw) == (method, "/leads/7", body)
     assert ("Content-Type" in headers) == bool(body)
-    fields = dict(p.split("=", 1) for p in headers["Retenta-Signature"].split(","))
-    mac = hmac.new(SECRET.encode(), fields["t"].encode() + b"." + raw, hashlib.sha256)
-    assert hmac.compare_digest(mac.hexdigest(), fields["v1"])
+    assert signed(headers, raw)
     [(status,)] = table(container, "SELECT status FROM journey_effects WHERE kind = 'webhook'")
     assert status == "done"
 
