@@ -59,7 +59,7 @@ async def instantiate(
         doc = chosen.journey(bound, Prebuilt(messages, segments))
         doc["name"] = name or doc["name"]
         made = await journeys(c).store.create(ws, doc)
-    except BaseException:
+    except Exception:  # a cancellation or kill can still leave them (as the docs say)
         await _undo(c, principal, segments.values(), messages.values())
         raise
     return {"journey": made, "template": key, "params": bound, "segments": segments,
