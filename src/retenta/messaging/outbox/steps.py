@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from retenta.messaging.channels.base import SendResult
 from retenta.messaging.channels.smtp import SmtpChannel
 from retenta.messaging.channels.webpush_config import DEFAULT_NAME
 from retenta.messaging.dispatch import hard_bounce_entries
-from retenta.messaging.email.headers import HeaderError
+from retenta.messaging.email.compose_pool import Built, ComposePool, Job, Kit
 from retenta.messaging.email.mime import Category, OutgoingEmail, Recipient
 from retenta.messaging.email.profiles import Composer, SendingProfile, failure
-from retenta.messaging.email.render import RenderedEmail
 from retenta.messaging.gate import SendGate
 from retenta.messaging.outbox.content import Resolved
 from retenta.messaging.outbox.decide import Attempt, blocked, unavailable
@@ -31,8 +30,6 @@ from retenta.messaging.outbox.recipients import Contact
 from retenta.messaging.promo_store import Claim, PromoStore
 from retenta.messaging.settings_store import ChannelSettingsStore, StoredConfig
 from retenta.messaging.signing import Keyring
-from retenta.messaging.templates import RenderError
-from retenta.messaging.tracking import Tracker, add_open_pixel, rewrite_links
 from retenta.storage.base import Database
 
 Content = Mapping[str, "Resolved | Exception"]
@@ -172,6 +169,7 @@ class EmailStep:
     channels: Channels
     tracking_base_url: str | None = None
     promo: PromoStore | None = None
+    compose: ComposePool = field(default_factory=lambda: ComposePool(0))  # 0: in process
     channel: str = "email"
 
     async def attempt(
@@ -223,7 +221,6 @@ class EmailStep:
 
     async def _deliver(self, workspace_id: str, group: list[Any]) -> dict[str, Attempt]:
         profile: SendingProfile = group[0][3]
-        composer = Composer(profile, self.keyring.workspace(workspace_id))
         channel: SmtpChannel = self.channels.get(
             workspace_id, "email", profile, SmtpChannel.for_profile
         )
@@ -234,17 +231,23 @@ class EmailStep:
         )
 
         async def prepared() -> AsyncIterator[OutgoingEmail]:
-            """Each message as it is built; the sessions send the last ones meanwhile."""
-            for send, contact, resolved, _ in group:
-                if send.send_id in no_code:
-                    out[send.send_id] = attempt_of(send, resolved, no_code[send.send_id])
-                    continue
-                message = self._prepare(composer, send, contact, resolved, codes.get(send.send_id))
-                if isinstance(message, SendResult):
-                    out[send.send_id] = attempt_of(send, resolved, message)
-                    continue
-                yield message
-                await asyncio.sleep(0)  # let the sessions read replies and write the next
+            """Each message as it is composed (by the pool, ahead); the sessions send the last
+            ones meanwhile."""
+            for resolved, items in _by_content(group):
+                jobs = []
+                for send, contact in items:
+                    if send.send_id in no_code:
+                        out[send.send_id] = attempt_of(send, resolved, no_code[send.send_id])
+                    else:
+                        jobs.append(job_of(send, contact, codes.get(send.send_id)))
+                kit = self._kit(workspace_id, resolved, profile)
+                async for message in self.compose.stream(kit, jobs):
+                    if isinstance(message, SendResult):
+                        send = by_id[message.send_id][0]
+                        out[message.send_id] = attempt_of(send, resolved, message)
+                        continue
+                    yield message
+                    await asyncio.sleep(0)  # let the sessions read replies and write the next
 
         async def record(message: OutgoingEmail, *, then: Callable[[], None] | None = None) -> None:
             attempt = by_id[message.send_id][0].attempts
@@ -257,6 +260,10 @@ class EmailStep:
         await self._suppress_hard_bounces(workspace_id, results, by_id)
         return out
 
+    def _kit(self, workspace_id: str, resolved: Resolved, profile: SendingProfile) -> Kit:
+        base = self.tracking_base_url or tracking_base(profile)
+        return Kit(workspace_id, resolved, profile, self.keyring, base)
+
     def _prepare(
         self,
         composer: Composer,
@@ -265,43 +272,9 @@ class EmailStep:
         resolved: Resolved,
         promo_code: str | None = None,
     ) -> OutgoingEmail | SendResult:
-        rendered = resolved.render(variables(send, contact, promo_code), languages(send, contact))
-        if isinstance(rendered, RenderError):
-            return failure(send.send_id, str(rendered), "render_error")
-        if not isinstance(rendered, RenderedEmail):
-            return failure(
-                send.send_id, "the message's email content did not render an email", "render_error"
-            )
-        base = self.tracking_base_url or tracking_base(composer.profile)
-        if base:
-            rendered = self._tracked(rendered, send, contact, composer.profile, base)
-        recipient = Recipient(send.workspace_id, contact.contact_id, contact.email or "")
-        try:
-            return composer.compose(
-                send_id=send.send_id,
-                recipient=recipient,
-                content=rendered,
-                campaign_id=send.campaign_id or "",
-            )
-        except (HeaderError, ValueError) as exc:  # one send's problem, never the batch's
-            return failure(send.send_id, str(exc), "invalid_address")
-
-    def _tracked(
-        self,
-        rendered: RenderedEmail,
-        send: Send,
-        contact: Contact,
-        profile: SendingProfile,
-        base: str,
-    ) -> RenderedEmail:
-        tracker = Tracker(self.keyring, base)
-        ws, cid, sid = send.workspace_id, contact.contact_id, send.send_id
-        html, _ = rewrite_links(
-            rendered.html,
-            lambda i, url: tracker.click_url(ws, cid, sid, i, url),
-            skip=(profile.unsubscribe_base_url, "/u/"),
-        )
-        return replace(rendered, html=add_open_pixel(html, tracker.open_url(ws, cid, sid)))
+        """One message composed here, as a pool worker composes it."""
+        kit = self._kit(send.workspace_id, resolved, composer.profile)
+        return Built(kit, composer).compose(job_of(send, contact, promo_code))
 
     async def _suppress_hard_bounces(
         self,
@@ -316,6 +289,27 @@ class EmailStep:
 
     async def close(self) -> None:
         await self.channels.close()
+        await self.compose.close()
+
+
+def job_of(send: Send, contact: Contact, promo_code: str | None = None) -> Job:
+    """What a compose worker needs of one send: its variables and the envelope's ids."""
+    return Job(
+        send_id=send.send_id,
+        contact_id=contact.contact_id,
+        email=contact.email or "",
+        campaign_id=send.campaign_id or "",
+        variables=variables(send, contact, promo_code),
+        languages=tuple(languages(send, contact)),
+    )
+
+
+def _by_content(group: Sequence[Any]) -> list[tuple[Resolved, list[tuple[Send, Contact]]]]:
+    """The group's sends by their resolved content, in order (one kit each)."""
+    out: dict[int, tuple[Resolved, list[tuple[Send, Contact]]]] = {}
+    for send, contact, resolved, _ in group:
+        out.setdefault(id(resolved), (resolved, []))[1].append((send, contact))
+    return list(out.values())
 
 
 def usable(
