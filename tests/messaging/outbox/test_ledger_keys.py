@@ -1,0 +1,173 @@
+"""The ledger's writer units find their sends by key (issue #5: a cost independent of the
+ledger's size), with the semantics they had: claim, settle, enqueue over more than one
+``KEYS`` slice, and the plans are index scans of the primary key, not scans of the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retenta.messaging.events import MessageEvent
+from retenta.messaging.outbox import ledger as ledger_module
+from retenta.messaging.outbox.ledger import KEYS, NewSend, SendLedger, Settlement, keys
+from retenta.storage.duckdb.engine import DuckDatabase
+
+WS = "ws_keys"
+PAST = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SendLedger]:
+    db = DuckDatabase(tmp_path / "ledger.duckdb")
+    yield SendLedger(db)
+    db.close()
+
+
+def news(first: int, n: int, *, campaign: str = "cmp_k") -> list[NewSend]:
+    return [
+        NewSend(WS, i, "msg_k", ("email",), "promo", campaign_id=campaign,
+                not_before=PAST + timedelta(seconds=i), send_id=f"snd_k{i:06d}")
+        for i in range(first, first + n)
+    ]  # fmt: skip
+
+
+def rows(ledger: SendLedger, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    with ledger.db.read() as cur:
+        return list(cur.execute(sql, params or []).fetchall())
+
+
+def test_enqueue_again_adds_only_the_new_ids_over_several_slices(ledger: SendLedger) -> None:
+    first = news(0, KEYS + 500)
+    assert ledger.enqueue(first) == [s.send_id for s in first]
+    again = first[200 : KEYS + 300] + news(KEYS + 500, 700)  # 1,100 known, 700 new
+    ledger.enqueue(again)
+    assert rows(ledger, "SELECT count(*), count(DISTINCT send_id) FROM sends") == [(2200, 2200)]
+    queued = rows(ledger, "SELECT count(*) FROM message_events WHERE status = 'queued'")
+    assert queued == [(2200,)]  # one queued event per send, none for the known ones
+
+
+def test_claim_over_several_slices_takes_each_due_send_once(ledger: SendLedger) -> None:
+    ledger.enqueue(news(0, KEYS + 400))
+    later = [
+        NewSend(WS, 9_000 + i, "msg_k", ("email",), "promo",
+                not_before=datetime.now(UTC) + timedelta(hours=1), send_id=f"snd_later{i}")
+        for i in range(3)
+    ]  # fmt: skip
+    ledger.enqueue(later)
+    first = ledger.claim(KEYS + 100)
+    assert len(first) == KEYS + 100
+    second = ledger.claim(KEYS + 100)
+    assert len(second) == 300  # the rest of the due ones; the later three stay queued
+    ids = [s.send_id for s in first + second]
+    assert len(set(ids)) == KEYS + 400
+    assert {s.attempts for s in first + second} == {1}
+    # oldest due first: the first claim took the first KEYS + 100 of the due order
+    assert {s.send_id for s in first} == {f"snd_k{i:06d}" for i in range(KEYS + 100)}
+    assert rows(ledger, "SELECT status, count(*) FROM sends GROUP BY ALL ORDER BY ALL") == [
+        ("queued", 3),
+        ("sending", KEYS + 400),
+    ]
+    assert ledger.claim(10) == []
+
+
+def test_claim_never_takes_a_send_that_is_not_queued(ledger: SendLedger) -> None:
+    ledger.enqueue(news(0, 10))
+    taken = ledger.claim(4)
+    rest = ledger.claim(100)
+    assert {s.send_id for s in taken}.isdisjoint(s.send_id for s in rest)
+    assert len(rest) == 6
+    assert {s.attempts for s in rest} == {1}
+
+
+def test_settle_over_several_slices_keeps_the_rules(ledger: SendLedger) -> None:
+    ledger.enqueue(news(0, KEYS + 300))
+    claimed = ledger.claim(KEYS + 300)
+    reported, done = claimed[0].send_id, claimed[1].send_id
+    # a delivery report beat the settle (delivery.py); another send was settled already
+    ledger.db.write(
+        lambda c: c.execute("UPDATE sends SET status = 'delivered' WHERE send_id = ?", [reported])
+    )
+    asyncio.run(ledger.settle([_sent(claimed[1], "r-first")]))
+    now = datetime.now(UTC)
+    settlements = [_sent(s, f"r-{s.send_id}", now) for s in claimed]
+    assert asyncio.run(ledger.settle(settlements)) == KEYS + 300
+
+    def one(send_id: str) -> tuple[Any, ...]:
+        return rows(
+            ledger, "SELECT status, remote_id, lease_until FROM sends WHERE send_id = ?", [send_id]
+        )[0]
+
+    assert one(reported) == ("delivered", f"r-{reported}", None)  # status kept, id written
+    assert one(done) == ("sent", "r-first", None)  # a settled send is not settled again
+    counts = rows(ledger, "SELECT status, count(*) FROM sends GROUP BY ALL ORDER BY ALL")
+    assert counts == [("delivered", 1), ("sent", KEYS + 299)]
+    assert rows(ledger, "SELECT count(*) FROM sends WHERE lease_until IS NOT NULL") == [(0,)]
+    sent_events = rows(ledger, "SELECT count(*) FROM message_events WHERE status = 'sent'")
+    assert sent_events == [(KEYS + 301,)]  # the events are appended whatever the row did
+
+
+def test_a_delivered_send_without_a_lease_is_not_overwritten(ledger: SendLedger) -> None:
+    ledger.enqueue(news(0, 2))
+    a, b = ledger.claim(2)
+    asyncio.run(ledger.settle([_sent(a, "r-a")]))
+    ledger.db.write(  # delivered after its settle (no lease any more)
+        lambda c: c.execute("UPDATE sends SET status = 'delivered' WHERE send_id = ?", [a.send_id])
+    )
+    failed = Settlement(b.send_id, "failed", "email", 0, last_error="boom")
+    asyncio.run(ledger.settle([_sent(a, "r-late"), failed]))
+    got = rows(ledger, "SELECT send_id, status, remote_id FROM sends ORDER BY send_id")
+    assert got == [(a.send_id, "delivered", "r-a"), (b.send_id, "failed", None)]
+
+
+@pytest.mark.parametrize("name", ["CLAIM_SQL", "SETTLE_SQL", "KNOWN_SQL"])
+def test_the_statements_look_sends_up_by_index(ledger: SendLedger, name: str) -> None:
+    """A scan filter added to these statements (``status = …``, an OR of status tests)
+    turns the index scan back into a scan of every send: the plan says which it is."""
+    ledger.enqueue(news(0, 3000))
+    claimed = ledger.claim(200)
+    ids = [s.send_id for s in claimed]
+    sql = getattr(ledger_module, name).format(keys=keys(len(ids)))
+    params: list[Any] = {
+        "CLAIM_SQL": [PAST, PAST, *ids],
+        "SETTLE_SQL": [PAST, *ids],
+        "KNOWN_SQL": ids,
+    }[name]
+
+    def plan(conn: Any) -> str:
+        if name == "SETTLE_SQL":
+            conn.register("_settle", ledger_module._settle_table([_sent(s, "r") for s in claimed]))
+        text = str(conn.execute("EXPLAIN ANALYZE " + sql, params).fetchall()[0][1])
+        conn.execute("ROLLBACK")  # leave the ledger as it was (the unit's COMMIT is a no-op)
+        conn.execute("BEGIN TRANSACTION")
+        return text
+
+    text = ledger.db.write(plan)
+    assert "Index Scan" in text, text
+    assert "Sequential Scan" not in _sends_scans(text), text
+
+
+def _sends_scans(plan: str) -> str:
+    """The plan's scan lines of the table ``sends`` (other scans: the Arrow table, unnest)."""
+    lines = plan.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if "Type:" in line and any("sends" in x for x in lines[max(0, i - 2) : i + 1]):
+            out.append(line)
+    return "\n".join(out)
+
+
+def _sent(send: Any, remote_id: str, at: datetime | None = None) -> Settlement:
+    moment = at or datetime.now(UTC)
+    return Settlement(
+        send.send_id,
+        "sent",
+        send.channel,
+        send.cascade_index,
+        remote_id=remote_id,
+        events=(MessageEvent(send.context(), "sent", moment),),
+    )
