@@ -103,18 +103,31 @@ def _contacts_sql(with_identifiers: bool) -> str:
 # Joins match on the one text key (both sides are confined to :ws by the WHERE or the ON):
 # a second key, `workspace_id = workspace_id`, made every probe hash and compare two
 # strings (purchase leaf at 1M: 482 -> 335 ms CPU, same members).
-_ORDER_ITEMS_SQL = f"""
+_ORDER_ITEMS_BODY = f"""
 SELECT {_MAPPED.format(a="o")} AS contact_id, i.order_id, i.line_no, i.sku,
     COALESCE(i.name, p.name) AS name,
     COALESCE(i.category, p.category_path[-1]) AS category,
     COALESCE(i.brand, p.brand) AS brand, i.quantity, CAST(i.price AS DOUBLE) AS price,
-    i.returned_quantity, o.placed_at, o.status
+    i.returned_quantity, o.placed_at, o.status{{own}}
 FROM main.order_items AS i
 JOIN main.orders AS o ON o.order_id = i.order_id
 LEFT JOIN main.products AS p ON p.workspace_id = :ws AND p.sku = i.sku
 {_MAP_JOIN.format(a="o")}
 WHERE i.workspace_id = :ws AND o.workspace_id = :ws AND {_MAP_KEEP}
 """
+_ORDER_ITEMS_SQL = _ORDER_ITEMS_BODY.format(own="")
+
+# Internal view of the compiler (DuckDB): ``order_items`` plus the line's own name, category
+# and brand, before the product fills in a missing one. A purchase filter on one of those
+# also tests the line's own value (``own IS NULL OR <the same test of own>``: exact, since
+# the view's value is the line's own whenever the line has one), which DuckDB pushes into
+# the lines' scan, so only lines that can pass are joined to orders and products (purchase
+# leaf "category contains" at 1M: 732 -> 392 ms CPU, same members).
+ORDER_LINES_VIEW = "_order_lines"
+LINE_OWN_COLUMNS = {"name": "_line_name", "category": "_line_category", "brand": "_line_brand"}
+_ORDER_LINES_SQL = _ORDER_ITEMS_BODY.format(
+    own="".join(f", i.{c} AS {own}" for c, own in LINE_OWN_COLUMNS.items())
+)
 
 # Current state per (contact, channel, topic): the latest change, ties to the later row.
 # One GROUP BY with arg_max on a single ordered key (changed_at in µs, then the rowid) —
@@ -311,6 +324,7 @@ _STATIC_SQL: dict[str, str] = {
         "main.orders",
     ),
     "order_items": _ORDER_ITEMS_SQL,
+    ORDER_LINES_VIEW: _ORDER_LINES_SQL,
     "products": (
         "SELECT sku, name, url, CAST(price AS DOUBLE) AS price,"
         " CAST(sale_price AS DOUBLE) AS sale_price, currency, stock, in_stock, category_path,"

@@ -36,6 +36,7 @@ from retenta.segments.view_sql import (
     IDENTIFIER_COLUMNS,
     LIVE_MAP,
     LIVE_MAP_SQL,
+    ORDER_LINES_VIEW,
     ORDER_TRAITS_PLAIN_VIEW,
     ORDER_TRAITS_VIEW,
     Dialect,
@@ -112,7 +113,7 @@ def _check_names(
 ) -> list[str]:
     known = view_names(data_tables)
     internal = (
-        [EVENT_FACTS_VIEW, ORDER_TRAITS_VIEW, ORDER_TRAITS_PLAIN_VIEW]
+        [EVENT_FACTS_VIEW, ORDER_LINES_VIEW, ORDER_TRAITS_VIEW, ORDER_TRAITS_PLAIN_VIEW]
         if dialect == "duckdb"
         else []
     )

@@ -161,6 +161,10 @@ def scan_filters(source: Source, where: list[Any], window: Any, ctx: Ctx) -> lis
             flt.value_type or source.columns.get(flt.property) or infer_value_type(flt.value)
         )
         value_type = "text" if value_type == "json" else value_type
+        own = source.own.get(flt.property)
+        if own is not None:
+            out.append(own_filter(Field(col(own), ctx.d, source.columns[flt.property]),
+                                  flt.op, value_type, flt.value, ctx.now))  # fmt: skip
         out.append(predicate(source.field(flt.property), flt.op, value_type, flt.value, ctx.now))
     span = bounds(window, ctx.now)
     if span.lo is not None:
@@ -169,6 +173,15 @@ def scan_filters(source: Source, where: list[Any], window: Any, ctx: Ctx) -> lis
         hi = ctx.d.timestamp(span.hi)
         out.append(source.time <= hi if span.hi_inclusive else source.time < hi)
     return out
+
+
+def own_filter(own: Field, op: str, value_type: str, value: Any, now: datetime) -> exp.Expr:
+    """What a filter on ``COALESCE(own, joined)`` implies for ``own`` alone: ``own IS NULL OR
+    <the filter on own>`` (where own is set, the field IS own). It drops no row the filter
+    keeps, and, reading only the scanned table, DuckDB applies it before the joins."""
+    missing = exp.Is(this=own.column.copy(), expression=exp.Null())
+    test = predicate(own, op, value_type, value, now)
+    return exp.paren(exp.or_(missing, exp.paren(test, copy=False), copy=False), copy=False)
 
 
 def scan(source: Source, where: list[Any], window: Any, ctx: Ctx) -> exp.Select:

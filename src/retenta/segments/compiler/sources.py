@@ -10,10 +10,12 @@ from sqlglot import exp
 from retenta.segments.compiler.dialects import SqlDialect, string
 from retenta.segments.compiler.predicates import Field
 from retenta.segments.definition_checks import ITEM_FIELDS, ORDER_FIELDS
+from retenta.segments.view_sql import LINE_OWN_COLUMNS, ORDER_LINES_VIEW
 from retenta.storage.duckdb.event_facts import HOT_PROPERTIES
 
 ALIAS = "t"
 FACTS_VIEW = "_event_facts"
+ITEM_VIEWS = frozenset({"order_items", ORDER_LINES_VIEW})
 HOT = frozenset(HOT_PROPERTIES)
 
 
@@ -33,6 +35,9 @@ class Source:
     filters: tuple[exp.Expr, ...] = ()
     # JSON keys that are columns of their own holding the key's JSON text (event facts).
     hot: frozenset[str] = frozenset()
+    # Fields whose value is ``COALESCE(own column, something joined)``: field → own column
+    # (``_order_lines``); a filter on the field also tests the own column (``own_filter``).
+    own: dict[str, str] = field(default_factory=dict)
 
     @property
     def time(self) -> exp.Column:
@@ -40,7 +45,7 @@ class Source:
 
     def field(self, name: str) -> Field:
         kind = self.columns.get(name)
-        if name == "revenue" and self.view == "order_items":
+        if name == "revenue" and self.view in ITEM_VIEWS:
             value = exp.Mul(this=col("price"), expression=col("quantity"))
             return Field(exp.paren(value, copy=False), self.d, "number")
         if kind is not None:
@@ -54,7 +59,9 @@ def source_of(cond: Any, d: SqlDialect, *, facts: bool = False) -> Source:
     """The source of an event / order / purchase / message condition (or an ``unless``).
 
     With ``facts`` (DuckDB, ``event_facts`` in sync) an event condition that reads only
-    hot properties scans the time-ordered ``_event_facts`` view instead of ``events``.
+    hot properties scans the time-ordered ``_event_facts`` view instead of ``events``. On
+    DuckDB a purchase condition scans ``_order_lines`` (``order_items`` with the lines' own
+    name / category / brand, see ``Source.own``).
     """
     kind = getattr(cond, "type", None) or getattr(cond, "source", None)
     if kind == "event":
@@ -65,7 +72,9 @@ def source_of(cond: Any, d: SqlDialect, *, facts: bool = False) -> Source:
     if kind == "order":
         return Source("orders", "placed_at", d, columns=ORDER_FIELDS)
     if kind == "purchase":
-        return Source("order_items", "placed_at", d, columns=ITEM_FIELDS)
+        if d.clickhouse:
+            return Source("order_items", "placed_at", d, columns=ITEM_FIELDS)
+        return Source(ORDER_LINES_VIEW, "placed_at", d, columns=ITEM_FIELDS, own=LINE_OWN_COLUMNS)
     return Source("message_events", "at", d, filters=tuple(_message_filters(cond, d)))
 
 
