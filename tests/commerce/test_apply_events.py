@@ -272,6 +272,36 @@ def test_repeated_event_products_are_remembered_and_changes_still_land(
     assert rows(container, "SELECT name FROM products WHERE sku = 'N'") == [("Feed name",)]
 
 
+def test_the_stored_product_is_remembered_not_only_the_event_row(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view without a currency, found not worth writing, remembers the stored product
+    (currency included): a later row that repeats any of its fields needs no query."""
+    from retenta.commerce import apply as commerce_apply
+
+    checks: list[int] = []
+    real = commerce_apply.run
+
+    def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
+        if sql == commerce_apply.CHANGING_PRODUCTS_SQL:
+            checks.append(1)
+        return real(conn, sql, params, **tables)
+
+    monkeypatch.setattr(commerce_apply, "run", counting)
+    full = {"sku": "C", "name": "Cap", "price": 9, "currency": "UAH", "brand": "Acme"}
+    apply(container, track(W, 1, "Product Viewed", full))
+    apply(container, track(W, 1, "Product Viewed", {"sku": "C", "name": "Cap"}, minute=1))
+    checks.clear()
+    apply(container, track(W, 1, "Product Viewed", {**full, "price": "9.00"}, minute=2))
+    apply(container, track(W, 1, "Product Viewed", {"sku": "C", "brand": "Acme"}, minute=3))
+    assert checks == []
+    apply(container, track(W, 1, "Product Viewed", {"sku": "C", "url": "https://x/c"}, minute=4))
+    assert checks == [1]
+    assert rows(container, "SELECT name, price, currency, brand, url FROM products") == [
+        ("Cap", Decimal("9.00"), "UAH", "Acme", "https://x/c")
+    ]
+
+
 def test_searches_wishlists_and_coupons(container: Container) -> None:
     apply(container, track(W, 7, "Order Completed", ORDER))
     apply(

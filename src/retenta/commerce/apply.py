@@ -3,6 +3,7 @@ Arrow table and a handful of ``INSERT … SELECT`` / ``UPDATE … FROM`` stateme
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 from typing import Any
@@ -38,13 +39,19 @@ FILLED = ("name", "url", "image_url", "price", "currency", "category_path", "bra
 
 
 def category_path(category: str | None) -> list[str] | None:
-    """Segment's ``category`` as a path.
+    """Segment's ``category`` as a path (memoized: a store has few categories; the list is
+    shared, so callers never change it).
 
     >>> category_path("Women > Shoes/Sneakers"), category_path("Games"), category_path(None)
     (['Women', 'Shoes', 'Sneakers'], ['Games'], None)
     """
     if not category:
         return None
+    return _category_path(category)
+
+
+@functools.lru_cache(maxsize=4096)
+def _category_path(category: str) -> list[str] | None:
     parts = [p.strip() for p in re.split(r"[>/]", category)]
     return [p for p in parts if p] or None
 
@@ -85,18 +92,22 @@ def update_products_sql() -> str:
 
 def changing_products_sql() -> str:
     """For each row of ``_cm_fill``: whether its sku is ``new``, whether it would change the
-    stored row (``worth``: the upsert's ``DO UPDATE … WHERE``), and whether every non-empty
-    field equals the stored one (``same``: remembered, so the next repeat needs no query).
-    A plain join reads far less than a conflict check."""
+    stored row (``worth``: the upsert's ``DO UPDATE … WHERE``), and the stored catalog
+    fields (remembered when the row is not written, so that any later event row whose
+    non-empty fields are among them needs no query). A plain join reads far less than a
+    conflict check."""
     fresh = "(p.source = 'event' AND p.updated_at <= f.seen_at)"
     worth = " OR ".join(
         f"(f.{c} IS NOT NULL AND (p.{c} IS NULL OR ({fresh} AND f.{c} IS DISTINCT FROM p.{c})))"
         for c in FILLED
     )
-    same = " AND ".join(f"(f.{c} IS NULL OR f.{c} IS NOT DISTINCT FROM p.{c})" for c in FILLED)
+    stored = ", ".join(f"p.{c}" for c in FILLED)
     return (
-        "SELECT f.workspace_id, f.sku, p.sku IS NULL AS new, COALESCE(" + worth + ", false),"
-        " p.sku IS NOT NULL AND " + same + " FROM _cm_fill f LEFT JOIN products p"
+        "SELECT f.workspace_id, f.sku, p.sku IS NULL AS new, COALESCE("
+        + worth
+        + ", false), "
+        + stored
+        + " FROM _cm_fill f LEFT JOIN products p"
         " ON p.workspace_id = f.workspace_id AND p.sku = f.sku"
     )
 
@@ -111,26 +122,28 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
     event rows known to repeat what is stored."""
     memory.learn(conn, list(changes.products))
     rows = []
+    same = memory.same
     for key, r in changes.products.items():
         if memory.needs_write(key, r):
-            row = {**r, "category_path": category_path(r.get("category"))}
-            if not memory.repeats(key, _fields(row)):
-                rows.append(row)
+            path = category_path(r.get("category"))
+            known = same.get(key)
+            if known is None or not _repeats(known, r, path):
+                rows.append({**r, "category_path": path})
     if not rows:
         return
     table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)
-    verdicts = {(w, s): (new, worth, same) for w, s, new, worth, same
+    verdicts = {(w, s): (new, worth, fields) for w, s, new, worth, *fields
                 in run(conn, CHANGING_PRODUCTS_SQL, _cm_fill=table).fetchall()}  # fmt: skip
     new, stored = [], []
     for row in rows:
         key = (row["workspace_id"], row["sku"])
-        is_new, worth, same = verdicts[key]
+        is_new, worth, fields = verdicts[key]
         if is_new:
             new.append(row)
         elif worth:
             stored.append(row)
-        elif same:
-            memory.remember_same(key, _fields(row))
+        else:  # the stored product stays as read, before this unit wrote any product
+            memory.remember_same(key, dict(zip(FILLED, fields, strict=True)))
     if new:
         run(conn, INSERT_PRODUCTS_SQL, _cm_fill=pa.Table.from_pylist(new, schema=PRODUCT_FILL))
     if stored:
@@ -144,9 +157,25 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
             memory.forget(key[0], [key[1]])
 
 
-def _fields(row: dict[str, Any]) -> dict[str, Any]:
-    """The catalog fields of a fill row (``category_path`` already a path)."""
-    return {f: row.get(f) for f in FILLED}
+def _repeats(known: dict[str, Any], row: dict[str, Any], path: list[str] | None) -> bool:
+    """``CatalogMemory.repeats`` of an event row without building its fields (hot: every
+    product row of a unit).
+
+    >>> _repeats({"name": "x", "category_path": ["A"]}, {"name": "x"}, ["A"])
+    True
+    >>> _repeats({"name": "x"}, {"name": "x", "brand": "b"}, None)
+    False
+    """
+    if path is not None and known.get("category_path") != path:
+        return False
+    for f in _EVENT_FIELDS:
+        v = row.get(f)
+        if v is not None and known.get(f) != v:
+            return False
+    return True
+
+
+_EVENT_FIELDS = tuple(f for f in FILLED if f != "category_path")
 
 
 def order_stage(changes: Changes) -> pa.Table:

@@ -37,10 +37,11 @@ class CatalogMemory:
         self.known: dict[Key, frozenset[str]] = {}
         self.loaded: set[str] = set()
         self.stale: set[Key] = set()
-        # Event catalog fields a query found equal to the stored product (every non-empty
-        # one): an event repeating them changes nothing, whenever it comes. True until the
-        # product is written, by events (``drop_same``) or the feed (``forget``); a rolled-back
-        # unit cannot make it false, as the query ran before that unit wrote any product.
+        # The stored product's non-empty catalog fields, as a query read them for an event
+        # row it found not worth writing: an event whose non-empty fields are all among
+        # them changes nothing, whenever it comes. True until the product is written, by
+        # events (``drop_same``) or the feed (``forget``); a rolled-back unit cannot make it
+        # false, as the query ran before that unit wrote any product.
         self.same: dict[Key, dict[str, Any]] = {}
 
     def needs_write(self, key: Key, row: dict[str, Any]) -> bool:
@@ -58,18 +59,6 @@ class CatalogMemory:
         if filled is None:
             return True
         return any(row.get(EVENT_FIELD.get(f, f)) is not None and f not in filled for f in FILLED)
-
-    def repeats(self, key: Key, fields: dict[str, Any]) -> bool:
-        """Whether every non-empty catalog field of an event row is known to be stored as is.
-
-        >>> m = CatalogMemory(); m.remember_same(("w", "a"), {"name": "x", "brand": None})
-        >>> m.repeats(("w", "a"), {"name": "x", "url": None}), m.repeats(("w", "a"), {"brand": "y"})
-        (True, False)
-        """
-        known = self.same.get(key)
-        if known is None:
-            return False
-        return all(v is None or known.get(f) == v for f, v in fields.items())
 
     def remember_same(self, key: Key, fields: dict[str, Any]) -> None:
         if len(self.same) >= self.MAX_SAME:
