@@ -11,6 +11,7 @@ and times each writer unit of ``--unit`` sends on it:
   ``send_handovers``), the copy made before every orphan lookup;
 - **settle**: ``SendLedger.settle`` (statuses + one ``sent`` event each);
 - **events**: ``events.append`` of that many events alone (a report path's append);
+- **reports**: ``delivery.follow_reports`` of that many ``delivered`` reports (the sends move);
 - **enqueue**: ``SendLedger.enqueue`` of that many new sends (a campaign's chunk);
 - **orphans**: ``SendLedger.orphans(expired_only=True)`` (the lease reconcile), per call.
 
@@ -36,6 +37,7 @@ import pyarrow as pa
 
 from retenta.messaging.events import MessageEvent, SendContext
 from retenta.messaging.events import append as append_events
+from retenta.messaging.outbox.delivery import follow_reports
 from retenta.messaging.outbox.journal import HandoverJournal
 from retenta.messaging.outbox.ledger import NEW_SENDS, NewSend, SendLedger, Settlement
 from retenta.storage.duckdb.engine import DuckDatabase
@@ -202,6 +204,7 @@ def _one_round(
         for s in claimed
     ]
     times["events"] = cpu(lambda: db.write(lambda conn: append_events(conn, events)))
+    times["reports"] = cpu(lambda: db.write(lambda conn: follow_reports(conn, events)))
     news = [
         NewSend(WS, 10**9 + rep * unit + i, "msg_bench", ("email",), "promo",
                 campaign_id="cmp_new", not_before=now + timedelta(days=1),

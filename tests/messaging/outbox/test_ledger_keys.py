@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
-from retenta.messaging.events import MessageEvent
+from retenta.messaging.events import MessageEvent, SendContext
 from retenta.messaging.outbox import ledger as ledger_module
+from retenta.messaging.outbox.delivery import FOLLOW_SQL, REPORTED, follow_reports
 from retenta.messaging.outbox.ledger import KEYS, NewSend, SendLedger, Settlement, keys
 from retenta.storage.duckdb.engine import DuckDatabase
 
@@ -171,3 +173,63 @@ def _sent(send: Any, remote_id: str, at: datetime | None = None) -> Settlement:
         remote_id=remote_id,
         events=(MessageEvent(send.context(), "sent", moment),),
     )
+
+
+def test_reports_move_their_sends_by_the_rule(ledger: SendLedger) -> None:
+    """``delivery.follow_reports`` over more than one slice: delivered beats sent and failed,
+    failed moves only sending or sent, never delivered; another workspace's report moves
+    nothing."""
+    ledger.enqueue(news(0, KEYS + 10))
+    claimed = ledger.claim(KEYS + 10)
+    states = ["sending", "sent", "failed", "delivered", "sent"]
+    ids = [s.send_id for s in claimed]
+
+    def prepare(conn: Any) -> None:
+        for i, state in enumerate(states):
+            conn.execute("UPDATE sends SET status = ? WHERE send_id = ?", [state, ids[i]])
+        conn.execute(
+            f"UPDATE sends SET status = 'sent' WHERE send_id IN ({keys(len(ids) - 5)})", ids[5:]
+        )
+
+    ledger.db.write(prepare)
+    at = datetime.now(UTC)
+
+    def event(i: int, status: str, workspace: str = WS) -> MessageEvent:
+        send = claimed[i]
+        ctx = SendContext(workspace, send.contact_id, send.send_id, "sms")
+        return MessageEvent(ctx, status, at)
+
+    reports = [
+        event(0, "failed"),  # sending → failed
+        event(1, "delivered"),  # sent → delivered
+        event(2, "delivered"),  # failed → delivered (the fallback got there)
+        event(3, "failed"),  # delivered stays delivered
+        event(4, "delivered", "ws_other"),  # not this workspace's send: nothing
+        *(event(i, "failed") for i in range(5, KEYS + 10)),  # sent → failed, second slice too
+    ]
+    moved = ledger.db.write(lambda conn: follow_reports(conn, reports))
+    assert moved == KEYS + 10
+    got = dict(rows(ledger, "SELECT send_id, status FROM sends"))
+    assert [got[i] for i in ids[:5]] == ["failed", "delivered", "delivered", "delivered", "sent"]
+    assert {got[i] for i in ids[5:]} == {"failed"}
+
+
+def test_the_report_statement_looks_sends_up_by_index(ledger: SendLedger) -> None:
+    ledger.enqueue(news(0, 3000))
+    ids = [s.send_id for s in ledger.claim(200)]
+    table = pa.table(
+        {"workspace_id": [WS] * len(ids), "send_id": ids, "status": ["delivered"] * len(ids)},
+        schema=REPORTED,
+    )
+
+    def plan(conn: Any) -> str:
+        conn.register("_reported", table)
+        sql = FOLLOW_SQL.format(keys=keys(len(ids)))
+        text = str(conn.execute("EXPLAIN ANALYZE " + sql, [PAST, *ids]).fetchall()[0][1])
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN TRANSACTION")
+        return text
+
+    text = ledger.db.write(plan)
+    assert "Index Scan" in text, text
+    assert "Sequential Scan" not in _sends_scans(text), text

@@ -20,16 +20,23 @@ from typing import Any
 import pyarrow as pa
 
 from retenta.messaging.events import MessageEvent
+from retenta.messaging.outbox.ledger import KEYS, keys
 
 REPORTED = pa.schema(
     [("workspace_id", pa.string()), ("send_id", pa.string()), ("status", pa.string())]
 )
+# By key: ``send_id IN (…)`` is an index scan of the primary key (ledger.KEYS). The
+# workspace and the rule are a CASE so that DuckDB pushes no filter into the scan: a status
+# filter (from the OR of status tests) or ``workspace_id = '…'`` (from a join condition)
+# made it a scan of every send.
 FOLLOW_SQL = """
 UPDATE sends SET status = r.status, updated_at = ?
 FROM _reported r
-WHERE sends.workspace_id = r.workspace_id AND sends.send_id = r.send_id
-  AND ((r.status = 'delivered' AND sends.status IN ('sending', 'sent', 'failed'))
-       OR (r.status = 'failed' AND sends.status IN ('sending', 'sent')))
+WHERE sends.send_id = r.send_id AND sends.send_id IN ({keys})
+  AND CASE WHEN sends.workspace_id <> r.workspace_id THEN false
+           WHEN r.status = 'delivered' THEN sends.status IN ('sending', 'sent', 'failed')
+           WHEN r.status = 'failed' THEN sends.status IN ('sending', 'sent')
+           ELSE false END
 """
 
 
@@ -66,9 +73,12 @@ def follow_reports(conn: Any, events: Sequence[MessageEvent]) -> int:
         },
         schema=REPORTED,
     )
-    conn.register("_reported", table)
-    try:
-        conn.execute(FOLLOW_SQL, [datetime.now(UTC)])
-    finally:
-        conn.unregister("_reported")
+    for first in range(0, table.num_rows, KEYS):
+        part = table.slice(first, KEYS)
+        ids = part.column("send_id").to_pylist()
+        conn.register("_reported", part)
+        try:
+            conn.execute(FOLLOW_SQL.format(keys=keys(len(ids))), [datetime.now(UTC), *ids])
+        finally:
+            conn.unregister("_reported")
     return len(moves)
