@@ -99,3 +99,7 @@ class Settings(BaseSettings):
     ingest_workers: int = 0
     ingest_host: str = "127.0.0.1"
     ingest_port: int | None = None  # None: a free port (tests)
+    # Email compose pool (docs/campaigns.md): worker processes that render, track, build and
+    # DKIM-sign a send's email, so the sender's process only does SMTP, the hand-over journal
+    # and the writer. None: 1 on a machine of <= 2 cores, else cpu_count - 1; 0: in process.
+    compose_workers: int | None = Field(default=None, ge=0)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from retenta.messaging.channels.registry import channel_types, redeliver_for
+from retenta.messaging.email.compose_pool import ComposePool
 from retenta.messaging.gate import SendGate
 from retenta.messaging.outbox.content import (
     Chained,
@@ -78,8 +79,9 @@ def build(c: Container) -> MessagingServices:
     static = StaticContent()
     content = Chained(static, *_stored_content(c))
     handover = HandoverLog(ledger.record_handover)
+    compose = ComposePool(c.settings.compose_workers)  # render + DKIM in worker processes
     steps: list[Step] = [
-        EmailStep(c.db, gate, store, keyring, handover, Channels(), promo=promo),
+        EmailStep(c.db, gate, store, keyring, handover, Channels(), promo=promo, compose=compose),
         PushStep(c.db, gate, store, handover, Channels()),
         *[ProviderStep(kind, gate, store, handover, Channels(), c.db) for kind in KINDS.values()],
         InAppStep(c.db, store, handover),

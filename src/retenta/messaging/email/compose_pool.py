@@ -279,6 +279,11 @@ class ComposePool:
         _, key, blob = found
         return None if blob is None else (key, blob)
 
+    async def start(self) -> None:
+        """Start the workers now (they start on first use otherwise) and wait until they run."""
+        futures = [w.start().submit(os.getpid) for w in self._workers]
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+
     def pids(self) -> list[int]:
         """The live workers' process ids (for CPU accounting)."""
         out = []
