@@ -122,6 +122,20 @@ def test_the_kit_goes_to_a_worker_once(kit: Kit, pool: ComposePool) -> None:
     assert pool._workers[0].kits == {key}
 
 
+def test_a_worker_without_the_kit_gets_it_again(kit: Kit, pool: ComposePool) -> None:
+    jobs = [job(n) for n in range(100)]
+    asyncio.run(collect(pool.stream(kit, jobs)))
+    worker = pool._workers[0]
+    believed = set(worker.kits)
+    worker.broken()  # a fresh process that holds no kit, while we believe it holds ours
+    worker.start()
+    worker.kits = believed
+    again = asyncio.run(collect(pool.stream(kit, jobs)))
+    assert [r.send_id for r in again] == [j.send_id for j in jobs]
+    assert all(isinstance(r, OutgoingEmail) for r in again)
+    assert pool.fallbacks == 0  # composed by the worker, once the kit came along
+
+
 def test_a_render_error_is_that_sends_failure(ws: Workspace, pool: ComposePool) -> None:
     from retenta.messaging.signing import Keyring
 

@@ -219,17 +219,29 @@ class ComposePool:
                 submitted += 1
             chunk, worker, future = pending.pop(0)
             try:
-                results = await asyncio.wrap_future(future)
-            except MissingKitError:
-                results = await self._again(key, blob, chunk, worker)
+                results = await self._result(key, blob, chunk, worker, future)
             except Exception as exc:  # a dead worker (BrokenProcessPool), a pickling failure
                 log.error("compose worker failed (%r); composing %d here", exc, len(chunk))
-                worker.broken()
+                if isinstance(exc, BrokenProcessPool):
+                    worker.broken()  # the next chunk starts another
                 self.fallbacks += 1
                 built_here = built_here or Built(kit)
                 results = [built_here.compose(job) for job in chunk]
             for result in results:
                 yield result
+
+    async def _result(
+        self, key: str, blob: bytes, chunk: list[Job], worker: _Worker, future: Future[Any]
+    ) -> list[Composed]:
+        """The chunk's results; a worker that dropped the kit gets the chunk again with it."""
+        try:
+            return list(await asyncio.wrap_future(future))
+        except MissingKitError:
+            worker.kits.discard(key)
+            executor = worker.start()
+            worker.kits.add(key)
+            again = executor.submit(_compose_chunk, key, blob, chunk)
+            return list(await asyncio.wrap_future(again))
 
     def _submit(
         self, key: str, blob: bytes, chunk: list[Job]
@@ -245,13 +257,6 @@ class ComposePool:
             future.set_exception(exc)
         worker.kits.add(key)
         return chunk, worker, future
-
-    async def _again(self, key: str, blob: bytes, chunk: list[Job], worker: _Worker) -> Any:
-        """The worker dropped the kit: the chunk goes again with it."""
-        worker.kits.discard(key)
-        executor = worker.start()
-        worker.kits.add(key)
-        return await asyncio.wrap_future(executor.submit(_compose_chunk, key, blob, chunk))
 
     def _shipped(self, kit: Kit) -> tuple[str, bytes] | None:
         """The kit's key and pickled bytes (made once per content version and profile);
