@@ -231,17 +231,22 @@ class ComposePool:
                 yield result
 
     async def _result(
-        self, key: str, blob: bytes, chunk: list[Job], worker: _Worker, future: Future[Any]
+        self,
+        key: str,
+        blob: bytes,
+        chunk: list[Job],
+        worker: _Worker,
+        future: Future[list[Composed]],
     ) -> list[Composed]:
         """The chunk's results; a worker that dropped the kit gets the chunk again with it."""
         try:
-            return list(await asyncio.wrap_future(future))
+            return await asyncio.wrap_future(future)
         except MissingKitError:
             worker.kits.discard(key)
             executor = worker.start()
             worker.kits.add(key)
-            again = executor.submit(_compose_chunk, key, blob, chunk)
-            return list(await asyncio.wrap_future(again))
+            again: Future[list[Composed]] = executor.submit(_compose_chunk, key, blob, chunk)
+            return await asyncio.wrap_future(again)
 
     def _submit(
         self, key: str, blob: bytes, chunk: list[Job]
