@@ -302,6 +302,44 @@ def test_the_stored_product_is_remembered_not_only_the_event_row(
     ]
 
 
+def test_products_a_unit_wrote_need_no_query_once_it_committed_not_after_a_rollback(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a unit's insert or update left is remembered once the next unit's token proves
+    the unit committed; a rolled-back unit's products are written again."""
+    from retenta.commerce import apply as commerce_apply
+
+    checks: list[int] = []
+    real = commerce_apply.run
+
+    def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
+        if sql == commerce_apply.CHANGING_PRODUCTS_SQL:
+            checks.append(1)
+        return real(conn, sql, params, **tables)
+
+    monkeypatch.setattr(commerce_apply, "run", counting)
+    pen = {"sku": "P", "name": "Pen", "price": 3, "brand": "B"}
+    apply(container, track(W, 1, "Product Viewed", pen))  # inserted
+    apply(container, track(W, 1, "Product Viewed", {"sku": "P", "currency": "UAH"}, minute=1))
+    checks.clear()
+    apply(container, track(W, 1, "Product Viewed", {**pen, "currency": "UAH"}, minute=2))
+    assert checks == []
+
+    quill = {"sku": "Q", "name": "Quill"}
+
+    def rolled_back(conn: Any) -> None:
+        container.commerce.apply(conn, [track(W, 1, "Product Viewed", quill, minute=3)])
+        raise RuntimeError("the unit fails after apply")
+
+    with pytest.raises(RuntimeError):
+        container.db.write(rolled_back)
+    apply(container, track(W, 1, "Product Viewed", quill, minute=4))
+    assert rows(container, "SELECT sku, name, currency FROM products ORDER BY sku") == [
+        ("P", "Pen", "UAH"),
+        ("Q", "Quill", None),
+    ]
+
+
 def test_searches_wishlists_and_coupons(container: Container) -> None:
     apply(container, track(W, 7, "Order Completed", ORDER))
     apply(

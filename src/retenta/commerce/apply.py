@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,7 @@ import pyarrow as pa
 
 from retenta.commerce import orders as order_store
 from retenta.commerce.arrowsql import run
-from retenta.commerce.cartmemory import CartMemory
+from retenta.commerce.cartmemory import CartMemory, UnitToken
 from retenta.commerce.carts import Sequence, consolidate, write_carts
 from retenta.commerce.events import Changes
 from retenta.commerce.memory import CatalogMemory, ReturnsMemory
@@ -73,20 +74,24 @@ def _fill_sets(target: str, new: str) -> list[str]:
 
 def insert_products_sql() -> str:
     """New skus, created from events (``CHANGING_PRODUCTS_SQL`` found them absent; the single
-    writer makes that hold until the insert, and the primary key guards it anyway)."""
+    writer makes that hold until the insert, and the primary key guards it anyway). Returns
+    the rows as stored (``CatalogMemory.written``)."""
     cols = ", ".join(FILLED)
     return (
         f"INSERT INTO products (workspace_id, sku, {cols}, created_at, updated_at, source)"
         f" SELECT workspace_id, sku, {cols}, seen_at, seen_at, 'event' FROM _cm_fill"
+        f" RETURNING workspace_id, sku, {cols}"
     )
 
 
 def update_products_sql() -> str:
     """Stored skus that ``CHANGING_PRODUCTS_SQL`` found worth a write. A plain ``UPDATE … FROM``
-    (about 3 ms for a few rows here) where ``INSERT … ON CONFLICT DO UPDATE`` cost 13-16 ms."""
+    (about 3 ms for a few rows here) where ``INSERT … ON CONFLICT DO UPDATE`` cost 13-16 ms.
+    Returns the rows as the update left them."""
     return (
         f"UPDATE products SET {', '.join(_fill_sets('products', 'f'))} FROM _cm_fill f"
         " WHERE products.workspace_id = f.workspace_id AND products.sku = f.sku"
+        f" RETURNING products.workspace_id, products.sku, {', '.join(FILLED)}"
     )
 
 
@@ -117,9 +122,12 @@ UPDATE_PRODUCTS_SQL = update_products_sql()
 CHANGING_PRODUCTS_SQL = changing_products_sql()
 
 
-def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
+def apply_products(
+    conn: Any, changes: Changes, memory: CatalogMemory, token: Callable[[], UnitToken]
+) -> None:
     """Fill the catalog from events, skipping products the feed already describes fully and
-    event rows known to repeat what is stored."""
+    event rows known to repeat what is stored (read by a query, or written by an earlier
+    unit that ``token`` proved committed)."""
     memory.learn(conn, list(changes.products))
     rows = []
     same = memory.same
@@ -144,10 +152,11 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
             stored.append(row)
         else:  # the stored product stays as read, before this unit wrote any product
             memory.remember_same(key, dict(zip(FILLED, fields, strict=True)))
-    if new:
-        run(conn, INSERT_PRODUCTS_SQL, _cm_fill=pa.Table.from_pylist(new, schema=PRODUCT_FILL))
-    if stored:
-        run(conn, UPDATE_PRODUCTS_SQL, _cm_fill=pa.Table.from_pylist(stored, schema=PRODUCT_FILL))
+    written: list[tuple[Any, ...]] = []
+    for sql, part in ((INSERT_PRODUCTS_SQL, new), (UPDATE_PRODUCTS_SQL, stored)):
+        if part:
+            table = pa.Table.from_pylist(part, schema=PRODUCT_FILL)
+            written += run(conn, sql, _cm_fill=table).fetchall()
     # A feed product whose gaps were filled is re-read when next seen; an event-made one is
     # not remembered at all (re-reading it found no feed row and cost a statement a unit).
     for row in stored:
@@ -155,6 +164,8 @@ def apply_products(conn: Any, changes: Changes, memory: CatalogMemory) -> None:
         memory.drop_same(key)
         if key in memory.known:
             memory.forget(key[0], [key[1]])
+    if written:
+        memory.written(token(), written)
 
 
 def _repeats(known: dict[str, Any], row: dict[str, Any], path: list[str] | None) -> bool:
@@ -296,19 +307,33 @@ class WriterMemory:
         self.carts = CartMemory()
         self.cart_seq = Sequence()
         self.cart_rows: int | None = None  # change rows since the last fold; None: unknown
+        self.unit_token: UnitToken | None = None  # this unit's, once written
+
+    def token(self, conn: Any) -> UnitToken:
+        """This unit's token, written at most once per ``apply_changes``; the catalog's
+        pending products are settled by it."""
+        if self.unit_token is None:
+            self.unit_token = UnitToken.next(conn)
+            self.catalog.settle(self.unit_token)
+        return self.unit_token
 
     def write_carts(self, conn: Any, changes: Changes, converted: set[tuple[str, str]]) -> None:
         if self.cart_rows is None or self.cart_rows >= self.CONSOLIDATE_EVERY:
             consolidate(conn)  # at the first cart batch of the process, and then and again
             self.cart_rows = 0
-        self.cart_rows += write_carts(conn, changes.carts, converted, self.carts, self.cart_seq)
+        self.cart_rows += write_carts(
+            conn, changes.carts, converted, self.carts, self.cart_seq, self.token(conn)
+        )
 
 
 def apply_changes(conn: Any, changes: Changes, memory: WriterMemory) -> None:
     """Each entity in dependency order; entities the batch does not touch cost nothing."""
     facts = memory.returns
+    memory.unit_token = None
+    if memory.catalog.pending and (changes.products or changes.carts):
+        memory.token(conn)  # first: products an earlier unit wrote may need no query now
     if changes.products:
-        apply_products(conn, changes, memory.catalog)
+        apply_products(conn, changes, memory.catalog, lambda: memory.token(conn))
     new_orders: set[tuple[str, str]] = set()
     if changes.orders or changes.statuses or changes.returns:
         new_orders = apply_orders(conn, changes, facts)

@@ -30,6 +30,38 @@ LOAD_SQL = (
 )
 
 
+COMMITTED, ROLLED_BACK, SAME_UNIT = "committed", "rolled back", "same transaction"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitToken:
+    """A unit's random token, written in its transaction, with the previous one read back
+    (one ``UPDATE … RETURNING``, ~0.5 ms): what proves that an earlier unit committed."""
+
+    token: int
+    prev_token: int | None
+    prev_tx: int | None
+    tx: int
+
+    @staticmethod
+    def next(conn: Any) -> UnitToken:
+        token = secrets.randbits(62)
+        prev_token, prev_tx, tx = conn.execute(BEGIN_SQL, [token]).fetchall()[0]
+        return UnitToken(token, prev_token, prev_tx, tx)
+
+    def verdict(self, pending: int) -> str:
+        """What became of the unit that wrote token ``pending`` (the last one written
+        before this one).
+
+        >>> t = UnitToken(9, 5, 1, 2)
+        >>> t.verdict(5), t.verdict(4), UnitToken(9, 5, 2, 2).verdict(5)
+        ('committed', 'rolled back', 'same transaction')
+        """
+        if pending != self.prev_token:
+            return ROLLED_BACK  # its token is not there: that unit of work rolled back
+        return SAME_UNIT if self.prev_tx == self.tx else COMMITTED
+
+
 @dataclass
 class Cart:
     cart_id: str
@@ -54,18 +86,20 @@ class CartMemory:
         self.loaded: set[str] = set()
         self.pending: Layer | None = None
 
-    def begin(self, conn: Any, workspaces: set[str]) -> None:
-        """Settle the previous unit's changes, then load workspaces not seen yet."""
-        token = secrets.randbits(62)
-        prev_token, prev_tx, tx = conn.execute(BEGIN_SQL, [token]).fetchall()[0]
+    def begin(self, conn: Any, workspaces: set[str], token: UnitToken | None = None) -> None:
+        """Settle the previous unit's changes, then load workspaces not seen yet.
+        ``token``: this unit's, when it was already written (``UnitToken.next``)."""
+        token = token or UnitToken.next(conn)
         layer = self.pending
-        if layer is not None and prev_token == layer.token and prev_tx != tx:
+        verdict = token.verdict(layer.token) if layer is not None else None
+        if verdict == COMMITTED:
+            assert layer is not None
             self._commit(layer)
             layer = None
-        elif layer is not None and prev_token != layer.token:
-            layer = None  # that unit of work rolled back
-        self.pending = layer or Layer(token)
-        self.pending.token = token
+        elif verdict == ROLLED_BACK:
+            layer = None
+        self.pending = layer or Layer(token.token)
+        self.pending.token = token.token
         for ws in sorted(workspaces - self.loaded):
             self._load(conn, ws)
 

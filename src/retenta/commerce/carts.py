@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from retenta.commerce.arrowsql import run
-from retenta.commerce.cartmemory import Cart, CartMemory, Line
+from retenta.commerce.cartmemory import Cart, CartMemory, Line, UnitToken
 from retenta.commerce.events import CartState
 from retenta.commerce.tables import MONEY, TIMESTAMP
 
@@ -123,10 +123,11 @@ def write_carts(
     converted: Iterable[tuple[str, str]],
     memory: CartMemory,
     seq: Sequence,
+    token: UnitToken | None = None,
 ) -> int:
-    """Append the batch's cart changes (one INSERT); ``converted``: orders new in this batch.
-    Returns the number of change rows written."""
-    memory.begin(conn, {segs[0].workspace_id for segs in states.values()})
+    """Append the batch's cart changes (one INSERT); ``converted``: orders new in this batch;
+    ``token``: this unit's, if already written. Returns the number of change rows written."""
+    memory.begin(conn, {segs[0].workspace_id for segs in states.values()}, token)
     done = set(converted)
     rows: list[Row] = []
     for contact_id, segs in states.items():

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from retenta.commerce.cartmemory import COMMITTED, SAME_UNIT, UnitToken
+
 Key = tuple[str, str]
 FILLED = ("name", "url", "image_url", "price", "currency", "category_path", "brand")
 ALL = frozenset(FILLED)
@@ -43,6 +45,11 @@ class CatalogMemory:
         # events (``drop_same``) or the feed (``forget``); a rolled-back unit cannot make it
         # false, as the query ran before that unit wrote any product.
         self.same: dict[Key, dict[str, Any]] = {}
+        # What this process's last writing unit made of the products it wrote (read back by
+        # the statements' RETURNING), tagged with that unit's token: it joins ``same`` once
+        # a later unit's token proves the unit committed, and is dropped if it rolled back.
+        self.pending: dict[Key, dict[str, Any]] = {}
+        self.pending_token: int | None = None
 
     def needs_write(self, key: Key, row: dict[str, Any]) -> bool:
         """Whether an event's catalog fields could change the stored product.
@@ -64,9 +71,33 @@ class CatalogMemory:
         if len(self.same) >= self.MAX_SAME:
             self.same.clear()
         self.same[key] = {f: v for f, v in fields.items() if v is not None}
+        self.pending.pop(key, None)
 
     def drop_same(self, key: Key) -> None:
         self.same.pop(key, None)
+        self.pending.pop(key, None)
+
+    def settle(self, token: UnitToken) -> None:
+        """The pending products join ``same`` if their unit committed (see ``UnitToken``)."""
+        if self.pending_token is None:
+            return
+        verdict = token.verdict(self.pending_token)
+        if verdict == SAME_UNIT:
+            self.pending_token = token.token
+            return
+        pending, self.pending, self.pending_token = self.pending, {}, None
+        if verdict == COMMITTED:
+            for key, fields in pending.items():
+                self.remember_same(key, fields)
+
+    def written(self, token: UnitToken, rows: list[tuple[Any, ...]]) -> None:
+        """This unit (``token``, already settled) stored these products: ``(workspace_id,
+        sku, *FILLED)`` as the write left them."""
+        for ws, sku, *fields in rows:
+            self.same.pop((ws, sku), None)
+            self.pending[(ws, sku)] = dict(zip(FILLED, fields, strict=True))
+        if rows:
+            self.pending_token = token.token
 
     def complete(self, key: Key) -> bool:
         """A feed product with every field filled: no event can change it.
@@ -102,6 +133,7 @@ class CatalogMemory:
         for sku in skus:
             self.known.pop((workspace_id, sku), None)
             self.same.pop((workspace_id, sku), None)
+            self.pending.pop((workspace_id, sku), None)
             if workspace_id in self.loaded:
                 self.stale.add((workspace_id, sku))
 
