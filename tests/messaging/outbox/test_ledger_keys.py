@@ -233,3 +233,45 @@ def test_the_report_statement_looks_sends_up_by_index(ledger: SendLedger) -> Non
     text = ledger.db.write(plan)
     assert "Index Scan" in text, text
     assert "Sequential Scan" not in _sends_scans(text), text
+
+
+def test_orphans_by_key_keep_their_answers(ledger: SendLedger) -> None:
+    """The sends left ``sending``, each with whether its own attempt was handed over; by
+    ``send_ids`` only those still sending; ``expired_only`` only those whose lease ran out."""
+    ledger.enqueue(news(0, 5))
+    s0, s1, s2, s3, s4 = ledger.claim(5)
+    asyncio.run(ledger.record_handover([(s0.send_id, 1), (s1.send_id, 2), (s4.send_id, 1)]))
+    asyncio.run(ledger.settle([_sent(s4, "r4")]))
+
+    def answer(found: list[tuple[Any, bool]]) -> list[tuple[str, bool]]:
+        return [(send.send_id, handed) for send, handed in found]
+
+    assert answer(ledger.orphans()) == [
+        (s0.send_id, True),
+        (s1.send_id, False),  # a record of another attempt is not this attempt's
+        (s2.send_id, False),
+        (s3.send_id, False),
+    ]
+    by_id = ledger.orphans(send_ids=[s4.send_id, s1.send_id, "snd_nosuch", s0.send_id])
+    assert answer(by_id) == [(s0.send_id, True), (s1.send_id, False)]
+    assert ledger.orphans(expired_only=True) == []
+    assert ledger.orphans(expired_only=True, send_ids=[s0.send_id]) == []
+    ledger.enqueue(news(5, 1))
+    (late,) = ledger.claim(1, lease_s=-1)  # its lease has run out already
+    assert answer(ledger.orphans(expired_only=True)) == [(late.send_id, False)]
+    assert answer(ledger.orphans(expired_only=True, send_ids=[late.send_id, s0.send_id])) == [
+        (late.send_id, False)
+    ]
+
+
+def test_the_handover_lookup_is_by_index(ledger: SendLedger) -> None:
+    """Migration 0040's index serves the orphan lookup's ``send_id IN (…)``."""
+    ledger.enqueue(news(0, 3000))
+    claimed = ledger.claim(3000)
+    asyncio.run(ledger.record_handover([(s.send_id, 1) for s in claimed]))
+    ids = [s.send_id for s in claimed[:100]]
+    sql = "EXPLAIN ANALYZE " + ledger_module.HANDED_SQL.format(keys=keys(len(ids)))
+    text = str(rows(ledger, sql, ids)[0][1])
+    assert "Index Scan" in text, text
+    assert len(ledger.orphans(send_ids=ids)) == 100
+    assert all(handed for _, handed in ledger.orphans(send_ids=ids))

@@ -177,6 +177,22 @@ RETURNING send_id, workspace_id, contact_id, channel, "cascade", cascade_index, 
           category, topic, campaign_id, language, data, attempts
 """
 
+# The orphan lookup: the sends left ``sending`` (a scan of the status column, pruned by its
+# zone maps), then their hand-over records by key (index ``send_handovers_send``, migration
+# 0040); an ``EXISTS`` against ``send_handovers`` joined every record ever copied.
+_SEND_COLUMNS = (
+    'send_id, workspace_id, contact_id, channel, "cascade", cascade_index, message_id,'
+    " category, topic, campaign_id, language, data, attempts"
+)
+ORPHANS_SQL = (
+    f"SELECT {_SEND_COLUMNS} FROM sends"
+    " WHERE status = 'sending' AND (NOT ? OR lease_until < ?) ORDER BY send_id"
+)
+SENDS_BY_ID_SQL = (
+    f"SELECT {_SEND_COLUMNS}, status, lease_until FROM sends WHERE send_id IN ({{keys}})"
+)
+HANDED_SQL = "SELECT send_id, attempt FROM send_handovers WHERE send_id IN ({keys})"
+
 
 def keys(n: int) -> str:
     """``?, ?, …``: ``n`` parameters of an ``IN`` list.
@@ -410,18 +426,14 @@ class SendLedger:
         """Sends left ``sending`` (the process died, their lease ran out, or — ``send_ids`` —
         their step failed): each with whether its attempt was handed over."""
         self.absorb_journal()
+        now = datetime.now(UTC)
         with self.db.read() as cur:
-            rows = cur.execute(
-                'SELECT s.send_id, s.workspace_id, s.contact_id, s.channel, s."cascade",'
-                " s.cascade_index, s.message_id, s.category, s.topic, s.campaign_id, s.language,"
-                " s.data, s.attempts, EXISTS (SELECT 1 FROM send_handovers h"
-                " WHERE h.send_id = s.send_id AND h.attempt = s.attempts) AS handed"
-                " FROM sends s WHERE s.status = 'sending' AND (NOT ? OR s.lease_until < ?)"
-                " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.send_id))"
-                " ORDER BY s.send_id",
-                [expired_only, datetime.now(UTC), send_ids, send_ids],
-            ).fetchall()
-        return [(_send(row[:13]), bool(row[13])) for row in rows]
+            if send_ids is None:
+                rows = cur.execute(ORPHANS_SQL, [expired_only, now]).fetchall()
+            else:
+                rows = _sending_by_id(cur, send_ids, expired_only, now)
+            handed = _handed(cur, [str(row[0]) for row in rows])
+        return [(_send(row), (str(row[0]), int(row[12])) in handed) for row in rows]
 
     # --- reading (the delivery log: log.py) -----------------------------------------------
 
@@ -519,6 +531,36 @@ def _settle_table(settlements: Sequence[Settlement]) -> pa.Table:
         },
         schema=SETTLE,
     )
+
+
+def _sending_by_id(
+    cur: Any, send_ids: Sequence[str], expired_only: bool, now: datetime
+) -> list[tuple[Any, ...]]:
+    """Those of ``send_ids`` left ``sending`` (by key; their state is tested here, since a
+    scan filter in the statement would undo the index scan), in send id order."""
+    rows = [
+        row[:13]
+        for part in chunks(list(send_ids))
+        for row in cur.execute(SENDS_BY_ID_SQL.format(keys=keys(len(part))), part).fetchall()
+        if row[13] == "sending" and (not expired_only or _before(row[14], now))
+    ]
+    return sorted(rows, key=lambda row: str(row[0]))
+
+
+def _handed(cur: Any, send_ids: Sequence[str]) -> set[tuple[str, int]]:
+    """The ``(send_id, attempt)`` hand-over records of these sends (index scans)."""
+    return {
+        (str(send_id), int(attempt))
+        for part in chunks(send_ids)
+        for send_id, attempt in cur.execute(
+            HANDED_SQL.format(keys=keys(len(part))), list(part)
+        ).fetchall()
+    }
+
+
+def _before(lease_until: datetime | None, now: datetime) -> bool:
+    """SQL's ``lease_until < now``: a send without a lease has not run out of one."""
+    return lease_until is not None and lease_until < now
 
 
 def _send(row: Sequence[Any]) -> Send:
