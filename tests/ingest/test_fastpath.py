@@ -72,3 +72,89 @@ def test_everything_else_goes_to_the_app(container, ws: Workspace) -> None:
 
 def test_the_server_app_has_the_fast_path(client) -> None:
     assert any(m.cls is SegmentFastPath for m in client.app.user_middleware)
+
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def raw_call(
+    app: Any, container: Container, headers: Headers, chunks: list[dict[str, Any]]
+) -> tuple[int, Headers, bytes]:
+    """``POST /v1/track`` with the body in the given ASGI messages; status, headers, body."""
+    scope = {
+        "type": "http", "method": "POST", "path": "/v1/track", "query_string": b"",
+        "headers": headers, "client": ("10.9.8.7", 5000),
+        "app": SimpleNamespace(state=SimpleNamespace(container=container)),
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+    pending = iter(chunks)
+
+    async def receive() -> dict[str, Any]:
+        return next(pending)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], sent[0]["headers"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_the_fast_path_reads_a_body_in_several_messages_and_sends_starlettes_headers(
+    container, ws: Workspace
+) -> None:
+    app = SegmentFastPath(InnerApp())
+    auth = ("Basic " + base64.b64encode(f"{ws.write_key}:".encode()).decode()).encode()
+    body = orjson.dumps({"type": "track", "event": "Viewed", "userId": "u-2", "messageId": "fp-2"})
+    parts = [{"type": "http.request", "body": body[:10], "more_body": True},
+             {"type": "http.request", "body": body[10:], "more_body": False}]  # fmt: skip
+    status, headers, answer = raw_call(app, container, [(b"authorization", auth)], parts)
+    assert (status, answer) == (200, b'{"success":true}')
+    assert headers == [(b"content-length", b"16"), (b"content-type", b"application/json")]
+    with container.db.read() as cur:
+        assert cur.execute("SELECT count(*) FROM all_events WHERE message_id = 'fp-2'").fetchone()
+    # A 401 carries WWW-Authenticate before the length and type, as Starlette orders them.
+    whole = [{"type": "http.request", "body": body}]
+    status, headers, answer = raw_call(app, container, [], whole)
+    assert status == 401
+    assert headers[0] == (b"www-authenticate", b'Basic realm="retenta"')
+    assert headers[1:] == [(b"content-length", str(len(answer)).encode()),
+                           (b"content-type", b"application/json")]  # fmt: skip
+    assert orjson.loads(answer)["code"] == "unauthorized"
+    # A declared length over the limit is refused before the body is read.
+    too_long = [(b"authorization", auth), (b"content-length", b"999999")]
+    status, _, answer = raw_call(app, container, too_long, [])
+    assert (status, orjson.loads(answer)["code"]) == (413, "payload_too_large")
+    # Gone before its body arrived: a quiet 400, nothing stored.
+    gone = [{"type": "http.request", "body": body[:10], "more_body": True},
+            {"type": "http.disconnect"}]  # fmt: skip
+    assert raw_call(app, container, [(b"authorization", auth)], gone) == (
+        400, [(b"content-length", b"0")], b"")  # fmt: skip
+
+
+def test_the_declared_route_answers_as_the_fast_path(container, ws: Workspace) -> None:
+    """The routes stay declared (OpenAPI); without the middleware they give the same answers."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from retenta.ingest.router import router
+
+    bare = FastAPI()
+    bare.include_router(router)
+    bare.state.container = container
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{ws.write_key}:".encode()).decode()}
+    cases = [
+        (auth, orjson.dumps({"event": "Viewed", "userId": "u-3", "messageId": "fp-3"})),
+        (auth, b"{"),
+        ({}, orjson.dumps({"event": "Viewed", "userId": "u-3"})),
+        ({**auth, "Content-Encoding": "br"}, b"{}"),
+        (auth, orjson.dumps({"userId": "u-3"})),
+    ]
+    with TestClient(bare) as declared:
+        for headers, body in cases:
+            res = declared.post("/v1/track", content=body, headers=headers)
+            fast = SegmentFastPath(InnerApp())
+            raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+            chunks = [{"type": "http.request", "body": body, "more_body": False}]
+            status, sent_headers, answer = raw_call(fast, container, raw, chunks)
+            assert (res.status_code, res.content) == (status, answer)
+            assert [(k.encode(), v.encode()) for k, v in res.headers.items()] == sent_headers

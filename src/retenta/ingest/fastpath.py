@@ -3,9 +3,11 @@
 A single-event ``/v1/track`` spends most of its Python time in the framework: exception
 middleware, the async exit stack, route matching and the endpoint wrapper cost about twice
 the handler itself (py-spy, this 2-core machine). That time competes for the GIL with the
-writer. This middleware answers ``POST /v1/<endpoint>`` with the very same handler the
-router declares (``router.segment_handler``), so behaviour, errors and the OpenAPI docs
-stay the router's; only the layers in between are skipped.
+writer. This middleware answers ``POST /v1/<endpoint>`` with the router's own
+``router.answer`` (the declared routes call it too), so behaviour, errors and the OpenAPI
+docs stay the router's; only the layers in between are skipped. It reads the body from
+the raw ASGI ``receive`` and sends raw ASGI messages: no Starlette ``Request`` or
+``Response`` per request.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.requests import Request
-
 from retenta.ingest import intake
-from retenta.ingest.router import segment_handler
+from retenta.ingest.router import answer
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -24,6 +24,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATHS = {f"/v1/{e}": e for e in (*intake.SINGLE_TYPES, *intake.BATCH_ENDPOINTS)}
+_JSON = (b"content-type", b"application/json")
 
 
 class SegmentFastPath:
@@ -31,17 +32,31 @@ class SegmentFastPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.handlers = {path: segment_handler(endpoint) for path, endpoint in PATHS.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self._handler(scope)
-        if handler is None:
+        endpoint = PATHS.get(scope["path"]) if scope["type"] == "http" else None  # no path
+        if endpoint is None or scope["method"] != "POST":  # in a lifespan scope
             await self.app(scope, receive, send)
             return
-        response = await handler(Request(scope, receive))
-        await response(scope, receive, send)
+        container = scope["app"].state.container
+        status, body, headers = await answer(container, endpoint, scope, receive)
+        start = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": raw_headers(body, headers),
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
 
-    def _handler(self, scope: Scope) -> Any:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            return None
-        return self.handlers.get(scope["path"])
+
+def raw_headers(body: bytes, extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+    """What Starlette's ``Response(body, media_type="application/json" if body)`` sends.
+
+    >>> raw_headers(b'{"success":true}', None)
+    [(b'content-length', b'16'), (b'content-type', b'application/json')]
+    """
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
+    raw.append((b"content-length", str(len(body)).encode("latin-1")))
+    if body:
+        raw.append(_JSON)
+    return raw

@@ -9,7 +9,8 @@ errors carry the project's ``{"error": {...}}`` shape plus top-level ``code`` an
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,18 +21,17 @@ from starlette.requests import ClientDisconnect
 from retenta.errors import ApiError
 from retenta.ingest import intake
 from retenta.ingest.service import DeadLetterService
-from retenta.tenancy.deps import (
-    api_principal,
-    basic_username,
-    container,
-    require_role,
-    write_principal_from,
-)
+from retenta.tenancy.deps import api_principal, basic_username, container, require_role
 from retenta.tenancy.service import Principal
+
+if TYPE_CHECKING:
+    from retenta.app import Container
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 _JSON = "application/json"
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
 async def read_body(request: Request, limit: int, what: str) -> bytes:
@@ -48,76 +48,135 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-def _error_response(exc: ApiError) -> Response:
+Answer = tuple[int, bytes, dict[str, str] | None]  # status, body, extra headers
+
+
+def _error_answer(exc: ApiError) -> Answer:
     body = {**exc.body(), "success": False, "code": exc.code, "message": exc.message}
     headers = {"WWW-Authenticate": 'Basic realm="retenta"'} if exc.status == 401 else None
     retry_after = getattr(exc, "retry_after_s", None)  # OverloadedError, here or in a worker
     if retry_after is not None:
         headers = {"Retry-After": str(retry_after)}
-    return Response(orjson.dumps(body), status_code=exc.status, media_type=_JSON, headers=headers)
+    return exc.status, orjson.dumps(body), headers
 
 
-async def _track(request: Request, endpoint: str) -> Response:
+async def answer(c: Container, endpoint: str, scope: Scope, receive: Receive) -> Answer:
+    """``POST /v1/<endpoint>`` on the raw ASGI request: ``(status, body, extra headers)``.
+    The fast path (``fastpath.py``) sends it as raw ASGI messages; the declared route wraps
+    it in a ``Response``. Both give the same status, body and headers."""
+    try:
+        status, content = await _track(c, endpoint, scope, receive)
+        return status, content, None
+    except ApiError as exc:
+        return _error_answer(exc)
+    except ClientDisconnect:  # gone before its body arrived: nothing read, nothing stored
+        return 400, b"", None
+    except Exception:  # storage failed: nothing was acknowledged, the client may retry
+        log.exception("ingestion failed on /v1/%s", endpoint)
+        return _error_answer(
+            ApiError(503, "unavailable", "the events could not be stored; retry the request")
+        )
+
+
+async def _track(c: Container, endpoint: str, scope: Scope, receive: Receive) -> tuple[int, bytes]:
     """Read → authenticate → parse → store durably → Segment's answer."""
-    c = container(request)
     limits = intake.Limits(c.settings.ingest_max_event_bytes, c.settings.ingest_max_batch_bytes)
     received_at = intake.received_now()
-    principal = await _header_principal(request)  # before reading a body we may not want
-    doc, size = await _read_document(request, endpoint, limits)
-    if principal is None:
-        body_key = intake.body_write_key(doc)
-        await _warm_key(request, body_key)
-        principal = write_principal_from(request, body_key)
-    ip = request.client.host if request.client else None
+    authorization, declared, encoding = _head(scope["headers"])
+    key = basic_username(authorization)
+    if key is not None:  # checked before reading a body we may not want
+        principal = await _write_principal(c, key)
+    doc, size = await _read_document(receive, endpoint, limits, declared, encoding)
+    if key is None:
+        principal = await _write_principal(c, intake.body_write_key(doc))
+    client = scope.get("client")
     defaults = intake.batch_defaults(
-        doc, workspace_id=principal.workspace_id, received_at=received_at, ip=ip
-    )
+        doc, workspace_id=principal.workspace_id, received_at=received_at,
+        ip=client[0] if client else None,
+    )  # fmt: skip
     parsed = intake.parse_request(doc, endpoint, defaults, limits, size)
-    status, content = await intake.accept(c.ingest, doc=doc, endpoint=endpoint, parsed=parsed)
-    return Response(content, status_code=status, media_type=_JSON)
+    return await intake.accept(c.ingest, doc=doc, endpoint=endpoint, parsed=parsed)
 
 
-async def _read_document(request: Request, endpoint: str, limits: intake.Limits) -> tuple[Any, int]:
+def _head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None]:
+    """``Authorization``, ``Content-Length`` and ``Content-Encoding`` (the first of each), in
+    one pass over the ASGI headers (names arrive lower-cased).
+
+    >>> _head([(b"content-length", b"2"), (b"authorization", b"Basic eA==")])
+    ('Basic eA==', '2', None)
+    """
+    authorization = declared = encoding = None
+    for name, value in headers:
+        if name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+        elif name == b"content-length" and declared is None:
+            declared = value.decode("latin-1")
+        elif name == b"content-encoding" and encoding is None:
+            encoding = value.decode("latin-1")
+    return authorization, declared, encoding
+
+
+async def _read_document(
+    receive: Receive, endpoint: str, limits: intake.Limits, declared: str | None,
+    encoding: str | None,
+) -> tuple[Any, int]:  # fmt: skip
     """The decoded JSON document and its decompressed size, within Segment's limits."""
     limit = limits.for_endpoint(endpoint)
     what = "batch" if endpoint in intake.BATCH_ENDPOINTS else "event"
-    raw = await read_body(request, limit, what)
-    body = intake.decode_body(raw, request.headers.get("content-encoding"), limit, what)
+    raw = await _receive_body(receive, limit, what, declared)
+    body = intake.decode_body(raw, encoding, limit, what)
     return intake.load_json(body), len(body)
 
 
-async def _header_principal(request: Request) -> Principal | None:
-    key = basic_username(request.headers.get("authorization"))
-    if key is None:
-        return None
-    await _warm_key(request, key)
-    return write_principal_from(request, None)
+async def _receive_body(receive: Receive, limit: int, what: str, declared: str | None) -> bytes:
+    """``read_body`` on the raw ASGI ``receive`` (what ``Request.stream`` does, without it)."""
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise intake.too_large(int(declared), limit, what)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise intake.too_large(size, limit, what)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _warm_key(request: Request, key: str | None) -> None:
-    """In an ingest worker (``ingest/worker.py``) the keys live in the writer process: its
-    key book fetches one it does not hold before the (synchronous) check. The server's own
+async def _write_principal(c: Container, key: str | None) -> Principal:
+    """The write key's principal; the answers of ``tenancy.deps.write_principal_from``. In an
+    ingest worker (``ingest/worker.py``) the keys live in the writer process: its key book
+    fetches one it does not hold before the (synchronous) check. The server's own
     ``Tenancy`` reads its cache or the database in the check itself, and has no ``warm``."""
-    warm = getattr(container(request).tenancy, "warm", None)
-    if warm is not None and key:
+    if not key:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing write key: send it as the HTTP Basic username or as writeKey",
+            field="Authorization",
+        )
+    warm = getattr(c.tenancy, "warm", None)
+    if warm is not None:
         await warm(key)
+    principal = c.tenancy.authenticate_key(key, kind="write")
+    if principal is None:
+        raise ApiError(401, "unauthorized", "invalid or revoked write key", field="writeKey")
+    return principal
 
 
 def segment_handler(endpoint: str) -> Any:
-    """The handler of ``POST /v1/<endpoint>`` (also served by ``fastpath.SegmentFastPath``)."""
+    """The declared route of ``POST /v1/<endpoint>`` (the docs; the server answers these
+    paths in ``fastpath.SegmentFastPath`` with the same ``answer``)."""
 
     async def handler(request: Request) -> Response:
-        try:
-            return await _track(request, endpoint)
-        except ApiError as exc:
-            return _error_response(exc)
-        except ClientDisconnect:  # gone before its body arrived: nothing read, nothing stored
-            return Response(status_code=400)
-        except Exception:  # storage failed: nothing was acknowledged, the client may retry
-            log.exception("ingestion failed on /v1/%s", endpoint)
-            return _error_response(
-                ApiError(503, "unavailable", "the events could not be stored; retry the request")
-            )
+        status, body, headers = await answer(
+            container(request), endpoint, request.scope, request.receive
+        )
+        return Response(body, status_code=status, media_type=_JSON if body else None,
+                        headers=headers)  # fmt: skip
 
     handler.__name__ = f"segment_{endpoint}"
     handler.__doc__ = f"Segment HTTP Tracking API: ``{endpoint}``."
