@@ -142,6 +142,19 @@ _CONSENTS_SQL = (
     f" WHERE x.workspace_id = :ws AND {_MAP_KEEP} GROUP BY 1, x.channel, x.topic"
 )
 
+# Internal view of the compiler (DuckDB): the consent rows themselves, with the key the
+# ``consents`` view orders them by. A consent condition fixes channel and topic, so it
+# groups these rows by contact alone — ``arg_max(status, _last)`` per contact is the view's
+# status of that (contact, channel, topic) — instead of grouping every (contact, channel,
+# topic) first (consent leaf at 1M: 231 -> 153 ms CPU, same members).
+CONSENT_ROWS_VIEW = "_consent_rows"
+_CONSENT_ROWS_SQL = (
+    f"SELECT {_MAPPED.format(a='x')} AS contact_id, x.channel, x.topic, x.status,"
+    f" {_CONSENT_LAST} AS _last"
+    f" FROM main.consents AS x {_MAP_JOIN.format(a='x')}"
+    f" WHERE x.workspace_id = :ws AND {_MAP_KEEP}"
+)
+
 # The profile's computed traits (contacts/traits.py) for every live contact at once:
 # cancelled orders ignored; an order with lines is worth its lines net of returns, one
 # without lines its amount (nothing once returned); favourite category = most units bought
@@ -332,6 +345,7 @@ _STATIC_SQL: dict[str, str] = {
         " FROM main.products WHERE workspace_id = :ws"
     ),
     "consents": _CONSENTS_SQL,
+    CONSENT_ROWS_VIEW: _CONSENT_ROWS_SQL,
     EVENT_FACTS_VIEW: _event_facts_sql(),
     ORDER_TRAITS_VIEW: _ORDER_TRAITS_SQL,
     ORDER_TRAITS_PLAIN_VIEW: _ORDER_TRAITS_PLAIN_SQL,

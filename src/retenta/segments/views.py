@@ -31,6 +31,7 @@ from sqlglot import exp
 
 from retenta.segments.view_sql import (
     CANDIDATE_IDS,
+    CONSENT_ROWS_VIEW,
     DATA_PREFIX,
     EVENT_FACTS_VIEW,
     IDENTIFIER_COLUMNS,
@@ -113,7 +114,13 @@ def _check_names(
 ) -> list[str]:
     known = view_names(data_tables)
     internal = (
-        [EVENT_FACTS_VIEW, ORDER_LINES_VIEW, ORDER_TRAITS_VIEW, ORDER_TRAITS_PLAIN_VIEW]
+        [
+            EVENT_FACTS_VIEW,
+            ORDER_LINES_VIEW,
+            CONSENT_ROWS_VIEW,
+            ORDER_TRAITS_VIEW,
+            ORDER_TRAITS_PLAIN_VIEW,
+        ]
         if dialect == "duckdb"
         else []
     )

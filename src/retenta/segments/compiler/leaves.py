@@ -22,6 +22,7 @@ __all__ = ["ALIAS", "CANDIDATES", "CompileError", "Ctx", "Fusion", "Part"]
 from retenta.segments.compiler.windows import bounds
 from retenta.segments.definition_checks import TRAIT_TYPES, infer_value_type
 from retenta.segments.view_sql import (
+    CONSENT_ROWS_VIEW,
     ORDER_TRAITS_PLAIN_VIEW,
     ORDER_TRAITS_VIEW,
     TRAIT_ORDER_COLUMNS,
@@ -140,13 +141,16 @@ def trait_part(cond: Any, ctx: Ctx) -> Part:
 
 
 def consent_part(cond: Any, ctx: Ctx) -> Part:
+    channel = col("channel").eq(exp.Literal.string(str(cond.channel)))
+    topic = col("topic").eq(exp.Literal.string(str(cond.topic)))
+    status = exp.Literal.string(cond.status)
+    if not ctx.d.clickhouse:  # the rows of that channel and topic, grouped by contact alone
+        rows = exp.select(col("contact_id")).from_(exp.to_table(CONSENT_ROWS_VIEW).as_(ALIAS))
+        latest = ctx.d.arg_min(col("status"), col("_last"), last=True)
+        grouped = ctx.restrict(rows.where(channel, topic, copy=False), col("contact_id"))
+        return Part(grouped.group_by(col("contact_id")).having(latest.eq(status), copy=False))
     select = exp.select(col("contact_id")).from_(exp.to_table("consents").as_(ALIAS)).distinct()
-    select = select.where(
-        col("channel").eq(exp.Literal.string(str(cond.channel))),
-        col("topic").eq(exp.Literal.string(str(cond.topic))),
-        col("status").eq(exp.Literal.string(cond.status)),
-        copy=False,
-    )
+    select = select.where(channel, topic, col("status").eq(status), copy=False)
     return Part(ctx.restrict(select, col("contact_id")))
 
 
