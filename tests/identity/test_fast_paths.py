@@ -13,6 +13,7 @@ from retenta.core.messages import Message
 from retenta.identity.normalize import (
     Normalizer,
     extract,
+    extract_batch,
     extract_general,
     normalize_with_reason,
     only_ids,
@@ -69,6 +70,22 @@ def test_extract_with_the_shortcut_equals_the_general_extraction(
     assert fast == general
     if only_ids(m, custom):  # the shortcut's premise: nothing but userId/anonymousId offered
         assert {t for t, _ in general.identifiers} <= {"external_id", "anonymous_id"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=st.lists(messages, max_size=6), custom=st.sampled_from([[], ["loyalty"]]))
+def test_the_batch_extraction_equals_the_general_one_with_keys(
+    batch: list[Message], custom: list[str]
+) -> None:
+    norm = Normalizer(IdentitySettings())
+    for m, ex in zip(batch, extract_batch(batch, norm, custom), strict=True):
+        general = extract_general(m, norm, custom)
+        assert (ex.identifiers, ex.rejected, ex.previous_id) == (
+            general.identifiers,
+            general.rejected,
+            general.previous_id,
+        )
+        assert ex.keys == [(m.workspace_id, t, v) for t, v in general.identifiers]
 
 
 def _text(value: Any) -> str | None:

@@ -350,6 +350,57 @@ def extract(message: Message, norm: Normalizer, custom_keys: Sequence[str]) -> E
     return extract_general(message, norm, custom_keys, out)
 
 
+def extract_batch(
+    messages: Sequence[Message], norm: Normalizer, custom_keys: Sequence[str]
+) -> list[Extracted]:
+    """``extract`` of every message, with ``keys`` set: the batch's hot loop. A message that
+    carries only ``userId``/``anonymousId`` (``only_ids``) as plain, valid strings is done
+    inline (no call per identifier); any other goes through ``extract``. A property test
+    holds this equal to ``extract_general``.
+
+    >>> m = Message("ws", "m1", "page", None, None, user_id=" u1 ", anonymous_id="a1")
+    >>> extract_batch([m], Normalizer(IdentitySettings()), [])[0].keys
+    [('ws', 'external_id', 'u1'), ('ws', 'anonymous_id', 'a1')]
+    """
+    blocked = _blocked(norm.settings)
+    out = []
+    for m in messages:
+        ex = None if custom_keys else _only_plain_ids(m, blocked)
+        if ex is None:
+            ex = extract(m, norm, custom_keys)
+            ws = m.workspace_id
+            ex.keys = [(ws, t, v) for t, v in ex.identifiers]
+        out.append(ex)
+    return out
+
+
+def _only_plain_ids(m: Message, blocked: frozenset[str]) -> Extracted | None:
+    """``extract`` of a message whose only identifiers are a plain ``userId`` and/or
+    ``anonymousId`` (trimmed, not empty, not blocked, not too long); None for any other."""
+    if m.type == "alias" or not only_ids(m, ()):
+        return None
+    ws, uid, aid = m.workspace_id, m.user_id, m.anonymous_id
+    ids: list[Identifier] = []
+    keys: list[tuple[str, str, str]] = []
+    if uid is not None:
+        if type(uid) is not str:
+            return None
+        uid = uid.strip()
+        if not uid or len(uid) > MAX_VALUE_LENGTH or uid.lower() in blocked:
+            return None
+        ids.append((EXTERNAL_ID, uid))
+        keys.append((ws, EXTERNAL_ID, uid))
+    if aid is not None:
+        if type(aid) is not str:
+            return None
+        aid = aid.strip()
+        if not aid or len(aid) > MAX_VALUE_LENGTH or aid.lower() in blocked:
+            return None
+        ids.append((ANONYMOUS_ID, aid))
+        keys.append((ws, ANONYMOUS_ID, aid))
+    return Extracted(ids, [], None, keys)
+
+
 def extract_general(
     message: Message, norm: Normalizer, custom_keys: Sequence[str], out: Extracted | None = None
 ) -> Extracted:

@@ -24,7 +24,7 @@ from retenta.identity.normalize import (
     EXTERNAL_ID,
     Extracted,
     Identifier,
-    extract,
+    extract_batch,
     identifier_hash,
 )
 from retenta.identity.profile import apply_traits, combine
@@ -152,7 +152,7 @@ class BatchResolver:
         svc = self.svc
         rows = svc.begin(self.cur)
         norm, custom = svc.normalizer, svc.settings.custom_identifier_traits
-        extracted = [extract(m, norm, custom) for m in messages]
+        extracted = extract_batch(messages, norm, custom)
         self.fetch(self.missing(messages, extracted), rows)
         keys = self.svc.settings.property_attribute_keys
         inputs = [profile_input(m, keys) for m in messages]
@@ -166,10 +166,9 @@ class BatchResolver:
         out: set[Key] = set()
         owner = self.before_batch_owner()
         for m, ex in zip(messages, extracted, strict=True):
-            ws = m.workspace_id
-            keys = ex.keys = [(ws, t, v) for t, v in ex.identifiers]
+            keys = ex.keys
             if ex.previous_id is not None:
-                extra = self.previous_keys(ws, ex.previous_id)
+                extra = self.previous_keys(m.workspace_id, ex.previous_id)
                 out.update(k for k in (*keys, *extra) if owner(k) is None)
                 continue
             owners = [owner(k) for k in keys]
