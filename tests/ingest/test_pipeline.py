@@ -299,3 +299,31 @@ def test_a_backlog_past_the_limit_is_refused_with_503_and_nothing_of_it_stored(
     assert pipeline._backlog == 0  # everything handed over was counted out again
     (again,) = asyncio.run(_run_group(pipeline, [[msg(f"o-extra-{i}") for i in range(5)]]))
     assert getattr(again, "stored", None) == 5  # the retry, once the writer caught up
+
+
+def test_a_serving_process_settles_its_heap_at_start_and_others_do_not(settings) -> None:
+    """``retenta serve`` freezes the start-up heap and raises the young threshold; a pipeline
+    started elsewhere (tests, scripts) leaves the collector as it was."""
+    import gc
+
+    from retenta.app import build_container
+    from retenta.ingest.pipeline import GC_YOUNG_THRESHOLD
+
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    c = build_container(settings)
+    try:
+        asyncio.run(_start_stop(c.ingest))
+        assert (gc.get_threshold(), gc.get_freeze_count()) == (before, frozen)
+        c.ingest.settle_heap_at_start = True
+        asyncio.run(_start_stop(c.ingest))
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+        c.close()
+
+
+async def _start_stop(pipeline: IngestPipeline) -> None:
+    await pipeline.start()
+    await pipeline.stop()
