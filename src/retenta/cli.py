@@ -140,6 +140,7 @@ def serve(
         if ingest_port is not None or settings.ingest_port is None:
             settings.ingest_port = ingest_port if ingest_port is not None else port + 1
     container = build_container(settings)
+    container.ingest.settle_heap_at_start = True  # a serving process (docs/ingest.md)
     try:
         uvicorn.run(create_app(container), host=host, port=port, log_level="info", access_log=False)
     finally:
