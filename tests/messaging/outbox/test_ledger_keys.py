@@ -126,7 +126,7 @@ def test_a_delivered_send_without_a_lease_is_not_overwritten(ledger: SendLedger)
     assert got == [(a.send_id, "delivered", "r-a"), (b.send_id, "failed", None)]
 
 
-@pytest.mark.parametrize("name", ["CLAIM_SQL", "SETTLE_SQL", "KNOWN_SQL"])
+@pytest.mark.parametrize("name", ["SETTLE_SQL", "KNOWN_SQL"])
 def test_the_statements_look_sends_up_by_index(ledger: SendLedger, name: str) -> None:
     """A scan filter added to these statements (``status = …``, an OR of status tests)
     turns the index scan back into a scan of every send: the plan says which it is."""
@@ -135,7 +135,6 @@ def test_the_statements_look_sends_up_by_index(ledger: SendLedger, name: str) ->
     ids = [s.send_id for s in claimed]
     sql = getattr(ledger_module, name).format(keys=keys(len(ids)))
     params: list[Any] = {
-        "CLAIM_SQL": [PAST, PAST, *ids],
         "SETTLE_SQL": [PAST, *ids],
         "KNOWN_SQL": ids,
     }[name]
@@ -275,3 +274,60 @@ def test_the_handover_lookup_is_by_index(ledger: SendLedger) -> None:
     assert "Index Scan" in text, text
     assert len(ledger.orphans(send_ids=ids)) == 100
     assert all(handed for _, handed in ledger.orphans(send_ids=ids))
+
+
+def test_the_claim_update_takes_only_queued_due_rows(ledger: SendLedger) -> None:
+    """The claim's UPDATE is by row id; whatever ids it is given, it moves only sends that
+    are queued and due (row ids of sent, sending or later sends change nothing)."""
+    ledger.enqueue(news(0, 4))
+    later = NewSend(WS, 99, "msg_k", ("email",), "promo", send_id="snd_klater",
+                    not_before=datetime.now(UTC) + timedelta(hours=1))  # fmt: skip
+    ledger.enqueue([later])
+    (taken,) = ledger.claim(1)
+    asyncio.run(ledger.settle([_sent(taken, "r")]))
+    (sending,) = ledger.claim(1)
+    ids = dict(rows(ledger, "SELECT send_id, rowid FROM sends"))
+    wrong = [ids[taken.send_id], ids[sending.send_id], ids["snd_klater"]]
+    now = datetime.now(UTC)
+
+    def claim(conn: Any) -> list[Any]:
+        return list(conn.execute(ledger_module.CLAIM_SQL, [now, now, wrong, now]).fetchall())
+
+    assert ledger.db.write(claim) == []
+    states = rows(ledger, "SELECT send_id, status, attempts FROM sends ORDER BY send_id")
+    assert states[:3] == [(taken.send_id, "sent", 1), (sending.send_id, "sending", 1),
+                          ("snd_k000002", "queued", 0)]  # fmt: skip
+    assert ("snd_klater", "queued", 0) in states
+
+
+def test_the_claim_reads_only_the_row_groups_of_its_sends(ledger: SendLedger) -> None:
+    """Beside 300,000 settled sends (three row groups), the claim's UPDATE scans the one
+    row group that holds the due sends, not the ledger."""
+
+    def settled(conn: Any) -> None:
+        conn.execute(
+            'INSERT INTO sends (send_id, workspace_id, contact_id, channel, "cascade",'
+            " message_id, category, status, created_at, updated_at)"
+            " SELECT 'snd_old' || i, 'ws_keys', i, 'email', '[\"email\"]', 'msg_k', 'promo',"
+            " 'sent', TIMESTAMPTZ '2026-01-01 00:00:00+00', TIMESTAMPTZ '2026-01-01 00:00:00+00'"
+            " FROM range(300000) t(i)"
+        )
+
+    ledger.db.write(settled)
+    ledger.db.write(lambda conn: conn.execute("CHECKPOINT"))
+    ledger.enqueue(news(0, 400))
+    due = [r[0] for r in rows(ledger, ledger_module.DUE_SQL, [datetime.now(UTC), 200])]
+    sql = "EXPLAIN ANALYZE " + ledger_module.CLAIM_SQL
+    now = datetime.now(UTC)
+
+    def plan(conn: Any) -> str:
+        text = str(conn.execute(sql, [now, now, due, now]).fetchall()[0][1])
+        conn.execute("ROLLBACK")
+        conn.execute("BEGIN TRANSACTION")
+        return text
+
+    text = ledger.db.write(plan)
+    scanned = [line for line in text.splitlines() if "Row Groups Scanned" in line]
+    assert scanned, text
+    assert all("Row Groups Scanned: 1 /" in line for line in scanned), scanned
+    assert len(ledger.claim(500)) == 400

@@ -162,17 +162,20 @@ FROM _settle u WHERE sends.send_id = u.send_id AND sends.send_id IN ({keys})
                 THEN sends.lease_until IS NOT NULL
            ELSE false END
 """
-# Claiming is two statements in one writer unit: the due ids (a scan of the queued sends'
-# columns, pruned by the status zone maps), then an UPDATE by those ids (an index scan).
-# The UPDATE has no ``status = 'queued'`` test: the same unit has just read them queued,
-# and only the writer changes sends; such a filter would make it a scan of the ledger.
+# Claiming is two statements in one writer unit: the due sends' row ids (a top-N over the
+# queued sends' columns, pruned by the status zone maps), then an UPDATE of those rows. The
+# top-N carries the integer row id, not the send id: beside an open campaign of 1,000,000
+# queued sends it was 28 ms a claim of 200 with the string, 5 with the row id. Row ids do
+# not move inside a unit, and the UPDATE tests queued and due again, so it can never take a
+# send that is not; ``rowid IN (…)`` prunes the row groups outside the ids' range (a claim's
+# sends are mostly neighbours: due order is roughly insertion order).
 DUE_SQL = """
-SELECT send_id FROM sends WHERE status = 'queued' AND next_attempt_at <= ?
+SELECT rowid FROM sends WHERE status = 'queued' AND next_attempt_at <= ?
 ORDER BY next_attempt_at, created_at LIMIT ?
 """
 CLAIM_SQL = """
 UPDATE sends SET status = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?
-WHERE send_id IN ({keys})
+WHERE rowid IN (SELECT unnest(?::BIGINT[])) AND status = 'queued' AND next_attempt_at <= ?
 RETURNING send_id, workspace_id, contact_id, channel, "cascade", cascade_index, message_id,
           category, topic, campaign_id, language, data, attempts
 """
@@ -311,10 +314,9 @@ class SendLedger:
 
         def work(conn: Any) -> list[Send]:
             due = [row[0] for row in conn.execute(DUE_SQL, [moment, limit]).fetchall()]
-            rows = []
-            for part in chunks(due):
-                sql = CLAIM_SQL.format(keys=keys(len(part)))
-                rows += conn.execute(sql, [lease, moment, *part]).fetchall()
+            if not due:
+                return []
+            rows = conn.execute(CLAIM_SQL, [lease, moment, due, moment]).fetchall()
             return [_send(row) for row in rows]
 
         claimed = self.db.write(work)
