@@ -249,7 +249,7 @@ def test_repeated_event_products_are_remembered_and_changes_still_land(
     real = commerce_apply.run
 
     def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
-        if sql == commerce_apply.CHANGING_PRODUCTS_SQL:
+        if sql in (commerce_apply.CHANGING_PRODUCTS_SQL, commerce_apply.UPDATE_PRODUCTS_SQL):
             checks.append(1)
         return real(conn, sql, params, **tables)
 
@@ -276,15 +276,18 @@ def test_the_stored_product_is_remembered_not_only_the_event_row(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A view without a currency, found not worth writing, remembers the stored product
-    (currency included): a later row that repeats any of its fields needs no query."""
+    (currency included): a later row that repeats any of its fields needs no query, and one
+    that changes it goes straight to the guarded update."""
     from retenta.commerce import apply as commerce_apply
 
-    checks: list[int] = []
+    checks: list[str] = []
     real = commerce_apply.run
 
     def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
         if sql == commerce_apply.CHANGING_PRODUCTS_SQL:
-            checks.append(1)
+            checks.append("join")
+        elif sql == commerce_apply.UPDATE_PRODUCTS_SQL:
+            checks.append("update")
         return real(conn, sql, params, **tables)
 
     monkeypatch.setattr(commerce_apply, "run", counting)
@@ -296,7 +299,7 @@ def test_the_stored_product_is_remembered_not_only_the_event_row(
     apply(container, track(W, 1, "Product Viewed", {"sku": "C", "brand": "Acme"}, minute=3))
     assert checks == []
     apply(container, track(W, 1, "Product Viewed", {"sku": "C", "url": "https://x/c"}, minute=4))
-    assert checks == [1]
+    assert checks == ["update"]  # a remembered product is stored: no join to find out
     assert rows(container, "SELECT name, price, currency, brand, url FROM products") == [
         ("Cap", Decimal("9.00"), "UAH", "Acme", "https://x/c")
     ]
@@ -313,7 +316,7 @@ def test_products_a_unit_wrote_need_no_query_once_it_committed_not_after_a_rollb
     real = commerce_apply.run
 
     def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
-        if sql == commerce_apply.CHANGING_PRODUCTS_SQL:
+        if sql in (commerce_apply.CHANGING_PRODUCTS_SQL, commerce_apply.UPDATE_PRODUCTS_SQL):
             checks.append(1)
         return real(conn, sql, params, **tables)
 
