@@ -19,7 +19,9 @@ the same run on the same machine:
   without dedup or identity).
 
 Each figure is the median of ``--runs`` runs. ``--quick`` makes it a smoke run.
-Usage: ``uv run python -m bench.bench_ingest [--quick] [--runs N] [--seconds S]``.
+Usage: ``uv run python -m bench.bench_ingest [--quick] [--single-only] [--runs N] [--seconds S]``.
+``--single-only`` measures only the single-event runs (issue #2: ``/v1/track`` >= 3,000 req/s)
+with the server CPU a request and its event loop thread's share.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class Run:
     client_cpu: float = 0.0  # CPU seconds per second (1.0 = one whole core)
     server_cpu: float = 0.0  # the server and its ingest workers
     writer_cpu: float = 0.0  # the server process alone (the one writer)
+    loop_cpu: float = 0.0  # the server's main thread: its event loop (HTTP, parsing, prepare)
 
     def per_second(self, events_per_request: int) -> float:
         return (self.requests - self.errors) * events_per_request / self.seconds
@@ -191,16 +194,19 @@ def wrk(load: Load, *, size: int, conns: int, seconds: float) -> Run:
     cmd += [load.url, "--", str(size), basic_header(load.write_key), str(load.users)]
     client_before = _children_cpu()
     server_before, writer_before = tree_cpu(load.server_pid), process_cpu(load.server_pid)
+    loop_before = thread_cpu(load.server_pid, load.server_pid)
     out = subprocess.run(pinned(cmd, CLIENT_CPU, load.pin), check=True, capture_output=True,
                          text=True).stdout  # fmt: skip
     server_used = tree_cpu(load.server_pid) - server_before
     writer_used = process_cpu(load.server_pid) - writer_before
+    loop_used = thread_cpu(load.server_pid, load.server_pid) - loop_before
     client_used = _children_cpu() - client_before
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     run = Run(**json.loads(line[len("RESULT ") :]))
     return Run(**{**run.__dict__, "client_cpu": client_used / run.seconds,
                   "server_cpu": server_used / run.seconds,
-                  "writer_cpu": writer_used / run.seconds})  # fmt: skip
+                  "writer_cpu": writer_used / run.seconds,
+                  "loop_cpu": loop_used / run.seconds})  # fmt: skip
 
 
 def _children_cpu() -> float:
@@ -211,6 +217,12 @@ def _children_cpu() -> float:
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a live process has used, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int, tid: int) -> float:
+    """CPU seconds of one thread of a live process (the main thread has ``tid == pid``)."""
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -303,6 +315,12 @@ def _alternated(
     return runs
 
 
+def _batch_runs(loads: dict[str, Load], args: argparse.Namespace) -> dict[str, list[Run]]:
+    if args.single_only:
+        return {mode: [] for mode in loads}
+    return _alternated(loads, size=100, conns=args.conns, args=args)
+
+
 def _stored_runs(
     dirs: dict[str, Path], modes: dict[str, int], script: Path, key: str, args: argparse.Namespace
 ) -> dict[str, tuple[list[Run], list[Run], float]]:
@@ -313,8 +331,11 @@ def _stored_runs(
         loads = {mode: Load(url, script, key, args.contacts, args.pin, proc.pid)
                  for mode, (url, proc) in servers.items()}  # fmt: skip
         for load in loads.values():
-            wrk(load, size=100, conns=args.conns, seconds=1)  # warm-up
-        batch = _alternated(loads, size=100, conns=args.conns, args=args)
+            if args.single_only:
+                wrk(load, size=0, conns=args.track_conns, seconds=1)  # warm-up
+            else:
+                wrk(load, size=100, conns=args.conns, seconds=1)
+        batch = _batch_runs(loads, args)
         track = _alternated(loads, size=0, conns=args.track_conns, args=args)
         rss = {mode: tree_rss_mb(proc.pid) for mode, (_, proc) in servers.items()}
     return {mode: (batch[mode], track[mode], rss[mode]) for mode in dirs}
@@ -332,7 +353,7 @@ def _no_store_runs(
             url, proc = stack.enter_context(server(d, store=False, pin=args.pin,
                                                    workers=modes[mode]))  # fmt: skip
             loads[mode] = Load(url, script, key, args.contacts, args.pin, proc.pid)
-        batch = _alternated(loads, size=100, conns=args.conns, args=args)
+        batch = _batch_runs(loads, args)
         track = _alternated(loads, size=0, conns=args.track_conns, args=args)
     return {
         mode: (batch[mode], server_failures(d / "server.log"), track[mode])
@@ -499,7 +520,7 @@ def dedup_figures(ids: int) -> DedupFigures:
 
 
 def med(values: list[float]) -> float:
-    return statistics.median(values)
+    return statistics.median(values) if values else float("nan")
 
 
 def report_dedup(d: DedupFigures) -> None:
@@ -559,6 +580,8 @@ def server_rows(fig: Figures) -> list[tuple[str, str, str, bool | None]]:
         ("  server CPU per request (single)", f"{server_cpu_us(fig.track, 1):.1f} µs",
          "3,000/s on 2 cores: <= 667 µs", None),
         ("    of which the writer process", f"{writer_cpu_us(fig.track, 1):.1f} µs", "-", None),
+        ("    of which its event loop thread (HTTP, prepare)",
+         f"{loop_cpu_us(fig.track, 1):.1f} µs", "-", None),
         ("  cores used: server / writer process (single)",
          f"{med([r.server_cpu for r in fig.track]):.2f} / "
          f"{med([r.writer_cpu for r in fig.track]):.2f}", "-", None),
@@ -574,6 +597,10 @@ def server_rows(fig: Figures) -> list[tuple[str, str, str, bool | None]]:
         ("server RSS after the runs (with its workers)", f"{fig.rss:,.0f} MB", "<= 1,500 MB",
          fig.rss <= 1500),
     ]  # fmt: skip
+
+
+def loop_cpu_us(runs: list[Run], events_per_request: int) -> float:
+    return med([r.loop_cpu / max(r.per_second(events_per_request), 1e-9) * 1e6 for r in runs])
 
 
 def writer_cpu_us(runs: list[Run], events_per_request: int) -> float:
@@ -603,11 +630,15 @@ def report(figs: dict[str, Figures], bounds: dict[str, float], args: argparse.Na
     print(f"| {'figure':<56} |{head} {'target / bound':<34} | ok |")
     print("|" + "-" * 58 + "|" + ("-" * 20 + "|") * len(modes) + "-" * 36 + "|----|")
     for i, (name, _, target, _) in enumerate(per_mode[modes[0]]):
+        if all(per_mode[m][i][1].startswith("nan") for m in modes):
+            continue  # not measured (--single-only)
         values = "".join(f" {per_mode[m][i][1]:>18} |" for m in modes)
         oks = [per_mode[m][i][3] for m in modes]
         mark = "/".join("" if ok is None else ("yes" if ok else "NO") for ok in oks)
         print(f"| {name:<56} |{values} {target:<34} | {mark} |")
     for name, value, target, _ in shared:
+        if value.startswith("nan"):
+            continue
         print(f"| {name:<56} | {value:>18} |" + " " * 21 * (len(modes) - 1)
               + f" {target:<34} |    |")  # fmt: skip
     for mode, fig in figs.items():
@@ -629,11 +660,13 @@ def report_mode(mode: str, fig: Figures, args: argparse.Namespace) -> None:
     track_runs = ", ".join(f"{r.per_second(1):,.0f}" for r in fig.track)
     print(f"runs: batch events/s {batch_runs} | single req/s {track_runs}")
     floor = little_floor_ms(args.conns, 100, b_eps)
-    print(
-        f"closed loop: {args.conns} connections x 100 events at {b_eps:,.0f} events/s put the "
-        f"mean latency at {floor:,.0f} ms (Little's law); p99 <= 100 ms at -c{args.conns} needs "
-        f">= {little_floor_ms(args.conns, 100, 1) / 100:,.0f} events/s first"
-    )
+    if fig.batch:  # not with --single-only
+        print(
+            f"closed loop: {args.conns} connections x 100 events at {b_eps:,.0f} events/s put"
+            f" the mean latency at {floor:,.0f} ms (Little's law); p99 <= 100 ms at"
+            f" -c{args.conns} needs >= {little_floor_ms(args.conns, 100, 1) / 100:,.0f}"
+            " events/s first"
+        )
     phases = ", ".join(f"{k} {v:.1f}" for k, v in fig.phases.items())
     print(
         f"time per event (µs; prepare in the event loop or the workers, the rest in the writer;"
@@ -651,6 +684,12 @@ def load_average() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 run of 3 s, 20k contacts")
+    ap.add_argument(
+        "--single-only",
+        action="store_true",
+        help="only the single-event runs (issue #2's /v1/track bound): no /v1/batch runs, no"
+        " in-process bounds, no filter test",
+    )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--contacts", type=int, default=100_000, help="known contacts seeded first")
@@ -675,15 +714,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
         figures = measure_servers(work, LUA_SCRIPT, args)
-        bodies = sample_bodies(50 if args.quick else 200, args.contacts)
-        bounds = {
-            "parse": parse_rate(bodies, 1.0 if args.quick else 3.0),
-            "arrow": arrow_append_rate(work, bodies, args.group_rows),
-            "pipeline": pipeline_only_rate(work, bodies, 2_000),
-        }
-    dedup = dedup_figures(1_000_000 if args.quick else args.dedup_ids)
+        bounds = dict.fromkeys(("parse", "arrow", "pipeline"), float("nan"))
+        if not args.single_only:
+            bodies = sample_bodies(50 if args.quick else 200, args.contacts)
+            bounds = {
+                "parse": parse_rate(bodies, 1.0 if args.quick else 3.0),
+                "arrow": arrow_append_rate(work, bodies, args.group_rows),
+                "pipeline": pipeline_only_rate(work, bodies, 2_000),
+            }
     report(figures, bounds, args)
-    report_dedup(dedup)
+    if not args.single_only:
+        report_dedup(dedup_figures(1_000_000 if args.quick else args.dedup_ids))
     return 0
 
 
