@@ -572,10 +572,12 @@ def delta_ab(container: Container, ws: str, now: datetime, marked: int, runs: in
     print(f"order summary delta A/B, heavy count with its check, medians of {runs} alternated"
           f" (load {load()}):")  # fmt: skip
     for n, rows in got.items():
+        wall = statistics.median(r[0] for r in rows)
         print(f"  {n:>5} marked orders ({rows[0][3]:,} contacts in the delta):"
-              f" {statistics.median(r[0] for r in rows) * 1000:7.1f} ms wall,"
+              f" {wall * 1000:7.1f} ms wall,"
               f" {statistics.median(r[1] for r in rows) * 1000:7.1f} ms CPU;"
-              f" count {rows[0][2]:,}; bound ≤ {BOUND_S:.0f} s")  # fmt: skip
+              f" count {rows[0][2]:,}; bound ≤ {BOUND_S:.0f} s wall:"
+              f" {'ok' if wall <= BOUND_S else 'NOT MET'}")  # fmt: skip
 
 
 class OrderStream:

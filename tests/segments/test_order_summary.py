@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from retenta.core.messages import Message
 from retenta.segments import order_summary
 from retenta.segments.compiler import compile_segment
 from retenta.segments.evaluate import Draft, members_sql
+from retenta.segments.views import with_views
 from retenta.settings import Settings
 from retenta.storage.duckdb import event_facts
 from tests.conftest import make_workspace
@@ -96,6 +98,49 @@ def test_the_summary_gives_the_traits_views_figures(store: Store) -> None:
     merged_into = store[2][2]
     assert next(r for r in expected if r["contact_id"] == merged_into)["orders"] > 0
     assert all(r["contact_id"] not in store[2][:2] for r in expected)  # merged away
+
+
+class _Undo(Exception):
+    """Raised to roll a writer unit back."""
+
+
+def test_merges_into_a_buyer_sum_both_rows_on_every_path(store: Store) -> None:
+    """A contact merged into another buyer: the target's own summary row and the merged
+    one's add up (the views pass a row through as is only for contacts no merge touches)."""
+    container, ws, _ = store
+    views = "_order_traits", "_order_traits_plain", "contact_traits"
+    sql = {v: with_views(sqlglot.parse_one(f"SELECT {FIGURES} FROM {v} ORDER BY contact_id"),
+                         ws).sql("duckdb") for v in views}  # fmt: skip
+    seen: dict[str, list[Any]] = {}
+
+    def work(conn: Any) -> None:
+        pair = conn.execute(
+            "SELECT s.contact_id FROM order_summary AS s JOIN contacts AS c ON c.id = s.contact_id"
+            " WHERE s.workspace_id = $ws AND c.workspace_id = $ws AND s.orders > 0"
+            " AND c.merged_into IS NULL AND c.id NOT IN (SELECT merged_into FROM contacts"
+            " WHERE workspace_id = $ws AND merged_into IS NOT NULL) ORDER BY 1 LIMIT 3",
+            {"ws": ws},
+        ).fetchall()
+        (a,), (b,), (c,) = pair
+        conn.execute("UPDATE contacts SET merged_into = $b WHERE workspace_id = $ws AND id = $a",
+                     {"a": a, "b": b, "ws": ws})  # fmt: skip
+        seen["ids"] = [a, b, c]
+        for v, q in sql.items():
+            seen[v] = conn.execute(q).fetchall()
+        raise _Undo
+
+    with pytest.raises(_Undo):
+        container.db.write(work)
+    a, b, c = seen["ids"]
+    expected = seen["contact_traits"]
+    assert a not in {r[0] for r in expected}
+    row_b = next(r for r in expected if r[0] == b)
+    row_c = next(r for r in expected if r[0] == c)
+    assert row_b[1] > 0
+    assert row_c[1] > 0
+    assert seen["_order_traits"] == expected
+    assert seen["_order_traits_plain"] == expected
+    assert synced(store)  # rolled back: the store is as the other tests expect
 
 
 TRAITS = st.one_of(

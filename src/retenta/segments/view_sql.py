@@ -304,13 +304,23 @@ _ORDER_ROWS = """(
     SELECT d.contact_id, d.orders, d.revenue, d.first_order_at, d.last_order_at
     FROM order_summary_delta AS d WHERE d.workspace_id = :ws
 )"""
+# A summary row is one raw contact's (one row per contact: ``rebuild`` and ``refresh`` group by
+# it, and a duplicate would break the sync check's hash sums). So only contacts that merges
+# touch need the GROUP BY: a contact neither merged away nor merged into keeps its one row
+# as is (the AOV leaf at 1M: 120 -> 56 ms CPU; the store had no merges).
+_MERGE_TARGETS = f"(SELECT live_id FROM {LIVE_MAP} WHERE live_id IS NOT NULL)"
 _ORDER_TRAITS_SQL = f"""
 WITH order_figures AS (
+    SELECT x.contact_id, x.orders, x.revenue, x.first_order_at, x.last_order_at
+    FROM {_ORDER_ROWS} AS x
+    WHERE x.orders > 0 AND x.contact_id NOT IN (SELECT id FROM {LIVE_MAP})
+        AND x.contact_id NOT IN {_MERGE_TARGETS}
+    UNION ALL
     SELECT {_MAPPED.format(a="x")} AS contact_id, CAST(sum(x.orders) AS BIGINT) AS orders,
         sum(x.revenue) AS revenue, min(x.first_order_at) AS first_order_at,
         max(x.last_order_at) AS last_order_at
     FROM {_ORDER_ROWS} AS x {_MAP_JOIN.format(a="x")}
-    WHERE x.orders > 0 AND {_MAP_KEEP}
+    WHERE x.orders > 0 AND {_MAP_KEEP} AND (m.id IS NOT NULL OR x.contact_id IN {_MERGE_TARGETS})
     GROUP BY 1
 )
 SELECT c.id AS contact_id, COALESCE(f.orders, 0) AS orders, {_REVENUE_OUT} AS revenue,
