@@ -331,3 +331,10 @@ def test_the_claim_reads_only_the_row_groups_of_its_sends(ledger: SendLedger) ->
     assert scanned, text
     assert all("Row Groups Scanned: 1 /" in line for line in scanned), scanned
     assert len(ledger.claim(500)) == 400
+
+
+def test_known_finds_the_ids_in_the_ledger_by_key(ledger: SendLedger) -> None:
+    ledger.enqueue(news(0, KEYS + 5))
+    asked = [f"snd_k{i:06d}" for i in range(KEYS - 3, KEYS + 8)] + ["snd_nosuch"]
+    assert ledger.known(asked) == {f"snd_k{i:06d}" for i in range(KEYS - 3, KEYS + 5)}
+    assert ledger.known([]) == set()

@@ -299,6 +299,12 @@ class SendLedger:
             self._notify()
         return [s.send_id for s in sends]
 
+    def known(self, send_ids: Sequence[str]) -> set[str]:
+        """Those of ``send_ids`` already in the ledger, found by key (for a caller that
+        queues idempotently and counts what it added, such as a campaign's chunk)."""
+        with self.db.read() as cur:
+            return _known(cur, list(send_ids))
+
     def _notify(self) -> None:
         for listener in self.listeners:
             listener()
@@ -452,11 +458,7 @@ def _insert(conn: Any, table: pa.Table) -> set[str]:
     """Insert the sends not yet in the ledger; the ids inserted. The ones already there are
     found by key (index scans), not by an anti-join that read every send id."""
     ids = table.column("send_id").to_pylist()
-    known = {
-        str(row[0])
-        for part in chunks(ids)
-        for row in conn.execute(KNOWN_SQL.format(keys=keys(len(part))), list(part)).fetchall()
-    }
+    known = _known(conn, ids)
     if known:
         table = table.filter(pc.invert(pc.is_in(table.column("send_id"), pa.array(list(known)))))
     if table.num_rows:
@@ -466,6 +468,15 @@ def _insert(conn: Any, table: pa.Table) -> set[str]:
         finally:
             conn.unregister("_new_sends")
     return {str(i) for i in ids} - known
+
+
+def _known(cur: Any, send_ids: Sequence[str]) -> set[str]:
+    """Those of ``send_ids`` in the ledger (index scans, :data:`KEYS` at a time)."""
+    return {
+        str(row[0])
+        for part in chunks(send_ids)
+        for row in cur.execute(KNOWN_SQL.format(keys=keys(len(part))), list(part)).fetchall()
+    }
 
 
 def _new_sends(
