@@ -62,3 +62,27 @@ def test_history_counts_sends_and_human_opens(
     )
     assert decide(policy, channel="email", category="promo", at=now, timezone=None,
                   history=history).allowed  # snd_b was opened by a person  # fmt: skip
+
+
+def test_history_takes_each_send_category_from_the_ledger(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """Categories are read from ``sends`` by key; a send the ledger does not hold (a direct
+    provider event) counts as promo."""
+    made = client.post("/api/v1/contacts", headers=ws.api_headers,
+                       json={"identifiers": {"email": "c@example.net"}})  # fmt: skip
+    person = int(made.json()["id"])
+    now = datetime.now(UTC)
+    ledger = [("snd_trg", "trigger"), ("snd_txn", "transactional")]
+    container.db.write(lambda conn: conn.executemany(
+        "INSERT INTO sends (send_id, workspace_id, contact_id, channel, \"cascade\", message_id,"
+        " category, status, created_at, updated_at) VALUES (?, ?, ?, 'email', '[\"email\"]',"
+        " 'msg_1', ?, 'sent', ?, ?)",
+        [[sid, ws.id, person, category, now, now] for sid, category in ledger]))  # fmt: skip
+    hour_ago = now - timedelta(hours=1)
+    events = [MessageEvent(SendContext(ws.id, person, sid, "email"), "sent", hour_ago)
+              for sid in ("snd_trg", "snd_txn", "snd_elsewhere")]  # fmt: skip
+    asyncio.run(record(container.db, events))
+    with container.db.read() as cur:
+        history = PolicyStore(container.db).history(cur, ws.id, [person], now=now)[person]
+    assert sorted(h.category for h in history) == ["promo", "transactional", "trigger"]

@@ -45,6 +45,32 @@ class Pending:
     due: datetime
 
 
+# The recent sends' events of a batch's contacts; their categories are then read from the
+# ledger by key (an index scan): a join with ``sends`` read the whole ledger on every
+# dispatcher round the policy has rules for.
+HISTORY_SQL = """
+SELECT contact_id, channel, send_id,
+       min("at") FILTER (WHERE status = 'sent') AS sent_at,
+       bool_or(status IN ('opened', 'clicked') AND NOT machine)
+FROM message_events
+WHERE workspace_id = ? AND contact_id IN (SELECT unnest(?::BIGINT[])) AND "at" >= ?
+GROUP BY contact_id, channel, send_id
+HAVING sent_at IS NOT NULL
+"""
+KEYS = 1000  # send ids per ``IN (?, …)`` list
+
+
+def _categories(cur: Any, send_ids: Sequence[str]) -> dict[str, str]:
+    """Each known send's category, by key (``send_id IN (?, …)`` alone is an index scan)."""
+    ids = sorted(set(send_ids))
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), KEYS):
+        part = ids[start : start + KEYS]
+        sql = f"SELECT send_id, category FROM sends WHERE send_id IN ({', '.join('?' * len(part))})"
+        out.update(cur.execute(sql, part).fetchall())
+    return out
+
+
 class PolicyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -72,22 +98,12 @@ class PolicyStore:
         ids = sorted(set(contact_ids))
         if not ids:
             return {}
-        rows = cur.execute(
-            """
-            SELECT e.contact_id, e.channel, coalesce(any_value(s.category), 'promo'),
-                   min(e."at") FILTER (WHERE e.status = 'sent') AS sent_at,
-                   bool_or(e.status IN ('opened', 'clicked') AND NOT e.machine)
-            FROM message_events e LEFT JOIN sends s ON s.send_id = e.send_id
-            WHERE e.workspace_id = ? AND e.contact_id IN (SELECT unnest(?::BIGINT[]))
-              AND e."at" >= ?
-            GROUP BY e.contact_id, e.channel, e.send_id
-            HAVING sent_at IS NOT NULL
-            """,
-            [workspace_id, ids, now - LOOKBACK],
-        ).fetchall()
+        rows = cur.execute(HISTORY_SQL, [workspace_id, ids, now - LOOKBACK]).fetchall()
+        category = _categories(cur, [row[2] for row in rows])
         out: dict[int, list[Sent]] = defaultdict(list)
-        for contact, channel, category, sent_at, opened in rows:
-            out[int(contact)].append(Sent(channel, category, sent_at, bool(opened)))
+        for contact, channel, send_id, sent_at, opened in rows:
+            sent = Sent(channel, category.get(send_id, "promo"), sent_at, bool(opened))
+            out[int(contact)].append(sent)
         return out
 
     @staticmethod
