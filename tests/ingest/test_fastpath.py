@@ -70,8 +70,27 @@ def test_everything_else_goes_to_the_app(container, ws: Workspace) -> None:
     assert inner.paths == ["/v1/track", "/v1/unknown", "/api/v1/contacts"]
 
 
-def test_the_server_app_has_the_fast_path(client) -> None:
-    assert any(m.cls is SegmentFastPath for m in client.app.user_middleware)
+def test_the_server_app_answers_segment_posts_before_fastapi(client, ws: Workspace) -> None:
+    from retenta.ingest.fastpath import SegmentFastAPI
+
+    assert isinstance(client.app, SegmentFastAPI)
+    auth = "Basic " + base64.b64encode(f"{ws.write_key}:".encode()).decode()
+    event = {"type": "track", "event": "Viewed", "userId": "u-4", "messageId": "fp-4"}
+    reached: list[str] = []
+    stack = client.app.middleware_stack  # FastAPI's own layers, built by the lifespan
+
+    async def recorded(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await stack(scope, receive, send)
+
+    client.app.middleware_stack = recorded
+    try:
+        res = client.post("/v1/track", json=event, headers={"Authorization": auth})
+        assert (res.status_code, res.json()) == (200, {"success": True})
+        assert client.get("/healthz").status_code == 200
+    finally:
+        client.app.middleware_stack = stack
+    assert reached == ["/healthz"]
 
 
 Headers = list[tuple[bytes, bytes]]
