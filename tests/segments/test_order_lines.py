@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlglot
 
 from retenta.app import Container, build_container
 from retenta.segments.compiler import compile_segment
@@ -144,3 +145,52 @@ def test_the_products_decide_some_lines(store: tuple[Container, str]) -> None:
         ).fetchone()
     assert row is not None
     assert min(row) > 0, row
+
+
+def _in_unions(sql: str) -> list[bool]:
+    """For every union read by an IN test: whether it drops duplicates."""
+    tree = sqlglot.parse_one(sql, dialect="duckdb")
+    return [
+        bool(u.args.get("distinct"))
+        for node in tree.find_all(sqlglot.exp.In)
+        if node.args.get("query") is not None
+        for u in node.args["query"].find_all(sqlglot.exp.Union)
+    ]
+
+
+def test_a_union_read_by_in_may_keep_duplicates_but_the_members_may_not(
+    store: tuple[Container, str],
+) -> None:
+    """``IN (A UNION ALL B)`` (``algebra._as_bag``) is the same test as with ``UNION``; a
+    union that is itself the members (an OR at the top) still drops duplicates."""
+    container, ws = store
+    shoes = {
+        "type": "purchase",
+        "where": [{"property": "category", "op": "contains", "value": "Shoes"}],
+    }
+    returned = {
+        "type": "order",
+        "where": [{"property": "status", "op": "equals", "value": "returned"}],
+    }
+    acme = {"type": "purchase", "where": [{"property": "brand", "op": "equals", "value": "Acme"}]}
+    either = {"type": "any", "conditions": [shoes, returned]}
+    roots = {
+        "top": either,
+        "in": {"type": "all", "conditions": [acme, either]},
+        "not in": {"type": "all", "conditions": [acme, {"type": "not", "condition": either}]},
+        "acme": acme,
+    }
+    sets = {}
+    for name, root in roots.items():
+        sql = compile_segment({"root": root}, workspace_id=ws, now=NOW).sql
+        with container.db.read() as cur:
+            rows = [int(r[0]) for r in cur.execute(sql).fetchall()]
+        assert len(rows) == len(set(rows)), name  # members are distinct
+        sets[name] = set(rows)
+        if name in {"in", "not in"}:
+            assert _in_unions(sql) == [False], name
+    assert " UNION SELECT" in compile_segment({"root": either}, workspace_id=ws, now=NOW).sql
+    assert sets["in"] == sets["acme"] & sets["top"]
+    assert sets["not in"] == sets["acme"] - sets["top"]
+    assert sets["in"]
+    assert sets["not in"]
