@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import logging
 import secrets
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -176,3 +178,18 @@ def create_app(container: Container) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def serve_until_stopped(container: Container, host: str, port: int) -> None:
+    """Serve ``container`` until SIGINT or SIGTERM, then checkpoint and close its store.
+
+    uvicorn re-raises a caught SIGTERM once it has shut down; exiting through Python then
+    (rather than the default handler's kill) lets the ``finally`` run.
+    """
+    import uvicorn
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(create_app(container), host=host, port=port, log_level="info", access_log=False)
+    finally:
+        container.close()

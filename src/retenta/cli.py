@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from retenta.app import build_container, create_app
+from retenta.app import build_container, serve_until_stopped
 from retenta.demo.cli import demo
 from retenta.imports.cli import app as import_app
 from retenta.segments.cli import app as segment_app
@@ -130,8 +130,6 @@ def serve(
     ] = None,
 ) -> None:
     """Run the HTTP server: ingestion, API, UI and background work."""
-    import uvicorn
-
     settings = settings_for(data)
     if ingest_workers > 0:  # docs/ingest.md: the multi-process ingest front
         settings.ingest_workers = ingest_workers
@@ -141,10 +139,7 @@ def serve(
             settings.ingest_port = ingest_port if ingest_port is not None else port + 1
     container = build_container(settings)
     container.ingest.settle_heap_at_start = True  # a serving process (docs/ingest.md)
-    try:
-        uvicorn.run(create_app(container), host=host, port=port, log_level="info", access_log=False)
-    finally:
-        container.close()
+    serve_until_stopped(container, host, port)
 
 
 def main() -> None:

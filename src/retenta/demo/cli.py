@@ -50,9 +50,7 @@ def _announce(info: DemoInfo, host: str, port: int) -> None:
 
 
 def _serve(data: Path, info: DemoInfo, host: str, port: int, live: bool) -> None:
-    import uvicorn
-
-    from retenta.app import build_container, create_app
+    from retenta.app import build_container, serve_until_stopped
     from retenta.demo.trickle import LiveTrickle
     from retenta.settings import Settings
 
@@ -61,10 +59,7 @@ def _serve(data: Path, info: DemoInfo, host: str, port: int, live: bool) -> None
         container.lifecycle.append(
             LiveTrickle(db=container.db, ingest=container.ingest, workspace_id=info.workspace_id)
         )
-    try:
-        uvicorn.run(create_app(container), host=host, port=port, log_level="info", access_log=False)
-    finally:
-        container.close()
+    serve_until_stopped(container, host, port)
 
 
 def demo(
