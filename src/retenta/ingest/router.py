@@ -21,7 +21,13 @@ from starlette.requests import ClientDisconnect
 from retenta.errors import ApiError
 from retenta.ingest import intake
 from retenta.ingest.service import DeadLetterService
-from retenta.tenancy.deps import api_principal, basic_username, container, require_role
+from retenta.tenancy.deps import (
+    api_principal,
+    basic_username,
+    container,
+    missing_write_key,
+    require_role,
+)
 from retenta.tenancy.service import Principal
 
 if TYPE_CHECKING:
@@ -152,12 +158,7 @@ async def _write_principal(c: Container, key: str | None) -> Principal:
     fetches one it does not hold before the (synchronous) check. The server's own
     ``Tenancy`` reads its cache or the database in the check itself, and has no ``warm``."""
     if not key:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "missing write key: send it as the HTTP Basic username or as writeKey",
-            field="Authorization",
-        )
+        raise missing_write_key()
     warm = getattr(c.tenancy, "warm", None)
     if warm is not None:
         await warm(key)

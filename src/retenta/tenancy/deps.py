@@ -85,16 +85,21 @@ def require_role(principal: Principal, role: str) -> None:
         raise ApiError(403, "forbidden", f"this action needs the {role} role")
 
 
+def missing_write_key() -> ApiError:
+    """The answer to an ingestion request that names no write key."""
+    return ApiError(
+        401,
+        "unauthorized",
+        "missing write key: send it as the HTTP Basic username or as writeKey",
+        field="Authorization",
+    )
+
+
 def write_principal_from(request: Request, body_write_key: str | None) -> Principal:
     """Ingestion: the write key as the Basic username, or ``writeKey`` in the body."""
     key = basic_username(request.headers.get("authorization")) or body_write_key
     if not key:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "missing write key: send it as the HTTP Basic username or as writeKey",
-            field="Authorization",
-        )
+        raise missing_write_key()
     principal = container(request).tenancy.authenticate_key(key, kind="write")
     if principal is None:
         raise ApiError(401, "unauthorized", "invalid or revoked write key", field="writeKey")
