@@ -238,11 +238,8 @@ def test_new_and_stored_products_of_one_unit_take_the_insert_and_the_update(
     assert rows(container, "SELECT count(*) FROM products WHERE updated_at = created_at") == [(1,)]
 
 
-def test_repeated_event_products_are_remembered_and_changes_still_land(
-    container: Container, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A row found equal to the stored product is remembered: its repeats need no query;
-    a changed value, or a feed write in between, goes back to SQL."""
+def count_product_statements(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time the applier runs a product check or update."""
     from retenta.commerce import apply as commerce_apply
 
     checks: list[int] = []
@@ -254,6 +251,15 @@ def test_repeated_event_products_are_remembered_and_changes_still_land(
         return real(conn, sql, params, **tables)
 
     monkeypatch.setattr(commerce_apply, "run", counting)
+    return checks
+
+
+def test_repeated_event_products_are_remembered_and_changes_still_land(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row found equal to the stored product is remembered: its repeats need no query;
+    a changed value, or a feed write in between, goes back to SQL."""
+    checks = count_product_statements(monkeypatch)
     viewed = {"sku": "N", "name": "One", "price": 7, "category": "Hats"}
     apply(container, track(W, 1, "Product Viewed", viewed))
     apply(container, track(W, 1, "Product Viewed", viewed, minute=1))  # found equal
@@ -310,17 +316,7 @@ def test_products_a_unit_wrote_need_no_query_once_it_committed_not_after_a_rollb
 ) -> None:
     """What a unit's insert or update left is remembered once the next unit's token proves
     the unit committed; a rolled-back unit's products are written again."""
-    from retenta.commerce import apply as commerce_apply
-
-    checks: list[int] = []
-    real = commerce_apply.run
-
-    def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
-        if sql in (commerce_apply.CHANGING_PRODUCTS_SQL, commerce_apply.UPDATE_PRODUCTS_SQL):
-            checks.append(1)
-        return real(conn, sql, params, **tables)
-
-    monkeypatch.setattr(commerce_apply, "run", counting)
+    checks = count_product_statements(monkeypatch)
     pen = {"sku": "P", "name": "Pen", "price": 3, "brand": "B"}
     apply(container, track(W, 1, "Product Viewed", pen))  # inserted
     apply(container, track(W, 1, "Product Viewed", {"sku": "P", "currency": "UAH"}, minute=1))
