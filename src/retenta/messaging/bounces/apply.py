@@ -29,6 +29,7 @@ from retenta.messaging.bounces.model import Feedback, Kind
 from retenta.messaging.consent import ALL_TOPICS
 from retenta.messaging.events import MessageEvent, SendContext, append
 from retenta.messaging.outbox.delivery import follow_reports
+from retenta.messaging.outbox.ledger import chunks, keys
 from retenta.messaging.unsubscribe import live_contact
 from retenta.storage.base import Database
 
@@ -110,25 +111,37 @@ def _apply(
 
 def find_sends(conn: Any, send_ids: set[str], workspace_id: str | None) -> dict[str, Send]:
     """The sends these ids name (from the sends ledger, or the message events of sends made
-    before it), in ``workspace_id`` when given."""
-    if not send_ids:
-        return {}
-    rows = conn.execute(
-        """
-        SELECT send_id, workspace_id, contact_id, channel, campaign_id, message_id
-        FROM sends WHERE send_id IN (SELECT unnest(?::VARCHAR[]))
-        UNION ALL
-        SELECT send_id, any_value(workspace_id), any_value(contact_id), any_value(channel),
-               any_value(campaign_id), any_value(message_id)
-        FROM message_events WHERE send_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY send_id
-        """,
-        [sorted(send_ids), sorted(send_ids)],
-    ).fetchall()
+    before it), in ``workspace_id`` when given.
+
+    The ledger is read by key (``send_id IN (?, …)``, an index scan whatever its size); only
+    ids it does not hold are looked for in the message events.
+    """
     found: dict[str, Send] = {}
+    ids = sorted(send_ids)
+    for part in chunks(ids):
+        _collect(found, conn.execute(_LEDGER_SQL.format(keys=keys(len(part))), part).fetchall(),
+                 workspace_id)  # fmt: skip
+    older = [i for i in ids if i not in found]
+    if older:
+        _collect(found, conn.execute(_EVENTS_SQL, [older]).fetchall(), workspace_id)
+    return found
+
+
+_LEDGER_SQL = (
+    "SELECT send_id, workspace_id, contact_id, channel, campaign_id, message_id"
+    " FROM sends WHERE send_id IN ({keys})"
+)
+_EVENTS_SQL = """
+SELECT send_id, any_value(workspace_id), any_value(contact_id), any_value(channel),
+       any_value(campaign_id), any_value(message_id)
+FROM message_events WHERE send_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY send_id
+"""
+
+
+def _collect(found: dict[str, Send], rows: Sequence[Any], workspace_id: str | None) -> None:
     for send_id, workspace, contact, channel, campaign, message in rows:
         if workspace_id is None or workspace == workspace_id:
             found.setdefault(send_id, Send(workspace, int(contact), channel, campaign, message))
-    return found
 
 
 def _first_time(
