@@ -44,7 +44,7 @@ def _shape(conn: Any, ws: str, ids: list[int]) -> None:
                  [ids[1], ws, ids[0]])  # fmt: skip
     conn.execute("UPDATE contacts SET merged_into = ? WHERE workspace_id = ? AND id = ?",
                  [ids[2], ws, ids[1]])  # fmt: skip
-    conn.execute("UPDATE order_items SET returned_quantity = 1 WHERE workspace_id = ?"
+    conn.execute("UPDATE order_items SET returned_quantity = 1, fp = NULL WHERE workspace_id = ?"
                  " AND line_no = 1 AND hash(order_id) % 4 = 0", [ws])  # fmt: skip
     conn.execute("DELETE FROM order_items WHERE workspace_id = ? AND hash(order_id) % 5 = 0", [ws])
     conn.execute("INSERT INTO order_items (workspace_id, order_id, line_no, sku, quantity, price)"
@@ -180,9 +180,10 @@ def test_a_write_the_summary_missed_is_refused_and_a_refresh_catches_up(
         assert synced(store)
         kept = next(o for o in data.orders if o["status"] != "cancelled")
         writes = [
-            ("UPDATE order_items SET returned_quantity = 1 WHERE workspace_id = ?"
+            ("UPDATE order_items SET returned_quantity = 1, fp = NULL WHERE workspace_id = ?"
              " AND order_id = ? AND line_no = 1", [ws, kept["order_id"]]),
-            ("UPDATE orders SET status = 'cancelled' WHERE workspace_id = ? AND order_id = ?",
+            ("UPDATE orders SET status = 'cancelled', fp = NULL WHERE workspace_id = ?"
+             " AND order_id = ?",
              [ws, kept["order_id"]]),
             ("INSERT INTO orders (workspace_id, order_id, contact_id, status, total, placed_at,"
              " updated_at) VALUES (?, 'o-new', ?, 'paid', 10.5, now(), now())",
@@ -231,7 +232,9 @@ def test_the_builder_reads_the_summary_only_in_sync(store: Store) -> None:
         assert "order_summary" not in members_sql(
             cur, other, now=NOW, event_facts=facts, in_snapshot=True
         )
-    repriced = "UPDATE order_items SET price = price + 1 WHERE workspace_id = ? AND line_no = 2"
+    repriced = (
+        "UPDATE order_items SET price = price + 1, fp = NULL WHERE workspace_id = ? AND line_no = 2"
+    )
     container.db.write(lambda conn: conn.execute(repriced, [ws]))
     with container.db.read() as cur, event_facts.snapshot(cur) as facts:
         assert "order_summary" not in members_sql(
@@ -448,9 +451,12 @@ def test_the_delta_refuses_what_its_marks_do_not_explain(tmp_path: Any) -> None:
         assert synced(store)
         assert delta_contacts(store) == {owner_a}
         unmarked = (
-            "UPDATE order_items SET price = price + 1 WHERE workspace_id = ? AND order_id = ?"
+            "UPDATE order_items SET price = price + 1, fp = NULL"
+            " WHERE workspace_id = ? AND order_id = ?"
         )
-        moved = "UPDATE orders SET contact_id = ? WHERE workspace_id = ? AND order_id = ?"
+        moved = (
+            "UPDATE orders SET contact_id = ?, fp = NULL WHERE workspace_id = ? AND order_id = ?"
+        )
 
         def delete(conn: Any) -> None:
             conn.execute("DELETE FROM order_items WHERE workspace_id = ? AND order_id = ?", [ws, c])

@@ -207,12 +207,13 @@ def upsert_sql(*, authoritative: bool) -> str:
         f" status = excluded.status, contact_id = {contact}, placed_at = {placed},"
         f" updated_at = GREATEST(orders.updated_at, excluded.updated_at),"
         f" source_message_id = COALESCE(excluded.source_message_id, orders.source_message_id),"
-        f" attributes = json_merge_patch(orders.attributes, excluded.attributes)"
+        f" attributes = json_merge_patch(orders.attributes, excluded.attributes), fp = NULL"
     )
 
 
 STATUS_ONLY_SQL = (
-    "UPDATE orders SET status = u.status, updated_at = GREATEST(orders.updated_at, u.changed_at)"
+    "UPDATE orders SET status = u.status, updated_at = GREATEST(orders.updated_at, u.changed_at),"
+    " fp = NULL"
     " FROM _cm_status_only u"
     " WHERE orders.workspace_id = u.workspace_id AND orders.order_id = u.order_id"
 )
@@ -225,7 +226,7 @@ ITEMS_UPSERT_SQL = (
     " quantity, price) SELECT * FROM _cm_items"
     " ON CONFLICT (workspace_id, order_id, line_no) DO UPDATE SET sku = excluded.sku,"
     " name = excluded.name, category = excluded.category, brand = excluded.brand,"
-    " quantity = excluded.quantity, price = excluded.price"
+    " quantity = excluded.quantity, price = excluded.price, fp = NULL"
 )
 ITEMS_TRIM_SQL = (
     "DELETE FROM order_items USING (SELECT workspace_id, order_id, max(line_no) AS last"
@@ -438,7 +439,7 @@ RETURNS_INSERT_SQL = (
 # returned_quantity is derived from the facts: a whole-order fact (sku NULL) or a sku fact
 # without quantity returns every unit of the line; otherwise the facts' quantities add up.
 RETURNED_QTY_SQL = (
-    "UPDATE order_items SET returned_quantity = r.q FROM ("
+    "UPDATE order_items SET returned_quantity = r.q, fp = NULL FROM ("
     " SELECT i.workspace_id, i.order_id, i.line_no, LEAST(i.quantity, CASE WHEN"
     "  bool_or(f.order_id IS NOT NULL AND (f.sku IS NULL OR f.quantity IS NULL))"
     "  THEN i.quantity ELSE COALESCE(sum(f.quantity), 0) END) AS q"

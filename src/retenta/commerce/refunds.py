@@ -54,7 +54,7 @@ LINES = pa.schema(
      ("q", pa.int32())]
 )  # fmt: skip
 LINES_SQL = (
-    "UPDATE order_items SET returned_quantity = u.q FROM _cm_items u"
+    "UPDATE order_items SET returned_quantity = u.q, fp = NULL FROM _cm_items u"
     " WHERE order_items.workspace_id = u.workspace_id AND order_items.order_id = u.order_id"
     " AND order_items.line_no = u.line_no"
 )

@@ -13,7 +13,12 @@ recomputed from the live tables (the delta, which the compiler reads instead of 
 rows), and the ``fp`` of the other rows plus the delta's must equal the same hash sum over
 the live tables. The hash covers every column the figures read, so any insert, update or
 delete of an order or a line that neither the summary nor the delta has seen makes the
-sums differ, and the segment reads the tables as before (slower, the same members). An
+sums differ, and the segment reads the tables as before (slower, the same members). The
+live sum reads each row's stored hash (its ``fp`` column, migration 0041) and hashes only
+the rows whose ``fp`` is NULL: a CHECK on both tables refuses any other ``fp`` than the
+row's hash, so a write that changes a hashed column must clear it (the commerce writer's
+updates do; a statement that does not is refused by the database) and the sums are the
+full hash sums whoever wrote the rows (~30 ms CPU at 1M instead of ~130). An
 erasure deletes the person's orders, lines and summary rows in one transaction
 (``contacts.privacy`` empties every table with a ``contact_id``), which keeps the sums
 equal. A false "in sync" needs two 64-bit hash sums to collide.
@@ -39,7 +44,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["TABLE", "delta_rows", "fold", "in_sync", "mark", "rebuild", "refresh", "snapshot"]
+__all__ = [
+    "TABLE", "delta_rows", "fill", "fold", "in_sync", "mark", "rebuild", "refresh", "snapshot",
+]  # fmt: skip
 
 TABLE = "order_summary"
 DIRTY = "order_summary_dirty"
@@ -48,12 +55,24 @@ FOLD_AFTER = timedelta(seconds=10)  # how stale the oldest mark may get before a
 REBUILD_OVER = 50_000  # marked orders above which a fold rebuilds the workspace
 _ORDER_HASH = "hash(o.order_id, o.contact_id, o.status, o.revenue, o.total, o.placed_at)"
 _LINE_HASH = "hash(i.order_id, i.price, i.quantity, i.returned_quantity)"
-LIVE_FINGERPRINT_SQL = f"""
-SELECT (SELECT COALESCE(sum({_ORDER_HASH}::HUGEINT), 0) FROM orders AS o
-        WHERE o.workspace_id = $ws)
-     + (SELECT COALESCE(sum({_LINE_HASH}::HUGEINT), 0) FROM order_items AS i
-        WHERE i.workspace_id = $ws)
-"""
+# Each row's hash is its ``fp`` column, or NULL (written since the last fold): migration
+# 0041's CHECK allows no other value, so summing ``fp`` and hashing only the NULL rows gives
+# the hash sum of every row without reading the hashed columns of the rest (the whole
+# check at 1M: ~120 ms CPU when it hashed 1.76M orders and 3M lines).
+_LIVE_SUM = """(SELECT COALESCE(sum(x.fp::HUGEINT), 0) FROM {table} AS x
+        WHERE x.workspace_id = $ws AND x.fp IS NOT NULL)
+     + (SELECT COALESCE(sum({hash}::HUGEINT), 0) FROM {table} AS x
+        WHERE x.workspace_id = $ws AND x.fp IS NULL)"""
+LIVE_FINGERPRINT_SQL = "SELECT " + " + ".join(
+    _LIVE_SUM.format(table=t, hash=h.replace(f"{a}.", "x."))
+    for t, h, a in (("orders", _ORDER_HASH, "o"), ("order_items", _LINE_HASH, "i"))
+)
+# The fold's chore: the rows written since the last one get their hash (a no-op for the
+# sums, which hash a NULL row as it is; it keeps the rows the check hashes few).
+FILL_SQL = (
+    "UPDATE orders AS o SET fp = " + _ORDER_HASH + " WHERE o.fp IS NULL",
+    "UPDATE order_items AS i SET fp = " + _LINE_HASH + " WHERE i.fp IS NULL",
+)
 STORED_FINGERPRINT_SQL = "SELECT COALESCE(sum(fp), 0) FROM order_summary WHERE workspace_id = $ws"
 # The figures as the traits view computes them (segments/view_sql.py): cancelled orders
 # ignored; an order with lines is worth its lines net of returns, one without lines its
@@ -174,6 +193,7 @@ def snapshot(cur: Any, workspace_id: str) -> Iterator[bool]:
 
 def rebuild(conn: Any, workspace_id: str) -> int:
     """Writer-side: the workspace's summary recomputed from scratch; the rows written."""
+    fill(conn)
     conn.execute("DELETE FROM order_summary WHERE workspace_id = ?", [workspace_id])
     figures = _FIGURES_SQL.format(materialized="", orders_filter="", lines_filter="")
     conn.execute(f"INSERT INTO order_summary {figures} UNION ALL {_ORPHANS_SQL}",
@@ -248,6 +268,12 @@ def mark(conn: Any, keys: Iterable[tuple[str, str]]) -> int:
     return len(rows)
 
 
+def fill(conn: Any) -> None:
+    """Writer-side: give every order and line written since the last fill its ``fp``."""
+    for sql in FILL_SQL:
+        conn.execute(sql)
+
+
 def fold(conn: Any, *, now: datetime | None = None, force: bool = False) -> int:
     """Writer-side (the compaction step): fold the marks into the summary once the oldest
     is ``FOLD_AFTER`` old (or ``force``); the orders folded."""
@@ -266,4 +292,5 @@ def fold(conn: Any, *, now: datetime | None = None, force: bool = False) -> int:
         else:
             refresh(conn, workspace_id, order_ids)
     conn.execute("DELETE FROM order_summary_dirty")
+    fill(conn)
     return sum(len(ids) for _, ids in marks)
