@@ -196,13 +196,32 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
-Row = tuple[str, float, float, float | None, float | None]
+Row = tuple[str, float, float, float | None, float | None, float | None]
+
+
+def disk_read_bytes() -> int:
+    """Bytes this process has had read from the disk (not from the page cache) so far."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("read_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def drop_page_cache(data: Path) -> None:
+    """Evict the database file from the OS page cache: the next reads of its blocks come
+    from the disk (what a server meets after other work has churned the cache)."""
+    fd = os.open(data / "retenta.duckdb", os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def timed(
     fn: Callable[[int], Any], keys: list[int], warmup: int = 20
-) -> tuple[float, float, float, float]:
-    """Wall-clock and this process's CPU time per call: p50 and p99 of each, in ms.
+) -> tuple[float, float, float, float, float]:
+    """Wall-clock and this process's CPU time per call: p50 and p99 of each, in ms; and the
+    mean KB a call read from the disk.
 
     On a shared, oversubscribed machine the wall clock mostly measures waiting for a
     core; the CPU time (all threads of the process, DuckDB's included) is the work.
@@ -210,12 +229,14 @@ def timed(
     for k in keys[:warmup]:
         fn(k)
     wall, cpu = [], []
+    disk = disk_read_bytes()
     for k in keys[warmup:]:
         t, c = time.perf_counter(), time.process_time()
         fn(k)
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    return (*percentiles(wall), *percentiles(cpu))
+    disk_kb = (disk_read_bytes() - disk) / 1024 / max(1, len(wall))
+    return (*percentiles(wall), *percentiles(cpu), disk_kb)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -226,7 +247,7 @@ def process_cpu_s(pid: int) -> float:
 
 def timed_remote(
     fn: Callable[[int], Any], keys: list[int], pid: int
-) -> tuple[float, float, float, None]:
+) -> tuple[float, float, float, None, None]:
     """Wall-clock p50/p99 per request and the server's mean CPU ms per request."""
     for k in keys[:20]:
         fn(k)
@@ -238,7 +259,7 @@ def timed_remote(
         wall.append(time.perf_counter() - t)
     mean_cpu = (process_cpu_s(pid) - before) / len(wall) * 1000
     p50, p99 = percentiles(wall)
-    return p50, p99, mean_cpu, None
+    return p50, p99, mean_cpu, None, None
 
 
 IDENTIFIERS: dict[str, Callable[[int], str]] = {
@@ -248,10 +269,27 @@ IDENTIFIERS: dict[str, Callable[[int], str]] = {
 }
 
 
-def service_rows(data: Path, ws: str, keys: list[int]) -> list[Any]:
+def service_rows(data: Path, ws: str, keys: list[int], *, cold: bool, warm: bool) -> list[Any]:
+    """The in-process rows; ``cold``: the file evicted from the page cache first; ``warm``:
+    the point reads' tables prewarmed as a server does at start (``storage/duckdb/prewarm``).
+    """
+    if cold:
+        drop_page_cache(data)
     c = build_container(Settings(data_dir=data, background_workers=False))
-    rows = []
+    rows: list[Any] = []
     try:
+        if warm:
+            t, p, d = time.perf_counter(), time.process_time(), disk_read_bytes()
+            c.contacts.prewarm()
+            loaded = sum(size for _, size in c.contacts.prewarmed)
+            print(
+                f"prewarm: {loaded / 2**20:.0f} MB of {len(c.contacts.prewarmed)} tables in"
+                f" {time.perf_counter() - t:.2f} s ({time.process_time() - p:.2f} s CPU,"
+                f" {(disk_read_bytes() - d) / 2**20:.0f} MB from the disk)",
+                flush=True,
+            )
+            if cold:  # what the prewarm loaded is in DuckDB's pool, not the page cache
+                drop_page_cache(data)
         for id_type, value in IDENTIFIERS.items():
             rows.append(
                 (
@@ -362,7 +400,7 @@ def ab_rows(data: Path, ws: str, keys: list[int], rev: str) -> list[Any]:
     finally:
         c.close()
     order = sorted(samples, key=lambda k: (k.split(",")[0], not k.endswith(rev)))
-    return [(k, *percentiles(samples[k][0]), *percentiles(samples[k][1])) for k in order]
+    return [(k, *percentiles(samples[k][0]), *percentiles(samples[k][1]), None) for k in order]
 
 
 class IngestLoad:
@@ -520,7 +558,7 @@ def compaction_rows(data: Path, ws: str, n: int) -> list[Row]:
         c.close()
     names = {"flush": "L0 → L1 flush", "start": "range pass: plan", "pass": "range pass: step"}
     return [
-        (f"compaction: {names[k]} (×{len(v)})", *percentiles(v), None, None)
+        (f"compaction: {names[k]} (×{len(v)})", *percentiles(v), None, None, None)
         for k, v in durations.items()
     ]
 
@@ -620,15 +658,18 @@ def report(rows: list[Any], memory: tuple[float, float], n: int, m: int) -> None
     print(f"\nLookups with {n:,} contacts and {m:,} events (bound: p99 ≤ {BOUND_MS:.0f} ms)")
     print("wall = client-side latency; cpu = CPU time of the process serving it (in-process:")
     print("p50/p99 per call; http: the server's mean per request)\n")
-    head = f"| {'what':<52} | wall p50 | wall p99 | cpu p50 | cpu p99 | p99 ≤ bound |"
+    head = (
+        f"| {'what':<52} | wall p50 | wall p99 | cpu p50 | cpu p99 | disk KB/call | p99 ≤ bound |"
+    )
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.strip("|").split("|")) + "|")
-    for what, p50, p99, c50, c99 in rows:
+    for what, p50, p99, c50, c99, disk in rows:
         verdict = "yes" if p99 <= BOUND_MS else "NO"
         if what.startswith(("baseline", "compaction")):
             verdict = "-"  # no bound: context for the rows above
         cpu = f"{_ms(c50):>7} | {_ms(c99):>7}"
-        print(f"| {what:<52} | {p50:8.2f} | {p99:8.2f} | {cpu} | {verdict:>11} |")
+        kb = "-" if disk is None else f"{disk:.0f}"
+        print(f"| {what:<52} | {p50:8.2f} | {p99:8.2f} | {cpu} | {kb:>12} | {verdict:>11} |")
     rss, peak = memory
     ok = "yes" if peak <= BOUND_RSS_MB else "NO"
     if not peak:
@@ -663,6 +704,18 @@ def main() -> int:
     )
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP server rows")
     parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="evict the database file from the page cache before the in-process rows and"
+        " before starting the HTTP server (reproducible cold reads)",
+    )
+    parser.add_argument(
+        "--no-prewarm",
+        action="store_true",
+        help="in process, skip the prewarm a server runs at start (the HTTP server's own"
+        " prewarm still runs)",
+    )
+    parser.add_argument(
         "--ab-against", metavar="REV", help="also A/B the profile and timeline reads of REV"
     )
     args = parser.parse_args()
@@ -680,7 +733,9 @@ def main() -> int:
         rng = random.Random(7)
         keys = [rng.randint(1, n) for _ in range(args.samples)]
         print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
-        rows = service_rows(data, ids["workspace_id"], keys)
+        rows = service_rows(
+            data, ids["workspace_id"], keys, cold=args.cold, warm=not args.no_prewarm
+        )
         if args.ingest_rate:
             rows += loaded_rows(data, ids["workspace_id"], keys, n, args.ingest_rate)
         if args.ab_against:
@@ -688,6 +743,8 @@ def main() -> int:
         http: list[Any] = []
         memory = (0.0, 0.0)
         if not args.no_http:
+            if args.cold:
+                drop_page_cache(data)
             http, memory = http_rows(data, ids, keys[: max(100, args.samples // 2)])
         steps = compaction_rows(data, ids["workspace_id"], n) if args.compaction else []
         report(rows + http + steps, memory, n, m)

@@ -34,6 +34,7 @@ from retenta.identity.normalize import identifier_hash, normalize, normalize_wit
 from retenta.settings import IdentitySettings
 from retenta.storage.base import Database
 from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
+from retenta.storage.duckdb.prewarm import DEFAULT_BUDGET_BYTES, prewarm
 
 log = logging.getLogger(__name__)
 COMPACTION_PAUSE_S = 0.02
@@ -62,6 +63,7 @@ class ContactService:
         identity_settings: IdentitySettings | None = None,
         compaction: CompactionPolicy | None = None,
         compaction_idle_s: float = 1.0,
+        prewarm_budget_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         self.db = db
         self.identity = identity
@@ -69,7 +71,10 @@ class ContactService:
         self.identity_settings = identity_settings or IdentitySettings()
         self.compactor = Compactor(compaction)
         self.compaction_idle_s = compaction_idle_s
+        self.prewarm_budget_bytes = prewarm_budget_bytes
+        self.prewarmed: list[tuple[str, int]] = []
         self._task: asyncio.Task[None] | None = None
+        self._prewarm_task: asyncio.Task[None] | None = None
 
     # --- background compaction -----------------------------------------------------------
 
@@ -77,14 +82,32 @@ class ContactService:
         """Start background work (event compaction)."""
         if self._task is None:
             self._task = asyncio.create_task(self._compact_forever(), name="event-compaction")
+        if self._prewarm_task is None and self.prewarm_budget_bytes > 0:
+            self._prewarm_task = asyncio.create_task(
+                asyncio.to_thread(self.prewarm), name="point-read-prewarm"
+            )
 
     async def stop(self) -> None:
-        """Stop background work; a step in flight finishes (it is one transaction)."""
+        """Stop background work; a step in flight finishes (it is one transaction), and so
+        does the prewarm (a bounded scan in a thread: it cannot be cancelled)."""
+        warming, self._prewarm_task = self._prewarm_task, None
+        if warming is not None:
+            with contextlib.suppress(Exception):
+                await warming
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def prewarm(self) -> None:
+        """Load the point reads' tables into the buffer pool, within the budget (a server
+        does it at start, in a thread; ``storage/duckdb/prewarm``)."""
+        try:
+            with self.db.read() as cur:
+                self.prewarmed = prewarm(cur, budget_bytes=self.prewarm_budget_bytes)
+        except Exception:  # only a warm-up: the reads work without it
+            log.exception("prewarming the point reads' tables failed")
 
     async def _compact_forever(self) -> None:
         while True:
