@@ -188,8 +188,11 @@ def serve_until_stopped(container: Container, host: str, port: int) -> None:
     """
     import uvicorn
 
+    from retenta.ingest.protocol import SegmentHttpProtocol
+
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        uvicorn.run(create_app(container), host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(create_app(container), host=host, port=port, log_level="info",
+                    access_log=False, http=SegmentHttpProtocol)  # fmt: skip
     finally:
         container.close()
