@@ -349,9 +349,35 @@ def test_semijoin_shape_gives_the_same_members(ws_store: tuple[Container, str]) 
     assert members(ws_store, wide, shape="semijoin") == members(ws_store, wide) == {1, 4, 5}
 
 
+def test_an_and_group_reads_each_leaf_only_for_the_contacts_before_it(
+    ws_store: tuple[Container, str],
+) -> None:
+    viewed = {"type": "event", "event": "Product Viewed", "compare": {"op": "gte", "value": 1}}
+    both = {"type": "all", "conditions": [BIRTHDAY, BIG_ORDERS, viewed]}
+    sql = compile_segment({"root": both}, workspace_id="w", now=NOW, fuse_leaves=False).sql
+    # The event scan takes the order leaf's contacts, which took the attribute's, each in its
+    # own WHERE before its GROUP BY / DISTINCT: one chain, not three sets built in full.
+    events_at = sql.index("FROM events AS t")
+    orders_at = sql.index("FROM orders AS t", events_at)
+    contacts_at = sql.index("FROM contacts AS t", orders_at)
+    assert sql.index('"t"."contact_id" IN (SELECT', events_at) < orders_at
+    assert sql.index('"t"."contact_id" IN (SELECT', orders_at) < contacts_at
+    assert sql.index("GROUP BY", orders_at) > contacts_at  # the filter sits before the grouping
+    for k in range(3):  # any order: {1, 3} ∩ {1} ∩ {1, 2, 4, 5, 6}, as the sets intersected
+        turned = {"type": "all", "conditions": both["conditions"][k:] + both["conditions"][:k]}
+        assert members(ws_store, turned) == members(ws_store, turned, shape="setops") == {1}
+
+
 @pytest.mark.parametrize(
     "module",
-    ["compiler", "compiler.dialects", "compiler.windows", "compiler.predicates", "compiler.fusion"],
+    [
+        "compiler",
+        "compiler.algebra",
+        "compiler.dialects",
+        "compiler.windows",
+        "compiler.predicates",
+        "compiler.fusion",
+    ],
 )
 def test_doctests(module: str) -> None:
     import doctest
