@@ -141,6 +141,27 @@ def test_cleared_rows_are_hashed_by_the_check_and_filled_by_the_fold(store: Stor
     assert figures(store, "_order_traits") == figures(store, "contact_traits")
 
 
+def test_a_fill_gives_at_most_its_limit_of_rows_a_table(store: Store) -> None:
+    """A bulk write's NULL rows are filled a slice per fold; the check hashes the rest."""
+    container, _, _ = store
+    container.db.write(lambda conn: [conn.execute(
+        f"UPDATE {t} SET fp = NULL WHERE true") for t in ("orders", "order_items")])  # fmt: skip
+    live, full, nulls = _sums(store)
+    assert live == full
+    assert synced(store)
+    with container.db.read() as cur:
+        rows = cur.execute("SELECT (SELECT count(*) FROM orders),"
+                           " (SELECT count(*) FROM order_items)").fetchone()  # fmt: skip
+    assert rows
+    assert nulls == rows[0] + rows[1]
+    assert min(rows) > 7
+    container.db.write(lambda conn: summary_store.fill(conn, limit=7))
+    assert _sums(store) == (full, full, nulls - 14)
+    assert synced(store)
+    container.db.write(lambda conn: summary_store.fill(conn, limit=10**9))
+    assert _sums(store) == (full, full, 0)
+
+
 def _pre_0041(path: Path) -> None:
     """A store as 0040 left it, with orders, lines and a summary built then."""
     conn = duckdb.connect(str(path))
