@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
@@ -220,3 +221,38 @@ def test_holders_of_equals_one_holder_of_per_identifier(
         winner, live = states["winner"], states["live"]
         assert q.holders_of(cur, ws.id, wanted) == [winner, live, winner]
         assert q.holders_of(cur, other_ws.id, wanted) == [states["elsewhere"]]
+
+
+def test_timeline_times_and_order_are_the_stored_ones(container: Container, ws: Workspace) -> None:
+    """Every time of a page equals (and serializes like) the stored one, in every tier, and
+    the page is in the plain ``ORDER BY timestamp DESC, message_id DESC`` order (ties, times
+    before the epoch and far ahead included): a guard for any read of the page
+    that does not hand DuckDB's own datetimes through (session 8 measured one)."""
+    ann = new_contact(container, ws.id)
+    odd = [
+        datetime(1969, 12, 31, 23, 59, 59, 500_001, tzinfo=UTC),  # before the epoch
+        datetime(2025, 3, 1, 10, 11, 12, 123_456, tzinfo=UTC),
+        datetime(2025, 3, 1, 10, 11, 12, 123_456, tzinfo=UTC),  # a tie: message_id decides
+        datetime(2262, 4, 11, 23, 47, 16, 854_775, tzinfo=UTC),
+    ]
+    for n, tier in enumerate(("events", "events_l1", "events_recent")):
+        table = event_table(ws.id, ann, len(odd), prefix=f"t{n}")
+        table = table.set_column(table.schema.get_field_index("timestamp"), "timestamp",
+                                 pa.array(odd, pa.timestamp("us", tz="UTC")))  # fmt: skip
+        received = odd[::-1]  # its own times, so a swapped column would show
+        table = table.set_column(table.schema.get_field_index("received_at"), "received_at",
+                                 pa.array(received, pa.timestamp("us", tz="UTC")))  # fmt: skip
+        add_events(container, table, target=tier)
+    adapter = TypeAdapter(Any)
+    with container.db.read() as cur:
+        page = q.timeline(cur, ws.id, [ann], limit=100)
+        plain = cur.execute(
+            "SELECT message_id, timestamp, received_at FROM all_events WHERE contact_id = ?"
+            " ORDER BY timestamp DESC, message_id DESC",
+            [ann],
+        ).fetchall()
+    assert [(e["message_id"], e["timestamp"], e["received_at"]) for e in page] == plain
+    for event, (_, ts, received) in zip(page, plain, strict=True):
+        assert adapter.dump_json(event["timestamp"]) == adapter.dump_json(ts)
+        assert adapter.dump_json(event["received_at"]) == adapter.dump_json(received)
+        assert event["timestamp"].utcoffset() == timedelta(0)
