@@ -275,10 +275,17 @@ WISHLIST_STATEMENTS = (
     " AND wishlist_items.contact_id = w.contact_id AND wishlist_items.wishlist = w.wishlist"
     " AND wishlist_items.sku = w.sku",
 )
+# By rowid as well, found just before (see ``orders.STATUS_ONLY_SQL``: the CHECK on
+# ``orders`` made its ``UPDATE … FROM`` scan every column of every order).
+COUPON_ROWS_SQL = (
+    "SELECT list(o.rowid) FROM orders o JOIN _cm_coupons c"
+    " ON o.workspace_id = c.workspace_id AND o.order_id = c.order_id"
+    " WHERE o.coupon IS DISTINCT FROM c.coupon"
+)
 COUPON_SQL = (
     "UPDATE orders SET coupon = c.coupon FROM _cm_coupons c"
     " WHERE orders.workspace_id = c.workspace_id AND orders.order_id = c.order_id"
-    " AND orders.coupon IS DISTINCT FROM c.coupon"
+    " AND orders.coupon IS DISTINCT FROM c.coupon AND orders.rowid = ANY($rows::BIGINT[])"
 )
 
 
@@ -301,7 +308,10 @@ def apply_wishlist(conn: Any, changes: Changes) -> None:
 
 def apply_coupons(conn: Any, changes: Changes) -> None:
     last = {(c["workspace_id"], c["order_id"]): c for c in changes.coupons}
-    run(conn, COUPON_SQL, _cm_coupons=pa.Table.from_pylist(list(last.values()), schema=COUPONS))
+    table = pa.Table.from_pylist(list(last.values()), schema=COUPONS)
+    found = run(conn, COUPON_ROWS_SQL, _cm_coupons=table).fetchone()
+    if found and found[0]:
+        run(conn, COUPON_SQL, {"rows": found[0]}, _cm_coupons=table)
 
 
 class WriterMemory:

@@ -211,12 +211,30 @@ def upsert_sql(*, authoritative: bool) -> str:
     )
 
 
+# Updates of stored orders name the rows by rowid as well, found by a join just before: with
+# migration 0041's CHECK (which reads the key) DuckDB updates ``orders`` by delete + insert
+# and its ``UPDATE … FROM`` scanned every column of every order (3 orders at 1M: 27.7 ms
+# CPU; the rowid lookup + the narrowed update 13.8 ms).
+STATUS_ONLY_ROWS_SQL = (
+    "SELECT list(o.rowid) FROM orders o JOIN _cm_status_only u"
+    " ON o.workspace_id = u.workspace_id AND o.order_id = u.order_id"
+)
 STATUS_ONLY_SQL = (
     "UPDATE orders SET status = u.status, updated_at = GREATEST(orders.updated_at, u.changed_at),"
     " fp = NULL"
     " FROM _cm_status_only u"
     " WHERE orders.workspace_id = u.workspace_id AND orders.order_id = u.order_id"
+    " AND orders.rowid = ANY($rows::BIGINT[])"
 )
+
+
+def write_status_only(conn: Any, table: pa.Table) -> None:
+    """Move the staged orders (``_cm_status_only``: key, status, changed_at) to their status."""
+    found = run(conn, STATUS_ONLY_ROWS_SQL, _cm_status_only=table).fetchone()
+    if found and found[0]:
+        run(conn, STATUS_ONLY_SQL, {"rows": found[0]}, _cm_status_only=table)
+
+
 HISTORY_SQL = (
     "INSERT INTO order_status_history (workspace_id, order_id, status, changed_at,"
     " source_message_id) SELECT * FROM _cm_history"
@@ -424,7 +442,7 @@ def _write_status_only(conn: Any, rows: list[dict[str, Any]]) -> None:
         [("workspace_id", pa.string()), ("order_id", pa.string()), ("status", pa.string()),
          ("changed_at", TIMESTAMP)]
     )  # fmt: skip
-    run(conn, STATUS_ONLY_SQL, _cm_status_only=pa.Table.from_pylist(rows, schema=schema))
+    write_status_only(conn, pa.Table.from_pylist(rows, schema=schema))
 
 
 RETURNS_INSERT_SQL = (

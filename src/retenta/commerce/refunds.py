@@ -24,10 +24,10 @@ from retenta.commerce import lifecycle
 from retenta.commerce.arrowsql import run
 from retenta.commerce.orders import (
     RETURN_STAGE,
-    STATUS_ONLY_SQL,
     Key,
     Tail,
     keys_table,
+    write_status_only,
 )
 from retenta.commerce.tables import TIMESTAMP
 
@@ -170,7 +170,7 @@ def _mark_returned(
                          "changed_at": at})  # fmt: skip
             tail.history.append({**rows[-1], "source_message_id": mid})
     if rows:
-        run(conn, STATUS_ONLY_SQL, _cm_status_only=pa.Table.from_pylist(rows, schema=STATUS))
+        write_status_only(conn, pa.Table.from_pylist(rows, schema=STATUS))
 
 
 def _last(facts: list[Fact]) -> tuple[datetime, str | None]:
