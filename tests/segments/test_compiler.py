@@ -368,6 +368,22 @@ def test_an_and_group_reads_each_leaf_only_for_the_contacts_before_it(
         assert members(ws_store, turned) == members(ws_store, turned, shape="setops") == {1}
 
 
+def test_order_leaves_are_chained_not_fused_on_duckdb(ws_store: tuple[Container, str]) -> None:
+    """DuckDB reads each order leaf on its own (each groups only the chain's contacts);
+    ClickHouse keeps one shared scan per group. Members: an order in the last 90 days
+    ({1, 2, 3, 5, 6}) and not two over 1,000 ({1})."""
+    recent = {"type": "order", "window": {"kind": "last", "amount": 90, "unit": "days"}}
+    root = {"type": "all", "conditions": [recent, {"type": "not", "condition": BIG_ORDERS}]}
+    duck = compile_segment({"root": root}, workspace_id="w", now=NOW).sql
+    assert duck.count("FROM orders AS t") == 2
+    assert "_flags_orders" not in duck
+    click = compile_segment({"root": root}, workspace_id="w", now=NOW, dialect="clickhouse").sql
+    assert click.count("FROM orders AS t") == 1
+    assert members(ws_store, root) == members(ws_store, root, fuse_leaves=False)
+    assert members(ws_store, recent) - members(ws_store, BIG_ORDERS) == {2, 3, 5, 6}
+    assert members(ws_store, root) == {2, 3, 5, 6}
+
+
 @pytest.mark.parametrize(
     "module",
     [
