@@ -18,7 +18,7 @@ from retenta.commerce.cartmemory import CartMemory, UnitToken
 from retenta.commerce.carts import Sequence, consolidate, write_carts
 from retenta.commerce.events import Changes
 from retenta.commerce.memory import CatalogMemory, ReturnsMemory
-from retenta.commerce.orders import ITEM_STAGE, ORDER_STAGE, STATUS_STAGE
+from retenta.commerce.orders import ITEM_STAGE, ORDER_STAGE, STATUS_STAGE, rowids_in
 from retenta.commerce.refunds import apply_refunds
 from retenta.commerce.tables import MONEY, TIMESTAMP
 
@@ -275,8 +275,9 @@ WISHLIST_STATEMENTS = (
     " AND wishlist_items.contact_id = w.contact_id AND wishlist_items.wishlist = w.wishlist"
     " AND wishlist_items.sku = w.sku",
 )
-# By rowid as well, found just before (see ``orders.STATUS_ONLY_SQL``: the CHECK on
-# ``orders`` made its ``UPDATE … FROM`` scan every column of every order).
+# Run with the rows' rowids as well, found just before (``orders.rowids_in``; see
+# ``orders.STATUS_ONLY_SQL``: the CHECK on ``orders`` made its ``UPDATE … FROM`` scan every
+# column of every order).
 COUPON_ROWS_SQL = (
     "SELECT list(o.rowid) FROM orders o JOIN _cm_coupons c"
     " ON o.workspace_id = c.workspace_id AND o.order_id = c.order_id"
@@ -285,7 +286,7 @@ COUPON_ROWS_SQL = (
 COUPON_SQL = (
     "UPDATE orders SET coupon = c.coupon FROM _cm_coupons c"
     " WHERE orders.workspace_id = c.workspace_id AND orders.order_id = c.order_id"
-    " AND orders.coupon IS DISTINCT FROM c.coupon AND orders.rowid = ANY($rows::BIGINT[])"
+    " AND orders.coupon IS DISTINCT FROM c.coupon"
 )
 
 
@@ -311,7 +312,7 @@ def apply_coupons(conn: Any, changes: Changes) -> None:
     table = pa.Table.from_pylist(list(last.values()), schema=COUPONS)
     found = run(conn, COUPON_ROWS_SQL, _cm_coupons=table).fetchone()
     if found and found[0]:
-        run(conn, COUPON_SQL, {"rows": found[0]}, _cm_coupons=table)
+        run(conn, COUPON_SQL + rowids_in("orders", found[0]), _cm_coupons=table)
 
 
 class WriterMemory:

@@ -3,7 +3,7 @@ events (``apply``), the orders API and bulk import (``upsert_orders``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -214,7 +214,7 @@ def upsert_sql(*, authoritative: bool) -> str:
 # Updates of stored orders name the rows by rowid as well, found by a join just before: with
 # migration 0041's CHECK (which reads the key) DuckDB updates ``orders`` by delete + insert
 # and its ``UPDATE … FROM`` scanned every column of every order (3 orders at 1M: 27.7 ms
-# CPU; the rowid lookup + the narrowed update 13.8 ms).
+# CPU; the rowid lookup + the update by literal rowids 19.9 ms).
 STATUS_ONLY_ROWS_SQL = (
     "SELECT list(o.rowid) FROM orders o JOIN _cm_status_only u"
     " ON o.workspace_id = u.workspace_id AND o.order_id = u.order_id"
@@ -224,15 +224,24 @@ STATUS_ONLY_SQL = (
     " fp = NULL"
     " FROM _cm_status_only u"
     " WHERE orders.workspace_id = u.workspace_id AND orders.order_id = u.order_id"
-    " AND orders.rowid = ANY($rows::BIGINT[])"
 )
+
+
+def rowids_in(table: str, rowids: Iterable[int]) -> str:
+    """`` AND <table>.rowid IN (…)``: a literal list (integers DuckDB gave us), which DuckDB
+    reads by rowid; a bound list became a semi-join after a full scan.
+
+    >>> rowids_in("orders", [7, 3])
+    ' AND orders.rowid IN (7, 3)'
+    """
+    return f" AND {table}.rowid IN ({', '.join(str(int(r)) for r in rowids)})"
 
 
 def write_status_only(conn: Any, table: pa.Table) -> None:
     """Move the staged orders (``_cm_status_only``: key, status, changed_at) to their status."""
     found = run(conn, STATUS_ONLY_ROWS_SQL, _cm_status_only=table).fetchone()
     if found and found[0]:
-        run(conn, STATUS_ONLY_SQL, {"rows": found[0]}, _cm_status_only=table)
+        run(conn, STATUS_ONLY_SQL + rowids_in("orders", found[0]), _cm_status_only=table)
 
 
 HISTORY_SQL = (
