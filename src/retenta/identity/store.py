@@ -184,11 +184,12 @@ def ids_filter(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
     (~30 us of process CPU an id at 100k contacts). More: one list parameter (``= ANY(?)``,
     a semi-join against the list), which costs about one scan of the table whatever the
     length. ``load_rows`` in the writer, a restarted 100k store, first-touch identifies,
-    process CPU, medians of alternated units, load 6.8-7.3: 300 ids 11.3 -> 13.4 ms (the
-    list loses), 500 ids 17.0 -> 14.4, 1,000 ids 30.3 -> 17.2 (the whole resolve 65.9 ->
-    53.1). Alone at 1M contacts / 3M identities: 1,000 ids 23.3 -> 8.3 ms (identities
-    36.1 -> 12.5). (For identifier *values*, an indexed string column, the list parameter
-    scans where the ``IN`` list probes the index: ``fetch_owners`` keeps its ``IN`` list.)
+    process CPU, medians of alternated units, load 6.5-7.3: 300 ids 11.28 -> 13.35 ms (the
+    list loses), 500 ids 17.04 -> 14.39, 1,000 ids 30.32 -> 17.23 (the whole resolve 65.93
+    -> 53.12). Alone at 1M contacts / 3M identities: 1,000 ids 23.33 -> 8.27 ms
+    (identities 36.09 -> 12.68); docs/identity.md, session 8. (For identifier *values*, an
+    indexed string column, the list parameter scans where the ``IN`` list probes the index:
+    ``fetch_owners`` keeps its ``IN`` list.)
     """
     if len(ids) < ANY_LIST_FROM:
         return f"{column} IN ({','.join('?' * len(ids))})", list(ids)
