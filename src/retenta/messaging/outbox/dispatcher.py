@@ -9,6 +9,13 @@ On start, and whenever a lease runs out, sends left ``sending`` are reconciled
 (:meth:`Dispatcher.reconcile`): an attempt never handed over is queued again at once; one
 that was handed follows its channel's rule (``channels/registry.py``): ``never`` hand it
 twice (taken as ``sent``, marked ``unconfirmed``) or hand it again with the same key.
+
+Idle, a round costs one read and no writer turn: ``run_once`` reads the earliest due time of
+the queued sends first and claims (a writer unit) only when one is due. Between rounds it
+waits for a wake (the ledger calls :meth:`Dispatcher.wake` whenever it queues a send), for
+the next send's due time, or for a poll interval that doubles from ``poll_interval_s`` to
+``idle_max_s`` while rounds find nothing — the interval is only a safety net, since every
+queued send comes through the ledger, which wakes the dispatcher.
 """
 
 from __future__ import annotations
@@ -33,12 +40,14 @@ from retenta.policy.gate import PolicyGate
 from retenta.storage.base import Database
 
 log = logging.getLogger(__name__)
+NEXT_DUE_SQL = "SELECT min(next_attempt_at) FROM sends WHERE status = 'queued'"
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     batch_size: int = 500
     poll_interval_s: float = 0.25
+    idle_max_s: float = 2.0  # the poll interval doubles up to this while nothing is due
     lease_s: float = 300.0
     # batches in flight at once: while one settles and the next is claimed, looked up and
     # gated, the other keeps the SMTP sessions busy (one round leaves them idle between
@@ -71,6 +80,7 @@ class Dispatcher:
         self._in_flight: set[tuple[str, int]] = set()  # (workspace, contact) being delivered
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._next_due: datetime | None = None  # the earliest queued send, as last read
         ledger.listeners.append(self.wake)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -101,7 +111,9 @@ class Dispatcher:
     async def _rounds(self, *, housekeeping: bool) -> None:
         """Round after round; one of the loops also runs the ticks and the lease reconcile."""
         last_reconcile = datetime.now(UTC)
+        idle = self.settings.poll_interval_s
         while True:
+            self._wake.clear()  # a wake during this round ends the next wait at once
             try:
                 handled = await self.run_once()
                 if housekeeping:
@@ -114,21 +126,46 @@ class Dispatcher:
             except Exception:  # keep dispatching; the lease returns what this batch held
                 log.exception("dispatch round failed")
                 handled = 0
-            if handled < self.settings.batch_size:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+            if handled >= self.settings.batch_size:
+                idle = self.settings.poll_interval_s
+                continue
+            woken = await self._wait(idle)
+            idle = (self.settings.poll_interval_s if handled or woken
+                    else min(2 * idle, self.settings.idle_max_s))  # fmt: skip
+
+    async def _wait(self, idle_s: float) -> bool:
+        """Until a wake, the next queued send's due time or ``idle_s``; whether woken."""
+        timeout = idle_s
+        if self._next_due is not None:
+            until_due = (self._next_due - datetime.now(UTC)).total_seconds()
+            timeout = min(timeout, max(0.01, until_due))
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     # --- one round ------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Claim and deliver one batch; the number of sends claimed."""
+        """Claim and deliver one batch; the number of sends claimed (no claim, and so no
+        writer unit, when a read finds nothing due)."""
+        if not await asyncio.to_thread(self._due_now):
+            return 0
         claimed = await asyncio.to_thread(
             self.ledger.claim, self.settings.batch_size, lease_s=self.settings.lease_s
         )
         if claimed:
             await self.deliver(claimed)
         return len(claimed)
+
+    def _due_now(self) -> bool:
+        """Whether a queued send is due (a read; notes the earliest due time)."""
+        now = datetime.now(UTC)
+        with self.db.read() as cur:
+            row = cur.execute(NEXT_DUE_SQL).fetchone()
+        self._next_due = row[0] if row is not None else None
+        return self._next_due is not None and self._next_due <= now
 
     async def run_ticks(self, *, force: bool = False) -> dict[str, object]:
         """The periodic tasks that are due (all of them with ``force``); their results."""
