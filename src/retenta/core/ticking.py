@@ -31,6 +31,10 @@ class Ticking(ABC):
         """Whether to tick again at once (a full batch: more is due) instead of sleeping."""
         return False
 
+    def sleep_s(self) -> float:
+        """How long to sleep after a tick that was not busy (a wake ends it early)."""
+        return self.interval_s
+
     def wake(self) -> None:
         """Tick now instead of after the interval (thread-safe; a no-op when not started)."""
         loop, woken = self._event_loop, self._woken
@@ -61,7 +65,7 @@ class Ticking(ABC):
 
     async def _sleep(self) -> None:
         if self._woken is None:
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(self.sleep_s())
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), self.interval_s)
+            await asyncio.wait_for(self._woken.wait(), self.sleep_s())
