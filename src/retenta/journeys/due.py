@@ -75,6 +75,23 @@ class DueRuns:
         self._last_moment = now
         return sorted(rows.values(), key=lambda r: r[-1])[:limit]
 
+    def quiet_s(self, now: datetime) -> float:
+        """Seconds from ``now`` until this view has anything to look for — the next sweep
+        or the earliest upcoming run; 0 when a sweep is due or hurried. Between them a
+        claim could only find fresh entries, and ingestion nudges the runner for those.
+
+        >>> due = DueRuns(sweep_s=0.5)
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> due.quiet_s(t), DueRuns(_next_sweep=t + timedelta(seconds=0.4)).quiet_s(t)
+        (0.0, 0.4)
+        """
+        if self._next_sweep is None or self._hurry:
+            return 0.0
+        until = self._next_sweep
+        if self._upcoming:
+            until = min(until, self._upcoming[0][0])
+        return max(0.0, (until - now).total_seconds())
+
     def resweep(self) -> None:
         """Sweep on the next claim (a full batch came back: more may be due)."""
         self._next_sweep = None

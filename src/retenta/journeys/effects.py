@@ -12,6 +12,9 @@ rows and repeats nothing.
 - ``webhook`` waits ``pending`` for :class:`WebhookEffects`, which calls it through the
   webhook channel (SSRF guard, HMAC signature, ``Idempotency-Key`` = the effect id: a call
   retried after a crash carries the same key) and retries temporary failures with backoff.
+  Idle, it reads the next call's due time (no writer unit) and sleeps until then; a tick
+  that queues a webhook wakes it (``apply_effects``), and the wait between reads doubles
+  from ``interval_s`` to ``idle_max_s`` while nothing is pending.
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ ChangedListener = Callable[[str, list[int]], None]  # (workspace, contact ids), 
 _LISTENERS: weakref.WeakKeyDictionary[Any, list[ChangedListener]] = weakref.WeakKeyDictionary()
 
 
+_WEBHOOK_WAKES: weakref.WeakKeyDictionary[Any, list[Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def on_contacts_changed(db: Database, listener: ChangedListener) -> None:
     """Call ``listener`` after effects changed contacts' traits in ``db`` (the segments'
     re-evaluation, the identity cache); wired by ``service.wire``."""
@@ -82,6 +90,9 @@ def apply_effects(db: Database, steps: Sequence[Stepped], now: datetime) -> int:
         return 0
     changed: dict[str, set[int]] = {}
     done = int(db.write(lambda conn: _apply(conn, wanted, now, changed)))
+    if any(effect.kind == "webhook" for _, _, effect in wanted):
+        for wake in _WEBHOOK_WAKES.get(db, ()):
+            wake()  # after COMMIT: the worker reads the new call as due
     for workspace_id, contact_ids in changed.items():
         for listener in _LISTENERS.get(db, ()):
             try:
@@ -183,6 +194,10 @@ WHERE effect_id IN (
     ORDER BY next_attempt_at LIMIT ?)
 RETURNING effect_id, workspace_id, spec, attempts
 """
+NEXT_SQL = """
+SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_until END)
+FROM journey_effects WHERE kind = 'webhook' AND status IN ('pending', 'sending')
+"""
 
 
 class WebhookEffects:
@@ -195,30 +210,60 @@ class WebhookEffects:
     name = "journey-webhooks"
 
     def __init__(self, db: Database, channel_settings: Any, *, interval_s: float = 0.5,
-                 batch: int = 100, lease_s: float = 120.0) -> None:  # fmt: skip
+                 batch: int = 100, lease_s: float = 120.0,
+                 idle_max_s: float = 5.0) -> None:  # fmt: skip
         self.db, self.channel_settings = db, channel_settings
         self.interval_s, self.batch, self.lease_s = interval_s, batch, lease_s
+        self.idle_max_s = idle_max_s
         self._task: asyncio.Task[None] | None = None
+        self._woken: asyncio.Event | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._event_loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        _WEBHOOK_WAKES.setdefault(self.db, []).append(self.wake)
         self._task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            _WEBHOOK_WAKES.get(self.db, []).remove(self.wake)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
+    def wake(self) -> None:
+        """A webhook call was queued (thread-safe; a no-op when not started)."""
+        loop, woken = self._event_loop, self._woken
+        if loop is not None and woken is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(woken.set)
+
     async def _loop(self) -> None:
+        woken_event = self._woken or asyncio.Event()
+        idle = self.interval_s
         while True:
+            woken_event.clear()  # a wake during this round ends the next wait at once
             try:
-                done = await self.tick()
+                due_in = await asyncio.to_thread(self._due_in)
+                done = await self.tick() if due_in is not None and due_in <= 0 else 0
             except Exception:  # logged; the lease lets the next tick retry
                 log.exception("%s tick failed", self.name)
-                done = 0
-            if done < self.batch:
-                await asyncio.sleep(self.interval_s)
+                done, due_in = 0, None
+            if done >= self.batch:
+                idle = self.interval_s
+                continue
+            wait = idle if due_in is None or due_in <= 0 else min(idle, due_in)
+            woken = await _wait(woken_event, max(0.01, wait))
+            idle = self.interval_s if done or woken else min(2 * idle, self.idle_max_s)
+
+    def _due_in(self) -> float | None:
+        """Seconds until the next call is due (<= 0: due now; None: none pending) — a read."""
+        now = datetime.now(UTC)
+        with self.db.read() as cur:
+            row = cur.execute(NEXT_SQL).fetchone()
+        nxt = row[0] if row is not None else None
+        return None if nxt is None else (nxt - now).total_seconds()
 
     async def tick(self, now: datetime | None = None) -> int:
         """Post the due calls once; how many were tried."""
@@ -263,6 +308,15 @@ class WebhookEffects:
         stored = self.channel_settings.all(workspace_id, "webhook")
         by_name = {item.name: item.config for item in stored}
         return by_name.get("default") or (stored[0].config if stored else None)
+
+
+async def _wait(woken: asyncio.Event, timeout: float) -> bool:
+    """Until ``woken`` is set or ``timeout`` passes; whether it was set."""
+    try:
+        await asyncio.wait_for(woken.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _outcome(result: Any, attempts: int, now: datetime) -> tuple[str, str, datetime | None, str]:

@@ -112,6 +112,8 @@ async def enter(
     svc = services(request)
     run_id = await enter_by_api(container(request).db, svc.store, p.workspace_id, journey_id,
                                 contact_id, key, body.data)  # fmt: skip
+    if run_id is not None:
+        svc.runner.wake()  # its first step now, not after the runner's idle sleep
     return {"run_id": run_id, "started": run_id is not None, "contact_id": contact_id}
 
 

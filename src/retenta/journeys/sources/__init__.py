@@ -82,6 +82,13 @@ def poll_sources(db: Database, store: JourneyStore, now: datetime) -> int:
     return started
 
 
+def next_timed_due(after: datetime) -> datetime | None:
+    """The earliest moment after ``after`` a schedule or date journey is due (the runner's
+    idle sleep ends there); None when none is waiting."""
+    later = [at for at in _next_due.values() if at > after]
+    return min(later) if later else None
+
+
 def _is_source(trigger: Any) -> bool:
     return isinstance(trigger, SegmentTrigger | ScheduleTrigger | DateTrigger) or (
         type(trigger) in logs.READERS
