@@ -133,3 +133,23 @@ def test_an_idle_webhook_worker_reads_and_a_queued_call_wakes_it(
     took = asyncio.run(main())
     assert claims == [1]  # no claim (writer unit) while nothing was pending
     assert took < 0.5  # the runner's tick woke it
+
+
+def test_the_live_journeys_are_read_again_only_after_a_change(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    store = for_container(container).store
+    assert store.live_everywhere_cached() == []
+    first = journey(client, ws, waits(days=1))  # made live through the store
+    live = store.live_everywhere_cached()
+    assert [j.journey_id for _, j in live] == [first]
+    assert store.live_everywhere_cached() is live  # unchanged: no read
+    paused = client.post(f"/api/v1/journeys/{first}/pause", headers=ws.api_headers)
+    assert paused.status_code == 200, paused.text
+    assert store.live_everywhere_cached() == []  # the pause bumped the generation
+    resumed = client.post(f"/api/v1/journeys/{first}/resume", headers=ws.api_headers)
+    assert resumed.status_code == 200, resumed.text
+    second = journey(client, ws, waits(days=2))
+    assert sorted(j.journey_id for _, j in store.live_everywhere_cached()) == sorted(
+        [first, second]
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,12 +43,17 @@ class LiveJourney:
     definition: Journey
 
 
+LIVE_REFRESH_S = 5.0  # the cached list of every live journey is read again at least this often
+
+
 class JourneyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._live: dict[str, list[LiveJourney]] = {}
         self._versions: dict[tuple[str, str, int], Journey] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # bumped after every committed change of a journey's status
+        self._everywhere: tuple[int, float, list[tuple[str, LiveJourney]]] | None = None
 
     async def create(self, workspace_id: str, doc: dict[str, Any]) -> dict[str, Any]:
         journey = parse(doc)
@@ -203,6 +209,22 @@ class JourneyStore:
         with self._lock:
             return bool(self._live.get(workspace_id))
 
+    def live_everywhere_cached(self) -> list[tuple[str, LiveJourney]]:
+        """``live_everywhere``, read again only after a journey changed (every change goes
+        through this store, which bumps a generation after its COMMIT) or ``LIVE_REFRESH_S``
+        passed: the runner's idle ticks no longer read the journeys table each time."""
+        with self._lock:
+            generation, cached = self._generation, self._everywhere
+        if (cached is not None and cached[0] == generation
+                and time.monotonic() - cached[1] < LIVE_REFRESH_S):  # fmt: skip
+            return cached[2]
+        began = time.monotonic()  # the generation was taken before the read: a change
+        with self.db.read() as cur:  # committed meanwhile makes the next call read again
+            found = self.live_everywhere(cur)
+        with self._lock:
+            self._everywhere = (generation, began, found)
+        return found
+
     def live_everywhere(self, cur: Any) -> list[tuple[str, LiveJourney]]:
         """Every live journey of every workspace (definitions cached by version)."""
         rows = cur.execute(
@@ -231,6 +253,7 @@ class JourneyStore:
     def _forget(self, workspace_id: str) -> None:
         with self._lock:
             self._live.pop(workspace_id, None)
+            self._generation += 1
 
 
 def event_journeys(live: list[LiveJourney]) -> dict[str, list[LiveJourney]]:

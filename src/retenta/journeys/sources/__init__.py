@@ -53,8 +53,7 @@ _unseen_since: dict[tuple[str, str], datetime] = {}
 def poll_sources(db: Database, store: JourneyStore, now: datetime) -> int:
     """Start runs for every live source-triggered journey's new entries; how many started."""
     try:
-        with db.read() as cur:
-            live = store.live_everywhere(cur)
+        live = store.live_everywhere_cached()  # a read only after a journey changed
     except Exception:  # a stored journey that no longer parses must not stop the runner
         log.exception("live journeys could not be listed; no source read this tick")
         return 0
