@@ -6,9 +6,12 @@ and a tick that queues a call wakes it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -18,6 +21,7 @@ from retenta.app import Container, build_container, create_app
 from retenta.journeys import runner as runner_module
 from retenta.journeys import sources
 from retenta.journeys.effects import WebhookEffects
+from retenta.journeys.reports import ANY_WAIT_SQL, REPORTS_SQL, ReportWakes
 from retenta.journeys.runner import JourneyRunner
 from retenta.journeys.service import for_container
 from retenta.messaging.services import for_container as messaging
@@ -153,3 +157,35 @@ def test_the_live_journeys_are_read_again_only_after_a_change(
     assert sorted(j.journey_id for _, j in store.live_everywhere_cached()) == sorted(
         [first, second]
     )
+
+
+def test_report_polls_read_nothing_while_no_run_waits_on_a_report(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wakes = ReportWakes(every_s=0)
+    statements: list[str] = []
+    read = container.db.read
+
+    class Counted:
+        def __init__(self, cur: Any) -> None:
+            self.cur = cur
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            statements.append(sql)
+            return self.cur.execute(sql, *args)
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[Any]:
+        with read() as cur:
+            yield Counted(cur)
+
+    monkeypatch.setattr(container.db, "read", counted)
+    now = datetime.now(UTC)
+    assert wakes.poll(container.db, now) == 0  # armed at start: checks, finds no wait
+    assert statements == [ANY_WAIT_SQL]
+    for _ in range(3):
+        assert wakes.poll(container.db, now) == 0
+    assert statements == [ANY_WAIT_SQL]  # disarmed: no read at all
+    wakes.arm()  # the runner saved a run waiting on a report
+    wakes.poll(container.db, now)
+    assert statements[1:] == [REPORTS_SQL]  # checked 0 s ago: polls without a check

@@ -11,6 +11,11 @@ tick's clock), and markers already woken are remembered for ``LATE``, so a repor
 run once. A report older than ``LATE`` when first read (a provider's late callback, or one
 that came while the server was down longer than that) wakes nothing: the run still moves
 on at the end of ``within``, as it did before.
+
+Only the runner's save writes a marker, so the runner arms the poll (``arm``) when it saves
+one; while armed, a read at most every ``CHECK_S`` asks whether any run still waits on a
+marker, and when none does the poll reads nothing until the next ``arm`` (a new instance,
+after a restart, starts armed). An idle server then reads no message events.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ REPORTS_SQL = """
 SELECT DISTINCT send_id, status FROM message_events
 WHERE "at" > ? AND send_id LIKE 'snd_j%' AND NOT machine AND status IN (SELECT unnest(?))
 """
+ANY_WAIT_SQL = """
+SELECT 1 FROM journey_runs WHERE state = 'active' AND waiting_for LIKE 'report:%' LIMIT 1
+"""
+CHECK_S = 30.0  # while armed, how often to ask whether a run still waits on a report
 WAKE_SQL = """
 UPDATE journey_runs SET wake_at = ?
 WHERE state = 'active' AND wake_at > ? AND waiting_for IN (SELECT unnest(?::VARCHAR[]))
@@ -57,12 +66,20 @@ class ReportWakes:
         self.every_s = every_s
         self._woken: dict[str, datetime] = {}
         self._last = 0.0
+        self._armed = True  # a run may wait on a report (unknown at start: yes)
+        self._checked = float("-inf")
+
+    def arm(self) -> None:
+        """A run was saved waiting on a report: poll for reports again."""
+        self._armed = True
 
     def poll(self, db: Database, moment: datetime) -> int:
         """Make the runs whose report came due at ``moment``; how many were woken."""
         if time.monotonic() - self._last < self.every_s:
             return 0
         self._last = time.monotonic()
+        if not self._still_armed(db):
+            return 0
         real = datetime.now(UTC)
         since = real - LATE
         with db.read() as cur:
@@ -75,6 +92,14 @@ class ReportWakes:
         woken = db.write(lambda conn: _wake(conn, moment, fresh))
         self._woken.update(dict.fromkeys(fresh, real))
         return woken
+
+    def _still_armed(self, db: Database) -> bool:
+        """Whether any run may wait on a report (a read at most every ``CHECK_S``)."""
+        if self._armed and time.monotonic() - self._checked >= CHECK_S:
+            self._checked = time.monotonic()
+            with db.read() as cur:
+                self._armed = cur.execute(ANY_WAIT_SQL).fetchone() is not None
+        return self._armed
 
 
 def _wake(conn: Any, moment: datetime, markers: list[str]) -> int:

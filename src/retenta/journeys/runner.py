@@ -154,6 +154,9 @@ class JourneyRunner(Ticking):
         apply_effects(self.db, steps, moment)  # once per (run, node): journeys/effects.py
         queued = time.perf_counter()
         self.db.write(lambda conn: _save(conn, steps, moment))
+        if any(s.step is not None and (s.step.waiting_for or "").startswith("report:")
+               for s in steps):  # fmt: skip
+            self.reports.arm()  # a cascade waits for its report (reports.py)
         log.debug("tick %s: %d runs; read %.3f s, steps %.3f s, sends+effects %.3f s, save %.3f s",
                   moment.isoformat(), len(steps), read - began, stepped - read, queued - stepped,
                   time.perf_counter() - queued)  # fmt: skip
