@@ -38,6 +38,9 @@ from retenta.storage.duckdb.prewarm import DEFAULT_BUDGET_BYTES, prewarm
 
 log = logging.getLogger(__name__)
 COMPACTION_PAUSE_S = 0.02
+# With nothing to compact, the next step waits for ingestion to commit a unit (a flag looked
+# at every ``compaction_idle_s``, no statement) or at most this long (other writers: folds).
+COMPACTION_IDLE_MAX_S = 8.0
 
 
 class IdentityPort(Protocol):
@@ -75,11 +78,17 @@ class ContactService:
         self.prewarmed: list[tuple[str, int]] = []
         self._task: asyncio.Task[None] | None = None
         self._prewarm_task: asyncio.Task[None] | None = None
+        self._listening = False  # told of ingested units (``committed``)
+        self._ingested = False  # a unit committed since the last compaction step began
 
     # --- background compaction -----------------------------------------------------------
 
     async def start(self) -> None:
         """Start background work (event compaction)."""
+        add_listener = getattr(self.ingest, "add_listener", None)
+        if add_listener is not None and not self._listening:
+            add_listener(self)  # ``committed`` after each unit: compaction steps again
+            self._listening = True
         if self._task is None:
             self._task = asyncio.create_task(self._compact_forever(), name="event-compaction")
         if self._prewarm_task is None and self.prewarm_budget_bytes > 0:
@@ -109,8 +118,13 @@ class ContactService:
         except Exception:  # only a warm-up: the reads work without it
             log.exception("prewarming the point reads' tables failed")
 
+    def committed(self, workspace_id: str, contact_ids: Sequence[int]) -> None:
+        """Ingestion committed a unit (commit listener; any thread): step again soon."""
+        self._ingested = True
+
     async def _compact_forever(self) -> None:
         while True:
+            self._ingested = False  # a unit committed from here on is seen by the next wait
             try:
                 action = await self.db.awrite(self.compactor.step)
             except asyncio.CancelledError:
@@ -118,8 +132,21 @@ class ContactService:
             except Exception:  # a failed step rolled back whole; try again later
                 log.exception("event compaction step failed")
                 action = None
-            # Between busy steps, leave the writer to ingestion for a while.
-            await asyncio.sleep(COMPACTION_PAUSE_S if action else self.compaction_idle_s)
+            if action:  # between busy steps, leave the writer to ingestion for a while
+                await asyncio.sleep(COMPACTION_PAUSE_S)
+            else:
+                await self._idle_wait()
+
+    async def _idle_wait(self) -> None:
+        """After a step with nothing to do: until a unit was ingested (looked at every
+        ``compaction_idle_s``) or ``COMPACTION_IDLE_MAX_S`` passed. Without a pipeline to
+        listen to, one ``compaction_idle_s``."""
+        waited = 0.0
+        while True:
+            await asyncio.sleep(self.compaction_idle_s)
+            waited += self.compaction_idle_s
+            if not self._listening or self._ingested or waited >= COMPACTION_IDLE_MAX_S:
+                return
 
     # --- reads -----------------------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""The background compaction loop: idle, it steps (a writer unit) at most every
+``COMPACTION_IDLE_MAX_S`` instead of every second; a unit ingested through the pipeline
+(its commit listener) makes it step again within ``compaction_idle_s``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from retenta.app import Container
+from retenta.contacts import service as contacts_service
+from retenta.contacts.service import ContactService
+from tests.conftest import make_workspace
+
+
+def test_idle_compaction_waits_for_ingestion(container: Container) -> None:
+    ws = make_workspace(container).id
+    service = ContactService(db=container.db, identity=container.identity,
+                             ingest=container.ingest, compaction_idle_s=0.05)  # fmt: skip
+    steps: list[float] = []
+    step = service.compactor.step
+
+    def counted(conn: Any) -> str | None:
+        steps.append(time.monotonic())
+        return step(conn)
+
+    service.compactor.step = counted  # type: ignore[method-assign]
+
+    async def main() -> tuple[int, float]:
+        await service.start()
+        try:
+            await asyncio.sleep(1.0)
+            idle = len(steps)
+            ingested = time.monotonic()
+            container.ingest.notify_changed(ws, [1])  # what the pipeline calls after a COMMIT
+            while len(steps) == idle and time.monotonic() < ingested + 5:
+                await asyncio.sleep(0.01)
+            return idle, steps[-1] - ingested
+        finally:
+            await service.stop()
+
+    idle, after = asyncio.run(main())
+    assert idle == 1  # the first step only; every 0.05 s it was 20
+    assert after < 0.5  # the ingested unit woke it within a look at the flag
+
+
+def test_without_a_pipeline_it_steps_every_idle_interval(container: Container) -> None:
+    service = ContactService(db=container.db, identity=container.identity,
+                             compaction_idle_s=0.05)  # fmt: skip
+    steps: list[float] = []
+    step = service.compactor.step
+
+    def counted(conn: Any) -> str | None:
+        steps.append(time.monotonic())
+        return step(conn)
+
+    service.compactor.step = counted  # type: ignore[method-assign]
+
+    async def main() -> None:
+        await service.start()
+        await asyncio.sleep(0.6)
+        await service.stop()
+
+    asyncio.run(main())
+    assert len(steps) >= 4
+    assert contacts_service.COMPACTION_IDLE_MAX_S > 1.0
