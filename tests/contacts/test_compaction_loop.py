@@ -41,8 +41,10 @@ def test_idle_compaction_waits_for_ingestion(container: Container) -> None:
             await service.stop()
 
     idle, after = asyncio.run(main())
-    assert idle == 1  # the first step only; every 0.05 s it was 20
-    assert after < 0.5  # the ingested unit woke it within a look at the flag
+    assert idle <= 2  # the first step (a second under load); every 0.05 s it was 20
+    # woken within a look at the flag, not after COMPACTION_IDLE_MAX_S (8 s); the margin is
+    # for a loaded CI machine
+    assert after < 2.0
 
 
 def test_without_a_pipeline_it_steps_every_idle_interval(container: Container) -> None:

@@ -92,7 +92,7 @@ def test_an_idle_server_ticks_about_twice_a_second(tmp_path: Path) -> None:
                 time.sleep(0.01)
     finally:
         c.close()
-    assert 3 <= idle <= 9, idle  # every 0.1 s it was ~30
+    assert 1 <= idle <= 12, idle  # about 6; every 0.1 s it was ~30
     assert len(ticks) > idle
 
 
@@ -136,7 +136,7 @@ def test_an_idle_webhook_worker_reads_and_a_queued_call_wakes_it(
 
     took = asyncio.run(main())
     assert claims == [1]  # no claim (writer unit) while nothing was pending
-    assert took < 0.5  # the runner's tick woke it
+    assert took < 1.0  # the runner's tick woke it, not its (2–5 s) poll
 
 
 def test_the_live_journeys_are_read_again_only_after_a_change(

@@ -65,7 +65,9 @@ def test_idle_rounds_claim_nothing_and_a_send_is_taken_promptly(
     # find it taken: at most one empty claim a send)
     assert sum(n for _, n in claims) == 2, claims
     assert len(claims) <= 4, claims
-    assert first < 0.5  # woken by the ledger, not by the (2 s) poll
-    assert -0.05 <= late < 0.5  # claimed at its due time, not a poll later
+    # woken by the ledger, not by the (2 s) poll; claimed at its due time, not a poll
+    # later (the margins are for a loaded CI machine)
+    assert first < 1.0
+    assert -0.05 <= late < 1.0
     # two rounds over 3 s idle: doubling 0.25 s → 2 s reads ~4 times each, not 12
     assert idle_reads <= 12
