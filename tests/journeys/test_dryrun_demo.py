@@ -63,6 +63,16 @@ def test_the_abandoned_cart_template_over_the_last_93_days(store: Store) -> None
     journey_id, messages = made.json()["journey"]["id"], made.json()["messages"]
     until = datetime.now(UTC)
     since = until - timedelta(days=93)
+    # A cart two hours old: its run is still inside its 25 hours, so one run gets the reminder
+    # only whatever the hour (the generated store's last entries follow the time of day).
+    recent = {
+        "userId": "dryrun-recent-cart",
+        "event": "Product Added",
+        "timestamp": (until - 2 * H).isoformat(),
+        "properties": {"sku": "SKU-1"},
+    }
+    sent = store.client.post("/v1/track", json=recent, auth=store.ws.write_auth)
+    assert sent.status_code == 200, sent.text
     r = store.client.post(f"/api/v1/journeys/{journey_id}/dry-run", headers=store.ws.api_headers,
                           json={"since": since.isoformat(), "until": until.isoformat(),
                                 "limit": 1000})  # fmt: skip
