@@ -44,6 +44,7 @@ from typing import Any
 import aiosmtplib
 from fastapi.testclient import TestClient
 
+from bench import procs
 from bench.broadcast_kit import CountingServer, Setup, prepare
 from retenta.app import Container, build_container, create_app
 from retenta.campaigns import snapshot
@@ -264,12 +265,7 @@ def unsettled(container: Container) -> int:
 
 def process_cpu(pid: int | None) -> float:
     """User + system CPU seconds of another process (Linux /proc)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    import os
-
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0 if pid is None else procs.process_cpu(pid)
 
 
 def check_exactly_one(server: CountingServer, size: int) -> None:

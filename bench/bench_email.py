@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import SecretStr
 
+from bench.procs import free_port
 from retenta.messaging.channels.base import SendResult
 from retenta.messaging.channels.smtp import SmtpChannel
 from retenta.messaging.context import ContactVars, ProductVars, RenderContext
@@ -200,14 +201,6 @@ def run_server(port: int, counter: Any, ready: Any) -> None:
             time.sleep(3600)
     finally:
         controller.stop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------------------------------------------------------------- (a) render + sign

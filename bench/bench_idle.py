@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-TICK = os.sysconf("SC_CLK_TCK")
+from bench.procs import free_port, stat_cpu
+
 SEED = r"""
 import asyncio, sys, orjson
 from datetime import UTC, datetime
@@ -66,24 +66,13 @@ c.close()
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_s(path: str) -> float:
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 def threads(pid: int) -> dict[str, float]:
     """CPU seconds by thread (``name/tid``)."""
     out: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = f"{(task / 'comm').read_text().strip()}/{task.name}"
-            out[name] = cpu_s(str(task / "stat"))
+            out[name] = stat_cpu(task / "stat")
         except OSError:
             continue
     return out
@@ -105,9 +94,9 @@ def one(data_dir: str, src: str, args: argparse.Namespace) -> tuple[float, dict[
             except httpx.HTTPError:
                 time.sleep(0.2)
         time.sleep(args.settle)
-        cpu0, by0, t0 = cpu_s(f"/proc/{proc.pid}/stat"), threads(proc.pid), time.monotonic()
+        cpu0, by0, t0 = stat_cpu(f"/proc/{proc.pid}/stat"), threads(proc.pid), time.monotonic()
         time.sleep(args.seconds)
-        cpu1, by1, t1 = cpu_s(f"/proc/{proc.pid}/stat"), threads(proc.pid), time.monotonic()
+        cpu1, by1, t1 = stat_cpu(f"/proc/{proc.pid}/stat"), threads(proc.pid), time.monotonic()
     finally:
         proc.terminate()
         proc.wait(timeout=120)

@@ -47,6 +47,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench.procs import free_port, process_cpu, stat_cpu
 from retenta.core.messages import Message
 
 BATCH_TARGET_EPS = 50_000
@@ -112,14 +113,6 @@ def seed_identify(u: int) -> dict[str, object]:
         "messageId": f"seed-{u}", "timestamp": "2025-12-01T00:00:00.000Z",
         "traits": {"email": f"user-{u}@shop.example", "firstName": f"Name{u}"},
     }  # fmt: skip
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 SERVER_CPU, CLIENT_CPU = "0", "1"
@@ -214,16 +207,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a live process has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def thread_cpu(pid: int, tid: int) -> float:
     """CPU seconds of one thread of a live process (the main thread has ``tid == pid``)."""
-    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu(f"/proc/{pid}/task/{tid}/stat")
 
 
 def tree_cpu(pid: int) -> float:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,8 +49,9 @@ import httpx
 import orjson
 from aiosmtpd.controller import Controller
 
+from bench.procs import free_port, process_cpu
+
 BOUND_A_S, BOUND_B_S, BOUND_C_BYTES, BOUND_D_S = 1.0, 60.0, 1 << 30, 1.0
-TICK = os.sysconf("SC_CLK_TCK")
 
 SEED = r"""
 import asyncio, sys, orjson
@@ -158,12 +158,6 @@ class Arrivals:
         return "250 OK"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def email_profile(port: int) -> dict[str, Any]:
     from retenta.messaging.email.dkim import generate_key
 
@@ -200,8 +194,7 @@ class Server:
         return 0
 
     def cpu(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
+        return process_cpu(self.proc.pid)
 
     def sample(self) -> None:
         self.samples.append((time.time(), self.rss(), self.cpu()))
