@@ -14,10 +14,8 @@ from retenta.contacts.service import ContactService
 from tests.conftest import make_workspace
 
 
-def test_idle_compaction_waits_for_ingestion(container: Container) -> None:
-    ws = make_workspace(container).id
-    service = ContactService(db=container.db, identity=container.identity,
-                             ingest=container.ingest, compaction_idle_s=0.05)  # fmt: skip
+def counted_steps(service: ContactService) -> list[float]:
+    """When each compaction step of ``service`` starts (monotonic seconds)."""
     steps: list[float] = []
     step = service.compactor.step
 
@@ -26,6 +24,14 @@ def test_idle_compaction_waits_for_ingestion(container: Container) -> None:
         return step(conn)
 
     service.compactor.step = counted  # type: ignore[method-assign]
+    return steps
+
+
+def test_idle_compaction_waits_for_ingestion(container: Container) -> None:
+    ws = make_workspace(container).id
+    service = ContactService(db=container.db, identity=container.identity,
+                             ingest=container.ingest, compaction_idle_s=0.05)  # fmt: skip
+    steps = counted_steps(service)
 
     async def main() -> tuple[int, float]:
         await service.start()
@@ -50,14 +56,7 @@ def test_idle_compaction_waits_for_ingestion(container: Container) -> None:
 def test_without_a_pipeline_it_steps_every_idle_interval(container: Container) -> None:
     service = ContactService(db=container.db, identity=container.identity,
                              compaction_idle_s=0.05)  # fmt: skip
-    steps: list[float] = []
-    step = service.compactor.step
-
-    def counted(conn: Any) -> str | None:
-        steps.append(time.monotonic())
-        return step(conn)
-
-    service.compactor.step = counted  # type: ignore[method-assign]
+    steps = counted_steps(service)
 
     async def main() -> None:
         await service.start()
