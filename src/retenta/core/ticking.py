@@ -7,11 +7,30 @@ and is safe to replay, so a tick that raises is logged and the next one carries 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import ABC, abstractmethod
 
 log = logging.getLogger(__name__)
+
+
+class IdleBackoff:
+    """A poll interval that doubles from ``base_s`` up to ``max_s`` while rounds find nothing
+    and returns to ``base_s`` after a round that did work or was woken."""
+
+    def __init__(self, base_s: float, max_s: float) -> None:
+        self.base_s, self.max_s, self.current_s = base_s, max_s, base_s
+
+    def after(self, *, active: bool) -> None:
+        self.current_s = self.base_s if active else min(2 * self.current_s, self.max_s)
+
+
+async def wait_for_wake(woken: asyncio.Event, timeout_s: float) -> bool:
+    """Until ``woken`` is set or ``timeout_s`` passes; whether it was set."""
+    try:
+        await asyncio.wait_for(woken.wait(), timeout_s)
+    except TimeoutError:
+        return False
+    return True
 
 
 class Ticking(ABC):
@@ -67,5 +86,4 @@ class Ticking(ABC):
         if self._woken is None:
             await asyncio.sleep(self.sleep_s())
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), self.sleep_s())
+        await wait_for_wake(self._woken, self.sleep_s())

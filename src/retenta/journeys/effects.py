@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import orjson
 import pyarrow as pa
 
+from retenta.core.ticking import IdleBackoff, wait_for_wake
 from retenta.journeys import lists
 from retenta.journeys.steps import Effect, Run, Step
 from retenta.messaging.outbox.model import backoff_s
@@ -241,7 +242,7 @@ class WebhookEffects:
 
     async def _loop(self) -> None:
         woken_event = self._woken or asyncio.Event()
-        idle = self.interval_s
+        backoff = IdleBackoff(self.interval_s, self.idle_max_s)
         while True:
             woken_event.clear()  # a wake during this round ends the next wait at once
             try:
@@ -251,11 +252,13 @@ class WebhookEffects:
                 log.exception("%s tick failed", self.name)
                 done, due_in = 0, None
             if done >= self.batch:
-                idle = self.interval_s
+                backoff.after(active=True)
                 continue
-            wait = idle if due_in is None or due_in <= 0 else min(idle, due_in)
-            woken = await _wait(woken_event, max(0.01, wait))
-            idle = self.interval_s if done or woken else min(2 * idle, self.idle_max_s)
+            wait = backoff.current_s
+            if due_in is not None and due_in > 0:
+                wait = min(wait, due_in)
+            woken = await wait_for_wake(woken_event, max(0.01, wait))
+            backoff.after(active=bool(done) or woken)
 
     def _due_in(self) -> float | None:
         """Seconds until the next call is due (<= 0: due now; None: none pending) — a read."""
@@ -308,15 +311,6 @@ class WebhookEffects:
         stored = self.channel_settings.all(workspace_id, "webhook")
         by_name = {item.name: item.config for item in stored}
         return by_name.get("default") or (stored[0].config if stored else None)
-
-
-async def _wait(woken: asyncio.Event, timeout: float) -> bool:
-    """Until ``woken`` is set or ``timeout`` passes; whether it was set."""
-    try:
-        await asyncio.wait_for(woken.wait(), timeout)
-    except TimeoutError:
-        return False
-    return True
 
 
 def _outcome(result: Any, attempts: int, now: datetime) -> tuple[str, str, datetime | None, str]:

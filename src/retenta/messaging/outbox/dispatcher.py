@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from retenta.core.ticking import IdleBackoff, wait_for_wake
 from retenta.messaging.channels.base import Outcome, SendResult
 from retenta.messaging.events import MessageEvent
 from retenta.messaging.outbox.content import ContentSource, Resolved
@@ -111,7 +112,7 @@ class Dispatcher:
     async def _rounds(self, *, housekeeping: bool) -> None:
         """Round after round; one of the loops also runs the ticks and the lease reconcile."""
         last_reconcile = datetime.now(UTC)
-        idle = self.settings.poll_interval_s
+        backoff = IdleBackoff(self.settings.poll_interval_s, self.settings.idle_max_s)
         while True:
             self._wake.clear()  # a wake during this round ends the next wait at once
             try:
@@ -127,11 +128,10 @@ class Dispatcher:
                 log.exception("dispatch round failed")
                 handled = 0
             if handled >= self.settings.batch_size:
-                idle = self.settings.poll_interval_s
+                backoff.after(active=True)
                 continue
-            woken = await self._wait(idle)
-            idle = (self.settings.poll_interval_s if handled or woken
-                    else min(2 * idle, self.settings.idle_max_s))  # fmt: skip
+            woken = await self._wait(backoff.current_s)
+            backoff.after(active=bool(handled) or woken)
 
     async def _wait(self, idle_s: float) -> bool:
         """Until a wake, the next queued send's due time or ``idle_s``; whether woken."""
@@ -139,11 +139,7 @@ class Dispatcher:
         if self._next_due is not None:
             until_due = (self._next_due - datetime.now(UTC)).total_seconds()
             timeout = min(timeout, max(0.01, until_due))
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_for_wake(self._wake, timeout)
 
     # --- one round ------------------------------------------------------------------------
 
