@@ -17,7 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from retenta.contacts.queries import fold_figures, lines_of, live_contact_id, parse_json
+from retenta.contacts import prepared
+from retenta.contacts.queries import (
+    MAX_PREPARED_BRANCHES,
+    fold_figures,
+    lines_of,
+    live_contact_id,
+    parse_json,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,37 +55,37 @@ _HEAD = (
     f"SELECT {CONTACT} AS kind, workspace_id AS w, erased_at::VARCHAR AS a, language AS b,"
     " timezone AS c, attributes::VARCHAR AS d, provenance::VARCHAR AS e, created_at AS t1,"
     " updated_at AS t2, last_seen_at AS t3, merged_into AS n, NULL AS amount, NULL AS cats,"
-    " NULL AS views FROM contacts WHERE id = $k0"
-    f" UNION ALL SELECT {MERGED_IN}, $ws, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL AS views FROM contacts WHERE id = $2"
+    f" UNION ALL SELECT {MERGED_IN}, $1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
     " count(*), NULL, NULL, NULL FROM merges"
-    " WHERE workspace_id = $ws AND winner_id = $k0 AND reverted_at IS NULL"
+    " WHERE workspace_id = $1 AND winner_id = $2 AND reverted_at IS NULL"
 )
 _PER_ID = (
     f"SELECT {IDENTITY}, workspace_id, type, value, NULL, NULL, NULL, first_seen, last_seen,"
-    " NULL, NULL, NULL, NULL, NULL FROM identities WHERE contact_id = $k{j}",
+    " NULL, NULL, NULL, NULL, NULL FROM identities WHERE contact_id = ${k}",
     f"SELECT {CONSENT}, workspace_id, channel, topic, status, source, NULL, changed_at, NULL,"
-    " NULL, rowid, NULL, NULL, NULL FROM consents WHERE contact_id = $k{j}",
+    " NULL, rowid, NULL, NULL, NULL FROM consents WHERE contact_id = ${k}",
     f"SELECT {ORDER}, workspace_id, order_id, status, NULL, NULL, NULL, placed_at, NULL, NULL,"
-    " NULL, coalesce(revenue, total), NULL, NULL FROM orders WHERE contact_id = $k{j}",
+    " NULL, coalesce(revenue, total), NULL, NULL FROM orders WHERE contact_id = ${k}",
     # Events: L1 ∪ L2 from their summary, L0 from its rows (storage/duckdb/event_summary).
     f"SELECT {SUMMARY}, workspace_id, NULL, NULL, NULL, NULL, NULL, last_at, NULL, NULL, NULL,"
-    " NULL, categories, views FROM event_summary WHERE contact_id = $k{j}",
+    " NULL, categories, views FROM event_summary WHERE contact_id = ${k}",
     f"SELECT {RECENT}, workspace_id, CASE WHEN event = 'Product Viewed'"
     " THEN properties ->> 'category' END, NULL, NULL, NULL, NULL, timestamp, NULL, NULL,"
     " CAST(event = 'Product Viewed' AS BIGINT), NULL, NULL, NULL"
-    " FROM events_recent WHERE contact_id = $k{j}",
+    " FROM events_recent WHERE contact_id = ${k}",
 )
 
 
 def profile_sql(n: int) -> str:
-    """The one statement for ``n`` contact ids (``$k0``…; the first one's row), workspace
-    ``$ws``.
+    """The one statement for ``n`` contact ids (``$2``…; the first one's row), workspace
+    ``$1``.
 
     >>> sql = profile_sql(2)
-    >>> sql.count("UNION ALL"), "$k1" in sql, "MATERIALIZED" in sql
-    (11, True, False)
+    >>> sql.count("UNION ALL"), "$3" in sql, "$4" in sql, "MATERIALIZED" in sql
+    (11, True, False, False)
     """
-    parts = [_HEAD, *(part.format(j=j) for j in range(n) for part in _PER_ID)]
+    parts = [_HEAD, *(part.format(k=j + 2) for j in range(n) for part in _PER_ID)]
     return " UNION ALL ".join(parts)
 
 
@@ -122,10 +129,13 @@ def read_profile(
 
 
 def _read(cur: Any, workspace_id: str, ids: list[int]) -> Profile | None:
-    params: dict[str, Any] = {"ws": workspace_id}
-    params.update({f"k{j}": cid for j, cid in enumerate(ids)})
+    args: list[Any] = [workspace_id, *ids]
+    if len(ids) <= MAX_PREPARED_BRANCHES:  # parsed once per connection (contacts/prepared)
+        result = prepared.execute(cur, f"retenta_profile_{len(ids)}", profile_sql(len(ids)), args)
+    else:
+        result = cur.execute(profile_sql(len(ids)), args)
     by_kind: dict[int, list[tuple[Any, ...]]] = {}
-    for kind, w, *row in cur.execute(profile_sql(len(ids)), params).fetchall():
+    for kind, w, *row in result.fetchall():
         if w == workspace_id:
             by_kind.setdefault(kind, []).append((kind, *row))
     heads = [r for r in by_kind.get(CONTACT, []) if r[1] is None]  # not erased
