@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -40,11 +41,17 @@ class CommerceService:
         workspaces = {m.workspace_id for m in messages if is_ecommerce(m)}
         if not workspaces:
             return
-        catalog = self.writer.catalog
-        catalog.load(conn, workspaces)
-        changes = changes_from(messages, catalog.complete)
-        if not changes.empty():
-            apply_changes(conn, changes, self.writer)
+        collecting = gc.isenabled()
+        gc.disable()  # as in identity's resolve: many short-lived objects, next to no cycles
+        try:
+            catalog = self.writer.catalog
+            catalog.load(conn, workspaces)
+            changes = changes_from(messages, catalog.complete)
+            if not changes.empty():
+                apply_changes(conn, changes, self.writer)
+        finally:
+            if collecting:
+                gc.enable()
 
     def consolidate_carts(self, conn: Any) -> None:
         """Fold ``cart_changes`` into ``carts`` / ``cart_items`` (a writer unit of work).
