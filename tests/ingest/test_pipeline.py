@@ -327,3 +327,54 @@ def test_a_serving_process_settles_its_heap_at_start_and_others_do_not(settings)
 async def _start_stop(pipeline: IngestPipeline) -> None:
     await pipeline.start()
     await pipeline.stop()
+
+
+def test_each_request_of_a_mixed_group_gets_its_own_counts(pipeline, db) -> None:
+    """A group with a duplicate, a dropped event and a retry: the per-request counts and the
+    stored rows are those of the per-event path, not the all-new fast path."""
+    pipeline.ingest_sync([msg("old")])
+    calls = [
+        [msg("a"), msg("a"), msg("b", user=BLOCKED_USER)],
+        [msg("c")],
+        [msg("old"), msg("d")],
+    ]
+    results = asyncio.run(_run_group(pipeline, calls))
+    counts = [(r.stored, r.duplicates, r.dropped) for r in results]  # type: ignore[attr-defined]
+    assert counts == [(1, 1, 1), (1, 0, 0), (1, 1, 0)]
+    assert stored_ids(db) == ["a", "c", "d", "old"]
+    with db.read() as cur:
+        keys = cur.execute("SELECT message_id FROM message_ids ORDER BY 1").fetchall()
+    assert [k[0] for k in keys] == ["a", "b", "c", "d", "old"]  # a dropped id is still taken
+
+
+def test_a_message_that_arrives_with_a_contact_is_resolved_afresh(pipeline, db) -> None:
+    stale = msg("m1", user="u-new")
+    stale.contact_id, stale.dropped = 999_999, "left from a failed unit"
+    out = pipeline.ingest_sync([stale, msg("m2")])
+    assert (out.stored, out.dropped) == (2, 0)
+    with db.read() as cur:
+        rows = cur.execute(
+            "SELECT e.contact_id FROM all_events e JOIN identities i USING (contact_id)"
+            " WHERE e.message_id = 'm1' AND i.value = 'u-new'"
+        ).fetchall()
+    assert len(rows) == 1
+    assert rows[0][0] != 999_999
+
+
+def test_recent_ids_keep_at_least_their_capacity_and_at_most_one_add_more() -> None:
+    from retenta.ingest.dedup import RecentIds
+
+    recent = RecentIds(100)
+    added: list[tuple[str, str]] = []
+    for chunk in range(40):
+        keys = [("w", f"k{chunk}-{i}") for i in range(7)]
+        recent.add(keys + keys[:2])  # repeats inside one add are kept once
+        added += keys
+        assert all(k in recent for k in added[-100:])
+        held = sum(k in recent for k in added)
+        assert 100 <= held <= 107 or held == len(added)
+    assert ("w", "k0-0") not in recent
+    recent.discard([added[-1]])
+    assert added[-1] not in recent
+    recent.add([added[-1]])
+    assert added[-1] in recent

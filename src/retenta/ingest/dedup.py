@@ -85,32 +85,44 @@ class BlockedBloom:
 
 
 class RecentIds:
-    """The exact keys of the most recently stored events, oldest evicted first.
+    """The exact keys of the most recently stored events: at least the last ``capacity``
+    of them, at most one ``add`` more. Keys are kept in the chunks they were added in and
+    the oldest chunk is dropped whole (a set difference), so no per-key Python runs to
+    evict them.
 
-    >>> r = RecentIds(2); r.add([("w", "a"), ("w", "b"), ("w", "c")])
-    >>> ("w", "a") in r, ("w", "c") in r
-    (False, True)
+    >>> r = RecentIds(2); r.add([("w", "a"), ("w", "b")]); r.add([("w", "c")])
+    >>> ("w", "a") in r, ("w", "b") in r, ("w", "c") in r
+    (True, True, True)
+    >>> r.add([("w", "d"), ("w", "c")]); ("w", "a") in r, ("w", "c") in r, ("w", "d") in r
+    (False, True, True)
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._set: set[Key] = set()
-        self._order: deque[Key] = deque()
+        self._chunks: deque[list[Key]] = deque()
+        self._held = 0  # keys in ``_chunks`` (a discarded key is still counted there)
 
     def __contains__(self, key: Key) -> bool:
         return key in self._set
 
     def add(self, keys: Iterable[Key]) -> None:
-        for key in keys:
-            if key not in self._set:
-                self._set.add(key)
-                self._order.append(key)
-        while len(self._order) > self.capacity:
-            self._set.discard(self._order.popleft())
+        s = self._set
+        new = list(dict.fromkeys(keys))  # in order, each once
+        if not s.isdisjoint(new):
+            new = [k for k in new if k not in s]
+        if not new:
+            return
+        s.update(new)
+        self._chunks.append(new)
+        self._held += len(new)
+        while self._held - len(self._chunks[0]) >= self.capacity:
+            oldest = self._chunks.popleft()
+            self._held -= len(oldest)
+            s.difference_update(oldest)
 
     def discard(self, keys: Iterable[Key]) -> None:
-        for key in keys:
-            self._set.discard(key)
+        self._set.difference_update(keys)
 
 
 def key_table(keys: Sequence[Key]) -> pa.Table:
@@ -135,8 +147,17 @@ HASH_SQL = "md5_number_lower(workspace_id || chr(31) || message_id)"
 
 
 def hash_keys(keys: Sequence[Key]) -> np.ndarray:
-    """The filter hash of each key, computed in Python (no query per group)."""
-    return np.fromiter((key_hash(k) for k in keys), dtype=np.uint64, count=len(keys))
+    """The filter hash of each key, computed in Python (no query per group): ``key_hash``
+    of every key, the digests' last 8 bytes read as little-endian words in one go.
+
+    >>> hash_keys([("ws_1", "m-1")]).tolist() == [key_hash(("ws_1", "m-1"))]
+    True
+    """
+    md5 = hashlib.md5
+    tails = b"".join(
+        [md5(f"{w}\x1f{m}".encode(), usedforsecurity=False).digest()[8:] for w, m in keys]
+    )
+    return np.frombuffer(tails, dtype="<u8").astype(np.uint64)
 
 
 class FilterChain:
@@ -211,7 +232,10 @@ class MessageIdDedup:
         """True for each key stored neither before nor earlier in this same group."""
         self.ensure_loaded(conn)
         assert self.bloom is not None
-        maybe = self.bloom.contains(hashes).tolist()
+        hits = self.bloom.contains(hashes)
+        if not hits.any() and len(set(keys)) == len(keys):
+            return [True] * len(keys)  # the common case: all new, none repeated in the group
+        maybe = hits.tolist()
         unsure = {k for k, hit in zip(keys, maybe, strict=True) if hit and k not in self.recent}
         stored = self._stored(conn, unsure) if unsure else set()
         seen: set[Key] = set()

@@ -20,6 +20,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,8 @@ from retenta.storage.base import Database
 from retenta.storage.duckdb.events import append_events, messages_to_base, with_contacts
 
 log = logging.getLogger(__name__)
+_CONTACT_ID = attrgetter("contact_id")
+_DROPPED = attrgetter("dropped")
 MAX_GROUP_EVENTS = 50_000
 # Events accepted but not yet handed to the writer. Past it a request is refused with a 503
 # and Retry-After (both official clients retry it; exact dedup makes the retry harmless)
@@ -381,29 +385,46 @@ class IngestPipeline:
         insert_dead_letters(conn, [d for req in unit.requests for d in req.dead_letters])
         lap("dead_letters")
         if not unit.messages:
-            _count_outcomes(unit.requests, [])
+            _count_outcomes(unit.requests, [], [])
             return
+        messages = unit.messages
         fresh_mask = self._dedup(conn, unit)
+        all_fresh = all(fresh_mask)
         lap("dedup")
-        fresh = [m for m, new in zip(unit.messages, fresh_mask, strict=True) if new]
+        fresh = messages if all_fresh else list(compress(messages, fresh_mask))
         if fresh:
             self.resolver.resolve(conn, fresh)
             _close_results(conn)
         lap("resolve")
-        keep = [new and m.dropped is None for m, new in zip(unit.messages, fresh_mask, strict=True)]
-        stored = [m for m, k in zip(unit.messages, keep, strict=True) if k]
+        drops = list(map(_DROPPED, messages))
+        if all_fresh and drops.count(None) == len(drops):  # the common case: keep every row
+            keep: list[bool] | None = None
+            stored = messages
+        else:
+            keep = [new and d is None for new, d in zip(fresh_mask, drops, strict=True)]
+            stored = list(compress(messages, keep))
         append_events(conn, with_contacts(unit.base, keep, _contact_ids(stored)))
-        insert_keys(conn, unit.base.select(["workspace_id", "message_id"]).filter(fresh_mask))
+        keys = unit.base.select(["workspace_id", "message_id"])
+        insert_keys(conn, keys if all_fresh else keys.filter(pa.array(fresh_mask)))
         lap("append")
         self._apply(conn, stored)
         lap("apply")
-        self.stats.count(**_count_outcomes(unit.requests, fresh_mask))
-        fresh_keys = [k for k, new in zip(unit.keys, fresh_mask, strict=True) if new]
-        self.dedup.remember(fresh_keys, unit.hashes[np.asarray(fresh_mask, dtype=bool)])
+        self.stats.count(**_count_outcomes(unit.requests, fresh_mask, drops))
+        if all_fresh:
+            self.dedup.remember(unit.keys, unit.hashes)
+        else:
+            fresh_keys = list(compress(unit.keys, fresh_mask))
+            self.dedup.remember(fresh_keys, unit.hashes[np.asarray(fresh_mask, dtype=bool)])
 
     def _dedup(self, conn: Any, unit: _Unit) -> list[bool]:
-        for m in unit.messages:
-            m.contact_id, m.dropped = None, None  # a retried unit starts afresh
+        messages = unit.messages
+        unset = len(messages)
+        if (
+            list(map(_CONTACT_ID, messages)).count(None) != unset
+            or list(map(_DROPPED, messages)).count(None) != unset
+        ):
+            for m in messages:
+                m.contact_id, m.dropped = None, None  # a retried unit starts afresh
         return self.dedup.fresh_mask(conn, unit.keys, unit.hashes)
 
     def _apply(self, conn: Any, stored: list[Message]) -> None:
@@ -441,12 +462,11 @@ def _touched(messages: Sequence[Message]) -> dict[str, list[int]]:
     return {ws: sorted(ids) for ws, ids in touched.items()}
 
 
-def _contact_ids(stored: list[Message]) -> list[int]:
-    ids = [m.contact_id for m in stored]
-    for m, cid in zip(stored, ids, strict=True):
-        if cid is None:
-            raise ValueError(f"message {m.message_id} has no contact")
-    return ids  # type: ignore[return-value]
+def _contact_ids(stored: Sequence[Message]) -> list[int]:
+    ids = list(map(_CONTACT_ID, stored))
+    if None in ids:
+        raise ValueError(f"message {stored[ids.index(None)].message_id} has no contact")
+    return ids
 
 
 def _outcome(unit: _Unit) -> IngestOutcome:
@@ -461,22 +481,26 @@ def _close_results(conn: Any) -> None:
     conn.complete()
 
 
-def _count_outcomes(group: Sequence[_Request], fresh_mask: list[bool]) -> dict[str, int]:
-    """Set each request's outcome; returns the group's totals."""
-    i = 0
+def _count_outcomes(
+    group: Sequence[_Request], fresh_mask: list[bool], drops: list[str | None]
+) -> dict[str, int]:
+    """Set each request's outcome (``drops``: each message's ``dropped``); returns the
+    group's totals."""
     totals = {"events": 0, "stored": 0, "duplicates": 0, "dropped": 0}
+    simple = all(fresh_mask) and drops.count(None) == len(drops)
+    i = 0
     for req in group:
-        stored = duplicates = dropped = 0
-        for m in req.messages:
-            if not fresh_mask[i]:
-                duplicates += 1
-            elif m.dropped is not None:
-                dropped += 1
-            else:
-                stored += 1
-            i += 1
+        n = len(req.messages)
+        if simple:
+            stored, duplicates, dropped = n, 0, 0
+        else:
+            new, gone = fresh_mask[i : i + n], drops[i : i + n]
+            duplicates = new.count(False)
+            dropped = sum(1 for f, d in zip(new, gone, strict=True) if f and d is not None)
+            stored = n - duplicates - dropped
+        i += n
         req.outcome = IngestOutcome(stored=stored, duplicates=duplicates, dropped=dropped)
-        totals["events"] += len(req.messages)
+        totals["events"] += n
         totals["stored"] += stored
         totals["duplicates"] += duplicates
         totals["dropped"] += dropped

@@ -66,7 +66,8 @@ def messages_to_base(messages: Sequence[Message]) -> pa.Table:
 
 
 def with_contacts(base: pa.Table, keep: Any, contact_ids: Sequence[int]) -> pa.Table:
-    """The rows of ``base`` where ``keep`` is true, with their ``contact_id`` column added.
+    """The rows of ``base`` where ``keep`` is true (every row when ``keep`` is None), with
+    their ``contact_id`` column added.
 
     >>> from datetime import UTC, datetime
     >>> from retenta.core.messages import Message
@@ -77,7 +78,7 @@ def with_contacts(base: pa.Table, keep: Any, contact_ids: Sequence[int]) -> pa.T
     >>> t.column("message_id").to_pylist(), t.column("contact_id").to_pylist()
     (['m2'], [7])
     """
-    rows = base.filter(pa.array(keep, type=pa.bool_()))
+    rows = base if keep is None else base.filter(pa.array(keep, type=pa.bool_()))
     contacts = pa.array(contact_ids, type=pa.int64())
     return rows.add_column(_CONTACT_INDEX, EVENT_SCHEMA.field("contact_id"), contacts)
 
@@ -89,7 +90,7 @@ def messages_to_arrow(messages: Sequence[Message]) -> pa.Table:
         if m.contact_id is None:
             raise ValueError(f"message {m.message_id} has no contact")
         contacts.append(m.contact_id)
-    return with_contacts(messages_to_base(messages), [True] * len(messages), contacts)
+    return with_contacts(messages_to_base(messages), None, contacts)
 
 
 def append_events(conn: Any, table: pa.Table, *, target: str = "events_recent") -> int:
