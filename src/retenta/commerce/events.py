@@ -120,7 +120,10 @@ def count(value: Any, default: int | None = None) -> int | None:
 
 def sku_of(item: dict[str, Any]) -> str | None:
     """Segment's ``sku``, else ``product_id`` (both are common in the wild)."""
-    return text(item.get("sku")) or text(item.get("product_id")) or text(item.get("id"))
+    sku = item.get("sku")
+    if type(sku) is str and (sku := sku.strip()):  # the common case, first
+        return sku
+    return text(sku) or text(item.get("product_id")) or text(item.get("id"))
 
 
 def category_text(value: Any) -> str | None:
@@ -210,18 +213,42 @@ def in_event_order(messages: Iterable[Message]) -> list[Message]:
     return sorted(messages, key=lambda m: m.timestamp)
 
 
+def ecommerce_of(messages: Iterable[Message]) -> list[tuple[Message, str]]:
+    """The batch's e-commerce events with their names, in event-time order (one pass; every
+    other event costs one name lookup)."""
+    wanted, key = ECOMMERCE_EVENTS, event_key
+    events = [(m, name) for m in messages if m.type == "track" and (name := key(m.event)) in wanted]
+    events.sort(key=_event_time)  # stable: ties keep batch order
+    return events
+
+
+def _event_time(pair: tuple[Message, str]) -> datetime:
+    return pair[0].timestamp
+
+
 def changes_from(
     messages: Sequence[Message], complete: Callable[[tuple[str, str]], bool] | None = None
 ) -> Changes:
     """Everything a batch changes, reduced per entity key. ``complete(key)``: the catalog
     product needs nothing from events (a feed product with every field filled)."""
+    return changes_of(ecommerce_of(messages), complete)
+
+
+def changes_of(
+    events: list[tuple[Message, str]],
+    complete: Callable[[tuple[str, str]], bool] | None = None,
+) -> Changes:
+    """``changes_from`` of events that ``ecommerce_of`` picked and ordered."""
     changes = Changes()
-    named = [(m, event_key(m.event)) for m in messages if m.type == "track"]
-    ecommerce = [pair for pair in named if pair[1] in ECOMMERCE_EVENTS]
-    ecommerce.sort(key=lambda pair: pair[0].timestamp)  # stable: ties keep batch order
-    for message, name in ecommerce:
-        note_products(changes, message, name, complete)
-        handler = HANDLERS.get(name)
+    handlers = HANDLERS
+    for message, name in events:
+        props = message.properties
+        items = props.get("products")
+        if isinstance(items, list):
+            note_products(changes, message, [p for p in items if isinstance(p, dict)], complete)
+        elif items is None and name not in ORDER_EVENTS and "products" not in props:
+            note_products(changes, message, [props], complete)  # the properties are the product
+        handler = handlers.get(name)
         if handler is not None:
             handler(changes, message)
     return changes
@@ -230,42 +257,48 @@ def changes_from(
 def note_products(
     changes: Changes,
     message: Message,
-    name: str,
+    items: list[dict[str, Any]],
     complete: Callable[[tuple[str, str]], bool] | None = None,
 ) -> None:
     """Catalog fields carried by any e-commerce event; the newest non-empty value wins."""
-    props = message.properties
-    items = props.get("products")
-    if isinstance(items, list):
-        items = [p for p in items if isinstance(p, dict)]
-    elif "products" in props or name in ORDER_EVENTS:
-        return
-    else:
-        items = [props]  # a single product's fields are the properties themselves
+    props, ws, at, products = (
+        message.properties,
+        message.workspace_id,
+        message.timestamp,
+        changes.products,
+    )
     for item in items:
         sku = sku_of(item)
         if sku is None:
             continue
-        key = (message.workspace_id, sku)
+        key = (ws, sku)
         if complete is not None and complete(key):
             continue
-        row = changes.products.setdefault(key, {"workspace_id": key[0], "sku": sku})
-        fill_product(row, item, props, message.timestamp)
+        row = products.get(key)
+        if row is None:
+            row = products[key] = {"workspace_id": ws, "sku": sku}
+        fill_product(row, item, props, at)
 
 
 def fill_product(
     row: dict[str, Any], item: dict[str, Any], props: dict[str, Any], at: datetime
 ) -> None:
-    values = {
-        "name": text(item.get("name")),
-        "url": text(item.get("url")),
-        "image_url": text(item.get("image_url")),
-        "price": money(item.get("price")),
-        "currency": text(item.get("currency") or props.get("currency")),
-        "category": category_text(item.get("category")),
-        "brand": text(item.get("brand")),
-    }
-    row.update({k: v for k, v in values.items() if v is not None})
+    """The item's non-empty catalog fields over ``row`` (the newest non-empty value wins)."""
+    get = item.get
+    if (name := text(get("name"))) is not None:
+        row["name"] = name
+    if (url := text(get("url"))) is not None:
+        row["url"] = url
+    if (image := text(get("image_url"))) is not None:
+        row["image_url"] = image
+    if (price := money(get("price"))) is not None:
+        row["price"] = price
+    if (currency := text(get("currency") or props.get("currency"))) is not None:
+        row["currency"] = currency
+    if (category := category_text(get("category"))) is not None:
+        row["category"] = category
+    if (brand := text(get("brand"))) is not None:
+        row["brand"] = brand
     row["seen_at"] = at
 
 

@@ -15,7 +15,7 @@ from retenta.commerce.apply import WriterMemory, apply_changes
 from retenta.commerce.carts import consolidate
 from retenta.commerce.contact_ref import ContactResolver
 from retenta.commerce.convert import orders_to_arrow, products_to_arrow
-from retenta.commerce.events import changes_from, is_ecommerce
+from retenta.commerce.events import changes_of, ecommerce_of
 from retenta.commerce.schemas import OrderIn, ProductIn
 from retenta.commerce.tables_service import DataTables
 from retenta.core.messages import Message
@@ -38,15 +38,15 @@ class CommerceService:
 
     def apply(self, conn: Any, messages: Sequence[Message]) -> None:
         """Update orders, carts, wishlists and searches from stored e-commerce events."""
-        workspaces = {m.workspace_id for m in messages if is_ecommerce(m)}
-        if not workspaces:
+        events = ecommerce_of(messages)
+        if not events:
             return
         collecting = gc.isenabled()
         gc.disable()  # as in identity's resolve: many short-lived objects, next to no cycles
         try:
             catalog = self.writer.catalog
-            catalog.load(conn, workspaces)
-            changes = changes_from(messages, catalog.complete)
+            catalog.load(conn, {m.workspace_id for m, _ in events})
+            changes = changes_of(events, catalog.complete)
             if not changes.empty():
                 apply_changes(conn, changes, self.writer)
         finally:
