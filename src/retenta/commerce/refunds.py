@@ -24,11 +24,11 @@ from retenta.commerce import lifecycle
 from retenta.commerce.arrowsql import run
 from retenta.commerce.orders import (
     RETURN_STAGE,
+    STATUS_ONLY_SQL,
     Key,
     Tail,
     keys_table,
     rowids_in,
-    write_status_only,
 )
 from retenta.commerce.tables import TIMESTAMP
 
@@ -41,7 +41,7 @@ READ_SQL = (
     " NULL::VARCHAR, NULL::TIMESTAMPTZ, NULL::VARCHAR, i.rowid FROM order_items i"
     " WHERE i.order_id IN (SELECT order_id FROM _cm_keys)"
     " UNION ALL SELECT 1, o.workspace_id, o.order_id, NULL, NULL, NULL, NULL, o.status, NULL, NULL,"
-    " NULL"
+    " o.rowid"
     " FROM orders o WHERE o.order_id IN (SELECT order_id FROM _cm_keys)"
     " UNION ALL SELECT 2, f.workspace_id, f.order_id, NULL, f.sku, f.quantity, NULL, NULL,"
     " f.returned_at, f.source_message_id, NULL FROM order_returns f"
@@ -94,10 +94,11 @@ def _identity(fact: Fact) -> tuple[Any, ...]:
 
 def _read(
     conn: Any, keys: set[Key]
-) -> tuple[dict[Key, list[Line]], dict[Key, str], defaultdict[Key, list[Fact]]]:
-    """The refunded orders' lines (of orders without a row too), stored statuses and facts."""
+) -> tuple[dict[Key, list[Line]], dict[Key, tuple[str, int]], defaultdict[Key, list[Fact]]]:
+    """The refunded orders' lines (of orders without a row too), stored statuses (with the
+    order's rowid) and facts."""
     lines: dict[Key, list[Line]] = defaultdict(list)
-    status: dict[Key, str] = {}
+    status: dict[Key, tuple[str, int]] = {}  # the stored status and the order's rowid
     facts: defaultdict[Key, list[Fact]] = defaultdict(list)
     table = keys_table(sorted(keys))
     for kind, ws, oid, no, sku, qty, returned, st, at, mid, rowid in run(
@@ -109,7 +110,7 @@ def _read(
         if kind == LINE:
             lines[key].append((no, sku, qty, returned, rowid))
         elif kind == ORDER:
-            status[key] = st
+            status[key] = (st, rowid)
         else:
             facts[key].append({"workspace_id": ws, "order_id": oid, "sku": sku, "quantity": qty,
                                "returned_at": at, "source_message_id": mid})  # fmt: skip
@@ -158,15 +159,17 @@ def _mark_returned(
     facts: dict[Key, list[Fact]],
     moved: dict[Key, dict[int, int]],
     lines: dict[Key, list[Line]],
-    status: dict[Key, str],
+    status: dict[Key, tuple[str, int]],
     tail: Tail,
 ) -> None:
     """Stored orders that a return now covers completely move to 'returned' when the
-    lifecycle allows (``orders.fully_returned_sql``); each gets a history row."""
-    rows = []
+    lifecycle allows (``orders.fully_returned_sql``); each gets a history row. The update
+    names the rows by the rowids the read found (nothing in the unit writes ``orders``
+    between the two), so it needs no ``orders.STATUS_ONLY_ROWS_SQL`` of its own."""
+    rows, rowids = [], []
     for key in sorted(keys):
         fs = facts.get(key)
-        if key not in status or not fs or not lifecycle.reachable(status[key], "returned"):
+        if key not in status or not fs or not lifecycle.reachable(status[key][0], "returned"):
             continue
         whole = any(f["sku"] is None for f in fs)
         covered = bool(lines.get(key)) and all(
@@ -176,9 +179,11 @@ def _mark_returned(
             at, mid = _last(fs)
             rows.append({"workspace_id": key[0], "order_id": key[1], "status": "returned",
                          "changed_at": at})  # fmt: skip
+            rowids.append(status[key][1])
             tail.history.append({**rows[-1], "source_message_id": mid})
     if rows:
-        write_status_only(conn, pa.Table.from_pylist(rows, schema=STATUS))
+        table = pa.Table.from_pylist(rows, schema=STATUS)
+        run(conn, STATUS_ONLY_SQL + rowids_in("orders", rowids), _cm_status_only=table)
 
 
 def _last(facts: list[Fact]) -> tuple[datetime, str | None]:
