@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from retenta.core.messages import Message
-from retenta.identity import store
+from retenta.identity import fastpath, store
 from retenta.identity.cache import MAX_FINGERPRINTS, Fingerprints
 from retenta.identity.known import key_hash, key_hashes
 from retenta.identity.locale import LocaleWrites, fingerprints_after
@@ -152,8 +152,15 @@ class BatchResolver:
         svc = self.svc
         rows = svc.begin(self.cur)
         norm, custom = svc.normalizer, svc.settings.custom_identifier_traits
-        extracted = extract_batch(messages, norm, custom)
-        self.fetch(self.missing(messages, extracted), rows)
+        quick = fastpath.classify(self, messages) if fastpath.eligible(self) else None
+        if quick is None:
+            extracted = extract_batch(messages, norm, custom)
+            self.fetch(self.missing(messages, extracted), rows)
+        else:
+            general = [m for m, q in zip(messages, quick, strict=True) if q is None]
+            extracted = extract_batch(general, norm, custom)
+            self.fetch(self.missing(general, extracted), rows)
+            messages, extracted = fastpath.settle(self, messages, quick, extracted)
         keys = self.svc.settings.property_attribute_keys
         inputs = [profile_input(m, keys) for m in messages]
         self.preload(messages, extracted, inputs)
