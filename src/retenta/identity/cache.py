@@ -167,6 +167,7 @@ class Pending:
 
     txid: int
     probe: tuple[int, datetime] | None = None
+    writer: int | None = None  # the writer thread that made it, when units report outcomes
     owners: dict[Key, int | None] = field(default_factory=dict)
     fingerprints: dict[int, Fingerprints | None] = field(default_factory=dict)
 

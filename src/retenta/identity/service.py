@@ -10,9 +10,9 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from retenta.core.messages import Message
 from retenta.errors import ApiError
@@ -32,6 +32,13 @@ IDENTITY_FLUSH_ROWS = 200_000
 # Owners put in the identifier map at start-up, the most recently seen first (~130 MB):
 # without them every known person's first event after a restart costs a lookup.
 WARM_CACHE_ENTRIES = 1_000_000
+
+
+@runtime_checkable
+class ReportsOutcomes(Protocol):
+    """A database that tells, on its writer thread, how each unit of work ended."""
+
+    outcome_listeners: list[Callable[[bool], None]]
 
 
 class IdentityService:
@@ -59,6 +66,9 @@ class IdentityService:
         self._stale_profiles: list[int] = []
         self.reported_rejections: set[tuple[int, str, str]] = set()
         self._lock = threading.Lock()
+        self._writer: int | None = None  # the writer thread, once a unit reported its outcome
+        if isinstance(db, ReportsOutcomes):
+            db.outcome_listeners.append(self._settle)
         db.write(self._start)
 
     def _start(self, conn: Any) -> None:
@@ -121,6 +131,8 @@ class IdentityService:
         pending, self._txid = self.pending, None
         if pending is None:
             return None
+        if pending.writer is not None and pending.writer == threading.get_ident():
+            return None  # this unit's own changes: ``_settle`` applies them after it ends
         txid, committed, rows = store.status(conn, pending.probe)
         self._txid = txid
         if txid == pending.txid:
@@ -132,10 +144,32 @@ class IdentityService:
         self.pending = None
         return rows
 
+    def _settle(self, committed: bool) -> None:
+        """A writer unit ended (outcome listener, on the writer thread): apply or drop the
+        pending overlay it made, so that the next ``begin`` needs no statement."""
+        self._writer = threading.get_ident()
+        pending = self.pending
+        if pending is None or pending.writer != self._writer:
+            return
+        try:
+            if committed:
+                pending.apply_to(self.cache)  # before dropping it: `lookup` reads both
+            else:
+                self.cache.clear()  # that unit rolled back: what we learnt in it is void
+        except BaseException:
+            self.cache.clear()
+            raise
+        finally:
+            self.pending = None
+
     def _keep_pending(self, conn: Any, batch: BatchResolver) -> None:
         if self.pending is None:
-            txid = self._txid if self._txid is not None else store.transaction_id(conn)
-            self.pending = Pending(txid)
+            writer = threading.get_ident()
+            if writer == self._writer:  # its unit reports its outcome: no transaction id
+                self.pending = Pending(-1, writer=writer)
+            else:
+                txid = self._txid if self._txid is not None else store.transaction_id(conn)
+                self.pending = Pending(txid)
         pending = self.pending
         pending.owners.update(batch.changed_owners)
         pending.fingerprints.update(batch.fingerprints)

@@ -26,6 +26,10 @@ class DuckDatabase:
     A unit of work is a callable that receives the writer connection; it runs
     inside ``BEGIN … COMMIT``, so it either lands whole or not at all, and the
     future resolves only after the commit (durable acknowledgement).
+
+    ``outcome_listeners`` are told, on the writer thread, how each unit ended (True after
+    its ``COMMIT``, False after its ``ROLLBACK``), before its future resolves: the writer's
+    in-memory state (identity's pending overlay) settles without asking the database.
     """
 
     def __init__(self, path: Path | str, *, memory_limit: str = "1GB", threads: int = 2) -> None:
@@ -39,6 +43,7 @@ class DuckDatabase:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._local = threading.local()
         self._closed = False
+        self.outcome_listeners: list[Callable[[bool], None]] = []
         apply_migrations(self._conn)
         self._thread = threading.Thread(target=self._run, name="retenta-writer", daemon=True)
         self._thread.start()
@@ -104,9 +109,18 @@ class DuckDatabase:
                     cur.execute("ROLLBACK")
                 except duckdb.Error:
                     log.debug("rollback after failed unit of work", exc_info=True)
+                self._tell(committed=False)
                 fut.set_exception(exc)
             else:
+                self._tell(committed=True)
                 fut.set_result(result)
+
+    def _tell(self, *, committed: bool) -> None:
+        for listener in self.outcome_listeners:
+            try:
+                listener(committed)
+            except Exception:  # a listener's failure is its own; the unit's outcome stands
+                log.exception("unit outcome listener %r failed", listener)
 
 
 def migration_files() -> list[tuple[int, str, str]]:
