@@ -170,6 +170,9 @@ def create_app(container: Container) -> FastAPI:
     app = SegmentFastAPI(title="Retenta", version=__version__, lifespan=lifespan)
     app.state.container = container
     install_error_handlers(app)
+    from retenta.web.point_reads import PointReads
+
+    app.add_middleware(PointReads)  # the contacts point reads in one hop (web/point_reads.py)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
 
