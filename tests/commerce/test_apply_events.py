@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 from typing import Any
 
@@ -373,3 +374,38 @@ def test_workspaces_do_not_share_entities(container: Container) -> None:
     found = rows(container, "SELECT workspace_id, contact_id, total FROM orders ORDER BY 1")
     assert found == [("ws-a", 1, Decimal("30.00")), ("ws-b", 2, Decimal("1.00"))]
     assert rows(container, "SELECT count(*) FROM products") == [(4,)]
+
+
+def test_apply_leaves_the_collector_as_it_found_it_even_when_a_unit_fails(
+    container: Container,
+) -> None:
+    """``apply`` turns the cyclic GC off for its own run only (session 9)."""
+    assert gc.isenabled()
+    apply(container, track(W, 1, "Product Added", {"sku": "A"}))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        apply(container, track(W, 1, "Product Added", {"sku": "B"}, minute=1))
+        assert not gc.isenabled()  # a caller that had it off (identity's resolve) keeps it off
+    finally:
+        gc.enable()
+    bad = track(W, 1, "Order Completed", {"order_id": "o-9", "total": 1}, minute=2)
+    bad.contact_id = "not a contact id"  # type: ignore[assignment]
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever DuckDB or Arrow raises
+        apply(container, bad)
+    assert gc.isenabled()
+
+
+def test_events_named_in_any_spelling_apply_in_event_time_not_batch_order(
+    container: Container,
+) -> None:
+    apply(
+        container,
+        track(W, 1, "product_removed", {"sku": "A"}, minute=2),
+        track(W, 1, "Page Viewed", {"sku": "Z"}, minute=0),
+        track(W, 1, "PRODUCT ADDED", {"sku": "A", "quantity": 2}, minute=1),
+        track(W, 1, "Product  Added", {"sku": "B"}, minute=3),
+    )
+    live = "SELECT sku, quantity FROM cart_items ORDER BY sku"
+    assert rows(container, live) == [("A", 0), ("B", 1)]
+    assert rows(container, "SELECT sku FROM products ORDER BY sku") == [("A",), ("B",)]
