@@ -31,6 +31,7 @@ from retenta.identity.normalize import (
     Extracted,
     _blocked,
 )
+from retenta.identity.profile_input import _LOCALE_ONLY as LOCALE_ONLY
 from retenta.identity.profile_input import ProfileInput, _locale_only
 
 if TYPE_CHECKING:
@@ -142,7 +143,11 @@ def classify(batch: BatchResolver, messages: Sequence[Message]) -> list[Quick | 
         if cid is None:  # no identifier at all: a new contact of its own
             append(None)
             continue
-        append((cid, user_key, anon_key, _locale_only(ctx)))
+        try:  # ``_locale_only``'s memo, inline
+            p = LOCALE_ONLY[(ctx.get("locale"), ctx.get("timezone"))]
+        except (KeyError, TypeError):
+            p = _locale_only(ctx)
+        append((cid, user_key, anon_key, p))
     return out
 
 
@@ -184,6 +189,11 @@ def settle(
     out_extracted: list[Extracted] = []
     svc, locales = batch.svc, batch.locales
     contacts, identities, queue = svc._seen_contacts, svc._seen_identities, locales.changes
+    # ``batch.fingerprint`` inline: the batch has kept none of its own yet
+    assert not batch.fingerprints
+    pending = svc.pending
+    pending_fps = pending.fingerprints if pending is not None else {}
+    cache_fps = svc.cache.fingerprints
     for m, q in zip(messages, quick, strict=True):
         if q is None:
             out_messages.append(m)
@@ -196,11 +206,12 @@ def settle(
             continue
         m.contact_id = cid
         at = m.timestamp
-        if (prev := contacts.get(cid)) is None or at > prev:
+        # the later time wins; ``setdefault`` hashes the key once when it is new
+        if at > contacts.setdefault(cid, at):
             contacts[cid] = at
-        if user_key is not None and ((prev := identities.get(user_key)) is None or at > prev):
+        if user_key is not None and at > identities.setdefault(user_key, at):
             identities[user_key] = at
-        if anon_key is not None and ((prev := identities.get(anon_key)) is None or at > prev):
+        if anon_key is not None and at > identities.setdefault(anon_key, at):
             identities[anon_key] = at
         if p is None:
             continue
@@ -209,7 +220,9 @@ def settle(
         if queued is not None:
             if queued.fingerprint == fp:
                 continue
-        elif (fps := batch.fingerprint(cid)) is not None and fp in fps:
-            continue
+        else:
+            fps = pending_fps[cid] if cid in pending_fps else cache_fps.get(cid)
+            if fps is not None and fp in fps:
+                continue
         locales.add(cid, p.language, p.timezone, fp)
     return out_messages, out_extracted
