@@ -35,6 +35,10 @@ from retenta.settings import Settings
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+# Issue #2's arithmetic: the writer thread <= ~20 µs an event, of which resolve <= 8.
+RESOLVE_BOUND_US = 8
+
+
 def message(ws: str, i: int, kind: str = "track", **fields: Any) -> Message:
     at = T0 + timedelta(seconds=i)
     return Message(ws, f"m{i}-{random.random()}", kind, at, at, **fields)  # type: ignore[arg-type]
@@ -204,9 +208,9 @@ def main() -> None:
     store_cpu = report_storefront(
         args.storefront_contacts, args.storefront_unit, args.storefront_units
     )
-    verdict = "OK" if store_cpu <= 10 else "MISSED"
-    print(f"{'bound (storefront mix at batch units, resolve cpu)':<58} <= 10 µs/event"
-          f" -> {store_cpu:.2f} {verdict}")  # fmt: skip
+    verdict = "OK" if store_cpu <= RESOLVE_BOUND_US else "MISSED"
+    label = "bound (storefront mix at batch units, resolve cpu)"
+    print(f"{label:<58} <= {RESOLVE_BOUND_US} µs/event -> {store_cpu:.2f} {verdict}")
     if args.only_storefront:
         return
     with tempfile.TemporaryDirectory() as tmp:
