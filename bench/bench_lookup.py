@@ -9,7 +9,9 @@ then measures, over random contacts:
 - the service functions in-process (``contacts.find`` → id, ``contacts.lookup`` → profile,
   ``contacts.timeline`` first page of 100 — twice: the first touch of those contacts' event
   blocks, read from disk, and warm, as a server with its data in memory answers);
-- the same over HTTP against a real ``uvicorn`` server process, and that process's RSS;
+- the same over HTTP against a real server process (``retenta serve``, as users run it), the
+  server's CPU a request (its mean, background loops included: an idle server uses ~70 ms
+  of CPU a second) beside ``/healthz`` as the floor, and that process's RSS;
 - baselines: the same timeline query on an unsorted copy of the events, and the same
   identifier lookup on a copy of ``identities`` without its primary-key index;
 - with ``--ingest-rate N``: ``contacts.find`` and the timeline again while a writer thread
@@ -36,6 +38,7 @@ each type): its tail is that first touch, not the type.
     uv run python -m bench.bench_lookup --data DIR --ingest-rate 5000 --no-http
     uv run python -m bench.bench_lookup --data DIR --no-http --ab-against 5dc5163
     uv run python -m bench.bench_lookup --data DIR --cold [--no-prewarm]
+    uv run python -m bench.bench_lookup --data DIR --http-only   # the HTTP rows alone
 """
 
 from __future__ import annotations
@@ -412,6 +415,81 @@ def ab_rows(data: Path, ws: str, keys: list[int], rev: str) -> list[Any]:
     return [(k, *percentiles(samples[k][0]), *percentiles(samples[k][1]), None) for k in order]
 
 
+def asgi_get(app: Any, path: str, query: str, headers: list[tuple[bytes, bytes]]) -> Any:
+    """One GET through the ASGI app in this process (no socket, no client library)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 9),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def call() -> None:
+        await app(scope, receive, send)
+        if sent[0]["status"] != 200:
+            raise RuntimeError(f"{path}?{query}: {sent[0]['status']} {sent[1]['body'][:200]!r}")
+
+    return call()
+
+
+def asgi_ab_rows(data: Path, ids: dict[str, str], keys: list[int]) -> list[Any]:
+    """The HTTP layer alone, like for like: each read through the app in this process, by
+    FastAPI's routes and by the point-read fast path (``web/point_reads.py``), alternating
+    rounds over the same contacts; process CPU per request (DuckDB's threads included)."""
+    import asyncio
+
+    from retenta.app import create_app
+    from retenta.web import point_reads
+
+    c = build_container(Settings(data_dir=data, background_workers=False))
+    app = create_app(c)
+    headers = [(b"authorization", f"Bearer {ids['api_key']}".encode())]
+    reads = {
+        f"lookup?{t}=": (lambda i, t=t, v=v: ("/api/v1/contacts/lookup", f"{t}={v(i)}"))
+        for t, v in IDENTIFIERS.items()
+    }
+    reads["{id}/events?limit=100"] = lambda i: (f"/api/v1/contacts/{i}/events", "limit=100")
+    fast_read = point_reads.point_read
+    samples: dict[str, tuple[list[float], list[float]]] = {}
+
+    async def rounds() -> None:
+        for _ in range(3):
+            for side, chooser in (("routes", lambda scope: None), ("fast path", fast_read)):
+                point_reads.point_read = chooser  # type: ignore[assignment]
+                for what, target in reads.items():
+                    wall, cpu = samples.setdefault(f"asgi a/b: {what}, {side}", ([], []))
+                    for i in keys:
+                        t, p = time.perf_counter(), time.process_time()
+                        await asgi_get(app, *target(i), headers)
+                        wall.append(time.perf_counter() - t)
+                        cpu.append(time.process_time() - p)
+
+    try:
+        for target in reads.values():  # warm both paths and the contacts' blocks
+            for i in keys[:20]:
+                asyncio.run(asgi_get(app, *target(i), headers))
+        asyncio.run(rounds())
+    finally:
+        point_reads.point_read = fast_read
+        c.close()
+    return [(k, *percentiles(v[0]), *percentiles(v[1]), None) for k, v in sorted(samples.items())]
+
+
 class IngestLoad:
     """Writer load like live ingestion, in the same process as the reads: every 20 ms one
     unit of work appends ``rate / 50`` events to L0 (``events_recent``) — so WAL growth,
@@ -578,28 +656,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-SERVER = """
-import sys, uvicorn
-from pathlib import Path
-from retenta.app import build_container, create_app
-from retenta.settings import Settings
-c = build_container(Settings(data_dir=Path(sys.argv[1])))
-uvicorn.run(create_app(c), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-"""
-
-
 def start_server(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``retenta serve`` on ``data``: the server users run (its HTTP protocol, no access log,
+    the heap settled at start, the background loops), on a free port."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(data), str(port)])
+    log = data / "bench_server.log"
+    command = [sys.executable, "-m", "retenta.cli", "serve", "--data", str(data)]
+    with log.open("wb") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen([*command, "--port", str(port)], stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
+            if proc.poll() is not None:
+                break
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("server did not start")
+    raise RuntimeError(f"server did not start:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def wait_idle(pid: int, *, below: float = 0.15, limit_s: float = 30.0) -> float:
+    """Wait until a started server's start-up work (prewarm, first ticks of its loops) is
+    done: its CPU over half a second under ``below`` of a core, or ``limit_s`` passed, so
+    the first row's CPU a request is not the start-up's. Returns that last share."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = process_cpu_s(pid)
+        time.sleep(0.5)
+        share = (process_cpu_s(pid) - before) / 0.5
+        if share < below or time.monotonic() > deadline:
+            return share
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -620,6 +708,9 @@ def http_rows(
     try:
         if cold:  # after the server's start-up reads and its prewarm (~1.3 s at 1M / 50M)
             time.sleep(5)
+        idle = wait_idle(proc.pid)
+        print(f"server settled: {idle * 1000:.0f} ms of CPU a second idle", flush=True)
+        if cold:
             drop_page_cache(data)
         with httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {ids['api_key']}"}
@@ -649,6 +740,12 @@ def http_rows(
                     *timed_remote(
                         lambda i: get(f"/api/v1/contacts/{i}/events", limit=100), keys, proc.pid
                     ),
+                )
+            )
+            rows.append(
+                (
+                    "baseline: http GET /healthz (the server's floor)",
+                    *timed_remote(lambda i: get("/healthz"), keys, proc.pid),
                 )
             )
             rows.append(
@@ -716,6 +813,14 @@ def main() -> int:
     )
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP server rows")
     parser.add_argument(
+        "--http-only", action="store_true", help="only the HTTP server rows (no in-process rows)"
+    )
+    parser.add_argument(
+        "--asgi-ab",
+        action="store_true",
+        help="also A/B the HTTP layer in process: FastAPI's routes vs the point-read fast path",
+    )
+    parser.add_argument(
         "--cold",
         action="store_true",
         help="evict the database file from the page cache once the process (and the HTTP"
@@ -745,11 +850,15 @@ def main() -> int:
         rng = random.Random(7)
         keys = [rng.randint(1, n) for _ in range(args.samples)]
         print(f"load average before: {os.getloadavg()[0]:.1f}", flush=True)
-        rows = service_rows(
-            data, ids["workspace_id"], keys, cold=args.cold, warm=not args.no_prewarm
-        )
+        rows: list[Any] = []
+        if not args.http_only:
+            rows = service_rows(
+                data, ids["workspace_id"], keys, cold=args.cold, warm=not args.no_prewarm
+            )
         if args.ingest_rate:
             rows += loaded_rows(data, ids["workspace_id"], keys, n, args.ingest_rate)
+        if args.asgi_ab:
+            rows += asgi_ab_rows(data, ids, keys[:150])
         if args.ab_against:
             rows += ab_rows(data, ids["workspace_id"], keys[:250], args.ab_against)
         http: list[Any] = []
