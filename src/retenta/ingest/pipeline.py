@@ -111,7 +111,10 @@ def prepare(requests: list[_Request]) -> _Unit:
 
 
 def merge(units: Sequence[_Unit]) -> _Unit:
-    """One unit of several prepared ones, in order."""
+    """One unit of several prepared ones, in order. Its columns are made contiguous here,
+    in the event loop: DuckDB's scan of a table of one chunk costs the writer about a third
+    less than of the 256-event chunks it was prepared in (1.35 against 2.01 µs an event of
+    process CPU for a 2,000-event append; the copy costs 0.1 µs an event)."""
     if len(units) == 1:
         return units[0]
     return _Unit(
@@ -119,7 +122,7 @@ def merge(units: Sequence[_Unit]) -> _Unit:
         [m for u in units for m in u.messages],
         [k for u in units for k in u.keys],
         np.concatenate([u.hashes for u in units]),
-        pa.concat_tables([u.base for u in units]),
+        pa.concat_tables([u.base for u in units]).combine_chunks(),
     )
 
 
