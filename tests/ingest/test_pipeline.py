@@ -378,3 +378,21 @@ def test_recent_ids_keep_at_least_their_capacity_and_at_most_one_add_more() -> N
     assert added[-1] not in recent
     recent.add([added[-1]])
     assert added[-1] in recent
+
+
+def test_a_merged_unit_is_one_chunk_and_keeps_its_chunks_past_arrow_offsets() -> None:
+    import pyarrow as pa
+
+    from retenta.ingest.pipeline import _contiguous, _Request, merge, prepare
+
+    units = [prepare([_Request([msg(f"m{i}"), msg(f"n{i}")])]) for i in range(3)]
+    merged = merge(units)
+    assert merged.base.column("message_id").num_chunks == 1
+    assert merged.base.column("message_id").to_pylist() == ["m0", "n0", "m1", "n1", "m2", "n2"]
+
+    class TooBig:  # a string column past 2 GB of 32-bit offsets, without allocating it
+        def combine_chunks(self) -> None:
+            raise pa.ArrowCapacityError("offset overflow while concatenating arrays")
+
+    too_big = TooBig()
+    assert _contiguous(too_big) is too_big  # type: ignore[arg-type]

@@ -122,8 +122,18 @@ def merge(units: Sequence[_Unit]) -> _Unit:
         [m for u in units for m in u.messages],
         [k for u in units for k in u.keys],
         np.concatenate([u.hashes for u in units]),
-        pa.concat_tables([u.base for u in units]).combine_chunks(),
+        _contiguous(pa.concat_tables([u.base for u in units])),
     )
+
+
+def _contiguous(table: pa.Table) -> pa.Table:
+    """``table`` in one chunk; as it is when a string column would pass Arrow's 2 GB of
+    32-bit offsets (a unit of 50,000 events at a raised ``ingest_max_event_bytes``): this
+    runs in the group-commit loop, which must never raise."""
+    try:
+        return table.combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowCapacityError):
+        return table
 
 
 def settle_heap() -> None:
