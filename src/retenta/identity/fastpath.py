@@ -188,7 +188,7 @@ def settle(
     out_messages: list[Message] = []
     out_extracted: list[Extracted] = []
     svc, locales = batch.svc, batch.locales
-    contacts, identities, queue = svc._seen_contacts, svc._seen_identities, locales.changes
+    (contacts, identities), queue = svc.seen_maps(), locales.changes
     # ``batch.fingerprint`` inline: the batch has kept none of its own yet
     assert not batch.fingerprints
     pending = svc.pending

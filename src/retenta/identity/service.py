@@ -189,6 +189,11 @@ class IdentityService:
 
     # --- last seen, written behind -----------------------------------------------------
 
+    def seen_maps(self) -> tuple[dict[int, datetime], dict[Key, datetime]]:
+        """The last-seen times not yet written, by contact and by identifier (the quick
+        path updates them inline)."""
+        return self._seen_contacts, self._seen_identities
+
     def note_seen(self, cid: int, ws: str, idents: Sequence[Identifier], at: datetime) -> None:
         seen = self._seen_contacts
         if (prev := seen.get(cid)) is None or at > prev:
