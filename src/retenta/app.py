@@ -8,6 +8,7 @@ import logging
 import secrets
 import signal
 import sys
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -154,6 +155,10 @@ def build_container(settings: Settings) -> Container:
 
 
 def create_app(container: Container) -> FastAPI:
+    from retenta.web.point_reads import PointReads, ReadThreads
+
+    reads = ReadThreads()  # the contacts point reads' own threads (web/point_reads.py)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for svc in container.lifecycle:
@@ -163,6 +168,7 @@ def create_app(container: Container) -> FastAPI:
         finally:
             for svc in reversed(container.lifecycle):
                 await svc.stop()
+            reads.close()
 
     from retenta.ingest.fastpath import SegmentFastAPI
 
@@ -170,9 +176,8 @@ def create_app(container: Container) -> FastAPI:
     app = SegmentFastAPI(title="Retenta", version=__version__, lifespan=lifespan)
     app.state.container = container
     install_error_handlers(app)
-    from retenta.web.point_reads import PointReads
-
-    app.add_middleware(PointReads)  # the contacts point reads in one hop (web/point_reads.py)
+    app.add_middleware(PointReads, threads=reads)  # the contacts point reads in one hop
+    weakref.finalize(app, reads.close)  # an app served without its lifespan
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
 

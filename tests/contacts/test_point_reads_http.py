@@ -159,3 +159,29 @@ def test_the_fast_paths_are_the_routes_fastapi_would_pick(
         monkeypatch.setattr(container.contacts, method, marked)
         resp = client.get(path, headers=ws.api_headers)
         assert (resp.status_code, resp.json()["error"]["message"]) == (418, method)
+
+
+def test_reads_keep_their_thread_until_the_server_stops(
+    container: Container, ws: Workspace, ann: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new thread's first read pays for its own DuckDB cursor: the pool keeps its threads
+    (anyio's stop after 10 s idle) and the server's lifespan ends them."""
+    import threading
+
+    from retenta.app import create_app
+
+    threads: list[threading.Thread] = []
+    real_answer = point_reads.answer
+
+    def spy(*args: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real_answer(*args)
+
+    monkeypatch.setattr(point_reads, "answer", spy)
+    with TestClient(create_app(container)) as tc:
+        for path in (f"{BASE}/{ann}", f"{BASE}/{ann}/events", f"{BASE}/lookup?phone=0671234567"):
+            assert tc.get(path, headers=ws.api_headers).status_code == 200
+    assert len({t.ident for t in threads}) == 1
+    assert threads[0].name.startswith("retenta-point-read")
+    threads[0].join(timeout=10)
+    assert not threads[0].is_alive()
