@@ -52,9 +52,7 @@ def eligible(batch: BatchResolver) -> bool:
     attributes: then only ``userId``/``anonymousId``, traits and locale matter)."""
     settings = batch.svc.settings
     return (
-        FAST_PATH
-        and not settings.custom_identifier_traits
-        and not (settings.property_attribute_keys)
+        FAST_PATH and not settings.custom_identifier_traits and not settings.property_attribute_keys
     )
 
 
