@@ -12,11 +12,18 @@ event (issue #2, session 6). The machine is shared, so the CPU time of the write
 the figure to compare (wall time also counts the time other processes ran); medians.
 
     uv run --frozen python bench/bench_commerce.py [--quick]
+
+``--refund-store DIR`` measures instead a unit of refunds on a large store (1M orders, 2M lines,
+10k return facts by default), seeded once into ``DIR`` and reused: the writer and process CPU
+of ``apply`` for 9 refunds (whole, partial, re-sent, of unknown orders), each unit rolled back
+so every run sees the same store. The unit's reads must cost by its keys, not by the store's
+size (session 9, REFUNDS). Run it with ``PYTHONPATH=<worktree of the base>/src`` for the A/B.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -171,10 +178,119 @@ def report_groups(container: Any, stream: Stream, batches: int) -> None:
               f" {proc:>11.1f}")  # fmt: skip
 
 
+STORE_ORDERS = 1_000_000
+STORE_FACTS = 10_000
+SEED_SQL = (
+    "INSERT INTO orders (workspace_id, order_id, contact_id, status, total, placed_at,"
+    " updated_at, source_message_id)"
+    " SELECT $ws, 'R-' || i, 1 + (i * 7919) % 200000, 'placed', 99, $t0::TIMESTAMPTZ"
+    " + INTERVAL 1 MINUTE * i, $t0::TIMESTAMPTZ + INTERVAL 1 MINUTE * i, 'seed-' || i"
+    " FROM range($n) t(i)",
+    "INSERT INTO order_items (workspace_id, order_id, line_no, sku, quantity, price)"
+    " SELECT $ws, 'R-' || i, l, 'SKU-' || ((i * 31 + l) % 5000), 1 + l, 10"
+    " FROM range($n) t(i), range(2) u(l)",
+    # facts on spread orders (a store refunds ~1% of its orders): line 0 partly, by sku
+    "INSERT INTO order_returns (workspace_id, order_id, sku, quantity, amount, returned_at,"
+    " source_message_id) SELECT $ws, 'R-' || (i * 97), 'SKU-' || ((i * 97 * 31) % 5000), 1, 10,"
+    " $t0::TIMESTAMPTZ + INTERVAL 1 MINUTE * (i * 97 + 60), 'seed-ret-' || i FROM range($f) t(i)",
+)
+
+
+def refund_store(path: Path) -> Any:
+    """A container on the large store in ``path``, seeded the first time (a minute or so)."""
+    path.mkdir(parents=True, exist_ok=True)
+    container = build_container(Settings(data_dir=path, background_workers=False))
+    done = path / "seeded"
+    if not done.exists():
+        params = {"ws": WS, "t0": T0, "n": STORE_ORDERS, "f": STORE_FACTS}
+
+        def seed(conn: Any) -> None:
+            for sql in SEED_SQL:
+                conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+
+        container.db.write(seed)
+        container.db.write(lambda c: c.execute("CHECKPOINT"))
+        done.write_text(f"{STORE_ORDERS} orders, {STORE_FACTS} return facts\n")
+    return container
+
+
+class RollbackError(Exception):
+    """Raised inside a measured unit so that it leaves the store as it found it."""
+
+
+def refund_unit(rng: random.Random, n: int) -> list[Message]:
+    """9 refunds: 3 whole orders, 3 partial (by sku), 1 that re-sends a stored fact's message,
+    2 of orders the store does not have."""
+    out: list[Message] = []
+    at = T0 + timedelta(days=3000)
+
+    def msg(mid: str, props: dict[str, Any]) -> None:
+        out.append(Message(WS, mid, "track", at, at, event="Order Refunded", contact_id=1,  # type: ignore[arg-type]
+                           properties=props))  # fmt: skip
+
+    for j in range(3):
+        msg(f"rw-{n}-{j}", {"order_id": f"R-{rng.randrange(STORE_ORDERS)}", "total": 5})
+    for j in range(3):
+        i = rng.randrange(STORE_ORDERS)
+        sku = f"SKU-{(i * 31) % 5000}"
+        line = {"sku": sku, "quantity": 1, "price": 10}
+        msg(f"rp-{n}-{j}", {"order_id": f"R-{i}", "products": [line]})
+    f = rng.randrange(STORE_FACTS)
+    sku = f"SKU-{(f * 97 * 31) % 5000}"
+    line = {"sku": sku, "quantity": 1, "price": 10}
+    msg(f"seed-ret-{f}", {"order_id": f"R-{f * 97}", "products": [line]})
+    for j in range(2):
+        msg(f"ru-{n}-{j}", {"order_id": f"NOPE-{n}-{j}", "total": 5})
+    return out
+
+
+def refund_cpu(container: Any, batch: list[Message]) -> tuple[float, float]:
+    """Writer-thread and process CPU seconds of ``apply`` for ``batch``; the unit rolls back."""
+    got: list[tuple[float, float]] = []
+
+    def work(conn: Any) -> None:
+        cpu, proc = time.thread_time(), time.process_time()
+        container.commerce.apply(conn, batch)
+        got.append((time.thread_time() - cpu, time.process_time() - proc))
+        raise RollbackError
+
+    with contextlib.suppress(RollbackError):
+        container.db.write(work)
+    return got[0]
+
+
+def report_refunds(path: Path, units: int) -> None:
+    container = refund_store(path)
+    try:
+        with container.db.read() as cur:
+            counts = [cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                      for t in ("orders", "order_items", "order_returns")]  # fmt: skip
+        print(f"refund units on {path}: {counts[0]:,} orders, {counts[1]:,} lines,"
+              f" {counts[2]:,} return facts; 9 refunds a unit, rolled back,"
+              f" {units} units")  # fmt: skip
+        rng = random.Random(11)
+        for n in range(5):  # warm up: the table blocks in memory
+            refund_cpu(container, refund_unit(rng, n))
+        times = [refund_cpu(container, refund_unit(rng, n)) for n in range(5, 5 + units)]
+        writer = statistics.median(t[0] for t in times) * 1e3
+        proc = statistics.median(t[1] for t in times) * 1e3
+        print(f"apply() of a 9-refund unit: writer CPU {writer:.2f} ms, process CPU {proc:.2f} ms"
+              " (medians)  bound: by the unit's keys, not the store's size")  # fmt: skip
+    finally:
+        container.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--refund-store", type=Path, help="seed/reuse a 1M-order store here")
+    parser.add_argument("--units", type=int, default=21, help="refund units to measure")
     args = parser.parse_args()
+    if args.refund_store:
+        print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        report_refunds(args.refund_store, args.units)
+        print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        return
     batches = 30 if args.quick else 200
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
