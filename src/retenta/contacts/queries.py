@@ -281,6 +281,46 @@ def _first_page_rows(cur: Any, cols: str, ids: Sequence[int], limit: int) -> lis
     return rows
 
 
+def live_first_page(
+    cur: Any, workspace_id: str, contact_id: int, *, limit: int
+) -> list[dict[str, Any]] | None:
+    """The first page of a live contact that has nothing merged into it — the common case —
+    in one statement: the page of ``_first_page_rows`` and, beside it, what ``liveness``
+    reads (the contact row, the merges naming it as winner), told apart by their NULL
+    ``message_id`` (an event's is never NULL). None when the contact is not that case
+    (unknown, erased, another workspace's, merged away or merged into) or a row of another
+    workspace came back: the caller then reads the page the general way. One statement
+    instead of two saves ~0.2 ms p50, ~0.5 ms p99 of CPU (session 9).
+    """
+    cols = ", ".join(EVENT_FIELDS)
+    page = " UNION ALL ".join(
+        f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = $2"
+        for tier in ("events", "events_l1", "events_recent")
+    )
+    sql = (
+        f"SELECT * FROM (SELECT * FROM ({page}) ORDER BY timestamp DESC, message_id DESC"
+        " LIMIT $1) UNION ALL SELECT workspace_id, NULL, 'contact', merged_into::VARCHAR,"
+        " erased_at, NULL, NULL, NULL, NULL, NULL FROM contacts WHERE id = $2"
+        " UNION ALL SELECT workspace_id, NULL, 'merge', NULL, reverted_at, NULL, NULL, NULL,"
+        " NULL, NULL FROM merges WHERE winner_id = $2"
+    )
+    rows = prepared.execute(cur, "retenta_live_first_page", sql, [limit, contact_id]).fetchall()
+    events, live = [], False
+    for row in rows:
+        if row[1] is not None:
+            events.append(row)
+        elif row[0] == workspace_id and row[4] is None:  # not erased, not reverted
+            if row[2] != "contact" or row[3] is not None:
+                return None  # something is merged into it, or it was merged away
+            live = True
+    if not live or any(r[0] != workspace_id for r in events):
+        return None
+    # A UNION ALL does not keep its branches' order: sort as the page did (timestamp, then
+    # message id, descending; VARCHARs compare bytewise in DuckDB, as code points here).
+    events.sort(key=lambda r: (r[4], r[1]), reverse=True)
+    return [_event(r[1:]) for r in events]
+
+
 def _event(row: Sequence[Any]) -> dict[str, Any]:
     out = dict(zip(EVENT_FIELDS, row, strict=True))
     for key in JSON_EVENT_FIELDS:

@@ -232,8 +232,13 @@ class ContactService:
         """Events of the contact and everything merged into it, newest first."""
         before = decode_event_cursor(cursor) if cursor else None
         with self.db.read() as cur:
-            _, ids = self._live_ids(cur, workspace_id, contact_id)
-            items = q.timeline(cur, workspace_id, ids, limit=limit + 1, before=before)
+            found = None
+            if before is None:  # the common first page: the live check in the same statement
+                found = q.live_first_page(cur, workspace_id, contact_id, limit=limit + 1)
+            if found is None:
+                _, ids = self._live_ids(cur, workspace_id, contact_id)
+                found = q.timeline(cur, workspace_id, ids, limit=limit + 1, before=before)
+            items = found
         last = items[limit - 1] if len(items) > limit else None
         next_cursor = encode_event_cursor(last["timestamp"], last["message_id"]) if last else None
         return {"items": items[:limit], "next_cursor": next_cursor}
