@@ -1,0 +1,109 @@
+"""Migration 0043: ``orders`` and ``order_returns`` get an index on ``order_id``, so the refund
+read probes them (the primary key has two columns and is never probed); a store written
+before it upgrades with every row as it was, and refunds settle through the new indexes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from retenta.app import build_container
+from retenta.commerce import refunds
+from retenta.settings import Settings
+from retenta.storage.duckdb import engine
+from tests.commerce.helpers import apply, track
+
+WS = "ws-old"
+TABLES = ("orders", "order_items", "order_returns")
+
+
+def _pre_0043(path: Path) -> None:
+    """A store as 0042 left it: 300 orders of two lines, return facts for some."""
+    conn = duckdb.connect(str(path))
+    earlier = [m for m in engine.migration_files() if m[0] < 43]
+    original = engine.migration_files
+    engine.migration_files = lambda: earlier  # type: ignore[assignment]
+    try:
+        engine.apply_migrations(conn)
+    finally:
+        engine.migration_files = original  # type: ignore[assignment]
+    conn.execute(
+        "INSERT INTO orders (workspace_id, order_id, contact_id, status, total, placed_at,"
+        " updated_at) SELECT ?, 'o-' || i, 1 + i % 50, 'paid', 20,"
+        " TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 MINUTE,"
+        " TIMESTAMPTZ '2026-01-01' + i * INTERVAL 1 MINUTE FROM range(300) t(i)",
+        [WS],
+    )
+    conn.execute(
+        "INSERT INTO order_items (workspace_id, order_id, line_no, sku, quantity, price)"
+        " SELECT ?, 'o-' || i, l, 'S' || l, 1, 10 FROM range(300) t(i), range(2) u(l)",
+        [WS],
+    )
+    conn.execute(
+        "INSERT INTO order_returns (workspace_id, order_id, sku, quantity, amount, returned_at,"
+        " source_message_id) SELECT ?, 'o-' || (i * 3), 'S0', 1, 10,"
+        " TIMESTAMPTZ '2026-02-01', 'old-' || i FROM range(100) t(i)",
+        [WS],
+    )
+    conn.execute(
+        "UPDATE order_items SET returned_quantity = 1 WHERE line_no = 0"
+        " AND order_id IN (SELECT order_id FROM order_returns)"
+    )
+    conn.close()
+
+
+def _dump(cur: Any) -> dict[str, list[tuple[Any, ...]]]:
+    return {t: cur.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+
+
+def _read_plan(cur: Any) -> str:
+    sql = refunds.READ_SQL.format(ids="?, ?")
+    rows = cur.execute(f"EXPLAIN ANALYZE {sql}", ["o-7", "o-9"] * 3).fetchall()
+    return "\n".join(str(r[1]) for r in rows)  # the scan type is chosen at execution
+
+
+def test_a_store_written_before_0043_upgrades_with_its_rows_and_refunds_probe_the_indexes(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    _pre_0043(data / "retenta.duckdb")
+    with duckdb.connect(str(data / "retenta.duckdb")) as conn:
+        before = _dump(conn)
+        assert _read_plan(conn).count("Index Scan") == 1  # order_items_order only
+    container = build_container(Settings(data_dir=data, background_workers=False))
+    try:
+        with container.db.read() as cur:
+            assert _dump(cur) == before
+            indexes = cur.execute(
+                "SELECT table_name, index_name FROM duckdb_indexes()"
+                " WHERE index_name IN ('orders_order', 'order_returns_order') ORDER BY 1"
+            ).fetchall()
+            assert indexes == [("order_returns", "order_returns_order"), ("orders", "orders_order")]
+            assert _read_plan(cur).count("Index Scan") == 3
+        # o-3 has a stored fact for S0: returning S1 as well covers it; o-4 only in part
+        apply(
+            container,
+            track(WS, 4, "Order Refunded", {"order_id": "o-3", "products": [{"sku": "S1"}]}),
+            track(WS, 5, "Order Refunded", {"order_id": "o-4", "products": [{"sku": "S0"}]}),
+        )
+        with container.db.read() as cur:
+            after = _dump(cur)
+            status = dict(
+                cur.execute(
+                    "SELECT order_id, status FROM orders WHERE order_id IN ('o-3', 'o-4')"
+                ).fetchall()
+            )
+            lines = cur.execute(
+                "SELECT order_id, line_no, returned_quantity FROM order_items"
+                " WHERE order_id IN ('o-3', 'o-4') ORDER BY ALL"
+            ).fetchall()
+        assert status == {"o-3": "returned", "o-4": "paid"}
+        assert lines == [("o-3", 0, 1), ("o-3", 1, 1), ("o-4", 0, 1), ("o-4", 1, 0)]
+        assert len(after["order_returns"]) == len(before["order_returns"]) + 2
+        untouched = [r for r in after["orders"] if r[1] not in ("o-3", "o-4")]
+        assert untouched == [r for r in before["orders"] if r[1] not in ("o-3", "o-4")]
+    finally:
+        container.close()
