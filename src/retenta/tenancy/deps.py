@@ -7,6 +7,7 @@ import binascii
 from typing import TYPE_CHECKING
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from retenta.errors import ApiError
 from retenta.tenancy.service import Principal
@@ -60,14 +61,28 @@ def require_csrf_header(request: Request) -> None:
         )
 
 
-def api_principal(request: Request) -> Principal:
-    """Management API: ``Authorization: Bearer <api key>`` or a UI session cookie."""
+async def api_principal(request: Request) -> Principal:
+    """Management API: ``Authorization: Bearer <api key>`` or a UI session cookie.
+
+    Async so that a key already in the cache costs no threadpool hop (FastAPI runs a sync
+    dependency on a worker thread, a hop before the route's own); a key not cached yet and
+    a session cookie are read on a worker thread.
+    """
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        principal = container(request).tenancy.authenticate_key(header[7:].strip(), kind="api")
+        tenancy = container(request).tenancy
+        secret = header[7:].strip()
+        known, principal = tenancy.cached_key(secret, kind="api")
+        if not known:
+            principal = await run_in_threadpool(tenancy.authenticate_key, secret, kind="api")
         if principal is None:
             raise ApiError(401, "unauthorized", "invalid or revoked API key", field="Authorization")
         return principal
+    return await run_in_threadpool(session_api_principal, request)
+
+
+def session_api_principal(request: Request) -> Principal:
+    """The management API's principal from a UI session cookie (reads the session)."""
     principal = session_principal(request)
     if principal is None:
         raise ApiError(

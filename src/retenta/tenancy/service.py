@@ -113,25 +113,33 @@ class Tenancy:
 
     def authenticate_key(self, secret: str, *, kind: KeyKind) -> Principal | None:
         """The principal for a key secret of the given kind, or None."""
+        known, cached = self.cached_key(secret, kind=kind)
+        if known:
+            return cached
+        digest = hash_secret(secret)
+        with self.db.read() as c:
+            row = c.execute(
+                "SELECT workspace_id, kind, id, scopes FROM api_keys"
+                " WHERE secret_hash = ? AND revoked_at IS NULL",
+                [digest],
+            ).fetchone()
+        found = Principal(row[0], row[1], row[2], "admin", tuple(row[3])) if row else None
+        with self._lock:
+            if len(self._key_cache) > 10_000:
+                self._key_cache.clear()
+            self._key_cache[digest] = found
+        return found if found is not None and found.kind == kind else None
+
+    def cached_key(self, secret: str, *, kind: KeyKind) -> tuple[bool, Principal | None]:
+        """``(True, principal or None)`` when the key's answer is cached (revocation clears
+        the cache), else ``(False, None)``: then ``authenticate_key`` reads it. No I/O, so
+        the event loop may call it."""
         digest = hash_secret(secret)
         with self._lock:
-            known = digest in self._key_cache
-            cached = self._key_cache.get(digest)
-        if not known:
-            with self.db.read() as c:
-                row = c.execute(
-                    "SELECT workspace_id, kind, id, scopes FROM api_keys"
-                    " WHERE secret_hash = ? AND revoked_at IS NULL",
-                    [digest],
-                ).fetchone()
-            cached = Principal(row[0], row[1], row[2], "admin", tuple(row[3])) if row else None
-            with self._lock:
-                if len(self._key_cache) > 10_000:
-                    self._key_cache.clear()
-                self._key_cache[digest] = cached
-        if cached is None or cached.kind != kind:
-            return None
-        return cached
+            if digest not in self._key_cache:
+                return False, None
+            cached = self._key_cache[digest]
+        return True, cached if cached is not None and cached.kind == kind else None
 
     def create_user(self, *, workspace_id: str, email: str, password: str, role: str) -> str:
         if role not in ROLES:
