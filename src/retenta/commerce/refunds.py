@@ -24,12 +24,9 @@ from retenta.commerce import lifecycle
 from retenta.commerce.arrowsql import run
 from retenta.commerce.orders import (
     RETURN_STAGE,
-    STATUS_ONLY_SQL,
     Key,
     Tail,
-    rowids_in,
 )
-from retenta.commerce.tables import TIMESTAMP
 
 Fact = dict[str, Any]
 Line = tuple[int, str, int, int, int]  # line_no, sku, quantity, returned_quantity, rowid
@@ -57,23 +54,21 @@ INSERT_SQL = (
     "INSERT INTO order_returns (workspace_id, order_id, sku, quantity, amount, returned_at,"
     " source_message_id) SELECT * FROM _cm_returns"
 )
-LINES = pa.schema(
-    [("workspace_id", pa.string()), ("order_id", pa.string()), ("line_no", pa.int32()),
-     ("q", pa.int32())]
-)  # fmt: skip
-# Run with the rowids the read found as well (``orders.rowids_in``; nothing writes
-# ``order_items`` in between; 3 random lines at 1M: 43.6 -> 20.9 ms CPU): with
-# migration 0041's CHECK, DuckDB updates the lines by delete + insert, and an ``UPDATE … FROM``
-# by key alone scanned every column of every line.
-LINES_SQL = (
-    "UPDATE order_items SET returned_quantity = u.q, fp = NULL FROM _cm_items u"
-    " WHERE order_items.workspace_id = u.workspace_id AND order_items.order_id = u.order_id"
-    " AND order_items.line_no = u.line_no"
+# One statement a row, by the rowid the read found (nothing in the unit writes ``order_items``
+# or ``orders`` between the read and these), the key checked as well: with migration 0041's
+# CHECK DuckDB updates these tables by delete + insert, and ``rowid = ?`` fetches the one row,
+# where a ``rowid IN (…)`` list only skipped the row groups without one and read every column
+# of every row in the others (1M orders, 9 refunds: the lines 17–20 ms, the statuses 11–13
+# ms of writer CPU; docs/commerce.md, session 9 REFUNDS). Before that (session 8), an
+# ``UPDATE … FROM`` by key alone scanned the whole table.
+LINE_SQL = (
+    "UPDATE order_items SET returned_quantity = ?, fp = NULL"
+    " WHERE rowid = ? AND workspace_id = ? AND order_id = ? AND line_no = ?"
 )
-STATUS = pa.schema(
-    [("workspace_id", pa.string()), ("order_id", pa.string()), ("status", pa.string()),
-     ("changed_at", TIMESTAMP)]
-)  # fmt: skip
+RETURNED_SQL = (
+    "UPDATE orders SET status = 'returned', updated_at = GREATEST(updated_at, ?), fp = NULL"
+    " WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
+)
 
 
 def apply_refunds(conn: Any, returns: list[Fact], tail: Tail) -> None:
@@ -149,15 +144,13 @@ def _settled(lines: list[Line], facts: list[Fact]) -> dict[int, int]:
 
 def _write_lines(conn: Any, moved: dict[Key, dict[int, int]], lines: dict[Key, list[Line]]) -> None:
     changed = [
-        ({"workspace_id": k[0], "order_id": k[1], "line_no": no, "q": q}, rowid)
+        (q, rowid, k[0], k[1], no)
         for k, ls in lines.items()
         for (no, _, _, before, rowid), q in zip(ls, moved[k].values(), strict=True)
         if q != before
     ]
     if changed:
-        table = pa.Table.from_pylist([row for row, _ in changed], schema=LINES)
-        rowids = rowids_in("order_items", [rowid for _, rowid in changed])
-        run(conn, LINES_SQL + rowids, _cm_items=table)
+        conn.executemany(LINE_SQL, changed)
 
 
 def _mark_returned(
@@ -173,7 +166,7 @@ def _mark_returned(
     lifecycle allows (``orders.fully_returned_sql``); each gets a history row. The update
     names the rows by the rowids the read found (nothing in the unit writes ``orders``
     between the two), so it needs no ``orders.STATUS_ONLY_ROWS_SQL`` of its own."""
-    rows, rowids = [], []
+    rows = []
     for key in sorted(keys):
         fs = facts.get(key)
         if key not in status or not fs or not lifecycle.reachable(status[key][0], "returned"):
@@ -184,13 +177,12 @@ def _mark_returned(
         )
         if whole or covered:
             at, mid = _last(fs)
-            rows.append({"workspace_id": key[0], "order_id": key[1], "status": "returned",
-                         "changed_at": at})  # fmt: skip
-            rowids.append(status[key][1])
-            tail.history.append({**rows[-1], "source_message_id": mid})
+            rows.append((at, status[key][1], key[0], key[1]))
+            tail.history.append({"workspace_id": key[0], "order_id": key[1],
+                                 "status": "returned", "changed_at": at,
+                                 "source_message_id": mid})  # fmt: skip
     if rows:
-        table = pa.Table.from_pylist(rows, schema=STATUS)
-        run(conn, STATUS_ONLY_SQL + rowids_in("orders", rowids), _cm_status_only=table)
+        conn.executemany(RETURNED_SQL, rows)
 
 
 def _last(facts: list[Fact]) -> tuple[datetime, str | None]:
