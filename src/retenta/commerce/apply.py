@@ -276,7 +276,7 @@ WISHLIST_STATEMENTS = (
     " AND wishlist_items.sku = w.sku",
 )
 # Run with the rows' rowids as well, found just before (``orders.rowids_in``; see
-# ``orders.STATUS_ONLY_SQL``: the CHECK on ``orders`` made its ``UPDATE … FROM`` scan every
+# ``orders.STATUS_ROW_SQL``: the CHECK on ``orders`` made its ``UPDATE … FROM`` scan every
 # column of every order).
 COUPON_ROWS_SQL = (
     "SELECT list(o.rowid) FROM orders o JOIN _cm_coupons c"

@@ -96,28 +96,30 @@ def keys_table(keys: list[Key]) -> pa.Table:
     )
 
 
-POINT_LOOKUPS = 8  # up to this many keys, primary-key probes beat a join (which scans)
+POINT_LOOKUPS = 8  # up to this many keys, one probe each; more: one read by a bound id list
 STATUS_PROBE = (
     "SELECT workspace_id, order_id, status FROM orders WHERE workspace_id = ? AND order_id = ?"
 )
+STATUS_BY_IDS = "SELECT workspace_id, order_id, status FROM orders WHERE order_id IN ({ids})"
 
 
 def current_statuses(conn: Any, keys: list[Key]) -> dict[Key, str]:
     """The stored status of each of ``keys`` that exists.
 
-    A few keys are probed through the primary key (about 1 ms each at 1M orders); a join on
-    the string keys would scan ``orders`` (about 30 ms at 1M orders)."""
+    Both forms are answered from migration 0043's index on ``order_id`` (the two-column
+    primary key is never probed); the workspace is checked on the rows found. A join with the
+    keys' Arrow table read ``orders`` whole: 20 stored orders at 1M orders, 11.3 ms of writer
+    CPU (docs/commerce.md, session 9 REFUNDS)."""
     if not keys:
         return {}
     if len(keys) <= POINT_LOOKUPS:
         sql = " UNION ALL ".join([STATUS_PROBE] * len(keys))
         rows = conn.execute(sql, [part for key in keys for part in key]).fetchall()
     else:
-        sql = (
-            "SELECT k.workspace_id, k.order_id, o.status FROM _cm_keys k JOIN orders o"
-            " ON o.workspace_id = k.workspace_id AND o.order_id = k.order_id"
-        )
-        rows = run(conn, sql, _cm_keys=keys_table(keys)).fetchall()
+        ids = sorted({oid for _, oid in keys})
+        sql = STATUS_BY_IDS.format(ids=", ".join(["?"] * len(ids)))
+        wanted = set(keys)
+        rows = [r for r in conn.execute(sql, ids).fetchall() if (r[0], r[1]) in wanted]
     return {(r[0], r[1]): r[2] for r in rows}
 
 
@@ -211,19 +213,17 @@ def upsert_sql(*, authoritative: bool) -> str:
     )
 
 
-# Updates of stored orders name the rows by rowid as well, found by a join just before: with
-# migration 0041's CHECK (which reads the key) DuckDB updates ``orders`` by delete + insert
-# and its ``UPDATE … FROM`` scanned every column of every order (3 orders at 1M: 27.7 ms
-# CPU; the rowid lookup + the update by literal rowids 19.9 ms).
-STATUS_ONLY_ROWS_SQL = (
-    "SELECT list(o.rowid) FROM orders o JOIN _cm_status_only u"
-    " ON o.workspace_id = u.workspace_id AND o.order_id = u.order_id"
-)
-STATUS_ONLY_SQL = (
-    "UPDATE orders SET status = u.status, updated_at = GREATEST(orders.updated_at, u.changed_at),"
-    " fp = NULL"
-    " FROM _cm_status_only u"
-    " WHERE orders.workspace_id = u.workspace_id AND orders.order_id = u.order_id"
+# Status updates of stored orders (Order Cancelled, Order Updated without an order row) name
+# each row by the rowid a read by bound ids found just before (migration 0043's index), one
+# statement a row, the key checked too. With migration 0041's CHECK DuckDB updates ``orders``
+# by delete + insert: an ``UPDATE … FROM`` by key scanned every column of every order (3
+# orders at 1M: 27.7 ms CPU, session 8); a ``rowid IN (…)`` list still read every column of
+# each row group holding one, and the rowid join read ``orders`` whole (20 orders at 1M:
+# 10.8 + 24.7 ms of writer CPU; docs/commerce.md, session 9 REFUNDS).
+ROWIDS_BY_IDS = "SELECT workspace_id, order_id, rowid FROM orders WHERE order_id IN ({ids})"
+STATUS_ROW_SQL = (
+    "UPDATE orders SET status = ?, updated_at = GREATEST(updated_at, ?), fp = NULL"
+    " WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
 )
 
 
@@ -238,10 +238,21 @@ def rowids_in(table: str, rowids: Iterable[int]) -> str:
 
 
 def write_status_only(conn: Any, table: pa.Table) -> None:
-    """Move the staged orders (``_cm_status_only``: key, status, changed_at) to their status."""
-    found = run(conn, STATUS_ONLY_ROWS_SQL, _cm_status_only=table).fetchone()
-    if found and found[0]:
-        run(conn, STATUS_ONLY_SQL + rowids_in("orders", found[0]), _cm_status_only=table)
+    """Move the staged orders (key, status, changed_at; one row an order) to their status;
+    keys without a stored order change nothing."""
+    staged = table.to_pylist()
+    if not staged:
+        return
+    ids = sorted({r["order_id"] for r in staged})
+    sql = ROWIDS_BY_IDS.format(ids=", ".join(["?"] * len(ids)))
+    rowids = {(w, o): rowid for w, o, rowid in conn.execute(sql, ids).fetchall()}
+    rows = [
+        (r["status"], r["changed_at"], rowids[key], *key)
+        for r in staged
+        if (key := (r["workspace_id"], r["order_id"])) in rowids
+    ]
+    if rows:
+        conn.executemany(STATUS_ROW_SQL, rows)
 
 
 HISTORY_SQL = (

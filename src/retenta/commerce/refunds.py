@@ -165,7 +165,7 @@ def _mark_returned(
     """Stored orders that a return now covers completely move to 'returned' when the
     lifecycle allows (``orders.fully_returned_sql``); each gets a history row. The update
     names the rows by the rowids the read found (nothing in the unit writes ``orders``
-    between the two), so it needs no ``orders.STATUS_ONLY_ROWS_SQL`` of its own."""
+    between the two), so it needs no read of its own (``orders.write_status_only`` does one)."""
     rows = []
     for key in sorted(keys):
         fs = facts.get(key)
