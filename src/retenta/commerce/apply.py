@@ -18,7 +18,7 @@ from retenta.commerce.cartmemory import CartMemory, UnitToken
 from retenta.commerce.carts import Sequence, consolidate, write_carts
 from retenta.commerce.events import Changes
 from retenta.commerce.memory import CatalogMemory, ReturnsMemory
-from retenta.commerce.orders import ITEM_STAGE, ORDER_STAGE, STATUS_STAGE, rowids_in
+from retenta.commerce.orders import ITEM_STAGE, ORDER_STAGE, STATUS_STAGE
 from retenta.commerce.refunds import apply_refunds
 from retenta.commerce.tables import MONEY, TIMESTAMP
 
@@ -262,9 +262,6 @@ WISHLIST = pa.schema(
         ("added_at", TIMESTAMP),
     ]
 )
-COUPONS = pa.schema(
-    [("workspace_id", pa.string()), ("order_id", pa.string()), ("coupon", pa.string())]
-)
 SEARCH_SQL = f"INSERT INTO searches ({', '.join(SEARCHES.names)}) SELECT * FROM _cm_searches"
 WISHLIST_STATEMENTS = (
     "INSERT INTO wishlist_items (workspace_id, contact_id, wishlist, sku, added_at)"
@@ -275,19 +272,14 @@ WISHLIST_STATEMENTS = (
     " AND wishlist_items.contact_id = w.contact_id AND wishlist_items.wishlist = w.wishlist"
     " AND wishlist_items.sku = w.sku",
 )
-# Run with the rows' rowids as well, found just before (``orders.rowids_in``; see
-# ``orders.STATUS_ROW_SQL``: the CHECK on ``orders`` made its ``UPDATE … FROM`` scan every
-# column of every order).
+# The orders are read by a bound id list (migration 0043's index on ``order_id``) and each
+# changed one is updated by its rowid, the key checked too: a join with the coupons' Arrow
+# table read ``orders`` whole, and a ``rowid IN (…)`` update read every column of each row
+# group holding one (``orders.STATUS_ROW_SQL``; docs/commerce.md, session 9 REFUNDS).
 COUPON_ROWS_SQL = (
-    "SELECT list(o.rowid) FROM orders o JOIN _cm_coupons c"
-    " ON o.workspace_id = c.workspace_id AND o.order_id = c.order_id"
-    " WHERE o.coupon IS DISTINCT FROM c.coupon"
+    "SELECT workspace_id, order_id, coupon, rowid FROM orders WHERE order_id IN ({ids})"
 )
-COUPON_SQL = (
-    "UPDATE orders SET coupon = c.coupon FROM _cm_coupons c"
-    " WHERE orders.workspace_id = c.workspace_id AND orders.order_id = c.order_id"
-    " AND orders.coupon IS DISTINCT FROM c.coupon"
-)
+COUPON_SQL = "UPDATE orders SET coupon = ? WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
 
 
 def apply_searches(conn: Any, changes: Changes) -> None:
@@ -308,11 +300,17 @@ def apply_wishlist(conn: Any, changes: Changes) -> None:
 
 
 def apply_coupons(conn: Any, changes: Changes) -> None:
-    last = {(c["workspace_id"], c["order_id"]): c for c in changes.coupons}
-    table = pa.Table.from_pylist(list(last.values()), schema=COUPONS)
-    found = run(conn, COUPON_ROWS_SQL, _cm_coupons=table).fetchone()
-    if found and found[0]:
-        run(conn, COUPON_SQL + rowids_in("orders", found[0]), _cm_coupons=table)
+    """The last coupon of each order in the unit, on the stored orders whose coupon differs."""
+    last = {(c["workspace_id"], c["order_id"]): c["coupon"] for c in changes.coupons}
+    ids = sorted({oid for _, oid in last})
+    sql = COUPON_ROWS_SQL.format(ids=", ".join(["?"] * len(ids)))
+    rows = [
+        (last[key], rowid, *key)
+        for ws, oid, stored, rowid in conn.execute(sql, ids).fetchall()
+        if (key := (ws, oid)) in last and stored != last[key]
+    ]
+    if rows:
+        conn.executemany(COUPON_SQL, rows)
 
 
 class WriterMemory:
