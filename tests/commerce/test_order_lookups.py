@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from retenta.app import build_container
+from retenta.commerce import orders as order_store
 from retenta.commerce import refunds
 from retenta.settings import Settings
 from retenta.storage.duckdb import engine
@@ -105,5 +106,43 @@ def test_a_store_written_before_0043_upgrades_with_its_rows_and_refunds_probe_th
         assert len(after["order_returns"]) == len(before["order_returns"]) + 2
         untouched = [r for r in after["orders"] if r[1] not in ("o-3", "o-4")]
         assert untouched == [r for r in before["orders"] if r[1] not in ("o-3", "o-4")]
+    finally:
+        container.close()
+
+
+def test_stored_statuses_are_the_same_by_probe_by_bound_ids_and_by_a_list_parameter(
+    tmp_path: Path,
+) -> None:
+    """``current_statuses`` reads up to 8 keys by probes, up to ``BOUND_IDS`` ids by a bound
+    list and more by one list parameter; each checks the workspace on the rows it finds."""
+    container = build_container(Settings(data_dir=tmp_path, background_workers=False))
+    try:
+
+        def seed(conn: Any) -> None:
+            for ws, status in ((WS, "paid"), ("ws-other", "shipped")):
+                conn.execute(
+                    "INSERT INTO orders (workspace_id, order_id, contact_id, status, total,"
+                    " placed_at, updated_at) SELECT ?, 'o-' || i, 1, ?, 1,"
+                    " TIMESTAMPTZ '2026-01-01', TIMESTAMPTZ '2026-01-01'"
+                    " FROM range(0, 1200, CASE WHEN ? = 'paid' THEN 1 ELSE 3 END) t(i)",
+                    [ws, status, status],
+                )
+
+        container.db.write(seed)
+        keys = [(WS, f"o-{i}") for i in range(0, 1300, 1)]  # the last 100 do not exist
+        keys += [("ws-other", f"o-{i}") for i in range(0, 30, 2)]  # every other one exists
+        want = {k: "paid" for k in keys if k[0] == WS and int(k[1][2:]) < 1200}
+        want |= {k: "shipped" for k in keys if k[0] == "ws-other" and int(k[1][2:]) % 3 == 0}
+        with container.db.read() as cur:
+            assert len(keys) > order_store.BOUND_IDS
+            assert order_store.current_statuses(cur, keys) == want  # one list parameter
+            some = keys[::7][: order_store.BOUND_IDS]
+            assert order_store.current_statuses(cur, some) == {
+                k: v for k, v in want.items() if k in some
+            }  # a bound list
+            few = [keys[0], keys[-1], keys[-2], (WS, "o-1250")]
+            assert order_store.current_statuses(cur, few) == {
+                k: v for k, v in want.items() if k in few
+            }  # probes
     finally:
         container.close()

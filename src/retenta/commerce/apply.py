@@ -303,10 +303,11 @@ def apply_coupons(conn: Any, changes: Changes) -> None:
     """The last coupon of each order in the unit, on the stored orders whose coupon differs."""
     last = {(c["workspace_id"], c["order_id"]): c["coupon"] for c in changes.coupons}
     ids = sorted({oid for _, oid in last})
-    sql = COUPON_ROWS_SQL.format(ids=", ".join(["?"] * len(ids)))
+    body, params = order_store.id_list(ids)
+    sql = COUPON_ROWS_SQL.format(ids=body)
     rows = [
         (last[key], rowid, *key)
-        for ws, oid, stored, rowid in conn.execute(sql, ids).fetchall()
+        for ws, oid, stored, rowid in conn.execute(sql, params).fetchall()
         if (key := (ws, oid)) in last and stored != last[key]
     ]
     if rows:

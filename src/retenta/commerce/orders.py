@@ -96,6 +96,22 @@ def keys_table(keys: list[Key]) -> pa.Table:
     )
 
 
+BOUND_IDS = 1000  # a longer id list (imports) is one list parameter, which DuckDB joins
+
+
+def id_list(ids: list[str]) -> tuple[str, list[Any]]:
+    """The body of ``order_id IN (…)`` for ``ids`` and its parameters: one ``?`` an id, which
+    DuckDB answers from an index on ``order_id`` when the table has no changes of the
+    current transaction (then it scans); past ``BOUND_IDS`` ids, one list parameter.
+
+    >>> id_list(["a", "b"]), id_list(["x"] * 1001)[0]
+    (('?, ?', ['a', 'b']), 'SELECT unnest(?::VARCHAR[])')
+    """
+    if len(ids) <= BOUND_IDS:
+        return ", ".join(["?"] * len(ids)), list(ids)
+    return "SELECT unnest(?::VARCHAR[])", [list(ids)]
+
+
 POINT_LOOKUPS = 8  # up to this many keys, one probe each; more: one read by a bound id list
 STATUS_PROBE = (
     "SELECT workspace_id, order_id, status FROM orders WHERE workspace_id = ? AND order_id = ?"
@@ -117,9 +133,13 @@ def current_statuses(conn: Any, keys: list[Key]) -> dict[Key, str]:
         rows = conn.execute(sql, [part for key in keys for part in key]).fetchall()
     else:
         ids = sorted({oid for _, oid in keys})
-        sql = STATUS_BY_IDS.format(ids=", ".join(["?"] * len(ids)))
+        body, params = id_list(ids)
         wanted = set(keys)
-        rows = [r for r in conn.execute(sql, ids).fetchall() if (r[0], r[1]) in wanted]
+        rows = [
+            r
+            for r in conn.execute(STATUS_BY_IDS.format(ids=body), params).fetchall()
+            if (r[0], r[1]) in wanted
+        ]
     return {(r[0], r[1]): r[2] for r in rows}
 
 
@@ -244,8 +264,9 @@ def write_status_only(conn: Any, table: pa.Table) -> None:
     if not staged:
         return
     ids = sorted({r["order_id"] for r in staged})
-    sql = ROWIDS_BY_IDS.format(ids=", ".join(["?"] * len(ids)))
-    rowids = {(w, o): rowid for w, o, rowid in conn.execute(sql, ids).fetchall()}
+    body, params = id_list(ids)
+    found = conn.execute(ROWIDS_BY_IDS.format(ids=body), params).fetchall()
+    rowids = {(w, o): rowid for w, o, rowid in found}
     rows = [
         (r["status"], r["changed_at"], rowids[key], *key)
         for r in staged
@@ -476,18 +497,35 @@ RETURNS_INSERT_SQL = (
 )
 # returned_quantity is derived from the facts: a whole-order fact (sku NULL) or a sku fact
 # without quantity returns every unit of the line; otherwise the facts' quantities add up.
+# The lines of ``_cm_keys`` whose returned quantity the facts move: the new quantity, then the
+# line's rowid and key (``LINE_QTY_SQL``'s parameters). ``{ids}``: one ``?`` an order id of
+# ``_cm_keys``, bound for each read, so that both are answered from an index on ``order_id``
+# (``order_items_order``, migration 0043's ``order_returns_order``). An ``UPDATE … FROM`` this
+# join with ``_cm_keys`` alone read the lines, the facts and the updated table whole (20
+# re-sent orders at 1M: 79.4 ms of writer CPU, 159.5 ms process; docs/commerce.md, session 9
+# REFUNDS). The rule is unchanged.
 RETURNED_QTY_SQL = (
-    "UPDATE order_items SET returned_quantity = r.q, fp = NULL FROM ("
-    " SELECT i.workspace_id, i.order_id, i.line_no, LEAST(i.quantity, CASE WHEN"
+    "SELECT r.q, r.rowid, r.workspace_id, r.order_id, r.line_no FROM ("
+    " SELECT i.workspace_id, i.order_id, i.line_no, i.rowid, i.returned_quantity,"
+    "  LEAST(i.quantity, CASE WHEN"
     "  bool_or(f.order_id IS NOT NULL AND (f.sku IS NULL OR f.quantity IS NULL))"
     "  THEN i.quantity ELSE COALESCE(sum(f.quantity), 0) END) AS q"
-    " FROM order_items i JOIN _cm_keys k"
+    " FROM (SELECT *, rowid FROM order_items WHERE order_id IN ({ids})) i JOIN _cm_keys k"
     "  ON i.workspace_id = k.workspace_id AND i.order_id = k.order_id"
-    " LEFT JOIN order_returns f ON f.workspace_id = i.workspace_id AND f.order_id = i.order_id"
+    " LEFT JOIN (SELECT * FROM order_returns WHERE order_id IN ({ids})) f"
+    "  ON f.workspace_id = i.workspace_id AND f.order_id = i.order_id"
     "  AND (f.sku IS NULL OR f.sku = i.sku)"
-    " GROUP BY i.workspace_id, i.order_id, i.line_no, i.quantity) r"
-    " WHERE order_items.workspace_id = r.workspace_id AND order_items.order_id = r.order_id"
-    " AND order_items.line_no = r.line_no AND order_items.returned_quantity <> r.q"
+    " GROUP BY i.workspace_id, i.order_id, i.line_no, i.quantity, i.rowid,"
+    "  i.returned_quantity) r"
+    " WHERE r.returned_quantity <> r.q"
+)
+# One statement a line, by the rowid a read in the same unit found, the key checked too: with
+# migration 0041's CHECK DuckDB updates ``order_items`` by delete + insert, and ``rowid = ?``
+# fetches the one row where a ``rowid IN (…)`` list read every column of each row group
+# holding one (docs/commerce.md, session 9 REFUNDS).
+LINE_QTY_SQL = (
+    "UPDATE order_items SET returned_quantity = ?, fp = NULL"
+    " WHERE rowid = ? AND workspace_id = ? AND order_id = ? AND line_no = ?"
 )
 
 
@@ -557,7 +595,11 @@ def settle_returns(
     if not keys:
         return 0
     keys_t = keys_table(keys)
-    run(conn, RETURNED_QTY_SQL, _cm_keys=keys_t)
+    ids = sorted({oid for _, oid in keys})
+    body, params = id_list(ids)
+    moved = run(conn, RETURNED_QTY_SQL.format(ids=body), params * 2, _cm_keys=keys_t).fetchall()
+    if moved:
+        conn.executemany(LINE_QTY_SQL, moved)
     rows = run(conn, fully_returned_sql(), _cm_keys=keys_t).fetchall() if mark_returned else []
     history = [_history((w, o), "returned", at, mid) for w, o, at, mid in rows]
     changed = {(h["workspace_id"], h["order_id"]): "returned" for h in history}

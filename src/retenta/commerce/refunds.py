@@ -23,9 +23,11 @@ import pyarrow as pa
 from retenta.commerce import lifecycle
 from retenta.commerce.arrowsql import run
 from retenta.commerce.orders import (
+    LINE_QTY_SQL,
     RETURN_STAGE,
     Key,
     Tail,
+    id_list,
 )
 
 Fact = dict[str, Any]
@@ -55,16 +57,10 @@ INSERT_SQL = (
     " source_message_id) SELECT * FROM _cm_returns"
 )
 # One statement a row, by the rowid the read found (nothing in the unit writes ``order_items``
-# or ``orders`` between the read and these), the key checked as well: with migration 0041's
-# CHECK DuckDB updates these tables by delete + insert, and ``rowid = ?`` fetches the one row,
-# where a ``rowid IN (…)`` list only skipped the row groups without one and read every column
-# of every row in the others (1M orders, 9 refunds: the lines 17–20 ms, the statuses 11–13
-# ms of writer CPU; docs/commerce.md, session 9 REFUNDS). Before that (session 8), an
-# ``UPDATE … FROM`` by key alone scanned the whole table.
-LINE_SQL = (
-    "UPDATE order_items SET returned_quantity = ?, fp = NULL"
-    " WHERE rowid = ? AND workspace_id = ? AND order_id = ? AND line_no = ?"
-)
+# or ``orders`` between the read and these), the key checked as well (``orders.LINE_QTY_SQL``
+# for the lines): ``rowid = ?`` fetches the one row, where a ``rowid IN (…)`` list read every
+# column of each row group holding one (1M orders, 9 refunds: the lines 17–20 ms, the
+# statuses 11–13 ms of writer CPU; docs/commerce.md, session 9 REFUNDS).
 RETURNED_SQL = (
     "UPDATE orders SET status = 'returned', updated_at = GREATEST(updated_at, ?), fp = NULL"
     " WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
@@ -102,9 +98,10 @@ def _read(
     status: dict[Key, tuple[str, int]] = {}  # the stored status and the order's rowid
     facts: defaultdict[Key, list[Fact]] = defaultdict(list)
     ids = sorted({oid for _, oid in keys})
-    sql = READ_SQL.format(ids=", ".join(["?"] * len(ids)))
+    body, params = id_list(ids)
+    sql = READ_SQL.format(ids=body)
     for kind, ws, oid, no, sku, qty, returned, st, at, mid, rowid in conn.execute(
-        sql, ids * 3
+        sql, params * 3
     ).fetchall():
         key = (ws, oid)
         if key not in keys:  # the same order id in another workspace
@@ -150,7 +147,7 @@ def _write_lines(conn: Any, moved: dict[Key, dict[int, int]], lines: dict[Key, l
         if q != before
     ]
     if changed:
-        conn.executemany(LINE_SQL, changed)
+        conn.executemany(LINE_QTY_SQL, changed)
 
 
 def _mark_returned(
