@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -27,12 +29,28 @@ class DuckDatabase:
     inside ``BEGIN … COMMIT``, so it either lands whole or not at all, and the
     future resolves only after the commit (durable acknowledgement).
 
+    DuckDB checkpoints automatically inside the ``COMMIT`` that takes the WAL past
+    ``checkpoint_threshold``, and the commits of 2.0 that touch an indexed table or update
+    a row wait for any checkpoint: the unit that crossed the threshold, and every request
+    in it, waited 110-400 ms for it. So the writer checkpoints itself once the WAL reaches
+    ``CHECKPOINT_SHARE`` of that threshold, right *after* the unit's future resolves: the
+    acknowledgement no longer waits for it, the event loop prepares the next unit
+    meanwhile, and DuckDB's own checkpoint stays the backstop at the full threshold
+    (a ``SET checkpoint_threshold``, as imports do, moves both).
+
     ``outcome_listeners`` are told, on the writer thread, how each unit ended (True after
     its ``COMMIT``, False after its ``ROLLBACK``), before its future resolves: the writer's
     in-memory state (identity's pending overlay) settles without asking the database.
     """
 
-    def __init__(self, path: Path | str, *, memory_limit: str = "1GB", threads: int = 2) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        memory_limit: str = "1GB",
+        threads: int = 2,
+        checkpoint_threshold: str | None = None,
+    ) -> None:
         self.path = str(path)
         config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit,
@@ -40,9 +58,16 @@ class DuckDatabase:
         }
         self._conn = duckdb.connect(self.path, config=config)
         self._conn.execute("SET GLOBAL TimeZone = 'UTC'")
+        if checkpoint_threshold is not None:  # DuckDB's own default (16 MiB) otherwise
+            if not _SIZE.fullmatch(checkpoint_threshold):
+                raise ValueError(f"checkpoint_threshold {checkpoint_threshold!r}: say 16MiB")
+            self._conn.execute(f"SET GLOBAL checkpoint_threshold = '{checkpoint_threshold}'")
         self._queue: queue.Queue[Any] = queue.Queue()
         self._local = threading.local()
         self._closed = False
+        self._wal = None if self.path in ("", ":memory:") else self.path + ".wal"
+        self._due_bytes = _due_bytes(self._conn)
+        self._wal_seen = 0  # the WAL's size after the last unit
         self.outcome_listeners: list[Callable[[bool], None]] = []
         apply_migrations(self._conn)
         self._thread = threading.Thread(target=self._run, name="retenta-writer", daemon=True)
@@ -114,6 +139,34 @@ class DuckDatabase:
             else:
                 self._tell(committed=True)
                 fut.set_result(result)
+                self._checkpoint_if_due(cur)
+
+    def _checkpoint_if_due(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Checkpoint after an acknowledged unit once the WAL is ``CHECKPOINT_SHARE`` of
+        DuckDB's threshold: one ``stat`` a unit; the setting is read again only when the
+        WAL reaches the share of the value last read (it may have been raised, as imports
+        do) or shrank without us (DuckDB checkpointed in a COMMIT: it may have been lowered).
+        """
+        if self._wal is None:
+            return
+        try:
+            size = os.stat(self._wal).st_size
+        except OSError:  # no WAL yet (or just truncated)
+            size = 0
+        seen, self._wal_seen = self._wal_seen, size
+        if size < seen:
+            self._due_bytes = _due_bytes(cur)
+        if self._due_bytes is None or size < self._due_bytes:
+            return
+        self._due_bytes = _due_bytes(cur)
+        if self._due_bytes is None or size < self._due_bytes:
+            return
+        try:
+            cur.execute("CHECKPOINT")
+        except duckdb.Error:  # another transaction holds it off; DuckDB's own one remains
+            log.debug("checkpoint after the unit skipped", exc_info=True)
+            return
+        self._wal_seen = 0
 
     def _tell(self, *, committed: bool) -> None:
         for listener in self.outcome_listeners:
@@ -121,6 +174,37 @@ class DuckDatabase:
                 listener(committed)
             except Exception:  # a listener's failure is its own; the unit's outcome stands
                 log.exception("unit outcome listener %r failed", listener)
+
+
+# The writer checkpoints on its own at this share of ``checkpoint_threshold``: early enough
+# that DuckDB's automatic checkpoint (inside a COMMIT) is left for units that cross the
+# rest in one go, late enough to keep about the same number of checkpoints.
+CHECKPOINT_SHARE = 0.75
+_SIZE = re.compile(r"[0-9]+(\.[0-9]+)? ?([KMGT]i?B|bytes)?")
+_UNITS = {
+    "bytes": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+}  # fmt: skip
+
+
+def parse_size(text: str) -> int | None:
+    """DuckDB's rendering of a size setting in bytes; None when it is not one.
+
+    >>> parse_size("16.0 MiB"), parse_size("1.0 GiB"), parse_size("512 bytes"), parse_size("x")
+    (16777216, 1073741824, 512, None)
+    """
+    number, _, unit = text.strip().partition(" ")
+    try:
+        return int(float(number) * _UNITS[unit.strip()])
+    except (KeyError, ValueError):
+        return None
+
+
+def _due_bytes(conn: duckdb.DuckDBPyConnection) -> int | None:
+    """The WAL size at which the writer checkpoints after a unit."""
+    rows = conn.execute("SELECT current_setting('checkpoint_threshold')").fetchall()
+    threshold = parse_size(str(rows[0][0]))
+    return None if threshold is None else int(threshold * CHECKPOINT_SHARE)
 
 
 def migration_files() -> list[tuple[int, str, str]]:

@@ -1,0 +1,138 @@
+"""The writer checkpoints after a unit is acknowledged, not inside the unit's COMMIT."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retenta.storage.duckdb.engine import CHECKPOINT_SHARE, DuckDatabase, parse_size
+
+# DuckDB's own checkpoint, inside a COMMIT, at 8 MiB: it fires once the WAL plus its
+# estimate of the unit (~1 MiB here, more than the ~0.15 MB the unit adds to the WAL)
+# passes the threshold, so at 4 MiB it fires at ~3 MiB of WAL, before the writer's share
+THRESHOLD = "8MiB"
+LIMIT = 8 * 2**20
+ROWS = 2000
+
+
+def _wal(path: Path) -> int:
+    try:
+        return os.stat(f"{path}.wal").st_size
+    except FileNotFoundError:
+        return 0
+
+
+class Units:
+    """Writes units of ``ROWS`` rows to an indexed table and records, per unit, the WAL's
+    size when its work began, right after its COMMIT and when its future resolved."""
+
+    def __init__(self, db: DuckDatabase, path: Path) -> None:
+        self.db, self.path, self.next_id = db, path, 0
+        self.sizes: list[tuple[int, int, int]] = []
+        self._before = self._after = 0
+        db.write(lambda c: c.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, s VARCHAR)"))
+        db.outcome_listeners.append(self._committed)
+
+    def _committed(self, committed: bool) -> None:
+        self._after = _wal(self.path)
+
+    def write(self, n: int) -> None:
+        for _ in range(n):
+            first = self.next_id
+            self.next_id += ROWS
+
+            gate, told = threading.Event(), threading.Event()
+
+            def work(c: Any, first: int = first, gate: threading.Event = gate) -> None:
+                gate.wait()  # the done callback below is in place before the unit can end
+                self._before = _wal(self.path)
+                c.execute(
+                    "INSERT INTO t SELECT i, md5(i::VARCHAR) || md5((i + 1)::VARCHAR)"
+                    " FROM range(?, ?) r(i)",
+                    [first, first + ROWS],
+                )
+
+            fut: Future[None] = self.db.submit(work)
+            acked: list[int] = []
+
+            def on_ack(
+                _: object, acked: list[int] = acked, told: threading.Event = told
+            ) -> None:  # on the writer thread, as the future resolves
+                acked.append(_wal(self.path))
+                told.set()
+
+            fut.add_done_callback(on_ack)
+            gate.set()
+            fut.result()
+            assert told.wait(10)
+            self.sizes.append((self._before, self._after, acked[0]))
+
+
+def test_the_unit_that_fills_the_wal_is_acknowledged_before_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.duckdb"
+    db = DuckDatabase(path, checkpoint_threshold=THRESHOLD)
+    try:
+        units = Units(db, path)
+        units.write(100)
+        checkpoints = 0
+        for i, (before, after_commit, at_ack) in enumerate(units.sizes):
+            assert after_commit >= before, f"unit {i}: its COMMIT checkpointed"
+            assert at_ack >= before, f"unit {i}: checkpointed before its acknowledgement"
+            if i + 1 < len(units.sizes) and units.sizes[i + 1][0] < at_ack:
+                checkpoints += 1  # between this unit's ack and the next unit's work
+                assert at_ack >= int(LIMIT * CHECKPOINT_SHARE)
+        assert checkpoints >= 2  # the WAL passed 6 MiB twice
+        assert max(s[2] for s in units.sizes) < LIMIT
+        total = units.next_id
+    finally:
+        db.close()
+    db = DuckDatabase(path)
+    try:
+        with db.read() as cur:
+            assert cur.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [
+                (total, total)
+            ]
+    finally:
+        db.close()
+
+
+def test_a_raised_threshold_is_respected_and_a_lowered_one_noticed(tmp_path: Path) -> None:
+    path = tmp_path / "db.duckdb"
+    db = DuckDatabase(path, checkpoint_threshold=THRESHOLD)
+    try:
+        units = Units(db, path)
+        db.write(lambda c: c.execute("SET checkpoint_threshold = '256MiB'"))  # as imports do
+        units.write(60)
+        acks = [s[2] for s in units.sizes]
+        assert acks == sorted(acks)  # no checkpoint at all
+        assert acks[-1] > LIMIT
+        db.write(lambda c: c.execute(f"SET checkpoint_threshold = '{THRESHOLD}'"))
+        units.sizes.clear()
+        units.write(50)  # DuckDB checkpoints in the first COMMIT; then the writer's share
+        assert units.sizes[0][1] < units.sizes[0][0]
+        later = units.sizes[1:]
+        assert all(after >= before for before, after, _ in later)
+        assert any(b < a for (_, _, a), (b, _, _) in itertools.pairwise(later))
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("16.0 MiB", 16 * 2**20), ("256.0 MiB", 256 * 2**20), ("1.0 GiB", 2**30), ("2.5 KB", 2500)],
+)
+def test_parse_size_reads_duckdb_renderings(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_parse_size_refuses_what_it_cannot_read() -> None:
+    assert parse_size("16") is None
+    assert parse_size("sixteen MiB") is None
