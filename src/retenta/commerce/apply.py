@@ -272,14 +272,20 @@ WISHLIST_STATEMENTS = (
     " AND wishlist_items.contact_id = w.contact_id AND wishlist_items.wishlist = w.wishlist"
     " AND wishlist_items.sku = w.sku",
 )
-# The orders are read by a bound id list (migration 0043's index on ``order_id``) and each
-# changed one is updated by its rowid, the key checked too: a join with the coupons' Arrow
-# table read ``orders`` whole, and a ``rowid IN (…)`` update read every column of each row
-# group holding one (``orders.STATUS_ROW_SQL``; docs/commerce.md, session 9 REFUNDS).
+# The orders are read by a bound id list (migration 0043's index on ``order_id``; a join with
+# the coupons' Arrow table read ``orders`` whole), the changed ones updated by key and by
+# their literal rowids (``orders.rowids_in``: the CHECK on ``orders`` made an ``UPDATE … FROM``
+# by key alone read every order; docs/commerce.md, session 9 REFUNDS).
 COUPON_ROWS_SQL = (
     "SELECT workspace_id, order_id, coupon, rowid FROM orders WHERE order_id IN ({ids})"
 )
-COUPON_SQL = "UPDATE orders SET coupon = ? WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
+COUPON_SQL = (
+    "UPDATE orders SET coupon = c.coupon FROM _cm_coupons c"
+    " WHERE orders.workspace_id = c.workspace_id AND orders.order_id = c.order_id"
+)
+COUPONS = pa.schema(
+    [("workspace_id", pa.string()), ("order_id", pa.string()), ("coupon", pa.string())]
+)
 
 
 def apply_searches(conn: Any, changes: Changes) -> None:
@@ -311,7 +317,12 @@ def apply_coupons(conn: Any, changes: Changes) -> None:
         if (key := (ws, oid)) in last and stored != last[key]
     ]
     if rows:
-        conn.executemany(COUPON_SQL, rows)
+        table = pa.Table.from_pylist(
+            [{"workspace_id": w, "order_id": o, "coupon": cp} for cp, _, w, o in rows],
+            schema=COUPONS,
+        )
+        rowids = order_store.rowids_in("orders", [r[1] for r in rows])
+        run(conn, COUPON_SQL + rowids, _cm_coupons=table)
 
 
 class WriterMemory:

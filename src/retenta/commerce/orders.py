@@ -234,17 +234,35 @@ def upsert_sql(*, authoritative: bool) -> str:
 
 
 # Status updates of stored orders (Order Cancelled, Order Updated without an order row) name
-# each row by the rowid a read by bound ids found just before (migration 0043's index), one
-# statement a row, the key checked too. With migration 0041's CHECK DuckDB updates ``orders``
-# by delete + insert: an ``UPDATE … FROM`` by key scanned every column of every order (3
-# orders at 1M: 27.7 ms CPU, session 8); a ``rowid IN (…)`` list still read every column of
-# each row group holding one, and the rowid join read ``orders`` whole (20 orders at 1M:
-# 10.8 + 24.7 ms of writer CPU; docs/commerce.md, session 9 REFUNDS).
+# the rows by key and by the rowids a read by bound ids found just before (migration 0043's
+# index; the rowid join it replaces read ``orders`` whole: 20 orders at 1M, 10.8 ms of writer
+# CPU). With migration 0041's CHECK DuckDB updates ``orders`` by delete + insert: an
+# ``UPDATE … FROM`` by key alone read every column of every order (3 orders at 1M: 27.7 ms
+# CPU, session 8); with the literal rowids it reads those of each row group holding one.
 ROWIDS_BY_IDS = "SELECT workspace_id, order_id, rowid FROM orders WHERE order_id IN ({ids})"
-STATUS_ROW_SQL = (
-    "UPDATE orders SET status = ?, updated_at = GREATEST(updated_at, ?), fp = NULL"
-    " WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
+STATUS_ROWS_SQL = (
+    "UPDATE orders SET status = u.status, updated_at = GREATEST(orders.updated_at, u.changed_at),"
+    " fp = NULL FROM _cm_status_only u"
+    " WHERE orders.workspace_id = u.workspace_id AND orders.order_id = u.order_id"
 )
+STATUS_ROWS = pa.schema(
+    [("workspace_id", pa.string()), ("order_id", pa.string()), ("status", pa.string()),
+     ("changed_at", TIMESTAMP)]
+)  # fmt: skip
+
+
+def write_statuses(conn: Any, rows: list[tuple[str, datetime, int, str, str]]) -> None:
+    """Move stored orders to a status: ``(status, changed_at, rowid, workspace_id, order_id)``
+    each, the rowid found in this unit. One statement, by key and by the literal rowids
+    (``rowids_in``): one statement a row cost ~1 ms each even on a small store (session 9)."""
+    if not rows:
+        return
+    table = pa.Table.from_pylist(
+        [{"workspace_id": w, "order_id": o, "status": st, "changed_at": at}
+         for st, at, _, w, o in rows],
+        schema=STATUS_ROWS,
+    )  # fmt: skip
+    run(conn, STATUS_ROWS_SQL + rowids_in("orders", [r[2] for r in rows]), _cm_status_only=table)
 
 
 def rowids_in(table: str, rowids: Iterable[int]) -> str:
@@ -272,8 +290,7 @@ def write_status_only(conn: Any, table: pa.Table) -> None:
         for r in staged
         if (key := (r["workspace_id"], r["order_id"])) in rowids
     ]
-    if rows:
-        conn.executemany(STATUS_ROW_SQL, rows)
+    write_statuses(conn, rows)
 
 
 HISTORY_SQL = (
@@ -498,7 +515,7 @@ RETURNS_INSERT_SQL = (
 # returned_quantity is derived from the facts: a whole-order fact (sku NULL) or a sku fact
 # without quantity returns every unit of the line; otherwise the facts' quantities add up.
 # The lines of ``_cm_keys`` whose returned quantity the facts move: the new quantity, then the
-# line's rowid and key (``LINE_QTY_SQL``'s parameters). ``{ids}``: one ``?`` an order id of
+# line's rowid and key (``write_line_quantities``' rows). ``{ids}``: one ``?`` an order id of
 # ``_cm_keys``, bound for each read, so that both are answered from an index on ``order_id``
 # (``order_items_order``, migration 0043's ``order_returns_order``). An ``UPDATE … FROM`` this
 # join with ``_cm_keys`` alone read the lines, the facts and the updated table whole (20
@@ -519,14 +536,29 @@ RETURNED_QTY_SQL = (
     "  i.returned_quantity) r"
     " WHERE r.returned_quantity <> r.q"
 )
-# One statement a line, by the rowid a read in the same unit found, the key checked too: with
-# migration 0041's CHECK DuckDB updates ``order_items`` by delete + insert, and ``rowid = ?``
-# fetches the one row where a ``rowid IN (…)`` list read every column of each row group
-# holding one (docs/commerce.md, session 9 REFUNDS).
+# The lines' new returned quantities, by key and by the literal rowids a read in the same unit
+# found (``rowids_in``; with migration 0041's CHECK DuckDB updates ``order_items`` by delete +
+# insert, and an ``UPDATE … FROM`` by key alone read every line).
 LINE_QTY_SQL = (
-    "UPDATE order_items SET returned_quantity = ?, fp = NULL"
-    " WHERE rowid = ? AND workspace_id = ? AND order_id = ? AND line_no = ?"
+    "UPDATE order_items SET returned_quantity = u.q, fp = NULL FROM _cm_items u"
+    " WHERE order_items.workspace_id = u.workspace_id AND order_items.order_id = u.order_id"
+    " AND order_items.line_no = u.line_no"
 )
+LINE_QTY = pa.schema(
+    [("workspace_id", pa.string()), ("order_id", pa.string()), ("line_no", pa.int32()),
+     ("q", pa.int32())]
+)  # fmt: skip
+
+
+def write_line_quantities(conn: Any, moved: list[tuple[int, int, str, str, int]]) -> None:
+    """``(returned_quantity, rowid, workspace_id, order_id, line_no)`` each, in one statement."""
+    if not moved:
+        return
+    table = pa.Table.from_pylist(
+        [{"workspace_id": w, "order_id": o, "line_no": no, "q": q} for q, _, w, o, no in moved],
+        schema=LINE_QTY,
+    )
+    run(conn, LINE_QTY_SQL + rowids_in("order_items", [m[1] for m in moved]), _cm_items=table)
 
 
 def fully_returned_sql() -> str:
@@ -598,8 +630,7 @@ def settle_returns(
     ids = sorted({oid for _, oid in keys})
     body, params = id_list(ids)
     moved = run(conn, RETURNED_QTY_SQL.format(ids=body), params * 2, _cm_keys=keys_t).fetchall()
-    if moved:
-        conn.executemany(LINE_QTY_SQL, moved)
+    write_line_quantities(conn, moved)
     rows = run(conn, fully_returned_sql(), _cm_keys=keys_t).fetchall() if mark_returned else []
     history = [_history((w, o), "returned", at, mid) for w, o, at, mid in rows]
     changed = {(h["workspace_id"], h["order_id"]): "returned" for h in history}

@@ -23,11 +23,12 @@ import pyarrow as pa
 from retenta.commerce import lifecycle
 from retenta.commerce.arrowsql import run
 from retenta.commerce.orders import (
-    LINE_QTY_SQL,
     RETURN_STAGE,
     Key,
     Tail,
     id_list,
+    write_line_quantities,
+    write_statuses,
 )
 
 Fact = dict[str, Any]
@@ -55,15 +56,6 @@ READ_SQL = (
 INSERT_SQL = (
     "INSERT INTO order_returns (workspace_id, order_id, sku, quantity, amount, returned_at,"
     " source_message_id) SELECT * FROM _cm_returns"
-)
-# One statement a row, by the rowid the read found (nothing in the unit writes ``order_items``
-# or ``orders`` between the read and these), the key checked as well (``orders.LINE_QTY_SQL``
-# for the lines): ``rowid = ?`` fetches the one row, where a ``rowid IN (…)`` list read every
-# column of each row group holding one (1M orders, 9 refunds: the lines 17–20 ms, the
-# statuses 11–13 ms of writer CPU; docs/commerce.md, session 9 REFUNDS).
-RETURNED_SQL = (
-    "UPDATE orders SET status = 'returned', updated_at = GREATEST(updated_at, ?), fp = NULL"
-    " WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
 )
 
 
@@ -147,7 +139,7 @@ def _write_lines(conn: Any, moved: dict[Key, dict[int, int]], lines: dict[Key, l
         if q != before
     ]
     if changed:
-        conn.executemany(LINE_QTY_SQL, changed)
+        write_line_quantities(conn, changed)
 
 
 def _mark_returned(
@@ -174,12 +166,11 @@ def _mark_returned(
         )
         if whole or covered:
             at, mid = _last(fs)
-            rows.append((at, status[key][1], key[0], key[1]))
+            rows.append(("returned", at, status[key][1], key[0], key[1]))
             tail.history.append({"workspace_id": key[0], "order_id": key[1],
                                  "status": "returned", "changed_at": at,
                                  "source_message_id": mid})  # fmt: skip
-    if rows:
-        conn.executemany(RETURNED_SQL, rows)
+    write_statuses(conn, rows)
 
 
 def _last(facts: list[Fact]) -> tuple[datetime, str | None]:
