@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from retenta.app import build_container
 from retenta.commerce import orders as order_store
@@ -15,6 +16,8 @@ from retenta.commerce import refunds
 from retenta.settings import Settings
 from retenta.storage.duckdb import engine
 from tests.commerce.helpers import apply, track
+from tests.commerce.test_refunds import run_all
+from tests.commerce.test_refunds import units as refund_units
 
 WS = "ws-old"
 TABLES = ("orders", "order_items", "order_returns")
@@ -146,3 +149,32 @@ def test_stored_statuses_are_the_same_by_probe_by_bound_ids_and_by_a_list_parame
             }  # probes
     finally:
         container.close()
+
+
+def test_refunds_leave_the_same_tables_one_statement_a_row_as_one_for_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``one_per_row`` picks one statement a row when the rows sit in row groups of their own
+    (1M orders); with a row group of one row it does here. Same tables both ways, and the
+    per-row path was taken."""
+    stream = refund_units()
+    one = build_container(Settings(data_dir=tmp_path / "one", background_workers=False))
+    try:
+        together = run_all(one, stream)
+    finally:
+        one.close()
+    spread = []
+    original = order_store.one_per_row
+
+    def watched(rowids: list[int]) -> bool:
+        spread.append(original(rowids))
+        return spread[-1]
+
+    monkeypatch.setattr(order_store, "ROW_GROUP", 1)
+    monkeypatch.setattr(order_store, "one_per_row", watched)
+    each = build_container(Settings(data_dir=tmp_path / "each", background_workers=False))
+    try:
+        assert run_all(each, stream) == together
+    finally:
+        each.close()
+    assert any(spread)

@@ -283,6 +283,9 @@ COUPON_SQL = (
     "UPDATE orders SET coupon = c.coupon FROM _cm_coupons c"
     " WHERE orders.workspace_id = c.workspace_id AND orders.order_id = c.order_id"
 )
+COUPON_ROW_SQL = (
+    "UPDATE orders SET coupon = ? WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
+)
 COUPONS = pa.schema(
     [("workspace_id", pa.string()), ("order_id", pa.string()), ("coupon", pa.string())]
 )
@@ -316,7 +319,9 @@ def apply_coupons(conn: Any, changes: Changes) -> None:
         for ws, oid, stored, rowid in conn.execute(sql, params).fetchall()
         if (key := (ws, oid)) in last and stored != last[key]
     ]
-    if rows:
+    if rows and order_store.one_per_row([r[1] for r in rows]):
+        conn.executemany(COUPON_ROW_SQL, rows)
+    elif rows:
         table = pa.Table.from_pylist(
             [{"workspace_id": w, "order_id": o, "coupon": cp} for cp, _, w, o in rows],
             schema=COUPONS,

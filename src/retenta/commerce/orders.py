@@ -251,11 +251,44 @@ STATUS_ROWS = pa.schema(
 )  # fmt: skip
 
 
+ROW_GROUP = 122_880  # DuckDB's rows a row group (a heuristic's input only)
+STORED_ROWIDS = 1 << 54  # rows this transaction wrote have rowids near 2^55 (MAX_ROW_ID)
+
+
+def one_per_row(rowids: list[int]) -> bool:
+    """Whether to update rows one statement each: when there are several and each is a stored
+    row in a row group of its own. An update by ``rowid IN (…)`` reads every column of each
+    row group holding one (~1–1.5 ms each at 1M orders), one statement a row reads its row
+    but costs ~1 ms a statement, also on a small store (docs/commerce.md, session 9 REFUNDS).
+
+    >>> one_per_row([5]), one_per_row([5, 7]), one_per_row([5, ROW_GROUP + 5])
+    (False, False, True)
+    >>> one_per_row([5, STORED_ROWIDS + 1, STORED_ROWIDS + 2 * ROW_GROUP])
+    False
+    """
+    groups = {r // ROW_GROUP for r in rowids}
+    return len(rowids) > 1 and len(groups) == len(rowids) and max(rowids) < STORED_ROWIDS
+
+
+STATUS_ROW_SQL = (
+    "UPDATE orders SET status = ?, updated_at = GREATEST(updated_at, ?), fp = NULL"
+    " WHERE rowid = ? AND workspace_id = ? AND order_id = ?"
+)
+LINE_ROW_SQL = (
+    "UPDATE order_items SET returned_quantity = ?, fp = NULL"
+    " WHERE rowid = ? AND workspace_id = ? AND order_id = ? AND line_no = ?"
+)
+
+
 def write_statuses(conn: Any, rows: list[tuple[str, datetime, int, str, str]]) -> None:
     """Move stored orders to a status: ``(status, changed_at, rowid, workspace_id, order_id)``
-    each, the rowid found in this unit. One statement, by key and by the literal rowids
-    (``rowids_in``): one statement a row cost ~1 ms each even on a small store (session 9)."""
+    each, the rowid found in this unit. By key and by rowid: one statement a row when the rows
+    are spread over row groups (``one_per_row``), otherwise one statement by the literal
+    rowids (``rowids_in``)."""
     if not rows:
+        return
+    if one_per_row([r[2] for r in rows]):
+        conn.executemany(STATUS_ROW_SQL, rows)
         return
     table = pa.Table.from_pylist(
         [{"workspace_id": w, "order_id": o, "status": st, "changed_at": at}
@@ -551,8 +584,12 @@ LINE_QTY = pa.schema(
 
 
 def write_line_quantities(conn: Any, moved: list[tuple[int, int, str, str, int]]) -> None:
-    """``(returned_quantity, rowid, workspace_id, order_id, line_no)`` each, in one statement."""
+    """``(returned_quantity, rowid, workspace_id, order_id, line_no)`` each; one statement a
+    row or one for all, as in ``write_statuses``."""
     if not moved:
+        return
+    if one_per_row([m[1] for m in moved]):
+        conn.executemany(LINE_ROW_SQL, moved)
         return
     table = pa.Table.from_pylist(
         [{"workspace_id": w, "order_id": o, "line_no": no, "q": q} for q, _, w, o, no in moved],
