@@ -193,6 +193,23 @@ def test_a_request_that_cannot_be_prepared_fails_alone(pipeline, db, monkeypatch
     assert stored_ids(db) == ["p0", "p1", "p3", "p4"]
 
 
+def test_units_that_cannot_be_merged_are_committed_apart(pipeline, db, monkeypatch) -> None:
+    """The group-commit loop must never die: a failing merge commits the units one by one."""
+    import retenta.ingest.pipeline as ingest_pipeline
+
+    monkeypatch.setattr(ingest_pipeline, "PREPARE_CHUNK_EVENTS", 25)  # several prepared units
+
+    def refuse(units: list[object]) -> object:
+        raise ValueError("cannot merge")
+
+    monkeypatch.setattr(ingest_pipeline, "merge", refuse)
+    calls = [[msg(f"m{r}-{i}", user=f"u{r}") for i in range(10)] for r in range(12)]
+    results = asyncio.run(_arrive_while_writer_busy(pipeline, db, calls))
+    assert [getattr(r, "stored", None) for r in results] == [10] * 12
+    assert sorted(stored_ids(db)) == sorted(m.message_id for c in calls for m in c)
+    assert pipeline.stats.as_dict()["units"] > 2  # committed apart, not as one merged unit
+
+
 def test_one_bad_request_fails_alone(db, applier, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, background_workers=False)
     resolver = TableResolver(fail_on_event="Poison")

@@ -324,7 +324,7 @@ class IngestPipeline:
             if self._waiting and (inflight is None or self._should_prepare_early()):
                 self._ready += self._prepare_waiting()
             if inflight is None and self._ready:
-                unit, self._ready = _take_units(self._ready)
+                unit, self._ready = _take_units_or_one(self._ready)
                 self._backlog -= unit.events
                 inflight = asyncio.create_task(self._commit_then_gather(unit))
                 inflight.add_done_callback(lambda _: self._wake_up())
@@ -455,6 +455,16 @@ def _take_units(ready: list[_Unit]) -> tuple[_Unit, list[_Unit]]:
         events += ready[n].events
         n += 1
     return merge(ready[:n]), ready[n:]
+
+
+def _take_units_or_one(ready: list[_Unit]) -> tuple[_Unit, list[_Unit]]:
+    """``_take_units``; if merging fails, the first prepared unit alone (a unit is never
+    merged with nothing, so that cannot fail): the loop itself must never die."""
+    try:
+        return _take_units(ready)
+    except Exception:
+        log.exception("could not merge %d prepared ingest units; committing them apart", len(ready))
+        return ready[0], ready[1:]
 
 
 def _prepare_or_fail(req: _Request) -> _Unit | None:
