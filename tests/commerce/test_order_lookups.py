@@ -26,13 +26,7 @@ TABLES = ("orders", "order_items", "order_returns")
 def _pre_0043(path: Path) -> None:
     """A store as 0042 left it: 300 orders of two lines, return facts for some."""
     conn = duckdb.connect(str(path))
-    earlier = [m for m in engine.migration_files() if m[0] < 43]
-    original = engine.migration_files
-    engine.migration_files = lambda: earlier  # type: ignore[assignment]
-    try:
-        engine.apply_migrations(conn)
-    finally:
-        engine.migration_files = original  # type: ignore[assignment]
+    engine.apply_migrations(conn, before=43)
     conn.execute(
         "INSERT INTO orders (workspace_id, order_id, contact_id, status, total, placed_at,"
         " updated_at) SELECT ?, 'o-' || i, 1 + i % 50, 'paid', 20,"

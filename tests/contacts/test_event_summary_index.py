@@ -23,13 +23,7 @@ WS = "ws-old"
 def _pre_0045(path: Path) -> None:
     """A store as 0044 left it: contacts and their event summaries, several rows for some."""
     conn = duckdb.connect(str(path))
-    earlier = [m for m in engine.migration_files() if m[0] < 45]
-    original = engine.migration_files
-    engine.migration_files = lambda: earlier  # type: ignore[assignment]
-    try:
-        engine.apply_migrations(conn)
-    finally:
-        engine.migration_files = original  # type: ignore[assignment]
+    engine.apply_migrations(conn, before=45)
     conn.execute(
         "INSERT INTO contacts (workspace_id, id, created_at, updated_at, last_seen_at)"
         " SELECT ?, i, TIMESTAMPTZ '2026-01-01', TIMESTAMPTZ '2026-01-01',"

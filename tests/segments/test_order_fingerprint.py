@@ -165,13 +165,7 @@ def test_a_fill_gives_at_most_its_limit_of_rows_a_table(store: Store) -> None:
 def _pre_0041(path: Path) -> None:
     """A store as 0040 left it, with orders, lines and a summary built then."""
     conn = duckdb.connect(str(path))
-    earlier = [m for m in engine.migration_files() if m[0] < 41]
-    original = engine.migration_files
-    engine.migration_files = lambda: earlier  # type: ignore[assignment]
-    try:
-        engine.apply_migrations(conn)
-    finally:
-        engine.migration_files = original  # type: ignore[assignment]
+    engine.apply_migrations(conn, before=41)
     conn.execute(
         "INSERT INTO orders (workspace_id, order_id, contact_id, status, total, revenue,"
         " placed_at, updated_at) SELECT 'ws-old', 'o' || i, i % 7, CASE WHEN i % 5 = 0 THEN"

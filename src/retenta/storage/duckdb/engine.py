@@ -219,8 +219,9 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def apply_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the migrations not yet recorded, each in its own transaction."""
+def apply_migrations(conn: duckdb.DuckDBPyConnection, *, before: int | None = None) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; with ``before``,
+    only those numbered below it (a store as an older release left it, for upgrade tests)."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
@@ -229,7 +230,7 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
     done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
     for version, name, sql in migration_files():
-        if version in done:
+        if version in done or (before is not None and version >= before):
             continue
         conn.execute("BEGIN TRANSACTION")
         try:
