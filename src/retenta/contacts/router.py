@@ -16,7 +16,13 @@ from retenta.tenancy.deps import api_principal, container, require_role
 from retenta.tenancy.service import Principal
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
-ContactId = Path(ge=1, le=2**62, description="Contact id")
+# The point reads' limits, shared with their fast path (``web/point_reads.py``).
+MAX_CONTACT_ID = 2**62
+LOOKUP_MAX_LENGTH = {"email": 512, "phone": 64, "external_id": 512, "anonymous_id": 512}
+TIMELINE_LIMIT_DEFAULT, TIMELINE_LIMIT_MAX = 50, 100
+CURSOR_MAX_LENGTH = 700
+READ_ROLE = "analyst"
+ContactId = Path(ge=1, le=MAX_CONTACT_ID, description="Contact id")
 LIST_PARAMS = frozenset({"q", "limit", "cursor"})
 PAGE_PARAMS = frozenset({"limit", "cursor"})
 
@@ -69,14 +75,14 @@ def list_contacts(
 @router.get("/lookup", response_model=dict[str, Any])
 def lookup_contact(
     request: Request,
-    email: str | None = Query(None, max_length=512),
-    phone: str | None = Query(None, max_length=64),
-    external_id: str | None = Query(None, max_length=512),
-    anonymous_id: str | None = Query(None, max_length=512),
+    email: str | None = Query(None, max_length=LOOKUP_MAX_LENGTH["email"]),
+    phone: str | None = Query(None, max_length=LOOKUP_MAX_LENGTH["phone"]),
+    external_id: str | None = Query(None, max_length=LOOKUP_MAX_LENGTH["external_id"]),
+    anonymous_id: str | None = Query(None, max_length=LOOKUP_MAX_LENGTH["anonymous_id"]),
     p: Principal = Depends(api_principal),
 ) -> Response:
     """The profile of the contact with this email, phone, external id or anonymous id."""
-    require_role(p, "analyst")
+    require_role(p, READ_ROLE)
     id_type, value = lookup_key(request)
     return json_response(
         service(request).lookup(workspace_id=p.workspace_id, id_type=id_type, value=value)
@@ -99,7 +105,7 @@ def get_contact(
     request: Request, contact_id: int = ContactId, p: Principal = Depends(api_principal)
 ) -> Response:
     """The 360° profile. A merged-away id answers with the live contact it was merged into."""
-    require_role(p, "analyst")
+    require_role(p, READ_ROLE)
     only_params(request, frozenset())
     return json_response(
         service(request).profile(workspace_id=p.workspace_id, contact_id=contact_id)
@@ -110,12 +116,12 @@ def get_contact(
 def contact_events(
     request: Request,
     contact_id: int = ContactId,
-    limit: int = Query(50, ge=1, le=100),
-    cursor: str | None = Query(None, max_length=700),
+    limit: int = Query(TIMELINE_LIMIT_DEFAULT, ge=1, le=TIMELINE_LIMIT_MAX),
+    cursor: str | None = Query(None, max_length=CURSOR_MAX_LENGTH),
     p: Principal = Depends(api_principal),
 ) -> Response:
     """The timeline, newest first, including every contact merged into this one."""
-    require_role(p, "analyst")
+    require_role(p, READ_ROLE)
     only_params(request, PAGE_PARAMS)
     page = service(request).timeline(
         workspace_id=p.workspace_id, contact_id=contact_id, limit=limit, cursor=cursor

@@ -38,7 +38,15 @@ from urllib.parse import parse_qsl
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from retenta.contacts.router import json_response
+from retenta.contacts.router import (
+    CURSOR_MAX_LENGTH,
+    LOOKUP_MAX_LENGTH,
+    MAX_CONTACT_ID,
+    READ_ROLE,
+    TIMELINE_LIMIT_DEFAULT,
+    TIMELINE_LIMIT_MAX,
+    json_response,
+)
 from retenta.contacts.traits import LOOKUP_TYPES
 from retenta.errors import ApiError
 from retenta.tenancy.deps import ROLE_RANK
@@ -52,13 +60,7 @@ PREFIX = "/api/v1/contacts/"
 # Path ids the route's ``int`` parameter reads as the same number (no sign, no leading zero,
 # no ``_``); the range is checked after.
 CONTACT_PATH = re.compile(r"([1-9][0-9]{0,18})(/events)?")
-MAX_CONTACT_ID = 2**62
-# The routes' ``Query(max_length=…)`` for the lookup parameters and the timeline's cursor.
-LOOKUP_MAX_LENGTH = {"email": 512, "phone": 64, "external_id": 512, "anonymous_id": 512}
-CURSOR_MAX_LENGTH = 700
 LIMIT = re.compile(r"[1-9][0-9]{0,2}")
-TIMELINE_LIMIT_MAX, TIMELINE_LIMIT_DEFAULT = 100, 50
-READ_ROLE = "analyst"
 POINT_READ_THREADS = 16  # concurrent point reads; more wait for a thread (2 cores: CPU-bound)
 
 Read = Callable[[Any, str], dict[str, Any]]  # (contact service, workspace id) -> answer
