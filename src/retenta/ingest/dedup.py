@@ -20,9 +20,11 @@ process memory only; the table is the truth.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -150,14 +152,26 @@ def hash_keys(keys: Sequence[Key]) -> np.ndarray:
     """The filter hash of each key, computed in Python (no query per group): ``key_hash``
     of every key, the digests' last 8 bytes read as little-endian words in one go.
 
-    >>> hash_keys([("ws_1", "m-1")]).tolist() == [key_hash(("ws_1", "m-1"))]
+    >>> hash_keys([("ws_1", "m-1"), ("ws_1", "m-2")]).tolist() == [
+    ...     key_hash(("ws_1", "m-1")), key_hash(("ws_1", "m-2"))]
     True
     """
-    md5 = hashlib.md5
-    tails = b"".join(
-        [md5(f"{w}\x1f{m}".encode(), usedforsecurity=False).digest()[8:] for w, m in keys]
-    )
-    return np.frombuffer(tails, dtype="<u8").astype(np.uint64)
+    md5 = _FAST_MD5
+    digests = b"".join([md5(f"{w}\x1f{m}".encode()).digest() for w, m in keys])
+    return np.frombuffer(digests, dtype="<u8")[1::2].astype(np.uint64)
+
+
+def _fast_md5() -> Callable[[bytes], Any]:
+    """CPython's own MD5 (``_md5``): for keys this short it costs about half of OpenSSL's
+    (0.27 against 0.59 µs a key with the join, 2026-11-28), which sets up an EVP context for
+    every object. The same digest; OpenSSL's where a build leaves ``_md5`` out."""
+    try:
+        return cast(Callable[[bytes], Any], importlib.import_module("_md5").md5)
+    except ImportError:
+        return partial(hashlib.md5, usedforsecurity=False)
+
+
+_FAST_MD5 = _fast_md5()
 
 
 class FilterChain:

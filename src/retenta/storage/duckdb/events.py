@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -33,17 +34,21 @@ EVENT_SCHEMA = pa.schema(
 _COLUMNS = ", ".join(EVENT_SCHEMA.names)
 
 
-def _json(value: dict[str, Any]) -> str | None:
-    return orjson.dumps(value, default=str).decode() if value else None
-
-
 _BASE_NAMES = [n for n in EVENT_SCHEMA.names if n != "contact_id"]
 BASE_SCHEMA = pa.schema([EVENT_SCHEMA.field(n) for n in _BASE_NAMES])
 _CONTACT_INDEX = EVENT_SCHEMA.get_field_index("contact_id")
+_TIMESTAMP = EVENT_SCHEMA.field("timestamp").type
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def messages_to_base(messages: Sequence[Message]) -> pa.Table:
-    """Every column but ``contact_id``: built before identity runs, outside the writer."""
+    """Every column but ``contact_id``: built before identity runs, outside the writer.
+
+    One comprehension a column (faster than ``attrgetter`` and one ``zip``, session 9);
+    the documents' dumps inlined (a call less a value); the times as microseconds.
+    """
+    dumps = orjson.dumps
     return pa.table(
         [
             [m.workspace_id for m in messages],
@@ -52,17 +57,42 @@ def messages_to_base(messages: Sequence[Message]) -> pa.Table:
             [m.event for m in messages],
             [m.user_id for m in messages],
             [m.anonymous_id for m in messages],
-            [m.timestamp for m in messages],
-            [m.original_timestamp for m in messages],
-            [m.sent_at for m in messages],
-            [m.received_at for m in messages],
-            [_json(m.properties) for m in messages],
-            [_json(m.traits) for m in messages],
-            [_json(m.context) for m in messages],
+            _times([m.timestamp for m in messages]),
+            _times([m.original_timestamp for m in messages]),
+            _times([m.sent_at for m in messages]),
+            _times([m.received_at for m in messages]),
+            [dumps(m.properties, default=str).decode() if m.properties else None for m in messages],
+            [dumps(m.traits, default=str).decode() if m.traits else None for m in messages],
+            [dumps(m.context, default=str).decode() if m.context else None for m in messages],
             [m.source for m in messages],
         ],
         schema=BASE_SCHEMA,
     )
+
+
+def _times(values: list[datetime | None]) -> pa.Array:
+    """A timestamp column, converted to microseconds here once per run of the same object.
+
+    A request's events share one ``received_at`` object, and the parser's cached times give
+    one object per distinct ``sentAt``/``timestamp`` string, so most values repeat the one
+    before; Arrow's own conversion of an aware datetime costs ~0.23 µs every value. A naive
+    or foreign value goes to Arrow's conversion, whose answer this equals.
+
+    >>> _times([_EPOCH + _MICROSECOND, None]).to_pylist()[1] is None
+    True
+    """
+    out: list[int | None] = []
+    last: datetime | None = None
+    micros: int | None = None
+    try:
+        for value in values:
+            if value is not last:
+                last = value
+                micros = None if value is None else (value - _EPOCH) // _MICROSECOND
+            out.append(micros)
+    except TypeError:  # naive (or not a datetime): Arrow's rules
+        return pa.array(values, type=_TIMESTAMP)
+    return pa.array(out, type=_TIMESTAMP)  # integers taken as microseconds
 
 
 def with_contacts(base: pa.Table, keep: Any, contact_ids: Sequence[int]) -> pa.Table:
