@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -196,38 +195,38 @@ def to_message(
 
 
 _FAST_KINDS = frozenset(("identify", "track", "page", "screen"))
+_TIME_CACHE_SIZE = 8192
+_times: dict[str, datetime | None] = {}
 
 
-@lru_cache(maxsize=8192)
 def _cached_time(value: str) -> datetime | None:
-    """``parse_time`` for the fast path; None (not an error) sends the event the slow way."""
+    """``parse_time`` for the fast path; None (not an error) sends the event the slow way.
+
+    A plain dict (emptied when full) rather than ``lru_cache``: a hit is a third of the
+    call, and a request's events repeat the same few strings (``sentAt``, often
+    ``timestamp``), each parsed once and shared as one object.
+    """
     try:
-        return parse_time(value)
+        return _times[value]
+    except KeyError:
+        pass
+    try:
+        parsed: datetime | None = parse_time(value)
     except ValueError:
-        return None
-
-
-def _fast_time(value: Any) -> datetime | bool | None:
-    """A parsed time, None when absent, False when the slow path must judge it."""
-    if value is None:
-        return None
-    if type(value) is not str:
-        return False
-    return _cached_time(value) or False
-
-
-def _fast_id(value: Any) -> str | bool | None:
-    """An identifier, None when absent, False when the slow path must judge it."""
-    if value is None or value == "":
-        return None
-    if type(value) is str and len(value) <= MAX_ID_CHARS:
-        return value
-    return False
+        parsed = None
+    if len(_times) >= _TIME_CACHE_SIZE:
+        _times.clear()
+    _times[value] = parsed
+    return parsed
 
 
 def _fast_message(raw: dict[str, Any], d: Defaults, kind: Any) -> Message | None:
     """The common, well-formed event built without the checker (~4x faster); None means
     "not sure": the checker then decides and names every problem.
+
+    Every check is written out (no helper call a field), and the Message is built by
+    position (``MESSAGE_FIELDS`` is the order, checked by a test): a keyword
+    call of sixteen fields cost twice the positional one (0.79 against 0.34 µs).
 
     >>> d = Defaults(workspace_id="w", received_at=datetime(2026, 1, 1, tzinfo=UTC))
     >>> _fast_message({"userId": "u", "event": "E", "messageId": "m"}, d, "track").event
@@ -238,56 +237,86 @@ def _fast_message(raw: dict[str, Any], d: Defaults, kind: Any) -> Message | None
     if kind not in _FAST_KINDS:
         return None
     get = raw.get
-    user_id, anonymous_id, message_id = (
-        _fast_id(get("userId")), _fast_id(get("anonymousId")), _fast_id(get("messageId"))
-    )  # fmt: skip
-    if user_id is False or anonymous_id is False or not message_id:
+    message_id = get("messageId")
+    if type(message_id) is not str or not message_id or len(message_id) > MAX_ID_CHARS:
+        return None
+    user_id = get("userId")
+    if type(user_id) is str:
+        if len(user_id) > MAX_ID_CHARS:
+            return None
+        user_id = user_id or None
+    elif user_id is not None:
+        return None
+    anonymous_id = get("anonymousId")
+    if type(anonymous_id) is str:
+        if len(anonymous_id) > MAX_ID_CHARS:
+            return None
+        anonymous_id = anonymous_id or None
+    elif anonymous_id is not None:
         return None
     if user_id is None and anonymous_id is None:
         return None
     props, traits, ctx, integ = (
-        get("properties"),
-        get("traits"),
-        get("context"),
-        get("integrations"),
-    )
-    for value in (props, traits, ctx, integ):
-        if value is not None and type(value) is not dict:
-            return None
-    event = get("event") if kind == "track" else get("name") if kind != "identify" else None
-    if (kind == "track" and (type(event) is not str or not event)) or (
-        event is not None and type(event) is not str
+        get("properties"), get("traits"), get("context"), get("integrations")
+    )  # fmt: skip
+    if (
+        (props is not None and type(props) is not dict)
+        or (traits is not None and type(traits) is not dict)
+        or (ctx is not None and type(ctx) is not dict)
+        or (integ is not None and type(integ) is not dict)
     ):
         return None
-    if kind in ("page", "screen") and get("category") is not None:
-        return None
-    original = _fast_time(get("originalTimestamp"))
+    if kind == "track":
+        event = get("event")
+        if type(event) is not str or not event:
+            return None
+    elif kind == "identify":
+        event = None
+    else:
+        event = get("name")
+        if (event is not None and type(event) is not str) or get("category") is not None:
+            return None
+    original = get("originalTimestamp")
     if original is None:
-        original = _fast_time(get("timestamp"))
-    own_sent = get("sentAt")
-    sent_at = _fast_time(own_sent if own_sent is not None else d.sent_at)
-    if original is False or sent_at is False:
-        return None
+        original = get("timestamp")
+    if original is not None:
+        if type(original) is not str:
+            return None
+        original = _times.get(original) or _cached_time(original)
+        if original is None:
+            return None
+    sent_at = get("sentAt")
+    if sent_at is None:
+        sent_at = d.sent_at
+    if sent_at is not None:
+        if type(sent_at) is not str:
+            return None
+        sent_at = _times.get(sent_at) or _cached_time(sent_at)
+        if sent_at is None:
+            return None
+    received_at = d.received_at
+    if original is None:
+        timestamp = received_at
+    elif sent_at is None:
+        timestamp = original
+    else:  # corrected_timestamp's arithmetic, written out
+        timestamp = received_at - (sent_at - original)
+    context = ctx or {}
+    if d.context or d.ip:
+        context = _context(context, d)
     return Message(
-        workspace_id=d.workspace_id,
-        message_id=message_id,  # type: ignore[arg-type]  # a str here: checked above
-        type=kind,
-        timestamp=corrected_timestamp(
-            received_at=d.received_at,
-            sent_at=sent_at,  # type: ignore[arg-type]
-            original=original,  # type: ignore[arg-type]
-        ),
-        received_at=d.received_at,
-        event=event,
-        user_id=user_id,  # type: ignore[arg-type]
-        anonymous_id=anonymous_id,  # type: ignore[arg-type]
-        original_timestamp=original,  # type: ignore[arg-type]
-        sent_at=sent_at,  # type: ignore[arg-type]
-        properties=props or {},
-        traits=(traits or {}) if kind == "identify" else {},
-        context=_context(ctx or {}, d),
-        source=d.source,
-    )
+        d.workspace_id, message_id, kind, timestamp, received_at, event, user_id, anonymous_id,
+        None, None, original, sent_at, props or {},
+        (traits or {}) if kind == "identify" else {}, context, d.source,
+    )  # fmt: skip
+
+
+MESSAGE_FIELDS = (
+    "workspace_id", "message_id", "type", "timestamp", "received_at", "event", "user_id",
+    "anonymous_id", "previous_id", "group_id", "original_timestamp", "sent_at", "properties",
+    "traits", "context", "source",
+)  # fmt: skip
+"""The leading fields of ``Message`` in order: ``_fast_message`` passes them by position."""
 
 
 def _build(c: _Checker, kind: str, d: Defaults) -> Message:
@@ -374,26 +403,31 @@ def parse_single(body: Any, defaults: Defaults, type_: str) -> Parsed:
 def parse_batch(
     items: list[Any], defaults: Defaults, *, max_event_bytes: int, check_sizes: bool
 ) -> Parsed:
-    """The events of a ``/v1/batch``; ``check_sizes`` is False when the whole body is small."""
+    """The events of a ``/v1/batch``; ``check_sizes`` is False when the whole body is small.
+
+    A well-formed event goes straight to ``_fast_message``; its ``batch[i].`` prefix is
+    only built for an event that needs the checker (or is too large)."""
     parsed = Parsed(defaults, [], [], [])
+    messages, raws = parsed.messages, parsed.raws
     for i, raw in enumerate(items):
-        prefix = f"batch[{i}]."
         try:
             if check_sizes:
-                _check_size(raw, prefix, max_event_bytes)
-            parsed.messages.append(to_message(raw, defaults, prefix=prefix))
-            parsed.raws.append(raw)
+                _check_size(raw, i, max_event_bytes)
+            msg = _fast_message(raw, defaults, raw.get("type")) if type(raw) is dict else None
+            if msg is None:
+                msg = to_message(raw, defaults, prefix=f"batch[{i}].")
+            messages.append(msg)
+            raws.append(raw)
         except InvalidEventError as exc:
             parsed.invalid.append((raw, exc.errors))
     return parsed
 
 
-def _check_size(raw: Any, prefix: str, limit: int) -> None:
+def _check_size(raw: Any, index: int, limit: int) -> None:
     size = len(orjson.dumps(raw))
     if size > limit:
-        where = prefix.rstrip(".")
         raise InvalidEventError(
-            [FieldError(where, f"event is {size} bytes; the limit is {limit} bytes")]
+            [FieldError(f"batch[{index}]", f"event is {size} bytes; the limit is {limit} bytes")]
         )
 
 
