@@ -139,15 +139,16 @@ def apply_products(
     unit that ``token`` proved committed)."""
     memory.learn(conn, list(changes.products))
     rows, stored = [], []
-    same = memory.same
+    same, feed = memory.same, memory.known  # hot: every product row of a unit
     for key, r in changes.products.items():
-        if memory.needs_write(key, r):
-            path = category_path(r.get("category"))
-            known = same.get(key)
-            if known is None:
-                rows.append({**r, "category_path": path})
-            elif not _repeats(known, r, path):  # a stored product: the UPDATE decides
-                stored.append({**r, "category_path": path})
+        if key in feed and not memory.needs_write(key, r):
+            continue
+        path = _category_path(cat) if (cat := r.get("category")) else None
+        known = same.get(key)
+        if known is None:
+            rows.append({**r, "category_path": path})
+        elif not _repeats(known, r, path):  # a stored product: the UPDATE decides
+            stored.append({**r, "category_path": path})
     new = []
     if rows:
         table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)

@@ -117,6 +117,8 @@ class CatalogMemory:
     def learn(self, conn: Any, keys: list[Key]) -> None:
         """Load the workspaces seen for the first time; re-read the stale keys among ``keys``."""
         self.load(conn, {w for w, _ in keys})
+        if not self.stale:
+            return
         stale = [k for k in keys if k in self.stale]
         for ws in sorted({w for w, _ in stale}):
             skus = [s for w, s in stale if w == ws]
