@@ -88,3 +88,10 @@ def test_loads_of_any_size_equal_a_plain_read_of_each_contact(
         assert rows[cid].partial
         assert rows[cid].identities == {}
         assert _row(rows[cid]) == row
+
+
+def test_an_in_list_holds_integers_only() -> None:
+    """The ``IN`` list is written as literals: anything but an integer is refused."""
+    assert store.ids_filter("id", [3, -5]) == ("id IN (3,-5)", [])
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        store.ids_filter("id", ["1) OR (1=1"])  # type: ignore[list-item]

@@ -75,12 +75,17 @@ def classify(batch: BatchResolver, messages: Sequence[Message]) -> list[Quick | 
     all belong to one contact before the batch (the pending overlay, then the map).
     """
     blocked = _blocked(batch.svc.settings)
+    # ``str.lower`` never shortens a string: a value longer than every blocked one is not
+    # blocked, and most ids are (no ``lower()`` and set lookup for them)
+    blocked_len = max(map(len, blocked), default=0)
     overlay, maps = _overlay(batch), batch.svc.cache.owners.maps
     none: dict[str, int] = {}
     out: list[Quick | None] = []
     append = out.append
     current_ws: str | None = None
-    users = anons = over_users = over_anons = none
+    users = anons = none
+    over_users: dict[str, int] | None = None
+    over_anons: dict[str, int] | None = None
     for m in messages:
         if m.traits or m.type == "alias":
             append(None)
@@ -103,8 +108,9 @@ def classify(batch: BatchResolver, messages: Sequence[Message]) -> list[Quick | 
             current_ws = ws
             by_type, over = maps.get(ws) or {}, overlay.get(ws) or {}
             users, anons = by_type.get(EXTERNAL_ID) or none, by_type.get(ANONYMOUS_ID) or none
-            over_users = over.get(EXTERNAL_ID) or none
-            over_anons = over.get(ANONYMOUS_ID) or none
+            # None when empty (always, where the writer reports outcomes: no lookups)
+            over_users = over.get(EXTERNAL_ID) or None
+            over_anons = over.get(ANONYMOUS_ID) or None
         uid, aid = m.user_id, m.anonymous_id
         cid = user_key = anon_key = None
         if uid is not None:  # ``_plain``, inline (this loop runs for every event)
@@ -112,10 +118,11 @@ def classify(batch: BatchResolver, messages: Sequence[Message]) -> list[Quick | 
                 append(None)
                 continue
             uid = uid.strip()
-            if not uid or len(uid) > MAX_VALUE_LENGTH or uid.lower() in blocked:
+            n = len(uid)
+            if not n or n > MAX_VALUE_LENGTH or (n <= blocked_len and uid.lower() in blocked):
                 append(None)
                 continue
-            cid = over_users.get(uid)
+            cid = over_users.get(uid) if over_users is not None else None
             if cid is None:
                 cid = users.get(uid)
                 if cid is None:
@@ -127,10 +134,11 @@ def classify(batch: BatchResolver, messages: Sequence[Message]) -> list[Quick | 
                 append(None)
                 continue
             aid = aid.strip()
-            if not aid or len(aid) > MAX_VALUE_LENGTH or aid.lower() in blocked:
+            n = len(aid)
+            if not n or n > MAX_VALUE_LENGTH or (n <= blocked_len and aid.lower() in blocked):
                 append(None)
                 continue
-            owner = over_anons.get(aid)
+            owner = over_anons.get(aid) if over_anons is not None else None
             if owner is None:
                 owner = anons.get(aid)
             if owner is None or (cid is not None and owner != cid):

@@ -192,7 +192,10 @@ def ids_filter(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
     ``fetch_owners`` keeps its ``IN`` list.)
     """
     if len(ids) < ANY_LIST_FROM:
-        return f"{column} IN ({','.join('?' * len(ids))})", list(ids)
+        # literals, not ``?`` parameters: binding each parameter costs more than parsing an
+        # integer (180 ids at 20k / 100k contacts, medians of 25 alternated: writer thread
+        # 3.12 -> 2.71 / 3.81 -> 3.33 ms). ``int`` makes each one a plain integer.
+        return f"{column} IN ({','.join([str(int(i)) for i in ids])})", []
     return f"{column} = ANY(?::BIGINT[])", [list(ids)]
 
 
