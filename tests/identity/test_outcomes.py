@@ -92,3 +92,59 @@ def test_without_outcome_reports_the_next_batch_asks_the_database(
     assert again.contact_id is not None
     assert svc.lookup(workspace_id=ws.id, id_type="external_id", value="ann") == ann.contact_id
     assert svc.lookup(workspace_id=ws.id, id_type="anonymous_id", value="g1") is None
+
+
+def _count_identities(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = store.identity_count
+
+    def counting(cur: Any) -> int:
+        calls.append(1)
+        return real(cur)
+
+    monkeypatch.setattr(store, "identity_count", counting)
+    return calls
+
+
+def test_identities_are_counted_again_only_after_a_unit_identity_did_not_resolve(
+    container: Container, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``KnownIdentifiers.sync`` needs the stored count: once, then ``known.added`` keeps it
+    while only committed units that identity resolved in end; after any other unit (which
+    may have written identities behind it) or a rollback it is counted again."""
+    calls = _count_identities(monkeypatch)
+    svc, db = container.identity, container.db
+    visitors = [msg(ws.id, anon=f"new-{i}") for i in range(3)]
+    for m in visitors:  # each meets an identifier the map lacks
+        db.write(lambda cur, m=m: svc.resolve(cur, [m]))
+    assert len(calls) == 1
+
+    def bulk_load(cur: Any) -> None:  # a unit identity does not resolve in
+        cur.execute(
+            "INSERT INTO contacts (workspace_id, id, created_at, updated_at)"
+            " VALUES (?, 900001, now(), now())",
+            [ws.id],
+        )
+        cur.execute(
+            "INSERT INTO identities VALUES (?, 'external_id', 'loaded', 900001, now(), now())",
+            [ws.id],
+        )
+
+    db.write(bulk_load)
+    (loaded,) = [msg(ws.id, user="loaded", anon="fresh")]
+    db.write(lambda cur: svc.resolve(cur, [loaded]))
+    assert len(calls) == 2
+    assert loaded.contact_id == 900001  # found, not taken for a new identifier
+    db.write(lambda cur: svc.resolve(cur, [msg(ws.id, anon="new-3")]))
+    assert len(calls) == 2
+    with pytest.raises(RuntimeError):
+        db.write(_failing(svc, [msg(ws.id, anon="ghost")]))
+    assert len(calls) == 2
+    (late,) = [msg(ws.id, anon="new-4")]
+    db.write(lambda cur: svc.resolve(cur, [late]))
+    assert len(calls) == 3  # the rollback made it count again
+    with db.read() as cur:
+        stored = cur.execute("SELECT count(*) FROM identities").fetchone()
+    assert stored is not None
+    assert svc.known.expected_rows == stored[0] == 7
+    assert svc.lookup(workspace_id=ws.id, id_type="anonymous_id", value="new-4") == late.contact_id

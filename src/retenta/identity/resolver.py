@@ -214,7 +214,7 @@ class BatchResolver:
         if not missing:
             return
         known = self.svc.known
-        known.sync(self.cur, rows if rows is not None else store.identity_count(self.cur))
+        known.sync(self.cur, rows if rows is not None else self.svc.identity_count(self.cur))
         hashes = key_hashes(self.cur, missing)
         self.key_hashes = dict(zip(missing, hashes, strict=True))
         maybe = known.maybe_stored(hashes)

@@ -67,6 +67,8 @@ class IdentityService:
         self.reported_rejections: set[tuple[int, str, str]] = set()
         self._lock = threading.Lock()
         self._writer: int | None = None  # the writer thread, once a unit reported its outcome
+        self._resolved = False  # identity resolved in the writer unit now running
+        self._counted = False  # ``known.expected_rows`` is the count of stored identities
         if isinstance(db, ReportsOutcomes):
             db.outcome_listeners.append(self._settle)
         db.write(self._start)
@@ -87,6 +89,7 @@ class IdentityService:
         if not messages:
             return
         self._drain_forgotten()
+        self._resolved = True
         batch = BatchResolver(self, conn, self._new_stamp())
         collecting = gc.isenabled()
         gc.disable()  # a batch allocates many short-lived objects; collections cost 30-40 %
@@ -148,6 +151,11 @@ class IdentityService:
         """A writer unit ended (outcome listener, on the writer thread): apply or drop the
         pending overlay it made, so that the next ``begin`` needs no statement."""
         self._writer = threading.get_ident()
+        if not (committed and self._resolved):
+            # a unit identity did not resolve in (a bulk load, an erasure) may have written
+            # identities behind ``known``, and a rolled-back one undid what it added
+            self._counted = False
+        self._resolved = False
         pending = self.pending
         if pending is None or pending.writer != self._writer:
             return
@@ -161,6 +169,22 @@ class IdentityService:
             raise
         finally:
             self.pending = None
+
+    def identity_count(self, conn: Any) -> int:
+        """The number of stored identities, for ``KnownIdentifiers.sync``. Where the writer
+        reports outcomes it is counted once and then kept by ``known.added`` for as long as
+        every unit that ends is one that identity resolved in and that committed (identity
+        writes its identities itself, imports tell ``known`` of theirs); any other unit
+        makes the next batch count again. Otherwise it is counted in every batch that
+        meets an identifier the map lacks. (A stored identifier ``known`` missed would
+        violate the primary key: that unit fails and the retry rebuilds the hashes.)"""
+        reports = self._writer is not None and self._writer == threading.get_ident()
+        expected = self.known.expected_rows
+        if reports and self._counted and expected is not None:
+            return expected
+        rows = store.identity_count(conn)
+        self._counted = reports
+        return rows
 
     def _keep_pending(self, conn: Any, batch: BatchResolver) -> None:
         if self.pending is None:
