@@ -14,6 +14,7 @@ from retenta.core.messages import Message
 from retenta.ingest.schemas import (
     _OBJECT_FIELDS,
     MESSAGE_FIELDS,
+    TYPES,
     Defaults,
     FieldError,
     InvalidEventError,
@@ -110,3 +111,19 @@ def test_a_batch_parses_as_its_events_one_by_one(
     assert [id(r) for r in parsed.raws] == [id(r) for r, _ in valid]
     invalid = [(r, e) for r, e in zip(items, expected, strict=True) if not isinstance(e, Message)]
     assert parsed.invalid == invalid
+
+
+def test_a_type_that_is_a_list_or_object_is_named_not_raised() -> None:
+    """It raised TypeError (unhashable) before, which failed the whole request with a 503
+    that every retry met again; now it is that event's field error."""
+    items = [{"type": [], "userId": "u"}, {"type": {}, "userId": "u"}, ok := {
+        "type": "track", "event": "E", "userId": "u", "messageId": "m"}]  # fmt: skip
+    d = Defaults(workspace_id="ws", received_at=RECEIVED)
+    parsed = parse_batch(items, d, max_event_bytes=1000, check_sizes=True)
+    assert [m.message_id for m in parsed.messages] == ["m"]
+    assert parsed.raws == [ok]
+    kinds = ", ".join(sorted(TYPES))
+    assert [(e[0].field, e[0].reason) for _, e in parsed.invalid] == [
+        ("batch[0].type", f"must be one of {kinds}, got []"),
+        ("batch[1].type", f"must be one of {kinds}, got {{}}"),
+    ]

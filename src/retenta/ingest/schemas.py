@@ -184,7 +184,7 @@ def to_message(
         return fast
     c = _Checker(raw, prefix)
     kind = type_ or raw.get("type")
-    if kind not in TYPES:
+    if not isinstance(kind, str) or kind not in TYPES:  # a list or object is no type either
         c.fail("type", f"must be one of {', '.join(sorted(TYPES))}, got {kind!r}")
     for name in _OBJECT_FIELDS:
         c.obj(name)
@@ -234,7 +234,7 @@ def _fast_message(raw: dict[str, Any], d: Defaults, kind: Any) -> Message | None
     >>> _fast_message({"userId": 5, "event": "E"}, d, "track") is None
     True
     """
-    if kind not in _FAST_KINDS:
+    if type(kind) is not str or kind not in _FAST_KINDS:  # unhashable: the checker names it
         return None
     get = raw.get
     message_id = get("messageId")
