@@ -304,8 +304,8 @@ def _fast_message(raw: dict[str, Any], d: Defaults, kind: Any) -> Message | None
     context = ctx or {}
     if d.context or d.ip:
         context = _context(context, d)
-    return Message(
-        d.workspace_id, message_id, kind, timestamp, received_at, event, user_id, anonymous_id,
+    return Message(  # kind is one of _FAST_KINDS, checked above
+        d.workspace_id, message_id, kind, timestamp, received_at, event, user_id, anonymous_id,  # type: ignore[arg-type]
         None, None, original, sent_at, props or {},
         (traits or {}) if kind == "identify" else {}, context, d.source,
     )  # fmt: skip
