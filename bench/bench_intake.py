@@ -13,7 +13,7 @@ CPU time (``time.thread_time``), which a loaded machine changes less than wall t
 Bodies are ``bench_ingest``'s storefront mix, 100 events each (about 39 KB, so the size
 check runs). The collector is set as ``retenta serve`` sets it (``settle_heap``). To compare
 with an older commit, run it with that commit's ``src`` first on ``PYTHONPATH`` (a git
-worktree), alternating. Usage: ``uv run python -m bench.bench_intake [--runs 5]``.
+worktree), alternating. Usage: ``uv run python -m bench.bench_intake [--runs 5] [--quick]``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--bodies", type=int, default=200, help="100-event bodies a run")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2 runs of 50 bodies")
     args = ap.parse_args()
+    if args.quick:
+        args.runs, args.bodies = 2, 50
     bodies = sample_bodies(args.bodies, 100_000)
     limits = intake.Limits(event_bytes=32 * 1024, batch_bytes=500 * 1024)
     events = 100 * len(bodies)
