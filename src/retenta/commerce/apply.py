@@ -198,8 +198,9 @@ def _repeats(known: dict[str, Any], row: dict[str, Any], path: list[str] | None)
 _EVENT_FIELDS = tuple(f for f in FILLED if f != "category_path")
 
 
-def order_stage(changes: Changes) -> pa.Table:
-    """Staged orders; a new order without ``total`` gets Σ quantity × price of its items."""
+def order_rows(changes: Changes) -> list[dict[str, Any]]:
+    """Staged order rows (``ORDER_STAGE``); a new order without ``total`` gets Σ quantity ×
+    price of its items."""
     rows = []
     for key, row in changes.orders.items():
         attrs = row.get("attributes")
@@ -210,7 +211,7 @@ def order_stage(changes: Changes) -> pa.Table:
             {**row, "status": None, "attributes": orjson.dumps(attrs).decode() if attrs else None,
              "total": total}
         )  # fmt: skip
-    return pa.Table.from_pylist(rows, schema=ORDER_STAGE)
+    return rows
 
 
 def item_stage(changes: Changes) -> pa.Table:
@@ -227,14 +228,16 @@ def apply_orders(conn: Any, changes: Changes, facts: ReturnsMemory) -> set[tuple
     new: set[tuple[str, str]] = set()
     tail = order_store.Tail()  # one history insert and one summary mark for the unit
     if changes.orders or changes.statuses:
+        rows = order_rows(changes)
         _, new = order_store.write_orders(
             conn,
-            order_stage(changes),
+            pa.Table.from_pylist(rows, schema=ORDER_STAGE),
             item_stage(changes),
             pa.Table.from_pylist(changes.statuses, schema=STATUS_STAGE),
             authoritative=False,
             facts=facts,
             tail=tail,
+            rows=(rows, changes.statuses),
         )
     if changes.returns:
         apply_refunds(conn, changes.returns, tail)

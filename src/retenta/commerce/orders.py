@@ -368,6 +368,7 @@ def write_orders(
     authoritative: bool,
     facts: FactsIndex | None = None,
     tail: Tail | None = None,
+    rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, int], set[Key]]:
     """Upsert staged orders (``ORDER_STAGE``), replace their items (``ITEM_STAGE``) and move
     statuses (``STATUS_STAGE`` events, or the ``status`` column when ``authoritative``).
@@ -377,11 +378,13 @@ def write_orders(
     the common batch never scans ``orders``; only repeats and updates read what is stored.
     Returns the counts and the keys of the orders that were new. With ``tail`` the history
     rows and summary marks are left for the caller to flush; without, they are written here.
+    ``rows``: the Python rows the caller built ``orders`` and ``statuses`` from, when it has
+    them (``apply``): reading them back from Arrow cost ~1 ms a unit of 80 orders, most of it
+    in the time-zone-aware timestamps.
     """
     own = tail is None
     tail = Tail() if tail is None else tail
-    order_rows = orders.to_pylist()
-    event_rows = statuses.to_pylist()
+    order_rows, event_rows = rows or (orders.to_pylist(), statuses.to_pylist())
     final, history = plan_statuses(order_rows, event_rows, {}, authoritative=authoritative)
     new = _insert_new(conn, _with_status(orders, final), items)
     tail.history += [h for h in history if (h["workspace_id"], h["order_id"]) in new]
