@@ -64,12 +64,19 @@ def test_base_columns_equal_arrows_own_conversion(batch: list[Message]) -> None:
     assert messages_to_base(batch).equals(obvious_base(batch))
 
 
-def test_naive_times_are_converted_by_arrows_rules() -> None:
+class Instant(datetime):
+    """A datetime subclass (as pandas' Timestamp is): left to Arrow's conversion."""
+
+
+def test_naive_times_and_subclasses_are_converted_by_arrows_rules() -> None:
     naive = Message(workspace_id="w", message_id="n", type="page",
                     timestamp=datetime(2026, 1, 1, 3), received_at=NOW)  # fmt: skip
     table = messages_to_base([naive])
     assert table.equals(obvious_base([naive]))
     assert table.column("timestamp")[0].as_py() == datetime(2026, 1, 1, 3, tzinfo=UTC)
+    at = Instant(2026, 1, 1, 3, tzinfo=timezone(timedelta(hours=2)))
+    sub = Message(workspace_id="w", message_id="s", type="page", received_at=NOW, timestamp=at)
+    assert messages_to_base([sub]).equals(obvious_base([sub]))
 
 
 @settings(max_examples=200, deadline=None)

@@ -75,8 +75,9 @@ def _times(values: list[datetime | None]) -> pa.Array:
 
     A request's events share one ``received_at`` object, and the parser's cached times give
     one object per distinct ``sentAt``/``timestamp`` string, so most values repeat the one
-    before; Arrow's own conversion of an aware datetime costs ~0.23 µs every value. A naive
-    or foreign value goes to Arrow's conversion, whose answer this equals.
+    before; Arrow's own conversion of an aware datetime costs ~0.23 µs every value. A column
+    with a naive value or anything but a plain ``datetime`` goes to Arrow's conversion,
+    whose answer this equals for the rest.
 
     >>> _times([_EPOCH + _MICROSECOND, None]).to_pylist()[1] is None
     True
@@ -88,9 +89,14 @@ def _times(values: list[datetime | None]) -> pa.Array:
         for value in values:
             if value is not last:
                 last = value
-                micros = None if value is None else (value - _EPOCH) // _MICROSECOND
+                if value is None:
+                    micros = None
+                elif type(value) is datetime:
+                    micros = (value - _EPOCH) // _MICROSECOND
+                else:  # a subclass (pandas' Timestamp has nanoseconds), a date: Arrow's rules
+                    raise TypeError(type(value).__name__)
             out.append(micros)
-    except TypeError:  # naive (or not a datetime): Arrow's rules
+    except TypeError:  # naive (or not a plain datetime): Arrow's rules
         return pa.array(values, type=_TIMESTAMP)
     return pa.array(out, type=_TIMESTAMP)  # integers taken as microseconds
 
