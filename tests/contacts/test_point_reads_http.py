@@ -181,7 +181,10 @@ def test_reads_keep_their_thread_until_the_server_stops(
     with TestClient(create_app(container)) as tc:
         for path in (f"{BASE}/{ann}", f"{BASE}/{ann}/events", f"{BASE}/lookup?phone=0671234567"):
             assert tc.get(path, headers=ws.api_headers).status_code == 200
-    assert len({t.ident for t in threads}) == 1
-    assert threads[0].name.startswith("retenta-point-read")
-    threads[0].join(timeout=10)
-    assert not threads[0].is_alive()
+    # Sequential reads mostly reuse one thread; on a loaded machine a second idle one may
+    # take the next job first. Either way they are the pool's, and they end with the server.
+    assert len(threads) == 3
+    assert all(t.name.startswith("retenta-point-read") for t in threads)
+    for thread in set(threads):
+        thread.join(timeout=10)
+        assert not thread.is_alive()

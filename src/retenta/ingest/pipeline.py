@@ -6,9 +6,18 @@ and prepares it outside the writer (filter hashes, the Arrow columns of the even
 the writer is free, everything prepared becomes the next unit (up to
 ``MAX_GROUP_EVENTS``): the group grows while the writer is busy, so the fixed cost of a
 unit is spread over more events exactly when load is high, and a lone request at low load
-is written at once. The unit runs in the writer: dedup → resolve → append → apply. Each
-future resolves only after COMMIT. When a unit fails, the group is split in halves and
-retried, so only the request(s) that make it fail get the error.
+is written at once.
+
+A unit is staged (``Database.submit_staged``): the writer commits dedup → resolve → append
+(with the unit's keys in ``apply_pending``), then the apply lane runs the appliers
+(commerce, journey entry) in a transaction of its own that also deletes those keys, while
+the writer already resolves the next unit. Each future resolves only after both COMMITs,
+so an acknowledged event is stored and applied. A crash between the two leaves the keys
+in ``apply_pending``; ``start`` applies those events again from the event log before the
+server takes requests. When the first part fails, the group is split in halves and
+retried, so only the request(s) that make it fail get the error; when the appliers fail,
+the events stay stored and pending (applied again at the next start) and the unit's
+requests get the error (``ApplyError``), which no retry can mend.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import compress
+from functools import partial
+from itertools import compress, count
 from operator import attrgetter
 from typing import Any
 
@@ -33,6 +43,12 @@ from retenta.core.pipeline import Applier, CommitListener, Resolver
 from retenta.errors import ApiError
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
+from retenta.ingest.pending import (
+    delete_pending,
+    insert_pending,
+    pending_messages,
+    pending_seqs,
+)
 from retenta.ingest.stats import IngestStats
 from retenta.settings import Settings
 from retenta.storage.base import Database
@@ -56,6 +72,18 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 # single-event request allocates a few hundred objects, so at 700 the young generation was
 # collected every few requests, and every tenth of those scanned the middle one.
 GC_YOUNG_THRESHOLD = 50_000
+
+
+class ApplyError(ApiError):
+    """The events were stored but their derived entities could not be written now."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            500,
+            "apply_failed",
+            f"the events were stored but applying them failed ({type(cause).__name__});"
+            " they are applied again when the server restarts",
+        )
 
 
 class OverloadedError(ApiError):
@@ -97,6 +125,8 @@ class _Unit:
     keys: list[Key]
     hashes: np.ndarray
     base: pa.Table
+    seq: int = 0  # set when the unit is handed to the writer; names its apply_pending rows
+    stored: list[Message] = field(default_factory=list)  # what the appliers get
 
     @property
     def events(self) -> int:
@@ -174,6 +204,9 @@ class IngestPipeline:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        # Units are numbered from the clock's microseconds: a later process (one that does
+        # not start the loop, e.g. an import) never reuses a number a crash left pending.
+        self._seqs = count(time.time_ns() // 1_000)
         self.listeners: list[CommitListener] = []
         self.settle_heap_at_start = False  # ``retenta serve`` sets it (see ``settle_heap``)
 
@@ -200,6 +233,7 @@ class IngestPipeline:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         if self.store:
             await self.db.awrite(self.dedup.ensure_loaded)
+            await self.recover_pending()
         if self.settle_heap_at_start:
             settle_heap()
         if self._task is None:
@@ -289,21 +323,70 @@ class IngestPipeline:
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
         unit = prepare([_Request(messages, dead_letters)])
+        stored, applied = self._submit(unit)
         try:
-            self.db.write(lambda c: self._write_unit(c, unit))
+            stored.result()
         except BaseException:
             self._forget(unit)
             raise
+        try:
+            applied.result()
+        except Exception as exc:
+            raise self._apply_failed(unit, exc) from exc
         self._notify(unit)
         return _outcome(unit)
 
     async def _write_or_forget(self, unit: _Unit) -> None:
+        stored, applied = self._submit(unit)
         try:
-            await self.db.awrite(lambda c: self._write_unit(c, unit))
+            await asyncio.wrap_future(stored)
         except BaseException:
             self._forget(unit)
             raise
+        try:
+            await asyncio.wrap_future(applied)
+        except Exception as exc:
+            raise self._apply_failed(unit, exc) from exc
         self._notify(unit)
+
+    def _submit(self, unit: _Unit) -> tuple[Any, Any]:
+        unit.seq = next(self._seqs)
+        return self.db.submit_staged(
+            lambda c: self._write_unit(c, unit), lambda c: self._apply_unit(c, unit)
+        )
+
+    def _apply_failed(self, unit: _Unit, exc: Exception) -> ApplyError:
+        log.error(
+            "applying ingest unit %d (%d events) failed; its events are stored and stay in"
+            " apply_pending until the next start",
+            unit.seq,
+            len(unit.stored),
+            exc_info=exc,
+        )
+        return ApplyError(exc)
+
+    async def recover_pending(self) -> int:
+        """Apply the events a crash (or a failed apply) left between the two parts of their
+        units, each unit in a writer unit of its own, oldest first; returns how many. A unit
+        that fails again is logged and stays pending: the server still starts. Later units
+        are numbered past every pending one, so their rows never mix."""
+        seqs: list[int] = await self.db.awrite(pending_seqs)
+        self._seqs = count(max([*seqs, next(self._seqs)]) + 1)
+        recovered = 0
+        for seq in seqs:
+            try:
+                recovered += await self.db.awrite(partial(self._recover, seq=seq))
+            except Exception:
+                log.exception("applying pending ingest unit %d failed again; it stays pending", seq)
+        if recovered:
+            log.warning("applied %d ingested events that were stored but not applied", recovered)
+        return recovered
+
+    def _recover(self, conn: Any, *, seq: int) -> int:
+        messages = pending_messages(conn, seq)
+        self._apply(conn, messages)
+        delete_pending(conn, seq)
+        return len(messages)
 
     def _notify(self, unit: _Unit) -> None:
         """After COMMIT: each listener gets the touched contacts per workspace (it only queues)."""
@@ -374,6 +457,10 @@ class IngestPipeline:
         """One unit for the group; on failure, halves retried so only culprits fail."""
         try:
             await self._write_or_forget(unit)
+        except ApplyError as exc:  # the events are stored: a retry would find duplicates
+            for req in unit.requests:
+                _settle(req, exc)
+            return
         except Exception as exc:
             if len(unit.requests) == 1:
                 _settle(unit.requests[0], exc)
@@ -416,18 +503,29 @@ class IngestPipeline:
         else:
             keep = [new and d is None for new, d in zip(fresh_mask, drops, strict=True)]
             stored = list(compress(messages, keep))
-        append_events(conn, with_contacts(unit.base, keep, _contact_ids(stored)))
+        events = with_contacts(unit.base, keep, _contact_ids(stored))
+        append_events(conn, events)
         keys = unit.base.select(["workspace_id", "message_id"])
         insert_keys(conn, keys if all_fresh else keys.filter(pa.array(fresh_mask)))
+        if stored and self.appliers:
+            insert_pending(conn, unit.seq, events)
+            unit.stored = stored
         lap("append")
-        self._apply(conn, stored)
-        lap("apply")
         self.stats.count(**_count_outcomes(unit.requests, fresh_mask, drops))
         if all_fresh:
             self.dedup.remember(unit.keys, unit.hashes)
         else:
             fresh_keys = list(compress(unit.keys, fresh_mask))
             self.dedup.remember(fresh_keys, unit.hashes[np.asarray(fresh_mask, dtype=bool)])
+
+    def _apply_unit(self, conn: Any, unit: _Unit) -> None:
+        """The unit's second part, on the apply lane: the appliers and its pending keys."""
+        if not unit.stored:
+            return
+        lap = self.stats.clock()
+        self._apply(conn, unit.stored)
+        delete_pending(conn, unit.seq)
+        lap("apply")
 
     def _dedup(self, conn: Any, unit: _Unit) -> list[bool]:
         messages = unit.messages
