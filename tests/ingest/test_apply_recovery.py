@@ -119,3 +119,31 @@ def test_a_unit_that_fails_again_stays_pending_and_the_server_still_starts(
         assert query(second, "SELECT order_id FROM orders ORDER BY 1") == [("o1",), ("o2",)]
     finally:
         second.close()
+
+
+def test_without_the_lane_a_failed_apply_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ingest_apply_lane=False``: the appliers run in the events' own transaction, so
+    their failure rolls the events back (and leaves nothing pending)."""
+    settings = Settings(
+        data_dir=tmp_path / "data", background_workers=False, ingest_apply_lane=False
+    )
+    c = build_container(settings)
+    try:
+        ws = make_workspace(c).id
+        c.ingest.ingest_sync(order(ws, 1))
+
+        def broken(conn: Any, messages: Any) -> None:
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(c.commerce, "apply", broken)
+        with pytest.raises(RuntimeError, match="disk full"):
+            c.ingest.ingest_sync(order(ws, 2))
+        assert query(c, "SELECT count(*) FROM all_events WHERE message_id LIKE '%-2'") == [(0,)]
+        monkeypatch.undo()
+        assert c.ingest.ingest_sync(order(ws, 2)).stored == 2
+        assert query(c, "SELECT order_id FROM orders ORDER BY 1") == [("o1",), ("o2",)]
+        assert query(c, "SELECT count(*) FROM apply_pending") == [(0,)]
+    finally:
+        c.close()

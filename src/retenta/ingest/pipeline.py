@@ -65,6 +65,9 @@ MAX_GROUP_EVENTS = 50_000
 MAX_BACKLOG_EVENTS = 50_000
 RETRY_AFTER_S = 1
 PREPARE_CHUNK_EVENTS = 256
+# Stored units still being applied when the next one may start: one keeps both writer
+# threads busy; more would only queue on the lane (the group grows in the waiting list).
+MAX_UNITS_APPLYING = 1
 REGATHER_MAX_S = 0.02
 REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -196,6 +199,7 @@ class IngestPipeline:
         self.dedup = MessageIdDedup()
         self.stats = IngestStats()
         self.store = not settings.ingest_skip_storage
+        self.lane = settings.ingest_apply_lane
         self._waiting: list[_Request] = []
         self._waiting_events = 0
         self._backlog = 0  # events accepted, not yet handed to the writer (waiting + prepared)
@@ -207,6 +211,7 @@ class IngestPipeline:
         # Units are numbered from the clock's microseconds: a later process (one that does
         # not start the loop, e.g. an import) never reuses a number a crash left pending.
         self._seqs = count(time.time_ns() // 1_000)
+        self._applying: set[asyncio.Task[None]] = set()  # units stored, not yet answered
         self.listeners: list[CommitListener] = []
         self.settle_heap_at_start = False  # ``retenta serve`` sets it (see ``settle_heap``)
 
@@ -247,6 +252,8 @@ class IngestPipeline:
         self._stopping = True
         self._wake.set()
         await self._task
+        while self._applying:
+            await asyncio.gather(*self._applying, return_exceptions=True)
         self._task = None
         self._wake = None
         self._write_stats()
@@ -337,12 +344,20 @@ class IngestPipeline:
         return _outcome(unit)
 
     async def _write_or_forget(self, unit: _Unit) -> None:
+        applied = await self._store_or_forget(unit)
+        await self._applied(unit, applied)
+
+    async def _store_or_forget(self, unit: _Unit) -> Any:
+        """Until the unit's first part has committed; returns the future of its second."""
         stored, applied = self._submit(unit)
         try:
             await asyncio.wrap_future(stored)
         except BaseException:
             self._forget(unit)
             raise
+        return applied
+
+    async def _applied(self, unit: _Unit, applied: Any) -> None:
         try:
             await asyncio.wrap_future(applied)
         except Exception as exc:
@@ -351,6 +366,9 @@ class IngestPipeline:
 
     def _submit(self, unit: _Unit) -> tuple[Any, Any]:
         unit.seq = next(self._seqs)
+        if not self.lane:
+            both = self.db.submit(lambda c: self._write_and_apply(c, unit))
+            return both, both
         return self.db.submit_staged(
             lambda c: self._write_unit(c, unit), lambda c: self._apply_unit(c, unit)
         )
@@ -406,7 +424,7 @@ class IngestPipeline:
                 inflight = None
             if self._waiting and (inflight is None or self._should_prepare_early()):
                 self._ready += self._prepare_waiting()
-            if inflight is None and self._ready:
+            if inflight is None and self._ready and len(self._applying) <= MAX_UNITS_APPLYING:
                 unit, self._ready = _take_units_or_one(self._ready)
                 self._backlog -= unit.events
                 inflight = asyncio.create_task(self._commit_then_gather(unit))
@@ -440,9 +458,11 @@ class IngestPipeline:
 
     async def _commit_then_gather(self, unit: _Unit) -> None:
         """Commit; after a busy unit, let the callers just answered send their next requests
-        (they join the next unit instead of forming a half-size one after it)."""
+        (they join the next unit instead of forming a half-size one after it). With the
+        apply lane the loop goes on once the unit's events are stored: its callers are
+        answered later, after its appliers, while the writer is on the next unit."""
         await self._commit(unit)
-        if len(unit.requests) > 1 and not self._stopping:
+        if not self.lane and len(unit.requests) > 1 and not self._stopping:
             await self._gather_arrivals()
 
     async def _gather_arrivals(self) -> None:
@@ -454,13 +474,10 @@ class IngestPipeline:
             await asyncio.sleep(REGATHER_STEP_S)
 
     async def _commit(self, unit: _Unit) -> None:
-        """One unit for the group; on failure, halves retried so only culprits fail."""
+        """One unit for the group; on failure, halves retried so only culprits fail. Returns
+        once the unit is stored; its requests are settled once it is also applied."""
         try:
-            await self._write_or_forget(unit)
-        except ApplyError as exc:  # the events are stored: a retry would find duplicates
-            for req in unit.requests:
-                _settle(req, exc)
-            return
+            applied = await self._store_or_forget(unit)
         except Exception as exc:
             if len(unit.requests) == 1:
                 _settle(unit.requests[0], exc)
@@ -471,6 +488,22 @@ class IngestPipeline:
             half = len(unit.requests) // 2
             await self._commit(prepare(unit.requests[:half]))
             await self._commit(prepare(unit.requests[half:]))
+            return
+        task = asyncio.create_task(self._answer_when_applied(unit, applied))
+        self._applying.add(task)
+        task.add_done_callback(self._applying.discard)
+        task.add_done_callback(lambda _: self._wake_up())
+
+    async def _answer_when_applied(self, unit: _Unit, applied: Any) -> None:
+        try:
+            await self._applied(unit, applied)
+        except ApplyError as exc:  # the events are stored: a retry would find duplicates
+            for req in unit.requests:
+                _settle(req, exc)
+            return
+        except Exception as exc:  # the loop must never die; never expected here
+            for req in unit.requests:
+                _settle(req, exc)
             return
         for req in unit.requests:
             _settle(req, None)
@@ -508,7 +541,8 @@ class IngestPipeline:
         keys = unit.base.select(["workspace_id", "message_id"])
         insert_keys(conn, keys if all_fresh else keys.filter(pa.array(fresh_mask)))
         if stored and self.appliers:
-            insert_pending(conn, unit.seq, events)
+            if self.lane:
+                insert_pending(conn, unit.seq, events)
             unit.stored = stored
         lap("append")
         self.stats.count(**_count_outcomes(unit.requests, fresh_mask, drops))
@@ -518,13 +552,18 @@ class IngestPipeline:
             fresh_keys = list(compress(unit.keys, fresh_mask))
             self.dedup.remember(fresh_keys, unit.hashes[np.asarray(fresh_mask, dtype=bool)])
 
+    def _write_and_apply(self, conn: Any, unit: _Unit) -> None:
+        self._write_unit(conn, unit)
+        self._apply_unit(conn, unit)
+
     def _apply_unit(self, conn: Any, unit: _Unit) -> None:
         """The unit's second part, on the apply lane: the appliers and its pending keys."""
         if not unit.stored:
             return
         lap = self.stats.clock()
         self._apply(conn, unit.stored)
-        delete_pending(conn, unit.seq)
+        if self.lane:
+            delete_pending(conn, unit.seq)
         lap("apply")
 
     def _dedup(self, conn: Any, unit: _Unit) -> list[bool]:
