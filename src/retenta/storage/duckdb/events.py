@@ -46,25 +46,54 @@ def messages_to_base(messages: Sequence[Message]) -> pa.Table:
     """Every column but ``contact_id``: built before identity runs, outside the writer.
 
     One comprehension a column (faster than ``attrgetter`` and one ``zip``, session 9);
-    the documents' dumps inlined (a call less a value); the times as microseconds.
+    the documents' dumps inlined (a call less a value); the times as microseconds. The
+    short string columns go to Arrow as one list, and the four times as another, each
+    column a slice of it: a conversion call costs ~4 µs whatever its length, which was
+    about 55 µs of a one-event unit's 14 columns. The event name and the documents keep
+    their own arrays (their size is bounded by the event size only, and one array has
+    32-bit offsets).
     """
+    n = len(messages)
     dumps = orjson.dumps
-    return pa.table(
+    short: list[str | None] = [m.workspace_id for m in messages]  # short, or one value
+    short += [m.message_id for m in messages]
+    short += [m.type for m in messages]
+    short += [m.user_id for m in messages]
+    short += [m.anonymous_id for m in messages]
+    short += [m.source for m in messages]
+    times: list[datetime | None] = [m.timestamp for m in messages]
+    times += [m.original_timestamp for m in messages]
+    times += [m.sent_at for m in messages]
+    times += [m.received_at for m in messages]
+    ids, at = pa.array(short, type=pa.string()), _times(times)
+    return pa.Table.from_arrays(
         [
-            [m.workspace_id for m in messages],
-            [m.message_id for m in messages],
-            [m.type for m in messages],
-            [m.event for m in messages],
-            [m.user_id for m in messages],
-            [m.anonymous_id for m in messages],
-            _times([m.timestamp for m in messages]),
-            _times([m.original_timestamp for m in messages]),
-            _times([m.sent_at for m in messages]),
-            _times([m.received_at for m in messages]),
-            [dumps(m.properties, default=str).decode() if m.properties else None for m in messages],
-            [dumps(m.traits, default=str).decode() if m.traits else None for m in messages],
-            [dumps(m.context, default=str).decode() if m.context else None for m in messages],
-            [m.source for m in messages],
+            ids.slice(0, n),
+            ids.slice(n, n),
+            ids.slice(2 * n, n),
+            pa.array([m.event for m in messages], type=pa.string()),
+            ids.slice(3 * n, n),
+            ids.slice(4 * n, n),
+            at.slice(0, n),
+            at.slice(n, n),
+            at.slice(2 * n, n),
+            at.slice(3 * n, n),
+            pa.array(
+                [
+                    dumps(m.properties, default=str).decode() if m.properties else None
+                    for m in messages
+                ],
+                type=pa.string(),
+            ),
+            pa.array(
+                [dumps(m.traits, default=str).decode() if m.traits else None for m in messages],
+                type=pa.string(),
+            ),
+            pa.array(
+                [dumps(m.context, default=str).decode() if m.context else None for m in messages],
+                type=pa.string(),
+            ),
+            ids.slice(5 * n, n),
         ],
         schema=BASE_SCHEMA,
     )
