@@ -43,8 +43,12 @@ def insert_pending(conn: Any, seq: int, events: pa.Table) -> None:
     )
 
 
-def delete_pending(conn: Any, seq: int) -> None:
-    conn.execute("DELETE FROM apply_pending WHERE seq = ?", [seq])
+def delete_pending(conn: Any, seqs: list[int]) -> None:
+    """The pending keys of these units (applied in the caller's transaction)."""
+    if len(seqs) == 1:
+        conn.execute("DELETE FROM apply_pending WHERE seq = ?", seqs)
+    elif seqs:
+        conn.execute("DELETE FROM apply_pending WHERE seq IN (SELECT unnest(?))", [seqs])
 
 
 def pending_seqs(conn: Any) -> list[int]:

@@ -26,8 +26,11 @@ import asyncio
 import gc
 import logging
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, count
@@ -130,6 +133,9 @@ class _Unit:
     base: pa.Table
     seq: int = 0  # set when the unit is handed to the writer; names its apply_pending rows
     stored: list[Message] = field(default_factory=list)  # what the appliers get
+    stored_future: Future[None] | None = None  # its first part (the writer's)
+    applied_future: Future[None] | None = None  # its second part (the apply lane's)
+    applied_with: _Unit | None = None  # the unit whose lane transaction applied it too
 
     @property
     def events(self) -> int:
@@ -212,6 +218,8 @@ class IngestPipeline:
         # not start the loop, e.g. an import) never reuses a number a crash left pending.
         self._seqs = count(time.time_ns() // 1_000)
         self._applying: set[asyncio.Task[None]] = set()  # units stored, not yet answered
+        self._staged: deque[_Unit] = deque()  # handed to the writer, their lane item not run
+        self._staging = threading.RLock()  # the order of _staged is the writer queue's
         self.listeners: list[CommitListener] = []
         self.settle_heap_at_start = False  # ``retenta serve`` sets it (see ``settle_heap``)
 
@@ -335,6 +343,7 @@ class IngestPipeline:
             stored.result()
         except BaseException:
             self._forget(unit)
+            self._unstage(unit)
             raise
         try:
             applied.result()
@@ -354,6 +363,7 @@ class IngestPipeline:
             await asyncio.wrap_future(stored)
         except BaseException:
             self._forget(unit)
+            self._unstage(unit)
             raise
         return applied
 
@@ -369,9 +379,18 @@ class IngestPipeline:
         if not self.lane:
             both = self.db.submit(lambda c: self._write_and_apply(c, unit))
             return both, both
-        return self.db.submit_staged(
-            lambda c: self._write_unit(c, unit), lambda c: self._apply_unit(c, unit)
-        )
+        with self._staging:  # the lane reads the futures under it
+            self._staged.append(unit)
+            unit.stored_future, unit.applied_future = self.db.submit_staged(
+                lambda c: self._write_unit(c, unit), lambda c: self._apply_unit(c, unit)
+            )
+        return unit.stored_future, unit.applied_future
+
+    def _unstage(self, unit: _Unit) -> None:
+        """A unit whose first part failed: its lane item never runs."""
+        with self._staging:
+            if unit in self._staged:
+                self._staged.remove(unit)
 
     def _apply_failed(self, unit: _Unit, exc: Exception) -> ApplyError:
         log.error(
@@ -403,7 +422,7 @@ class IngestPipeline:
     def _recover(self, conn: Any, *, seq: int) -> int:
         messages = pending_messages(conn, seq)
         self._apply(conn, messages)
-        delete_pending(conn, seq)
+        delete_pending(conn, [seq])
         return len(messages)
 
     def _notify(self, unit: _Unit) -> None:
@@ -557,13 +576,45 @@ class IngestPipeline:
         self._apply_unit(conn, unit)
 
     def _apply_unit(self, conn: Any, unit: _Unit) -> None:
-        """The unit's second part, on the apply lane: the appliers and its pending keys."""
-        if not unit.stored:
+        """The unit's second part. On the apply lane it also applies every later unit whose
+        events are already stored, in the same transaction: the appliers' statements are
+        paid once for all of them (their own lane items then find nothing to do, unless
+        this transaction failed: then each applies itself alone)."""
+        if not self.lane:
+            self._apply_timed(conn, unit.stored)
+            return
+        with self._staging:
+            self._staged.remove(unit)
+            leader = unit.applied_with
+            if leader is not None:
+                done = leader.applied_future
+                if done is not None and done.done() and done.exception() is None:
+                    return
+                batch = [unit]
+            else:
+                batch = [unit, *self._stored_followers()]
+        for follower in batch[1:]:
+            follower.applied_with = unit
+        self._apply_timed(conn, [m for u in batch for m in u.stored])
+        delete_pending(conn, [u.seq for u in batch if u.stored])
+
+    def _stored_followers(self) -> list[_Unit]:
+        """The staged units, in order, whose first part has committed (up to the first that
+        has not: the writer runs them in order); a failed one is skipped."""
+        followers = []
+        for later in self._staged:
+            stored = later.stored_future
+            if stored is None or not stored.done():
+                break
+            if stored.exception() is None:
+                followers.append(later)
+        return followers
+
+    def _apply_timed(self, conn: Any, stored: list[Message]) -> None:
+        if not stored:
             return
         lap = self.stats.clock()
-        self._apply(conn, unit.stored)
-        if self.lane:
-            delete_pending(conn, unit.seq)
+        self._apply(conn, stored)
         lap("apply")
 
     def _dedup(self, conn: Any, unit: _Unit) -> list[bool]:
