@@ -125,18 +125,24 @@ def test_a_rolled_back_locale_is_written_again(
     assert _locale(c, cid) == ("uk-UA", None)
 
 
+@pytest.mark.parametrize("narrow", [False, True])
 def test_one_batch_writes_a_loaded_profile_and_a_queued_locale_in_one_statement(
-    restarted: tuple[Container, str, int], monkeypatch: pytest.MonkeyPatch
+    restarted: tuple[Container, str, int], monkeypatch: pytest.MonkeyPatch, narrow: bool
 ) -> None:
+    """One ``write_profiles`` a batch: one statement, or on a large table (``narrow``) the
+    changed rows and the locales apart (``store.narrow_locales``)."""
     c, ws, ann = restarted
     (b,) = resolve(c, [msg(ws, "identify", user="u2", anon="a2", traits={"name": "Bo"})])
     bo = b.contact_id or 0
     calls: list[tuple[int, int]] = []
     real = store.write_profiles
+    if narrow:
+        monkeypatch.setattr(store, "NARROW_LOCALES_FROM", 0)
 
-    def counting(cur: Any, states: Any, locales: Any, stamp: Any) -> set[int]:
+    def counting(cur: Any, states: Any, locales: Any, stamp: Any, **kw: Any) -> set[int]:
         calls.append((len(states), len(locales)))
-        return real(cur, states, locales, stamp)
+        assert kw == {"narrow": narrow}
+        return real(cur, states, locales, stamp, **kw)
 
     monkeypatch.setattr(store, "write_profiles", counting)
     resolve(c, [msg(ws, "page", anon="a1", context=EN, minutes=1),  # Ann: locale only

@@ -513,7 +513,10 @@ class BatchResolver:
         if not self.locales.changes:
             store.update_contacts(self.cur, dirty)
             return
-        changed = store.write_profiles(self.cur, dirty, self.locales.rows(), self.stamp)
+        narrow = len(self.svc.known) >= store.NARROW_LOCALES_FROM
+        changed = store.write_profiles(
+            self.cur, dirty, self.locales.rows(), self.stamp, narrow=narrow
+        )
         for cid, change in self.locales.changes.items():
             kept = self.fingerprint(cid)
             self.fingerprints[cid] = fingerprints_after(change, cid in changed, kept)

@@ -375,6 +375,13 @@ def _profile_write_sql() -> str:
 
 
 PROFILE_WRITE_SQL = _profile_write_sql()
+# Stored identifiers (``len(KnownIdentifiers)``, ~3 a contact here) from which queued
+# locales go through ``narrow_locales``: from ~100k contacts its extra statement costs less
+# than the single statement's read of every column. 600 locales + 40 changed rows, writer
+# thread / process CPU, single -> narrow: 50k contacts 4.80 / 18.18 -> 8.70 / 18.49 ms,
+# 100k 10.83 / 26.07 -> 11.88 / 23.62, 200k 20.55 / 38.57 -> 16.25 / 27.06, 1M 49.89 /
+# 98.34 -> 26.32 / 49.31 (docs/identity.md, session 10).
+NARROW_LOCALES_FROM = 300_000
 
 
 def write_profiles(
@@ -382,14 +389,20 @@ def write_profiles(
     states: Sequence[ContactState],
     locales: Sequence[tuple[int, str | None, str | None]],
     stamp: datetime,
+    *,
+    narrow: bool = False,
 ) -> set[int]:
     """``update_contacts(states)`` and ``update_locales(locales, stamp)`` in one statement.
 
     Each ``UPDATE … FROM`` of ``contacts`` costs a join over the whole table (about 10-20 ms
     at 100k contacts here, whatever the rows), so a unit that has both kinds pays it once.
     The two id sets are disjoint (a contact loaded in the batch takes its queued locale).
-    Returns the ids among ``locales`` that changed.
+    Returns the ids among ``locales`` that changed. ``narrow`` (a large table): the two
+    kinds apart, the locales through ``narrow_locales``.
     """
+    if narrow and locales:
+        update_contacts(cur, states)
+        return narrow_locales(cur, locales, stamp)
     if not locales:
         update_contacts(cur, states)
         return set()
@@ -421,6 +434,39 @@ def update_locales(
         [stamp],
         _id_arrow=_table(LOCALE_SCHEMA, rows),
     )
+    return {int(r[0]) for r in found}
+
+
+LOCALE_DIFFERS = (
+    "(u.language IS NOT NULL AND contacts.language IS DISTINCT FROM u.language)"
+    " OR (u.timezone IS NOT NULL AND contacts.timezone IS DISTINCT FROM u.timezone)"
+)
+
+
+def narrow_locales(
+    cur: Any, rows: Sequence[tuple[int, str | None, str | None]], stamp: datetime
+) -> set[int]:
+    """``update_locales`` without ``RETURNING``: with it DuckDB reads every column of every
+    contact (attributes and provenance included) to update a few narrow ones. The ids that
+    change are selected first (the same join and filter, three columns read), then updated.
+    Two statements: worth it on a large table only (docs/identity.md, session 10)."""
+    _id_arrow = _table(LOCALE_SCHEMA, rows)
+    found = over_arrow(
+        cur,
+        "SELECT contacts.id FROM contacts JOIN _id_arrow u ON contacts.id = u.id"
+        f" WHERE contacts.erased_at IS NULL AND ({LOCALE_DIFFERS})",
+        _id_arrow=_id_arrow,
+    )
+    if found:
+        over_arrow(
+            cur,
+            "UPDATE contacts SET language = COALESCE(u.language, contacts.language),"
+            " timezone = COALESCE(u.timezone, contacts.timezone), updated_at = ?"
+            " FROM _id_arrow u WHERE contacts.id = u.id AND contacts.erased_at IS NULL"
+            f" AND ({LOCALE_DIFFERS})",
+            [stamp],
+            _id_arrow=_id_arrow,
+        )
     return {int(r[0]) for r in found}
 
 

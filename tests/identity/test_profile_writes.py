@@ -1,0 +1,106 @@
+"""``write_profiles`` in one statement and in its narrow form (``narrow_locales``: the ids
+that change selected first, then an ``UPDATE`` without ``RETURNING``) write the same rows
+and report the same changed contacts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from retenta.app import Container
+from retenta.identity import store
+from tests.conftest import Workspace
+from tests.identity.helpers import msg, resolve
+
+LOCALES = [  # (language, timezone) queued for each of the first contacts
+    ("uk-UA", None), ("uk-UA", None), (None, "Europe/Kyiv"), ("en-GB", "Europe/London"),
+    ("uk-UA", "Europe/Kyiv"), (None, None), ("de-DE", None), ("uk-UA", None),
+]  # fmt: skip
+
+
+@pytest.fixture
+def people(container: Container, ws: Workspace) -> list[int]:
+    """Twelve contacts: some with a stored language or timezone, one erased."""
+    people = resolve(container, [msg(ws.id, "identify", user=f"p{i}", traits={"n": i})
+                                 for i in range(12)])  # fmt: skip
+    ids = [m.contact_id or 0 for m in people]
+
+    def shape(cur: Any) -> None:
+        cur.execute("UPDATE contacts SET language = 'uk-UA' WHERE id IN (?, ?)", ids[:2])
+        cur.execute("UPDATE contacts SET timezone = 'Europe/Kyiv' WHERE id = ?", [ids[4]])
+        cur.execute("UPDATE contacts SET erased_at = now() WHERE id = ?", [ids[7]])
+
+    container.db.write(shape)
+    return ids
+
+
+def _written(container: Container, ids: list[int], *, narrow: bool) -> tuple[Any, ...]:
+    stamp = datetime(2026, 5, 1, tzinfo=UTC)
+    out: list[Any] = []
+
+    def unit(cur: Any) -> None:
+        changed = store.load_rows(cur, ids[8:10])
+        for state in changed.values():
+            state.language, state.attributes["n"] = "fr-FR", -1
+            state.updated_at = stamp
+        locales = [(cid, lang, tz) for cid, (lang, tz) in zip(ids, LOCALES, strict=False)]
+        out.append(store.write_profiles(cur, list(changed.values()), locales, stamp,
+                                        narrow=narrow))  # fmt: skip
+        out.append(cur.execute("SELECT * FROM contacts ORDER BY id").fetchall())
+        raise RuntimeError("rolled back: both forms start from the same rows")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        container.db.write(unit)
+    return tuple(out)
+
+
+def test_the_narrow_form_writes_what_the_single_statement_writes(
+    container: Container, people: list[int]
+) -> None:
+    one = _written(container, people, narrow=False)
+    narrow = _written(container, people, narrow=True)
+    assert narrow == one
+    changed, rows = one
+    # stored uk-UA, erased, and the input with no value change nothing
+    assert changed == {people[i] for i in (2, 3, 4, 6)}
+    by_id = {r[1]: r for r in rows}
+    assert by_id[people[8]][8] == "fr-FR"
+
+
+def test_the_narrow_form_with_nothing_to_change_writes_nothing(
+    container: Container, people: list[int]
+) -> None:
+    stamp = datetime(2026, 5, 1, tzinfo=UTC)
+
+    def unit(cur: Any) -> tuple[set[int], Any]:
+        before = cur.execute("SELECT * FROM contacts ORDER BY id").fetchall()
+        found = store.narrow_locales(cur, [(people[0], "uk-UA", None)], stamp)
+        return found, before == cur.execute("SELECT * FROM contacts ORDER BY id").fetchall()
+
+    assert container.db.write(unit) == (set(), True)
+
+
+def test_resolve_takes_the_narrow_form_on_a_large_table(
+    container: Container, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (ann,) = resolve(container, [msg(ws.id, "identify", user="ann", traits={"n": 1})])
+    monkeypatch.setattr(store, "NARROW_LOCALES_FROM", 0)
+    calls: list[int] = []
+    real = store.narrow_locales
+
+    def counting(cur: Any, rows: Any, stamp: datetime) -> set[int]:
+        calls.append(len(rows))
+        return real(cur, rows, stamp)
+
+    monkeypatch.setattr(store, "narrow_locales", counting)
+    resolve(container, [msg(ws.id, "page", user="ann", context={"locale": "uk-UA"}, minutes=1)])
+    assert calls == [1]
+    resolve(container, [msg(ws.id, "page", user="ann", context={"locale": "uk-UA"}, minutes=2)])
+    assert calls == [1]  # a known no-op now: nothing queued
+    resolve(container, [msg(ws.id, "page", user="ann", context={"locale": "en-GB"}, minutes=3)])
+    assert calls == [1, 1]
+    with container.db.read() as cur:
+        row = cur.execute("SELECT language FROM contacts WHERE id = ?", [ann.contact_id]).fetchone()
+    assert row == ("en-GB",)
