@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from itertools import compress, count
 from operator import attrgetter
@@ -68,9 +69,9 @@ MAX_GROUP_EVENTS = 50_000
 MAX_BACKLOG_EVENTS = 50_000
 RETRY_AFTER_S = 1
 PREPARE_CHUNK_EVENTS = 256
-# Stored units still being applied when the next one may start: one keeps both writer
-# threads busy; more would only queue on the lane (the group grows in the waiting list).
-MAX_UNITS_APPLYING = 1
+# Stored units still being applied when the next one may start: the writer may run this
+# many units ahead of the lane, which then applies what is stored in one transaction.
+MAX_UNITS_APPLYING = 3
 REGATHER_MAX_S = 0.02
 REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -194,6 +195,13 @@ def settle_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
 
 
+def _warm_arrow() -> None:
+    """Arrow imports pandas on its first conversion of a timestamp column (about 1 s): in a
+    server that happens at start-up, not in the first request's answer."""
+    at = datetime.now(UTC)
+    messages_to_base([Message("warm", "warm", "track", at, at, event="warm")])
+
+
 class IngestPipeline:
     def __init__(
         self, *, db: Database, resolver: Resolver, appliers: Sequence[Applier], settings: Settings
@@ -248,6 +256,7 @@ class IngestPipeline:
             await self.db.awrite(self.dedup.ensure_loaded)
             await self.recover_pending()
         if self.settle_heap_at_start:
+            _warm_arrow()
             settle_heap()
         if self._task is None:
             self._wake, self._stopping = asyncio.Event(), False
@@ -616,6 +625,7 @@ class IngestPipeline:
         lap = self.stats.clock()
         self._apply(conn, stored)
         lap("apply")
+        self.stats.applies += 1
 
     def _dedup(self, conn: Any, unit: _Unit) -> list[bool]:
         messages = unit.messages

@@ -19,6 +19,7 @@ class IngestStats:
     """
 
     units: int = 0
+    applies: int = 0  # the appliers' transactions (the apply lane takes several units at once)
     events: int = 0
     stored: int = 0
     duplicates: int = 0
@@ -52,6 +53,7 @@ class IngestStats:
         per_event = _per_event(self.seconds, self.events)
         return {
             "units": self.units,
+            "applies": self.applies,
             "events": self.events,
             "stored": self.stored,
             "duplicates": self.duplicates,
