@@ -376,12 +376,13 @@ def _profile_write_sql() -> str:
 
 PROFILE_WRITE_SQL = _profile_write_sql()
 # Stored identifiers (``len(KnownIdentifiers)``, ~3 a contact here) from which queued
-# locales go through ``narrow_locales``: from ~100k contacts its extra statement costs less
+# locales go through ``narrow_locales``: on a large table its extra statements cost less
 # than the single statement's read of every column. 600 locales + 40 changed rows, writer
 # thread / process CPU, single -> narrow: 50k contacts 4.80 / 18.18 -> 8.70 / 18.49 ms,
 # 100k 10.83 / 26.07 -> 11.88 / 23.62, 200k 20.55 / 38.57 -> 16.25 / 27.06, 1M 49.89 /
-# 98.34 -> 26.32 / 49.31 (docs/identity.md, session 10).
-NARROW_LOCALES_FROM = 300_000
+# 98.34 -> 26.32 / 49.31. In the writer at 100k, 1,000-event units lost (19.93 -> 23.69
+# us an event), hence ~200k contacts (docs/identity.md, session 10).
+NARROW_LOCALES_FROM = 600_000
 
 
 def write_profiles(
