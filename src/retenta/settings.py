@@ -93,10 +93,6 @@ class Settings(BaseSettings):
     ingest_max_batch_bytes: int = 500 * 1024
     # Benchmark bound only: accept and validate events but store nothing.
     ingest_skip_storage: bool = False
-    # The appliers (commerce, journey entry) of an ingest unit run on the apply lane, a
-    # second writer connection, behind the unit's events (docs/ingest.md). False: in the
-    # events' own transaction, as before session 10 (a fallback, and the bench's A/B).
-    ingest_apply_lane: bool = True
     background_workers: bool = True
     # Opt-in multi-process ingest front (docs/ingest.md): N worker processes serve /v1/* on
     # their own port (Segment's "api host"); this process stays the one writer. 0 = off.

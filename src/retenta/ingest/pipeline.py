@@ -6,18 +6,9 @@ and prepares it outside the writer (filter hashes, the Arrow columns of the even
 the writer is free, everything prepared becomes the next unit (up to
 ``MAX_GROUP_EVENTS``): the group grows while the writer is busy, so the fixed cost of a
 unit is spread over more events exactly when load is high, and a lone request at low load
-is written at once.
-
-A unit is staged (``Database.submit_staged``): the writer commits dedup → resolve → append
-(with the unit's keys in ``apply_pending``), then the apply lane runs the appliers
-(commerce, journey entry) in a transaction of its own that also deletes those keys, while
-the writer already resolves the next unit. Each future resolves only after both COMMITs,
-so an acknowledged event is stored and applied. A crash between the two leaves the keys
-in ``apply_pending``; ``start`` applies those events again from the event log before the
-server takes requests. When the first part fails, the group is split in halves and
-retried, so only the request(s) that make it fail get the error; when the appliers fail,
-the events stay stored and pending (applied again at the next start) and the unit's
-requests get the error (``ApplyError``), which no retry can mend.
+is written at once. The unit runs in the writer: dedup → resolve → append → apply. Each
+future resolves only after COMMIT. When a unit fails, the group is split in halves and
+retried, so only the request(s) that make it fail get the error.
 """
 
 from __future__ import annotations
@@ -26,15 +17,11 @@ import asyncio
 import gc
 import logging
 import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
-from itertools import compress, count
+from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -47,12 +34,6 @@ from retenta.core.pipeline import Applier, CommitListener, Resolver
 from retenta.errors import ApiError
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
-from retenta.ingest.pending import (
-    delete_pending,
-    insert_pending,
-    pending_messages,
-    pending_seqs,
-)
 from retenta.ingest.stats import IngestStats
 from retenta.settings import Settings
 from retenta.storage.base import Database
@@ -69,9 +50,6 @@ MAX_GROUP_EVENTS = 50_000
 MAX_BACKLOG_EVENTS = 50_000
 RETRY_AFTER_S = 1
 PREPARE_CHUNK_EVENTS = 256
-# Stored units still being applied when the next one may start: the writer may run this
-# many units ahead of the lane, which then applies what is stored in one transaction.
-MAX_UNITS_APPLYING = 3
 REGATHER_MAX_S = 0.02
 REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
@@ -79,18 +57,6 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 # single-event request allocates a few hundred objects, so at 700 the young generation was
 # collected every few requests, and every tenth of those scanned the middle one.
 GC_YOUNG_THRESHOLD = 50_000
-
-
-class ApplyError(ApiError):
-    """The events were stored but their derived entities could not be written now."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(
-            500,
-            "apply_failed",
-            f"the events were stored but applying them failed ({type(cause).__name__});"
-            " they are applied again when the server restarts",
-        )
 
 
 class OverloadedError(ApiError):
@@ -132,11 +98,6 @@ class _Unit:
     keys: list[Key]
     hashes: np.ndarray
     base: pa.Table
-    seq: int = 0  # set when the unit is handed to the writer; names its apply_pending rows
-    stored: list[Message] = field(default_factory=list)  # what the appliers get
-    stored_future: Future[None] | None = None  # its first part (the writer's)
-    applied_future: Future[None] | None = None  # its second part (the apply lane's)
-    applied_with: _Unit | None = None  # the unit whose lane transaction applied it too
 
     @property
     def events(self) -> int:
@@ -213,7 +174,6 @@ class IngestPipeline:
         self.dedup = MessageIdDedup()
         self.stats = IngestStats()
         self.store = not settings.ingest_skip_storage
-        self.lane = settings.ingest_apply_lane
         self._waiting: list[_Request] = []
         self._waiting_events = 0
         self._backlog = 0  # events accepted, not yet handed to the writer (waiting + prepared)
@@ -222,12 +182,6 @@ class IngestPipeline:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        # Units are numbered from the clock's microseconds: a later process (one that does
-        # not start the loop, e.g. an import) never reuses a number a crash left pending.
-        self._seqs = count(time.time_ns() // 1_000)
-        self._applying: set[asyncio.Task[None]] = set()  # units stored, not yet answered
-        self._staged: deque[_Unit] = deque()  # handed to the writer, their lane item not run
-        self._staging = threading.RLock()  # the order of _staged is the writer queue's
         self.listeners: list[CommitListener] = []
         self.settle_heap_at_start = False  # ``retenta serve`` sets it (see ``settle_heap``)
 
@@ -254,7 +208,6 @@ class IngestPipeline:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         if self.store:
             await self.db.awrite(self.dedup.ensure_loaded)
-            await self.recover_pending()
         if self.settle_heap_at_start:
             _warm_arrow()
             settle_heap()
@@ -269,8 +222,6 @@ class IngestPipeline:
         self._stopping = True
         self._wake.set()
         await self._task
-        while self._applying:
-            await asyncio.gather(*self._applying, return_exceptions=True)
         self._task = None
         self._wake = None
         self._write_stats()
@@ -347,92 +298,21 @@ class IngestPipeline:
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
         unit = prepare([_Request(messages, dead_letters)])
-        stored, applied = self._submit(unit)
         try:
-            stored.result()
+            self.db.write(lambda c: self._write_unit(c, unit))
         except BaseException:
             self._forget(unit)
-            self._unstage(unit)
             raise
-        try:
-            applied.result()
-        except Exception as exc:
-            raise self._apply_failed(unit, exc) from exc
         self._notify(unit)
         return _outcome(unit)
 
     async def _write_or_forget(self, unit: _Unit) -> None:
-        applied = await self._store_or_forget(unit)
-        await self._applied(unit, applied)
-
-    async def _store_or_forget(self, unit: _Unit) -> Any:
-        """Until the unit's first part has committed; returns the future of its second."""
-        stored, applied = self._submit(unit)
         try:
-            await asyncio.wrap_future(stored)
+            await self.db.awrite(lambda c: self._write_unit(c, unit))
         except BaseException:
             self._forget(unit)
-            self._unstage(unit)
             raise
-        return applied
-
-    async def _applied(self, unit: _Unit, applied: Any) -> None:
-        try:
-            await asyncio.wrap_future(applied)
-        except Exception as exc:
-            raise self._apply_failed(unit, exc) from exc
         self._notify(unit)
-
-    def _submit(self, unit: _Unit) -> tuple[Any, Any]:
-        unit.seq = next(self._seqs)
-        if not self.lane:
-            both = self.db.submit(lambda c: self._write_and_apply(c, unit))
-            return both, both
-        with self._staging:  # the lane reads the futures under it
-            self._staged.append(unit)
-            unit.stored_future, unit.applied_future = self.db.submit_staged(
-                lambda c: self._write_unit(c, unit), lambda c: self._apply_unit(c, unit)
-            )
-        return unit.stored_future, unit.applied_future
-
-    def _unstage(self, unit: _Unit) -> None:
-        """A unit whose first part failed: its lane item never runs."""
-        with self._staging:
-            if unit in self._staged:
-                self._staged.remove(unit)
-
-    def _apply_failed(self, unit: _Unit, exc: Exception) -> ApplyError:
-        log.error(
-            "applying ingest unit %d (%d events) failed; its events are stored and stay in"
-            " apply_pending until the next start",
-            unit.seq,
-            len(unit.stored),
-            exc_info=exc,
-        )
-        return ApplyError(exc)
-
-    async def recover_pending(self) -> int:
-        """Apply the events a crash (or a failed apply) left between the two parts of their
-        units, each unit in a writer unit of its own, oldest first; returns how many. A unit
-        that fails again is logged and stays pending: the server still starts. Later units
-        are numbered past every pending one, so their rows never mix."""
-        seqs: list[int] = await self.db.awrite(pending_seqs)
-        self._seqs = count(max([*seqs, next(self._seqs)]) + 1)
-        recovered = 0
-        for seq in seqs:
-            try:
-                recovered += await self.db.awrite(partial(self._recover, seq=seq))
-            except Exception:
-                log.exception("applying pending ingest unit %d failed again; it stays pending", seq)
-        if recovered:
-            log.warning("applied %d ingested events that were stored but not applied", recovered)
-        return recovered
-
-    def _recover(self, conn: Any, *, seq: int) -> int:
-        messages = pending_messages(conn, seq)
-        self._apply(conn, messages)
-        delete_pending(conn, [seq])
-        return len(messages)
 
     def _notify(self, unit: _Unit) -> None:
         """After COMMIT: each listener gets the touched contacts per workspace (it only queues)."""
@@ -452,7 +332,7 @@ class IngestPipeline:
                 inflight = None
             if self._waiting and (inflight is None or self._should_prepare_early()):
                 self._ready += self._prepare_waiting()
-            if inflight is None and self._ready and len(self._applying) <= MAX_UNITS_APPLYING:
+            if inflight is None and self._ready:
                 unit, self._ready = _take_units_or_one(self._ready)
                 self._backlog -= unit.events
                 inflight = asyncio.create_task(self._commit_then_gather(unit))
@@ -486,11 +366,9 @@ class IngestPipeline:
 
     async def _commit_then_gather(self, unit: _Unit) -> None:
         """Commit; after a busy unit, let the callers just answered send their next requests
-        (they join the next unit instead of forming a half-size one after it). With the
-        apply lane the loop goes on once the unit's events are stored: its callers are
-        answered later, after its appliers, while the writer is on the next unit."""
+        (they join the next unit instead of forming a half-size one after it)."""
         await self._commit(unit)
-        if not self.lane and len(unit.requests) > 1 and not self._stopping:
+        if len(unit.requests) > 1 and not self._stopping:
             await self._gather_arrivals()
 
     async def _gather_arrivals(self) -> None:
@@ -502,10 +380,9 @@ class IngestPipeline:
             await asyncio.sleep(REGATHER_STEP_S)
 
     async def _commit(self, unit: _Unit) -> None:
-        """One unit for the group; on failure, halves retried so only culprits fail. Returns
-        once the unit is stored; its requests are settled once it is also applied."""
+        """One unit for the group; on failure, halves retried so only culprits fail."""
         try:
-            applied = await self._store_or_forget(unit)
+            await self._write_or_forget(unit)
         except Exception as exc:
             if len(unit.requests) == 1:
                 _settle(unit.requests[0], exc)
@@ -516,22 +393,6 @@ class IngestPipeline:
             half = len(unit.requests) // 2
             await self._commit(prepare(unit.requests[:half]))
             await self._commit(prepare(unit.requests[half:]))
-            return
-        task = asyncio.create_task(self._answer_when_applied(unit, applied))
-        self._applying.add(task)
-        task.add_done_callback(self._applying.discard)
-        task.add_done_callback(lambda _: self._wake_up())
-
-    async def _answer_when_applied(self, unit: _Unit, applied: Any) -> None:
-        try:
-            await self._applied(unit, applied)
-        except ApplyError as exc:  # the events are stored: a retry would find duplicates
-            for req in unit.requests:
-                _settle(req, exc)
-            return
-        except Exception as exc:  # the loop must never die; never expected here
-            for req in unit.requests:
-                _settle(req, exc)
             return
         for req in unit.requests:
             _settle(req, None)
@@ -564,68 +425,18 @@ class IngestPipeline:
         else:
             keep = [new and d is None for new, d in zip(fresh_mask, drops, strict=True)]
             stored = list(compress(messages, keep))
-        events = with_contacts(unit.base, keep, _contact_ids(stored))
-        append_events(conn, events)
+        append_events(conn, with_contacts(unit.base, keep, _contact_ids(stored)))
         keys = unit.base.select(["workspace_id", "message_id"])
         insert_keys(conn, keys if all_fresh else keys.filter(pa.array(fresh_mask)))
-        if stored and self.appliers:
-            if self.lane:
-                insert_pending(conn, unit.seq, events)
-            unit.stored = stored
         lap("append")
+        self._apply(conn, stored)
+        lap("apply")
         self.stats.count(**_count_outcomes(unit.requests, fresh_mask, drops))
         if all_fresh:
             self.dedup.remember(unit.keys, unit.hashes)
         else:
             fresh_keys = list(compress(unit.keys, fresh_mask))
             self.dedup.remember(fresh_keys, unit.hashes[np.asarray(fresh_mask, dtype=bool)])
-
-    def _write_and_apply(self, conn: Any, unit: _Unit) -> None:
-        self._write_unit(conn, unit)
-        self._apply_unit(conn, unit)
-
-    def _apply_unit(self, conn: Any, unit: _Unit) -> None:
-        """The unit's second part. On the apply lane it also applies every later unit whose
-        events are already stored, in the same transaction: the appliers' statements are
-        paid once for all of them (their own lane items then find nothing to do, unless
-        this transaction failed: then each applies itself alone)."""
-        if not self.lane:
-            self._apply_timed(conn, unit.stored)
-            return
-        with self._staging:
-            self._staged.remove(unit)
-            leader = unit.applied_with
-            if leader is not None:
-                done = leader.applied_future
-                if done is not None and done.done() and done.exception() is None:
-                    return
-                batch = [unit]
-            else:
-                batch = [unit, *self._stored_followers()]
-        for follower in batch[1:]:
-            follower.applied_with = unit
-        self._apply_timed(conn, [m for u in batch for m in u.stored])
-        delete_pending(conn, [u.seq for u in batch if u.stored])
-
-    def _stored_followers(self) -> list[_Unit]:
-        """The staged units, in order, whose first part has committed (up to the first that
-        has not: the writer runs them in order); a failed one is skipped."""
-        followers = []
-        for later in self._staged:
-            stored = later.stored_future
-            if stored is None or not stored.done():
-                break
-            if stored.exception() is None:
-                followers.append(later)
-        return followers
-
-    def _apply_timed(self, conn: Any, stored: list[Message]) -> None:
-        if not stored:
-            return
-        lap = self.stats.clock()
-        self._apply(conn, stored)
-        lap("apply")
-        self.stats.applies += 1
 
     def _dedup(self, conn: Any, unit: _Unit) -> list[bool]:
         messages = unit.messages

@@ -19,7 +19,6 @@ class IngestStats:
     """
 
     units: int = 0
-    applies: int = 0  # the appliers' transactions (the apply lane takes several units at once)
     events: int = 0
     stored: int = 0
     duplicates: int = 0
@@ -53,7 +52,6 @@ class IngestStats:
         per_event = _per_event(self.seconds, self.events)
         return {
             "units": self.units,
-            "applies": self.applies,
             "events": self.events,
             "stored": self.stored,
             "duplicates": self.duplicates,

@@ -13,7 +13,6 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 
 class Cursor(Protocol):
@@ -34,9 +33,6 @@ class Database(Protocol):
     """
 
     def submit(self, work: Callable[[Any], T]) -> Future[T]: ...
-    def submit_staged(
-        self, first: Callable[[Any], T], then: Callable[[Any], U]
-    ) -> tuple[Future[T], Future[U]]: ...
     def write(self, work: Callable[[Any], T]) -> T: ...
     async def awrite(self, work: Callable[[Any], T]) -> T: ...
     def read(self) -> AbstractContextManager[Any]: ...

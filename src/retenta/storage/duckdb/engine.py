@@ -19,7 +19,6 @@ import duckdb
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-U = TypeVar("U")
 _STOP = object()
 
 
@@ -42,18 +41,6 @@ class DuckDatabase:
     ``outcome_listeners`` are told, on the writer thread, how each unit ended (True after
     its ``COMMIT``, False after its ``ROLLBACK``), before its future resolves: the writer's
     in-memory state (identity's pending overlay) settles without asking the database.
-
-    **The apply lane** (``submit_staged``): a second writer thread with a DuckDB connection
-    of its own runs the second part of a staged unit in its own transaction, after the
-    first part's COMMIT, while the writer goes on with its next units. Ingestion stages
-    its units so (events first, the entities derived from them behind): the writer thread
-    holds a transaction of its own and the lane another, so DuckDB's work for both runs on
-    both cores. Correctness rests on two rules kept here: the lane runs only what staged
-    units hand it, in order; and every other unit of the writer (and its CHECKPOINT) waits
-    until the lane is empty, so it sees, and is seen by, everything handed to the lane
-    before it, exactly as if there were one writer. A staged unit's first part must not
-    write what second parts write (DuckDB would refuse one of two concurrent updates of a
-    row).
     """
 
     def __init__(
@@ -83,13 +70,6 @@ class DuckDatabase:
         self._wal_seen = 0  # the WAL's size after the last unit
         self.outcome_listeners: list[Callable[[bool], None]] = []
         apply_migrations(self._conn)
-        self._lane: queue.Queue[Any] = queue.Queue()
-        self._lane_pending = 0  # second parts handed to the lane and not yet finished
-        self._lane_idle = threading.Condition()
-        self._lane_thread = threading.Thread(
-            target=self._run_lane, name="retenta-applier", daemon=True
-        )
-        self._lane_thread.start()
         self._thread = threading.Thread(target=self._run, name="retenta-writer", daemon=True)
         self._thread.start()
 
@@ -97,35 +77,12 @@ class DuckDatabase:
         if self._closed:
             raise RuntimeError("database is closed")
         fut: Future[T] = Future()
-        self._queue.put((work, fut, None))
+        self._queue.put((work, fut))
         return fut
-
-    def submit_staged(
-        self,
-        first: Callable[[duckdb.DuckDBPyConnection], T],
-        then: Callable[[duckdb.DuckDBPyConnection], U],
-    ) -> tuple[Future[T], Future[U]]:
-        """``first`` as a writer unit; once it has committed, ``then`` as a unit of the apply
-        lane (see the class). The second future fails with the first's error when the first
-        fails (``then`` does not run). From inside a writer unit (an import's chunk) both run
-        there and then, in that unit's transaction, as ``write`` does: the lane is empty
-        while a unit that is not staged runs."""
-        if self._closed:
-            raise RuntimeError("database is closed")
-        if threading.current_thread() is self._thread:
-            return _done(first(self._conn)), _done(then(self._conn))
-        if threading.current_thread() is self._lane_thread:
-            raise RuntimeError("the apply lane cannot wait for a writer unit")
-        first_fut: Future[T] = Future()
-        then_fut: Future[U] = Future()
-        self._queue.put((first, first_fut, (then, then_fut)))
-        return first_fut, then_fut
 
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         if threading.current_thread() is self._thread:
             return work(self._conn)
-        if threading.current_thread() is self._lane_thread:  # the writer may be waiting for it
-            raise RuntimeError("the apply lane cannot wait for a writer unit")
         return self.submit(work).result()
 
     async def awrite(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -152,8 +109,6 @@ class DuckDatabase:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
-        self._lane.put(_STOP)
-        self._lane_thread.join(timeout=30)
         try:
             self._conn.execute("CHECKPOINT")
         except duckdb.Error:  # a reader still open elsewhere; close() checkpoints when it can
@@ -165,16 +120,11 @@ class DuckDatabase:
         while True:
             item = self._queue.get()
             if item is _STOP:
-                self._drain_lane()
                 cur.close()
                 return
-            work, fut, then = item
+            work, fut = item
             if not fut.set_running_or_notify_cancel():
-                if then is not None:
-                    then[1].cancel()
                 continue
-            if then is None:
-                self._drain_lane()
             try:
                 cur.execute("BEGIN TRANSACTION")
                 result = work(cur)
@@ -186,39 +136,10 @@ class DuckDatabase:
                     log.debug("rollback after failed unit of work", exc_info=True)
                 self._tell(committed=False)
                 fut.set_exception(exc)
-                if then is not None:
-                    then[1].set_exception(exc)
             else:
                 self._tell(committed=True)
-                if then is not None:  # handed over before anything else can be queued behind
-                    with self._lane_idle:
-                        self._lane_pending += 1
-                    self._lane.put(then)
                 fut.set_result(result)
                 self._checkpoint_if_due(cur)
-
-    def _run_lane(self) -> None:
-        cur = self._conn.cursor()
-        while True:
-            item = self._lane.get()
-            if item is _STOP:
-                cur.close()
-                return
-            work, fut = item
-            try:
-                if fut.set_running_or_notify_cancel():
-                    _run_unit(cur, work, fut)
-            finally:
-                with self._lane_idle:
-                    self._lane_pending -= 1
-                    if not self._lane_pending:
-                        self._lane_idle.notify_all()
-
-    def _drain_lane(self) -> None:
-        """Wait until everything handed to the apply lane has finished."""
-        with self._lane_idle:
-            while self._lane_pending:
-                self._lane_idle.wait()
 
     def _checkpoint_if_due(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Checkpoint after an acknowledged unit once the WAL is ``CHECKPOINT_SHARE`` of
@@ -240,7 +161,6 @@ class DuckDatabase:
         self._due_bytes = _due_bytes(cur)
         if self._due_bytes is None or size < self._due_bytes:
             return
-        self._drain_lane()  # a write transaction open on the lane would refuse it
         try:
             cur.execute("CHECKPOINT")
         except duckdb.Error:  # another transaction holds it off; DuckDB's own one remains
@@ -254,27 +174,6 @@ class DuckDatabase:
                 listener(committed)
             except Exception:  # a listener's failure is its own; the unit's outcome stands
                 log.exception("unit outcome listener %r failed", listener)
-
-
-def _done(result: T) -> Future[T]:
-    fut: Future[T] = Future()
-    fut.set_result(result)
-    return fut
-
-
-def _run_unit(cur: duckdb.DuckDBPyConnection, work: Callable[[Any], T], fut: Future[T]) -> None:
-    try:
-        cur.execute("BEGIN TRANSACTION")
-        result = work(cur)
-        cur.execute("COMMIT")
-    except BaseException as exc:
-        try:
-            cur.execute("ROLLBACK")
-        except duckdb.Error:
-            log.debug("rollback after failed unit of work", exc_info=True)
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
 
 
 # The writer checkpoints on its own at this share of ``checkpoint_threshold``. DuckDB fires
