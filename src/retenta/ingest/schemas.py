@@ -276,6 +276,7 @@ def _fast_message(raw: dict[str, Any], d: Defaults, kind: Any) -> Message | None
         event = get("name")
         if (event is not None and type(event) is not str) or get("category") is not None:
             return None
+        event = event or None  # an empty name is no name, as the checker has it
     original = get("originalTimestamp")
     if original is None:
         original = get("timestamp")
