@@ -18,6 +18,7 @@ from retenta.storage.duckdb import engine
 from tests.commerce.helpers import apply, track
 from tests.commerce.test_refunds import run_all
 from tests.commerce.test_refunds import units as refund_units
+from tests.storage.plans import executed_plan
 
 WS = "ws-old"
 TABLES = ("orders", "order_items", "order_returns")
@@ -57,9 +58,7 @@ def _dump(cur: Any) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _read_plan(cur: Any) -> str:
-    sql = refunds.READ_SQL.format(ids="?, ?")
-    rows = cur.execute(f"EXPLAIN ANALYZE {sql}", ["o-7", "o-9"] * 3).fetchall()
-    return "\n".join(str(r[1]) for r in rows)  # the scan type is chosen at execution
+    return executed_plan(cur, refunds.READ_SQL.format(ids="?, ?"), ["o-7", "o-9"] * 3)
 
 
 def test_a_store_written_before_0043_upgrades_with_its_rows_and_refunds_probe_the_indexes(

@@ -16,6 +16,7 @@ from retenta.settings import Settings
 from retenta.storage.duckdb import engine
 from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
 from tests.contacts.seed import add_events, event_table, new_contact
+from tests.storage.plans import executed_plan
 
 WS = "ws-old"
 
@@ -47,8 +48,7 @@ def _summary(cur: Any) -> list[tuple[Any, ...]]:
 
 def _plan(cur: Any, contact_id: int) -> str:
     branch = profile_sql._PER_ID[3].format(k=1)  # the summary's branch
-    rows = cur.execute(f"EXPLAIN ANALYZE {branch}", [contact_id]).fetchall()
-    return "\n".join(str(r[1]) for r in rows)  # the scan type is chosen at execution
+    return executed_plan(cur, branch, [contact_id])
 
 
 def test_a_store_written_before_0045_upgrades_with_its_rows_and_probes_the_index(

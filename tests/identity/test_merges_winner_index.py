@@ -13,6 +13,7 @@ from retenta.app import build_container
 from retenta.contacts.queries import has_merged_in
 from retenta.settings import Settings
 from retenta.storage.duckdb import engine
+from tests.storage.plans import executed_plan
 
 WS = "ws-old"
 WINNER_READ = "SELECT id, loser_id, reverted_at FROM merges WHERE winner_id = ?"
@@ -35,8 +36,7 @@ def _merges(cur: Any) -> list[tuple[Any, ...]]:
 
 
 def _plan(cur: Any, winner: int) -> str:
-    rows = cur.execute(f"EXPLAIN ANALYZE {WINNER_READ}", [winner]).fetchall()
-    return "\n".join(str(r[1]) for r in rows)  # the scan type is chosen at execution
+    return executed_plan(cur, WINNER_READ, [winner])
 
 
 def test_a_store_written_before_0046_upgrades_and_probes_the_index(tmp_path: Path) -> None:
