@@ -41,14 +41,25 @@ def _open_cart_holders(store: Store, sku: str) -> set[int]:
 
 
 def _cart_sku(store: Store, nth: int = 0) -> tuple[str, float]:
-    """A product in some demo contact's open cart (the ``nth`` by sku), with its price."""
+    """A product in some demo contact's open cart (the ``nth`` by sku), with its price, that
+    no demo contact has on a wishlist or viewed in the last 30 days: the tests' expected
+    audiences are then exactly the cart holders and the people they add. (The demo's
+    history is generated relative to the clock, so whether one of its views fell inside the
+    signals' 14-day window depended on when the test ran: at 2026-11-29 00:05 UTC a demo
+    contact outside the expected set got a Back In Stock.)"""
+    since = datetime.now(UTC) - timedelta(days=30)
     with store.container.db.read() as cur:
         sku, price = cur.execute(
             "SELECT DISTINCT i.sku, p.price FROM current_cart_items i JOIN current_carts c USING"
             " (workspace_id, cart_id) JOIN products p ON p.workspace_id = i.workspace_id AND"
             " p.sku = i.sku WHERE i.workspace_id = ? AND c.status = 'open' AND i.quantity > 0"
+            " AND i.sku NOT IN (SELECT sku FROM wishlist_items WHERE workspace_id = ?)"
+            " AND i.sku NOT IN (SELECT coalesce(properties->>'sku', properties->>'product_id')"
+            "  FROM all_events WHERE workspace_id = ? AND event = 'Product Viewed'"
+            "  AND timestamp >= ?"
+            "  AND coalesce(properties->>'sku', properties->>'product_id') IS NOT NULL)"
             " ORDER BY i.sku LIMIT 1 OFFSET ?",
-            [store.ws.id, nth],
+            [store.ws.id, store.ws.id, store.ws.id, since, nth],
         ).fetchone()
     return str(sku), float(price)
 
