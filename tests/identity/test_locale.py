@@ -9,6 +9,7 @@ import pytest
 
 from retenta.app import Container, build_container
 from retenta.identity import store
+from retenta.identity.service import IdentityService
 from retenta.settings import Settings
 from tests.conftest import make_workspace
 from tests.identity.helpers import contact_row, msg, resolve
@@ -129,9 +130,11 @@ def test_a_rolled_back_locale_is_written_again(
 def test_one_batch_writes_a_loaded_profile_and_a_queued_locale_in_one_statement(
     restarted: tuple[Container, str, int], monkeypatch: pytest.MonkeyPatch, narrow: bool
 ) -> None:
-    """One ``write_profiles`` a batch: one statement, or on a large table (``narrow``) the
-    changed rows and the locales apart (``store.narrow_locales``)."""
+    """Where the writer does not report outcomes: one ``write_profiles`` a batch, one
+    statement, or on a large table (``narrow``) the changed rows and the locales apart
+    (``store.narrow_locales``)."""
     c, ws, ann = restarted
+    monkeypatch.setattr(IdentityService, "reports_outcomes", lambda self: False)
     (b,) = resolve(c, [msg(ws, "identify", user="u2", anon="a2", traits={"name": "Bo"})])
     bo = b.contact_id or 0
     calls: list[tuple[int, int]] = []
@@ -145,10 +148,44 @@ def test_one_batch_writes_a_loaded_profile_and_a_queued_locale_in_one_statement(
         return real(cur, states, locales, stamp, **kw)
 
     monkeypatch.setattr(store, "write_profiles", counting)
+    _loaded_and_queued(c, ws, ann, bo)
+    assert calls == [(1, 1)]  # Bo loaded and changed; Ann's locale queued: one UPDATE
+
+
+def test_where_units_report_outcomes_locales_and_changed_columns_are_written_apart(
+    restarted: tuple[Container, str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer reports outcomes: the queued locales by ``store.write_locales`` (no
+    ``RETURNING``), the loaded contact's row with only the columns it changed."""
+    c, ws, ann = restarted
+    (b,) = resolve(c, [msg(ws, "identify", user="u2", anon="a2", traits={"name": "Bo"})])
+    bo = b.contact_id or 0
+    calls: list[Any] = []
+    real_locales, real_update = store.write_locales, store.update_contacts
+
+    def locales(cur: Any, rows: Any, stamp: Any) -> None:
+        calls.append(list(rows))
+        real_locales(cur, rows, stamp)
+
+    def update(cur: Any, states: Any, *, changed_only: bool = False) -> None:
+        if states:
+            calls.append((changed_only, store.changed_columns(states, store._contact_rows(states))))
+        real_update(cur, states, changed_only=changed_only)
+
+    monkeypatch.setattr(store, "write_locales", locales)
+    monkeypatch.setattr(store, "update_contacts", update)
+    _loaded_and_queued(c, ws, ann, bo)
+    assert calls[:2] == [
+        [(ann, "en-GB", "Europe/London")],
+        (True, ["updated_at", "last_seen_at", "attributes", "provenance", "language"]),
+    ]
+
+
+def _loaded_and_queued(c: Container, ws: str, ann: int, bo: int) -> None:
+    """Ann's locale queued, Bo loaded and changed in one batch; then a known no-op for Ann."""
     resolve(c, [msg(ws, "page", anon="a1", context=EN, minutes=1),  # Ann: locale only
                 msg(ws, "identify", user="u2", traits={"city": "Lviv"}, minutes=1),  # Bo: traits
                 msg(ws, "page", anon="a2", context=UK, minutes=2)])  # fmt: skip
-    assert calls == [(1, 1)]  # Bo loaded and changed; Ann's locale queued: one UPDATE
     assert _locale(c, ann) == ("en-GB", "Europe/London")
     ann_row = contact_row(c, ann)
     assert ann_row["attributes"] == {"name": "Ann"}  # only the locale touched

@@ -155,9 +155,9 @@ def test_a_loaded_contact_that_was_only_seen_is_not_rewritten(
     written: list[list[int]] = []
     real = store.update_contacts
 
-    def counting(cur: Any, states: Any) -> None:
+    def counting(cur: Any, states: Any, **kw: Any) -> None:
         written.append([s.id for s in states])
-        real(cur, states)
+        real(cur, states, **kw)
 
     monkeypatch.setattr(store, "update_contacts", counting)
     before = contact_row(c, cid)

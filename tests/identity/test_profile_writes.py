@@ -11,6 +11,7 @@ import pytest
 
 from retenta.app import Container
 from retenta.identity import store
+from retenta.identity.service import IdentityService
 from tests.conftest import Workspace
 from tests.identity.helpers import msg, resolve
 
@@ -87,6 +88,8 @@ def test_resolve_takes_the_narrow_form_on_a_large_table(
 ) -> None:
     (ann,) = resolve(container, [msg(ws.id, "identify", user="ann", traits={"n": 1})])
     monkeypatch.setattr(store, "NARROW_LOCALES_FROM", 0)
+    # the narrow form serves writers whose units do not report their outcome
+    monkeypatch.setattr(IdentityService, "reports_outcomes", lambda self: False)
     calls: list[int] = []
     real = store.narrow_locales
 
@@ -104,3 +107,35 @@ def test_resolve_takes_the_narrow_form_on_a_large_table(
     with container.db.read() as cur:
         row = cur.execute("SELECT language FROM contacts WHERE id = ?", [ann.contact_id]).fetchone()
     assert row == ("en-GB",)
+
+
+def test_changed_columns_compare_with_the_stored_row(
+    container: Container, people: list[int]
+) -> None:
+    """Only the columns some state changed; stored JSON compared as its text (another
+    spelling of the same object is written again, as before); every column for a state
+    that was not loaded."""
+    stamp = datetime(2026, 5, 1, tzinfo=UTC)
+
+    def unit(cur: Any) -> list[Any]:
+        cur.execute("UPDATE contacts SET attributes = '{\"n\": 9}' WHERE id = ?", [people[3]])
+        states = store.load_rows(cur, people[:4])
+        out = []
+        for cid in people[:3]:
+            out.append(store.changed_columns([states[cid]], store._contact_rows([states[cid]])))
+        states[people[0]].updated_at = stamp
+        states[people[1]].attributes["n"] = 5
+        states[people[2]].last_seen_at = stamp
+        out += [store.changed_columns([s], store._contact_rows([s])) for s in states.values()]
+        one = [states[people[0]], states[people[2]]]
+        out.append(store.changed_columns(one, store._contact_rows(one)))
+        states[people[0]].loaded = None
+        out.append(store.changed_columns(one, store._contact_rows(one)))
+        return out
+
+    (*untouched, ts, attrs, seen, respelled, both, unloaded) = container.db.write(unit)
+    assert untouched == [[], [], []]
+    assert (ts, attrs, seen) == (["updated_at"], ["attributes"], ["last_seen_at"])
+    assert respelled == ["attributes"]  # '{"n": 9}' is stored, '{"n":9}' would be written
+    assert both == ["updated_at", "last_seen_at"]
+    assert unloaded == list(store.CONTACT_SCHEMA.names[2:])

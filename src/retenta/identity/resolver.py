@@ -508,10 +508,23 @@ class BatchResolver:
             cache.put(key, cid)
 
     def write_profiles(self, dirty: list[ContactState]) -> None:
-        """Loaded contacts that changed and the queued locale inputs, in one statement; then
-        what is known to be a no-op."""
-        if not self.locales.changes:
-            store.update_contacts(self.cur, dirty)
+        """Loaded contacts that changed (only the columns they changed) and the queued locale
+        inputs; then what is known to be a no-op.
+
+        Where the writer reports its units' outcomes, nothing needs to know which queued
+        locales changed a contact (no commit probe), so they are written by their own narrow
+        ``UPDATE`` without ``RETURNING`` and every input written counts as changed (only its
+        own fingerprint is kept: the stored locale now holds what it gives). Otherwise one
+        statement (``store.write_profiles``) that says which changed."""
+        changes = self.locales.changes
+        if not changes:
+            store.update_contacts(self.cur, dirty, changed_only=True)
+            return
+        if self.svc.reports_outcomes():
+            store.write_locales(self.cur, self.locales.rows(), self.stamp)
+            store.update_contacts(self.cur, dirty, changed_only=True)
+            for cid, change in changes.items():
+                self.fingerprints[cid] = fingerprints_after(change, True, None)
             return
         narrow = len(self.svc.known) >= store.NARROW_LOCALES_FROM
         changed = store.write_profiles(

@@ -170,6 +170,11 @@ class IdentityService:
         finally:
             self.pending = None
 
+    def reports_outcomes(self) -> bool:
+        """Whether this thread's units report their outcome (``_settle``): then the unit's
+        pending changes need no commit probe."""
+        return self._writer is not None and self._writer == threading.get_ident()
+
     def identity_count(self, conn: Any) -> int:
         """The number of stored identities, for ``KnownIdentifiers.sync``. Where the writer
         reports outcomes it is counted once and then kept by ``known.added`` for as long as
@@ -178,7 +183,7 @@ class IdentityService:
         makes the next batch count again. Otherwise it is counted in every batch that
         meets an identifier the map lacks. (A stored identifier ``known`` missed would
         violate the primary key: that unit fails and the retry rebuilds the hashes.)"""
-        reports = self._writer is not None and self._writer == threading.get_ident()
+        reports = self.reports_outcomes()
         expected = self.known.expected_rows
         if reports and self._counted and expected is not None:
             return expected
