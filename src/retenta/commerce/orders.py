@@ -442,9 +442,62 @@ INSERT_NEW_GIVEN_TOTAL_SQL = INSERT_NEW_SQL.replace(
 )
 
 
+# Which of a unit's orders are stored, and which have stored lines, by migration 0043's index
+# on ``order_id`` and ``order_items_order`` (two index scans; the workspace is checked in
+# Python). The orders it finds absent are new: the single writer keeps them absent until the
+# plain inserts below, and the primary keys still guard both.
+STORED_PROBE_SQL = (
+    "SELECT workspace_id, order_id, false FROM orders WHERE order_id IN ({ids}) UNION ALL"
+    " SELECT DISTINCT workspace_id, order_id, true FROM order_items WHERE order_id IN ({ids})"
+)
+_CONFLICT = " ON CONFLICT DO NOTHING RETURNING workspace_id, order_id"
+INSERT_PLAIN_SQL = INSERT_NEW_SQL.replace(_CONFLICT, "")
+INSERT_PLAIN_GIVEN_TOTAL_SQL = INSERT_NEW_GIVEN_TOTAL_SQL.replace(_CONFLICT, "")
+ITEMS_INSERT_SQL = ITEMS_UPSERT_SQL[: ITEMS_UPSERT_SQL.index(" ON CONFLICT")]
+PROBED_ORDERS = BOUND_IDS  # more (imports): the conflict-checking inserts
+
+
 def _insert_new(conn: Any, orders: pa.Table, items: pa.Table) -> set[Key]:
+    """Insert the staged orders that are not stored, and their lines; the keys inserted.
+
+    Up to ``PROBED_ORDERS`` distinct orders (every ingest unit), one index probe says which are
+    stored and which have stored lines, and the rest are plain inserts: an ``ON CONFLICT``
+    insert cost ~1.3 ms more writer CPU (~2.5 ms more wall) than a plain one, for orders and
+    again for their lines, while the probe costs ~1.4 ms for both (docs/commerce.md, session
+    11). Lines already stored under a new order's key (no writer leaves such orphans, but an
+    old store might hold some) still go through the upsert, as before."""
     if orders.num_rows == 0:
         return set()
+    staged = table_keys(orders)
+    if len(staged) > PROBED_ORDERS or len(set(staged)) < len(staged):
+        return _insert_new_on_conflict(conn, orders, items)
+    body, params = id_list(sorted({oid for _, oid in staged}))
+    stored: set[Key] = set()
+    lined: set[Key] = set()
+    for ws, oid, is_line in conn.execute(STORED_PROBE_SQL.format(ids=body), params * 2).fetchall():
+        (lined if is_line else stored).add((ws, oid))
+    new = set(staged) - stored
+    if not new:
+        return new
+    given = orders["total"].null_count == 0
+    sql = INSERT_PLAIN_GIVEN_TOTAL_SQL if given else INSERT_PLAIN_SQL
+    run(conn, sql, _cm_orders=orders if not stored else _only(orders, new), _cm_items=items)
+    fresh = _only(items, new)
+    if fresh.num_rows:
+        lines = _line_keys(fresh)
+        plain = not (new & lined) and len(set(lines)) == len(lines)
+        run(conn, ITEMS_INSERT_SQL if plain else ITEMS_UPSERT_SQL, _cm_items=fresh)
+    return new
+
+
+def _line_keys(items: pa.Table) -> list[tuple[str, str, int]]:
+    columns = (items[c].to_pylist() for c in ("workspace_id", "order_id", "line_no"))
+    return list(zip(*columns, strict=True))
+
+
+def _insert_new_on_conflict(conn: Any, orders: pa.Table, items: pa.Table) -> set[Key]:
+    """``_insert_new`` for many orders (imports) or repeated keys: the conflict check tells
+    which are new."""
     given = orders["total"].null_count == 0
     sql = INSERT_NEW_GIVEN_TOTAL_SQL if given else INSERT_NEW_SQL
     inserted = run(conn, sql, _cm_orders=orders, _cm_items=items).fetchall()
