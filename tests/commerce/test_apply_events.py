@@ -247,7 +247,7 @@ def count_product_statements(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     real = commerce_apply.run
 
     def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
-        if sql in (commerce_apply.CHANGING_PRODUCTS_SQL, commerce_apply.UPDATE_PRODUCTS_SQL):
+        if sql == commerce_apply.CHANGING_PRODUCTS_SQL or sql.startswith("UPDATE products"):
             checks.append(1)
         return real(conn, sql, params, **tables)
 
@@ -293,7 +293,7 @@ def test_the_stored_product_is_remembered_not_only_the_event_row(
     def counting(conn: Any, sql: str, params: Any = None, **tables: Any) -> Any:
         if sql == commerce_apply.CHANGING_PRODUCTS_SQL:
             checks.append("join")
-        elif sql == commerce_apply.UPDATE_PRODUCTS_SQL:
+        elif sql.startswith("UPDATE products"):  # by the fields that may change
             checks.append("update")
         return real(conn, sql, params, **tables)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -57,14 +57,15 @@ def _category_path(category: str) -> list[str] | None:
     return [p for p in parts if p] or None
 
 
-def _fill_sets(target: str, new: str) -> list[str]:
+def _fill_sets(target: str, new: str, fields: tuple[str, ...] = FILLED) -> list[str]:
     """``SET`` items: an event-made product takes newer event data; a feed product only gets
-    its empty fields filled (events never overwrite the feed)."""
+    its empty fields filled (events never overwrite the feed). Only ``fields`` are set: the
+    others would keep their stored value."""
     fresh = f"({target}.source = 'event' AND {target}.updated_at <= {new}.seen_at)"
     sets = [
         f"{f} = CASE WHEN {fresh} THEN COALESCE({new}.{f}, {target}.{f})"
         f" ELSE COALESCE({target}.{f}, {new}.{f}) END"
-        for f in FILLED
+        for f in fields
     ]
     return [
         *sets,
@@ -84,27 +85,33 @@ def insert_products_sql() -> str:
     )
 
 
-def update_products_sql() -> str:
+@functools.lru_cache(maxsize=128)
+def update_products_sql(fields: tuple[str, ...] = FILLED) -> str:
     """Stored skus worth a write (the join's ``worth``, evaluated again in the ``WHERE``, so
     rows known to be stored can skip the join). A plain ``UPDATE … FROM`` (about 3 ms for a
     few rows here) where ``INSERT … ON CONFLICT DO UPDATE`` cost 13-16 ms. Returns the rows
-    as the update left them."""
+    as the update left them.
+
+    ``fields``: the catalog fields that may change (``changing_fields``). The others' ``SET``
+    items and ``worth`` terms are left out: for every row they keep the stored value and are
+    false. Binding the expressions is most of the statement's cost (4.0 ms of writer CPU with
+    0 rows, all seven fields; docs/commerce.md, session 11)."""
     return (
-        f"UPDATE products SET {', '.join(_fill_sets('products', 'f'))} FROM _cm_fill f"
+        f"UPDATE products SET {', '.join(_fill_sets('products', 'f', fields))} FROM _cm_fill f"
         " WHERE products.workspace_id = f.workspace_id AND products.sku = f.sku"
-        f" AND ({_worth('products', 'f')})"
+        f" AND ({_worth('products', 'f', fields)})"
         f" RETURNING products.workspace_id, products.sku, {', '.join(FILLED)}"
     )
 
 
-def _worth(target: str, new: str) -> str:
+def _worth(target: str, new: str, fields: tuple[str, ...] = FILLED) -> str:
     """Whether the event row ``new`` would change the stored product ``target`` (the
-    upsert's ``DO UPDATE … WHERE``; NULL when ``target`` is absent)."""
+    upsert's ``DO UPDATE … WHERE``; NULL when ``target`` is absent), by ``fields``."""
     fresh = f"({target}.source = 'event' AND {target}.updated_at <= {new}.seen_at)"
     return " OR ".join(
         f"({new}.{c} IS NOT NULL AND ({target}.{c} IS NULL OR ({fresh}"
         f" AND {new}.{c} IS DISTINCT FROM {target}.{c})))"
-        for c in FILLED
+        for c in fields
     )
 
 
@@ -127,7 +134,7 @@ def changing_products_sql() -> str:
 
 
 INSERT_PRODUCTS_SQL = insert_products_sql()
-UPDATE_PRODUCTS_SQL = update_products_sql()
+UPDATE_PRODUCTS_SQL = update_products_sql()  # all fields
 CHANGING_PRODUCTS_SQL = changing_products_sql()
 
 
@@ -139,6 +146,7 @@ def apply_products(
     unit that ``token`` proved committed)."""
     memory.learn(conn, list(changes.products))
     rows, stored = [], []
+    changing: set[str] = set()  # fields that may change in a stored product (the UPDATE's)
     same, feed = memory.same, memory.known  # hot: every product row of a unit
     for key, r in changes.products.items():
         if key in feed and not memory.needs_write(key, r):
@@ -149,6 +157,7 @@ def apply_products(
             rows.append({**r, "category_path": path})
         elif not _repeats(known, r, path):  # a stored product: the UPDATE decides
             stored.append({**r, "category_path": path})
+            changing.update(changing_fields(known, r, path))
     new = []
     if rows:
         table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)
@@ -161,13 +170,18 @@ def apply_products(
                 new.append(row)
             elif worth:
                 stored.append(row)
+                read = dict(zip(FILLED, fields, strict=True))
+                changing.update(changing_fields(read, row, row["category_path"]))
             else:  # the stored product stays as read, before this unit wrote any product
                 memory.remember_same(key, dict(zip(FILLED, fields, strict=True)))
     written: list[tuple[Any, ...]] = []
-    for sql, part in ((INSERT_PRODUCTS_SQL, new), (UPDATE_PRODUCTS_SQL, stored)):
-        if part:
-            table = pa.Table.from_pylist(part, schema=PRODUCT_FILL)
-            written += run(conn, sql, _cm_fill=table).fetchall()
+    if new:
+        table = pa.Table.from_pylist(new, schema=PRODUCT_FILL)
+        written += run(conn, INSERT_PRODUCTS_SQL, _cm_fill=table).fetchall()
+    if stored:
+        table = pa.Table.from_pylist(stored, schema=PRODUCT_FILL)
+        sql = update_products_sql(tuple(f for f in FILLED if f in changing) or FILLED)
+        written += run(conn, sql, _cm_fill=table).fetchall()
     # A feed product whose gaps were filled is re-read when next seen; an event-made one is
     # not remembered at all (re-reading it found no feed row and cost a statement a unit).
     for ws, sku, *_ in written:
@@ -196,6 +210,28 @@ def _repeats(known: dict[str, Any], row: dict[str, Any], path: list[str] | None)
 
 
 _EVENT_FIELDS = tuple(f for f in FILLED if f != "category_path")
+
+
+def changing_fields(
+    known: dict[str, Any], row: dict[str, Any], path: list[str] | None
+) -> Iterator[str]:
+    """The catalog fields of an event row that may change the stored product ``known`` (its
+    fields as read in this unit, or as ``CatalogMemory.same`` holds them): the row carries the
+    field and it differs from the stored one. Any other field keeps its stored value whatever
+    the product's source and times (the ``CASE`` of ``_fill_sets`` takes the stored value
+    when the event's is empty or equal), so the ``UPDATE`` can leave it out.
+
+    >>> list(changing_fields({"name": "x", "price": 1}, {"name": "x", "currency": "UAH"}, None))
+    ['currency']
+    >>> list(changing_fields({"category_path": ["A"]}, {"name": "y"}, ["B"]))
+    ['name', 'category_path']
+    """
+    for f in _EVENT_FIELDS:
+        v = row.get(f)
+        if v is not None and known.get(f) != v:
+            yield f
+    if path is not None and known.get("category_path") != path:
+        yield "category_path"
 
 
 def order_rows(changes: Changes) -> list[dict[str, Any]]:
