@@ -15,6 +15,7 @@ from retenta.settings import Settings
 from tests.commerce.helpers import apply, rows, track
 from tests.commerce.test_refunds import W2, W, order
 from tests.commerce.test_refunds import units as refund_units
+from tests.storage.plans import executed_plan
 
 TABLES = ("orders", "order_items", "order_status_history", "order_returns")
 
@@ -95,3 +96,20 @@ def test_new_orders_leave_the_same_tables_as_the_conflict_checking_inserts(
     assert lines == [(1, "N"), (2, "M"), (3, "OLD")]  # the upsert kept the orphan's third line
     orders = {(r[0], r[1]): r for r in fast["orders"]}
     assert {(W2, "o-2"), (W, "o-22"), (W, "o-24")} <= set(orders)
+
+
+def test_the_probe_reads_orders_and_lines_by_their_indexes(tmp_path: Path) -> None:
+    """Two index scans (``orders_order``, ``order_items_order``), whatever the store's size;
+    it finds stored orders and lines, in either workspace."""
+    container = build_container(Settings(data_dir=tmp_path, background_workers=False))
+    try:
+        apply(container, *refund_units()[0])
+        sql = order_store.STORED_PROBE_SQL.format(ids="?, ?, ?")
+        ids = ["o-1", "o-6", "o-99"]
+        with container.db.read() as cur:
+            assert executed_plan(cur, sql, ids * 2).count("Index Scan") == 2
+            found = sorted(cur.execute(sql, ids * 2).fetchall())
+        assert found == [(W, "o-1", False), (W, "o-1", True), (W, "o-6", False),
+                         (W2, "o-1", False), (W2, "o-1", True)]  # fmt: skip
+    finally:
+        container.close()
