@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from retenta.storage.duckdb import engine
 from retenta.storage.duckdb.engine import CHECKPOINT_SHARE, DuckDatabase, parse_size
 
 # DuckDB's own checkpoint, inside a COMMIT, at 8 MiB: it fires once the WAL plus its
@@ -136,3 +138,76 @@ def test_parse_size_reads_duckdb_renderings(text: str, size: int) -> None:
 def test_parse_size_refuses_what_it_cannot_read() -> None:
     assert parse_size("16") is None
     assert parse_size("sixteen MiB") is None
+
+
+def _row_groups(db: DuckDatabase) -> int:
+    rows = db.write(
+        lambda c: c.execute(
+            "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('t')"
+        ).fetchall()
+    )
+    return int(rows[0][0])
+
+
+def _vacuum_tasks(db: DuckDatabase) -> int:
+    rows = db.write(lambda c: c.execute("SELECT current_setting('max_vacuum_tasks')").fetchall())
+    return int(rows[0][0])
+
+
+def test_post_ack_checkpoints_skip_the_vacuum_until_every_nth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Light checkpoints leave each one's appends as a row group of their own (DuckDB's
+    vacuum would merge them, rewriting the partly filled one whole); the fourth is full and
+    merges them; the setting is back to DuckDB's after each."""
+    monkeypatch.setattr(engine, "LIGHT_CHECKPOINTS", 4)
+    monkeypatch.setattr(engine, "IDLE_FULL_CHECKPOINT_S", 60.0)
+    path = tmp_path / "db.duckdb"
+    db = DuckDatabase(path, checkpoint_threshold=THRESHOLD)
+    try:
+        units = Units(db, path)
+        seen = []
+        while len(seen) < 4:
+            units.write(1)
+            groups = _row_groups(db)  # queued behind the unit's post-ack checkpoint, if any
+            if _wal(path) < units.sizes[-1][2]:  # there was one
+                seen.append(groups)
+                assert _vacuum_tasks(db) == 100
+        # ~54k rows a checkpoint: each light one's are a row group of their own (a full one
+        # would have merged the first two), the full one merges the four into two
+        assert seen == [1, 2, 3, 2]
+        total = units.next_id
+    finally:
+        db.close()
+    db = DuckDatabase(path)
+    try:
+        with db.read() as cur:
+            assert cur.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [
+                (total, total)
+            ]
+    finally:
+        db.close()
+
+
+def test_an_idle_writer_runs_the_full_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "IDLE_FULL_CHECKPOINT_S", 0.2)
+    path = tmp_path / "db.duckdb"
+    db = DuckDatabase(path, checkpoint_threshold=THRESHOLD)
+    try:
+        units = Units(db, path)
+        checkpoints = 0
+        while checkpoints < 2:  # two light ones: two row groups
+            units.write(1)
+            _row_groups(db)  # behind the unit's post-ack checkpoint, if any
+            checkpoints += _wal(path) < units.sizes[-1][2]
+        assert _row_groups(db) >= 2
+        units.write(1)  # something in the WAL, or DuckDB would skip the checkpoint
+        deadline = time.monotonic() + 10
+        while _wal(path) > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _wal(path) == 0
+        assert _row_groups(db) == 1  # merged by the idle writer's full checkpoint
+    finally:
+        db.close()
