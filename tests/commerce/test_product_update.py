@@ -4,6 +4,8 @@ products (``apply.changing_fields``): the catalog must be the same as with every
 from __future__ import annotations
 
 import random
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 
 from retenta.app import Container, build_container
 from retenta.commerce import apply as commerce_apply
+from retenta.commerce.apply import FILLED
+from retenta.commerce.arrowsql import run
 from retenta.core.messages import Message
 from retenta.settings import Settings
 from tests.commerce.helpers import apply, rows, track
@@ -88,3 +92,45 @@ def test_the_update_by_changing_fields_leaves_the_same_catalog_as_by_every_field
         assert run_all(every, stream) == by_fields
     finally:
         every.close()
+
+
+def test_worth_in_python_is_the_sql_worth(tmp_path: Path) -> None:
+    """``apply.worth`` on what the join read decides as ``_worth`` does in SQL (the join
+    computed it until session 11), for event rows against feed products with gaps and
+    event-made products, older and newer than the row."""
+    container = build_container(Settings(data_dir=tmp_path, background_workers=False))
+    try:
+        run_all(container, units())
+        rng = random.Random(11)
+        at = rows(container, "SELECT min(updated_at), max(updated_at) FROM products")[0]
+        fill = []
+        for i in range(400):
+            row: dict[str, Any] = {"workspace_id": W, "sku": f"S{i % 14}"}
+            for f, values in FIELDS.items():
+                v = rng.choice(values)
+                if f == "price":
+                    v = None if v is None else Decimal(str(v)).quantize(Decimal("0.01"))
+                row["category_path" if f == "category" else f] = (
+                    commerce_apply.category_path(v) if f == "category" else v
+                )
+            row["seen_at"] = rng.choice(at) + timedelta(seconds=rng.choice([-1, 0, 1]))
+            fill.append(row)
+        table = pa.Table.from_pylist(fill, schema=commerce_apply.PRODUCT_FILL)
+        sql_worth = (
+            f"SELECT COALESCE({commerce_apply._worth('p', 'f')}, false) FROM _cm_fill f"
+            " LEFT JOIN products p ON p.workspace_id = f.workspace_id AND p.sku = f.sku"
+        )
+        with container.db.read() as cur:
+            want = [r[0] for r in run(cur, sql_worth, _cm_fill=table).fetchall()]
+            read = run(cur, commerce_apply.CHANGING_PRODUCTS_SQL, _cm_fill=table).fetchall()
+        stored = [i for i, r in enumerate(read) if not r[2]]  # new skus are inserted instead
+        got = [
+            commerce_apply.worth(dict(zip(FILLED, fs, strict=True)), src, upd, fill[i])
+            for i in stored
+            for _, _, _, src, upd, *fs in [read[i]]
+        ]
+        assert got == [want[i] for i in stored]
+        assert len(stored) > 300
+        assert 50 < sum(got) < len(stored) - 50  # both answers occur
+    finally:
+        container.close()
