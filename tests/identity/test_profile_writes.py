@@ -139,3 +139,42 @@ def test_changed_columns_compare_with_the_stored_row(
     assert respelled == ["attributes"]  # '{"n": 9}' is stored, '{"n":9}' would be written
     assert both == ["updated_at", "last_seen_at"]
     assert unloaded == list(store.CONTACT_SCHEMA.names[2:])
+
+
+@pytest.mark.parametrize("given", ["language", "timezone", "both"])
+def test_write_locales_writes_what_the_single_statement_writes(
+    container: Container, people: list[int], given: str
+) -> None:
+    """``write_locales`` sets only the locale columns some row gives; the rows (stamps
+    included) are those the one statement leaves, whichever columns the batch gives."""
+    stamp = datetime(2026, 5, 1, tzinfo=UTC)
+    pick = {  # LOCALES' rows that give only a language, only a timezone, or any
+        "language": lambda lang, tz: tz is None,
+        "timezone": lambda lang, tz: lang is None,
+        "both": lambda lang, tz: True,
+    }[given]
+    locales = [(cid, lang, tz) for cid, (lang, tz) in zip(people, LOCALES, strict=False)
+               if pick(lang, tz)]  # fmt: skip
+    assert locales
+
+    def unit(cur: Any, narrow: bool) -> Any:
+        changed = store.load_rows(cur, people[8:10])
+        for state in changed.values():
+            state.language, state.attributes["n"] = "fr-FR", -1
+            state.updated_at = stamp
+        if narrow:
+            store.write_locales(cur, locales, stamp)
+            store.update_contacts(cur, list(changed.values()), changed_only=True)
+        else:
+            store.write_profiles(cur, list(changed.values()), locales, stamp)
+        rows = cur.execute("SELECT * FROM contacts ORDER BY id").fetchall()
+        raise RuntimeError("rolled back", rows)
+
+    out = []
+    for narrow in (False, True):
+        with pytest.raises(RuntimeError, match="rolled back") as err:
+            container.db.write(lambda cur, n=narrow: unit(cur, n))  # type: ignore[misc]
+        out.append(err.value.args[1])
+    assert out[0] == out[1]
+    stamped = {r[1] for r in out[1] if r[3] == stamp}
+    assert stamped & set(people[:8])  # some locale did change a contact

@@ -510,16 +510,44 @@ WRITE_LOCALES_SQL = (
 )
 
 
+def _write_locales_sql(language: bool, timezone: bool) -> str:
+    """``WRITE_LOCALES_SQL`` setting and comparing only the columns some row gives."""
+    sets, differs = [], []
+    for column, given in (("language", language), ("timezone", timezone)):
+        if given:
+            sets.append(f"{column} = COALESCE(u.{column}, contacts.{column})")
+            differs.append(
+                f"(u.{column} IS NOT NULL AND contacts.{column} IS DISTINCT FROM u.{column})"
+            )
+    return (
+        f"UPDATE contacts SET {', '.join(sets)}, updated_at = ? FROM _id_arrow u"
+        " WHERE contacts.id = u.id AND contacts.erased_at IS NULL"
+        f" AND ({' OR '.join(differs)})"
+    )
+
+
+WRITE_LOCALES = {
+    (language, timezone): _write_locales_sql(language, timezone)
+    for language in (True, False)
+    for timezone in (True, False)
+    if language or timezone
+}
+
+
 def write_locales(
     cur: Any, rows: Sequence[tuple[int, str | None, str | None]], stamp: datetime
 ) -> None:
     """``update_locales`` without saying which contacts changed: no ``RETURNING`` (which
     makes DuckDB read and rewrite every column), no ``SELECT`` of the ids first, and only
-    ``language``, ``timezone`` and ``updated_at`` set. For a writer that needs no commit
-    probe (its units report their outcome): 540 rows at 100k contacts, ~6.6 ms wall
-    where ``write_profiles``' one statement took ~20 (docs/identity.md, session 11)."""
-    if rows:
-        over_arrow(cur, WRITE_LOCALES_SQL, [stamp], _id_arrow=_table(LOCALE_SCHEMA, rows))
+    ``updated_at`` and the locale columns some row gives set (a column no row gives would
+    be rewritten with its own value: ``COALESCE(NULL, stored)``). For a writer that needs
+    no commit probe (its units report their outcome): 540 rows at 100k contacts, ~6.6 ms
+    wall where ``write_profiles``' one statement took ~20 (docs/identity.md, session 11)."""
+    language = any(lang is not None for _, lang, _ in rows)
+    timezone = any(tz is not None for _, _, tz in rows)
+    if language or timezone:
+        sql = WRITE_LOCALES[(language, timezone)]
+        over_arrow(cur, sql, [stamp], _id_arrow=_table(LOCALE_SCHEMA, rows))
 
 
 def identity_rows(
