@@ -35,8 +35,9 @@ class ContactState:
     is_new: bool = False
     dirty: bool = False
     partial: bool = False  # loaded without its identities (``store.load_rows``)
-    # the stored row it was read from (``store.LOAD_COLUMNS``), if ``store.load_rows`` read
-    # it: ``store.update_contacts`` then writes only the columns that differ from it
+    # the stored row it was read from (``store.LOAD_COLUMNS``, times as datetimes), if
+    # ``store.load_rows`` read it: ``store.update_contacts`` then writes only the columns
+    # that differ from it
     loaded: tuple[Any, ...] | None = None
 
     def view(self) -> ContactView:

@@ -245,11 +245,12 @@ def load_identities(cur: Any, states: Sequence[ContactState]) -> None:
 
 def _state(r: tuple[Any, ...]) -> ContactState:
     """A ``LOAD_COLUMNS`` row as a state (which keeps the row: ``ContactState.loaded``)."""
+    created, updated, seen = _at(r[2]), _at(r[3]), _at(r[4])
     state = ContactState(
-        r[0], r[1], _at(r[2]), _at(r[3]), _at(r[4]), r[5],  # type: ignore[arg-type]
+        r[0], r[1], created, updated, seen, r[5],  # type: ignore[arg-type]
         orjson.loads(r[6] or "{}"), orjson.loads(r[7] or "{}"), r[8], r[9],
     )  # fmt: skip
-    state.loaded = r
+    state.loaded = (r[0], r[1], created, updated, seen, *r[5:])
     return state
 
 
@@ -338,9 +339,6 @@ def insert_contacts(cur: Any, states: Sequence[ContactState]) -> None:
 
 
 WRITTEN = tuple(range(2, len(CONTACT_SCHEMA)))  # positions of the columns a write sets
-TIMES = frozenset(
-    CONTACT_SCHEMA.get_field_index(c) for c in ("created_at", "updated_at", "last_seen_at")
-)
 
 
 def changed_columns(states: Sequence[ContactState], rows: Sequence[tuple[Any, ...]]) -> list[str]:
@@ -356,15 +354,14 @@ def changed_columns(states: Sequence[ContactState], rows: Sequence[tuple[Any, ..
     stored text, times as instants), so the row is the same (docs/identity.md, session 11).
     """
     names = CONTACT_SCHEMA.names
-    differ: set[int] = set()
+    same = list(WRITTEN)  # the columns no state has changed so far
     for state, row in zip(states, rows, strict=True):
         stored = state.loaded
         if stored is None:
             return list(names[2:])
-        for i in WRITTEN:
-            if i not in differ and row[i] != (_at(stored[i]) if i in TIMES else stored[i]):
-                differ.add(i)
-    return [names[i] for i in sorted(differ)]
+        if any(row[i] != stored[i] for i in same):
+            same = [i for i in same if row[i] == stored[i]]
+    return [names[i] for i in WRITTEN if i not in same]
 
 
 def update_contacts(
