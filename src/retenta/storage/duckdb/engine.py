@@ -189,13 +189,14 @@ class DuckDatabase:
         try:
             if light:
                 cur.execute("SET GLOBAL max_vacuum_tasks = 0")
-            cur.execute("CHECKPOINT")
-        except duckdb.Error:
+            try:
+                cur.execute("CHECKPOINT")
+            finally:
+                if light:
+                    cur.execute(f"SET GLOBAL max_vacuum_tasks = {self._vacuum_tasks}")
+        except duckdb.Error:  # the writer thread carries on either way
             log.debug("checkpoint skipped", exc_info=True)
             return False
-        finally:
-            if light:
-                cur.execute(f"SET GLOBAL max_vacuum_tasks = {self._vacuum_tasks}")
         self._light = self._light + 1 if light else 0
         return True
 
