@@ -38,13 +38,16 @@ class DuckDatabase:
     meanwhile, and DuckDB's own checkpoint stays the backstop at the full threshold
     (a ``SET checkpoint_threshold``, as imports do, moves both).
 
-    Those checkpoints are *light*: they write what the WAL holds but skip DuckDB's vacuum,
-    which merges each table's small row groups and so rewrote the partly filled ones
-    whole (``events_recent``'s up to ~120k rows, 15 columns) in every checkpoint: 90-300 ms
-    instead of 30-40. The vacuum still runs, in a *full* checkpoint, when the writer has
-    been idle ``IDLE_FULL_CHECKPOINT_S`` with units written since the last checkpoint, and
-    at the latest as every ``LIGHT_CHECKPOINTS``-th post-ack checkpoint, so a table holds
-    at most that many small row groups more than DuckDB would leave.
+    Checkpoints are *light* while the database is open: they write what the WAL holds but
+    skip DuckDB's vacuum (``max_vacuum_tasks`` is 0, a global setting), which merges each
+    table's small row groups and so rewrote the partly filled ones whole
+    (``events_recent``'s up to ~120k rows, 15 columns) in every checkpoint: 90-300 ms
+    instead of 30-40, and DuckDB's own checkpoint in the COMMIT of a compaction flush
+    (~19 MB of WAL) held the writer 270-560 ms. The vacuum runs, in a *full* checkpoint
+    (the configured value for its duration), when the writer has been idle
+    ``IDLE_FULL_CHECKPOINT_S`` with something in the WAL, as every ``LIGHT_CHECKPOINTS``-th
+    post-ack checkpoint, and at close (if the WAL holds anything), so a table holds a
+    bounded number of small row groups more than DuckDB would leave.
 
     ``outcome_listeners`` are told, on the writer thread, how each unit ended (True after
     its ``COMMIT``, False after its ``ROLLBACK``), before its future resolves: the writer's
@@ -78,6 +81,8 @@ class DuckDatabase:
         self._wal_seen = 0  # the WAL's size after the last unit
         self._vacuum_tasks = int(_setting(self._conn, "max_vacuum_tasks"))  # as configured
         self._light = 0  # light checkpoints since the last full one
+        if self._wal is not None:
+            self._conn.execute("SET GLOBAL max_vacuum_tasks = 0")
         self.outcome_listeners: list[Callable[[bool], None]] = []
         apply_migrations(self._conn)
         self._thread = threading.Thread(target=self._run, name="retenta-writer", daemon=True)
@@ -120,6 +125,7 @@ class DuckDatabase:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
         try:
+            self._conn.execute(f"SET GLOBAL max_vacuum_tasks = {self._vacuum_tasks}")
             self._conn.execute("CHECKPOINT")
         except duckdb.Error:  # a reader still open elsewhere; close() checkpoints when it can
             log.debug("checkpoint at close skipped", exc_info=True)
@@ -182,22 +188,22 @@ class DuckDatabase:
             self._wal_seen = 0
 
     def _checkpoint(self, cur: duckdb.DuckDBPyConnection, *, light: bool = False) -> bool:
-        """``CHECKPOINT``, light (``max_vacuum_tasks`` 0 for it: a global setting, restored
-        right after) or full; False when another transaction holds it off (DuckDB's own
-        checkpoint then remains, at the threshold)."""
-        light = light and self._vacuum_tasks > 0
+        """``CHECKPOINT``, light (as the setting stands) or full (the configured
+        ``max_vacuum_tasks`` for it, 0 again right after); False when another transaction
+        holds it off (DuckDB's own checkpoint then remains, at the threshold)."""
+        full = not light and self._vacuum_tasks > 0
         try:
-            if light:
-                cur.execute("SET GLOBAL max_vacuum_tasks = 0")
+            if full:
+                cur.execute(f"SET GLOBAL max_vacuum_tasks = {self._vacuum_tasks}")
             try:
                 cur.execute("CHECKPOINT")
             finally:
-                if light:
-                    cur.execute(f"SET GLOBAL max_vacuum_tasks = {self._vacuum_tasks}")
+                if full:
+                    cur.execute("SET GLOBAL max_vacuum_tasks = 0")
         except duckdb.Error:  # the writer thread carries on either way
             log.debug("checkpoint skipped", exc_info=True)
             return False
-        self._light = self._light + 1 if light else 0
+        self._light = self._light + 1 if light and self._vacuum_tasks > 0 else 0
         return True
 
     def _tell(self, *, committed: bool) -> None:
