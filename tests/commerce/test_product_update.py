@@ -125,7 +125,7 @@ def test_worth_in_python_is_the_sql_worth(tmp_path: Path) -> None:
             read = run(cur, commerce_apply.CHANGING_PRODUCTS_SQL, _cm_fill=table).fetchall()
         stored = [i for i, r in enumerate(read) if not r[2]]  # new skus are inserted instead
         got = [
-            commerce_apply.worth(dict(zip(FILLED, fs, strict=True)), src, upd, fill[i])
+            bool(commerce_apply.worth(dict(zip(FILLED, fs, strict=True)), src, upd, fill[i]))
             for i in stored
             for _, _, _, src, upd, *fs in [read[i]]
         ]

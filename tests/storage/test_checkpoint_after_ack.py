@@ -30,6 +30,18 @@ def _wal(path: Path) -> int:
         return 0
 
 
+def _assert_reopened_with_each_row_once(path: Path, total: int) -> None:
+    """Reopened (the WAL replayed), the table holds every written row exactly once."""
+    db = DuckDatabase(path)
+    try:
+        with db.read() as cur:
+            assert cur.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [
+                (total, total)
+            ]
+    finally:
+        db.close()
+
+
 class Units:
     """Writes units of ``ROWS`` rows to an indexed table and records, per unit, the WAL's
     size when its work began, right after its COMMIT and when its future resolved."""
@@ -96,14 +108,7 @@ def test_the_unit_that_fills_the_wal_is_acknowledged_before_the_checkpoint(
         total = units.next_id
     finally:
         db.close()
-    db = DuckDatabase(path)
-    try:
-        with db.read() as cur:
-            assert cur.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [
-                (total, total)
-            ]
-    finally:
-        db.close()
+    _assert_reopened_with_each_row_once(path, total)
 
 
 def test_a_raised_threshold_is_respected_and_a_lowered_one_noticed(tmp_path: Path) -> None:
@@ -179,14 +184,7 @@ def test_post_ack_checkpoints_skip_the_vacuum_until_every_nth(
         total = units.next_id
     finally:
         db.close()
-    db = DuckDatabase(path)
-    try:
-        with db.read() as cur:
-            assert cur.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchall() == [
-                (total, total)
-            ]
-    finally:
-        db.close()
+    _assert_reopened_with_each_row_once(path, total)
 
 
 def test_an_idle_writer_runs_the_full_checkpoint(

@@ -132,27 +132,30 @@ def changing_products_sql() -> str:
     )
 
 
-def worth(read: dict[str, Any], source: str, updated_at: datetime, row: dict[str, Any]) -> bool:
+def worth(
+    read: dict[str, Any], source: str, updated_at: datetime, row: dict[str, Any]
+) -> list[str]:
     """``_worth`` in Python, for a stored product as the join read it (``read``: its catalog
     fields) and an event row: a field the row carries that the product lacks, or, for an
-    event-made product no newer than the row, one that differs.
+    event-made product no newer than the row, one that differs. Returns the fields the row
+    may change (``changing_fields``) when it is worth writing, none when it is not.
 
     >>> from datetime import UTC, timedelta
     >>> at = datetime(2026, 1, 1, tzinfo=UTC)
     >>> row = {"name": "x", "currency": "UAH", "seen_at": at, "category_path": None}
     >>> worth({"name": "x", "currency": None}, "feed", at, row)
-    True
+    ['currency']
     >>> worth({"name": "y", "currency": "UAH"}, "feed", at, row)
-    False
+    []
     >>> worth({"name": "y", "currency": "UAH"}, "event", at, row)
-    True
+    ['name']
     >>> worth({"name": "y", "currency": "UAH"}, "event", at + timedelta(seconds=1), row)
-    False
+    []
     """
     changed = list(changing_fields(read, row, row["category_path"]))
     seen = row["seen_at"]
     fresh = source == "event" and seen is not None and updated_at <= seen
-    return any(fresh or read.get(f) is None for f in changed)
+    return changed if any(fresh or read.get(f) is None for f in changed) else []
 
 
 INSERT_PRODUCTS_SQL = insert_products_sql()
@@ -191,9 +194,9 @@ def apply_products(
             read = dict(zip(FILLED, fields, strict=True))
             if is_new:
                 new.append(row)
-            elif worth(read, source, at, row):
+            elif fields_changed := worth(read, source, at, row):
                 stored.append(row)
-                changing.update(changing_fields(read, row, row["category_path"]))
+                changing.update(fields_changed)
             else:  # the stored product stays as read, before this unit wrote any product
                 memory.remember_same(key, read)
     written: list[tuple[Any, ...]] = []

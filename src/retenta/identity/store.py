@@ -495,20 +495,12 @@ def narrow_locales(
         _id_arrow=_id_arrow,
     )
     if found:
-        over_arrow(cur, WRITE_LOCALES_SQL, [stamp], _id_arrow=_id_arrow)
+        over_arrow(cur, WRITE_LOCALES[(True, True)], [stamp], _id_arrow=_id_arrow)
     return {int(r[0]) for r in found}
 
 
-WRITE_LOCALES_SQL = (
-    "UPDATE contacts SET language = COALESCE(u.language, contacts.language),"
-    " timezone = COALESCE(u.timezone, contacts.timezone), updated_at = ?"
-    " FROM _id_arrow u WHERE contacts.id = u.id AND contacts.erased_at IS NULL"
-    f" AND ({LOCALE_DIFFERS})"
-)
-
-
 def _write_locales_sql(language: bool, timezone: bool) -> str:
-    """``WRITE_LOCALES_SQL`` setting and comparing only the columns some row gives."""
+    """The locale ``UPDATE``, setting and comparing only the columns some row gives."""
     sets, differs = [], []
     for column, given in (("language", language), ("timezone", timezone)):
         if given:
