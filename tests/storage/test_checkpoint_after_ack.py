@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -240,3 +241,39 @@ def test_duckdbs_own_checkpoint_in_a_commit_is_light_too(tmp_path: Path) -> None
             assert cur.execute("SELECT count(*) FROM t").fetchall() == [(first + 150_000,)]
     finally:
         db.close()
+
+
+def test_a_result_a_reader_left_unfinished_does_not_hold_off_the_checkpoint(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read block that ended on an unfinished result (``fetchone``) left its transaction
+    open on the thread's idle cursor, and DuckDB refused the writer's CHECKPOINT after a unit
+    that updated checkpointed rows of an indexed table ("other write transactions active"):
+    in servers, 34 of 49 post-ack checkpoints were refused in six c8/c16 runs."""
+    caplog.set_level(logging.DEBUG, logger=engine.__name__)
+    path = tmp_path / "db.duckdb"
+    db = DuckDatabase(path, checkpoint_threshold=THRESHOLD)
+    try:
+        Units(db, path).write(1)
+        before: list[int] = []
+
+        def unit(c: Any, first: int) -> None:
+            before.append(_wal(path))  # after the previous unit's post-ack checkpoint, if any
+            c.execute("UPDATE t SET s = s || 'x' WHERE id < 10")  # indexed: delete + append
+            c.execute(
+                "INSERT INTO t SELECT i, md5(i::VARCHAR) || md5((i + 1)::VARCHAR)"
+                " FROM range(?, ?) r(i)",
+                [first, first + ROWS],
+            )
+
+        for n in range(1, 60):
+            with db.read() as cur:  # this thread's cursor, the result left unfinished
+                row = cur.execute("SELECT count(*) FROM t").fetchone()
+                assert row == (n * ROWS,)
+            db.write(lambda c, n=n: unit(c, n * ROWS))
+            db.write(lambda c: None)  # queued behind the unit's post-ack checkpoint, if any
+        assert sum(b < a for a, b in itertools.pairwise(before)) >= 2  # it checkpointed
+        assert not [r for r in caplog.records if r.getMessage() == "checkpoint skipped"]
+    finally:
+        db.close()
+    _assert_reopened_with_each_row_once(path, 60 * ROWS)

@@ -46,11 +46,15 @@ class CompactionPolicy:
     """When each move happens and how big one transaction may get."""
 
     flush_rows: int = 100_000  # flush L0 once it holds this many rows
-    # Rows per transaction: ~50 ms of writer time each here, so an ingestion batch that
-    # queues behind a step waits little (the ingest p99 bound is 100 ms).
-    max_flush_rows: int = 50_000
-    step_rows: int = 50_000
-    l1_max_runs: int = 8  # consolidate L1 once it holds this many runs
+    # Rows per transaction, so that an ingestion unit queued behind a step waits little (the
+    # ingest p99 bound is 100 ms): a step of 50k rows held the writer 225-335 ms (flush) and
+    # 225-255 ms (range pass over a 300k-row L1) on the 2-core machine, one of 10k 50-90 and
+    # 60-145 ms (session 12; a step's fixed part, L1's scans and the COMMIT, is ~35 ms).
+    max_flush_rows: int = 10_000
+    step_rows: int = 10_000
+    # Consolidate L1 once it holds this many runs (flushes): 40 runs of 10k rows leave as
+    # many unsorted rows in L1 between passes (~400k) as the former 8 of 50k did.
+    l1_max_runs: int = 40
     l1_merge_ratio: float = 0.1  # merge L1 into L2 once L1 > ratio × L2 …
     l1_merge_min_rows: int = 1_000_000  # … and L1 holds at least this many rows
 

@@ -109,14 +109,21 @@ class DuckDatabase:
 
         The cursor is shared by everything on the thread, so a result a caller left
         half-read (``fetchone``) is completed first: DuckDB 2 refuses ``register`` and other
-        work on a connection with an unfinished result.
+        work on a connection with an unfinished result. It is completed again when the block
+        ends: an unfinished result keeps its transaction open on the idle cursor, and while
+        one is open DuckDB refuses the writer's ``CHECKPOINT`` after a unit that updated
+        checkpointed rows of an indexed table ("other write transactions active"); the
+        writer then tried again after every unit, the WAL growing, until one got through.
         """
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._conn.cursor()
             self._local.cursor = cur
         cur.complete()
-        yield cur
+        try:
+            yield cur
+        finally:
+            cur.complete()
 
     def close(self) -> None:
         if self._closed:
