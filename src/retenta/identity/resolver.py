@@ -517,14 +517,16 @@ class BatchResolver:
         own fingerprint is kept: the stored locale now holds what it gives). Otherwise one
         statement (``store.write_profiles``) that says which changed."""
         changes = self.locales.changes
-        if not changes:
-            store.update_contacts(self.cur, dirty, changed_only=True)
-            return
         if self.svc.reports_outcomes():
-            store.write_locales(self.cur, self.locales.rows(), self.stamp)
+            rows = self.locales.rows()
+            dirty = self.fold_locale_only(dirty, rows)
+            store.write_locales(self.cur, rows, self.stamp)
             store.update_contacts(self.cur, dirty, changed_only=True)
             for cid, change in changes.items():
                 self.fingerprints[cid] = fingerprints_after(change, True, None)
+            return
+        if not changes:
+            store.update_contacts(self.cur, dirty, changed_only=True)
             return
         narrow = len(self.svc.known) >= store.NARROW_LOCALES_FROM
         changed = store.write_profiles(
@@ -534,6 +536,26 @@ class BatchResolver:
             kept = self.fingerprint(cid)
             self.fingerprints[cid] = fingerprints_after(change, cid in changed, kept)
         self.locale_probe = next(iter(changed), None)
+
+    def fold_locale_only(
+        self, dirty: list[ContactState], rows: list[tuple[int, str | None, str | None]]
+    ) -> list[ContactState]:
+        """Add to the locale ``rows`` the loaded contacts whose only change is a locale
+        (``store.locale_row``); returns the others. Such a contact's ``last_seen_at`` goes
+        to the write-behind, as for a contact that was only seen: the unit then runs one
+        ``UPDATE`` of ``contacts`` where it ran two."""
+        queued = self.locales.changes
+        rest = []
+        for state in dirty:
+            row = None if state.id in queued else store.locale_row(state, self.stamp)
+            if row is None:
+                rest.append(state)
+                continue
+            rows.append(row)
+            stored_seen = state.loaded[4] if state.loaded is not None else None
+            if state.last_seen_at is not None and state.last_seen_at != stored_seen:
+                self.svc.note_contact_seen(state.id, state.last_seen_at)
+        return rest
 
     def insert_identities(self) -> None:
         rows = self.identity_rows(self.inserted)
