@@ -113,6 +113,19 @@ def run_all(container: Container, stream: list[list[Message]]) -> list[tuple[Any
     )
 
 
+def assert_memory_is_the_store(container: Container) -> None:
+    """Every product the writer remembers (read, inserted or updated, once settled) is the
+    stored row: its non-empty catalog fields, ``source`` and ``updated_at``."""
+    apply(container, track(W, 1, "Cart Viewed", {"products": [{"sku": "S0"}]}, minute=99))
+    memory = container.commerce.writer.catalog
+    assert len(memory.same) > 5
+    cols = ", ".join(("sku", *FILLED, "source", "updated_at"))
+    stored = {r[0]: r[1:] for r in rows(container, f"SELECT {cols} FROM products")}
+    for (_, sku), known in memory.same.items():
+        product = dict(zip((*FILLED, "source", "updated_at"), stored[sku], strict=True))
+        assert known == {f: v for f, v in product.items() if v is not None}
+
+
 def test_the_update_by_settled_values_leaves_the_same_catalog_as_the_sql_rules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,6 +142,7 @@ def test_the_update_by_settled_values_leaves_the_same_catalog_as_the_sql_rules(
     settled = build_container(Settings(data_dir=tmp_path / "settled", background_workers=False))
     try:
         by_python = run_all(settled, stream)
+        assert_memory_is_the_store(settled)
     finally:
         settled.close()
     assert len(used) > 10

@@ -60,13 +60,13 @@ def _category_path(category: str) -> list[str] | None:
 
 def insert_products_sql() -> str:
     """New skus, created from events (``CHANGING_PRODUCTS_SQL`` found them absent; the single
-    writer makes that hold until the insert, and the primary key guards it anyway). Returns
-    the rows as stored (``CatalogMemory.written``)."""
+    writer makes that hold until the insert, and the primary key guards it anyway). No
+    ``RETURNING`` (0.4 ms of writer CPU a statement): the rows are stored as the unit's
+    Python rows hold them (money already has its 2 decimals)."""
     cols = ", ".join(FILLED)
     return (
         f"INSERT INTO products (workspace_id, sku, {cols}, created_at, updated_at, source)"
         f" SELECT workspace_id, sku, {cols}, seen_at, seen_at, 'event' FROM _cm_fill"
-        f" RETURNING workspace_id, sku, {cols}"
     )
 
 
@@ -202,13 +202,8 @@ def apply_products(
                 memory.remember_same(key, read)
     written: list[dict[str, Any]] = []
     if new:
-        table = pa.Table.from_pylist(new, schema=PRODUCT_FILL)
-        inserted = run(conn, INSERT_PRODUCTS_SQL, _cm_fill=table).fetchall()
-        seen = {(row["workspace_id"], row["sku"]): row["seen_at"] for row in new}
-        for ws, sku, *fields in inserted:
-            product = dict(zip(FILLED, fields, strict=True))
-            product.update(workspace_id=ws, sku=sku, source="event", updated_at=seen[ws, sku])
-            written.append(product)
+        run(conn, INSERT_PRODUCTS_SQL, _cm_fill=pa.Table.from_pylist(new, schema=PRODUCT_FILL))
+        written += [{**row, "source": "event", "updated_at": row["seen_at"]} for row in new]
     if stored:
         written += update_stored(conn, stored, tuple(f for f in FILLED if f in changing))
     # A feed product whose gaps were filled is re-read when next seen; an event-made one is
