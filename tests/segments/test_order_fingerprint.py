@@ -136,9 +136,51 @@ def test_cleared_rows_are_hashed_by_the_check_and_filled_by_the_fold(store: Stor
     container.db.write(lambda conn: order_summary.mark(conn, [(ws, order), (ws, "o-late")]))
     assert synced(store)  # through the delta
     assert container.db.write(lambda conn: order_summary.fold(conn, force=True)) == 2
+    assert _sums(store) == (full, full, nulls)  # the fold's step fills nothing
+    assert synced(store)
+    assert container.db.write(order_summary.fold) == 0  # the next step fills them
     assert _sums(store) == (full, full, 0)
     assert synced(store)
     assert figures(store, "_order_traits") == figures(store, "contact_traits")
+
+
+def test_the_steps_after_a_fold_fill_a_slice_each_until_none_is_left(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold's step and each fill step are separate writer turns, each bounded: after a
+    fold, the steps without marks fill ``FILL_STEP`` rows a table each, then stop asking."""
+    container, ws, _ = store
+    monkeypatch.setattr(summary_store, "FILL_STEP", 5)
+    container.db.write(lambda conn: [conn.execute(
+        f"UPDATE {t} SET fp = NULL WHERE true") for t in ("orders", "order_items")])  # fmt: skip
+    _, full, nulls = _sums(store)
+    assert nulls > 30
+    order = _one_order(store)
+    container.db.write(lambda conn: order_summary.mark(conn, [(ws, order)]))
+    assert container.db.write(order_summary.fold) == 0  # too fresh: no fold, no fill yet
+    assert _sums(store) == (full, full, nulls)
+    assert container.db.write(lambda conn: order_summary.fold(conn, force=True)) == 1
+    assert _sums(store) == (full, full, nulls)
+    left = [nulls]
+    while left[-1]:
+        assert container.db.write(order_summary.fold) == 0
+        left.append(_sums(store)[2])
+        assert left[-1] >= left[-2] - 10  # at most five rows of each table a step
+        assert synced(store)
+        assert len(left) < nulls
+    assert left[1] == nulls - 10
+    assert figures(store, "_order_traits") == figures(store, "contact_traits")
+    container.db.write(order_summary.fold)  # at most one more step, which finds too few
+    calls: list[int] = []
+    real_fill = summary_store.fill
+
+    def counted(conn: Any, *, limit: int = summary_store.FILL_MAX) -> bool:
+        calls.append(limit)
+        return real_fill(conn, limit=limit)
+
+    monkeypatch.setattr(summary_store, "fill", counted)
+    container.db.write(order_summary.fold)  # nothing left: the steps stop filling
+    assert calls == []
 
 
 def test_a_fill_gives_at_most_its_limit_of_rows_a_table(store: Store) -> None:
