@@ -263,3 +263,38 @@ def test_a_store_written_before_0041_upgrades_in_sync(tmp_path: Path) -> None:
                 "UPDATE order_items SET price = 1 WHERE order_id = 'o1'"))  # fmt: skip
     finally:
         container.close()
+
+
+def test_the_folds_refresh_leaves_the_rows_a_rebuild_leaves(store: Store) -> None:
+    """The fold finds the marked orders' owners inside its two statements: the summary it
+    leaves is the one a rebuild computes, and every other row is untouched."""
+    container, ws, _ = store
+
+    def summary() -> list[tuple[Any, ...]]:
+        with container.db.read() as cur:
+            return cur.execute("SELECT * FROM order_summary WHERE workspace_id = ?"
+                               " ORDER BY ALL", [ws]).fetchall()  # fmt: skip
+
+    with container.db.read() as cur:
+        picked = [str(r[0]) for r in cur.execute(
+            "SELECT order_id FROM orders WHERE workspace_id = ? ORDER BY order_id LIMIT 6",
+            [ws]).fetchall()]  # fmt: skip
+    assert len(picked) == 6
+    untouched = summary()
+    container.db.write(lambda conn: conn.execute(
+        "UPDATE order_items SET price = price + 3, fp = NULL"
+        " WHERE order_id IN (SELECT unnest($o::VARCHAR[]))", {"o": picked}))  # fmt: skip
+    container.db.write(lambda conn: conn.execute(
+        "UPDATE orders SET status = 'cancelled', fp = NULL WHERE order_id = $o",
+        {"o": picked[0]}))  # fmt: skip
+    container.db.write(lambda conn: order_summary.mark(conn, [(ws, o) for o in picked]))
+    assert container.db.write(lambda conn: order_summary.fold(conn, force=True)) == 6
+    folded = summary()
+    assert synced(store)
+    container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+    assert folded == summary() != untouched
+    with container.db.read() as cur:
+        owners = {r[0] for r in cur.execute(
+            "SELECT contact_id FROM orders WHERE order_id IN (SELECT unnest($o::VARCHAR[]))",
+            {"o": picked}).fetchall()}  # fmt: skip
+    assert [r for r in folded if r[1] not in owners] == [r for r in untouched if r[1] not in owners]
