@@ -239,6 +239,29 @@ def test_new_and_stored_products_of_one_unit_take_the_insert_and_the_update(
     assert rows(container, "SELECT count(*) FROM products WHERE updated_at = created_at") == [(1,)]
 
 
+def test_an_item_with_only_its_sku_creates_no_product(container: Container) -> None:
+    """Segment's ``Product Removed`` (or an add) carrying only a sku says nothing about the
+    product: no empty product is created, a stored one keeps its fields and time, and a
+    later event with catalog fields creates it as usual."""
+    apply(container, track(W, 1, "Product Viewed", {"sku": "S", "name": "Sock"}))
+    before = rows(container, "SELECT sku, name, updated_at FROM products")
+    apply(
+        container,
+        track(W, 1, "Product Added", {"sku": "E", "quantity": 2}, minute=1),
+        track(W, 1, "Product Removed", {"sku": "E"}, minute=2),
+        track(W, 1, "Product Removed", {"sku": "S"}, minute=2),
+        track(W, 1, "Cart Viewed", {"products": [{"product_id": "F", "quantity": 1}]}, minute=3),
+    )
+    assert rows(container, "SELECT sku, name, updated_at FROM products") == before
+    live = "SELECT sku, quantity FROM cart_items WHERE quantity > 0 ORDER BY sku"
+    assert rows(container, live) == [("F", 1)]  # the cart still changed
+    apply(container, track(W, 1, "Product Removed", {"sku": "E", "name": "Egg"}, minute=4))
+    assert rows(container, "SELECT sku, name FROM products ORDER BY sku") == [
+        ("E", "Egg"),
+        ("S", "Sock"),
+    ]
+
+
 def count_product_statements(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A list that grows by one each time the applier runs a product check or update."""
     from retenta.commerce import apply as commerce_apply
@@ -402,9 +425,9 @@ def test_events_named_in_any_spelling_apply_in_event_time_not_batch_order(
     apply(
         container,
         track(W, 1, "product_removed", {"sku": "A"}, minute=2),
-        track(W, 1, "Page Viewed", {"sku": "Z"}, minute=0),
-        track(W, 1, "PRODUCT ADDED", {"sku": "A", "quantity": 2}, minute=1),
-        track(W, 1, "Product  Added", {"sku": "B"}, minute=3),
+        track(W, 1, "Page Viewed", {"sku": "Z", "name": "Zip"}, minute=0),
+        track(W, 1, "PRODUCT ADDED", {"sku": "A", "quantity": 2, "name": "Ace"}, minute=1),
+        track(W, 1, "Product  Added", {"sku": "B", "name": "Bee"}, minute=3),
     )
     live = "SELECT sku, quantity FROM cart_items ORDER BY sku"
     assert rows(container, live) == [("A", 0), ("B", 1)]

@@ -1,5 +1,7 @@
 """The catalog fill's ``UPDATE`` sets only the fields that may change in the unit's stored
-products (``apply.changing_fields``): the catalog must be the same as with every field set."""
+products (``apply.changing_fields``), to values computed in Python (``apply.settled``): the
+catalog must be the same as with the rules in SQL (below, as the writer ran them until
+session 12: a ``CASE`` for every field, guarded by the upsert's ``worth``)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,52 @@ from retenta.settings import Settings
 from tests.commerce.helpers import apply, rows, track
 
 W = "ws-p"
+
+
+def _fresh(target: str, new: str) -> str:
+    return f"({target}.source = 'event' AND {target}.updated_at <= {new}.seen_at)"
+
+
+def _fill_sets(target: str, new: str) -> list[str]:
+    """An event-made product takes newer event data; a feed product only gets its empty
+    fields filled (events never overwrite the feed)."""
+    fresh = _fresh(target, new)
+    sets = [
+        f"{f} = CASE WHEN {fresh} THEN COALESCE({new}.{f}, {target}.{f})"
+        f" ELSE COALESCE({target}.{f}, {new}.{f}) END"
+        for f in FILLED
+    ]
+    return [
+        *sets,
+        f"updated_at = CASE WHEN {fresh} THEN {new}.seen_at ELSE {target}.updated_at END",
+    ]
+
+
+def _worth(target: str, new: str) -> str:
+    """Whether the event row ``new`` would change the stored product ``target``."""
+    fresh = _fresh(target, new)
+    return " OR ".join(
+        f"({new}.{c} IS NOT NULL AND ({target}.{c} IS NULL OR ({fresh}"
+        f" AND {new}.{c} IS DISTINCT FROM {target}.{c})))"
+        for c in FILLED
+    )
+
+
+REMEMBERED = ("workspace_id", "sku", *FILLED, "source", "updated_at")
+SQL_UPDATE = (
+    f"UPDATE products SET {', '.join(_fill_sets('products', 'f'))} FROM _cm_fill f"
+    " WHERE products.workspace_id = f.workspace_id AND products.sku = f.sku"
+    f" AND ({_worth('products', 'f')}) RETURNING {', '.join(f'products.{c}' for c in REMEMBERED)}"
+)
+
+
+def sql_update(conn: Any, stored: list[tuple[dict[str, Any], Any]], _: Any) -> list[Any]:
+    """``apply.update_stored`` by the SQL rules, every field."""
+    table = pa.Table.from_pylist([row for row, _ in stored], schema=commerce_apply.PRODUCT_FILL)
+    written = run(conn, SQL_UPDATE, _cm_fill=table).fetchall()
+    return [dict(zip(REMEMBERED, r, strict=True)) for r in written]
+
+
 FIELDS = {
     "name": ["Cap", "Hat", None],
     "price": [9, "9.00", 12.5, None],
@@ -65,7 +113,20 @@ def run_all(container: Container, stream: list[list[Message]]) -> list[tuple[Any
     )
 
 
-def test_the_update_by_changing_fields_leaves_the_same_catalog_as_by_every_field(
+def assert_memory_is_the_store(container: Container) -> None:
+    """Every product the writer remembers (read, inserted or updated, once settled) is the
+    stored row: its non-empty catalog fields, ``source`` and ``updated_at``."""
+    apply(container, track(W, 1, "Cart Viewed", {"products": [{"sku": "S0"}]}, minute=99))
+    memory = container.commerce.writer.catalog
+    assert len(memory.same) > 5
+    cols = ", ".join(("sku", *FILLED, "source", "updated_at"))
+    stored = {r[0]: r[1:] for r in rows(container, f"SELECT {cols} FROM products")}
+    for (_, sku), known in memory.same.items():
+        product = dict(zip((*FILLED, "source", "updated_at"), stored[sku], strict=True))
+        assert known == {f: v for f, v in product.items() if v is not None}
+
+
+def test_the_update_by_settled_values_leaves_the_same_catalog_as_the_sql_rules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stream = units()
@@ -78,20 +139,21 @@ def test_the_update_by_changing_fields_leaves_the_same_catalog_as_by_every_field
         return real(conn, sql, params, **tables)
 
     monkeypatch.setattr(commerce_apply, "run", watched)
-    narrow = build_container(Settings(data_dir=tmp_path / "narrow", background_workers=False))
+    settled = build_container(Settings(data_dir=tmp_path / "settled", background_workers=False))
     try:
-        by_fields = run_all(narrow, stream)
+        by_python = run_all(settled, stream)
+        assert_memory_is_the_store(settled)
     finally:
-        narrow.close()
-    assert any(sql != commerce_apply.UPDATE_PRODUCTS_SQL for sql in used)
-    monkeypatch.setattr(
-        commerce_apply, "update_products_sql", lambda _: commerce_apply.UPDATE_PRODUCTS_SQL
-    )
-    every = build_container(Settings(data_dir=tmp_path / "every", background_workers=False))
+        settled.close()
+    assert len(used) > 10
+    assert len({sql for sql in used}) > 1  # by the fields that may change
+    assert not any("CASE" in sql for sql in used)
+    monkeypatch.setattr(commerce_apply, "update_stored", sql_update)
+    by_sql = build_container(Settings(data_dir=tmp_path / "sql", background_workers=False))
     try:
-        assert run_all(every, stream) == by_fields
+        assert run_all(by_sql, stream) == by_python
     finally:
-        every.close()
+        by_sql.close()
 
 
 def test_worth_in_python_is_the_sql_worth(tmp_path: Path) -> None:
@@ -117,7 +179,7 @@ def test_worth_in_python_is_the_sql_worth(tmp_path: Path) -> None:
             fill.append(row)
         table = pa.Table.from_pylist(fill, schema=commerce_apply.PRODUCT_FILL)
         sql_worth = (
-            f"SELECT COALESCE({commerce_apply._worth('p', 'f')}, false) FROM _cm_fill f"
+            f"SELECT COALESCE({_worth('p', 'f')}, false) FROM _cm_fill f"
             " LEFT JOIN products p ON p.workspace_id = f.workspace_id AND p.sku = f.sku"
         )
         with container.db.read() as cur:
@@ -130,6 +192,18 @@ def test_worth_in_python_is_the_sql_worth(tmp_path: Path) -> None:
             for _, _, _, src, upd, *fs in [read[i]]
         ]
         assert got == [want[i] for i in stored]
+        sql_settled = (
+            f"SELECT {', '.join(s.split(' = ', 1)[1] for s in _fill_sets('p', 'f'))}"
+            " FROM _cm_fill f LEFT JOIN products p ON p.workspace_id = f.workspace_id"
+            " AND p.sku = f.sku"
+        )
+        with container.db.read() as cur:
+            by_sql = run(cur, sql_settled, _cm_fill=table).fetchall()
+        for i in stored:
+            _, _, _, src, upd, *fs = read[i]
+            product = {**dict(zip(FILLED, fs, strict=True)), "source": src, "updated_at": upd}
+            out = commerce_apply.settled(fill[i], product, FILLED)
+            assert (*(out[f] for f in FILLED), out["seen_at"]) == by_sql[i]
         assert len(stored) > 300
         assert 50 < sum(got) < len(stored) - 50  # both answers occur
     finally:

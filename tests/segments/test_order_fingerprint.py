@@ -136,9 +136,51 @@ def test_cleared_rows_are_hashed_by_the_check_and_filled_by_the_fold(store: Stor
     container.db.write(lambda conn: order_summary.mark(conn, [(ws, order), (ws, "o-late")]))
     assert synced(store)  # through the delta
     assert container.db.write(lambda conn: order_summary.fold(conn, force=True)) == 2
+    assert _sums(store) == (full, full, nulls)  # the fold's step fills nothing
+    assert synced(store)
+    assert container.db.write(order_summary.fold) == 0  # the next step fills them
     assert _sums(store) == (full, full, 0)
     assert synced(store)
     assert figures(store, "_order_traits") == figures(store, "contact_traits")
+
+
+def test_the_steps_after_a_fold_fill_a_slice_each_until_none_is_left(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold's step and each fill step are separate writer turns, each bounded: after a
+    fold, the steps without marks fill ``FILL_STEP`` rows a table each, then stop asking."""
+    container, ws, _ = store
+    monkeypatch.setattr(summary_store, "FILL_STEP", 5)
+    container.db.write(lambda conn: [conn.execute(
+        f"UPDATE {t} SET fp = NULL WHERE true") for t in ("orders", "order_items")])  # fmt: skip
+    _, full, nulls = _sums(store)
+    assert nulls > 30
+    order = _one_order(store)
+    container.db.write(lambda conn: order_summary.mark(conn, [(ws, order)]))
+    assert container.db.write(order_summary.fold) == 0  # too fresh: no fold, no fill yet
+    assert _sums(store) == (full, full, nulls)
+    assert container.db.write(lambda conn: order_summary.fold(conn, force=True)) == 1
+    assert _sums(store) == (full, full, nulls)
+    left = [nulls]
+    while left[-1]:
+        assert container.db.write(order_summary.fold) == 0
+        left.append(_sums(store)[2])
+        assert left[-1] >= left[-2] - 10  # at most five rows of each table a step
+        assert synced(store)
+        assert len(left) < nulls
+    assert left[1] == nulls - 10
+    assert figures(store, "_order_traits") == figures(store, "contact_traits")
+    container.db.write(order_summary.fold)  # at most one more step, which finds too few
+    calls: list[int] = []
+    real_fill = summary_store.fill
+
+    def counted(conn: Any, *, limit: int = summary_store.FILL_MAX) -> bool:
+        calls.append(limit)
+        return real_fill(conn, limit=limit)
+
+    monkeypatch.setattr(summary_store, "fill", counted)
+    container.db.write(order_summary.fold)  # nothing left: the steps stop filling
+    assert calls == []
 
 
 def test_a_fill_gives_at_most_its_limit_of_rows_a_table(store: Store) -> None:
@@ -221,3 +263,38 @@ def test_a_store_written_before_0041_upgrades_in_sync(tmp_path: Path) -> None:
                 "UPDATE order_items SET price = 1 WHERE order_id = 'o1'"))  # fmt: skip
     finally:
         container.close()
+
+
+def test_the_folds_refresh_leaves_the_rows_a_rebuild_leaves(store: Store) -> None:
+    """The fold finds the marked orders' owners inside its two statements: the summary it
+    leaves is the one a rebuild computes, and every other row is untouched."""
+    container, ws, _ = store
+
+    def summary() -> list[tuple[Any, ...]]:
+        with container.db.read() as cur:
+            return cur.execute("SELECT * FROM order_summary WHERE workspace_id = ?"
+                               " ORDER BY ALL", [ws]).fetchall()  # fmt: skip
+
+    with container.db.read() as cur:
+        picked = [str(r[0]) for r in cur.execute(
+            "SELECT order_id FROM orders WHERE workspace_id = ? ORDER BY order_id LIMIT 6",
+            [ws]).fetchall()]  # fmt: skip
+    assert len(picked) == 6
+    untouched = summary()
+    container.db.write(lambda conn: conn.execute(
+        "UPDATE order_items SET price = price + 3, fp = NULL"
+        " WHERE order_id IN (SELECT unnest($o::VARCHAR[]))", {"o": picked}))  # fmt: skip
+    container.db.write(lambda conn: conn.execute(
+        "UPDATE orders SET status = 'cancelled', fp = NULL WHERE order_id = $o",
+        {"o": picked[0]}))  # fmt: skip
+    container.db.write(lambda conn: order_summary.mark(conn, [(ws, o) for o in picked]))
+    assert container.db.write(lambda conn: order_summary.fold(conn, force=True)) == 6
+    folded = summary()
+    assert synced(store)
+    container.db.write(lambda conn: order_summary.rebuild(conn, ws))
+    assert folded == summary() != untouched
+    with container.db.read() as cur:
+        owners = {r[0] for r in cur.execute(
+            "SELECT contact_id FROM orders WHERE order_id IN (SELECT unnest($o::VARCHAR[]))",
+            {"o": picked}).fetchall()}  # fmt: skip
+    assert [r for r in folded if r[1] not in owners] == [r for r in untouched if r[1] not in owners]

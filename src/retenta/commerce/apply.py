@@ -58,62 +58,58 @@ def _category_path(category: str) -> list[str] | None:
     return [p for p in parts if p] or None
 
 
-def _fill_sets(target: str, new: str, fields: tuple[str, ...] = FILLED) -> list[str]:
-    """``SET`` items: an event-made product takes newer event data; a feed product only gets
-    its empty fields filled (events never overwrite the feed). Only ``fields`` are set: the
-    others would keep their stored value."""
-    fresh = f"({target}.source = 'event' AND {target}.updated_at <= {new}.seen_at)"
-    sets = [
-        f"{f} = CASE WHEN {fresh} THEN COALESCE({new}.{f}, {target}.{f})"
-        f" ELSE COALESCE({target}.{f}, {new}.{f}) END"
-        for f in fields
-    ]
-    return [
-        *sets,
-        f"updated_at = CASE WHEN {fresh} THEN {new}.seen_at ELSE {target}.updated_at END",
-    ]
-
-
 def insert_products_sql() -> str:
     """New skus, created from events (``CHANGING_PRODUCTS_SQL`` found them absent; the single
-    writer makes that hold until the insert, and the primary key guards it anyway). Returns
-    the rows as stored (``CatalogMemory.written``)."""
+    writer makes that hold until the insert, and the primary key guards it anyway). No
+    ``RETURNING`` (0.4 ms of writer CPU a statement): the rows are stored as the unit's
+    Python rows hold them (money already has its 2 decimals)."""
     cols = ", ".join(FILLED)
     return (
         f"INSERT INTO products (workspace_id, sku, {cols}, created_at, updated_at, source)"
         f" SELECT workspace_id, sku, {cols}, seen_at, seen_at, 'event' FROM _cm_fill"
-        f" RETURNING workspace_id, sku, {cols}"
     )
 
 
 @functools.lru_cache(maxsize=128)
-def update_products_sql(fields: tuple[str, ...] = FILLED) -> str:
-    """Stored skus worth a write (the join's ``worth``, evaluated again in the ``WHERE``, so
-    rows known to be stored can skip the join). A plain ``UPDATE … FROM`` (about 3 ms for a
-    few rows here) where ``INSERT … ON CONFLICT DO UPDATE`` cost 13-16 ms. Returns the rows
-    as the update left them.
-
-    ``fields``: the catalog fields that may change (``changing_fields``). The others' ``SET``
-    items and ``worth`` terms are left out: for every row they keep the stored value and are
-    false. Binding the expressions is most of the statement's cost (4.0 ms of writer CPU with
-    0 rows, all seven fields; docs/commerce.md, session 11)."""
+def set_products_sql(fields: tuple[str, ...] = FILLED) -> str:
+    """Stored skus worth a write, set to the values ``settled`` computed (``seen_at``: the new
+    ``updated_at``). Plain assignments: binding the fill's ``CASE`` and ``worth`` terms in SQL
+    was most of the statement's cost (4.0 ms of writer CPU with 0 rows and all seven fields;
+    docs/commerce.md, sessions 11 and 12). ``fields``: the catalog fields that may change
+    (``changing_fields``); the others keep their stored value."""
+    sets = ", ".join(f"{f} = f.{f}" for f in fields)
     return (
-        f"UPDATE products SET {', '.join(_fill_sets('products', 'f', fields))} FROM _cm_fill f"
+        f"UPDATE products SET {sets}, updated_at = f.seen_at FROM _cm_fill f"
         " WHERE products.workspace_id = f.workspace_id AND products.sku = f.sku"
-        f" AND ({_worth('products', 'f', fields)})"
-        f" RETURNING products.workspace_id, products.sku, {', '.join(FILLED)}"
     )
 
 
-def _worth(target: str, new: str, fields: tuple[str, ...] = FILLED) -> str:
-    """Whether the event row ``new`` would change the stored product ``target`` (the
-    upsert's ``DO UPDATE … WHERE``; NULL when ``target`` is absent), by ``fields``."""
-    fresh = f"({target}.source = 'event' AND {target}.updated_at <= {new}.seen_at)"
-    return " OR ".join(
-        f"({new}.{c} IS NOT NULL AND ({target}.{c} IS NULL OR ({fresh}"
-        f" AND {new}.{c} IS DISTINCT FROM {target}.{c})))"
-        for c in fields
-    )
+def settled(row: dict[str, Any], stored: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The stored product ``stored`` (its catalog fields, ``source`` and ``updated_at``, as
+    the join read them in this unit or ``CatalogMemory.same`` holds them) after the event row
+    ``row``, for ``fields``: an event-made product no newer than the row takes the row's
+    non-empty values; any other keeps its own and only gets its empty fields filled (events
+    never overwrite the feed). ``seen_at`` is the new ``updated_at``.
+
+    >>> from datetime import UTC, timedelta
+    >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> feed = {"name": "F", "source": "feed", "updated_at": at}
+    >>> out = settled({"name": "x", "currency": "UAH", "seen_at": at}, feed, ("name", "currency"))
+    >>> out["name"], out["currency"], out["seen_at"] == at
+    ('F', 'UAH', True)
+    >>> made = {"name": "F", "source": "event", "updated_at": at - timedelta(seconds=1)}
+    >>> settled({"name": "x", "seen_at": at}, made, ("name",))["name"]
+    'x'
+    """
+    seen, at = row["seen_at"], stored["updated_at"]
+    fresh = stored["source"] == "event" and seen is not None and at <= seen
+    out = {"workspace_id": row.get("workspace_id"), "sku": row.get("sku")}
+    out["seen_at"] = seen if fresh else at
+    get, has = row.get, stored.get
+    for f in fields:
+        new, old = get(f), has(f)
+        out[f] = (old if new is None else new) if fresh else (new if old is None else old)
+    return out
 
 
 def changing_products_sql() -> str:
@@ -135,10 +131,12 @@ def changing_products_sql() -> str:
 def worth(
     read: dict[str, Any], source: str, updated_at: datetime, row: dict[str, Any]
 ) -> list[str]:
-    """``_worth`` in Python, for a stored product as the join read it (``read``: its catalog
-    fields) and an event row: a field the row carries that the product lacks, or, for an
-    event-made product no newer than the row, one that differs. Returns the fields the row
-    may change (``changing_fields``) when it is worth writing, none when it is not.
+    """Whether an event row would change a stored product (the upsert's ``DO UPDATE …
+    WHERE`` as SQL had it; tests/commerce/test_product_update.py keeps that SQL as the
+    oracle), for the product as the join read it (``read``: its catalog fields): a field the
+    row carries that the product lacks, or, for an event-made product no newer than the row,
+    one that differs. Returns the fields the row may change (``changing_fields``) when it is
+    worth writing, none when it is not.
 
     >>> from datetime import UTC, timedelta
     >>> at = datetime(2026, 1, 1, tzinfo=UTC)
@@ -159,7 +157,6 @@ def worth(
 
 
 INSERT_PRODUCTS_SQL = insert_products_sql()
-UPDATE_PRODUCTS_SQL = update_products_sql()  # all fields
 CHANGING_PRODUCTS_SQL = changing_products_sql()
 
 
@@ -170,7 +167,8 @@ def apply_products(
     event rows known to repeat what is stored (read by a query, or written by an earlier
     unit that ``token`` proved committed)."""
     memory.learn(conn, list(changes.products))
-    rows, stored = [], []
+    rows: list[dict[str, Any]] = []
+    stored: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (event row, stored product)
     changing: set[str] = set()  # fields that may change in a stored product (the UPDATE's)
     same, feed = memory.same, memory.known  # hot: every product row of a unit
     for key, r in changes.products.items():
@@ -180,9 +178,11 @@ def apply_products(
         known = same.get(key)
         if known is None:
             rows.append({**r, "category_path": path})
-        elif not _repeats(known, r, path):  # a stored product: the UPDATE decides
-            stored.append({**r, "category_path": path})
-            changing.update(changing_fields(known, r, path))
+        elif not _repeats(known, r, path):  # a stored product: ``worth`` decides
+            row = {**r, "category_path": path}
+            if fields := worth(known, known["source"], known["updated_at"], row):
+                stored.append((row, known))
+                changing.update(fields)
     new = []
     if rows:
         table = pa.Table.from_pylist(rows, schema=PRODUCT_FILL)
@@ -192,28 +192,42 @@ def apply_products(
             key = (row["workspace_id"], row["sku"])
             is_new, source, at, fields = verdicts[key]
             read = dict(zip(FILLED, fields, strict=True))
+            read["source"], read["updated_at"] = source, at
             if is_new:
                 new.append(row)
             elif fields_changed := worth(read, source, at, row):
-                stored.append(row)
+                stored.append((row, read))
                 changing.update(fields_changed)
             else:  # the stored product stays as read, before this unit wrote any product
                 memory.remember_same(key, read)
-    written: list[tuple[Any, ...]] = []
+    written: list[dict[str, Any]] = []
     if new:
-        table = pa.Table.from_pylist(new, schema=PRODUCT_FILL)
-        written += run(conn, INSERT_PRODUCTS_SQL, _cm_fill=table).fetchall()
+        run(conn, INSERT_PRODUCTS_SQL, _cm_fill=pa.Table.from_pylist(new, schema=PRODUCT_FILL))
+        written += [{**row, "source": "event", "updated_at": row["seen_at"]} for row in new]
     if stored:
-        table = pa.Table.from_pylist(stored, schema=PRODUCT_FILL)
-        sql = update_products_sql(tuple(f for f in FILLED if f in changing) or FILLED)
-        written += run(conn, sql, _cm_fill=table).fetchall()
+        written += update_stored(conn, stored, tuple(f for f in FILLED if f in changing))
     # A feed product whose gaps were filled is re-read when next seen; an event-made one is
     # not remembered at all (re-reading it found no feed row and cost a statement a unit).
-    for ws, sku, *_ in written:
-        if (ws, sku) in memory.known:
-            memory.forget(ws, [sku])
+    for product in written:
+        if (key := (product["workspace_id"], product["sku"])) in memory.known:
+            memory.forget(key[0], [key[1]])
     if written:
         memory.written(token(), written)
+
+
+def update_stored(
+    conn: Any, stored: list[tuple[dict[str, Any], dict[str, Any]]], fields: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Write the stored products that event rows change (``settled`` in Python, one plain
+    ``UPDATE``); returns them as written, for ``CatalogMemory.written``."""
+    values = [settled(row, product, fields) for row, product in stored]
+    run(conn, set_products_sql(fields), _cm_fill=pa.Table.from_pylist(values, schema=PRODUCT_FILL))
+    written = []
+    for (_, product), value in zip(stored, values, strict=True):
+        after = {**product, **value, "updated_at": value["seen_at"]}
+        del after["seen_at"]
+        written.append(after)
+    return written
 
 
 def _repeats(known: dict[str, Any], row: dict[str, Any], path: list[str] | None) -> bool:
@@ -243,8 +257,8 @@ def changing_fields(
     """The catalog fields of an event row that may change the stored product ``known`` (its
     fields as read in this unit, or as ``CatalogMemory.same`` holds them): the row carries the
     field and it differs from the stored one. Any other field keeps its stored value whatever
-    the product's source and times (the ``CASE`` of ``_fill_sets`` takes the stored value
-    when the event's is empty or equal), so the ``UPDATE`` can leave it out.
+    the product's source and times (``settled`` takes the stored value when the event's is
+    empty or equal), so the ``UPDATE`` can leave it out.
 
     >>> list(changing_fields({"name": "x", "price": 1}, {"name": "x", "currency": "UAH"}, None))
     ['currency']
@@ -398,7 +412,10 @@ def apply_coupons(conn: Any, changes: Changes) -> None:
 class WriterMemory:
     """What the single writer keeps between units of work (see ``memory``, ``cartmemory``)."""
 
-    CONSOLIDATE_EVERY = 50_000  # cart change rows; the fold costs ~1-3 µs per row
+    # Cart change rows between folds. A fold is one writer stall: ~8 ms plus ~1.7 µs a row
+    # of writer CPU, and twice that in wall time (50k rows: 92 ms CPU / 173 ms wall; 10k:
+    # 25 / 67; docs/commerce.md, session 12), so smaller folds, more often, for the p99.
+    CONSOLIDATE_EVERY = 10_000
 
     def __init__(self) -> None:
         self.catalog = CatalogMemory()

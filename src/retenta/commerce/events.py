@@ -264,7 +264,8 @@ def note_products(
     items: list[dict[str, Any]],
     complete: Callable[[tuple[str, str]], bool] | None = None,
 ) -> None:
-    """Catalog fields carried by any e-commerce event; the newest non-empty value wins."""
+    """Catalog fields carried by any e-commerce event; the newest non-empty value wins. An
+    item that carries no catalog field adds no row: it would create an empty product."""
     props, ws, at, products = (
         message.properties,
         message.workspace_id,
@@ -279,9 +280,13 @@ def note_products(
         if complete is not None and complete(key):
             continue
         row = products.get(key)
-        if row is None:
-            row = products[key] = {"workspace_id": ws, "sku": sku}
+        if row is not None:
+            fill_product(row, item, props, at)
+            continue
+        row = {"workspace_id": ws, "sku": sku}
         fill_product(row, item, props, at)
+        if len(row) > _BARE:  # an item with only its sku (``Product Removed``) says nothing
+            products[key] = row  # about the product: it neither creates nor changes one
 
 
 def fill_product(
@@ -318,6 +323,7 @@ def fill_product(
 
 
 _TEXT_FIELDS = ("name", "url", "image_url")
+_BARE = 3  # a row's workspace_id, sku and seen_at: no catalog field
 _MONEY_TYPES = (int, float, str)  # ``money``'s cached kinds (bool is its own type)
 
 

@@ -16,6 +16,9 @@ from retenta.commerce.cartmemory import COMMITTED, SAME_UNIT, UnitToken
 Key = tuple[str, str]
 FILLED = ("name", "url", "image_url", "price", "currency", "category_path", "brand")
 ALL = frozenset(FILLED)
+# What ``same`` holds of a stored product: its catalog fields (the non-empty ones), and the
+# ``source`` and ``updated_at`` from which ``apply.settled`` computes what an event makes of it.
+REMEMBERED = (*FILLED, "source", "updated_at")
 EVENT_FIELD = {"category_path": "category"}  # an event row carries the text, not the path
 MASK = ", ".join(f"{f} IS NOT NULL" for f in FILLED)
 LOAD_SQL = f"SELECT sku, {MASK} FROM products WHERE workspace_id = ? AND source = 'feed'"
@@ -39,7 +42,8 @@ class CatalogMemory:
         self.known: dict[Key, frozenset[str]] = {}
         self.loaded: set[str] = set()
         self.stale: set[Key] = set()
-        # The stored product's non-empty catalog fields, as a query read them for an event
+        # The stored product's non-empty catalog fields (with its ``source`` and
+        # ``updated_at``: ``REMEMBERED``), as a query read them for an event
         # row it found not worth writing: an event whose non-empty fields are all among
         # them changes nothing, whenever it comes. True until the product is written, by
         # events (``drop_same``) or the feed (``forget``); a rolled-back unit cannot make it
@@ -90,12 +94,13 @@ class CatalogMemory:
             for key, fields in pending.items():
                 self.remember_same(key, fields)
 
-    def written(self, token: UnitToken, rows: list[tuple[Any, ...]]) -> None:
-        """This unit (``token``, already settled) stored these products: ``(workspace_id,
-        sku, *FILLED)`` as the write left them."""
-        for ws, sku, *fields in rows:
-            self.same.pop((ws, sku), None)
-            self.pending[(ws, sku)] = dict(zip(FILLED, fields, strict=True))
+    def written(self, token: UnitToken, rows: list[dict[str, Any]]) -> None:
+        """This unit (``token``, already settled) stored these products as the write left
+        them: ``workspace_id``, ``sku``, the catalog fields, ``source`` and ``updated_at``."""
+        for row in rows:
+            key = (row["workspace_id"], row["sku"])
+            self.same.pop(key, None)
+            self.pending[key] = {f: row.get(f) for f in REMEMBERED}
         if rows:
             self.pending_token = token.token
 

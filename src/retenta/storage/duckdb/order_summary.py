@@ -18,10 +18,11 @@ live sum reads each row's stored hash (its ``fp`` column, migration 0041) and ha
 the rows whose ``fp`` is NULL: a CHECK on both tables refuses any other ``fp`` than the
 row's hash, so a write that changes a hashed column must clear it (the commerce writer's
 updates do; a statement that does not is refused by the database) and the sums are the
-full hash sums whoever wrote the rows (~30 ms CPU at 1M instead of ~130). An
-erasure deletes the person's orders, lines and summary rows in one transaction
-(``contacts.privacy`` empties every table with a ``contact_id``), which keeps the sums
-equal. A false "in sync" needs two 64-bit hash sums to collide.
+full hash sums whoever wrote the rows (~30 ms CPU at 1M instead of ~130; the compaction
+steps after a fold fill the NULL rows, a bounded slice a step). An erasure deletes the
+person's orders, lines and summary rows in one transaction (``contacts.privacy`` empties
+every table with a ``contact_id``), which keeps the sums equal. A false "in sync" needs
+two 64-bit hash sums to collide.
 
 Kept fresh in two steps, because recomputing a few contacts costs about as much as a scan of
 the lines by order id (~150 ms CPU at 1M): the commerce writer ``mark``s the orders it
@@ -69,10 +70,15 @@ LIVE_FINGERPRINT_SQL = "SELECT " + " + ".join(
 )
 # The fold's chore: the rows written since the last one get their hash (a no-op for the
 # sums, which hash a NULL row as it is; it keeps the rows the check hashes few; 11-19 ms
-# CPU at 1M with 0-500 rows to fill). At most ``FILL_MAX`` rows a table per fold: with the
-# CHECK, DuckDB updates these tables by delete + insert, ~17 us CPU a row (3M NULL rows, as
-# a bulk load or a demo leaves them, took 49 s CPU at once); the check hashes the rest.
+# CPU at 1M with 0-500 rows to fill). With the CHECK, DuckDB updates these tables by delete
+# + insert, ~17 us CPU a row (3M NULL rows, as a bulk load or a demo leaves them, took 49 s
+# CPU at once); the check hashes the rest (~20 ns a row). So the fill is bounded a writer
+# turn: not in the fold's step, but in the compaction steps after it, ``FILL_STEP`` rows a
+# table each until a step finds fewer (a fill step of 500 + 500: ~8-19 ms writer CPU,
+# 13-37 ms wall with its COMMIT, where the fold's step filled 1,326 + 2,652 rows in 64-99 ms
+# CPU, 111-166 ms wall; docs/commerce.md, session 12). ``FILL_MAX``: ``rebuild``'s fill.
 FILL_MAX = 10_000
+FILL_STEP = 500
 FILL_SQL = tuple(
     f"UPDATE {t} AS {a} SET fp = {h} WHERE {a}.fp IS NULL AND {a}.rowid IN"
     f" (SELECT rowid FROM {t} WHERE fp IS NULL LIMIT $limit)"
@@ -118,6 +124,14 @@ _OWNERS_SQL = """
 SELECT list(DISTINCT o.contact_id) FROM orders AS o WHERE o.workspace_id = $ws
   AND o.order_id IN (SELECT d.order_id FROM order_summary_dirty AS d WHERE d.workspace_id = $ws)
 """
+# The fold's refresh: the same owners, read inside its two statements (two fewer a fold).
+_MARKED_OWNERS = """SELECT o.contact_id FROM orders AS o WHERE o.workspace_id = $ws
+  AND o.order_id IN (SELECT d.order_id FROM order_summary_dirty AS d WHERE d.workspace_id = $ws)"""
+_MARKED_FIGURES_SQL = _FIGURES_SQL.format(
+    materialized="MATERIALIZED",
+    orders_filter=f"AND o.contact_id IN ({_MARKED_OWNERS})",
+    lines_filter=_THEIR_LINES,
+)
 # The delta: the owners' figures from the live tables, in a TEMP table of the reader's
 # connection (it shadows the empty ``main.order_summary_delta`` of migration 0039).
 _OWNERS_FIGURES_SQL = _FIGURES_SQL.format(
@@ -202,11 +216,14 @@ def snapshot(cur: Any, workspace_id: str) -> Iterator[bool]:
         cur.execute("ROLLBACK")
 
 
-def rebuild(conn: Any, workspace_id: str) -> int:
-    """Writer-side: the workspace's summary recomputed from scratch; the rows written."""
+def rebuild(conn: Any, workspace_id: str, *, fill_rows: int = FILL_MAX) -> int:
+    """Writer-side: the workspace's summary recomputed from scratch; the rows written.
+    ``fill_rows``: the rows a table given their ``fp`` first (the fold leaves it to the
+    next steps: 0)."""
     for sql in RESET_STALE_SQL:
         conn.execute(sql)
-    fill(conn)
+    if fill_rows:
+        fill(conn, limit=fill_rows)
     conn.execute("DELETE FROM order_summary WHERE workspace_id = ?", [workspace_id])
     figures = _FIGURES_SQL.format(materialized="", orders_filter="", lines_filter="")
     conn.execute(f"INSERT INTO order_summary {figures} UNION ALL {_ORPHANS_SQL}",
@@ -242,6 +259,7 @@ def refresh(conn: Any, workspace_id: str, order_ids: Iterable[str]) -> int:
 
 
 _SEEN: weakref.WeakSet[Any] = weakref.WeakSet()  # connections known to hold both tables
+_FILLING: weakref.WeakSet[Any] = weakref.WeakSet()  # writers whose rows may want their fp
 
 
 def _exists(cur: Any, table: str) -> bool:
@@ -281,30 +299,40 @@ def mark(conn: Any, keys: Iterable[tuple[str, str]]) -> int:
     return len(rows)
 
 
-def fill(conn: Any, *, limit: int = FILL_MAX) -> None:
+def fill(conn: Any, *, limit: int = FILL_MAX) -> bool:
     """Writer-side: give the orders and lines written since the last fill their ``fp`` (at
-    most ``limit`` of each)."""
+    most ``limit`` of each); whether rows may be left (a table filled ``limit``)."""
+    left = False
     for sql in FILL_SQL:
-        conn.execute(sql, {"limit": limit})
+        row = conn.execute(sql, {"limit": limit}).fetchone()
+        left = left or bool(row and row[0] >= limit)
+    return left
 
 
 def fold(conn: Any, *, now: datetime | None = None, force: bool = False) -> int:
     """Writer-side (the compaction step): fold the marks into the summary once the oldest
-    is ``FOLD_AFTER`` old (or ``force``); the orders folded."""
+    is ``FOLD_AFTER`` old (or ``force``); the orders folded. A step that folds nothing
+    fills ``FILL_STEP`` rows a table when a fold since the last fill that found fewer may
+    have left some (a chore for the check's speed, never its result)."""
     moment = now or datetime.now(UTC)
     if not _exists(conn, DIRTY):
         return 0
     oldest = conn.execute("SELECT min(marked_at) FROM order_summary_dirty").fetchone()
     if not oldest or oldest[0] is None or (not force and oldest[0] > moment - FOLD_AFTER):
+        if conn in _FILLING and not fill(conn, limit=FILL_STEP):
+            _FILLING.discard(conn)
         return 0
     marks = conn.execute(
-        "SELECT workspace_id, list(DISTINCT order_id) FROM order_summary_dirty GROUP BY 1"
+        "SELECT workspace_id, count(DISTINCT order_id) FROM order_summary_dirty GROUP BY 1"
     ).fetchall()
-    for workspace_id, order_ids in marks:
-        if not _built(conn, workspace_id) or len(order_ids) > REBUILD_OVER:
-            rebuild(conn, workspace_id)
-        else:
-            refresh(conn, workspace_id, order_ids)
+    for workspace_id, marked in marks:
+        if not _built(conn, workspace_id) or marked > REBUILD_OVER:
+            rebuild(conn, workspace_id, fill_rows=0)
+        else:  # ``refresh`` of the marked orders, their owners found inside the statements
+            mine = {"ws": workspace_id}
+            conn.execute(f"DELETE FROM order_summary WHERE workspace_id = $ws AND contact_id"
+                         f" IN ({_MARKED_OWNERS})", mine)  # fmt: skip
+            conn.execute(f"INSERT INTO order_summary {_MARKED_FIGURES_SQL}", mine)
     conn.execute("DELETE FROM order_summary_dirty")
-    fill(conn)
-    return sum(len(ids) for _, ids in marks)
+    _FILLING.add(conn)  # the next steps without a fold fill the rows written meanwhile
+    return sum(int(marked) for _, marked in marks)
