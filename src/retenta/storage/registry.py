@@ -29,7 +29,10 @@ def _duckdb(settings: Settings) -> Database:
 
     cfg = settings.storage
     return DuckDatabase(
-        settings.data_dir / "retenta.duckdb", memory_limit=cfg.memory_limit, threads=cfg.threads
+        settings.data_dir / "retenta.duckdb",
+        memory_limit=cfg.memory_limit,
+        threads=cfg.threads,
+        checkpoint_threshold=cfg.checkpoint_threshold,
     )
 
 
