@@ -14,10 +14,10 @@ class DuckDBStorageSettings(BaseModel):
     memory_limit: str = "1GB"
     threads: int = 2
     # DuckDB's default is 16 MiB. A compaction step of 10k rows writes ~6-10 MB of WAL, so at
-    # 16 MiB the writer's post-ack checkpoint (at half of it) followed almost every step, and
-    # each checkpoint rewrites the changed tables' ART indexes whole: single events right
-    # after the batch bench fell to 342-943 req/s in 3 of 4 runs, 2,311-2,521 at 32 MiB
-    # (docs/ingest.md, session 12). A crash replays at most this much WAL at start-up.
+    # 16 MiB the writer's post-ack checkpoint (at half of it) followed almost every step of a
+    # drain, each rewriting the changed tables' ART indexes whole, and single events right
+    # after the batch bench fell (docs/ingest.md, session 12: figures both ways). A crash
+    # replays at most this much WAL at start-up.
     checkpoint_threshold: str | None = "32MiB"
 
 

@@ -552,7 +552,7 @@ class BatchResolver:
                 rest.append(state)
                 continue
             rows.append(row)
-            stored_seen = state.loaded[4] if state.loaded is not None else None
+            stored_seen = state.loaded[store.LAST_SEEN_AT] if state.loaded is not None else None
             if state.last_seen_at is not None and state.last_seen_at != stored_seen:
                 self.svc.note_contact_seen(state.id, state.last_seen_at)
         return rest

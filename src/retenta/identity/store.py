@@ -30,6 +30,12 @@ CONTACT_SCHEMA = pa.schema(
         ("timezone", pa.string()),
     ]
 )
+# Positions in a contact row (``_contact_rows``, ``ContactState.loaded``).
+(CREATED_AT, LAST_SEEN_AT, MERGED_INTO, ATTRIBUTES, PROVENANCE, LANGUAGE, TIMEZONE) = (
+    CONTACT_SCHEMA.get_field_index(name)
+    for name in ("created_at", "last_seen_at", "merged_into", "attributes", "provenance",
+                 "language", "timezone")
+)  # fmt: skip
 IDENTITY_SCHEMA = pa.schema(
     [
         ("workspace_id", pa.string()),
@@ -398,17 +404,19 @@ def locale_row(state: ContactState, stamp: datetime) -> tuple[int, str | None, s
     stored = state.loaded
     if stored is None or state.updated_at != stamp:
         return None
-    if state.created_at != stored[2] or state.merged_into != stored[5]:
+    if state.created_at != stored[CREATED_AT] or state.merged_into != stored[MERGED_INTO]:
         return None
-    language = state.language if state.language != stored[8] else None
-    timezone = state.timezone if state.timezone != stored[9] else None
+    language = state.language if state.language != stored[LANGUAGE] else None
+    timezone = state.timezone if state.timezone != stored[TIMEZONE] else None
     if language is None and timezone is None:  # nothing, or a locale cleared
         return None
-    if (state.language is None and stored[8] is not None) or (
-        state.timezone is None and stored[9] is not None
+    if (state.language is None and stored[LANGUAGE] is not None) or (
+        state.timezone is None and stored[TIMEZONE] is not None
     ):
         return None
-    if dumps(state.attributes) != stored[6] or dumps(state.provenance) != stored[7]:
+    if dumps(state.attributes) != stored[ATTRIBUTES]:
+        return None
+    if dumps(state.provenance) != stored[PROVENANCE]:
         return None
     return (state.id, language, timezone)
 
