@@ -33,11 +33,10 @@ from retenta.errors import ApiError, not_found
 from retenta.identity.normalize import identifier_hash, normalize, normalize_with_reason
 from retenta.settings import IdentitySettings
 from retenta.storage.base import Database
-from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
+from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor, pause_after
 from retenta.storage.duckdb.prewarm import DEFAULT_BUDGET_BYTES, prewarm
 
 log = logging.getLogger(__name__)
-COMPACTION_PAUSE_S = 0.02
 # With nothing to compact, the next step waits for ingestion to commit a unit (a flag looked
 # at every ``compaction_idle_s``, no statement) or at most this long (other writers: folds).
 COMPACTION_IDLE_MAX_S = 8.0
@@ -126,14 +125,16 @@ class ContactService:
         while True:
             self._ingested = False  # a unit committed from here on is seen by the next wait
             try:
-                action = await self.db.awrite(self.compactor.step)
+                action, took = await self.db.awrite(self.compactor.timed_step)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed step rolled back whole; try again later
                 log.exception("event compaction step failed")
-                action = None
+                action, took = None, 0.0
             if action:  # between busy steps, leave the writer to ingestion for a while
-                await asyncio.sleep(COMPACTION_PAUSE_S)
+                policy = self.compactor.policy
+                await asyncio.sleep(pause_after(action, took, ingesting=self._ingested,
+                                                policy=policy))  # fmt: skip
             else:
                 await self._idle_wait()
 

@@ -22,6 +22,7 @@ Rows the demo generator bulk-loads into ``events`` (sorted) are simply part of L
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +58,10 @@ class CompactionPolicy:
     l1_max_runs: int = 40
     l1_merge_ratio: float = 0.1  # merge L1 into L2 once L1 > ratio × L2 …
     l1_merge_min_rows: int = 1_000_000  # … and L1 holds at least this many rows
+    # While ingestion commits units, a range pass may take this share of the writer's time;
+    # flushes are not held back (L0 is scanned whole by reads, so it must stay small).
+    busy_pass_share: float = 0.2
+    pause_s: float = 0.02  # between two busy steps at least, so queued units go first
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,27 @@ def next_action(sizes: TierSizes, policy: CompactionPolicy, pass_tier: str | Non
     return None
 
 
+def pause_after(action: str, took_s: float, *, ingesting: bool, policy: CompactionPolicy) -> float:
+    """Seconds to leave the writer to others after a step of ``action`` that took ``took_s``.
+
+    A range pass is not urgent: while ingestion is committing units it gets at most
+    ``busy_pass_share`` of the writer, so a long L1→L2 pass after a burst stretches out
+    instead of halving the ingest rate for its whole length. Idle, it drains at full speed.
+
+    >>> p = CompactionPolicy(busy_pass_share=0.2, pause_s=0.02)
+    >>> pause_after("pass:events", 0.05, ingesting=True, policy=p)
+    0.2
+    >>> pause_after("pass:events", 0.05, ingesting=False, policy=p)
+    0.02
+    >>> pause_after("flush", 0.05, ingesting=True, policy=p)
+    0.02
+    """
+    if not ingesting or action == "flush":
+        return policy.pause_s
+    share = min(max(policy.busy_pass_share, 0.01), 1.0)
+    return max(policy.pause_s, round(took_s * (1.0 - share) / share, 6))
+
+
 def step_width(lo: int, hi: int, rows: int, step_rows: int) -> int:
     """Contact ids per step so that one step rewrites about ``step_rows`` rows.
 
@@ -112,6 +138,13 @@ class Compactor:
 
     def __init__(self, policy: CompactionPolicy | None = None) -> None:
         self.policy = policy or CompactionPolicy()
+
+    def timed_step(self, conn: Any) -> tuple[str | None, float]:
+        """``step``, and the seconds it took in the writer (queueing behind others not
+        counted: that would pace compaction by the load it waited for)."""
+        started = time.perf_counter()
+        action = self.step(conn)
+        return action, time.perf_counter() - started
 
     def step(self, conn: Any) -> str | None:
         """Do the next unit of work (see :func:`next_action`); returns what was done."""
