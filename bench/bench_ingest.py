@@ -16,7 +16,10 @@ the same run on the same machine:
 * plain ``orjson.loads`` of request bodies of the same mix (``storefront_event`` mirrors
   the Lua script);
 * the raw Arrow append of the same rows into DuckDB (what the writer does per group,
-  without dedup or identity).
+  without dedup or identity);
+* for single events, an empty FastAPI endpoint under the same uvicorn and wrk script
+  (``bench/empty_endpoint.py``; the issue: "about 6,800 here"), and ``/v1/track`` as a
+  share of it beside the bound's share (3,000 / 6,800).
 
 Each figure is the median of ``--runs`` runs. ``--quick`` makes it a smoke run.
 Usage: ``uv run python -m bench.bench_ingest [--quick] [--single-only] [--runs N] [--seconds S]``.
@@ -57,6 +60,7 @@ from retenta.core.messages import Message
 BATCH_TARGET_EPS = 50_000
 BATCH_TARGET_P99_MS = 100.0
 TRACK_TARGET_RPS = 3_000
+EMPTY_ENDPOINT_RPS = 6_800  # the issue's figure for an empty FastAPI endpoint on its machine
 PIPELINE_TARGET_EPS = 150_000  # the pipeline without identity and commerce, in process
 BOUNDS = ("parse", "arrow", "pipeline", "pipeline_cpu", "pipeline_writer_cpu",
           "pipeline_prepare_cpu")  # fmt: skip
@@ -277,6 +281,7 @@ def measure_servers(work: Path, script: Path, args: argparse.Namespace) -> dict[
     data = work / "data"
     workspace_id, key = init_workspace(data)
     seed_eps = seed_contacts(data, workspace_id, args.contacts)
+    (data / "bench-key.json").write_text(json.dumps({"key": key}), encoding="utf-8")
     modes = {SINGLE: 0} | ({f"{args.workers} workers": args.workers} if args.workers else {})
     dirs = {mode: work / f"data-{i}" for i, mode in enumerate(modes)}
     for d in dirs.values():
@@ -367,6 +372,75 @@ def _no_store_runs(
         mode: (batch[mode], server_failures(d / "server.log"), track[mode])
         for mode, d in dirs.items()
     }
+
+
+def sustained_runs(work: Path, script: Path, args: argparse.Namespace) -> list[Run]:
+    """``/v1/batch`` at ``--conns`` without a pause for ``--sustained`` seconds, in windows of
+    ``--window`` seconds, on a fresh copy of the seeded store: what a long burst costs once
+    the tables, the dedup index and the compaction backlog grow (the other runs last seconds)."""
+    data = work / "data-sustained"
+    shutil.copytree(work / "data", data)
+    key = json.loads((work / "data" / "bench-key.json").read_text(encoding="utf-8"))["key"]
+    windows = max(1, round(args.sustained / args.window))
+    with server(data, store=True, pin=args.pin) as (url, proc):
+        load = Load(url, script, key, args.contacts, args.pin, proc.pid)
+        return [wrk(load, size=100, conns=args.conns, seconds=args.window) for _ in range(windows)]
+
+
+def report_sustained(runs: list[Run], args: argparse.Namespace) -> None:
+    if not runs:
+        return
+    rates = [r.per_second(100) for r in runs]
+    seconds = sum(r.seconds for r in runs)
+    total = sum(r.per_second(100) * r.seconds for r in runs) / max(seconds, 1e-9)
+    print(
+        f"\nsustained /v1/batch -c{args.conns}, {len(runs)} windows of {args.window:.0f} s"
+        f" (events/s, p99 ms): "
+        + ", ".join(f"{x:,.0f} ({r.p99_ms:,.0f})" for x, r in zip(rates, runs, strict=True))
+    )
+    print(f"  over the whole {seconds:.0f} s: {total:,.0f} events/s;"
+          f" last window / first: {rates[-1] / max(rates[0], 1e-9):.2f};"
+          f" errors {sum(r.errors for r in runs)}")  # fmt: skip
+
+
+def empty_endpoint_runs(work: Path, script: Path, args: argparse.Namespace) -> list[Run]:
+    """The single-event bound's baseline on this machine, now: ``bench/empty_endpoint.py``
+    under the same uvicorn, driven by the same wrk script and connections."""
+    port = free_port()
+    log = (work / "empty-endpoint.log").open("wb")
+    cmd = [sys.executable, "-m", "bench.empty_endpoint", str(port)]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(pinned(cmd, SERVER_CPU, args.pin), cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc)
+        load = Load(url, script, "any-key", args.contacts, args.pin, proc.pid)
+        wrk(load, size=0, conns=args.track_conns, seconds=1)  # warm-up
+        return [wrk(load, size=0, conns=args.track_conns, seconds=args.seconds)
+                for _ in range(args.runs)]  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
+def empty_endpoint_rows(
+    empty: list[Run], figs: dict[str, Figures]
+) -> list[tuple[str, str, str, bool | None]]:
+    """The reference and each mode's single events as a share of it: the bound is 3,000 req/s
+    where an empty endpoint did ~6,800, so a slower machine shows in both."""
+    rps = med([r.per_second(1) for r in empty])
+    rows: list[tuple[str, str, str, bool | None]] = [
+        ("bound: empty FastAPI endpoint, same uvicorn and wrk (single)", f"{rps:,.0f} req/s",
+         f"issue: ~{EMPTY_ENDPOINT_RPS:,} on its machine", None),
+    ]  # fmt: skip
+    share = TRACK_TARGET_RPS / EMPTY_ENDPOINT_RPS
+    for mode, fig in figs.items():
+        ratio = med([r.per_second(1) for r in fig.track]) / max(rps, 1e-9)
+        rows.append((f"  /v1/track as a share of it ({mode})", f"{ratio:.2f}x",
+                     f"bound's share: {share:.2f}x (3,000 / 6,800)", None))  # fmt: skip
+    return rows
 
 
 def server_failures(log: Path, lines: int = 12) -> list[str]:
@@ -647,11 +721,14 @@ def writer_cpu_us(runs: list[Run], events_per_request: int) -> float:
     return med([r.writer_cpu / max(r.per_second(events_per_request), 1e-9) * 1e6 for r in runs])
 
 
-def report(figs: dict[str, Figures], bounds: dict[str, float], args: argparse.Namespace) -> None:
+def report(
+    figs: dict[str, Figures], bounds: dict[str, float], empty: list[Run], args: argparse.Namespace
+) -> None:
     modes = list(figs)
     first = figs[modes[0]]
     per_mode = {mode: server_rows(fig) for mode, fig in figs.items()}
     shared = [
+        *empty_endpoint_rows(empty, figs),
         ("bound: plain orjson parsing", f"{bounds['parse']:,.0f} events/s", "issue: ~550,000",
          None),
         ("bound: pipeline in-process, no identity/commerce",
@@ -759,6 +836,14 @@ def main() -> int:
         help="also measure a server with this many ingest workers (0: only one process)",
     )
     ap.add_argument("--group-rows", type=int, default=5_000)
+    ap.add_argument(
+        "--sustained",
+        type=float,
+        default=0.0,
+        help="also run /v1/batch without a pause for this many seconds on a fresh copy of the"
+        " store, reported window by window (e.g. 300)",
+    )
+    ap.add_argument("--window", type=float, default=30.0, help="seconds a --sustained window")
     ap.add_argument("--dedup-ids", type=int, default=50_000_000, help="ids in the filter test")
     args = ap.parse_args()
     args.load_before = load_average()
@@ -770,6 +855,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
         figures = measure_servers(work, LUA_SCRIPT, args)
+        empty = empty_endpoint_runs(work, LUA_SCRIPT, args)
+        sustained = sustained_runs(work, LUA_SCRIPT, args) if args.sustained > 0 else []
         bounds = dict.fromkeys(BOUNDS, float("nan"))
         if not args.single_only:
             bodies = sample_bodies(50 if args.quick else 200, args.contacts)
@@ -778,7 +865,8 @@ def main() -> int:
                 "arrow": arrow_append_rate(work, bodies, args.group_rows),
                 **pipeline_only_rate(work, bodies, 2_000),
             }
-    report(figures, bounds, args)
+    report(figures, bounds, empty, args)
+    report_sustained(sustained, args)
     if not args.single_only:
         report_dedup(dedup_figures(1_000_000 if args.quick else args.dedup_ids))
     return 0

@@ -239,24 +239,28 @@ def test_replay_with_duplicates_and_shuffled_retries_stores_each_event_once(pipe
 
 
 def test_python_and_sql_filter_hashes_agree(db) -> None:
-    from retenta.ingest.dedup import HASH_SQL, hash_keys
+    """The hash DuckDB stores (``insert_keys`` without hashes: ``HASH_SQL``) is the one
+    Python computes for the filter and the table probe."""
+    import pyarrow as pa
+
+    from retenta.ingest.dedup import HASH_SQL, hash_keys, insert_keys
 
     keys = [("ws_a", "m1"), ("ws_a", "ünïcødé-✓"), ("ws_b", ""), ("ws_b", "x" * 255)]
-    db.write(
-        lambda c: c.executemany("INSERT INTO message_ids VALUES (?, ?)", [list(k) for k in keys])
-    )
+    table = pa.table({"workspace_id": [k[0] for k in keys], "message_id": [k[1] for k in keys]})
+    db.write(lambda c: insert_keys(c, table))
     with db.read() as cur:
         rows = cur.execute(
-            f"SELECT {HASH_SQL} FROM message_ids ORDER BY workspace_id, message_id"
+            f"SELECT h, {HASH_SQL} FROM message_ids ORDER BY workspace_id, message_id"
         ).fetchall()
     expected = hash_keys(sorted(keys)).tolist()
     assert [r[0] for r in rows] == expected
+    assert [r[1] for r in rows] == expected
 
 
-def test_many_uncertain_keys_are_checked_with_one_join(pipeline, db, monkeypatch) -> None:
+def test_many_uncertain_keys_are_checked_in_chunks(pipeline, db, monkeypatch) -> None:
     import retenta.ingest.dedup as dedup
 
-    monkeypatch.setattr(dedup, "MAX_POINT_LOOKUPS", 3)
+    monkeypatch.setattr(dedup, "PROBE_CHUNK", 3)
     pipeline.ingest_sync([msg(f"m{i}") for i in range(10)])
     pipeline.dedup.recent.discard([("ws_a", f"m{i}") for i in range(10)])
     out = pipeline.ingest_sync([msg(f"m{i}") for i in range(5)] + [msg("fresh")])

@@ -97,7 +97,7 @@ def test_the_row_limit_refuses_a_partial_answer(
 
 def test_the_query_runs_in_a_read_only_transaction(container: Container) -> None:
     with container.db.read() as cur, pytest.raises(sqlsegments.SqlRunError, match="read-only"):
-        sqlsegments._run_bounded(cur, "INSERT INTO message_ids VALUES ('w', 'm')", 5)
+        sqlsegments._run_bounded(cur, "INSERT INTO message_ids VALUES ('w', 'm', 0)", 5)
     with container.db.read() as cur:
         assert cur.execute("SELECT count(*) FROM message_ids").fetchone() == (0,)
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from retenta.ingest.dedup import insert_keys
 from retenta.storage.duckdb.events import append_events
 
 # table -> {column: SQL expression over the registered Arrow table}; other columns copy as-is.
@@ -78,8 +79,8 @@ def write_chunk(
     }
     counts["events"] = append_events(conn, events, target="events")
     if message_ids:
-        ids = events.select(["workspace_id", "message_id"])
-        counts["message_ids"] = insert_arrow(conn, "message_ids", ids)
+        insert_keys(conn, events)
+        counts["message_ids"] = events.num_rows
     return counts
 
 

@@ -427,7 +427,11 @@ class IngestPipeline:
             stored = list(compress(messages, keep))
         append_events(conn, with_contacts(unit.base, keep, _contact_ids(stored)))
         keys = unit.base.select(["workspace_id", "message_id"])
-        insert_keys(conn, keys if all_fresh else keys.filter(pa.array(fresh_mask)))
+        if all_fresh:
+            insert_keys(conn, keys, unit.hashes)
+        else:
+            mask = np.asarray(fresh_mask, dtype=bool)
+            insert_keys(conn, keys.filter(pa.array(mask)), unit.hashes[mask])
         lap("append")
         self._apply(conn, stored)
         lap("apply")

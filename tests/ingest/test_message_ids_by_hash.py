@@ -1,0 +1,85 @@
+"""Migration 0047: ``message_ids`` is probed by its ids' 64-bit hash (a single-column index)
+instead of being scanned for a filter hit; a store written before it upgrades with every id,
+and an old retry is still a duplicate after a restart."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from retenta.app import build_container
+from retenta.core.messages import Message
+from retenta.ingest.dedup import MessageIdDedup, hash_keys, insert_keys, key_hash
+from retenta.settings import Settings
+from retenta.storage.duckdb import engine
+from tests.storage.plans import executed_plan
+
+WS = "ws-old"
+IDS = [str(uuid.UUID(int=i * 7919 + 1)) for i in range(3000)]  # UUIDs, as clients send
+
+
+def _pre_0047(path: Path) -> None:
+    conn = duckdb.connect(str(path))
+    engine.apply_migrations(conn, before=47)
+    conn.execute("INSERT INTO message_ids SELECT ?, unnest(?::VARCHAR[])", [WS, IDS])
+    conn.close()
+
+
+def _message(workspace_id: str, message_id: str) -> Message:
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    return Message(workspace_id=workspace_id, message_id=message_id, type="track",
+                   timestamp=now, received_at=now, event="Viewed", anonymous_id="a-1")  # fmt: skip
+
+
+def test_a_store_written_before_0047_upgrades_and_probes_by_hash(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    _pre_0047(data / "retenta.duckdb")
+    container = build_container(Settings(data_dir=data, background_workers=False))
+    try:
+        with container.db.read() as cur:
+            rows = cur.execute("SELECT workspace_id, message_id, h FROM message_ids").fetchall()
+            assert sorted(m for _, m, _ in rows) == sorted(IDS)
+            assert all(h == key_hash((w, m)) for w, m, h in rows)
+            probe = f"SELECT workspace_id, message_id FROM message_ids WHERE h IN ({rows[5][2]})"
+            assert "Index Scan" in executed_plan(cur, probe, [])
+        # a restarted server holds no recent ids: an old retry is settled by the table probe
+        out = container.ingest.ingest_sync([_message(WS, IDS[5]), _message(WS, "new-1")])
+        assert (out.duplicates, out.stored) == (1, 1)
+        assert container.ingest.dedup.exact_lookups >= 1
+    finally:
+        container.close()
+
+
+def test_a_row_with_the_same_hash_but_another_id_is_not_a_duplicate(tmp_path: Path) -> None:
+    """The probe finds rows by hash; only an exact (workspace, id) match is a duplicate."""
+    conn = duckdb.connect(str(tmp_path / "x.duckdb"))
+    engine.apply_migrations(conn)
+    fresh = (WS, "fresh-id")
+    twin = pa.table({"workspace_id": [WS], "message_id": ["stored-id"]})
+    insert_keys(conn, twin, hash_keys([fresh]))  # stored under the fresh id's hash
+    dedup = MessageIdDedup()
+    dedup.ensure_loaded(conn)
+    assert dedup.fresh_mask(conn, [fresh], hash_keys([fresh])) == [True]
+    assert dedup.exact_lookups == 1  # the filter hit was checked against the table
+    conn.close()
+
+
+def test_a_filter_hit_on_a_stored_id_of_another_workspace_is_not_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    conn = duckdb.connect(str(tmp_path / "y.duckdb"))
+    engine.apply_migrations(conn)
+    insert_keys(conn, pa.table({"workspace_id": ["ws-a"], "message_id": ["m-1"]}))
+    dedup = MessageIdDedup()
+    dedup.ensure_loaded(conn)
+    keys = [("ws-b", "m-1"), ("ws-a", "m-1")]
+    hashes: Any = np.array([key_hash(("ws-a", "m-1"))] * 2, dtype=np.uint64)  # force a hit
+    assert dedup.fresh_mask(conn, keys, hashes) == [True, False]
+    conn.close()
