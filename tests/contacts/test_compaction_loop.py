@@ -1,10 +1,12 @@
 """The background compaction loop: idle, it steps (a writer unit) at most every
 ``COMPACTION_IDLE_MAX_S`` instead of every second; a unit ingested through the pipeline
-(its commit listener) makes it step again within ``compaction_idle_s``."""
+(its commit listener) makes it step again within ``compaction_idle_s``; while units are
+being committed, a range pass leaves most of the writer to them."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -66,3 +68,44 @@ def test_without_a_pipeline_it_steps_every_idle_interval(container: Container) -
     asyncio.run(main())
     assert len(steps) >= 4
     assert contacts_service.COMPACTION_IDLE_MAX_S > 1.0
+
+
+def test_a_range_pass_yields_to_ingestion(container: Container) -> None:
+    """While units are being committed, the pause after a pass step is ~4x the step's own
+    time (a fifth of the writer); with none, it is the short ``pause_s``."""
+    ws = make_workspace(container).id
+    service = ContactService(db=container.db, identity=container.identity,
+                             ingest=container.ingest, compaction_idle_s=0.05)  # fmt: skip
+    spans: list[tuple[float, float]] = []
+
+    def passing(conn: Any) -> str:
+        started = time.monotonic()
+        time.sleep(0.03)  # a step's work, in the writer
+        spans.append((started, time.monotonic()))
+        return "pass:events"
+
+    service.compactor.step = passing  # type: ignore[method-assign]
+
+    def pauses(first: int) -> list[float]:
+        done = spans[first:]
+        return sorted(b[0] - a[1] for a, b in itertools.pairwise(done))
+
+    async def main() -> tuple[list[float], list[float]]:
+        await service.start()
+        try:
+            await asyncio.sleep(0.5)
+            quiet = pauses(0)
+            first = len(spans)
+            until = time.monotonic() + 1.5
+            while time.monotonic() < until:
+                container.ingest.notify_changed(ws, [1])  # a unit committed
+                await asyncio.sleep(0.005)
+            return quiet, pauses(first + 1)
+        finally:
+            await service.stop()
+
+    quiet, busy = asyncio.run(main())
+    assert len(quiet) >= 3
+    assert len(busy) >= 3
+    assert busy[len(busy) // 2] >= 0.09  # 4 x 0.03 s less the clock's slack
+    assert quiet[len(quiet) // 2] < busy[len(busy) // 2]
