@@ -1,6 +1,7 @@
-"""Migration 0047: ``message_ids`` is probed by its ids' 64-bit hash (a single-column index)
-instead of being scanned for a filter hit; a store written before it upgrades with every id,
-and an old retry is still a duplicate after a restart."""
+"""Migrations 0047 and 0048: ``message_ids`` keeps each id's 64-bit hash, the writer's
+in-memory fingerprints of those hashes decide fresh ids, and the table, without an index
+since 0048, settles old retries by a join on the hash. A store written before either
+upgrades with every id, and an old retry is still a duplicate after a restart."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from retenta.core.messages import Message
 from retenta.ingest.dedup import MessageIdDedup, hash_keys, insert_keys, key_hash
 from retenta.settings import Settings
 from retenta.storage.duckdb import engine
-from tests.storage.plans import executed_plan
 
 WS = "ws-old"
 IDS = [str(uuid.UUID(int=i * 7919 + 1)) for i in range(3000)]  # UUIDs, as clients send
@@ -31,13 +31,38 @@ def _pre_0047(path: Path) -> None:
     conn.close()
 
 
+def _indexes(cur: Any) -> list[str]:
+    sql = "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'message_ids'"
+    return [r[0] for r in cur.execute(sql).fetchall()]
+
+
+def test_a_store_at_0047_drops_the_index_and_keeps_every_id(tmp_path: Path) -> None:
+    conn = duckdb.connect(str(tmp_path / "z.duckdb"))
+    engine.apply_migrations(conn, before=48)
+    keys = pa.table({"workspace_id": [WS] * len(IDS), "message_id": IDS})
+    insert_keys(conn, keys, hash_keys([(WS, m) for m in IDS]))
+    assert _indexes(conn) == ["message_ids_h"]
+    engine.apply_migrations(conn)
+    assert _indexes(conn) == []
+    rows = conn.execute("SELECT workspace_id, message_id, h FROM message_ids").fetchall()
+    assert sorted(m for _, m, _ in rows) == sorted(IDS)
+    assert all(h == key_hash((w, m)) for w, m, h in rows)
+    dedup = MessageIdDedup()
+    dedup.ensure_loaded(conn)  # from the hashes, sorted by DuckDB
+    assert dedup.stored is not None
+    assert len(dedup.stored) == len(IDS)
+    keys_ = [(WS, IDS[7]), (WS, "never-sent")]
+    assert dedup.fresh_mask(conn, keys_, hash_keys(keys_)) == [False, True]
+    conn.close()
+
+
 def _message(workspace_id: str, message_id: str) -> Message:
     now = datetime(2026, 11, 29, tzinfo=UTC)
     return Message(workspace_id=workspace_id, message_id=message_id, type="track",
                    timestamp=now, received_at=now, event="Viewed", anonymous_id="a-1")  # fmt: skip
 
 
-def test_a_store_written_before_0047_upgrades_and_probes_by_hash(tmp_path: Path) -> None:
+def test_a_store_written_before_0047_upgrades_and_settles_old_retries(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     _pre_0047(data / "retenta.duckdb")
@@ -47,8 +72,7 @@ def test_a_store_written_before_0047_upgrades_and_probes_by_hash(tmp_path: Path)
             rows = cur.execute("SELECT workspace_id, message_id, h FROM message_ids").fetchall()
             assert sorted(m for _, m, _ in rows) == sorted(IDS)
             assert all(h == key_hash((w, m)) for w, m, h in rows)
-            probe = f"SELECT workspace_id, message_id FROM message_ids WHERE h IN ({rows[5][2]})"
-            assert "Index Scan" in executed_plan(cur, probe, [])
+            assert _indexes(cur) == []  # 0047's index is gone (0048)
         # a restarted server holds no recent ids: an old retry is settled by the table probe
         out = container.ingest.ingest_sync([_message(WS, IDS[5]), _message(WS, "new-1")])
         assert (out.duplicates, out.stored) == (1, 1)
@@ -67,11 +91,11 @@ def test_a_row_with_the_same_hash_but_another_id_is_not_a_duplicate(tmp_path: Pa
     dedup = MessageIdDedup()
     dedup.ensure_loaded(conn)
     assert dedup.fresh_mask(conn, [fresh], hash_keys([fresh])) == [True]
-    assert dedup.exact_lookups == 1  # the filter hit was checked against the table
+    assert dedup.exact_lookups == 1  # the fingerprint hit was checked against the table
     conn.close()
 
 
-def test_a_filter_hit_on_a_stored_id_of_another_workspace_is_not_a_duplicate(
+def test_a_fingerprint_hit_on_a_stored_id_of_another_workspace_is_not_a_duplicate(
     tmp_path: Path,
 ) -> None:
     conn = duckdb.connect(str(tmp_path / "y.duckdb"))
@@ -80,6 +104,6 @@ def test_a_filter_hit_on_a_stored_id_of_another_workspace_is_not_a_duplicate(
     dedup = MessageIdDedup()
     dedup.ensure_loaded(conn)
     keys = [("ws-b", "m-1"), ("ws-a", "m-1")]
-    hashes: Any = np.array([key_hash(("ws-a", "m-1"))] * 2, dtype=np.uint64)  # force a hit
+    hashes: Any = np.array([key_hash(("ws-a", "m-1"))] * 2, dtype=np.uint64)  # a forced hit
     assert dedup.fresh_mask(conn, keys, hashes) == [True, False]
     conn.close()

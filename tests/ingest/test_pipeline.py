@@ -107,12 +107,12 @@ def test_exact_dedup_survives_a_restart(tmp_path: Path) -> None:
         p = IngestPipeline(db=database, resolver=TableResolver(), appliers=[], settings=settings)
         out = p.ingest_sync([msg(f"m{i}") for i in range(50)])
         assert out.stored == (50 if attempt == 0 else 0)
-        assert p.dedup.bloom is not None
-        assert p.dedup.bloom.count == 50
+        assert p.dedup.stored is not None
+        assert len(p.dedup.stored) == 50
         database.close()
 
 
-def test_filter_hit_outside_recent_ids_is_checked_exactly(pipeline, db) -> None:
+def test_fingerprint_hit_outside_recent_ids_is_checked_exactly(pipeline, db) -> None:
     pipeline.ingest_sync([msg(f"m{i}") for i in range(20)])
     pipeline.dedup.recent.discard([("ws_a", f"m{i}") for i in range(20)])
     out = pipeline.ingest_sync([msg("m3"), msg("new")])
@@ -257,29 +257,25 @@ def test_python_and_sql_filter_hashes_agree(db) -> None:
     assert [r[1] for r in rows] == expected
 
 
-def test_many_uncertain_keys_are_checked_in_chunks(pipeline, db, monkeypatch) -> None:
-    import retenta.ingest.dedup as dedup
-
-    monkeypatch.setattr(dedup, "PROBE_CHUNK", 3)
+def test_many_old_retries_are_settled_by_one_table_probe(pipeline, db) -> None:
     pipeline.ingest_sync([msg(f"m{i}") for i in range(10)])
     pipeline.dedup.recent.discard([("ws_a", f"m{i}") for i in range(10)])
     out = pipeline.ingest_sync([msg(f"m{i}") for i in range(5)] + [msg("fresh")])
     assert (out.stored, out.duplicates) == (1, 5)
+    assert pipeline.dedup.exact_lookups == 5
     assert stored_ids(db).count("m1") == 1
 
 
-def test_a_full_filter_grows_instead_of_rebuilding(pipeline, db, monkeypatch) -> None:
-    from retenta.ingest.dedup import MessageIdDedup
-
+def test_ids_stay_found_across_the_sets_merges(pipeline, db) -> None:
     pipeline.ingest_sync([msg("first")])
-    monkeypatch.setattr(MessageIdDedup, "capacity_for", staticmethod(lambda stored: 64))
-    pipeline.dedup.bloom = None  # reload from the table into a tiny filter that fills at once
-    pipeline.ingest_sync([msg(f"m{i}") for i in range(200)])
-    pipeline.ingest_sync([msg(f"n{i}") for i in range(10)])
-    assert pipeline.dedup.bloom is not None
-    assert len(pipeline.dedup.bloom.filters) >= 2
-    pipeline.dedup.recent.discard([("ws_a", f"m{i}") for i in range(200)] + [("ws_a", "first")])
-    out = pipeline.ingest_sync([msg(f"m{i}") for i in range(200)] + [msg("first"), msg("new")])
+    assert pipeline.dedup.stored is not None
+    pipeline.dedup.stored.merge_at = 16  # merge the sorted delta into the buckets often
+    for round_ in range(5):
+        pipeline.ingest_sync([msg(f"r{round_}-{i}") for i in range(40)])
+    assert len(pipeline.dedup.stored.delta) < 16
+    everyone = [msg(f"r{r}-{i}") for r in range(5) for i in range(40)] + [msg("first")]
+    pipeline.dedup.recent.discard([(m.workspace_id, m.message_id) for m in everyone])
+    out = pipeline.ingest_sync([*everyone, msg("new")])
     assert (out.duplicates, out.stored) == (201, 1)
 
 

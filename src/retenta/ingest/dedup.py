@@ -2,20 +2,21 @@
 
 Three layers, checked in order, all inside the writer's unit of work:
 
-1. ``BlockedBloom`` — every committed ``(workspace_id, message_id)`` as one 64-bit hash
-   in a blocked Bloom filter (one 64-bit word per id, 8 bits set in it; 16 bits per id:
-   ~125 MB at 62M ids). A miss proves the id is new, so almost every fresh event is
-   decided with a few numpy operations per group.
+1. ``FingerprintSet`` (``fingerprints.py``) — every committed ``(workspace_id,
+   message_id)`` as the top 52 bits of its 64-bit hash, 4 bytes an id (~200 MB at 50M
+   ids). A miss proves the id is new; a fresh id is taken for a stored one with
+   probability ~stored / 2**52, so almost every event is decided with a few numpy
+   operations per group and the table below is read only for retries.
 2. ``RecentIds`` — the exact ids of the last ``recent_capacity`` stored events. Retries
-   arrive seconds or minutes after the original, so a filter hit is usually decided here.
-3. The ``message_ids`` table, probed by the same hash (a single-column ART index,
-   migration 0047) for a filter hit that is not recent: either an old retry or a false
-   positive (~0.1-0.4% of fresh ids). The rows found are compared exactly.
+   arrive seconds or minutes after the original, so a hit is usually decided here.
+3. The ``message_ids`` table, for a hit that is not recent (an old retry): its rows with
+   the same hash, found by a join with the hashes (a scan of the ``h`` column: no index,
+   see migration 0048), compared exactly.
 
 The hash (64 bits of MD5 over ``workspace_id ␟ message_id``) is computed in Python for a
 group (no query), stored beside each id in ``message_ids.h`` (DuckDB's ``md5_number_lower``
-gives the same value where it hashes), and read back when the filter is rebuilt at
-start-up. The filter lives in process memory only; the table is the truth.
+gives the same value where it hashes), and read back, sorted, when the set is rebuilt at
+start-up. The set lives in process memory only; the table is the truth.
 """
 
 from __future__ import annotations
@@ -30,62 +31,9 @@ from typing import Any, cast
 import numpy as np
 import pyarrow as pa
 
-BITS_PER_ID = 16
-MIN_CAPACITY = 1 << 20
-# Hashes per probe of ``message_ids``' index: an IN list of literals is one index probe a
-# value (20 in ~2.5 ms, 1,000 in ~27 ms at 10M ids, where a scan of the table took 61 ms).
-PROBE_CHUNK = 1_000
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+from retenta.ingest.fingerprints import FingerprintSet
 
 Key = tuple[str, str]
-
-
-class BlockedBloom:
-    """A blocked Bloom filter over 64-bit hashes; no false negatives, few false positives.
-
-    >>> f = BlockedBloom(capacity=1000)
-    >>> h = np.array([1, 2, 3], dtype=np.uint64)
-    >>> f.add(h[:2]); f.contains(h).tolist()
-    [True, True, False]
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = max(capacity, 64)
-        self.words = np.zeros(max(self.capacity * BITS_PER_ID // 64, 1), dtype=np.uint64)
-        self.count = 0
-
-    def _slots(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        index = hashes % np.uint64(len(self.words))
-        mixed = (hashes * _MIX) >> np.uint64(16)
-        mask = np.zeros(len(hashes), dtype=np.uint64)
-        for j in range(8):
-            bit = (mixed >> np.uint64(6 * j)) & np.uint64(63)
-            mask |= np.uint64(1) << bit
-        return index, mask
-
-    def add(self, hashes: np.ndarray) -> None:
-        if len(hashes) == 0:
-            return
-        index, mask = self._slots(hashes)
-        # OR the masks of equal indexes together first (sort + reduceat): ~20x faster
-        # than np.bitwise_or.at, which matters when 50M ids are loaded at start-up.
-        order = np.argsort(index, kind="stable")
-        index, mask = index[order], mask[order]
-        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
-        self.words[index[starts]] |= np.bitwise_or.reduceat(mask, starts)
-        self.count += len(hashes)
-
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        index, mask = self._slots(hashes)
-        return np.asarray((self.words[index] & mask) == mask)
-
-    @property
-    def full(self) -> bool:
-        return self.count > self.capacity
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.words.nbytes)
 
 
 class RecentIds:
@@ -169,80 +117,38 @@ def _fast_md5() -> Callable[[bytes], Any]:
 _FAST_MD5 = _fast_md5()
 
 
-class FilterChain:
-    """Blocked Bloom filters that grow without a rebuild: when the newest is full, a new one
-    (half the ids so far, at least 1M) takes the adds; a key may be in any of them.
-
-    >>> chain = FilterChain(BlockedBloom(64))
-    >>> chain.add(np.arange(100, dtype=np.uint64)); chain.add(np.arange(100, 110, dtype=np.uint64))
-    >>> len(chain.filters)
-    2
-    >>> bool(chain.contains(np.array([5], dtype=np.uint64))[0])
-    True
-    """
-
-    def __init__(self, first: BlockedBloom) -> None:
-        self.filters = [first]
-
-    @property
-    def count(self) -> int:
-        return sum(f.count for f in self.filters)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(f.nbytes for f in self.filters)
-
-    def add(self, hashes: np.ndarray) -> None:
-        if self.filters[-1].full:
-            self.filters.append(BlockedBloom(max(MIN_CAPACITY, self.count // 2)))
-        self.filters[-1].add(hashes)
-
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        hit = self.filters[0].contains(hashes)
-        for f in self.filters[1:]:
-            hit |= f.contains(hashes)
-        return hit
-
-
 class MessageIdDedup:
     """Decides which keys of a group are new; must only be used from the writer thread."""
 
     def __init__(self, *, recent_capacity: int = 200_000) -> None:
-        self.bloom: FilterChain | None = None
+        self.stored: FingerprintSet | None = None
         self.recent = RecentIds(recent_capacity)
         self.exact_lookups = 0
 
     @staticmethod
-    def capacity_for(stored: int) -> int:
-        """Room for the ids stored now plus 25% (at least 1M) before the chain grows."""
-        return max(MIN_CAPACITY, stored + max(stored // 4, MIN_CAPACITY))
+    def set_bytes(stored: int) -> int:
+        """The fingerprint set's memory with ``stored`` ids: 4 bytes each, 8 MB of buckets.
 
-    @staticmethod
-    def filter_bytes(stored: int) -> int:
-        """The filter's memory with ``stored`` ids (16 bits per id of capacity).
-
-        >>> MessageIdDedup.filter_bytes(50_000_000) // 1_000_000
-        125
+        >>> MessageIdDedup.set_bytes(50_000_000) // 1_000_000
+        208
         """
-        return MessageIdDedup.capacity_for(stored) * BITS_PER_ID // 8
+        return stored * 4 + 8 * (1 << 20) + 8
 
     def ensure_loaded(self, conn: Any) -> None:
-        """Build the filter from the table's stored hashes once (at start-up, or on first
-        use): a column read, where hashing every id again ran at ~1.3M ids/s."""
-        if self.bloom is not None:
+        """Build the set from the table's stored hashes once (at start-up, or on first use):
+        DuckDB sorts the column, so the set is filled in order at ~4 bytes an id."""
+        if self.stored is not None:
             return
         ((stored,),) = conn.execute("SELECT count(*) FROM message_ids").fetchall()
-        bloom = BlockedBloom(self.capacity_for(stored))
-        reader = conn.sql("SELECT h FROM message_ids").to_arrow_reader(1_000_000)
-        for batch in reader:
-            bloom.add(batch.column(0).to_numpy().astype(np.uint64, copy=False))
-        self.bloom = FilterChain(bloom)
+        reader = conn.sql("SELECT h FROM message_ids ORDER BY h").to_arrow_reader(1_000_000)
+        batches = (b.column(0).to_numpy().astype(np.uint64, copy=False) for b in reader)
+        self.stored = FingerprintSet.from_sorted(batches, int(stored))
 
     def fresh_mask(self, conn: Any, keys: Sequence[Key], hashes: np.ndarray) -> list[bool]:
         """True for each key stored neither before nor earlier in this same group."""
         self.ensure_loaded(conn)
-        assert self.bloom is not None
-        hits = self.bloom.contains(hashes)
+        assert self.stored is not None
+        hits = self.stored.contains(hashes)
         if not hits.any() and len(set(keys)) == len(keys):
             return [True] * len(keys)  # the common case: all new, none repeated in the group
         maybe = hits.tolist()
@@ -257,29 +163,25 @@ class MessageIdDedup:
         return out
 
     def _stored(self, conn: Any, keys: set[Key]) -> set[Key]:
-        """The keys present in ``message_ids``: its rows with the keys' hashes (index probes,
-        ``PROBE_CHUNK`` a statement), compared exactly."""
+        """The keys present in ``message_ids``: its rows with the keys' hashes (one join, a
+        scan of ``h``: ~47 ms at 10M ids, paid only by old retries), compared exactly."""
         self.exact_lookups += len(keys)
         wanted = sorted(keys)
-        hashes = hash_keys(wanted).tolist()
-        found: set[Key] = set()
-        for at in range(0, len(hashes), PROBE_CHUNK):
-            # integers from numpy, so the literals are safe; literals let DuckDB probe the index
-            literals = ",".join(map(str, hashes[at : at + PROBE_CHUNK]))
-            rows = conn.execute(
-                f"SELECT workspace_id, message_id FROM message_ids WHERE h IN ({literals})"
-            ).fetchall()
-            found.update((w, m) for w, m in rows)
-        return found & keys
+        _dedup_probe = pa.table({"h": pa.array(hash_keys(wanted), pa.uint64())})  # read by SQL
+        rows = conn.execute(
+            "SELECT m.workspace_id, m.message_id FROM message_ids AS m"
+            " JOIN _dedup_probe AS p ON m.h = p.h"
+        ).fetchall()
+        return {(w, m) for w, m in rows} & keys
 
     def remember(self, keys: Sequence[Key], hashes: np.ndarray) -> None:
         """Record keys written by the current unit (call last, just before COMMIT)."""
-        assert self.bloom is not None
-        self.bloom.add(hashes)
+        assert self.stored is not None
+        self.stored.add(hashes)
         self.recent.add(keys)
 
     def forget(self, keys: Sequence[Key]) -> None:
-        """Undo ``remember`` for a unit that failed to commit (the filter only over-reports)."""
+        """Undo ``remember`` for a unit that failed to commit (the set only over-reports)."""
         self.recent.discard(keys)
 
 
