@@ -107,3 +107,24 @@ def test_a_fingerprint_hit_on_a_stored_id_of_another_workspace_is_not_a_duplicat
     hashes: Any = np.array([key_hash(("ws-a", "m-1"))] * 2, dtype=np.uint64)  # a forced hit
     assert dedup.fresh_mask(conn, keys, hashes) == [True, False]
     conn.close()
+
+
+def test_the_set_loads_range_by_range_in_order(tmp_path: Path, monkeypatch: Any) -> None:
+    """At start-up the hashes are read in slices of their value, each sorted, so the set is
+    filled in order without a DuckDB sort; every stored id is found afterwards."""
+    import retenta.ingest.dedup as dedup
+
+    conn = duckdb.connect(str(tmp_path / "r.duckdb"))
+    engine.apply_migrations(conn)
+    keys = [(WS, m) for m in IDS]
+    insert_keys(conn, pa.table({"workspace_id": [WS] * len(IDS), "message_id": IDS}))
+    monkeypatch.setattr(dedup, "LOAD_RANGE_IDS", 100)  # 30 ranges
+    slices = list(dedup._hashes_in_order(conn, len(IDS)))
+    assert len(slices) == 30
+    joined = np.concatenate(slices)
+    assert joined.tolist() == sorted(hash_keys(keys).tolist())
+    loaded = MessageIdDedup()
+    loaded.ensure_loaded(conn)
+    assert loaded.stored is not None
+    assert loaded.stored.contains(hash_keys(keys)).all()
+    conn.close()

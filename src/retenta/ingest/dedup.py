@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any, cast
 
@@ -135,14 +135,16 @@ class MessageIdDedup:
         return stored * 4 + 8 * (1 << 20) + 8
 
     def ensure_loaded(self, conn: Any) -> None:
-        """Build the set from the table's stored hashes once (at start-up, or on first use):
-        DuckDB sorts the column, so the set is filled in order at ~4 bytes an id."""
+        """Build the set from the table's stored hashes once (at start-up, or on first use).
+
+        The hashes are read in ranges of their value, each sorted in numpy and added in
+        order, so the peak is the set plus one range (``LOAD_RANGE_IDS`` 64-bit values),
+        not every hash at 8 bytes or a DuckDB sort (which kept ~300 MB of its buffers at
+        20M ids)."""
         if self.stored is not None:
             return
         ((stored,),) = conn.execute("SELECT count(*) FROM message_ids").fetchall()
-        reader = conn.sql("SELECT h FROM message_ids ORDER BY h").to_arrow_reader(1_000_000)
-        batches = (b.column(0).to_numpy().astype(np.uint64, copy=False) for b in reader)
-        self.stored = FingerprintSet.from_sorted(batches, int(stored))
+        self.stored = FingerprintSet.from_sorted(_hashes_in_order(conn, int(stored)), int(stored))
 
     def fresh_mask(self, conn: Any, keys: Sequence[Key], hashes: np.ndarray) -> list[bool]:
         """True for each key stored neither before nor earlier in this same group."""
@@ -183,6 +185,23 @@ class MessageIdDedup:
     def forget(self, keys: Sequence[Key]) -> None:
         """Undo ``remember`` for a unit that failed to commit (the set only over-reports)."""
         self.recent.discard(keys)
+
+
+LOAD_RANGE_IDS = 4_000_000
+
+
+def _hashes_in_order(conn: Any, stored: int) -> Iterator[np.ndarray]:
+    """Every stored hash, ascending: ``ranges`` scans of the column, each a slice of the
+    64-bit space holding ~``LOAD_RANGE_IDS`` hashes (they are uniform)."""
+    ranges = max(1, -(-stored // LOAD_RANGE_IDS))
+    bounds = [(1 << 64) * i // ranges for i in range(ranges)]
+    for i, low in enumerate(bounds):
+        if i + 1 < len(bounds):
+            sql, params = "SELECT h FROM message_ids WHERE h >= ? AND h < ?", [low, bounds[i + 1]]
+        else:
+            sql, params = "SELECT h FROM message_ids WHERE h >= ?", [low]
+        column = conn.execute(sql, params).fetchnumpy()["h"]
+        yield np.sort(np.asarray(column, dtype=np.uint64))
 
 
 def insert_keys(conn: Any, keys: pa.Table, hashes: np.ndarray | None = None) -> None:
