@@ -39,6 +39,7 @@ def _indexes(cur: Any) -> list[str]:
 def test_a_store_at_0047_drops_the_index_and_keeps_every_id(tmp_path: Path) -> None:
     conn = duckdb.connect(str(tmp_path / "z.duckdb"))
     engine.apply_migrations(conn, before=48)
+    conn.execute("CREATE INDEX message_ids_h ON message_ids (h)")  # 0047 as session 13 ran it
     keys = pa.table({"workspace_id": [WS] * len(IDS), "message_id": IDS})
     insert_keys(conn, keys, hash_keys([(WS, m) for m in IDS]))
     assert _indexes(conn) == ["message_ids_h"]
