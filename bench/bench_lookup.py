@@ -65,6 +65,7 @@ import httpx
 from retenta.app import Container, build_container
 from retenta.contacts import profile_sql, queries
 from retenta.contacts.traits import computed_traits, consent_state, order_summary
+from retenta.ingest.dedup import HASH_SQL
 from retenta.settings import Settings
 from retenta.storage.duckdb import event_summary
 from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
@@ -116,6 +117,22 @@ def load_events(c: Container, ws: str, n: int, m: int, log: Callable[[str], None
     c.db.write(lambda cur: cur.execute(f"INSERT INTO events_recent ({COLUMNS}) {sql}"))
     c.db.write(event_summary.rebuild)  # the rows above went around the writer's tier moves
     log(f"tiers: L2 {l2_rows:,}, L1 {l1_rows:,} in 4 runs, L0 {l0_rows:,}; summary rebuilt")
+
+
+def load_message_ids(c: Container, log: Callable[[str], None]) -> None:
+    """Every event's id in ``message_ids``, as ingestion would have left them: a server on
+    this store holds the dedup's fingerprints of all of them (~4 bytes an id), so its RSS
+    is the figure the issue's memory bound asks about."""
+    for tier in ("events", "events_l1", "events_recent"):
+        c.db.write(
+            lambda cur, t=tier: cur.execute(
+                "INSERT INTO message_ids (workspace_id, message_id, h)"
+                f" SELECT workspace_id, message_id, {HASH_SQL} FROM {t}"
+            )
+        )
+    with c.db.read() as cur:
+        ((ids,),) = cur.execute("SELECT count(*) FROM message_ids").fetchall()
+    log(f"message ids {ids:,}")
 
 
 def load_baseline_events(c: Container, ws: str, n: int, m: int, log: Callable[[str], None]) -> None:
@@ -189,6 +206,7 @@ def build(data: Path, n: int, m: int) -> dict[str, str]:
         log(f"contacts {n:,} and identities {4 * n:,}")
         load_orders(c, ws, n)
         load_events(c, ws, n, m, log)
+        load_message_ids(c, log)
         load_baseline_events(c, ws, n, m, log)
     finally:
         c.close()  # checkpoints

@@ -129,3 +129,35 @@ def test_the_set_loads_range_by_range_in_order(tmp_path: Path, monkeypatch: Any)
     assert loaded.stored is not None
     assert loaded.stored.contains(hash_keys(keys)).all()
     conn.close()
+
+
+def test_the_load_holds_duckdbs_pool_small_and_restores_the_limit(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The server's start-up load reads every stored hash; with the configured limit given,
+    DuckDB's pool is held small meanwhile (its blocks would otherwise stay cached) and the
+    configured limit is back afterwards."""
+    import retenta.ingest.dedup as dedup
+
+    conn = duckdb.connect(str(tmp_path / "m.duckdb"), config={"memory_limit": "1GB"})
+    engine.apply_migrations(conn)
+    insert_keys(conn, pa.table({"workspace_id": [WS] * len(IDS), "message_id": IDS}))
+    monkeypatch.setattr(dedup, "LOAD_RANGE_IDS", 1_000)
+    limits: list[str] = []
+    scan = dedup._hashes_in_order
+
+    def watched(c: Any, stored: int) -> Any:
+        for part in scan(c, stored):
+            limits.append(c.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+            yield part
+
+    monkeypatch.setattr(dedup, "_hashes_in_order", watched)
+    setting = "SELECT current_setting('memory_limit')"
+    configured = conn.execute(setting).fetchone()
+    loaded = MessageIdDedup()
+    loaded.ensure_loaded(conn, memory_limit="1GB")
+    assert loaded.stored is not None
+    assert len(loaded.stored) == len(IDS)
+    assert limits == ["61.0 MiB"] * 3  # LOAD_MEMORY_LIMIT, as DuckDB reports 64MB
+    assert conn.execute(setting).fetchone() == configured
+    conn.close()

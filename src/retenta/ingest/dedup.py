@@ -134,17 +134,29 @@ class MessageIdDedup:
         """
         return stored * 4 + 8 * (1 << 20) + 8
 
-    def ensure_loaded(self, conn: Any) -> None:
+    def ensure_loaded(self, conn: Any, *, memory_limit: str | None = None) -> None:
         """Build the set from the table's stored hashes once (at start-up, or on first use).
 
         The hashes are read in ranges of their value, each sorted in numpy and added in
         order, so the peak is the set plus one range (``LOAD_RANGE_IDS`` 64-bit values),
         not every hash at 8 bytes or a DuckDB sort (which kept ~300 MB of its buffers at
-        20M ids)."""
+        20M ids). With ``memory_limit`` (the database's configured limit, given by the
+        server at start-up, before it takes requests: the setting is global), DuckDB's pool
+        is held to ``LOAD_MEMORY_LIMIT`` while the column is read and restored afterwards:
+        the 50M hashes' blocks (~400 MB) otherwise stay cached in a server whose memory
+        bound is 1.5 GB."""
         if self.stored is not None:
             return
         ((stored,),) = conn.execute("SELECT count(*) FROM message_ids").fetchall()
-        self.stored = FingerprintSet.from_sorted(_hashes_in_order(conn, int(stored)), int(stored))
+        lean = memory_limit is not None and stored >= LOAD_RANGE_IDS
+        if lean:
+            conn.execute("SET memory_limit = ?", [LOAD_MEMORY_LIMIT])
+        try:
+            hashes = _hashes_in_order(conn, int(stored))
+            self.stored = FingerprintSet.from_sorted(hashes, int(stored))
+        finally:
+            if lean:
+                conn.execute("SET memory_limit = ?", [memory_limit])
 
     def fresh_mask(self, conn: Any, keys: Sequence[Key], hashes: np.ndarray) -> list[bool]:
         """True for each key stored neither before nor earlier in this same group."""
@@ -188,6 +200,7 @@ class MessageIdDedup:
 
 
 LOAD_RANGE_IDS = 4_000_000
+LOAD_MEMORY_LIMIT = "64MB"
 
 
 def _hashes_in_order(conn: Any, stored: int) -> Iterator[np.ndarray]:

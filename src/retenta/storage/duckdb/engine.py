@@ -63,6 +63,7 @@ class DuckDatabase:
         checkpoint_threshold: str | None = None,
     ) -> None:
         self.path = str(path)
+        self.memory_limit = memory_limit  # as configured (DuckDB reports it rounded)
         config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit,
             "threads": threads,
