@@ -92,7 +92,7 @@ HASH_SQL = "md5_number_lower(workspace_id || chr(31) || message_id)"
 
 
 def hash_keys(keys: Sequence[Key]) -> np.ndarray:
-    """The filter hash of each key, computed in Python (no query per group): ``key_hash``
+    """The dedup hash of each key, computed in Python (no query per group): ``key_hash``
     of every key, the digests' last 8 bytes read as little-endian words in one go.
 
     >>> hash_keys([("ws_1", "m-1"), ("ws_1", "m-2")]).tolist() == [

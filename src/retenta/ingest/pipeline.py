@@ -2,7 +2,7 @@
 
 Requests put their messages on a waiting list and wait on a future. While the writer runs
 one unit, the event loop keeps taking what arrives, in chunks of ``PREPARE_CHUNK_EVENTS``,
-and prepares it outside the writer (filter hashes, the Arrow columns of the events). When
+and prepares it outside the writer (dedup hashes, the Arrow columns of the events). When
 the writer is free, everything prepared becomes the next unit (up to
 ``MAX_GROUP_EVENTS``): the group grows while the writer is busy, so the fixed cost of a
 unit is spread over more events exactly when load is high, and a lone request at low load
@@ -201,7 +201,7 @@ class IngestPipeline:
                 log.exception("commit listener %r failed", listener)
 
     async def start(self) -> None:
-        """Load the messageId filter (before the server takes requests), start the loop."""
+        """Load the messageId fingerprints (before the server takes requests), start the loop."""
         # The writer thread releases the GIL for every DuckDB statement and must win it back
         # from the busy event loop; at the default 5 ms switch interval that wait dominated
         # small units (alternating A/B runs, this machine under load: median /v1/batch

@@ -141,7 +141,7 @@ class RemoteIngest:
 
 
 def _prepare(batch: list[tuple[Sequence[Message], Sequence[DeadLetter]]]) -> bytes:
-    """The pipeline's ``prepare``, done here: filter hashes and the events' Arrow columns."""
+    """The pipeline's ``prepare``, done here: dedup hashes and the events' Arrow columns."""
     messages = [m for ms, _ in batch for m in ms]
     hashes = hash_keys([(m.workspace_id, m.message_id) for m in messages])
     return wire.encode_unit(batch, hashes, messages_to_base(messages))
