@@ -148,7 +148,7 @@ def test_the_load_holds_duckdbs_pool_small_and_restores_the_limit(
 
     def watched(c: Any, stored: int) -> Any:
         for part in scan(c, stored):
-            limits.append(c.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+            limits.append(c.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
             yield part
 
     monkeypatch.setattr(dedup, "_hashes_in_order", watched)
