@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from retenta.app import build_container
 from retenta.core.messages import Message
@@ -161,3 +162,39 @@ def test_the_load_holds_duckdbs_pool_small_and_restores_the_limit(
     assert limits == ["61.0 MiB"] * 3  # LOAD_MEMORY_LIMIT, as DuckDB reports 64MB
     assert conn.execute(setting).fetchone() == configured
     conn.close()
+
+
+def test_a_failed_start_up_load_leaves_the_configured_limit(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A load that fails after the pool was held small aborts its transaction, where the
+    limit cannot be set back; the pipeline sets it again in a transaction of its own."""
+    import asyncio
+
+    import retenta.ingest.dedup as dedup
+    from retenta.ingest.pipeline import IngestPipeline
+    from retenta.storage.duckdb.engine import DuckDatabase
+    from tests.ingest.resolvers import TableResolver
+
+    db = DuckDatabase(tmp_path / "f.duckdb", memory_limit="1GB")
+    setting = "SELECT current_setting('memory_limit')"
+    try:
+        keys = pa.table({"workspace_id": [WS] * len(IDS), "message_id": IDS})
+        db.write(lambda c: insert_keys(c, keys))
+        with db.read() as cur:
+            configured = cur.execute(setting).fetchall()
+        monkeypatch.setattr(dedup, "LOAD_RANGE_IDS", 1_000)
+
+        def failing(c: Any, stored: int) -> Any:
+            c.execute("SELECT * FROM no_such_table")  # aborts the writer's transaction
+            yield np.zeros(0, dtype=np.uint64)
+
+        monkeypatch.setattr(dedup, "_hashes_in_order", failing)
+        settings = Settings(data_dir=tmp_path, background_workers=False)
+        pipeline = IngestPipeline(db=db, resolver=TableResolver(), appliers=[], settings=settings)
+        with pytest.raises(duckdb.CatalogException):
+            asyncio.run(pipeline.start())
+        with db.read() as cur:
+            assert cur.execute(setting).fetchall() == configured
+    finally:
+        db.close()

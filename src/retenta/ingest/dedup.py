@@ -144,19 +144,18 @@ class MessageIdDedup:
         server at start-up, before it takes requests: the setting is global), DuckDB's pool
         is held to ``LOAD_MEMORY_LIMIT`` while the column is read and restored afterwards:
         the 50M hashes' blocks (~400 MB) otherwise stay cached in a server whose memory
-        bound is 1.5 GB."""
+        bound is 1.5 GB. If the load fails, the transaction is aborted and no statement can
+        restore the limit here: the caller sets it again in a transaction of its own."""
         if self.stored is not None:
             return
         ((stored,),) = conn.execute("SELECT count(*) FROM message_ids").fetchall()
         lean = memory_limit is not None and stored >= LOAD_RANGE_IDS
         if lean:
             conn.execute("SET memory_limit = ?", [LOAD_MEMORY_LIMIT])
-        try:
-            hashes = _hashes_in_order(conn, int(stored))
-            self.stored = FingerprintSet.from_sorted(hashes, int(stored))
-        finally:
-            if lean:
-                conn.execute("SET memory_limit = ?", [memory_limit])
+        hashes = _hashes_in_order(conn, int(stored))
+        self.stored = FingerprintSet.from_sorted(hashes, int(stored))
+        if lean:
+            conn.execute("SET memory_limit = ?", [memory_limit])
 
     def fresh_mask(self, conn: Any, keys: Sequence[Key], hashes: np.ndarray) -> list[bool]:
         """True for each key stored neither before nor earlier in this same group."""

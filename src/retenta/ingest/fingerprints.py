@@ -60,7 +60,7 @@ class FingerprintSet:
 
     @classmethod
     def from_sorted(cls, batches: Iterable[np.ndarray], total: int | None = None) -> FingerprintSet:
-        """Build from hashes that arrive in ascending order (``ORDER BY h``), batch by batch,
+        """Build from hashes that arrive in ascending order (``dedup._hashes_in_order``),
         without holding them all as 64-bit values: ~4 bytes an id at the peak, not 12."""
         out = cls()
         rems = np.zeros(total or 0, dtype=np.uint32)

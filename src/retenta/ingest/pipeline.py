@@ -138,6 +138,10 @@ def _contiguous(table: pa.Table) -> pa.Table:
         return table
 
 
+def _set_memory_limit(conn: Any, *, limit: str) -> None:
+    conn.execute("SET memory_limit = ?", [limit])
+
+
 def settle_heap() -> None:
     """Once a server process has built its start-up heap: freeze it out of the collector's
     reach and collect the young generation less often.
@@ -209,7 +213,12 @@ class IngestPipeline:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         if self.store:
             limit = getattr(self.db, "memory_limit", None)  # the pool, lean while it loads
-            await self.db.awrite(partial(self.dedup.ensure_loaded, memory_limit=limit))
+            try:
+                await self.db.awrite(partial(self.dedup.ensure_loaded, memory_limit=limit))
+            except BaseException:
+                if limit is not None:  # DuckDB settings outlive the aborted transaction
+                    await self.db.awrite(partial(_set_memory_limit, limit=limit))
+                raise
         if self.settle_heap_at_start:
             _warm_arrow()
             settle_heap()

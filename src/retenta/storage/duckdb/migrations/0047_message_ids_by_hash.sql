@@ -5,7 +5,8 @@
 -- table, 66 ms at 2M ids and growing with the store, and a Bloom false positive or an old
 -- retry paid it for every key. A single-column ART over the same hash the Bloom filter
 -- uses (64 bits of MD5 over workspace_id ␟ message_id) was probed by an IN list: 20 keys in
--- ~2.5 ms, 256 in ~9 ms at 10M ids (until 0048; see the note at the end). The composite key's index is dropped with the table:
+-- ~2.5 ms, 256 in ~9 ms at 10M ids (until 0048; see the note at the end). The composite
+-- key's index is dropped with the table:
 -- it cost 24.6 against 8.6 ms to append 5,000 ids, and its rows are twice the size.
 -- Uniqueness is kept by the single writer's exact dedup, which reads this table.
 CREATE TABLE message_ids_by_hash (
