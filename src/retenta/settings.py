@@ -11,7 +11,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class DuckDBStorageSettings(BaseModel):
     type: Literal["duckdb"] = "duckdb"
-    memory_limit: str = "1GB"
+    memory_limit: str = "1GB"  # DuckDB's buffer pool at most
+    # The RSS the server aims to stay within: DuckDB's pool gets what the rest of the process
+    # (the identity map, the messageId fingerprints, Python) leaves of it, between 256MiB and
+    # ``memory_limit`` (storage/duckdb/memory.py). None: the pool is ``memory_limit`` always.
+    # Issue #2's bound is 1.5 GB at 1M contacts and 50M events; this leaves ~100 MB of it
+    # for what a tick (2 s) can add.
+    memory_budget: str | None = "1400MiB"
     threads: int = 2
     # DuckDB's default is 16 MiB. A compaction step of 10k rows writes ~6-10 MB of WAL, so at
     # 16 MiB the writer's post-ack checkpoint (at half of it) followed almost every step of a

@@ -33,6 +33,7 @@ def _duckdb(settings: Settings) -> Database:
         memory_limit=cfg.memory_limit,
         threads=cfg.threads,
         checkpoint_threshold=cfg.checkpoint_threshold,
+        memory_budget=cfg.memory_budget,
     )
 
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+
+from retenta.storage.duckdb.memory import Budget, PoolGovernor, size_bytes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,6 +50,10 @@ class DuckDatabase:
     post-ack checkpoint, and at close (if the WAL holds anything), so a table holds a
     bounded number of small row groups more than DuckDB would leave.
 
+    With a ``memory_budget`` the writer also sizes DuckDB's pool between units and while
+    idle, to what the rest of the process leaves of the budget (``memory.PoolGovernor``);
+    ``memory_limit`` is then the pool's ceiling.
+
     ``outcome_listeners`` are told, on the writer thread, how each unit ended (True after
     its ``COMMIT``, False after its ``ROLLBACK``), before its future resolves: the writer's
     in-memory state (identity's pending overlay) settles without asking the database.
@@ -61,9 +66,11 @@ class DuckDatabase:
         memory_limit: str = "1GB",
         threads: int = 2,
         checkpoint_threshold: str | None = None,
+        memory_budget: str | None = None,
     ) -> None:
         self.path = str(path)
         self.memory_limit = memory_limit  # as configured (DuckDB reports it rounded)
+        self._governor = _governor(memory_budget, memory_limit)
         config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit,
             "threads": threads,
@@ -71,7 +78,7 @@ class DuckDatabase:
         self._conn = duckdb.connect(self.path, config=config)
         self._conn.execute("SET GLOBAL TimeZone = 'UTC'")
         if checkpoint_threshold is not None:  # DuckDB's own default (16 MiB) otherwise
-            if not _SIZE.fullmatch(checkpoint_threshold):
+            if size_bytes(checkpoint_threshold) is None:
                 raise ValueError(f"checkpoint_threshold {checkpoint_threshold!r}: say 16MiB")
             self._conn.execute(f"SET GLOBAL checkpoint_threshold = '{checkpoint_threshold}'")
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -143,9 +150,11 @@ class DuckDatabase:
         cur = self._conn.cursor()
         while True:
             try:
-                item = self._queue.get(timeout=IDLE_FULL_CHECKPOINT_S if self._light else None)
-            except queue.Empty:  # idle with small row groups left: vacuum them now
-                self._vacuum_when_idle(cur)
+                item = self._queue.get(timeout=self._idle_timeout())
+            except queue.Empty:
+                if self._light:  # idle with small row groups left: vacuum them now
+                    self._vacuum_when_idle(cur)
+                self._govern(cur)
                 continue
             if item is _STOP:
                 cur.close()
@@ -168,6 +177,20 @@ class DuckDatabase:
                 self._tell(committed=True)
                 fut.set_result(result)
                 self._checkpoint_if_due(cur)
+                self._govern(cur)
+
+    def _idle_timeout(self) -> float | None:
+        if self._light:
+            return IDLE_FULL_CHECKPOINT_S
+        return None if self._governor is None else self._governor.seconds_left()
+
+    def _govern(self, cur: duckdb.DuckDBPyConnection) -> None:
+        if self._governor is None:
+            return
+        try:
+            self._governor.govern(cur)
+        except duckdb.Error:  # pinned blocks DuckDB cannot evict yet: the next tick retries
+            log.debug("memory limit left as it was", exc_info=True)
 
     def _checkpoint_if_due(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Checkpoint after an acknowledged unit once the WAL is ``CHECKPOINT_SHARE`` of
@@ -232,11 +255,6 @@ CHECKPOINT_SHARE = 0.5
 # ~30 s under steady load, merging what 15 light ones left (~400 ms of CPU at 100k contacts).
 LIGHT_CHECKPOINTS = 16
 IDLE_FULL_CHECKPOINT_S = 1.0
-_SIZE = re.compile(r"[0-9]+(\.[0-9]+)? ?([KMGT]i?B|bytes)?")
-_UNITS = {
-    "bytes": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-}  # fmt: skip
 
 
 def parse_size(text: str) -> int | None:
@@ -245,11 +263,16 @@ def parse_size(text: str) -> int | None:
     >>> parse_size("16.0 MiB"), parse_size("1.0 GiB"), parse_size("512 bytes"), parse_size("x")
     (16777216, 1073741824, 512, None)
     """
-    number, _, unit = text.strip().partition(" ")
-    try:
-        return int(float(number) * _UNITS[unit.strip()])
-    except (KeyError, ValueError):
+    return size_bytes(text)
+
+
+def _governor(budget: str | None, memory_limit: str) -> PoolGovernor | None:
+    if budget is None:
         return None
+    process, ceiling = size_bytes(budget), size_bytes(memory_limit)
+    if process is None or ceiling is None:
+        raise ValueError(f"memory_budget {budget!r} / memory_limit {memory_limit!r}: say 1400MiB")
+    return PoolGovernor(Budget(process=process, pool_max=ceiling))
 
 
 def _setting(conn: duckdb.DuckDBPyConnection, name: str) -> Any:
