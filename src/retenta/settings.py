@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,9 +14,9 @@ class DuckDBStorageSettings(BaseModel):
     memory_limit: str = "1GB"  # DuckDB's buffer pool at most
     # The RSS the server aims to stay within: DuckDB's pool gets what the rest of the process
     # (the identity map, the messageId fingerprints, Python) leaves of it, between 256MiB and
-    # ``memory_limit`` (storage/duckdb/memory.py). None: the pool is ``memory_limit`` always.
-    # Issue #2's bound is 1.5 GB at 1M contacts and 50M events; this leaves ~100 MB of it
-    # for what a tick (2 s) can add.
+    # ``memory_limit`` (storage/duckdb/memory.py). ``off`` (or empty): the pool is
+    # ``memory_limit`` always. Issue #2's bound is 1.5 GB at 1M contacts and 50M events; this
+    # leaves ~100 MB of it for what a tick (2 s) can add.
     memory_budget: str | None = "1400MiB"
     threads: int = 2
     # DuckDB's default is 16 MiB. A compaction step of 10k rows writes ~6-10 MB of WAL, so at
@@ -25,6 +25,11 @@ class DuckDBStorageSettings(BaseModel):
     # after the batch bench fell (docs/ingest.md, session 12: figures both ways). A crash
     # replays at most this much WAL at start-up.
     checkpoint_threshold: str | None = "32MiB"
+
+    @field_validator("memory_budget")
+    @classmethod
+    def _budget_off(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip().lower() in ("", "off", "none") else value
 
 
 class IdentitySettings(BaseModel):

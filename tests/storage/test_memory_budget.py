@@ -156,3 +156,13 @@ def test_the_server_settings_carry_the_budget(tmp_path: Path) -> None:
 def test_a_budget_that_is_not_a_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="memory_budget '1400'"):
         DuckDatabase(tmp_path / "bad.duckdb", memory_budget="1400")
+
+
+@pytest.mark.parametrize("off", ["off", "", "None"])
+def test_the_budget_can_be_turned_off_from_the_environment(
+    off: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RETENTA_STORAGE__MEMORY_BUDGET", off)
+    assert Settings(data_dir=tmp_path).storage.memory_budget is None
+    monkeypatch.setenv("RETENTA_STORAGE__MEMORY_BUDGET", "2GiB")
+    assert Settings(data_dir=tmp_path).storage.memory_budget == "2GiB"
