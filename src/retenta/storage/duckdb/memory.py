@@ -142,6 +142,12 @@ class PoolGovernor:
         limit = None if current is None else next_limit(current, target)
         if limit is not None:
             conn.execute(f"SET memory_limit = '{limit // MiB}MiB'")
+            log.debug(
+                "memory: DuckDB's pool limit %d MiB (RSS %d MiB, of which the pool %d MiB)",
+                limit // MiB,
+                rss // MiB,
+                int(used or 0) // MiB,
+            )
         return limit
 
     def _warn_if_over(self, rss: int, used: int, target: int) -> None:
