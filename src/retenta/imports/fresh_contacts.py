@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -33,7 +34,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retenta.identity.bulk import allocate_ids, maybe_stored, normalized_phones
-from retenta.identity.known import key_hashes
 from retenta.identity.normalize import identifier_hash
 from retenta.identity.store import dumps, identity_count
 from retenta.imports.mapping import ROW
@@ -100,17 +100,20 @@ def _normalized(svc: IdentityService, id_type: str, raws: list[Any]) -> list[tup
 
 def _eligible_keys(
     svc: IdentityService, table: pa.Table, ws: str
-) -> tuple[np.ndarray, list[list[tuple[str, str, str]]]]:
-    """Rows whose identifiers are all valid and unique in the chunk, and each row's keys."""
+) -> tuple[np.ndarray, list[list[tuple[str, str, str]]], dict[str, list[Any]]]:
+    """Rows whose identifiers are all valid and unique in the chunk, each row's keys, and
+    each identifier column's normalized values (None where a row carries none)."""
     n = table.num_rows
     ok = np.ones(n, dtype=bool)
     keys: list[list[tuple[str, str, str]]] = [[] for _ in range(n)]
+    columns: dict[str, list[Any]] = {}
     for column, id_type in IDENTIFIER_COLUMNS:
         if column not in table.column_names:
             continue
         found = _normalized(svc, id_type, table.column(column).to_pylist())
+        values = columns[id_type] = [value for value, _ in found]
         counts: dict[str, int] = {}
-        for value, _ in found:
+        for value in values:
             if value is not None:
                 counts[value] = counts.get(value, 0) + 1
         for i, (value, reason) in enumerate(found):
@@ -122,7 +125,38 @@ def _eligible_keys(
             else:
                 keys[i].append((ws, id_type, value))
     ok &= np.fromiter((bool(k) for k in keys), dtype=bool, count=n)
-    return ok, keys
+    return ok, keys, columns
+
+
+def column_hashes(ws: str, columns: dict[str, list[Any]], ok: np.ndarray) -> list[int]:
+    """``key_hash`` of the keys of the ``ok`` rows in row order (each row's keys in column
+    order), hashed a column at a time in DuckDB: the keys as one list of tuples, split
+    again into columns, cost a third of a chunk's plan.
+
+    >>> from retenta.identity.known import key_hash
+    >>> cols = {"external_id": ["7", None, "9"], "email": ["a@x.io", "b@x.io", None]}
+    >>> got = column_hashes("w", cols, np.array([True, True, False]))
+    >>> got == [key_hash(k) for k in [("w", "external_id", "7"), ("w", "email", "a@x.io"),
+    ...                               ("w", "email", "b@x.io")]]
+    True
+    """
+    if not columns or not ok.any():
+        return []
+    types = list(columns)
+    _id_columns = pa.table({t: pa.array(columns[t], pa.string()) for t in types})
+    sql = ", ".join(
+        f"md5_number_lower(concat_ws(chr(31), $ws, '{t}', \"{t}\"))::UBIGINT AS \"{t}\""
+        for t in types
+    )
+    found = _hashing_cursor().execute(f"SELECT {sql} FROM _id_columns", {"ws": ws}).fetchnumpy()
+    hashes = np.column_stack([np.asarray(found[t], dtype=np.uint64) for t in types])
+    present = np.column_stack([_present(columns[t]) for t in types])
+    selected: list[int] = hashes[ok][present[ok]].tolist()
+    return selected
+
+
+def _present(values: list[Any]) -> np.ndarray:
+    return np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
 
 
 def _unknown(svc: IdentityService, conn: Any, planned: Plan) -> tuple[np.ndarray, list[int]]:
@@ -156,6 +190,10 @@ class Plan:
     ok: np.ndarray
     keys: list[list[tuple[str, str, str]]]
     hashes: list[int]  # ``key_hash`` of the keys of the ``ok`` rows, in row order
+    # the ``ok`` rows' attribute and provenance JSON, in row order (``_json_columns``):
+    # built here rather than in the writer, whose turn is then DuckDB's and not the GIL's
+    attributes: list[str]
+    provenance: list[str]
 
 
 _local = threading.local()
@@ -170,19 +208,21 @@ def _hashing_cursor() -> Any:
 
 
 def plan(
-    svc: IdentityService, table: pa.Table, workspace_id: str, trait_columns: frozenset[str]
+    svc: IdentityService, table: pa.Table, ctx: LoadContext, trait_columns: frozenset[str]
 ) -> Plan | None:
-    """Normalize the chunk's identifiers and hash their keys (no stored data: runs outside
-    the writer, beside the previous chunk's unit of work); None when the column-wise path
-    does not apply."""
+    """Normalize the chunk's identifiers, hash their keys and write the JSON of the rows
+    that may be new (no stored data: runs outside the writer, beside the previous chunk's
+    unit of work); None when the column-wise path does not apply."""
     names = trait_names(table, trait_columns)
     if table.num_rows < MIN_ROWS or not expressible(svc, table, names):
         return None
-    ok, keys = _eligible_keys(svc, table, workspace_id)
+    ok, keys, columns = _eligible_keys(svc, table, ctx.workspace_id)
     if ok.sum() < MIN_ROWS:
         return None
-    hashes = key_hashes(_hashing_cursor(), [k for i in np.flatnonzero(ok) for k in keys[i]])
-    return Plan(names, ok, keys, hashes)
+    rows = table.take(pa.array(np.flatnonzero(ok)))
+    attributes, provenance = _json_columns(ctx, rows, names, rows.column(ROW).to_pylist())
+    hashes = column_hashes(ctx.workspace_id, columns, ok)
+    return Plan(names, ok, keys, hashes, attributes, provenance)
 
 
 def create_fresh(
@@ -198,7 +238,9 @@ def create_fresh(
         return none
     ids = allocate_ids(conn, len(rows))
     keys = [planned.keys[i] for i in rows]
-    _insert(conn, ctx, table.take(pa.array(rows)), planned.names, ids, keys)
+    kept = ok[planned.ok].tolist()  # of the planned rows, those still new
+    json = (list(compress(planned.attributes, kept)), list(compress(planned.provenance, kept)))
+    _insert(conn, ctx, table.take(pa.array(rows)), json, ids, keys)
     svc.known.added(hashes)
     return Fresh(ok, ids)
 
@@ -228,7 +270,7 @@ def _insert(
     conn: Any,
     ctx: LoadContext,
     table: pa.Table,
-    names: list[str],
+    json: tuple[list[str], list[str]],
     ids: np.ndarray,
     keys: list[list[tuple[str, str, str]]],
 ) -> None:
@@ -240,7 +282,7 @@ def _insert(
             pa.string(),
         )
 
-    attributes, provenance = _json_columns(ctx, table, names, table.column(ROW).to_pylist())
+    attributes, provenance = json
     _fresh = pa.table(
         {
             "id": pa.array(ids, pa.int64()),

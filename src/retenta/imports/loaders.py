@@ -156,7 +156,7 @@ def plan_contacts(ctx: LoadContext, table: pa.Table) -> Plan | None:
     """The part of the column-wise new contacts that needs no database (outside the writer)."""
     if not isinstance(ctx.identity, IdentityService):
         return None
-    return plan(ctx.identity, table, ctx.workspace_id, TRAIT_COLUMNS)
+    return plan(ctx.identity, table, ctx, TRAIT_COLUMNS)
 
 
 UNPLANNED = object()  # load_contacts called without plan_chunk: plan in the writer
