@@ -145,7 +145,7 @@ def column_hashes(ws: str, columns: dict[str, list[Any]], ok: np.ndarray) -> lis
     types = list(columns)
     _id_columns = pa.table({t: pa.array(columns[t], pa.string()) for t in types})
     sql = ", ".join(
-        f"md5_number_lower(concat_ws(chr(31), $ws, '{t}', \"{t}\"))::UBIGINT AS \"{t}\""
+        f'md5_number_lower(concat_ws(chr(31), $ws, \'{t}\', "{t}"))::UBIGINT AS "{t}"'
         for t in types
     )
     found = _hashing_cursor().execute(f"SELECT {sql} FROM _id_columns", {"ws": ws}).fetchnumpy()
