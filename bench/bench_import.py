@@ -117,6 +117,8 @@ def report(label: str, rows: int, scale: float, elapsed: float, job: dict[str, A
         f" rejected {job['rejected_rows']:,}, status {job['status']} |",
         flush=True,
     )
+    if job["status"] != "done":
+        print(f"  job {job['status']}: {job.get('error')}", flush=True)
     stages = {k[3:]: v / 1000 for k, v in sorted(job["stats"].items()) if k.startswith("ms_")}
     print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()), flush=True)
     print(

@@ -13,8 +13,8 @@ class DuckDBStorageSettings(BaseModel):
     type: Literal["duckdb"] = "duckdb"
     memory_limit: str = "1GB"  # DuckDB's buffer pool at most
     # The RSS the server aims to stay within: DuckDB's pool gets what the rest of the process
-    # (the identity map, the messageId fingerprints, Python) leaves of it, between 256MiB and
-    # ``memory_limit`` (storage/duckdb/memory.py). ``off`` (or empty): the pool is
+    # (the identity map, the messageId fingerprints, Python) leaves of it, between half of
+    # ``memory_limit`` and all of it (storage/duckdb/memory.py). ``off`` (or empty): the pool is
     # ``memory_limit`` always. Issue #2's bound is 1.5 GB at 1M contacts and 50M events; this
     # leaves ~100 MB of it for what a tick (2 s) can add.
     memory_budget: str | None = "1400MiB"
@@ -120,3 +120,5 @@ class Settings(BaseSettings):
     # DKIM-sign a send's email, so the sender's process only does SMTP, the hand-over journal
     # and the writer. None: 1 on a machine of <= 2 cores, else cpu_count - 1; 0: in process.
     compose_workers: int | None = Field(default=None, ge=0)
+    # a contacts import's plan in a worker process: None = 1 on 2+ cores; 0 = in process
+    import_plan_workers: int | None = Field(default=None, ge=0, le=1)

@@ -151,6 +151,8 @@ def import_into(tmp: Path, label: str, files: list[Path], *, column_wise: bool) 
             for j in jobs
         ]
         made = sum(j["stats"].get("contacts_created_by_column", 0) for j in jobs)
+        # last-seen times are written every 2 s: whether one fell inside a run is its timing
+        c.db.write(lambda conn: c.identity.flush(conn))
         return state(c, ws), outcome, made
     finally:
         c.close()

@@ -115,15 +115,15 @@ def test_over_budget_it_says_so_once(caplog: pytest.LogCaptureFixture, tmp_path:
 
 def test_the_writer_governs_while_idle_and_between_units(tmp_path: Path) -> None:
     """A budget smaller than the process already is: the idle writer lowers the pool to its
-    floor without any unit being written, and units still run."""
+    floor (half its ceiling) without any unit being written, and units still run."""
     budget = (process_rss() or 0) // MiB + 50  # the rest alone exceeds it
     db = DuckDatabase(tmp_path / "w.duckdb", memory_limit="1GB", memory_budget=f"{budget}MiB")
     try:
         deadline = time.monotonic() + 10
         with db.read() as cur:
-            while limit_of(cur) > 300 * MiB and time.monotonic() < deadline:
+            while limit_of(cur) > 600 * MiB and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert limit_of(cur) == pytest.approx(256 * MiB, rel=0.01)
+            assert limit_of(cur) == pytest.approx(10**9 / 2, rel=0.01)  # half its ceiling
         assert db.write(lambda c: c.execute("SELECT 42").fetchall()) == [(42,)]
     finally:
         db.close()
@@ -149,6 +149,7 @@ def test_the_server_settings_carry_the_budget(tmp_path: Path) -> None:
         assert db._governor is not None
         assert db._governor.budget.process == 1400 * MiB
         assert db._governor.budget.pool_max == 10**9
+        assert db._governor.budget.pool_min == 10**9 // 2
     finally:
         db.close()
 
@@ -166,3 +167,34 @@ def test_the_budget_can_be_turned_off_from_the_environment(
     assert Settings(data_dir=tmp_path).storage.memory_budget is None
     monkeypatch.setenv("RETENTA_STORAGE__MEMORY_BUDGET", "2GiB")
     assert Settings(data_dir=tmp_path).storage.memory_budget == "2GiB"
+
+
+def test_out_of_memory_puts_the_pool_back_at_its_ceiling(tmp_path: Path) -> None:
+    """A unit that runs out of the pool (a 256 MiB pool failed a 1M-row import) rolls back as
+    ever, and the pool is at its ceiling for the unit tried again."""
+    budget = (process_rss() or 0) // MiB + 50
+    db = DuckDatabase(tmp_path / "o.duckdb", memory_limit="1GB", memory_budget=f"{budget}MiB")
+    try:
+        with db.read() as cur:
+            deadline = time.monotonic() + 10
+            while limit_of(cur) > 600 * MiB and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        def runs_out(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.execute("CREATE TABLE t (i INTEGER)")
+            raise duckdb.OutOfMemoryException("failed to pin block")
+
+        with pytest.raises(duckdb.OutOfMemoryException):
+            db.write(runs_out)
+        with db.read() as cur:
+            assert limit_of(cur) == pytest.approx(10**9, rel=0.01)
+            assert cur.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'"
+            ).fetchall() == [(0,)]
+        assert db._governor is not None
+        assert db._governor.seconds_left() > 50  # held there, not lowered at the next tick
+        db.write(lambda c: c.execute("SELECT 1").fetchall())
+        with db.read() as cur:
+            assert limit_of(cur) == pytest.approx(10**9, rel=0.01)
+    finally:
+        db.close()

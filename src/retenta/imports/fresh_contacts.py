@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import compress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import numpy as np
@@ -40,8 +40,36 @@ from retenta.imports.mapping import ROW
 from retenta.imports.store import registered
 
 if TYPE_CHECKING:
+    from retenta.identity.normalize import Normalizer
+    from retenta.identity.profile import Policies
+    from retenta.identity.rules import RuleSettings
     from retenta.identity.service import IdentityService
     from retenta.imports.loaders import LoadContext
+    from retenta.settings import IdentitySettings
+
+
+class PlanRules(Protocol):
+    """What a plan reads of identity: ``IdentityService``, or ``planning.Rules`` in a worker."""
+
+    @property
+    def settings(self) -> IdentitySettings: ...
+    @property
+    def normalizer(self) -> Normalizer: ...
+    @property
+    def policies(self) -> Policies: ...
+    @property
+    def rule_settings(self) -> RuleSettings: ...
+
+
+class ChunkStamp(Protocol):
+    """What a plan reads of the job: ``LoadContext``, or ``planning.Stamp`` in a worker."""
+
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    def message_id(self, row: int, suffix: str = "") -> str: ...
+
 
 # File column → identifier type, in the order identity offers them (user id first).
 IDENTIFIER_COLUMNS = (("external_id", "external_id"), ("email", "email"), ("phone", "phone"))
@@ -70,7 +98,7 @@ def trait_names(table: pa.Table, trait_columns: frozenset[str]) -> list[str]:
     return [c for c in table.column_names if c in trait_columns or c.startswith("attr.")]
 
 
-def expressible(svc: IdentityService, table: pa.Table, names: list[str]) -> bool:
+def expressible(svc: PlanRules, table: pa.Table, names: list[str]) -> bool:
     """Whether a new contact of this chunk is plain column work (else: the regular path)."""
     keys = {n.removeprefix("attr.") for n in names}
     if keys & set(svc.settings.custom_identifier_traits):
@@ -89,7 +117,7 @@ def expressible(svc: IdentityService, table: pa.Table, names: list[str]) -> bool
     return all(limit(t) >= 1 for _, t in IDENTIFIER_COLUMNS)
 
 
-def _normalized(svc: IdentityService, id_type: str, raws: list[Any]) -> list[tuple[Any, Any]]:
+def _normalized(svc: PlanRules, id_type: str, raws: list[Any]) -> list[tuple[Any, Any]]:
     """``(value, reason)`` per raw value, as identity's normalizer answers."""
     norm = svc.normalizer
     if id_type == "phone":
@@ -99,7 +127,7 @@ def _normalized(svc: IdentityService, id_type: str, raws: list[Any]) -> list[tup
 
 
 def _eligible_keys(
-    svc: IdentityService, table: pa.Table, ws: str
+    svc: PlanRules, table: pa.Table, ws: str
 ) -> tuple[np.ndarray, list[list[tuple[str, str, str]]], dict[str, list[Any]]]:
     """Rows whose identifiers are all valid and unique in the chunk, each row's keys, and
     each identifier column's normalized values (None where a row carries none)."""
@@ -208,7 +236,7 @@ def _hashing_cursor() -> Any:
 
 
 def plan(
-    svc: IdentityService, table: pa.Table, ctx: LoadContext, trait_columns: frozenset[str]
+    svc: PlanRules, table: pa.Table, ctx: ChunkStamp, trait_columns: frozenset[str]
 ) -> Plan | None:
     """Normalize the chunk's identifiers, hash their keys and write the JSON of the rows
     that may be new (no stored data: runs outside the writer, beside the previous chunk's
@@ -246,7 +274,7 @@ def create_fresh(
 
 
 def _json_columns(
-    ctx: LoadContext, table: pa.Table, names: list[str], rows: list[int]
+    ctx: ChunkStamp, table: pa.Table, names: list[str], rows: list[int]
 ) -> tuple[list[str], list[str]]:
     """Each new contact's attributes and provenance JSON, the text identity writes for a new
     contact (``bulk.fresh_values`` + ``bulk.provenance_json``; values here are text).

@@ -58,11 +58,15 @@ class LoadContext:
     events: EventSink
 
     def message_id(self, row: int, suffix: str = "") -> str:
-        """Deterministic per (file, row): a re-import produces the same ids, which dedup drops.
+        return import_message_id(self.file_sha256, row, suffix)
 
-        The workspace is not part of it because dedup is already per workspace.
-        """
-        return f"import-{self.file_sha256[:24]}-{row}{suffix}"
+
+def import_message_id(file_sha256: str, row: int, suffix: str = "") -> str:
+    """Deterministic per (file, row): a re-import produces the same ids, which dedup drops.
+
+    The workspace is not part of it because dedup is already per workspace.
+    """
+    return f"import-{file_sha256[:24]}-{row}{suffix}"
 
 
 @dataclass
@@ -152,11 +156,15 @@ def timed(stats: dict[str, int], key: str) -> Iterator[None]:
         stats[key] = stats.get(key, 0) + round((time.perf_counter() - started) * 1000)
 
 
-def plan_contacts(ctx: LoadContext, table: pa.Table) -> Plan | None:
-    """The part of the column-wise new contacts that needs no database (outside the writer)."""
+Planner = Callable[[IdentityService, pa.Table, "LoadContext", frozenset[str]], "Plan | None"]
+
+
+def plan_contacts(ctx: LoadContext, table: pa.Table, planner: Planner = plan) -> Plan | None:
+    """The part of the column-wise new contacts that needs no database (outside the writer;
+    ``planner``: where the plan is made, ``planning.PlanWorkers.plan`` for a worker)."""
     if not isinstance(ctx.identity, IdentityService):
         return None
-    return plan(ctx.identity, table, ctx, TRAIT_COLUMNS)
+    return planner(ctx.identity, table, ctx, TRAIT_COLUMNS)
 
 
 UNPLANNED = object()  # load_contacts called without plan_chunk: plan in the writer
@@ -563,6 +571,6 @@ def run_loader(
     return LOADERS[entity](conn, ctx, table)
 
 
-def plan_chunk(entity: str, ctx: LoadContext, table: pa.Table) -> Any:
+def plan_chunk(entity: str, ctx: LoadContext, table: pa.Table, planner: Planner = plan) -> Any:
     """Work on a coerced chunk that needs no database, done before its unit of work."""
-    return plan_contacts(ctx, table) if entity == "contacts" else None
+    return plan_contacts(ctx, table, planner) if entity == "contacts" else None

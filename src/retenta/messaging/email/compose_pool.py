@@ -21,13 +21,11 @@ process, and the worker is started again on the next use. ``workers=0`` composes
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import hashlib
 import logging
 import multiprocessing as mp
 import os
 import pickle
-import signal
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,6 +33,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Any
 
+from retenta.core.workers import die_with_parent
 from retenta.messaging.channels.base import SendResult
 from retenta.messaging.email.headers import HeaderError
 from retenta.messaging.email.mime import OutgoingEmail, Recipient
@@ -45,7 +44,6 @@ from retenta.messaging.templates import RenderError
 from retenta.messaging.tracking import Tracker, add_open_pixel, rewrite_links
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1
 CHUNK = 32  # messages a worker composes per call (~30 ms): small enough to start sending soon
 IN_FLIGHT_PER_WORKER = 3  # chunks submitted ahead per worker
 MIN_POOLED = 64  # a smaller group is composed in process (shipping its kit costs more)
@@ -137,17 +135,6 @@ class MissingKitError(LookupError):
     """The worker does not hold this kit (evicted, or a new worker): send it again."""
 
 
-def _init_worker(parent_pid: int) -> None:
-    """Die with the server: SIGKILL when the parent goes (and it may be gone already)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the call queue's end-of-file still ends it
-        pass
-    if os.getppid() != parent_pid:
-        os._exit(0)
-
-
 def _compose_chunk(key: str, kit: bytes | None, jobs: list[Job]) -> list[Composed]:
     """Compose ``jobs`` with the kit ``key`` (unpickled and built here when it comes along)."""
     built = _KITS.get(key)
@@ -175,7 +162,7 @@ class _Worker:
         if self.executor is None:
             self.executor = ProcessPoolExecutor(
                 1, mp_context=mp.get_context("spawn"),
-                initializer=_init_worker, initargs=(os.getpid(),),
+                initializer=die_with_parent, initargs=(os.getpid(),),
             )  # fmt: skip
             self.kits = set()
         return self.executor

@@ -171,6 +171,8 @@ class DuckDatabase:
                     cur.execute("ROLLBACK")
                 except duckdb.Error:
                     log.debug("rollback after failed unit of work", exc_info=True)
+                if isinstance(exc, duckdb.OutOfMemoryException):
+                    self._relieve(cur)
                 self._tell(committed=False)
                 fut.set_exception(exc)
             else:
@@ -183,6 +185,14 @@ class DuckDatabase:
         if self._light:
             return IDLE_FULL_CHECKPOINT_S
         return None if self._governor is None else self._governor.seconds_left()
+
+    def _relieve(self, cur: duckdb.DuckDBPyConnection) -> None:
+        if self._governor is None:
+            return
+        try:
+            self._governor.relieve(cur)
+        except duckdb.Error:
+            log.debug("memory limit not raised", exc_info=True)
 
     def _govern(self, cur: duckdb.DuckDBPyConnection) -> None:
         if self._governor is None:
@@ -272,7 +282,7 @@ def _governor(budget: str | None, memory_limit: str) -> PoolGovernor | None:
     process, ceiling = size_bytes(budget), size_bytes(memory_limit)
     if process is None or ceiling is None:
         raise ValueError(f"memory_budget {budget!r} / memory_limit {memory_limit!r}: say 1400MiB")
-    return PoolGovernor(Budget(process=process, pool_max=ceiling))
+    return PoolGovernor(Budget.within(process, ceiling))
 
 
 def _setting(conn: duckdb.DuckDBPyConnection, name: str) -> Any:

@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 GOVERN_INTERVAL_S = 2.0
-POOL_FLOOR = 256 * MiB  # below this DuckDB spills a segment's joins to disk
+# The pool never goes below half its ceiling (and 256MiB): a writer unit pins what it needs
+# (the ART index nodes it changes stay pinned until a checkpoint), and at a 256 MiB pool a
+# 1M-row contacts import failed ("failed to pin block", 690k rows in); at 512MiB it passed.
+POOL_FLOOR = 256 * MiB
+FLOOR_SHARE = 0.5
+RELIEF_S = 60.0  # after an out-of-memory error the pool stays at its ceiling this long
 HEADROOM = 96 * MiB  # a unit's Arrow tables and the allocators' slack, between two ticks
 SHRINK_STEP = 16 * MiB  # lower the limit once the target is this far below it
 GROW_STEP = 64 * MiB  # raise it only this far at least
@@ -64,6 +69,15 @@ class Budget:
     pool_max: int
     pool_min: int = POOL_FLOOR
     headroom: int = HEADROOM
+
+    @classmethod
+    def within(cls, process: int, pool_max: int) -> Budget:
+        """A budget whose pool never goes below half its ceiling (nor 256MiB).
+
+        >>> Budget.within(1400 * MiB, 10**9).pool_min // MiB
+        476
+        """
+        return cls(process, pool_max, pool_min=max(POOL_FLOOR, int(pool_max * FLOOR_SHARE)))
 
     def pool_for(self, rss: int, pool_used: int) -> int:
         """The pool limit that keeps the process within budget, given what it holds now.
@@ -123,6 +137,17 @@ class PoolGovernor:
 
     def seconds_left(self) -> float:
         return max(0.0, self._due - self._clock())
+
+    def relieve(self, conn: Any) -> None:
+        """After an out-of-memory error: the pool back at its ceiling for ``RELIEF_S``, so
+        that the unit tried again (a split ingest unit, a retried import) finds it there."""
+        conn.execute(f"SET memory_limit = '{self.budget.pool_max // MiB}MiB'")
+        self._due = self._clock() + RELIEF_S
+        log.warning(
+            "memory: DuckDB ran out of its pool; the limit is back at %d MiB for %.0f s",
+            self.budget.pool_max // MiB,
+            RELIEF_S,
+        )
 
     def govern(self, conn: Any) -> int | None:
         """When due: the limit set (None if none was); the caller's connection is idle."""
