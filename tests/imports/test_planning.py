@@ -118,3 +118,10 @@ def test_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(data_dir=tmp_path)
     with pytest.raises(ValueError, match="0 \\(in process\\) or 1"):
         PlanWorkers(2)
+
+
+def test_a_chunk_the_plan_refuses_starts_no_worker(container: Container) -> None:
+    planner = PlanWorkers(1)
+    small = chunk().slice(0, 10)
+    assert planner.plan(container.identity, small, context(container), TRAIT_COLUMNS) is None
+    assert planner._executor is None

@@ -28,7 +28,7 @@ from retenta.core.workers import die_with_parent
 from retenta.identity.normalize import Normalizer
 from retenta.identity.profile import Policies
 from retenta.identity.rules import RuleSettings
-from retenta.imports.fresh_contacts import Plan, PlanRules, plan
+from retenta.imports.fresh_contacts import MIN_ROWS, Plan, PlanRules, plan
 from retenta.imports.loaders import LoadContext, import_message_id
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class PlanWorkers:
         self, svc: PlanRules, table: pa.Table, ctx: LoadContext, traits: frozenset[str]
     ) -> Plan | None:
         """``fresh_contacts.plan`` of the chunk, made in the worker when there is one."""
-        if self.size == 0:
+        if self.size == 0 or table.num_rows < MIN_ROWS:  # the plan refuses a small chunk
             return plan(svc, table, ctx, traits)
         stamp = Stamp(ctx.workspace_id, ctx.file_sha256, ctx.at)
         try:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import logging
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable, MutableMapping, Sequence
@@ -30,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from retenta.core.messages import Message
+from retenta.core.workers import die_with_parent
 from retenta.ingest import wire
 from retenta.ingest.deadletters import DeadLetter
 from retenta.ingest.dedup import hash_keys
@@ -42,7 +41,6 @@ from retenta.tenancy.service import Principal
 log = logging.getLogger(__name__)
 KEY_TTL_S = 1.0  # a key revoked in the writer is refused by the workers within this
 KEY_BOOK_MAX = 10_000
-PR_SET_PDEATHSIG = 1
 EXIT_GRACE_S = 2.0
 # A frame is sent once it holds this many events (or at the end of the loop's turn): the
 # writer decodes a 100-event frame at ~3 µs an event and a 2,000-event one at 6-12 (its
@@ -226,14 +224,6 @@ def build_app(container: WorkerContainer) -> Any:
     return app
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """SIGKILL when the parent dies (nothing here is owed to anyone: see the module doc)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # it died before the prctl
-        os._exit(1)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="retenta.ingest.worker")
     for name in ("--listen-fd", "--writer-fd", "--parent-pid"):
@@ -241,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--max-event-bytes", type=int, required=True)
     ap.add_argument("--max-batch-bytes", type=int, required=True)
     args = ap.parse_args(argv)
-    _die_with_parent(args.parent_pid)
+    die_with_parent(args.parent_pid)  # nothing here is owed to anyone: see the module doc
     _warm_up()
     settings = Settings(
         ingest_max_event_bytes=args.max_event_bytes, ingest_max_batch_bytes=args.max_batch_bytes
