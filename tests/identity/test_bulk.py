@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from retenta.app import Container, build_container
 from retenta.core.messages import Message
 from retenta.identity import bulk
-from retenta.identity.bulk import create_new_contacts, fresh_attributes, normalized_phones
+from retenta.identity.bulk import create_new_contacts, fresh_attributes
 from retenta.identity.known import KnownIdentifiers
 from retenta.identity.normalize import normalize_with_reason
 from retenta.identity.profile import Policies, apply_traits
@@ -208,46 +208,6 @@ def test_fresh_attributes_is_apply_traits_on_an_empty_profile() -> None:
     provenance: dict[str, Any] = {}
     apply_traits(attrs, provenance, traits, prov, policies)
     assert fresh_attributes(traits, prov, policies) == (attrs, provenance)
-
-
-# --- phones settled a column at a time --------------------------------------------------
-
-REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
-
-
-def example_numbers() -> list[str]:
-    """Every region's example numbers of every type, in E.164, plus near misses of each."""
-    out = []
-    for region in REGIONS:
-        for kind in phonenumbers.PhoneNumberType.values():
-            number = phonenumbers.example_number_for_type(region, kind)
-            if number is None:
-                continue
-            text = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-            out += [text, text[:-1], text + "7", text[:-1] + "0", text[:4] + "9" + text[5:]]
-    return out
-
-
-def test_column_phone_check_equals_normalize_on_every_region() -> None:
-    settings = IdentitySettings()
-    raws = [*example_numbers(), " +380501234567 ", "+380 50 123 45 67", "0501234567", "null"]
-    found = normalized_phones(raws, settings)
-    assert len(found) > len(raws) // 2  # most of them settled by column
-    for raw, verdict in found.items():
-        assert verdict == normalize_with_reason("phone", raw, settings), raw
-
-
-@settings(max_examples=400, deadline=None)
-@given(
-    code=st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
-    digits=st.text("0123456789", min_size=1, max_size=14),
-)
-def test_column_phone_check_equals_normalize_on_any_digits(code: int, digits: str) -> None:
-    raw = f"+{code}{digits}"
-    identity = IdentitySettings()
-    found = normalized_phones([raw], identity)
-    if raw in found:
-        assert found[raw] == normalize_with_reason("phone", raw, identity)
 
 
 def test_examples_of_the_module() -> None:

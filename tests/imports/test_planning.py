@@ -53,10 +53,11 @@ def same(a: Plan | None, b: Plan | None) -> None:
     assert b is not None
     assert a.names == b.names
     assert a.ok.tolist() == b.ok.tolist()
-    assert a.keys == b.keys
-    assert a.hashes == b.hashes
-    assert a.attributes == b.attributes
-    assert a.provenance == b.provenance
+    assert a.values.keys() == b.values.keys()
+    assert all(a.values[t].equals(b.values[t]) for t in a.values)
+    assert all(np.array_equal(a.hashes[t], b.hashes[t]) for t in a.hashes)
+    assert a.attributes.equals(b.attributes)
+    assert a.provenance.equals(b.provenance)
 
 
 def worker_pids(planner: PlanWorkers) -> list[int]:

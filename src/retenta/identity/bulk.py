@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,15 +28,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import phonenumbers
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from retenta.core.messages import Message
 from retenta.identity import store
+from retenta.identity.columns import PhoneVerdict, normalized_phones
 from retenta.identity.known import KnownIdentifiers, key_hashes
 from retenta.identity.normalize import (
-    MAX_VALUE_LENGTH,
     PHONE,
     Extracted,
     Normalizer,
@@ -48,7 +45,6 @@ from retenta.identity.profile import Policies, Provenance, is_empty, union
 
 if TYPE_CHECKING:
     from retenta.identity.service import IdentityService
-    from retenta.settings import IdentitySettings
 
 Key = tuple[str, str, str]
 # Below this many candidates the regular resolver is as fast; not worth a second path.
@@ -63,106 +59,6 @@ class Candidate:
     message: Message
     keys: list[Key]
     hashes: list[int] = field(default_factory=list)
-
-
-# --- phones, validated a column at a time ------------------------------------------------
-#
-# ``normalize`` validates a phone with phonenumbers (~10 µs each, most of a new contact's
-# cost). For the common shape — E.164 text of a country code with one region — validity is
-# "the national number matches the region's general pattern and one of its type patterns
-# (with their possible lengths)", which pyarrow's regex kernels answer for a whole column.
-# Any other value is left to ``normalize``; a property test holds the two equal.
-
-_E164_SHAPE = re.compile(r"\+[1-9][0-9]{5,15}")
-_TYPE_DESCS = (
-    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
-    "voicemail", "fixed_line",
-)  # fmt: skip
-INVALID_PHONE = "invalid phone: not a valid number"
-PhoneVerdict = tuple[str | None, str | None]
-
-
-@functools.cache
-def _single_region_metadata(code: int) -> Any:
-    """The metadata of a country code that belongs to exactly one (geographic) region."""
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
-    if len(regions) != 1 or regions[0] == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
-        return None
-    return phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
-
-
-def split_e164(text: str) -> tuple[int, str] | None:
-    """``(country code, national number)`` where ``normalize`` would only need the number's
-    validity; None where it may do more (a national prefix, a leading zero, a shared code).
-
-    >>> split_e164("+380501234567"), split_e164("+15551234567"), split_e164("+3800501234")
-    ((380, '501234567'), None, None)
-    """
-    if not _E164_SHAPE.fullmatch(text):
-        return None
-    digits = text[1:]
-    for size in (1, 2, 3):
-        code = int(digits[:size])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
-        return None
-    meta = _single_region_metadata(code)
-    national = digits[size:]
-    if meta is None or len(national) < 2 or national[0] == "0":
-        return None
-    prefix = meta.national_prefix_for_parsing
-    if prefix and re.match(prefix, national):
-        return None
-    return code, national
-
-
-def _matches(nationals: pa.Array, lengths: pa.Array, desc: Any) -> pa.Array:
-    """phonenumbers' ``_is_number_matching_desc`` over a column."""
-    pattern = desc.national_number_pattern if desc is not None else None
-    if not pattern:
-        return pa.array([False] * len(nationals))
-    found = pc.match_substring_regex(nationals, f"^(?:{pattern})$")
-    if desc.possible_length:
-        found = pc.and_(found, pc.is_in(lengths, pa.array(list(desc.possible_length))))
-    return found
-
-
-def valid_nationals(nationals: Sequence[str], meta: Any) -> list[bool]:
-    """phonenumbers' ``is_valid_number`` for national numbers of one single-region code."""
-    column = pa.array(nationals, pa.string())
-    lengths = pc.utf8_length(column)
-    typed = [_matches(column, lengths, getattr(meta, name)) for name in _TYPE_DESCS]
-    if not meta.same_mobile_and_fixed_line_pattern:
-        typed.append(_matches(column, lengths, meta.mobile))
-    any_type = functools.reduce(pc.or_, typed)
-    valid: list[bool] = pc.and_(_matches(column, lengths, meta.general_desc), any_type).to_pylist()
-    return valid
-
-
-def normalized_phones(raws: Iterable[Any], settings: IdentitySettings) -> dict[str, PhoneVerdict]:
-    """``normalize_with_reason("phone", raw)`` for the raw values it can settle by column."""
-    blocked = frozenset(v.strip().lower() for v in settings.blocked_values)
-    groups: dict[int, list[tuple[str, str, str]]] = {}
-    for raw in set(raws):
-        if not isinstance(raw, str):
-            continue
-        text = raw.strip()
-        if not text or len(text) > MAX_VALUE_LENGTH or text.lower() in blocked:
-            continue
-        split = split_e164(text)
-        if split is not None:
-            groups.setdefault(split[0], []).append((raw, text, split[1]))
-    out: dict[str, PhoneVerdict] = {}
-    for code, items in groups.items():
-        nationals = [national for _, _, national in items]
-        try:
-            valid = valid_nationals(nationals, _single_region_metadata(code))
-        except pa.ArrowInvalid:  # a pattern RE2 does not take: leave these to normalize
-            continue
-        for (raw, text, _), ok in zip(items, valid, strict=True):
-            out[raw] = (text, None) if ok else (None, INVALID_PHONE)
-    return out
 
 
 class _WithPhones(Normalizer):
@@ -248,7 +144,7 @@ def _candidates(svc: IdentityService, messages: Sequence[Message]) -> list[Candi
     return out
 
 
-def maybe_stored(known: KnownIdentifiers, hashes: Sequence[int]) -> np.ndarray:
+def maybe_stored(known: KnownIdentifiers, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
     """``known.maybe_stored`` by array operations (the import checks ~15k keys a chunk).
 
     >>> k = KnownIdentifiers()

@@ -29,7 +29,7 @@ from retenta.identity.normalize import (
     MAX_VALUE_LENGTH,
     PHONE,
     Extracted,
-    _blocked,
+    blocked_values,
 )
 from retenta.identity.profile_input import _LOCALE_ONLY as LOCALE_ONLY
 from retenta.identity.profile_input import ProfileInput, _locale_only
@@ -74,7 +74,7 @@ def classify(batch: BatchResolver, messages: Sequence[Message]) -> list[Quick | 
     push token (``normalize.only_ids``), a plain ``userId`` and/or ``anonymousId`` that
     all belong to one contact before the batch (the pending overlay, then the map).
     """
-    blocked = _blocked(batch.svc.settings)
+    blocked = blocked_values(batch.svc.settings)
     # ``str.lower`` never shortens a string: a value longer than every blocked one is not
     # blocked, and most ids are (no ``lower()`` and set lookup for them)
     blocked_len = max(map(len, blocked), default=0)

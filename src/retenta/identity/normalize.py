@@ -78,7 +78,7 @@ _SIMPLE_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?
 _DOMAINS: dict[str, str | None] = {}
 
 
-def _domain(domain: str) -> str | None:
+def checked_domain(domain: str) -> str | None:
     """The normalized domain if email-validator accepts it (memoized: few domains recur)."""
     if domain not in _DOMAINS:
         if len(_DOMAINS) > 50_000:
@@ -99,14 +99,14 @@ def _email(text: str) -> tuple[str | None, str | None]:
     lowered = text.lower()
     local, at, domain = lowered.rpartition("@")
     if at and len(lowered) <= 254 and len(local) <= 64 and _SIMPLE_LOCAL.match(local):
-        checked_domain = _domain(domain)
-        if checked_domain is not None:
-            return f"{local}@{checked_domain.lower()}", None
+        checked = checked_domain(domain)
+        if checked is not None:
+            return f"{local}@{checked.lower()}", None
     try:
-        checked = validate_email(text, check_deliverability=False)
+        valid = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         return None, f"invalid email: {exc}"
-    return checked.normalized.lower(), None
+    return valid.normalized.lower(), None
 
 
 _E164_SHAPE = re.compile(r"\+[1-9][0-9]{5,15}")
@@ -175,7 +175,7 @@ def normalize_with_reason(
         return None, "empty"
     if len(text) > MAX_VALUE_LENGTH:
         return None, f"longer than {MAX_VALUE_LENGTH} characters"
-    if text.lower() in _blocked(settings):
+    if text.lower() in blocked_values(settings):
         return None, "blocked value"
     if id_type == EMAIL:
         value, reason = _email(text)
@@ -183,7 +183,7 @@ def normalize_with_reason(
         value, reason = _phone(text, settings.default_phone_region)
     else:
         value, reason = text, None
-    if value is not None and value.lower() in _blocked(settings):
+    if value is not None and value.lower() in blocked_values(settings):
         return None, "blocked value"
     return value, reason
 
@@ -203,7 +203,7 @@ def normalize(id_type: str, raw: Any, settings: IdentitySettings) -> str | None:
 _BLOCKED_CACHE: dict[int, frozenset[str]] = {}
 
 
-def _blocked(settings: IdentitySettings) -> frozenset[str]:
+def blocked_values(settings: IdentitySettings) -> frozenset[str]:
     key = id(settings.blocked_values)
     found = _BLOCKED_CACHE.get(key)
     if found is None:
@@ -248,7 +248,7 @@ def _plain(raw: Any, settings: IdentitySettings) -> tuple[str | None, str | None
         return None, "empty"
     if len(text) > MAX_VALUE_LENGTH:
         return None, f"longer than {MAX_VALUE_LENGTH} characters"
-    if text.lower() in _blocked(settings):
+    if text.lower() in blocked_values(settings):
         return None, "blocked value"
     return text, None
 
@@ -362,7 +362,7 @@ def extract_batch(
     >>> extract_batch([m], Normalizer(IdentitySettings()), [])[0].keys
     [('ws', 'external_id', 'u1'), ('ws', 'anonymous_id', 'a1')]
     """
-    blocked = _blocked(norm.settings)
+    blocked = blocked_values(norm.settings)
     out = []
     for m in messages:
         ex = None if custom_keys else _only_plain_ids(m, blocked)

@@ -5,14 +5,15 @@ set-based, but it starts from one ``Message`` per row and builds each contact's 
 Python (~40 µs a row: most of a 1M-row import). A contacts file is columns, so this does
 the same decision and the same rows by column:
 
-- each identifier column is normalized by identity's own ``Normalizer`` (phones in E.164
-  shape by ``identity.bulk.normalized_phones``, a column at a time);
+- each identifier column is normalized a column at a time with the verdicts of identity's
+  own ``Normalizer`` (``identity.columns.normalize_column``);
 - a row qualifies when every identifier it carries is valid, none is carried by another
   row of the chunk, none is (or may be) stored (``KnownIdentifiers`` by hash), none belongs
   to an erased person, and the per-type limits allow one of each — exactly the rows
   ``create_new_contacts`` would take;
 - ``contacts`` and ``identities`` are appended from Arrow by one statement each; the
-  attribute and provenance JSON is the text identity writes for a new contact.
+  attribute and provenance JSON, joined by column, is the text identity writes for a new
+  contact.
 
 Every other row goes the regular way (messages → ``create_new_contacts`` → ``resolve``),
 so conflicts, merges, invalid values and suppression are decided by identity resolution.
@@ -25,7 +26,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import compress
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
@@ -33,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from retenta.identity.bulk import allocate_ids, maybe_stored, normalized_phones
+from retenta.identity.bulk import allocate_ids, maybe_stored
+from retenta.identity.columns import as_flags, normalize_column
 from retenta.identity.normalize import identifier_hash
 from retenta.identity.store import dumps, identity_count
 from retenta.imports.mapping import ROW
@@ -68,7 +69,7 @@ class ChunkStamp(Protocol):
     def workspace_id(self) -> str: ...
     @property
     def at(self) -> datetime: ...
-    def message_id(self, row: int, suffix: str = "") -> str: ...
+    def message_ids(self, rows: pa.Array) -> pa.Array: ...
 
 
 # File column → identifier type, in the order identity offers them (user id first).
@@ -84,15 +85,6 @@ class Fresh:
     ids: np.ndarray
 
 
-def _texts(table: pa.Table, name: str) -> list[Any]:
-    """A trait column as identify messages carry it (dates as ISO text)."""
-    col = table.column(name)
-    if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
-        col = pc.cast(col, pa.string())
-    values: list[Any] = col.to_pylist()
-    return values
-
-
 def trait_names(table: pa.Table, trait_columns: frozenset[str]) -> list[str]:
     """The columns that become traits (as ``loaders.identify_messages`` picks them)."""
     return [c for c in table.column_names if c in trait_columns or c.startswith("attr.")]
@@ -101,6 +93,8 @@ def trait_names(table: pa.Table, trait_columns: frozenset[str]) -> list[str]:
 def expressible(svc: PlanRules, table: pa.Table, names: list[str]) -> bool:
     """Whether a new contact of this chunk is plain column work (else: the regular path)."""
     keys = {n.removeprefix("attr.") for n in names}
+    if len(keys) < len(names):  # two columns for one trait: the later one wins, row by row
+        return False
     if keys & set(svc.settings.custom_identifier_traits):
         return False
     if any(svc.policies.of(k) == "union" for k in keys):
@@ -117,96 +111,72 @@ def expressible(svc: PlanRules, table: pa.Table, names: list[str]) -> bool:
     return all(limit(t) >= 1 for _, t in IDENTIFIER_COLUMNS)
 
 
-def _normalized(svc: PlanRules, id_type: str, raws: list[Any]) -> list[tuple[Any, Any]]:
-    """``(value, reason)`` per raw value, as identity's normalizer answers."""
-    norm = svc.normalizer
-    if id_type == "phone":
-        fast = normalized_phones(raws, svc.settings)
-        return [(None, "empty") if r is None else (fast.get(r) or norm(id_type, r)) for r in raws]
-    return [(None, "empty") if r is None else norm(id_type, r) for r in raws]
-
-
-def _eligible_keys(
-    svc: PlanRules, table: pa.Table, ws: str
-) -> tuple[np.ndarray, list[list[tuple[str, str, str]]], dict[str, list[Any]]]:
-    """Rows whose identifiers are all valid and unique in the chunk, each row's keys, and
-    each identifier column's normalized values (None where a row carries none)."""
+def _eligible(svc: PlanRules, table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Rows whose identifiers are all valid and unique in the chunk (at least one), and
+    each identifier column's normalized values (null where a row carries none)."""
     n = table.num_rows
     ok = np.ones(n, dtype=bool)
-    keys: list[list[tuple[str, str, str]]] = [[] for _ in range(n)]
-    columns: dict[str, list[Any]] = {}
+    carried = np.zeros(n, dtype=bool)
+    values: dict[str, pa.Array] = {}
     for column, id_type in IDENTIFIER_COLUMNS:
         if column not in table.column_names:
             continue
-        found = _normalized(svc, id_type, table.column(column).to_pylist())
-        values = columns[id_type] = [value for value, _ in found]
-        counts: dict[str, int] = {}
-        for value in values:
-            if value is not None:
-                counts[value] = counts.get(value, 0) + 1
-        for i, (value, reason) in enumerate(found):
-            if value is None:
-                if reason != "empty":
-                    ok[i] = False  # identity resolution records the rejected value
-            elif counts[value] > 1:
-                ok[i] = False  # another row carries it too: their order matters
-            else:
-                keys[i].append((ws, id_type, value))
-    ok &= np.fromiter((bool(k) for k in keys), dtype=bool, count=n)
-    return ok, keys, columns
+        found = normalize_column(id_type, table.column(column), svc.normalizer)
+        values[id_type] = found.values
+        ok &= ~found.invalid  # identity resolution records the rejected value
+        ok &= ~_repeated(found.values)  # another row carries it too: their order matters
+        carried |= as_flags(found.values.is_valid())
+    return ok & carried, values
 
 
-def column_hashes(ws: str, columns: dict[str, list[Any]], ok: np.ndarray) -> list[int]:
-    """``key_hash`` of the keys of the ``ok`` rows in row order (each row's keys in column
-    order), hashed a column at a time in DuckDB: the keys as one list of tuples, split
-    again into columns, cost a third of a chunk's plan.
+def _repeated(values: pa.Array) -> np.ndarray:
+    """Rows whose value another row of the column also has."""
+    counts = pc.value_counts(values.drop_null())
+    twice = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    return (
+        as_flags(pc.is_in(values, value_set=twice)) if len(twice) else np.zeros(len(values), bool)
+    )
+
+
+def column_hashes(ws: str, values: dict[str, pa.Array]) -> dict[str, np.ndarray]:
+    """``key_hash`` of each row's ``(ws, type, value)`` per identifier column, hashed in
+    DuckDB a column at a time (meaningless where the value is null).
 
     >>> from retenta.identity.known import key_hash
-    >>> cols = {"external_id": ["7", None, "9"], "email": ["a@x.io", "b@x.io", None]}
-    >>> got = column_hashes("w", cols, np.array([True, True, False]))
-    >>> got == [key_hash(k) for k in [("w", "external_id", "7"), ("w", "email", "a@x.io"),
-    ...                               ("w", "email", "b@x.io")]]
+    >>> got = column_hashes("w", {"email": pa.array(["a@x.io", None])})
+    >>> int(got["email"][0]) == key_hash(("w", "email", "a@x.io"))
     True
     """
-    if not columns or not ok.any():
-        return []
-    types = list(columns)
-    _id_columns = pa.table({t: pa.array(columns[t], pa.string()) for t in types})
+    if not values:
+        return {}
+    _id_columns = pa.table(values)
     sql = ", ".join(
         f'md5_number_lower(concat_ws(chr(31), $ws, \'{t}\', "{t}"))::UBIGINT AS "{t}"'
-        for t in types
+        for t in values
     )
     found = _hashing_cursor().execute(f"SELECT {sql} FROM _id_columns", {"ws": ws}).fetchnumpy()
-    hashes = np.column_stack([np.asarray(found[t], dtype=np.uint64) for t in types])
-    present = np.column_stack([_present(columns[t]) for t in types])
-    selected: list[int] = hashes[ok][present[ok]].tolist()
-    return selected
+    return {t: np.asarray(found[t], dtype=np.uint64) for t in values}
 
 
-def _present(values: list[Any]) -> np.ndarray:
-    return np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-
-
-def _unknown(svc: IdentityService, conn: Any, planned: Plan) -> tuple[np.ndarray, list[int]]:
+def _unknown(
+    svc: IdentityService, conn: Any, ws: str, planned: Plan
+) -> tuple[np.ndarray, np.ndarray]:
     """``ok`` less rows with an identifier stored or suppressed; the hashes of the rest."""
-    ok, keys, hashes = planned.ok, planned.keys, planned.hashes
-    rows = np.flatnonzero(ok)
-    flat = [k for i in rows for k in keys[i]]
+    ok = planned.ok
     svc.known.sync(conn, identity_count(conn))
-    stored = maybe_stored(svc.known, hashes)
-    per_row = np.fromiter((len(keys[i]) for i in rows), dtype=np.int64, count=len(rows))
-    owner = np.repeat(np.arange(len(rows)), per_row)
-    hit = np.zeros(len(rows), dtype=bool)
-    np.logical_or.at(hit, owner, stored)
-    suppressed = svc.suppressed_hashes(conn, flat[0][0]) if flat else set()
-    if suppressed:
-        for j, (_, t, v) in enumerate(flat):
-            if (t, identifier_hash(t, v)) in suppressed:
-                hit[owner[j]] = True
-    out = ok.copy()
-    out[rows[hit]] = False
-    kept = ~hit[owner]
-    return out, [h for h, keep in zip(hashes, kept.tolist(), strict=True) if keep]
+    suppressed = svc.suppressed_hashes(conn, ws)
+    hit = np.zeros(len(ok), dtype=bool)
+    carried = {t: as_flags(v.is_valid()) & ok for t, v in planned.values.items()}
+    for id_type, rows in ((t, np.flatnonzero(c)) for t, c in carried.items()):
+        hit[rows[maybe_stored(svc.known, planned.hashes[id_type][rows])]] = True
+        if suppressed:
+            offered = planned.values[id_type].take(pa.array(rows)).to_pylist()
+            for i, value in zip(rows.tolist(), offered, strict=True):
+                if (id_type, identifier_hash(id_type, value)) in suppressed:
+                    hit[i] = True
+    out = ok & ~hit
+    kept = [planned.hashes[t][c & out] for t, c in carried.items()]
+    return out, np.concatenate(kept) if kept else np.zeros(0, dtype=np.uint64)
 
 
 @dataclass(frozen=True)
@@ -216,12 +186,12 @@ class Plan:
 
     names: list[str]
     ok: np.ndarray
-    keys: list[list[tuple[str, str, str]]]
-    hashes: list[int]  # ``key_hash`` of the keys of the ``ok`` rows, in row order
-    # the ``ok`` rows' attribute and provenance JSON, in row order (``_json_columns``):
+    values: dict[str, pa.Array]  # identifier type → each row's normalized value (or null)
+    hashes: dict[str, np.ndarray]  # identifier type → each row's ``key_hash`` (``values``)
+    # the ``ok`` rows' attribute and provenance JSON, in row order (``json_columns``):
     # built here rather than in the writer, whose turn is then DuckDB's and not the GIL's
-    attributes: list[str]
-    provenance: list[str]
+    attributes: pa.Array
+    provenance: pa.Array
 
 
 _local = threading.local()
@@ -244,13 +214,12 @@ def plan(
     names = trait_names(table, trait_columns)
     if table.num_rows < MIN_ROWS or not expressible(svc, table, names):
         return None
-    ok, keys, columns = _eligible_keys(svc, table, ctx.workspace_id)
+    ok, values = _eligible(svc, table)
     if ok.sum() < MIN_ROWS:
         return None
-    rows = table.take(pa.array(np.flatnonzero(ok)))
-    attributes, provenance = _json_columns(ctx, rows, names, rows.column(ROW).to_pylist())
-    hashes = column_hashes(ctx.workspace_id, columns, ok)
-    return Plan(names, ok, keys, hashes, attributes, provenance)
+    attributes, provenance = json_columns(ctx, table.filter(pa.array(ok)), names)
+    hashes = column_hashes(ctx.workspace_id, values)
+    return Plan(names, ok, values, hashes, attributes, provenance)
 
 
 def create_fresh(
@@ -260,51 +229,105 @@ def create_fresh(
     none = Fresh(np.zeros(table.num_rows, dtype=bool), np.zeros(0, dtype=np.int64))
     if planned is None:
         return none
-    ok, hashes = _unknown(svc, conn, planned)
-    rows = np.flatnonzero(ok)
+    ok, hashes = _unknown(svc, conn, ctx.workspace_id, planned)
+    rows = pa.array(np.flatnonzero(ok))
     if len(rows) < MIN_ROWS:
         return none
     ids = allocate_ids(conn, len(rows))
-    keys = [planned.keys[i] for i in rows]
-    kept = ok[planned.ok].tolist()  # of the planned rows, those still new
-    json = (list(compress(planned.attributes, kept)), list(compress(planned.provenance, kept)))
-    _insert(conn, ctx, table.take(pa.array(rows)), json, ids, keys)
-    svc.known.added(hashes)
+    kept = pa.array(ok[planned.ok])  # of the planned rows, those still new
+    json = (planned.attributes.filter(kept), planned.provenance.filter(kept))
+    values = {t: v.take(rows) for t, v in planned.values.items()}
+    _insert(conn, ctx, table.take(rows), json, ids, values)
+    svc.known.added(hashes.tolist())
     return Fresh(ok, ids)
 
 
-def _json_columns(
-    ctx: ChunkStamp, table: pa.Table, names: list[str], rows: list[int]
-) -> tuple[list[str], list[str]]:
-    """Each new contact's attributes and provenance JSON, the text identity writes for a new
-    contact (``bulk.fresh_values`` + ``bulk.provenance_json``; values here are text).
-
-    (DuckDB's ``json_merge_patch`` to drop the empty values cost 2× this loop.)
+def json_columns(ctx: ChunkStamp, table: pa.Table, names: list[str]) -> tuple[pa.Array, pa.Array]:
+    """Each row's attributes and provenance JSON, the text identity writes for a new contact
+    (``bulk.fresh_values`` + ``bulk.provenance_json``; the values here are text), joined a
+    column at a time: ``{"name":"value",…}`` of the non-empty cells, and for each of them
+    ``"name":{"source":"import","at":…,"message_id":…}``.
     """
     keys = [n.removeprefix("attr.") for n in names]
-    columns = [_texts(table, n) for n in names]
-    at = ctx.at.isoformat()
-    named = {k: f"{dumps(k)}:" for k in keys}  # provenance_json's text, each name once
+    stamp = json_strings(ctx.message_ids(table.column(ROW)))
+    one = pc.binary_join_element_wise(
+        f'{{"source":"import","at":{dumps(ctx.at.isoformat())},"message_id":', stamp, "}", ""
+    )
     attributes, provenance = [], []
-    for i, values in enumerate(zip(*columns, strict=True) if columns else [()] * len(rows)):
-        present = {k: v for k, v in zip(keys, values, strict=True) if v is not None and v != ""}
-        attributes.append(dumps(present))
-        one = dumps({"source": "import", "at": at, "message_id": ctx.message_id(rows[i])})
-        provenance.append("{" + ",".join(named[k] + one for k in present) + "}")
-    return attributes, provenance
+    for key, name in zip(keys, names, strict=True):
+        text = _texts(table, name)
+        filled = pc.and_(text.is_valid(), pc.not_equal(text, ""))
+        named = dumps(key) + ":"
+        attributes.append(
+            _where(filled, pc.binary_join_element_wise(named, json_strings(text), ""))
+        )
+        provenance.append(_where(filled, pc.binary_join_element_wise(named, one, "")))
+    return _object(attributes, table.num_rows), _object(provenance, table.num_rows)
+
+
+def json_strings(text: pa.Array) -> pa.Array:
+    """Each value as a JSON string, as ``dumps`` writes it (quoted; the few values with a
+    quote, a backslash or a control character escaped by ``dumps`` itself).
+
+    >>> raws = ["Ann", 'a "q"', None, "Олена", "tab\\t"]
+    >>> json_strings(pa.array(raws)).to_pylist() == [dumps(r) if r else None for r in raws]
+    True
+    """
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    escape = as_flags(pc.match_substring_regex(text, r'["\\\x00-\x1f]'))
+    if not escape.any():
+        return quoted
+    rows = np.flatnonzero(escape)
+    found = [dumps(v) for v in text.take(pa.array(rows)).to_pylist()]
+    return pc.replace_with_mask(quoted, pa.array(escape), pa.array(found, pa.string()))
+
+
+def _texts(table: pa.Table, name: str) -> pa.Array:
+    """A trait column as identify messages carry it (dates as ISO text)."""
+    col = table.column(name)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
+
+
+def _where(mask: pa.Array, values: pa.Array) -> pa.Array:
+    return pc.if_else(mask, values, pa.scalar(None, pa.string()))
+
+
+def _object(members: list[pa.Array], n: int) -> pa.Array:
+    """``{`` the non-null members joined by commas ``}`` of each row.
+
+    (pyarrow 26's ``null_handling="skip"`` drops a row whose members are all null, so each
+    member brings its comma and the first is cut.)
+
+    >>> _object([pa.array(['"a":1', None, None]), pa.array(['"b":2', '"b":3', None])], 3)
+    <pyarrow.lib.StringArray object at ...>
+    [
+      "{"a":1,"b":2}",
+      "{"b":3}",
+      "{}"
+    ]
+    """
+    if not members:
+        return pa.array(["{}"] * n, pa.string())
+    led = [pc.binary_join_element_wise(",", m, "") for m in members]
+    inner = pc.binary_join_element_wise(*led, "", null_handling="replace", null_replacement="")
+    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(inner, 1), "}", "")
 
 
 def _insert(
     conn: Any,
     ctx: LoadContext,
     table: pa.Table,
-    json: tuple[list[str], list[str]],
+    json: tuple[pa.Array, pa.Array],
     ids: np.ndarray,
-    keys: list[list[tuple[str, str, str]]],
+    values: dict[str, pa.Array],
 ) -> None:
     def text(name: str) -> pa.Array:
         return pa.array(
-            [v.strip() or None if isinstance(v, str) else None for v in _texts(table, name)]
+            [
+                v.strip() or None if isinstance(v, str) else None
+                for v in _texts(table, name).to_pylist()
+            ]
             if name in table.column_names
             else [None] * table.num_rows,
             pa.string(),
@@ -314,8 +337,8 @@ def _insert(
     _fresh = pa.table(
         {
             "id": pa.array(ids, pa.int64()),
-            "attributes": pa.array(attributes, pa.string()),
-            "provenance": pa.array(provenance, pa.string()),
+            "attributes": attributes,
+            "provenance": provenance,
             "language": text("language"),
             "timezone": text("timezone"),
         }
@@ -328,18 +351,30 @@ def _insert(
             " timezone FROM _fresh",
             {"ws": ctx.workspace_id, "at": ctx.at, "stamp": datetime.now(UTC)},
         )
-    per_row = np.fromiter((len(k) for k in keys), dtype=np.int64, count=len(keys))
-    flat = [k for row in keys for k in row]
-    _fresh_ids = pa.table(
-        {
-            "type": pa.array([t for _, t, _ in flat], pa.string()),
-            "value": pa.array([v for _, _, v in flat], pa.string()),
-            "contact_id": pa.array(np.repeat(ids, per_row), pa.int64()),
-        }
-    )
-    with registered(conn, "_fresh_ids", _fresh_ids):
+    with registered(conn, "_fresh_ids", _identities(values, ids)):
         conn.execute(
             "INSERT INTO identities (workspace_id, type, value, contact_id, first_seen,"
             " last_seen) SELECT $ws, type, value, contact_id, $at, $at FROM _fresh_ids",
             {"ws": ctx.workspace_id, "at": ctx.at},
         )
+
+
+def _identities(values: dict[str, pa.Array], ids: np.ndarray) -> pa.Table:
+    """``(type, value, contact_id)`` of every identifier the rows carry: row by row, each
+    row's in column order (the order identity resolution inserts them)."""
+    types, found, owners, order = [], [], [], []
+    for j, column in enumerate(values.values()):
+        rows = np.flatnonzero(as_flags(column.is_valid()))
+        types.append(np.full(rows.size, j, dtype=np.int64))
+        found.append(column.take(pa.array(rows)))
+        owners.append(ids[rows])
+        order.append(rows * len(values) + j)
+    by_row = pa.array(np.argsort(np.concatenate(order), kind="stable"))
+    names = pa.array(list(values), pa.string())
+    return pa.table(
+        {
+            "type": names.take(pa.array(np.concatenate(types))).take(by_row),
+            "value": pa.concat_arrays(found).take(by_row),
+            "contact_id": pa.array(np.concatenate(owners), pa.int64()).take(by_row),
+        }
+    )

@@ -60,6 +60,9 @@ class LoadContext:
     def message_id(self, row: int, suffix: str = "") -> str:
         return import_message_id(self.file_sha256, row, suffix)
 
+    def message_ids(self, rows: pa.Array) -> pa.Array:
+        return import_message_ids(self.file_sha256, rows)
+
 
 def import_message_id(file_sha256: str, row: int, suffix: str = "") -> str:
     """Deterministic per (file, row): a re-import produces the same ids, which dedup drops.
@@ -67,6 +70,17 @@ def import_message_id(file_sha256: str, row: int, suffix: str = "") -> str:
     The workspace is not part of it because dedup is already per workspace.
     """
     return f"import-{file_sha256[:24]}-{row}{suffix}"
+
+
+def import_message_ids(file_sha256: str, rows: pa.Array) -> pa.Array:
+    """``import_message_id`` of each row number of a column.
+
+    >>> import_message_ids("ab" * 32, pa.array([2, 10])).to_pylist() == [
+    ...     import_message_id("ab" * 32, 2), import_message_id("ab" * 32, 10)]
+    True
+    """
+    head = import_message_id(file_sha256, 0)[:-1]
+    return pc.binary_join_element_wise(head, pc.cast(rows, pa.string()), "")
 
 
 @dataclass

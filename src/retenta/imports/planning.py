@@ -29,7 +29,7 @@ from retenta.identity.normalize import Normalizer
 from retenta.identity.profile import Policies
 from retenta.identity.rules import RuleSettings
 from retenta.imports.fresh_contacts import MIN_ROWS, Plan, PlanRules, plan
-from retenta.imports.loaders import LoadContext, import_message_id
+from retenta.imports.loaders import LoadContext, import_message_id, import_message_ids
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -69,6 +69,9 @@ class Stamp:
 
     def message_id(self, row: int, suffix: str = "") -> str:
         return import_message_id(self.file_sha256, row, suffix)
+
+    def message_ids(self, rows: pa.Array) -> pa.Array:
+        return import_message_ids(self.file_sha256, rows)
 
 
 # ---------------------------------------------------------------- in the worker
