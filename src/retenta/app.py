@@ -88,7 +88,6 @@ class Container:
     lifecycle: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
-        self.imports.planner.close()  # an import's plan worker, if one was started
         self.db.close()
 
 

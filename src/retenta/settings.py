@@ -120,5 +120,3 @@ class Settings(BaseSettings):
     # DKIM-sign a send's email, so the sender's process only does SMTP, the hand-over journal
     # and the writer. None: 1 on a machine of <= 2 cores, else cpu_count - 1; 0: in process.
     compose_workers: int | None = Field(default=None, ge=0)
-    # a contacts import's plan in a worker process: None = 1 on 2+ cores; 0 = in process
-    import_plan_workers: int | None = Field(default=None, ge=0, le=1)

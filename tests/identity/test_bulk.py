@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +20,6 @@ from retenta.core.messages import Message
 from retenta.identity import bulk
 from retenta.identity.bulk import create_new_contacts, fresh_attributes
 from retenta.identity.known import KnownIdentifiers
-from retenta.identity.normalize import normalize_with_reason
 from retenta.identity.profile import Policies, apply_traits
 from retenta.settings import IdentitySettings, Settings
 

@@ -12,15 +12,23 @@ identity events and the job's rejects must be the same.
 from __future__ import annotations
 
 import asyncio
+import doctest
 import random
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retenta.app import Container, build_container
+from retenta.identity.store import dumps
 from retenta.imports import fresh_contacts
+from retenta.imports.loaders import import_message_id, import_message_ids
+from retenta.imports.mapping import ROW
 from retenta.settings import Settings
 from tests.imports.helpers import rejects, run_import, write_csv
 
@@ -172,3 +180,60 @@ def test_column_wise_new_contacts_equal_identity_resolution(tmp_path: Path, seed
     assert made > 200  # the path under test did the work
     assert column_jobs == regular_jobs
     assert columns == regular
+
+
+# --- the new contacts' JSON, joined by column -----------------------------------------------
+
+
+class Stamp:
+    workspace_id = "ws"
+    at = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    file_sha256 = "ab" * 32
+
+    def message_ids(self, rows: pa.Array) -> pa.Array:
+        return import_message_ids(self.file_sha256, rows)
+
+
+def reference_json(names: list[str], rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """What identity writes for a new contact, row by row (``bulk.fresh_values`` and
+    ``bulk.provenance_json`` on text traits)."""
+    attributes, provenance = [], []
+    for row in rows:
+        present = {
+            n.removeprefix("attr."): row[n] for n in names if row[n] is not None and row[n] != ""
+        }
+        one = {"source": "import", "at": Stamp.at.isoformat(),
+               "message_id": import_message_id(Stamp.file_sha256, row[ROW])}  # fmt: skip
+        attributes.append(dumps(present))
+        provenance.append(dumps({k: one for k in present}))
+    return attributes, provenance
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cells=st.lists(
+        st.tuples(st.one_of(st.none(), st.text(max_size=8)), st.sampled_from(["", "gold", None])),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_json_by_column_is_the_json_identity_writes(cells: list[tuple[Any, Any]]) -> None:
+    names = ["first_name", "attr.tier"]
+    rows = [{"first_name": a, "attr.tier": b, ROW: 2 + i} for i, (a, b) in enumerate(cells)]
+    table = pa.Table.from_pylist(rows, pa.schema(
+        [("first_name", pa.string()), ("attr.tier", pa.string()), (ROW, pa.int64())]
+    ))  # fmt: skip
+    attributes, provenance = fresh_contacts.json_columns(Stamp(), table, names)
+    assert (attributes.to_pylist(), provenance.to_pylist()) == reference_json(names, rows)
+
+
+def test_a_date_trait_is_written_as_iso_text() -> None:
+    table = pa.table({"birthday": pa.array([date(1990, 4, 23), None]), ROW: pa.array([2, 3])})
+    attributes, _ = fresh_contacts.json_columns(Stamp(), table, ["birthday"])
+    assert attributes.to_pylist() == ['{"birthday":"1990-04-23"}', "{}"]
+
+
+def test_the_module_examples() -> None:
+    result = doctest.testmod(fresh_contacts)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 
 class PlanRules(Protocol):
-    """What a plan reads of identity: ``IdentityService``, or ``planning.Rules`` in a worker."""
+    """What a plan reads of identity (``IdentityService``)."""
 
     @property
     def settings(self) -> IdentitySettings: ...
@@ -63,7 +63,7 @@ class PlanRules(Protocol):
 
 
 class ChunkStamp(Protocol):
-    """What a plan reads of the job: ``LoadContext``, or ``planning.Stamp`` in a worker."""
+    """What a plan reads of the job (``LoadContext``)."""
 
     @property
     def workspace_id(self) -> str: ...
@@ -299,13 +299,9 @@ def _object(members: list[pa.Array], n: int) -> pa.Array:
     (pyarrow 26's ``null_handling="skip"`` drops a row whose members are all null, so each
     member brings its comma and the first is cut.)
 
-    >>> _object([pa.array(['"a":1', None, None]), pa.array(['"b":2', '"b":3', None])], 3)
-    <pyarrow.lib.StringArray object at ...>
-    [
-      "{"a":1,"b":2}",
-      "{"b":3}",
-      "{}"
-    ]
+    >>> members = [pa.array(['"a":1', None, None]), pa.array(['"b":2', '"b":3', None])]
+    >>> _object(members, 3).to_pylist()
+    ['{"a":1,"b":2}', '{"b":3}', '{}']
     """
     if not members:
         return pa.array(["{}"] * n, pa.string())

@@ -170,15 +170,11 @@ def timed(stats: dict[str, int], key: str) -> Iterator[None]:
         stats[key] = stats.get(key, 0) + round((time.perf_counter() - started) * 1000)
 
 
-Planner = Callable[[IdentityService, pa.Table, "LoadContext", frozenset[str]], "Plan | None"]
-
-
-def plan_contacts(ctx: LoadContext, table: pa.Table, planner: Planner = plan) -> Plan | None:
-    """The part of the column-wise new contacts that needs no database (outside the writer;
-    ``planner``: where the plan is made, ``planning.PlanWorkers.plan`` for a worker)."""
+def plan_contacts(ctx: LoadContext, table: pa.Table) -> Plan | None:
+    """The part of the column-wise new contacts that needs no database (outside the writer)."""
     if not isinstance(ctx.identity, IdentityService):
         return None
-    return planner(ctx.identity, table, ctx, TRAIT_COLUMNS)
+    return plan(ctx.identity, table, ctx, TRAIT_COLUMNS)
 
 
 UNPLANNED = object()  # load_contacts called without plan_chunk: plan in the writer
@@ -585,6 +581,6 @@ def run_loader(
     return LOADERS[entity](conn, ctx, table)
 
 
-def plan_chunk(entity: str, ctx: LoadContext, table: pa.Table, planner: Planner = plan) -> Any:
+def plan_chunk(entity: str, ctx: LoadContext, table: pa.Table) -> Any:
     """Work on a coerced chunk that needs no database, done before its unit of work."""
-    return plan_contacts(ctx, table, planner) if entity == "contacts" else None
+    return plan_contacts(ctx, table) if entity == "contacts" else None

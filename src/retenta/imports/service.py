@@ -40,7 +40,6 @@ from retenta.imports.mapping import (
     suggest_mapping,
     validate_mapping,
 )
-from retenta.imports.planning import PlanWorkers
 from retenta.imports.readers import (
     ReadError,
     SourceFile,
@@ -89,7 +88,6 @@ class ImportService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self.planner = PlanWorkers(settings.import_plan_workers)
 
     # -- uploads -----------------------------------------------------------------------
 
@@ -427,7 +425,7 @@ class ImportService:
         coerced = coerce_chunk(job["entity"], chunk.table, job["mapping"], chunk.first_row)
         malformed = [Reject(m.line, None, m.reason, {"line": m.text}) for m in chunk.malformed]
         coerce_ms, started = _ms_since(started), time.perf_counter()
-        planned = plan_chunk(job["entity"], ctx, coerced.table, self.planner.plan)
+        planned = plan_chunk(job["entity"], ctx, coerced.table)
         return Prepared(chunk, coerced, malformed, coerce_ms, planned, _ms_since(started))
 
     def _submit(
@@ -517,7 +515,6 @@ class ImportService:
         self._wake.set()
         await asyncio.to_thread(self._thread.join, 120)
         self._thread = None
-        await asyncio.to_thread(self.planner.close)
 
     def _work(self) -> None:
         while not self._stop.is_set():
