@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from retenta.storage.duckdb.engine import DuckDatabase
@@ -52,5 +53,27 @@ def test_a_failing_listener_neither_changes_the_outcome_nor_silences_the_others(
         assert heard == [True]
         assert db.write(lambda cur: cur.execute("SELECT 8").fetchall()) == [(8,)]
         assert heard == [True, True]
+    finally:
+        db.close()
+
+
+def test_the_caller_hears_the_error_that_aborted_the_unit_not_a_later_one(tmp_path: Path) -> None:
+    """A statement after the failing one (an unregister in a ``finally``) raises "Current
+    transaction is aborted"; the caller is told the first error, with its own type."""
+    db = DuckDatabase(tmp_path / "db.duckdb")
+    try:
+        db.write(lambda cur: cur.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+        db.write(lambda cur: cur.execute("INSERT INTO t VALUES (1)"))
+
+        def unit(cur: Any) -> None:
+            try:
+                cur.execute("INSERT INTO t VALUES (1)")
+            finally:
+                cur.execute("SELECT 1")  # refused: the transaction is aborted
+
+        with pytest.raises(duckdb.ConstraintException, match="Duplicate key"):
+            db.write(unit)
+        with db.read() as cur:
+            assert cur.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
     finally:
         db.close()

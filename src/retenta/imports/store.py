@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -37,8 +38,11 @@ def registered(conn: Any, name: str, table: pa.Table) -> Iterator[None]:
     conn.register(name, table)
     try:
         yield
-    finally:
-        conn.unregister(name)
+    except BaseException:
+        with suppress(duckdb.Error):  # an aborted transaction refuses it: report the cause
+            conn.unregister(name)
+        raise
+    conn.unregister(name)
 
 
 def settle(conn: Any) -> None:

@@ -23,6 +23,30 @@ T = TypeVar("T")
 _STOP = object()
 
 
+def abort_cause(exc: BaseException) -> BaseException:
+    """The error that aborted a unit's transaction, rather than a later statement's "Current
+    transaction is aborted" (a ``finally`` that unregisters an Arrow table, for one), which
+    would hide it from the caller and from the out-of-memory relief.
+
+    >>> try:
+    ...     try:
+    ...         raise duckdb.OutOfMemoryException("failed to pin block")
+    ...     finally:
+    ...         raise duckdb.TransactionException("Current transaction is aborted")
+    ... except duckdb.Error as e:
+    ...     type(abort_cause(e)).__name__
+    'OutOfMemoryException'
+    """
+    seen = exc
+    while (
+        isinstance(seen, duckdb.TransactionException)
+        and "transaction is aborted" in str(seen)
+        and isinstance(seen.__context__, duckdb.Error)
+    ):
+        seen = seen.__context__
+    return seen
+
+
 class DuckDatabase:
     """All writes go through one thread fed by a queue (the Datasette model).
 
@@ -166,7 +190,8 @@ class DuckDatabase:
                 cur.execute("BEGIN TRANSACTION")
                 result = work(cur)
                 cur.execute("COMMIT")
-            except BaseException as exc:  # the transaction is void; report to the caller
+            except BaseException as raised:  # the transaction is void; report to the caller
+                exc = abort_cause(raised)
                 try:
                     cur.execute("ROLLBACK")
                 except duckdb.Error:
