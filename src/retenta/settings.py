@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     ingest_max_batch_bytes: int = 500 * 1024
     # Benchmark bound only: accept and validate events but store nothing.
     ingest_skip_storage: bool = False
+    # commerce's apply batched behind the acknowledgement under load (ingest/deferred.py)
+    ingest_defer_apply: bool = True
     background_workers: bool = True
     # Opt-in multi-process ingest front (docs/ingest.md): N worker processes serve /v1/* on
     # their own port (Segment's "api host"); this process stays the one writer. 0 = off.
