@@ -79,7 +79,9 @@ class DeferredApply:
 
     def drop_first(self, conn: Any, error: BaseException) -> None:
         """The oldest pending message failed alone: a dead letter, and its note forgotten."""
-        (message,) = self.pending[:1]
+        if not self.pending:  # applied meanwhile by a unit that applies its own
+            return
+        message = self.pending[0]
         log.error("commerce could not apply %s: %s (a dead letter)", message.message_id, error)
         payload = {"messageId": message.message_id, "type": message.type, "event": message.event}
         reason = [{"field": "event", "error": f"not applied: {error}"[:500]}]

@@ -409,7 +409,10 @@ class IngestPipeline:
             batch = await self.db.awrite(work)
         except Exception as exc:
             if n == 1:
-                await self.db.awrite(partial(deferred.drop_first, error=exc))
+                try:
+                    await self.db.awrite(partial(deferred.drop_first, error=exc))
+                except Exception:  # kept noted: the next apply tries it again
+                    log.exception("could not set aside an event commerce refused")
                 return
             await self._apply_deferred(n // 2)
             await self._apply_deferred(n - n // 2)
