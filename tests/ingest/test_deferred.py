@@ -148,3 +148,23 @@ def test_an_event_the_applier_refuses_becomes_a_dead_letter_and_the_rest_apply(o
     letters = rows(db, "SELECT endpoint, payload, errors FROM dead_letters")
     assert [(e, "c-7" in p, "not applied" in r) for e, p, r in letters] == [("apply", True, True)]
     assert rows(db, "SELECT count(*) FROM commerce_pending") == [(0,)]
+
+
+def test_a_unit_that_must_not_leave_notes_behind_applies_them_first(tmp_path: Path) -> None:
+    """Erasure's unit calls ``apply_noted`` before it deletes a person: what was noted is
+    applied in that unit (and so erased with the rest)."""
+    db, pipeline = open_pipeline(tmp_path, TableApplier())
+    ids = [f"e-{i}" for i in range(20)]
+
+    async def note_only() -> None:
+        pipeline._apply_due = lambda: False  # type: ignore[method-assign]
+        await concurrent(pipeline, ids)
+
+    asyncio.run(note_only())
+    assert pipeline.deferred is not None
+    assert pipeline.deferred.pending
+    db.write(pipeline.apply_noted)
+    assert not pipeline.deferred.pending
+    assert sorted(r[0] for r in rows(db, "SELECT id FROM applied")) == sorted(ids)
+    assert rows(db, "SELECT count(*) FROM commerce_pending") == [(0,)]
+    db.close()

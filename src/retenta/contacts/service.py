@@ -54,6 +54,8 @@ class IngestPort(Protocol):
 
     def notify_changed(self, workspace_id: str, contact_ids: Sequence[int]) -> None: ...
 
+    def apply_noted(self, conn: Any) -> None: ...
+
 
 class ContactService:
     def __init__(
@@ -340,6 +342,8 @@ class ContactService:
         erased: list[int] = []
 
         def work(conn: Any) -> dict[str, Any]:
+            if self.ingest is not None:  # their events noted for commerce: applied, then erased
+                self.ingest.apply_noted(conn)
             _, ids = self._live_ids(conn, workspace_id, contact_id)
             erased.extend(ids)
             result = erase_person(

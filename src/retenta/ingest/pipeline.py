@@ -379,6 +379,12 @@ class IngestPipeline:
             await self._wake.wait()
             self._wake.clear()
 
+    def apply_noted(self, conn: Any) -> None:
+        """Inside a writer unit: apply every noted message now. Erasure calls it before it
+        deletes a person, so no order or cart is made from their events after it."""
+        if self.deferred is not None and self.deferred.pending:
+            self.deferred.apply_with(conn, [])
+
     def _apply_due(self) -> bool:
         """Whether the noted messages are to be applied now: nothing waits, the server stops,
         or the oldest apply is ``every_s`` old."""
