@@ -74,10 +74,8 @@ async def concurrent(pipeline: IngestPipeline, ids: list[str]) -> None:
     assert all(o.stored == 1 for o in outcomes)
 
 
-def test_many_clients_are_applied_once_in_a_batch_behind_their_ack(opened) -> None:
-    db, pipeline, applier = opened
-    applier.fail_on = None
-    ids = [f"c-{i}" for i in range(40)]
+def ingest_then_stop(pipeline: IngestPipeline, ids: list[str]) -> None:
+    """Many clients at once, then (once every note is applied) a clean stop."""
 
     async def run() -> None:
         await concurrent(pipeline, ids)
@@ -85,6 +83,14 @@ def test_many_clients_are_applied_once_in_a_batch_behind_their_ack(opened) -> No
         await pipeline.stop()
 
     asyncio.run(run())
+
+
+def test_many_clients_are_applied_once_in_a_batch_behind_their_ack(opened) -> None:
+    db, pipeline, applier = opened
+    applier.fail_on = None
+    ids = [f"c-{i}" for i in range(40)]
+
+    ingest_then_stop(pipeline, ids)
     assert sorted(r[0] for r in rows(db, "SELECT id FROM applied")) == sorted(ids)
     assert max(applier.batches) >= DEFER_FROM_REQUESTS  # one apply for many requests
     assert rows(db, "SELECT count(*) FROM commerce_pending") == [(0,)]
@@ -136,17 +142,13 @@ def test_an_event_the_applier_refuses_becomes_a_dead_letter_and_the_rest_apply(o
     db, pipeline, _ = opened
     ids = [f"c-{i}" for i in range(20)]
 
-    async def run() -> None:
-        await concurrent(pipeline, ids)
-        await settled(pipeline)
-        await pipeline.stop()
-
-    asyncio.run(run())
+    ingest_then_stop(pipeline, ids)
     applied = sorted(r[0] for r in rows(db, "SELECT id FROM applied"))
     assert applied == sorted(i for i in ids if i != "c-7")
     assert len(rows(db, "SELECT 1 FROM all_events")) == len(ids)  # every event stored
     letters = rows(db, "SELECT endpoint, payload, errors FROM dead_letters")
     assert [(e, "c-7" in p, "not applied" in r) for e, p, r in letters] == [("apply", True, True)]
+    assert '"userId":"c-7"' in letters[0][1].replace(" ", "")  # the event, for inspection
     assert rows(db, "SELECT count(*) FROM commerce_pending") == [(0,)]
 
 

@@ -83,7 +83,11 @@ class DeferredApply:
             return
         message = self.pending[0]
         log.error("commerce could not apply %s: %s (a dead letter)", message.message_id, error)
-        payload = {"messageId": message.message_id, "type": message.type, "event": message.event}
+        payload = {  # the event as it was stored, for inspection (its replay is a duplicate)
+            "messageId": message.message_id, "type": message.type, "event": message.event,
+            "userId": message.user_id, "anonymousId": message.anonymous_id,
+            "timestamp": message.timestamp.isoformat(), "properties": message.properties,
+        }  # fmt: skip
         reason = [{"field": "event", "error": f"not applied: {error}"[:500]}]
         letter = DeadLetter(message.workspace_id, datetime.now(UTC), "apply", payload, reason)
         insert_dead_letters(conn, [letter])
