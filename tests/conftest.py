@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from retenta.app import Container, build_container, create_app
 from retenta.settings import Settings
+from retenta.storage.duckdb.engine import DuckDatabase
 
 
 @dataclass
@@ -33,6 +37,38 @@ def make_workspace(container: Container, name: str = "Shop") -> Workspace:
     write = container.tenancy.issue_key(workspace_id=ws_id, kind="write")
     api = container.tenancy.issue_key(workspace_id=ws_id, kind="api")
     return Workspace(ws_id, write.secret, api.secret)
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store the real engine created and migrated, once per test process."""
+    path = tmp_path_factory.mktemp("template") / "retenta.duckdb"
+    DuckDatabase(path).close()  # closed with a checkpoint: the file alone is the store
+    return path
+
+
+@pytest.fixture(autouse=True)
+def stores_start_migrated(request: pytest.FixtureRequest, migrated_store: Path) -> Iterator[None]:
+    """A new store starts as a copy of ``migrated_store``, not by running every migration.
+
+    Applying the ~50 migrations is ~0.35 s of a test's set-up, and most tests make a store;
+    a copy is a few milliseconds. The copy is what the same migrations made, and the
+    engine still applies any that it lacks. ``@pytest.mark.migrations`` opts out, for
+    tests of the migrations themselves.
+    """
+    if request.node.get_closest_marker("migrations"):
+        yield
+        return
+    opened = DuckDatabase.__init__
+
+    def from_template(self: DuckDatabase, path: Path | str, **kwargs: Any) -> None:
+        if str(path) not in ("", ":memory:") and not os.path.exists(path):
+            shutil.copyfile(migrated_store, path)
+        opened(self, path, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DuckDatabase, "__init__", from_template)
+        yield
 
 
 @pytest.fixture
