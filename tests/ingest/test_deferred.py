@@ -12,7 +12,9 @@ import pyarrow as pa
 import pytest
 
 from retenta.core.messages import Message
+from retenta.errors import ApiError
 from retenta.ingest.pipeline import DEFER_FROM_REQUESTS, IngestPipeline
+from retenta.ingest.service import DeadLetterService
 from retenta.settings import Settings
 from retenta.storage.duckdb.engine import DuckDatabase
 from tests.ingest.resolvers import TableResolver
@@ -150,6 +152,39 @@ def test_an_event_the_applier_refuses_becomes_a_dead_letter_and_the_rest_apply(o
     assert [(e, "c-7" in p, "not applied" in r) for e, p, r in letters] == [("apply", True, True)]
     assert '"userId":"c-7"' in letters[0][1].replace(" ", "")  # the event, for inspection
     assert rows(db, "SELECT count(*) FROM commerce_pending") == [(0,)]
+
+
+def test_the_dead_letter_of_a_refused_apply_replays_by_applying_the_stored_event(
+    opened,
+) -> None:
+    """After a fix (here the applier stops refusing), the replay applies the event once;
+    a replay that still fails, or that brings a payload, leaves the letter pending."""
+    db, pipeline, applier = opened
+    ingest_then_stop(pipeline, [f"c-{i}" for i in range(20)])
+    ((letter_id,),) = rows(db, "SELECT id FROM dead_letters WHERE endpoint = 'apply'")
+    letters = DeadLetterService(db=db, pipeline=pipeline)
+
+    async def replay(payload: Any = None) -> dict[str, Any]:
+        return await letters.replay(workspace_id="ws_a", letter_id=letter_id, payload=payload)
+
+    with pytest.raises(ApiError) as still:
+        asyncio.run(replay())
+    assert (still.value.status, still.value.field) == (422, "event")
+    assert "still not applied: an event commerce cannot take" in still.value.message
+    with pytest.raises(ApiError) as edited:
+        asyncio.run(replay({"type": "track", "event": "Viewed", "userId": "c-7"}))
+    assert (edited.value.status, edited.value.field) == (422, "payload")
+    assert rows(db, "SELECT status FROM dead_letters") == [("pending",)]
+
+    applier.fail_on = None  # the fix
+    answer = asyncio.run(replay())
+    assert (answer["status"], answer["message_id"], answer["applied"]) == ("replayed", "c-7", 1)
+    with pytest.raises(ApiError) as again:
+        asyncio.run(replay())
+    assert again.value.status == 409
+    assert rows(db, "SELECT count(*) FROM applied WHERE id = 'c-7'") == [(1,)]
+    assert rows(db, "SELECT status FROM dead_letters") == [("replayed",)]
+    assert rows(db, "SELECT count(*) FROM all_events") == [(20,)]  # nothing stored twice
 
 
 def test_a_unit_that_must_not_leave_notes_behind_applies_them_first(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ commits and are forgotten when it rolls back (the database's outcome listeners),
 applying unit takes them off the same way. A process that dies with notes left applies
 them at the next start, from the stored events (``recover``). An apply that fails is
 retried in halves; a single event that still fails is logged and left as a dead letter
-(its event is stored; only what commerce derives from it is missing).
+(its event is stored; only what commerce derives from it is missing). Replaying that
+letter applies the stored event again (``IngestPipeline.reapply``), say after an upgrade
+that fixed what refused it.
 """
 
 from __future__ import annotations
@@ -33,8 +35,13 @@ from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 log = logging.getLogger(__name__)
 
 Apply = Callable[[Any, list[Message]], None]
+APPLY_ENDPOINT = "apply"  # the endpoint its dead letters name: the event is stored
 APPLY_EVERY_S = 0.75  # the most a busy server's carts and orders trail its events
 _TIERS = ("events_recent", "events_l1", "events")
+_COLUMNS = ("workspace_id, message_id, type, timestamp, received_at, event, user_id,"
+            " anonymous_id, original_timestamp, sent_at, properties, traits, context, source,"
+            " contact_id")  # fmt: skip
+_STORED = " UNION ALL ".join(f"SELECT {_COLUMNS} FROM {tier}" for tier in _TIERS)
 
 
 class DeferredApply:
@@ -83,13 +90,14 @@ class DeferredApply:
             return
         message = self.pending[0]
         log.error("commerce could not apply %s: %s (a dead letter)", message.message_id, error)
-        payload = {  # the event as it was stored, for inspection (its replay is a duplicate)
+        payload = {  # the event as it was stored, for inspection (its replay re-applies it)
             "messageId": message.message_id, "type": message.type, "event": message.event,
             "userId": message.user_id, "anonymousId": message.anonymous_id,
             "timestamp": message.timestamp.isoformat(), "properties": message.properties,
         }  # fmt: skip
         reason = [{"field": "event", "error": f"not applied: {error}"[:500]}]
-        letter = DeadLetter(message.workspace_id, datetime.now(UTC), "apply", payload, reason)
+        now = datetime.now(UTC)
+        letter = DeadLetter(message.workspace_id, now, APPLY_ENDPOINT, payload, reason)
         insert_dead_letters(conn, [letter])
         _forget(conn, [message])
         self._dropped = 1
@@ -107,16 +115,22 @@ class DeferredApply:
         the stored events (in the notes' order)."""
         if self.pending:
             return 0
-        cols = ("workspace_id, message_id, type, timestamp, received_at, event, user_id,"
-                " anonymous_id, original_timestamp, sent_at, properties, traits, context, source,"
-                " contact_id")  # fmt: skip
-        tiers = " UNION ALL ".join(f"SELECT {cols} FROM {tier}" for tier in _TIERS)
         found = conn.execute(
-            f"SELECT e.* FROM (SELECT *, rowid AS n FROM commerce_pending) p JOIN ({tiers}) e"
+            f"SELECT e.* FROM (SELECT *, rowid AS n FROM commerce_pending) p JOIN ({_STORED}) e"
             " ON e.workspace_id = p.workspace_id AND e.message_id = p.message_id ORDER BY p.n"
         ).fetchall()
         self.pending = [_message(row) for row in found]
         return len(self.pending)
+
+
+def stored_message(conn: Any, workspace_id: str, message_id: str) -> Message | None:
+    """The stored event with this key, as the appliers take it (None: not stored, or erased
+    since)."""
+    found = conn.execute(
+        f"SELECT * FROM ({_STORED}) WHERE workspace_id = ? AND message_id = ? LIMIT 1",
+        [workspace_id, message_id],
+    ).fetchone()
+    return _message(found) if found is not None else None
 
 
 def _forget(conn: Any, messages: Sequence[Message]) -> None:

@@ -18,7 +18,7 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -35,7 +35,7 @@ from retenta.core.pipeline import Applier, CommitListener, Resolver
 from retenta.errors import ApiError
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
-from retenta.ingest.deferred import DeferredApply
+from retenta.ingest.deferred import DeferredApply, stored_message
 from retenta.ingest.stats import IngestStats
 from retenta.settings import Settings
 from retenta.storage.base import Database
@@ -384,6 +384,26 @@ class IngestPipeline:
         deletes a person, so no order or cart is made from their events after it."""
         if self.deferred is not None and self.deferred.pending:
             self.deferred.apply_with(conn, [])
+
+    async def reapply(
+        self, workspace_id: str, message_id: str, then: Callable[[Any], None]
+    ) -> Message | None:
+        """The appliers' work for a stored event, again, and ``then`` in the same unit: the
+        replay of a dead letter its apply left (``deferred.py``), marked replayed only with
+        it. None when the event is no longer stored; an error (an applier's, or ``then``'s)
+        is raised, and its unit leaves nothing."""
+
+        def work(conn: Any) -> Message | None:
+            found = stored_message(conn, workspace_id, message_id)
+            if found is not None:
+                self._apply(conn, [found])
+                then(conn)
+            return found
+
+        found = await self.db.awrite(work)
+        if found is not None and found.contact_id is not None:
+            self.notify_changed(workspace_id, [found.contact_id])
+        return found
 
     def _apply_due(self) -> bool:
         """Whether the noted messages are to be applied now: nothing waits, the server stops,

@@ -6,6 +6,7 @@ from typing import Any
 
 from retenta.errors import ApiError
 from retenta.ingest.deadletters import get_dead_letter, list_dead_letters, mark_resolved
+from retenta.ingest.deferred import APPLY_ENDPOINT
 from retenta.ingest.pipeline import IngestOutcome, IngestPipeline
 from retenta.ingest.schemas import Defaults, InvalidEventError, to_message
 from retenta.storage.base import Database
@@ -34,6 +35,8 @@ class DeadLetterService:
     ) -> dict[str, Any]:
         """Validate the letter (or its fixed payload) again, store it, mark it replayed."""
         letter = self._pending(workspace_id, letter_id)
+        if letter["endpoint"] == APPLY_ENDPOINT:
+            return await self._reapply(workspace_id, letter, payload)
         fixed = payload is not None
         raw = payload if fixed else letter["payload"]
         defaults = Defaults(workspace_id=workspace_id, received_at=letter["received_at"])
@@ -65,6 +68,39 @@ class DeadLetterService:
             "message_id": message.message_id,
             **_counts(outcome),
         }
+
+    async def _reapply(
+        self, workspace_id: str, letter: dict[str, Any], payload: Any
+    ) -> dict[str, Any]:
+        """An event stored but refused by an applier (commerce) is applied again as stored:
+        its log entry is the record, so there is no payload to fix."""
+        if payload is not None:
+            raise ApiError(
+                422,
+                "validation_error",
+                "this event is stored; its replay applies it as stored and takes no payload",
+                field="payload",
+            )
+        message_id = str(letter["payload"].get("messageId", ""))
+        letter_id = int(letter["id"])
+
+        def replayed(conn: Any) -> None:  # in the apply's unit: two replays apply once
+            mark_resolved(conn, workspace_id=workspace_id, letter_id=letter_id, status="replayed")
+
+        try:
+            found = await self.pipeline.reapply(workspace_id, message_id, then=replayed)
+        except ApiError:
+            raise
+        except Exception as exc:
+            raise ApiError(
+                422, "invalid_event", f"still not applied: {exc}"[:500], field="event"
+            ) from None
+        if found is None:
+            raise ApiError(
+                409, "conflict", f"event {message_id} is no longer stored", field="messageId"
+            )
+        return {"id": letter_id, "status": "replayed", "message_id": message_id,
+                "stored": 0, "duplicates": 0, "dropped": 0, "applied": 1}  # fmt: skip
 
     async def discard(self, *, workspace_id: str, letter_id: int) -> dict[str, Any]:
         await self.db.awrite(
