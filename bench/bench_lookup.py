@@ -9,9 +9,11 @@ then measures, over random contacts:
 - the service functions in-process (``contacts.find`` → id, ``contacts.lookup`` → profile,
   ``contacts.timeline`` first page of 100 — twice: the first touch of those contacts' event
   blocks, read from disk, and warm, as a server with its data in memory answers);
-- the same over HTTP against a real server process (``retenta serve``, as users run it), the
-  server's CPU a request (its mean, background loops included: an idle server uses ~70 ms
-  of CPU a second) beside ``/healthz`` as the floor, and that process's RSS;
+- the same over HTTP against a real server process (``retenta serve``, as users run it),
+  through one keep-alive ``http.client`` connection (``LeanClient``; one lookup row also
+  through httpx, for comparison), the server's CPU a request (its mean, background loops
+  included: an idle server uses ~25 ms of CPU a second) beside ``/healthz`` as the floor,
+  and that process's RSS;
 - baselines: the same timeline query on an unsorted copy of the events, and the same
   identifier lookup on a copy of ``identities`` without its primary-key index;
 - with ``--ingest-rate N``: ``contacts.find`` and the timeline again while a writer thread
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.client
 import importlib.util
 import os
 import random
@@ -59,6 +62,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -674,6 +678,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class LeanClient:
+    """One keep-alive connection of the standard library's ``http.client``: on these 2 cores
+    the client shares the CPU with the server, and httpx's own work a request (~1 ms at p50,
+    ~3 at p99 here) would be counted as the server's latency. ``wrk`` plays this part for
+    the ingestion benchmark; the httpx row stays beside it for comparison."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        parsed = urlsplit(base)
+        self.conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port)
+        self.headers = headers
+
+    def get(self, path: str, params: dict[str, Any]) -> bytes:
+        target = f"{path}?{urlencode(params)}" if params else path
+        self.conn.request("GET", target, headers=self.headers)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"{path}: {resp.status} {body[:200]!r}")
+        return body
+
+
 def start_server(data: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``retenta serve`` on ``data``: the server users run (its HTTP protocol, no access log,
     the heap settled at start, the background loops), on a free port."""
@@ -730,11 +755,14 @@ def http_rows(
         print(f"server settled: {idle * 1000:.0f} ms of CPU a second idle", flush=True)
         if cold:
             drop_page_cache(data)
-        with httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {ids['api_key']}"}
-        ) as h:
+        headers = {"Authorization": f"Bearer {ids['api_key']}"}
+        lean = LeanClient(base, headers)
+        with httpx.Client(base_url=base, headers=headers) as h:
 
             def get(path: str, **params: Any) -> None:
+                lean.get(path, params)
+
+            def get_httpx(path: str, **params: Any) -> None:
                 resp = h.get(path, params=params)
                 if resp.status_code != 200:
                     raise RuntimeError(f"{path}: {resp.status_code} {resp.text[:200]}")
@@ -752,6 +780,18 @@ def http_rows(
                         ),
                     )
                 )
+            rows.append(
+                (
+                    "http via httpx (the same contacts again): GET /contacts/lookup?email=",
+                    *timed_remote(
+                        lambda i: get_httpx(
+                            "/api/v1/contacts/lookup", email=f"user{i}@example.com"
+                        ),
+                        keys,
+                        proc.pid,
+                    ),
+                )
+            )
             rows.append(
                 (
                     "http: GET /contacts/{id}/events?limit=100",
