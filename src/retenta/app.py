@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import FastAPI
 
@@ -188,19 +189,34 @@ def create_app(container: Container) -> FastAPI:
     return app
 
 
-def serve_until_stopped(container: Container, host: str, port: int) -> None:
-    """Serve ``container`` until SIGINT or SIGTERM, then checkpoint and close its store.
+def serve_until_stopped(container: Container, host: str, port: int) -> NoReturn:
+    """Serve ``container`` until SIGINT or SIGTERM, then checkpoint and close its store, and
+    exit the process with 0 (uvicorn handles both signals).
 
     uvicorn re-raises a caught SIGTERM once it has shut down; exiting through Python then
-    (rather than the default handler's kill) lets the ``finally`` run.
+    (rather than the default handler's kill) lets the ``finally`` run. The process then
+    ends without the interpreter's teardown (``os._exit``, after the logs and streams are
+    flushed): with the store closed nothing is left to save, and the teardown only had
+    DuckDB's binding print some fifty lines of "nanobind: leaked instances" for the
+    cursors that the server's daemon threads (request and background workers) still held.
+    A server that fails is not cut short: its error propagates as usual.
     """
     import uvicorn
 
     from retenta.ingest.protocol import SegmentHttpProtocol
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    code = 0
     try:
         uvicorn.run(create_app(container), host=host, port=port, log_level="info",
                     access_log=False, http=SegmentHttpProtocol)  # fmt: skip
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    except KeyboardInterrupt:
+        code = 130
     finally:
         container.close()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
