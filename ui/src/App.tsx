@@ -5,6 +5,7 @@ import { Layout } from "./components/Layout";
 import { Spinner } from "./components/ui";
 import { ContactPage } from "./pages/ContactPage";
 import { ContactsPage } from "./pages/ContactsPage";
+import { DeadLettersPage } from "./pages/DeadLettersPage";
 import { ImportsPage } from "./pages/ImportsPage";
 import { LoginPage } from "./pages/LoginPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
@@ -24,6 +25,7 @@ function Room({ path }: { path: string }) {
   const contact = match("/contacts/:id", path);
   if (contact) return <ContactPage id={contact.id!} />;
   if (path === "/imports") return <ImportsPage />;
+  if (path === "/dead-letters") return <DeadLettersPage />;
   const job = match("/imports/:id", path);
   if (job) return <ImportsPage jobId={job.id} />;
   if (path === "/segments" || path.startsWith("/segments/")) return <SegmentsRoom path={path} />;

@@ -95,7 +95,7 @@ class DeferredApply:
             "userId": message.user_id, "anonymousId": message.anonymous_id,
             "timestamp": message.timestamp.isoformat(), "properties": message.properties,
         }  # fmt: skip
-        reason = [{"field": "event", "error": f"not applied: {error}"[:500]}]
+        reason = [{"field": "event", "reason": f"not applied: {error}"[:500]}]
         now = datetime.now(UTC)
         letter = DeadLetter(message.workspace_id, now, APPLY_ENDPOINT, payload, reason)
         insert_dead_letters(conn, [letter])

@@ -28,6 +28,7 @@ CLIENT_ROUTES = (
     "/contacts/{rest:path}",
     "/imports",
     "/imports/{rest:path}",
+    "/dead-letters",
     "/segments",
     "/segments/{rest:path}",
     "/messages",
