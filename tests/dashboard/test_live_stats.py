@@ -54,6 +54,13 @@ def seed(container: Container, ws: str, other: str) -> None:
             " ('j2', ?, 'contacts', 'b.csv', 'h', 'p', '{}', 'running', 1, 0, ?)",
             [ws, NOW - minute, other, NOW],
         )
+        c.execute(
+            "INSERT INTO dead_letters (workspace_id, received_at, endpoint, payload, errors,"
+            " status) VALUES (?, ?, 'track', '{}', '[]', 'pending'),"
+            " (?, ?, 'track', '{}', '[]', 'replayed'), (?, ?, 'batch', '{}', '[]', 'pending'),"
+            " (?, ?, 'track', '{}', '[]', 'pending')",
+            [ws, NOW - minute, ws, NOW - minute, ws, NOW - 90 * minute, other, NOW],
+        )
 
     container.db.write(work)
 
@@ -73,6 +80,8 @@ def test_counts_per_minute_in_window(
     assert stats["series"]["merges"][-2] == 1
     assert stats["contacts_total"] == 2  # the merged-away contact is not counted
     assert stats["imports"] == {"accepted_rows": 7, "rejected_rows": 2, "running": 0}
+    # two refused in the window; pending ones of any age still wait for a decision
+    assert stats["dead_letters"] == {"refused": 2, "pending": 2}
 
 
 def test_window_length_is_respected(

@@ -4,6 +4,7 @@ place and replayed (then stored), or discarded; an analyst only reads."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 
 import httpx
@@ -36,7 +37,12 @@ def test_a_refused_event_is_fixed_in_place_and_replayed(
     user_id = f"dl-{secrets.token_hex(4)}"
     refused_track(live_server, user_id)
     page = logged_in(page, live_server, "marketer")
-    page.goto("/dead-letters")
+    page.goto("/")  # the dashboard says letters wait, and leads to them
+    waiting = page.get_by_test_id("dead-letters-waiting")
+    expect(waiting).to_contain_text("for a decision")
+    expect(page.get_by_test_id("stat-events")).to_contain_text("refused")
+    waiting.get_by_role("link", name="Dead letters").click()
+    expect(page).to_have_url(re.compile(r"/dead-letters$"))
     row = page.get_by_test_id("dead-letter").filter(has_text=user_id)
     expect(row).to_contain_text("track")
     expect(row).to_contain_text("event:")  # the field, then the reason

@@ -101,6 +101,8 @@ export interface LiveStats {
   totals: Record<"events" | "contacts" | "merges" | "imports", number>;
   contacts_total: number;
   imports: { accepted_rows: number; rejected_rows: number; running: number };
+  /** Events refused in the window, and letters of any age waiting for a decision. */
+  dead_letters: { refused: number; pending: number };
 }
 
 export interface ContactRow {

@@ -68,6 +68,16 @@ def _import_summary(cur: Any, ws: str, lo: datetime) -> dict[str, int]:
     return {"accepted_rows": int(row[0]), "rejected_rows": int(row[1]), "running": int(row[2])}
 
 
+def _dead_letters(cur: Any, ws: str, lo: datetime) -> dict[str, int]:
+    """Events refused in the window, and every letter still waiting for a decision."""
+    row = cur.execute(
+        "SELECT count(*) FILTER (WHERE received_at >= ?), count(*) FILTER (WHERE status ="
+        " 'pending') FROM dead_letters WHERE workspace_id = ?",
+        [lo, ws],
+    ).fetchone()
+    return {"refused": int(row[0]), "pending": int(row[1])}
+
+
 def _active_contacts(cur: Any, ws: str) -> int:
     row = cur.execute(
         "SELECT count(*) FROM contacts WHERE workspace_id = ?"
@@ -90,6 +100,7 @@ def live_stats(
             for name, (table, col) in SOURCES.items()
         }
         imports = _import_summary(cur, workspace_id, lo)
+        dead_letters = _dead_letters(cur, workspace_id, lo)
         contacts_total = _active_contacts(cur, workspace_id)
     return {
         "minutes": minutes,
@@ -100,4 +111,5 @@ def live_stats(
         "totals": {name: sum(values) for name, values in series.items()},
         "contacts_total": contacts_total,
         "imports": imports,
+        "dead_letters": dead_letters,
     }

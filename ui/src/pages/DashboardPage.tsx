@@ -4,6 +4,7 @@ import { Chart } from "../components/Chart";
 import { ErrorNote, Spinner } from "../components/ui";
 import { clockTime, fmtNumber } from "../format";
 import { useInterval } from "../hooks";
+import { Link } from "../router";
 
 const REFRESH_MS = 5000;
 
@@ -70,13 +71,21 @@ function DashboardBody({ stats }: { stats: LiveStats }) {
   return (
     <>
       <div className="stats">
-        <Stat testId="stat-events" label="Events" value={stats.totals.events} hint="received in 60 min" />
+        <Stat testId="stat-events" label="Events" value={stats.totals.events}
+          hint={`received in 60 min · ${fmtNumber(stats.dead_letters.refused)} refused`} />
         <Stat testId="stat-contacts" label="New contacts" value={stats.totals.contacts}
           hint={`${fmtNumber(stats.contacts_total)} contacts in total`} />
         <Stat testId="stat-merges" label="Merges" value={stats.totals.merges} hint="identity merges" />
         <Stat testId="stat-imports" label="Imports" value={stats.totals.imports}
           hint={`${fmtNumber(imp.accepted_rows)} rows accepted · ${fmtNumber(imp.rejected_rows)} rejected${imp.running ? ` · ${imp.running} running` : ""}`} />
       </div>
+      {stats.dead_letters.pending > 0 && (
+        <div className="note" data-testid="dead-letters-waiting">
+          {fmtNumber(stats.dead_letters.pending)} refused{" "}
+          {stats.dead_letters.pending === 1 ? "event waits" : "events wait"} for a decision in{" "}
+          <Link to="/dead-letters">Dead letters</Link>.
+        </div>
+      )}
       <div className="chart-grid">
         {SERIES.map((s) => (
           <div className="card chart-card" key={s.key} data-testid={`chart-${s.key}`}>
