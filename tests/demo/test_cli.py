@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from retenta.demo.refused import REFUSED
 from retenta.demo.setup import DEMO_EMAIL, DemoError, prepare_demo
 
 
@@ -79,6 +80,14 @@ def test_demo_serves_logs_in_and_moves(demo_server: tuple[str, Path]) -> None:
     workspace = httpx.get(f"{base}/api/v1/workspace", headers=bearer, timeout=10)
     assert workspace.status_code == 200
     assert workspace.json()["name"] == "Demo store"
+    # a few refused events wait in the dead letters, each with the validator's reason
+    letters = httpx.get(f"{base}/api/v1/dead-letters", headers=bearer, timeout=10).json()
+    assert len(letters["items"]) == len(REFUSED)
+    assert {e["field"] for i in letters["items"] for e in i["errors"]} == {
+        "event", "timestamp", "userId", "properties"
+    }  # fmt: skip
+    live = httpx.get(f"{base}/api/v1/stats/live", headers=bearer, timeout=10).json()
+    assert live["dead_letters"] == {"refused": 2, "pending": len(REFUSED)}
 
 
 def test_rerun_reuses_and_reset_regenerates(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from retenta.ingest.schemas import (
     _build,
     _Checker,
     _fast_message,
+    to_message,
 )
 
 DEFAULTS = Defaults(
@@ -86,3 +87,16 @@ def test_well_formed_events_take_the_fast_path_and_match(raw: dict[str, Any], ki
     fast = _fast_message(raw, DEFAULTS, kind)
     assert fast is not None
     assert checked(raw, kind) == fast
+
+
+@pytest.mark.parametrize("kind", ["track", "page", "identify"])
+@pytest.mark.parametrize("field", _OBJECT_FIELDS)
+def test_a_field_that_is_not_an_object_is_named_once(kind: str, field: str) -> None:
+    """The object fields are read twice (every event's check, then the type's own), and a
+    client is told of each bad field once."""
+    raw = {"type": kind, "userId": "u1", "event": "Viewed", field: "home page"}
+    with pytest.raises(InvalidEventError) as refused:
+        to_message(raw, DEFAULTS)
+    assert [e.as_dict() for e in refused.value.errors] == [
+        {"field": field, "reason": "must be an object, got string"}
+    ]

@@ -120,6 +120,19 @@ def _add_content(settings: Settings, info: DemoInfo) -> None:
         container.close()
 
 
+def _add_refused(settings: Settings, info: DemoInfo) -> None:
+    """A few events the API refused (demo/refused.py), kept as its dead letters."""
+    from retenta.demo.refused import refused_letters
+    from retenta.ingest.deadletters import insert_dead_letters
+
+    letters = refused_letters(info.workspace_id, datetime.now(UTC))
+    container = build_container(settings)
+    try:
+        container.db.write(lambda conn: insert_dead_letters(conn, letters))
+    finally:
+        container.close()
+
+
 def prepare_demo(
     data: Path,
     *,
@@ -148,6 +161,7 @@ def prepare_demo(
     report = _generate(settings, info, days, progress)
     _add_segments(settings, info)
     _add_content(settings, info)
+    _add_refused(settings, info)
     info.generated, info.generated_at = True, datetime.now(UTC).isoformat()
     info.seconds, info.rows = round(report.seconds, 2), report.rows
     info.save(data)

@@ -124,7 +124,9 @@ class _Checker:
         self.errors: list[FieldError] = []
 
     def fail(self, name: str, reason: str) -> None:
-        self.errors.append(FieldError(self.prefix + name, reason))
+        error = FieldError(self.prefix + name, reason)
+        if error not in self.errors:  # a field read twice (the object fields) is named once
+            self.errors.append(error)
 
     def ident(self, name: str, *, required: bool = False) -> str | None:
         value = self.raw.get(name)
