@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 
+from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from tests.conftest import Workspace
 
 
@@ -285,6 +287,40 @@ def test_dead_letter_replay_with_a_fix(client, container, ws) -> None:
     assert done["payload"]["event"] == "Fixed Event"
     again = client.post(url, json={"payload": fixed}, headers=ws.api_headers)
     assert again.status_code == 409
+
+
+def test_pending_letters_replay_in_bulk_after_a_fix_on_the_server(
+    client, container, ws, other_ws
+) -> None:
+    """Letters an older server refused (here: written as it would have kept them) replay
+    in bulk, oldest first; one still refused stays pending with its reason; other
+    workspaces' letters are left alone."""
+    now = datetime.now(UTC)
+    letters = [
+        DeadLetter(
+            ws.id,
+            now,
+            "track",
+            {"userId": f"b{i}", "messageId": f"bulk-{i}", "event": "Bulk Fixed"},
+            [],
+        )
+        for i in range(3)
+    ]
+    letters.append(DeadLetter(ws.id, now, "track", {"userId": "b9", "messageId": "bulk-9"}, []))
+    letters.append(DeadLetter(other_ws.id, now, "track", {"userId": "o1", "event": "X"}, []))
+    container.db.write(lambda c: insert_dead_letters(c, letters))
+    url = "/api/v1/dead-letters/replay-pending"
+    res = client.post(url, params={"limit": 2}, headers=ws.api_headers)
+    assert res.json() == {"replayed": 2, "still_refused": 0, "refused": [], "more": True}
+    res = client.post(url, headers=ws.api_headers)
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert (body["replayed"], body["still_refused"], body["more"]) == (1, 1, False)
+    assert body["refused"][0]["field"] == "event"
+    stored = sorted(e["message_id"] for e in events(container, ws))
+    assert stored == ["bulk-0", "bulk-1", "bulk-2"]
+    assert [d["payload"]["messageId"] for d in dead_letters(client, ws)] == ["bulk-9"]
+    assert len(dead_letters(client, other_ws)) == 1
 
 
 def test_dead_letter_discard(client, ws) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from tests.web.conftest import LiveServer, logged_in, screenshot
 
 pytestmark = pytest.mark.browser
@@ -90,6 +92,7 @@ def test_a_letter_is_discarded_and_an_analyst_only_reads(
     expect(view.get_by_label("Payload")).to_have_attribute("readonly", "")
     expect(view.get_by_role("button", name="Replay")).to_have_count(0)
     expect(view.get_by_role("button", name="Discard")).to_have_count(0)
+    expect(analyst.get_by_role("button", name="Replay all pending")).to_have_count(0)
 
     page.context.clear_cookies()
     marketer = logged_in(page, live_server, "marketer")
@@ -101,3 +104,30 @@ def test_a_letter_is_discarded_and_an_analyst_only_reads(
     expect(marketer.get_by_test_id("dead-letter").filter(has_text=kept)).to_have_count(1)
     assert letter_status(live_server, dropped) == "discarded"
     assert letter_status(live_server, kept) == "pending"
+
+
+def test_pending_letters_are_replayed_in_bulk_once_the_server_takes_them(
+    page: Page, live_server: LiveServer
+) -> None:
+    """A letter an older server refused (written as it kept it) is stored by "Replay all
+    pending"; the letters still refused stay pending."""
+    user_id = f"dl-{secrets.token_hex(4)}"
+    refused_track(live_server, f"{user_id}-still")
+    payload = {"userId": user_id, "event": "Bulk Replayed", "messageId": f"{user_id}-m"}
+    letter = DeadLetter(live_server.ws.id, datetime.now(UTC), "track", payload,
+                        [{"field": "event", "reason": "refused by an older server"}])  # fmt: skip
+    live_server.container.db.write(lambda c: insert_dead_letters(c, [letter]))
+
+    page = logged_in(page, live_server, "marketer")
+    page.goto("/dead-letters")
+    expect(page.get_by_test_id("dead-letter").filter(has_text=user_id)).to_have_count(2)
+    page.get_by_role("button", name="Replay all pending").click()
+    page.get_by_role("dialog").get_by_role("button", name="Replay them").click()
+    expect(page.get_by_role("status")).to_contain_text(re.compile(r"Replayed 1 letter; \d+ still"))
+    expect(page.get_by_test_id("dead-letter").filter(has_text=f"{user_id}-still")).to_have_count(1)
+    assert letter_status(live_server, user_id) == "replayed"
+    assert letter_status(live_server, f"{user_id}-still") == "pending"
+    with live_server.api() as api:
+        contact = api.get("/api/v1/contacts/lookup", params={"external_id": user_id}).json()
+        events = api.get(f"/api/v1/contacts/{contact['id']}/events").json()["items"]
+    assert [e["event"] for e in events] == ["Bulk Replayed"]

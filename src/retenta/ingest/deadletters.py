@@ -101,6 +101,16 @@ def list_dead_letters(
     return [row_to_dict(r) for r in cur.execute(sql, params).fetchall()]
 
 
+def oldest_pending_ids(cur: Any, *, workspace_id: str, limit: int) -> list[int]:
+    """The ids of up to ``limit`` pending letters, oldest first (a bulk replay's order)."""
+    rows = cur.execute(
+        "SELECT id FROM dead_letters WHERE workspace_id = ? AND status = 'pending'"
+        " ORDER BY id LIMIT ?",
+        [workspace_id, limit],
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def get_dead_letter(cur: Any, *, workspace_id: str, letter_id: int) -> dict[str, Any]:
     rows = cur.execute(
         f"SELECT {_COLUMNS} FROM dead_letters WHERE workspace_id = ? AND id = ?",

@@ -221,6 +221,18 @@ def list_dead_letters(
     )
 
 
+@router.post("/api/v1/dead-letters/replay-pending", tags=["dead letters"])
+async def replay_pending_dead_letters(
+    request: Request,
+    limit: int = Query(500, ge=1, le=5_000, description="letters replayed at most, oldest first"),
+    p: Principal = Depends(api_principal),
+) -> dict[str, Any]:
+    """Replay the pending letters as they are (after a fix on the server's side); those
+    still refused stay pending and are listed with their first reason."""
+    require_role(p, "marketer")
+    return await _dead_letters(request).replay_pending(workspace_id=p.workspace_id, limit=limit)
+
+
 @router.post("/api/v1/dead-letters/{letter_id}/replay", tags=["dead letters"])
 async def replay_dead_letter(
     letter_id: int,

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from retenta.errors import ApiError
-from retenta.ingest.deadletters import get_dead_letter, list_dead_letters, mark_resolved
+from retenta.ingest.deadletters import (
+    get_dead_letter,
+    list_dead_letters,
+    mark_resolved,
+    oldest_pending_ids,
+)
 from retenta.ingest.deferred import APPLY_ENDPOINT
 from retenta.ingest.pipeline import IngestOutcome, IngestPipeline
 from retenta.ingest.schemas import Defaults, InvalidEventError, to_message
@@ -68,6 +73,25 @@ class DeadLetterService:
             "message_id": message.message_id,
             **_counts(outcome),
         }
+
+    async def replay_pending(self, *, workspace_id: str, limit: int) -> dict[str, Any]:
+        """Replay up to ``limit`` pending letters as they are, oldest first, each as
+        ``replay`` does (after a fix on the server's side: an upgrade, a changed limit, the
+        cause of an apply's failure). A letter still refused stays pending; ``more`` says
+        whether pending letters were left beyond ``limit``."""
+        with self.db.read() as cur:
+            ids = oldest_pending_ids(cur, workspace_id=workspace_id, limit=limit + 1)
+        replayed, refused = 0, []
+        for letter_id in ids[:limit]:
+            try:
+                await self.replay(workspace_id=workspace_id, letter_id=letter_id)
+            except ApiError as exc:
+                if exc.status != 409:  # a 409: resolved meanwhile, by another hand
+                    refused.append({"id": letter_id, "field": exc.field, "reason": exc.message})
+                continue
+            replayed += 1
+        return {"replayed": replayed, "still_refused": len(refused), "refused": refused[:50],
+                "more": len(ids) > limit}  # fmt: skip
 
     async def _reapply(
         self, workspace_id: str, letter: dict[str, Any], payload: Any

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { api, query } from "../api";
 import { useCan } from "../auth";
-import { Badge, Empty, ErrorNote, Section, Spinner } from "../components/ui";
+import { Badge, Confirm, Empty, ErrorNote, Section, Spinner } from "../components/ui";
 import { fmtShort } from "../format";
 import { useLoad } from "../hooks";
 
@@ -19,6 +19,12 @@ export interface DeadLetter {
 interface Page {
   items: DeadLetter[];
   next_cursor: number | null;
+}
+
+interface BulkReplayed {
+  replayed: number;
+  still_refused: number;
+  more: boolean;
 }
 
 interface Replayed {
@@ -46,6 +52,8 @@ function summary(payload: Record<string, unknown>): string {
 }
 
 export function DeadLettersPage() {
+  const canAct = useCan("marketer");
+  const [bulk, setBulk] = useState(false);
   const [status, setStatus] = useState<(typeof STATUSES)[number]>("pending");
   const [pages, setPages] = useState<DeadLetter[][]>([]);
   const [open, setOpen] = useState<DeadLetter | null>(null);
@@ -79,6 +87,11 @@ export function DeadLettersPage() {
             it: a refused event waits here until you decide.
           </p>
         </div>
+        {canAct && status === "pending" && letters.length > 0 && (
+          <div className="head-actions">
+            <button className="btn" onClick={() => setBulk(true)}>Replay all pending</button>
+          </div>
+        )}
         <label className="field inline">
           <span>Show</span>
           <select aria-label="Show letters" value={status} onChange={(e) => (setStatus(e.target.value as typeof status), reload(null))}>
@@ -87,6 +100,21 @@ export function DeadLettersPage() {
         </label>
       </div>
       {done && <div className="note note-success" role="status">{done}</div>}
+      {bulk && (
+        <Confirm
+          title="Replay all pending letters"
+          body="Each pending letter is replayed as it is, oldest first (500 at a time). Use this once the cause is fixed on the server's side; a letter still refused stays pending."
+          confirmLabel="Replay them"
+          onCancel={() => setBulk(false)}
+          onConfirm={async () => {
+            const r = await api.post<BulkReplayed>("/api/v1/dead-letters/replay-pending");
+            setBulk(false);
+            const left = r.still_refused ? `; ${r.still_refused} still refused, left pending` : "";
+            const n = `${r.replayed} letter${r.replayed === 1 ? "" : "s"}`;
+            reload(`Replayed ${n}${left}.${r.more ? " More are pending: run it again." : ""}`);
+          }}
+        />
+      )}
       {open && <LetterView key={open.id} letter={open} onClose={() => setOpen(null)} onResolved={reload} />}
       <Section title="Letters" testId="dead-letters">
         <ErrorNote error={first.error} />
