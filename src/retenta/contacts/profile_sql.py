@@ -13,7 +13,7 @@ workspace checked on the rows returned (a ``MATERIALIZED`` CTE per probe, as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,14 @@ _PER_ID = (
 )
 
 
+# The profile of one contact as two statements run side by side (``Database.read_together``):
+# the contact, its merges, identifiers and consents; then its orders and event figures.
+# Planning is most of a point read's CPU, and one thread plans a statement: the halves
+# took the profile from 4.7 to 2.9 ms at p50 in process at 1M contacts (session 18).
+HEAD_HALF = " UNION ALL ".join([_HEAD, *(part.format(k=1) for part in _PER_ID[:2])])
+FACTS_HALF = " UNION ALL ".join(part.format(k=1) for part in _PER_ID[2:])
+
+
 def profile_sql(n: int) -> str:
     """The one statement for ``n`` contact ids (``$1``…; the first one's row).
 
@@ -104,23 +112,32 @@ class Profile:
 
 
 MergedIds = Callable[[Any, str, int], list[int]]
+# ``Database.read_together``: independent reads side by side, as one snapshot.
+Together = Callable[[Sequence[Callable[[Any], Any]]], list[Any]]
 
 
 def read_profile(
-    cur: Any, workspace_id: str, contact_id: int, merged_ids: MergedIds
+    cur: Any,
+    workspace_id: str,
+    contact_id: int,
+    merged_ids: MergedIds,
+    together: Together | None = None,
 ) -> Profile | None:
     """The profile of the live contact for ``contact_id`` (None: unknown or erased).
 
-    Usually one statement: a contact that was merged away, or that others were merged
-    into, takes a second one (``merged_ids`` gives every contact merged into a live one).
+    Usually one statement (two side by side with ``together``): a contact that was merged
+    away, or that others were merged into, takes a second one (``merged_ids`` gives every
+    contact merged into a live one).
     """
-    profile = _read(cur, workspace_id, [contact_id])
+    profile = _read(cur, workspace_id, [contact_id], together)
     if profile is None:
         return None
     head = profile.head
     if head.merged_into is not None:
         live = live_contact_id(cur, workspace_id, head.merged_into)
-        return read_profile(cur, workspace_id, live, merged_ids) if live is not None else None
+        if live is None:
+            return None
+        return read_profile(cur, workspace_id, live, merged_ids, together)
     if head.has_merged_in:
         merged = merged_ids(cur, workspace_id, contact_id)
         ids = [contact_id, *sorted(i for i in set(merged) if i != contact_id)]
@@ -128,14 +145,30 @@ def read_profile(
     return profile
 
 
-def _read(cur: Any, workspace_id: str, ids: list[int]) -> Profile | None:
+def _profile_rows(cur: Any, ids: list[int], together: Together | None) -> list[tuple[Any, ...]]:
     args: list[Any] = list(ids)
+    if together is not None and len(ids) == 1:
+        head, facts = together(
+            [
+                lambda c: prepared.execute(c, "retenta_profile_head", HEAD_HALF, args).fetchall(),
+                lambda c: prepared.execute(c, "retenta_profile_facts", FACTS_HALF, args).fetchall(),
+            ]
+        )
+        rows: list[tuple[Any, ...]] = head + facts
+        return rows
     if len(ids) <= MAX_PREPARED_BRANCHES:  # parsed once per connection (contacts/prepared)
         result = prepared.execute(cur, f"retenta_profile_{len(ids)}", profile_sql(len(ids)), args)
     else:
         result = cur.execute(profile_sql(len(ids)), args)
+    rows = result.fetchall()
+    return rows
+
+
+def _read(
+    cur: Any, workspace_id: str, ids: list[int], together: Together | None = None
+) -> Profile | None:
     by_kind: dict[int, list[tuple[Any, ...]]] = {}
-    for kind, w, *row in result.fetchall():
+    for kind, w, *row in _profile_rows(cur, ids, together):
         if w == workspace_id:
             by_kind.setdefault(kind, []).append((kind, *row))
     heads = [r for r in by_kind.get(CONTACT, []) if r[1] is None]  # not erased

@@ -217,7 +217,13 @@ class ContactService:
     def profile(self, *, workspace_id: str, contact_id: int) -> dict[str, Any]:
         """The 360° profile; a merged-away id answers with the contact it was merged into."""
         with self.db.read() as cur:
-            found = read_profile(cur, workspace_id, contact_id, self.identity.timeline_contact_ids)
+            found = read_profile(
+                cur,
+                workspace_id,
+                contact_id,
+                self.identity.timeline_contact_ids,
+                self.db.read_together,
+            )
         if found is None:
             raise not_found("contact")
         figures, bought = order_summary(found.orders, found.lines)

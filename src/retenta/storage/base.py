@@ -7,7 +7,7 @@ contract (see docs/adr/0001-storage.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
@@ -36,6 +36,7 @@ class Database(Protocol):
     def write(self, work: Callable[[Any], T]) -> T: ...
     async def awrite(self, work: Callable[[Any], T]) -> T: ...
     def read(self) -> AbstractContextManager[Any]: ...
+    def read_together(self, works: Sequence[Callable[[Any], T]]) -> list[T]: ...
     def close(self) -> None: ...
 
 

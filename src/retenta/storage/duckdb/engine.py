@@ -7,7 +7,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from importlib import resources
@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from retenta.storage.duckdb.fanout import CommitCount, ReadFanOut
 from retenta.storage.duckdb.memory import Budget, PoolGovernor, size_bytes
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ class DuckDatabase:
     ``outcome_listeners`` are told, on the writer thread, how each unit ended (True after
     its ``COMMIT``, False after its ``ROLLBACK``), before its future resolves: the writer's
     in-memory state (identity's pending overlay) settles without asking the database.
+
+    ``read_together`` runs independent reads side by side on two cursors and still answers
+    as one snapshot (``fanout.ReadFanOut``: the writer counts its commits for it).
     """
 
     def __init__(
@@ -108,6 +112,9 @@ class DuckDatabase:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._local = threading.local()
         self._closed = False
+        self._unit_cursor = self._conn.cursor()  # the writer thread's, for every unit
+        self._commits = CommitCount()
+        self._fanout = ReadFanOut(self.read, self._commits)
         self._wal = None if self.path in ("", ":memory:") else self.path + ".wal"
         self._due_bytes = _due_bytes(self._conn)
         self._wal_seen = 0  # the WAL's size after the last unit
@@ -128,8 +135,8 @@ class DuckDatabase:
         return fut
 
     def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        if threading.current_thread() is self._thread:
-            return work(self._conn)
+        if threading.current_thread() is self._thread:  # inside a unit: part of it
+            return work(self._unit_cursor)
         return self.submit(work).result()
 
     async def awrite(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -157,10 +164,19 @@ class DuckDatabase:
         finally:
             cur.complete()
 
+    def read_together(self, works: Sequence[Callable[[Any], T]]) -> list[T]:
+        """The results of independent reads ``works`` (each given a cursor), run side by
+        side, as one snapshot (``fanout``); on the writer thread, one after another in its
+        unit."""
+        if threading.current_thread() is self._thread:
+            return [work(self._unit_cursor) for work in works]
+        return self._fanout.read_together(works)
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._fanout.close()
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
         try:
@@ -171,7 +187,7 @@ class DuckDatabase:
         self._conn.close()
 
     def _run(self) -> None:
-        cur = self._conn.cursor()
+        cur = self._unit_cursor
         while True:
             try:
                 item = self._queue.get(timeout=self._idle_timeout())
@@ -186,11 +202,16 @@ class DuckDatabase:
             work, fut = item
             if not fut.set_running_or_notify_cancel():
                 continue
+            committing = False
             try:
                 cur.execute("BEGIN TRANSACTION")
                 result = work(cur)
+                self._commits.bump()  # odd until the COMMIT has ended (fanout.CommitCount)
+                committing = True
                 cur.execute("COMMIT")
             except BaseException as raised:  # the transaction is void; report to the caller
+                if committing:
+                    self._commits.bump()
                 exc = abort_cause(raised)
                 try:
                     cur.execute("ROLLBACK")
@@ -201,6 +222,7 @@ class DuckDatabase:
                 self._tell(committed=False)
                 fut.set_exception(exc)
             else:
+                self._commits.bump()
                 self._tell(committed=True)
                 fut.set_result(result)
                 self._checkpoint_if_due(cur)
