@@ -249,3 +249,23 @@ def test_timeline_pages_equal_the_old_reads(
             if cursor is None:
                 break
     assert pages >= (12 if limit == 100 else 40)
+
+
+def test_a_plain_profile_is_read_in_two_halves_side_by_side(
+    container: Container, ws: Workspace, store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """c1 (orders, consents, events in every tier, nothing merged) is read through
+    ``read_together`` as two statements, and answers what the old reads answered."""
+    calls: list[int] = []
+    together = container.db.read_together
+
+    def spy(works: Any) -> Any:
+        calls.append(len(works))
+        return together(works)
+
+    monkeypatch.setattr(container.db, "read_together", spy)
+    cid = store["c1"]
+    new = answer(container.contacts.profile, workspace_id=ws.id, contact_id=cid)
+    assert new is not None
+    assert new == answer(old_profile, container, ws.id, cid)
+    assert calls == [2]
