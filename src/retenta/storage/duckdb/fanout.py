@@ -48,6 +48,7 @@ class ReadFanOut:
         self._free = threading.Semaphore(FANOUT_THREADS)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self.retried = 0  # reads run again because a unit committed meanwhile
 
     def read_together(self, works: Sequence[Callable[[Any], T]]) -> list[T]:
@@ -64,7 +65,7 @@ class ReadFanOut:
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
+            pool, self._pool, self._closed = self._pool, None, True
         if pool is not None:
             pool.shutdown(wait=True)
 
@@ -73,9 +74,13 @@ class ReadFanOut:
         fanned: list[tuple[int, Future[T]]] = []
         here: list[int] = []
         for index, work in enumerate(rest, start=1):
-            if self._free.acquire(blocking=False):
+            if not self._free.acquire(blocking=False):
+                here.append(index)
+                continue
+            try:
                 fanned.append((index, self._executor().submit(self._fanned, work)))
-            else:
+            except RuntimeError:  # the pool is shutting down (the database closing)
+                self._free.release()
                 here.append(index)
         results: list[Any] = [None] * len(works)
         try:
@@ -109,6 +114,8 @@ class ReadFanOut:
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the database is closed")
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(FANOUT_THREADS, thread_name_prefix="retenta-fanout")
             return self._pool
