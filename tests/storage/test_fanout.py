@@ -77,14 +77,20 @@ def test_a_failing_read_raises_and_leaves_the_threads_free(db: DuckDatabase) -> 
         db.read_together([_count, broken])
     with pytest.raises(Exception, match="no_such_table"):
         db.read_together([broken, _count])
-    threads: set[str] = set()
+    threads: dict[int, str] = {}
 
-    def where(cur: Any) -> int:
-        threads.add(threading.current_thread().name)
-        return _count(cur)
+    def where(index: int) -> Any:
+        def work(cur: Any) -> int:
+            threads[index] = threading.current_thread().name
+            return _count(cur)
 
-    assert db.read_together([where, where, where]) == [2, 2, 2]
-    assert len(threads) == 3  # both fan-out threads were free again
+        return work
+
+    assert db.read_together([where(0), where(1), where(2)]) == [2, 2, 2]
+    # both fan-out slots were free again: neither half ran on the caller's thread
+    assert threads[0] == threading.current_thread().name
+    assert threads[1].startswith("retenta-fanout")
+    assert threads[2].startswith("retenta-fanout")
 
 
 def test_on_the_writer_thread_the_reads_see_the_unit(db: DuckDatabase) -> None:
