@@ -297,9 +297,12 @@ def live_first_page(
         f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = $2"
         for tier in ("events", "events_l1", "events_recent")
     )
+    # The page as a parenthesized operand, without ``SELECT *`` around it: ~0.5 ms less a
+    # page at p50 in process (session 18: 6.0–7.0 against 6.7–7.8 ms over four rounds; over
+    # HTTP within the noise).
     sql = (
-        f"SELECT * FROM (SELECT * FROM ({page}) ORDER BY timestamp DESC, message_id DESC"
-        " LIMIT $1) UNION ALL SELECT workspace_id, NULL, 'contact', merged_into::VARCHAR,"
+        f"({page} ORDER BY timestamp DESC, message_id DESC LIMIT $1)"
+        " UNION ALL SELECT workspace_id, NULL, 'contact', merged_into::VARCHAR,"
         " erased_at, NULL, NULL, NULL, NULL, NULL FROM contacts WHERE id = $2"
         " UNION ALL SELECT workspace_id, NULL, 'merge', NULL, reverted_at, NULL, NULL, NULL,"
         " NULL, NULL FROM merges WHERE winner_id = $2"
