@@ -206,7 +206,10 @@ def test_validation_errors_are_shown_on_the_nodes_they_name(
     expect(page.get_by_test_id("node-exit_2")).to_have_class(re.compile("has-error"))
     screenshot(page, "journey-canvas-errors")
 
-    # Deleting the stray node makes it valid, and it saves.
+    # Deleting the stray node makes it valid, and it saves. The panel that opened with the
+    # selection narrowed the canvas over exit_2 (dropped at its right edge): a click on it
+    # could land on the panel, so bring every node into view first, as a user would.
+    page.get_by_role("button", name="Fit View").click()
     page.get_by_test_id("node-exit_2").click()
     # The panel follows the selection after a render: delete only once it shows exit_2,
     # or a slow machine deletes the node selected before (send_1).
