@@ -117,6 +117,7 @@ def load_events(c: Container, ws: str, n: int, m: int, log: Callable[[str], None
             )
         )
     c.db.write(lambda cur: cur.execute("UPDATE event_tier_state SET runs = 4"))
+    c.db.write(c.db.l1_members.note_all)  # L1 written around the tier moves (l1_members)
     sql = event_select(ws, f"1 + hash(i * 31) % {n}", "n", 0, l0_rows)
     c.db.write(lambda cur: cur.execute(f"INSERT INTO events_recent ({COLUMNS}) {sql}"))
     c.db.write(event_summary.rebuild)  # the rows above went around the writer's tier moves

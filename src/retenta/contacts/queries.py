@@ -24,6 +24,7 @@ EVENT_FIELDS = (
     "source",
 )
 JSON_EVENT_FIELDS = ("properties", "traits", "context")
+EVENT_TIERS = ("events", "events_l1", "events_recent")  # L2, L1, L0 (storage/duckdb/compaction)
 LIST_ID_TYPES = ("email", "phone", "external_id")
 MAX_MERGE_HOPS = 64
 # Statements with one branch per contact (or order) are prepared for up to this many
@@ -218,17 +219,20 @@ def timeline(
     *,
     limit: int,
     before: tuple[datetime, str] | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` events of the contacts, newest first, after the cursor ``before``.
+    """Up to ``limit`` events of the contacts, newest first, after the cursor ``before``,
+    from every event tier but those in ``skip`` (``Database.probe_event_tiers``).
 
     Each tier's branch filters by the contact id alone (one filter is cheaper to plan and
     to evaluate per row group than two: ~10% of the page); contact ids are unique across
     workspaces, so the workspace check on the rows returned only ever passes — should it
     not, the page is read again with the workspace in the filter.
     """
-    rows = _timeline_rows(cur, workspace_id, ids, limit, before, by_workspace=False)
+    tiers = tiers_to_read(skip)
+    rows = _timeline_rows(cur, workspace_id, ids, limit, before, tiers, by_workspace=False)
     if any(r[0] != workspace_id for r in rows):
-        rows = _timeline_rows(cur, workspace_id, ids, limit, before, by_workspace=True)
+        rows = _timeline_rows(cur, workspace_id, ids, limit, before, tiers, by_workspace=True)
     return [_event(r[1:]) for r in rows]
 
 
@@ -238,12 +242,13 @@ def _timeline_rows(
     ids: Sequence[int],
     limit: int,
     before: tuple[datetime, str] | None,
+    tiers: tuple[str, ...],
     *,
     by_workspace: bool,
 ) -> list[tuple[Any, ...]]:
     cols = ", ".join(EVENT_FIELDS)
     if before is None and not by_workspace and len(ids) <= MAX_PREPARED_BRANCHES:
-        return _first_page_rows(cur, cols, ids, limit)
+        return _first_page_rows(cur, cols, ids, limit, tiers)
     where = "workspace_id = ? AND contact_id = ?" if by_workspace else "contact_id = ?"
     after = ""
     cursor_params: list[Any] = []
@@ -253,7 +258,7 @@ def _timeline_rows(
     branch = f"SELECT workspace_id, {cols} FROM {{tier}} WHERE {where}{after}"
     branches, params = [], []
     for cid in ids:
-        for tier in ("events", "events_l1", "events_recent"):
+        for tier in tiers:
             branches.append(branch.format(tier=tier))
             params += [*([workspace_id] if by_workspace else []), cid, *cursor_params]
     rows: list[tuple[Any, ...]] = cur.execute(
@@ -264,25 +269,32 @@ def _timeline_rows(
     return rows
 
 
-def _first_page_rows(cur: Any, cols: str, ids: Sequence[int], limit: int) -> list[tuple[Any, ...]]:
+def _first_page_rows(
+    cur: Any, cols: str, ids: Sequence[int], limit: int, tiers: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
     """``_timeline_rows`` of a first page (no cursor, contact id the only filter), as a
     prepared statement: ``$1`` the limit, ``$2``… the contact ids."""
     branches = [
         f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = ${j + 2}"
         for j in range(len(ids))
-        for tier in ("events", "events_l1", "events_recent")
+        for tier in tiers
     ]
     sql = (
         f"SELECT * FROM ({' UNION ALL '.join(branches)})"
         " ORDER BY timestamp DESC, message_id DESC LIMIT $1"
     )
-    name = f"retenta_first_page_{len(ids)}"
+    name = f"retenta_first_page_{len(ids)}{_tiers_suffix(tiers)}"
     rows: list[tuple[Any, ...]] = prepared.execute(cur, name, sql, [limit, *ids]).fetchall()
     return rows
 
 
 def live_first_page(
-    cur: Any, workspace_id: str, contact_id: int, *, limit: int
+    cur: Any,
+    workspace_id: str,
+    contact_id: int,
+    *,
+    limit: int,
+    skip: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]] | None:
     """The first page of a live contact that has nothing merged into it — the common case —
     in one statement: the page of ``_first_page_rows`` and, beside it, what ``liveness``
@@ -293,9 +305,9 @@ def live_first_page(
     instead of two saves ~0.2 ms p50, ~0.5 ms p99 of CPU (session 9).
     """
     cols = ", ".join(EVENT_FIELDS)
+    tiers = tiers_to_read(skip)
     page = " UNION ALL ".join(
-        f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = $2"
-        for tier in ("events", "events_l1", "events_recent")
+        f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = $2" for tier in tiers
     )
     # The page as a parenthesized operand, without ``SELECT *`` around it: ~0.5 ms less a
     # page at p50 in process (session 18: 6.0–7.0 against 6.7–7.8 ms over four rounds; over
@@ -307,7 +319,8 @@ def live_first_page(
         " UNION ALL SELECT workspace_id, NULL, 'merge', NULL, reverted_at, NULL, NULL, NULL,"
         " NULL, NULL FROM merges WHERE winner_id = $2"
     )
-    rows = prepared.execute(cur, "retenta_live_first_page", sql, [limit, contact_id]).fetchall()
+    name = f"retenta_live_first_page{_tiers_suffix(tiers)}"
+    rows = prepared.execute(cur, name, sql, [limit, contact_id]).fetchall()
     events, live = [], False
     for row in rows:
         if row[1] is not None:
@@ -322,6 +335,20 @@ def live_first_page(
     # message id, descending; VARCHARs compare bytewise in DuckDB, as code points here).
     events.sort(key=lambda r: (r[4], r[1]), reverse=True)
     return [_event(r[1:]) for r in events]
+
+
+def tiers_to_read(skip: frozenset[str]) -> tuple[str, ...]:
+    """The event tiers, oldest first, but those in ``skip``.
+
+    >>> tiers_to_read(frozenset({"events_l1"}))
+    ('events', 'events_recent')
+    """
+    return tuple(t for t in EVENT_TIERS if t not in skip)
+
+
+def _tiers_suffix(tiers: tuple[str, ...]) -> str:
+    """Part of a prepared statement's name: which tiers it reads (empty for all three)."""
+    return "" if tiers == EVENT_TIERS else "_" + "_".join(tiers)
 
 
 def _event(row: Sequence[Any]) -> dict[str, Any]:

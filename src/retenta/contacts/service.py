@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from retenta.contacts import queries as q
@@ -37,6 +37,7 @@ from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor, pause
 from retenta.storage.duckdb.prewarm import DEFAULT_BUDGET_BYTES, prewarm
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # With nothing to compact, the next step waits for ingestion to commit a unit (a flag looked
 # at every ``compaction_idle_s``, no statement) or at most this long (other writers: folds).
 COMPACTION_IDLE_MAX_S = 8.0
@@ -241,16 +242,34 @@ class ContactService:
         """Events of the contact and everything merged into it, newest first."""
         before = decode_event_cursor(cursor) if cursor else None
         with self.db.read() as cur:
-            found = None
+            items = None
             if before is None:  # the common first page: the live check in the same statement
-                found = q.live_first_page(cur, workspace_id, contact_id, limit=limit + 1)
-            if found is None:
+                items = self._checked_read(
+                    [contact_id],
+                    lambda skip: q.live_first_page(
+                        cur, workspace_id, contact_id, limit=limit + 1, skip=skip
+                    ),
+                )
+            if items is None:
                 _, ids = self._live_ids(cur, workspace_id, contact_id)
-                found = q.timeline(cur, workspace_id, ids, limit=limit + 1, before=before)
-            items = found
+                items = self._checked_read(
+                    ids,
+                    lambda skip: q.timeline(
+                        cur, workspace_id, ids, limit=limit + 1, before=before, skip=skip
+                    ),
+                )
         last = items[limit - 1] if len(items) > limit else None
         next_cursor = encode_event_cursor(last["timestamp"], last["message_id"]) if last else None
         return {"items": items[:limit], "next_cursor": next_cursor}
+
+    def _checked_read(self, contact_ids: list[int], read: Callable[[frozenset[str]], T]) -> T:
+        """``read`` skipping the event tiers that cannot hold ``contact_ids``; again with
+        every tier if a unit committed meanwhile (``Database.probe_event_tiers``)."""
+        probe = self.db.probe_event_tiers(contact_ids)
+        found = read(probe.absent)
+        if probe.absent and not probe.held():
+            return read(frozenset())
+        return found
 
     def export(self, *, workspace_id: str, contact_id: int) -> dict[str, Any]:
         """Everything stored about the person, as one JSON document."""

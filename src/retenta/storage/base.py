@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -21,6 +22,20 @@ class Cursor(Protocol):
     def execute(self, query: str, parameters: Any = ...) -> Any: ...
     def fetchone(self) -> tuple[Any, ...] | None: ...
     def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class TierProbe:
+    """Event tiers a point read may skip for some contacts (``absent``), and whether that
+    still holds (``held()``, asked after the read: False when the tiers changed while it
+    ran, and the read must be done again without skipping)."""
+
+    absent: frozenset[str] = frozenset()
+    held: Callable[[], bool] = _always
 
 
 class Database(Protocol):
@@ -37,6 +52,7 @@ class Database(Protocol):
     async def awrite(self, work: Callable[[Any], T]) -> T: ...
     def read(self) -> AbstractContextManager[Any]: ...
     def read_together(self, works: Sequence[Callable[[Any], T]]) -> list[T]: ...
+    def probe_event_tiers(self, contact_ids: list[int]) -> TierProbe: ...
     def close(self) -> None: ...
 
 
