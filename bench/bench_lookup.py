@@ -74,6 +74,7 @@ from retenta.settings import Settings
 from retenta.storage.duckdb import event_summary
 from retenta.storage.duckdb.compaction import CompactionPolicy, Compactor
 from retenta.storage.duckdb.events import EVENT_SCHEMA
+from retenta.storage.duckdb.tier_members import L0_TIER
 
 COLUMNS = ", ".join(EVENT_SCHEMA.names)
 CHUNK = 5_000_000
@@ -117,7 +118,7 @@ def load_events(c: Container, ws: str, n: int, m: int, log: Callable[[str], None
             )
         )
     c.db.write(lambda cur: cur.execute("UPDATE event_tier_state SET runs = 4"))
-    c.db.write(c.db.l1_members.note_all)  # L1 written around the tier moves (l1_members)
+    c.db.write(c.db.tier_members.note_all)  # tiers written by hand (tier_members)
     sql = event_select(ws, f"1 + hash(i * 31) % {n}", "n", 0, l0_rows)
     c.db.write(lambda cur: cur.execute(f"INSERT INTO events_recent ({COLUMNS}) {sql}"))
     c.db.write(event_summary.rebuild)  # the rows above went around the writer's tier moves
@@ -545,13 +546,16 @@ class IngestLoad:
             sql = event_select(
                 self.ws, f"1 + hash(i * 13 + {seq}) % {self.n}", f"load-{seq}-", 0, per_unit
             )
-            self.c.db.write(
-                lambda cur, s=sql: cur.execute(f"INSERT INTO events_recent ({COLUMNS}) {s}")
-            )
+            self.c.db.write(lambda cur, s=sql: self._append(cur, s))
             self.c.db.write(compactor.step)
             self.units.append(time.perf_counter() - started)
             seq += 1
             self.stopping.wait(max(0.0, 0.02 - (time.perf_counter() - started)))
+
+    def _append(self, cur: Any, sql: str) -> None:
+        """The unit's events into L0, marked there as ``append_events`` would (``tier_members``)."""
+        found = cur.execute(f"INSERT INTO events_recent ({COLUMNS}) {sql} RETURNING contact_id")
+        self.c.db.tier_members.added(L0_TIER, found.fetchnumpy()["contact_id"])
 
     def summary(self) -> str:
         p50, p99 = percentiles(self.units)

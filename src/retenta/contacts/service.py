@@ -224,6 +224,7 @@ class ContactService:
                 contact_id,
                 self.identity.timeline_contact_ids,
                 self.db.read_together,
+                self.db.probe_event_tiers,
             )
         if found is None:
             raise not_found("contact")

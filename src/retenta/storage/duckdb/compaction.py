@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from retenta.storage.duckdb import event_facts, event_summary, l1_members, order_summary
+import numpy as np
+
+from retenta.storage.duckdb import event_facts, event_summary, order_summary, tier_members
 from retenta.storage.duckdb.events import EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -196,13 +198,17 @@ def flush(conn: Any, *, max_rows: int) -> int:
         f" ORDER BY {CLUSTER_ORDER}",
         [bound[0]],
     )
-    members = l1_members.of(conn)
-    if members is not None:  # before the COMMIT: reads of these contacts scan L1 again
+    members = tier_members.of(conn)
+    if members is not None:  # L1's bits before the COMMIT, L0's after it (``tier_members``)
         found = conn.execute(
-            f"SELECT DISTINCT contact_id FROM {L0} WHERE rowid <= ? AND contact_id IS NOT NULL",
+            f"SELECT DISTINCT contact_id, rowid <= ? AS moving FROM {L0}"
+            " WHERE contact_id IS NOT NULL",
             [bound[0]],
-        )
-        members.added(found.fetchnumpy()["contact_id"])
+        ).fetchnumpy()
+        moving = np.asarray(found["moving"], dtype=bool)
+        contacts = np.asarray(found["contact_id"], dtype=np.int64)
+        members.added(L1, contacts[moving])
+        members.replaced(L0, contacts[~moving])
     moved = f"(SELECT * FROM {L0} WHERE rowid <= ?)"
     event_summary.add_events(conn, moved, [bound[0]])
     event_facts.add_events(conn, moved, [bound[0]])  # the time-ordered copy segments scan
@@ -237,9 +243,9 @@ def pass_step(conn: Any, tier: str) -> int:
     ).fetchone()
     lo, upper = int(next_lo), min(int(next_lo) + int(width), int(hi))
     moved = rewrite_range(conn, PASS_SOURCES[tier], tier, lo, upper)
-    members = l1_members.of(conn)
+    members = tier_members.of(conn)
     if members is not None and L1 in PASS_SOURCES[tier] and tier != L1:
-        members.cleared(lo, upper)  # once this unit has committed (``l1_members``)
+        members.cleared(L1, lo, upper)  # once this unit has committed (``tier_members``)
     event_summary.fold_range(conn, lo, upper)  # the rows stay in L1 ∪ L2: only re-cluster
     if upper >= int(hi):
         conn.execute("DELETE FROM event_compaction WHERE tier = ?", [tier])

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from retenta.storage.base import TierProbe
-from retenta.storage.duckdb import l1_members
+from retenta.storage.duckdb import tier_members
 from retenta.storage.duckdb.fanout import CommitCount, ReadFanOut
 from retenta.storage.duckdb.memory import Budget, PoolGovernor, size_bytes
 
@@ -87,8 +87,8 @@ class DuckDatabase:
 
     ``read_together`` runs independent reads side by side on two cursors and still answers
     as one snapshot (``fanout.ReadFanOut``: the writer counts its commits for it).
-    ``probe_event_tiers`` tells a point read when L1 cannot hold its contact
-    (``l1_members``, kept by the tier moves that run on the unit cursor).
+    ``probe_event_tiers`` tells a point read which of L0 and L1 cannot hold its contact
+    (``tier_members``, kept by the appends and tier moves that run on the unit cursor).
     """
 
     def __init__(
@@ -128,10 +128,10 @@ class DuckDatabase:
             self._conn.execute("SET GLOBAL max_vacuum_tasks = 0")
         self.outcome_listeners: list[Callable[[bool], None]] = []
         apply_migrations(self._conn)
-        self.l1_members = l1_members.L1Members()
-        self.l1_members.load(self._conn)
-        l1_members.register(self._unit_cursor, self.l1_members)
-        self.outcome_listeners.append(self.l1_members.settle)
+        self.tier_members = tier_members.TierMembers()
+        self.tier_members.load(self._conn)
+        tier_members.register(self._unit_cursor, self.tier_members)
+        self.outcome_listeners.append(self.tier_members.settle)
         self._thread = threading.Thread(target=self._run, name="retenta-writer", daemon=True)
         self._thread.start()
 
@@ -181,8 +181,8 @@ class DuckDatabase:
         return self._fanout.read_together(works)
 
     def probe_event_tiers(self, contact_ids: list[int]) -> TierProbe:
-        """The tiers a point read of ``contact_ids`` may skip (``l1_members``)."""
-        return self.l1_members.probe(contact_ids, self._commits)
+        """The tiers a point read of ``contact_ids`` may skip (``tier_members``)."""
+        return self.tier_members.probe(contact_ids, self._commits)
 
     def close(self) -> None:
         if self._closed:

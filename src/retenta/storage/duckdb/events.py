@@ -10,7 +10,7 @@ import orjson
 import pyarrow as pa
 
 from retenta.core.messages import Message
-from retenta.storage.duckdb import event_facts, event_summary, l1_members
+from retenta.storage.duckdb import event_facts, event_summary, tier_members
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -171,7 +171,7 @@ def append_events(conn: Any, table: pa.Table, *, target: str = "events_recent") 
     if target != "events_recent":  # straight into a compacted tier: keep its mirrors exact
         conn.execute(event_summary.insert_sql(event_summary.event_parts("_incoming_events")))
         conn.execute(event_facts.projection_sql("_incoming_events"))  # in this frame: the scan
-    members = l1_members.of(conn) if target == l1_members.L1_TIER else None
-    if members is not None:
-        members.added(table.column("contact_id").to_numpy(zero_copy_only=False))
+    members = tier_members.of(conn) if target in tier_members.KEPT_TIERS else None
+    if members is not None:  # before the COMMIT (``tier_members``)
+        members.added(target, table.column("contact_id").to_numpy(zero_copy_only=False))
     return int(table.num_rows)

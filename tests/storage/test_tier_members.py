@@ -1,5 +1,5 @@
-"""Which contacts may have events in L1 (``storage/duckdb/l1_members.py``): the bitmap, and
-its upkeep by the tier moves, commits, rollbacks and restarts."""
+"""Which contacts may have events in L0 and L1 (``storage/duckdb/tier_members.py``): the
+bitmap, and its upkeep by appends, tier moves, commits, rollbacks and restarts."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from retenta.storage.duckdb import compaction as cp
 from retenta.storage.duckdb.engine import DuckDatabase
 from retenta.storage.duckdb.events import EVENT_SCHEMA, append_events
-from retenta.storage.duckdb.l1_members import L1_TIER, ContactBits
+from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER, ContactBits
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -95,6 +95,10 @@ def maybe_in_l1(db: DuckDatabase, contact_ids: list[int]) -> list[int]:
     return [cid for cid in contact_ids if not absent_from_l1(db, cid)]
 
 
+def maybe_in_l0(db: DuckDatabase, contact_ids: list[int]) -> list[int]:
+    return [cid for cid in contact_ids if L0_TIER not in db.probe_event_tiers([cid]).absent]
+
+
 def flush_all(db: DuckDatabase) -> None:
     db.write(lambda c: cp.flush(c, max_rows=10_000))
 
@@ -110,6 +114,51 @@ def test_a_flush_marks_its_contacts_and_only_them(db: DuckDatabase) -> None:
     assert maybe_in_l1(db, [1, 2, 7]) == []  # still in L0
     flush_all(db)
     assert maybe_in_l1(db, [1, 2, 3, 7, 10**6]) == [1, 2, 7]
+
+
+def test_appends_mark_l0_and_a_flush_leaves_there_only_what_stays(db: DuckDatabase) -> None:
+    db.write(lambda c: append_events(c, events([1, 2], prefix="a")))
+    db.write(lambda c: append_events(c, events([2, 3], prefix="b")))
+    assert maybe_in_l0(db, [1, 2, 3, 4]) == [1, 2, 3]
+    db.write(lambda c: cp.flush(c, max_rows=2))  # the first two rows: 1 and 2 leave
+    assert maybe_in_l0(db, [1, 2, 3]) == [2, 3]  # 2 has a row left
+    assert maybe_in_l1(db, [1, 2, 3]) == [1, 2]
+    flush_all(db)
+    assert maybe_in_l0(db, [1, 2, 3]) == []
+
+
+def test_l0_keeps_its_bits_until_the_flush_commits(db: DuckDatabase) -> None:
+    db.write(lambda c: append_events(c, events([5, 6])))
+    seen_inside: list[list[int]] = []
+
+    def flush_and_look(c: Any) -> None:
+        cp.flush(c, max_rows=10_000)
+        seen_inside.append(maybe_in_l0(db, [5, 6]))  # committed state: still in L0
+
+    db.write(flush_and_look)
+    assert seen_inside == [[5, 6]]
+    assert maybe_in_l0(db, [5, 6]) == []
+
+    def flush_then_fail(c: Any) -> None:
+        append_events(c, events([7], prefix="x"))
+        cp.flush(c, max_rows=10_000)
+        raise RuntimeError("crash after the flush")
+
+    db.write(lambda c: append_events(c, events([8], prefix="y")))
+    with pytest.raises(RuntimeError):
+        db.write(flush_then_fail)
+    assert maybe_in_l0(db, [7, 8]) == [7, 8]  # 8 is still there; 7's bit is a harmless extra
+
+
+def test_a_unit_that_flushes_then_appends_keeps_the_new_rows_in_l0(db: DuckDatabase) -> None:
+    db.write(lambda c: append_events(c, events([9, 10], prefix="a")))
+
+    def flush_then_append(c: Any) -> None:
+        cp.flush(c, max_rows=10_000)
+        append_events(c, events([10], prefix="b"))
+
+    db.write(flush_then_append)
+    assert maybe_in_l0(db, [9, 10]) == [10]
 
 
 def test_a_probe_does_not_hold_once_a_unit_committed_after_it(db: DuckDatabase) -> None:
@@ -183,15 +232,23 @@ def test_a_restart_loads_the_members_from_l1(tmp_path: Path) -> None:
     again = DuckDatabase(path)
     try:
         assert maybe_in_l1(again, [21, 22, 23]) == [21, 22]
+        assert maybe_in_l0(again, [21, 22, 23]) == [23]
         merge_l1_into_l2(again)
         assert maybe_in_l1(again, [21, 22]) == []
     finally:
         again.close()
 
 
-def test_rows_written_into_l1_by_hand_are_seen_once_noted(db: DuckDatabase) -> None:
+def test_rows_written_by_hand_are_seen_once_noted(db: DuckDatabase) -> None:
     db.write(lambda c: append_events(c, events([31])))
     db.write(lambda c: c.execute(f"INSERT INTO {L1_TIER} SELECT * FROM {cp.L0}"))
+    db.write(
+        lambda c: c.execute(
+            f"INSERT INTO {L0_TIER} SELECT * REPLACE (32 AS contact_id) FROM {cp.L0}"
+        )
+    )
     assert maybe_in_l1(db, [31]) == []  # around the tier moves: unseen, as documented
-    db.write(db.l1_members.note_all)
+    assert maybe_in_l0(db, [32]) == []
+    db.write(db.tier_members.note_all)
     assert maybe_in_l1(db, [31]) == [31]
+    assert maybe_in_l0(db, [32]) == [32]

@@ -1,5 +1,5 @@
-"""The timeline skips L1 for contacts with nothing there (``storage/duckdb/l1_members``) and
-still answers exactly what every tier holds — also when a tier move commits mid-read."""
+"""Point reads skip L0 and L1 for contacts with nothing there (``storage/duckdb/tier_members``)
+and still answer exactly what every tier holds — also when a unit commits mid-read."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from retenta.app import Container
+from retenta.contacts import profile_sql as ps
 from retenta.contacts import queries as q
 from retenta.storage.duckdb import compaction as cp
-from retenta.storage.duckdb.l1_members import L1_TIER
+from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER
 from tests.conftest import Workspace
 from tests.contacts.seed import add_events, event_table, merge, new_contact
 
@@ -96,3 +97,27 @@ def test_a_flush_committed_during_the_read_makes_it_read_again(
     assert page_ids(container, ws.id, ann) == stored_ids(container, [ann])
     assert len(stored_ids(container, [ann])) == 6
     assert skipped == [frozenset({L1_TIER}), frozenset()]
+
+
+def test_the_profile_reads_l0_again_when_events_landed_during_the_read(
+    container: Container, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe said "not in L0"; before the profile's halves ran, a unit committed the
+    contact's first events into L0. The halves without L0 missed them; the probe no
+    longer holds, so they are read again with L0."""
+    ann = new_contact(container, ws.id)
+    assert L0_TIER in container.db.probe_event_tiers([ann]).absent
+    real = ps._halves
+    calls: list[bool] = []
+
+    def append_first(together: Any, args: list[Any], *, skip_l0: bool) -> Any:
+        calls.append(skip_l0)
+        if len(calls) == 1:
+            add_events(container, event_table(ws.id, ann, 2, prefix="late"))
+        return real(together, args, skip_l0=skip_l0)
+
+    monkeypatch.setattr(ps, "_halves", append_first)
+    profile = container.contacts.profile(workspace_id=ws.id, contact_id=ann)
+    assert calls == [True, False]
+    assert profile["traits"]["last_activity_at"] is not None  # from the late events
+    assert profile["traits"]["favourite_category"] == "Shoes"
