@@ -16,12 +16,11 @@ from typing import Any
 
 import orjson
 
-from retenta.contacts.queries import parse_json
+from retenta.contacts.queries import EVENT_TIERS, parse_json
 
 PERSON_COLUMNS = ("contact_id", "winner_id", "loser_id", "other_contact_id")
 # Parent table → the key its line tables use.
 CHILD_KEYS = {"orders": "order_id", "carts": "cart_id"}
-EVENT_TIERS = ("events", "events_l1", "events_recent")
 HANDLED_APART = {"contacts", *EVENT_TIERS}
 IDS = "(SELECT unnest(?::BIGINT[]))"
 
