@@ -3,6 +3,7 @@ and still answer exactly what every tier holds — also when a unit commits mid-
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from retenta.contacts import queries as q
 from retenta.storage.duckdb import compaction as cp
 from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER
 from tests.conftest import Workspace
-from tests.contacts.seed import add_events, event_table, merge, new_contact
+from tests.contacts.seed import T0, add_events, event_table, merge, new_contact
 
 
 def page_ids(container: Container, ws: str, contact_id: int, limit: int = 100) -> list[str]:
@@ -56,6 +57,35 @@ def test_pages_equal_the_stored_events_through_every_tier_move(
     assert L1_TIER in container.db.probe_event_tiers([bob]).absent  # moved on to L2
     for who in (ann, bob, cy):
         assert page_ids(container, ws.id, who) == stored_ids(container, [who])
+
+
+def test_a_contact_in_l1_has_l1_read_beside_the_rest_and_gets_the_newest(
+    container: Container, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events interleaved in time across L2, L1 and L0; each page of any size equals the
+    plain read, though L1's newest and the rest's newest come from two statements."""
+    ann = new_contact(container, ws.id)
+    add_events(container, event_table(ws.id, ann, 4, prefix="two"), target="events")
+    add_events(
+        container, event_table(ws.id, ann, 4, start=T0 + timedelta(seconds=30), prefix="one")
+    )
+    flush(container)
+    add_events(
+        container, event_table(ws.id, ann, 3, start=T0 + timedelta(seconds=45), prefix="zero")
+    )
+    assert container.db.probe_event_tiers([ann]).absent == frozenset()
+    fanned: list[int] = []
+    real = container.db.read_together
+
+    def counted(works: Any) -> Any:
+        fanned.append(len(works))
+        return real(works)
+
+    monkeypatch.setattr(container.db, "read_together", counted)
+    for limit in (1, 2, 5, 100):
+        assert page_ids(container, ws.id, ann, limit) == stored_ids(container, [ann], limit)
+    assert fanned == [2, 2, 2, 2]
+    assert len(page_ids(container, ws.id, ann, 100)) == 11
 
 
 def test_merged_contacts_and_later_pages_read_l1_when_any_of_them_is_there(

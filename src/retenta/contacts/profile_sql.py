@@ -13,13 +13,14 @@ workspace checked on the rows returned (a ``MATERIALIZED`` CTE per probe, as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from retenta.contacts import prepared
 from retenta.contacts.queries import (
     MAX_PREPARED_BRANCHES,
+    Together,
     fold_figures,
     lines_of,
     live_contact_id,
@@ -120,8 +121,6 @@ class Profile:
 
 
 MergedIds = Callable[[Any, str, int], list[int]]
-# ``Database.read_together``: independent reads side by side, as one snapshot.
-Together = Callable[[Sequence[Callable[[Any], Any]]], list[Any]]
 # ``Database.probe_event_tiers``: the event tiers that hold nothing of some contacts.
 Probe = Callable[[list[int]], TierProbe]
 

@@ -248,7 +248,12 @@ class ContactService:
                 items = self._checked_read(
                     [contact_id],
                     lambda skip: q.live_first_page(
-                        cur, workspace_id, contact_id, limit=limit + 1, skip=skip
+                        cur,
+                        workspace_id,
+                        contact_id,
+                        limit=limit + 1,
+                        skip=skip,
+                        together=self.db.read_together,
                     ),
                 )
             if items is None:
