@@ -126,5 +126,6 @@ def merge(container: Container, ws: str, *, winner: int, loser: int) -> None:
             " VALUES (?, ?, ?, 'email', '{}', '{}')",
             [ws, winner, loser],
         )
+        container.db.tier_members.note_all(c)  # written around identity's insert_merges
 
     container.db.write(work)

@@ -54,6 +54,7 @@ def states(container: Container, ws: Workspace, other_ws: Workspace) -> dict[str
         cur.execute(
             "UPDATE contacts SET erased_at = ? WHERE id = ?", [datetime.now(UTC), c["erased"]]
         )
+        container.db.tier_members.note_all(cur)  # written by hand: the point reads' bitmaps
 
     container.db.write(settle)
     c["elsewhere"] = new_contact(container, other_ws.id, identities=[("email", "live@example.com")])

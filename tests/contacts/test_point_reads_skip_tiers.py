@@ -7,14 +7,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from retenta.app import Container
 from retenta.contacts import profile_sql as ps
 from retenta.contacts import queries as q
 from retenta.storage.duckdb import compaction as cp
-from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER
+from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER, MERGES
 from tests.conftest import Workspace
 from tests.contacts.seed import T0, add_events, event_table, merge, new_contact
+from tests.contacts.test_end_to_end import send
 
 
 def page_ids(container: Container, ws: str, contact_id: int, limit: int = 100) -> list[str]:
@@ -73,7 +75,7 @@ def test_a_contact_in_l1_has_l1_read_beside_the_rest_and_gets_the_newest(
     add_events(
         container, event_table(ws.id, ann, 3, start=T0 + timedelta(seconds=45), prefix="zero")
     )
-    assert container.db.probe_event_tiers([ann]).absent == frozenset()
+    assert container.db.probe_event_tiers([ann]).absent == {MERGES}  # in every event tier
     fanned: list[int] = []
     real = container.db.read_together
 
@@ -126,7 +128,7 @@ def test_a_flush_committed_during_the_read_makes_it_read_again(
     monkeypatch.setattr(q, "live_first_page", flush_first)
     assert page_ids(container, ws.id, ann) == stored_ids(container, [ann])
     assert len(stored_ids(container, [ann])) == 6
-    assert skipped == [frozenset({L1_TIER}), frozenset()]
+    assert skipped == [frozenset({L1_TIER, MERGES}), frozenset()]
 
 
 def test_the_profile_reads_l0_again_when_events_landed_during_the_read(
@@ -151,3 +153,70 @@ def test_the_profile_reads_l0_again_when_events_landed_during_the_read(
     assert calls == [True, False]
     assert profile["traits"]["last_activity_at"] is not None  # from the late events
     assert profile["traits"]["favourite_category"] == "Shoes"
+
+
+def test_a_merge_by_identity_resolution_marks_both_and_the_page_shows_both(
+    client: TestClient, container: Container, ws: Workspace
+) -> None:
+    """The merge goes through identity's own write (``insert_merges``), which marks the
+    winner and the loser: the winner's first page is read with its merged contact's events."""
+    send(client, ws, "track", {"messageId": "b-1", "anonymousId": "dev-2", "event": "Viewed",
+                               "timestamp": "2026-01-01T10:00:00Z"})  # fmt: skip
+    send(client, ws, "identify", {"messageId": "a-1", "userId": "u-1",
+                                  "traits": {"email": "ana@example.com"},
+                                  "timestamp": "2026-01-01T10:01:00Z"})  # fmt: skip
+    with container.db.read() as cur:
+        assert cur.execute("SELECT count(*) FROM merges").fetchone() == (0,)
+    winner = container.contacts.find(workspace_id=ws.id, id_type="external_id", value="u-1")
+    loser = container.contacts.find(workspace_id=ws.id, id_type="anonymous_id", value="dev-2")
+    assert None not in (winner, loser)
+    assert winner != loser
+    assert MERGES in container.db.probe_event_tiers([winner]).absent  # plain, so far
+    send(client, ws, "identify", {"messageId": "a-2", "userId": "u-1", "anonymousId": "dev-2",
+                                  "timestamp": "2026-01-01T10:02:00Z"})  # fmt: skip
+    with container.db.read() as cur:
+        merged = cur.execute("SELECT winner_id, loser_id FROM merges").fetchall()
+    assert len(merged) == 1
+    for contact_id in merged[0]:
+        assert MERGES not in container.db.probe_event_tiers([contact_id]).absent
+    page = client.get(f"/api/v1/contacts/{merged[0][0]}/events", headers=ws.api_headers).json()
+    assert [e["message_id"] for e in page["items"]] == ["a-2", "a-1", "b-1"]
+
+
+def test_a_plain_contact_without_events_or_of_another_workspace_is_still_checked(
+    client: TestClient, container: Container, ws: Workspace, other_ws: Workspace
+) -> None:
+    quiet = new_contact(container, ws.id)
+    busy = new_contact(container, ws.id)
+    add_events(container, event_table(ws.id, busy, 2, prefix="q"), target="events")
+    for contact_id in (quiet, busy):
+        assert MERGES in container.db.probe_event_tiers([contact_id]).absent
+    assert page_ids(container, ws.id, quiet) == []  # the liveness read: it exists, no events
+    assert len(page_ids(container, ws.id, busy)) == 2
+    for contact_id in (quiet, busy, 10**9):
+        resp = client.get(f"/api/v1/contacts/{contact_id}/events", headers=other_ws.api_headers)
+        assert resp.status_code == 404, (contact_id, resp.text)
+
+
+def test_a_merge_committed_during_a_plain_read_makes_it_read_again(
+    container: Container, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe said the contact was plain; before its page was read, another contact was
+    merged into it. The page without liveness rows shows the winner's events only; the
+    probe no longer holds, so the page is read again the general way, with the loser's."""
+    winner, loser = new_contact(container, ws.id), new_contact(container, ws.id)
+    add_events(container, event_table(ws.id, winner, 2, prefix="w"), target="events")
+    add_events(container, event_table(ws.id, loser, 2, prefix="l"), target="events")
+    real = q._live_page_rows
+    calls: list[bool] = []
+
+    def merge_first(*args: Any, liveness: bool = True) -> Any:
+        calls.append(liveness)
+        if len(calls) == 1:
+            merge(container, ws.id, winner=winner, loser=loser)
+        return real(*args, liveness=liveness)
+
+    monkeypatch.setattr(q, "_live_page_rows", merge_first)
+    assert page_ids(container, ws.id, winner) == stored_ids(container, [winner, loser])
+    assert len(stored_ids(container, [winner, loser])) == 4
+    assert calls[0] is False  # read as plain first

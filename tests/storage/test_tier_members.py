@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from retenta.storage.duckdb import compaction as cp
 from retenta.storage.duckdb.engine import DuckDatabase
 from retenta.storage.duckdb.events import EVENT_SCHEMA, append_events
-from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER, ContactBits
+from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER, MERGES, ContactBits
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -164,7 +164,7 @@ def test_a_unit_that_flushes_then_appends_keeps_the_new_rows_in_l0(db: DuckDatab
 def test_a_probe_does_not_hold_once_a_unit_committed_after_it(db: DuckDatabase) -> None:
     db.write(lambda c: append_events(c, events([4])))
     probe = db.probe_event_tiers([4])
-    assert probe.absent == {L1_TIER}
+    assert probe.absent == {L1_TIER, MERGES}
     assert probe.held()
     flush_all(db)
     assert not probe.held()

@@ -26,6 +26,7 @@ EVENT_FIELDS = (
 JSON_EVENT_FIELDS = ("properties", "traits", "context")
 EVENT_TIERS = ("events", "events_l1", "events_recent")  # L2, L1, L0 (storage/duckdb/compaction)
 L1_TIER = EVENT_TIERS[1]
+MERGES = "merges"  # in a tier probe's ``absent``: a plain contact (``live_first_page``)
 # ``Database.read_together``: independent reads side by side, as one snapshot.
 Together = Callable[[Sequence[Callable[[Any], Any]]], list[Any]]
 LIST_ID_TYPES = ("email", "phone", "external_id")
@@ -308,23 +309,23 @@ def live_first_page(
     workspace came back: the caller then reads the page the general way. One statement
     instead of two saves ~0.2 ms p50, ~0.5 ms p99 of CPU (session 9).
 
+    A *plain* contact (``MERGES`` in ``skip``: no merge ever named it, its row was never
+    marked merged or erased) needs no liveness rows when its page holds events and all of
+    them are the workspace's: they prove the contact exists there (erasure deletes a
+    person's events with the row), and nothing else is merged into it. Those two branches
+    were ~1.1 ms of the statement (session 19). An empty page is read again with them.
+
     With ``together`` (``Database.read_together``), a contact that may have events in L1
     has L1's part read beside the rest, on the other core: L1's straddling row groups were
     the longest part of its page (in process, for contacts in L1: p50 7.64 → 6.59 ms, p99
     11.04 → 9.99, session 19).
     """
     tiers = tiers_to_read(skip)
-    if together is not None and L1_TIER in tiers:
-        rest = tuple(t for t in tiers if t != L1_TIER)
-        page, beside = together(
-            [
-                lambda c: _live_page_rows(c, rest, limit, contact_id),
-                lambda c: _tier_top_rows(c, L1_TIER, limit, contact_id),
-            ]
-        )
-        rows = page + beside
-    else:
-        rows = _live_page_rows(cur, tiers, limit, contact_id)
+    if MERGES in skip:
+        rows = _page_rows(cur, tiers, limit, contact_id, together, liveness=False)
+        if rows and all(r[0] == workspace_id for r in rows):
+            return _newest(rows, limit)
+    rows = _page_rows(cur, tiers, limit, contact_id, together, liveness=True)
     events, live = [], False
     for row in rows:
         if row[1] is not None:
@@ -335,16 +336,46 @@ def live_first_page(
             live = True
     if not live or any(r[0] != workspace_id for r in events):
         return None
-    # A UNION ALL does not keep its branches' order: sort as the page did (timestamp, then
-    # message id, descending; VARCHARs compare bytewise in DuckDB, as code points here).
+    return _newest(events, limit)
+
+
+def _newest(events: list[tuple[Any, ...]], limit: int) -> list[dict[str, Any]]:
+    """The page's events newest first. A UNION ALL does not keep its branches' order: sort
+    as the page did (timestamp, then message id, descending; VARCHARs compare bytewise in
+    DuckDB, as code points here)."""
     events.sort(key=lambda r: (r[4], r[1]), reverse=True)
     return [_event(r[1:]) for r in events[:limit]]
 
 
-def _live_page_rows(
-    cur: Any, tiers: tuple[str, ...], limit: int, contact_id: int
+def _page_rows(
+    cur: Any,
+    tiers: tuple[str, ...],
+    limit: int,
+    contact_id: int,
+    together: Together | None,
+    *,
+    liveness: bool,
 ) -> list[tuple[Any, ...]]:
-    """``live_first_page``'s statement over ``tiers``: the page's rows and the liveness rows."""
+    """The first page's rows over ``tiers`` (and the liveness rows), L1's beside the rest
+    when ``together`` is given."""
+    if together is not None and L1_TIER in tiers:
+        rest = tuple(t for t in tiers if t != L1_TIER)
+        page, beside = together(
+            [
+                lambda c: _live_page_rows(c, rest, limit, contact_id, liveness=liveness),
+                lambda c: _tier_top_rows(c, L1_TIER, limit, contact_id),
+            ]
+        )
+        rows: list[tuple[Any, ...]] = page + beside
+        return rows
+    return _live_page_rows(cur, tiers, limit, contact_id, liveness=liveness)
+
+
+def _live_page_rows(
+    cur: Any, tiers: tuple[str, ...], limit: int, contact_id: int, *, liveness: bool = True
+) -> list[tuple[Any, ...]]:
+    """``live_first_page``'s statement over ``tiers``: the page's rows and, with
+    ``liveness``, the liveness rows."""
     cols = ", ".join(EVENT_FIELDS)
     page = " UNION ALL ".join(
         f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = $2" for tier in tiers
@@ -352,14 +383,16 @@ def _live_page_rows(
     # The page as a parenthesized operand, without ``SELECT *`` around it: ~0.5 ms less a
     # page at p50 in process (session 18: 6.0–7.0 against 6.7–7.8 ms over four rounds; over
     # HTTP within the noise).
-    sql = (
-        f"({page} ORDER BY timestamp DESC, message_id DESC LIMIT $1)"
-        " UNION ALL SELECT workspace_id, NULL, 'contact', merged_into::VARCHAR,"
-        " erased_at, NULL, NULL, NULL, NULL, NULL FROM contacts WHERE id = $2"
-        " UNION ALL SELECT workspace_id, NULL, 'merge', NULL, reverted_at, NULL, NULL, NULL,"
-        " NULL, NULL FROM merges WHERE winner_id = $2"
-    )
-    name = f"retenta_live_first_page{_tiers_suffix(tiers)}"
+    sql = f"({page} ORDER BY timestamp DESC, message_id DESC LIMIT $1)"
+    if liveness:
+        sql += (
+            " UNION ALL SELECT workspace_id, NULL, 'contact', merged_into::VARCHAR,"
+            " erased_at, NULL, NULL, NULL, NULL, NULL FROM contacts WHERE id = $2"
+            " UNION ALL SELECT workspace_id, NULL, 'merge', NULL, reverted_at, NULL, NULL, NULL,"
+            " NULL, NULL FROM merges WHERE winner_id = $2"
+        )
+    kind = "live_first_page" if liveness else "plain_first_page"
+    name = f"retenta_{kind}{_tiers_suffix(tiers)}"
     rows: list[tuple[Any, ...]] = prepared.execute(cur, name, sql, [limit, contact_id]).fetchall()
     return rows
 

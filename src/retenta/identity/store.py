@@ -7,11 +7,13 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from retenta.identity.normalize import Identifier
 from retenta.identity.state import ContactState, IdentityRow
+from retenta.storage.duckdb import tier_members
 
 Key = tuple[str, str, str]  # (workspace_id, type, value)
 TS = pa.timestamp("us", tz="UTC")
@@ -615,6 +617,14 @@ def repoint_identities(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
 def insert_merges(cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
     if not rows:
         return
+    members = tier_members.of(cur)
+    if members is not None:  # before the COMMIT: their pages check liveness again
+        winner, loser = (
+            MERGE_SCHEMA.get_field_index("winner_id"),
+            MERGE_SCHEMA.get_field_index("loser_id"),
+        )
+        named = [r[i] for r in rows for i in (winner, loser) if r[i] is not None]
+        members.added(tier_members.MERGES, np.asarray(named, dtype=np.int64))
     cols = ", ".join(MERGE_SCHEMA.names)
     _with_table(
         cur,

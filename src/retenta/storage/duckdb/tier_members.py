@@ -1,5 +1,5 @@
-"""Which contacts may have events in L0 and in L1, so that point reads skip those tiers for
-the others.
+"""Which contacts may have events in L0 and in L1 (or were ever merged), so that point reads
+skip those tiers (or checks) for the others.
 
 L1 (``events_l1``) holds the runs flushed from L0 since the last merge into L2. Each run is
 sorted by contact but spans every contact, so DuckDB's zone maps skip none of L1's
@@ -11,6 +11,10 @@ Most contacts have nothing in either: only those active since the last L1 → L2
 in L1 (22% of the bench store's), since the last flush in L0 (9%). Like the Bloom filter
 an LSM tree keeps per run, a bitmap per tier over contact ids answers "certainly not
 there" exactly and "maybe" otherwise.
+
+One more bitmap, ``MERGES``, holds every contact a merge ever named (winner or loser, set
+by identity's ``insert_merges``), or whose row says merged or erased (at start): for the
+others a first timeline page needs no liveness rows beside it (``contacts/queries``).
 
 Upkeep, on the writer thread (``events.append_events``, ``compaction``):
 
@@ -26,9 +30,9 @@ Upkeep, on the writer thread (``events.append_events``, ``compaction``):
 
 A reader trusts a "no" only when no commit began or ended while it read
 (``TierProbe.held``, counted by ``fanout.CommitCount``); otherwise it reads again from
-every tier. Rows written into L0 or L1 by hand (raw SQL around ``append_events`` and the
-tier moves, as ``bench_lookup`` builds its store) are not seen until ``note_all`` or the
-next start.
+every tier. Rows written by hand (raw SQL around ``append_events``, the tier moves and
+``insert_merges``, as ``bench_lookup`` builds its store) are not seen until ``note_all`` or
+the next start.
 """
 
 from __future__ import annotations
@@ -44,6 +48,15 @@ from retenta.storage.duckdb.fanout import CommitCount
 
 L0_TIER, L1_TIER = "events_recent", "events_l1"
 KEPT_TIERS = (L0_TIER, L1_TIER)
+# Not an event tier: the contacts a merge ever named (winner or loser), or whose row says
+# merged or erased. The others are plain: their first timeline page needs no liveness
+# check beside it when it holds events of the workspace asked for (``contacts/queries``).
+MERGES = "merges"
+KEPT = (*KEPT_TIERS, MERGES)
+_HOLDERS = {
+    MERGES: "SELECT winner_id AS contact_id FROM merges UNION SELECT loser_id FROM merges"
+    " UNION SELECT id FROM contacts WHERE merged_into IS NOT NULL OR erased_at IS NOT NULL",
+}
 _by_cursor: weakref.WeakKeyDictionary[Any, TierMembers] = weakref.WeakKeyDictionary()
 
 
@@ -115,14 +128,14 @@ class TierMembers:
     """The contacts that may have events in L0 and in L1 (module doc), kept by the writer."""
 
     def __init__(self) -> None:
-        self.bits = {tier: ContactBits() for tier in KEPT_TIERS}
+        self.bits = {tier: ContactBits() for tier in KEPT}
         self.ready = False  # until loaded, every contact is "maybe"
         self._added: list[tuple[str, np.ndarray]] = []  # by the running unit
         self._leaving: list[tuple[str, Callable[[ContactBits], ContactBits]]] = []  # at commit
 
     def load(self, conn: Any) -> None:
         """Read the bitmaps from the tiers (at start, before any reader or unit runs)."""
-        for tier in KEPT_TIERS:
+        for tier in KEPT:
             bits = ContactBits()
             bits.set(_contacts_in(conn, tier))
             self.bits[tier] = bits
@@ -130,7 +143,7 @@ class TierMembers:
 
     def note_all(self, conn: Any) -> None:
         """Set the bit of every contact the tiers hold now (after writing them by hand)."""
-        for tier in KEPT_TIERS:
+        for tier in KEPT:
             self.added(tier, _contacts_in(conn, tier))
 
     def added(self, tier: str, contact_ids: np.ndarray) -> None:
@@ -175,9 +188,7 @@ class TierMembers:
         if since % 2 or not self.ready:  # a COMMIT in flight: its rows may be anywhere
             return TierProbe()
         absent = frozenset(
-            tier
-            for tier in KEPT_TIERS
-            if not any(self.bits[tier].maybe(cid) for cid in contact_ids)
+            tier for tier in KEPT if not any(self.bits[tier].maybe(cid) for cid in contact_ids)
         )
         if not absent:
             return TierProbe()
@@ -185,7 +196,8 @@ class TierMembers:
 
 
 def _contacts_in(conn: Any, tier: str) -> np.ndarray:
-    found = conn.execute(f"SELECT DISTINCT contact_id FROM {tier} WHERE contact_id IS NOT NULL")
+    sql = _HOLDERS.get(tier, f"SELECT DISTINCT contact_id FROM {tier}")
+    found = conn.execute(f"SELECT contact_id FROM ({sql}) WHERE contact_id IS NOT NULL")
     return np.asarray(found.fetchnumpy()["contact_id"], dtype=np.int64)
 
 
