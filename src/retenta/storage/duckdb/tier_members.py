@@ -60,9 +60,16 @@ _HOLDERS = {
 _by_cursor: weakref.WeakKeyDictionary[Any, TierMembers] = weakref.WeakKeyDictionary()
 
 
+# Contact ids come from a sequence, so a store's bitmaps are ~its contact count in bits
+# (125 KB at 1M). Ids at or past this are never stored and always "maybe": a bitmap is at
+# most 16 MiB however sparse the ids are (random 32-bit ids in a bench's stand-in resolver
+# had three bitmaps grow towards 256 MiB each, the in-process pipeline 3× slower).
+ID_LIMIT = 1 << 27
+
+
 class ContactBits:
     """A bitmap over contact ids. Ids at or past ``limit`` are never stored and always
-    "maybe" (contact ids come from a sequence: 2^31 of them are 256 MiB of bits).
+    "maybe".
 
     >>> bits = ContactBits()
     >>> bits.set(np.array([3, 8, 9]))
@@ -72,7 +79,7 @@ class ContactBits:
     (False, True)
     """
 
-    def __init__(self, data: np.ndarray | None = None, *, limit: int = 1 << 31) -> None:
+    def __init__(self, data: np.ndarray | None = None, *, limit: int = ID_LIMIT) -> None:
         self._bytes = np.zeros(0, dtype=np.uint8) if data is None else data
         self.limit = limit
 
