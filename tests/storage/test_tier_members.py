@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from retenta.storage.duckdb import compaction as cp
 from retenta.storage.duckdb.engine import DuckDatabase
 from retenta.storage.duckdb.events import EVENT_SCHEMA, append_events
-from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER, MERGES, ContactBits
+from retenta.storage.duckdb.tier_members import ID_LIMIT, L0_TIER, L1_TIER, MERGES, ContactBits
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -50,6 +50,15 @@ def test_ids_past_the_limit_or_negative_are_always_maybe() -> None:
     bits.set(np.array([5, 64, 10**12], dtype=np.int64))
     assert [bits.maybe(i) for i in (5, 6, 64, 10**12, -1)] == [True, False, True, True, True]
     assert bits.nbytes == 1  # nothing past the limit was stored
+
+
+def test_sparse_ids_never_grow_the_bitmap_past_its_limit() -> None:
+    bits = ContactBits()
+    bits.set(np.array([ID_LIMIT, ID_LIMIT + 5, 2**40], dtype=np.int64))
+    assert bits.nbytes == 0
+    assert bits.maybe(ID_LIMIT + 5)
+    bits.set(np.array([ID_LIMIT - 1], dtype=np.int64))
+    assert bits.nbytes == ID_LIMIT // 8  # 16 MiB at the most
 
 
 def test_clearing_returns_a_copy_and_leaves_the_bitmap_readers_hold() -> None:
