@@ -27,6 +27,7 @@ from retenta.contacts.queries import (
     parse_json,
 )
 from retenta.storage.base import TierProbe
+from retenta.storage.duckdb.tier_members import L0_TIER
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,6 @@ FACTS_HALF = " UNION ALL ".join(part.format(k=1) for part in _PER_ID[2:])
 # against 3.17 ms at p50 in process, 3.78 against 4.23 at p99.
 LEAN_HEAD_HALF = " UNION ALL ".join([_HEAD, _PER_ID[0].format(k=1)])
 LEAN_FACTS_HALF = " UNION ALL ".join(part.format(k=1) for part in _PER_ID[1:4])
-L0_TIER = "events_recent"
 
 
 def profile_sql(n: int) -> str:

@@ -11,6 +11,7 @@ import orjson
 
 from retenta.contacts import prepared
 from retenta.contacts.traits import display_name
+from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER, MERGES
 
 EVENT_FIELDS = (
     "message_id",
@@ -24,9 +25,7 @@ EVENT_FIELDS = (
     "source",
 )
 JSON_EVENT_FIELDS = ("properties", "traits", "context")
-EVENT_TIERS = ("events", "events_l1", "events_recent")  # L2, L1, L0 (storage/duckdb/compaction)
-L1_TIER = EVENT_TIERS[1]
-MERGES = "merges"  # in a tier probe's ``absent``: a plain contact (``live_first_page``)
+EVENT_TIERS = ("events", L1_TIER, L0_TIER)  # L2, L1, L0 (storage/duckdb/compaction)
 # ``Database.read_together``: independent reads side by side, as one snapshot.
 Together = Callable[[Sequence[Callable[[Any], Any]]], list[Any]]
 LIST_ID_TYPES = ("email", "phone", "external_id")
