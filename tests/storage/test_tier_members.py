@@ -59,6 +59,10 @@ def test_sparse_ids_never_grow_the_bitmap_past_its_limit() -> None:
     assert bits.maybe(ID_LIMIT + 5)
     bits.set(np.array([ID_LIMIT - 1], dtype=np.int64))
     assert bits.nbytes == ID_LIMIT // 8  # 16 MiB at the most
+    small = ContactBits(limit=100)
+    for top in (95, 99):  # 12 bytes, then a quarter more would be 15: the limit's 13
+        small.set(np.array([top], dtype=np.int64))
+    assert small.nbytes == 13
 
 
 def test_clearing_returns_a_copy_and_leaves_the_bitmap_readers_hold() -> None:

@@ -99,7 +99,8 @@ class ContactBits:
         need = int(ids.max() >> 3) + 1
         data = self._bytes
         if need > len(data):
-            grown = np.zeros(max(need, len(data) + len(data) // 4), dtype=np.uint8)
+            size = min(max(need, len(data) + len(data) // 4), (self.limit + 7) >> 3)
+            grown = np.zeros(size, dtype=np.uint8)
             grown[: len(data)] = data
             _or_bits(grown, ids)
             self._bytes = grown
