@@ -129,3 +129,17 @@ def merge(container: Container, ws: str, *, winner: int, loser: int) -> None:
         container.db.tier_members.note_all(c)  # written around identity's insert_merges
 
     container.db.write(work)
+
+
+def count_read_together(container: Container, monkeypatch: Any) -> list[int]:
+    """How many reads each ``read_together`` call of the database ran side by side (a spy
+    set with ``monkeypatch``; the list fills as reads happen)."""
+    calls: list[int] = []
+    real = container.db.read_together
+
+    def spy(works: Any) -> Any:
+        calls.append(len(works))
+        return real(works)
+
+    monkeypatch.setattr(container.db, "read_together", spy)
+    return calls

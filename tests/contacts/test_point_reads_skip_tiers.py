@@ -15,7 +15,14 @@ from retenta.contacts import queries as q
 from retenta.storage.duckdb import compaction as cp
 from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER, MERGES
 from tests.conftest import Workspace
-from tests.contacts.seed import T0, add_events, event_table, merge, new_contact
+from tests.contacts.seed import (
+    T0,
+    add_events,
+    count_read_together,
+    event_table,
+    merge,
+    new_contact,
+)
 from tests.contacts.test_end_to_end import send
 
 
@@ -76,14 +83,7 @@ def test_a_contact_in_l1_has_l1_read_beside_the_rest_and_gets_the_newest(
         container, event_table(ws.id, ann, 3, start=T0 + timedelta(seconds=45), prefix="zero")
     )
     assert container.db.probe_event_tiers([ann]).absent == {MERGES}  # in every event tier
-    fanned: list[int] = []
-    real = container.db.read_together
-
-    def counted(works: Any) -> Any:
-        fanned.append(len(works))
-        return real(works)
-
-    monkeypatch.setattr(container.db, "read_together", counted)
+    fanned = count_read_together(container, monkeypatch)
     for limit in (1, 2, 5, 100):
         assert page_ids(container, ws.id, ann, limit) == stored_ids(container, [ann], limit)
     assert fanned == [2, 2, 2, 2]

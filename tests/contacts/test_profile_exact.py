@@ -31,7 +31,7 @@ from retenta.errors import ApiError
 from retenta.storage.duckdb.events import EVENT_SCHEMA
 from tests.conftest import Workspace
 from tests.contacts import profile_oracle as old
-from tests.contacts.seed import T0, add_events, add_order, merge, new_contact
+from tests.contacts.seed import T0, add_events, add_order, count_read_together, merge, new_contact
 
 EVENTS = ("Product Viewed", "Product Added", "Order Completed", "Email Opened")
 CATEGORIES = ("Shoes", "Bags", None, "Hats")
@@ -256,14 +256,7 @@ def test_a_plain_profile_is_read_in_two_halves_side_by_side(
 ) -> None:
     """c1 (orders, consents, events in every tier, nothing merged) is read through
     ``read_together`` as two statements, and answers what the old reads answered."""
-    calls: list[int] = []
-    together = container.db.read_together
-
-    def spy(works: Any) -> Any:
-        calls.append(len(works))
-        return together(works)
-
-    monkeypatch.setattr(container.db, "read_together", spy)
+    calls = count_read_together(container, monkeypatch)
     cid = store["c1"]
     new = answer(container.contacts.profile, workspace_id=ws.id, contact_id=cid)
     assert new is not None
