@@ -75,7 +75,9 @@ def test_merge_history_and_unmerge_over_http(
     client: TestClient, container: Container, ws: Workspace, other_ws: Workspace
 ) -> None:
     winner, loser = _anonymous_then_identified(container, ws)
-    resolve(container, [msg(ws.id, "identify", user="u1", anon="phone", minutes=2)])
+    (login,) = resolve(container, [msg(ws.id, "identify", user="u1", anon="phone", minutes=2)])
+    stored = merges(container, ws.id)
+    assert (login.contact_id, len(stored)) == (winner, 1), (winner, loser, login, stored)
     r = client.get(f"/api/v1/contacts/{winner}/merges", headers=ws.api_headers)
     assert r.status_code == 200, r.text
     (item,) = r.json()
