@@ -35,40 +35,6 @@ MAX_MERGE_HOPS = 64
 MAX_PREPARED_BRANCHES = 4
 
 
-def tier_branch(
-    tier: str, cols: str, where: str, name: str, after: str | None = None
-) -> tuple[str | None, str]:
-    """One tier's branch of a page: ``(cte, select)``, ``cte`` None but for L1; ``after``
-    (a cursor's condition) filters the rows ``where`` finds.
-
-    L1's rows of a contact are read by probing its index (migration 0050) only where the
-    scan has the contact filter alone. Under ``ORDER BY … LIMIT`` DuckDB pushes the Top-N's
-    dynamic filter on the timestamp into the scan, which then reads 4–6 of L1's row groups
-    instead (3–8 ms, against ~1.7 ms probing; session 20), and so does a cursor's condition.
-    So L1's branch reads from a materialized CTE ``name`` that filters by contact alone,
-    which neither reaches.
-
-    >>> tier_branch("events", "message_id", "contact_id = $2", "l1_0")
-    (None, 'SELECT workspace_id, message_id FROM events WHERE contact_id = $2')
-    >>> cte, select = tier_branch("events_l1", "message_id", "contact_id = ?", "l1_0", "t < ?")
-    >>> cte
-    'l1_0 AS MATERIALIZED (SELECT workspace_id, message_id FROM events_l1 WHERE contact_id = ?)'
-    >>> select
-    'SELECT * FROM l1_0 WHERE t < ?'
-    """
-    if tier != L1_TIER:
-        both = where if after is None else f"{where} AND {after}"
-        return None, f"SELECT workspace_id, {cols} FROM {tier} WHERE {both}"
-    cte = f"{name} AS MATERIALIZED (SELECT workspace_id, {cols} FROM {tier} WHERE {where})"
-    return cte, f"SELECT * FROM {name}" + ("" if after is None else f" WHERE {after}")
-
-
-def with_clause(ctes: Sequence[str | None]) -> str:
-    """``WITH a AS …, b AS … `` of the CTEs given (``tier_branch``), or nothing."""
-    named = [c for c in ctes if c is not None]
-    return f"WITH {', '.join(named)} " if named else ""
-
-
 def parse_json(value: Any) -> Any:
     """DuckDB returns JSON columns as text."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
@@ -287,28 +253,21 @@ def _timeline_rows(
     if before is None and not by_workspace and len(ids) <= MAX_PREPARED_BRANCHES:
         return _first_page_rows(cur, cols, ids, limit, tiers)
     where = "workspace_id = ? AND contact_id = ?" if by_workspace else "contact_id = ?"
-    after: str | None = None
+    after = ""
     cursor_params: list[Any] = []
     if before is not None:
-        after = "(timestamp < ? OR (timestamp = ? AND message_id < ?))"
+        after = " AND (timestamp < ? OR (timestamp = ? AND message_id < ?))"
         cursor_params = [before[0], before[0], before[1]]
-    ctes: list[str | None] = []
-    branches, cte_params, params = [], [], []
-    for j, cid in enumerate(ids):
+    branch = f"SELECT workspace_id, {cols} FROM {{tier}} WHERE {where}{after}"
+    branches, params = [], []
+    for cid in ids:
         for tier in tiers:
-            cte, branch = tier_branch(tier, cols, where, f"l1_rows_{j}", after)
-            ctes.append(cte)
-            branches.append(branch)
-            found = [*([workspace_id] if by_workspace else []), cid]
-            if cte is None:
-                params += [*found, *cursor_params]
-            else:  # a CTE's placeholders come first in the text
-                cte_params += found
-                params += cursor_params
+            branches.append(branch.format(tier=tier))
+            params += [*([workspace_id] if by_workspace else []), cid, *cursor_params]
     rows: list[tuple[Any, ...]] = cur.execute(
-        f"{with_clause(ctes)}SELECT * FROM ({' UNION ALL '.join(branches)})"
+        f"SELECT * FROM ({' UNION ALL '.join(branches)})"
         " ORDER BY timestamp DESC, message_id DESC LIMIT ?",
-        [*cte_params, *params, limit],
+        [*params, limit],
     ).fetchall()
     return rows
 
@@ -318,14 +277,13 @@ def _first_page_rows(
 ) -> list[tuple[Any, ...]]:
     """``_timeline_rows`` of a first page (no cursor, contact id the only filter), as a
     prepared statement: ``$1`` the limit, ``$2``… the contact ids."""
-    parts = [
-        tier_branch(tier, cols, f"contact_id = ${j + 2}", f"l1_rows_{j}")
+    branches = [
+        f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = ${j + 2}"
         for j in range(len(ids))
         for tier in tiers
     ]
     sql = (
-        f"{with_clause([cte for cte, _ in parts])}"
-        f"SELECT * FROM ({' UNION ALL '.join(branch for _, branch in parts)})"
+        f"SELECT * FROM ({' UNION ALL '.join(branches)})"
         " ORDER BY timestamp DESC, message_id DESC LIMIT $1"
     )
     name = f"retenta_first_page_{len(ids)}{_tiers_suffix(tiers)}"
@@ -418,15 +376,13 @@ def _live_page_rows(
     """``live_first_page``'s statement over ``tiers``: the page's rows and, with
     ``liveness``, the liveness rows."""
     cols = ", ".join(EVENT_FIELDS)
-    parts = [tier_branch(tier, cols, "contact_id = $2", "l1_rows") for tier in tiers]
-    page = " UNION ALL ".join(branch for _, branch in parts)
+    page = " UNION ALL ".join(
+        f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = $2" for tier in tiers
+    )
     # The page as a parenthesized operand, without ``SELECT *`` around it: ~0.5 ms less a
     # page at p50 in process (session 18: 6.0–7.0 against 6.7–7.8 ms over four rounds; over
     # HTTP within the noise).
-    sql = (
-        f"{with_clause([cte for cte, _ in parts])}"
-        f"({page} ORDER BY timestamp DESC, message_id DESC LIMIT $1)"
-    )
+    sql = f"({page} ORDER BY timestamp DESC, message_id DESC LIMIT $1)"
     if liveness:
         sql += (
             " UNION ALL SELECT workspace_id, NULL, 'contact', merged_into::VARCHAR,"
@@ -442,8 +398,11 @@ def _live_page_rows(
 
 def _tier_top_rows(cur: Any, tier: str, limit: int, contact_id: int) -> list[tuple[Any, ...]]:
     """The newest ``limit`` events of one contact in one tier."""
-    cte, branch = tier_branch(tier, ", ".join(EVENT_FIELDS), "contact_id = $2", "l1_rows")
-    sql = f"{with_clause([cte])}{branch} ORDER BY timestamp DESC, message_id DESC LIMIT $1"
+    cols = ", ".join(EVENT_FIELDS)
+    sql = (
+        f"SELECT workspace_id, {cols} FROM {tier} WHERE contact_id = $2"
+        " ORDER BY timestamp DESC, message_id DESC LIMIT $1"
+    )
     rows: list[tuple[Any, ...]] = prepared.execute(
         cur, f"retenta_top_{tier}", sql, [limit, contact_id]
     ).fetchall()
