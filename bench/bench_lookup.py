@@ -102,7 +102,8 @@ def event_select(ws: str, contact_expr: str, prefix: str, lo: int, hi: int) -> s
 
 
 def load_events(c: Container, ws: str, n: int, m: int, log: Callable[[str], None]) -> None:
-    """L2 in contact order (as the demo writes it), 2% in four L1 runs, a nearly full L0."""
+    """L2 in contact order (as the demo writes it), 2% in four L1 runs (``events_l1_runs``),
+    a nearly full L0."""
     l1_rows, l0_rows = m // 50, min(90_000, m // 50)
     l2_rows = m - l1_rows - l0_rows
     for lo in range(0, l2_rows, CHUNK):
@@ -114,7 +115,8 @@ def load_events(c: Container, ws: str, n: int, m: int, log: Callable[[str], None
         sql = event_select(ws, f"1 + hash(i + {run}) % {n}", f"r{run}-", 0, l1_rows // 4)
         c.db.write(
             lambda cur, s=sql: cur.execute(
-                f"INSERT INTO events_l1 ({COLUMNS}) SELECT * FROM ({s}) ORDER BY contact_id, ts"
+                f"INSERT INTO events_l1_runs ({COLUMNS}) SELECT * FROM ({s})"
+                " ORDER BY contact_id, ts"
             )
         )
     c.db.write(lambda cur: cur.execute("UPDATE event_tier_state SET runs = 4"))
@@ -129,7 +131,7 @@ def load_message_ids(c: Container, log: Callable[[str], None]) -> None:
     """Every event's id in ``message_ids``, as ingestion would have left them: a server on
     this store holds the dedup's fingerprints of all of them (~4 bytes an id), so its RSS
     is the figure the issue's memory bound asks about."""
-    for tier in ("events", "events_l1", "events_recent"):
+    for tier in ("events", "events_l1", "events_l1_runs", "events_recent"):
         c.db.write(
             lambda cur, t=tier: cur.execute(
                 "INSERT INTO message_ids (workspace_id, message_id, h)"
@@ -571,7 +573,7 @@ class IngestLoad:
 
 def remove_load_events(cur: Any) -> None:
     """Delete ``IngestLoad``'s events from every tier and re-summarize their contacts."""
-    tiers = ("events_recent", "events_l1", "events")
+    tiers = ("events_recent", "events_l1_runs", "events_l1", "events")
     cur.execute(
         "CREATE OR REPLACE TEMP TABLE _load_contacts AS SELECT DISTINCT contact_id"
         " FROM all_events WHERE message_id LIKE 'load-%'"
@@ -582,7 +584,8 @@ def remove_load_events(cur: Any) -> None:
     cur.execute(f"DELETE FROM event_summary WHERE {touched}")
     event_summary.add_events(
         cur,
-        f"(SELECT * FROM events WHERE {touched} UNION ALL SELECT * FROM events_l1 WHERE {touched})",
+        f"(SELECT * FROM events WHERE {touched} UNION ALL SELECT * FROM events_l1 WHERE {touched}"
+        f" UNION ALL SELECT * FROM events_l1_runs WHERE {touched})",
     )
     cur.execute("DROP TABLE _load_contacts")
 

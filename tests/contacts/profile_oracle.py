@@ -119,7 +119,7 @@ def _timeline_rows(
     branch = f"SELECT workspace_id, {cols} FROM {{tier}} WHERE {where}{after}"
     branches, params = [], []
     for cid in ids:
-        for tier in ("events", "events_l1", "events_recent"):
+        for tier in ("events", "events_l1", "events_l1_runs", "events_recent"):
             branches.append(branch.format(tier=tier))
             params += [*([workspace_id] if by_workspace else []), cid, *cursor_params]
     rows: list[tuple[Any, ...]] = cur.execute(

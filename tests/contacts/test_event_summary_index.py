@@ -126,7 +126,7 @@ def test_the_writer_keeps_the_summary_exact_through_the_index(tmp_path: Path) ->
         with container.db.read() as cur:  # every tier move ran: L0 -> L1 runs -> L2
             tiers = [
                 cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("events", "events_l1")
+                for t in ("events", "events_l1", "events_l1_runs")
             ]
             assert tiers[0] > 0
         asyncio.run(

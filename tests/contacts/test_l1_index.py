@@ -1,7 +1,8 @@
-"""Migration 0050: the first timeline page finds a contact's L1 rows through
-``events_l1_contact`` (``queries._l1_rows``); its pages still equal what the tiers hold, also
-past the probe's cap and as range passes move L1; a store written before 0050 upgrades with
-its L1 rows as they were."""
+"""Migration 0050: flushes land in L1's runs (``events_l1_runs``), the one event table
+indexed by contact, and the first timeline page finds a contact's rows there by probing it
+(``queries._l1_rows``); its pages still equal what the tiers hold, also past the probe's cap
+and as range passes move L1; a store written before 0050 upgrades with its L1 rows as they
+were."""
 
 from __future__ import annotations
 
@@ -45,10 +46,6 @@ class Recording:
         return self.cur.execute(sql, params or [])
 
 
-def l1_plans(cur: Any, recorded: Recording) -> list[str]:
-    return [executed_plan(cur, sql, p) for sql, p in recorded.statements if L1_TIER in sql]
-
-
 @pytest.fixture
 def people(container: Container, ws: Workspace) -> dict[str, int]:
     """Ann, Bob and Cy (merged into Bob), 6 events each in every tier, interleaved in time
@@ -77,13 +74,14 @@ def test_a_first_page_reads_l1_by_probing_its_index(
         page = q.live_first_page(cur, ws.id, ann, limit=100, together=container.db.read_together)
         recorded = Recording(cur)
         rows = q._l1_rows(recorded, 100, ann)
-        plans = l1_plans(cur, recorded)
+        probes = [executed_plan(cur, sql, p) for sql, p in recorded.statements if cp.RUNS in sql]
     assert page is not None
     assert [e["message_id"] for e in page] == stored_ids(container, [ann])
     assert len(page) == 18
     assert sorted(r[1] for r in rows) == [f"ann1--{ann}-{k:06d}" for k in range(6)]
-    assert len(plans) == 1
-    assert "Index Scan" in plans[0]
+    assert len(recorded.statements) == 2  # the runs' probe, the sorted part's newest
+    assert len(probes) == 1
+    assert "Index Scan" in probes[0]
 
 
 def test_a_contact_with_many_rows_in_l1_gets_its_newest_the_ordered_way(
@@ -97,7 +95,7 @@ def test_a_contact_with_many_rows_in_l1_gets_its_newest_the_ordered_way(
         recorded = Recording(cur)
         rows = q._l1_rows(recorded, 3, ann)
     assert [r[1] for r in rows] == [f"ann1--{ann}-{k:06d}" for k in (5, 4, 3)]
-    assert [sql.count("ORDER BY") for sql, _ in recorded.statements] == [0, 1]
+    assert [sql.count("ORDER BY") for sql, _ in recorded.statements] == [0, 1, 1]
     for limit in (1, 5, 12, 100):
         with container.db.read() as cur:
             page = q.live_first_page(
@@ -121,18 +119,24 @@ def test_pages_stay_exact_as_ranges_pass_through_l1(
             out.append([e["message_id"] for e in page["items"]])
         return out
 
+    def rows_in(table: str) -> int:
+        with container.db.read() as cur:
+            return int(cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
     before = pages()
+    assert (rows_in(cp.RUNS), rows_in(L1_TIER)) == (3 * 6 + 30 * 4, 0)
     for tier in (cp.L1, cp.L2):
         container.db.write(lambda c, t=tier: cp.start_pass(c, t, step_rows=10))
         while container.db.write(cp.pass_in_progress) is not None:
             container.db.write(lambda c, t=tier: cp.pass_step(c, t))
             assert pages() == before
-    with container.db.read() as cur:
-        assert cur.execute(f"SELECT count(*) FROM {L1_TIER}").fetchone() == (0,)
+        if tier == cp.L1:  # the runs sorted into L1's sorted part
+            assert (rows_in(cp.RUNS), rows_in(L1_TIER)) == (0, 3 * 6 + 30 * 4)
+    assert (rows_in(cp.RUNS), rows_in(L1_TIER)) == (0, 0)
 
 
 @pytest.mark.migrations
-def test_a_store_written_before_0050_upgrades_with_its_l1_rows(tmp_path: Path) -> None:
+def test_a_store_written_before_0050_upgrades_with_its_l1_rows_in_the_runs(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     with duckdb.connect(str(data / "retenta.duckdb")) as conn:
@@ -145,17 +149,21 @@ def test_a_store_written_before_0050_upgrades_with_its_l1_rows(tmp_path: Path) -
             " '{}', 'api' FROM range(5000) t(i)"
         )
         before = conn.execute(f"SELECT * FROM {L1_TIER} ORDER BY message_id").fetchall()
-        read = f"SELECT message_id FROM {L1_TIER} WHERE contact_id = ?"
-        assert "Index Scan" not in executed_plan(conn, read, [7])
     container = build_container(Settings(data_dir=data, background_workers=False))
     try:
         with container.db.read() as cur:
             indexes = cur.execute(
-                "SELECT index_name FROM duckdb_indexes() WHERE table_name = ?", [L1_TIER]
+                "SELECT table_name, index_name FROM duckdb_indexes() WHERE table_name LIKE ?",
+                ["events%"],
             ).fetchall()
-            assert indexes == [("events_l1_contact",)]
-            assert cur.execute(f"SELECT * FROM {L1_TIER} ORDER BY message_id").fetchall() == before
-            assert "Index Scan" in executed_plan(cur, read, [7])
-            assert len(cur.execute(read, [7]).fetchall()) == 100
+            assert indexes == [(cp.RUNS, "events_l1_runs_contact")]
+            moved = cur.execute(f"SELECT * FROM {cp.RUNS} ORDER BY message_id").fetchall()
+            assert moved == before  # L1's rows may be runs: they wait there for an L1 pass
+            assert cur.execute(f"SELECT count(*) FROM {L1_TIER}").fetchone() == (0,)
+            assert cur.execute("SELECT count(*) FROM all_events").fetchone() == (5000,)
+        assert L1_TIER not in container.db.probe_event_tiers([7]).absent
+        with container.db.read() as cur:
+            ids = [r[1] for r in q._l1_rows(cur, 100, 7)]
+        assert sorted(ids) == sorted(f"m{i}" for i in range(7, 5000, 50))
     finally:
         container.close()

@@ -86,7 +86,7 @@ def rows_of(container: Container, ids: list[int]) -> dict[str, int]:
             n = cur.execute(f"SELECT count(*) FROM {table.name} WHERE {cond}", params).fetchone()
             if n[0]:
                 out[table.name] = int(n[0])
-        for table in ("events", "events_l1", "events_recent"):
+        for table in ("events", "events_l1", "events_l1_runs", "events_recent"):
             n = cur.execute(
                 f"SELECT count(*) FROM {table} WHERE contact_id IN (SELECT unnest(?::BIGINT[]))",
                 [ids],

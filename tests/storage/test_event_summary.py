@@ -42,7 +42,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDatabase]:
 
 
 def reset(conn: Any) -> None:
-    for table in ("events", "events_l1", "events_recent", "event_summary", "event_compaction"):
+    tables = ("events", "events_l1", "events_l1_runs", "events_recent")
+    for table in (*tables, "event_summary", "event_compaction"):
         conn.execute(f"DELETE FROM {table}")
     conn.execute("UPDATE event_tier_state SET runs = 0")
 
@@ -100,7 +101,7 @@ def apply(conn: Any, op: tuple[str, Any], seq: int) -> None:
         for _ in range(arg):
             compactor.step(conn)
     else:  # erase, as contacts.privacy does: every table with the contact's rows
-        for table in ("events", "events_l1", "events_recent", "event_summary"):
+        for table in ("events", "events_l1", "events_l1_runs", "events_recent", "event_summary"):
             conn.execute(f"DELETE FROM {table} WHERE contact_id = ?", [arg])
 
 

@@ -11,7 +11,7 @@ import orjson
 
 from retenta.contacts import prepared
 from retenta.contacts.traits import display_name
-from retenta.storage.duckdb.tier_members import L0_TIER, L1_TIER, MERGES
+from retenta.storage.duckdb.tier_members import BITMAP_OF, L0_TIER, L1_RUNS, L1_TIER, MERGES
 
 EVENT_FIELDS = (
     "message_id",
@@ -25,7 +25,8 @@ EVENT_FIELDS = (
     "source",
 )
 JSON_EVENT_FIELDS = ("properties", "traits", "context")
-EVENT_TIERS = ("events", L1_TIER, L0_TIER)  # L2, L1, L0 (storage/duckdb/compaction)
+# L2, L1 (its sorted passes and its flush runs), L0 (storage/duckdb/compaction)
+EVENT_TIERS = ("events", L1_TIER, L1_RUNS, L0_TIER)
 # ``Database.read_together``: independent reads side by side, as one snapshot.
 Together = Callable[[Sequence[Callable[[Any], Any]]], list[Any]]
 LIST_ID_TYPES = ("email", "phone", "external_id")
@@ -358,7 +359,7 @@ def _page_rows(
     """The first page's rows over ``tiers`` (and the liveness rows), L1's beside the rest
     when ``together`` is given."""
     if together is not None and L1_TIER in tiers:
-        rest = tuple(t for t in tiers if t != L1_TIER)
+        rest = tuple(t for t in tiers if t not in (L1_TIER, L1_RUNS))
         page, beside = together(
             [
                 lambda c: _live_page_rows(c, rest, limit, contact_id, liveness=liveness),
@@ -409,38 +410,42 @@ def _tier_top_rows(cur: Any, tier: str, limit: int, contact_id: int) -> list[tup
     return rows
 
 
-# A contact's L1 rows are read unsorted while fewer than this (``_l1_rows``).
+# A contact's rows in L1's runs are read unsorted while fewer than this (``_l1_rows``).
 L1_PROBE_CAP = 1_000
 
 
 def _l1_rows(cur: Any, limit: int, contact_id: int) -> list[tuple[Any, ...]]:
-    """The contact's events in L1, unsorted (the caller sorts the page: ``_newest``), found
-    through L1's index (migration 0050).
+    """The contact's newest ``limit`` events in L1's sorted part and its events in L1's runs,
+    unsorted (the caller sorts the page: ``_newest``).
 
-    Not ``ORDER BY … LIMIT``: its Top-N pushes a dynamic filter on the timestamp into the
-    scan, and DuckDB then scans 4–6 of L1's row groups instead of probing (p50 ~4.4 against
-    ~2.1 ms on the bench store, session 20). A contact with ``L1_PROBE_CAP`` rows there or
-    more gets its newest ``limit`` the ordered way."""
+    The runs are found through their index (migration 0050), without ``ORDER BY … LIMIT``:
+    its Top-N pushes a dynamic filter on the timestamp into the scan, and DuckDB then scans
+    instead of probing (p50 ~4.4 against ~2.1 ms for 1M rows, session 20). A contact with
+    ``L1_PROBE_CAP`` rows there or more gets its newest ``limit`` the ordered way. The
+    sorted part is read the ordered way: zone maps keep a row group or two of it."""
     cols = ", ".join(EVENT_FIELDS)
-    sql = f"SELECT workspace_id, {cols} FROM {L1_TIER} WHERE contact_id = $2 LIMIT $1"
-    found = prepared.execute(cur, "retenta_l1_rows", sql, [L1_PROBE_CAP, contact_id])
-    rows: list[tuple[Any, ...]] = found.fetchall()
-    if len(rows) < L1_PROBE_CAP:
-        return rows
-    return _tier_top_rows(cur, L1_TIER, limit, contact_id)
+    sql = f"SELECT workspace_id, {cols} FROM {L1_RUNS} WHERE contact_id = $2 LIMIT $1"
+    found = prepared.execute(cur, "retenta_l1_runs", sql, [L1_PROBE_CAP, contact_id])
+    runs: list[tuple[Any, ...]] = found.fetchall()
+    if len(runs) >= L1_PROBE_CAP:
+        runs = _tier_top_rows(cur, L1_RUNS, limit, contact_id)
+    return runs + _tier_top_rows(cur, L1_TIER, limit, contact_id)
 
 
 def tiers_to_read(skip: frozenset[str]) -> tuple[str, ...]:
-    """The event tiers, oldest first, but those in ``skip``.
+    """The event tables, oldest first, but those of the tiers in ``skip`` (L1's runs go
+    with L1: ``tier_members.BITMAP_OF``).
 
     >>> tiers_to_read(frozenset({"events_l1"}))
     ('events', 'events_recent')
+    >>> tiers_to_read(frozenset({"events_recent"}))
+    ('events', 'events_l1', 'events_l1_runs')
     """
-    return tuple(t for t in EVENT_TIERS if t not in skip)
+    return tuple(t for t in EVENT_TIERS if BITMAP_OF.get(t, t) not in skip)
 
 
 def _tiers_suffix(tiers: tuple[str, ...]) -> str:
-    """Part of a prepared statement's name: which tiers it reads (empty for all three)."""
+    """Part of a prepared statement's name: which tables it reads (empty for all)."""
     return "" if tiers == EVENT_TIERS else "_" + "_".join(tiers)
 
 

@@ -6,9 +6,11 @@ group (~40 ms); on a table clustered by contact, zone maps skip all but one or t
 spans every contact, so each one adds a row group to every read. So:
 
 - ``events_recent`` (L0) takes every append; it stays small, so a full scan is cheap;
-- a *flush* moves L0 into ``events_l1`` (L1) as one sorted run;
-- when L1 holds too many runs, a *range pass* rewrites L1 in place, one contact-id
-  range per transaction, into one sorted run;
+- a *flush* moves L0 into ``events_l1_runs`` as one sorted run (the runs are part of L1,
+  and the one table indexed by contact: each run spans every contact, so zone maps cannot
+  skip them; migration 0050);
+- when L1 holds too many runs, a *range pass* rewrites L1 (``events_l1`` and its runs),
+  one contact-id range per transaction, into one sorted run in ``events_l1``;
 - when L1 outgrows a fraction of ``events`` (L2), a range pass merges L1 into L2.
 
 A range pass step reads ``[lo, hi)`` from its source tiers, deletes those rows, appends
@@ -39,8 +41,9 @@ COLUMNS = ", ".join(EVENT_SCHEMA.names)
 # workspace's contacts too; a range pass walks contact ids, so this is its global order.
 CLUSTER_ORDER = "contact_id, timestamp, message_id"
 L0, L1, L2 = tier_members.L0_TIER, tier_members.L1_TIER, "events"
-# A pass's target tier → the tiers it reads from.
-PASS_SOURCES: dict[str, tuple[str, ...]] = {L1: (L1,), L2: (L2, L1)}
+RUNS = tier_members.L1_RUNS
+# A pass's target tier → the tables it reads from.
+PASS_SOURCES: dict[str, tuple[str, ...]] = {L1: (L1, RUNS), L2: (L2, L1, RUNS)}
 _STEP_TABLE = "_compaction_step"
 
 
@@ -170,7 +173,7 @@ def tier_sizes(conn: Any) -> TierSizes:
     """Row counts of the three tiers and L1's run count."""
     return TierSizes(
         recent=_count(conn, f"SELECT count(*) FROM {L0}"),
-        l1=_count(conn, f"SELECT count(*) FROM {L1}"),
+        l1=_count(conn, f"SELECT (SELECT count(*) FROM {L1}) + (SELECT count(*) FROM {RUNS})"),
         l2=_count(conn, f"SELECT count(*) FROM {L2}"),
         l1_runs=_count(conn, "SELECT runs FROM event_tier_state WHERE tier = ?", [L1]),
     )
@@ -182,7 +185,8 @@ def pass_in_progress(conn: Any) -> str | None:
 
 
 def flush(conn: Any, *, max_rows: int) -> int:
-    """Move the oldest ``max_rows`` rows of L0 into L1 as one sorted run; returns rows moved.
+    """Move the oldest ``max_rows`` rows of L0 into L1's runs as one sorted run; returns
+    rows moved.
 
     Nothing else writes while the writer runs this, so the rows at or below a row id
     are the same for the copy and the delete.
@@ -194,7 +198,7 @@ def flush(conn: Any, *, max_rows: int) -> int:
     if bound is None or bound[0] is None:
         return 0
     conn.execute(
-        f"INSERT INTO {L1} ({COLUMNS}) SELECT {COLUMNS} FROM {L0} WHERE rowid <= ?"
+        f"INSERT INTO {RUNS} ({COLUMNS}) SELECT {COLUMNS} FROM {L0} WHERE rowid <= ?"
         f" ORDER BY {CLUSTER_ORDER}",
         [bound[0]],
     )

@@ -41,7 +41,7 @@ TABLE = "event_facts"
 # Properties builders filter on, stored as their JSON text (``properties ->> key``): the
 # same value the JSON path reads, so every operator means the same on either.
 HOT_PROPERTIES = ("category", "product_id", "sku", "brand", "price")
-FLUSHED_TIERS = ("events", "events_l1")
+FLUSHED_TIERS = ("events", "events_l1", "events_l1_runs")
 ORDER = 'workspace_id, event, "timestamp"'
 _COLUMNS = ", ".join(["workspace_id", "event", '"timestamp"', "contact_id", *HOT_PROPERTIES])
 _PROJECTION = ", ".join(

@@ -63,6 +63,12 @@ ORDER BY contact_id
 """
 _COLUMNS = "workspace_id, contact_id, last_at, categories, views"
 
+# L1 and L2: every event a flush has moved out of L0.
+FLUSHED = (
+    "(SELECT * FROM events UNION ALL SELECT * FROM events_l1"
+    " UNION ALL SELECT * FROM events_l1_runs)"
+)
+
 
 def fold_sql(parts: str) -> str:
     """The query folding ``parts`` into summary rows, one per contact, in contact order."""
@@ -99,15 +105,13 @@ def fold_range(conn: Any, lo: int, hi: int) -> None:
 def rebuild(conn: Any) -> None:
     """Recompute the whole summary from L1 and L2 (after a bulk load that bypassed it)."""
     conn.execute(f"DELETE FROM {SUMMARY}")
-    add_events(conn, "(SELECT * FROM events UNION ALL SELECT * FROM events_l1)")
+    add_events(conn, FLUSHED)
 
 
 def figures_from_scratch(conn: Any) -> dict[int, tuple[Any, dict[str, int]]]:
     """Per contact, ``(last_at, {category: views})`` of L1 ∪ L2 computed from the events
     (what the summary must fold to; tests compare the two)."""
-    rows = conn.execute(
-        fold_sql(event_parts("(SELECT * FROM events UNION ALL SELECT * FROM events_l1)"))
-    ).fetchall()
+    rows = conn.execute(fold_sql(event_parts(FLUSHED))).fetchall()
     return {int(r[1]): (r[2], dict(zip(r[3], r[4], strict=True))) for r in rows}
 
 

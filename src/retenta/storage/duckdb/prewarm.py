@@ -26,6 +26,7 @@ POINT_READ_TABLES = (
     "consents",
     "merges",
     "events_recent",
+    "events_l1_runs",
     "events_l1",
 )
 DEFAULT_BUDGET_BYTES = 256 * 2**20

@@ -47,13 +47,19 @@ from retenta.storage.base import TierProbe
 from retenta.storage.duckdb.fanout import CommitCount
 
 L0_TIER, L1_TIER = "events_recent", "events_l1"
+# L1's flush runs, until an L1 pass sorts them into ``events_l1``: part of L1 for the
+# bitmaps (``L1_TIER``'s bits say "maybe in either table").
+L1_RUNS = "events_l1_runs"
 KEPT_TIERS = (L0_TIER, L1_TIER)
+# The bitmap a table's rows are kept in.
+BITMAP_OF = {L0_TIER: L0_TIER, L1_TIER: L1_TIER, L1_RUNS: L1_TIER}
 # Not an event tier: the contacts a merge ever named (winner or loser), or whose row says
 # merged or erased. The others are plain: their first timeline page needs no liveness
 # check beside it when it holds events of the workspace asked for (``contacts/queries``).
 MERGES = "merges"
 KEPT = (*KEPT_TIERS, MERGES)
 _HOLDERS = {
+    L1_TIER: f"SELECT contact_id FROM {L1_TIER} UNION SELECT contact_id FROM {L1_RUNS}",
     MERGES: "SELECT winner_id AS contact_id FROM merges UNION SELECT loser_id FROM merges"
     " UNION SELECT id FROM contacts WHERE merged_into IS NOT NULL OR erased_at IS NOT NULL",
 }
