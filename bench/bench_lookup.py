@@ -699,8 +699,16 @@ class LeanClient:
 
     def get(self, path: str, params: dict[str, Any]) -> bytes:
         target = f"{path}?{urlencode(params)}" if params else path
-        self.conn.request("GET", target, headers=self.headers)
-        resp = self.conn.getresponse()
+        try:
+            self.conn.request("GET", target, headers=self.headers)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # uvicorn closes a keep-alive connection idle for 5 s: the previous row (the
+            # httpx one) can take that long on a slow spell. Once, in the next row's
+            # warm-up: its timed requests do not pay it.
+            self.conn.close()
+            self.conn.request("GET", target, headers=self.headers)
+            resp = self.conn.getresponse()
         body = resp.read()
         if resp.status != 200:
             raise RuntimeError(f"{path}: {resp.status} {body[:200]!r}")
