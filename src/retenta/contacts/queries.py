@@ -11,7 +11,7 @@ import orjson
 
 from retenta.contacts import prepared
 from retenta.contacts.traits import display_name
-from retenta.storage.duckdb.tier_members import BITMAP_OF, L0_TIER, L1_RUNS, L1_TIER, MERGES
+from retenta.storage.duckdb.tier_members import BITMAP_OF, EVENT_TABLES, L1_RUNS, L1_TIER, MERGES
 
 EVENT_FIELDS = (
     "message_id",
@@ -26,7 +26,7 @@ EVENT_FIELDS = (
 )
 JSON_EVENT_FIELDS = ("properties", "traits", "context")
 # L2, L1 (its sorted passes and its flush runs), L0 (storage/duckdb/compaction)
-EVENT_TIERS = ("events", L1_TIER, L1_RUNS, L0_TIER)
+EVENT_TIERS = EVENT_TABLES
 # ``Database.read_together``: independent reads side by side, as one snapshot.
 Together = Callable[[Sequence[Callable[[Any], Any]]], list[Any]]
 LIST_ID_TYPES = ("email", "phone", "external_id")

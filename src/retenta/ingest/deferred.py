@@ -31,13 +31,14 @@ import pyarrow as pa
 
 from retenta.core.messages import Message
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
+from retenta.storage.duckdb.tier_members import EVENT_TABLES
 
 log = logging.getLogger(__name__)
 
 Apply = Callable[[Any, list[Message]], None]
 APPLY_ENDPOINT = "apply"  # the endpoint its dead letters name: the event is stored
 APPLY_EVERY_S = 0.75  # the most a busy server's carts and orders trail its events
-_TIERS = ("events_recent", "events_l1_runs", "events_l1", "events")
+_TIERS = EVENT_TABLES
 _COLUMNS = ("workspace_id, message_id, type, timestamp, received_at, event, user_id,"
             " anonymous_id, original_timestamp, sent_at, properties, traits, context, source,"
             " contact_id")  # fmt: skip

@@ -40,7 +40,7 @@ COLUMNS = ", ".join(EVENT_SCHEMA.names)
 # Contact ids are unique across workspaces, so ordering by contact clusters each
 # workspace's contacts too; a range pass walks contact ids, so this is its global order.
 CLUSTER_ORDER = "contact_id, timestamp, message_id"
-L0, L1, L2 = tier_members.L0_TIER, tier_members.L1_TIER, "events"
+L0, L1, L2 = tier_members.L0_TIER, tier_members.L1_TIER, tier_members.L2_TIER
 RUNS = tier_members.L1_RUNS
 # A pass's target tier → the tables it reads from.
 PASS_SOURCES: dict[str, tuple[str, ...]] = {L1: (L1, RUNS), L2: (L2, L1, RUNS)}

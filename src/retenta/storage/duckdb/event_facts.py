@@ -37,11 +37,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from retenta.storage.duckdb import tier_members
+
 TABLE = "event_facts"
 # Properties builders filter on, stored as their JSON text (``properties ->> key``): the
 # same value the JSON path reads, so every operator means the same on either.
 HOT_PROPERTIES = ("category", "product_id", "sku", "brand", "price")
-FLUSHED_TIERS = ("events", "events_l1", "events_l1_runs")
+FLUSHED_TIERS = tier_members.FLUSHED_TABLES
 ORDER = 'workspace_id, event, "timestamp"'
 _COLUMNS = ", ".join(["workspace_id", "event", '"timestamp"', "contact_id", *HOT_PROPERTIES])
 _PROJECTION = ", ".join(

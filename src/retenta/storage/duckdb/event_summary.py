@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from retenta.storage.duckdb.tier_members import FLUSHED_TABLES
+
 SUMMARY = "event_summary"
 VIEWED = "Product Viewed"
 
@@ -64,10 +66,7 @@ ORDER BY contact_id
 _COLUMNS = "workspace_id, contact_id, last_at, categories, views"
 
 # L1 and L2: every event a flush has moved out of L0.
-FLUSHED = (
-    "(SELECT * FROM events UNION ALL SELECT * FROM events_l1"
-    " UNION ALL SELECT * FROM events_l1_runs)"
-)
+FLUSHED = "(" + " UNION ALL ".join(f"SELECT * FROM {t}" for t in FLUSHED_TABLES) + ")"
 
 
 def fold_sql(parts: str) -> str:

@@ -172,7 +172,7 @@ def append_events(conn: Any, table: pa.Table, *, target: str = "events_recent") 
         conn.execute(event_summary.insert_sql(event_summary.event_parts("_incoming_events")))
         conn.execute(event_facts.projection_sql("_incoming_events"))  # in this frame: the scan
     bitmap = tier_members.BITMAP_OF.get(target)
-    members = tier_members.of(conn) if bitmap is not None else None
-    if members is not None and bitmap is not None:  # before the COMMIT (``tier_members``)
+    if bitmap is not None and (members := tier_members.of(conn)) is not None:
+        # before the COMMIT (``tier_members``)
         members.added(bitmap, table.column("contact_id").to_numpy(zero_copy_only=False))
     return int(table.num_rows)

@@ -1,12 +1,14 @@
 """Which contacts may have events in L0 and in L1 (or were ever merged), so that point reads
 skip those tiers (or checks) for the others.
 
-L1 (``events_l1``) holds the runs flushed from L0 since the last merge into L2. Each run is
-sorted by contact but spans every contact, so DuckDB's zone maps skip none of L1's
-unconsolidated row groups: a first timeline page scanned 4 of L1's 8 row groups (~2 ms of
-a ~7.7 ms statement at 1M contacts / 50M events, session 19) whether the contact had
-events there or not. L0 (``events_recent``) is scanned whole: its branch of the profile
-(the newest events' figures, with a JSON extraction to plan) cost ~1 ms of a ~3 ms half.
+L1 holds what was flushed from L0 since the last merge into L2: the runs not yet sorted by
+an L1 pass (``events_l1_runs``) and what L1 passes sorted (``events_l1``). Each run is
+sorted by contact but spans every contact, so DuckDB's zone maps skip none of the runs' row
+groups: a first timeline page scanned 4 of L1's 8 row groups (~2 ms of a ~7.7 ms statement
+at 1M contacts / 50M events, session 19) whether the contact had events there or not (the
+runs are now probed through an index instead, session 20). L0 (``events_recent``) is
+scanned whole: its branch of the profile (the newest events' figures, with a JSON
+extraction to plan) cost ~1 ms of a ~3 ms half.
 Most contacts have nothing in either: only those active since the last L1 → L2 merge are
 in L1 (22% of the bench store's), since the last flush in L0 (9%). Like the Bloom filter
 an LSM tree keeps per run, a bitmap per tier over contact ids answers "certainly not
@@ -46,18 +48,20 @@ import numpy as np
 from retenta.storage.base import TierProbe
 from retenta.storage.duckdb.fanout import CommitCount
 
-L0_TIER, L1_TIER = "events_recent", "events_l1"
+L0_TIER, L1_TIER, L2_TIER = "events_recent", "events_l1", "events"
 # L1's flush runs, until an L1 pass sorts them into ``events_l1``: part of L1 for the
 # bitmaps (``L1_TIER``'s bits say "maybe in either table").
 L1_RUNS = "events_l1_runs"
-KEPT_TIERS = (L0_TIER, L1_TIER)
+# Every event table, oldest first, and those a flush has moved events into.
+EVENT_TABLES = (L2_TIER, L1_TIER, L1_RUNS, L0_TIER)
+FLUSHED_TABLES = (L2_TIER, L1_TIER, L1_RUNS)
 # The bitmap a table's rows are kept in.
 BITMAP_OF = {L0_TIER: L0_TIER, L1_TIER: L1_TIER, L1_RUNS: L1_TIER}
 # Not an event tier: the contacts a merge ever named (winner or loser), or whose row says
 # merged or erased. The others are plain: their first timeline page needs no liveness
 # check beside it when it holds events of the workspace asked for (``contacts/queries``).
 MERGES = "merges"
-KEPT = (*KEPT_TIERS, MERGES)
+KEPT = (L0_TIER, L1_TIER, MERGES)
 _HOLDERS = {
     L1_TIER: f"SELECT contact_id FROM {L1_TIER} UNION SELECT contact_id FROM {L1_RUNS}",
     MERGES: "SELECT winner_id AS contact_id FROM merges UNION SELECT loser_id FROM merges"
