@@ -59,6 +59,7 @@ ROUTER_MODULES = [
     "retenta.policy.router",
     "retenta.messaging.inbox.router",
     "retenta.sendtime.router",
+    "retenta.metrics.router",
     "retenta.web.router",
 ]
 

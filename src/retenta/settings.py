@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     secret_key: str | None = None
+    # GET /metrics from other machines needs this bearer token; without it only a scraper on
+    # this machine is answered (retenta/metrics/access.py)
+    metrics_token: SecretStr | None = None
     ingest_max_event_bytes: int = 32 * 1024
     ingest_max_batch_bytes: int = 500 * 1024
     # Benchmark bound only: accept and validate events but store nothing.

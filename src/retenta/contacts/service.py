@@ -134,6 +134,7 @@ class ContactService:
             except Exception:  # a failed step rolled back whole; try again later
                 log.exception("event compaction step failed")
                 action, took = None, 0.0
+            self.compactor.record(action, took)
             if action:  # between busy steps, leave the writer to ingestion for a while
                 policy = self.compactor.policy
                 await asyncio.sleep(pause_after(action, took, ingesting=self._ingested,

@@ -37,6 +37,7 @@ from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
 from retenta.ingest.deferred import DeferredApply, stored_message
 from retenta.ingest.stats import IngestStats
+from retenta.ingest.telemetry import IngestTelemetry
 from retenta.settings import Settings
 from retenta.storage.base import Database
 from retenta.storage.duckdb.events import append_events, messages_to_base, with_contacts
@@ -108,6 +109,9 @@ class _Unit:
     hashes: np.ndarray
     base: pa.Table
     defer: bool = False  # its appliers' work noted for a later unit (``ingest/deferred.py``)
+    # what the writer made of it, counted into ``IngestStats`` once its COMMIT has ended (a
+    # unit rolled back and retried in halves is counted once, by its halves)
+    totals: dict[str, int] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -194,6 +198,7 @@ class IngestPipeline:
         self._applied_at = 0.0
         self.dedup = MessageIdDedup()
         self.stats = IngestStats()
+        self.telemetry = IngestTelemetry()  # the /v1 answers (router.answer; retenta.metrics)
         self.store = not settings.ingest_skip_storage
         self._waiting: list[_Request] = []
         self._waiting_events = 0
@@ -205,6 +210,11 @@ class IngestPipeline:
         self._task: asyncio.Task[None] | None = None
         self.listeners: list[CommitListener] = []
         self.settle_heap_at_start = False  # ``retenta serve`` sets it (see ``settle_heap``)
+
+    @property
+    def backlog(self) -> int:
+        """Events accepted and not yet handed to the writer (waiting and prepared)."""
+        return self._backlog
 
     def add_listener(self, listener: CommitListener) -> None:
         """Tell ``listener`` which contacts each unit touched, after its COMMIT."""
@@ -334,6 +344,7 @@ class IngestPipeline:
         except BaseException:
             self._forget(unit)
             raise
+        self.stats.count(**unit.totals)
         self._notify(unit)
         return _outcome(unit)
 
@@ -343,6 +354,7 @@ class IngestPipeline:
         except BaseException:
             self._forget(unit)
             raise
+        self.stats.count(**unit.totals)
         self._notify(unit)
 
     def _notify(self, unit: _Unit) -> None:
@@ -509,10 +521,11 @@ class IngestPipeline:
 
     def _write_unit(self, conn: Any, unit: _Unit) -> None:
         lap = self.stats.clock()
-        insert_dead_letters(conn, [d for req in unit.requests for d in req.dead_letters])
+        letters = [d for req in unit.requests for d in req.dead_letters]
+        insert_dead_letters(conn, letters)
         lap("dead_letters")
         if not unit.messages:
-            _count_outcomes(unit.requests, [], [])
+            unit.totals = {**_count_outcomes(unit.requests, [], []), "dead_letters": len(letters)}
             return
         messages = unit.messages
         fresh_mask = self._dedup(conn, unit)
@@ -545,7 +558,8 @@ class IngestPipeline:
         else:
             self.deferred.apply_with(conn, stored)
         lap("apply")
-        self.stats.count(**_count_outcomes(unit.requests, fresh_mask, drops))
+        totals = _count_outcomes(unit.requests, fresh_mask, drops)
+        unit.totals = {**totals, "dead_letters": len(letters)}
         if all_fresh:
             self.dedup.remember(unit.keys, unit.hashes)
         else:

@@ -9,6 +9,7 @@ errors carry the project's ``{"error": {...}}`` shape plus top-level ``code`` an
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,15 @@ def _error_answer(exc: ApiError) -> Answer:
 async def answer(c: Container, endpoint: str, scope: Scope, receive: Receive) -> Answer:
     """``POST /v1/<endpoint>`` on the raw ASGI request: ``(status, body, extra headers)``.
     The fast path (``fastpath.py``) sends it as raw ASGI messages; the declared route wraps
-    it in a ``Response``. Both give the same status, body and headers."""
+    it in a ``Response``. Both give the same status, body and headers. Each answer is
+    counted and timed for ``/metrics`` (``telemetry.py``)."""
+    started = time.perf_counter()
+    result = await _answer(c, endpoint, scope, receive)
+    c.ingest.telemetry.answered(endpoint, result[0], time.perf_counter() - started)
+    return result
+
+
+async def _answer(c: Container, endpoint: str, scope: Scope, receive: Receive) -> Answer:
     try:
         status, content = await _track(c, endpoint, scope, receive)
         return status, content, None

@@ -12,7 +12,8 @@ PHASES = ("prepare", "dedup", "resolve", "append", "apply", "dead_letters")
 
 @dataclass
 class IngestStats:
-    """Counters kept by the writer thread; read elsewhere as a best-effort snapshot.
+    """Phase times kept by the writer thread, and committed units' outcomes; read elsewhere
+    as a best-effort snapshot (``/metrics``, ``ingest-stats.json``).
 
     >>> s = IngestStats(); lap = s.clock(); lap("dedup"); s.as_dict()["units"]
     0
@@ -23,6 +24,7 @@ class IngestStats:
     stored: int = 0
     duplicates: int = 0
     dropped: int = 0
+    dead_letters: int = 0  # invalid events kept in the dead-letter store
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     cpu_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
@@ -41,12 +43,16 @@ class IngestStats:
 
         return lap
 
-    def count(self, *, events: int, stored: int, duplicates: int, dropped: int) -> None:
+    def count(
+        self, *, events: int, stored: int, duplicates: int, dropped: int, dead_letters: int = 0
+    ) -> None:
+        """A committed unit's outcome (not called for one that rolled back)."""
         self.units += 1
         self.events += events
         self.stored += stored
         self.duplicates += duplicates
         self.dropped += dropped
+        self.dead_letters += dead_letters
 
     def as_dict(self) -> dict[str, Any]:
         per_event = _per_event(self.seconds, self.events)
@@ -56,6 +62,7 @@ class IngestStats:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "dropped": self.dropped,
+            "dead_letters": self.dead_letters,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "microseconds_per_event": per_event,
             "cpu_seconds": {k: round(v, 3) for k, v in self.cpu_seconds.items()},

@@ -34,6 +34,7 @@ from retenta.ingest.deadletters import DeadLetter
 from retenta.ingest.dedup import hash_keys
 from retenta.ingest.fastpath import SegmentFastPath
 from retenta.ingest.pipeline import IngestOutcome
+from retenta.ingest.telemetry import IngestTelemetry
 from retenta.settings import Settings
 from retenta.storage.duckdb.events import messages_to_base
 from retenta.tenancy.service import Principal
@@ -104,6 +105,8 @@ class RemoteIngest:
 
     def __init__(self, link: WriterLink) -> None:
         self.link = link
+        # ``router.answer`` counts here; a worker's counts stay in its process (docs/metrics.md)
+        self.telemetry = IngestTelemetry()
         self._batch: list[tuple[Sequence[Message], Sequence[DeadLetter]]] = []
         self._batch_events = 0
         self._waiters: list[asyncio.Future[IngestOutcome]] = []

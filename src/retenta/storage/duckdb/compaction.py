@@ -143,6 +143,22 @@ class Compactor:
 
     def __init__(self, policy: CompactionPolicy | None = None) -> None:
         self.policy = policy or CompactionPolicy()
+        # committed steps and their seconds in the writer, by action kind ("flush", "start",
+        # "pass") and tier (empty for a flush): ``/metrics``
+        self.steps: dict[tuple[str, str], int] = {}
+        self.step_seconds: dict[tuple[str, str], float] = {}
+
+    def record(self, action: str | None, seconds: float) -> None:
+        """A step ``timed_step`` returned, once its unit has committed.
+
+        >>> c = Compactor(); c.record("start:events_l1", 0.5); c.record(None, 0.1); c.steps
+        {('start', 'events_l1'): 1}
+        """
+        if action is None:
+            return
+        kind, _, tier = action.partition(":")
+        self.steps[(kind, tier)] = self.steps.get((kind, tier), 0) + 1
+        self.step_seconds[(kind, tier)] = self.step_seconds.get((kind, tier), 0.0) + seconds
 
     def timed_step(self, conn: Any) -> tuple[str | None, float]:
         """``step``, and the seconds it took in the writer (queueing behind others not

@@ -7,6 +7,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from retenta.storage.base import TierProbe
 from retenta.storage.duckdb import tier_members
 from retenta.storage.duckdb.fanout import CommitCount, ReadFanOut
 from retenta.storage.duckdb.memory import Budget, PoolGovernor, size_bytes
+from retenta.storage.duckdb.telemetry import WriterTelemetry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -118,7 +120,8 @@ class DuckDatabase:
         self._closed = False
         self._unit_cursor = self._conn.cursor()  # the writer thread's, for every unit
         self._commits = CommitCount()
-        self._fanout = ReadFanOut(self.read, self._commits)
+        self.telemetry = WriterTelemetry()  # /metrics (retenta.metrics)
+        self._fanout = ReadFanOut(self.read, self._commits, self.telemetry.snapshot_retry)
         self._wal = None if self.path in ("", ":memory:") else self.path + ".wal"
         self._due_bytes = _due_bytes(self._conn)
         self._wal_seen = 0  # the WAL's size after the last unit
@@ -129,6 +132,7 @@ class DuckDatabase:
         self.outcome_listeners: list[Callable[[bool], None]] = []
         apply_migrations(self._conn)
         self.tier_members = tier_members.TierMembers()
+        self.tier_members.on_stale = self.telemetry.stale_probe
         self.tier_members.load(self._conn)
         tier_members.register(self._unit_cursor, self.tier_members)
         self.outcome_listeners.append(self.tier_members.settle)
@@ -180,6 +184,24 @@ class DuckDatabase:
             return [work(self._unit_cursor) for work in works]
         return self._fanout.read_together(works)
 
+    def gauges(self) -> dict[str, float]:
+        """The store's state now, for ``/metrics``: units waiting for the writer, the WAL's
+        and the database file's bytes, DuckDB's buffer pool in use and its limit (one small
+        read of ``duckdb_memory()``)."""
+        with self.read() as cur:
+            ((used, limit),) = cur.execute(
+                "SELECT (SELECT sum(memory_usage_bytes) FROM duckdb_memory()),"
+                " current_setting('memory_limit')"
+            ).fetchall()
+        on_disk = self._wal is not None and os.path.exists(self.path)
+        return {
+            "writer_queue_units": float(self._queue.qsize()),
+            "wal_bytes": float(_wal_size(self._wal)) if self._wal is not None else 0.0,
+            "database_bytes": float(os.path.getsize(self.path)) if on_disk else 0.0,
+            "pool_used_bytes": float(used or 0),
+            "pool_limit_bytes": float(size_bytes(str(limit)) or 0),
+        }
+
     def probe_event_tiers(self, contact_ids: list[int]) -> TierProbe:
         """The tiers a point read of ``contact_ids`` may skip (``tier_members``)."""
         return self.tier_members.probe(contact_ids, self._commits)
@@ -215,13 +237,16 @@ class DuckDatabase:
             if not fut.set_running_or_notify_cancel():
                 continue
             committing = False
+            began = time.perf_counter()
             try:
                 cur.execute("BEGIN TRANSACTION")
                 result = work(cur)
                 self._commits.bump()  # odd until the COMMIT has ended (fanout.CommitCount)
                 committing = True
+                commit_began = time.perf_counter()
                 cur.execute("COMMIT")
             except BaseException as raised:  # the transaction is void; report to the caller
+                self.telemetry.unit_done(committed=False, seconds=0.0, commit_seconds=0.0)
                 if committing:
                     self._commits.bump()
                 exc = abort_cause(raised)
@@ -235,6 +260,10 @@ class DuckDatabase:
                 fut.set_exception(exc)
             else:
                 self._commits.bump()
+                ended = time.perf_counter()
+                self.telemetry.unit_done(
+                    committed=True, seconds=ended - began, commit_seconds=ended - commit_began
+                )
                 self._tell(committed=True)
                 fut.set_result(result)
                 self._checkpoint_if_due(cur)
@@ -292,6 +321,7 @@ class DuckDatabase:
         ``max_vacuum_tasks`` for it, 0 again right after); False when another transaction
         holds it off (DuckDB's own checkpoint then remains, at the threshold)."""
         full = not light and self._vacuum_tasks > 0
+        began = time.perf_counter()
         try:
             if full:
                 cur.execute(f"SET GLOBAL max_vacuum_tasks = {self._vacuum_tasks}")
@@ -302,7 +332,9 @@ class DuckDatabase:
                     cur.execute("SET GLOBAL max_vacuum_tasks = 0")
         except duckdb.Error:  # the writer thread carries on either way
             log.debug("checkpoint skipped", exc_info=True)
+            self.telemetry.checkpoints_refused.inc()
             return False
+        self.telemetry.checkpointed(full=full, seconds=time.perf_counter() - began)
         self._light = self._light + 1 if light and self._vacuum_tasks > 0 else 0
         return True
 

@@ -42,9 +42,15 @@ class CommitCount:
 class ReadFanOut:
     """``read_together`` for a database whose ``read()`` gives each thread its cursor."""
 
-    def __init__(self, read: Callable[[], AbstractContextManager[Any]], commits: CommitCount):
+    def __init__(
+        self,
+        read: Callable[[], AbstractContextManager[Any]],
+        commits: CommitCount,
+        on_retry: Callable[[], None] | None = None,
+    ) -> None:
         self._read = read
         self._commits = commits
+        self._on_retry = on_retry  # told of each retry (the writer's telemetry)
         self._free = threading.Semaphore(FANOUT_THREADS)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -61,6 +67,8 @@ class ReadFanOut:
             if self._commits.value == before:
                 return results
         self.retried += 1
+        if self._on_retry is not None:
+            self._on_retry()
         return self._in_one_transaction(works)
 
     def close(self) -> None:

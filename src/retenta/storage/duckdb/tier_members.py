@@ -148,6 +148,7 @@ class TierMembers:
     def __init__(self) -> None:
         self.bits = {tier: ContactBits() for tier in KEPT}
         self.ready = False  # until loaded, every contact is "maybe"
+        self.on_stale: Callable[[], None] | None = None  # told when a probe went stale
         self._added: list[tuple[str, np.ndarray]] = []  # by the running unit
         self._leaving: list[tuple[str, Callable[[ContactBits], ContactBits]]] = []  # at commit
 
@@ -210,7 +211,15 @@ class TierMembers:
         )
         if not absent:
             return TierProbe()
-        return TierProbe(absent, lambda: commits.value == since)
+
+        def held() -> bool:
+            if commits.value == since:
+                return True
+            if self.on_stale is not None:
+                self.on_stale()
+            return False
+
+        return TierProbe(absent, held)
 
 
 def _contacts_in(conn: Any, tier: str) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Operational metrics in Prometheus' text format at ``GET /metrics`` (docs/metrics.md)."""
