@@ -40,6 +40,7 @@ from bench.bench_ingest import (
     storefront_event,
     tree_cpu,
 )
+from bench.server_metrics import writer_totals
 
 NOW = "2026-01-01T00:00:00.000Z"
 BOUND_MS = 100.0
@@ -57,6 +58,7 @@ class Result:
     worst: float
     errors: int
     server_cores: float
+    writer: str = ""  # what the server's /metrics say its writer did meanwhile
 
 
 def batch_bodies(requests: int, users: int, seed: int) -> list[bytes]:
@@ -183,15 +185,18 @@ def run(
     requests = max(1, round(rate * seconds / per_request))
     bodies = (batch_bodies if endpoint == "batch" else track_bodies)(requests, users, seed)
     path = "/v1/batch" if endpoint == "batch" else "/v1/track"
+    totals_before = writer_totals(url)
     cpu_before, wall_before = tree_cpu(pid), time.perf_counter()
     latencies, errors, elapsed = asyncio.run(
         open_loop(url, path, basic_header(write_key), bodies, rate / per_request)
     )
-    cores = (tree_cpu(pid) - cpu_before) / (time.perf_counter() - wall_before)
+    took = time.perf_counter() - wall_before
+    cores = (tree_cpu(pid) - cpu_before) / took
+    writer = (writer_totals(url) - totals_before).summary(took)
     ms = sorted(latencies)
     return Result(
         f"/v1/{endpoint}", rate, requests, requests * per_request / elapsed,
-        pct(ms, 0.5), pct(ms, 0.9), pct(ms, 0.99), ms[-1], errors, cores,
+        pct(ms, 0.5), pct(ms, 0.9), pct(ms, 0.99), ms[-1], errors, cores, writer,
     )  # fmt: skip
 
 
@@ -213,6 +218,9 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f" | {r.p99:.1f} | {r.worst:.0f} | {r.errors} | {r.server_cores:.2f}"
             f" | {'yes' if r.p99 <= BOUND_MS else 'NO'} |"
         )
+    print("\nThe server's writer over each run (its /metrics, before and after):")
+    for r in results:
+        print(f"- {r.endpoint} at {r.rate:,.0f}: {r.writer}")
 
 
 def rates(text: str) -> list[float]:
