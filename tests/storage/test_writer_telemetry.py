@@ -78,3 +78,13 @@ def test_reads_run_again_are_counted_by_cause(db: DuckDatabase) -> None:
     got = samples(db)
     assert value(got, "retenta_storage_read_retries_total", cause="snapshot") == 1
     assert value(got, "retenta_storage_read_retries_total", cause="stale_tier_probe") == 1
+
+
+def test_a_checkpoint_duckdb_ran_inside_a_commit_is_counted(db: DuckDatabase) -> None:
+    """A unit larger than the whole threshold: DuckDB checkpoints in its COMMIT itself."""
+    db.write(lambda c: c.execute("CREATE TABLE t (id BIGINT, s VARCHAR)"))
+    db.write(lambda c: c.execute("INSERT INTO t VALUES (1, 'x')"))  # a WAL, below the share
+    assert value(samples(db), "retenta_storage_commit_checkpoints_total") == 0
+    db.write(lambda c: c.execute("INSERT INTO t SELECT i, md5(i::VARCHAR) FROM range(60000) r(i)"))
+    db.write(lambda c: None)  # the writer looks at the WAL after a unit's answer: then it has
+    assert value(samples(db), "retenta_storage_commit_checkpoints_total") == 1

@@ -246,8 +246,9 @@ class BatchResolver:
                     rows.add(cid)
                 continue
             owners = {self.owner((m.workspace_id, t, v)) for t, v in self.all_identifiers(ex)}
-            owners.discard(None)
             known = [c for c in owners if c is not None]
+            # several owners (a merge), an alias, or an identifier nobody holds yet beside a
+            # known one (attached by the rules, which read the contact's identities)
             if len(known) > 1 or ex.previous_id is not None or len(owners) != len(known):
                 needed.update(known)
             elif len(known) == 1 and p is not None and self.needs_load(known[0], p):

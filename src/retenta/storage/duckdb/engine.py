@@ -301,6 +301,7 @@ class DuckDatabase:
         size = _wal_size(self._wal)
         seen, self._wal_seen = self._wal_seen, size
         if size < seen:
+            self.telemetry.commit_checkpoints.inc()
             self._due_bytes = _due_bytes(cur)
         if self._due_bytes is None or size < self._due_bytes:
             return

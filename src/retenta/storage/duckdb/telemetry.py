@@ -54,6 +54,13 @@ class WriterTelemetry:
             "Checkpoints DuckDB refused (another transaction held them off).",
             registry=None,
         )
+        self.commit_checkpoints = Counter(
+            "retenta_storage_commit_checkpoints",
+            "Checkpoints DuckDB ran itself inside a unit's COMMIT (the WAL shrank without the"
+            " writer's): it does so once the WAL plus its estimate of the unit passes"
+            " checkpoint_threshold, and the unit's callers wait for it.",
+            registry=None,
+        )
         self.read_retries = Counter(
             "retenta_storage_read_retries",
             "Point reads run again, by cause: a unit committed while their statements ran "
@@ -89,4 +96,5 @@ class WriterTelemetry:
         yield from self.commit_seconds.collect()
         yield from self.checkpoint_seconds.collect()
         yield from self.checkpoints_refused.collect()
+        yield from self.commit_checkpoints.collect()
         yield from self.read_retries.collect()
