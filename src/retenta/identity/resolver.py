@@ -407,12 +407,20 @@ class BatchResolver:
         self.merge_rows.append(self.merge_row(merge, snapshot, m))
 
     def merge_row(self, merge: Merge, snapshot: str, m: Message) -> tuple[Any, ...]:
-        (merge_id,) = store.allocate_merge_ids(self.cur, 1)
+        """The merge's row; its id (first) is drawn with the batch's others in ``flush``."""
         inputs = [{"type": t, "value": v} for t, v in merge.inputs]
         return (
-            merge_id, m.workspace_id, self.stamp, merge.winner, merge.loser, merge.rule,
+            None, m.workspace_id, self.stamp, merge.winner, merge.loser, merge.rule,
             m.message_id, store.dumps(inputs), snapshot,
         )  # fmt: skip
+
+    def numbered_merges(self) -> list[tuple[Any, ...]]:
+        """The batch's merge rows with ids drawn in one statement, ascending in the order the
+        merges were made (an unmerge reverts the later merges of a contact first)."""
+        if not self.merge_rows:
+            return []
+        ids = sorted(store.allocate_merge_ids(self.cur, len(self.merge_rows)))
+        return [(i, *row[1:]) for i, row in zip(ids, self.merge_rows, strict=True)]
 
     def note(
         self,
@@ -500,7 +508,7 @@ class BatchResolver:
                 svc.note_contact_seen(s.id, s.last_seen_at)
         self.insert_identities()
         store.repoint_identities(self.cur, self.identity_rows(self.moved - self.inserted))
-        store.insert_merges(self.cur, self.merge_rows)
+        store.insert_merges(self.cur, self.numbered_merges())
         store.insert_identity_events(self.cur, self.event_rows)
         for s in states:
             s.is_new = s.dirty = False
