@@ -23,8 +23,10 @@ class DuckDBStorageSettings(BaseModel):
     # 16 MiB the writer's post-ack checkpoint (at half of it) followed almost every step of a
     # drain, each rewriting the changed tables' ART indexes whole, and single events right
     # after the batch bench fell (docs/ingest.md, session 12: figures both ways). A crash
-    # replays at most this much WAL at start-up.
-    checkpoint_threshold: str | None = "32MiB"
+    # replays at most this much WAL at start-up. The writer checkpoints after a unit at an
+    # eighth of it (16 MiB: storage/duckdb/engine.py, CHECKPOINT_SHARE); DuckDB's own, inside
+    # a COMMIT, only past the whole (session 21).
+    checkpoint_threshold: str | None = "128MiB"
 
     @field_validator("memory_budget")
     @classmethod

@@ -17,7 +17,7 @@ def threshold(container: Container) -> str:
 def test_threshold_is_raised_for_the_block_and_restored(container: Container) -> None:
     before = threshold(container)
     with store.fewer_checkpoints(container.db):
-        assert threshold(container) == "256.0 MiB"
+        assert threshold(container) == "1.0 GiB"
     assert threshold(container) == before
 
 
@@ -40,6 +40,6 @@ def test_overlapping_jobs_restore_once_the_last_ends(container: Container) -> No
     before = threshold(container)
     with store.fewer_checkpoints(container.db):
         with store.fewer_checkpoints(container.db):
-            assert threshold(container) == "256.0 MiB"
-        assert threshold(container) == "256.0 MiB"  # the first job still runs
+            assert threshold(container) == "1.0 GiB"
+        assert threshold(container) == "1.0 GiB"  # the first job still runs
     assert threshold(container) == before

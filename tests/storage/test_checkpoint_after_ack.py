@@ -16,11 +16,11 @@ import pytest
 from retenta.storage.duckdb import engine
 from retenta.storage.duckdb.engine import CHECKPOINT_SHARE, DuckDatabase, parse_size
 
-# DuckDB's own checkpoint, inside a COMMIT, at 8 MiB: it fires once the WAL plus its
-# estimate of the unit (~1 MiB here, more than the ~0.15 MB the unit adds to the WAL)
-# passes the threshold, so at 4 MiB it fires at ~3 MiB of WAL, before the writer's share
-THRESHOLD = "8MiB"
-LIMIT = 8 * 2**20
+# The writer's own checkpoint at an eighth of this (4 MiB, ~27 units of 2,000 rows); DuckDB's
+# own, inside a COMMIT, once the WAL plus its estimate of the unit (~1 MiB here, more than
+# the ~0.15 MB the unit adds to the WAL) passes the whole
+THRESHOLD = "32MiB"
+LIMIT = 32 * 2**20
 ROWS = 2000
 
 
@@ -104,7 +104,7 @@ def test_the_unit_that_fills_the_wal_is_acknowledged_before_the_checkpoint(
             if i + 1 < len(units.sizes) and units.sizes[i + 1][0] < at_ack:
                 checkpoints += 1  # between this unit's ack and the next unit's work
                 assert at_ack >= int(LIMIT * CHECKPOINT_SHARE)
-        assert checkpoints >= 2  # the WAL passed 6 MiB twice
+        assert checkpoints >= 2  # the WAL passed 4 MiB at least twice
         assert max(s[2] for s in units.sizes) < LIMIT
         total = units.next_id
     finally:
@@ -114,15 +114,15 @@ def test_the_unit_that_fills_the_wal_is_acknowledged_before_the_checkpoint(
 
 def test_a_raised_threshold_is_respected_and_a_lowered_one_noticed(tmp_path: Path) -> None:
     path = tmp_path / "db.duckdb"
-    db = DuckDatabase(path, checkpoint_threshold=THRESHOLD)
+    db = DuckDatabase(path, checkpoint_threshold="8MiB")  # the writer's at 1 MiB
     try:
         units = Units(db, path)
         db.write(lambda c: c.execute("SET checkpoint_threshold = '256MiB'"))  # as imports do
         units.write(60)
         acks = [s[2] for s in units.sizes]
         assert acks == sorted(acks)  # no checkpoint at all
-        assert acks[-1] > LIMIT
-        db.write(lambda c: c.execute(f"SET checkpoint_threshold = '{THRESHOLD}'"))
+        assert acks[-1] > 8 * 2**20
+        db.write(lambda c: c.execute("SET checkpoint_threshold = '8MiB'"))
         units.sizes.clear()
         units.write(50)  # DuckDB checkpoints in the first COMMIT; then the writer's share
         assert units.sizes[0][1] < units.sizes[0][0]
@@ -217,7 +217,7 @@ def test_duckdbs_own_checkpoint_in_a_commit_is_light_too(tmp_path: Path) -> None
     DuckDB's checkpoint inside its COMMIT, under the setting the unit sees: no vacuum (a
     flush step of the bench store: 297 / 589 / 515 -> 221 / 188 / 319 ms, docs/ingest.md)."""
     path = tmp_path / "db.duckdb"
-    db = DuckDatabase(path, checkpoint_threshold=THRESHOLD)
+    db = DuckDatabase(path, checkpoint_threshold="8MiB")  # the writer's at 1 MiB
     try:
         units = Units(db, path)
         units.write(3)

@@ -21,8 +21,9 @@ def _threshold(settings: Settings) -> str:
         db.close()
 
 
-def test_the_store_checkpoints_at_32_mib_by_default(tmp_path: Path) -> None:
-    assert _threshold(Settings(data_dir=tmp_path)).replace(" ", "") == "32.0MiB"
+def test_duckdbs_own_checkpoint_is_at_128_mib_by_default(tmp_path: Path) -> None:
+    """The writer's own post-ack checkpoint is at an eighth of it (16 MiB)."""
+    assert _threshold(Settings(data_dir=tmp_path)).replace(" ", "") == "128.0MiB"
 
 
 def test_the_checkpoint_threshold_is_a_setting(

@@ -250,8 +250,9 @@ def list_rejects(
 
 # An import appends for minutes; DuckDB's automatic checkpoint at every 16 MiB of WAL then
 # rewrites the indexes of `contacts` and `identities` again and again (measured: ~25 s of
-# the ~95 s of CPU of a 1M-contact import). During a job it checkpoints every 256 MiB.
-IMPORT_CHECKPOINT_THRESHOLD = "256MiB"
+# the ~95 s of CPU of a 1M-contact import). During a job the writer checkpoints every
+# 128 MiB (an eighth of this: storage/duckdb/engine.py, CHECKPOINT_SHARE).
+IMPORT_CHECKPOINT_THRESHOLD = "1GiB"
 
 
 def _checkpoint_threshold(conn: Any) -> str:
