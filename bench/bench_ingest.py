@@ -190,12 +190,13 @@ class Load:
     users: int
     pin: bool
     server_pid: int
+    people: str = "seeded"  # whose ids the known people carry (ingest_load.lua, argument 4)
 
 
 def wrk(load: Load, *, size: int, conns: int, seconds: float) -> Run:
     duration = f"-d{max(1, round(seconds))}s"
     cmd = ["wrk", "-t1", f"-c{conns}", duration, "--timeout", "10s", "-s", str(load.script)]
-    cmd += [load.url, "--", str(size), basic_header(load.write_key), str(load.users)]
+    cmd += [load.url, "--", str(size), basic_header(load.write_key), str(load.users), load.people]
     client_before = _children_cpu()
     server_before, writer_before = tree_cpu(load.server_pid), process_cpu(load.server_pid)
     loop_before = thread_cpu(load.server_pid, load.server_pid)

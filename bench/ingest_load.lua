@@ -16,6 +16,11 @@ local size = 100
 local users = 100000
 local prefix = ""
 local headers = {}
+-- whose ids the known people carry (argument 4): "seeded" as bench_ingest seeds them
+-- (userId user-N, anonymousId anon-N, email user-N@shop.example, all stored); "lookup" as
+-- bench_lookup's store holds them (userId uN, email userN@example.com; anon-N never stored:
+-- each person's first events come from a new device)
+local USER, EMAIL = "user-%d", "user-%d@shop.example"
 
 function setup(thread)
   thread:set("tid", tostring(math.random(1, 1000000000)))
@@ -26,6 +31,7 @@ function init(args)
   headers["Authorization"] = args[2]
   headers["Content-Type"] = "application/json"
   users = tonumber(args[3])
+  if args[4] == "lookup" then USER, EMAIL = "u%d", "user%d@example.com" end
   prefix = tid .. "-" .. tostring(os.time())
   -- a different sequence of ids in every run: the same store takes many runs
   math.randomseed(tonumber(tid) + os.time())
@@ -41,7 +47,7 @@ end
 
 local function who(u)
   if math.random(1, 100) <= 60 then
-    return string.format('"userId":"user-%d","anonymousId":"anon-%d"', u, u)
+    return string.format('"userId":"' .. USER .. '","anonymousId":"anon-%d"', u, u)
   end
   return string.format('"anonymousId":"anon-%d"', u)
 end
@@ -88,8 +94,8 @@ local function known(u, now)
     return track(u, "Order Completed", order, now)
   end
   if r <= 89 then return track(u, "Product Added to Wishlist", product(k), now) end
-  local traits = string.format(',"traits":{"email":"user-%d@shop.example","firstName":"Name%d"}', u, u)
-  return envelope("identify", string.format('"userId":"user-%d","anonymousId":"anon-%d"', u, u), traits, now),
+  local traits = string.format(',"traits":{"email":"' .. EMAIL .. '","firstName":"Name%d"}', u, u)
+  return envelope("identify", string.format('"userId":"' .. USER .. '","anonymousId":"anon-%d"', u, u), traits, now),
     "/v1/identify"
 end
 
