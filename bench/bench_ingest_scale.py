@@ -14,6 +14,8 @@ window: events/s, p99, the server's cores and RSS, and what its writer did (its
 acknowledgement and inside COMMITs).
 
     uv run python -m bench.bench_ingest_scale --data DIR   # DIR: a bench_lookup --data store
+    uv run python -m bench.bench_ingest_scale              # builds the store first (~5 min)
+    uv run python -m bench.bench_ingest_scale --quick      # 100k / 5M, one 10-s window
 """
 
 from __future__ import annotations
@@ -52,24 +54,26 @@ def commit_checkpoints(url: str) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--data", type=Path, required=True, help="bench_lookup's store (built if absent)"
-    )
+    ap.add_argument("--data", type=Path, help="bench_lookup's store (built there if absent)")
+    ap.add_argument("--quick", action="store_true", help="100k contacts / 5M events, 1 x 10 s")
     ap.add_argument("--contacts", type=int, default=1_000_000)
     ap.add_argument("--events", type=int, default=50_000_000)
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--conns", type=int, default=64)
     args = ap.parse_args()
-    marker = args.data / "bench_lookup.ids"
-    if not marker.exists():
-        ids = build(args.data, args.contacts, args.events)
-        marker.write_text(f"{ids['workspace_id']} {ids['api_key']}")
-    workspace_id = marker.read_text().split()[0]
+    if args.quick:
+        args.contacts, args.events, args.windows, args.seconds = 100_000, 5_000_000, 1, 10.0
     work = Path(tempfile.mkdtemp(prefix="retenta-bench-scale-"))
     try:
+        store = args.data or work / "store"  # without --data: built here, removed after
+        marker = store / "bench_lookup.ids"
+        if not marker.exists():
+            ids = build(store, args.contacts, args.events)
+            marker.write_text(f"{ids['workspace_id']} {ids['api_key']}")
+        workspace_id = marker.read_text().split()[0]
         data = work / "data"
-        shutil.copytree(args.data, data)  # the run changes the store: a fresh copy each time
+        shutil.copytree(store, data)  # the run changes the store: a fresh copy each time
         key = write_key(data, workspace_id)
         print(f"bench_ingest_scale — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
               f" {args.contacts:,} contacts, wrk -c{args.conns}, 100 events a request,"
