@@ -12,9 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from retenta.app import Container, build_container, create_app
-from retenta.settings import Settings
+from retenta.settings import IdentitySettings, Settings
 from retenta.storage.duckdb.compaction import CompactionPolicy
 from tests.conftest import Workspace, make_workspace
+from tests.identity.helpers import msg, resolve
 from tests.ingest.servers import init_data_dir, serve_subprocess
 from tests.metrics.samples import parsed, value
 
@@ -161,3 +162,35 @@ def test_compaction_steps_are_counted_once_committed(
     assert value(got, "retenta_compaction_seconds_total", kind="flush", tier="") == pytest.approx(
         took
     )
+
+
+def test_the_identifier_map_reports_its_misses(tmp_path: Path) -> None:
+    """After a restart the map holds the most recently seen owners (here at most 16): an
+    older person's id is read from the store and found; a new one is ruled out unread."""
+    settings = Settings(
+        data_dir=tmp_path / "data", background_workers=False, metrics_token=TOKEN,
+        identity=IdentitySettings(cache_entries=16),
+    )  # fmt: skip
+    first = build_container(settings)
+    ws = make_workspace(first)
+    resolve(first, [msg(ws.id, "identify", user=f"u{i}", minutes=i) for i in range(40)])
+    first.close()
+    container = build_container(settings)
+    try:
+        with TestClient(create_app(container)) as client:
+            before = scrape(client)
+            assert value(before, "retenta_identity_map_capacity") == 16
+            held = value(before, "retenta_identity_map_entries")
+            assert held is not None
+            assert 0 < held <= 16
+            assert value(before, "retenta_identity_map_misses_total", outcome="read") == 0
+            for user in ("u0", "someone-new"):  # the oldest person, then nobody known
+                sent = client.post("/v1/track", json={**event(f"m-{user}"), "userId": user},
+                                   headers=basic(ws.write_key))  # fmt: skip
+                assert sent.status_code == 200, sent.text
+            got = scrape(client)
+    finally:
+        container.close()
+    assert value(got, "retenta_identity_map_misses_total", outcome="read") == 1
+    assert value(got, "retenta_identity_map_misses_total", outcome="found") == 1
+    assert value(got, "retenta_identity_map_misses_total", outcome="ruled_new") == 1

@@ -221,6 +221,10 @@ class BatchResolver:
         probable = [k for k, stored in zip(missing, maybe, strict=True) if stored]
         if probable:
             self.fetched = store.fetch_owners(self.cur, probable)
+        misses = self.svc.misses
+        misses.ruled_new += len(missing) - len(probable)
+        misses.read += len(probable)
+        misses.found += len(self.fetched)
 
     @staticmethod
     def all_identifiers(ex: Extracted) -> list[Identifier]:

@@ -11,6 +11,7 @@ import gc
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,6 +42,18 @@ class ReportsOutcomes(Protocol):
     outcome_listeners: list[Callable[[bool], None]]
 
 
+@dataclass
+class MapMisses:
+    """Identifiers of resolved units that the identifier map did not hold, by what became of
+    them: ruled out as new by their hash (no read), or read from the store (and how many of
+    those were found: people the map had not met since the start, or had evicted). Kept by
+    the writer thread; read as a best-effort snapshot."""
+
+    ruled_new: int = 0
+    read: int = 0
+    found: int = 0
+
+
 class IdentityService:
     def __init__(self, *, db: Database, settings: IdentitySettings) -> None:
         self.db = db
@@ -54,6 +67,7 @@ class IdentityService:
         )
         self.cache = OwnerCache(settings.cache_entries)
         self.known = KnownIdentifiers()
+        self.misses = MapMisses()  # /metrics: how warm the identifier map is
         self.pending: Pending | None = None
         self._txid: int | None = None
         self._ids: list[int] = []

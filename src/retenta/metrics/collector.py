@@ -57,6 +57,7 @@ class RetentaCollector(Collector):
         if hasattr(db, "gauges"):
             yield from store_families(db.gauges())
         yield from compaction_families(c.contacts.compactor)
+        yield from identity_families(c.identity)
         yield dead_letters_family(c)
 
 
@@ -134,6 +135,31 @@ def compaction_families(compactor: Any) -> Iterable[Metric]:
         seconds.add_metric([kind, tier], compactor.step_seconds.get((kind, tier), 0.0))
     yield steps
     yield seconds
+
+
+def identity_families(identity: Any) -> Iterable[Metric]:
+    entries = GaugeMetricFamily(
+        "retenta_identity_map_entries",
+        "Identifiers whose owner the writer's identifier map holds now.",
+    )
+    entries.add_metric([], len(identity.cache.owners))
+    yield entries
+    capacity = GaugeMetricFamily(
+        "retenta_identity_map_capacity", "Identifiers the map holds at most (cache_entries)."
+    )
+    capacity.add_metric([], identity.cache.max_entries)
+    yield capacity
+    misses = CounterMetricFamily(
+        "retenta_identity_map_misses",
+        "Identifiers a unit met that the map did not hold: ruled out as new by their hash (no"
+        " read), or read from the store; of those read, found is how many were stored.",
+        labels=["outcome"],
+    )
+    counted = identity.misses
+    for outcome, value in (("ruled_new", counted.ruled_new), ("read", counted.read),
+                           ("found", counted.found)):  # fmt: skip
+        misses.add_metric([outcome], value)
+    yield misses
 
 
 def dead_letters_family(c: Container) -> Metric:
