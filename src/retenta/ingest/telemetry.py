@@ -40,14 +40,15 @@ class IngestTelemetry:
 
     def answered(self, endpoint: str, status: int, seconds: float) -> None:
         """One answer; ``endpoint`` is one of the declared ``/v1`` routes' (a bounded set)."""
-        name = endpoint
-        counter = self._counted.get((name, status))
+        counter = self._counted.get((endpoint, status))
         if counter is None:
-            counter = self._counted[(name, status)] = self.requests.labels(name, str(status))
+            counter = self._counted[(endpoint, status)] = self.requests.labels(
+                endpoint, str(status)
+            )
         counter.inc()
-        timer = self._timed.get(name)
+        timer = self._timed.get(endpoint)
         if timer is None:
-            timer = self._timed[name] = self.latency.labels(name)
+            timer = self._timed[endpoint] = self.latency.labels(endpoint)
         timer.observe(seconds)
 
     def collect(self) -> Iterable[Metric]:

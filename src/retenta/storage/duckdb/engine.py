@@ -246,7 +246,7 @@ class DuckDatabase:
                 commit_began = time.perf_counter()
                 cur.execute("COMMIT")
             except BaseException as raised:  # the transaction is void; report to the caller
-                self.telemetry.unit_done(committed=False, seconds=0.0, commit_seconds=0.0)
+                self.telemetry.unit_rolled_back()
                 if committing:
                     self._commits.bump()
                 exc = abort_cause(raised)
@@ -261,8 +261,8 @@ class DuckDatabase:
             else:
                 self._commits.bump()
                 ended = time.perf_counter()
-                self.telemetry.unit_done(
-                    committed=True, seconds=ended - began, commit_seconds=ended - commit_began
+                self.telemetry.unit_committed(
+                    seconds=ended - began, commit_seconds=ended - commit_began
                 )
                 self._tell(committed=True)
                 fut.set_result(result)

@@ -73,13 +73,13 @@ class WriterTelemetry:
         self._snapshot_retries = self.read_retries.labels("snapshot")
         self._stale_probes = self.read_retries.labels("stale_tier_probe")
 
-    def unit_done(self, *, committed: bool, seconds: float, commit_seconds: float) -> None:
-        if committed:
-            self._committed.inc()
-            self.unit_seconds.observe(seconds)
-            self.commit_seconds.inc(commit_seconds)
-        else:
-            self._rolled_back.inc()
+    def unit_committed(self, *, seconds: float, commit_seconds: float) -> None:
+        self._committed.inc()
+        self.unit_seconds.observe(seconds)
+        self.commit_seconds.inc(commit_seconds)
+
+    def unit_rolled_back(self) -> None:
+        self._rolled_back.inc()
 
     def checkpointed(self, *, full: bool, seconds: float) -> None:
         self.checkpoint_seconds.labels(FULL if full else LIGHT).observe(seconds)
