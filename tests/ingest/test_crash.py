@@ -51,16 +51,24 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["one process", "ingest workers"])
-def test_sigkill_loses_no_acknowledged_event(tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize(
+    ("workers", "acknowledge"),
+    [(0, "commit"), (2, "commit"), (0, "journal")],
+    ids=["one process", "ingest workers", "intake journal"],
+)
+def test_sigkill_loses_no_acknowledged_event(
+    tmp_path: Path, workers: int, acknowledge: str
+) -> None:
     """Killed mid-ingestion: every acknowledged event is stored exactly once. With ingest
     workers, the server is killed (not a worker): the workers must die with it, and what
-    they acknowledged was acknowledged only after the server's COMMIT."""
+    they acknowledged was acknowledged only after the server's COMMIT. With the intake
+    journal, what was answered from the journal is stored by the next start."""
     data = tmp_path / "data"
     keys = init_data_dir(data)
     acked: list[str] = []
     stop = threading.Event()
-    with serve_subprocess(data, ingest_workers=workers) as (url, proc):
+    env = {"RETENTA_INGEST_ACKNOWLEDGE": acknowledge}
+    with serve_subprocess(data, env=env, ingest_workers=workers) as (url, proc):
         worker_pids = children(proc.pid)
         assert len(worker_pids) == workers
         threads = [
@@ -82,6 +90,10 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path: Path, workers: int) -> No
         for t in threads:
             t.join(timeout=15)
     assert len(acked) >= 1_500
+    if acknowledge == "journal":
+        assert list((data / "ingest-journal").glob("journal-*.log"))
+        with serve_subprocess(data, env=env):  # applies the journal before it serves
+            pass
     container = build_container(Settings(data_dir=data, background_workers=False))
     try:
         with container.db.read() as cur:

@@ -189,8 +189,9 @@ def invalid_error(errors: list[FieldError], details: list[dict[str, Any]]) -> Ap
 async def accept(
     pipeline: IngestPipeline, *, doc: Any, endpoint: str, parsed: Parsed
 ) -> tuple[int, bytes]:
-    """Store the valid events and the dead letters in one durable write; the answer."""
-    await pipeline.ingest(parsed.messages, dead_letters_of(parsed, endpoint))
+    """Store the valid events and the dead letters in one durable write (the unit's COMMIT,
+    or the intake journal's sync: ``ingest_acknowledge``); the answer."""
+    await pipeline.ingest(parsed.messages, dead_letters_of(parsed, endpoint), early=True)
     if not parsed.invalid:
         return 200, SUCCESS
     items = doc.get("batch") if isinstance(doc, dict) and endpoint in BATCH_ENDPOINTS else None

@@ -36,8 +36,10 @@ from retenta.errors import ApiError
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
 from retenta.ingest.deferred import DeferredApply, stored_message
+from retenta.ingest.journal import IntakeJournal, mark_applied, read_applied
 from retenta.ingest.stats import IngestStats
 from retenta.ingest.telemetry import IngestTelemetry
+from retenta.ingest.wire import decode_unit, encode_unit
 from retenta.settings import Settings
 from retenta.storage.base import Database
 from retenta.storage.duckdb.events import append_events, messages_to_base, with_contacts
@@ -63,6 +65,12 @@ DEFER_FROM_REQUESTS = 8
 DEFER_BELOW_EVENTS = 2_000
 REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
+# With the intake journal: a request is answered once journaled only while the writer is
+# fewer than this many events behind; past it, after its COMMIT (a closed loop of clients
+# then waits for the writer instead of filling the backlog until 503s, and a restart has
+# at most about a second of the writer's work to apply again).
+JOURNAL_LEAD_EVENTS = 10_000
+JOURNAL_ENDPOINT = "journal"  # the dead letters of journaled events the writer could not store
 # The collector's young generation in a serving process (Python's default is 700): a
 # single-event request allocates a few hundred objects, so at 700 the young generation was
 # collected every few requests, and every tenth of those scanned the middle one.
@@ -87,6 +95,11 @@ class IngestOutcome:
     stored: int
     duplicates: int
     dropped: int
+    # False: answered once journaled, before the writer counted anything (all three are 0)
+    applied: bool = True
+
+
+JOURNALED = IngestOutcome(stored=0, duplicates=0, dropped=0, applied=False)
 
 
 @dataclass
@@ -97,6 +110,7 @@ class _Request:
     dead_letters: Sequence[DeadLetter] = ()
     waiter: asyncio.Future[IngestOutcome] | None = None
     outcome: IngestOutcome | None = field(default=None)
+    early: bool = False  # answered once journaled (``ingest/journal.py``)
 
 
 @dataclass
@@ -109,6 +123,7 @@ class _Unit:
     hashes: np.ndarray
     base: pa.Table
     defer: bool = False  # its appliers' work noted for a later unit (``ingest/deferred.py``)
+    journal_seq: int = 0  # the last intake-journal record it holds (0: none)
     # what the writer made of it, counted into ``IngestStats`` once its COMMIT has ended (a
     # unit rolled back and retried in halves is counted once, by its halves)
     totals: dict[str, int] = field(default_factory=dict)
@@ -138,6 +153,7 @@ def merge(units: Sequence[_Unit]) -> _Unit:
         [k for u in units for k in u.keys],
         np.concatenate([u.hashes for u in units]),
         _contiguous(pa.concat_tables([u.base for u in units])),
+        journal_seq=max(u.journal_seq for u in units),
     )
 
 
@@ -204,6 +220,11 @@ class IngestPipeline:
         self._waiting_events = 0
         self._backlog = 0  # events accepted, not yet handed to the writer (waiting + prepared)
         self._ready: list[_Unit] = []  # prepared (here or by an ingest worker), not yet written
+        # the intake journal (``ingest_acknowledge = "journal"``), opened by ``start``
+        self.journal: IntakeJournal | None = None
+        self._journaling: list[_Unit] = []  # prepared units of early requests, to journal
+        self._inflight_events = 0  # events of the unit the writer has
+        self._hold_applied = False  # a journaled event could not be stored, nor set aside
         self._arrivals = 0  # requests taken so far (the linger watches it grow)
         self._wake: asyncio.Event | None = None
         self._stopping = False
@@ -249,6 +270,8 @@ class IngestPipeline:
                 left = await self.db.awrite(self.deferred.recover)
                 if left:
                     log.warning("applying %d events a previous process stored but did not", left)
+            if self.settings.ingest_acknowledge == "journal" and self.journal is None:
+                await self._open_journal()
         if self.settle_heap_at_start:
             _warm_arrow()
             settle_heap()
@@ -265,7 +288,28 @@ class IngestPipeline:
         await self._task
         self._task = None
         self._wake = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
         self._write_stats()
+
+    async def _open_journal(self) -> None:
+        """Open the intake journal and apply what it holds after the store's last applied
+        record, before any request (``ingest/journal.py``)."""
+        journal = IntakeJournal(self.settings.data_dir / "ingest-journal")
+        with self.db.read() as cur:
+            applied = read_applied(cur)
+        records = journal.open(applied)
+        self.journal = journal
+        if records:
+            log.warning("applying %d intake-journal records after #%d", len(records), applied)
+        units = [u for u in map(_journaled_unit, records) if u is not None]
+        while units:
+            unit, units = _take_units(units)
+            await self._commit(unit)
+        if not self._hold_applied:
+            with self.db.read() as cur:
+                journal.release(read_applied(cur))
 
     def _write_stats(self) -> None:
         """Leave the run's per-phase timings in the data directory (read by bench_ingest)."""
@@ -276,9 +320,16 @@ class IngestPipeline:
             log.warning("could not write %s", path, exc_info=True)
 
     async def ingest(
-        self, messages: Sequence[Message], dead_letters: Sequence[DeadLetter] = ()
+        self,
+        messages: Sequence[Message],
+        dead_letters: Sequence[DeadLetter] = (),
+        *,
+        early: bool = False,
     ) -> IngestOutcome:
-        """Store messages durably (deduplicated, resolved, applied); returns after COMMIT."""
+        """Store messages durably (deduplicated, resolved, applied); returns after COMMIT.
+        ``early`` (the ``/v1`` endpoints): with the intake journal, returns ``JOURNALED``
+        once they are journaled, while the writer is less than ``JOURNAL_LEAD_EVENTS``
+        behind."""
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
         if self._wake is None or self._stopping:  # not started (tests, scripts): one unit
@@ -288,7 +339,8 @@ class IngestPipeline:
         if self._backlog > 0 and self._backlog + len(messages) > MAX_BACKLOG_EVENTS:
             raise OverloadedError(self._backlog)
         waiter: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Request(messages, dead_letters, waiter))
+        early = early and self.journal is not None and self._lag() < JOURNAL_LEAD_EVENTS
+        self._waiting.append(_Request(messages, dead_letters, waiter, early=early))
         self._arrivals += 1
         self._waiting_events += len(messages)
         self._backlog += len(messages)
@@ -370,11 +422,20 @@ class IngestPipeline:
         """Prepare what arrives while the writer is busy; hand it all over when it is free."""
         assert self._wake is not None
         inflight: asyncio.Task[None] | None = None
+        journaling: asyncio.Task[None] | None = None
         while True:
             if inflight is not None and inflight.done():
                 inflight = None
-            if self._waiting and (inflight is None or self._should_prepare_early()):
-                self._ready += self._prepare_waiting()
+            if journaling is not None and journaling.done():
+                journaling = None
+            if self._waiting and (
+                inflight is None or self._should_prepare_early() or self.journal is not None
+            ):
+                self._route(self._prepare_waiting())
+            if journaling is None and self._journaling:
+                units, self._journaling = self._journaling, []
+                journaling = asyncio.create_task(self._journal_units(units))
+                journaling.add_done_callback(lambda _: self._wake_up())
             if inflight is None and self._apply_due():
                 inflight = asyncio.create_task(self._apply_deferred())
                 inflight.add_done_callback(lambda _: self._wake_up())
@@ -386,7 +447,8 @@ class IngestPipeline:
                 inflight = asyncio.create_task(self._commit_then_gather(unit))
                 inflight.add_done_callback(lambda _: self._wake_up())
                 continue
-            if inflight is None and self._stopping and not self._waiting:
+            idle = inflight is None and journaling is None and not self._journaling
+            if idle and self._stopping and not self._waiting:
                 return
             await self._wake.wait()
             self._wake.clear()
@@ -479,11 +541,87 @@ class IngestPipeline:
         if self._wake is not None:
             self._wake.set()
 
+    # -- the intake journal (``ingest_acknowledge = "journal"``) ----------------------
+
+    def _lag(self) -> int:
+        """Events accepted and not yet committed (waiting, prepared, in the writer)."""
+        return self._backlog + self._inflight_events
+
+    def _route(self, units: list[_Unit]) -> None:
+        """Prepared units: to the journal when one of their requests is answered from
+        there, else straight to the writer."""
+        for unit in units:
+            if any(r.early for r in unit.requests):
+                self._journaling.append(unit)
+            else:
+                self._ready.append(unit)
+
+    async def _journal_units(self, units: list[_Unit]) -> None:
+        """Journal the units (encoded and written on the journal's thread, one sync),
+        answer their early requests, and hand the units to the writer. If the journal
+        cannot take them, their requests are answered after their COMMIT instead."""
+        journal = self.journal
+        assert journal is not None
+        seqs = journal.reserve(len(units))
+        try:
+            payloads = await journal.run(_encode_units, units)
+            await journal.append(list(zip(seqs, payloads, strict=True)))
+        except Exception:
+            log.exception("could not journal %d units; answering them after COMMIT", len(units))
+            for req in (r for u in units for r in u.requests):
+                req.early = False
+        else:
+            for unit, seq in zip(units, seqs, strict=True):
+                unit.journal_seq = seq
+                for req in unit.requests:
+                    if req.early:
+                        req.outcome = JOURNALED
+                        _settle(req, None)
+        self._ready += units
+
+    async def _set_aside(self, req: _Request, exc: BaseException, seq: int = 0) -> None:
+        """A journaled request the writer could not store alone: its events become dead
+        letters (replayable once the cause is fixed), with ``seq`` marked applied. If even
+        that fails, no later unit marks a record applied, so the next start applies the
+        journal from here again."""
+        log.error("a journaled request of %d events could not be stored: %s (dead letters)",
+                  len(req.messages), exc)  # fmt: skip
+        letters = [*req.dead_letters, *(_journal_letter(m, exc) for m in req.messages)]
+
+        def work(conn: Any) -> None:
+            insert_dead_letters(conn, letters)
+            if seq and not self._hold_applied:
+                mark_applied(conn, seq)
+
+        try:
+            await self.db.awrite(work)
+        except Exception:
+            log.exception("could not set aside a journaled request; the journal is kept")
+            self._hold_applied = True
+
+    async def _mark_applied(self, seq: int) -> None:
+        if self._hold_applied:
+            return
+        try:
+            await self.db.awrite(partial(mark_applied, seq=seq))
+        except Exception:
+            log.exception("could not mark intake-journal record #%d applied", seq)
+            self._hold_applied = True
+
+    def _release_journal(self, seq: int) -> None:
+        if self.journal is not None and seq and not self._hold_applied:
+            self.journal.release(seq)
+
     async def _commit_then_gather(self, unit: _Unit) -> None:
         """Commit; after a busy unit, let the callers just answered send their next requests
         (they join the next unit instead of forming a half-size one after it)."""
-        await self._commit(unit)
-        if len(unit.requests) > 1 and not self._stopping:
+        self._inflight_events = unit.events
+        try:
+            await self._commit(unit)
+        finally:
+            self._inflight_events = 0
+        answered = any(r.early for r in unit.requests)  # its callers are not waiting on it
+        if len(unit.requests) > 1 and not self._stopping and not answered:
             await self._gather_arrivals()
 
     async def _gather_arrivals(self) -> None:
@@ -502,7 +640,11 @@ class IngestPipeline:
             if self.deferred is not None and self.deferred.pending:
                 await self._apply_deferred()  # isolated: what was noted is not this unit's fault
             if len(unit.requests) == 1:
-                _settle(unit.requests[0], exc)
+                req = unit.requests[0]
+                if req.early:  # answered already: nothing it carried may be lost
+                    await self._set_aside(req, exc, unit.journal_seq)
+                    self._release_journal(unit.journal_seq)
+                _settle(req, exc)
                 return
             log.warning(
                 "ingest group of %d failed (%s); retrying in halves", len(unit.requests), exc
@@ -510,7 +652,11 @@ class IngestPipeline:
             half = len(unit.requests) // 2
             await self._commit(prepare(unit.requests[:half]))
             await self._commit(prepare(unit.requests[half:]))
+            if unit.journal_seq:
+                await self._mark_applied(unit.journal_seq)
+                self._release_journal(unit.journal_seq)
             return
+        self._release_journal(unit.journal_seq)
         for req in unit.requests:
             _settle(req, None)
 
@@ -523,6 +669,8 @@ class IngestPipeline:
         lap = self.stats.clock()
         letters = [d for req in unit.requests for d in req.dead_letters]
         insert_dead_letters(conn, letters)
+        if unit.journal_seq and not self._hold_applied:
+            mark_applied(conn, unit.journal_seq)
         lap("dead_letters")
         if not unit.messages:
             unit.totals = {**_count_outcomes(unit.requests, [], []), "dead_letters": len(letters)}
@@ -615,6 +763,42 @@ def _prepare_or_fail(req: _Request) -> _Unit | None:
         log.exception("could not prepare an ingest request of %d events", len(req.messages))
         _settle(req, exc)
         return None
+
+
+def _encode_units(units: Sequence[_Unit]) -> list[bytes]:
+    """Each unit as an intake-journal record (``wire.encode_unit``)."""
+    return [
+        encode_unit([(r.messages, r.dead_letters) for r in u.requests], u.hashes, u.base)
+        for u in units
+    ]
+
+
+def _journaled_unit(record: tuple[int, bytes]) -> _Unit | None:
+    """A journal record as a unit again, its requests answered long ago (``early``)."""
+    seq, payload = record
+    try:
+        decoded = decode_unit(payload)
+    except Exception:  # intact by its checksum, yet unreadable: kept in the file, logged
+        log.exception("intake-journal record #%d cannot be decoded; skipped", seq)
+        return None
+    requests = [_Request(m, d, early=True) for m, d in decoded.requests]
+    unit = _prepared_unit(requests, decoded.hashes, decoded.base)
+    unit.journal_seq = seq
+    return unit
+
+
+def _journal_letter(m: Message, exc: BaseException) -> DeadLetter:
+    """A journaled event the writer could not store, as a dead letter its replay stores
+    (the payload of its type's endpoint, its clock already corrected)."""
+    payload = {
+        "type": m.type, "messageId": m.message_id, "event": m.event, "userId": m.user_id,
+        "anonymousId": m.anonymous_id, "previousId": m.previous_id, "groupId": m.group_id,
+        "timestamp": m.timestamp.isoformat(), "properties": m.properties,
+        "traits": m.traits, "context": m.context,
+    }  # fmt: skip
+    payload = {k: v for k, v in payload.items() if v is not None}
+    reason = [{"field": "event", "reason": f"not stored: {exc}"[:500]}]
+    return DeadLetter(m.workspace_id, m.received_at, m.type, payload, reason)
 
 
 def _touched(messages: Sequence[Message]) -> dict[str, list[int]]:

@@ -112,9 +112,14 @@ class RemoteIngest:
         self._waiters: list[asyncio.Future[IngestOutcome]] = []
 
     async def ingest(
-        self, messages: Sequence[Message], dead_letters: Sequence[DeadLetter] = ()
+        self,
+        messages: Sequence[Message],
+        dead_letters: Sequence[DeadLetter] = (),
+        *,
+        early: bool = False,
     ) -> IngestOutcome:
-        """Returns after the writer's COMMIT of these messages (or raises its error)."""
+        """Returns after the writer's COMMIT of these messages (or raises its error); a
+        worker's requests are not answered from the intake journal (``early`` is ignored)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[IngestOutcome] = loop.create_future()
         if not self._batch:

@@ -1,0 +1,179 @@
+"""The intake journal: requests acknowledged once they are on disk, applied after.
+
+With ``ingest_acknowledge = "journal"`` a ``/v1`` request is answered as soon as its
+prepared unit (``wire.encode_unit``: messages, dead letters, dedup hashes, Arrow columns) is
+written here and ``fdatasync``'d, one sync for all the units the event loop gathered
+meanwhile; the writer resolves, stores and applies it behind the answer, and records in the
+same transaction the last record it has applied (``ingest_journal.applied_seq``, migration
+0051). At start every record after that one is applied again before the server takes a
+request; exact ``messageId`` dedup keeps a record applied twice from storing anything twice.
+
+A record is ``<u32 length><u64 seq><u32 crc32>`` and its payload. Segments are named by
+their first record's seq; a new one starts past ``segment_bytes``, and one whose records are
+all applied is deleted. A record cut short or not matching its checksum ends the scan: it
+was being written when the process died, so it was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RECORD = struct.Struct("<IQI")
+SEGMENT_BYTES = 64 * 1024 * 1024
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+
+
+class IntakeJournal:
+    """Append-only segments ``journal-<first seq>.log`` in ``directory``."""
+
+    def __init__(self, directory: Path | str, segment_bytes: int = SEGMENT_BYTES) -> None:
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self.next_seq = 1
+        self.syncs = 0
+        self._fd = -1
+        self._size = 0
+        self._segments: list[tuple[int, Path]] = []  # (first seq, path), oldest first
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="retenta-intake-journal")
+
+    # -- start --------------------------------------------------------------------------
+
+    def open(self, applied: int) -> list[tuple[int, bytes]]:
+        """Scan the segments: the intact records after ``applied`` (in order), to apply
+        again. A torn tail is cut off; appends then go to a new segment."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        found: list[tuple[int, bytes]] = []
+        last = applied
+        for first, path in _segments(self.directory):
+            self._segments.append((first, path))
+            for seq, payload in _records(path):
+                last = max(last, seq)
+                if seq > applied:
+                    found.append((seq, payload))
+        self.next_seq = last + 1
+        self._start_segment()
+        return found
+
+    # -- appends (the event loop assigns seqs; the journal's thread writes) -------------
+
+    def reserve(self, count: int) -> list[int]:
+        """Seqs for the next ``count`` records, in order."""
+        first = self.next_seq
+        self.next_seq += count
+        return list(range(first, first + count))
+
+    async def append(self, records: Sequence[tuple[int, bytes]]) -> None:
+        """Write ``(seq, payload)`` records and make them durable (one ``fdatasync``)."""
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.write, records)
+
+    def write(self, records: Sequence[tuple[int, bytes]]) -> None:
+        """``append``, blocking (from the journal's thread, or at start)."""
+        if self._fd < 0:
+            raise RuntimeError("the intake journal is not open")
+        if self._size >= self.segment_bytes and records:
+            os.close(self._fd)
+            self._fd = -1
+            self._start_segment(records[0][0])
+        data = b"".join(RECORD.pack(len(p), seq, zlib.crc32(p)) + p for seq, p in records)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fdatasync(self._fd)
+        self._size += len(data)
+        self.syncs += 1
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the journal's thread (the encoding of what it is about to write)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    # -- clean-up -----------------------------------------------------------------------
+
+    def release(self, applied: int) -> int:
+        """Delete the segments whose records are all applied (never the open one); how many."""
+        gone = 0
+        while len(self._segments) > 1 and self._segments[1][0] <= applied + 1:
+            _, path = self._segments.pop(0)
+            path.unlink(missing_ok=True)
+            gone += 1
+        return gone
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._thread.shutdown(wait=True)
+
+    def _start_segment(self, first: int | None = None) -> None:
+        first = self.next_seq if first is None else first
+        path = self.directory / f"journal-{first:020d}.log"
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = os.fstat(self._fd).st_size
+        if not self._segments or self._segments[-1][1] != path:
+            self._segments.append((first, path))
+        _sync_directory(self.directory)
+
+
+def _segments(directory: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in directory.glob("journal-*.log"):
+        try:
+            found.append((int(path.stem.removeprefix("journal-")), path))
+        except ValueError:
+            log.warning("not an intake journal segment: %s", path)
+    return sorted(found)
+
+
+def _records(path: Path) -> list[tuple[int, bytes]]:
+    """The intact records of a segment; a torn or corrupt tail is cut off the file."""
+    data = path.read_bytes()
+    out: list[tuple[int, bytes]] = []
+    at = 0
+    while at + RECORD.size <= len(data):
+        size, seq, crc = RECORD.unpack_from(data, at)
+        end = at + RECORD.size + size
+        if size > MAX_RECORD_BYTES or end > len(data):
+            break
+        payload = data[at + RECORD.size : end]
+        if zlib.crc32(payload) != crc:
+            break
+        out.append((seq, payload))
+        at = end
+    if at < len(data):
+        log.warning("intake journal %s: %d bytes of a record never acknowledged cut off",
+                    path.name, len(data) - at)  # fmt: skip
+        with open(path, "r+b") as f:
+            f.truncate(at)
+            os.fsync(f.fileno())
+    return out
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_applied(conn: Any) -> int:
+    """The last journal record the store has applied."""
+    row = conn.execute("SELECT applied_seq FROM ingest_journal").fetchone()
+    return int(row[0]) if row else 0
+
+
+def mark_applied(conn: Any, seq: int) -> None:
+    """In the unit that applied it: record ``seq`` as applied (never moves back)."""
+    conn.execute(
+        "UPDATE ingest_journal SET applied_seq = greatest(applied_seq, $seq)", {"seq": seq}
+    )

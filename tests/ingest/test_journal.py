@@ -1,0 +1,256 @@
+"""The intake journal (``ingest/journal.py``): requests answered once journaled, applied
+behind the answer, applied again after a crash, set aside when the writer cannot store
+them; and the segment files themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from retenta.ingest.dedup import hash_keys
+from retenta.ingest.journal import RECORD, IntakeJournal, read_applied
+from retenta.ingest.pipeline import JOURNAL_LEAD_EVENTS, IngestPipeline
+from retenta.ingest.wire import encode_unit
+from retenta.settings import Settings
+from retenta.storage.duckdb.engine import DuckDatabase
+from retenta.storage.duckdb.events import messages_to_base
+from tests.ingest.resolvers import TableResolver
+from tests.ingest.test_deferred import TableApplier
+from tests.ingest.test_pipeline import msg
+
+# -- the segment files ----------------------------------------------------------------
+
+
+def test_records_come_back_in_order_after_the_applied_one(tmp_path: Path) -> None:
+    journal = IntakeJournal(tmp_path)
+    assert journal.open(applied=0) == []
+    journal.write(list(zip(journal.reserve(3), [b"a", b"bb", b"ccc"], strict=True)))
+    journal.close()
+    again = IntakeJournal(tmp_path)
+    assert again.open(applied=1) == [(2, b"bb"), (3, b"ccc")]
+    assert again.reserve(1) == [4]
+    again.close()
+
+
+def test_a_torn_tail_is_cut_off_and_never_returned(tmp_path: Path) -> None:
+    journal = IntakeJournal(tmp_path)
+    journal.open(applied=0)
+    journal.write([(1, b"whole"), (2, b"torn record")])
+    journal.close()
+    (segment,) = tmp_path.glob("journal-*.log")
+    data = segment.read_bytes()
+    segment.write_bytes(data[:-3])  # the process died inside the second record's write
+    again = IntakeJournal(tmp_path)
+    assert again.open(applied=0) == [(1, b"whole")]
+    assert segment.stat().st_size == RECORD.size + len(b"whole")
+    again.close()
+
+
+def test_a_record_that_fails_its_checksum_ends_the_scan(tmp_path: Path) -> None:
+    journal = IntakeJournal(tmp_path)
+    journal.open(applied=0)
+    journal.write([(1, b"first"), (2, b"second"), (3, b"third")])
+    journal.close()
+    (segment,) = tmp_path.glob("journal-*.log")
+    data = bytearray(segment.read_bytes())
+    data[2 * RECORD.size + len(b"first") + 1] ^= 0xFF  # a byte of "second"
+    segment.write_bytes(bytes(data))
+    again = IntakeJournal(tmp_path)
+    assert again.open(applied=0) == [(1, b"first")]
+    again.close()
+
+
+def test_segments_roll_over_and_only_fully_applied_ones_are_deleted(tmp_path: Path) -> None:
+    journal = IntakeJournal(tmp_path, segment_bytes=64)
+    journal.open(applied=0)
+    for seq in journal.reserve(6):
+        journal.write([(seq, b"x" * 40)])  # past 64 bytes after every second record
+    names = sorted(p.name for p in tmp_path.glob("journal-*.log"))
+    assert names == [f"journal-{first:020d}.log" for first in (1, 3, 5)]  # 2 records each
+    journal.release(applied=3)  # record 4 is not applied: its segment stays
+    assert sorted(p.name for p in tmp_path.glob("journal-*.log")) == names[1:]
+    journal.release(applied=6)  # the open segment is never deleted
+    assert sorted(p.name for p in tmp_path.glob("journal-*.log")) == names[2:]
+    journal.close()
+    again = IntakeJournal(tmp_path)
+    assert again.open(applied=4) == [(5, b"x" * 40), (6, b"x" * 40)]
+    again.close()
+
+
+# -- the pipeline ---------------------------------------------------------------------
+
+
+def open_journaled(path: Path, applier: TableApplier) -> tuple[DuckDatabase, IngestPipeline]:
+    db = DuckDatabase(path / "t.duckdb")
+    db.write(lambda c: c.execute("CREATE TABLE IF NOT EXISTS applied (id VARCHAR)"))
+    settings = Settings(data_dir=path, background_workers=False, ingest_acknowledge="journal")
+    return db, IngestPipeline(
+        db=db, resolver=TableResolver(), appliers=[applier], settings=settings
+    )
+
+
+@pytest.fixture
+def journaled(tmp_path: Path) -> Iterator[tuple[DuckDatabase, IngestPipeline, TableApplier]]:
+    applier = TableApplier(fail_on="bad-1")
+    db, pipeline = open_journaled(tmp_path, applier)
+    yield db, pipeline, applier
+    db.close()
+
+
+def rows(db: DuckDatabase, sql: str) -> list[Any]:
+    with db.read() as cur:
+        return list(cur.execute(sql).fetchall())
+
+
+def stored_ids(db: DuckDatabase) -> list[str]:
+    return [r[0] for r in rows(db, "SELECT message_id FROM all_events ORDER BY message_id")]
+
+
+class BlockedWriter:
+    """Holds the writer inside a unit of its own until released."""
+
+    def __init__(self, db: DuckDatabase) -> None:
+        self.db = db
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def hold(self, conn: Any) -> None:
+        self.entered.set()
+        assert self.release.wait(30)
+
+    async def start(self) -> asyncio.Future[None]:
+        held = asyncio.ensure_future(self.db.awrite(self.hold))
+        await asyncio.to_thread(self.entered.wait, 30)
+        return held
+
+
+def test_an_early_request_is_answered_before_the_writer_stores_it(
+    journaled: tuple[DuckDatabase, IngestPipeline, TableApplier],
+) -> None:
+    db, pipeline, _applier = journaled
+
+    async def run() -> None:
+        await pipeline.start()
+        blocked = BlockedWriter(db)
+        held = await blocked.start()
+        outcome = await asyncio.wait_for(
+            pipeline.ingest([msg("e-1"), msg("e-2")], early=True), timeout=10
+        )
+        assert outcome.applied is False  # answered from the journal …
+        assert stored_ids(db) == []  # … while the writer has not stored anything
+        blocked.release.set()
+        await held
+        late = await pipeline.ingest([msg("e-3")])  # not early: answered after its COMMIT
+        assert late.applied
+        assert late.stored == 1
+        await pipeline.stop()
+
+    asyncio.run(run())
+    assert stored_ids(db) == ["e-1", "e-2", "e-3"]
+    assert sorted(r[0] for r in rows(db, "SELECT id FROM applied")) == ["e-1", "e-2", "e-3"]
+    with db.read() as cur:
+        assert read_applied(cur) >= 1
+
+
+def test_a_restart_applies_what_was_journaled_and_never_stored(tmp_path: Path) -> None:
+    """A previous process journaled two records (answered) and died before storing them."""
+    db, pipeline = open_journaled(tmp_path, TableApplier())
+    journal = IntakeJournal(tmp_path / "ingest-journal")
+    journal.open(applied=0)
+    for seq, ids in zip(journal.reserve(2), (["r-1", "r-2"], ["r-3"]), strict=True):
+        messages = [msg(i, user=i) for i in ids]
+        keys = [(m.workspace_id, m.message_id) for m in messages]
+        payload = encode_unit([(messages, [])], hash_keys(keys), messages_to_base(messages))
+        journal.write([(seq, payload)])
+    journal.close()
+
+    async def restart() -> None:
+        await pipeline.start()
+        await pipeline.stop()
+
+    asyncio.run(restart())
+    assert stored_ids(db) == ["r-1", "r-2", "r-3"]
+    with db.read() as cur:
+        assert read_applied(cur) == 2
+    asyncio.run(restart())  # applied once only: nothing after #2 is left
+    assert stored_ids(db) == ["r-1", "r-2", "r-3"]
+    db.close()
+
+
+def test_a_journaled_event_the_writer_refuses_becomes_a_dead_letter(
+    journaled: tuple[DuckDatabase, IngestPipeline, TableApplier],
+) -> None:
+    """Answered already, so it cannot be refused: its request's events are set aside as
+    dead letters (of their type's endpoint), the other requests are stored."""
+    db, pipeline, _ = journaled
+
+    async def run() -> None:
+        await pipeline.start()
+        blocked = BlockedWriter(db)
+        held = await blocked.start()
+        answers = [
+            pipeline.ingest([msg("ok-1")], early=True),
+            pipeline.ingest([msg("bad-0"), msg("bad-1")], early=True),
+            pipeline.ingest([msg("ok-2")], early=True),
+        ]
+        outcomes = await asyncio.wait_for(asyncio.gather(*answers), timeout=10)
+        assert [o.applied for o in outcomes] == [False, False, False]
+        blocked.release.set()
+        await held
+        await pipeline.stop()
+
+    asyncio.run(run())
+    assert stored_ids(db) == ["ok-1", "ok-2"]
+    letters = rows(
+        db, "SELECT endpoint, payload->>'messageId', errors FROM dead_letters ORDER BY 2"
+    )
+    assert [(e, m) for e, m, _ in letters] == [("track", "bad-0"), ("track", "bad-1")]
+    assert all("an event commerce cannot take" in errors for _, _, errors in letters)
+
+
+def test_past_the_lead_a_request_waits_for_its_commit(
+    journaled: tuple[DuckDatabase, IngestPipeline, TableApplier],
+) -> None:
+    db, pipeline, _ = journaled
+
+    async def run() -> None:
+        await pipeline.start()
+        blocked = BlockedWriter(db)
+        held = await blocked.start()
+        ids = [f"lead-{i}" for i in range(JOURNAL_LEAD_EVENTS)]
+        first = await pipeline.ingest([msg(i) for i in ids], early=True)
+        assert first.applied is False
+        behind = asyncio.ensure_future(pipeline.ingest([msg("behind")], early=True))
+        await asyncio.sleep(0.2)
+        assert not behind.done()  # the writer is a lead behind: this one waits for COMMIT
+        blocked.release.set()
+        await held
+        outcome = await asyncio.wait_for(behind, timeout=30)
+        assert outcome.applied
+        assert outcome.stored == 1
+        await pipeline.stop()
+
+    asyncio.run(run())
+    assert len(stored_ids(db)) == JOURNAL_LEAD_EVENTS + 1
+
+
+def test_duplicates_in_the_journal_are_stored_once(
+    journaled: tuple[DuckDatabase, IngestPipeline, TableApplier],
+) -> None:
+    db, pipeline, _ = journaled
+
+    async def run() -> None:
+        await pipeline.start()
+        for _ in range(3):
+            await pipeline.ingest([msg("same"), msg("other")], early=True)
+        await pipeline.stop()
+
+    asyncio.run(run())
+    assert stored_ids(db) == ["other", "same"]
+    assert np.array_equal(np.array(rows(db, "SELECT count(*) FROM applied")), np.array([[2]]))
