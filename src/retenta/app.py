@@ -157,6 +157,7 @@ def build_container(settings: Settings) -> Container:
 
 
 def create_app(container: Container) -> FastAPI:
+    from retenta.web.after_journal import ReadsAfterJournal
     from retenta.web.point_reads import PointReads, ReadThreads
 
     reads = ReadThreads()  # the contacts point reads' own threads (web/point_reads.py)
@@ -179,6 +180,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     install_error_handlers(app)
     app.add_middleware(PointReads, threads=reads)  # the contacts point reads in one hop
+    app.add_middleware(ReadsAfterJournal)  # outermost: reads after journaled acknowledgements
     weakref.finalize(app, reads.close)  # an app served without its lifespan
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)

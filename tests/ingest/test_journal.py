@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from retenta.settings import Settings
 from retenta.storage.duckdb.engine import DuckDatabase
 from retenta.storage.duckdb.events import messages_to_base
 from tests.ingest.resolvers import TableResolver
+from tests.ingest.servers import init_data_dir, serve_subprocess
 from tests.ingest.test_deferred import TableApplier
 from tests.ingest.test_pipeline import msg
 
@@ -254,3 +256,27 @@ def test_duplicates_in_the_journal_are_stored_once(
     asyncio.run(run())
     assert stored_ids(db) == ["other", "same"]
     assert np.array_equal(np.array(rows(db, "SELECT count(*) FROM applied")), np.array([[2]]))
+
+
+# -- reads after journaled answers (a real server) ---------------------------------------
+
+
+def test_the_api_reads_what_the_journal_acknowledged(tmp_path: Path) -> None:
+    """Each identify is answered from the journal; the lookup right after it, on the same
+    connection, finds the contact (the API waits for the journaled requests' COMMIT)."""
+    data = tmp_path / "data"
+    keys = init_data_dir(data)
+    env = {"RETENTA_INGEST_ACKNOWLEDGE": "journal"}
+    bearer = {"Authorization": f"Bearer {keys['api_key']}"}
+    with (
+        serve_subprocess(data, env=env) as (url, _),
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
+        for i in range(25):
+            body = {"userId": f"j-{i}", "traits": {"email": f"j{i}@example.com"}}
+            sent = http.post("/v1/identify", json=body, auth=(keys["write_key"], ""))
+            assert sent.status_code == 200
+            found = http.get(f"/api/v1/contacts/lookup?external_id=j-{i}", headers=bearer)
+            assert found.status_code == 200, found.text
+            assert found.json()["attributes"]["email"] == f"j{i}@example.com"
+    assert list((data / "ingest-journal").glob("journal-*.log"))

@@ -70,7 +70,8 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 # then waits for the writer instead of filling the backlog until 503s, and a restart has
 # at most about a second of the writer's work to apply again).
 JOURNAL_LEAD_EVENTS = 10_000
-JOURNAL_ENDPOINT = "journal"  # the dead letters of journaled events the writer could not store
+# How long a read waits for what was answered from the journal before it (``caught_up``)
+CAUGHT_UP_MAX_S = 5.0
 # The collector's young generation in a serving process (Python's default is 700): a
 # single-event request allocates a few hundred objects, so at 700 the young generation was
 # collected every few requests, and every tenth of those scanned the middle one.
@@ -225,6 +226,9 @@ class IngestPipeline:
         self._journaling: list[_Unit] = []  # prepared units of early requests, to journal
         self._inflight_events = 0  # events of the unit the writer has
         self._hold_applied = False  # a journaled event could not be stored, nor set aside
+        self._answered_seq = 0  # the last record whose requests were answered from the journal
+        self._committed_seq = 0  # the last record the writer has committed (or set aside)
+        self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []  # ``caught_up``
         self._arrivals = 0  # requests taken so far (the linger watches it grow)
         self._wake: asyncio.Event | None = None
         self._stopping = False
@@ -291,6 +295,7 @@ class IngestPipeline:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        self._committed_through(self._answered_seq)
         self._write_stats()
 
     async def _open_journal(self) -> None:
@@ -543,6 +548,32 @@ class IngestPipeline:
 
     # -- the intake journal (``ingest_acknowledge = "journal"``) ----------------------
 
+    async def caught_up(self) -> None:
+        """Return once every request answered from the journal so far is committed: the
+        management API reads after it, so what a client was told is stored is readable
+        (at most ``JOURNAL_LEAD_EVENTS`` behind; ``CAUGHT_UP_MAX_S`` at the very most)."""
+        target = self._answered_seq
+        if target <= self._committed_seq or self._task is None:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq_waiters.append((target, waiter))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), CAUGHT_UP_MAX_S)
+        except TimeoutError:
+            log.warning("a read waited %.0f s for journaled events; reading without them",
+                        CAUGHT_UP_MAX_S)  # fmt: skip
+
+    def _committed_through(self, seq: int) -> None:
+        if seq <= self._committed_seq:
+            return
+        self._committed_seq = seq
+        waiting, self._seq_waiters = self._seq_waiters, []
+        for target, waiter in waiting:
+            if target > seq:
+                self._seq_waiters.append((target, waiter))
+            elif not waiter.done():
+                waiter.set_result(None)
+
     def _lag(self) -> int:
         """Events accepted and not yet committed (waiting, prepared, in the writer)."""
         return self._backlog + self._inflight_events
@@ -577,6 +608,7 @@ class IngestPipeline:
                     if req.early:
                         req.outcome = JOURNALED
                         _settle(req, None)
+            self._answered_seq = seqs[-1]
         self._ready += units
 
     async def _set_aside(self, req: _Request, exc: BaseException, seq: int = 0) -> None:
@@ -609,6 +641,9 @@ class IngestPipeline:
             self._hold_applied = True
 
     def _release_journal(self, seq: int) -> None:
+        """Record ``seq`` committed: reads waiting for it go on, and the segments whose
+        records are all applied are deleted."""
+        self._committed_through(seq)
         if self.journal is not None and seq and not self._hold_applied:
             self.journal.release(seq)
 
