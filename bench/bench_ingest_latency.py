@@ -13,8 +13,12 @@ on a store seeded with ``--contacts`` known contacts, as ``bench_ingest`` seeds 
 events are ``bench_ingest``'s storefront mix. The client is a few lines of asyncio over
 raw HTTP/1.1 (requests built before the run), so it costs little of the 2 cores.
 
+Each ``--acknowledge`` mode runs on its own copy of the seeded store, one after the other:
+``commit`` answers a request after the COMMIT that stored it, ``journal`` once it is in the
+intake journal (``docs/ingest.md``).
+
 Usage: ``uv run python -m bench.bench_ingest_latency [--quick] [--seconds S]
-[--batch-rates 1000,2500,5000] [--track-rates 250,500,1000]``.
+[--batch-rates 1000,2500,5000] [--track-rates 250,500,1000] [--acknowledge commit,journal]``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ BOUND_MS = 100.0
 
 @dataclass(frozen=True)
 class Result:
+    mode: str  # when the server answered: "commit" or "journal"
     endpoint: str
     rate: float  # events/s asked
     sent: int
@@ -172,6 +177,7 @@ def pct(sorted_ms: list[float], q: float) -> float:
 
 
 def run(
+    mode: str,
     url: str,
     pid: int,
     write_key: str,
@@ -195,7 +201,7 @@ def run(
     writer = (writer_totals(url) - totals_before).summary(took)
     ms = sorted(latencies)
     return Result(
-        f"/v1/{endpoint}", rate, requests, requests * per_request / elapsed,
+        mode, f"/v1/{endpoint}", rate, requests, requests * per_request / elapsed,
         pct(ms, 0.5), pct(ms, 0.9), pct(ms, 0.99), ms[-1], errors, cores, writer,
     )  # fmt: skip
 
@@ -207,20 +213,48 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         f" open loop, {args.seconds:.0f} s a rate, {args.contacts:,} seeded contacts\n"
     )
     print(
-        "| endpoint | asked | acknowledged | p50 ms | p90 ms | p99 ms | worst ms | non-2xx"
-        " | server cores | p99 ≤ 100 ms |"
+        "| answered after | endpoint | asked | acknowledged | p50 ms | p90 ms | p99 ms | worst ms"
+        " | non-2xx | server cores | p99 ≤ 100 ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         unit = "events/s" if r.endpoint == "/v1/batch" else "req/s"
         print(
-            f"| {r.endpoint} | {r.rate:,.0f} {unit} | {r.achieved:,.0f} | {r.p50:.1f} | {r.p90:.1f}"
-            f" | {r.p99:.1f} | {r.worst:.0f} | {r.errors} | {r.server_cores:.2f}"
+            f"| {r.mode} | {r.endpoint} | {r.rate:,.0f} {unit} | {r.achieved:,.0f}"
+            f" | {r.p50:.1f} | {r.p90:.1f} | {r.p99:.1f} | {r.worst:.0f} | {r.errors}"
+            f" | {r.server_cores:.2f}"
             f" | {'yes' if r.p99 <= BOUND_MS else 'NO'} |"
         )
     print("\nThe server's writer over each run (its /metrics, before and after):")
     for r in results:
-        print(f"- {r.endpoint} at {r.rate:,.0f}: {r.writer}")
+        print(f"- {r.mode}, {r.endpoint} at {r.rate:,.0f}: {r.writer}")
+
+
+def run_mode(mode: str, store: Path, write_key: str, args: argparse.Namespace) -> list[Result]:
+    """Every rate against one server answering after ``mode``."""
+    results = []
+    before = os.environ.get("RETENTA_INGEST_ACKNOWLEDGE")
+    os.environ["RETENTA_INGEST_ACKNOWLEDGE"] = mode
+    try:
+        with server(store, store=True) as (url, proc):
+            time.sleep(2)  # the start-up's own work (prewarm, the dedup's load)
+            seed = 1
+            for endpoint, asked in (("batch", args.batch_rates), ("track", args.track_rates)):
+                for rate in asked:
+                    result = run(
+                        mode, url, proc.pid, write_key, endpoint, rate, args.seconds,
+                        args.contacts, seed,
+                    )  # fmt: skip
+                    seed += 1
+                    print(f"{mode}: {result.endpoint} at {rate:,.0f}: p99 {result.p99:.1f} ms",
+                          flush=True)  # fmt: skip
+                    results.append(result)
+    finally:
+        if before is None:
+            os.environ.pop("RETENTA_INGEST_ACKNOWLEDGE", None)
+        else:
+            os.environ["RETENTA_INGEST_ACKNOWLEDGE"] = before
+    return results
 
 
 def rates(text: str) -> list[float]:
@@ -234,6 +268,12 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--batch-rates", type=rates, default=[1000.0, 2500.0, 5000.0])
     parser.add_argument("--track-rates", type=rates, default=[250.0, 500.0, 1000.0])
+    parser.add_argument(
+        "--acknowledge",
+        type=lambda v: [m for m in v.split(",") if m],
+        default=["commit", "journal"],
+        help="the servers' RETENTA_INGEST_ACKNOWLEDGE, each on its own copy of the store",
+    )
     args = parser.parse_args()
     if args.quick:
         args.contacts, args.seconds = 20_000, 5.0
@@ -243,17 +283,13 @@ def main() -> int:
         print(f"seeding {args.contacts:,} contacts …", flush=True)
         seed_contacts(work, workspace_id, args.contacts)
         results = []
-        with server(work, store=True) as (url, proc):
-            time.sleep(2)  # the start-up's own work (prewarm, the dedup's load)
-            seed = 1
-            for endpoint, asked in (("batch", args.batch_rates), ("track", args.track_rates)):
-                for rate in asked:
-                    result = run(
-                        url, proc.pid, write_key, endpoint, rate, args.seconds, args.contacts, seed
-                    )
-                    seed += 1
-                    print(f"{result.endpoint} at {rate:,.0f}: p99 {result.p99:.1f} ms", flush=True)
-                    results.append(result)
+        for mode in args.acknowledge:
+            store = work.with_name(f"{work.name}-{mode}")
+            shutil.copytree(work, store)
+            try:
+                results += run_mode(mode, store, write_key, args)
+            finally:
+                shutil.rmtree(store, ignore_errors=True)
         report(results, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
