@@ -16,6 +16,12 @@ from retenta.app import Container, build_container, create_app
 from retenta.settings import Settings
 from retenta.storage.duckdb.engine import DuckDatabase
 
+# The suite reads the store right after ingesting (directly, not through the API's wait
+# for journaled requests), so its servers and containers answer /v1 after COMMIT; the
+# intake journal, the product's default, has its own tests (tests/ingest/test_journal.py,
+# the SIGKILL drill) that ask for it.
+os.environ.setdefault("RETENTA_INGEST_ACKNOWLEDGE", "commit")
+
 
 @dataclass
 class Workspace:

@@ -117,10 +117,10 @@ class Settings(BaseSettings):
     ingest_skip_storage: bool = False
     # commerce's apply batched behind the acknowledgement under load (ingest/deferred.py)
     ingest_defer_apply: bool = True
-    # When a /v1 request is answered: "commit" (its events resolved, stored and applied:
-    # readable at once) or "journal" (written and fdatasync'd to the intake journal, applied
-    # behind the answer; ingest/journal.py, docs/ingest.md)
-    ingest_acknowledge: Literal["commit", "journal"] = "commit"
+    # When a /v1 request is answered: "journal" (written and fdatasync'd to the intake
+    # journal, stored and applied behind the answer; the management API waits for it) or
+    # "commit" (after the COMMIT that stored it); ingest/journal.py, docs/ingest.md
+    ingest_acknowledge: Literal["commit", "journal"] = "journal"
     background_workers: bool = True
     # Opt-in multi-process ingest front (docs/ingest.md): N worker processes serve /v1/* on
     # their own port (Segment's "api host"); this process stays the one writer. 0 = off.

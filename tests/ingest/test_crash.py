@@ -53,8 +53,8 @@ def gone(pid: int) -> bool:
 
 @pytest.mark.parametrize(
     ("workers", "acknowledge"),
-    [(0, "commit"), (2, "commit"), (0, "journal")],
-    ids=["one process", "ingest workers", "intake journal"],
+    [(0, "commit"), (2, "commit"), (0, "journal"), (2, "journal")],
+    ids=["one process", "ingest workers", "intake journal", "workers and journal"],
 )
 def test_sigkill_loses_no_acknowledged_event(
     tmp_path: Path, workers: int, acknowledge: str

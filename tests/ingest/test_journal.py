@@ -14,9 +14,10 @@ import httpx
 import numpy as np
 import pytest
 
+from retenta.ingest import pipeline as pipeline_module
 from retenta.ingest.dedup import hash_keys
 from retenta.ingest.journal import RECORD, IntakeJournal, read_applied
-from retenta.ingest.pipeline import JOURNAL_LEAD_EVENTS, IngestPipeline
+from retenta.ingest.pipeline import IngestPipeline
 from retenta.ingest.wire import encode_unit
 from retenta.settings import Settings
 from retenta.storage.duckdb.engine import DuckDatabase
@@ -86,6 +87,8 @@ def test_segments_roll_over_and_only_fully_applied_ones_are_deleted(tmp_path: Pa
 
 
 # -- the pipeline ---------------------------------------------------------------------
+
+LEAD = 500  # JOURNAL_LEAD_EVENTS, smaller (the test holds that many events)
 
 
 def open_journaled(path: Path, applier: TableApplier) -> tuple[DuckDatabase, IngestPipeline]:
@@ -218,14 +221,16 @@ def test_a_journaled_event_the_writer_refuses_becomes_a_dead_letter(
 
 def test_past_the_lead_a_request_waits_for_its_commit(
     journaled: tuple[DuckDatabase, IngestPipeline, TableApplier],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db, pipeline, _ = journaled
+    monkeypatch.setattr(pipeline_module, "JOURNAL_LEAD_EVENTS", LEAD)
 
     async def run() -> None:
         await pipeline.start()
         blocked = BlockedWriter(db)
         held = await blocked.start()
-        ids = [f"lead-{i}" for i in range(JOURNAL_LEAD_EVENTS)]
+        ids = [f"lead-{i}" for i in range(LEAD)]
         first = await pipeline.ingest([msg(i) for i in ids], early=True)
         assert first.applied is False
         behind = asyncio.ensure_future(pipeline.ingest([msg("behind")], early=True))
@@ -239,7 +244,7 @@ def test_past_the_lead_a_request_waits_for_its_commit(
         await pipeline.stop()
 
     asyncio.run(run())
-    assert len(stored_ids(db)) == JOURNAL_LEAD_EVENTS + 1
+    assert len(stored_ids(db)) == LEAD + 1
 
 
 def test_duplicates_in_the_journal_are_stored_once(
@@ -280,3 +285,9 @@ def test_the_api_reads_what_the_journal_acknowledged(tmp_path: Path) -> None:
             assert found.status_code == 200, found.text
             assert found.json()["attributes"]["email"] == f"j{i}@example.com"
     assert list((data / "ingest-journal").glob("journal-*.log"))
+
+
+def test_the_product_answers_from_the_journal_unless_told_otherwise() -> None:
+    """The default a server gets (this suite pins ``commit`` in its environment)."""
+    assert Settings.model_fields["ingest_acknowledge"].default == "journal"
+    assert Settings(ingest_acknowledge="commit").ingest_acknowledge == "commit"

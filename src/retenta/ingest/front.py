@@ -6,8 +6,9 @@ the server's event loop does for a ``/v1`` request (HTTP, gunzip, JSON, validati
 Arrow preparation) and hands the prepared requests to this process over its own
 ``socketpair`` (``ingest/wire.py``). Here they join the same group-commit pipeline as the
 server's own requests (``IngestPipeline.submit``), and each worker request is answered
-only after the COMMIT that stored it, so a 200 from a worker means what a 200 from the
-server means. DuckDB lets one process open the file: this one.
+only when the server would answer its own: once journaled (the intake journal) or after
+the COMMIT that stored it, so a 200 from a worker means what a 200 from the server means.
+DuckDB lets one process open the file: this one.
 
 Workers die with this process (``PR_SET_PDEATHSIG`` and end-of-file on their socket) and
 are stopped before the pipeline at shutdown, so what they accepted is flushed first.
@@ -153,7 +154,8 @@ class IngestFront:
 async def _answer(
     writer: asyncio.StreamWriter, frame_id: int, waiters: list[asyncio.Future[IngestOutcome]]
 ) -> None:
-    """One reply per unit frame, once every request of it is settled (after its COMMIT)."""
+    """One reply per unit frame, once every request of it is settled (journaled, or after
+    its COMMIT)."""
     done = await asyncio.gather(*waiters, return_exceptions=True)
     results: list[tuple[int, int, int] | BaseException] = [
         r if isinstance(r, BaseException) else (r.stored, r.duplicates, r.dropped) for r in done

@@ -67,9 +67,10 @@ REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
 # With the intake journal: a request is answered once journaled only while the writer is
 # fewer than this many events behind; past it, after its COMMIT (a closed loop of clients
-# then waits for the writer instead of filling the backlog until 503s, and a restart has
-# at most about a second of the writer's work to apply again).
-JOURNAL_LEAD_EVENTS = 10_000
+# then waits for the writer instead of filling the backlog until 503s). 2–3 s of the
+# writer's work: what a restart applies again and an API read waits for at most, and
+# enough to ride out a full checkpoint (~1 s) at 5,000 events/s (10,000 did not).
+JOURNAL_LEAD_EVENTS = 25_000
 # How long a read waits for what was answered from the journal before it (``caught_up``)
 CAUGHT_UP_MAX_S = 5.0
 # The collector's young generation in a serving process (Python's default is 700): a
@@ -360,11 +361,13 @@ class IngestPipeline:
     ) -> list[asyncio.Future[IngestOutcome]]:
         """Queue requests prepared elsewhere (an ingest worker process did ``prepare``'s
         work: ``base`` and ``hashes`` cover their messages in order); one future each,
-        resolved after COMMIT. The backlog rule is ``ingest``'s: the first request that
-        would pass it, and every one after it, gets ``OverloadedError`` and is not queued."""
+        resolved after COMMIT, or once journaled as ``ingest(early=True)`` resolves. The
+        backlog rule is ``ingest``'s: the first request that would pass it, and every one
+        after it, gets ``OverloadedError`` and is not queued."""
         loop = asyncio.get_running_loop()
         waiters = [loop.create_future() for _ in requests]
-        reqs = [_Request(m, d, w) for (m, d), w in zip(requests, waiters, strict=True)]
+        early = self.journal is not None and self._lag() < JOURNAL_LEAD_EVENTS
+        reqs = [_Request(m, d, w, early=early) for (m, d), w in zip(requests, waiters, strict=True)]
         if not self.store or self._wake is None or self._stopping:
             for req in reqs:
                 _settle_now(req, self.store)
@@ -372,7 +375,7 @@ class IngestPipeline:
         taken = self._admit(reqs)
         if taken:
             rows = sum(len(r.messages) for r in reqs[:taken])
-            self._ready.append(_prepared_unit(reqs[:taken], hashes[:rows], base.slice(0, rows)))
+            self._route([_prepared_unit(reqs[:taken], hashes[:rows], base.slice(0, rows))])
             self._backlog += rows
             self._arrivals += taken
             self._wake.set()

@@ -118,8 +118,9 @@ class RemoteIngest:
         *,
         early: bool = False,
     ) -> IngestOutcome:
-        """Returns after the writer's COMMIT of these messages (or raises its error); a
-        worker's requests are not answered from the intake journal (``early`` is ignored)."""
+        """Returns once the writer has settled these messages (or raises its error):
+        journaled or committed, as its ``ingest_acknowledge`` says (``early`` is the
+        writer's to decide for a worker's requests)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[IngestOutcome] = loop.create_future()
         if not self._batch:
