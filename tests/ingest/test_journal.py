@@ -5,6 +5,7 @@ them; and the segment files themselves."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,3 +292,28 @@ def test_the_product_answers_from_the_journal_unless_told_otherwise() -> None:
     """The default a server gets (this suite pins ``commit`` in its environment)."""
     assert Settings.model_fields["ingest_acknowledge"].default == "journal"
     assert Settings(ingest_acknowledge="commit").ingest_acknowledge == "commit"
+
+
+def test_a_failed_write_sends_the_next_records_to_a_new_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half a record reached the disk before the write failed: what is written after it
+    must not sit behind the torn record, where the scan would never reach it."""
+    journal = IntakeJournal(tmp_path)
+    journal.open(applied=0)
+    journal.write([(1, b"before")])
+    real_write = os.write
+
+    def half_then_fail(fd: int, data: Any) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        journal.write([(2, b"never answered")])
+    monkeypatch.setattr(os, "write", real_write)
+    journal.write([(3, b"after")])
+    journal.close()
+    again = IntakeJournal(tmp_path)
+    assert again.open(applied=0) == [(1, b"before"), (3, b"after")]
+    again.close()

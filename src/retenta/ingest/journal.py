@@ -44,6 +44,7 @@ class IntakeJournal:
         self._fd = -1
         self._size = 0
         self._segments: list[tuple[int, Path]] = []  # (first seq, path), oldest first
+        self._broken = False  # a write failed: the next one starts a new segment
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="retenta-intake-journal")
 
     # -- start --------------------------------------------------------------------------
@@ -78,18 +79,27 @@ class IntakeJournal:
 
     def write(self, records: Sequence[tuple[int, bytes]]) -> None:
         """``append``, blocking (from the journal's thread, or at start)."""
+        if not records:
+            return
         if self._fd < 0:
             raise RuntimeError("the intake journal is not open")
-        if self._size >= self.segment_bytes and records:
+        if self._size >= self.segment_bytes or self._broken:
             os.close(self._fd)
             self._fd = -1
             self._start_segment(records[0][0])
         data = b"".join(RECORD.pack(len(p), seq, zlib.crc32(p)) + p for seq, p in records)
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        os.fdatasync(self._fd)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fdatasync(self._fd)
+        except OSError:
+            # Part of it may be on disk, and after a failed sync nobody knows what is: the
+            # next write starts a new segment, so a record written after it is never behind
+            # a torn one (the scan of a segment stops at the first bad record).
+            self._broken = True
+            raise
         self._size += len(data)
         self.syncs += 1
 
@@ -119,6 +129,7 @@ class IntakeJournal:
         path = self.directory / f"journal-{first:020d}.log"
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = os.fstat(self._fd).st_size
+        self._broken = False
         if not self._segments or self._segments[-1][1] != path:
             self._segments.append((first, path))
         _sync_directory(self.directory)
