@@ -194,3 +194,31 @@ def test_the_identifier_map_reports_its_misses(tmp_path: Path) -> None:
     assert value(got, "retenta_identity_map_misses_total", outcome="read") == 1
     assert value(got, "retenta_identity_map_misses_total", outcome="found") == 1
     assert value(got, "retenta_identity_map_misses_total", outcome="ruled_new") == 1
+
+
+def test_the_intake_journal_is_counted(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", background_workers=False, metrics_token=TOKEN,
+        ingest_acknowledge="journal",
+    )  # fmt: skip
+    container = build_container(settings)
+    try:
+        with TestClient(create_app(container)) as client:
+            ws: Workspace = make_workspace(container)
+            for i in range(3):
+                batch = {"batch": [event(f"j{i}a"), event(f"j{i}b")]}
+                res = client.post("/v1/batch", json=batch, headers=basic(ws.write_key))
+                assert res.status_code == 200, res.text
+            # an API read waits for what was answered from the journal to be committed
+            assert client.get("/api/v1/dead-letters", headers=ws.api_headers).status_code == 200
+            got = scrape(client)
+    finally:
+        container.close()
+    assert value(got, "retenta_ingest_journal_answered_requests_total") == 3
+    syncs = value(got, "retenta_ingest_journal_syncs_total")
+    assert syncs is not None
+    assert 1 <= syncs <= 3
+    assert value(got, "retenta_ingest_journal_lag_events") == 0
+    assert value(got, "retenta_ingest_journal_unapplied_records") == 0
+    assert value(got, "retenta_ingest_journal_held") == 0
+    assert value(got, "retenta_ingest_events_total", outcome="stored") == 6

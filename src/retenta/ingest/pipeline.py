@@ -229,6 +229,7 @@ class IngestPipeline:
         self._hold_applied = False  # a journaled event could not be stored, nor set aside
         self._answered_seq = 0  # the last record whose requests were answered from the journal
         self._committed_seq = 0  # the last record the writer has committed (or set aside)
+        self._answered_requests = 0  # requests answered from the journal (``/metrics``)
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []  # ``caught_up``
         self._arrivals = 0  # requests taken so far (the linger watches it grow)
         self._wake: asyncio.Event | None = None
@@ -241,6 +242,17 @@ class IngestPipeline:
     def backlog(self) -> int:
         """Events accepted and not yet handed to the writer (waiting and prepared)."""
         return self._backlog
+
+    def journal_state(self) -> dict[str, int]:
+        """The intake journal's figures for ``/metrics`` (zeros without it)."""
+        journal = self.journal
+        return {
+            "lag_events": self._lag(),
+            "unapplied_records": self._answered_seq - min(self._committed_seq, self._answered_seq),
+            "answered_requests": self._answered_requests,
+            "syncs": journal.syncs if journal is not None else 0,
+            "held": int(self._hold_applied),
+        }
 
     def add_listener(self, listener: CommitListener) -> None:
         """Tell ``listener`` which contacts each unit touched, after its COMMIT."""
@@ -611,6 +623,7 @@ class IngestPipeline:
                     if req.early:
                         req.outcome = JOURNALED
                         _settle(req, None)
+                        self._answered_requests += 1
             self._answered_seq = seqs[-1]
         self._ready += units
 

@@ -109,6 +109,26 @@ def ingest_families(pipeline: Any) -> Iterable[Metric]:
     noted = pipeline.deferred.pending if pipeline.deferred is not None else ()
     deferred.add_metric([], len(noted))
     yield deferred
+    yield from journal_families(pipeline.journal_state())
+
+
+JOURNAL_FAMILIES = {  # name → (kind, help)
+    "lag_events": ("gauge", "Events accepted and not yet committed: waiting, journaled, in"
+                   " the writer (past 25,000 requests are answered after COMMIT again)."),
+    "unapplied_records": ("gauge", "Intake-journal records answered and not yet committed."),
+    "answered_requests": ("counter", "/v1 requests answered once journaled (before COMMIT)."),
+    "syncs": ("counter", "fdatasync calls of the intake journal (one a group of units)."),
+    "held": ("gauge", "1 when a journaled request could be neither stored nor set aside:"
+             " the journal is kept from there for the next start to apply again."),
+}  # fmt: skip
+
+
+def journal_families(state: dict[str, int]) -> Iterable[Metric]:
+    for name, (kind, help_text) in JOURNAL_FAMILIES.items():
+        family_type = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+        family = family_type(f"retenta_ingest_journal_{name}", help_text)
+        family.add_metric([], state.get(name, 0))
+        yield family
 
 
 def store_families(gauges: dict[str, float]) -> Iterable[Metric]:
