@@ -143,7 +143,7 @@ class IngestFront:
             lap = self.pipeline.stats.clock()
             unit = wire.decode_unit(body)
             lap("receive")  # this process's share of a worker's request: decode the frame
-            waiters = self.pipeline.submit(unit.requests, unit.hashes, unit.base)
+            waiters = self.pipeline.submit(unit.requests, unit.hashes, unit.base, body)
             task = asyncio.create_task(_answer(writer, frame_id, waiters))
             worker.replies.add(task)  # a reference until it is done (asyncio keeps weak ones)
             task.add_done_callback(worker.replies.discard)

@@ -126,6 +126,7 @@ class _Unit:
     base: pa.Table
     defer: bool = False  # its appliers' work noted for a later unit (``ingest/deferred.py``)
     journal_seq: int = 0  # the last intake-journal record it holds (0: none)
+    encoded: bytes | None = None  # its journal record's payload, as a worker sent it
     # what the writer made of it, counted into ``IngestStats`` once its COMMIT has ended (a
     # unit rolled back and retried in halves is counted once, by its halves)
     totals: dict[str, int] = field(default_factory=dict)
@@ -370,10 +371,12 @@ class IngestPipeline:
         requests: Sequence[tuple[Sequence[Message], Sequence[DeadLetter]]],
         hashes: np.ndarray,
         base: pa.Table,
+        encoded: bytes | None = None,
     ) -> list[asyncio.Future[IngestOutcome]]:
         """Queue requests prepared elsewhere (an ingest worker process did ``prepare``'s
-        work: ``base`` and ``hashes`` cover their messages in order); one future each,
-        resolved after COMMIT, or once journaled as ``ingest(early=True)`` resolves. The
+        work: ``base`` and ``hashes`` cover their messages in order; ``encoded``, their
+        ``wire.encode_unit`` as it came, is journaled as it is); one future each, resolved
+        after COMMIT, or once journaled as ``ingest(early=True)`` resolves. The
         backlog rule is ``ingest``'s: the first request that would pass it, and every one
         after it, gets ``OverloadedError`` and is not queued."""
         loop = asyncio.get_running_loop()
@@ -387,7 +390,9 @@ class IngestPipeline:
         taken = self._admit(reqs)
         if taken:
             rows = sum(len(r.messages) for r in reqs[:taken])
-            self._route([_prepared_unit(reqs[:taken], hashes[:rows], base.slice(0, rows))])
+            unit = _prepared_unit(reqs[:taken], hashes[:rows], base.slice(0, rows))
+            unit.encoded = encoded if taken == len(reqs) else None
+            self._route([unit])
             self._backlog += rows
             self._arrivals += taken
             self._wake.set()
@@ -819,7 +824,8 @@ def _prepare_or_fail(req: _Request) -> _Unit | None:
 def _encode_units(units: Sequence[_Unit]) -> list[bytes]:
     """Each unit as an intake-journal record (``wire.encode_unit``)."""
     return [
-        encode_unit([(r.messages, r.dead_letters) for r in u.requests], u.hashes, u.base)
+        u.encoded
+        or encode_unit([(r.messages, r.dead_letters) for r in u.requests], u.hashes, u.base)
         for u in units
     ]
 
