@@ -548,8 +548,9 @@ def pipeline_only_rate(work: Path, bodies: list[bytes], group_events: int) -> di
     (``pipeline_cpu``), the writer thread's unit less the stand-in resolver and COMMIT
     (``pipeline_writer_cpu``: dead letters, dedup, append, bookkeeping) and ``prepare``
     (the event loop's share in a server, timed in a separate pass over the same units)."""
-    from retenta.ingest.pipeline import IngestPipeline, _Request, prepare
+    from retenta.ingest.pipeline import IngestPipeline
     from retenta.ingest.stats import IngestStats
+    from retenta.ingest.units import PendingRequest, prepare
     from retenta.settings import Settings
     from retenta.storage.duckdb.engine import DuckDatabase
 
@@ -564,7 +565,7 @@ def pipeline_only_rate(work: Path, bodies: list[bytes], group_events: int) -> di
         n = len(messages) - 1
         cpu = time.thread_time()
         for chunk in chunks:
-            prepare([_Request(chunk)])
+            prepare([PendingRequest(chunk)])
         prepare_cpu = (time.thread_time() - cpu) / n * 1e6
         start, cpu = time.perf_counter(), time.process_time()
         for chunk in chunks:

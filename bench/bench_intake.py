@@ -28,7 +28,8 @@ from typing import Any
 
 from bench.bench_ingest import sample_bodies
 from retenta.ingest import intake
-from retenta.ingest.pipeline import GC_YOUNG_THRESHOLD, _Request, prepare
+from retenta.ingest.pipeline import GC_YOUNG_THRESHOLD
+from retenta.ingest.units import PendingRequest, prepare
 
 PHASES = ("load", "parse", "prepare", "free")
 KEPT_REQUESTS = 20
@@ -47,7 +48,7 @@ def one_pass(bodies: list[bytes], limits: intake.Limits) -> dict[str, float]:
         )
         parsed = intake.parse_request(doc, "batch", defaults, limits, len(body))
         t2 = time.thread_time()
-        unit = prepare([_Request(parsed.messages)])
+        unit = prepare([PendingRequest(parsed.messages)])
         t3 = time.thread_time()
         kept.append((doc, parsed, unit))
         del doc, parsed, unit

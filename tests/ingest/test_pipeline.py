@@ -175,16 +175,16 @@ def test_the_group_grows_while_the_writer_is_busy(pipeline, db, monkeypatch) -> 
 
 
 def test_a_request_that_cannot_be_prepared_fails_alone(pipeline, db, monkeypatch) -> None:
-    import retenta.ingest.pipeline as ingest_pipeline
+    import retenta.ingest.units as ingest_units
 
-    real = ingest_pipeline.messages_to_base
+    real = ingest_units.messages_to_base
 
     def refuse_unprintable(messages: list[Message]) -> object:
         if any(m.event == "Unprintable" for m in messages):
             raise ValueError("cannot build the Arrow columns")
         return real(messages)
 
-    monkeypatch.setattr(ingest_pipeline, "messages_to_base", refuse_unprintable)
+    monkeypatch.setattr(ingest_units, "messages_to_base", refuse_unprintable)
     events = ["Ok", "Ok", "Unprintable", "Ok", "Ok"]
     calls = [[msg(f"p{r}", user=f"u{r}", event=e)] for r, e in enumerate(events)]
     results = asyncio.run(_run_group(pipeline, calls))
@@ -196,13 +196,14 @@ def test_a_request_that_cannot_be_prepared_fails_alone(pipeline, db, monkeypatch
 def test_units_that_cannot_be_merged_are_committed_apart(pipeline, db, monkeypatch) -> None:
     """The group-commit loop must never die: a failing merge commits the units one by one."""
     import retenta.ingest.pipeline as ingest_pipeline
+    import retenta.ingest.units as ingest_units
 
     monkeypatch.setattr(ingest_pipeline, "PREPARE_CHUNK_EVENTS", 25)  # several prepared units
 
     def refuse(units: list[object]) -> object:
         raise ValueError("cannot merge")
 
-    monkeypatch.setattr(ingest_pipeline, "merge", refuse)
+    monkeypatch.setattr(ingest_units, "merge", refuse)
     calls = [[msg(f"m{r}-{i}", user=f"u{r}") for i in range(10)] for r in range(12)]
     results = asyncio.run(_arrive_while_writer_busy(pipeline, db, calls))
     assert [getattr(r, "stored", None) for r in results] == [10] * 12
@@ -400,9 +401,9 @@ def test_recent_ids_keep_at_least_their_capacity_and_at_most_one_add_more() -> N
 def test_a_merged_unit_is_one_chunk_and_keeps_its_chunks_past_arrow_offsets() -> None:
     import pyarrow as pa
 
-    from retenta.ingest.pipeline import _contiguous, _Request, merge, prepare
+    from retenta.ingest.units import PendingRequest, contiguous, merge, prepare
 
-    units = [prepare([_Request([msg(f"m{i}"), msg(f"n{i}")])]) for i in range(3)]
+    units = [prepare([PendingRequest([msg(f"m{i}"), msg(f"n{i}")])]) for i in range(3)]
     merged = merge(units)
     assert merged.base.column("message_id").num_chunks == 1
     assert merged.base.column("message_id").to_pylist() == ["m0", "n0", "m1", "n1", "m2", "n2"]
@@ -412,4 +413,4 @@ def test_a_merged_unit_is_one_chunk_and_keeps_its_chunks_past_arrow_offsets() ->
             raise pa.ArrowCapacityError("offset overflow while concatenating arrays")
 
     too_big = TooBig()
-    assert _contiguous(too_big) is too_big  # type: ignore[arg-type]
+    assert contiguous(too_big) is too_big  # type: ignore[arg-type]

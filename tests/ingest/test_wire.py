@@ -14,7 +14,8 @@ from retenta.ingest import pipeline as pipeline_mod
 from retenta.ingest import wire
 from retenta.ingest.deadletters import DeadLetter
 from retenta.ingest.dedup import hash_keys
-from retenta.ingest.pipeline import IngestOutcome, OverloadedError
+from retenta.ingest.pipeline import OverloadedError
+from retenta.ingest.units import IngestOutcome
 from retenta.storage.duckdb.events import messages_to_base
 
 T = datetime(2026, 11, 28, 10, 1, 2, 345678, tzinfo=UTC)

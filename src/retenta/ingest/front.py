@@ -27,7 +27,8 @@ from typing import Any, Literal, Protocol
 
 from retenta.errors import ApiError
 from retenta.ingest import wire
-from retenta.ingest.pipeline import IngestOutcome, IngestPipeline
+from retenta.ingest.pipeline import IngestPipeline
+from retenta.ingest.units import IngestOutcome
 from retenta.settings import Settings
 
 log = logging.getLogger(__name__)

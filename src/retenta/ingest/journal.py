@@ -177,6 +177,56 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+CAUGHT_UP_MAX_S = 5.0  # how long a read waits for what was answered before it, at most
+
+
+class JournalProgress:
+    """Which records were answered from the journal and how far the writer has committed
+    them (the event loop's bookkeeping; reads wait on it in ``caught_up``)."""
+
+    def __init__(self) -> None:
+        self.answered_seq = 0  # the last record whose requests were answered from it
+        self.committed_seq = 0  # the last record the writer has committed (or set aside)
+        self.answered_requests = 0
+        self.held = False  # a journaled request could be neither stored nor set aside
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    @property
+    def unapplied(self) -> int:
+        """Records answered and not yet committed."""
+        return max(self.answered_seq - self.committed_seq, 0)
+
+    def answered(self, seq: int, requests: int) -> None:
+        self.answered_seq = max(self.answered_seq, seq)
+        self.answered_requests += requests
+
+    def committed_through(self, seq: int) -> None:
+        """Records up to ``seq`` are committed: the reads waiting for them go on."""
+        if seq <= self.committed_seq:
+            return
+        self.committed_seq = seq
+        waiting, self._waiters = self._waiters, []
+        for target, waiter in waiting:
+            if target > seq:
+                self._waiters.append((target, waiter))
+            elif not waiter.done():
+                waiter.set_result(None)
+
+    async def caught_up(self) -> None:
+        """Return once every record answered so far is committed (``CAUGHT_UP_MAX_S`` at
+        the most: a read then goes on without what is still behind)."""
+        target = self.answered_seq
+        if target <= self.committed_seq:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), CAUGHT_UP_MAX_S)
+        except TimeoutError:
+            log.warning("a read waited %.0f s for journaled events; reading without them",
+                        CAUGHT_UP_MAX_S)  # fmt: skip
+
+
 def read_applied(conn: Any) -> int:
     """The last journal record the store has applied."""
     row = conn.execute("SELECT applied_seq FROM ingest_journal").fetchone()

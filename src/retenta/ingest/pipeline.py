@@ -19,7 +19,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from itertools import compress
@@ -34,12 +33,31 @@ from retenta.core.messages import Message
 from retenta.core.pipeline import Applier, CommitListener, Resolver
 from retenta.errors import ApiError
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
-from retenta.ingest.dedup import Key, MessageIdDedup, hash_keys, insert_keys
+from retenta.ingest.dedup import MessageIdDedup, insert_keys
 from retenta.ingest.deferred import DeferredApply, stored_message
-from retenta.ingest.journal import IntakeJournal, mark_applied, read_applied
+from retenta.ingest.journal import IntakeJournal, JournalProgress, mark_applied, read_applied
 from retenta.ingest.stats import IngestStats
 from retenta.ingest.telemetry import IngestTelemetry
-from retenta.ingest.wire import decode_unit, encode_unit
+from retenta.ingest.units import (
+    JOURNALED,
+    IngestOutcome,
+    PendingRequest,
+    Unit,
+    contact_ids_of,
+    count_outcomes,
+    encode_units,
+    journal_letter,
+    journaled_unit,
+    outcome_of,
+    prepare,
+    prepare_or_fail,
+    prepared_unit,
+    settle_now,
+    settle_request,
+    take_units,
+    take_units_or_one,
+    touched_contacts,
+)
 from retenta.settings import Settings
 from retenta.storage.base import Database
 from retenta.storage.duckdb.events import append_events, messages_to_base, with_contacts
@@ -47,7 +65,6 @@ from retenta.storage.duckdb.events import append_events, messages_to_base, with_
 log = logging.getLogger(__name__)
 _CONTACT_ID = attrgetter("contact_id")
 _DROPPED = attrgetter("dropped")
-MAX_GROUP_EVENTS = 50_000
 # Events accepted but not yet handed to the writer. Past it a request is refused with a 503
 # and Retry-After (both official clients retry it; exact dedup makes the retry harmless)
 # instead of queueing without bound: at ~10,000 events/s this keeps an accepted request's
@@ -71,8 +88,6 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 # writer's work: what a restart applies again and an API read waits for at most, and
 # enough to ride out a full checkpoint (~1 s) at 5,000 events/s (10,000 did not).
 JOURNAL_LEAD_EVENTS = 25_000
-# How long a read waits for what was answered from the journal before it (``caught_up``)
-CAUGHT_UP_MAX_S = 5.0
 # The collector's young generation in a serving process (Python's default is 700): a
 # single-event request allocates a few hundred objects, so at 700 the young generation was
 # collected every few requests, and every tenth of those scanned the middle one.
@@ -90,84 +105,6 @@ class OverloadedError(ApiError):
             f" nothing in this request was stored, retry in {RETRY_AFTER_S} s",
         )
         self.retry_after_s = RETRY_AFTER_S
-
-
-@dataclass(frozen=True)
-class IngestOutcome:
-    stored: int
-    duplicates: int
-    dropped: int
-    # False: answered once journaled, before the writer counted anything (all three are 0)
-    applied: bool = True
-
-
-JOURNALED = IngestOutcome(stored=0, duplicates=0, dropped=0, applied=False)
-
-
-@dataclass
-class _Request:
-    """One caller's share of a group: its messages, its dead letters, its future."""
-
-    messages: Sequence[Message]
-    dead_letters: Sequence[DeadLetter] = ()
-    waiter: asyncio.Future[IngestOutcome] | None = None
-    outcome: IngestOutcome | None = field(default=None)
-    early: bool = False  # answered once journaled (``ingest/journal.py``)
-
-
-@dataclass
-class _Unit:
-    """Requests prepared for the writer outside it: their keys, hashes and Arrow columns."""
-
-    requests: list[_Request]
-    messages: list[Message]
-    keys: list[Key]
-    hashes: np.ndarray
-    base: pa.Table
-    defer: bool = False  # its appliers' work noted for a later unit (``ingest/deferred.py``)
-    journal_seq: int = 0  # the last intake-journal record it holds (0: none)
-    encoded: bytes | None = None  # its journal record's payload, as a worker sent it
-    # what the writer made of it, counted into ``IngestStats`` once its COMMIT has ended (a
-    # unit rolled back and retried in halves is counted once, by its halves)
-    totals: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def events(self) -> int:
-        return len(self.messages)
-
-
-def prepare(requests: list[_Request]) -> _Unit:
-    """Everything of a unit that needs no database: done before the writer's turn."""
-    messages = [m for req in requests for m in req.messages]
-    keys: list[Key] = [(m.workspace_id, m.message_id) for m in messages]
-    return _Unit(requests, messages, keys, hash_keys(keys), messages_to_base(messages))
-
-
-def merge(units: Sequence[_Unit]) -> _Unit:
-    """One unit of several prepared ones, in order. Its columns are made contiguous here,
-    in the event loop: DuckDB's scan of a table of one chunk costs the writer about a third
-    less than of the 256-event chunks it was prepared in (1.35 against 2.01 µs an event of
-    process CPU for a 2,000-event append; the copy costs 0.1 µs an event)."""
-    if len(units) == 1:
-        return units[0]
-    return _Unit(
-        [r for u in units for r in u.requests],
-        [m for u in units for m in u.messages],
-        [k for u in units for k in u.keys],
-        np.concatenate([u.hashes for u in units]),
-        _contiguous(pa.concat_tables([u.base for u in units])),
-        journal_seq=max(u.journal_seq for u in units),
-    )
-
-
-def _contiguous(table: pa.Table) -> pa.Table:
-    """``table`` in one chunk; as it is when a string column would pass Arrow's 2 GB of
-    32-bit offsets (a unit of 50,000 events at a raised ``ingest_max_event_bytes``): this
-    runs in the group-commit loop, which must never raise."""
-    try:
-        return table.combine_chunks()
-    except (pa.ArrowInvalid, pa.ArrowCapacityError):
-        return table
 
 
 def _set_memory_limit(conn: Any, *, limit: str) -> None:
@@ -219,19 +156,15 @@ class IngestPipeline:
         self.stats = IngestStats()
         self.telemetry = IngestTelemetry()  # the /v1 answers (router.answer; retenta.metrics)
         self.store = not settings.ingest_skip_storage
-        self._waiting: list[_Request] = []
+        self._waiting: list[PendingRequest] = []
         self._waiting_events = 0
         self._backlog = 0  # events accepted, not yet handed to the writer (waiting + prepared)
-        self._ready: list[_Unit] = []  # prepared (here or by an ingest worker), not yet written
+        self._ready: list[Unit] = []  # prepared (here or by an ingest worker), not yet written
         # the intake journal (``ingest_acknowledge = "journal"``), opened by ``start``
         self.journal: IntakeJournal | None = None
-        self._journaling: list[_Unit] = []  # prepared units of early requests, to journal
+        self._journaling: list[Unit] = []  # prepared units of early requests, to journal
         self._inflight_events = 0  # events of the unit the writer has
-        self._hold_applied = False  # a journaled event could not be stored, nor set aside
-        self._answered_seq = 0  # the last record whose requests were answered from the journal
-        self._committed_seq = 0  # the last record the writer has committed (or set aside)
-        self._answered_requests = 0  # requests answered from the journal (``/metrics``)
-        self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []  # ``caught_up``
+        self.progress = JournalProgress()  # what was answered from it, what is committed
         self._arrivals = 0  # requests taken so far (the linger watches it grow)
         self._wake: asyncio.Event | None = None
         self._stopping = False
@@ -246,13 +179,13 @@ class IngestPipeline:
 
     def journal_state(self) -> dict[str, int]:
         """The intake journal's figures for ``/metrics`` (zeros without it)."""
-        journal = self.journal
+        journal, progress = self.journal, self.progress
         return {
             "lag_events": self._lag(),
-            "unapplied_records": self._answered_seq - min(self._committed_seq, self._answered_seq),
-            "answered_requests": self._answered_requests,
+            "unapplied_records": progress.unapplied,
+            "answered_requests": progress.answered_requests,
             "syncs": journal.syncs if journal is not None else 0,
-            "held": int(self._hold_applied),
+            "held": int(progress.held),
         }
 
     def add_listener(self, listener: CommitListener) -> None:
@@ -309,7 +242,7 @@ class IngestPipeline:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        self._committed_through(self._answered_seq)
+        self.progress.committed_through(self.progress.answered_seq)
         self._write_stats()
 
     async def _open_journal(self) -> None:
@@ -322,11 +255,11 @@ class IngestPipeline:
         self.journal = journal
         if records:
             log.warning("applying %d intake-journal records after #%d", len(records), applied)
-        units = [u for u in map(_journaled_unit, records) if u is not None]
+        units = [u for u in map(journaled_unit, records) if u is not None]
         while units:
-            unit, units = _take_units(units)
+            unit, units = take_units(units)
             await self._commit(unit)
-        if not self._hold_applied:
+        if not self.progress.held:
             with self.db.read() as cur:
                 journal.release(read_applied(cur))
 
@@ -352,14 +285,14 @@ class IngestPipeline:
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
         if self._wake is None or self._stopping:  # not started (tests, scripts): one unit
-            unit = prepare([_Request(messages, dead_letters)])
+            unit = prepare([PendingRequest(messages, dead_letters)])
             await self._write_or_forget(unit)
-            return _outcome(unit)
+            return outcome_of(unit)
         if self._backlog > 0 and self._backlog + len(messages) > MAX_BACKLOG_EVENTS:
             raise OverloadedError(self._backlog)
         waiter: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
         early = early and self.journal is not None and self._lag() < JOURNAL_LEAD_EVENTS
-        self._waiting.append(_Request(messages, dead_letters, waiter, early=early))
+        self._waiting.append(PendingRequest(messages, dead_letters, waiter, early=early))
         self._arrivals += 1
         self._waiting_events += len(messages)
         self._backlog += len(messages)
@@ -382,15 +315,18 @@ class IngestPipeline:
         loop = asyncio.get_running_loop()
         waiters = [loop.create_future() for _ in requests]
         early = self.journal is not None and self._lag() < JOURNAL_LEAD_EVENTS
-        reqs = [_Request(m, d, w, early=early) for (m, d), w in zip(requests, waiters, strict=True)]
+        reqs = [
+            PendingRequest(m, d, w, early=early)
+            for (m, d), w in zip(requests, waiters, strict=True)
+        ]
         if not self.store or self._wake is None or self._stopping:
             for req in reqs:
-                _settle_now(req, self.store)
+                settle_now(req, self.store)
             return waiters
         taken = self._admit(reqs)
         if taken:
             rows = sum(len(r.messages) for r in reqs[:taken])
-            unit = _prepared_unit(reqs[:taken], hashes[:rows], base.slice(0, rows))
+            unit = prepared_unit(reqs[:taken], hashes[:rows], base.slice(0, rows))
             unit.encoded = encoded if taken == len(reqs) else None
             self._route([unit])
             self._backlog += rows
@@ -398,13 +334,13 @@ class IngestPipeline:
             self._wake.set()
         return waiters
 
-    def _admit(self, reqs: list[_Request]) -> int:
+    def _admit(self, reqs: list[PendingRequest]) -> int:
         """How many leading requests fit under the backlog limit; the rest are refused."""
         backlog = self._backlog
         for i, req in enumerate(reqs):
             if backlog > 0 and backlog + len(req.messages) > MAX_BACKLOG_EVENTS:
                 for refused in reqs[i:]:
-                    _settle(refused, OverloadedError(backlog))
+                    settle_request(refused, OverloadedError(backlog))
                 return i
             backlog += len(req.messages)
         return len(reqs)
@@ -415,7 +351,7 @@ class IngestPipeline:
         """The same from a non-async thread (imports, the demo trickle, the CLI)."""
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
-        unit = prepare([_Request(messages, dead_letters)])
+        unit = prepare([PendingRequest(messages, dead_letters)])
         try:
             self.db.write(lambda c: self._write_unit(c, unit))
         except BaseException:
@@ -423,9 +359,9 @@ class IngestPipeline:
             raise
         self.stats.count(**unit.totals)
         self._notify(unit)
-        return _outcome(unit)
+        return outcome_of(unit)
 
-    async def _write_or_forget(self, unit: _Unit) -> None:
+    async def _write_or_forget(self, unit: Unit) -> None:
         try:
             await self.db.awrite(lambda c: self._write_unit(c, unit))
         except BaseException:
@@ -434,11 +370,11 @@ class IngestPipeline:
         self.stats.count(**unit.totals)
         self._notify(unit)
 
-    def _notify(self, unit: _Unit) -> None:
+    def _notify(self, unit: Unit) -> None:
         """After COMMIT: each listener gets the touched contacts per workspace (it only queues)."""
         if not self.listeners:
             return
-        for workspace_id, contact_ids in _touched(unit.messages).items():
+        for workspace_id, contact_ids in touched_contacts(unit.messages).items():
             self.notify_changed(workspace_id, contact_ids)
 
     # -- the group-commit loop (event loop) ------------------------------------------
@@ -466,7 +402,7 @@ class IngestPipeline:
                 inflight.add_done_callback(lambda _: self._wake_up())
                 continue
             if inflight is None and self._ready:
-                unit, self._ready = _take_units_or_one(self._ready)
+                unit, self._ready = take_units_or_one(self._ready)
                 unit.defer = self.deferred is not None and _busy_and_small(unit)
                 self._backlog -= unit.events
                 inflight = asyncio.create_task(self._commit_then_gather(unit))
@@ -542,13 +478,13 @@ class IngestPipeline:
             await self._apply_deferred(n // 2)
             await self._apply_deferred(n - n // 2)
             return
-        for workspace_id, contact_ids in _touched(batch).items():
+        for workspace_id, contact_ids in touched_contacts(batch).items():
             self.notify_changed(workspace_id, contact_ids)
 
     def _should_prepare_early(self) -> bool:
         return self._waiting_events >= PREPARE_CHUNK_EVENTS or self._stopping
 
-    def _prepare_waiting(self) -> list[_Unit]:
+    def _prepare_waiting(self) -> list[Unit]:
         """The waiting requests, prepared; a request that cannot be prepared fails alone
         (the loop itself must never die: every later request would wait forever)."""
         lap = self.stats.clock()
@@ -556,7 +492,7 @@ class IngestPipeline:
         try:
             units = [prepare(requests)]
         except Exception:
-            units = [u for u in map(_prepare_or_fail, requests) if u is not None]
+            units = [u for u in map(prepare_or_fail, requests) if u is not None]
             unprepared = sum(len(r.messages) for r in requests) - sum(u.events for u in units)
             self._backlog -= unprepared  # those requests were answered with their error
         lap("prepare")
@@ -571,34 +507,15 @@ class IngestPipeline:
     async def caught_up(self) -> None:
         """Return once every request answered from the journal so far is committed: the
         management API reads after it, so what a client was told is stored is readable
-        (at most ``JOURNAL_LEAD_EVENTS`` behind; ``CAUGHT_UP_MAX_S`` at the very most)."""
-        target = self._answered_seq
-        if target <= self._committed_seq or self._task is None:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._seq_waiters.append((target, waiter))
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), CAUGHT_UP_MAX_S)
-        except TimeoutError:
-            log.warning("a read waited %.0f s for journaled events; reading without them",
-                        CAUGHT_UP_MAX_S)  # fmt: skip
-
-    def _committed_through(self, seq: int) -> None:
-        if seq <= self._committed_seq:
-            return
-        self._committed_seq = seq
-        waiting, self._seq_waiters = self._seq_waiters, []
-        for target, waiter in waiting:
-            if target > seq:
-                self._seq_waiters.append((target, waiter))
-            elif not waiter.done():
-                waiter.set_result(None)
+        (at most ``JOURNAL_LEAD_EVENTS`` behind; ``journal.CAUGHT_UP_MAX_S`` at most)."""
+        if self._task is not None:
+            await self.progress.caught_up()
 
     def _lag(self) -> int:
         """Events accepted and not yet committed (waiting, prepared, in the writer)."""
         return self._backlog + self._inflight_events
 
-    def _route(self, units: list[_Unit]) -> None:
+    def _route(self, units: list[Unit]) -> None:
         """Prepared units: to the journal when one of their requests is answered from
         there, else straight to the writer."""
         for unit in units:
@@ -607,7 +524,7 @@ class IngestPipeline:
             else:
                 self._ready.append(unit)
 
-    async def _journal_units(self, units: list[_Unit]) -> None:
+    async def _journal_units(self, units: list[Unit]) -> None:
         """Journal the units (encoded and written on the journal's thread, one sync),
         answer their early requests, and hand the units to the writer. If the journal
         cannot take them, their requests are answered after their COMMIT instead."""
@@ -615,7 +532,7 @@ class IngestPipeline:
         assert journal is not None
         seqs = journal.reserve(len(units))
         try:
-            payloads = await journal.run(_encode_units, units)
+            payloads = await journal.run(encode_units, units)
             await journal.append(list(zip(seqs, payloads, strict=True)))
         except Exception:
             log.exception("could not journal %d units; answering them after COMMIT", len(units))
@@ -627,48 +544,47 @@ class IngestPipeline:
                 for req in unit.requests:
                     if req.early:
                         req.outcome = JOURNALED
-                        _settle(req, None)
-                        self._answered_requests += 1
-            self._answered_seq = seqs[-1]
+                        settle_request(req, None)
+            self.progress.answered(seqs[-1], sum(r.early for u in units for r in u.requests))
         self._ready += units
 
-    async def _set_aside(self, req: _Request, exc: BaseException, seq: int = 0) -> None:
+    async def _set_aside(self, req: PendingRequest, exc: BaseException, seq: int = 0) -> None:
         """A journaled request the writer could not store alone: its events become dead
         letters (replayable once the cause is fixed), with ``seq`` marked applied. If even
         that fails, no later unit marks a record applied, so the next start applies the
         journal from here again."""
         log.error("a journaled request of %d events could not be stored: %s (dead letters)",
                   len(req.messages), exc)  # fmt: skip
-        letters = [*req.dead_letters, *(_journal_letter(m, exc) for m in req.messages)]
+        letters = [*req.dead_letters, *(journal_letter(m, exc) for m in req.messages)]
 
         def work(conn: Any) -> None:
             insert_dead_letters(conn, letters)
-            if seq and not self._hold_applied:
+            if seq and not self.progress.held:
                 mark_applied(conn, seq)
 
         try:
             await self.db.awrite(work)
         except Exception:
             log.exception("could not set aside a journaled request; the journal is kept")
-            self._hold_applied = True
+            self.progress.held = True
 
     async def _mark_applied(self, seq: int) -> None:
-        if self._hold_applied:
+        if self.progress.held:
             return
         try:
             await self.db.awrite(partial(mark_applied, seq=seq))
         except Exception:
             log.exception("could not mark intake-journal record #%d applied", seq)
-            self._hold_applied = True
+            self.progress.held = True
 
     def _release_journal(self, seq: int) -> None:
         """Record ``seq`` committed: reads waiting for it go on, and the segments whose
         records are all applied are deleted."""
-        self._committed_through(seq)
-        if self.journal is not None and seq and not self._hold_applied:
+        self.progress.committed_through(seq)
+        if self.journal is not None and seq and not self.progress.held:
             self.journal.release(seq)
 
-    async def _commit_then_gather(self, unit: _Unit) -> None:
+    async def _commit_then_gather(self, unit: Unit) -> None:
         """Commit; after a busy unit, let the callers just answered send their next requests
         (they join the next unit instead of forming a half-size one after it)."""
         self._inflight_events = unit.events
@@ -688,7 +604,7 @@ class IngestPipeline:
             seen = self._arrivals
             await asyncio.sleep(REGATHER_STEP_S)
 
-    async def _commit(self, unit: _Unit) -> None:
+    async def _commit(self, unit: Unit) -> None:
         """One unit for the group; on failure, halves retried so only culprits fail."""
         try:
             await self._write_or_forget(unit)
@@ -700,7 +616,7 @@ class IngestPipeline:
                 if req.early:  # answered already: nothing it carried may be lost
                     await self._set_aside(req, exc, unit.journal_seq)
                     self._release_journal(unit.journal_seq)
-                _settle(req, exc)
+                settle_request(req, exc)
                 return
             log.warning(
                 "ingest group of %d failed (%s); retrying in halves", len(unit.requests), exc
@@ -714,22 +630,22 @@ class IngestPipeline:
             return
         self._release_journal(unit.journal_seq)
         for req in unit.requests:
-            _settle(req, None)
+            settle_request(req, None)
 
-    def _forget(self, unit: _Unit) -> None:
+    def _forget(self, unit: Unit) -> None:
         self.dedup.forget(unit.keys)
 
     # -- the unit of work (writer thread) --------------------------------------------
 
-    def _write_unit(self, conn: Any, unit: _Unit) -> None:
+    def _write_unit(self, conn: Any, unit: Unit) -> None:
         lap = self.stats.clock()
         letters = [d for req in unit.requests for d in req.dead_letters]
         insert_dead_letters(conn, letters)
-        if unit.journal_seq and not self._hold_applied:
+        if unit.journal_seq and not self.progress.held:
             mark_applied(conn, unit.journal_seq)
         lap("dead_letters")
         if not unit.messages:
-            unit.totals = {**_count_outcomes(unit.requests, [], []), "dead_letters": len(letters)}
+            unit.totals = {**count_outcomes(unit.requests, [], []), "dead_letters": len(letters)}
             return
         messages = unit.messages
         fresh_mask = self._dedup(conn, unit)
@@ -747,7 +663,7 @@ class IngestPipeline:
         else:
             keep = [new and d is None for new, d in zip(fresh_mask, drops, strict=True)]
             stored = list(compress(messages, keep))
-        append_events(conn, with_contacts(unit.base, keep, _contact_ids(stored)))
+        append_events(conn, with_contacts(unit.base, keep, contact_ids_of(stored)))
         keys = unit.base.select(["workspace_id", "message_id"])
         if all_fresh:
             insert_keys(conn, keys, unit.hashes)
@@ -762,7 +678,7 @@ class IngestPipeline:
         else:
             self.deferred.apply_with(conn, stored)
         lap("apply")
-        totals = _count_outcomes(unit.requests, fresh_mask, drops)
+        totals = count_outcomes(unit.requests, fresh_mask, drops)
         unit.totals = {**totals, "dead_letters": len(letters)}
         if all_fresh:
             self.dedup.remember(unit.keys, unit.hashes)
@@ -770,7 +686,7 @@ class IngestPipeline:
             fresh_keys = list(compress(unit.keys, fresh_mask))
             self.dedup.remember(fresh_keys, unit.hashes[np.asarray(fresh_mask, dtype=bool)])
 
-    def _dedup(self, conn: Any, unit: _Unit) -> list[bool]:
+    def _dedup(self, conn: Any, unit: Unit) -> list[bool]:
         messages = unit.messages
         unset = len(messages)
         if (
@@ -789,157 +705,11 @@ class IngestPipeline:
             _close_results(conn)
 
 
-def _busy_and_small(unit: _Unit) -> bool:
+def _busy_and_small(unit: Unit) -> bool:
     return len(unit.requests) >= DEFER_FROM_REQUESTS and unit.events < DEFER_BELOW_EVENTS
-
-
-def _take_units(ready: list[_Unit]) -> tuple[_Unit, list[_Unit]]:
-    """The prepared units that fit in one group (at least one), merged; and the rest."""
-    events, n = 0, 0
-    while n < len(ready) and (n == 0 or events + ready[n].events <= MAX_GROUP_EVENTS):
-        events += ready[n].events
-        n += 1
-    return merge(ready[:n]), ready[n:]
-
-
-def _take_units_or_one(ready: list[_Unit]) -> tuple[_Unit, list[_Unit]]:
-    """``_take_units``; if merging fails, the first prepared unit alone (a unit is never
-    merged with nothing, so that cannot fail): the loop itself must never die."""
-    try:
-        return _take_units(ready)
-    except Exception:
-        log.exception("could not merge %d prepared ingest units; committing them apart", len(ready))
-        return ready[0], ready[1:]
-
-
-def _prepare_or_fail(req: _Request) -> _Unit | None:
-    try:
-        return prepare([req])
-    except Exception as exc:
-        log.exception("could not prepare an ingest request of %d events", len(req.messages))
-        _settle(req, exc)
-        return None
-
-
-def _encode_units(units: Sequence[_Unit]) -> list[bytes]:
-    """Each unit as an intake-journal record (``wire.encode_unit``)."""
-    return [
-        u.encoded
-        or encode_unit([(r.messages, r.dead_letters) for r in u.requests], u.hashes, u.base)
-        for u in units
-    ]
-
-
-def _journaled_unit(record: tuple[int, bytes]) -> _Unit | None:
-    """A journal record as a unit again, its requests answered long ago (``early``)."""
-    seq, payload = record
-    try:
-        decoded = decode_unit(payload)
-    except Exception:  # intact by its checksum, yet unreadable: kept in the file, logged
-        log.exception("intake-journal record #%d cannot be decoded; skipped", seq)
-        return None
-    requests = [_Request(m, d, early=True) for m, d in decoded.requests]
-    unit = _prepared_unit(requests, decoded.hashes, decoded.base)
-    unit.journal_seq = seq
-    return unit
-
-
-def _journal_letter(m: Message, exc: BaseException) -> DeadLetter:
-    """A journaled event the writer could not store, as a dead letter its replay stores
-    (the payload of its type's endpoint, its clock already corrected)."""
-    payload = {
-        "type": m.type, "messageId": m.message_id, "event": m.event, "userId": m.user_id,
-        "anonymousId": m.anonymous_id, "previousId": m.previous_id, "groupId": m.group_id,
-        "timestamp": m.timestamp.isoformat(), "properties": m.properties,
-        "traits": m.traits, "context": m.context,
-    }  # fmt: skip
-    payload = {k: v for k, v in payload.items() if v is not None}
-    reason = [{"field": "event", "reason": f"not stored: {exc}"[:500]}]
-    return DeadLetter(m.workspace_id, m.received_at, m.type, payload, reason)
-
-
-def _touched(messages: Sequence[Message]) -> dict[str, list[int]]:
-    """Stored messages' contacts by workspace (duplicates and dropped ones have none)."""
-    touched: dict[str, set[int]] = {}
-    for m in messages:
-        if m.contact_id is not None and m.dropped is None:
-            touched.setdefault(m.workspace_id, set()).add(m.contact_id)
-    return {ws: sorted(ids) for ws, ids in touched.items()}
-
-
-def _contact_ids(stored: Sequence[Message]) -> list[int]:
-    ids = list(map(_CONTACT_ID, stored))
-    if None in ids:
-        raise ValueError(f"message {stored[ids.index(None)].message_id} has no contact")
-    return ids
-
-
-def _outcome(unit: _Unit) -> IngestOutcome:
-    outcome = unit.requests[0].outcome
-    assert outcome is not None
-    return outcome
 
 
 def _close_results(conn: Any) -> None:
     """Finish any result a resolver or applier left half-read (``fetchone``): DuckDB 2
     refuses ``register`` on a connection with an open result until it is completed."""
     conn.complete()
-
-
-def _count_outcomes(
-    group: Sequence[_Request], fresh_mask: list[bool], drops: list[str | None]
-) -> dict[str, int]:
-    """Set each request's outcome (``drops``: each message's ``dropped``); returns the
-    group's totals."""
-    totals = {"events": 0, "stored": 0, "duplicates": 0, "dropped": 0}
-    simple = all(fresh_mask) and drops.count(None) == len(drops)
-    i = 0
-    for req in group:
-        n = len(req.messages)
-        if simple:
-            stored, duplicates, dropped = n, 0, 0
-        else:
-            new, gone = fresh_mask[i : i + n], drops[i : i + n]
-            duplicates = new.count(False)
-            dropped = sum(1 for f, d in zip(new, gone, strict=True) if f and d is not None)
-            stored = n - duplicates - dropped
-        i += n
-        req.outcome = IngestOutcome(stored=stored, duplicates=duplicates, dropped=dropped)
-        totals["events"] += n
-        totals["stored"] += stored
-        totals["duplicates"] += duplicates
-        totals["dropped"] += dropped
-    return totals
-
-
-def _settle(req: _Request, exc: BaseException | None) -> None:
-    waiter = req.waiter
-    if waiter is None or waiter.done():
-        return
-    if exc is not None:
-        waiter.set_exception(exc)
-    else:
-        assert req.outcome is not None
-        waiter.set_result(req.outcome)
-
-
-def _prepared_unit(requests: list[_Request], hashes: np.ndarray, base: pa.Table) -> _Unit:
-    messages = [m for req in requests for m in req.messages]
-    keys: list[Key] = [(m.workspace_id, m.message_id) for m in messages]
-    if len(hashes) != len(messages) or base.num_rows != len(messages):
-        raise ValueError(
-            f"a prepared unit of {len(messages)} messages came with {len(hashes)} hashes"
-            f" and {base.num_rows} rows"
-        )
-    return _Unit(requests, messages, keys, hashes, base)
-
-
-def _settle_now(req: _Request, store: bool) -> None:
-    """A request the loop cannot take: stored as-is when storage is off (the bench bound),
-    otherwise refused (the pipeline is not running)."""
-    if not store:
-        n = len(req.messages)
-        req.outcome = IngestOutcome(stored=n, duplicates=0, dropped=0)
-        _settle(req, None)
-    else:
-        _settle(req, ApiError(503, "unavailable", "ingestion is not running; retry the request"))

@@ -12,8 +12,9 @@ from retenta.ingest.deadletters import (
     oldest_pending_ids,
 )
 from retenta.ingest.deferred import APPLY_ENDPOINT
-from retenta.ingest.pipeline import IngestOutcome, IngestPipeline
+from retenta.ingest.pipeline import IngestPipeline
 from retenta.ingest.schemas import Defaults, InvalidEventError, to_message
+from retenta.ingest.units import IngestOutcome
 from retenta.storage.base import Database
 
 SINGLE_ENDPOINTS = frozenset(("identify", "track", "page", "screen", "group", "alias"))

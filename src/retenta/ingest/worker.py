@@ -33,8 +33,8 @@ from retenta.ingest import wire
 from retenta.ingest.deadletters import DeadLetter
 from retenta.ingest.dedup import hash_keys
 from retenta.ingest.fastpath import SegmentFastPath
-from retenta.ingest.pipeline import IngestOutcome
 from retenta.ingest.telemetry import IngestTelemetry
+from retenta.ingest.units import IngestOutcome
 from retenta.settings import Settings
 from retenta.storage.duckdb.events import messages_to_base
 from retenta.tenancy.service import Principal
