@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
+from retenta.ingest import journal as journal_module
 from retenta.ingest import pipeline as pipeline_module
 from retenta.ingest.dedup import hash_keys
 from retenta.ingest.journal import RECORD, IntakeJournal, read_applied
@@ -85,6 +86,47 @@ def test_segments_roll_over_and_only_fully_applied_ones_are_deleted(tmp_path: Pa
     again = IntakeJournal(tmp_path)
     assert again.open(applied=4) == [(5, b"x" * 40), (6, b"x" * 40)]
     again.close()
+
+
+def segment_names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob("journal-*.log"))
+
+
+def test_an_applied_open_segment_is_rolled_over_and_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet journal does not keep raw events in its open segment forever."""
+    journal = IntakeJournal(tmp_path)
+    journal.open(applied=0)
+    journal.write([(1, b"one"), (2, b"two")])
+    journal.release(applied=1)  # record 2 is not applied: nothing goes
+    journal.run_sync_barrier()
+    assert segment_names(tmp_path) == [f"journal-{1:020d}.log"]
+    journal.release(applied=2)  # all applied, but the segment is younger than ROLL_AFTER_S
+    journal.run_sync_barrier()
+    assert segment_names(tmp_path) == [f"journal-{1:020d}.log"]
+    monkeypatch.setattr(journal_module, "ROLL_AFTER_S", 0.0)
+    journal.release(applied=2)
+    journal.run_sync_barrier()
+    assert segment_names(tmp_path) == [f"journal-{3:020d}.log"]  # empty, for what comes
+    assert journal.open_segment_bytes == 0
+    journal.write([(3, b"three")])
+    journal.close()
+    again = IntakeJournal(tmp_path)
+    assert again.open(applied=2) == [(3, b"three")]
+    again.close()
+
+
+def test_a_clean_close_with_everything_applied_deletes_the_segments(tmp_path: Path) -> None:
+    journal = IntakeJournal(tmp_path)
+    journal.open(applied=0)
+    journal.write([(1, b"one")])
+    journal.close(applied=0)  # record 1 not applied: kept
+    assert segment_names(tmp_path) == [f"journal-{1:020d}.log"]
+    again = IntakeJournal(tmp_path)
+    assert again.open(applied=0) == [(1, b"one")]
+    again.close(applied=1)
+    assert segment_names(tmp_path) == []
 
 
 # -- the pipeline ---------------------------------------------------------------------
@@ -285,7 +327,8 @@ def test_the_api_reads_what_the_journal_acknowledged(tmp_path: Path) -> None:
             found = http.get(f"/api/v1/contacts/lookup?external_id=j-{i}", headers=bearer)
             assert found.status_code == 200, found.text
             assert found.json()["attributes"]["email"] == f"j{i}@example.com"
-    assert list((data / "ingest-journal").glob("journal-*.log"))
+    # a clean stop leaves no raw events behind: every record was applied
+    assert list((data / "ingest-journal").glob("journal-*.log")) == []
 
 
 def test_the_product_answers_from_the_journal_unless_told_otherwise() -> None:

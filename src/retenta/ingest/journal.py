@@ -20,6 +20,8 @@ import asyncio
 import logging
 import os
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 RECORD = struct.Struct("<IQI")
 SEGMENT_BYTES = 64 * 1024 * 1024
+# A segment whose records are all applied is closed and deleted once it is this old, even
+# if it is small: the journal holds raw events (personal data) only as long as it must.
+ROLL_AFTER_S = 60.0
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 
@@ -44,7 +49,10 @@ class IntakeJournal:
         self._fd = -1
         self._size = 0
         self._segments: list[tuple[int, Path]] = []  # (first seq, path), oldest first
+        self._segments_lock = threading.Lock()  # the loop releases, the journal's thread rolls
         self._broken = False  # a write failed: the next one starts a new segment
+        self._last_written = 0  # the last seq written to the open segment
+        self._opened_at = 0.0
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="retenta-intake-journal")
 
     # -- start --------------------------------------------------------------------------
@@ -56,12 +64,14 @@ class IntakeJournal:
         found: list[tuple[int, bytes]] = []
         last = applied
         for first, path in _segments(self.directory):
-            self._segments.append((first, path))
+            with self._segments_lock:
+                self._segments.append((first, path))
             for seq, payload in _records(path):
                 last = max(last, seq)
                 if seq > applied:
                     found.append((seq, payload))
         self.next_seq = last + 1
+        self._last_written = last
         self._start_segment()
         return found
 
@@ -94,6 +104,7 @@ class IntakeJournal:
                 written = os.write(self._fd, view)
                 view = view[written:]
             os.fdatasync(self._fd)
+            self._last_written = max(self._last_written, records[-1][0])
         except OSError:
             # Part of it may be on disk, and after a failed sync nobody knows what is: the
             # next write starts a new segment, so a record written after it is never behind
@@ -103,6 +114,10 @@ class IntakeJournal:
         self._size += len(data)
         self.syncs += 1
 
+    def run_sync_barrier(self) -> None:
+        """Wait for what the journal's thread was given so far (a roll-over, tests)."""
+        self._thread.submit(lambda: None).result()
+
     async def run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)`` on the journal's thread (the encoding of what it is about to write)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -110,19 +125,53 @@ class IntakeJournal:
     # -- clean-up -----------------------------------------------------------------------
 
     def release(self, applied: int) -> int:
-        """Delete the segments whose records are all applied (never the open one); how many."""
+        """Delete the segments whose records are all applied; the open one, when all of its
+        are and it is ``ROLL_AFTER_S`` old, is closed first (on the journal's thread, between
+        writes). How many closed segments went."""
         gone = 0
-        while len(self._segments) > 1 and self._segments[1][0] <= applied + 1:
-            _, path = self._segments.pop(0)
-            path.unlink(missing_ok=True)
-            gone += 1
+        with self._segments_lock:
+            while len(self._segments) > 1 and self._segments[1][0] <= applied + 1:
+                _, path = self._segments.pop(0)
+                path.unlink(missing_ok=True)
+                gone += 1
+        if self._fd >= 0 and self._size > 0:
+            self._thread.submit(self._roll_if_applied, applied)
         return gone
 
-    def close(self) -> None:
+    @property
+    def open_segment_bytes(self) -> int:
+        """Bytes in the segment appends go to (0: nothing written since it was opened)."""
+        return self._size
+
+    def close(self, applied: int | None = None) -> None:
+        """Close the open segment; with ``applied`` covering every record written, delete
+        the segments too (a clean stop leaves no raw events behind)."""
+        self._thread.shutdown(wait=True)
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        self._thread.shutdown(wait=True)
+        if applied is not None and self._last_written <= applied:
+            with self._segments_lock:
+                for _, path in self._segments:
+                    path.unlink(missing_ok=True)
+                self._segments.clear()
+
+    def _roll_if_applied(self, applied: int) -> None:
+        if self._fd < 0 or self._size == 0 or self._last_written > applied:
+            return
+        if time.monotonic() - self._opened_at < ROLL_AFTER_S:
+            return
+        try:
+            os.close(self._fd)
+            self._fd = -1
+            self._start_segment(self._last_written + 1)
+            with self._segments_lock:
+                done = [s for s in self._segments[:-1] if s[0] <= applied + 1]
+                for item in done:
+                    self._segments.remove(item)
+                    item[1].unlink(missing_ok=True)
+        except OSError:
+            log.exception("could not roll the intake journal's segment over")
 
     def _start_segment(self, first: int | None = None) -> None:
         first = self.next_seq if first is None else first
@@ -130,8 +179,10 @@ class IntakeJournal:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = os.fstat(self._fd).st_size
         self._broken = False
-        if not self._segments or self._segments[-1][1] != path:
-            self._segments.append((first, path))
+        self._opened_at = time.monotonic()
+        with self._segments_lock:
+            if not self._segments or self._segments[-1][1] != path:
+                self._segments.append((first, path))
         _sync_directory(self.directory)
 
 

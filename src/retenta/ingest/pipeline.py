@@ -35,7 +35,13 @@ from retenta.errors import ApiError
 from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import MessageIdDedup, insert_keys
 from retenta.ingest.deferred import DeferredApply, stored_message
-from retenta.ingest.journal import IntakeJournal, JournalProgress, mark_applied, read_applied
+from retenta.ingest.journal import (
+    ROLL_AFTER_S,
+    IntakeJournal,
+    JournalProgress,
+    mark_applied,
+    read_applied,
+)
 from retenta.ingest.stats import IngestStats
 from retenta.ingest.telemetry import IngestTelemetry
 from retenta.ingest.units import (
@@ -165,6 +171,7 @@ class IngestPipeline:
         self._journaling: list[Unit] = []  # prepared units of early requests, to journal
         self._inflight_events = 0  # events of the unit the writer has
         self.progress = JournalProgress()  # what was answered from it, what is committed
+        self._roll_timer: asyncio.TimerHandle | None = None  # an idle journal's clean-up
         self._arrivals = 0  # requests taken so far (the linger watches it grow)
         self._wake: asyncio.Event | None = None
         self._stopping = False
@@ -239,8 +246,12 @@ class IngestPipeline:
         await self._task
         self._task = None
         self._wake = None
+        if self._roll_timer is not None:
+            self._roll_timer.cancel()
+            self._roll_timer = None
         if self.journal is not None:
-            self.journal.close()
+            progress = self.progress
+            self.journal.close(applied=None if progress.held else progress.committed_seq)
             self.journal = None
         self.progress.committed_through(self.progress.answered_seq)
         self._write_stats()
@@ -583,6 +594,20 @@ class IngestPipeline:
         self.progress.committed_through(seq)
         if self.journal is not None and seq and not self.progress.held:
             self.journal.release(seq)
+            if self._roll_timer is None:  # once ingestion stops, its raw events still go
+                loop = asyncio.get_running_loop()
+                self._roll_timer = loop.call_later(ROLL_AFTER_S + 1, self._release_idle)
+
+    def _release_idle(self) -> None:
+        """Until the open segment is empty: release (and roll) it every ``ROLL_AFTER_S``."""
+        self._roll_timer = None
+        journal = self.journal
+        if journal is None or self.progress.held:
+            return
+        journal.release(self.progress.committed_seq)
+        if journal.open_segment_bytes:
+            loop = asyncio.get_running_loop()
+            self._roll_timer = loop.call_later(ROLL_AFTER_S + 1, self._release_idle)
 
     async def _commit_then_gather(self, unit: Unit) -> None:
         """Commit; after a busy unit, let the callers just answered send their next requests
