@@ -231,6 +231,55 @@ def test_a_restart_applies_what_was_journaled_and_never_stored(tmp_path: Path) -
     db.close()
 
 
+def journal_records(path: Path, batches: list[list[str]]) -> None:
+    """Records a previous process journaled (and answered) and never stored."""
+    journal = IntakeJournal(path / "ingest-journal")
+    journal.open(applied=0)
+    for seq, ids in zip(journal.reserve(len(batches)), batches, strict=True):
+        messages = [msg(i, user=i) for i in ids]
+        keys = [(m.workspace_id, m.message_id) for m in messages]
+        payload = encode_unit([(messages, [])], hash_keys(keys), messages_to_base(messages))
+        journal.write([(seq, payload)])
+    journal.close()
+
+
+def test_after_a_start_died_applying_the_records_go_one_by_one(tmp_path: Path) -> None:
+    """The mark says the last start died on record 1: each record is its own unit now,
+    so the next death names the record that causes it."""
+    db, pipeline = open_journaled(tmp_path, TableApplier())
+    journal_records(tmp_path, [["a-1"], ["a-2"], ["a-3"]])
+    IntakeJournal(tmp_path / "ingest-journal").write_mark(1, crashes=0)
+
+    async def restart() -> None:
+        await pipeline.start()
+        await pipeline.stop()
+
+    asyncio.run(restart())
+    assert stored_ids(db) == ["a-1", "a-2", "a-3"]
+    assert pipeline.stats.as_dict()["units"] == 3
+    assert not (tmp_path / "ingest-journal" / "replaying").exists()
+    db.close()
+
+
+def test_a_record_the_server_died_on_three_times_is_set_aside(tmp_path: Path) -> None:
+    db, pipeline = open_journaled(tmp_path, TableApplier())
+    journal_records(tmp_path, [["poison-1", "poison-2"], ["fine-1"]])
+    IntakeJournal(tmp_path / "ingest-journal").write_mark(1, crashes=2)
+
+    async def restart() -> None:
+        await pipeline.start()
+        await pipeline.stop()
+
+    asyncio.run(restart())
+    assert stored_ids(db) == ["fine-1"]
+    letters = rows(db, "SELECT payload->>'messageId', errors FROM dead_letters ORDER BY 1")
+    assert [m for m, _ in letters] == ["poison-1", "poison-2"]
+    assert all("died applying it 3 times" in errors for _, errors in letters)
+    with db.read() as cur:
+        assert read_applied(cur) == 2
+    db.close()
+
+
 def test_a_journaled_event_the_writer_refuses_becomes_a_dead_letter(
     journaled: tuple[DuckDatabase, IngestPipeline, TableApplier],
 ) -> None:

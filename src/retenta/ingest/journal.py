@@ -35,6 +35,7 @@ SEGMENT_BYTES = 64 * 1024 * 1024
 # A segment whose records are all applied is closed and deleted once it is this old, even
 # if it is small: the journal holds raw events (personal data) only as long as it must.
 ROLL_AFTER_S = 60.0
+MARK = "replaying"  # ``<seq> <crashes>`` while a start applies the journal (``read_mark``)
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 
@@ -74,6 +75,32 @@ class IntakeJournal:
         self._last_written = last
         self._start_segment()
         return found
+
+    # -- the replay's mark: which record a start was applying when it died -------------
+
+    def read_mark(self) -> tuple[int, int] | None:
+        """``(seq, crashes)`` a previous start left while applying, or None."""
+        try:
+            seq, crashes = (self.directory / MARK).read_text().split()
+            return int(seq), int(crashes)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def write_mark(self, seq: int, crashes: int) -> None:
+        """Record (durably) that record ``seq`` is being applied, ``crashes`` deaths on."""
+        path = self.directory / MARK
+        fresh = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, f"{seq} {crashes}".encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if fresh:
+            _sync_directory(self.directory)
+
+    def clear_mark(self) -> None:
+        (self.directory / MARK).unlink(missing_ok=True)
 
     # -- appends (the event loop assigns seqs; the journal's thread writes) -------------
 

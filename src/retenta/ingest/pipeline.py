@@ -94,6 +94,8 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 # writer's work: what a restart applies again and an API read waits for at most, and
 # enough to ride out a full checkpoint (~1 s) at 5,000 events/s (10,000 did not).
 JOURNAL_LEAD_EVENTS = 25_000
+# A journal record the server died applying this many times at start is set aside.
+MAX_REPLAY_CRASHES = 3
 # The collector's young generation in a serving process (Python's default is 700): a
 # single-event request allocates a few hundred objects, so at 700 the young generation was
 # collected every few requests, and every tenth of those scanned the middle one.
@@ -258,21 +260,48 @@ class IngestPipeline:
 
     async def _open_journal(self) -> None:
         """Open the intake journal and apply what it holds after the store's last applied
-        record, before any request (``ingest/journal.py``)."""
+        record, before any request (``ingest/journal.py``). If the last start died while
+        applying, one record a unit, and a record it died on ``MAX_REPLAY_CRASHES`` times
+        is set aside as dead letters instead: one bad record must not keep the server down.
+        """
         journal = IntakeJournal(self.settings.data_dir / "ingest-journal")
         with self.db.read() as cur:
             applied = read_applied(cur)
         records = journal.open(applied)
         self.journal = journal
-        if records:
-            log.warning("applying %d intake-journal records after #%d", len(records), applied)
         units = [u for u in map(journaled_unit, records) if u is not None]
-        while units:
-            unit, units = take_units(units)
-            await self._commit(unit)
+        if units:
+            log.warning("applying %d intake-journal records after #%d", len(records), applied)
+            mark = journal.read_mark()
+            if mark is None:
+                journal.write_mark(units[0].journal_seq, crashes=0)
+                while units:
+                    unit, units = take_units(units)
+                    await self._commit(unit)
+            else:
+                await self._replay_one_by_one(units, mark)
+        journal.clear_mark()
         if not self.progress.held:
             with self.db.read() as cur:
                 journal.release(read_applied(cur))
+
+    async def _replay_one_by_one(self, units: list[Unit], mark: tuple[int, int]) -> None:
+        journal = self.journal
+        assert journal is not None
+        died_on, crashes = mark
+        for unit in units:
+            seq = unit.journal_seq
+            times = crashes + 1 if seq == died_on else 0
+            if times >= MAX_REPLAY_CRASHES:
+                log.error("intake-journal record #%d took the server down %d times; set aside"
+                          " as dead letters", seq, times)  # fmt: skip
+                failure = RuntimeError(f"the server died applying it {times} times")
+                for req in unit.requests:
+                    await self._set_aside(req, failure, seq)
+                self._release_journal(seq)
+                continue
+            journal.write_mark(seq, crashes=times)
+            await self._commit(unit)
 
     def _write_stats(self) -> None:
         """Leave the run's per-phase timings in the data directory (read by bench_ingest)."""
