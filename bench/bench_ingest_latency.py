@@ -113,9 +113,12 @@ class Connections:
     async def send(self, raw: bytes) -> int:
         reader, writer = await self._connection()
         writer.write(raw)
-        status_line = await reader.readline()
-        if not status_line:  # the server closed it while idle (keep-alive timeout): again
-            writer.close()
+        try:
+            status_line = await reader.readline()
+        except (ConnectionResetError, BrokenPipeError):
+            status_line = b""
+        if not status_line:  # the server closed it while idle (keep-alive timeout, with a
+            writer.close()  # FIN or, when the request crossed the close, a reset): again
             reader, writer = await self._open()
             writer.write(raw)
             status_line = await reader.readline()

@@ -90,10 +90,11 @@ REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
 # With the intake journal: a request is answered once journaled only while the writer is
 # fewer than this many events behind; past it, after its COMMIT (a closed loop of clients
-# then waits for the writer instead of filling the backlog until 503s). 2–3 s of the
-# writer's work: what a restart applies again and an API read waits for at most, and
-# enough to ride out a full checkpoint (~1 s) at 5,000 events/s (10,000 did not).
-JOURNAL_LEAD_EVENTS = 25_000
+# then waits for the writer instead of filling the backlog until 503s). About 1.5 s of the
+# writer's work at 100k contacts: it rides out a full checkpoint at 5,000 events/s (10,000
+# did not, once), and 25,000 made units of up to 25,000 events: ~200 MB more RSS at 1M
+# contacts (1,524 MB) and a longer tail at 8,000 events/s (docs/ingest.md).
+JOURNAL_LEAD_EVENTS = 15_000
 # A journal record the server died applying this many times at start is set aside.
 MAX_REPLAY_CRASHES = 3
 # The collector's young generation in a serving process (Python's default is 700): a

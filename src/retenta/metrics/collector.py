@@ -114,7 +114,7 @@ def ingest_families(pipeline: Any) -> Iterable[Metric]:
 
 JOURNAL_FAMILIES = {  # name → (kind, help)
     "lag_events": ("gauge", "Events accepted and not yet committed: waiting, journaled, in"
-                   " the writer (past 25,000 requests are answered after COMMIT again)."),
+                   " the writer (past 15,000 requests are answered after COMMIT again)."),
     "unapplied_records": ("gauge", "Intake-journal records answered and not yet committed."),
     "answered_requests": ("counter", "/v1 requests answered once journaled (before COMMIT)."),
     "syncs": ("counter", "fdatasync calls of the intake journal (one a group of units)."),
