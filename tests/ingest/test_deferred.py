@@ -38,10 +38,14 @@ class TableApplier:
         conn.execute("INSERT INTO applied SELECT id FROM _ids")
 
 
-def open_pipeline(path: Path, applier: TableApplier) -> tuple[DuckDatabase, IngestPipeline]:
+def open_pipeline(
+    path: Path, applier: TableApplier, **overrides: Any
+) -> tuple[DuckDatabase, IngestPipeline]:
+    """A pipeline over a temp DuckDB whose applier writes to ``applied`` (``overrides``:
+    settings, e.g. ``ingest_acknowledge``)."""
     db = DuckDatabase(path / "t.duckdb")
     db.write(lambda c: c.execute("CREATE TABLE IF NOT EXISTS applied (id VARCHAR)"))
-    settings = Settings(data_dir=path, background_workers=False)
+    settings = Settings(data_dir=path, background_workers=False, **overrides)
     return db, IngestPipeline(
         db=db, resolver=TableResolver(), appliers=[applier], settings=settings
     )

@@ -161,7 +161,8 @@ class IntakeJournal:
                 _, path = self._segments.pop(0)
                 path.unlink(missing_ok=True)
                 gone += 1
-        if self._fd >= 0 and self._size > 0:
+        old_enough = time.monotonic() - self._opened_at >= ROLL_AFTER_S  # not a task a unit
+        if self._fd >= 0 and self._size > 0 and old_enough:
             self._thread.submit(self._roll_if_applied, applied)
         return gone
 
