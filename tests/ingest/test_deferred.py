@@ -4,6 +4,7 @@ clients are many, exactly once, durable across a crash, a failing event set asid
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,39 @@ def test_a_lone_client_reads_its_own_writes(opened) -> None:
         await pipeline.stop()
 
     asyncio.run(run())
+
+
+class SlowApplier(TableApplier):
+    """Commerce taking ``seconds`` an apply: a read right after the answers finds it behind."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def apply(self, conn: Any, messages: Sequence[Message]) -> None:
+        time.sleep(self.seconds)
+        super().apply(conn, messages)
+
+
+def test_caught_up_waits_for_what_was_applied_behind_the_ack(tmp_path: Path) -> None:
+    """The management API's reads wait in ``caught_up`` (``web/after_journal.py``): after
+    it, every answered event's commerce is applied, noted ones included."""
+    db, pipeline = open_pipeline(tmp_path, SlowApplier(0.3))
+    ids = [f"w-{i}" for i in range(40)]
+
+    async def run() -> None:
+        await concurrent(pipeline, ids)
+        assert pipeline.deferred is not None
+        assert pipeline.deferred.pending
+        await pipeline.caught_up()
+        assert sorted(r[0] for r in rows(db, "SELECT id FROM applied")) == sorted(ids)
+        await pipeline.caught_up()  # nothing pending: returns at once
+        await pipeline.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        db.close()
 
 
 def test_notes_left_by_a_crash_are_applied_once_at_the_next_start(tmp_path: Path) -> None:

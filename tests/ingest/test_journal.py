@@ -17,7 +17,7 @@ import pytest
 from retenta.ingest import journal as journal_module
 from retenta.ingest import pipeline as pipeline_module
 from retenta.ingest.dedup import hash_keys
-from retenta.ingest.journal import RECORD, IntakeJournal, read_applied
+from retenta.ingest.journal import RECORD, IntakeJournal, StoredRecord, read_applied
 from retenta.ingest.pipeline import IngestPipeline
 from retenta.ingest.wire import encode_unit
 from retenta.settings import Settings
@@ -30,13 +30,17 @@ from tests.ingest.test_pipeline import msg
 # -- the segment files ----------------------------------------------------------------
 
 
+def contents(records: list[StoredRecord]) -> list[tuple[int, bytes]]:
+    return [(r.seq, r.read()) for r in records]
+
+
 def test_records_come_back_in_order_after_the_applied_one(tmp_path: Path) -> None:
     journal = IntakeJournal(tmp_path)
-    assert journal.open(applied=0) == []
+    assert contents(journal.open(applied=0)) == []
     journal.write(list(zip(journal.reserve(3), [b"a", b"bb", b"ccc"], strict=True)))
     journal.close()
     again = IntakeJournal(tmp_path)
-    assert again.open(applied=1) == [(2, b"bb"), (3, b"ccc")]
+    assert contents(again.open(applied=1)) == [(2, b"bb"), (3, b"ccc")]
     assert again.reserve(1) == [4]
     again.close()
 
@@ -50,7 +54,7 @@ def test_a_torn_tail_is_cut_off_and_never_returned(tmp_path: Path) -> None:
     data = segment.read_bytes()
     segment.write_bytes(data[:-3])  # the process died inside the second record's write
     again = IntakeJournal(tmp_path)
-    assert again.open(applied=0) == [(1, b"whole")]
+    assert contents(again.open(applied=0)) == [(1, b"whole")]
     assert segment.stat().st_size == RECORD.size + len(b"whole")
     again.close()
 
@@ -65,7 +69,7 @@ def test_a_record_that_fails_its_checksum_ends_the_scan(tmp_path: Path) -> None:
     data[2 * RECORD.size + len(b"first") + 1] ^= 0xFF  # a byte of "second"
     segment.write_bytes(bytes(data))
     again = IntakeJournal(tmp_path)
-    assert again.open(applied=0) == [(1, b"first")]
+    assert contents(again.open(applied=0)) == [(1, b"first")]
     again.close()
 
 
@@ -82,7 +86,7 @@ def test_segments_roll_over_and_only_fully_applied_ones_are_deleted(tmp_path: Pa
     assert sorted(p.name for p in tmp_path.glob("journal-*.log")) == names[2:]
     journal.close()
     again = IntakeJournal(tmp_path)
-    assert again.open(applied=4) == [(5, b"x" * 40), (6, b"x" * 40)]
+    assert contents(again.open(applied=4)) == [(5, b"x" * 40), (6, b"x" * 40)]
     again.close()
 
 
@@ -111,7 +115,7 @@ def test_an_applied_open_segment_is_rolled_over_and_deleted(
     journal.write([(3, b"three")])
     journal.close()
     again = IntakeJournal(tmp_path)
-    assert again.open(applied=2) == [(3, b"three")]
+    assert contents(again.open(applied=2)) == [(3, b"three")]
     again.close()
 
 
@@ -122,14 +126,14 @@ def test_a_clean_close_with_everything_applied_deletes_the_segments(tmp_path: Pa
     journal.close(applied=0)  # record 1 not applied: kept
     assert segment_names(tmp_path) == [f"journal-{1:020d}.log"]
     again = IntakeJournal(tmp_path)
-    assert again.open(applied=0) == [(1, b"one")]
+    assert contents(again.open(applied=0)) == [(1, b"one")]
     again.close(applied=1)
     assert segment_names(tmp_path) == []
 
 
 # -- the pipeline ---------------------------------------------------------------------
 
-LEAD = 500  # JOURNAL_LEAD_EVENTS, smaller (the test holds that many events)
+LEAD = 500  # the journal's lead, smaller (the test holds that many events)
 
 
 def open_journaled(path: Path, applier: TableApplier) -> tuple[DuckDatabase, IngestPipeline]:
@@ -231,6 +235,42 @@ def journal_records(path: Path, batches: list[list[str]]) -> None:
     journal.close()
 
 
+def test_a_start_reads_the_records_as_it_applies_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a long outage the journal may hold far more than memory: a start reads one
+    group's records at a time (here groups of 6 events, records of 3)."""
+    batches = [[f"g-{n}-{i}" for i in range(3)] for n in range(6)]
+    journal_records(tmp_path, batches)
+    db, pipeline = open_journaled(tmp_path, TableApplier())
+    monkeypatch.setattr(pipeline_module, "MAX_GROUP_EVENTS", 6)
+    seen: list[str] = []
+    read = StoredRecord.read
+
+    def read_and_note(record: StoredRecord) -> bytes:
+        seen.append(f"read {record.seq}")
+        return read(record)
+
+    monkeypatch.setattr(StoredRecord, "read", read_and_note)
+    commit = pipeline._commit
+
+    async def commit_and_note(unit: Any) -> None:
+        seen.append(f"commit {unit.journal_seq}")
+        await commit(unit)
+
+    monkeypatch.setattr(pipeline, "_commit", commit_and_note)
+
+    async def restart() -> None:
+        await pipeline.start()
+        await pipeline.stop()
+
+    asyncio.run(restart())
+    assert stored_ids(db) == sorted(i for ids in batches for i in ids)
+    assert seen == ["read 1", "read 2", "commit 2", "read 3", "read 4", "commit 4",
+                    "read 5", "read 6", "commit 6"]  # fmt: skip
+    db.close()
+
+
 def test_after_a_start_died_applying_the_records_go_one_by_one(tmp_path: Path) -> None:
     """The mark says the last start died on record 1: each record is its own unit now,
     so the next death names the record that causes it."""
@@ -304,7 +344,7 @@ def test_past_the_lead_a_request_waits_for_its_commit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     db, pipeline, _ = journaled
-    monkeypatch.setattr(pipeline_module, "JOURNAL_LEAD_EVENTS", LEAD)
+    monkeypatch.setattr(pipeline.pace, "lead_events", lambda: LEAD)
 
     async def run() -> None:
         await pipeline.start()
@@ -395,5 +435,5 @@ def test_a_failed_write_sends_the_next_records_to_a_new_segment(
     journal.write([(3, b"after")])
     journal.close()
     again = IntakeJournal(tmp_path)
-    assert again.open(applied=0) == [(1, b"before"), (3, b"after")]
+    assert contents(again.open(applied=0)) == [(1, b"before"), (3, b"after")]
     again.close()

@@ -14,8 +14,7 @@ from retenta.web.after_journal import ReadsAfterJournal
 
 
 class Pipeline:
-    def __init__(self, journal: object | None) -> None:
-        self.journal = journal
+    def __init__(self) -> None:
         self.waits = 0
 
     async def caught_up(self) -> None:
@@ -38,21 +37,19 @@ async def _served(scope: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("path", "headers", "journal", "waits"),
+    ("path", "headers", "waits"),
     [
-        ("/api/v1/contacts/lookup", [(b"authorization", b"Bearer rk_x")], object(), 1),
-        ("/api/v1/contacts/lookup", [(b"authorization", b"bearer rk_x")], object(), 1),
-        ("/api/v1/contacts/lookup", [(b"cookie", b"retenta_session=s")], object(), 0),
-        ("/api/v1/contacts/lookup", [(b"authorization", b"Bearer rk_x")], None, 0),
-        ("/v1/track", [(b"authorization", b"Basic d2s6")], object(), 0),
-        ("/ui/contacts", [(b"authorization", b"Bearer rk_x")], object(), 0),
+        ("/api/v1/contacts/lookup", [(b"authorization", b"Bearer rk_x")], 1),
+        ("/api/v1/contacts/lookup", [(b"authorization", b"bearer rk_x")], 1),
+        ("/api/v1/contacts/lookup", [(b"cookie", b"retenta_session=s")], 0),
+        ("/v1/track", [(b"authorization", b"Basic d2s6")], 0),
+        ("/ui/contacts", [(b"authorization", b"Bearer rk_x")], 0),
     ],
-    ids=["api key", "lower-case scheme", "ui session", "commit mode", "ingestion", "ui page"],
+    ids=["api key", "lower-case scheme", "ui session", "ingestion", "ui page"],
 )
-def test_only_api_key_reads_wait_and_only_with_the_journal(
-    path: str, headers: list[tuple[bytes, bytes]], journal: object | None, waits: int
-) -> None:
-    pipeline = Pipeline(journal)
+def test_only_api_key_reads_wait(path: str, headers: list[tuple[bytes, bytes]], waits: int) -> None:
+    """In either acknowledgement mode: the pipeline knows whether anything is pending."""
+    pipeline = Pipeline()
     assert asyncio.run(_served(request(path, headers, pipeline))) == [path]
     assert pipeline.waits == waits
 

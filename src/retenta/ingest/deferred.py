@@ -55,6 +55,8 @@ class DeferredApply:
         self._noted: list[Message] | None = None  # by the running unit
         self._taken = 0  # the prefix of ``pending`` the running unit applied
         self._dropped = 0  # … or left as a dead letter
+        self.noted_total = 0  # messages noted by committed units, ever (reads wait on these)
+        self.settled_total = 0  # … of which applied or left as a dead letter, ever
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -107,8 +109,10 @@ class DeferredApply:
         """The running unit's outcome (a database outcome listener)."""
         if committed:
             del self.pending[: self._taken + self._dropped]
+            self.settled_total += self._taken + self._dropped
             if self._noted:
                 self.pending += self._noted
+                self.noted_total += len(self._noted)
         self._noted, self._taken, self._dropped = None, 0, 0
 
     def recover(self, conn: Any) -> int:
@@ -121,6 +125,7 @@ class DeferredApply:
             " ON e.workspace_id = p.workspace_id AND e.message_id = p.message_id ORDER BY p.n"
         ).fetchall()
         self.pending = [_message(row) for row in found]
+        self.noted_total += len(self.pending)
         return len(self.pending)
 
 

@@ -25,6 +25,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +59,21 @@ class IntakeJournal:
 
     # -- start --------------------------------------------------------------------------
 
-    def open(self, applied: int) -> list[tuple[int, bytes]]:
-        """Scan the segments: the intact records after ``applied`` (in order), to apply
-        again. A torn tail is cut off; appends then go to a new segment."""
+    def open(self, applied: int) -> list[StoredRecord]:
+        """Scan the segments: where the intact records after ``applied`` are (in order), to
+        apply again; each is read when it is applied (``StoredRecord.read``), so a start
+        after a long outage holds one group of them at a time, not the whole journal. A
+        torn tail is cut off; appends then go to a new segment."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        found: list[tuple[int, bytes]] = []
+        found: list[StoredRecord] = []
         last = applied
         for first, path in _segments(self.directory):
             with self._segments_lock:
                 self._segments.append((first, path))
-            for seq, payload in _records(path):
-                last = max(last, seq)
-                if seq > applied:
-                    found.append((seq, payload))
+            for record in _records(path):
+                last = max(last, record.seq)
+                if record.seq > applied:
+                    found.append(record)
         self.next_seq = last + 1
         self._last_written = last
         self._start_segment()
@@ -224,20 +227,37 @@ def _segments(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _records(path: Path) -> list[tuple[int, bytes]]:
+@dataclass(frozen=True)
+class StoredRecord:
+    """Where an intact record's payload is in its segment."""
+
+    seq: int
+    path: Path
+    offset: int
+    size: int
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            payload = f.read(self.size)
+        if len(payload) != self.size:
+            raise OSError(f"intake journal {self.path.name}: record #{self.seq} is cut short")
+        return payload
+
+
+def _records(path: Path) -> list[StoredRecord]:
     """The intact records of a segment; a torn or corrupt tail is cut off the file."""
     data = path.read_bytes()
-    out: list[tuple[int, bytes]] = []
+    out: list[StoredRecord] = []
     at = 0
     while at + RECORD.size <= len(data):
         size, seq, crc = RECORD.unpack_from(data, at)
         end = at + RECORD.size + size
         if size > MAX_RECORD_BYTES or end > len(data):
             break
-        payload = data[at + RECORD.size : end]
-        if zlib.crc32(payload) != crc:
+        if zlib.crc32(memoryview(data)[at + RECORD.size : end]) != crc:
             break
-        out.append((seq, payload))
+        out.append(StoredRecord(seq, path, at + RECORD.size, size))
         at = end
     if at < len(data):
         log.warning("intake journal %s: %d bytes of a record never acknowledged cut off",

@@ -18,7 +18,7 @@ import gc
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from itertools import compress
@@ -36,16 +36,20 @@ from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import MessageIdDedup, insert_keys
 from retenta.ingest.deferred import DeferredApply, stored_message
 from retenta.ingest.journal import (
+    CAUGHT_UP_MAX_S,
     ROLL_AFTER_S,
     IntakeJournal,
     JournalProgress,
+    StoredRecord,
     mark_applied,
     read_applied,
 )
+from retenta.ingest.lead import WriterPace
 from retenta.ingest.stats import IngestStats
 from retenta.ingest.telemetry import IngestTelemetry
 from retenta.ingest.units import (
     JOURNALED,
+    MAX_GROUP_EVENTS,
     IngestOutcome,
     PendingRequest,
     Unit,
@@ -88,13 +92,6 @@ DEFER_FROM_REQUESTS = 8
 DEFER_BELOW_EVENTS = 2_000
 REGATHER_STEP_S = 0.001
 GIL_SWITCH_INTERVAL_S = 0.0005
-# With the intake journal: a request is answered once journaled only while the writer is
-# fewer than this many events behind; past it, after its COMMIT (a closed loop of clients
-# then waits for the writer instead of filling the backlog until 503s). About 1.5 s of the
-# writer's work at 100k contacts: it rides out a full checkpoint at 5,000 events/s (10,000
-# did not, once), and 25,000 made units of up to 25,000 events: ~200 MB more RSS at 1M
-# contacts (1,524 MB) and a longer tail at 8,000 events/s (docs/ingest.md).
-JOURNAL_LEAD_EVENTS = 15_000
 # A journal record the server died applying this many times at start is set aside.
 MAX_REPLAY_CRASHES = 3
 # The collector's young generation in a serving process (Python's default is 700): a
@@ -173,6 +170,8 @@ class IngestPipeline:
         self.journal: IntakeJournal | None = None
         self._journaling: list[Unit] = []  # prepared units of early requests, to journal
         self._inflight_events = 0  # events of the unit the writer has
+        self.pace = WriterPace()  # the writer's rate: the journal's lead (``lead.py``)
+        self._applied_waiters: list[tuple[int, asyncio.Future[None]]] = []  # ``caught_up``
         self.progress = JournalProgress()  # what was answered from it, what is committed
         self._roll_timer: asyncio.TimerHandle | None = None  # an idle journal's clean-up
         self._arrivals = 0  # requests taken so far (the linger watches it grow)
@@ -270,15 +269,13 @@ class IngestPipeline:
             applied = read_applied(cur)
         records = journal.open(applied)
         self.journal = journal
-        units = [u for u in map(journaled_unit, records) if u is not None]
-        if units:
+        if records:
             log.warning("applying %d intake-journal records after #%d", len(records), applied)
             mark = journal.read_mark()
+            units = _replayed(records)
             if mark is None:
-                journal.write_mark(units[0].journal_seq, crashes=0)
-                while units:
-                    unit, units = take_units(units)
-                    await self._commit(unit)
+                journal.write_mark(records[0].seq, crashes=0)
+                await self._replay_in_groups(units)
             else:
                 await self._replay_one_by_one(units, mark)
         journal.clear_mark()
@@ -286,7 +283,22 @@ class IngestPipeline:
             with self.db.read() as cur:
                 journal.release(read_applied(cur))
 
-    async def _replay_one_by_one(self, units: list[Unit], mark: tuple[int, int]) -> None:
+    async def _replay_in_groups(self, units: Iterator[Unit]) -> None:
+        """Journal records applied as the writer's usual groups, read as they are needed."""
+        ready: list[Unit] = []
+        events = 0
+        for unit in units:
+            ready.append(unit)
+            events += unit.events
+            if events >= MAX_GROUP_EVENTS:
+                group, ready = take_units(ready)
+                events -= group.events
+                await self._commit(group)
+        while ready:
+            group, ready = take_units(ready)
+            await self._commit(group)
+
+    async def _replay_one_by_one(self, units: Iterator[Unit], mark: tuple[int, int]) -> None:
         journal = self.journal
         assert journal is not None
         died_on, crashes = mark
@@ -321,8 +333,8 @@ class IngestPipeline:
     ) -> IngestOutcome:
         """Store messages durably (deduplicated, resolved, applied); returns after COMMIT.
         ``early`` (the ``/v1`` endpoints): with the intake journal, returns ``JOURNALED``
-        once they are journaled, while the writer is less than ``JOURNAL_LEAD_EVENTS``
-        behind."""
+        once they are journaled, while the writer is less than its lead behind
+        (``lead.WriterPace``)."""
         if not self.store:
             return IngestOutcome(stored=len(messages), duplicates=0, dropped=0)
         if self._wake is None or self._stopping:  # not started (tests, scripts): one unit
@@ -332,7 +344,7 @@ class IngestPipeline:
         if self._backlog > 0 and self._backlog + len(messages) > MAX_BACKLOG_EVENTS:
             raise OverloadedError(self._backlog)
         waiter: asyncio.Future[IngestOutcome] = asyncio.get_running_loop().create_future()
-        early = early and self.journal is not None and self._lag() < JOURNAL_LEAD_EVENTS
+        early = early and self._answer_early()
         self._waiting.append(PendingRequest(messages, dead_letters, waiter, early=early))
         self._arrivals += 1
         self._waiting_events += len(messages)
@@ -355,7 +367,7 @@ class IngestPipeline:
         after it, gets ``OverloadedError`` and is not queued."""
         loop = asyncio.get_running_loop()
         waiters = [loop.create_future() for _ in requests]
-        early = self.journal is not None and self._lag() < JOURNAL_LEAD_EVENTS
+        early = self._answer_early()
         reqs = [
             PendingRequest(m, d, w, early=early)
             for (m, d), w in zip(requests, waiters, strict=True)
@@ -426,6 +438,7 @@ class IngestPipeline:
         inflight: asyncio.Task[None] | None = None
         journaling: asyncio.Task[None] | None = None
         while True:
+            self._release_applied_waiters()
             if inflight is not None and inflight.done():
                 inflight = None
             if journaling is not None and journaling.done():
@@ -546,11 +559,43 @@ class IngestPipeline:
     # -- the intake journal (``ingest_acknowledge = "journal"``) ----------------------
 
     async def caught_up(self) -> None:
-        """Return once every request answered from the journal so far is committed: the
-        management API reads after it, so what a client was told is stored is readable
-        (at most ``JOURNAL_LEAD_EVENTS`` behind; ``journal.CAUGHT_UP_MAX_S`` at most)."""
-        if self._task is not None:
-            await self.progress.caught_up()
+        """Return once what ingestion answered so far is readable: every request answered
+        from the journal is committed, and commerce has applied what committed units noted
+        for later (``deferred.py``). The management API reads after it (``web/after_journal``);
+        about ``lead.LEAD_S`` behind at most under load, ``journal.CAUGHT_UP_MAX_S`` at most
+        in all."""
+        if self._task is None:
+            return
+        started = time.monotonic()
+        await self.progress.caught_up()
+        deferred = self.deferred
+        target = deferred.noted_total if deferred is not None else 0
+        if deferred is None or deferred.settled_total >= target:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._applied_waiters.append((target, waiter))
+        left = CAUGHT_UP_MAX_S - (time.monotonic() - started)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), max(left, 0.0))
+        except TimeoutError:
+            log.warning("a read waited %.0f s for commerce's deferred apply; reading without it",
+                        CAUGHT_UP_MAX_S)  # fmt: skip
+
+    def _release_applied_waiters(self) -> None:
+        """Reads waiting for commerce's deferred apply (``caught_up``) whose target is met."""
+        if not self._applied_waiters or self.deferred is None:
+            return
+        settled = self.deferred.settled_total
+        waiting, self._applied_waiters = self._applied_waiters, []
+        for target, waiter in waiting:
+            if target > settled:
+                self._applied_waiters.append((target, waiter))
+            elif not waiter.done():
+                waiter.set_result(None)
+
+    def _answer_early(self) -> bool:
+        """Whether a request arriving now is answered once journaled (module doc)."""
+        return self.journal is not None and self._lag() < self.pace.lead_events()
 
     def _lag(self) -> int:
         """Events accepted and not yet committed (waiting, prepared, in the writer)."""
@@ -643,10 +688,12 @@ class IngestPipeline:
         """Commit; after a busy unit, let the callers just answered send their next requests
         (they join the next unit instead of forming a half-size one after it)."""
         self._inflight_events = unit.events
+        taken = time.monotonic()
         try:
             await self._commit(unit)
         finally:
             self._inflight_events = 0
+        self.pace.unit(unit.events, time.monotonic() - taken)
         answered = any(r.early for r in unit.requests)  # its callers are not waiting on it
         if len(unit.requests) > 1 and not self._stopping and not answered:
             await self._gather_arrivals()
@@ -758,6 +805,14 @@ class IngestPipeline:
         for applier in self.appliers:
             applier.apply(conn, stored)
             _close_results(conn)
+
+
+def _replayed(records: Sequence[StoredRecord]) -> Iterator[Unit]:
+    """The journal's records as units, each read from its segment when it is taken."""
+    for record in records:
+        unit = journaled_unit(record.seq, record.read())
+        if unit is not None:
+            yield unit
 
 
 def _busy_and_small(unit: Unit) -> bool:

@@ -141,9 +141,8 @@ def encode_units(units: Sequence[Unit]) -> list[bytes]:
     ]
 
 
-def journaled_unit(record: tuple[int, bytes]) -> Unit | None:
+def journaled_unit(seq: int, payload: bytes) -> Unit | None:
     """A journal record as a unit again, its requests answered long ago (``early``)."""
-    seq, payload = record
     try:
         decoded = decode_unit(payload)
     except Exception:  # intact by its checksum, yet unreadable: kept in the file, logged
