@@ -9,9 +9,12 @@ under that anonymous id alone. So most events attach a new identifier to a known
 or merge an anonymous contact into one: identity's slow path, at the issue's scale.
 
 ``wrk -c<conns>`` (100 events a request) for ``--windows`` windows of ``--seconds``, and per
-window: events/s, p99, the server's cores and RSS, and what its writer did (its
-``/metrics``: units and their mean, COMMIT time, compaction steps, checkpoints after the
-acknowledgement and inside COMMITs).
+window: events/s, p99, the server's cores and RSS, what its writer did (its ``/metrics``:
+units and their mean, COMMIT time, compaction steps, checkpoints after the acknowledgement
+and inside COMMITs), and an integration's read beside the load: every ``READ_EVERY_S`` a
+``GET /api/v1/contacts/lookup`` with the API key, which waits for what ingestion has
+answered (``web/after_journal.py``), its p50 and worst. ``--acknowledge`` sets the server's
+``RETENTA_INGEST_ACKNOWLEDGE`` (the product's default: ``journal``).
 
     uv run python -m bench.bench_ingest_scale --data DIR   # DIR: a bench_lookup --data store
     uv run python -m bench.bench_ingest_scale              # builds the store first (~5 min)
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +57,47 @@ def commit_checkpoints(url: str) -> float:
     return 0.0
 
 
+READ_EVERY_S = 0.5
+
+
+class ReadProbe:
+    """An integration's lookups beside the load, one every ``READ_EVERY_S`` (a thread)."""
+
+    def __init__(self, url: str, api_key: str, contacts: int) -> None:
+        self.client = httpx.Client(base_url=url, timeout=60,
+                                   headers={"Authorization": f"Bearer {api_key}"})  # fmt: skip
+        self.contacts = contacts
+        self.took_ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ReadProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.client.close()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(READ_EVERY_S):
+            n += 1
+            started = time.perf_counter()
+            person = f"u{1 + n * 7919 % self.contacts}"
+            resp = self.client.get("/api/v1/contacts/lookup", params={"external_id": person})
+            if resp.status_code != 200:
+                raise RuntimeError(f"lookup: {resp.status_code} {resp.text[:200]}")
+            self.took_ms.append((time.perf_counter() - started) * 1000)
+
+    def summary(self) -> str:
+        took = sorted(self.took_ms)
+        if not took:
+            return "-"
+        return f"{took[len(took) // 2]:,.0f} / {took[-1]:,.0f} ({len(took)})"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, help="bench_lookup's store (built there if absent)")
@@ -61,6 +107,8 @@ def main() -> int:
     ap.add_argument("--windows", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--conns", type=int, default=64)
+    ap.add_argument("--acknowledge", choices=("journal", "commit"), default="journal",
+                    help="the server's RETENTA_INGEST_ACKNOWLEDGE")  # fmt: skip
     args = ap.parse_args()
     if args.quick:
         args.contacts, args.events, args.windows, args.seconds = 100_000, 5_000_000, 1, 10.0
@@ -71,31 +119,36 @@ def main() -> int:
         if not marker.exists():
             ids = build(store, args.contacts, args.events)
             marker.write_text(f"{ids['workspace_id']} {ids['api_key']}")
-        workspace_id = marker.read_text().split()[0]
+        workspace_id, api_key = marker.read_text().split()
         data = work / "data"
         shutil.copytree(store, data)  # the run changes the store: a fresh copy each time
         key = write_key(data, workspace_id)
         print(f"bench_ingest_scale — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
               f" {args.contacts:,} contacts, wrk -c{args.conns}, 100 events a request,"
-              f" {args.windows} x {args.seconds:.0f} s", flush=True)  # fmt: skip
+              f" {args.windows} x {args.seconds:.0f} s, answered after"
+              f" {'the journal' if args.acknowledge == 'journal' else 'COMMIT'}",
+              flush=True)  # fmt: skip
+        os.environ["RETENTA_INGEST_ACKNOWLEDGE"] = args.acknowledge
         with server(data, store=True) as (url, proc):
             time.sleep(3)  # the start-up's own work
             load = Load(url, LUA_SCRIPT, key, args.contacts, False, proc.pid, people="lookup")
-            print("| window | events/s | p99 ms | server cores | RSS MB | writer |")
-            print("|---|---|---|---|---|---|")
+            print("| window | events/s | p99 ms | API read p50 / worst ms (reads) | server cores"
+                  " | RSS MB | writer |")  # fmt: skip
+            print("|---|---|---|---|---|---|---|")
             for window in range(args.windows):
                 before, in_commits, started = (
                     writer_totals(url),
                     commit_checkpoints(url),
                     time.perf_counter(),
                 )
-                run = wrk(load, size=100, conns=args.conns, seconds=args.seconds)
+                with ReadProbe(url, api_key, args.contacts) as reads:
+                    run = wrk(load, size=100, conns=args.conns, seconds=args.seconds)
                 took = time.perf_counter() - started
                 spent = writer_totals(url) - before
                 inside = commit_checkpoints(url) - in_commits
                 print(
                     f"| {window} | {run.per_second(100):,.0f} | {run.p99_ms:,.0f}"
-                    f" | {run.server_cpu:.2f} | {rss_mb(proc.pid):,.0f}"
+                    f" | {reads.summary()} | {run.server_cpu:.2f} | {rss_mb(proc.pid):,.0f}"
                     f" | {spent.summary(took)}; {inside:.0f} inside COMMITs |",
                     flush=True,
                 )

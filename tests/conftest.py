@@ -16,11 +16,29 @@ from retenta.app import Container, build_container, create_app
 from retenta.settings import Settings
 from retenta.storage.duckdb.engine import DuckDatabase
 
-# The suite reads the store right after ingesting (directly, not through the API's wait
-# for journaled requests), so its servers and containers answer /v1 after COMMIT; the
-# intake journal, the product's default, has its own tests (tests/ingest/test_journal.py,
-# the SIGKILL drill) that ask for it.
-os.environ.setdefault("RETENTA_INGEST_ACKNOWLEDGE", "commit")
+# Tests read the store right after ingesting, often directly (not through the API, which
+# waits for journaled requests): in the product's default, ``journal``, an in-process app's
+# ``/v1`` answer is followed by that wait (``reads_after_ingestion``). RETENTA_INGEST_ACKNOWLEDGE
+# picks the mode the whole suite runs in.
+
+
+@pytest.fixture(autouse=True)
+def reads_after_ingestion() -> Iterator[None]:
+    """After an in-process app answers a ``/v1`` request, wait until what it answered is
+    readable (``IngestPipeline.caught_up``), as the management API's reads do: a test that
+    then reads the store directly sees what it sent, in either acknowledgement mode."""
+    sent = TestClient.request
+
+    def request(self: TestClient, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        response = sent(self, method, url, *args, **kwargs)
+        container = getattr(getattr(self.app, "state", None), "container", None)
+        if self.portal is not None and container is not None and str(url).startswith("/v1/"):
+            self.portal.call(container.ingest.caught_up)
+        return response
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TestClient, "request", request)
+        yield
 
 
 @dataclass
@@ -78,8 +96,11 @@ def stores_start_migrated(request: pytest.FixtureRequest, migrated_store: Path) 
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", background_workers=False)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    overrides: dict[str, Any] = {}
+    if request.node.get_closest_marker("acknowledge_after_commit"):
+        overrides["ingest_acknowledge"] = "commit"
+    return Settings(data_dir=tmp_path / "data", background_workers=False, **overrides)
 
 
 @pytest.fixture

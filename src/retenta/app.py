@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from retenta import __version__
 from retenta.commerce.service import CommerceService
@@ -24,6 +25,7 @@ from retenta.contacts.service import ContactService
 from retenta.errors import install_error_handlers
 from retenta.identity.service import IdentityService
 from retenta.imports.service import ImportService
+from retenta.ingest.fastpath import SegmentFastAPI
 from retenta.ingest.pipeline import IngestPipeline
 from retenta.segments.membership.wiring import build_membership
 from retenta.segments.service import SegmentService
@@ -32,6 +34,7 @@ from retenta.storage.base import Database
 from retenta.storage.registry import open_database
 from retenta.tenancy.service import Tenancy
 from retenta.tenancy.sessions import Sessions
+from retenta.web.routing import with_routes_by_prefix
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +159,14 @@ def build_container(settings: Settings) -> Container:
     return container
 
 
+class RetentaAPI(SegmentFastAPI):
+    """The server's app: ``/v1`` ahead of FastAPI (``SegmentFastAPI``), and every other
+    request matched only against the routes its path may match (``web/routing.py``)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return with_routes_by_prefix(self, super().build_middleware_stack)
+
+
 def create_app(container: Container) -> FastAPI:
     from retenta.web.after_journal import ReadsAfterJournal
     from retenta.web.point_reads import PointReads, ReadThreads
@@ -173,10 +184,8 @@ def create_app(container: Container) -> FastAPI:
                 await svc.stop()
             reads.close()
 
-    from retenta.ingest.fastpath import SegmentFastAPI
-
     # /v1/* answered ahead of FastAPI's own layers (docs/ingest.md, "The HTTP fast path")
-    app = SegmentFastAPI(title="Retenta", version=__version__, lifespan=lifespan)
+    app = RetentaAPI(title="Retenta", version=__version__, lifespan=lifespan)
     app.state.container = container
     install_error_handlers(app)
     app.add_middleware(PointReads, threads=reads)  # the contacts point reads in one hop
@@ -186,7 +195,7 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(importlib.import_module(name).router)
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # async: no worker-thread hop for a constant
         return {"status": "ok", "version": __version__}
 
     return app

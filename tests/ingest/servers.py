@@ -56,6 +56,14 @@ def threaded_server(app: Any) -> Iterator[str]:
         thread.join(timeout=30)
 
 
+def readable(base_url: str, api_key: str) -> None:
+    """An API read with the key: it waits until what ingestion has answered is stored
+    (``web/after_journal.py``), so a test's direct reads of the store after it see what it
+    sent, whichever way the server acknowledges."""
+    httpx.get(f"{base_url}/api/v1/contacts", params={"limit": 1}, timeout=60,
+              headers={"Authorization": f"Bearer {api_key}"}).raise_for_status()  # fmt: skip
+
+
 def retenta(*args: str, env: dict[str, str] | None = None) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "retenta.cli", *args],

@@ -11,7 +11,7 @@ from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
 from retenta.app import create_app
-from tests.ingest.servers import threaded_server
+from tests.ingest.servers import readable, threaded_server
 
 CONTEXT = {
     "ip": "203.0.113.9",
@@ -84,6 +84,7 @@ def test_segment_client_sync_mode(server_url, container, ws, gzip) -> None:
     )
     send_every_call(client, "seg")
     assert errors == []
+    readable(server_url, ws.api_key)
     check_all_calls_stored(container, ws.id, "seg")
 
 
@@ -95,6 +96,7 @@ def test_segment_client_background_queue_and_retry_dedup(server_url, container, 
     client.flush()
     client.shutdown()
     assert errors == []
+    readable(server_url, ws.api_key)
     check_all_calls_stored(container, ws.id, "q")
 
 
@@ -111,6 +113,7 @@ def test_rudderstack_client(server_url, container, ws, gzip) -> None:
     send_every_call(client, "rs")
     client.flush()
     assert errors == []
+    readable(server_url, ws.api_key)
     check_all_calls_stored(container, ws.id, "rs")
 
 

@@ -365,6 +365,7 @@ def test_dead_letter_keeps_what_the_batch_gave_the_event(client, ws) -> None:
     assert letter["payload"]["context"] == {"locale": "uk-UA"}
 
 
+@pytest.mark.acknowledge_after_commit  # journaled, it is answered 200 and set aside instead
 def test_a_storage_failure_is_a_retryable_503_for_that_request_only(
     client, container, ws, monkeypatch
 ) -> None:

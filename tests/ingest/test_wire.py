@@ -80,6 +80,7 @@ def test_results_carry_outcomes_and_the_errors_to_answer_with() -> None:
     assert isinstance(wire.error_of(results[2]), wire.WriterFailedError)
 
 
+@pytest.mark.acknowledge_after_commit  # outcomes after COMMIT (the journal's: test_journal)
 def test_submit_queues_what_fits_and_refuses_the_rest(container, monkeypatch) -> None:
     """The backlog rule of ``ingest`` per request: the first that would pass the limit and
     every later one in the frame get 503 ``overloaded``; the others are stored."""

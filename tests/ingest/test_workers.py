@@ -24,7 +24,7 @@ from retenta.app import Container, build_container, create_app
 from retenta.ingest.front import IngestFront
 from retenta.settings import Settings
 from tests.conftest import Workspace, make_workspace
-from tests.ingest.servers import threaded_server
+from tests.ingest.servers import readable, threaded_server
 from tests.ingest.test_clients import check_all_calls_stored, send_every_call
 from tests.ingest.test_http import basic
 
@@ -137,7 +137,8 @@ def answer(res: httpx.Response) -> tuple[int, bytes, str | None, str | None]:
 
 def test_workers_answer_and_store_exactly_as_the_server_does(front_container, ports) -> None:
     """Same status, body and headers for every case, the same events and dead letters, and
-    each acknowledged event readable the moment its 200 arrives (read-your-writes)."""
+    each acknowledged event readable once its 200 arrives (read-your-writes: after an API
+    read, which waits for what was answered from the intake journal)."""
     server_url, ingest_url = ports
     by_server = make_workspace(front_container, "Server door")
     by_worker = make_workspace(front_container, "Worker door")
@@ -153,6 +154,7 @@ def test_workers_answer_and_store_exactly_as_the_server_does(front_container, po
             )
             assert got == expected, path
             if got[0] == 200:  # readable now, from this process's storage
+                readable(server_url, by_worker.api_key)
                 assert len(stored(front_container, by_worker)) == len(
                     stored(front_container, by_server)
                 )
@@ -207,11 +209,12 @@ def test_an_overloaded_writer_refuses_worker_requests_with_retry_after(
         ingest_url + "/v1/track", content=body, headers=basic(ws.write_key), timeout=TIMEOUT
     )
     assert res.status_code == 200  # the retry is taken once the backlog is gone
+    readable(server_url, ws.api_key)
     assert [r[0] for r in stored(front_container, ws)] == ["busy"]
 
 
 def test_the_segment_client_through_the_workers(front_container, ports) -> None:
-    _, ingest_url = ports
+    server_url, ingest_url = ports
     ws = make_workspace(front_container)
     errors: list[Exception] = []
     client = SegmentClient(ws.write_key, host=ingest_url, on_error=lambda e, b: errors.append(e))
@@ -220,6 +223,7 @@ def test_the_segment_client_through_the_workers(front_container, ports) -> None:
     client.flush()
     client.shutdown()
     assert errors == []
+    readable(server_url, ws.api_key)
     check_all_calls_stored(front_container, ws.id, "w")
 
 
