@@ -13,8 +13,10 @@ window: events/s, p99, the server's cores and RSS, what its writer did (its ``/m
 units and their mean, COMMIT time, compaction steps, checkpoints after the acknowledgement
 and inside COMMITs), and an integration's read beside the load: every ``READ_EVERY_S`` a
 ``GET /api/v1/contacts/lookup`` with the API key, which waits for what ingestion has
-answered (``web/after_journal.py``), its p50 and worst. ``--acknowledge`` sets the server's
-``RETENTA_INGEST_ACKNOWLEDGE`` (the product's default: ``journal``).
+answered (``web/after_journal.py``), its p50 and worst, and of that the mean wait (the
+server's ``read_wait_seconds`` over its ``read_waits``) and the lead at the window's end.
+``--acknowledge`` sets the server's ``RETENTA_INGEST_ACKNOWLEDGE`` (the product's default:
+``journal``).
 
     uv run python -m bench.bench_ingest_scale --data DIR   # DIR: a bench_lookup --data store
     uv run python -m bench.bench_ingest_scale              # builds the store first (~5 min)
@@ -50,11 +52,21 @@ def write_key(data: Path, workspace_id: str) -> str:
     return str(json.loads(out.stdout)["secret"])
 
 
-def commit_checkpoints(url: str) -> float:
+def metric(url: str, name: str) -> float:
     for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
-        if line.startswith("retenta_storage_commit_checkpoints_total "):
+        if line.startswith(f"{name} "):
             return float(line.split()[1])
     return 0.0
+
+
+def commit_checkpoints(url: str) -> float:
+    return metric(url, "retenta_storage_commit_checkpoints_total")
+
+
+def read_waits(url: str) -> tuple[float, float]:
+    """API reads that waited for ingestion's answers so far, and the seconds they waited."""
+    return (metric(url, "retenta_ingest_journal_read_waits_total"),
+            metric(url, "retenta_ingest_journal_read_wait_seconds_total"))  # fmt: skip
 
 
 READ_EVERY_S = 0.5
@@ -132,13 +144,15 @@ def main() -> int:
         with server(data, store=True) as (url, proc):
             time.sleep(3)  # the start-up's own work
             load = Load(url, LUA_SCRIPT, key, args.contacts, False, proc.pid, people="lookup")
-            print("| window | events/s | p99 ms | API read p50 / worst ms (reads) | server cores"
-                  " | RSS MB | writer |")  # fmt: skip
-            print("|---|---|---|---|---|---|---|")
+            print("| window | events/s | p99 ms | API read p50 / worst ms (reads)"
+                  " | of which waited, mean ms | lead | server cores | RSS MB"
+                  " | writer |")  # fmt: skip
+            print("|---|---|---|---|---|---|---|---|---|")
             for window in range(args.windows):
-                before, in_commits, started = (
+                before, in_commits, waits, started = (
                     writer_totals(url),
                     commit_checkpoints(url),
+                    read_waits(url),
                     time.perf_counter(),
                 )
                 with ReadProbe(url, api_key, args.contacts) as reads:
@@ -146,9 +160,13 @@ def main() -> int:
                 took = time.perf_counter() - started
                 spent = writer_totals(url) - before
                 inside = commit_checkpoints(url) - in_commits
+                waited, waited_s = (b - a for a, b in zip(waits, read_waits(url), strict=True))
+                mean_wait = f"{waited_s / waited * 1000:,.0f}" if waited else "-"
+                lead = metric(url, "retenta_ingest_journal_lead_events")
                 print(
                     f"| {window} | {run.per_second(100):,.0f} | {run.p99_ms:,.0f}"
-                    f" | {reads.summary()} | {run.server_cpu:.2f} | {rss_mb(proc.pid):,.0f}"
+                    f" | {reads.summary()} | {mean_wait} | {lead:,.0f}"
+                    f" | {run.server_cpu:.2f} | {rss_mb(proc.pid):,.0f}"
                     f" | {spent.summary(took)}; {inside:.0f} inside COMMITs |",
                     flush=True,
                 )

@@ -172,6 +172,8 @@ class IngestPipeline:
         self._inflight_events = 0  # events of the unit the writer has
         self.pace = WriterPace()  # the writer's rate: the journal's lead (``lead.py``)
         self._applied_waiters: list[tuple[int, asyncio.Future[None]]] = []  # ``caught_up``
+        self.read_waits = 0  # reads ``caught_up`` held, and the seconds it held them
+        self.read_wait_s = 0.0
         self.progress = JournalProgress()  # what was answered from it, what is committed
         self._roll_timer: asyncio.TimerHandle | None = None  # an idle journal's clean-up
         self._arrivals = 0  # requests taken so far (the linger watches it grow)
@@ -186,11 +188,14 @@ class IngestPipeline:
         """Events accepted and not yet handed to the writer (waiting and prepared)."""
         return self._backlog
 
-    def journal_state(self) -> dict[str, int]:
+    def journal_state(self) -> dict[str, float]:
         """The intake journal's figures for ``/metrics`` (zeros without it)."""
         journal, progress = self.journal, self.progress
         return {
             "lag_events": self._lag(),
+            "lead_events": self.pace.lead_events() if journal is not None else 0,
+            "read_waits": self.read_waits,
+            "read_wait_seconds": self.read_wait_s,
             "unapplied_records": progress.unapplied,
             "answered_requests": progress.answered_requests,
             "syncs": journal.syncs if journal is not None else 0,
@@ -567,16 +572,28 @@ class IngestPipeline:
         if self._task is None:
             return
         started = time.monotonic()
-        await self.progress.caught_up()
+        deferred = self.deferred
+        if self.progress.unapplied == 0 and (
+            deferred is None or deferred.settled_total >= deferred.noted_total
+        ):
+            return  # nothing pending: the common case costs no clock
+        try:
+            await self.progress.caught_up()
+            await self._commerce_caught_up(CAUGHT_UP_MAX_S - (time.monotonic() - started))
+        finally:
+            self.read_waits += 1
+            self.read_wait_s += time.monotonic() - started
+
+    async def _commerce_caught_up(self, timeout_s: float) -> None:
+        """Until commerce has applied what committed units noted so far (``deferred.py``)."""
         deferred = self.deferred
         target = deferred.noted_total if deferred is not None else 0
         if deferred is None or deferred.settled_total >= target:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._applied_waiters.append((target, waiter))
-        left = CAUGHT_UP_MAX_S - (time.monotonic() - started)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), max(left, 0.0))
+            await asyncio.wait_for(asyncio.shield(waiter), max(timeout_s, 0.0))
         except TimeoutError:
             log.warning("a read waited %.0f s for commerce's deferred apply; reading without it",
                         CAUGHT_UP_MAX_S)  # fmt: skip
