@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+GAUGES = frozenset({"lead_events"})
+
 
 @dataclass(frozen=True)
 class WriterTotals:
@@ -21,10 +23,14 @@ class WriterTotals:
     compaction_steps: float = 0.0
     compaction_s: float = 0.0
     ingest_units: float = 0.0
+    lead_events: float = 0.0  # a gauge: the intake journal's lead now (not subtracted)
 
     def __sub__(self, other: WriterTotals) -> WriterTotals:
         return WriterTotals(
-            **{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)}
+            **{
+                f.name: getattr(self, f.name) - (0 if f.name in GAUGES else getattr(other, f.name))
+                for f in fields(self)
+            }
         )
 
     def summary(self, seconds: float) -> str:
@@ -37,6 +43,11 @@ class WriterTotals:
             f" {self.compaction_steps:.0f} steps {self.compaction_s:.2f} s); checkpoints light"
             f" {self.light_checkpoints:.0f} ({self.light_checkpoint_s:.2f} s), full"
             f" {self.full_checkpoints:.0f} ({self.full_checkpoint_s:.2f} s)"
+            + (
+                f"; the journal's lead {self.lead_events:,.0f} at the end"
+                if self.lead_events
+                else ""
+            )
         )
 
 
@@ -63,4 +74,6 @@ def writer_totals(url: str) -> WriterTotals:
                 got["compaction_s"] = got.get("compaction_s", 0.0) + s.value
             elif s.name == "retenta_ingest_units_total":
                 got["ingest_units"] = s.value
+            elif s.name == "retenta_ingest_journal_lead_events":
+                got["lead_events"] = s.value
     return WriterTotals(**got)

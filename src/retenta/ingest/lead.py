@@ -11,14 +11,22 @@ and 50M events (2,000–3,500 events/s), where a read under saturated ingestion 
 So the lead is ``LEAD_S`` of the writer's measured rate, within ``MIN_EVENTS`` (a burst
 after an idle spell, whose first units were small, still gets early answers) and
 ``MAX_EVENTS`` (the figure measured best at 100k contacts, and what bounds the RSS at 1M).
-The rate is the events of the writer's recent units over the time they took, from the
-writer taking a unit to its COMMIT: checkpoints and compaction between units are not in
-it, as they do not stall a read's wait for more than one unit.
+Two seconds keep 100k contacts at that 15,000 at the writer's ceiling (8,000 events/s of
+100-event requests; ``/metrics`` showed 15,000 at the end of such a run), where 1.5 s gave
+~12,000, a lead never measured there: at that rate p99 ranged 54–3,240 ms from run to run
+with either lead (``docs/ingest.md``, session 23), so session 22's tuning is kept. At 1M
+contacts two seconds is 6,900–9,000 events, and an API read's mean wait 2.9–3.4 s against
+4.4–4.7 s (and the 5-s cap) with 15,000: about two of the writer's units there.
+
+The rate is the events of the writer's recent units over the time each took from being
+handed to the writer to its COMMIT. That includes waiting behind the checkpoints and
+compaction steps the writer runs between units, so it is how fast the writer works off
+what it is behind, which is what a waiting read sees.
 """
 
 from __future__ import annotations
 
-LEAD_S = 1.5
+LEAD_S = 2.0
 MIN_EVENTS = 5_000
 # Measured as a fixed lead in session 22: it rides out a full checkpoint at 5,000 events/s
 # (10,000 did not, once), and 25,000 made units of up to 25,000 events: ~200 MB more RSS at
@@ -54,9 +62,12 @@ class WriterPace:
         >>> pace = WriterPace()
         >>> pace.lead_events()  # nothing measured yet
         15000
-        >>> pace.unit(3_000, 1.0)  # 1M contacts: ~3,000 events a second
+        >>> pace.unit(2_000, 1.0)  # a slow store: 2,000 events a second
         >>> pace.lead_events()
         5000
+        >>> pace.unit(7_000, 1.0)  # then 7,000: 8,800 events in 1.9 s, weighted
+        >>> pace.lead_events()
+        9263
         >>> pace.unit(60_000, 4.0)  # then a faster writer dominates the recent units
         >>> pace.lead_events()
         15000

@@ -115,7 +115,7 @@ def ingest_families(pipeline: Any) -> Iterable[Metric]:
 JOURNAL_FAMILIES = {  # name → (kind, help)
     "lag_events": ("gauge", "Events accepted and not yet committed: waiting, journaled, in"
                    " the writer (past the lead requests are answered after COMMIT again)."),
-    "lead_events": ("gauge", "The lead: 1.5 s of the writer's measured rate, 5,000-15,000"
+    "lead_events": ("gauge", "The lead: 2 s of the writer's measured rate, 5,000-15,000"
                     " events (ingest/lead.py)."),
     "read_waits": ("counter", "API reads that waited for what ingestion answered"
                    " (journaled requests, commerce's deferred apply)."),
