@@ -36,7 +36,6 @@ from retenta.ingest.deadletters import DeadLetter, insert_dead_letters
 from retenta.ingest.dedup import MessageIdDedup, insert_keys
 from retenta.ingest.deferred import DeferredApply, stored_message
 from retenta.ingest.journal import (
-    CAUGHT_UP_MAX_S,
     ROLL_AFTER_S,
     IntakeJournal,
     JournalProgress,
@@ -45,6 +44,7 @@ from retenta.ingest.journal import (
     read_applied,
 )
 from retenta.ingest.lead import WriterPace
+from retenta.ingest.readable import ReadBarrier
 from retenta.ingest.stats import IngestStats
 from retenta.ingest.telemetry import IngestTelemetry
 from retenta.ingest.units import (
@@ -171,10 +171,8 @@ class IngestPipeline:
         self._journaling: list[Unit] = []  # prepared units of early requests, to journal
         self._inflight_events = 0  # events of the unit the writer has
         self.pace = WriterPace()  # the writer's rate: the journal's lead (``lead.py``)
-        self._applied_waiters: list[tuple[int, asyncio.Future[None]]] = []  # ``caught_up``
-        self.read_waits = 0  # reads ``caught_up`` held, and the seconds it held them
-        self.read_wait_s = 0.0
         self.progress = JournalProgress()  # what was answered from it, what is committed
+        self.reads = ReadBarrier(self.progress, self.deferred)  # ``caught_up`` (readable.py)
         self._roll_timer: asyncio.TimerHandle | None = None  # an idle journal's clean-up
         self._arrivals = 0  # requests taken so far (the linger watches it grow)
         self._wake: asyncio.Event | None = None
@@ -194,8 +192,8 @@ class IngestPipeline:
         return {
             "lag_events": self._lag(),
             "lead_events": self.pace.lead_events() if journal is not None else 0,
-            "read_waits": self.read_waits,
-            "read_wait_seconds": self.read_wait_s,
+            "read_waits": self.reads.waits,
+            "read_wait_seconds": self.reads.waited_s,
             "unapplied_records": progress.unapplied,
             "answered_requests": progress.answered_requests,
             "syncs": journal.syncs if journal is not None else 0,
@@ -443,7 +441,7 @@ class IngestPipeline:
         inflight: asyncio.Task[None] | None = None
         journaling: asyncio.Task[None] | None = None
         while True:
-            self._release_applied_waiters()
+            self.reads.release()
             if inflight is not None and inflight.done():
                 inflight = None
             if journaling is not None and journaling.done():
@@ -564,51 +562,10 @@ class IngestPipeline:
     # -- the intake journal (``ingest_acknowledge = "journal"``) ----------------------
 
     async def caught_up(self) -> None:
-        """Return once what ingestion answered so far is readable: every request answered
-        from the journal is committed, and commerce has applied what committed units noted
-        for later (``deferred.py``). The management API reads after it (``web/after_journal``);
-        about ``lead.LEAD_S`` behind at most under load, ``journal.CAUGHT_UP_MAX_S`` at most
-        in all."""
-        if self._task is None:
-            return
-        started = time.monotonic()
-        deferred = self.deferred
-        if self.progress.unapplied == 0 and (
-            deferred is None or deferred.settled_total >= deferred.noted_total
-        ):
-            return  # nothing pending: the common case costs no clock
-        try:
-            await self.progress.caught_up()
-            await self._commerce_caught_up(CAUGHT_UP_MAX_S - (time.monotonic() - started))
-        finally:
-            self.read_waits += 1
-            self.read_wait_s += time.monotonic() - started
-
-    async def _commerce_caught_up(self, timeout_s: float) -> None:
-        """Until commerce has applied what committed units noted so far (``deferred.py``)."""
-        deferred = self.deferred
-        target = deferred.noted_total if deferred is not None else 0
-        if deferred is None or deferred.settled_total >= target:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._applied_waiters.append((target, waiter))
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), max(timeout_s, 0.0))
-        except TimeoutError:
-            log.warning("a read waited %.0f s for commerce's deferred apply; reading without it",
-                        CAUGHT_UP_MAX_S)  # fmt: skip
-
-    def _release_applied_waiters(self) -> None:
-        """Reads waiting for commerce's deferred apply (``caught_up``) whose target is met."""
-        if not self._applied_waiters or self.deferred is None:
-            return
-        settled = self.deferred.settled_total
-        waiting, self._applied_waiters = self._applied_waiters, []
-        for target, waiter in waiting:
-            if target > settled:
-                self._applied_waiters.append((target, waiter))
-            elif not waiter.done():
-                waiter.set_result(None)
+        """Return once what ingestion answered so far is readable (``readable.py``): the
+        management API reads after it (``web/after_journal.py``)."""
+        if self._task is not None:
+            await self.reads.wait()
 
     def _answer_early(self) -> bool:
         """Whether a request arriving now is answered once journaled (module doc)."""
