@@ -279,6 +279,34 @@ def _sync_directory(directory: Path) -> None:
 CAUGHT_UP_MAX_S = 5.0  # how long a read waits for what was answered before it, at most
 
 
+class Thresholds:
+    """Reads waiting for a count that only grows (a seq, a number applied) to reach theirs."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+
+    async def reached(self, target: int, timeout_s: float) -> bool:
+        """Wait until ``release`` passes ``target``; False after ``timeout_s``."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((target, waiter))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), max(timeout_s, 0.0))
+        except TimeoutError:
+            return False
+        return True
+
+    def release(self, count: int) -> None:
+        """The count is now ``count``: the reads waiting for it or less go on."""
+        if not self._waiting:
+            return
+        waiting, self._waiting = self._waiting, []
+        for target, waiter in waiting:
+            if target > count:
+                self._waiting.append((target, waiter))
+            elif not waiter.done():
+                waiter.set_result(None)
+
+
 class JournalProgress:
     """Which records were answered from the journal and how far the writer has committed
     them (the event loop's bookkeeping; reads wait on it in ``caught_up``)."""
@@ -288,7 +316,7 @@ class JournalProgress:
         self.committed_seq = 0  # the last record the writer has committed (or set aside)
         self.answered_requests = 0
         self.held = False  # a journaled request could be neither stored nor set aside
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._reads = Thresholds()  # waiting for ``committed_seq``
 
     @property
     def unapplied(self) -> int:
@@ -304,12 +332,7 @@ class JournalProgress:
         if seq <= self.committed_seq:
             return
         self.committed_seq = seq
-        waiting, self._waiters = self._waiters, []
-        for target, waiter in waiting:
-            if target > seq:
-                self._waiters.append((target, waiter))
-            elif not waiter.done():
-                waiter.set_result(None)
+        self._reads.release(seq)
 
     async def caught_up(self) -> None:
         """Return once every record answered so far is committed (``CAUGHT_UP_MAX_S`` at
@@ -317,11 +340,7 @@ class JournalProgress:
         target = self.answered_seq
         if target <= self.committed_seq:
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((target, waiter))
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), CAUGHT_UP_MAX_S)
-        except TimeoutError:
+        if not await self._reads.reached(target, CAUGHT_UP_MAX_S):
             log.warning("a read waited %.0f s for journaled events; reading without them",
                         CAUGHT_UP_MAX_S)  # fmt: skip
 

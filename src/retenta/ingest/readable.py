@@ -12,12 +12,11 @@ then goes on without what is still behind.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 from retenta.ingest.deferred import DeferredApply
-from retenta.ingest.journal import CAUGHT_UP_MAX_S, JournalProgress
+from retenta.ingest.journal import CAUGHT_UP_MAX_S, JournalProgress, Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ class ReadBarrier:
         self.deferred = deferred
         self.waits = 0  # reads that waited
         self.waited_s = 0.0  # … for this long in all
-        self._applied: list[tuple[int, asyncio.Future[None]]] = []  # (noted count, waiter)
+        self._applied = Thresholds()  # waiting for ``deferred.settled_total``
 
     def pending(self) -> bool:
         """Whether anything answered is not readable yet."""
@@ -46,32 +45,23 @@ class ReadBarrier:
         started = time.monotonic()
         try:
             await self.progress.caught_up()
-            await self._applied_so_far(CAUGHT_UP_MAX_S - (time.monotonic() - started))
+            left = CAUGHT_UP_MAX_S - (time.monotonic() - started)
+            if left > 0:  # else the journal's wait used it all, and said so
+                await self._applied_so_far(left)
         finally:
             self.waits += 1
             self.waited_s += time.monotonic() - started
 
     def release(self) -> None:
         """After a writer unit (the pipeline's loop): reads whose apply has happened go on."""
-        if not self._applied or self.deferred is None:
-            return
-        settled = self.deferred.settled_total
-        waiting, self._applied = self._applied, []
-        for target, waiter in waiting:
-            if target > settled:
-                self._applied.append((target, waiter))
-            elif not waiter.done():
-                waiter.set_result(None)
+        if self.deferred is not None:
+            self._applied.release(self.deferred.settled_total)
 
     async def _applied_so_far(self, timeout_s: float) -> None:
         """Until commerce has applied what committed units have noted so far."""
         deferred = self.deferred
         if deferred is None or deferred.settled_total >= deferred.noted_total:
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._applied.append((deferred.noted_total, waiter))
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), max(timeout_s, 0.0))
-        except TimeoutError:
-            log.warning("a read waited %.0f s for commerce's deferred apply; reading without it",
-                        CAUGHT_UP_MAX_S)  # fmt: skip
+        if not await self._applied.reached(deferred.noted_total, timeout_s):
+            log.warning("a read waited %.1f s for commerce's deferred apply; reading without it",
+                        timeout_s)  # fmt: skip
