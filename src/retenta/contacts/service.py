@@ -48,6 +48,7 @@ class IdentityPort(Protocol):
 
     def timeline_contact_ids(self, cur: Any, workspace_id: str, contact_id: int) -> list[int]: ...
     def forget(self, workspace_id: str, contact_ids: Sequence[int]) -> None: ...
+    def committed_owner(self, workspace_id: str, id_type: str, normalized: str) -> int | None: ...
 
 
 class IngestPort(Protocol):
@@ -192,8 +193,10 @@ class ContactService:
         normalized, reason = normalize_with_reason(id_type, value, self.identity_settings)
         if normalized is None:
             raise ApiError(422, "validation_error", f"{id_type}: {reason}", field=id_type)
-        with self.db.read() as cur:  # the profile follows merges itself
-            found = q.holder_of(cur, workspace_id, id_type, normalized)
+        found = self.identity.committed_owner(workspace_id, id_type, normalized)
+        if found is None:  # not in the writer's map: one index probe
+            with self.db.read() as cur:  # the profile follows merges itself
+                found = q.holder_of(cur, workspace_id, id_type, normalized)
         if found is None:
             raise not_found("contact")
         return self.profile(workspace_id=workspace_id, contact_id=found)

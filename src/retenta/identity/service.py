@@ -286,11 +286,16 @@ class IdentityService:
         normalized = normalize(id_type, value, self.settings)
         if normalized is None:
             return None
-        cached = self._committed_owner((workspace_id, id_type, normalized))
+        cached = self.committed_owner(workspace_id, id_type, normalized)
         if cached is not None:
             return cached
         with self.db.read() as cur:
             return store.live_owner(cur, workspace_id, id_type, normalized)
+
+    def committed_owner(self, workspace_id: str, id_type: str, normalized: str) -> int | None:
+        """The live contact holding a normalized identifier, from the writer's map: None
+        when the map does not hold it or cannot vouch that it is committed and current."""
+        return self._committed_owner((workspace_id, id_type, normalized))
 
     def _committed_owner(self, key: Key) -> int | None:
         """The cache's answer when it is certainly committed and current, else None.
