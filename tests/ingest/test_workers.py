@@ -27,6 +27,7 @@ from tests.conftest import Workspace, make_workspace
 from tests.ingest.servers import readable, threaded_server
 from tests.ingest.test_clients import check_all_calls_stored, send_every_call
 from tests.ingest.test_http import basic
+from tests.metrics.samples import parsed, value
 
 JSON = {"Content-Type": "application/json"}
 TIMEOUT = 60  # a loaded 2-core machine: a first unit can take seconds
@@ -255,3 +256,38 @@ def test_workers_stop_with_the_server(front_container) -> None:
         procs = [w.proc for w in front.workers]
         wait_for_workers(f"http://127.0.0.1:{front.port}", 2)
     assert all(p.poll() is not None for p in procs)
+
+
+def test_the_workers_answers_are_counted_on_the_writers_metrics(front_container, ports) -> None:
+    """Each worker sends what it counted every second; ``/metrics`` on the server's port
+    shows the answers of both doors together."""
+    server_url, ingest_url = ports
+    ws = make_workspace(front_container)
+    event = {"type": "track", "userId": "u1", "event": "Viewed"}
+    with httpx.Client(timeout=TIMEOUT) as http:
+        for n in range(3):
+            body = orjson.dumps({**event, "messageId": f"w-{n}"})
+            res = http.post(
+                f"{ingest_url}/v1/track", headers={**JSON, **basic(ws.write_key)}, content=body
+            )
+            assert res.status_code == 200, res.text
+        refused = http.post(
+            f"{ingest_url}/v1/track", headers={**JSON, **basic("nope")}, content=b"{}"
+        )
+        assert refused.status_code == 401
+        body = orjson.dumps({**event, "messageId": "s-1"})
+        res = http.post(
+            f"{server_url}/v1/track", headers={**JSON, **basic(ws.write_key)}, content=body
+        )
+        assert res.status_code == 200, res.text
+        deadline, got = time.monotonic() + 10, []
+        while time.monotonic() < deadline:
+            got = parsed(http.get(f"{server_url}/metrics").text)
+            if value(got, "retenta_ingest_requests_total", endpoint="track", status="200") == 4:
+                break
+            time.sleep(0.2)
+    assert value(got, "retenta_ingest_requests_total", endpoint="track", status="200") == 4
+    assert value(got, "retenta_ingest_requests_total", endpoint="track", status="401") == 1
+    assert value(got, "retenta_ingest_request_duration_seconds_count", endpoint="track") == 5
+    top = value(got, "retenta_ingest_request_duration_seconds_bucket", endpoint="track", le="+Inf")
+    assert top == 5

@@ -148,6 +148,8 @@ class IngestFront:
             task = asyncio.create_task(_answer(writer, frame_id, waiters))
             worker.replies.add(task)  # a reference until it is done (asyncio keeps weak ones)
             task.add_done_callback(worker.replies.discard)
+        elif kind == wire.TELEMETRY:
+            self.pipeline.telemetry.merge(body)
         else:
             raise ValueError(f"unknown frame kind {kind}")
 

@@ -6,6 +6,8 @@ parsed requests, prepared: a small JSON header with each request's size and dead
 the messages as one JSON array of rows, their filter hashes, and the events' Arrow columns
 as an Arrow IPC stream). The writer answers a ``UNIT`` once every request in it is settled,
 with one result per request: the outcome after COMMIT, or the error to answer with.
+``TELEMETRY`` (no answer) carries what a worker counted of its answers since the last one
+(``IngestTelemetry.take``), for the writer's ``/metrics``.
 
 Why two encodings of the same events: the writer appends the Arrow columns as they are
 (building them costs ~55 µs a unit plus ~2.5 µs an event), and it needs ``Message`` objects
@@ -32,7 +34,7 @@ from retenta.ingest.deadletters import DeadLetter
 from retenta.storage.duckdb.events import BASE_SCHEMA
 
 FRAME = struct.Struct("<IBQ")
-AUTH, AUTH_REPLY, UNIT, UNIT_REPLY = 1, 2, 3, 4
+AUTH, AUTH_REPLY, UNIT, UNIT_REPLY, TELEMETRY = 1, 2, 3, 4, 5
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 _U32 = struct.Struct("<I")
 

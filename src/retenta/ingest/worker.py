@@ -47,6 +47,7 @@ EXIT_GRACE_S = 2.0
 # writer decodes a 100-event frame at ~3 µs an event and a 2,000-event one at 6-12 (its
 # objects no longer fit the caches), and a smaller frame reaches the writer sooner.
 FRAME_EVENTS = 512
+TELEMETRY_EVERY_S = 1.0
 
 
 class WriterLink:
@@ -62,6 +63,11 @@ class WriterLink:
     async def open(self, sock: socket.socket) -> None:
         reader, self._writer = await asyncio.open_unix_connection(sock=sock)
         self._reader = asyncio.create_task(self._read(reader), name="ingest-writer-link")
+
+    def notify(self, kind: int, payload: bytes) -> None:
+        """A frame the writer does not answer (dropped if the link is gone)."""
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(wire.frame(kind, 0, payload))
 
     def send(self, kind: int, payload: bytes) -> asyncio.Future[bytes]:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -105,7 +111,7 @@ class RemoteIngest:
 
     def __init__(self, link: WriterLink) -> None:
         self.link = link
-        # ``router.answer`` counts here; a worker's counts stay in its process (docs/metrics.md)
+        # ``router.answer`` counts here; ``report_answers`` sends the counts to the writer
         self.telemetry = IngestTelemetry()
         self._batch: list[tuple[Sequence[Message], Sequence[DeadLetter]]] = []
         self._batch_events = 0
@@ -145,6 +151,17 @@ class RemoteIngest:
             return
         reply = self.link.send(wire.UNIT, payload)
         reply.add_done_callback(lambda f: _settle(f, waiters))
+
+
+async def report_answers(ingest: RemoteIngest, every_s: float = TELEMETRY_EVERY_S) -> None:
+    """Send the writer what this worker counted of its answers, every ``every_s`` seconds
+    (the writer serves them on ``/metrics``; what a worker counted in the second before it
+    died is lost with it)."""
+    while True:
+        await asyncio.sleep(every_s)
+        taken = ingest.telemetry.take()
+        if taken is not None:
+            ingest.link.notify(wire.TELEMETRY, taken)
 
 
 def _prepare(batch: list[tuple[Sequence[Message], Sequence[DeadLetter]]]) -> bytes:
@@ -253,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.get_running_loop().call_later(EXIT_GRACE_S, os._exit, 1)
 
     link = WriterLink(lost)
-    container = WorkerContainer(settings, RemoteIngest(link), KeyBook(link))
+    ingest = RemoteIngest(link)
+    container = WorkerContainer(settings, ingest, KeyBook(link))
     listener = socket.socket(fileno=args.listen_fd)
     config = uvicorn.Config(
         build_app(container), log_level="warning", access_log=False, lifespan="off"
@@ -262,7 +280,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     async def run() -> None:
         await link.open(socket.socket(fileno=args.writer_fd))
-        await server.serve(sockets=[listener])
+        reporting = asyncio.create_task(report_answers(ingest), name="ingest-worker-telemetry")
+        try:
+            await server.serve(sockets=[listener])
+        finally:
+            reporting.cancel()
+            taken = ingest.telemetry.take()  # what the last second counted
+            if taken is not None:
+                link.notify(wire.TELEMETRY, taken)
 
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(run())
