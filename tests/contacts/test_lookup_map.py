@@ -93,3 +93,53 @@ def test_the_map_is_per_workspace(
     assert container.identity.committed_owner(ws.id, "email", "ann@example.com") is not None
     assert container.identity.committed_owner(other_ws.id, "email", "ann@example.com") is None
     assert lookup(client, other_ws, email="ann@example.com").status_code == 404
+
+
+def reread_identifiers(container: Container) -> None:
+    """What a start does: every stored identifier's hash and owner read whole; and the
+    writer's map emptied, so lookups go to the candidates."""
+    with container.db.read() as cur:
+        container.identity.known.rebuild(cur)
+    container.identity.cache.owners.clear()
+
+
+def test_an_identifier_stored_before_the_start_skips_the_probe(
+    client: TestClient, container: Container, ws: Workspace, other_ws: Workspace, probes: list[str]
+) -> None:
+    identify(client, ws, 1, userId="u-1", traits={"email": "ann@example.com", "plan": "gold"})
+    identify(client, ws, 2, userId="u-2", traits={"phone": "+380671234567"})
+    reread_identifiers(container)
+    ann = lookup(client, ws, email="ann@example.com")
+    assert ann.status_code == 200, ann.text
+    assert ann.json()["attributes"]["plan"] == "gold"
+    assert lookup(client, ws, phone="067 123 45 67").json()["id"] != ann.json()["id"]
+    assert lookup(client, ws, external_id="u-1").json()["id"] == ann.json()["id"]
+    assert probes == []
+    assert lookup(client, other_ws, email="ann@example.com").status_code == 404
+
+
+def test_a_device_taken_over_since_the_start_is_found_with_its_new_holder(
+    client: TestClient, container: Container, ws: Workspace, probes: list[str]
+) -> None:
+    identify(client, ws, 1, userId="u-1", anonymousId="dev-1")
+    reread_identifiers(container)
+    before = lookup(client, ws, anonymous_id="dev-1").json()["id"]
+    assert probes == []
+    identify(client, ws, 2, userId="u-2", anonymousId="dev-1")  # another person, same device
+    identify(client, ws, 3, userId="u-3")
+    container.identity.cache.owners.clear()  # the candidate is now stale: u-1's contact
+    after = lookup(client, ws, anonymous_id="dev-1").json()
+    assert after["id"] != before
+    assert after["id"] == lookup(client, ws, external_id="u-2").json()["id"]
+    assert "dev-1" in probes  # the candidate's profile did not hold it: the index answered
+
+
+def test_an_erased_contacts_identifier_is_not_found_through_its_candidate(
+    client: TestClient, container: Container, ws: Workspace, probes: list[str]
+) -> None:
+    identify(client, ws, 1, userId="u-1", traits={"email": "ann@example.com"})
+    reread_identifiers(container)
+    cid = lookup(client, ws, email="ann@example.com").json()["id"]
+    assert client.delete(f"{BASE}/{cid}", headers=ws.api_headers).status_code == 200
+    container.identity.cache.owners.clear()
+    assert lookup(client, ws, email="ann@example.com").status_code == 404

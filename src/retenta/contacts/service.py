@@ -49,6 +49,7 @@ class IdentityPort(Protocol):
     def timeline_contact_ids(self, cur: Any, workspace_id: str, contact_id: int) -> list[int]: ...
     def forget(self, workspace_id: str, contact_ids: Sequence[int]) -> None: ...
     def committed_owner(self, workspace_id: str, id_type: str, normalized: str) -> int | None: ...
+    def owner_at_start(self, workspace_id: str, id_type: str, normalized: str) -> int | None: ...
 
 
 class IngestPort(Protocol):
@@ -194,12 +195,31 @@ class ContactService:
         if normalized is None:
             raise ApiError(422, "validation_error", f"{id_type}: {reason}", field=id_type)
         found = self.identity.committed_owner(workspace_id, id_type, normalized)
-        if found is None:  # not in the writer's map: one index probe
-            with self.db.read() as cur:  # the profile follows merges itself
+        if found is None:
+            candidate = self.identity.owner_at_start(workspace_id, id_type, normalized)
+            if candidate is not None:
+                held = self._profile_holding(workspace_id, candidate, id_type, normalized)
+                if held is not None:
+                    return held
+            with self.db.read() as cur:  # one index probe; the profile follows merges itself
                 found = q.holder_of(cur, workspace_id, id_type, normalized)
         if found is None:
             raise not_found("contact")
         return self.profile(workspace_id=workspace_id, contact_id=found)
+
+    def _profile_holding(
+        self, workspace_id: str, contact_id: int, id_type: str, normalized: str
+    ) -> dict[str, Any] | None:
+        """The profile of ``contact_id`` (or of the contact it was merged into) if it holds
+        the identifier, else None: then the identifier is elsewhere, or nowhere."""
+        try:
+            found = self.profile(workspace_id=workspace_id, contact_id=contact_id)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            return None
+        held = any(i["type"] == id_type and i["value"] == normalized for i in found["identifiers"])
+        return found if held else None
 
     def find(self, *, workspace_id: str, id_type: str, value: str) -> int | None:
         """The live contact id holding an identifier (normalized here), or None."""

@@ -19,7 +19,7 @@ from retenta.core.messages import Message
 from retenta.errors import ApiError
 from retenta.identity import store
 from retenta.identity.cache import Key, OwnerCache, Pending
-from retenta.identity.known import KnownIdentifiers
+from retenta.identity.known import KnownIdentifiers, key_hash
 from retenta.identity.normalize import Identifier, Normalizer, is_known_type, normalize
 from retenta.identity.profile import Policies
 from retenta.identity.resolver import BatchResolver
@@ -296,6 +296,12 @@ class IdentityService:
         """The live contact holding a normalized identifier, from the writer's map: None
         when the map does not hold it or cannot vouch that it is committed and current."""
         return self._committed_owner((workspace_id, id_type, normalized))
+
+    def owner_at_start(self, workspace_id: str, id_type: str, normalized: str) -> int | None:
+        """The contact that held a normalized identifier when the stored identifiers were
+        last read whole (``KnownIdentifiers.owned``): a candidate that the caller must check,
+        since merges, takeovers, unmerges and erasures may have moved the identifier since."""
+        return self.known.owner_at_rebuild(key_hash((workspace_id, id_type, normalized)))
 
     def _committed_owner(self, key: Key) -> int | None:
         """The cache's answer when it is certainly committed and current, else None.
