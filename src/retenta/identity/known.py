@@ -35,12 +35,20 @@ HASH_IN_DATABASE_FROM = 2_000  # keys; fewer are hashed here (a statement costs 
 
 class KnownIdentifiers:
     def __init__(self) -> None:
-        self.sorted = np.empty(0, dtype=np.uint64)
+        # the sorted hashes and the contact each had at the last rebuild (-1: not known, or
+        # two identifiers share the hash): one tuple, replaced whole, for reading threads
+        self.owned: tuple[np.ndarray, np.ndarray] = _no_owners(np.empty(0, dtype=np.uint64))
         self.recent: set[int] = set()
         self.expected_rows: int | None = None
-        # ``sorted`` and the contact each hash had at the last rebuild (-1: not known, or
-        # two identifiers share the hash): one tuple, replaced whole, for reading threads
-        self.owned: tuple[np.ndarray, np.ndarray] = (self.sorted, np.empty(0, dtype=np.int64))
+
+    @property
+    def sorted(self) -> np.ndarray:
+        """The stored identifiers' hashes but the ``recent`` ones, sorted, without repeats."""
+        return self.owned[0]
+
+    @sorted.setter
+    def sorted(self, hashes: np.ndarray) -> None:
+        self.owned = _no_owners(hashes)
 
     def __len__(self) -> int:
         return int(self.sorted.size) + len(self.recent)
@@ -58,8 +66,7 @@ class KnownIdentifiers:
         )
         found = cur.fetchnumpy()
         hashes = np.asarray(found["h"], dtype=np.uint64)
-        self.sorted, owners = distinct_owned(hashes, np.asarray(found["owner"], dtype=np.int64))
-        self.owned = (self.sorted, owners)
+        self.owned = distinct_owned(hashes, np.asarray(found["owner"], dtype=np.int64))
         self.recent = set()
 
     def owner_at_rebuild(self, key_hash: int) -> int | None:
@@ -87,12 +94,12 @@ class KnownIdentifiers:
         if self.expected_rows is not None:
             self.expected_rows += len(hashes)
         if len(self.recent) >= MERGE_RECENT_AT:
-            owned_hashes, owners = self.owned
-            if owned_hashes is not self.sorted:  # ``sorted`` was set by hand (tests)
-                owners = np.full(self.sorted.size, -1, dtype=np.int64)
-            self.sorted, owners = merge_sorted_owned(self.sorted, owners, self.recent)
-            self.owned = (self.sorted, owners)
+            self.owned = merge_sorted_owned(*self.owned, self.recent)
             self.recent = set()
+
+
+def _no_owners(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return hashes, np.full(hashes.size, -1, dtype=np.int64)
 
 
 def distinct_owned(hashes: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -292,24 +292,21 @@ class IdentityService:
         with self.db.read() as cur:
             return store.live_owner(cur, workspace_id, id_type, normalized)
 
-    def committed_owner(self, workspace_id: str, id_type: str, normalized: str) -> int | None:
-        """The live contact holding a normalized identifier, from the writer's map: None
-        when the map does not hold it or cannot vouch that it is committed and current."""
-        return self._committed_owner((workspace_id, id_type, normalized))
-
     def owner_at_start(self, workspace_id: str, id_type: str, normalized: str) -> int | None:
         """The contact that held a normalized identifier when the stored identifiers were
         last read whole (``KnownIdentifiers.owned``): a candidate that the caller must check,
         since merges, takeovers, unmerges and erasures may have moved the identifier since."""
         return self.known.owner_at_rebuild(key_hash((workspace_id, id_type, normalized)))
 
-    def _committed_owner(self, key: Key) -> int | None:
-        """The cache's answer when it is certainly committed and current, else None.
+    def committed_owner(self, workspace_id: str, id_type: str, normalized: str) -> int | None:
+        """The live contact holding a normalized identifier, from the writer's map: None
+        when the map does not hold it or cannot vouch that it is committed and current.
 
         Called from request threads: the cache holds only committed facts; an identifier
         that the last unit of work changed (still pending) or whose contact was just
         erased (forget not yet applied) is answered by the database instead.
         """
+        key = (workspace_id, id_type, normalized)
         pending = self.pending
         if pending is not None and key in pending.owners:
             return None
