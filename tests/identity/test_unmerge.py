@@ -23,6 +23,16 @@ def _anonymous_then_identified(container: Container, ws: Workspace) -> tuple[int
     return person.contact_id, visitor.contact_id
 
 
+def _identity_rows(container: Container, ws: str) -> list[tuple[object, ...]]:
+    with container.db.read() as cur:
+        return cur.execute(
+            "SELECT i.type, i.value, i.contact_id, c.merged_into FROM identities i"
+            " LEFT JOIN contacts c ON c.id = i.contact_id WHERE i.workspace_id = ?"
+            " ORDER BY i.contact_id, i.type",
+            [ws],
+        ).fetchall()
+
+
 def test_merge_then_unmerge_restores_both_contacts_exactly(
     container: Container, ws: Workspace
 ) -> None:
@@ -46,7 +56,13 @@ def test_identifier_first_seen_after_merge_stays_with_winner(
     container: Container, ws: Workspace
 ) -> None:
     winner, loser = _anonymous_then_identified(container, ws)
-    resolve(container, [msg(ws.id, "identify", user="u1", anon="phone", minutes=2)])
+    (login,) = resolve(container, [msg(ws.id, "identify", user="u1", anon="phone", minutes=2)])
+    # CI failed here once (session 24) with no merge stored, not reproduced in 2,000 runs:
+    # a recurrence says whether the login resolved elsewhere or its merge went missing
+    stored = merges(container, ws.id)
+    assert (login.contact_id, len(stored)) == (winner, 1), (
+        winner, loser, login, stored, _identity_rows(container, ws.id),
+    )  # fmt: skip
     resolve(container, [msg(ws.id, user="u1", anon="watch", minutes=3)])
     (m,) = merges(container, ws.id)
     container.identity.unmerge(workspace_id=ws.id, merge_id=m["id"])
